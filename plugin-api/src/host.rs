@@ -1,0 +1,725 @@
+//! The host side of the ABI: safe handles over a plugin's declaration.
+//!
+//! The otto-hooks runtime uses this module for every call, to built-in and
+//! loaded plugins alike; other Rust hosts (an orchestrator embedding
+//! plugins, the conformance suite) can use it too. Finding, trusting and
+//! loading library files is the runtime's registry's job; this module starts
+//! from a [`PluginModule`] already in memory.
+//!
+//! Everything a plugin passes out is validated here (UTF-8, known codes,
+//! table sizes); a plugin that panics is disabled for good.
+
+use std::ffi::c_void;
+use std::mem::{offset_of, size_of};
+use std::ptr::addr_of;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use crate::abi::{
+    self, ABI_VERSION, AbiVersion, CallStatus, CreateArgs, ErrorCode, InstancePtr, KindCode,
+    LifecycleTable, MAGIC, Method, ModuleHeader, Out, PluginDecl, PluginModule, ReporterTable,
+    RetentionTable, Slice, StatusTable, StorageTable, Str,
+};
+use crate::model::convert;
+use crate::{
+    Decision, Document, ErrorKind, Event, HookContext, PluginKind, RetentionInput, Run, RunDetails,
+    RunQuery, RunResult, RunStart, RunStatus, StatusVerdict,
+};
+
+/// Why a module or a declaration was refused. One line, for the user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal(pub String);
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+/// Checks a module's header and returns its plugins.
+///
+/// # Safety
+/// `module` must point at memory that stays readable for the rest of the
+/// process (a library that is never unloaded, or a `static`) and that the
+/// plugin initialised as a [`PluginModule`] of *some* ABI version: only the
+/// frozen [`ModuleHeader`] is read before the version is checked.
+pub unsafe fn open_module(module: *const PluginModule) -> Result<Vec<PluginHandle>, Refusal> {
+    if module.is_null() {
+        return Err(Refusal("the entry point returned a null module".into()));
+    }
+    // SAFETY: the header layout is frozen across versions; the caller
+    // guarantees the pointer is live.
+    let header: ModuleHeader = unsafe { addr_of!((*module).header).read_unaligned() };
+    if header.magic != MAGIC {
+        return Err(Refusal(
+            "the entry point returned something that is not an otto-hooks module (bad magic)".into(),
+        ));
+    }
+    if !ABI_VERSION.can_load(header.abi) {
+        let fix = if header.abi.major != ABI_VERSION.major {
+            "rebuild the plugin against a plugin-api of the host's major version"
+        } else {
+            "upgrade otto-hooks, or rebuild the plugin against an older plugin-api"
+        };
+        return Err(Refusal(format!(
+            "built for plugin ABI {}, this host supports {}.0 to {}: {fix}",
+            header.abi, ABI_VERSION.major, ABI_VERSION
+        )));
+    }
+    if (header.size as usize) < size_of::<PluginModule>() {
+        return Err(Refusal(format!(
+            "module header declares {} bytes, ABI {} needs {}",
+            header.size,
+            header.abi,
+            size_of::<PluginModule>()
+        )));
+    }
+    // SAFETY: the version and size checks above make the full 1.x module
+    // layout valid to read.
+    let decls = unsafe { (*module).plugins.as_slice() };
+    if decls.is_empty() {
+        return Err(Refusal("the module declares no plugins".into()));
+    }
+    decls
+        .iter()
+        .enumerate()
+        .map(|(i, decl)| {
+            // SAFETY: declarations of a checked module live as long as it.
+            unsafe { PluginHandle::from_decl(decl, header.abi) }
+                .map_err(|e| Refusal(format!("plugin #{} of the module: {e}", i + 1)))
+        })
+        .collect()
+}
+
+/// Reads entry `$field` of table `$ptr: *const $table` only when the table's
+/// declared size covers it.
+macro_rules! entry {
+    ($ptr:expr, $table:ty, $field:ident) => {{
+        let ptr: *const $table = $ptr;
+        // SAFETY: `size` is the first field of every table; the entry is read
+        // only when the declared size covers it.
+        unsafe {
+            let size = addr_of!((*ptr).size).read();
+            let end = offset_of!($table, $field) + size_of::<Option<unsafe extern "C" fn()>>();
+            if size as usize >= end { addr_of!((*ptr).$field).read() } else { None }
+        }
+    }};
+}
+
+type EventFn = unsafe extern "C" fn(
+    InstancePtr,
+    *const abi::HookContext<'_>,
+    *const abi::Event<'_>,
+    *const Out,
+) -> CallStatus;
+type EventsFn = unsafe extern "C" fn(
+    InstancePtr,
+    *const abi::HookContext<'_>,
+    Slice<'_, abi::Event<'_>>,
+    *const Out,
+) -> CallStatus;
+
+/// The entries a plugin offers, copied out of its tables after the size checks.
+#[derive(Clone, Copy, Default)]
+struct Entries {
+    run_start: Option<Method<abi::RunStart<'static>>>,
+    event: Option<EventFn>,
+    run_complete: Option<Method<abi::RunResult<'static>>>,
+    events: Option<EventsFn>,
+    list_runs: Option<Method<abi::RunQuery<'static>>>,
+    run_details: Option<Method<abi::HookContext<'static>>>,
+    detect: Option<Method<abi::Run<'static>>>,
+    decide: Option<Method<abi::RetentionInput<'static>>>,
+    render: Option<Method<abi::Document<'static>>>,
+}
+
+/// A plugin declaration that passed every check: what `plugins list`
+/// shows, and what instances are created from.
+#[derive(Clone)]
+pub struct PluginHandle {
+    inner: Arc<HandleInner>,
+}
+
+struct HandleInner {
+    decl: &'static PluginDecl,
+    abi: AbiVersion,
+    kind: PluginKind,
+    name: String,
+    version: String,
+    description: String,
+    entries: Entries,
+}
+
+impl std::fmt::Debug for PluginHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginHandle")
+            .field("kind", &self.inner.kind)
+            .field("name", &self.inner.name)
+            .field("version", &self.inner.version)
+            .field("abi", &self.inner.abi)
+            .finish()
+    }
+}
+
+impl PluginHandle {
+    /// Checks one declaration.
+    ///
+    /// # Safety
+    /// `decl` must be a declaration of a module that passed
+    /// [`open_module`]'s checks (ABI `abi`).
+    unsafe fn from_decl(decl: &'static PluginDecl, abi: AbiVersion) -> Result<Self, String> {
+        let min_decl = offset_of!(PluginDecl, methods) + size_of::<*const c_void>();
+        if (decl.size as usize) < min_decl {
+            return Err(format!("declaration is {} bytes, at least {min_decl} needed", decl.size));
+        }
+        // SAFETY: strings of a live declaration.
+        let (name, version, description) = unsafe {
+            (
+                convert::req(decl.name, "name")?,
+                convert::req(decl.version, "version")?,
+                convert::opt(decl.description, "description")?.unwrap_or_default(),
+            )
+        };
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        {
+            return Err(format!(
+                "name `{name}` is not valid (lowercase letters, digits, `-` and `_` only)"
+            ));
+        }
+        let kind = PluginKind::from_code(decl.kind.0);
+        if kind == PluginKind::Unknown {
+            return Err(format!(
+                "`{name}` declares kind code {}, which this host does not know",
+                decl.kind.0
+            ));
+        }
+        let mut entries = Entries::default();
+        if !decl.lifecycle.is_null() {
+            let t = decl.lifecycle;
+            entries.run_start = entry!(t, LifecycleTable, run_start);
+            entries.event = entry!(t, LifecycleTable, event);
+            entries.run_complete = entry!(t, LifecycleTable, run_complete);
+            entries.events = entry!(t, LifecycleTable, events);
+        }
+        let methods = decl.methods;
+        if methods.is_null() {
+            return Err(format!("{kind} plugin `{name}` has no {kind} table"));
+        }
+        let (required, present) = match decl.kind {
+            KindCode::STORAGE => {
+                let t = methods as *const StorageTable;
+                entries.list_runs = entry!(t, StorageTable, list_runs);
+                entries.run_details = entry!(t, StorageTable, run_details);
+                ("list_runs", entries.list_runs.is_some())
+            }
+            KindCode::STATUS => {
+                entries.detect = entry!(methods as *const StatusTable, StatusTable, detect);
+                ("detect", entries.detect.is_some())
+            }
+            KindCode::RETENTION => {
+                entries.decide = entry!(methods as *const RetentionTable, RetentionTable, decide);
+                ("decide", entries.decide.is_some())
+            }
+            _ => {
+                entries.render = entry!(methods as *const ReporterTable, ReporterTable, render);
+                ("render", entries.render.is_some())
+            }
+        };
+        if !present {
+            return Err(format!("{kind} plugin `{name}` lacks its required entry `{required}`"));
+        }
+        Ok(PluginHandle {
+            inner: Arc::new(HandleInner {
+                decl,
+                abi,
+                kind,
+                name: name.to_owned(),
+                version: version.to_owned(),
+                description,
+                entries,
+            }),
+        })
+    }
+
+    /// The plugin's kind.
+    pub fn kind(&self) -> PluginKind {
+        self.inner.kind
+    }
+
+    /// The plugin's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The plugin's own version.
+    pub fn version(&self) -> &str {
+        &self.inner.version
+    }
+
+    /// Its one-sentence description.
+    pub fn description(&self) -> &str {
+        &self.inner.description
+    }
+
+    /// The ABI it was built for.
+    pub fn abi(&self) -> AbiVersion {
+        self.inner.abi
+    }
+
+    /// The names of the entries it offers, in table order
+    /// (`run_start`, `event`, `run_complete`, `events`, then its kind's).
+    pub fn offers(&self) -> Vec<&'static str> {
+        let e = &self.inner.entries;
+        [
+            ("run_start", e.run_start.is_some()),
+            ("event", e.event.is_some()),
+            ("run_complete", e.run_complete.is_some()),
+            ("events", e.events.is_some()),
+            ("list_runs", e.list_runs.is_some()),
+            ("run_details", e.run_details.is_some()),
+            ("detect", e.detect.is_some()),
+            ("decide", e.decide.is_some()),
+            ("render", e.render.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, offered)| offered.then_some(name))
+        .collect()
+    }
+
+    /// Creates an instance with `settings` (a TOML table).
+    ///
+    /// `instance` names it in messages (`retention.weekly`); `data_dir` is
+    /// where it may keep state.
+    pub fn instantiate(
+        &self,
+        instance: &str,
+        settings: &toml::Table,
+        data_dir: &str,
+    ) -> Result<Instance, CallError> {
+        let label = format!("{} `{}`", self.inner.kind, self.inner.name);
+        let config_toml = toml::to_string(settings).map_err(|e| CallError {
+            plugin: label.clone(),
+            kind: ErrorKind::Invalid,
+            message: format!("settings cannot be passed on: {e}"),
+        })?;
+        let args = CreateArgs {
+            size: size_of::<CreateArgs>() as u32,
+            instance: Str::new(instance),
+            config_toml: Str::new(&config_toml),
+            data_dir: Str::new(data_dir),
+        };
+        let mut collector = Collector::<()>::new(|_| Ok(()));
+        // SAFETY: a checked declaration; `args` and `collector` outlive the call.
+        let ptr = unsafe { (self.inner.decl.create)(&args, &collector.out()) };
+        if ptr.is_null() {
+            let (kind, message) = collector
+                .error
+                .take()
+                .unwrap_or((ErrorKind::Failed, "create returned no instance and no error".into()));
+            return Err(CallError { plugin: label, kind, message });
+        }
+        Ok(Instance {
+            handle: self.clone(),
+            label,
+            instance_name: instance.to_owned(),
+            ptr,
+            disabled: AtomicBool::new(false),
+            disabled_reason: OnceLock::new(),
+        })
+    }
+}
+
+/// A failed call: which plugin, what kind of failure, and the message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallError {
+    /// `kind \`name\``, e.g. ``reporter `table` ``.
+    pub plugin: String,
+    /// The category.
+    pub kind: ErrorKind,
+    /// The plugin's message.
+    pub message: String,
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.kind {
+            ErrorKind::Panic => write!(f, "{} panicked: {}", self.plugin, self.message),
+            _ => write!(f, "{}: {}", self.plugin, self.message),
+        }
+    }
+}
+
+impl std::error::Error for CallError {}
+
+/// Collects what a plugin emits during one call.
+struct Collector<T> {
+    items: Vec<T>,
+    convert: fn(*const c_void) -> Result<T, String>,
+    bad_item: Option<String>,
+    error: Option<(ErrorKind, String)>,
+}
+
+impl<T> Collector<T> {
+    fn new(convert: fn(*const c_void) -> Result<T, String>) -> Self {
+        Collector {
+            items: Vec::new(),
+            convert,
+            bad_item: None,
+            error: None,
+        }
+    }
+
+    fn out(&mut self) -> Out {
+        Out {
+            ctx: self as *mut Self as *mut c_void,
+            emit: emit_callback::<T>,
+            error: error_callback::<T>,
+        }
+    }
+}
+
+unsafe extern "C" fn emit_callback<T>(ctx: *mut c_void, item: *const c_void) {
+    // SAFETY: `ctx` is the collector of the current call.
+    let collector = unsafe { &mut *(ctx as *mut Collector<T>) };
+    if item.is_null() {
+        collector.bad_item.get_or_insert_with(|| "emitted a null item".into());
+        return;
+    }
+    match (collector.convert)(item) {
+        Ok(v) => collector.items.push(v),
+        Err(e) => {
+            collector.bad_item.get_or_insert(e);
+        }
+    }
+}
+
+unsafe extern "C" fn error_callback<T>(ctx: *mut c_void, code: ErrorCode, message: Str<'_>) {
+    // SAFETY: `ctx` is the collector of the current call; `message` is live.
+    let collector = unsafe { &mut *(ctx as *mut Collector<T>) };
+    let text = match unsafe { message.to_str() } {
+        Ok(Some(s)) => one_line(s),
+        Ok(None) => "(no message)".to_owned(),
+        Err(_) => "(message is not UTF-8)".to_owned(),
+    };
+    collector.error.get_or_insert((ErrorKind::from_code(code), text));
+}
+
+fn one_line(s: &str) -> String {
+    if s.contains('\n') {
+        s.split_whitespace().collect::<Vec<_>>().join(" ")
+    } else {
+        s.to_owned()
+    }
+}
+
+/// One configured plugin instance. Every call goes through its ABI table.
+///
+/// After a panic the instance is *disabled*: every later call fails at once
+/// with [`ErrorKind::Panic`] and names the first panic.
+pub struct Instance {
+    handle: PluginHandle,
+    label: String,
+    instance_name: String,
+    ptr: InstancePtr,
+    disabled: AtomicBool,
+    disabled_reason: OnceLock<String>,
+}
+
+// SAFETY: the ABI requires plugin instances to be callable from any thread
+// (the Rust SDK enforces `Send + Sync` on plugin types).
+unsafe impl Send for Instance {}
+unsafe impl Sync for Instance {}
+
+impl std::fmt::Debug for Instance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instance")
+            .field("plugin", &self.label)
+            .field("instance", &self.instance_name)
+            .field("disabled", &self.disabled_reason())
+            .finish()
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        // SAFETY: `ptr` came from this declaration's `create`; dropped once.
+        unsafe { (self.handle.inner.decl.destroy)(self.ptr) };
+    }
+}
+
+impl Instance {
+    /// The plugin this is an instance of.
+    pub fn handle(&self) -> &PluginHandle {
+        &self.handle
+    }
+
+    /// The instance's name in the configuration.
+    pub fn instance_name(&self) -> &str {
+        &self.instance_name
+    }
+
+    /// ``kind `name` `` for messages.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// Why the instance is disabled, if it is.
+    pub fn disabled_reason(&self) -> Option<&str> {
+        self.disabled_reason.get().map(String::as_str)
+    }
+
+    fn fail(&self, kind: ErrorKind, message: String) -> CallError {
+        CallError {
+            plugin: self.label.clone(),
+            kind,
+            message,
+        }
+    }
+
+    /// Makes one call: checks the disabled flag, runs `call` with a fresh
+    /// collector, and turns the status into a result.
+    fn call<T>(
+        &self,
+        convert: fn(*const c_void) -> Result<T, String>,
+        call: impl FnOnce(InstancePtr, &Out) -> CallStatus,
+    ) -> Result<Vec<T>, CallError> {
+        if self.disabled.load(Ordering::Acquire) {
+            let first = self.disabled_reason().unwrap_or("an earlier panic");
+            return Err(self.fail(
+                ErrorKind::Panic,
+                format!("disabled after an earlier panic ({first})"),
+            ));
+        }
+        let mut collector = Collector::new(convert);
+        let out = collector.out();
+        let status = call(self.ptr, &out);
+        match status {
+            CallStatus::OK => match collector.bad_item {
+                Some(e) => Err(self.fail(ErrorKind::Failed, format!("returned a bad result: {e}"))),
+                None => Ok(collector.items),
+            },
+            CallStatus::PANIC => {
+                let message = collector
+                    .error
+                    .map(|(_, m)| m)
+                    .unwrap_or_else(|| "no message".into());
+                let _ = self.disabled_reason.set(message.clone());
+                self.disabled.store(true, Ordering::Release);
+                Err(self.fail(ErrorKind::Panic, format!("{message} (instance disabled)")))
+            }
+            _ => {
+                let (kind, message) = collector
+                    .error
+                    .unwrap_or((ErrorKind::Failed, "failed without a message".into()));
+                // A plugin may not forge a panic with an error code.
+                let kind = if kind == ErrorKind::Panic { ErrorKind::Failed } else { kind };
+                Err(self.fail(kind, message))
+            }
+        }
+    }
+
+    fn unsupported(&self, what: &str) -> CallError {
+        self.fail(ErrorKind::Unsupported, format!("does not offer `{what}`"))
+    }
+
+    /// Calls `run_start`; a plugin that does not offer it succeeds.
+    pub fn run_start(&self, start: &RunStart<'_>) -> Result<(), CallError> {
+        let Some(f) = self.handle.inner.entries.run_start else {
+            return Ok(());
+        };
+        let view = abi::RunStart {
+            project: Str::new(start.project),
+            run_id: Str::new(start.run_id),
+            started_at: start.started_at,
+            repo_path: Str::from_opt(start.repo_path),
+            parallelism: abi::Opt::new(start.parallelism),
+            total_units: abi::Opt::new(start.total_units),
+            tasks_dir: Str::from_opt(start.tasks_dir),
+            dry_run: start.dry_run as u8,
+        };
+        // SAFETY: checked entry; `view` outlives the call.
+        self.call(ignore, |p, out| unsafe { f(p, (&view as *const abi::RunStart<'_>).cast(), out) })
+            .map(drop)
+    }
+
+    /// Calls `event`; a plugin that does not offer it succeeds.
+    pub fn event(&self, ctx: &HookContext<'_>, event: &Event<'_>) -> Result<(), CallError> {
+        let Some(f) = self.handle.inner.entries.event else {
+            return Ok(());
+        };
+        let ctx = context_view(ctx);
+        let view = convert::event_view(event);
+        // SAFETY: checked entry; the views outlive the call.
+        self.call(ignore, |p, out| unsafe { f(p, &ctx, &view, out) }).map(drop)
+    }
+
+    /// Delivers a batch of events: one `events` call when the plugin offers
+    /// it (ABI 1.1), else one `event` call each, stopping at the first error.
+    pub fn events(&self, ctx: &HookContext<'_>, events: &[Event<'_>]) -> Result<(), CallError> {
+        let Some(f) = self.handle.inner.entries.events else {
+            return events.iter().try_for_each(|e| self.event(ctx, e));
+        };
+        let ctx = context_view(ctx);
+        let views: Vec<abi::Event<'_>> = events.iter().map(convert::event_view).collect();
+        // SAFETY: checked entry; the views outlive the call.
+        self.call(ignore, |p, out| unsafe { f(p, &ctx, Slice::new(&views), out) })
+            .map(drop)
+    }
+
+    /// Whether the plugin takes batches in one call (ABI 1.1 `events`).
+    pub fn offers_batches(&self) -> bool {
+        self.handle.inner.entries.events.is_some()
+    }
+
+    /// Calls `run_complete`; a plugin that does not offer it succeeds.
+    pub fn run_complete(&self, result: &RunResult<'_>) -> Result<(), CallError> {
+        let Some(f) = self.handle.inner.entries.run_complete else {
+            return Ok(());
+        };
+        let view = abi::RunResult {
+            project: Str::new(result.project),
+            run_id: Str::new(result.run_id),
+            ended_at: result.ended_at,
+            status: result.status.code(),
+            completed_units: abi::Opt::new(result.completed_units),
+            failed_units: abi::Opt::new(result.failed_units),
+            blocked_units: abi::Opt::new(result.blocked_units),
+            error: Str::from_opt(result.error),
+        };
+        // SAFETY: checked entry; `view` outlives the call.
+        self.call(ignore, |p, out| unsafe { f(p, (&view as *const abi::RunResult<'_>).cast(), out) })
+            .map(drop)
+    }
+
+    /// Storage: lists runs.
+    pub fn list_runs(&self, query: &RunQuery<'_>) -> Result<Vec<Run>, CallError> {
+        let Some(f) = self.handle.inner.entries.list_runs else {
+            return Err(self.unsupported("list_runs"));
+        };
+        let view = abi::RunQuery {
+            project: Str::from_opt(query.project),
+            limit: abi::Opt::new(query.limit),
+        };
+        // SAFETY: checked entry; `view` outlives the call; items are `abi::Run`.
+        self.call(run_item, |p, out| unsafe { f(p, (&view as *const abi::RunQuery<'_>).cast(), out) })
+    }
+
+    /// Storage: one run with its tasks.
+    pub fn run_details(&self, run: &HookContext<'_>) -> Result<RunDetails, CallError> {
+        let Some(f) = self.handle.inner.entries.run_details else {
+            return Err(self.unsupported("run_details"));
+        };
+        let view = context_view(run);
+        // SAFETY: checked entry; `view` outlives the call; items are `abi::RunDetails`.
+        let items = self.call(details_item, |p, out| unsafe {
+            f(p, (&view as *const abi::HookContext<'_>).cast(), out)
+        })?;
+        items
+            .into_iter()
+            .next()
+            .ok_or_else(|| self.fail(ErrorKind::Failed, "returned no run details".into()))
+    }
+
+    /// Status: decides a run's status.
+    pub fn detect(&self, run: &Run) -> Result<StatusVerdict, CallError> {
+        let Some(f) = self.handle.inner.entries.detect else {
+            return Err(self.unsupported("detect"));
+        };
+        let attributes = convert::attributes_json(run);
+        let view = convert::run_view(run, &attributes);
+        // SAFETY: checked entry; `view` outlives the call; items are verdicts.
+        let items = self.call(verdict_item, |p, out| unsafe {
+            f(p, (&view as *const abi::Run<'_>).cast(), out)
+        })?;
+        items
+            .into_iter()
+            .next()
+            .ok_or_else(|| self.fail(ErrorKind::Failed, "returned no status".into()))
+    }
+
+    /// Retention: decides for every run of a group.
+    pub fn decide(&self, input: &RetentionInput<'_>) -> Result<Vec<Decision>, CallError> {
+        let Some(f) = self.handle.inner.entries.decide else {
+            return Err(self.unsupported("decide"));
+        };
+        let attributes: Vec<String> = input.runs.iter().map(convert::attributes_json).collect();
+        let runs: Vec<abi::Run<'_>> = input
+            .runs
+            .iter()
+            .zip(&attributes)
+            .map(|(r, a)| convert::run_view(r, a))
+            .collect();
+        let view = abi::RetentionInput {
+            group: Str::new(input.group),
+            now: input.now,
+            runs: Slice::new(&runs),
+        };
+        // SAFETY: checked entry; the views outlive the call; items are decisions.
+        self.call(decision_item, |p, out| unsafe {
+            f(p, (&view as *const abi::RetentionInput<'_>).cast(), out)
+        })
+    }
+
+    /// Reporter: renders a document.
+    pub fn render(&self, doc: &Document<'_>) -> Result<String, CallError> {
+        let Some(f) = self.handle.inner.entries.render else {
+            return Err(self.unsupported("render"));
+        };
+        let view = abi::Document {
+            kind: doc.kind.code(),
+            json: Str::new(doc.json),
+        };
+        // SAFETY: checked entry; `view` outlives the call; items are `Str`.
+        let chunks = self.call(text_item, |p, out| unsafe {
+            f(p, (&view as *const abi::Document<'_>).cast(), out)
+        })?;
+        Ok(chunks.concat())
+    }
+}
+
+fn context_view<'a>(ctx: &HookContext<'a>) -> abi::HookContext<'a> {
+    abi::HookContext {
+        project: Str::new(ctx.project),
+        run_id: Str::new(ctx.run_id),
+    }
+}
+
+fn ignore(_: *const c_void) -> Result<(), String> {
+    Err("emitted a result from a hook that returns none".into())
+}
+
+fn run_item(item: *const c_void) -> Result<Run, String> {
+    // SAFETY: `list_runs` emits `*const abi::Run`, live during the callback.
+    unsafe { convert::run_from_view(&*(item as *const abi::Run<'_>)) }
+}
+
+fn details_item(item: *const c_void) -> Result<RunDetails, String> {
+    // SAFETY: `run_details` emits `*const abi::RunDetails`.
+    unsafe { convert::details_from_view(&*(item as *const abi::RunDetails<'_>)) }
+}
+
+fn verdict_item(item: *const c_void) -> Result<StatusVerdict, String> {
+    // SAFETY: `detect` emits `*const abi::StatusVerdict`.
+    unsafe {
+        let v = &*(item as *const abi::StatusVerdict<'_>);
+        Ok(StatusVerdict {
+            status: RunStatus::from_code(v.status),
+            source: convert::req(v.source, "status source")?.to_owned(),
+        })
+    }
+}
+
+fn decision_item(item: *const c_void) -> Result<Decision, String> {
+    // SAFETY: `decide` emits `*const abi::Decision`.
+    unsafe { convert::decision_from_view(&*(item as *const abi::Decision<'_>)) }
+}
+
+fn text_item(item: *const c_void) -> Result<String, String> {
+    // SAFETY: `render` emits `*const Str`.
+    unsafe { convert::req(*(item as *const Str<'_>), "rendered text").map(str::to_owned) }
+}

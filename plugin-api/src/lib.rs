@@ -1,0 +1,53 @@
+//! # The otto-hooks plugin API
+//!
+//! Everything a plugin author needs: the data model, the four plugin traits,
+//! and one macro that exports them through otto-hooks' versioned C ABI.
+//!
+//! ## Writing a plugin
+//!
+//! 1. Make a library crate with `crate-type = ["cdylib"]` that depends on
+//!    `otto-hooks-plugin-api` (and nothing of otto-hooks' host).
+//! 2. Implement [`Plugin`] (name, version, constructor from settings) and
+//!    one kind trait: [`Storage`], [`StatusDetector`], [`Retention`] or
+//!    [`Reporter`]. Lifecycle hooks ([`Plugin::run_start`],
+//!    [`Plugin::event`], [`Plugin::run_complete`]) are optional.
+//! 3. Export it: `otto_hooks_plugin_api::export_plugins![retention(MyPolicy)];`
+//! 4. `cargo build --release`, then `otto-hooks plugins check
+//!    target/release/libmy_policy.so`, then enable it in `config.toml`.
+//!
+//! You write no `unsafe`: the macro generates the `extern "C"` shims, which
+//! catch panics so that nothing unwinds into the host.
+//!
+//! ## The contract in brief
+//!
+//! - **Versioned.** The ABI has its own version, [`abi::ABI_VERSION`]. A
+//!   host of ABI 1.x loads plugins built for 1.0 up to 1.x and refuses the
+//!   rest with one line naming both versions.
+//! - **Instances.** Each configuration entry gets its own instance with its
+//!   own settings; two entries of one plugin never share state.
+//! - **Errors, not crashes.** An `Err` is reported and the host carries on.
+//!   A panic is caught, reported, and the instance is disabled.
+//! - **Threads.** Instances are `Send + Sync`; calls may be concurrent.
+//! - **Purity where it matters.** [`Retention::decide`] must not do I/O or
+//!   read the clock.
+//!
+//! See [`traits`] for the execution model and [`abi`] for the binary layout
+//! (for hosts, and plugins in other languages).
+
+pub mod abi;
+pub mod config;
+pub mod error;
+pub mod export;
+pub mod host;
+pub mod model;
+pub mod report;
+pub mod traits;
+
+pub use config::PluginConfig;
+pub use error::{ErrorKind, PluginError};
+pub use model::{
+    Action, Decision, Document, DocumentKind, Event, HookContext, PluginKind, RetentionInput, Run,
+    RunDetails, RunQuery, RunResult, RunStart, RunStatus, StatusVerdict, Task, TaskStatus,
+    Timestamp,
+};
+pub use traits::{Plugin, Reporter, Retention, StatusDetector, Storage};

@@ -1,0 +1,623 @@
+//! The data model shared by the host and every plugin.
+//!
+//! Values a plugin *receives* on the hot path ([`Event`], [`RunStart`],
+//! [`RunResult`], [`HookContext`], [`RunQuery`]) borrow the host's memory:
+//! delivering an event costs no allocation. Values a plugin *returns*
+//! ([`Run`], [`Task`], [`RunDetails`], [`StatusVerdict`], [`Decision`]) are
+//! owned.
+//!
+//! Every type serialises with serde in the shape used by `--json` output.
+
+use serde::{Deserialize, Serialize};
+
+use crate::abi;
+pub use crate::abi::Timestamp;
+
+impl Timestamp {
+    /// A timestamp at whole seconds.
+    pub const fn from_secs(secs: i64) -> Self {
+        Timestamp { secs, nanos: 0 }
+    }
+
+    /// The current time from the system clock.
+    ///
+    /// Plugins should not call this for decisions (retention is a pure
+    /// function of its input's `now`); it is for hosts and orchestrators.
+    pub fn now() -> Self {
+        match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+            Ok(d) => Timestamp {
+                secs: d.as_secs() as i64,
+                nanos: d.subsec_nanos(),
+            },
+            Err(e) => {
+                let d = e.duration();
+                Timestamp {
+                    secs: -(d.as_secs() as i64) - 1,
+                    nanos: 1_000_000_000 - d.subsec_nanos(),
+                }
+            }
+        }
+    }
+}
+
+macro_rules! code_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident { $( $(#[$vmeta:meta])* $variant:ident = $code:literal => $text:literal, )* }
+        unknown = $unknown:ident
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(rename_all = "lowercase")]
+        pub enum $name { $( $(#[$vmeta])* $variant, )* }
+
+        impl $name {
+            /// Every value, in code order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),*];
+
+            /// The stable lowercase name used in output and configuration.
+            pub const fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text,)* }
+            }
+
+            /// The integer code that crosses the ABI.
+            pub const fn code(self) -> u32 {
+                match self { $($name::$variant => $code,)* }
+            }
+
+            /// Reads an ABI code; a code this version does not know reads as
+            #[doc = concat!("`", stringify!($unknown), "`.")]
+            pub const fn from_code(code: u32) -> Self {
+                match code { $($code => $name::$variant,)* _ => $name::$unknown }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($text => Ok($name::$variant),)*
+                    _ => Err(format!(
+                        "unknown {} `{}` (expected one of: {})",
+                        stringify!($name), s, [$($text),*].join(", ")
+                    )),
+                }
+            }
+        }
+    };
+}
+
+code_enum! {
+    /// The status of a run.
+    pub enum RunStatus {
+        /// Nothing decided it.
+        Unknown = 0 => "unknown",
+        /// Finished, every task succeeded (choo's `completed`).
+        Success = 1 => "success",
+        /// Finished with a failure.
+        Failed = 2 => "failed",
+        /// Still running (for otto: its `.lock` is held).
+        Running = 3 => "running",
+        /// Died without finishing (a `running` record whose process is gone).
+        Interrupted = 4 => "interrupted",
+        /// Stopped on purpose and resumable (choo's `stopped`).
+        Stopped = 5 => "stopped",
+    }
+    unknown = Unknown
+}
+
+impl RunStatus {
+    /// Whether the run has finished (anything but `running`).
+    pub fn is_finished(self) -> bool {
+        self != RunStatus::Running
+    }
+}
+
+code_enum! {
+    /// The status of one task of a run.
+    pub enum TaskStatus {
+        /// Nothing decided it.
+        Unknown = 0 => "unknown",
+        /// Exited successfully.
+        Success = 1 => "success",
+        /// Failed.
+        Failed = 2 => "failed",
+        /// Still running.
+        Running = 3 => "running",
+        /// Not started yet.
+        Pending = 4 => "pending",
+        /// Skipped.
+        Skipped = 5 => "skipped",
+    }
+    unknown = Unknown
+}
+
+code_enum! {
+    /// The four plugin kinds.
+    pub enum PluginKind {
+        /// Not a kind this host knows (a newer plugin).
+        Unknown = 0 => "unknown",
+        /// Where runs and their events live.
+        Storage = 1 => "storage",
+        /// Did a run succeed, fail, or is it still running.
+        Status = 2 => "status",
+        /// Which runs may go, and why each one stays.
+        Retention = 3 => "retention",
+        /// How a result is shown or sent.
+        Reporter = 4 => "reporter",
+    }
+    unknown = Unknown
+}
+
+code_enum! {
+    /// What a retention plugin decided for a run.
+    pub enum Action {
+        /// A code this host does not know; treated as keep.
+        Unknown = 0 => "unknown",
+        /// Keep the run.
+        Keep = 1 => "keep",
+        /// The run may be deleted.
+        Delete = 2 => "delete",
+    }
+    unknown = Unknown
+}
+
+code_enum! {
+    /// What a reporter is asked to render.
+    pub enum DocumentKind {
+        /// A kind this plugin does not know: render the JSON generically.
+        Unknown = 0 => "unknown",
+        /// [`crate::report::RunList`].
+        RunList = 1 => "run-list",
+        /// [`crate::report::RunInfo`].
+        RunInfo = 2 => "run-info",
+        /// [`crate::report::UsageReport`].
+        Usage = 3 => "usage",
+        /// [`crate::report::CleanPlan`].
+        CleanPlan = 4 => "clean-plan",
+        /// [`crate::report::RunSummary`].
+        RunSummary = 5 => "run-summary",
+        /// [`crate::report::PluginList`].
+        PluginList = 6 => "plugin-list",
+        /// [`crate::report::ConfigReport`].
+        Config = 7 => "config",
+    }
+    unknown = Unknown
+}
+
+/// Which run a hook call concerns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HookContext<'a> {
+    /// The project key (otto: the `<name>-<hash>` directory; choo: the repo path).
+    pub project: &'a str,
+    /// The run id.
+    pub run_id: &'a str,
+}
+
+/// A run starting: what the orchestrator told `run_start`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunStart<'a> {
+    /// The project key.
+    pub project: &'a str,
+    /// The run id: given by the orchestrator or minted by the host.
+    pub run_id: &'a str,
+    /// When the run started.
+    pub started_at: Timestamp,
+    /// The canonical repository or project path, when known.
+    pub repo_path: Option<&'a str>,
+    /// How many units may run at once, when known.
+    pub parallelism: Option<u32>,
+    /// How many units (or tasks) are planned, when known.
+    pub total_units: Option<u32>,
+    /// The orchestrator's tasks directory, when any.
+    pub tasks_dir: Option<&'a str>,
+    /// A dry run records but changes nothing.
+    pub dry_run: bool,
+}
+
+/// One orchestrator event, in choo's shape.
+///
+/// The payload stays JSON text: most plugins store or forward it unchanged,
+/// and the few that look inside parse only what they need with
+/// [`Event::payload_as`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Event<'a> {
+    /// When it happened.
+    pub time: Timestamp,
+    /// The event type, e.g. `unit.started`; any type ending in `.failed` is a failure.
+    pub kind: &'a str,
+    /// The unit it concerns, when any.
+    pub unit: Option<&'a str>,
+    /// The task number, when any.
+    pub task: Option<i64>,
+    /// The pull-request number, when any.
+    pub pr: Option<i64>,
+    /// The payload, a JSON object as text, when any.
+    pub payload: Option<&'a str>,
+    /// The error message, when any.
+    pub error: Option<&'a str>,
+}
+
+impl Event<'_> {
+    /// Whether this event reports a failure (its type ends in `.failed`).
+    pub fn is_failure(&self) -> bool {
+        self.kind.ends_with(".failed")
+    }
+
+    /// Parses the payload (or `{}` when there is none) into `T`.
+    pub fn payload_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(self.payload.unwrap_or("{}"))
+    }
+}
+
+/// A run finishing: what the orchestrator told `run_complete`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunResult<'a> {
+    /// The project key.
+    pub project: &'a str,
+    /// The run id.
+    pub run_id: &'a str,
+    /// When it ended.
+    pub ended_at: Timestamp,
+    /// How it ended.
+    pub status: RunStatus,
+    /// Units completed, when known.
+    pub completed_units: Option<u32>,
+    /// Units failed, when known.
+    pub failed_units: Option<u32>,
+    /// Units blocked, when known.
+    pub blocked_units: Option<u32>,
+    /// The error that ended it, when any.
+    pub error: Option<&'a str>,
+}
+
+/// Which runs `Storage::list_runs` should return.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunQuery<'a> {
+    /// Only runs of this project: matched exactly against the project's
+    /// key, name or hash — never as a substring.
+    pub project: Option<&'a str>,
+    /// At most this many runs, newest first (a hint: the host trims too).
+    pub limit: Option<u64>,
+}
+
+/// A run, as a storage plugin reports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Run {
+    /// The run id, unique within its project (otto: `<ts>` or `<ts>-<n>`;
+    /// choo: `run_YYYYMMDD_HHMMSS_xxxx`).
+    pub id: String,
+    /// The project key.
+    pub project: String,
+    /// When it started.
+    pub started_at: Timestamp,
+    /// When it ended, when known.
+    pub ended_at: Option<Timestamp>,
+    /// Its status as far as storage knows (status plugins refine it).
+    pub status: RunStatus,
+    /// Which source decided the status, when known.
+    pub status_source: Option<String>,
+    /// How many tasks it has.
+    pub task_count: u32,
+    /// Apparent bytes, as `du -sb` counts them, when measured.
+    pub size_bytes: Option<u64>,
+    /// Allocated bytes, as `du -sB1` counts them, when measured.
+    pub allocated_bytes: Option<u64>,
+    /// Where it lives: a directory, a database row, a URL.
+    pub location: String,
+    /// Pinned runs are never deleted (otto: a `.keep` file in the run).
+    pub pinned: bool,
+    /// Storage-specific attributes as a JSON object (`{}` when none): otto's
+    /// `run.yaml` fields, choo's unit counts, and so on.
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Default for RunStatus {
+    fn default() -> Self {
+        RunStatus::Unknown
+    }
+}
+
+impl Default for TaskStatus {
+    fn default() -> Self {
+        TaskStatus::Unknown
+    }
+}
+
+/// One task of a run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Task {
+    /// The task name (may contain `:`, e.g. `check:db`).
+    pub name: String,
+    /// Its status.
+    pub status: TaskStatus,
+    /// Its exit code, when recorded.
+    pub exit_code: Option<i32>,
+    /// How long it ran, in milliseconds, when known.
+    pub duration_ms: Option<u64>,
+    /// Its captured stdout, when any.
+    pub stdout_path: Option<String>,
+    /// Its captured stderr, when any.
+    pub stderr_path: Option<String>,
+    /// Its script, when any.
+    pub script_path: Option<String>,
+    /// Where the script link points (a cache file), when it is a link.
+    pub script_target: Option<String>,
+}
+
+/// A run with every task.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunDetails {
+    /// The run.
+    pub run: Run,
+    /// Its tasks, in the order storage lists them.
+    pub tasks: Vec<Task>,
+}
+
+/// What a status plugin decided for a run, and from what.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusVerdict {
+    /// The status.
+    pub status: RunStatus,
+    /// The source that decided it: `otto.db`, `lock`, `exit-code`, `stderr`…
+    pub source: String,
+}
+
+/// The input of one retention decision: the runs of one group.
+#[derive(Clone, Copy, Debug)]
+pub struct RetentionInput<'a> {
+    /// The group these runs belong to (usually a project key).
+    pub group: &'a str,
+    /// The reference time. Retention must not read a clock of its own.
+    pub now: Timestamp,
+    /// Every run of the group, in no particular order.
+    pub runs: &'a [Run],
+}
+
+/// A retention plugin's decision for one run, with every reason.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    /// The run it concerns.
+    pub run_id: String,
+    /// Keep or delete.
+    pub action: Action,
+    /// Every rule that matched, as stable strings (`last#2`, `within 30d`,
+    /// `pinned`…). A kept run names at least one reason.
+    pub reasons: Vec<String>,
+}
+
+impl Decision {
+    /// Keep `run_id` for these reasons.
+    pub fn keep(run_id: impl Into<String>, reasons: Vec<String>) -> Self {
+        Decision {
+            run_id: run_id.into(),
+            action: Action::Keep,
+            reasons,
+        }
+    }
+
+    /// Delete `run_id` for these reasons.
+    pub fn delete(run_id: impl Into<String>, reasons: Vec<String>) -> Self {
+        Decision {
+            run_id: run_id.into(),
+            action: Action::Delete,
+            reasons,
+        }
+    }
+}
+
+/// A document for a reporter: its kind and its JSON (the `--json` shape).
+#[derive(Clone, Copy, Debug)]
+pub struct Document<'a> {
+    /// What it is.
+    pub kind: DocumentKind,
+    /// The document as JSON text.
+    pub json: &'a str,
+}
+
+impl Document<'_> {
+    /// Parses the JSON into one of the typed documents of [`crate::report`].
+    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(self.json)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Conversions between the model and its ABI views
+// ---------------------------------------------------------------------------
+
+/// Converts between model values and their [`abi`] views. Borrowed views
+/// point into the model value; nothing is copied.
+pub(crate) mod convert {
+    use super::*;
+    use crate::abi::{Opt, Str};
+
+    pub fn opt_str(s: &Option<String>) -> Str<'_> {
+        Str::from_opt(s.as_deref())
+    }
+
+    /// A run's view; `attributes` must be the run's attributes as JSON text.
+    pub fn run_view<'a>(run: &'a Run, attributes: &'a str) -> abi::Run<'a> {
+        abi::Run {
+            id: Str::new(&run.id),
+            project: Str::new(&run.project),
+            started_at: run.started_at,
+            ended_at: Opt::new(run.ended_at),
+            status: run.status.code(),
+            status_source: opt_str(&run.status_source),
+            task_count: run.task_count,
+            size_bytes: Opt::new(run.size_bytes),
+            allocated_bytes: Opt::new(run.allocated_bytes),
+            location: Str::new(&run.location),
+            pinned: run.pinned as u8,
+            attributes: Str::new(attributes),
+        }
+    }
+
+    /// JSON text of a run's attributes (empty for none).
+    pub fn attributes_json(run: &Run) -> String {
+        if run.attributes.is_empty() {
+            String::new()
+        } else {
+            serde_json::Value::Object(run.attributes.clone()).to_string()
+        }
+    }
+
+    /// Copies a run out of its view, validating every string.
+    ///
+    /// # Safety
+    /// Every pointer in `v` must be live.
+    pub unsafe fn run_from_view(v: &abi::Run<'_>) -> Result<Run, String> {
+        // SAFETY: forwarded to the caller.
+        unsafe {
+            let attributes = match req(v.attributes, "attributes")? {
+                "" => serde_json::Map::new(),
+                text => match serde_json::from_str(text) {
+                    Ok(serde_json::Value::Object(map)) => map,
+                    _ => return Err("run attributes are not a JSON object".into()),
+                },
+            };
+            Ok(Run {
+                id: req(v.id, "run id")?.to_owned(),
+                project: req(v.project, "project")?.to_owned(),
+                started_at: v.started_at,
+                ended_at: v.ended_at.get(),
+                status: RunStatus::from_code(v.status),
+                status_source: opt(v.status_source, "status source")?,
+                task_count: v.task_count,
+                size_bytes: v.size_bytes.get(),
+                allocated_bytes: v.allocated_bytes.get(),
+                location: req(v.location, "location")?.to_owned(),
+                pinned: v.pinned != 0,
+                attributes,
+            })
+        }
+    }
+
+    pub fn task_view(t: &Task) -> abi::Task<'_> {
+        abi::Task {
+            name: Str::new(&t.name),
+            status: t.status.code(),
+            exit_code: Opt::new(t.exit_code),
+            duration_ms: Opt::new(t.duration_ms),
+            stdout_path: opt_str(&t.stdout_path),
+            stderr_path: opt_str(&t.stderr_path),
+            script_path: opt_str(&t.script_path),
+            script_target: opt_str(&t.script_target),
+        }
+    }
+
+    /// # Safety
+    /// Every pointer in `v` must be live.
+    pub unsafe fn task_from_view(v: &abi::Task<'_>) -> Result<Task, String> {
+        // SAFETY: forwarded to the caller.
+        unsafe {
+            Ok(Task {
+                name: req(v.name, "task name")?.to_owned(),
+                status: TaskStatus::from_code(v.status),
+                exit_code: v.exit_code.get(),
+                duration_ms: v.duration_ms.get(),
+                stdout_path: opt(v.stdout_path, "stdout path")?,
+                stderr_path: opt(v.stderr_path, "stderr path")?,
+                script_path: opt(v.script_path, "script path")?,
+                script_target: opt(v.script_target, "script target")?,
+            })
+        }
+    }
+
+    /// # Safety
+    /// Every pointer in `v` must be live.
+    pub unsafe fn details_from_view(v: &abi::RunDetails<'_>) -> Result<RunDetails, String> {
+        // SAFETY: forwarded to the caller.
+        unsafe {
+            let run = run_from_view(&v.run)?;
+            let tasks = v
+                .tasks
+                .as_slice()
+                .iter()
+                .map(|t| task_from_view(t))
+                .collect::<Result<_, _>>()?;
+            Ok(RunDetails { run, tasks })
+        }
+    }
+
+    /// # Safety
+    /// Every pointer in `v` must be live.
+    pub unsafe fn decision_from_view(v: &abi::Decision<'_>) -> Result<Decision, String> {
+        // SAFETY: forwarded to the caller.
+        unsafe {
+            let reasons = v
+                .reasons
+                .as_slice()
+                .iter()
+                .map(|r| req(*r, "reason").map(str::to_owned))
+                .collect::<Result<_, _>>()?;
+            Ok(Decision {
+                run_id: req(v.run_id, "run id")?.to_owned(),
+                action: Action::from_code(v.action),
+                reasons,
+            })
+        }
+    }
+
+    /// A required string from a plugin: present and UTF-8.
+    ///
+    /// # Safety
+    /// `s` must be live.
+    pub unsafe fn req<'a>(s: Str<'a>, what: &str) -> Result<&'a str, String> {
+        // SAFETY: forwarded to the caller.
+        match unsafe { s.to_str() } {
+            Ok(Some(s)) => Ok(s),
+            Ok(None) => Err(format!("{what} is missing")),
+            Err(_) => Err(format!("{what} is not UTF-8")),
+        }
+    }
+
+    /// An optional string from a plugin, UTF-8 when present.
+    ///
+    /// # Safety
+    /// `s` must be live.
+    pub unsafe fn opt(s: Str<'_>, what: &str) -> Result<Option<String>, String> {
+        // SAFETY: forwarded to the caller.
+        match unsafe { s.to_str() } {
+            Ok(s) => Ok(s.map(str::to_owned)),
+            Err(_) => Err(format!("{what} is not UTF-8")),
+        }
+    }
+
+    pub fn event_view<'a>(e: &Event<'a>) -> abi::Event<'a> {
+        abi::Event {
+            time: e.time,
+            kind: Str::new(e.kind),
+            unit: Str::from_opt(e.unit),
+            task: Opt::new(e.task),
+            pr: Opt::new(e.pr),
+            payload: Str::from_opt(e.payload),
+            error: Str::from_opt(e.error),
+        }
+    }
+
+    /// # Safety
+    /// Every pointer in `v` must be live for `'a` and hold UTF-8 (the host's
+    /// guarantee to plugins).
+    pub unsafe fn event_from_view<'a>(v: &abi::Event<'a>) -> Event<'a> {
+        // SAFETY: forwarded to the caller.
+        unsafe {
+            Event {
+                time: v.time,
+                kind: v.kind.as_str_unchecked(),
+                unit: v.unit.as_opt_unchecked(),
+                task: v.task.get(),
+                pr: v.pr.get(),
+                payload: v.payload.as_opt_unchecked(),
+                error: v.error.as_opt_unchecked(),
+            }
+        }
+    }
+}

@@ -1,0 +1,324 @@
+//! The documents reporters render: exactly the `--json` output shapes.
+//!
+//! These shapes are a stable interface (documented in `docs/JSON.md`):
+//! fields are only ever added. A reporter deserialises the document it was
+//! given with [`crate::Document::parse`]; unknown fields are ignored, so a
+//! reporter built today keeps working when a later host adds fields.
+//!
+//! Times are carried twice, as epoch seconds (`timestamp`) and RFC 3339 UTC
+//! (`started_at`); sizes are integers in bytes.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{PluginKind, RunStatus, TaskStatus};
+
+/// `otto-hooks list`: the runs, newest first.
+pub type RunList = Vec<RunEntry>;
+
+/// One run of a [`RunList`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunEntry {
+    /// The project key (otto: `<name>-<hash>`).
+    pub project: String,
+    /// The run id.
+    pub run: String,
+    /// Start, epoch seconds.
+    pub timestamp: i64,
+    /// Start, RFC 3339 UTC.
+    pub started_at: String,
+    /// Number of tasks.
+    pub tasks: u32,
+    /// Status.
+    pub status: RunStatus,
+    /// Which source decided the status.
+    #[serde(default)]
+    pub status_source: Option<String>,
+    /// Apparent bytes (`du -sb`), when measured.
+    #[serde(default)]
+    pub size_bytes: Option<u64>,
+    /// Allocated bytes (`du -sB1`), when measured.
+    #[serde(default)]
+    pub allocated_bytes: Option<u64>,
+    /// Where the run lives.
+    pub path: String,
+}
+
+/// `otto-hooks info`: one run and its tasks.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// The project key.
+    pub project: String,
+    /// The run id.
+    pub run: String,
+    /// Start, epoch seconds.
+    pub timestamp: i64,
+    /// Start, RFC 3339 UTC.
+    pub started_at: String,
+    /// End, RFC 3339 UTC, when known.
+    #[serde(default)]
+    pub ended_at: Option<String>,
+    /// Duration in seconds, when known.
+    #[serde(default)]
+    pub duration_seconds: Option<f64>,
+    /// Status.
+    pub status: RunStatus,
+    /// Which source decided the status.
+    pub status_source: String,
+    /// Apparent bytes, when measured.
+    #[serde(default)]
+    pub size_bytes: Option<u64>,
+    /// Where the run lives.
+    pub path: String,
+    /// Storage-specific attributes (otto: `user`, `cwd`, `ottofile`, `args`).
+    #[serde(default)]
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+    /// The tasks.
+    pub tasks: Vec<TaskInfo>,
+}
+
+/// One task of a [`RunInfo`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskInfo {
+    /// Task name.
+    pub name: String,
+    /// Status.
+    pub status: TaskStatus,
+    /// Exit code, when recorded.
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+    /// Duration in seconds, when known.
+    #[serde(default)]
+    pub duration_seconds: Option<f64>,
+    /// stdout log path.
+    #[serde(default)]
+    pub stdout: Option<String>,
+    /// stderr log path.
+    #[serde(default)]
+    pub stderr: Option<String>,
+    /// Script path.
+    #[serde(default)]
+    pub script: Option<String>,
+    /// Where the script link points.
+    #[serde(default)]
+    pub script_target: Option<String>,
+}
+
+/// `otto-hooks usage`: where the bytes are.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct UsageReport {
+    /// Everything, in bytes.
+    pub total_bytes: u64,
+    /// Per project, largest first.
+    pub projects: Vec<ProjectUsage>,
+    /// The largest runs, largest first.
+    pub largest_runs: Vec<RunSize>,
+    /// Cache files no run references, in bytes.
+    pub orphaned_cache_bytes: u64,
+    /// What cleaning would free.
+    pub recommendations: Vec<Recommendation>,
+}
+
+/// One project of a [`UsageReport`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProjectUsage {
+    /// The project key.
+    pub project: String,
+    /// Runs plus cache, in bytes.
+    pub bytes: u64,
+    /// Runs, in bytes.
+    pub runs_bytes: u64,
+    /// Script cache, in bytes.
+    pub cache_bytes: u64,
+    /// Number of runs.
+    pub runs: u64,
+    /// The oldest run's start, epoch seconds, when there are runs.
+    #[serde(default)]
+    pub oldest_timestamp: Option<i64>,
+}
+
+/// A run and its size.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunSize {
+    /// The project key.
+    pub project: String,
+    /// The run id.
+    pub run: String,
+    /// Apparent bytes.
+    pub size_bytes: u64,
+}
+
+/// One recommendation of a [`UsageReport`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Recommendation {
+    /// What to do, for people: `cleaning runs older than 30 days would free 812 MB`.
+    pub message: String,
+    /// The command that does it.
+    #[serde(default)]
+    pub command: Option<String>,
+    /// Bytes it would free.
+    pub bytes: u64,
+}
+
+/// `otto-hooks clean`: the plan, and after execution what happened.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CleanPlan {
+    /// Nothing was (or will be) changed.
+    pub dry_run: bool,
+    /// Per group (project): counts and bytes.
+    #[serde(default)]
+    pub groups: Vec<GroupPlan>,
+    /// Runs deleted (or to delete).
+    pub deleted: Vec<PlannedRun>,
+    /// Runs kept, with why.
+    pub kept: Vec<PlannedRun>,
+    /// Runs that could not be deleted, with why.
+    pub refused: Vec<RefusedRun>,
+    /// Bytes actually freed (0 on a dry run).
+    pub bytes_freed: u64,
+    /// Cache garbage collection, when asked for.
+    #[serde(default)]
+    pub cache: Option<CachePlan>,
+}
+
+/// One group of a [`CleanPlan`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GroupPlan {
+    /// The group (project key).
+    pub project: String,
+    /// The retention plugin that decided.
+    #[serde(default)]
+    pub policy: Option<String>,
+    /// Runs kept.
+    pub kept: u64,
+    /// Bytes kept.
+    pub kept_bytes: u64,
+    /// Runs deleted (or to delete).
+    pub deleted: u64,
+    /// Bytes deleted (or to delete).
+    pub deleted_bytes: u64,
+}
+
+/// A run in a [`CleanPlan`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlannedRun {
+    /// The project key.
+    pub project: String,
+    /// The run id.
+    pub run: String,
+    /// Apparent bytes, when measured.
+    #[serde(default)]
+    pub size_bytes: Option<u64>,
+    /// Every rule that matched.
+    pub reasons: Vec<String>,
+}
+
+/// A run a [`CleanPlan`] could not delete.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RefusedRun {
+    /// The project key.
+    pub project: String,
+    /// The run id.
+    pub run: String,
+    /// Why.
+    pub error: String,
+}
+
+/// Cache garbage collection in a [`CleanPlan`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CachePlan {
+    /// Cache files deleted (or to delete).
+    pub deleted: Vec<CacheFile>,
+    /// Bytes actually freed.
+    pub bytes_freed: u64,
+}
+
+/// A cache file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CacheFile {
+    /// The project key.
+    pub project: String,
+    /// The file, relative to the project's `.cache`.
+    pub file: String,
+    /// Apparent bytes.
+    pub size_bytes: u64,
+}
+
+/// `otto-hooks hook run-complete`: a summary of a finished run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// The project key.
+    pub project: String,
+    /// The run id.
+    pub run: String,
+    /// Status.
+    pub status: RunStatus,
+    /// Start, RFC 3339 UTC, when known.
+    #[serde(default)]
+    pub started_at: Option<String>,
+    /// End, RFC 3339 UTC.
+    pub ended_at: String,
+    /// Duration in seconds, when known.
+    #[serde(default)]
+    pub duration_seconds: Option<f64>,
+    /// Units completed, when known.
+    #[serde(default)]
+    pub completed_units: Option<u32>,
+    /// Units failed, when known.
+    #[serde(default)]
+    pub failed_units: Option<u32>,
+    /// Units blocked, when known.
+    #[serde(default)]
+    pub blocked_units: Option<u32>,
+    /// The error that ended it, when any.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// Plugins that failed during the run (one line each).
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+/// `otto-hooks plugins list`.
+pub type PluginList = Vec<PluginEntry>;
+
+/// One plugin of a [`PluginList`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PluginEntry {
+    /// Its name.
+    pub name: String,
+    /// Its kind.
+    pub kind: PluginKind,
+    /// Its own version.
+    pub version: String,
+    /// The ABI it was built for, `major.minor`.
+    pub abi: String,
+    /// `built-in`, or the library's path.
+    pub source: String,
+    /// `ok`, `refused: …`, `disabled: …`.
+    pub state: String,
+    /// Its description.
+    #[serde(default)]
+    pub description: String,
+    /// The entries it offers.
+    #[serde(default)]
+    pub offers: Vec<String>,
+}
+
+/// `otto-hooks config show`: every effective setting and its origin.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConfigReport {
+    /// The files read, in the order they were layered.
+    pub files: Vec<String>,
+    /// Each setting.
+    pub values: Vec<ConfigValue>,
+}
+
+/// One setting of a [`ConfigReport`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConfigValue {
+    /// Dotted key, e.g. `projects."web-*".retention.plugin`.
+    pub key: String,
+    /// The value, as TOML.
+    pub value: String,
+    /// Where it came from: `default`, a `file:line`, `env OTTO_HOOKS_…`, `flag --…`.
+    pub source: String,
+}
