@@ -1,1 +1,19 @@
+//! # otto-hooks core
+//!
+//! The runtime behind the `otto-hooks` binary, usable as a library: every
+//! command is a function here that tests (and orchestrators written in Rust)
+//! call without spawning a process.
+//!
+//! - [`config`] — layered TOML configuration and per-project plugin selection.
+//! - [`registry`] — built-in and discovered plugins: trust checks, loading,
+//!   version checks.
+//! - [`hooks`] — the lifecycle dispatcher (`run_start`, `event`, `run_complete`).
+//! - [`render`] — turning result documents into output through reporter plugins.
+//! - [`cli`] — the clap commands: parse, call the library, render.
 
+pub mod cli;
+pub mod config;
+pub mod hooks;
+pub mod paths;
+pub mod registry;
+pub mod render;

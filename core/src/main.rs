@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    otto_hooks_core::cli::main()
+}
