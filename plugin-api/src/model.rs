@@ -318,12 +318,14 @@ pub struct Run {
     pub attributes: serde_json::Map<String, serde_json::Value>,
 }
 
+#[allow(clippy::derivable_impls)] // the variants come from `code_enum!`
 impl Default for RunStatus {
     fn default() -> Self {
         RunStatus::Unknown
     }
 }
 
+#[allow(clippy::derivable_impls)]
 impl Default for TaskStatus {
     fn default() -> Self {
         TaskStatus::Unknown

@@ -1,0 +1,285 @@
+//! The `otto-hooks` command line: parse, call the library, render.
+//!
+//! Conventions (see ARCHITECTURE.md): results on stdout (`--json` prints
+//! one JSON document and nothing else), messages on stderr; exit 0 done,
+//! 1 done with failures, 2 bad usage, config or input.
+
+mod config_cmd;
+mod hook;
+mod plugins;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+use crate::config::{self, Config, ConfigError, InstanceSpec, LoadOptions, Override};
+use crate::paths;
+use crate::registry::Registry;
+use crate::render;
+
+/// Exit codes.
+pub mod exit {
+    /// Done.
+    pub const OK: u8 = 0;
+    /// Done, with failures (a plugin error under `--strict`, a failed check).
+    pub const FAILURES: u8 = 1;
+    /// Bad usage, bad configuration or bad input.
+    pub const USAGE: u8 = 2;
+}
+
+const ABOUT: &str =
+    "Run history for task orchestrators: hooks, storage, retention and reports through plugins";
+
+const AFTER_HELP: &str = "\
+Examples:
+  otto-hooks plugins list                 the plugins available, built-in and loaded
+  otto-hooks plugins check ./libmine.so   check a plugin library before enabling it
+  otto-hooks config show                  every effective setting and where it came from
+  id=$(otto-hooks hook run-start --repo .)
+  printf '%s\\n' '{\"type\":\"unit.started\",\"unit\":\"api\"}' | otto-hooks hook event --run \"$id\"
+  otto-hooks hook run-complete --run \"$id\" --status completed
+
+Environment:
+  OTTO_HOOKS_HOME     state and config directory (default ~/.otto-hooks)
+  OTTO_HOOKS_CONFIG   global config file (default $OTTO_HOOKS_HOME/config.toml)
+  OTTO_HOOKS_*        configuration overrides, see docs/CONFIG.md
+  RUST_LOG            log filter (e.g. otto_hooks_core=debug)";
+
+/// The command line.
+#[derive(Debug, Parser)]
+#[command(name = "otto-hooks", version, about = ABOUT, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// More log output (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Override a setting, e.g. `--set hooks.strict=true` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE", global = true)]
+    pub set: Vec<String>,
+    /// Render with this reporter plugin (default: the configured one, `table`).
+    #[arg(long, value_name = "NAME", global = true)]
+    pub reporter: Option<String>,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List and check plugins.
+    #[command(subcommand)]
+    Plugins(plugins::PluginsCommand),
+    /// Show the effective configuration.
+    #[command(subcommand)]
+    Config(config_cmd::ConfigCommand),
+    /// Lifecycle hooks for orchestrators: run-start, event, run-complete.
+    #[command(subcommand)]
+    Hook(hook::HookCommand),
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Example:\n  otto-hooks completions bash > ~/.local/share/bash-completion/completions/otto-hooks"
+    )]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// What a command needs: where state lives, the configuration, the output
+/// options. The registry is loaded on first use.
+pub(crate) struct Context {
+    pub hooks_home: PathBuf,
+    pub config: Config,
+    pub quiet: bool,
+    pub reporter: Option<String>,
+}
+
+/// A command's failure: its exit code and a one-line message.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn usage(message: impl Into<String>) -> Self {
+        Failure {
+            code: exit::USAGE,
+            message: message.into(),
+        }
+    }
+
+    pub fn failed(message: impl Into<String>) -> Self {
+        Failure {
+            code: exit::FAILURES,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ConfigError> for Failure {
+    fn from(e: ConfigError) -> Self {
+        Failure::usage(e.message)
+    }
+}
+
+pub(crate) type CmdResult = Result<u8, Failure>;
+
+impl Context {
+    pub fn registry(&self) -> Registry {
+        Registry::from_config(&self.config)
+    }
+
+    /// The reporter for this command: `--json`, then `--reporter`, then config.
+    pub fn reporter(&self, json: bool) -> InstanceSpec {
+        if json {
+            return render::json_reporter();
+        }
+        let configured = self.config.default_selection().reporter.into_iter().next();
+        match (&self.reporter, configured) {
+            (Some(name), Some(spec)) if &spec.plugin == name => spec,
+            (Some(name), _) => InstanceSpec {
+                kind: otto_hooks_plugin_api::PluginKind::Reporter,
+                plugin: name.clone(),
+                instance: format!("reporter.{name}"),
+                settings: toml::Table::new(),
+                origin: "flag --reporter".to_owned(),
+            },
+            (None, Some(spec)) => spec,
+            (None, None) => InstanceSpec {
+                kind: otto_hooks_plugin_api::PluginKind::Reporter,
+                plugin: "table".to_owned(),
+                instance: "reporter.table".to_owned(),
+                settings: toml::Table::new(),
+                origin: "default".to_owned(),
+            },
+        }
+    }
+
+    /// Renders a document to stdout with the chosen reporter.
+    pub fn print<T: serde::Serialize>(
+        &self,
+        registry: &Registry,
+        json: bool,
+        kind: otto_hooks_plugin_api::DocumentKind,
+        doc: &T,
+    ) -> Result<(), Failure> {
+        let rendered = render::render(registry, &self.reporter(json), &self.hooks_home, kind, doc)
+            .map_err(Failure::failed)?;
+        for w in &rendered.warnings {
+            self.warn(w);
+        }
+        write_stdout(&rendered.text)
+    }
+
+    /// A warning on stderr (silenced by `-q`).
+    pub fn warn(&self, message: &str) {
+        if !self.quiet {
+            eprintln!("warning: {message}");
+        }
+    }
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error.
+pub(crate) fn write_stdout(text: &str) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Failure::failed(format!("cannot write to stdout: {e}"))),
+    }
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (_, 0) => "warn",
+        (_, 1) => "info",
+        (_, 2) => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Runs the command line in `args` and returns the exit code.
+pub fn run<I, T>(args: I) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    exit::OK
+                }
+                _ => exit::USAGE,
+            };
+        }
+    };
+    init_logging(cli.verbose, cli.quiet);
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(f) => {
+            eprintln!("error: {}", f.message);
+            f.code
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> CmdResult {
+    if let Command::Completions { shell } = cli.command {
+        let mut out = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "otto-hooks", &mut out);
+        write_stdout(&String::from_utf8_lossy(&out))?;
+        return Ok(exit::OK);
+    }
+    let mut overrides = cli
+        .set
+        .iter()
+        .map(|s| Override::parse(s, format!("--set {s}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Command::Hook(h) = &cli.command {
+        if h.strict() {
+            overrides.push(Override {
+                key: "hooks.strict".to_owned(),
+                value: toml::Value::Boolean(true),
+                source: "--strict".to_owned(),
+            });
+        }
+    }
+    let hooks_home = paths::hooks_home();
+    let options = LoadOptions::from_process(hooks_home.clone(), overrides)
+        .map_err(|e| Failure::failed(format!("cannot read the working directory: {e}")))?;
+    let config = config::load(&options)?;
+    let ctx = Context {
+        hooks_home,
+        config,
+        quiet: cli.quiet,
+        reporter: cli.reporter,
+    };
+    match cli.command {
+        Command::Plugins(cmd) => plugins::run(&ctx, cmd),
+        Command::Config(cmd) => config_cmd::run(&ctx, cmd),
+        Command::Hook(cmd) => hook::run(&ctx, cmd),
+        Command::Completions { .. } => Ok(exit::OK),
+    }
+}
+
+/// The binary's entry point.
+pub fn main() -> ExitCode {
+    ExitCode::from(run(std::env::args_os()))
+}

@@ -1,0 +1,420 @@
+//! Layered TOML configuration and per-project plugin selection.
+//!
+//! Layers, lowest first: built-in defaults ([`DEFAULTS`]), the global file
+//! (`$OTTO_HOOKS_CONFIG`, else `<hooks_home>/config.toml`), the project file
+//! (the nearest `.otto-hooks.toml` from the working directory up), the
+//! environment (`OTTO_HOOKS_*`), and command-line overrides. Every value keeps
+//! the place it was set ([`Sourced`]), so `otto-hooks config show` can say
+//! where each effective value came from ([`Config::report`]).
+//!
+//! A kind section (`storage`, `status`, `retention`, `reporter`) follows one
+//! merge rule across layers and `[projects."glob"]` sections: a section that
+//! names the same plugin as the one below it, or names none, merges its
+//! settings key by key; a section that names another plugin, or an array of
+//! sections, replaces the lower one (the lower settings belong to another
+//! plugin). Plugin settings are not checked here: each plugin validates its
+//! own. Everything else is: an unknown key, a wrong type, a relative plugin
+//! path or an invalid glob is an error of one line naming the file, line and
+//! column. The user documentation is `docs/CONFIG.md`.
+//!
+//! A project file may not contain `[plugins]`: a checked-out repository must
+//! not be able to make otto-hooks load code.
+
+mod env;
+mod layer;
+mod merge;
+mod overrides;
+mod provenance;
+mod report;
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+
+use otto_hooks_plugin_api::PluginKind;
+use otto_hooks_plugin_api::report::{ConfigReport, ConfigValue};
+
+use layer::{Layer, Role, SectionPatch, expand_home, key_segment, parse_layer};
+use merge::{Resolved, instance_names, settings_table};
+use provenance::Origin;
+
+pub use env::{ENV_PREFIX, KNOWN_ENV};
+pub use overrides::Override;
+pub use provenance::{ConfigError, Sourced};
+
+/// The built-in defaults, the lowest layer, read with the same rules as a
+/// config file (their values' source is `default`).
+pub const DEFAULTS: &str = r#"
+[hooks]
+strict = false
+
+[reporter]
+plugin = "table"
+"#;
+
+/// The name of a project's config file.
+pub const PROJECT_FILE: &str = ".otto-hooks.toml";
+
+/// The name of the global config file in `$OTTO_HOOKS_HOME`.
+pub const GLOBAL_FILE: &str = "config.toml";
+
+/// The plugin kinds that have sections, in the order they are reported.
+const KINDS: [PluginKind; 4] = [
+    PluginKind::Storage,
+    PluginKind::Status,
+    PluginKind::Retention,
+    PluginKind::Reporter,
+];
+
+fn kind_index(name: &str) -> Option<usize> {
+    KINDS.iter().position(|k| k.as_str() == name)
+}
+
+/// What [`load`] reads.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// `$OTTO_HOOKS_HOME`: the global file is `<hooks_home>/config.toml`
+    /// unless `OTTO_HOOKS_CONFIG` names another.
+    pub hooks_home: PathBuf,
+    /// Where the walk up for `.otto-hooks.toml` starts.
+    pub cwd: PathBuf,
+    /// The `OTTO_HOOKS_*` variables (other variables are ignored, except
+    /// `HOME`, which when present is used to expand `~/`; without it the
+    /// process's home directory is used).
+    pub env: Vec<(String, String)>,
+    /// Command-line overrides, applied last, in order.
+    pub overrides: Vec<Override>,
+}
+
+impl LoadOptions {
+    /// Options for this process: its working directory and its `OTTO_HOOKS_*`
+    /// variables. Fails only when the working directory can't be read.
+    pub fn from_process(hooks_home: PathBuf, overrides: Vec<Override>) -> std::io::Result<Self> {
+        let cwd = std::env::current_dir()?;
+        // A value that is not UTF-8 is kept (lossily) so that `load` reports
+        // it with the variable's name, like any other bad value.
+        let env = std::env::vars_os()
+            .filter_map(|(key, value)| {
+                let key = key
+                    .into_string()
+                    .ok()
+                    .filter(|k| k.starts_with(ENV_PREFIX))?;
+                Some((key, value.to_string_lossy().into_owned()))
+            })
+            .collect();
+        Ok(LoadOptions {
+            hooks_home,
+            cwd,
+            env,
+            overrides,
+        })
+    }
+}
+
+/// The nearest `.otto-hooks.toml` from `cwd` up to `/`.
+pub fn find_project_file(cwd: &Path) -> Option<PathBuf> {
+    cwd.ancestors()
+        .map(|dir| dir.join(PROJECT_FILE))
+        .find(|path| path.is_file())
+}
+
+/// Reads every layer and checks it. Nothing is read from the process
+/// environment: `opts` carries it.
+pub fn load(opts: &LoadOptions) -> Result<Config, ConfigError> {
+    let home = opts
+        .env
+        .iter()
+        .rev()
+        .find(|(k, v)| k == "HOME" && !v.is_empty())
+        .map_or_else(crate::paths::home_dir, |(_, v)| PathBuf::from(v));
+    let env = env::parse_env(&opts.env, &home)?;
+
+    let mut layers = vec![parse_layer(
+        DEFAULTS,
+        Origin::Defaults,
+        Role::Defaults,
+        &home,
+    )?];
+    let mut files = Vec::new();
+
+    let global = match &env.config {
+        Some(value) => {
+            let path = opts.cwd.join(expand_home(value, &home));
+            if !path.exists() {
+                return Err(ConfigError::new(format!(
+                    "OTTO_HOOKS_CONFIG={value:?}: {} does not exist",
+                    path.display()
+                )));
+            }
+            Some(path)
+        }
+        // A missing global file is fine; an unreadable one is reported when read.
+        None => {
+            Some(opts.hooks_home.join(GLOBAL_FILE)).filter(|p| !matches!(p.try_exists(), Ok(false)))
+        }
+    };
+    if let Some(path) = &global {
+        layers.push(read_file(path, Role::Global, &home)?);
+        files.push(path.clone());
+    }
+    if let Some(path) = find_project_file(&opts.cwd) {
+        if global.as_ref() != Some(&path) {
+            layers.push(read_file(&path, Role::Project, &home)?);
+            files.push(path);
+        }
+    }
+    layers.push(env.layer);
+    layers.push(overrides::override_layer(&opts.overrides, &home)?);
+    Config::resolve(files, layers)
+}
+
+fn read_file(path: &Path, role: Role, home: &Path) -> Result<Layer, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new(format!("{}: cannot read: {e}", path.display())))?;
+    tracing::debug!(path = %path.display(), "reading config");
+    parse_layer(&text, Origin::File { path, text: &text }, role, home)
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The files layered, lowest first.
+    pub files: Vec<PathBuf>,
+    /// Directories scanned for plugin libraries.
+    pub plugin_dirs: Vec<Sourced<PathBuf>>,
+    /// Explicit plugin libraries.
+    pub plugin_paths: Vec<Sourced<PathBuf>>,
+    /// Whether a failing plugin makes `otto-hooks hook …` exit non-zero.
+    pub strict: Sourced<bool>,
+    plugin_dirs_source: String,
+    plugin_paths_source: String,
+    layers: Vec<Layer>,
+    defaults: [Resolved; 4],
+}
+
+impl Config {
+    fn resolve(files: Vec<PathBuf>, layers: Vec<Layer>) -> Result<Config, ConfigError> {
+        check_plugins_chosen(&layers)?;
+        let strict = layers
+            .iter()
+            .rev()
+            .find_map(|l| l.strict.clone())
+            .unwrap_or_else(|| Sourced::new(false, "default"));
+        let dirs = layers.iter().rev().find_map(|l| l.plugin_dirs.clone());
+        let paths = layers.iter().rev().find_map(|l| l.plugin_paths.clone());
+        let (plugin_dirs_source, plugin_dirs) = dirs.map_or_else(
+            || ("default".to_owned(), Vec::new()),
+            |d| (d.source, d.paths),
+        );
+        let (plugin_paths_source, plugin_paths) = paths.map_or_else(
+            || ("default".to_owned(), Vec::new()),
+            |p| (p.source, p.paths),
+        );
+        let defaults = replay(&layers, None);
+        Ok(Config {
+            files,
+            plugin_dirs,
+            plugin_paths,
+            strict,
+            plugin_dirs_source,
+            plugin_paths_source,
+            layers,
+            defaults,
+        })
+    }
+
+    /// The plugins chosen for a project, defaults plus every matching
+    /// `[projects."glob"]` section (matched against the project's name and
+    /// against its key).
+    pub fn selection(&self, project_name: &str, project_key: &str) -> Selection {
+        selection_of(&replay(&self.layers, Some((project_name, project_key))))
+    }
+
+    /// The default selection (no project).
+    pub fn default_selection(&self) -> Selection {
+        selection_of(&self.defaults)
+    }
+
+    /// Every effective value with its source, for `otto-hooks config show`:
+    /// the files, then `plugins.dirs`, `plugins.paths`, `hooks.strict`, each
+    /// kind's effective default section (`retention.plugin`,
+    /// `retention.keep_days`, `storage[1].plugin` when there are several),
+    /// then every `[projects."glob"]` section as written
+    /// (`projects."web-*".retention.keep_days`), values rendered as TOML.
+    pub fn report(&self) -> ConfigReport {
+        let mut values = Vec::new();
+        let paths = |list: &[Sourced<PathBuf>]| {
+            let items: Vec<toml::Value> = list
+                .iter()
+                .map(|p| toml::Value::String(p.value.to_string_lossy().into_owned()))
+                .collect();
+            report::render_value(&toml::Value::Array(items))
+        };
+        values.push(ConfigValue {
+            key: "plugins.dirs".to_owned(),
+            value: paths(&self.plugin_dirs),
+            source: self.plugin_dirs_source.clone(),
+        });
+        values.push(ConfigValue {
+            key: "plugins.paths".to_owned(),
+            value: paths(&self.plugin_paths),
+            source: self.plugin_paths_source.clone(),
+        });
+        values.push(ConfigValue {
+            key: "hooks.strict".to_owned(),
+            value: self.strict.value.to_string(),
+            source: self.strict.source.clone(),
+        });
+        for (kind, resolved) in KINDS.iter().zip(&self.defaults) {
+            report::resolved_values(kind.as_str(), resolved, &mut values);
+        }
+        for section in self.layers.iter().flat_map(|l| &l.projects) {
+            for (kind, patch) in KINDS.iter().zip(&section.sections) {
+                if let Some(patch) = patch {
+                    let prefix = format!("projects.{}.{kind}", key_segment(&section.pattern));
+                    report::patch_values(&prefix, patch, &mut values);
+                }
+            }
+        }
+        ConfigReport {
+            files: self.files.iter().map(|f| f.display().to_string()).collect(),
+            values,
+        }
+    }
+}
+
+/// Replays the layers: each layer's default sections, then (for a project)
+/// its matching project sections in file order.
+fn replay(layers: &[Layer], project: Option<(&str, &str)>) -> [Resolved; 4] {
+    let mut resolved: [Resolved; 4] = Default::default();
+    for layer in layers {
+        for (slot, patch) in resolved.iter_mut().zip(&layer.sections) {
+            if let Some(patch) = patch {
+                slot.apply(patch);
+            }
+        }
+        let Some((name, key)) = project else { continue };
+        for section in layer.projects.iter().filter(|s| s.matches(name, key)) {
+            for (slot, patch) in resolved.iter_mut().zip(&section.sections) {
+                if let Some(patch) = patch {
+                    slot.apply(patch);
+                }
+            }
+        }
+    }
+    resolved
+}
+
+/// A section that names no plugin needs a lower layer (or an earlier project
+/// section) that chooses one, or its settings would belong to nothing.
+fn check_plugins_chosen(layers: &[Layer]) -> Result<(), ConfigError> {
+    let mut defaults: [Resolved; 4] = Default::default();
+    let mut by_project = [false; 4];
+    let check = |i: usize,
+                 patch: &SectionPatch,
+                 defaults: &[Resolved; 4],
+                 by_project: &[bool; 4]| match patch {
+        SectionPatch::One(item)
+            if item.plugin.is_none() && defaults[i].instances.is_empty() && !by_project[i] =>
+        {
+            Err(ConfigError::new(format!(
+                "{}: `{}` has no `plugin` and no lower layer chooses a {} plugin (add `plugin = \"<name>\"`)",
+                item.at, item.what, KINDS[i]
+            )))
+        }
+        _ => Ok(()),
+    };
+    for layer in layers {
+        for (i, patch) in layer.sections.iter().enumerate() {
+            if let Some(patch) = patch {
+                check(i, patch, &defaults, &by_project)?;
+                defaults[i].apply(patch);
+            }
+        }
+        for section in &layer.projects {
+            for (i, patch) in section.sections.iter().enumerate() {
+                if let Some(patch) = patch {
+                    check(i, patch, &defaults, &by_project)?;
+                    by_project[i] |= patch.names_plugin();
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn selection_of(resolved: &[Resolved; 4]) -> Selection {
+    let mut selection = Selection::default();
+    for (kind, resolved) in KINDS.iter().zip(resolved) {
+        let names = instance_names(*kind, &resolved.instances);
+        let specs = resolved
+            .instances
+            .iter()
+            .zip(names)
+            .map(|(instance, name)| InstanceSpec {
+                kind: *kind,
+                plugin: instance.plugin.value.clone(),
+                instance: name,
+                settings: settings_table(&instance.settings),
+                origin: instance.plugin.source.clone(),
+            })
+            .collect();
+        if let Some(slot) = selection.slot_mut(*kind) {
+            *slot = specs;
+        }
+    }
+    selection
+}
+
+/// The plugin instances chosen for a project, per kind, in order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Selection {
+    /// Storage instances.
+    pub storage: Vec<InstanceSpec>,
+    /// Status instances.
+    pub status: Vec<InstanceSpec>,
+    /// Retention instances.
+    pub retention: Vec<InstanceSpec>,
+    /// Reporter instances.
+    pub reporter: Vec<InstanceSpec>,
+}
+
+impl Selection {
+    /// The instances of `kind` (none for [`PluginKind::Unknown`]).
+    pub fn of_kind(&self, kind: PluginKind) -> &[InstanceSpec] {
+        match kind {
+            PluginKind::Storage => &self.storage,
+            PluginKind::Status => &self.status,
+            PluginKind::Retention => &self.retention,
+            PluginKind::Reporter => &self.reporter,
+            PluginKind::Unknown => &[],
+        }
+    }
+
+    fn slot_mut(&mut self, kind: PluginKind) -> Option<&mut Vec<InstanceSpec>> {
+        match kind {
+            PluginKind::Storage => Some(&mut self.storage),
+            PluginKind::Status => Some(&mut self.status),
+            PluginKind::Retention => Some(&mut self.retention),
+            PluginKind::Reporter => Some(&mut self.reporter),
+            PluginKind::Unknown => None,
+        }
+    }
+}
+
+/// One plugin instance to create.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceSpec {
+    /// Its kind.
+    pub kind: PluginKind,
+    /// The plugin's name.
+    pub plugin: String,
+    /// The instance's name in messages: the `name` key, or `<kind>.<plugin>`
+    /// (`retention.standard`), with `#2`, `#3` for repeats (`storage.sqlite#2`).
+    pub instance: String,
+    /// Its settings: every key of its section but `plugin` and `name`.
+    pub settings: toml::Table,
+    /// Where `plugin` was chosen: `default`, `file:line`, `env OTTO_HOOKS_RETENTION`,
+    /// or an override's source.
+    pub origin: String,
+}

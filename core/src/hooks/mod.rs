@@ -1,0 +1,416 @@
+//! The lifecycle dispatcher: `run_start`, `event(s)` and `run_complete`,
+//! routed to the plugins configured for the run's project.
+//!
+//! The [`Runtime`] is what an orchestrator embeds (Rust), what
+//! `otto-hooks hook …` calls (any language), and what the daemon will call
+//! (HTTP). A failing plugin never fails the orchestrator: its error comes
+//! back as a warning in [`HookOutcome`], and only `--strict` turns
+//! warnings into a failing exit code. Errors of the *caller* — an unknown
+//! run id, a duplicate one, a malformed event — are [`HookError`]s.
+
+pub mod runs;
+pub mod wire;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use otto_hooks_plugin_api::host::Instance;
+use otto_hooks_plugin_api::report::RunSummary;
+use otto_hooks_plugin_api::{
+    ErrorKind, Event, HookContext, PluginKind, RunResult, RunStart, RunStatus, Timestamp,
+};
+
+use crate::config::Config;
+use crate::registry::Registry;
+use runs::{ActiveRun, RunIndex};
+
+/// A project as an orchestrator names it: its key and its name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ProjectRef {
+    /// The key storage files it under (otto: `<name>-<hash>`; choo: the
+    /// canonical repository path).
+    pub key: String,
+    /// The name configuration patterns match (otto: `<name>`; choo: the
+    /// repository's directory name).
+    pub name: String,
+}
+
+impl ProjectRef {
+    /// A project identified by its repository path (choo's way): the key
+    /// is the canonical path, the name its last component.
+    pub fn from_repo(path: &Path) -> std::io::Result<Self> {
+        let canonical = std::fs::canonicalize(path).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("repository {}: {e}", path.display()))
+        })?;
+        let name = canonical
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "/".to_owned());
+        Ok(ProjectRef {
+            key: canonical.to_string_lossy().into_owned(),
+            name,
+        })
+    }
+
+    /// A project identified by its key. An otto directory name
+    /// `<name>-<8 lowercase hex>` yields `<name>`; any other key is its own name.
+    pub fn from_key(key: &str) -> Self {
+        let name = match key.rsplit_once('-') {
+            Some((name, hash))
+                if !name.is_empty()
+                    && hash.len() == 8
+                    && hash
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) =>
+            {
+                name.to_owned()
+            }
+            _ => key.to_owned(),
+        };
+        ProjectRef {
+            key: key.to_owned(),
+            name,
+        }
+    }
+}
+
+/// What a hook call produced besides its result: one line per plugin that
+/// failed. Empty when everything worked.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HookOutcome {
+    /// Warnings, one line each, naming the plugin instance.
+    pub warnings: Vec<String>,
+}
+
+/// A hook call the runtime could not accept: the caller's mistake or the
+/// runtime's own I/O. (Plugin failures are [`HookOutcome`] warnings.)
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HookError {
+    /// Bad input: an invalid or duplicate run id, a malformed request.
+    Invalid(String),
+    /// A run id no `run_start` recorded.
+    UnknownRun(String),
+    /// otto-hooks' own state could not be read or written.
+    Io(String),
+}
+
+impl std::fmt::Display for HookError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HookError::Invalid(m) | HookError::Io(m) => f.write_str(m),
+            HookError::UnknownRun(id) => write!(
+                f,
+                "unknown run `{id}`: no run-start recorded it (start it with `otto-hooks hook run-start`)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for HookError {}
+
+/// What `run_start` needs beyond the project.
+#[derive(Clone, Debug, Default)]
+pub struct RunStartRequest {
+    /// The orchestrator's own run id; minted when `None`.
+    pub run_id: Option<String>,
+    /// Start time; now when `None`.
+    pub started_at: Option<Timestamp>,
+    /// Repository or project path.
+    pub repo_path: Option<String>,
+    /// Parallelism.
+    pub parallelism: Option<u32>,
+    /// Planned units or tasks.
+    pub total_units: Option<u32>,
+    /// Tasks directory.
+    pub tasks_dir: Option<String>,
+    /// A dry run.
+    pub dry_run: bool,
+}
+
+/// What `run_complete` needs.
+#[derive(Clone, Debug)]
+pub struct RunCompleteRequest {
+    /// The run id.
+    pub run_id: String,
+    /// How it ended.
+    pub status: RunStatus,
+    /// End time; now when `None`.
+    pub ended_at: Option<Timestamp>,
+    /// Units completed.
+    pub completed_units: Option<u32>,
+    /// Units failed.
+    pub failed_units: Option<u32>,
+    /// Units blocked.
+    pub blocked_units: Option<u32>,
+    /// The error that ended it.
+    pub error: Option<String>,
+}
+
+/// The instances chosen for one project, created once per runtime.
+#[derive(Debug, Default)]
+pub struct ProjectPlugins {
+    /// Every instance, storage first, then status, retention, reporters.
+    pub instances: Vec<Instance>,
+    /// Instances that could not be created, one line each.
+    pub failures: Vec<String>,
+}
+
+/// The hook dispatcher.
+#[derive(Debug)]
+pub struct Runtime {
+    config: Config,
+    registry: Registry,
+    hooks_home: PathBuf,
+    runs: RunIndex,
+    projects: Mutex<HashMap<ProjectRef, Arc<ProjectPlugins>>>,
+}
+
+impl Runtime {
+    /// A runtime over a loaded configuration and registry; state lives in
+    /// `hooks_home`.
+    pub fn new(config: Config, registry: Registry, hooks_home: PathBuf) -> Self {
+        Runtime {
+            config,
+            registry,
+            runs: RunIndex::new(&hooks_home),
+            hooks_home,
+            projects: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The registry in use.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The instances configured for `project`, created on first use.
+    pub fn plugins_for(&self, project: &ProjectRef) -> Arc<ProjectPlugins> {
+        let mut cache = self.projects.lock().unwrap_or_else(|e| e.into_inner());
+        cache
+            .entry(project.clone())
+            .or_insert_with(|| Arc::new(self.instantiate(project)))
+            .clone()
+    }
+
+    fn instantiate(&self, project: &ProjectRef) -> ProjectPlugins {
+        let selection = self.config.selection(&project.name, &project.key);
+        let mut plugins = ProjectPlugins::default();
+        for kind in [
+            PluginKind::Storage,
+            PluginKind::Status,
+            PluginKind::Retention,
+            PluginKind::Reporter,
+        ] {
+            for spec in selection.of_kind(kind) {
+                match self.registry.instantiate(spec, &self.hooks_home) {
+                    Ok(instance) => plugins.instances.push(instance),
+                    Err(e) => plugins.failures.push(e),
+                }
+            }
+        }
+        plugins
+    }
+
+    /// Calls `f` on every instance for `project`, collecting failures as
+    /// warnings; instances that could not be created are warned about too.
+    fn dispatch(
+        &self,
+        project: &ProjectRef,
+        mut f: impl FnMut(&Instance) -> Result<(), otto_hooks_plugin_api::host::CallError>,
+    ) -> (HookOutcome, Vec<otto_hooks_plugin_api::host::CallError>) {
+        let plugins = self.plugins_for(project);
+        let mut outcome = HookOutcome {
+            warnings: plugins.failures.clone(),
+        };
+        let mut errors = Vec::new();
+        for instance in &plugins.instances {
+            if let Err(e) = f(instance) {
+                outcome.warnings.push(format!(
+                    "{} ({}): {}",
+                    instance.label(),
+                    instance.instance_name(),
+                    e.message
+                ));
+                errors.push(e);
+            }
+        }
+        (outcome, errors)
+    }
+
+    /// A run started: records it, then calls every plugin's `run_start`.
+    /// Returns the run id (the orchestrator's, or a minted one).
+    pub fn run_start(
+        &self,
+        project: &ProjectRef,
+        request: RunStartRequest,
+    ) -> Result<(String, HookOutcome), HookError> {
+        let started_at = request.started_at.unwrap_or_else(Timestamp::now);
+        let given = request.run_id.is_some();
+        let mut attempts = 0;
+        let run_id = loop {
+            let id = match &request.run_id {
+                Some(id) => id.clone(),
+                None => runs::mint_run_id(started_at),
+            };
+            runs::validate_run_id(&id).map_err(HookError::Invalid)?;
+            let record = ActiveRun {
+                run_id: id.clone(),
+                project: project.key.clone(),
+                name: project.name.clone(),
+                started_at,
+            };
+            match self.runs.create(&record) {
+                Ok(()) => break id,
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::AlreadyExists && !given && attempts < 16 =>
+                {
+                    attempts += 1;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    return Err(HookError::Invalid(format!(
+                        "ALREADY_EXISTS: run `{id}` was already started and has not completed"
+                    )));
+                }
+                Err(e) => {
+                    return Err(HookError::Io(format!(
+                        "cannot record run `{id}` under {}: {e}",
+                        self.hooks_home.display()
+                    )));
+                }
+            }
+        };
+        let start = RunStart {
+            project: &project.key,
+            run_id: &run_id,
+            started_at,
+            repo_path: request.repo_path.as_deref(),
+            parallelism: request.parallelism,
+            total_units: request.total_units,
+            tasks_dir: request.tasks_dir.as_deref(),
+            dry_run: request.dry_run,
+        };
+        let (outcome, errors) = self.dispatch(project, |i| i.run_start(&start));
+        if let Some(e) = errors.iter().find(|e| e.kind == ErrorKind::AlreadyExists) {
+            let _ = self.runs.remove(&run_id);
+            return Err(HookError::Invalid(format!("ALREADY_EXISTS: {e}")));
+        }
+        Ok((run_id, outcome))
+    }
+
+    /// The active run `run_id`, or [`HookError::UnknownRun`].
+    pub fn active_run(&self, run_id: &str) -> Result<ActiveRun, HookError> {
+        runs::validate_run_id(run_id).map_err(HookError::Invalid)?;
+        match self.runs.get(run_id) {
+            Ok(Some(run)) => Ok(run),
+            Ok(None) => Err(HookError::UnknownRun(run_id.to_owned())),
+            Err(e) => Err(HookError::Io(format!("cannot read run `{run_id}`: {e}"))),
+        }
+    }
+
+    /// Events of a run, in order: one batch call per plugin (or one call
+    /// per event for plugins built before batches existed).
+    pub fn events(&self, run_id: &str, events: &[Event<'_>]) -> Result<HookOutcome, HookError> {
+        let run = self.active_run(run_id)?;
+        if events.is_empty() {
+            return Ok(HookOutcome::default());
+        }
+        let project = ProjectRef {
+            key: run.project.clone(),
+            name: run.name.clone(),
+        };
+        let ctx = HookContext {
+            project: &run.project,
+            run_id,
+        };
+        Ok(self.dispatch(&project, |i| i.events(&ctx, events)).0)
+    }
+
+    /// A run completed: calls every plugin's `run_complete`, forgets the
+    /// run, and returns a summary for the reporters.
+    pub fn run_complete(
+        &self,
+        request: &RunCompleteRequest,
+    ) -> Result<(RunSummary, HookOutcome), HookError> {
+        let run = self.active_run(&request.run_id)?;
+        let ended_at = request.ended_at.unwrap_or_else(Timestamp::now);
+        let project = ProjectRef {
+            key: run.project.clone(),
+            name: run.name.clone(),
+        };
+        let result = RunResult {
+            project: &run.project,
+            run_id: &request.run_id,
+            ended_at,
+            status: request.status,
+            completed_units: request.completed_units,
+            failed_units: request.failed_units,
+            blocked_units: request.blocked_units,
+            error: request.error.as_deref(),
+        };
+        let (outcome, _) = self.dispatch(&project, |i| i.run_complete(&result));
+        self.runs
+            .remove(&request.run_id)
+            .map_err(|e| HookError::Io(format!("cannot forget run `{}`: {e}", request.run_id)))?;
+        let duration = (ended_at.secs - run.started_at.secs) as f64
+            + (ended_at.nanos as f64 - run.started_at.nanos as f64) / 1e9;
+        let summary = RunSummary {
+            project: run.project,
+            run: request.run_id.clone(),
+            status: request.status,
+            started_at: Some(wire::rfc3339(run.started_at)),
+            ended_at: wire::rfc3339(ended_at),
+            duration_seconds: Some(duration.max(0.0)),
+            completed_units: request.completed_units,
+            failed_units: request.failed_units,
+            blocked_units: request.blocked_units,
+            error: request.error.clone(),
+            warnings: outcome.warnings.clone(),
+        };
+        Ok((summary, outcome))
+    }
+}
+
+/// Parses a run status as orchestrators send it: ours (`success`, `failed`,
+/// `interrupted`, `stopped`) or choo's (`completed`, `failed`, `stopped`).
+pub fn parse_status(s: &str) -> Result<RunStatus, String> {
+    match s {
+        "completed" | "success" => Ok(RunStatus::Success),
+        "failed" => Ok(RunStatus::Failed),
+        "stopped" => Ok(RunStatus::Stopped),
+        "interrupted" => Ok(RunStatus::Interrupted),
+        _ => Err(format!(
+            "invalid status `{s}` (expected one of: completed, success, failed, stopped, interrupted)"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn otto_directory_keys_yield_the_project_name() {
+        assert_eq!(ProjectRef::from_key("web-app-1a2b3c4d").name, "web-app");
+        assert_eq!(ProjectRef::from_key("otto-1a2b3c4d").name, "otto");
+        assert_eq!(ProjectRef::from_key("proj-ABCDEF12").name, "proj-ABCDEF12");
+        assert_eq!(ProjectRef::from_key("-1a2b3c4d").name, "-1a2b3c4d");
+        assert_eq!(ProjectRef::from_key("plain").name, "plain");
+    }
+
+    #[test]
+    fn statuses_of_both_orchestrators_parse() {
+        assert_eq!(parse_status("completed"), Ok(RunStatus::Success));
+        assert_eq!(parse_status("stopped"), Ok(RunStatus::Stopped));
+        assert!(
+            parse_status("done")
+                .unwrap_err()
+                .contains("expected one of")
+        );
+    }
+}

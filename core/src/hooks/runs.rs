@@ -1,0 +1,163 @@
+//! Runs in progress, remembered between `otto-hooks hook …` processes.
+//!
+//! Each hook command is its own process, and `hook event --run ID` names
+//! only the run: the project (which decides the plugins) was given at
+//! `run-start`. So `run-start` records `<hooks_home>/runs/<id>.json`
+//! (written to a temporary name, then renamed), later hooks read it, and
+//! `run-complete` removes it. A stopped run keeps its record for `resume`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use otto_hooks_plugin_api::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// What `run-start` recorded about a run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActiveRun {
+    /// The run id.
+    pub run_id: String,
+    /// The project key.
+    pub project: String,
+    /// The project name.
+    pub name: String,
+    /// When it started.
+    pub started_at: Timestamp,
+}
+
+/// The directory of active-run records.
+#[derive(Clone, Debug)]
+pub struct RunIndex {
+    dir: PathBuf,
+}
+
+/// Checks that a run id is safe to use as a file name and in URLs:
+/// 1–128 characters of `A-Z a-z 0-9 . _ : -`, not starting with `.`.
+pub fn validate_run_id(id: &str) -> Result<(), String> {
+    let ok_chars = id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'));
+    if id.is_empty() || id.len() > 128 || !ok_chars || id.starts_with('.') {
+        return Err(format!(
+            "invalid run id `{id}`: use 1-128 characters of letters, digits, `.`, `_`, `:` and `-`, not starting with `.`"
+        ));
+    }
+    Ok(())
+}
+
+/// Mints `run_YYYYMMDD_HHMMSS_xxxx` (UTC, 4 random lowercase hex digits).
+pub fn mint_run_id(at: Timestamp) -> String {
+    let mut bytes = [0u8; 2];
+    // getrandom never blocks once the pool is initialised; on failure fall
+    // back to the clock's nanoseconds, which only weakens uniqueness (the
+    // caller still checks for an existing record).
+    if rustix::rand::getrandom(&mut bytes, rustix::rand::GetRandomFlags::empty()).is_err() {
+        bytes = (Timestamp::now().nanos as u16).to_le_bytes();
+    }
+    let time = chrono::DateTime::from_timestamp(at.secs, 0)
+        .map(|t| t.format("%Y%m%d_%H%M%S").to_string())
+        .unwrap_or_else(|| "00000000_000000".to_owned());
+    format!("run_{time}_{:02x}{:02x}", bytes[0], bytes[1])
+}
+
+impl RunIndex {
+    /// The index under `hooks_home`.
+    pub fn new(hooks_home: &Path) -> Self {
+        RunIndex {
+            dir: hooks_home.join("runs"),
+        }
+    }
+
+    fn path(&self, run_id: &str) -> PathBuf {
+        self.dir.join(format!("{run_id}.json"))
+    }
+
+    /// Records a new run; fails with `AlreadyExists` if its id is taken.
+    pub fn create(&self, run: &ActiveRun) -> std::io::Result<()> {
+        std::fs::create_dir_all(&self.dir)?;
+        let text = serde_json::to_vec(run).map_err(std::io::Error::other)?;
+        let tmp = self
+            .dir
+            .join(format!(".{}.{}.tmp", run.run_id, std::process::id()));
+        {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&text)?;
+            f.sync_all()?;
+        }
+        // `link` fails if the name exists: creation is atomic and exclusive.
+        let result = std::fs::hard_link(&tmp, self.path(&run.run_id));
+        let _ = std::fs::remove_file(&tmp);
+        result
+    }
+
+    /// The record of `run_id`, if it is active.
+    pub fn get(&self, run_id: &str) -> std::io::Result<Option<ActiveRun>> {
+        match std::fs::read(self.path(run_id)) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+                std::io::Error::other(format!("{}: {e}", self.path(run_id).display()))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Forgets a finished run (no error if it was already gone).
+    pub fn remove(&self, run_id: &str) -> std::io::Result<()> {
+        match std::fs::remove_file(self.path(run_id)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minted_ids_have_choos_shape() {
+        let id = mint_run_id(Timestamp::from_secs(1_737_383_452));
+        assert!(id.starts_with("run_20250120_143052_"), "{id}");
+        assert_eq!(id.len(), "run_20250120_143052_a1b2".len());
+        assert!(
+            id[20..]
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
+        validate_run_id(&id).unwrap();
+    }
+
+    #[test]
+    fn run_ids_that_could_escape_a_directory_are_refused() {
+        for bad in ["", "../x", "a/b", ".hidden", "a b", &"x".repeat(129)] {
+            assert!(validate_run_id(bad).is_err(), "{bad}");
+        }
+        for good in [
+            "1700000000",
+            "1700000000-1",
+            "run_20250120_143052_a1b2",
+            "ci:42",
+        ] {
+            validate_run_id(good).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_run_id_is_recorded_once() {
+        let home = tempfile::tempdir().unwrap();
+        let index = RunIndex::new(home.path());
+        let run = ActiveRun {
+            run_id: "r1".into(),
+            project: "p-0123abcd".into(),
+            name: "p".into(),
+            started_at: Timestamp::from_secs(1),
+        };
+        index.create(&run).unwrap();
+        let again = index.create(&run).unwrap_err();
+        assert_eq!(again.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(index.get("r1").unwrap(), Some(run));
+        index.remove("r1").unwrap();
+        assert_eq!(index.get("r1").unwrap(), None);
+        index.remove("r1").unwrap();
+    }
+}

@@ -1,0 +1,207 @@
+//! Events as orchestrators send them: choo's JSON, one object per line.
+//!
+//! `{"time": "<RFC 3339>", "type": "unit.started", "unit": "app-shell",
+//! "task": 1, "pr": 12, "payload": {...}, "error": "..."}` — empty fields
+//! omitted. The JSON-lines form uses `"timestamp"` in place of `"time"`. A
+//! payload that is not an object is wrapped as `{"value": ...}`. Fields
+//! this version does not know are ignored, so newer orchestrators keep
+//! working.
+
+use otto_hooks_plugin_api::{Event, Timestamp};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// One event parsed from JSON, owning its text.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WireEvent {
+    /// When it happened (the receipt time when the line had none).
+    pub time: Timestamp,
+    /// The event type.
+    pub kind: String,
+    /// Unit, when any.
+    pub unit: Option<String>,
+    /// Task number, when any.
+    pub task: Option<i64>,
+    /// Pull-request number, when any.
+    pub pr: Option<i64>,
+    /// The payload as a JSON object's text, when any.
+    pub payload: Option<String>,
+    /// Error message, when any.
+    pub error: Option<String>,
+}
+
+impl WireEvent {
+    /// Borrows it as the plugin API's [`Event`].
+    pub fn as_event(&self) -> Event<'_> {
+        Event {
+            time: self.time,
+            kind: &self.kind,
+            unit: self.unit.as_deref(),
+            task: self.task,
+            pr: self.pr,
+            payload: self.payload.as_deref(),
+            error: self.error.as_deref(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Raw<'a> {
+    #[serde(default, borrow)]
+    time: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    timestamp: Option<&'a RawValue>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    unit: Option<String>,
+    #[serde(default)]
+    task: Option<i64>,
+    #[serde(default)]
+    pr: Option<i64>,
+    #[serde(default, borrow)]
+    payload: Option<&'a RawValue>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+/// Parses one event; `now` stands in for a missing time. The error is one
+/// line, without a line number (the caller adds it).
+pub fn parse_event(line: &str, now: Timestamp) -> Result<WireEvent, String> {
+    // serde would also accept a JSON array as a struct: check the shape first.
+    if !line.trim_start().starts_with('{') {
+        return Err(match serde_json::from_str::<serde::de::IgnoredAny>(line) {
+            Ok(_) => "an event must be a JSON object".to_owned(),
+            Err(e) => format!("invalid JSON: {e}"),
+        });
+    }
+    let raw: Raw<'_> = serde_json::from_str(line).map_err(|e| format!("invalid JSON: {e}"))?;
+    let kind = match raw.kind {
+        Some(k) if !k.trim().is_empty() => k,
+        _ => return Err("the event has no `type`".into()),
+    };
+    let time = match raw.time.or(raw.timestamp) {
+        None => now,
+        Some(v) => parse_time(v.get())?,
+    };
+    let payload = match raw.payload {
+        None => None,
+        Some(p) if p.get() == "null" => None,
+        Some(p) if p.get().trim_start().starts_with('{') => Some(p.get().to_owned()),
+        Some(p) => Some(format!("{{\"value\":{}}}", p.get())),
+    };
+    Ok(WireEvent {
+        time,
+        kind,
+        unit: raw.unit.filter(|u| !u.is_empty()),
+        task: raw.task,
+        pr: raw.pr,
+        payload,
+        error: raw.error.filter(|e| !e.is_empty()),
+    })
+}
+
+/// Parses an RFC 3339 time given as a JSON string.
+fn parse_time(json: &str) -> Result<Timestamp, String> {
+    let text: String = serde_json::from_str(json)
+        .map_err(|_| format!("`time` must be an RFC 3339 string, found {json}"))?;
+    parse_rfc3339(&text)
+}
+
+/// Parses an RFC 3339 timestamp (`2025-01-20T14:30:52.123456789Z`).
+pub fn parse_rfc3339(text: &str) -> Result<Timestamp, String> {
+    let t = chrono::DateTime::parse_from_rfc3339(text)
+        .map_err(|e| format!("`{text}` is not an RFC 3339 time ({e})"))?;
+    Ok(Timestamp {
+        secs: t.timestamp(),
+        nanos: t.timestamp_subsec_nanos(),
+    })
+}
+
+/// Formats a timestamp as RFC 3339 UTC (seconds, or nanoseconds when set).
+pub fn rfc3339(t: Timestamp) -> String {
+    match chrono::DateTime::from_timestamp(t.secs, t.nanos) {
+        Some(dt) if t.nanos == 0 => dt.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        Some(dt) => dt.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        None => t.secs.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: Timestamp = Timestamp {
+        secs: 1_800_000_000,
+        nanos: 0,
+    };
+
+    #[test]
+    fn choo_event_with_every_field() {
+        let e = parse_event(
+            r#"{"time":"2025-01-20T14:30:52.5Z","type":"task.completed","unit":"app-shell","task":1,"pr":12,"payload":{"title":"x"},"error":"boom"}"#,
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(
+            e.time,
+            Timestamp {
+                secs: 1_737_383_452,
+                nanos: 500_000_000
+            }
+        );
+        assert_eq!(e.kind, "task.completed");
+        assert_eq!(e.unit.as_deref(), Some("app-shell"));
+        assert_eq!((e.task, e.pr), (Some(1), Some(12)));
+        assert_eq!(e.payload.as_deref(), Some(r#"{"title":"x"}"#));
+        assert_eq!(e.error.as_deref(), Some("boom"));
+    }
+
+    #[test]
+    fn json_lines_form_uses_timestamp() {
+        let e = parse_event(
+            r#"{"timestamp":"2025-01-20T14:30:52Z","type":"unit.started"}"#,
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(e.time.secs, 1_737_383_452);
+    }
+
+    #[test]
+    fn a_non_object_payload_is_wrapped() {
+        let e = parse_event(r#"{"type":"x","payload":[1,2]}"#, NOW).unwrap();
+        assert_eq!(e.payload.as_deref(), Some(r#"{"value":[1,2]}"#));
+        let e = parse_event(r#"{"type":"x","payload":"text"}"#, NOW).unwrap();
+        assert_eq!(e.payload.as_deref(), Some(r#"{"value":"text"}"#));
+    }
+
+    #[test]
+    fn a_missing_time_is_the_receipt_time() {
+        assert_eq!(parse_event(r#"{"type":"x"}"#, NOW).unwrap().time, NOW);
+    }
+
+    #[test]
+    fn malformed_events_are_one_line_errors() {
+        for (line, expect) in [
+            ("{not json", "invalid JSON"),
+            ("[1,2]", "must be a JSON object"),
+            (r#"{"unit":"a"}"#, "no `type`"),
+            (r#"{"type":""}"#, "no `type`"),
+            (r#"{"type":"x","time":"yesterday"}"#, "RFC 3339"),
+            (r#"{"type":"x","time":12}"#, "RFC 3339"),
+            (r#"{"type":"x","task":"one"}"#, "invalid JSON"),
+        ] {
+            let err = parse_event(line, NOW).unwrap_err();
+            assert!(err.contains(expect), "{line}: {err}");
+            assert!(!err.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn rfc3339_round_trips() {
+        let t = parse_rfc3339("2026-11-22T10:15:00Z").unwrap();
+        assert_eq!(rfc3339(t), "2026-11-22T10:15:00Z");
+        let t = parse_rfc3339("2026-11-22T10:15:00.25+01:00").unwrap();
+        assert_eq!(rfc3339(t), "2026-11-22T09:15:00.250Z");
+    }
+}

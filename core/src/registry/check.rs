@@ -1,0 +1,265 @@
+//! `otto-hooks plugins check <PATH>`: everything the host would do with a
+//! library, one step at a time, with a verdict.
+//!
+//! Steps: the trust checks, loading, the ABI version, each plugin's
+//! metadata, creating an instance with the given settings, then one call of
+//! every hook and method the plugin offers, on [`samples`] data.
+
+use std::path::Path;
+
+use otto_hooks_plugin_api::host::{Instance, PluginHandle};
+use otto_hooks_plugin_api::{Action, Document, ErrorKind, PluginKind, RetentionInput, RunQuery};
+use serde::Serialize;
+
+use super::{samples, trust};
+
+/// One step of a check.
+#[derive(Clone, Debug, Serialize)]
+pub struct Step {
+    /// What was checked, e.g. `trust`, `reporter table: render`.
+    pub step: String,
+    /// Whether it passed.
+    pub ok: bool,
+    /// What was found, one line.
+    pub detail: String,
+}
+
+/// The result of checking one library.
+#[derive(Clone, Debug, Serialize)]
+pub struct CheckReport {
+    /// The library checked.
+    pub path: String,
+    /// Whether every step passed.
+    pub passed: bool,
+    /// The steps, in order.
+    pub steps: Vec<Step>,
+}
+
+impl CheckReport {
+    fn push(&mut self, step: impl Into<String>, result: Result<String, String>) -> bool {
+        let ok = result.is_ok();
+        let detail = match result {
+            Ok(d) | Err(d) => d,
+        };
+        self.passed &= ok;
+        self.steps.push(Step {
+            step: step.into(),
+            ok,
+            detail,
+        });
+        ok
+    }
+}
+
+/// Checks the library at `path`, creating each plugin with `settings`.
+pub fn check_library(path: &Path, settings: &toml::Table, data_dir: &Path) -> CheckReport {
+    let mut report = CheckReport {
+        path: path.display().to_string(),
+        passed: true,
+        steps: Vec::new(),
+    };
+    let trusted = trust::check(path)
+        .map(|_| "absolute path, regular file, owned by you, not writable by others, safe parent directories".to_owned());
+    if !report.push("trust", trusted) {
+        return report;
+    }
+    let handles = match super::load_library(path) {
+        Ok(h) => h,
+        Err(e) => {
+            report.push("load", Err(e));
+            return report;
+        }
+    };
+    report.push(
+        "load",
+        Ok(format!(
+            "entry point found, {} plugin(s) declared",
+            handles.len()
+        )),
+    );
+    let abi = handles[0].abi();
+    report.push(
+        "abi",
+        Ok(format!(
+            "built for ABI {abi}; this host implements {}",
+            otto_hooks_plugin_api::abi::ABI_VERSION
+        )),
+    );
+    for handle in &handles {
+        check_plugin(&mut report, handle, settings, data_dir);
+    }
+    report
+}
+
+fn check_plugin(
+    report: &mut CheckReport,
+    handle: &PluginHandle,
+    settings: &toml::Table,
+    data_dir: &Path,
+) {
+    let label = format!("{} {}", handle.kind(), handle.name());
+    report.push(
+        format!("{label}: metadata"),
+        Ok(format!(
+            "version {}, offers {}{}",
+            handle.version(),
+            handle.offers().join(", "),
+            if handle.description().is_empty() {
+                String::new()
+            } else {
+                format!(" — {}", handle.description())
+            }
+        )),
+    );
+    let instance_name = format!("{}.{}", handle.kind(), handle.name());
+    let instance = match handle.instantiate(&instance_name, settings, &data_dir.to_string_lossy()) {
+        Ok(i) => i,
+        Err(e) => {
+            report.push(format!("{label}: create"), Err(e.to_string()));
+            return;
+        }
+    };
+    report.push(format!("{label}: create"), Ok("instance created".into()));
+    check_hooks(report, &label, &instance);
+    let result = match handle.kind() {
+        PluginKind::Storage => check_storage(&instance),
+        PluginKind::Status => check_status(&instance),
+        PluginKind::Retention => check_retention(&instance),
+        PluginKind::Reporter => check_reporter(&instance),
+        PluginKind::Unknown => Err("unknown kind".into()),
+    };
+    let method = match handle.kind() {
+        PluginKind::Storage => "list_runs",
+        PluginKind::Status => "detect",
+        PluginKind::Retention => "decide",
+        _ => "render",
+    };
+    report.push(format!("{label}: {method}"), result);
+}
+
+fn check_hooks(report: &mut CheckReport, label: &str, instance: &Instance) {
+    let offers = instance.handle().offers();
+    let events = samples::events();
+    let ctx = samples::context();
+    let calls: [(
+        &str,
+        Box<dyn Fn() -> Result<(), otto_hooks_plugin_api::host::CallError>>,
+    ); 4] = [
+        (
+            "run_start",
+            Box::new(|| instance.run_start(&samples::run_start())),
+        ),
+        ("events", Box::new(|| instance.events(&ctx, &events))),
+        ("event", Box::new(|| instance.event(&ctx, &events[0]))),
+        (
+            "run_complete",
+            Box::new(|| instance.run_complete(&samples::run_result())),
+        ),
+    ];
+    for (hook, call) in calls {
+        if !offers.contains(&hook) {
+            report.push(format!("{label}: {hook}"), Ok("not offered".into()));
+            continue;
+        }
+        let result = call().map(|()| "ok on sample data".to_owned());
+        // A storage may rightly refuse a second `event` outside a started
+        // run; anything but a panic or an I/O failure is an answer.
+        let result = match result {
+            Err(e) if e.kind != ErrorKind::Panic && e.kind != ErrorKind::Io => {
+                Ok(format!("answered with an error: {}", e.message))
+            }
+            other => other.map_err(|e| e.to_string()),
+        };
+        report.push(format!("{label}: {hook}"), result);
+    }
+}
+
+fn check_storage(instance: &Instance) -> Result<String, String> {
+    let runs = instance
+        .list_runs(&RunQuery {
+            project: None,
+            limit: Some(5),
+        })
+        .map_err(|e| e.to_string())?;
+    if let Some(bad) = runs
+        .iter()
+        .find(|r| r.id.is_empty() || r.project.is_empty())
+    {
+        return Err(format!("listed a run without an id or project: {bad:?}"));
+    }
+    Ok(format!("listed {} run(s)", runs.len()))
+}
+
+fn check_status(instance: &Instance) -> Result<String, String> {
+    let runs = samples::runs();
+    let verdict = instance.detect(&runs[1]).map_err(|e| e.to_string())?;
+    Ok(format!(
+        "sample run is {} (source: {})",
+        verdict.status, verdict.source
+    ))
+}
+
+fn check_retention(instance: &Instance) -> Result<String, String> {
+    let runs = samples::runs();
+    let decisions = instance
+        .decide(&RetentionInput {
+            group: samples::PROJECT,
+            now: otto_hooks_plugin_api::Timestamp::from_secs(samples::START + 60),
+            runs: &runs,
+        })
+        .map_err(|e| e.to_string())?;
+    for d in &decisions {
+        if !runs.iter().any(|r| r.id == d.run_id) {
+            return Err(format!(
+                "decided for run `{}`, which it was not given",
+                d.run_id
+            ));
+        }
+        if d.action == Action::Keep && d.reasons.is_empty() {
+            return Err(format!("kept run `{}` without a reason", d.run_id));
+        }
+    }
+    let keep = decisions
+        .iter()
+        .filter(|d| d.action == Action::Keep)
+        .count();
+    let delete = decisions
+        .iter()
+        .filter(|d| d.action == Action::Delete)
+        .count();
+    let undecided = runs.len() - decisions.len().min(runs.len());
+    Ok(format!(
+        "{} sample runs: {keep} keep, {delete} delete{}",
+        runs.len(),
+        if undecided > 0 {
+            format!(", {undecided} without a decision (kept)")
+        } else {
+            String::new()
+        }
+    ))
+}
+
+fn check_reporter(instance: &Instance) -> Result<String, String> {
+    let mut rendered = Vec::new();
+    let mut unsupported = Vec::new();
+    for (kind, json) in samples::documents() {
+        match instance.render(&Document { kind, json: &json }) {
+            Ok(text) if text.is_empty() => return Err(format!("rendered {kind} as nothing")),
+            Ok(_) => rendered.push(kind.as_str()),
+            Err(e) if e.kind == ErrorKind::Unsupported => unsupported.push(kind.as_str()),
+            Err(e) => return Err(format!("{kind}: {e}")),
+        }
+    }
+    if rendered.is_empty() {
+        return Err("rendered none of the sample documents".into());
+    }
+    Ok(format!(
+        "rendered {}{}",
+        rendered.join(", "),
+        if unsupported.is_empty() {
+            String::new()
+        } else {
+            format!("; declined {}", unsupported.join(", "))
+        }
+    ))
+}

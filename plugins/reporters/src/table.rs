@@ -1,0 +1,548 @@
+//! The `table` reporter: aligned plain text for a terminal.
+//!
+//! Times are local, sizes human, and the output never carries ANSI escapes:
+//! it is often piped or redirected.
+
+use std::collections::BTreeSet;
+use std::fmt::{Display, Write};
+
+use chrono::{Local, TimeZone};
+use otto_hooks_plugin_api::report::{
+    CleanPlan, ConfigReport, PluginList, RunInfo, RunList, RunSummary, TaskInfo, UsageReport,
+};
+use otto_hooks_plugin_api::{Document, DocumentKind, Plugin, PluginConfig, PluginError, Reporter};
+
+use crate::format::{attributes, count, human_age, human_duration, human_size, opt_size, time_in};
+use crate::grid::{L, R, lay_out, lines_to_text, table};
+
+/// Renders documents as aligned plain-text tables, with local times.
+///
+/// Takes no settings.
+#[derive(Debug)]
+pub struct TableReporter;
+
+impl Plugin for TableReporter {
+    const NAME: &'static str = "table";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const DESCRIPTION: &'static str =
+        "Aligned plain-text tables for a terminal, with local times and human sizes.";
+
+    fn new(config: &PluginConfig) -> Result<Self, PluginError> {
+        config.expect_empty()?;
+        Ok(TableReporter)
+    }
+}
+
+impl Reporter for TableReporter {
+    fn render(&self, doc: &Document<'_>) -> Result<String, PluginError> {
+        Text {
+            tz: Local,
+            now: crate::format::now(),
+        }
+        .render(doc)
+    }
+}
+
+/// The renderer, with its time zone and reference time as parameters so
+/// that tests can fix both.
+pub(crate) struct Text<Tz> {
+    /// The time zone times are shown in.
+    pub tz: Tz,
+    /// The reference time for ages, epoch seconds.
+    pub now: i64,
+}
+
+impl<Tz: TimeZone> Text<Tz>
+where
+    Tz::Offset: Display,
+{
+    pub fn render(&self, doc: &Document<'_>) -> Result<String, PluginError> {
+        Ok(match doc.kind {
+            DocumentKind::RunList => self.run_list(&crate::parse(doc)?),
+            DocumentKind::RunInfo => self.run_info(&crate::parse(doc)?),
+            DocumentKind::Usage => self.usage(&crate::parse(doc)?),
+            DocumentKind::CleanPlan => clean_plan(&crate::parse(doc)?),
+            DocumentKind::RunSummary => run_summary(&crate::parse(doc)?),
+            DocumentKind::PluginList => plugin_list(&crate::parse(doc)?),
+            DocumentKind::Config => config(&crate::parse(doc)?),
+            DocumentKind::Unknown => crate::pretty_json(doc)?,
+        })
+    }
+
+    fn time(&self, timestamp: i64) -> String {
+        time_in(timestamp, &self.tz)
+    }
+
+    fn run_list(&self, runs: &RunList) -> String {
+        if runs.is_empty() {
+            return "No runs found: none recorded yet, or none match the filter.\n".to_owned();
+        }
+        let rows = runs
+            .iter()
+            .map(|r| {
+                vec![
+                    r.project.clone(),
+                    self.time(r.timestamp),
+                    r.tasks.to_string(),
+                    r.status.to_string(),
+                    opt_size(r.size_bytes),
+                ]
+            })
+            .collect();
+        table(
+            &["PROJECT", "TIMESTAMP", "TASKS", "STATUS", "SIZE"],
+            rows,
+            &[L, L, R, L, R],
+        )
+    }
+
+    fn run_info(&self, info: &RunInfo) -> String {
+        let mut fields = vec![
+            ("Run".to_owned(), info.run.clone()),
+            ("Project".to_owned(), info.project.clone()),
+            ("Path".to_owned(), info.path.clone()),
+            (
+                "Status".to_owned(),
+                format!("{} ({})", info.status, info.status_source),
+            ),
+            ("Started".to_owned(), self.time(info.timestamp)),
+        ];
+        if let Some(d) = info.duration_seconds {
+            fields.push(("Duration".to_owned(), human_duration(d)));
+        }
+        fields.push(("Size".to_owned(), opt_size(info.size_bytes)));
+        fields.extend(attributes(&info.attributes).map(|(k, v)| (label(k), v)));
+
+        let width = fields
+            .iter()
+            .map(|(k, _)| k.chars().count())
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let mut out = String::new();
+        for (key, value) in &fields {
+            let key = format!("{key}:");
+            let _ = writeln!(out, "{key:<width$} {value}");
+        }
+        out.push('\n');
+        out.push_str(&tasks(&info.tasks));
+        out
+    }
+
+    fn usage(&self, usage: &UsageReport) -> String {
+        let mut out = format!("Disk usage: {}\n\n", human_size(usage.total_bytes));
+        if usage.projects.is_empty() {
+            out.push_str("No runs recorded.\n");
+        } else {
+            out.push_str("By project:\n");
+            let digits = usage
+                .projects
+                .iter()
+                .map(|p| p.runs.to_string().len())
+                .max()
+                .unwrap_or(1);
+            let rows: Vec<Vec<String>> = usage
+                .projects
+                .iter()
+                .map(|p| {
+                    let oldest = p.oldest_timestamp.map_or_else(
+                        || "no runs".to_owned(),
+                        |t| format!("oldest {} ago", human_age(self.now - t)),
+                    );
+                    vec![
+                        p.project.clone(),
+                        human_size(p.bytes),
+                        format!(
+                            "{:>digits$} {}",
+                            p.runs,
+                            if p.runs == 1 { "run" } else { "runs" }
+                        ),
+                        oldest,
+                        format!("cache {}", human_size(p.cache_bytes)),
+                    ]
+                })
+                .collect();
+            out.push_str(&lines_to_text(&lay_out(&rows, &[L, R, L, L, L], "  ")));
+        }
+        if !usage.largest_runs.is_empty() {
+            out.push_str("\nLargest runs:\n");
+            let rows: Vec<Vec<String>> = usage
+                .largest_runs
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    vec![
+                        format!("{}.", i + 1),
+                        format!("{}/{}", r.project, r.run),
+                        human_size(r.size_bytes),
+                    ]
+                })
+                .collect();
+            out.push_str(&lines_to_text(&lay_out(&rows, &[R, L, R], "  ")));
+        }
+        match usage.orphaned_cache_bytes {
+            0 => out.push_str("\nOrphaned cache: none\n"),
+            b => {
+                let _ = writeln!(out, "\nOrphaned cache: {} (no run uses it)", human_size(b));
+            }
+        }
+        if !usage.recommendations.is_empty() {
+            out.push_str("\nRecommendations:\n");
+            for r in &usage.recommendations {
+                let _ = writeln!(out, "  • {}", r.message);
+                if let Some(command) = &r.command {
+                    let _ = writeln!(out, "    {command}");
+                }
+            }
+        }
+        out
+    }
+}
+
+/// `ottofile` → `Ottofile`, `exit_code` → `Exit code`.
+fn label(key: &str) -> String {
+    let key = key.replace('_', " ");
+    let mut chars = key.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => key,
+    }
+}
+
+/// The `Tasks:` section of a run: one line per task, its files beneath.
+fn tasks(tasks: &[TaskInfo]) -> String {
+    if tasks.is_empty() {
+        return "Tasks: none recorded\n".to_owned();
+    }
+    let rows: Vec<Vec<String>> = tasks
+        .iter()
+        .map(|t| {
+            vec![
+                t.name.clone(),
+                t.status.to_string(),
+                t.duration_seconds
+                    .map_or_else(String::new, |d| format!("({})", human_duration(d))),
+                match t.exit_code {
+                    Some(code) if code != 0 => format!("exit {code}"),
+                    _ => String::new(),
+                },
+            ]
+        })
+        .collect();
+    let mut out = format!("Tasks ({}):\n", tasks.len());
+    for (line, task) in lay_out(&rows, &[L, L, R, L], "  ").iter().zip(tasks) {
+        let _ = writeln!(out, "{line}");
+        let files = [
+            ("stdout", &task.stdout),
+            ("stderr", &task.stderr),
+            ("script", &task.script),
+        ];
+        for (what, path) in files {
+            let Some(path) = path else { continue };
+            match (&task.script_target, what) {
+                (Some(target), "script") => {
+                    let _ = writeln!(out, "    {what}  {path} -> {target}");
+                }
+                _ => {
+                    let _ = writeln!(out, "    {what}  {path}");
+                }
+            }
+        }
+    }
+    out
+}
+
+fn clean_plan(plan: &CleanPlan) -> String {
+    let projects: BTreeSet<&str> = plan
+        .groups
+        .iter()
+        .map(|g| g.project.as_str())
+        .chain(
+            plan.deleted
+                .iter()
+                .chain(&plan.kept)
+                .map(|r| r.project.as_str()),
+        )
+        .chain(plan.refused.iter().map(|r| r.project.as_str()))
+        .collect();
+    // Run ids are unique within a project only: name the project when the
+    // plan spans several.
+    let run = |project: &str, run: &str| {
+        if projects.len() > 1 {
+            format!("{project}/{run}")
+        } else {
+            run.to_owned()
+        }
+    };
+    let mut sections = Vec::new();
+
+    if !plan.groups.is_empty() {
+        let rows = plan
+            .groups
+            .iter()
+            .map(|g| {
+                vec![
+                    g.project.clone(),
+                    g.policy.clone().unwrap_or_else(|| "-".to_owned()),
+                    format!("{} ({})", g.kept, human_size(g.kept_bytes)),
+                    format!("{} ({})", g.deleted, human_size(g.deleted_bytes)),
+                ]
+            })
+            .collect();
+        sections.push(table(&["PROJECT", "POLICY", "KEEP", "DELETE"], rows, &[]));
+    }
+
+    let planned = |title: &str, runs: &[otto_hooks_plugin_api::report::PlannedRun]| {
+        let rows: Vec<Vec<String>> = runs
+            .iter()
+            .map(|r| {
+                vec![
+                    run(&r.project, &r.run),
+                    opt_size(r.size_bytes),
+                    r.reasons.join(", "),
+                ]
+            })
+            .collect();
+        format!(
+            "{title} ({}):\n{}",
+            runs.len(),
+            lines_to_text(&lay_out(&rows, &[L, R, L], "  "))
+        )
+    };
+    if !plan.deleted.is_empty() {
+        let title = if plan.dry_run {
+            "Would delete"
+        } else {
+            "Deleted"
+        };
+        sections.push(planned(title, &plan.deleted));
+    }
+    if !plan.kept.is_empty() {
+        sections.push(planned("Kept", &plan.kept));
+    }
+    if !plan.refused.is_empty() {
+        let rows: Vec<Vec<String>> = plan
+            .refused
+            .iter()
+            .map(|r| vec![run(&r.project, &r.run), r.error.clone()])
+            .collect();
+        sections.push(format!(
+            "Refused ({}):\n{}",
+            plan.refused.len(),
+            lines_to_text(&lay_out(&rows, &[], "  "))
+        ));
+    }
+
+    let mut cache_bytes = 0;
+    if let Some(cache) = &plan.cache {
+        let listed: u64 = cache.deleted.iter().map(|f| f.size_bytes).sum();
+        cache_bytes = if plan.dry_run {
+            listed
+        } else {
+            cache.bytes_freed
+        };
+        if cache.deleted.is_empty() {
+            sections.push("Cache: nothing to delete\n".to_owned());
+        } else {
+            let verb = if plan.dry_run {
+                "would delete"
+            } else {
+                "deleted"
+            };
+            let files = count(cache.deleted.len() as u64, "file", "files");
+            let rows: Vec<Vec<String>> = cache
+                .deleted
+                .iter()
+                .map(|f| vec![f.project.clone(), f.file.clone(), human_size(f.size_bytes)])
+                .collect();
+            sections.push(format!(
+                "Cache: {verb} {files} ({})\n{}",
+                human_size(listed),
+                lines_to_text(&lay_out(&rows, &[L, L, R], "  "))
+            ));
+        }
+    }
+
+    let runs_bytes = if plan.dry_run {
+        plan.deleted.iter().filter_map(|r| r.size_bytes).sum()
+    } else {
+        plan.bytes_freed
+    };
+    let mut last = String::new();
+    if plan.deleted.is_empty() && plan.cache.as_ref().is_none_or(|c| c.deleted.is_empty()) {
+        last.push_str("Nothing to delete.\n");
+    }
+    let verb = if plan.dry_run { "Would free" } else { "Freed" };
+    let _ = write!(last, "{verb} {}", human_size(runs_bytes + cache_bytes));
+    if plan.cache.is_some() && cache_bytes > 0 {
+        let _ = write!(
+            last,
+            " (runs {}, cache {})",
+            human_size(runs_bytes),
+            human_size(cache_bytes)
+        );
+    }
+    last.push('\n');
+    sections.push(last);
+    sections.join("\n")
+}
+
+fn run_summary(s: &RunSummary) -> String {
+    let mut out = format!("run {} {}", s.run, s.status);
+    if let Some(d) = s.duration_seconds {
+        let _ = write!(out, " in {}", human_duration(d));
+    }
+    let units: Vec<String> = [
+        (s.completed_units, "completed"),
+        (s.failed_units, "failed"),
+        (s.blocked_units, "blocked"),
+    ]
+    .into_iter()
+    .filter_map(|(n, what)| n.map(|n| format!("{n} {what}")))
+    .collect();
+    if !units.is_empty() {
+        let _ = write!(out, " — {}", units.join(", "));
+    }
+    out.push('\n');
+    if let Some(error) = &s.error {
+        let _ = writeln!(out, "error: {error}");
+    }
+    for warning in &s.warnings {
+        let _ = writeln!(out, "warning: {warning}");
+    }
+    out
+}
+
+fn plugin_list(plugins: &PluginList) -> String {
+    if plugins.is_empty() {
+        return "No plugins found.\n".to_owned();
+    }
+    let rows = plugins
+        .iter()
+        .map(|p| {
+            vec![
+                p.name.clone(),
+                p.kind.to_string(),
+                p.version.clone(),
+                p.abi.clone(),
+                p.source.clone(),
+                p.state.clone(),
+            ]
+        })
+        .collect();
+    table(
+        &["NAME", "KIND", "VERSION", "ABI", "SOURCE", "STATE"],
+        rows,
+        &[],
+    )
+}
+
+fn config(report: &ConfigReport) -> String {
+    let mut out = String::new();
+    if report.files.is_empty() {
+        out.push_str("Files: none (built-in defaults only)\n");
+    } else {
+        out.push_str("Files:\n");
+        for file in &report.files {
+            let _ = writeln!(out, "  {file}");
+        }
+    }
+    out.push('\n');
+    if report.values.is_empty() {
+        out.push_str("No settings.\n");
+        return out;
+    }
+    let rows: Vec<Vec<String>> = report
+        .values
+        .iter()
+        .map(|v| {
+            vec![
+                v.key.clone(),
+                format!("= {}", v.value),
+                format!("# {}", v.source),
+            ]
+        })
+        .collect();
+    out.push_str(&lines_to_text(&lay_out(&rows, &[], "")));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::FixedOffset;
+    use otto_hooks_plugin_api::RunStatus;
+    use otto_hooks_plugin_api::report::{GroupPlan, PlannedRun, RunEntry};
+
+    use super::*;
+
+    fn text() -> Text<FixedOffset> {
+        Text {
+            tz: FixedOffset::east_opt(3600).expect("valid offset"),
+            now: 1_700_000_000,
+        }
+    }
+
+    fn render(kind: DocumentKind, json: &str) -> String {
+        text().render(&Document { kind, json }).expect("renders")
+    }
+
+    #[test]
+    fn run_list_uses_the_time_zone_given() {
+        let runs = vec![RunEntry {
+            project: "web-3f2a".into(),
+            run: "1700000000".into(),
+            timestamp: 1_700_000_000,
+            started_at: "2023-11-14T22:13:20Z".into(),
+            tasks: 12,
+            status: RunStatus::Success,
+            status_source: None,
+            size_bytes: Some(45_200_000),
+            allocated_bytes: None,
+            path: "/home/u/.otto/web-3f2a/1700000000".into(),
+        }];
+        let json = serde_json::to_string(&runs).expect("serialises");
+        let header = "PROJECT   TIMESTAMP            TASKS  STATUS      SIZE";
+        let row = "web-3f2a  2023-11-14 23:13:20     12  success  45.2 MB";
+        let rule = "─".repeat(header.chars().count());
+        assert_eq!(
+            render(DocumentKind::RunList, &json),
+            format!("{header}\n{rule}\n{row}\n")
+        );
+    }
+
+    #[test]
+    fn clean_plan_of_one_project_names_runs_bare() {
+        let plan = CleanPlan {
+            dry_run: true,
+            groups: vec![GroupPlan {
+                project: "web".into(),
+                policy: Some("standard".into()),
+                kept: 1,
+                kept_bytes: 1000,
+                deleted: 1,
+                deleted_bytes: 2_000_000,
+            }],
+            deleted: vec![PlannedRun {
+                project: "web".into(),
+                run: "1".into(),
+                size_bytes: Some(2_000_000),
+                reasons: vec!["older than 30d".into()],
+            }],
+            ..CleanPlan::default()
+        };
+        let json = serde_json::to_string(&plan).expect("serialises");
+        let out = render(DocumentKind::CleanPlan, &json);
+        assert!(
+            out.contains("\nWould delete (1):\n  1  2.0 MB  older than 30d\n"),
+            "{out}"
+        );
+        assert!(out.ends_with("\nWould free 2.0 MB\n"), "{out}");
+        assert!(!out.contains("Kept"), "{out}");
+    }
+
+    #[test]
+    fn labels_read_as_words() {
+        assert_eq!(label("exit_code"), "Exit code");
+        assert_eq!(label("ottofile"), "Ottofile");
+    }
+}
