@@ -7,7 +7,7 @@ use crate::PluginError;
 /// The settings of one plugin instance and where it may keep state.
 ///
 /// The host passes the TOML table configured for the instance (for example
-/// `[retention.settings]` in `config.toml`), after layering and after
+/// the keys of `[retention]` other than `plugin` and `name`), after layering and after
 /// command-line overrides. The plugin validates it itself, usually with
 /// [`PluginConfig::parse`] into a struct marked
 /// `#[serde(deny_unknown_fields)]`, so that a typo is an error that names the
@@ -66,8 +66,18 @@ impl PluginConfig {
     /// Errors name the instance and the offending key, on one line:
     /// ``settings of `retention.standard`: unknown field `keep_dayz`, expected one of `keep_days`, `keep_last` ``.
     pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, PluginError> {
-        toml::Value::Table(self.table.clone()).try_into::<T>().map_err(|e| {
+        // Deserialise from text rather than from the table: the text's error
+        // carries a span, which names the offending key even for type errors.
+        let text = toml::to_string(&self.table).map_err(|e| {
+            PluginError::invalid(format!("settings of `{}`: {e}", self.instance))
+        })?;
+        toml::from_str::<T>(&text).map_err(|e| {
             let msg = e.message().trim().replace('\n', " ");
+            let key = e.span().and_then(|span| key_at(&text, span.start));
+            let msg = match key {
+                Some(key) if !msg.contains(&format!("`{key}`")) => format!("`{key}`: {msg}"),
+                _ => msg,
+            };
             PluginError::invalid(format!("settings of `{}`: {msg}", self.instance))
         })
     }
@@ -82,6 +92,24 @@ impl PluginConfig {
             ))),
         }
     }
+}
+
+/// The dotted key whose line holds byte `offset` of `text` (TOML as
+/// `toml::to_string` writes it: `key = value` lines under `[table]` headers).
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let before = text.get(..offset)?;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next()?;
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim().trim_matches('"');
+    let table = before[..line_start]
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix('[')?.strip_suffix(']').map(str::to_owned));
+    Some(match table {
+        Some(t) => format!("{t}.{key}"),
+        None => key.to_owned(),
+    })
 }
 
 #[cfg(test)]
@@ -102,6 +130,31 @@ mod tests {
         assert!(err.message.contains("keep_dayz"), "{}", err.message);
         assert!(err.message.contains("retention.standard"), "{}", err.message);
         assert!(!err.message.contains('\n'));
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Typed {
+        weeks: u32,
+        #[serde(default)]
+        compact: bool,
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_key() {
+        let cfg = PluginConfig::from_toml("retention.weekday", "weeks = 8\ncompact = \"yes\"", "/tmp").unwrap();
+        let err = cfg.parse::<Typed>().unwrap_err();
+        assert!(err.message.contains("`compact`"), "{}", err.message);
+        assert!(err.message.contains("retention.weekday"), "{}", err.message);
+        assert!(!err.message.contains('\n'));
+    }
+
+    #[test]
+    fn a_missing_key_is_named() {
+        let cfg = PluginConfig::from_toml("retention.weekday", "", "/tmp").unwrap();
+        let err = cfg.parse::<Typed>().unwrap_err();
+        assert!(err.message.contains("weeks"), "{}", err.message);
     }
 
     #[test]

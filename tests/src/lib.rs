@@ -146,7 +146,9 @@ impl PrivateDir {
     /// `TMPDIR` to a directory only you can write.
     pub fn new() -> Self {
         let dir = or_panic(
-            tempfile::Builder::new().prefix("otto-hooks-tests-").tempdir(),
+            tempfile::Builder::new()
+                .prefix("otto-hooks-tests-")
+                .tempdir(),
             || "cannot create a temporary directory".to_owned(),
         );
         set_mode(dir.path(), 0o700);

@@ -329,7 +329,6 @@ fn stream_events(ctx: &Context, runtime: &Runtime, run_id: &str, strict: bool) -
             }
         }
     }
-    drop(flush);
     tracing::info!(delivered, bad_lines, "events delivered");
     let warnings: Vec<String> = warnings.into_iter().collect();
     let code = if bad_lines > 0 {

@@ -141,10 +141,8 @@ fn check_hooks(report: &mut CheckReport, label: &str, instance: &Instance) {
     let offers = instance.handle().offers();
     let events = samples::events();
     let ctx = samples::context();
-    let calls: [(
-        &str,
-        Box<dyn Fn() -> Result<(), otto_hooks_plugin_api::host::CallError>>,
-    ); 4] = [
+    type HookCall<'a> = Box<dyn Fn() -> Result<(), otto_hooks_plugin_api::host::CallError> + 'a>;
+    let calls: [(&str, HookCall<'_>); 4] = [
         (
             "run_start",
             Box::new(|| instance.run_start(&samples::run_start())),

@@ -307,6 +307,12 @@ pub fn load_library(path: &Path) -> Result<Vec<PluginHandle>, String> {
     })?;
     // Never unloaded, whatever happens next.
     let library: &'static Library = Box::leak(Box::new(library));
+    // The dynamic loader now knows this library by the name
+    // `/proc/self/fd/N` and hands the same library back for any later
+    // dlopen of that name. Keep the descriptor open for good, so that N is
+    // never reused for another file: otherwise the next library opened on N
+    // would come back as this one.
+    let _ = std::os::fd::IntoRawFd::into_raw_fd(trusted.file);
     // SAFETY: the symbol, if present, has the entry point's signature by
     // the ABI contract; a library that lies about it is refused below when
     // its module fails the magic check.

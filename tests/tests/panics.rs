@@ -1,0 +1,222 @@
+//! A plugin can't take the host down by accident: a panic becomes an error
+//! value, that instance is disabled, and the host carries on.
+
+use otto_hooks_core::registry::{Registry, samples};
+use otto_hooks_core::render::render;
+use otto_hooks_plugin_api::host::{CallError, Instance, PluginHandle};
+use otto_hooks_plugin_api::{
+    Action, DocumentKind, ErrorKind, PluginKind, RetentionInput, Timestamp,
+};
+use otto_hooks_tests::{PrivateDir, PrivateLibrary, event, instantiate, settings, spec};
+
+const DECIDE_PANIC: &str = "panicky: decide was told to panic (panic = true)";
+const EVENT_PANIC: &str = "panicky: event hook got a `boom` event";
+const RENDER_PANIC: &str = "panicky-reporter: render always panics";
+
+fn decide(instance: &Instance) -> Result<Vec<otto_hooks_plugin_api::Decision>, CallError> {
+    let runs = samples::runs();
+    instance.decide(&RetentionInput {
+        group: samples::PROJECT,
+        now: Timestamp::from_secs(samples::START + 60),
+        runs: &runs,
+    })
+}
+
+fn assert_panic(err: &CallError, message: &str) {
+    assert_eq!(err.kind, ErrorKind::Panic, "{err}");
+    assert!(err.message.contains(message), "{err}");
+    assert_eq!(err.plugin, "retention `panicky`");
+    let shown = err.to_string();
+    assert!(shown.contains("panicked"), "{shown}");
+    assert!(!shown.contains('\n'), "{shown:?}");
+}
+
+fn assert_disabled(instance: &Instance, first_panic: &str) {
+    let reason = instance
+        .disabled_reason()
+        .expect("the instance is disabled");
+    assert!(reason.contains(first_panic), "{reason}");
+    // Later calls fail fast, naming the first panic, without a new panic.
+    for err in [
+        decide(instance).expect_err("decide on a disabled instance"),
+        instance
+            .event(&samples::context(), &event("unit.started", None, 1))
+            .expect_err("event on a disabled instance"),
+        instance
+            .run_start(&samples::run_start())
+            .expect_err("run_start on a disabled instance"),
+        instance
+            .run_complete(&samples::run_result())
+            .expect_err("run_complete on a disabled instance"),
+    ] {
+        assert_eq!(err.kind, ErrorKind::Panic, "{err}");
+        assert!(err.message.contains("disabled"), "{err}");
+        assert!(err.message.contains(first_panic), "{err}");
+    }
+}
+
+fn panicky() -> (PrivateLibrary, PluginHandle) {
+    let lib = PrivateLibrary::of("fixture-panicky");
+    let handle = lib.plugin("panicky");
+    (lib, handle)
+}
+
+#[test]
+fn a_panic_in_decide_is_an_error_that_disables_the_instance_and_the_host_carries_on() {
+    let (_lib, handle) = panicky();
+    let data = PrivateDir::new();
+    let doomed = instantiate(&handle, &settings("panic = true"), data.path());
+    assert!(doomed.disabled_reason().is_none());
+
+    let err = decide(&doomed).unwrap_err();
+    assert_panic(&err, DECIDE_PANIC);
+    assert!(err.message.contains("instance disabled"), "{err}");
+    assert_disabled(&doomed, DECIDE_PANIC);
+
+    // A second instance of the same plugin, created afterwards, works.
+    let fine = instantiate(&handle, &toml::Table::new(), data.path());
+    assert!(fine.disabled_reason().is_none());
+    let decisions = decide(&fine).unwrap();
+    assert_eq!(decisions.len(), samples::runs().len());
+    assert!(
+        decisions
+            .iter()
+            .all(|d| d.action == Action::Keep && d.reasons == ["fixture"])
+    );
+    // So does a new instance told to panic, until it does.
+    let next = instantiate(&handle, &settings("panic = true"), data.path());
+    assert!(next.disabled_reason().is_none());
+    assert_panic(&decide(&next).unwrap_err(), DECIDE_PANIC);
+    // And the earlier one is still disabled, for the same first reason.
+    assert_disabled(&doomed, DECIDE_PANIC);
+}
+
+#[test]
+fn a_panic_in_the_event_hook_on_a_boom_event_disables_only_that_instance() {
+    let (_lib, handle) = panicky();
+    let data = PrivateDir::new();
+    let ctx = samples::context();
+    let instance = instantiate(&handle, &toml::Table::new(), data.path());
+    let sibling = instantiate(&handle, &toml::Table::new(), data.path());
+
+    instance
+        .event(&ctx, &event("unit.started", None, 1))
+        .unwrap();
+    let err = instance.event(&ctx, &event("boom", None, 2)).unwrap_err();
+    assert_panic(&err, EVENT_PANIC);
+    assert_disabled(&instance, EVENT_PANIC);
+
+    // The sibling took no damage; in a batch (the SDK's `events` entry),
+    // `boom` panics there too.
+    sibling
+        .event(&ctx, &event("unit.started", None, 1))
+        .unwrap();
+    assert!(decide(&sibling).is_ok());
+    let batch = [
+        event("unit.started", None, 1),
+        event("boom", None, 2),
+        event("unit.completed", None, 3),
+    ];
+    assert_panic(&sibling.events(&ctx, &batch).unwrap_err(), EVENT_PANIC);
+    assert_disabled(&sibling, EVENT_PANIC);
+}
+
+#[test]
+fn panics_on_many_threads_at_once_are_all_caught() {
+    let (_lib, handle) = panicky();
+    let data = PrivateDir::new();
+    let instance = instantiate(&handle, &settings("panic = true"), data.path());
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..8).map(|_| s.spawn(|| decide(&instance))).collect();
+        for worker in workers {
+            let err = worker
+                .join()
+                .expect("no panic escapes a plugin call")
+                .unwrap_err();
+            assert_eq!(err.kind, ErrorKind::Panic, "{err}");
+        }
+    });
+    assert_disabled(&instance, DECIDE_PANIC);
+    // Many panicking instances later, the process is fine.
+    for _ in 0..20 {
+        let i = instantiate(&handle, &settings("panic = true"), data.path());
+        assert!(decide(&i).is_err());
+    }
+    let fine = instantiate(&handle, &toml::Table::new(), data.path());
+    assert!(decide(&fine).is_ok());
+}
+
+#[test]
+fn a_panicking_reporter_falls_back_to_json_with_a_warning() {
+    let lib = PrivateLibrary::of("fixture-panicky");
+    let data = PrivateDir::new();
+    let mut registry = Registry::with_builtins();
+    assert_eq!(
+        registry.add_library(&lib.path),
+        2,
+        "{:?}",
+        registry.refusals()
+    );
+    assert!(
+        registry
+            .find(PluginKind::Reporter, "panicky-reporter")
+            .is_some()
+    );
+
+    let reporter = spec(
+        PluginKind::Reporter,
+        "panicky-reporter",
+        "reporter.panicky-reporter",
+        toml::Table::new(),
+    );
+    let doc: serde_json::Value = samples::documents()
+        .into_iter()
+        .find(|(kind, _)| *kind == DocumentKind::RunSummary)
+        .map(|(_, json)| serde_json::from_str(&json).unwrap())
+        .unwrap();
+    let rendered = render(
+        &registry,
+        &reporter,
+        data.path(),
+        DocumentKind::RunSummary,
+        &doc,
+    )
+    .expect("the json fallback renders");
+    let reparsed: serde_json::Value = serde_json::from_str(&rendered.text)
+        .unwrap_or_else(|e| panic!("the fallback output is not JSON ({e}): {}", rendered.text));
+    assert_eq!(reparsed, doc);
+
+    assert_eq!(rendered.warnings.len(), 1, "{:?}", rendered.warnings);
+    let warning = &rendered.warnings[0];
+    assert!(warning.contains("panicky-reporter"), "{warning}");
+    assert!(warning.contains("panicked"), "{warning}");
+    assert!(warning.contains(RENDER_PANIC), "{warning}");
+    assert!(!warning.contains('\n'), "{warning:?}");
+
+    // The process carries on: the same reporter panics again, cleanly, in a
+    // fresh instance; the table reporter still renders.
+    let again = render(
+        &registry,
+        &reporter,
+        data.path(),
+        DocumentKind::RunSummary,
+        &doc,
+    )
+    .unwrap();
+    assert_eq!(again.warnings.len(), 1);
+    let table = spec(
+        PluginKind::Reporter,
+        "table",
+        "reporter.table",
+        toml::Table::new(),
+    );
+    let by_table = render(
+        &registry,
+        &table,
+        data.path(),
+        DocumentKind::RunSummary,
+        &doc,
+    )
+    .unwrap();
+    assert!(by_table.warnings.is_empty(), "{:?}", by_table.warnings);
+}
