@@ -20,7 +20,10 @@ const SAMPLES: usize = 40;
 fn target_profile_dir() -> PathBuf {
     // The bench runs from <target>/<profile>/deps/.
     let exe = std::env::current_exe().expect("current exe");
-    exe.parent().and_then(Path::parent).expect("profile dir").to_path_buf()
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("profile dir")
+        .to_path_buf()
 }
 
 fn copies(lib: &Path, dir: &Path, n: usize, tag: &str) -> Vec<PathBuf> {
@@ -47,7 +50,10 @@ fn main() {
     for name in ["libotto_hooks_builtin.so", "libweekday_retention.so"] {
         let lib = profile.join(name);
         if !lib.exists() {
-            eprintln!("{} is missing: run `cargo build --release --workspace` first", lib.display());
+            eprintln!(
+                "{} is missing: run `cargo build --release --workspace` first",
+                lib.display()
+            );
             std::process::exit(2);
         }
         let size = std::fs::metadata(&lib).map(|m| m.len()).unwrap_or(0);

@@ -96,8 +96,14 @@ fn main() {
     let batch: Vec<Event<'_>> = (0..100).map(|_| typical).collect();
     let n = 5_000_000;
 
-    println!("ABI call overhead ({} byte payload), best of 5 rounds:", PAYLOAD.len());
-    println!("{:<36} {:>10} {:>10} {:>10} {:>7}", "call", "direct ns", "ABI ns", "extra ns", "ratio");
+    println!(
+        "ABI call overhead ({} byte payload), best of 5 rounds:",
+        PAYLOAD.len()
+    );
+    println!(
+        "{:<36} {:>10} {:>10} {:>10} {:>7}",
+        "call", "direct ns", "ABI ns", "extra ns", "ratio"
+    );
     let mut row = |name: &str, direct_ns: f64, abi_ns: f64| {
         println!(
             "{name:<36} {direct_ns:>10.1} {abi_ns:>10.1} {:>10.1} {:>6.1}x",
@@ -105,18 +111,39 @@ fn main() {
             abi_ns / direct_ns
         );
     };
-    let d = time_per_call(n, || black_box(direct.event(black_box(&ctx), black_box(&bare))).expect("event"));
-    let a = time_per_call(n, || black_box(instance.event(black_box(&ctx), black_box(&bare))).expect("event"));
+    let d = time_per_call(n, || {
+        black_box(direct.event(black_box(&ctx), black_box(&bare))).expect("event")
+    });
+    let a = time_per_call(n, || {
+        black_box(instance.event(black_box(&ctx), black_box(&bare))).expect("event")
+    });
     row("event, no payload", d, a);
-    let d = time_per_call(n, || black_box(direct.event(black_box(&ctx), black_box(&typical))).expect("event"));
-    let a = time_per_call(n, || black_box(instance.event(black_box(&ctx), black_box(&typical))).expect("event"));
+    let d = time_per_call(n, || {
+        black_box(direct.event(black_box(&ctx), black_box(&typical))).expect("event")
+    });
+    let a = time_per_call(n, || {
+        black_box(instance.event(black_box(&ctx), black_box(&typical))).expect("event")
+    });
     row("event, typical payload", d, a);
     let m = n / 100;
-    let d = time_per_call(m, || black_box(direct.events(black_box(&ctx), black_box(&batch))).expect("events")) / 100.0;
-    let a = time_per_call(m, || black_box(instance.events(black_box(&ctx), black_box(&batch))).expect("events")) / 100.0;
+    let d = time_per_call(m, || {
+        black_box(direct.events(black_box(&ctx), black_box(&batch))).expect("events")
+    }) / 100.0;
+    let a = time_per_call(m, || {
+        black_box(instance.events(black_box(&ctx), black_box(&batch))).expect("events")
+    }) / 100.0;
     row("events, batch of 100 (per event)", d, a);
     println!(
         "goal: under 50 ns more than direct, under 1000 ns for a typical event (checked: {})",
-        black_box(instance.render(&Document { kind: DocumentKind::Unknown, json: "{}" }).expect("render")).len() > 0
+        black_box(
+            instance
+                .render(&Document {
+                    kind: DocumentKind::Unknown,
+                    json: "{}"
+                })
+                .expect("render")
+        )
+        .len()
+            > 0
     );
 }

@@ -280,7 +280,17 @@ impl<T: Copy + Default> Opt<T> {
 /// A point in time: seconds since the Unix epoch (UTC) plus nanoseconds.
 #[repr(C)]
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
 )]
 pub struct Timestamp {
     /// Whole seconds since 1970-01-01T00:00:00Z (negative before it).
@@ -760,8 +770,14 @@ mod tests {
     #[test]
     fn the_batch_entry_lies_beyond_a_1_0_lifecycle_table() {
         let v1_0_size = std::mem::offset_of!(LifecycleTable, events) as u32;
-        assert!(!entry_present(v1_0_size, __entry_end!(LifecycleTable, events)));
-        assert!(entry_present(v1_0_size, __entry_end!(LifecycleTable, run_complete)));
+        assert!(!entry_present(
+            v1_0_size,
+            __entry_end!(LifecycleTable, events)
+        ));
+        assert!(entry_present(
+            v1_0_size,
+            __entry_end!(LifecycleTable, run_complete)
+        ));
         let full = std::mem::size_of::<LifecycleTable>() as u32;
         assert!(entry_present(full, __entry_end!(LifecycleTable, events)));
     }

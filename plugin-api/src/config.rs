@@ -21,7 +21,11 @@ pub struct PluginConfig {
 
 impl PluginConfig {
     /// Settings for `instance` from a TOML table.
-    pub fn new(instance: impl Into<String>, table: toml::Table, data_dir: impl Into<PathBuf>) -> Self {
+    pub fn new(
+        instance: impl Into<String>,
+        table: toml::Table,
+        data_dir: impl Into<PathBuf>,
+    ) -> Self {
         PluginConfig {
             instance: instance.into(),
             table,
@@ -37,7 +41,10 @@ impl PluginConfig {
     ) -> Result<Self, PluginError> {
         let instance = instance.into();
         let table = text.parse::<toml::Table>().map_err(|e| {
-            PluginError::invalid(format!("settings of `{instance}` are not valid TOML: {}", e.message()))
+            PluginError::invalid(format!(
+                "settings of `{instance}` are not valid TOML: {}",
+                e.message()
+            ))
         })?;
         Ok(PluginConfig {
             instance,
@@ -68,9 +75,8 @@ impl PluginConfig {
     pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, PluginError> {
         // Deserialise from text rather than from the table: the text's error
         // carries a span, which names the offending key even for type errors.
-        let text = toml::to_string(&self.table).map_err(|e| {
-            PluginError::invalid(format!("settings of `{}`: {e}", self.instance))
-        })?;
+        let text = toml::to_string(&self.table)
+            .map_err(|e| PluginError::invalid(format!("settings of `{}`: {e}", self.instance)))?;
         toml::from_str::<T>(&text).map_err(|e| {
             let msg = e.message().trim().replace('\n', " ");
             let key = e.span().and_then(|span| key_at(&text, span.start));
@@ -102,10 +108,12 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
     let line = text[line_start..].lines().next()?;
     let (key, _) = line.split_once('=')?;
     let key = key.trim().trim_matches('"');
-    let table = before[..line_start]
-        .lines()
-        .rev()
-        .find_map(|l| l.trim().strip_prefix('[')?.strip_suffix(']').map(str::to_owned));
+    let table = before[..line_start].lines().rev().find_map(|l| {
+        l.trim()
+            .strip_prefix('[')?
+            .strip_suffix(']')
+            .map(str::to_owned)
+    });
     Some(match table {
         Some(t) => format!("{t}.{key}"),
         None => key.to_owned(),
@@ -128,7 +136,11 @@ mod tests {
         let cfg = PluginConfig::from_toml("retention.standard", "keep_dayz = 3", "/tmp").unwrap();
         let err = cfg.parse::<Policy>().unwrap_err();
         assert!(err.message.contains("keep_dayz"), "{}", err.message);
-        assert!(err.message.contains("retention.standard"), "{}", err.message);
+        assert!(
+            err.message.contains("retention.standard"),
+            "{}",
+            err.message
+        );
         assert!(!err.message.contains('\n'));
     }
 
@@ -143,7 +155,9 @@ mod tests {
 
     #[test]
     fn a_wrong_type_names_the_key() {
-        let cfg = PluginConfig::from_toml("retention.weekday", "weeks = 8\ncompact = \"yes\"", "/tmp").unwrap();
+        let cfg =
+            PluginConfig::from_toml("retention.weekday", "weeks = 8\ncompact = \"yes\"", "/tmp")
+                .unwrap();
         let err = cfg.parse::<Typed>().unwrap_err();
         assert!(err.message.contains("`compact`"), "{}", err.message);
         assert!(err.message.contains("retention.weekday"), "{}", err.message);

@@ -16,8 +16,8 @@ use crate::abi::{
 };
 use crate::model::convert;
 use crate::{
-    DocumentKind, Plugin, PluginConfig, PluginError, Reporter, Retention, RunStatus, StatusDetector,
-    Storage,
+    DocumentKind, Plugin, PluginConfig, PluginError, Reporter, Retention, RunStatus,
+    StatusDetector, Storage,
 };
 
 /// The text of a caught panic.
@@ -58,9 +58,41 @@ unsafe fn emit<T>(out: *const Out, item: &T) {
     }
 }
 
+thread_local! {
+    /// Set while a plugin call runs on this thread: its panics are caught
+    /// and reported by the host, so the panic hook records them quietly.
+    static IN_PLUGIN_CALL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Where the last caught panic happened (`file:line`).
+    static PANIC_LOCATION: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Installs (once) a panic hook that, inside plugin calls, records the
+/// location instead of printing a multi-line report — the host prints one
+/// line naming the plugin. Outside plugin calls the previous hook runs.
+fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if IN_PLUGIN_CALL.with(std::cell::Cell::get) {
+                let location = info
+                    .location()
+                    .map(|l| format!("{}:{}", l.file(), l.line()));
+                PANIC_LOCATION.with(|p| *p.borrow_mut() = location);
+            } else {
+                previous(info);
+            }
+        }));
+    });
+}
+
 /// Runs `f`, turning an error or a panic into a status and an error report.
 fn guard(out: *const Out, f: impl FnOnce() -> Result<(), PluginError>) -> CallStatus {
-    match catch_unwind(AssertUnwindSafe(f)) {
+    install_panic_hook();
+    let outer = IN_PLUGIN_CALL.with(|c| c.replace(true));
+    let result = catch_unwind(AssertUnwindSafe(f));
+    IN_PLUGIN_CALL.with(|c| c.set(outer));
+    match result {
         Ok(Ok(())) => CallStatus::OK,
         Ok(Err(e)) => {
             // SAFETY: `out` is the live `Out` of this call.
@@ -68,7 +100,10 @@ fn guard(out: *const Out, f: impl FnOnce() -> Result<(), PluginError>) -> CallSt
             CallStatus::ERROR
         }
         Err(payload) => {
-            let message = panic_message(&*payload);
+            let mut message = panic_message(&*payload);
+            if let Some(location) = PANIC_LOCATION.with(|p| p.borrow_mut().take()) {
+                message = format!("{message} (at {location})");
+            }
             // A payload whose destructor panics would unwind from here.
             std::mem::forget(payload);
             // SAFETY: as above.
@@ -85,7 +120,10 @@ unsafe fn instance<'a, P>(instance: InstancePtr) -> &'a P {
     unsafe { &*(instance as *const P) }
 }
 
-unsafe extern "C" fn create<P: Plugin>(args: *const CreateArgs<'_>, out: *const Out) -> InstancePtr {
+unsafe extern "C" fn create<P: Plugin>(
+    args: *const CreateArgs<'_>,
+    out: *const Out,
+) -> InstancePtr {
     let mut created: InstancePtr = std::ptr::null_mut();
     guard(out, || {
         // SAFETY: the host passes live, UTF-8 arguments for the call.
@@ -411,25 +449,37 @@ const fn decl<P: Plugin>(kind: KindCode, methods: *const c_void) -> PluginDecl {
 /// The declaration of a storage plugin.
 pub const fn storage<P: Storage>() -> PluginDecl {
     let table: &'static StorageTable = &const { Tables::<P>::STORAGE };
-    decl::<P>(KindCode::STORAGE, table as *const StorageTable as *const c_void)
+    decl::<P>(
+        KindCode::STORAGE,
+        table as *const StorageTable as *const c_void,
+    )
 }
 
 /// The declaration of a status plugin.
 pub const fn status<P: StatusDetector>() -> PluginDecl {
     let table: &'static StatusTable = &const { Tables::<P>::STATUS };
-    decl::<P>(KindCode::STATUS, table as *const StatusTable as *const c_void)
+    decl::<P>(
+        KindCode::STATUS,
+        table as *const StatusTable as *const c_void,
+    )
 }
 
 /// The declaration of a retention plugin.
 pub const fn retention<P: Retention>() -> PluginDecl {
     let table: &'static RetentionTable = &const { Tables::<P>::RETENTION };
-    decl::<P>(KindCode::RETENTION, table as *const RetentionTable as *const c_void)
+    decl::<P>(
+        KindCode::RETENTION,
+        table as *const RetentionTable as *const c_void,
+    )
 }
 
 /// The declaration of a reporter plugin.
 pub const fn reporter<P: Reporter>() -> PluginDecl {
     let table: &'static ReporterTable = &const { Tables::<P>::REPORTER };
-    decl::<P>(KindCode::REPORTER, table as *const ReporterTable as *const c_void)
+    decl::<P>(
+        KindCode::REPORTER,
+        table as *const ReporterTable as *const c_void,
+    )
 }
 
 /// Declares a module of plugins as a `static`, without exporting it.

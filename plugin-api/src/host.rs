@@ -54,7 +54,8 @@ pub unsafe fn open_module(module: *const PluginModule) -> Result<Vec<PluginHandl
     let header: ModuleHeader = unsafe { addr_of!((*module).header).read_unaligned() };
     if header.magic != MAGIC {
         return Err(Refusal(
-            "the entry point returned something that is not an otto-hooks module (bad magic)".into(),
+            "the entry point returned something that is not an otto-hooks module (bad magic)"
+                .into(),
         ));
     }
     if !ABI_VERSION.can_load(header.abi) {
@@ -103,7 +104,11 @@ macro_rules! entry {
         unsafe {
             let size = addr_of!((*ptr).size).read();
             let end = offset_of!($table, $field) + size_of::<Option<unsafe extern "C" fn()>>();
-            if size as usize >= end { addr_of!((*ptr).$field).read() } else { None }
+            if size as usize >= end {
+                addr_of!((*ptr).$field).read()
+            } else {
+                None
+            }
         }
     }};
 }
@@ -172,7 +177,10 @@ impl PluginHandle {
     unsafe fn from_decl(decl: &'static PluginDecl, abi: AbiVersion) -> Result<Self, String> {
         let min_decl = offset_of!(PluginDecl, methods) + size_of::<*const c_void>();
         if (decl.size as usize) < min_decl {
-            return Err(format!("declaration is {} bytes, at least {min_decl} needed", decl.size));
+            return Err(format!(
+                "declaration is {} bytes, at least {min_decl} needed",
+                decl.size
+            ));
         }
         // SAFETY: strings of a live declaration.
         let (name, version, description) = unsafe {
@@ -231,7 +239,9 @@ impl PluginHandle {
             }
         };
         if !present {
-            return Err(format!("{kind} plugin `{name}` lacks its required entry `{required}`"));
+            return Err(format!(
+                "{kind} plugin `{name}` lacks its required entry `{required}`"
+            ));
         }
         Ok(PluginHandle {
             inner: Arc::new(HandleInner {
@@ -317,11 +327,15 @@ impl PluginHandle {
         // SAFETY: a checked declaration; `args` and `collector` outlive the call.
         let ptr = unsafe { (self.inner.decl.create)(&args, &collector.out()) };
         if ptr.is_null() {
-            let (kind, message) = collector
-                .error
-                .take()
-                .unwrap_or((ErrorKind::Failed, "create returned no instance and no error".into()));
-            return Err(CallError { plugin: label, kind, message });
+            let (kind, message) = collector.error.take().unwrap_or((
+                ErrorKind::Failed,
+                "create returned no instance and no error".into(),
+            ));
+            return Err(CallError {
+                plugin: label,
+                kind,
+                message,
+            });
         }
         Ok(Instance {
             handle: self.clone(),
@@ -387,7 +401,9 @@ unsafe extern "C" fn emit_callback<T>(ctx: *mut c_void, item: *const c_void) {
     // SAFETY: `ctx` is the collector of the current call.
     let collector = unsafe { &mut *(ctx as *mut Collector<T>) };
     if item.is_null() {
-        collector.bad_item.get_or_insert_with(|| "emitted a null item".into());
+        collector
+            .bad_item
+            .get_or_insert_with(|| "emitted a null item".into());
         return;
     }
     match (collector.convert)(item) {
@@ -406,7 +422,9 @@ unsafe extern "C" fn error_callback<T>(ctx: *mut c_void, code: ErrorCode, messag
         Ok(None) => "(no message)".to_owned(),
         Err(_) => "(message is not UTF-8)".to_owned(),
     };
-    collector.error.get_or_insert((ErrorKind::from_code(code), text));
+    collector
+        .error
+        .get_or_insert((ErrorKind::from_code(code), text));
 }
 
 fn one_line(s: &str) -> String {
@@ -517,7 +535,11 @@ impl Instance {
                     .error
                     .unwrap_or((ErrorKind::Failed, "failed without a message".into()));
                 // A plugin may not forge a panic with an error code.
-                let kind = if kind == ErrorKind::Panic { ErrorKind::Failed } else { kind };
+                let kind = if kind == ErrorKind::Panic {
+                    ErrorKind::Failed
+                } else {
+                    kind
+                };
                 Err(self.fail(kind, message))
             }
         }
@@ -543,8 +565,10 @@ impl Instance {
             dry_run: start.dry_run as u8,
         };
         // SAFETY: checked entry; `view` outlives the call.
-        self.call(ignore, |p, out| unsafe { f(p, (&view as *const abi::RunStart<'_>).cast(), out) })
-            .map(drop)
+        self.call(ignore, |p, out| unsafe {
+            f(p, (&view as *const abi::RunStart<'_>).cast(), out)
+        })
+        .map(drop)
     }
 
     /// Calls `event`; a plugin that does not offer it succeeds.
@@ -555,7 +579,8 @@ impl Instance {
         let ctx = context_view(ctx);
         let view = convert::event_view(event);
         // SAFETY: checked entry; the views outlive the call.
-        self.call(ignore, |p, out| unsafe { f(p, &ctx, &view, out) }).map(drop)
+        self.call(ignore, |p, out| unsafe { f(p, &ctx, &view, out) })
+            .map(drop)
     }
 
     /// Delivers a batch of events: one `events` call when the plugin offers
@@ -567,8 +592,10 @@ impl Instance {
         let ctx = context_view(ctx);
         let views: Vec<abi::Event<'_>> = events.iter().map(convert::event_view).collect();
         // SAFETY: checked entry; the views outlive the call.
-        self.call(ignore, |p, out| unsafe { f(p, &ctx, Slice::new(&views), out) })
-            .map(drop)
+        self.call(ignore, |p, out| unsafe {
+            f(p, &ctx, Slice::new(&views), out)
+        })
+        .map(drop)
     }
 
     /// Whether the plugin takes batches in one call (ABI 1.1 `events`).
@@ -592,8 +619,10 @@ impl Instance {
             error: Str::from_opt(result.error),
         };
         // SAFETY: checked entry; `view` outlives the call.
-        self.call(ignore, |p, out| unsafe { f(p, (&view as *const abi::RunResult<'_>).cast(), out) })
-            .map(drop)
+        self.call(ignore, |p, out| unsafe {
+            f(p, (&view as *const abi::RunResult<'_>).cast(), out)
+        })
+        .map(drop)
     }
 
     /// Storage: lists runs.
@@ -606,7 +635,9 @@ impl Instance {
             limit: abi::Opt::new(query.limit),
         };
         // SAFETY: checked entry; `view` outlives the call; items are `abi::Run`.
-        self.call(run_item, |p, out| unsafe { f(p, (&view as *const abi::RunQuery<'_>).cast(), out) })
+        self.call(run_item, |p, out| unsafe {
+            f(p, (&view as *const abi::RunQuery<'_>).cast(), out)
+        })
     }
 
     /// Storage: one run with its tasks.

@@ -26,9 +26,21 @@ struct Unit {
 }
 
 const PLAN: [Unit; 3] = [
-    Unit { id: "app-shell", level: 0, succeeds: true },
-    Unit { id: "api", level: 1, succeeds: true },
-    Unit { id: "docs", level: 1, succeeds: false },
+    Unit {
+        id: "app-shell",
+        level: 0,
+        succeeds: true,
+    },
+    Unit {
+        id: "api",
+        level: 1,
+        succeeds: true,
+    },
+    Unit {
+        id: "docs",
+        level: 1,
+        succeeds: false,
+    },
 ];
 
 fn main() -> ExitCode {
@@ -42,7 +54,9 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let repo = std::env::args_os().nth(1).map_or_else(|| PathBuf::from("."), PathBuf::from);
+    let repo = std::env::args_os()
+        .nth(1)
+        .map_or_else(|| PathBuf::from("."), PathBuf::from);
     let home = otto_hooks_core::paths::hooks_home();
     let config = config::load(&LoadOptions::from_process(home.clone(), Vec::new())?)?;
     let runtime = Runtime::new(config.clone(), Registry::from_config(&config), home);
@@ -82,7 +96,12 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             texts.push(("unit.completed".into(), Some(unit.id.into()), None, None));
         } else {
             failed += 1;
-            texts.push(("unit.failed".into(), Some(unit.id.into()), None, Some("link check failed".into())));
+            texts.push((
+                "unit.failed".into(),
+                Some(unit.id.into()),
+                None,
+                Some("link check failed".into()),
+            ));
         }
     }
     let now = Timestamp::now();
@@ -103,7 +122,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     let (summary, outcome) = runtime.run_complete(&RunCompleteRequest {
         run_id,
-        status: if failed > 0 { RunStatus::Failed } else { RunStatus::Success },
+        status: if failed > 0 {
+            RunStatus::Failed
+        } else {
+            RunStatus::Success
+        },
         ended_at: None,
         completed_units: Some(completed),
         failed_units: Some(failed),
