@@ -478,7 +478,8 @@ pub(crate) mod convert {
     pub unsafe fn run_from_view(v: &abi::Run<'_>) -> Result<Run, String> {
         // SAFETY: forwarded to the caller.
         unsafe {
-            let attributes = match req(v.attributes, "attributes")? {
+            // Absent attributes read as `{}`, as the ABI documents.
+            let attributes = match opt(v.attributes, "attributes")?.as_deref().unwrap_or("") {
                 "" => serde_json::Map::new(),
                 text => match serde_json::from_str(text) {
                     Ok(serde_json::Value::Object(map)) => map,

@@ -314,3 +314,25 @@ fn the_same_plugin_name_twice_refuses_the_second_naming_the_first() {
     );
     assert!(!refusal.to_string().contains('\n'));
 }
+
+#[test]
+fn a_library_reached_through_a_symlinked_directory_with_a_world_writable_real_parent_is_refused() {
+    let dir = PrivateDir::new();
+    let open = dir.subdir("open", 0o777);
+    let real = open.join("plugins");
+    std::fs::create_dir(&real).expect("mkdir");
+    set_mode(&real, 0o700);
+    dir.copy_file(
+        &library("weekday-retention"),
+        "open/plugins/libweekday_retention.so",
+    );
+    // `<private>/plugins` -> `<private>/open/plugins`: anyone may rename
+    // `open/plugins` and put their own directory there.
+    let link = dir.path().join("plugins");
+    symlink(&real, &link).expect("symlink");
+    let reason = refused(&link.join("libweekday_retention.so"));
+    assert!(
+        reason.contains("world-writable") || reason.contains("symlink"),
+        "{reason}"
+    );
+}

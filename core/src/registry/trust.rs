@@ -39,11 +39,20 @@ pub fn check(path: &Path) -> Result<TrustedFile, String> {
     if meta.file_type().is_symlink() {
         return Err("it is a symlink; configure the real file's path instead".into());
     }
-    check_ancestors(path, uid)?;
+    // Check the directories that really hold the file: a symlinked parent
+    // is resolved first, and the file is then opened through the resolved
+    // chain, which nobody else can change once it passed the checks.
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err("it is not a file path".into());
+    };
+    let parent = std::fs::canonicalize(parent)
+        .map_err(|e| format!("cannot resolve directory {}: {e}", parent.display()))?;
+    let real_path = parent.join(name);
+    check_ancestors(&real_path, uid)?;
     let file = OpenOptions::new()
         .read(true)
         .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-        .open(path)
+        .open(&real_path)
         .map_err(|e| match e.raw_os_error() {
             Some(code) if code == rustix::io::Errno::LOOP.raw_os_error() => {
                 "it is a symlink; configure the real file's path instead".to_owned()
@@ -125,9 +134,10 @@ pub fn check_dir(dir: &Path) -> Result<(), String> {
         return Err("it is not a directory".into());
     }
     let uid = rustix::process::geteuid().as_raw();
+    let real = std::fs::canonicalize(dir).map_err(|e| format!("cannot resolve it: {e}"))?;
     // The directory itself and its ancestors: reuse the ancestor walk on a
     // path one level below it.
-    check_ancestors(&dir.join("x"), uid)
+    check_ancestors(&real.join("x"), uid)
 }
 
 #[cfg(test)]
