@@ -104,7 +104,7 @@ fn main() {
         "{:<36} {:>10} {:>10} {:>10} {:>7}",
         "call", "direct ns", "ABI ns", "extra ns", "ratio"
     );
-    let mut row = |name: &str, direct_ns: f64, abi_ns: f64| {
+    let row = |name: &str, direct_ns: f64, abi_ns: f64| {
         println!(
             "{name:<36} {direct_ns:>10.1} {abi_ns:>10.1} {:>10.1} {:>6.1}x",
             abi_ns - direct_ns,
@@ -133,17 +133,13 @@ fn main() {
         black_box(instance.events(black_box(&ctx), black_box(&batch))).expect("events")
     }) / 100.0;
     row("events, batch of 100 (per event)", d, a);
-    println!(
-        "goal: under 50 ns more than direct, under 1000 ns for a typical event (checked: {})",
-        black_box(
-            instance
-                .render(&Document {
-                    kind: DocumentKind::Unknown,
-                    json: "{}"
-                })
-                .expect("render")
-        )
-        .len()
-            > 0
-    );
+    // The plugin really did the work it was called for.
+    let counted = instance
+        .render(&Document {
+            kind: DocumentKind::Unknown,
+            json: "{}",
+        })
+        .expect("render");
+    assert_ne!(counted, "0");
+    println!("goal: under 50 ns more than direct, under 1000 ns for a typical event");
 }

@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used)]
+
 //! Plugins declared with the SDK, called through the ABI by the host module.
 
 use std::sync::Mutex;
@@ -55,7 +57,7 @@ impl Plugin for Recorder {
 impl Retention for Recorder {
     fn decide(&self, input: &RetentionInput<'_>) -> Result<Vec<Decision>, PluginError> {
         let mut runs: Vec<&Run> = input.runs.iter().collect();
-        runs.sort_by(|a, b| b.started_at.cmp(&a.started_at));
+        runs.sort_by_key(|r| std::cmp::Reverse(r.started_at));
         Ok(runs
             .iter()
             .enumerate()
