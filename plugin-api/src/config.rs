@@ -43,7 +43,7 @@ impl PluginConfig {
         let table = text.parse::<toml::Table>().map_err(|e| {
             PluginError::invalid(format!(
                 "settings of `{instance}` are not valid TOML: {}",
-                e.message()
+                toml_error_line(&e)
             ))
         })?;
         Ok(PluginConfig {
@@ -97,6 +97,23 @@ impl PluginConfig {
                 self.instance
             ))),
         }
+    }
+}
+
+/// A TOML parse error on one line: where it is (`line L, column C`) and
+/// what is wrong, when the parser says (some of its errors carry no text).
+pub fn toml_error_line(e: &toml::de::Error) -> String {
+    let display = e.to_string();
+    let place = display
+        .lines()
+        .next()
+        .map(|l| l.trim_start_matches("TOML parse error at ").to_owned())
+        .unwrap_or_default();
+    let what = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+    match (place.is_empty(), what.is_empty()) {
+        (_, true) => format!("invalid TOML at {place}"),
+        (true, false) => what,
+        (false, false) => format!("{what} (at {place})"),
     }
 }
 

@@ -59,7 +59,10 @@ pub(super) fn run(ctx: &Context, cmd: PluginsCommand) -> CmdResult {
             json,
         } => {
             let settings: toml::Table = settings.parse().map_err(|e: toml::de::Error| {
-                Failure::usage(format!("--settings is not valid TOML: {}", e.message()))
+                Failure::usage(format!(
+                    "--settings is not valid TOML: {}",
+                    otto_hooks_plugin_api::config::toml_error_line(&e)
+                ))
             })?;
             let path = if path.is_absolute() {
                 path
