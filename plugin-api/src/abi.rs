@@ -37,6 +37,9 @@
 //!   table (`run_start`, `event`, `run_complete`) and the four kind tables.
 //! - **1.1** — appended [`LifecycleTable::events`]: a batch of events in one
 //!   call, so stores can commit a batch in one transaction.
+//! - **1.2** — appended [`StorageTable::usage`] (disk usage per project:
+//!   runs, cache, orphaned cache) and [`StatusTable::detect_details`] (task
+//!   statuses, exit codes and durations), for `otto-hooks usage` and `info`.
 //!
 //! # Calls, results and errors
 //!
@@ -68,7 +71,7 @@ pub const MAGIC: [u8; 8] = *b"OTTOHOOK";
 pub const ENTRY_SYMBOL: &[u8] = b"otto_hooks_plugin_entry\0";
 
 /// The ABI version this crate implements (host and SDK alike).
-pub const ABI_VERSION: AbiVersion = AbiVersion { major: 1, minor: 1 };
+pub const ABI_VERSION: AbiVersion = AbiVersion { major: 1, minor: 2 };
 
 /// An ABI version, `major.minor`.
 #[repr(C)]
@@ -700,6 +703,35 @@ pub struct StorageTable {
     /// Emits one `*const RunDetails` for the run named by a
     /// `*const HookContext`, or fails with `NOT_FOUND`.
     pub run_details: Option<Method<HookContext<'static>>>,
+    /// Emits one `*const ProjectUsage` per project matching a
+    /// `*const RunQuery` (since 1.2).
+    pub usage: Option<Method<RunQuery<'static>>>,
+}
+
+/// Disk usage of one project (see [`crate::ProjectUsage`]).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct ProjectUsage<'a> {
+    /// Project key.
+    pub project: Str<'a>,
+    /// Number of runs.
+    pub runs: u64,
+    /// Apparent bytes of all runs.
+    pub runs_bytes: u64,
+    /// Allocated bytes of all runs.
+    pub runs_allocated_bytes: u64,
+    /// Apparent bytes of the project's cache (otto: `.cache`).
+    pub cache_bytes: u64,
+    /// Number of cache files.
+    pub cache_files: u64,
+    /// Apparent bytes of cache files no run references.
+    pub orphaned_cache_bytes: u64,
+    /// Number of cache files no run references.
+    pub orphaned_cache_files: u64,
+    /// Apparent bytes of everything else in the project directory.
+    pub other_bytes: u64,
+    /// The oldest run's start, when there are runs.
+    pub oldest_run: Opt<Timestamp>,
 }
 
 /// Status detection.
@@ -710,6 +742,10 @@ pub struct StatusTable {
     pub size: u32,
     /// Required. Emits one `*const StatusVerdict` for a `*const Run`.
     pub detect: Option<Method<Run<'static>>>,
+    /// Emits one `*const RunDetails`: the given `*const RunDetails` with the
+    /// run's status, status source and end time and every task's status,
+    /// exit code and duration filled in where known (since 1.2).
+    pub detect_details: Option<Method<RunDetails<'static>>>,
 }
 
 /// Retention.

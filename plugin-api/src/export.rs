@@ -292,13 +292,28 @@ unsafe extern "C" fn run_details<P: Storage>(
         unsafe {
             let ctx = hook_context(ctx);
             let details = instance::<P>(inst).run_details(&ctx)?;
-            let attributes = convert::attributes_json(&details.run);
-            let tasks: Vec<abi::Task<'_>> = details.tasks.iter().map(convert::task_view).collect();
-            let view = abi::RunDetails {
-                run: convert::run_view(&details.run, &attributes),
-                tasks: Slice::new(&tasks),
+            emit_details(out, &details);
+        }
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn usage<P: Storage>(
+    inst: InstancePtr,
+    query: *const abi::RunQuery<'static>,
+    out: *const Out,
+) -> CallStatus {
+    guard(out, || {
+        // SAFETY: live instance and arguments for the call (ABI contract).
+        unsafe {
+            let q = &*query;
+            let query = crate::RunQuery {
+                project: q.project.as_opt_unchecked(),
+                limit: q.limit.get(),
             };
-            emit(out, &view);
+            for project in instance::<P>(inst).usage(&query)? {
+                emit(out, &convert::usage_view(&project));
+            }
         }
         Ok(())
     })
@@ -321,6 +336,37 @@ unsafe extern "C" fn detect<P: StatusDetector>(
                     source: Str::new(&verdict.source),
                 },
             );
+        }
+        Ok(())
+    })
+}
+
+/// Emits run details through `out`.
+///
+/// # Safety
+/// `out` must be the live `Out` of a call whose items are `abi::RunDetails`.
+unsafe fn emit_details(out: *const Out, details: &crate::RunDetails) {
+    let attributes = convert::attributes_json(&details.run);
+    let tasks: Vec<abi::Task<'_>> = details.tasks.iter().map(convert::task_view).collect();
+    let view = abi::RunDetails {
+        run: convert::run_view(&details.run, &attributes),
+        tasks: Slice::new(&tasks),
+    };
+    // SAFETY: forwarded to the caller.
+    unsafe { emit(out, &view) };
+}
+
+unsafe extern "C" fn detect_details<P: StatusDetector>(
+    inst: InstancePtr,
+    details: *const abi::RunDetails<'static>,
+    out: *const Out,
+) -> CallStatus {
+    guard(out, || {
+        // SAFETY: live instance and arguments for the call (ABI contract).
+        unsafe {
+            let details = convert::details_from_view(&*details).map_err(PluginError::invalid)?;
+            let refined = instance::<P>(inst).detect_details(&details)?;
+            emit_details(out, &refined);
         }
         Ok(())
     })
@@ -405,6 +451,7 @@ impl<P: Storage> Tables<P> {
         size: size_of::<StorageTable>() as u32,
         list_runs: Some(list_runs::<P>),
         run_details: Some(run_details::<P>),
+        usage: Some(usage::<P>),
     };
 }
 
@@ -413,6 +460,7 @@ impl<P: StatusDetector> Tables<P> {
     pub const STATUS: StatusTable = StatusTable {
         size: size_of::<StatusTable>() as u32,
         detect: Some(detect::<P>),
+        detect_details: Some(detect_details::<P>),
     };
 }
 

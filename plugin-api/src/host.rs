@@ -22,8 +22,8 @@ use crate::abi::{
 };
 use crate::model::convert;
 use crate::{
-    Decision, Document, ErrorKind, Event, HookContext, PluginKind, RetentionInput, Run, RunDetails,
-    RunQuery, RunResult, RunStart, RunStatus, StatusVerdict,
+    Decision, Document, ErrorKind, Event, HookContext, PluginKind, ProjectUsage, RetentionInput, Run,
+    RunDetails, RunQuery, RunResult, RunStart, RunStatus, StatusVerdict,
 };
 
 /// Why a module or a declaration was refused. One line, for the user.
@@ -135,7 +135,9 @@ struct Entries {
     events: Option<EventsFn>,
     list_runs: Option<Method<abi::RunQuery<'static>>>,
     run_details: Option<Method<abi::HookContext<'static>>>,
+    usage: Option<Method<abi::RunQuery<'static>>>,
     detect: Option<Method<abi::Run<'static>>>,
+    detect_details: Option<Method<abi::RunDetails<'static>>>,
     decide: Option<Method<abi::RetentionInput<'static>>>,
     render: Option<Method<abi::Document<'static>>>,
 }
@@ -223,10 +225,13 @@ impl PluginHandle {
                 let t = methods as *const StorageTable;
                 entries.list_runs = entry!(t, StorageTable, list_runs);
                 entries.run_details = entry!(t, StorageTable, run_details);
+                entries.usage = entry!(t, StorageTable, usage);
                 ("list_runs", entries.list_runs.is_some())
             }
             KindCode::STATUS => {
-                entries.detect = entry!(methods as *const StatusTable, StatusTable, detect);
+                let t = methods as *const StatusTable;
+                entries.detect = entry!(t, StatusTable, detect);
+                entries.detect_details = entry!(t, StatusTable, detect_details);
                 ("detect", entries.detect.is_some())
             }
             KindCode::RETENTION => {
@@ -292,7 +297,9 @@ impl PluginHandle {
             ("events", e.events.is_some()),
             ("list_runs", e.list_runs.is_some()),
             ("run_details", e.run_details.is_some()),
+            ("usage", e.usage.is_some()),
             ("detect", e.detect.is_some()),
+            ("detect_details", e.detect_details.is_some()),
             ("decide", e.decide.is_some()),
             ("render", e.render.is_some()),
         ]
@@ -656,6 +663,21 @@ impl Instance {
             .ok_or_else(|| self.fail(ErrorKind::Failed, "returned no run details".into()))
     }
 
+    /// Storage: disk usage per project (ABI 1.2).
+    pub fn usage(&self, query: &RunQuery<'_>) -> Result<Vec<ProjectUsage>, CallError> {
+        let Some(f) = self.handle.inner.entries.usage else {
+            return Err(self.unsupported("usage"));
+        };
+        let view = abi::RunQuery {
+            project: Str::from_opt(query.project),
+            limit: abi::Opt::new(query.limit),
+        };
+        // SAFETY: checked entry; `view` outlives the call; items are usage views.
+        self.call(usage_item, |p, out| unsafe {
+            f(p, (&view as *const abi::RunQuery<'_>).cast(), out)
+        })
+    }
+
     /// Status: decides a run's status.
     pub fn detect(&self, run: &Run) -> Result<StatusVerdict, CallError> {
         let Some(f) = self.handle.inner.entries.detect else {
@@ -671,6 +693,32 @@ impl Instance {
             .into_iter()
             .next()
             .ok_or_else(|| self.fail(ErrorKind::Failed, "returned no status".into()))
+    }
+
+    /// Status: refines a run's details (ABI 1.2). A plugin built before 1.2
+    /// gets the run's status from `detect` and leaves the tasks alone.
+    pub fn detect_details(&self, details: &RunDetails) -> Result<RunDetails, CallError> {
+        let Some(f) = self.handle.inner.entries.detect_details else {
+            let verdict = self.detect(&details.run)?;
+            let mut refined = details.clone();
+            refined.run.status = verdict.status;
+            refined.run.status_source = Some(verdict.source);
+            return Ok(refined);
+        };
+        let attributes = convert::attributes_json(&details.run);
+        let tasks: Vec<abi::Task<'_>> = details.tasks.iter().map(convert::task_view).collect();
+        let view = abi::RunDetails {
+            run: convert::run_view(&details.run, &attributes),
+            tasks: Slice::new(&tasks),
+        };
+        // SAFETY: checked entry; the views outlive the call; items are details.
+        let items = self.call(details_item, |p, out| unsafe {
+            f(p, (&view as *const abi::RunDetails<'_>).cast(), out)
+        })?;
+        items
+            .into_iter()
+            .next()
+            .ok_or_else(|| self.fail(ErrorKind::Failed, "returned no run details".into()))
     }
 
     /// Retention: decides for every run of a group.
@@ -732,6 +780,11 @@ fn run_item(item: *const c_void) -> Result<Run, String> {
 fn details_item(item: *const c_void) -> Result<RunDetails, String> {
     // SAFETY: `run_details` emits `*const abi::RunDetails`.
     unsafe { convert::details_from_view(&*(item as *const abi::RunDetails<'_>)) }
+}
+
+fn usage_item(item: *const c_void) -> Result<ProjectUsage, String> {
+    // SAFETY: `usage` emits `*const abi::ProjectUsage`.
+    unsafe { convert::usage_from_view(&*(item as *const abi::ProjectUsage<'_>)) }
 }
 
 fn verdict_item(item: *const c_void) -> Result<StatusVerdict, String> {

@@ -46,7 +46,7 @@ pub mod traits;
 pub use config::PluginConfig;
 pub use error::{ErrorKind, PluginError};
 pub use model::{
-    Action, Decision, Document, DocumentKind, Event, HookContext, PluginKind, RetentionInput, Run,
+    Action, Decision, Document, DocumentKind, Event, HookContext, PluginKind, ProjectUsage, RetentionInput, Run,
     RunDetails, RunQuery, RunResult, RunStart, RunStatus, StatusVerdict, Task, TaskStatus,
     Timestamp,
 };

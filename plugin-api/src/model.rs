@@ -362,6 +362,32 @@ pub struct RunDetails {
     pub tasks: Vec<Task>,
 }
 
+/// Disk usage of one project, as a storage plugin measures it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectUsage {
+    /// The project key.
+    pub project: String,
+    /// Number of runs.
+    pub runs: u64,
+    /// Apparent bytes of all runs (`du -sb`).
+    pub runs_bytes: u64,
+    /// Allocated bytes of all runs (`du -sB1`).
+    pub runs_allocated_bytes: u64,
+    /// Apparent bytes of the project's cache (otto: `.cache`).
+    pub cache_bytes: u64,
+    /// Number of cache files.
+    pub cache_files: u64,
+    /// Apparent bytes of cache files that no run references.
+    pub orphaned_cache_bytes: u64,
+    /// Number of cache files that no run references.
+    pub orphaned_cache_files: u64,
+    /// Apparent bytes of everything else in the project (the directory
+    /// itself, stray files), so that the parts add up to `du -sb`.
+    pub other_bytes: u64,
+    /// The oldest run's start, when there are runs.
+    pub oldest_run: Option<Timestamp>,
+}
+
 /// What a status plugin decided for a run, and from what.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusVerdict {
@@ -501,6 +527,39 @@ pub(crate) mod convert {
                 attributes,
             })
         }
+    }
+
+    pub fn usage_view(u: &ProjectUsage) -> abi::ProjectUsage<'_> {
+        abi::ProjectUsage {
+            project: Str::new(&u.project),
+            runs: u.runs,
+            runs_bytes: u.runs_bytes,
+            runs_allocated_bytes: u.runs_allocated_bytes,
+            cache_bytes: u.cache_bytes,
+            cache_files: u.cache_files,
+            orphaned_cache_bytes: u.orphaned_cache_bytes,
+            orphaned_cache_files: u.orphaned_cache_files,
+            other_bytes: u.other_bytes,
+            oldest_run: Opt::new(u.oldest_run),
+        }
+    }
+
+    /// # Safety
+    /// Every pointer in `v` must be live.
+    pub unsafe fn usage_from_view(v: &abi::ProjectUsage<'_>) -> Result<ProjectUsage, String> {
+        Ok(ProjectUsage {
+            // SAFETY: forwarded to the caller.
+            project: unsafe { req(v.project, "project") }?.to_owned(),
+            runs: v.runs,
+            runs_bytes: v.runs_bytes,
+            runs_allocated_bytes: v.runs_allocated_bytes,
+            cache_bytes: v.cache_bytes,
+            cache_files: v.cache_files,
+            orphaned_cache_bytes: v.orphaned_cache_bytes,
+            orphaned_cache_files: v.orphaned_cache_files,
+            other_bytes: v.other_bytes,
+            oldest_run: v.oldest_run.get(),
+        })
     }
 
     pub fn task_view(t: &Task) -> abi::Task<'_> {

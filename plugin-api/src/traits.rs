@@ -39,8 +39,8 @@
 use crate::config::PluginConfig;
 use crate::error::PluginError;
 use crate::model::{
-    Decision, Document, Event, HookContext, RetentionInput, Run, RunDetails, RunQuery, RunResult,
-    RunStart, StatusVerdict,
+    Decision, Document, Event, HookContext, ProjectUsage, RetentionInput, Run, RunDetails, RunQuery,
+    RunResult, RunStart, StatusVerdict,
 };
 
 /// What every plugin is: a name, a version, a constructor, and the
@@ -168,6 +168,19 @@ pub trait Storage: Plugin {
             run.run_id
         )))
     }
+
+    /// Disk usage per project matching `query` (its `limit` is ignored), for
+    /// `otto-hooks usage`. Sizes count as `du -sb` does; the parts of a
+    /// project add up to its directory's total.
+    ///
+    /// The default says the plugin does not offer usage (since ABI 1.2).
+    fn usage(&self, query: &RunQuery<'_>) -> Result<Vec<ProjectUsage>, PluginError> {
+        let _ = query;
+        Err(PluginError::unsupported(format!(
+            "storage `{}` does not report disk usage",
+            Self::NAME
+        )))
+    }
 }
 
 /// Status detection: did a run succeed, fail, or is it still running?
@@ -200,6 +213,21 @@ pub trait StatusDetector: Plugin {
     /// when nothing decides: an error is shown as a warning and the run's
     /// recorded status is used.
     fn detect(&self, run: &Run) -> Result<StatusVerdict, PluginError>;
+
+    /// Refines a run's details for `info`: the run's status, its source and
+    /// end time, and each task's status, exit code and duration where this
+    /// plugin knows them. Return the details with what you know filled in;
+    /// leave the rest as storage reported it.
+    ///
+    /// The default sets the run's status from [`StatusDetector::detect`]
+    /// and leaves the tasks alone (since ABI 1.2).
+    fn detect_details(&self, details: &RunDetails) -> Result<RunDetails, PluginError> {
+        let verdict = self.detect(&details.run)?;
+        let mut details = details.clone();
+        details.run.status = verdict.status;
+        details.run.status_source = Some(verdict.source);
+        Ok(details)
+    }
 }
 
 /// Retention: which runs may go, and why each one stays.
