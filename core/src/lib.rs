@@ -7,12 +7,14 @@
 //! - [`config`] — layered TOML configuration and per-project plugin selection.
 //! - [`registry`] — built-in and discovered plugins: trust checks, loading,
 //!   version checks.
+//! - [`history`] — reading run history: `list`, `info`, `usage`.
 //! - [`hooks`] — the lifecycle dispatcher (`run_start`, `event`, `run_complete`).
 //! - [`render`] — turning result documents into output through reporter plugins.
 //! - [`cli`] — the clap commands: parse, call the library, render.
 
 pub mod cli;
 pub mod config;
+pub mod history;
 pub mod hooks;
 pub mod paths;
 pub mod registry;

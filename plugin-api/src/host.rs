@@ -22,8 +22,8 @@ use crate::abi::{
 };
 use crate::model::convert;
 use crate::{
-    Decision, Document, ErrorKind, Event, HookContext, PluginKind, ProjectUsage, RetentionInput, Run,
-    RunDetails, RunQuery, RunResult, RunStart, RunStatus, StatusVerdict,
+    Decision, Document, ErrorKind, Event, HookContext, PluginKind, ProjectUsage, RetentionInput,
+    Run, RunDetails, RunQuery, RunResult, RunStart, RunStatus, StatusVerdict,
 };
 
 /// Why a module or a declaration was refused. One line, for the user.

@@ -46,8 +46,8 @@ pub mod traits;
 pub use config::PluginConfig;
 pub use error::{ErrorKind, PluginError};
 pub use model::{
-    Action, Decision, Document, DocumentKind, Event, HookContext, PluginKind, ProjectUsage, RetentionInput, Run,
-    RunDetails, RunQuery, RunResult, RunStart, RunStatus, StatusVerdict, Task, TaskStatus,
-    Timestamp,
+    Action, Decision, Document, DocumentKind, Event, HookContext, PluginKind, ProjectUsage,
+    RetentionInput, Run, RunDetails, RunQuery, RunResult, RunStart, RunStatus, StatusVerdict, Task,
+    TaskStatus, Timestamp,
 };
 pub use traits::{Plugin, Reporter, Retention, StatusDetector, Storage};

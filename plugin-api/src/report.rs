@@ -129,6 +129,12 @@ pub struct ProjectUsage {
     pub runs_bytes: u64,
     /// Script cache, in bytes.
     pub cache_bytes: u64,
+    /// Cache files no run references, in bytes (part of `cache_bytes`).
+    #[serde(default)]
+    pub orphaned_cache_bytes: u64,
+    /// Allocated bytes of the runs (`du -sB1`).
+    #[serde(default)]
+    pub runs_allocated_bytes: u64,
     /// Number of runs.
     pub runs: u64,
     /// The oldest run's start, epoch seconds, when there are runs.

@@ -39,8 +39,8 @@
 use crate::config::PluginConfig;
 use crate::error::PluginError;
 use crate::model::{
-    Decision, Document, Event, HookContext, ProjectUsage, RetentionInput, Run, RunDetails, RunQuery,
-    RunResult, RunStart, StatusVerdict,
+    Decision, Document, Event, HookContext, ProjectUsage, RetentionInput, Run, RunDetails,
+    RunQuery, RunResult, RunStart, StatusVerdict,
 };
 
 /// What every plugin is: a name, a version, a constructor, and the

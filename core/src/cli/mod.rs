@@ -5,6 +5,7 @@
 //! 1 done with failures, 2 bad usage, config or input.
 
 mod config_cmd;
+mod history;
 mod hook;
 mod plugins;
 
@@ -34,6 +35,9 @@ const ABOUT: &str =
 
 const AFTER_HELP: &str = "\
 Examples:
+  otto-hooks list --limit 10              the newest runs under ~/.otto
+  otto-hooks info 1795342500              one run, its tasks and logs
+  otto-hooks usage                        where the disk space goes
   otto-hooks plugins list                 the plugins available, built-in and loaded
   otto-hooks plugins check ./libmine.so   check a plugin library before enabling it
   otto-hooks config show                  every effective setting and where it came from
@@ -71,6 +75,21 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Runs, newest first: project, time, tasks, status, size.
+    #[command(
+        after_help = "Examples:\n  otto-hooks list --limit 10\n  otto-hooks list --project web --status failed\n  otto-hooks list --json | jq -r '.[] | select(.size_bytes > 1e8) | .path'"
+    )]
+    List(history::ListArgs),
+    /// One run in detail: its tasks, logs, scripts, status and where it came from.
+    #[command(
+        after_help = "Examples:\n  otto-hooks info 1795342500\n  otto-hooks info web-1a2b3c4d/1795342500-1\n  otto-hooks info 1795342500 --json"
+    )]
+    Info(history::InfoArgs),
+    /// Disk usage: per project, largest runs, orphaned cache, recommendations.
+    #[command(
+        after_help = "Examples:\n  otto-hooks usage\n  otto-hooks usage --project web --json"
+    )]
+    Usage(history::UsageArgs),
     /// List and check plugins.
     #[command(subcommand)]
     Plugins(plugins::PluginsCommand),
@@ -272,6 +291,9 @@ fn dispatch(cli: Cli) -> CmdResult {
         reporter: cli.reporter,
     };
     match cli.command {
+        Command::List(args) => history::list(&ctx, args),
+        Command::Info(args) => history::info(&ctx, args),
+        Command::Usage(args) => history::usage(&ctx, args),
         Command::Plugins(cmd) => plugins::run(&ctx, cmd),
         Command::Config(cmd) => config_cmd::run(&ctx, cmd),
         Command::Hook(cmd) => hook::run(&ctx, cmd),

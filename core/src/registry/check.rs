@@ -173,24 +173,57 @@ fn check_hooks(report: &mut CheckReport, label: &str, instance: &Instance) {
 }
 
 fn check_storage(instance: &Instance) -> Result<String, String> {
-    let runs = instance
-        .list_runs(&RunQuery {
-            project: None,
-            limit: Some(5),
-        })
-        .map_err(|e| e.to_string())?;
+    let query = RunQuery {
+        project: None,
+        limit: Some(5),
+    };
+    let runs = instance.list_runs(&query).map_err(|e| e.to_string())?;
     if let Some(bad) = runs
         .iter()
         .find(|r| r.id.is_empty() || r.project.is_empty())
     {
         return Err(format!("listed a run without an id or project: {bad:?}"));
     }
-    Ok(format!("listed {} run(s)", runs.len()))
+    let mut found = format!("listed {} run(s)", runs.len());
+    if let Some(first) = runs.first() {
+        let ctx = otto_hooks_plugin_api::HookContext {
+            project: &first.project,
+            run_id: &first.id,
+        };
+        match instance.run_details(&ctx) {
+            Ok(d) => found.push_str(&format!(
+                "; details of {}: {} task(s)",
+                first.id,
+                d.tasks.len()
+            )),
+            Err(e) if e.kind == ErrorKind::Unsupported => found.push_str("; no run details"),
+            Err(e) => return Err(format!("run_details of {}: {e}", first.id)),
+        }
+    }
+    match instance.usage(&query) {
+        Ok(projects) => found.push_str(&format!("; usage of {} project(s)", projects.len())),
+        Err(e) if e.kind == ErrorKind::Unsupported => found.push_str("; no usage"),
+        Err(e) => return Err(format!("usage: {e}")),
+    }
+    Ok(found)
 }
 
 fn check_status(instance: &Instance) -> Result<String, String> {
     let runs = samples::runs();
     let verdict = instance.detect(&runs[1]).map_err(|e| e.to_string())?;
+    let details = otto_hooks_plugin_api::RunDetails {
+        run: runs[1].clone(),
+        tasks: Vec::new(),
+    };
+    let refined = instance
+        .detect_details(&details)
+        .map_err(|e| format!("detect_details: {e}"))?;
+    if refined.run.id != details.run.id {
+        return Err(format!(
+            "detect_details returned run `{}` for run `{}`",
+            refined.run.id, details.run.id
+        ));
+    }
     Ok(format!(
         "sample run is {} (source: {})",
         verdict.status, verdict.source

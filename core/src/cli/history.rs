@@ -1,0 +1,149 @@
+//! `otto-hooks list | info | usage`: run history through the storage and
+//! status plugins.
+
+use clap::Args;
+use otto_hooks_plugin_api::{DocumentKind, RunStatus, Timestamp};
+
+use super::{CmdResult, Context, Failure, exit};
+use crate::history::{History, HistoryError, ListQuery, storage_spec};
+
+/// Options shared by the history commands.
+#[derive(Debug, Args)]
+pub struct Source {
+    /// Read runs through this storage plugin (default: the configured one, `otto-fs`).
+    #[arg(long, value_name = "PLUGIN")]
+    pub backend: Option<String>,
+    /// One JSON document on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only this project: its directory name, its name or its hash, exactly.
+    #[arg(long, short = 'p', value_name = "PROJECT")]
+    pub project: Option<String>,
+    /// At most N runs (newest first).
+    #[arg(long, short = 'n', value_name = "N")]
+    pub limit: Option<usize>,
+    /// Only runs with this status: success, failed, running, interrupted, stopped, unknown.
+    #[arg(long, value_name = "STATUS")]
+    pub status: Option<RunStatus>,
+    #[command(flatten)]
+    pub source: Source,
+}
+
+/// `info`.
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// The run: `<timestamp>`, `<timestamp>-<n>` or `<project-dir>/<timestamp>`.
+    pub run: String,
+    /// Look only in this project.
+    #[arg(long, short = 'p', value_name = "PROJECT")]
+    pub project: Option<String>,
+    #[command(flatten)]
+    pub source: Source,
+}
+
+/// `usage`.
+#[derive(Debug, Args)]
+pub struct UsageArgs {
+    /// Only this project.
+    #[arg(long, short = 'p', value_name = "PROJECT")]
+    pub project: Option<String>,
+    /// Age, in days, beyond which runs count in the cleaning recommendation.
+    #[arg(long, value_name = "DAYS", default_value_t = 30)]
+    pub keep: u32,
+    #[command(flatten)]
+    pub source: Source,
+}
+
+fn failure(e: HistoryError) -> Failure {
+    if e.bad_input {
+        Failure::usage(e.message)
+    } else {
+        Failure::failed(e.message)
+    }
+}
+
+fn with_history<T>(
+    ctx: &Context,
+    source: &Source,
+    f: impl FnOnce(&History<'_>, &crate::registry::Registry) -> Result<T, Failure>,
+) -> Result<T, Failure> {
+    let registry = ctx.registry();
+    let spec = storage_spec(&ctx.config, source.backend.as_deref()).map_err(failure)?;
+    let history = History::open(&ctx.config, &registry, &ctx.hooks_home, &spec).map_err(failure)?;
+    let result = f(&history, &registry);
+    for w in history.take_warnings() {
+        ctx.warn(&w);
+    }
+    result
+}
+
+/// Says on stderr where an empty history was looked for.
+fn note_empty(ctx: &Context, history: &History<'_>) {
+    if ctx.quiet {
+        return;
+    }
+    if history.storage_name() == "otto-fs" {
+        eprintln!(
+            "note: no otto runs found under {} — point OTTO_HOME (or `otto_home` in [storage]) at otto's data directory",
+            otto_home_hint(ctx)
+        );
+    } else {
+        eprintln!("note: storage `{}` holds no runs", history.storage_name());
+    }
+}
+
+fn otto_home_hint(ctx: &Context) -> String {
+    let configured = storage_spec(&ctx.config, Some("otto-fs"))
+        .ok()
+        .and_then(|s| {
+            s.settings
+                .get("otto_home")
+                .and_then(|v| v.as_str().map(str::to_owned))
+        });
+    configured.unwrap_or_else(|| crate::paths::otto_home().display().to_string())
+}
+
+pub(super) fn list(ctx: &Context, args: ListArgs) -> CmdResult {
+    with_history(ctx, &args.source, |history, registry| {
+        let runs = history
+            .list(&ListQuery {
+                project: args.project.clone(),
+                status: args.status,
+                limit: args.limit,
+            })
+            .map_err(failure)?;
+        if runs.is_empty() && args.project.is_none() && args.status.is_none() {
+            note_empty(ctx, history);
+        }
+        ctx.print(registry, args.source.json, DocumentKind::RunList, &runs)?;
+        Ok(exit::OK)
+    })
+}
+
+pub(super) fn info(ctx: &Context, args: InfoArgs) -> CmdResult {
+    with_history(ctx, &args.source, |history, registry| {
+        let info = history
+            .info(&args.run, args.project.as_deref())
+            .map_err(failure)?;
+        ctx.print(registry, args.source.json, DocumentKind::RunInfo, &info)?;
+        Ok(exit::OK)
+    })
+}
+
+pub(super) fn usage(ctx: &Context, args: UsageArgs) -> CmdResult {
+    with_history(ctx, &args.source, |history, registry| {
+        let report = history
+            .usage(args.project.as_deref(), args.keep, Timestamp::now())
+            .map_err(failure)?;
+        if report.projects.is_empty() && args.project.is_none() {
+            note_empty(ctx, history);
+        }
+        ctx.print(registry, args.source.json, DocumentKind::Usage, &report)?;
+        Ok(exit::OK)
+    })
+}

@@ -1,0 +1,483 @@
+//! Reading run history: `list`, `info` and `usage` as library calls.
+//!
+//! A storage plugin lists runs (and measures them); the status plugin
+//! configured for each run's project decides its status; the result is one
+//! of the documents of `otto_hooks_plugin_api::report`, ready for a
+//! reporter. Nothing here knows otto's layout: that is the storage plugin's
+//! business.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use otto_hooks_plugin_api::host::Instance;
+use otto_hooks_plugin_api::report::{
+    ProjectUsage as ProjectUsageDoc, Recommendation, RunEntry, RunInfo, RunList, RunSize, TaskInfo,
+    UsageReport,
+};
+use otto_hooks_plugin_api::{
+    HookContext, PluginKind, ProjectUsage, Run, RunDetails, RunQuery, RunStatus, Timestamp,
+};
+
+use otto_hooks_reporters::format::human_size;
+
+use crate::config::{Config, InstanceSpec};
+use crate::hooks::ProjectRef;
+use crate::hooks::wire::rfc3339;
+use crate::registry::Registry;
+
+/// A failure to read history: one line, and whether it was the caller's
+/// mistake (an unknown or ambiguous run: exit 2) or not (exit 1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryError {
+    /// The message.
+    pub message: String,
+    /// The caller asked for something that does not exist or is ambiguous.
+    pub bad_input: bool,
+}
+
+impl HistoryError {
+    fn failed(message: impl Into<String>) -> Self {
+        HistoryError {
+            message: message.into(),
+            bad_input: false,
+        }
+    }
+
+    fn bad_input(message: impl Into<String>) -> Self {
+        HistoryError {
+            message: message.into(),
+            bad_input: true,
+        }
+    }
+}
+
+impl std::fmt::Display for HistoryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for HistoryError {}
+
+/// Which runs to list.
+#[derive(Clone, Debug, Default)]
+pub struct ListQuery {
+    /// Only this project: its full key, its name, or its hash, exactly.
+    pub project: Option<String>,
+    /// Only runs with this status.
+    pub status: Option<RunStatus>,
+    /// At most this many runs, newest first.
+    pub limit: Option<usize>,
+}
+
+/// The history of the runs one storage holds, with per-project status
+/// plugins from the configuration.
+pub struct History<'a> {
+    config: &'a Config,
+    registry: &'a Registry,
+    data_dir: PathBuf,
+    storage: Instance,
+    /// Status instances by the spec that made them (most projects share one).
+    statuses: std::sync::Mutex<Vec<(InstanceSpec, Option<Arc<Instance>>)>>,
+    /// One line per plugin problem met along the way, for stderr.
+    warnings: std::sync::Mutex<Vec<String>>,
+}
+
+impl std::fmt::Debug for History<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("History")
+            .field("storage", &self.storage)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The storage spec for `backend` (a plugin name), or the configured one.
+/// A backend that is also configured keeps its configured settings.
+pub fn storage_spec(config: &Config, backend: Option<&str>) -> Result<InstanceSpec, HistoryError> {
+    let configured = config.default_selection().storage;
+    match backend {
+        Some(name) => Ok(configured
+            .into_iter()
+            .find(|s| s.plugin == name)
+            .unwrap_or_else(|| InstanceSpec {
+                kind: PluginKind::Storage,
+                plugin: name.to_owned(),
+                instance: format!("storage.{name}"),
+                settings: toml::Table::new(),
+                origin: "flag --backend".to_owned(),
+            })),
+        None => configured.into_iter().next().ok_or_else(|| {
+            HistoryError::bad_input(
+                "no storage plugin is configured: set `[storage] plugin = \"otto-fs\"` in the config, or pass --backend",
+            )
+        }),
+    }
+}
+
+impl<'a> History<'a> {
+    /// History through the storage `spec`.
+    pub fn open(
+        config: &'a Config,
+        registry: &'a Registry,
+        data_dir: &Path,
+        spec: &InstanceSpec,
+    ) -> Result<Self, HistoryError> {
+        let storage = registry
+            .instantiate(spec, data_dir)
+            .map_err(HistoryError::failed)?;
+        Ok(History {
+            config,
+            registry,
+            data_dir: data_dir.to_path_buf(),
+            storage,
+            statuses: std::sync::Mutex::new(Vec::new()),
+            warnings: std::sync::Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The storage plugin's name.
+    pub fn storage_name(&self) -> &str {
+        self.storage.handle().name()
+    }
+
+    /// Plugin problems met so far (each once), for stderr.
+    pub fn take_warnings(&self) -> Vec<String> {
+        std::mem::take(&mut *self.warnings.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn warn(&self, message: String) {
+        let mut warnings = self.warnings.lock().unwrap_or_else(|e| e.into_inner());
+        if !warnings.contains(&message) {
+            warnings.push(message);
+        }
+    }
+
+    /// The status instance configured for `project`, created once per spec.
+    fn status_for(&self, project: &str) -> Option<Arc<Instance>> {
+        let project = ProjectRef::from_key(project);
+        let spec = self
+            .config
+            .selection(&project.name, &project.key)
+            .status
+            .into_iter()
+            .next()?;
+        let mut cache = self.statuses.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, instance)) = cache.iter().find(|(s, _)| *s == spec) {
+            return instance.clone();
+        }
+        let instance = match self.registry.instantiate(&spec, &self.data_dir) {
+            Ok(i) => Some(Arc::new(i)),
+            Err(e) => {
+                self.warn(e);
+                None
+            }
+        };
+        cache.push((spec, instance.clone()));
+        instance
+    }
+
+    /// Every run of the storage matching `project`, newest first, with the
+    /// storage's own figures (no status detection).
+    pub fn raw_runs(
+        &self,
+        project: Option<&str>,
+        limit: Option<u64>,
+    ) -> Result<Vec<Run>, HistoryError> {
+        let mut runs = self
+            .storage
+            .list_runs(&RunQuery { project, limit })
+            .map_err(|e| HistoryError::failed(e.to_string()))?;
+        sort_newest_first(&mut runs);
+        Ok(runs)
+    }
+
+    /// Decides every run's status with its project's status plugin, in
+    /// parallel. A run whose status plugin fails keeps storage's status.
+    pub fn detect_statuses(&self, runs: &mut [Run]) {
+        // Resolve the instances first (config matching is per project).
+        let mut by_project: HashMap<String, Option<Arc<Instance>>> = HashMap::new();
+        for run in runs.iter() {
+            if !by_project.contains_key(&run.project) {
+                by_project.insert(run.project.clone(), self.status_for(&run.project));
+            }
+        }
+        let threads = std::thread::available_parallelism()
+            .map_or(2, |n| n.get() * 2)
+            .min(16);
+        let chunk = runs.len().div_ceil(threads).max(64);
+        std::thread::scope(|scope| {
+            for part in runs.chunks_mut(chunk) {
+                let by_project = &by_project;
+                scope.spawn(move || {
+                    for run in part {
+                        let Some(Some(status)) = by_project.get(&run.project) else {
+                            continue;
+                        };
+                        match status.detect(run) {
+                            Ok(verdict) => {
+                                run.status = verdict.status;
+                                run.status_source = Some(verdict.source);
+                            }
+                            Err(e) => self.warn(e.to_string()),
+                        }
+                    }
+                });
+            }
+        });
+    }
+
+    /// `otto-hooks list`.
+    pub fn list(&self, query: &ListQuery) -> Result<RunList, HistoryError> {
+        // The storage may stop early only when no status filter follows.
+        let limit = match query.status {
+            None => query.limit.map(|l| l as u64),
+            Some(_) => None,
+        };
+        let mut runs = self.raw_runs(query.project.as_deref(), limit)?;
+        self.detect_statuses(&mut runs);
+        let runs = runs
+            .into_iter()
+            .filter(|r| query.status.is_none_or(|s| r.status == s))
+            .take(query.limit.unwrap_or(usize::MAX));
+        Ok(runs.map(entry).collect())
+    }
+
+    /// Finds the run `spec` names: `<run>`, or `<project>/<run>`; `project`
+    /// narrows it further. Unknown → bad input; ambiguous → bad input
+    /// listing the candidates.
+    pub fn resolve(&self, spec: &str, project: Option<&str>) -> Result<Run, HistoryError> {
+        let (project, run_id) = match spec.rsplit_once('/') {
+            Some((p, r)) if !p.is_empty() && !r.is_empty() => (Some(p), r),
+            _ => (project, spec),
+        };
+        let candidates: Vec<Run> = self
+            .raw_runs(project, None)?
+            .into_iter()
+            .filter(|r| r.id == run_id)
+            .collect();
+        match candidates.len() {
+            0 => Err(HistoryError::bad_input(format!(
+                "no run `{run_id}`{} in storage `{}` (see `otto-hooks list`)",
+                project
+                    .map(|p| format!(" in project `{p}`"))
+                    .unwrap_or_default(),
+                self.storage_name()
+            ))),
+            1 => Ok(candidates.into_iter().next().unwrap_or_default()),
+            _ => Err(HistoryError::bad_input(format!(
+                "run `{run_id}` is ambiguous: {}; name one as <project>/{run_id} or pass --project",
+                candidates
+                    .iter()
+                    .map(|r| format!("{}/{}", r.project, r.id))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
+    }
+
+    /// `otto-hooks info`.
+    pub fn info(&self, spec: &str, project: Option<&str>) -> Result<RunInfo, HistoryError> {
+        let run = self.resolve(spec, project)?;
+        let details = self
+            .storage
+            .run_details(&HookContext {
+                project: &run.project,
+                run_id: &run.id,
+            })
+            .map_err(|e| HistoryError::failed(e.to_string()))?;
+        let details = match self.status_for(&run.project) {
+            Some(status) => status.detect_details(&details).unwrap_or_else(|e| {
+                self.warn(e.to_string());
+                details
+            }),
+            None => details,
+        };
+        Ok(run_info(details))
+    }
+
+    /// `otto-hooks usage`. `keep_days` is the age beyond which runs are
+    /// counted in the age recommendation.
+    pub fn usage(
+        &self,
+        project: Option<&str>,
+        keep_days: u32,
+        now: Timestamp,
+    ) -> Result<UsageReport, HistoryError> {
+        let usage: Vec<ProjectUsage> = self
+            .storage
+            .usage(&RunQuery {
+                project,
+                limit: None,
+            })
+            .map_err(|e| HistoryError::failed(e.to_string()))?;
+        let mut runs = self.raw_runs(project, None)?;
+        self.detect_statuses(&mut runs);
+
+        let mut projects: Vec<ProjectUsageDoc> = usage
+            .iter()
+            .map(|u| ProjectUsageDoc {
+                project: u.project.clone(),
+                bytes: u.runs_bytes + u.cache_bytes + u.other_bytes,
+                runs_bytes: u.runs_bytes,
+                cache_bytes: u.cache_bytes,
+                orphaned_cache_bytes: u.orphaned_cache_bytes,
+                runs_allocated_bytes: u.runs_allocated_bytes,
+                runs: u.runs,
+                oldest_timestamp: u.oldest_run.map(|t| t.secs),
+            })
+            .collect();
+        projects.sort_by(|a, b| {
+            b.bytes
+                .cmp(&a.bytes)
+                .then_with(|| a.project.cmp(&b.project))
+        });
+
+        let mut largest: Vec<&Run> = runs.iter().collect();
+        largest.sort_by(|a, b| b.size_bytes.unwrap_or(0).cmp(&a.size_bytes.unwrap_or(0)));
+        let largest_runs = largest
+            .iter()
+            .take(10)
+            .map(|r| RunSize {
+                project: r.project.clone(),
+                run: r.id.clone(),
+                size_bytes: r.size_bytes.unwrap_or(0),
+            })
+            .collect();
+
+        let orphaned: u64 = usage.iter().map(|u| u.orphaned_cache_bytes).sum();
+        let cutoff = now.secs - i64::from(keep_days) * 86_400;
+        let old: Vec<&Run> = runs
+            .iter()
+            .filter(|r| r.started_at.secs < cutoff && r.status != RunStatus::Running && !r.pinned)
+            .collect();
+        let old_bytes: u64 = old.iter().map(|r| r.size_bytes.unwrap_or(0)).sum();
+        let mut recommendations = Vec::new();
+        if old_bytes > 0 {
+            recommendations.push(Recommendation {
+                message: format!(
+                    "cleaning the {} finished, unpinned runs older than {keep_days} days would free {}",
+                    old.len(),
+                    human_size(old_bytes)
+                ),
+                command: None,
+                bytes: old_bytes,
+            });
+        }
+        if orphaned > 0 {
+            let files: u64 = usage.iter().map(|u| u.orphaned_cache_files).sum();
+            recommendations.push(Recommendation {
+                message: format!(
+                    "removing the {files} cache file(s) no run references would free {}",
+                    human_size(orphaned)
+                ),
+                command: None,
+                bytes: orphaned,
+            });
+        }
+        Ok(UsageReport {
+            total_bytes: projects.iter().map(|p| p.bytes).sum(),
+            projects,
+            largest_runs,
+            orphaned_cache_bytes: orphaned,
+            recommendations,
+        })
+    }
+}
+
+/// Newest first: by start time, then by id (so `<ts>-2` before `<ts>-1`
+/// before `<ts>`: suffixes compare as numbers).
+pub fn sort_newest_first(runs: &mut [Run]) {
+    fn suffix(id: &str) -> u64 {
+        id.rsplit_once('-')
+            .and_then(|(_, n)| n.parse().ok())
+            .unwrap_or(0)
+    }
+    runs.sort_by(|a, b| {
+        b.started_at
+            .cmp(&a.started_at)
+            .then_with(|| suffix(&b.id).cmp(&suffix(&a.id)))
+            .then_with(|| b.id.cmp(&a.id))
+            .then_with(|| a.project.cmp(&b.project))
+    });
+}
+
+fn entry(run: Run) -> RunEntry {
+    RunEntry {
+        timestamp: run.started_at.secs,
+        started_at: rfc3339(run.started_at),
+        project: run.project,
+        run: run.id,
+        tasks: run.task_count,
+        status: run.status,
+        status_source: run.status_source,
+        size_bytes: run.size_bytes,
+        allocated_bytes: run.allocated_bytes,
+        path: run.location,
+    }
+}
+
+fn seconds_between(from: Timestamp, to: Timestamp) -> f64 {
+    (to.secs - from.secs) as f64 + (f64::from(to.nanos) - f64::from(from.nanos)) / 1e9
+}
+
+fn run_info(details: RunDetails) -> RunInfo {
+    let run = details.run;
+    RunInfo {
+        timestamp: run.started_at.secs,
+        started_at: rfc3339(run.started_at),
+        ended_at: run.ended_at.map(rfc3339),
+        duration_seconds: run
+            .ended_at
+            .map(|end| seconds_between(run.started_at, end).max(0.0)),
+        status: run.status,
+        status_source: run.status_source.unwrap_or_else(|| "unknown".to_owned()),
+        size_bytes: run.size_bytes,
+        path: run.location,
+        attributes: run.attributes,
+        project: run.project,
+        run: run.id,
+        tasks: details
+            .tasks
+            .into_iter()
+            .map(|t| TaskInfo {
+                name: t.name,
+                status: t.status,
+                exit_code: t.exit_code,
+                duration_seconds: t.duration_ms.map(|ms| ms as f64 / 1000.0),
+                stdout: t.stdout_path,
+                stderr: t.stderr_path,
+                script: t.script_path,
+                script_target: t.script_target,
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(id: &str, secs: i64) -> Run {
+        Run {
+            id: id.into(),
+            project: "p-0123abcd".into(),
+            started_at: Timestamp::from_secs(secs),
+            ..Run::default()
+        }
+    }
+
+    #[test]
+    fn same_second_runs_sort_by_their_numeric_suffix() {
+        let mut runs = vec![
+            run("100", 100),
+            run("100-2", 100),
+            run("100-10", 100),
+            run("99", 99),
+            run("100-1", 100),
+        ];
+        sort_newest_first(&mut runs);
+        let ids: Vec<&str> = runs.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["100-10", "100-2", "100-1", "100", "99"]);
+    }
+}
