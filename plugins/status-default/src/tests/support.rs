@@ -1,0 +1,285 @@
+//! Fixtures: temporary otto homes with projects and run directories, and
+//! otto.db files built with the schema version 5 DDL of FORMATS.md.
+
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use otto_hooks_plugin_api::{Plugin, PluginConfig, Run, RunStatus, Timestamp};
+use rusqlite::{Connection, params};
+use rustix::fs::{FlockOperation, Mode, OFlags};
+use sha2::{Digest, Sha256};
+
+use crate::DefaultStatus;
+
+/// otto.db, schema version 5 (FORMATS.md).
+pub const SCHEMA_V5: &str = "
+CREATE TABLE schema_version (
+    version INTEGER PRIMARY KEY,
+    applied_at INTEGER NOT NULL
+);
+CREATE TABLE projects (
+    id INTEGER PRIMARY KEY,
+    hash TEXT NOT NULL UNIQUE,
+    name TEXT,
+    ottofile_path TEXT,
+    first_seen INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    run_count INTEGER DEFAULT 0
+);
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY,
+    project_id INTEGER NOT NULL,
+    timestamp INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    duration_seconds REAL,
+    size_bytes INTEGER,
+    ottofile_path TEXT,
+    cwd TEXT,
+    user TEXT,
+    hostname TEXT,
+    args TEXT,
+    ended_at INTEGER,
+    run_dir TEXT,
+    FOREIGN KEY (project_id) REFERENCES projects(id) ON DELETE CASCADE
+);
+CREATE INDEX idx_runs_timestamp ON runs(timestamp);
+CREATE INDEX idx_runs_status ON runs(status);
+CREATE INDEX idx_runs_project ON runs(project_id);
+CREATE TABLE tasks (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    script_hash TEXT,
+    exit_code INTEGER,
+    started_at INTEGER,
+    ended_at INTEGER,
+    duration_seconds REAL,
+    stdout_path TEXT,
+    stderr_path TEXT,
+    script_path TEXT,
+    skip_reason TEXT,
+    skip_kind TEXT,
+    FOREIGN KEY (run_id) REFERENCES runs(id) ON DELETE CASCADE
+);
+CREATE INDEX idx_tasks_run ON tasks(run_id);
+CREATE INDEX idx_tasks_name ON tasks(name);
+CREATE INDEX idx_tasks_status ON tasks(status);
+INSERT INTO schema_version (version, applied_at) VALUES (1, 1700000000), (5, 1750000000);
+";
+
+/// The first 8 lowercase hex digits of sha256(`s`).
+pub fn sha8(s: &str) -> String {
+    Sha256::digest(s.as_bytes())
+        .iter()
+        .take(4)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A temporary otto home (`<tmp>/otto`) beside a source tree (`<tmp>/src`).
+pub struct Home {
+    _tmp: tempfile::TempDir,
+    /// The canonical temporary root.
+    pub root: PathBuf,
+    /// `$OTTO_HOME`.
+    pub home: PathBuf,
+}
+
+impl Home {
+    pub fn new() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().canonicalize().unwrap();
+        let home = root.join("otto");
+        std::fs::create_dir_all(&home).unwrap();
+        Home {
+            _tmp: tmp,
+            root,
+            home,
+        }
+    }
+
+    /// `<home>/otto.db`.
+    pub fn db_path(&self) -> PathBuf {
+        self.home.join("otto.db")
+    }
+
+    /// Creates otto.db with `ddl`.
+    pub fn create_db_with(&self, ddl: &str) -> Db {
+        let conn = Connection::open(self.db_path()).unwrap();
+        conn.execute_batch(ddl).unwrap();
+        Db { conn }
+    }
+
+    /// Creates otto.db, schema version 5.
+    pub fn create_db(&self) -> Db {
+        self.create_db_with(SCHEMA_V5)
+    }
+
+    /// A project whose ottofile is `<root>/src/<name>/otto.yml`.
+    pub fn project(&self, name: &str) -> Project {
+        let src = self.root.join("src").join(name);
+        std::fs::create_dir_all(&src).unwrap();
+        let src = src.canonicalize().unwrap();
+        let ottofile = src.join("otto.yml");
+        std::fs::write(&ottofile, "tasks: {}\n").unwrap();
+        let key = format!("{name}-{}", sha8(src.to_str().unwrap()));
+        let dir = self.home.join(&key);
+        std::fs::create_dir_all(&dir).unwrap();
+        Project {
+            key,
+            dir,
+            ottofile: ottofile.to_str().unwrap().to_owned(),
+        }
+    }
+}
+
+/// A project directory of an otto home.
+pub struct Project {
+    /// `<name>-<hash8>`.
+    pub key: String,
+    /// `<home>/<key>`.
+    pub dir: PathBuf,
+    /// The ottofile's canonical path.
+    pub ottofile: String,
+}
+
+impl Project {
+    /// Creates run directory `id` with an (unlocked) `.lock` and these
+    /// tasks (name, stderr content), and the `Run` otto-fs would report
+    /// (no `stderr_bytes` attribute).
+    pub fn run(&self, id: &str, tasks: &[(&str, &str)]) -> Run {
+        let dir = self.dir.join(id);
+        std::fs::create_dir_all(dir.join("tasks")).unwrap();
+        std::fs::write(dir.join(".lock"), "").unwrap();
+        for (name, stderr) in tasks {
+            let t = dir.join("tasks").join(name);
+            std::fs::create_dir_all(&t).unwrap();
+            std::fs::write(t.join("stdout.log"), "out\n").unwrap();
+            std::fs::write(t.join("stderr.log"), stderr).unwrap();
+        }
+        let ts: i64 = id.split('-').next().unwrap().parse().unwrap();
+        let mut attributes = serde_json::Map::new();
+        attributes.insert("lock_file".into(), true.into());
+        Run {
+            id: id.to_owned(),
+            project: self.key.clone(),
+            started_at: Timestamp::from_secs(ts),
+            status: RunStatus::Unknown,
+            task_count: tasks.len() as u32,
+            location: dir.to_str().unwrap().to_owned(),
+            attributes,
+            ..Run::default()
+        }
+    }
+}
+
+/// A writable connection to a fixture otto.db.
+pub struct Db {
+    pub conn: Connection,
+}
+
+impl Db {
+    /// Inserts the project row (content hash differs from the directory hash).
+    pub fn project(&self, p: &Project) -> i64 {
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO projects (hash, name, ottofile_path, first_seen, last_seen)
+                 VALUES (?1, ?2, ?3, 0, 0)",
+                params![
+                    format!("content-{}", p.key),
+                    p.key.rsplit_once('-').unwrap().0,
+                    p.ottofile
+                ],
+            )
+            .unwrap();
+        self.conn
+            .query_row(
+                "SELECT id FROM projects WHERE hash = ?1",
+                [format!("content-{}", p.key)],
+                |r| r.get(0),
+            )
+            .unwrap()
+    }
+
+    /// Inserts a run row; `run_dir` NULL when `None`. Returns its id.
+    pub fn run(
+        &self,
+        p: &Project,
+        timestamp: i64,
+        status: &str,
+        ended_at: Option<i64>,
+        run_dir: Option<&str>,
+    ) -> i64 {
+        let project_id = self.project(p);
+        self.conn
+            .execute(
+                "INSERT INTO runs (project_id, timestamp, status, ottofile_path, cwd, user,
+                                   hostname, args, ended_at, run_dir)
+                 VALUES (?1, ?2, ?3, ?4, '/', 'me', 'host', '[\"otto\",\"ci\"]', ?5, ?6)",
+                params![project_id, timestamp, status, p.ottofile, ended_at, run_dir],
+            )
+            .unwrap();
+        self.conn.last_insert_rowid()
+    }
+
+    /// Inserts a task row.
+    #[allow(clippy::too_many_arguments)]
+    pub fn task(
+        &self,
+        run_id: i64,
+        name: &str,
+        status: &str,
+        exit_code: Option<i64>,
+        started_at: Option<i64>,
+        ended_at: Option<i64>,
+        duration_seconds: Option<f64>,
+    ) {
+        self.conn
+            .execute(
+                "INSERT INTO tasks (run_id, name, status, exit_code, started_at, ended_at,
+                                    duration_seconds)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    run_id,
+                    name,
+                    status,
+                    exit_code,
+                    started_at,
+                    ended_at,
+                    duration_seconds
+                ],
+            )
+            .unwrap();
+    }
+}
+
+/// Holds `flock(LOCK_EX)` on `<run>/.lock` through a separate open file
+/// description, as otto does, until the returned descriptor is dropped.
+pub fn hold_lock(run: &Run) -> OwnedFd {
+    let path = Path::new(&run.location).join(".lock");
+    let fd = rustix::fs::open(&path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).unwrap();
+    rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive).unwrap();
+    fd
+}
+
+/// A plugin instance from TOML settings.
+pub fn plugin(settings: &str) -> DefaultStatus {
+    DefaultStatus::new(&PluginConfig::from_toml("status.default", settings, "/tmp").unwrap())
+        .unwrap()
+}
+
+impl Db {
+    /// Inserts a run row into a schema without `run_dir`. Returns its id.
+    pub fn run_v4(&self, p: &Project, timestamp: i64, status: &str) -> i64 {
+        let project_id = self.project(p);
+        self.conn
+            .execute(
+                "INSERT INTO runs (project_id, timestamp, status, ottofile_path)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![project_id, timestamp, status, p.ottofile],
+            )
+            .unwrap();
+        self.conn.last_insert_rowid()
+    }
+}
