@@ -1,0 +1,286 @@
+//! What is measured of one run, and measuring many runs in parallel.
+//!
+//! A run is identified by the device, inode, mtime and ctime of the run
+//! directory (from the scan's `lstat`) and of its `tasks/`; when the size
+//! index holds an entry with the same identity and the run has no `.lock`,
+//! the entry is used as is (two `lstat`s, no `open`). Otherwise the run is
+//! opened relative to its project's descriptor and walked
+//! ([`crate::walk`]) and, on the way, its task count, the size of its
+//! `tasks/*/stderr.log` files, its `.lock` and `.keep` markers and the
+//! targets of its `tasks/*/script.*` symlinks are recorded.
+
+use std::ffi::CStr;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use rustix::fs::Stat;
+use rustix::io::Errno;
+
+use crate::strings::Strings;
+use crate::walk::{self, Du, Identity, Linked, Sizes, Visitor};
+
+/// Everything measured of one run: what the size index keeps.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct RunFacts {
+    /// The run directory's identity when it was measured.
+    pub identity: Identity,
+    /// Its `tasks/` entry's identity, when it had one.
+    pub tasks_identity: Option<Identity>,
+    /// `du -sb` / `du -sB1` of the run directory.
+    pub sizes: Sizes,
+    /// The directories under `tasks/`.
+    pub task_count: u32,
+    /// The apparent bytes of every `tasks/*/stderr.log`.
+    pub stderr_bytes: u64,
+    /// Whether `.lock` exists.
+    pub lock_file: bool,
+    /// Whether `.keep` exists.
+    pub pinned: bool,
+    /// The targets of `tasks/*/script.*` symlinks, as [`Strings`] ids.
+    pub targets: Box<[u32]>,
+    /// The hard-linked files of the run (counted once in `sizes`).
+    pub links: Box<[Linked]>,
+}
+
+/// The figures of a run that `list` reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Summary {
+    /// `du -sb` / `du -sB1`.
+    pub sizes: Sizes,
+    /// Directories under `tasks/`.
+    pub task_count: u32,
+    /// Bytes of `tasks/*/stderr.log`.
+    pub stderr_bytes: u64,
+    /// `.lock` exists.
+    pub lock_file: bool,
+    /// `.keep` exists.
+    pub pinned: bool,
+}
+
+impl RunFacts {
+    /// What `list` reports of the run.
+    pub fn summary(&self) -> Summary {
+        Summary {
+            sizes: self.sizes,
+            task_count: self.task_count,
+            stderr_bytes: self.stderr_bytes,
+            lock_file: self.lock_file,
+            pinned: self.pinned,
+        }
+    }
+}
+
+/// The outcome of measuring one run.
+#[derive(Debug)]
+pub(crate) enum Measured {
+    /// Walked now; `indexable` when the walk was complete and the run has
+    /// no `.lock` (so it may be kept in the size index).
+    Walked {
+        /// What was measured (boxed: most outcomes of a listing are
+        /// `Cached`, and a slot is kept per run).
+        facts: Box<RunFacts>,
+        /// Whether the figures may go into the index.
+        indexable: bool,
+    },
+    /// The index entry given is still valid.
+    Cached,
+    /// The directory is gone, or is not a directory any more.
+    Gone,
+    /// The name is now a symlink (swapped in since the scan): skipped.
+    Symlink,
+    /// The directory could not be opened (permissions…).
+    Unreadable(Errno),
+}
+
+/// One run to measure: its project's descriptor, its name, the index entry
+/// to validate when there is one, and where its outcome goes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Job<'a> {
+    /// Where the outcome goes (see [`measure_all`]).
+    pub slot: usize,
+    /// The project directory.
+    pub project: BorrowedFd<'a>,
+    /// The run directory's name.
+    pub name: &'a str,
+    /// The run directory's identity as scanned, when known.
+    pub identity: Option<Identity>,
+    /// The index entry for this run, when any.
+    pub cached: Option<&'a RunFacts>,
+}
+
+/// Whether the index entry of `job` still describes the run: same identity
+/// of the run directory and of its `tasks/`, and no `.lock`.
+///
+/// `<run>/tasks` and `<run>/.lock` are looked up relative to the project:
+/// the run was a directory, not a symlink, when scanned; were it swapped for
+/// one since, `tasks/` would not have the recorded identity, and the walk
+/// that follows opens the run with `O_NOFOLLOW`.
+fn still_valid(job: &Job<'_>) -> bool {
+    let (Some(cached), Some(identity)) = (job.cached, job.identity) else {
+        return false;
+    };
+    if cached.identity != identity {
+        return false;
+    }
+    let mut path = String::with_capacity(job.name.len() + 6);
+    path.push_str(job.name);
+    path.push_str("/tasks");
+    let tasks = walk::lstat_at(job.project, path.as_str())
+        .ok()
+        .map(|st| Identity::of(&st));
+    if tasks != cached.tasks_identity {
+        return false;
+    }
+    path.truncate(job.name.len());
+    path.push_str("/.lock");
+    !walk::exists_at(job.project, &path)
+}
+
+/// Measures one run (see the module docs).
+pub(crate) fn measure_run(job: &Job<'_>, strings: &Mutex<Strings>) -> Measured {
+    if still_valid(job) {
+        return Measured::Cached;
+    }
+    let fd = match walk::open_dir_at(job.project, job.name) {
+        Ok(fd) => fd,
+        // `O_NOFOLLOW | O_DIRECTORY` on a symlink fails with `ENOTDIR` or
+        // `ELOOP`: tell a symlink from a file by looking at the entry.
+        Err(Errno::LOOP | Errno::NOTDIR) => {
+            let is_link =
+                walk::lstat_at(job.project, job.name).is_ok_and(|st| walk::is_symlink(&st));
+            return if is_link {
+                Measured::Symlink
+            } else {
+                Measured::Gone
+            };
+        }
+        Err(e) if walk::is_gone(e) => return Measured::Gone,
+        Err(e) => return Measured::Unreadable(e),
+    };
+    let Ok(own) = rustix::fs::fstat(&fd) else {
+        return Measured::Gone;
+    };
+    let identity = Identity::of(&own);
+    let tasks_identity = walk::lstat_at(fd.as_fd(), "tasks")
+        .ok()
+        .map(|st| Identity::of(&st));
+    let lock = walk::exists_at(&fd, ".lock");
+
+    let mut du = Du::new(true);
+    du.add(&own);
+    let mut seen = RunVisitor::default();
+    walk::walk(fd, &mut du, &mut seen);
+    let targets = if seen.targets.is_empty() {
+        Box::default()
+    } else {
+        let mut strings = strings.lock().unwrap_or_else(|e| e.into_inner());
+        seen.targets.iter().map(|t| strings.intern(t)).collect()
+    };
+    let lock_file = lock || seen.lock_file;
+    let facts = RunFacts {
+        identity,
+        tasks_identity,
+        sizes: du.sizes,
+        task_count: seen.task_count,
+        stderr_bytes: seen.stderr_bytes,
+        lock_file,
+        pinned: seen.pinned,
+        targets,
+        links: du.links.into_boxed_slice(),
+    };
+    Measured::Walked {
+        facts: Box::new(facts),
+        indexable: du.complete && !lock_file,
+    }
+}
+
+/// Records the facts of a run while it is walked.
+#[derive(Debug, Default)]
+struct RunVisitor {
+    task_count: u32,
+    stderr_bytes: u64,
+    lock_file: bool,
+    pinned: bool,
+    targets: Vec<Vec<u8>>,
+}
+
+impl Visitor for RunVisitor {
+    fn entry(
+        &mut self,
+        parent: BorrowedFd<'_>,
+        dir: &[u8],
+        name: &CStr,
+        st: &Stat,
+        _counted: bool,
+    ) {
+        let name_bytes = name.to_bytes();
+        match dir {
+            b"" => match name_bytes {
+                b".lock" => self.lock_file = true,
+                b".keep" => self.pinned = true,
+                _ => {}
+            },
+            b"tasks" => {
+                if walk::is_dir(st) {
+                    self.task_count = self.task_count.saturating_add(1);
+                }
+            }
+            _ => {
+                // Directly inside a task directory: `tasks/<task>`.
+                let Some(task) = dir.strip_prefix(b"tasks/") else {
+                    return;
+                };
+                if task.contains(&b'/') {
+                    return;
+                }
+                if name_bytes == b"stderr.log"
+                    && walk::file_type(st) == rustix::fs::FileType::RegularFile
+                {
+                    self.stderr_bytes = self.stderr_bytes.saturating_add(walk::apparent(st));
+                } else if name_bytes.starts_with(b"script.") && walk::is_symlink(st) {
+                    if let Ok(target) = rustix::fs::readlinkat(parent, name, Vec::new()) {
+                        self.targets.push(target.into_bytes());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Measures every job, on up to `threads` threads (the calling thread
+/// included), storing each outcome in `slots[job.slot]`.
+///
+/// Threads take the next job from a shared counter, so a slow run never
+/// holds up the others; more threads than cores hide I/O latency when the
+/// cache is cold. Outcomes go straight to their slot: no per-thread lists.
+pub(crate) fn measure_all(
+    jobs: &[Job<'_>],
+    slots: &[OnceLock<Measured>],
+    threads: usize,
+    strings: &Mutex<Strings>,
+) {
+    let next = AtomicUsize::new(0);
+    let work = || {
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(job) = jobs.get(i) else { break };
+            if let Some(slot) = slots.get(job.slot) {
+                // A slot is measured once; a repeated job is ignored.
+                let _ = slot.set(measure_run(job, strings));
+            }
+        }
+    };
+    let threads = threads.clamp(1, jobs.len().max(1));
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (1..threads)
+            .filter_map(|_| std::thread::Builder::new().spawn_scoped(scope, work).ok())
+            .collect();
+        work();
+        for handle in handles {
+            // A panicking walker loses only the run it was on: its slot
+            // stays empty and reads as gone.
+            let _ = handle.join();
+        }
+    });
+}
