@@ -48,6 +48,12 @@ pub const DEFAULTS: &str = r#"
 [hooks]
 strict = false
 
+[storage]
+plugin = "otto-fs"
+
+[status]
+plugin = "default"
+
 [reporter]
 plugin = "table"
 "#;

@@ -121,7 +121,7 @@ fn settings(text: &str) -> toml::Table {
 // ---- defaults and precedence ------------------------------------------------
 
 #[test]
-fn without_files_the_defaults_choose_the_table_reporter_and_non_strict_hooks() {
+fn without_files_the_defaults_choose_otto_fs_default_status_table_and_non_strict_hooks() {
     let world = World::new();
     let config = world.load();
     assert!(config.files.is_empty());
@@ -131,11 +131,11 @@ fn without_files_the_defaults_choose_the_table_reporter_and_non_strict_hooks() {
     assert_eq!(selection.reporter[0].plugin, "table");
     assert_eq!(selection.reporter[0].instance, "reporter.table");
     assert_eq!(selection.reporter[0].origin, "default");
-    assert!(
-        selection.storage.is_empty()
-            && selection.status.is_empty()
-            && selection.retention.is_empty()
-    );
+    assert_eq!(selection.storage.len(), 1);
+    assert_eq!(selection.storage[0].plugin, "otto-fs");
+    assert_eq!(selection.status.len(), 1);
+    assert_eq!(selection.status[0].plugin, "default");
+    assert!(selection.retention.is_empty());
     let report = config.report();
     assert_eq!(entry(&report, "hooks.strict"), ("false", "default"));
     assert_eq!(entry(&report, "reporter.plugin"), ("\"table\"", "default"));
@@ -949,7 +949,7 @@ fn the_built_in_defaults_are_valid() {
             .iter()
             .filter(|v| v.source == "default")
             .count(),
-        4
+        6
     );
 }
 

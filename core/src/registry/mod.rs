@@ -26,8 +26,12 @@ use otto_hooks_plugin_api::report::{PluginEntry, PluginList};
 use crate::config::{Config, InstanceSpec};
 
 /// The modules linked into this binary.
-fn builtin_modules() -> [&'static PluginModule; 1] {
-    [&otto_hooks_reporters::MODULE]
+fn builtin_modules() -> [&'static PluginModule; 3] {
+    [
+        &otto_hooks_otto_fs::MODULE,
+        &otto_hooks_status_default::MODULE,
+        &otto_hooks_reporters::MODULE,
+    ]
 }
 
 /// Where a plugin came from.

@@ -28,6 +28,8 @@
 otto_hooks_plugin_api::plugin_module! {
     /// Every built-in plugin.
     pub static ALL = [
+        storage(otto_hooks_otto_fs::OttoFs),
+        status(otto_hooks_status_default::DefaultStatus),
         reporter(otto_hooks_reporters::TableReporter),
         reporter(otto_hooks_reporters::JsonReporter),
         reporter(otto_hooks_reporters::MarkdownReporter),
