@@ -334,7 +334,7 @@ impl<'a> History<'a> {
         });
 
         let mut largest: Vec<&Run> = runs.iter().collect();
-        largest.sort_by(|a, b| b.size_bytes.unwrap_or(0).cmp(&a.size_bytes.unwrap_or(0)));
+        largest.sort_by_key(|r| std::cmp::Reverse(r.size_bytes.unwrap_or(0)));
         let largest_runs = largest
             .iter()
             .take(10)

@@ -323,7 +323,10 @@ fn plugins_list_shows_the_built_in_reporters_and_the_configured_example_plugin()
     let weekday = find("weekday");
     assert_eq!(weekday["kind"], "retention");
     assert_eq!(weekday["state"], "ok");
-    assert_eq!(weekday["abi"], otto_hooks_plugin_api::abi::ABI_VERSION.to_string());
+    assert_eq!(
+        weekday["abi"],
+        otto_hooks_plugin_api::abi::ABI_VERSION.to_string()
+    );
     assert!(
         weekday["source"]
             .as_str()

@@ -6,8 +6,8 @@
 //! An entry is used only while the run directory and its `tasks/` entry
 //! have the identity recorded with it (device, inode, mtime and ctime to the
 //! nanosecond): adding, removing or renaming anything in the run directory
-//! or in `tasks/`, or replacing the run directory, changes it. Runs with a
-//! `.lock` (live, or killed) are never indexed, nor are walks that met an
+//! or in `tasks/`, or replacing the run directory, changes it. Live runs
+//! (their `.lock` held, or younger than two minutes) are never indexed, nor are walks that met an
 //! unreadable or vanishing entry. Entries of runs that are gone are dropped
 //! when their project is next scanned. A file that cannot be read, is
 //! corrupt, or has another version is ignored and rebuilt.

@@ -66,13 +66,15 @@
 //!
 //! Finished runs never change, so their figures are kept, valid while the
 //! run directory and its `tasks/` keep their identity (device, inode,
-//! mtime, ctime to the nanosecond): the scan's `lstat` of the run and two
-//! more (`<run>/tasks`, `<run>/.lock`) decide, with no `open`. `list` and
-//! `usage` walk only new or changed runs. Runs with a `.lock` (live or
-//! killed) are never indexed, nor walks that met an unreadable or vanishing
-//! entry. Entries of runs that are gone are dropped. (A legacy otto, which
-//! writes no `.lock`, appending to a log of a run already indexed is not
-//! seen: otto's current layout always has the `.lock` while it runs.)
+//! mtime, ctime to the nanosecond): the scan's `lstat` of the run and one
+//! more (`<run>/tasks`) decide, with no `open`. `list` and `usage` walk
+//! only new or changed runs. A run is indexed only when it is finished: its
+//! `.lock` is not held (a non-blocking `flock` probe before the walk, which
+//! never creates the file) and it is more than two minutes old (otto
+//! creates `.lock` before it takes it). Live runs are walked every time, as
+//! are walks that met an unreadable or vanishing entry. Entries of runs
+//! that are gone are dropped. (A legacy otto, which writes no `.lock`,
+//! appending to a log of a run already indexed is not seen.)
 //!
 //! ### File
 //!

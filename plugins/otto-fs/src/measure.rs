@@ -2,8 +2,8 @@
 //!
 //! A run is identified by the device, inode, mtime and ctime of the run
 //! directory (from the scan's `lstat`) and of its `tasks/`; when the size
-//! index holds an entry with the same identity and the run has no `.lock`,
-//! the entry is used as is (two `lstat`s, no `open`). Otherwise the run is
+//! index holds an entry with the same identity, the entry is used as is
+//! (one more `lstat`, no `open`): only finished runs are indexed. Otherwise the run is
 //! opened relative to its project's descriptor and walked
 //! ([`crate::walk`]) and, on the way, its task count, the size of its
 //! `tasks/*/stderr.log` files, its `.lock` and `.keep` markers and the
@@ -110,7 +110,7 @@ pub(crate) struct Job<'a> {
 }
 
 /// Whether the index entry of `job` still describes the run: same identity
-/// of the run directory and of its `tasks/`, and no `.lock`.
+/// of the run directory and of its `tasks/`.
 ///
 /// `<run>/tasks` and `<run>/.lock` are looked up relative to the project:
 /// the run was a directory, not a symlink, when scanned; were it swapped for
@@ -132,9 +132,28 @@ fn still_valid(job: &Job<'_>) -> bool {
     if tasks != cached.tasks_identity {
         return false;
     }
-    path.truncate(job.name.len());
-    path.push_str("/.lock");
-    !walk::exists_at(job.project, &path)
+    // Indexed runs were finished (their lock free) when measured, and otto
+    // never runs in a finished run's directory again.
+    true
+}
+
+/// How young a run may be and still be indexed: otto creates `.lock` and
+/// then takes it, so a run seconds old may not hold it yet.
+const SETTLE_SECS: i64 = 120;
+
+/// Whether a finished walk of a run may go into the index: its `.lock` is
+/// not held (otto is done with it) and the run is not so young that otto
+/// may not have taken the lock yet. (A run dated in the future — a skewed
+/// clock — is judged by its lock alone.)
+fn settled(run_dir: BorrowedFd<'_>, name: &str) -> bool {
+    let Some(run) = crate::layout::RunName::parse(name) else {
+        return false;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let age = now.saturating_sub(run.start_secs());
+    !(0..SETTLE_SECS).contains(&age) && !walk::lock_held_at(run_dir, ".lock")
 }
 
 /// Measures one run (see the module docs).
@@ -166,6 +185,8 @@ pub(crate) fn measure_run(job: &Job<'_>, strings: &Mutex<Strings>) -> Measured {
         .ok()
         .map(|st| Identity::of(&st));
     let lock = walk::exists_at(&fd, ".lock");
+    // Probed before the walk: figures of a run that was live are never kept.
+    let may_index = settled(fd.as_fd(), job.name);
 
     let mut du = Du::new(true);
     du.add(&own);
@@ -191,7 +212,7 @@ pub(crate) fn measure_run(job: &Job<'_>, strings: &Mutex<Strings>) -> Measured {
     };
     Measured::Walked {
         facts: Box::new(facts),
-        indexable: du.complete && !lock_file,
+        indexable: du.complete && may_index,
     }
 }
 

@@ -562,22 +562,55 @@ fn a_vanished_run_is_dropped_from_the_index() {
 }
 
 #[test]
-fn a_run_with_a_lock_is_never_indexed() {
+fn a_run_whose_lock_is_held_is_never_indexed_and_a_finished_one_is() {
     let fx = Fixture::new();
     fx.run("web-0123abcd", "1700000000")
-        .task("build", "0f1e2d3c.sh");
+        .task("build", "0f1e2d3c.sh")
+        .lock();
     fx.run("web-0123abcd", "1700000001")
         .task("build", "0f1e2d3c.sh")
         .lock();
+    // otto holds LOCK_EX on the live run's `.lock` for the whole run.
+    let live_lock = fx.home.join("web-0123abcd/1700000001/.lock");
+    let held = std::fs::File::open(&live_lock).unwrap();
+    rustix::fs::flock(&held, rustix::fs::FlockOperation::LockExclusive).unwrap();
     let fs = fx.plugin();
     let runs = fs.list_runs(&RunQuery::default()).unwrap();
     assert_eq!(runs[0].attributes["lock_file"], json!(true));
     fs.list_runs(&RunQuery::default()).unwrap();
     fs.list_runs(&RunQuery::default()).unwrap();
-    assert_eq!(fs.walked_runs(), 4, "the locked run is walked every time");
+    assert_eq!(
+        fs.walked_runs(),
+        4,
+        "the live run is walked every time, the finished one once"
+    );
     let index = index_of(&fs);
     assert!(!index.projects["web-0123abcd"].contains_key("1700000001"));
-    assert!(index.projects["web-0123abcd"].contains_key("1700000000"));
+    assert!(
+        index.projects["web-0123abcd"].contains_key("1700000000"),
+        "a run with a free .lock is finished and indexed"
+    );
+    assert!(live_lock.exists() && fx.home.join("web-0123abcd/1700000000/.lock").exists());
+}
+
+#[test]
+fn a_run_started_seconds_ago_is_not_indexed_yet() {
+    let fx = Fixture::new();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    fx.run("web-0123abcd", &now.to_string())
+        .task("build", "0f1e2d3c.sh")
+        .lock();
+    let fs = fx.plugin();
+    fs.list_runs(&RunQuery::default()).unwrap();
+    fs.list_runs(&RunQuery::default()).unwrap();
+    assert_eq!(
+        fs.walked_runs(),
+        2,
+        "otto may not hold its lock yet: walked again"
+    );
 }
 
 #[test]

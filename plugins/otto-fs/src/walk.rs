@@ -314,6 +314,25 @@ pub(crate) fn exists_at(dirfd: impl AsFd, name: &str) -> bool {
     lstat_at(dirfd.as_fd(), name).is_ok()
 }
 
+/// Whether somebody holds a `flock` on `name` in `dirfd` — for `.lock`,
+/// whether otto is running the run. Never creates the file, never follows
+/// a symlink, never blocks (`O_NONBLOCK` also keeps a planted FIFO from
+/// blocking the open). Any failure to probe reads as "held": the run is
+/// then treated as live and simply not indexed.
+pub(crate) fn lock_held_at(dirfd: impl AsFd, name: &str) -> bool {
+    let flags = OFlags::RDONLY
+        .union(OFlags::NOFOLLOW)
+        .union(OFlags::CLOEXEC)
+        .union(OFlags::NONBLOCK);
+    match rustix::fs::openat(dirfd.as_fd(), name, flags, Mode::empty()) {
+        Ok(fd) => {
+            rustix::fs::flock(&fd, rustix::fs::FlockOperation::NonBlockingLockShared).is_err()
+        }
+        Err(Errno::NOENT) => false,
+        Err(_) => true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

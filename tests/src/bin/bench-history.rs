@@ -1,0 +1,309 @@
+//! Benchmark of `otto-hooks list | usage | info` on generated otto trees,
+//! against `du -sb` of the same tree measured in the same run.
+//!
+//! ```sh
+//! cargo build --release --workspace
+//! target/release/bench-history                 # 1,000 runs x 10 tasks, warm cache
+//! target/release/bench-history --runs 10000    # the 10k-run figures
+//! target/release/bench-history --runs 100000 --rounds 1   # peak memory at 100k runs
+//! target/release/bench-history --cold          # also with dropped page caches (root only)
+//! ```
+//!
+//! Every figure is the median of `--rounds` runs of the real binary (a new
+//! process each time, as users run it). "full re-walk" runs `otto-fs` with
+//! `index = false`; "index warm" runs it after a first run filled the size
+//! index. Peak memory is the maximum resident set size of the process
+//! (`/usr/bin/time -f %M`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Options {
+    runs: u64,
+    tasks: u64,
+    projects: u64,
+    rounds: usize,
+    cold: bool,
+    keep: Option<PathBuf>,
+}
+
+fn parse_options() -> Options {
+    let mut o = Options {
+        runs: 1000,
+        tasks: 10,
+        projects: 10,
+        rounds: 7,
+        cold: false,
+        keep: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || {
+            args.next()
+                .unwrap_or_else(|| usage(&format!("{arg} needs a value")))
+        };
+        match arg.as_str() {
+            "--runs" => o.runs = value().parse().unwrap_or_else(|_| usage("--runs N")),
+            "--tasks" => o.tasks = value().parse().unwrap_or_else(|_| usage("--tasks N")),
+            "--projects" => o.projects = value().parse().unwrap_or_else(|_| usage("--projects N")),
+            "--rounds" => o.rounds = value().parse().unwrap_or_else(|_| usage("--rounds N")),
+            "--root" => o.keep = Some(PathBuf::from(value())),
+            "--cold" => o.cold = true,
+            "-h" | "--help" => usage(""),
+            other => usage(&format!("unknown argument {other}")),
+        }
+    }
+    o.rounds = o.rounds.max(1);
+    o
+}
+
+fn usage(problem: &str) -> ! {
+    if !problem.is_empty() {
+        eprintln!("error: {problem}");
+    }
+    eprintln!(
+        "usage: bench-history [--runs N] [--tasks N] [--projects N] [--rounds N] [--root DIR] [--cold]"
+    );
+    std::process::exit(2)
+}
+
+/// A sibling binary of this one (`target/<profile>/<name>`).
+fn sibling(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_else(|_| usage("cannot find this binary"));
+    let path = exe.with_file_name(name);
+    if !path.exists() {
+        eprintln!(
+            "error: {} is missing: run `cargo build --release --workspace` first",
+            path.display()
+        );
+        std::process::exit(2);
+    }
+    path
+}
+
+struct Bench {
+    otto_hooks: PathBuf,
+    otto_home: PathBuf,
+    rounds: usize,
+}
+
+impl Bench {
+    fn command(&self, hooks_home: &Path, args: &[&str]) -> Command {
+        let mut c = Command::new(&self.otto_hooks);
+        c.args(args)
+            .env("OTTO_HOME", &self.otto_home)
+            .env("OTTO_HOOKS_HOME", hooks_home)
+            .env_remove("OTTO_HOOKS_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        c
+    }
+
+    /// Runs `c` once and returns its wall time; fails loudly on a non-zero exit.
+    fn time_once(mut c: Command) -> Duration {
+        let start = Instant::now();
+        let out = c
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {c:?}: {e}"));
+        let elapsed = start.elapsed();
+        assert!(
+            out.status.success(),
+            "{c:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        elapsed
+    }
+
+    /// The median of `rounds` runs of `make()`, after one warm-up run.
+    fn median(&self, make: impl Fn() -> Command) -> Duration {
+        Self::time_once(make());
+        let mut times: Vec<Duration> = (0..self.rounds).map(|_| Self::time_once(make())).collect();
+        times.sort();
+        times[times.len() / 2]
+    }
+
+    /// Peak resident set size of one run of `c`, in MB.
+    fn peak_mb(&self, hooks_home: &Path, args: &[&str]) -> f64 {
+        let mut c = Command::new("/usr/bin/time");
+        c.arg("-f").arg("%M").arg(&self.otto_hooks).args(args);
+        c.env("OTTO_HOME", &self.otto_home)
+            .env("OTTO_HOOKS_HOME", hooks_home)
+            .stdout(Stdio::null());
+        let out = c
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run /usr/bin/time: {e}"));
+        let text = String::from_utf8_lossy(&out.stderr);
+        let kb: f64 = text
+            .lines()
+            .last()
+            .and_then(|l| l.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no peak memory in {text:?}"));
+        kb / 1000.0
+    }
+}
+
+fn drop_caches() -> bool {
+    let _ = Command::new("sync").status();
+    std::fs::write("/proc/sys/vm/drop_caches", "3\n").is_ok()
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn main() {
+    let o = parse_options();
+    let otto_hooks = sibling("otto-hooks");
+    let fixture = sibling("otto-fixture");
+    let scratch = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let root = o
+        .keep
+        .clone()
+        .unwrap_or_else(|| scratch.path().join("otto"));
+    if !root.join("otto.db").exists()
+        && std::fs::read_dir(&root).map_or(true, |mut d| d.next().is_none())
+    {
+        let start = Instant::now();
+        let status = Command::new(&fixture)
+            .args(["gen", "--root"])
+            .arg(&root)
+            .args(["--projects", &o.projects.to_string()])
+            .args([
+                "--runs",
+                &o.runs.to_string(),
+                "--tasks",
+                &o.tasks.to_string(),
+                "--with-db",
+            ])
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run otto-fixture: {e}"));
+        assert!(status.success(), "otto-fixture failed");
+        eprintln!("generated in {:.1} s", start.elapsed().as_secs_f64());
+    }
+    let bench = Bench {
+        otto_hooks,
+        otto_home: root.clone(),
+        rounds: o.rounds,
+    };
+    let fresh_home = |name: &str| {
+        let dir = scratch.path().join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        dir
+    };
+    let no_index = fresh_home("no-index");
+    std::fs::write(
+        no_index.join("config.toml"),
+        "[storage]\nplugin = \"otto-fs\"\nindex = false\n",
+    )
+    .unwrap_or_else(|e| panic!("config: {e}"));
+    let warm = fresh_home("warm");
+
+    println!(
+        "tree: {} runs x {} tasks in {} projects at {}",
+        o.runs,
+        o.tasks,
+        o.projects,
+        root.display()
+    );
+    println!("warm page cache, median of {} runs (ms):", o.rounds);
+    let du = bench.median(|| {
+        let mut c = Command::new("du");
+        c.arg("-sb").arg(&root).stdout(Stdio::null());
+        c
+    });
+    let row = |name: &str, t: Duration, goal: &str| {
+        println!(
+            "  {name:<34} {:>9.1} ms  {:>6.3}x du -sb   {goal}",
+            ms(t),
+            t.as_secs_f64() / du.as_secs_f64()
+        );
+    };
+    println!(
+        "  {:<34} {:>9.1} ms  (baseline)",
+        "du -sb $OTTO_HOME",
+        ms(du)
+    );
+    let list_walk = bench.median(|| bench.command(&no_index, &["list", "--json"]));
+    row("list --json (full re-walk)", list_walk, "");
+    let list = bench.median(|| bench.command(&warm, &["list", "--json"]));
+    row(
+        "list --json (index warm)",
+        list,
+        "goal <= 0.1x; 10k runs < 1 s",
+    );
+    let usage_walk = bench.median(|| bench.command(&no_index, &["usage", "--json"]));
+    row("usage --json (full re-walk)", usage_walk, "goal <= 0.5x");
+    let usage_warm = bench.median(|| bench.command(&warm, &["usage", "--json"]));
+    row("usage --json (index warm)", usage_warm, "goal <= 0.1x");
+    let newest = newest_run(&bench, &warm);
+    let info = bench.median(|| bench.command(&warm, &["info", &newest, "--json"]));
+    row(&format!("info {newest}"), info, "goal < 100 ms");
+
+    let peak_list = bench.peak_mb(&warm, &["list", "--json"]);
+    let peak_usage = bench.peak_mb(&warm, &["usage", "--json"]);
+    println!(
+        "peak memory: list {peak_list:.1} MB, usage {peak_usage:.1} MB (goal at 100k runs: < 200 MB)"
+    );
+
+    if o.cold {
+        if !drop_caches() {
+            println!("cold cache: skipped (cannot write /proc/sys/vm/drop_caches; run as root)");
+            return;
+        }
+        let cold = |make: &dyn Fn() -> Command| {
+            drop_caches();
+            Bench::time_once(make())
+        };
+        let du_cold = cold(&|| {
+            let mut c = Command::new("du");
+            c.arg("-sb").arg(&root).stdout(Stdio::null());
+            c
+        });
+        println!("cold page cache, one run each (ms):");
+        println!(
+            "  {:<34} {:>9.1} ms  (baseline)",
+            "du -sb $OTTO_HOME",
+            ms(du_cold)
+        );
+        let cold_row = |name: &str, t: Duration| {
+            println!(
+                "  {name:<34} {:>9.1} ms  {:>6.3}x du -sb",
+                ms(t),
+                t.as_secs_f64() / du_cold.as_secs_f64()
+            );
+        };
+        cold_row(
+            "list --json (full re-walk)",
+            cold(&|| bench.command(&no_index, &["list", "--json"])),
+        );
+        cold_row(
+            "list --json (index warm)",
+            cold(&|| bench.command(&warm, &["list", "--json"])),
+        );
+        cold_row(
+            "usage --json (full re-walk)",
+            cold(&|| bench.command(&no_index, &["usage", "--json"])),
+        );
+        cold_row(
+            "usage --json (index warm)",
+            cold(&|| bench.command(&warm, &["usage", "--json"])),
+        );
+    }
+}
+
+/// The id of the newest run, as `<project>/<run>`.
+fn newest_run(bench: &Bench, hooks_home: &Path) -> String {
+    let mut c = bench.command(hooks_home, &["list", "--json", "--limit", "1"]);
+    c.stdout(Stdio::piped());
+    let out = c.output().unwrap_or_else(|e| panic!("list: {e}"));
+    let list: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("list --json: {e}"));
+    let first = &list[0];
+    format!(
+        "{}/{}",
+        first["project"].as_str().unwrap_or_default(),
+        first["run"].as_str().unwrap_or_default()
+    )
+}
