@@ -66,8 +66,8 @@
 //!
 //! Finished runs never change, so their figures are kept, valid while the
 //! run directory and its `tasks/` keep their identity (device, inode,
-//! mtime, ctime to the nanosecond): the scan's `lstat` of the run and one
-//! more (`<run>/tasks`) decide, with no `open`. `list` and `usage` walk
+//! mtime, ctime to the nanosecond): the scan's `lstat` of the run decides,
+//! with no other system call. `list` and `usage` walk
 //! only new or changed runs. A run is indexed only when it is finished: its
 //! `.lock` is not held (a non-blocking `flock` probe before the walk, which
 //! never creates the file) and it is more than two minutes old (otto
@@ -120,7 +120,9 @@
 //!
 //! - [`Storage::list_runs`]: per run, status `unknown` (the status plugin
 //!   decides), sizes, task count, `pinned` from `.keep`, the run directory
-//!   as `location`, and attributes `stderr_bytes`, `lock_file`, `name`,
+//!   as `location`, and attributes `stderr_bytes`, `lock_file`, `finished`
+//!   (present and true when the run is known finished: its `.lock` was found
+//!   free after the run settled, or it came from the index), `name`,
 //!   `hash`. `run.yaml` is not read. `limit` is applied newest first, and
 //!   only the runs returned are measured.
 //! - [`Storage::run_details`]: the same run plus `run.yaml`'s `user`, `cwd`,
@@ -288,6 +290,10 @@ impl OttoFs {
         attributes.insert("lock_file".into(), Value::from(summary.lock_file));
         attributes.insert("name".into(), Value::from(project.name));
         attributes.insert("hash".into(), Value::from(project.hash));
+        if summary.finished {
+            // The status plugin may skip its own lock probe.
+            attributes.insert("finished".into(), Value::from(true));
+        }
         Run {
             id: id.to_owned(),
             project: project.dir.to_owned(),
@@ -337,11 +343,11 @@ impl Storage for OttoFs {
             let batch = &order[next..order.len().min(next + (limit - picked.len()))];
             next += batch.len();
             survey.measure(batch, self.context());
-            picked.extend(
-                batch
-                    .iter()
-                    .filter_map(|&pick| Some((pick, survey.facts(pick)?.summary()))),
-            );
+            picked.extend(batch.iter().filter_map(|&pick| {
+                let mut summary = survey.facts(pick)?.summary();
+                summary.finished = survey.finished(pick);
+                Some((pick, summary))
+            }));
         }
         drop(order);
         // The index is written and freed before the runs are built: at

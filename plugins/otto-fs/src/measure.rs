@@ -3,7 +3,7 @@
 //! A run is identified by the device, inode, mtime and ctime of the run
 //! directory (from the scan's `lstat`) and of its `tasks/`; when the size
 //! index holds an entry with the same identity, the entry is used as is
-//! (one more `lstat`, no `open`): only finished runs are indexed. Otherwise the run is
+//! (no system call): only finished runs are indexed. Otherwise the run is
 //! opened relative to its project's descriptor and walked
 //! ([`crate::walk`]) and, on the way, its task count, the size of its
 //! `tasks/*/stderr.log` files, its `.lock` and `.keep` markers and the
@@ -56,6 +56,9 @@ pub(crate) struct Summary {
     pub lock_file: bool,
     /// `.keep` exists.
     pub pinned: bool,
+    /// The run is known to be finished: its `.lock` was free (or absent)
+    /// after it settled. Set by the survey, not kept in the index.
+    pub finished: bool,
 }
 
 impl RunFacts {
@@ -67,6 +70,7 @@ impl RunFacts {
             stderr_bytes: self.stderr_bytes,
             lock_file: self.lock_file,
             pinned: self.pinned,
+            finished: false,
         }
     }
 }
@@ -109,32 +113,14 @@ pub(crate) struct Job<'a> {
     pub cached: Option<&'a RunFacts>,
 }
 
-/// Whether the index entry of `job` still describes the run: same identity
-/// of the run directory and of its `tasks/`.
-///
-/// `<run>/tasks` and `<run>/.lock` are looked up relative to the project:
-/// the run was a directory, not a symlink, when scanned; were it swapped for
-/// one since, `tasks/` would not have the recorded identity, and the walk
-/// that follows opens the run with `O_NOFOLLOW`.
+/// Whether the index entry of `job` still describes the run: the run
+/// directory has the identity it had when it was measured (as the scan's
+/// `lstat` saw it). Adding or removing anything in it (a `.keep` pin, a
+/// task's replacement, …) or replacing it changes that identity. Only
+/// finished runs are indexed, and otto never runs in a finished run's
+/// directory again. No system call: the scan already made the `lstat`.
 fn still_valid(job: &Job<'_>) -> bool {
-    let (Some(cached), Some(identity)) = (job.cached, job.identity) else {
-        return false;
-    };
-    if cached.identity != identity {
-        return false;
-    }
-    let mut path = String::with_capacity(job.name.len() + 6);
-    path.push_str(job.name);
-    path.push_str("/tasks");
-    let tasks = walk::lstat_at(job.project, path.as_str())
-        .ok()
-        .map(|st| Identity::of(&st));
-    if tasks != cached.tasks_identity {
-        return false;
-    }
-    // Indexed runs were finished (their lock free) when measured, and otto
-    // never runs in a finished run's directory again.
-    true
+    matches!((job.cached, job.identity), (Some(cached), Some(identity)) if cached.identity == identity)
 }
 
 /// How young a run may be and still be indexed: otto creates `.lock` and
@@ -281,6 +267,22 @@ pub(crate) fn measure_all(
     threads: usize,
     strings: &Mutex<Strings>,
 ) {
+    // Index hits cost nothing: settle them here, and start threads only for
+    // the runs that must be walked.
+    let jobs: Vec<Job<'_>> = jobs
+        .iter()
+        .filter(|job| {
+            if !still_valid(job) {
+                return true;
+            }
+            if let Some(slot) = slots.get(job.slot) {
+                let _ = slot.set(Measured::Cached);
+            }
+            false
+        })
+        .copied()
+        .collect();
+    let jobs = jobs.as_slice();
     let next = AtomicUsize::new(0);
     let work = || {
         loop {

@@ -131,6 +131,21 @@ impl Survey {
         self.outcomes.get(self.slot(pick)?)?.get()
     }
 
+    /// Whether a run is known to be finished: it came from the index (only
+    /// finished runs go there) or was walked after its lock was found free.
+    pub fn finished(&self, pick: Pick) -> bool {
+        matches!(
+            self.outcome(pick),
+            Some(
+                Measured::Cached
+                    | Measured::Walked {
+                        indexable: true,
+                        ..
+                    }
+            )
+        )
+    }
+
     /// What was measured of a run, when it was and it exists.
     pub fn facts(&self, (p, r): Pick) -> Option<&RunFacts> {
         match self.outcome((p, r))? {

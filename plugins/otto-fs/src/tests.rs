@@ -275,7 +275,7 @@ fn a_run_reports_its_counts_pin_location_and_attributes() {
     let stderr = "warning from build\n".len() + "warning from check:db\n".len();
     assert_eq!(
         Value::Object(run.attributes),
-        json!({"stderr_bytes": stderr, "lock_file": false, "name": "web-app", "hash": "0123abcd"})
+        json!({"stderr_bytes": stderr, "lock_file": false, "name": "web-app", "hash": "0123abcd", "finished": true})
     );
 }
 
@@ -512,12 +512,12 @@ fn a_rewritten_run_is_walked_again() {
     assert_eq!(fs.walked_runs(), 3);
     assert_eq!(runs[1].size_bytes, Some(du(&run, "-sb")));
 
-    // A new task directory: `tasks/` changes.
+    // A pin: `.keep` created in the run directory.
     tick();
-    std::fs::create_dir(run.join("tasks/late")).unwrap();
+    std::fs::write(run.join(".keep"), b"").unwrap();
     let runs = fs.list_runs(&RunQuery::default()).unwrap();
     assert_eq!(fs.walked_runs(), 4);
-    assert_eq!(runs[1].task_count, 2);
+    assert!(runs[1].pinned);
 
     // A whole new directory renamed in place of the run.
     tick();

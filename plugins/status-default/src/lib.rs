@@ -224,9 +224,10 @@ impl DefaultStatus {
         )
     }
 
-    /// Finds the run's row. A snapshot row that says `running` while the
-    /// lock is not held (or, for details, is held) is read again, as is a
-    /// run that may have started after the snapshot.
+    /// Finds the run's row. For details the row is always read afresh (with
+    /// all its tasks); otherwise a snapshot row that says `running` while
+    /// the lock is not held is read again, as is a run that may have
+    /// started after the snapshot.
     fn find_row(&self, run: &OttoRun<'_>, lock: LockState, details: bool) -> Option<RowRef> {
         let db = self.db_for(run.home);
         let snapshot = db.snapshot()?;
@@ -237,8 +238,10 @@ impl DefaultStatus {
             return None;
         };
         let row = snapshot.row(index)?;
-        let reread = row.status == RowStatus::Running
-            && (details || (!lock.is_held() && !db.is_stuck(row.id)));
+        // Details want every task row, which the snapshot keeps only for
+        // runs whose own status decides nothing: read the one row afresh.
+        let reread = details
+            || (row.status == RowStatus::Running && !lock.is_held() && !db.is_stuck(row.id));
         if reread {
             if let Some(fresh) = db.reread_row(row.id) {
                 let old_enough = i64::try_from(run.ts)
@@ -263,7 +266,14 @@ impl DefaultStatus {
                 row: None,
             };
         };
-        let lock = lock::probe(Path::new(otto.dir));
+        // Storage that saw the run finished (its lock free after it settled;
+        // otto never runs in a finished run's directory again) saves a probe.
+        let finished = run.attributes.get("finished") == Some(&serde_json::Value::Bool(true));
+        let lock = if finished && !details {
+            LockState::Free
+        } else {
+            lock::probe(Path::new(otto.dir))
+        };
         let row = if lock.is_held() && !details {
             None
         } else {

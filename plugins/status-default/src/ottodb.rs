@@ -3,8 +3,9 @@
 //!
 //! The database is opened once per [`OttoDb`], lazily, with
 //! `SQLITE_OPEN_READ_ONLY | SQLITE_OPEN_NO_MUTEX | SQLITE_OPEN_URI` and a
-//! 5-second busy timeout. Every `runs` row and every `tasks` row is read in
-//! one short deferred transaction into a [`Snapshot`]; no read transaction
+//! 5-second busy timeout. Every `runs` row, and the `tasks` rows of runs
+//! whose own status decides nothing, are read in one short deferred
+//! transaction into a [`Snapshot`]; no read transaction
 //! stays open afterwards, so otto's writer and checkpoints never wait on us.
 //! After that, finding a run's row is a hash lookup.
 //!
@@ -243,7 +244,12 @@ impl Filter {
 
     fn tasks_where(self) -> &'static str {
         match self {
-            Filter::All => "",
+            // The snapshot serves `detect`, which looks at tasks only when a
+            // row's own status decides nothing; `detect_details` re-reads its
+            // one row with every task.
+            Filter::All => {
+                "WHERE run_id IN (SELECT id FROM runs WHERE status IS NULL OR status NOT IN ('success', 'failed'))"
+            }
             Filter::RunId(_) => "WHERE run_id = ?1",
             Filter::Second(_) => "WHERE run_id IN (SELECT id FROM runs WHERE timestamp = ?1)",
         }

@@ -124,6 +124,31 @@ fn a_held_lock_means_running_whatever_the_row_says() {
 }
 
 #[test]
+fn a_run_storage_saw_finished_is_not_probed_again() {
+    let home = Home::new();
+    let web = home.project("web");
+    let mut run = web.run("1700000000", &[("build", "")]);
+    let db = home.create_db();
+    db.run(&web, TS, "running", None, Some(&run.location));
+    // The storage saw the lock free after the run settled: the row stuck at
+    // `running` is an interrupted run, with no probe of `.lock`. (The lock
+    // is held here only to show that the probe is skipped.)
+    run.attributes
+        .insert("finished".into(), serde_json::Value::Bool(true));
+    let _guard = hold_lock(&run);
+    assert_eq!(
+        verdict(&plugin(""), &run),
+        is(RunStatus::Interrupted, Source::OttoDbNoLock)
+    );
+    // Without the attribute the probe decides.
+    run.attributes.remove("finished");
+    assert_eq!(
+        verdict(&plugin(""), &run),
+        is(RunStatus::Running, Source::Lock)
+    );
+}
+
+#[test]
 fn the_probe_never_creates_a_missing_lock() {
     let home = Home::new();
     let run = home.project("web").run("1700000000", &[("build", "")]);
