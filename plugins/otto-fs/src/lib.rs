@@ -11,7 +11,7 @@
 //! | key | default | meaning |
 //! |---|---|---|
 //! | `otto_home` | `$OTTO_HOME` if set and non-empty, else `$HOME/.otto` | otto's directory; `~/` expands |
-//! | `index` | `true` | keep a size index of finished runs (see below) |
+//! | `index` | `true` | keep a size index of finished runs in a file (see below); with `false` nothing is written and an instance remembers only what it measured itself, so one command still walks the tree once |
 //! | `threads` | `min(64, 8 × cores)` | threads walking runs, 1 to 256: more threads than cores hide I/O latency on a cold cache |
 //!
 //! Any other key is refused, naming it. A missing or empty `otto_home` is
@@ -193,6 +193,9 @@ pub struct OttoFs {
     warnings: Warnings,
     /// One listing at a time per instance: they share the index file.
     busy: Mutex<()>,
+    /// With the index off, what this instance measured, so that the calls of
+    /// one command (`usage` lists runs too) walk the tree once.
+    memory: Mutex<Option<Index>>,
 }
 
 impl Plugin for OttoFs {
@@ -233,6 +236,7 @@ impl OttoFs {
             walked: AtomicU64::new(0),
             warnings: Warnings::default(),
             busy: Mutex::new(()),
+            memory: Mutex::new(None),
         }
     }
 
@@ -268,7 +272,12 @@ impl OttoFs {
             .map_err(|e| PluginError::io(self.home.display(), &e.into()))?;
         let index = match &self.index_path {
             Some(path) => Index::load(path, &self.home),
-            None => Index::default(),
+            None => self
+                .memory
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+                .unwrap_or_default(),
         };
         Ok(Some(Survey::new(projects, index, filter.is_none())))
     }
@@ -352,7 +361,7 @@ impl Storage for OttoFs {
         drop(order);
         // The index is written and freed before the runs are built: at
         // 100,000 runs, the two together would double the peak.
-        let projects = survey.finish(self.index_path.as_deref(), self.context());
+        let projects = survey.finish(self.index_path.as_deref(), &self.memory, self.context());
         let mut runs = Vec::with_capacity(picked.len());
         for &((p, r), summary) in &picked {
             if let Some(run) = projects.get(p).and_then(|project| {
@@ -458,7 +467,7 @@ impl Storage for OttoFs {
                 })
                 .collect()
         };
-        survey.finish(self.index_path.as_deref(), self.context());
+        survey.finish(self.index_path.as_deref(), &self.memory, self.context());
         Ok(usages)
     }
 }

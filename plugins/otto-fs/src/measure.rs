@@ -282,28 +282,72 @@ pub(crate) fn measure_all(
         })
         .copied()
         .collect();
-    let jobs = jobs.as_slice();
-    let next = AtomicUsize::new(0);
-    let work = || {
-        loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(job) = jobs.get(i) else { break };
-            if let Some(slot) = slots.get(job.slot) {
-                // A slot is measured once; a repeated job is ignored.
-                let _ = slot.set(measure_run(job, strings));
-            }
-        }
+    let shared = Walkers {
+        jobs: jobs.as_slice(),
+        slots,
+        strings,
+        next: AtomicUsize::new(0),
+        started: AtomicUsize::new(0),
+        most: threads.clamp(1, jobs.len().max(1)),
     };
-    let threads = threads.clamp(1, jobs.len().max(1));
+    // Start with about one walker per core: on a warm cache the walk is CPU
+    // bound and more threads only contend. A walker whose run took long
+    // (the disk, not the CPU) adds another, up to `threads`: on a cold cache
+    // many outstanding reads hide the latency.
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let first = cores.clamp(1, shared.most);
+    shared.started.store(first, Ordering::Relaxed);
     std::thread::scope(|scope| {
-        let handles: Vec<_> = (1..threads)
-            .filter_map(|_| std::thread::Builder::new().spawn_scoped(scope, work).ok())
-            .collect();
-        work();
-        for handle in handles {
-            // A panicking walker loses only the run it was on: its slot
-            // stays empty and reads as gone.
-            let _ = handle.join();
+        for _ in 1..first {
+            let shared = &shared;
+            let _ = std::thread::Builder::new().spawn_scoped(scope, move || walker(scope, shared));
         }
+        walker(scope, &shared);
+        // Scoped threads are joined when the scope ends. A panicking walker
+        // loses only the run it was on: its slot stays empty and reads as gone.
     });
+}
+
+/// What the walkers of [`measure_all`] share.
+struct Walkers<'a> {
+    jobs: &'a [Job<'a>],
+    slots: &'a [OnceLock<Measured>],
+    strings: &'a Mutex<Strings>,
+    /// The next job to take.
+    next: AtomicUsize,
+    /// Walkers started so far.
+    started: AtomicUsize,
+    /// The most walkers allowed.
+    most: usize,
+}
+
+/// A run that took longer than this to walk waited for the disk.
+const SLOW_RUN: std::time::Duration = std::time::Duration::from_millis(4);
+
+/// Takes jobs until none is left, adding a walker after a slow run.
+fn walker<'scope, 'env>(
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    shared: &'env Walkers<'env>,
+) {
+    loop {
+        let i = shared.next.fetch_add(1, Ordering::Relaxed);
+        let Some(job) = shared.jobs.get(i) else { break };
+        let start = std::time::Instant::now();
+        if let Some(slot) = shared.slots.get(job.slot) {
+            // A slot is measured once; a repeated job is ignored.
+            let _ = slot.set(measure_run(job, shared.strings));
+        }
+        let more_jobs = i + 1 < shared.jobs.len();
+        if more_jobs
+            && start.elapsed() > SLOW_RUN
+            && shared
+                .started
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                    (n < shared.most).then_some(n + 1)
+                })
+                .is_ok()
+        {
+            let _ = std::thread::Builder::new().spawn_scoped(scope, move || walker(scope, shared));
+        }
+    }
 }

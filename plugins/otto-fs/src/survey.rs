@@ -4,8 +4,8 @@
 use std::collections::HashSet;
 use std::os::fd::AsFd;
 use std::path::Path;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use crate::index::Index;
 use crate::measure::{self, Job, Measured, RunFacts};
@@ -163,12 +163,19 @@ impl Survey {
 
     /// Brings the index up to date with what was measured, writes it when
     /// anything changed (to `path`, when the index is on), and returns the
-    /// projects: everything else is freed.
+    /// projects: everything else is freed — except, when the index is off
+    /// (`path` is `None`), the updated index itself, which `memory` keeps
+    /// for the instance's next call (one command, one walk).
     ///
     /// The index is updated in place: entries of runs walked again are
     /// replaced (or dropped when the run may not be indexed), entries of
     /// runs gone are dropped, the others stay.
-    pub fn finish(self, path: Option<&Path>, cx: Context<'_>) -> Vec<Project> {
+    pub fn finish(
+        self,
+        path: Option<&Path>,
+        memory: &Mutex<Option<Index>>,
+        cx: Context<'_>,
+    ) -> Vec<Project> {
         let Survey {
             projects,
             offsets,
@@ -176,7 +183,6 @@ impl Survey {
             outcomes,
             whole,
         } = self;
-        let Some(path) = path else { return projects };
         let mut outcomes: Vec<Option<Measured>> =
             outcomes.into_iter().map(OnceLock::into_inner).collect();
         let mut dirty = false;
@@ -226,6 +232,10 @@ impl Survey {
             index.projects.retain(|dir, _| seen.contains(&**dir));
             dirty |= index.projects.len() != before;
         }
+        let Some(path) = path else {
+            *memory.lock().unwrap_or_else(PoisonError::into_inner) = Some(index);
+            return projects;
+        };
         if dirty {
             if let Err(e) = index.save(path, cx.home) {
                 cx.warnings.once(

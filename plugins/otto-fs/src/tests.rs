@@ -456,7 +456,7 @@ fn a_run_directory_removed_between_scan_and_walk_is_skipped() {
         .map(|&pick| survey.facts(pick).is_some())
         .collect();
     assert_eq!(measured, [false, true]);
-    survey.finish(fs.index_path(), fs.context());
+    survey.finish(fs.index_path(), &fs.memory, fs.context());
     assert_eq!(list(&fs), ["web-0123abcd/1700000000"]);
 }
 
@@ -865,16 +865,21 @@ fn unknown_settings_are_refused_naming_the_key() {
 }
 
 #[test]
-fn the_index_can_be_turned_off() {
+fn the_index_can_be_turned_off_and_then_lives_only_as_long_as_the_instance() {
     let fx = Fixture::new();
     fx.run("web-0123abcd", "1700000000")
         .task("build", "0f1e2d3c.sh");
     let fs = fx.plugin_with("index = false");
     assert_eq!(fs.index_path(), None);
     fs.list_runs(&RunQuery::default()).unwrap();
+    // One command, one walk: `usage` after `list` in the same instance.
+    fs.usage(&RunQuery::default()).unwrap();
     fs.list_runs(&RunQuery::default()).unwrap();
-    assert_eq!(fs.walked_runs(), 2);
-    assert!(!fx.data.exists());
+    assert_eq!(fs.walked_runs(), 1);
+    assert!(!fx.data.exists(), "nothing written");
+    let fresh = fx.plugin_with("index = false");
+    fresh.list_runs(&RunQuery::default()).unwrap();
+    assert_eq!(fresh.walked_runs(), 1, "a new instance walks again");
 }
 
 #[test]
