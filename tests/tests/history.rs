@@ -54,8 +54,14 @@ impl World {
 
     fn json(&self, args: &[&str]) -> Value {
         let out = self.run(args);
-        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out.stderr));
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {}", text(&out.stdout)))
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", text(&out.stdout)))
     }
 
     fn list(&self, extra: &[&str]) -> Vec<Value> {
@@ -71,17 +77,30 @@ fn text(bytes: &[u8]) -> String {
 
 fn ids(runs: &[Value]) -> Vec<String> {
     runs.iter()
-        .map(|r| format!("{}/{}", r["project"].as_str().unwrap(), r["run"].as_str().unwrap()))
+        .map(|r| {
+            format!(
+                "{}/{}",
+                r["project"].as_str().unwrap(),
+                r["run"].as_str().unwrap()
+            )
+        })
         .collect()
 }
 
 fn du(path: &Path, flag: &str) -> u64 {
     let out = Command::new("du").arg(flag).arg(path).output().unwrap();
-    text(&out.stdout).split_whitespace().next().unwrap().parse().unwrap()
+    text(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 fn simple_run(p: &ProjectHandle, ts: u64) -> RunHandle {
-    p.run(ts).task("build", TaskSpec::ok().stdout("compiled\n")).write()
+    p.run(ts)
+        .task("build", TaskSpec::ok().stdout("compiled\n"))
+        .write()
 }
 
 #[test]
@@ -137,7 +156,11 @@ fn symlinked_projects_and_runs_are_skipped_warned_once_and_never_walked() {
     let err = text(&out.stderr);
     for link in [&evil_project.link, &evil_run.link] {
         let name = link.display().to_string();
-        assert_eq!(err.matches(&name).count(), 1, "warned once about {name}: {err}");
+        assert_eq!(
+            err.matches(&name).count(),
+            1,
+            "warned once about {name}: {err}"
+        );
     }
     assert!(evil_project.victim.exists() && evil_run.victim.exists());
     assert_eq!(runs[0]["size_bytes"], du(&real.dir, "-sb"));
@@ -183,7 +206,10 @@ fn sizes_equal_du_and_never_follow_links_into_the_cache() {
         let entry = listed.iter().find(|r| r["run"] == run.id.as_str()).unwrap();
         assert_eq!(entry["size_bytes"], du(&run.dir, "-sb"), "{}", run.id);
         assert_eq!(entry["allocated_bytes"], du(&run.dir, "-sB1"), "{}", run.id);
-        assert!(entry["size_bytes"].as_u64().unwrap() < 200_000, "the script is in the cache");
+        assert!(
+            entry["size_bytes"].as_u64().unwrap() < 200_000,
+            "the script is in the cache"
+        );
     }
     let usage = w.json(&["usage", "--json"]);
     let project = &usage["projects"][0];
@@ -196,11 +222,21 @@ fn statuses_come_from_the_row_the_lock_the_exit_codes_or_the_heuristic() {
     let w = World::new();
     let web = w.project("web");
     let ok = simple_run(&web, T0);
-    let failed = web.run(T0 + 1).task("build", TaskSpec::failed("boom\n")).write();
+    let failed = web
+        .run(T0 + 1)
+        .task("build", TaskSpec::failed("boom\n"))
+        .write();
     let stuck = simple_run(&web, T0 + 2);
     let live = simple_run(&web, T0 + 3);
-    let orphan = web.run(T0 + 4).task("lint", TaskSpec::failed("warning\n")).write();
-    let legacy = web.run(T0 + 5).legacy().task("build", TaskSpec::ok()).write();
+    let orphan = web
+        .run(T0 + 4)
+        .task("lint", TaskSpec::failed("warning\n"))
+        .write();
+    let legacy = web
+        .run(T0 + 5)
+        .legacy()
+        .task("build", TaskSpec::ok())
+        .write();
     let db = w.otto.db();
     db.row(&ok, RowStatus::Success);
     db.row(&failed, RowStatus::Failed);
@@ -210,7 +246,10 @@ fn statuses_come_from_the_row_the_lock_the_exit_codes_or_the_heuristic() {
     let runs = w.list(&[]);
     let of = |run: &RunHandle| {
         let r = runs.iter().find(|r| r["run"] == run.id.as_str()).unwrap();
-        (r["status"].as_str().unwrap().to_owned(), r["status_source"].as_str().unwrap().to_owned())
+        (
+            r["status"].as_str().unwrap().to_owned(),
+            r["status_source"].as_str().unwrap().to_owned(),
+        )
     };
     assert_eq!(of(&ok), ("success".into(), "otto.db".into()));
     assert_eq!(of(&failed), ("failed".into(), "otto.db".into()));
@@ -233,7 +272,11 @@ fn a_live_run_is_running_until_its_lock_is_released_then_its_row_decides() {
     db.row(&run, RowStatus::Running);
     let held = run.hold_lock();
     assert_eq!(w.list(&[])[0]["status"], "running");
-    assert_eq!(w.list(&[])[0]["status"], "running", "a live run is never taken from the index");
+    assert_eq!(
+        w.list(&[])[0]["status"],
+        "running",
+        "a live run is never taken from the index"
+    );
     drop(held);
     // otto was killed: its row is stuck at `running`, nobody holds the lock.
     assert_eq!(w.list(&[])[0]["status"], "interrupted");
@@ -246,8 +289,16 @@ fn list_json_has_the_documented_shape() {
     let run = simple_run(&web, T0);
     let entry = &w.list(&[])[0];
     for key in [
-        "project", "run", "timestamp", "started_at", "tasks", "status", "status_source", "size_bytes",
-        "allocated_bytes", "path",
+        "project",
+        "run",
+        "timestamp",
+        "started_at",
+        "tasks",
+        "status",
+        "status_source",
+        "size_bytes",
+        "allocated_bytes",
+        "path",
     ] {
         assert!(entry.get(key).is_some(), "{key} missing: {entry:#}");
     }
@@ -269,7 +320,16 @@ fn info_finds_a_run_by_timestamp_suffix_or_project_and_shows_every_task() {
     let second = web.run(T0).suffix(1).task("build", TaskSpec::ok()).write();
     w.otto.db().row(&run, RowStatus::Failed);
     let info = w.json(&["info", &run.id, "--json"]);
-    for key in ["project", "run", "timestamp", "status", "status_source", "size_bytes", "path", "tasks"] {
+    for key in [
+        "project",
+        "run",
+        "timestamp",
+        "status",
+        "status_source",
+        "size_bytes",
+        "path",
+        "tasks",
+    ] {
         assert!(info.get(key).is_some(), "{key} missing: {info:#}");
     }
     assert_eq!(info["status"], "failed");
@@ -280,11 +340,29 @@ fn info_finds_a_run_by_timestamp_suffix_or_project_and_shows_every_task() {
     let check = &tasks[1];
     assert_eq!(check["exit_code"], 3);
     assert_eq!(check["status"], "failed");
-    for key in ["name", "status", "exit_code", "duration_seconds", "stdout", "stderr", "script"] {
+    for key in [
+        "name",
+        "status",
+        "exit_code",
+        "duration_seconds",
+        "stdout",
+        "stderr",
+        "script",
+    ] {
         assert!(check.get(key).is_some(), "{key} missing: {check:#}");
     }
-    assert!(check["script"].as_str().unwrap().ends_with("tasks/check:db/script.sh"));
-    assert!(check["script_target"].as_str().unwrap().starts_with("../../../.cache/"));
+    assert!(
+        check["script"]
+            .as_str()
+            .unwrap()
+            .ends_with("tasks/check:db/script.sh")
+    );
+    assert!(
+        check["script_target"]
+            .as_str()
+            .unwrap()
+            .starts_with("../../../.cache/")
+    );
     assert_eq!(info["attributes"]["user"], "dev");
 
     let by_suffix = w.json(&["info", &second.id, "--json"]);
@@ -292,7 +370,10 @@ fn info_finds_a_run_by_timestamp_suffix_or_project_and_shows_every_task() {
     let qualified = w.json(&["info", &format!("{}/{}", web.dir_name(), run.id), "--json"]);
     assert_eq!(qualified["run"], run.id.as_str());
     let table = text(&w.run(&["info", &run.id]).stdout);
-    assert!(table.contains("check:db") && table.contains("otto.db"), "{table}");
+    assert!(
+        table.contains("check:db") && table.contains("otto.db"),
+        "{table}"
+    );
 }
 
 #[test]
@@ -305,7 +386,10 @@ fn an_ambiguous_or_unknown_run_is_a_usage_error() {
     let out = w.run(&["info", &T0.to_string()]);
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
-    assert!(err.contains("ambiguous") && err.contains(&web.dir_name()) && err.contains(&api.dir_name()), "{err}");
+    assert!(
+        err.contains("ambiguous") && err.contains(&web.dir_name()) && err.contains(&api.dir_name()),
+        "{err}"
+    );
     assert_eq!(err.lines().count(), 1, "{err}");
     let narrowed = w.json(&["info", &T0.to_string(), "--project", "api", "--json"]);
     assert_eq!(narrowed["project"], api.dir_name());
@@ -320,12 +404,23 @@ fn usage_adds_up_per_project_names_the_largest_runs_and_orphaned_cache() {
     let web = w.project("web");
     let api = w.project("api");
     for i in 0..4 {
-        web.run(T0 + i).task("build", TaskSpec::ok().stdout(&"o".repeat(10_000 * (i as usize + 1)))).write();
+        web.run(T0 + i)
+            .task(
+                "build",
+                TaskSpec::ok().stdout(&"o".repeat(10_000 * (i as usize + 1))),
+            )
+            .write();
     }
     simple_run(&api, T0 + 100);
     web.orphan_cache_file("deadbeef.sh", &[b'#'; 5_000]);
     let usage = w.json(&["usage", "--json"]);
-    for key in ["total_bytes", "projects", "largest_runs", "orphaned_cache_bytes", "recommendations"] {
+    for key in [
+        "total_bytes",
+        "projects",
+        "largest_runs",
+        "orphaned_cache_bytes",
+        "recommendations",
+    ] {
         assert!(usage.get(key).is_some(), "{key} missing: {usage:#}");
     }
     let projects = usage["projects"].as_array().unwrap();
@@ -333,7 +428,14 @@ fn usage_adds_up_per_project_names_the_largest_runs_and_orphaned_cache() {
     let total: u64 = projects.iter().map(|p| p["bytes"].as_u64().unwrap()).sum();
     assert_eq!(usage["total_bytes"], total);
     for p in projects {
-        for key in ["project", "bytes", "runs_bytes", "cache_bytes", "runs", "oldest_timestamp"] {
+        for key in [
+            "project",
+            "bytes",
+            "runs_bytes",
+            "cache_bytes",
+            "runs",
+            "oldest_timestamp",
+        ] {
             assert!(p.get(key).is_some(), "{key} missing: {p:#}");
         }
         let dir = w.otto.root().join(p["project"].as_str().unwrap());
@@ -346,7 +448,10 @@ fn usage_adds_up_per_project_names_the_largest_runs_and_orphaned_cache() {
     assert_eq!(usage["orphaned_cache_bytes"], 5_000);
     let recommendations = usage["recommendations"].as_array().unwrap();
     assert!(
-        recommendations.iter().any(|r| r["message"].as_str().unwrap().contains("older than 30 days")),
+        recommendations.iter().any(|r| r["message"]
+            .as_str()
+            .unwrap()
+            .contains("older than 30 days")),
         "{recommendations:#?}"
     );
     let only_api = w.json(&["usage", "--project", "api", "--json"]);
@@ -359,7 +464,10 @@ fn an_empty_or_missing_otto_home_is_not_an_error_and_says_where_it_looked() {
     let out = w.run(&["list"]);
     assert_eq!(out.status.code(), Some(0));
     let err = text(&out.stderr);
-    assert!(err.contains("no otto runs found under") && err.contains("OTTO_HOME"), "{err}");
+    assert!(
+        err.contains("no otto runs found under") && err.contains("OTTO_HOME"),
+        "{err}"
+    );
     assert_eq!(w.list(&[]).len(), 0);
     std::fs::remove_dir_all(w.otto.root()).unwrap();
     let out = w.run(&["usage", "--json"]);
@@ -373,7 +481,11 @@ fn legacy_runs_read_like_current_ones() {
     let w = World::new();
     let web = w.project("web");
     let absolute = web.run(T0).legacy().task("build", TaskSpec::ok()).write();
-    let per_task = web.run(T0 + 1).legacy_task_cache().task("build", TaskSpec::ok()).write();
+    let per_task = web
+        .run(T0 + 1)
+        .legacy_task_cache()
+        .task("build", TaskSpec::ok())
+        .write();
     let runs = w.list(&[]);
     assert_eq!(runs.len(), 2);
     for run in [&absolute, &per_task] {
@@ -381,7 +493,12 @@ fn legacy_runs_read_like_current_ones() {
         assert_eq!(entry["size_bytes"], du(&run.dir, "-sb"));
         let info = w.json(&["info", &run.id, "--json"]);
         assert_eq!(info["tasks"][0]["name"], "build");
-        assert!(info["tasks"][0]["script_target"].as_str().unwrap().contains(".cache/"));
+        assert!(
+            info["tasks"][0]["script_target"]
+                .as_str()
+                .unwrap()
+                .contains(".cache/")
+        );
     }
     // Nothing references the orphan-free cache: legacy links protect their files.
     let usage = w.json(&["usage", "--json"]);
