@@ -180,9 +180,9 @@ fn the_project_filter_matches_a_whole_name_hash_or_directory_never_a_substring()
             .collect::<Vec<_>>()
     };
     let web_dir = web.dir_name();
-    assert_eq!(only("web"), [web_dir.clone()]);
-    assert_eq!(only(&web.hash), [web_dir.clone()]);
-    assert_eq!(only(&web_dir), [web_dir.clone()]);
+    assert_eq!(only("web"), vec![web_dir.as_str()]);
+    assert_eq!(only(&web.hash), vec![web_dir.as_str()]);
+    assert_eq!(only(&web_dir), vec![web_dir.as_str()]);
     assert!(only("we").is_empty());
     assert!(only("eb").is_empty());
     assert!(only(&web.hash[..6]).is_empty());
