@@ -9,13 +9,16 @@
 //!   version checks.
 //! - [`history`] — reading run history: `list`, `info`, `usage`.
 //! - [`hooks`] — the lifecycle dispatcher (`run_start`, `event`, `run_complete`).
+//! - [`policy`] — retention as plan → explain → execute.
 //! - [`render`] — turning result documents into output through reporter plugins.
 //! - [`cli`] — the clap commands: parse, call the library, render.
 
 pub mod cli;
 pub mod config;
+pub mod fsops;
 pub mod history;
 pub mod hooks;
 pub mod paths;
+pub mod policy;
 pub mod registry;
 pub mod render;

@@ -8,6 +8,7 @@ mod config_cmd;
 mod history;
 mod hook;
 mod plugins;
+mod retention;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -38,6 +39,7 @@ Examples:
   otto-hooks list --limit 10              the newest runs under ~/.otto
   otto-hooks info 1795342500              one run, its tasks and logs
   otto-hooks usage                        where the disk space goes
+  otto-hooks clean --keep 30 --dry-run    what a 30-day policy would delete, and why
   otto-hooks plugins list                 the plugins available, built-in and loaded
   otto-hooks plugins check ./libmine.so   check a plugin library before enabling it
   otto-hooks config show                  every effective setting and where it came from
@@ -90,6 +92,22 @@ pub enum Command {
         after_help = "Examples:\n  otto-hooks usage\n  otto-hooks usage --project web --json"
     )]
     Usage(history::UsageArgs),
+    /// Delete old runs by the retention policy: shows the plan, asks, deletes safely.
+    #[command(
+        after_help = "Examples:\n  otto-hooks clean --dry-run                  the plan, with the configured policies\n  otto-hooks clean --keep 30 --dry-run        runs older than 30 days that keep-last and pins don't hold\n  otto-hooks clean --keep 30 --keep-last 20 --yes\n  otto-hooks clean --project web --keep-failed 7 --reasons --dry-run\n\nA running run (its .lock held) and a pinned run (a .keep file) are never deleted.\nWithout a terminal, --yes is required; a plan deleting more than --max-share of a\nproject's runs (or all of them) needs --force."
+    )]
+    Clean(retention::CleanArgs),
+    /// Apply the configured retention policies to every project, without prompting
+    /// (what orchestrators call after each run).
+    #[command(
+        after_help = "Examples:\n  otto-hooks run-policies --if-due            at most once a day, e.g. after every run\n  otto-hooks run-policies --dry-run --json"
+    )]
+    RunPolicies(retention::RunPoliciesArgs),
+    /// Why a run is kept or would be deleted: every rule that applied.
+    #[command(
+        after_help = "Examples:\n  otto-hooks why 1795342500\n  otto-hooks why web-1a2b3c4d/1795342500 --keep 7"
+    )]
+    Why(retention::WhyArgs),
     /// List and check plugins.
     #[command(subcommand)]
     Plugins(plugins::PluginsCommand),
@@ -271,6 +289,12 @@ fn dispatch(cli: Cli) -> CmdResult {
         .iter()
         .map(|s| Override::parse(s, format!("--set {s}")))
         .collect::<Result<Vec<_>, _>>()?;
+    match &cli.command {
+        Command::Clean(a) => overrides.extend(a.policy.overrides()),
+        Command::RunPolicies(a) => overrides.extend(a.policy.overrides()),
+        Command::Why(a) => overrides.extend(a.policy.overrides()),
+        _ => {}
+    }
     if let Command::Hook(h) = &cli.command {
         if h.strict() {
             overrides.push(Override {
@@ -294,6 +318,9 @@ fn dispatch(cli: Cli) -> CmdResult {
         Command::List(args) => history::list(&ctx, args),
         Command::Info(args) => history::info(&ctx, args),
         Command::Usage(args) => history::usage(&ctx, args),
+        Command::Clean(args) => retention::clean(&ctx, args),
+        Command::RunPolicies(args) => retention::run_policies(&ctx, args),
+        Command::Why(args) => retention::why(&ctx, args),
         Command::Plugins(cmd) => plugins::run(&ctx, cmd),
         Command::Config(cmd) => config_cmd::run(&ctx, cmd),
         Command::Hook(cmd) => hook::run(&ctx, cmd),

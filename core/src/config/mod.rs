@@ -54,6 +54,9 @@ plugin = "otto-fs"
 [status]
 plugin = "default"
 
+[retention]
+plugin = "standard"
+
 [reporter]
 plugin = "table"
 "#;

@@ -135,7 +135,8 @@ fn without_files_the_defaults_choose_otto_fs_default_status_table_and_non_strict
     assert_eq!(selection.storage[0].plugin, "otto-fs");
     assert_eq!(selection.status.len(), 1);
     assert_eq!(selection.status[0].plugin, "default");
-    assert!(selection.retention.is_empty());
+    assert_eq!(selection.retention.len(), 1);
+    assert_eq!(selection.retention[0].plugin, "standard");
     let report = config.report();
     assert_eq!(entry(&report, "hooks.strict"), ("false", "default"));
     assert_eq!(entry(&report, "reporter.plugin"), ("\"table\"", "default"));
@@ -534,17 +535,20 @@ fn an_invalid_glob_is_named_with_its_position() {
 }
 
 #[test]
-fn a_section_without_plugin_needs_a_lower_layer_that_chooses_one() {
+fn a_section_without_plugin_takes_the_plugin_chosen_below_it() {
+    // The built-in defaults choose `standard`: settings alone merge onto it.
     let world = World::new();
-    let global = world.write_global("[retention]\nkeep_days = 3\n");
+    world.write_global("[retention]\nkeep_days = 3\n");
+    let retention = &world.load().default_selection().retention[0];
     assert_eq!(
-        world.error(),
-        format!(
-            "{}:1:1: `retention` has no `plugin` and no lower layer chooses a retention plugin \
-             (add `plugin = \"<name>\"`)",
-            global.display()
-        )
+        (
+            retention.plugin.as_str(),
+            retention.settings.clone(),
+            retention.origin.as_str()
+        ),
+        ("standard", settings("keep_days = 3"), "default")
     );
+    // An array entry must name its plugin: nothing lies below an entry.
     world.write_global("[[storage]]\nplugin = \"sqlite\"\n[[storage]]\notto_home = \"/x\"\n");
     assert!(
         world
@@ -552,10 +556,10 @@ fn a_section_without_plugin_needs_a_lower_layer_that_chooses_one() {
             .ends_with("`storage[1]` has no `plugin` (each entry of an array names its plugin)")
     );
     let world = World::new().set("retention.keep_days=7");
-    assert!(
-        world
-            .error()
-            .starts_with("--set retention.keep_days=7: `retention` has no `plugin`")
+    let retention = &world.load().default_selection().retention[0];
+    assert_eq!(
+        (retention.plugin.as_str(), retention.settings.clone()),
+        ("standard", settings("keep_days = 7"))
     );
 }
 
@@ -781,7 +785,11 @@ fn a_later_project_section_overrides_an_earlier_one() {
     );
     world.write_project("[projects.\"web-shop\".retention]\nplugin = \"weekday\"\nweeks = 3\n");
     let config = world.load();
-    assert!(config.default_selection().retention.is_empty());
+    let default = &config.default_selection().retention[0];
+    assert_eq!(
+        (default.plugin.as_str(), default.settings.len()),
+        ("standard", 0)
+    );
     let blog = &config.selection("web-blog", "k").retention[0];
     assert_eq!(
         (blog.plugin.as_str(), blog.settings.clone()),
@@ -949,7 +957,7 @@ fn the_built_in_defaults_are_valid() {
             .iter()
             .filter(|v| v.source == "default")
             .count(),
-        6
+        7
     );
 }
 

@@ -30,6 +30,7 @@ otto_hooks_plugin_api::plugin_module! {
     pub static ALL = [
         storage(otto_hooks_otto_fs::OttoFs),
         status(otto_hooks_status_default::DefaultStatus),
+        retention(otto_hooks_retention_standard::Standard),
         reporter(otto_hooks_reporters::TableReporter),
         reporter(otto_hooks_reporters::JsonReporter),
         reporter(otto_hooks_reporters::MarkdownReporter),

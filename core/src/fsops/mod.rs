@@ -1,0 +1,75 @@
+//! Deleting otto run directories and cache files, safely.
+//!
+//! This is the only code in otto-hooks that removes anything under
+//! `$OTTO_HOME`. Everything it does follows from four rules.
+//!
+//! 1. **Descriptors, not paths.** [`OttoRoot::open`] opens the root once
+//!    (following a symlink the user configured as `$OTTO_HOME`); every
+//!    later step opens or removes exactly one entry relative to an open
+//!    directory descriptor, with `O_NOFOLLOW`, `AT_SYMLINK_NOFOLLOW` and
+//!    `unlinkat`. No symlink is ever followed at any depth, so a symlink
+//!    planted anywhere — a project, a run, a subdirectory swapped for a
+//!    symlink halfway through (CVE-2022-21658) — can only ever be removed as
+//!    a link; its target is never touched. Every directory entered is
+//!    checked to be on the root's device and mount (`st_dev`, and the
+//!    `statx` mount id, which also catches bind mounts): a mount point is
+//!    refused and left.
+//! 2. **Only names that parse.** A project must parse as otto's
+//!    `<name>-<8 lowercase hex>`, a run as `<u64>` or `<u64>-<u32>`
+//!    (`otto_hooks_otto_fs::layout`). `..`, `.`, the empty name, anything
+//!    with `/`, `.cache`, `17x` are refused before any system call; the
+//!    root and a project directory can therefore never be what is deleted.
+//! 3. **Liveness is the lock.** A run whose `.lock` is held by otto is
+//!    refused; we take that lock ourselves (never creating the file) and
+//!    hold it until the run is gone. Our own [`lock_clean`] keeps two
+//!    cleanups from running at once.
+//! 4. **Two phases.** A run is first moved, in one atomic `renameat`, into
+//!    the trash `<root>/.otto-hooks-trash/` and both directories are
+//!    `fsync`ed; only then is it purged. A command killed at any instant
+//!    leaves each run either whole in its project or in the trash, never
+//!    half-deleted in place; [`OttoRoot::purge_trash`] finishes the trash.
+//!
+//! Results are [`Outcome`]s, never panics: `Deleted` carries the bytes
+//! actually freed (see [`OttoRoot::delete_run`]), `AlreadyGone` is never
+//! reported as freed space, and refusals and failures carry one line of
+//! explanation naming the path.
+
+mod lock;
+mod names;
+mod remove;
+mod root;
+mod sys;
+mod trash;
+
+pub use lock::{CLEAN_LOCK, CleanLock, LIVE, lock_clean};
+pub use root::OttoRoot;
+pub use trash::TRASH_DIR;
+
+/// What a deletion did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Removed; `bytes_freed` counts the `st_size` of every entry removed
+    /// whose inode lost its last link (directories and symlinks included).
+    Deleted {
+        /// Bytes freed.
+        bytes_freed: u64,
+    },
+    /// It did not exist (any more): nothing was freed.
+    AlreadyGone,
+    /// Not deleted, on purpose, and left untouched: the reason.
+    Refused(String),
+    /// An error stopped the deletion: one line naming the path. After the
+    /// move into the trash the message says so: the run is then gone from
+    /// its project and the rest waits in the trash.
+    Failed(String),
+}
+
+impl Outcome {
+    /// The bytes freed (0 unless `Deleted`).
+    pub fn bytes_freed(&self) -> u64 {
+        match self {
+            Outcome::Deleted { bytes_freed } => *bytes_freed,
+            _ => 0,
+        }
+    }
+}

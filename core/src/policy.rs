@@ -1,0 +1,444 @@
+//! Retention as plan → explain → execute.
+//!
+//! **Plan.** Runs are grouped by project — explicitly: a group is one
+//! project, and the plan shows every group with its kept and deleted counts
+//! and bytes. Each group goes to the retention plugin configured for its
+//! project (`[retention]`, `[projects."glob".retention]`, command-line
+//! flags over both), whose decision is a pure function of the group's runs,
+//! the policy and the reference time.
+//!
+//! **Host rules over any plugin.** A running run (its lock held) and a
+//! pinned run are kept whatever the plugin says; a run without a decision
+//! is kept. A group whose plan would delete every run of the project, or
+//! more than the configured share of it (default 50%), is refused without
+//! `--force`, naming the project and the numbers.
+//!
+//! **Explain.** Every run carries every reason that applied
+//! ([`PlannedDecision::reasons`]); `otto-hooks why` prints them for one run.
+//!
+//! **Execute.** Only [`crate::fsops`] deletes, with all its checks; what it
+//! refuses is reported with its reason and makes the command exit 1.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use otto_hooks_plugin_api::report::{CleanPlan, GroupPlan, PlannedRun, RefusedRun};
+use otto_hooks_plugin_api::{Action, RetentionInput, Run, RunStatus, Timestamp};
+
+use crate::config::Config;
+use crate::history::{History, HistoryError};
+use crate::hooks::ProjectRef;
+use crate::registry::Registry;
+
+/// How a plan is made.
+#[derive(Clone, Debug)]
+pub struct PlanOptions {
+    /// Only this project (key, name or hash, exactly).
+    pub project: Option<String>,
+    /// The reference time.
+    pub now: Timestamp,
+    /// The largest share of a project's runs a plan may delete without
+    /// `force` (0.0–1.0).
+    pub max_share: f64,
+    /// Allow plans beyond `max_share`, or deleting every run of a project.
+    pub force: bool,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions {
+            project: None,
+            now: Timestamp::now(),
+            max_share: 0.5,
+            force: false,
+        }
+    }
+}
+
+/// One run's decision, after the host's rules.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlannedDecision {
+    /// The run.
+    pub run: Run,
+    /// Keep or delete.
+    pub action: Action,
+    /// Every reason, the plugin's and the host's.
+    pub reasons: Vec<String>,
+}
+
+/// One project's plan.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Group {
+    /// The project key.
+    pub project: String,
+    /// The retention instance that decided (`None`: no policy, all kept).
+    pub policy: Option<String>,
+    /// Every run of the project, newest first.
+    pub decisions: Vec<PlannedDecision>,
+    /// Why the group's deletions are refused (a guard), if they are.
+    pub refused: Option<String>,
+}
+
+impl Group {
+    /// The runs that will be deleted (none when the group is refused).
+    pub fn deletions(&self) -> impl Iterator<Item = &PlannedDecision> {
+        self.decisions
+            .iter()
+            .filter(|d| d.action == Action::Delete && self.refused.is_none())
+    }
+}
+
+/// A whole plan.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Plan {
+    /// One group per project, in project order.
+    pub groups: Vec<Group>,
+    /// Plugin problems met while planning, one line each.
+    pub warnings: Vec<String>,
+}
+
+/// Makes the plan for every project `history`'s storage holds.
+pub fn plan(
+    history: &History<'_>,
+    config: &Config,
+    registry: &Registry,
+    data_dir: &Path,
+    options: &PlanOptions,
+) -> Result<Plan, HistoryError> {
+    let mut runs = history.raw_runs(options.project.as_deref(), None)?;
+    history.detect_statuses(&mut runs);
+    let mut by_project: BTreeMap<String, Vec<Run>> = BTreeMap::new();
+    for run in runs {
+        by_project.entry(run.project.clone()).or_default().push(run);
+    }
+    let mut plan = Plan::default();
+    for (project, runs) in by_project {
+        let group = plan_group(
+            project,
+            runs,
+            config,
+            registry,
+            data_dir,
+            options,
+            &mut plan.warnings,
+        )?;
+        plan.groups.push(group);
+    }
+    plan.warnings.extend(history.take_warnings());
+    Ok(plan)
+}
+
+fn plan_group(
+    project: String,
+    runs: Vec<Run>,
+    config: &Config,
+    registry: &Registry,
+    data_dir: &Path,
+    options: &PlanOptions,
+    warnings: &mut Vec<String>,
+) -> Result<Group, HistoryError> {
+    let project_ref = ProjectRef::from_key(&project);
+    let spec = config
+        .selection(&project_ref.name, &project_ref.key)
+        .retention
+        .into_iter()
+        .next();
+    let keep_all = |runs: Vec<Run>, reason: &str| -> Vec<PlannedDecision> {
+        runs.into_iter()
+            .map(|run| PlannedDecision {
+                run,
+                action: Action::Keep,
+                reasons: vec![reason.to_owned()],
+            })
+            .collect()
+    };
+    let Some(spec) = spec else {
+        return Ok(Group {
+            project,
+            policy: None,
+            decisions: keep_all(runs, "no retention policy"),
+            refused: None,
+        });
+    };
+    // A policy that cannot be created (a bad setting, a missing plugin) is
+    // the user's to fix: nothing is planned at all.
+    let instance = registry
+        .instantiate(&spec, data_dir)
+        .map_err(|e| HistoryError {
+            message: e,
+            bad_input: true,
+        })?;
+    let decided = instance.decide(&RetentionInput {
+        group: &project,
+        now: options.now,
+        runs: &runs,
+    });
+    let decisions = match decided {
+        Ok(decisions) => decisions,
+        Err(e) => {
+            warnings.push(format!("{project}: {e}; every run of the project is kept"));
+            return Ok(Group {
+                project,
+                policy: Some(spec.instance),
+                decisions: keep_all(runs, "retention failed"),
+                refused: None,
+            });
+        }
+    };
+    let mut by_id: BTreeMap<String, otto_hooks_plugin_api::Decision> = BTreeMap::new();
+    for d in decisions {
+        by_id.entry(d.run_id.clone()).or_insert(d);
+    }
+    let decisions: Vec<PlannedDecision> = runs
+        .into_iter()
+        .map(|run| {
+            let (mut action, mut reasons) = match by_id.remove(&run.id) {
+                Some(d) if d.action == Action::Delete => (Action::Delete, d.reasons),
+                Some(d) => (Action::Keep, d.reasons),
+                None => (Action::Keep, vec!["no decision".to_owned()]),
+            };
+            // The host's rules, whatever the plugin said.
+            if run.status == RunStatus::Running && action == Action::Delete {
+                action = Action::Keep;
+                reasons = vec!["running".to_owned()];
+            }
+            if run.pinned && action == Action::Delete {
+                action = Action::Keep;
+                reasons = vec!["pinned".to_owned()];
+            }
+            PlannedDecision {
+                run,
+                action,
+                reasons,
+            }
+        })
+        .collect();
+    let total = decisions.len();
+    let deleting = decisions
+        .iter()
+        .filter(|d| d.action == Action::Delete)
+        .count();
+    let refused = if options.force || deleting == 0 {
+        None
+    } else if deleting == total {
+        Some(format!(
+            "the plan would delete every run of {project} ({deleting} of {total}); pass --force to allow it"
+        ))
+    } else if deleting as f64 > options.max_share * total as f64 {
+        Some(format!(
+            "the plan would delete {deleting} of {total} runs of {project} ({:.0}%, more than the {:.0}% allowed); pass --force to allow it",
+            100.0 * deleting as f64 / total as f64,
+            100.0 * options.max_share
+        ))
+    } else {
+        None
+    };
+    Ok(Group {
+        project,
+        policy: Some(spec.instance),
+        decisions,
+        refused,
+    })
+}
+
+impl Plan {
+    /// The plan as the `clean` document (before execution: a dry run).
+    pub fn document(&self, with_kept: bool) -> CleanPlan {
+        let mut doc = CleanPlan {
+            dry_run: true,
+            ..CleanPlan::default()
+        };
+        for group in &self.groups {
+            let mut g = GroupPlan {
+                project: group.project.clone(),
+                policy: group.policy.clone(),
+                ..GroupPlan::default()
+            };
+            for d in &group.decisions {
+                let size = d.run.size_bytes.unwrap_or(0);
+                let planned = PlannedRun {
+                    project: group.project.clone(),
+                    run: d.run.id.clone(),
+                    size_bytes: d.run.size_bytes,
+                    reasons: d.reasons.clone(),
+                };
+                if d.action == Action::Delete && group.refused.is_none() {
+                    g.deleted += 1;
+                    g.deleted_bytes += size;
+                    doc.deleted.push(planned);
+                } else {
+                    g.kept += 1;
+                    g.kept_bytes += size;
+                    if with_kept {
+                        doc.kept.push(planned);
+                    }
+                }
+            }
+            if let Some(reason) = &group.refused {
+                doc.refused.push(RefusedRun {
+                    project: group.project.clone(),
+                    run: "*".to_owned(),
+                    error: reason.clone(),
+                });
+            }
+            doc.groups.push(g);
+        }
+        doc
+    }
+
+    /// The decision for run `run_id` of `project` (or of any project when
+    /// `None`), with its group.
+    pub fn find(&self, project: Option<&str>, run_id: &str) -> Vec<(&Group, &PlannedDecision)> {
+        self.groups
+            .iter()
+            .filter(|g| project.is_none_or(|p| g.project == p))
+            .flat_map(|g| {
+                g.decisions
+                    .iter()
+                    .filter(|d| d.run.id == run_id)
+                    .map(move |d| (g, d))
+            })
+            .collect()
+    }
+}
+
+/// The `$OTTO_HOME` a run lives under: its location's grandparent
+/// (`<root>/<project>/<run>`), when the location has that shape.
+pub fn otto_root_of(run: &Run) -> Option<PathBuf> {
+    let location = Path::new(&run.location);
+    let name = location.file_name()?.to_str()?;
+    let project = location.parent()?;
+    (name == run.id && project.file_name()?.to_str()? == run.project)
+        .then(|| project.parent().map(Path::to_path_buf))
+        .flatten()
+}
+
+/// What executing a plan did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Executed {
+    /// The `clean` document: what was deleted (with the bytes it freed),
+    /// what was refused and why.
+    pub document: CleanPlan,
+    /// Notes for stderr (runs already gone, trash left from an earlier
+    /// interrupted command).
+    pub warnings: Vec<String>,
+}
+
+/// Deletes the runs `plan` deletes, through [`crate::fsops`], holding the
+/// clean lock. `progress(done, total)` is called after each run.
+pub fn execute(
+    plan: &Plan,
+    hooks_home: &Path,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<Executed, String> {
+    let _lock = crate::fsops::lock_clean(hooks_home)?;
+    let mut doc = plan.document(false);
+    doc.dry_run = false;
+    doc.deleted.clear();
+    let mut out = Executed::default();
+    let mut roots: BTreeMap<PathBuf, Result<crate::fsops::OttoRoot, String>> = BTreeMap::new();
+    let deletions: Vec<&PlannedDecision> = plan.groups.iter().flat_map(Group::deletions).collect();
+    let total = deletions.len();
+    for (done, d) in deletions.into_iter().enumerate() {
+        let refuse = |doc: &mut CleanPlan, error: String| {
+            doc.refused.push(RefusedRun {
+                project: d.run.project.clone(),
+                run: d.run.id.clone(),
+                error,
+            });
+        };
+        let Some(root_path) = otto_root_of(&d.run) else {
+            refuse(
+                &mut doc,
+                format!("not an otto run directory: {}", d.run.location),
+            );
+            continue;
+        };
+        let root = roots.entry(root_path.clone()).or_insert_with(|| {
+            let root = crate::fsops::OttoRoot::open(&root_path)
+                .map_err(|e| format!("cannot open {}: {e}", root_path.display()))?;
+            // Finish what an interrupted earlier command left in the trash.
+            match root.purge_trash() {
+                Ok(0) => {}
+                Ok(bytes) => out.warnings.push(format!(
+                    "finished purging {} left in {}'s trash by an interrupted earlier clean",
+                    otto_hooks_reporters::format::human_size(bytes),
+                    root_path.display()
+                )),
+                Err(e) => out.warnings.push(format!(
+                    "cannot purge the trash under {}: {e}",
+                    root_path.display()
+                )),
+            }
+            Ok(root)
+        });
+        match root {
+            Err(e) => refuse(&mut doc, e.clone()),
+            Ok(root) => match root.delete_run(&d.run.project, &d.run.id) {
+                crate::fsops::Outcome::Deleted { bytes_freed } => {
+                    doc.bytes_freed += bytes_freed;
+                    doc.deleted.push(PlannedRun {
+                        project: d.run.project.clone(),
+                        run: d.run.id.clone(),
+                        size_bytes: Some(bytes_freed),
+                        reasons: d.reasons.clone(),
+                    });
+                }
+                crate::fsops::Outcome::AlreadyGone => out.warnings.push(format!(
+                    "{}/{} was already gone: nothing freed",
+                    d.run.project, d.run.id
+                )),
+                crate::fsops::Outcome::Refused(e) | crate::fsops::Outcome::Failed(e) => {
+                    refuse(&mut doc, e)
+                }
+            },
+        }
+        progress(done + 1, total);
+    }
+    out.document = doc;
+    Ok(out)
+}
+
+/// The `why` document: the plan of one run's group, with only that run.
+pub fn why_document(group: &Group, decision: &PlannedDecision) -> CleanPlan {
+    let planned = PlannedRun {
+        project: group.project.clone(),
+        run: decision.run.id.clone(),
+        size_bytes: decision.run.size_bytes,
+        reasons: decision.reasons.clone(),
+    };
+    let deleting = decision.action == Action::Delete && group.refused.is_none();
+    let mut doc = CleanPlan {
+        dry_run: true,
+        groups: vec![GroupPlan {
+            project: group.project.clone(),
+            policy: group.policy.clone(),
+            kept: u64::from(!deleting),
+            kept_bytes: if deleting {
+                0
+            } else {
+                decision.run.size_bytes.unwrap_or(0)
+            },
+            deleted: u64::from(deleting),
+            deleted_bytes: if deleting {
+                decision.run.size_bytes.unwrap_or(0)
+            } else {
+                0
+            },
+        }],
+        ..CleanPlan::default()
+    };
+    if deleting {
+        doc.deleted.push(planned);
+    } else {
+        doc.kept.push(planned);
+    }
+    if let Some(reason) = &group.refused {
+        doc.refused.push(RefusedRun {
+            project: group.project.clone(),
+            run: decision.run.id.clone(),
+            error: reason.clone(),
+        });
+    }
+    doc
+}

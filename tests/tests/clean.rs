@@ -1,0 +1,391 @@
+//! End-to-end: `otto-hooks clean | run-policies | why` on real otto layouts.
+//! Every cleanup mistake otto itself made (FORMATS.md) is a test here: each
+//! tries to make otto-hooks delete the wrong thing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use otto_hooks_tests::otto_home::{OttoHome, ProjectHandle, RowStatus, RunHandle, TaskSpec};
+use otto_hooks_tests::{PrivateDir, profile_dirs};
+use serde_json::Value;
+
+fn binary() -> PathBuf {
+    profile_dirs()
+        .into_iter()
+        .map(|d| d.join("otto-hooks"))
+        .find(|p| p.exists())
+        .expect("the otto-hooks binary is missing: run `cargo build --workspace` first")
+}
+
+const DAY: u64 = 86_400;
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+struct World {
+    dir: PrivateDir,
+    otto: OttoHome,
+}
+
+impl World {
+    fn new() -> Self {
+        let dir = PrivateDir::new();
+        let otto = OttoHome::new(dir.path().join("otto"));
+        std::fs::create_dir_all(dir.path().join("hooks")).unwrap();
+        World { dir, otto }
+    }
+
+    fn project(&self, name: &str) -> ProjectHandle {
+        self.otto.project(name, &format!("/src/{name}"))
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(binary())
+            .args(args)
+            .env_clear()
+            .env("HOME", self.dir.path())
+            .env("OTTO_HOME", self.otto.root())
+            .env("OTTO_HOOKS_HOME", self.dir.path().join("hooks"))
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap()
+    }
+
+    /// Runs `clean --json …` and returns (exit code, document).
+    fn clean(&self, extra: &[&str]) -> (i32, Value) {
+        let mut args = vec!["clean", "--json"];
+        args.extend_from_slice(extra);
+        let out = self.run(&args);
+        let doc = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!("{args:?}: {e}: {}{}", text(&out.stdout), text(&out.stderr))
+        });
+        (out.status.code().unwrap(), doc)
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A run `days` days old.
+fn aged(p: &ProjectHandle, days: u64) -> RunHandle {
+    p.run(now() - days * DAY)
+        .task("build", TaskSpec::ok().stdout("ok\n"))
+        .write()
+}
+
+fn deleted(doc: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = doc["deleted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["run"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn du(path: &Path) -> u64 {
+    let out = Command::new("du").arg("-sb").arg(path).output().unwrap();
+    text(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn keep_days_deletes_exactly_the_old_runs_of_every_name_dash_hash_project() {
+    let w = World::new();
+    let web = w.project("web");
+    let otto = w.project("otto");
+    let old_web = aged(&web, 40);
+    let new_web = aged(&web, 2);
+    let old_otto = aged(&otto, 50);
+    let size = du(&old_web.dir) + du(&old_otto.dir);
+    // `otto` would lose its only run: refused without --force, even in a dry run.
+    let (code, refused) = w.clean(&["--keep", "30", "--keep-last", "0", "--dry-run"]);
+    assert_eq!(code, 1, "{refused:#}");
+    assert!(
+        refused["refused"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains(&otto.dir_name())
+    );
+    let (code, plan) = w.clean(&["--keep", "30", "--keep-last", "0", "--dry-run", "--force"]);
+    assert_eq!(code, 0);
+    assert_eq!(plan["dry_run"], true);
+    assert_eq!(deleted(&plan), {
+        let mut v = vec![old_web.id.clone(), old_otto.id.clone()];
+        v.sort();
+        v
+    });
+    assert!(old_web.dir.exists(), "a dry run changes nothing");
+    let (code, done) = w.clean(&["--keep", "30", "--keep-last", "0", "--yes", "--force"]);
+    assert_eq!(code, 0, "{done:#}");
+    assert_eq!(done["dry_run"], false);
+    assert!(!old_web.dir.exists() && !old_otto.dir.exists());
+    assert!(new_web.dir.exists());
+    assert_eq!(done["bytes_freed"], size, "bytes freed are what du counted");
+    for d in done["deleted"].as_array().unwrap() {
+        for key in ["project", "run", "size_bytes", "reasons"] {
+            assert!(d.get(key).is_some(), "{key}: {d:#}");
+        }
+    }
+}
+
+#[test]
+fn keep_last_keeps_the_newest_runs_not_the_oldest() {
+    let w = World::new();
+    let web = w.project("web");
+    let runs: Vec<RunHandle> = (0..6).map(|i| aged(&web, 100 + i)).collect();
+    let (code, plan) = w.clean(&["--keep", "30", "--keep-last", "2", "--dry-run", "--force"]);
+    assert_eq!(code, 0);
+    // runs[0] and runs[1] are the newest (100 and 101 days old).
+    let mut expected: Vec<String> = runs[2..].iter().map(|r| r.id.clone()).collect();
+    expected.sort();
+    assert_eq!(deleted(&plan), expected);
+    let kept: Vec<&Value> = plan["kept"].as_array().unwrap().iter().collect();
+    let last1 = kept
+        .iter()
+        .find(|k| k["run"] == runs[0].id.as_str())
+        .unwrap();
+    assert_eq!(last1["reasons"], serde_json::json!(["last#1"]));
+}
+
+#[test]
+fn a_live_run_is_never_deleted_even_when_every_age_rule_would_delete_it() {
+    let w = World::new();
+    let web = w.project("web");
+    let live = aged(&web, 90);
+    let dead = aged(&web, 91);
+    w.otto.db().row(&live, RowStatus::Running);
+    let _held = live.hold_lock();
+    let (code, done) = w.clean(&[
+        "--keep",
+        "1",
+        "--keep-failed",
+        "1",
+        "--keep-last",
+        "0",
+        "--yes",
+        "--force",
+    ]);
+    assert_eq!(code, 0, "{done:#}");
+    assert!(live.dir.exists(), "a held .lock means live");
+    assert!(!dead.dir.exists());
+    let kept = done["groups"][0]["kept"].as_u64().unwrap();
+    assert_eq!(kept, 1);
+}
+
+#[test]
+fn symlinked_projects_and_runs_never_lead_outside_the_root() {
+    let w = World::new();
+    let web = w.project("web");
+    let old = aged(&web, 60);
+    let outside = w.dir.subdir("outside", 0o700);
+    let evil_project = w.otto.symlinked_project_to(&outside.join("p"));
+    let evil_run = web.symlinked_run_to(&outside.join("r"), now() - 90 * DAY);
+    let (code, done) = w.clean(&["--keep", "1", "--keep-last", "0", "--yes", "--force"]);
+    assert_eq!(code, 0, "{done:#}");
+    assert!(!old.dir.exists());
+    for evil in [&evil_project, &evil_run] {
+        assert!(
+            evil.victim.exists(),
+            "{} must survive",
+            evil.victim.display()
+        );
+        assert!(
+            std::fs::symlink_metadata(&evil.link).is_ok(),
+            "the link itself is not a run"
+        );
+    }
+}
+
+#[test]
+fn names_that_are_not_projects_or_runs_are_never_touched() {
+    let w = World::new();
+    let web = w.project("web");
+    aged(&web, 60);
+    let others = w.otto.non_project_dirs();
+    let non_runs = web.non_run_entries();
+    w.clean(&["--keep", "1", "--keep-last", "0", "--yes", "--force"]);
+    for p in others.iter().chain(&non_runs) {
+        assert!(
+            std::fs::symlink_metadata(p).is_ok(),
+            "{} must survive",
+            p.display()
+        );
+    }
+    assert!(w.otto.root().join("otto.db").exists() || !w.otto.db_path().exists());
+    assert!(
+        web.dir.exists() && web.cache_dir().exists(),
+        "a project dir and its cache stay"
+    );
+}
+
+#[test]
+fn same_second_runs_are_seen_and_ordered_by_suffix() {
+    let w = World::new();
+    let web = w.project("web");
+    let ts = now() - 80 * DAY;
+    let plain = web.run(ts).task("build", TaskSpec::ok()).write();
+    let one = web.run(ts).suffix(1).task("build", TaskSpec::ok()).write();
+    let two = web.run(ts).suffix(2).task("build", TaskSpec::ok()).write();
+    let (_, plan) = w.clean(&["--keep", "30", "--keep-last", "1", "--dry-run", "--force"]);
+    let mut expected = vec![plain.id.clone(), one.id.clone()];
+    expected.sort();
+    assert_eq!(deleted(&plan), expected, "the newest is `-2`");
+    assert!(two.dir.exists());
+}
+
+#[test]
+fn the_project_filter_is_exact() {
+    let w = World::new();
+    let web = w.project("web");
+    let webapp = w.project("webapp");
+    let a = aged(&web, 60);
+    let b = aged(&webapp, 60);
+    let (_, plan) = w.clean(&[
+        "--project",
+        "web",
+        "--keep",
+        "1",
+        "--keep-last",
+        "0",
+        "--dry-run",
+        "--force",
+    ]);
+    assert_eq!(deleted(&plan), vec![a.id.as_str()]);
+    let (_, none) = w.clean(&[
+        "--project",
+        "we",
+        "--keep",
+        "1",
+        "--keep-last",
+        "0",
+        "--dry-run",
+        "--force",
+    ]);
+    assert!(deleted(&none).is_empty());
+    assert!(b.dir.exists());
+}
+
+#[test]
+fn directories_without_a_database_row_are_cleaned_too() {
+    let w = World::new();
+    let web = w.project("web");
+    let with_row = aged(&web, 70);
+    let orphan = aged(&web, 71);
+    w.otto.db().row(&with_row, RowStatus::Success);
+    let (_, plan) = w.clean(&["--keep", "30", "--keep-last", "0", "--dry-run", "--force"]);
+    let mut expected = vec![with_row.id.clone(), orphan.id.clone()];
+    expected.sort();
+    assert_eq!(deleted(&plan), expected);
+}
+
+#[test]
+fn deleting_every_run_or_most_of_a_project_needs_force() {
+    let w = World::new();
+    let web = w.project("web");
+    let runs: Vec<RunHandle> = (0..4).map(|i| aged(&web, 60 + i)).collect();
+    let (code, plan) = w.clean(&["--keep", "30", "--keep-last", "0", "--yes"]);
+    assert_eq!(code, 1, "a refusal is exit 1: {plan:#}");
+    let refused = plan["refused"][0]["error"].as_str().unwrap();
+    assert!(
+        refused.contains("every run") && refused.contains("4 of 4") && refused.contains("--force"),
+        "{refused}"
+    );
+    assert!(runs.iter().all(|r| r.dir.exists()));
+    let (code, plan) = w.clean(&["--keep", "30", "--keep-last", "1", "--yes"]);
+    assert_eq!(code, 1);
+    assert!(
+        plan["refused"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("3 of 4")
+    );
+    assert!(runs.iter().all(|r| r.dir.exists()));
+    let (code, _) = w.clean(&[
+        "--keep",
+        "30",
+        "--keep-last",
+        "1",
+        "--yes",
+        "--max-share",
+        "80",
+    ]);
+    assert_eq!(code, 0);
+    assert_eq!(runs.iter().filter(|r| r.dir.exists()).count(), 1);
+}
+
+#[test]
+fn without_a_terminal_clean_needs_yes_and_shows_the_plan() {
+    let w = World::new();
+    let web = w.project("web");
+    let old = aged(&web, 60);
+    aged(&web, 1);
+    let out = w.run(&["clean", "--keep", "30", "--keep-last", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stdout).contains(&old.id), "the plan is printed");
+    assert!(text(&out.stderr).contains("--yes"));
+    assert!(old.dir.exists());
+}
+
+#[test]
+fn why_names_every_rule_that_applied() {
+    let w = World::new();
+    let web = w.project("web");
+    let newest = aged(&web, 1);
+    let old = aged(&web, 45);
+    let out = w.run(&["why", &newest.id, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        doc["kept"][0]["reasons"],
+        serde_json::json!(["last#1", "within 30d"])
+    );
+    let out = w.run(&["why", &old.id, "--keep-last", "1", "--json"]);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        doc["deleted"][0]["reasons"],
+        serde_json::json!(["older than 30d"])
+    );
+    assert_eq!(w.run(&["why", "42"]).status.code(), Some(2));
+}
+
+#[test]
+fn run_policies_applies_the_configured_policy_without_prompting_and_only_when_due() {
+    let w = World::new();
+    std::fs::write(
+        w.dir.path().join("hooks/config.toml"),
+        "[retention]\nkeep_last = 2\n",
+    )
+    .unwrap();
+    let web = w.project("web");
+    for i in 0..4 {
+        aged(&web, 1 + i);
+    }
+    let old = aged(&web, 90);
+    let out = w.run(&["run-policies", "--if-due", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(deleted(&doc), vec![old.id.as_str()]);
+    assert!(!old.dir.exists(), "applied without a prompt or --yes");
+    let again = aged(&web, 95);
+    let out = w.run(&["run-policies", "--if-due", "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty(), "not due: nothing printed on stdout");
+    assert!(text(&out.stderr).contains("not due"));
+    assert!(again.dir.exists());
+    let out = w.run(&["run-policies", "--if-due", "--interval", "0s", "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!again.dir.exists());
+}
