@@ -41,8 +41,24 @@ pub fn render<T: Serialize>(
     kind: DocumentKind,
     doc: &T,
 ) -> Result<Rendered, String> {
-    let json = serde_json::to_string(doc)
-        .map_err(|e| format!("cannot serialise the {kind} document: {e}"))?;
+    let json = to_json(kind, doc)?;
+    render_json(registry, reporter, data_dir, kind, &json)
+}
+
+/// The document as the JSON text reporters receive.
+pub fn to_json<T: Serialize>(kind: DocumentKind, doc: &T) -> Result<String, String> {
+    serde_json::to_string(doc).map_err(|e| format!("cannot serialise the {kind} document: {e}"))
+}
+
+/// Renders a document already serialised with [`to_json`] (so that a large
+/// document need not be held twice, as values and as text).
+pub fn render_json(
+    registry: &Registry,
+    reporter: &InstanceSpec,
+    data_dir: &Path,
+    kind: DocumentKind,
+    json: &str,
+) -> Result<Rendered, String> {
     let mut warnings = Vec::new();
     let fallback = json_reporter();
     let candidates: &[&InstanceSpec] = if reporter.plugin == fallback.plugin {
@@ -53,7 +69,7 @@ pub fn render<T: Serialize>(
     for spec in candidates {
         let attempt = registry.instantiate(spec, data_dir).and_then(|instance| {
             instance
-                .render(&Document { kind, json: &json })
+                .render(&Document { kind, json })
                 .map_err(|e| match e.kind {
                     ErrorKind::Unsupported => {
                         format!("{} does not render {kind} documents", e.plugin)

@@ -754,10 +754,16 @@ impl Instance {
             json: Str::new(doc.json),
         };
         // SAFETY: checked entry; `view` outlives the call; items are `Str`.
-        let chunks = self.call(text_item, |p, out| unsafe {
+        let mut chunks = self.call(text_item, |p, out| unsafe {
             f(p, (&view as *const abi::Document<'_>).cast(), out)
         })?;
-        Ok(chunks.concat())
+        // One chunk (the usual case) is returned as is: no second copy of
+        // what may be a large document.
+        Ok(if chunks.len() == 1 {
+            chunks.pop().unwrap_or_default()
+        } else {
+            chunks.concat()
+        })
     }
 }
 

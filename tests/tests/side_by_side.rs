@@ -162,7 +162,11 @@ fn two_retention_plugins_from_two_libraries_are_registered_side_by_side() {
         .filter(|r| r.handle.kind() == PluginKind::Retention)
         .map(|r| r.handle.name())
         .collect();
-    assert_eq!(retention, ["weekday", "panicky"]);
+    assert_eq!(
+        retention,
+        ["standard", "weekday", "panicky"],
+        "the built-in first"
+    );
 
     let runs = daily_runs();
     let input = RetentionInput {

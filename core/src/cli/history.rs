@@ -120,7 +120,10 @@ pub(super) fn list(ctx: &Context, args: ListArgs) -> CmdResult {
         if runs.is_empty() && args.project.is_none() && args.status.is_none() {
             note_empty(ctx, history);
         }
-        ctx.print(registry, args.source.json, DocumentKind::RunList, &runs)?;
+        // Serialised, then freed: a list of 100,000 runs is held once.
+        let text = crate::render::to_json(DocumentKind::RunList, &runs).map_err(Failure::failed)?;
+        drop(runs);
+        ctx.print_json(registry, args.source.json, DocumentKind::RunList, &text)?;
         Ok(exit::OK)
     })
 }

@@ -206,8 +206,21 @@ impl Context {
         kind: otto_hooks_plugin_api::DocumentKind,
         doc: &T,
     ) -> Result<(), Failure> {
-        let rendered = render::render(registry, &self.reporter(json), &self.hooks_home, kind, doc)
-            .map_err(Failure::failed)?;
+        let text = render::to_json(kind, doc).map_err(Failure::failed)?;
+        self.print_json(registry, json, kind, &text)
+    }
+
+    /// Renders a document already serialised with [`render::to_json`].
+    pub fn print_json(
+        &self,
+        registry: &Registry,
+        json: bool,
+        kind: otto_hooks_plugin_api::DocumentKind,
+        text: &str,
+    ) -> Result<(), Failure> {
+        let rendered =
+            render::render_json(registry, &self.reporter(json), &self.hooks_home, kind, text)
+                .map_err(Failure::failed)?;
         for w in &rendered.warnings {
             self.warn(w);
         }

@@ -122,10 +122,11 @@
 //!   decides), sizes, task count, `pinned` from `.keep`, the run directory
 //!   as `location`, and attributes `stderr_bytes`, `lock_file`, `finished`
 //!   (present and true when the run is known finished: its `.lock` was found
-//!   free after the run settled, or it came from the index), `name`,
-//!   `hash`. `run.yaml` is not read. `limit` is applied newest first, and
+//!   free after the run settled, or it came from the index). `run.yaml` is
+//!   not read. `limit` is applied newest first, and
 //!   only the runs returned are measured.
-//! - [`Storage::run_details`]: the same run plus `run.yaml`'s `user`, `cwd`,
+//! - [`Storage::run_details`]: the same run plus the project's `name` and
+//!   `hash`, and `run.yaml`'s `user`, `cwd`,
 //!   `ottofile`, `args` (an array), `prog` and `hash` (as `ottofile_hash`,
 //!   a hash of the ottofile's content), or `run_yaml_error` when it is
 //!   malformed; and every task under `tasks/` sorted by name, with its log
@@ -297,8 +298,6 @@ impl OttoFs {
         let mut attributes = Map::with_capacity(4);
         attributes.insert("stderr_bytes".into(), Value::from(summary.stderr_bytes));
         attributes.insert("lock_file".into(), Value::from(summary.lock_file));
-        attributes.insert("name".into(), Value::from(project.name));
-        attributes.insert("hash".into(), Value::from(project.hash));
         if summary.finished {
             // The status plugin may skip its own lock probe.
             attributes.insert("finished".into(), Value::from(true));
@@ -423,6 +422,12 @@ impl Storage for OttoFs {
         };
         self.walked.fetch_add(1, Ordering::Relaxed);
         let mut run = self.run(&project, ctx.run_id, key, &facts.summary());
+        // Derivable from the project key, so only details carry them: a
+        // listing of 100,000 runs stays small.
+        run.attributes
+            .insert("name".into(), Value::from(project.name));
+        run.attributes
+            .insert("hash".into(), Value::from(project.hash));
         let run_fd =
             walk::open_dir_at(project_fd.as_fd(), ctx.run_id).map_err(|_| self.not_found(ctx))?;
         runyaml::add_attributes(run_fd.as_fd(), &mut run.attributes);

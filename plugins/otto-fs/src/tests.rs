@@ -275,7 +275,7 @@ fn a_run_reports_its_counts_pin_location_and_attributes() {
     let stderr = "warning from build\n".len() + "warning from check:db\n".len();
     assert_eq!(
         Value::Object(run.attributes),
-        json!({"stderr_bytes": stderr, "lock_file": false, "name": "web-app", "hash": "0123abcd", "finished": true})
+        json!({"stderr_bytes": stderr, "lock_file": false, "finished": true})
     );
 }
 
