@@ -269,7 +269,9 @@ impl Plan {
                 } else {
                     g.kept += 1;
                     g.kept_bytes += size;
-                    if with_kept {
+                    // A run the policy would delete but a guard holds is
+                    // explained by the group's refusal, not listed as kept.
+                    if with_kept && d.action == Action::Keep {
                         doc.kept.push(planned);
                     }
                 }

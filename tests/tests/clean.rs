@@ -389,3 +389,58 @@ fn run_policies_applies_the_configured_policy_without_prompting_and_only_when_du
     assert_eq!(out.status.code(), Some(0));
     assert!(!again.dir.exists());
 }
+
+#[test]
+fn the_example_weekday_plugin_decides_for_the_projects_it_is_configured_for() {
+    let w = World::new();
+    let plugins = w.dir.subdir("plugins", 0o700);
+    let lib = otto_hooks_tests::library("weekday-retention");
+    let dest = plugins.join(lib.file_name().unwrap());
+    std::fs::copy(&lib, &dest).unwrap();
+    otto_hooks_tests::set_mode(&dest, 0o644);
+    std::fs::write(
+        w.dir.path().join("hooks/config.toml"),
+        format!(
+            "[plugins]\ndirs = [\"{}\"]\n\n[projects.\"web\".retention]\nplugin = \"weekday\"\nweeks = 1\n",
+            plugins.display()
+        ),
+    )
+    .unwrap();
+    let web = w.project("web");
+    let api = w.project("api");
+    let recent = aged(&web, 1);
+    let old = aged(&web, 20);
+    aged(&api, 20);
+    let out = w.run(&["run-policies", "--dry-run", "--json", "--force"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let policy_of = |project: &str| {
+        doc["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["project"] == project)
+            .unwrap()["policy"]
+            .clone()
+    };
+    assert_eq!(policy_of(&web.dir_name()), "retention.weekday");
+    assert_eq!(policy_of(&api.dir_name()), "retention.standard");
+    let kept = doc["kept"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["run"] == recent.id.as_str())
+        .unwrap();
+    assert!(
+        kept["reasons"][0].as_str().unwrap().starts_with("weekday "),
+        "{kept:#}"
+    );
+    let gone = doc["deleted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["run"] == old.id.as_str())
+        .unwrap();
+    assert_eq!(gone["reasons"], serde_json::json!(["older than 1 week"]));
+    assert!(old.dir.exists(), "a dry run");
+}

@@ -282,7 +282,11 @@ pub(super) fn run_policies(ctx: &Context, args: RunPoliciesArgs) -> CmdResult {
     if args.dry_run {
         let doc = plan.document(true);
         ctx.print(&registry, args.policy.json, DocumentKind::CleanPlan, &doc)?;
-        return Ok(exit::OK);
+        return Ok(if doc.refused.is_empty() {
+            exit::OK
+        } else {
+            exit::FAILURES
+        });
     }
     let code = execute_and_report(ctx, &plan, &registry, args.policy.json)?;
     std::fs::create_dir_all(&ctx.hooks_home)
