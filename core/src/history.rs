@@ -296,14 +296,10 @@ impl<'a> History<'a> {
         Ok(run_info(details))
     }
 
-    /// `otto-hooks usage`. `keep_days` is the age beyond which runs are
-    /// counted in the age recommendation.
-    pub fn usage(
-        &self,
-        project: Option<&str>,
-        keep_days: u32,
-        now: Timestamp,
-    ) -> Result<UsageReport, HistoryError> {
+    /// `otto-hooks usage`: sizes per project, the largest runs, orphaned
+    /// cache. (What the retention policy would free is added by the caller,
+    /// from a [`crate::policy`] plan.)
+    pub fn usage(&self, project: Option<&str>) -> Result<UsageReport, HistoryError> {
         let usage: Vec<ProjectUsage> = self
             .storage
             .usage(&RunQuery {
@@ -346,24 +342,7 @@ impl<'a> History<'a> {
             .collect();
 
         let orphaned: u64 = usage.iter().map(|u| u.orphaned_cache_bytes).sum();
-        let cutoff = now.secs - i64::from(keep_days) * 86_400;
-        let old: Vec<&Run> = runs
-            .iter()
-            .filter(|r| r.started_at.secs < cutoff && r.status != RunStatus::Running && !r.pinned)
-            .collect();
-        let old_bytes: u64 = old.iter().map(|r| r.size_bytes.unwrap_or(0)).sum();
         let mut recommendations = Vec::new();
-        if old_bytes > 0 {
-            recommendations.push(Recommendation {
-                message: format!(
-                    "cleaning the {} finished, unpinned runs older than {keep_days} days would free {}",
-                    old.len(),
-                    human_size(old_bytes)
-                ),
-                command: None,
-                bytes: old_bytes,
-            });
-        }
         if orphaned > 0 {
             let files: u64 = usage.iter().map(|u| u.orphaned_cache_files).sum();
             recommendations.push(Recommendation {

@@ -447,13 +447,25 @@ fn usage_adds_up_per_project_names_the_largest_runs_and_orphaned_cache() {
     assert_eq!(usage["largest_runs"][0]["run"], (T0 + 3).to_string());
     assert_eq!(usage["orphaned_cache_bytes"], 5_000);
     let recommendations = usage["recommendations"].as_array().unwrap();
+    // The default policy keeps the last 10 runs: nothing to recommend but
+    // the orphan. With a configured policy keeping only the last run, the
+    // three older runs of `web` (all older than 30 days) would go.
+    assert_eq!(recommendations.len(), 1, "{recommendations:#?}");
+    std::fs::write(
+        w.dir.path().join("hooks/config.toml"),
+        "[retention]\nkeep_last = 1\n",
+    )
+    .unwrap();
+    let usage = w.json(&["usage", "--json"]);
+    let first = &usage["recommendations"][0];
     assert!(
-        recommendations.iter().any(|r| r["message"]
+        first["message"]
             .as_str()
             .unwrap()
-            .contains("older than 30 days")),
-        "{recommendations:#?}"
+            .contains("the configured retention policy would delete 3 run(s)"),
+        "{first:#}"
     );
+    assert_eq!(first["command"], "otto-hooks clean");
     let only_api = w.json(&["usage", "--project", "api", "--json"]);
     assert_eq!(only_api["projects"].as_array().unwrap().len(), 1);
 }

@@ -52,9 +52,10 @@ pub struct UsageArgs {
     /// Only this project.
     #[arg(long, short = 'p', value_name = "PROJECT")]
     pub project: Option<String>,
-    /// Age, in days, beyond which runs count in the cleaning recommendation.
-    #[arg(long, value_name = "DAYS", default_value_t = 30)]
-    pub keep: u32,
+    /// Recommend with the `standard` policy keeping DAYS days, instead of
+    /// the configured retention policy.
+    #[arg(long, value_name = "DAYS")]
+    pub keep: Option<u32>,
     #[command(flatten)]
     pub source: Source,
 }
@@ -140,9 +141,47 @@ pub(super) fn info(ctx: &Context, args: InfoArgs) -> CmdResult {
 
 pub(super) fn usage(ctx: &Context, args: UsageArgs) -> CmdResult {
     with_history(ctx, &args.source, |history, registry| {
-        let report = history
-            .usage(args.project.as_deref(), args.keep, Timestamp::now())
-            .map_err(failure)?;
+        let mut report = history.usage(args.project.as_deref()).map_err(failure)?;
+        let plan = crate::policy::plan(
+            history,
+            &ctx.config,
+            registry,
+            &ctx.hooks_home,
+            &crate::policy::PlanOptions {
+                project: args.project.clone(),
+                now: Timestamp::now(),
+                max_share: 1.0,
+                force: true,
+            },
+        )
+        .map_err(failure)?;
+        let deletions: Vec<_> = plan.groups.iter().flat_map(|g| g.deletions()).collect();
+        let bytes: u64 = deletions
+            .iter()
+            .map(|d| d.run.size_bytes.unwrap_or(0))
+            .sum();
+        if bytes > 0 {
+            let command = match args.keep {
+                Some(days) => format!("otto-hooks clean --keep {days}"),
+                None => "otto-hooks clean".to_owned(),
+            };
+            let policy = match args.keep {
+                Some(days) => format!("keeping {days} days (and the last 10 runs of each project)"),
+                None => "the configured retention policy".to_owned(),
+            };
+            report.recommendations.insert(
+                0,
+                otto_hooks_plugin_api::report::Recommendation {
+                    message: format!(
+                        "cleaning with {policy} would delete {} run(s) and free {}",
+                        deletions.len(),
+                        otto_hooks_reporters::format::human_size(bytes)
+                    ),
+                    command: Some(command),
+                    bytes,
+                },
+            );
+        }
         if report.projects.is_empty() && args.project.is_none() {
             note_empty(ctx, history);
         }

@@ -306,6 +306,20 @@ fn dispatch(cli: Cli) -> CmdResult {
         Command::Clean(a) => overrides.extend(a.policy.overrides()),
         Command::RunPolicies(a) => overrides.extend(a.policy.overrides()),
         Command::Why(a) => overrides.extend(a.policy.overrides()),
+        Command::Usage(a) => {
+            if let Some(days) = a.keep {
+                overrides.push(Override::new(
+                    "retention.plugin",
+                    toml::Value::String("standard".into()),
+                    "--keep",
+                ));
+                overrides.push(Override::new(
+                    "retention.keep_days",
+                    toml::Value::Integer(i64::from(days)),
+                    format!("--keep {days}"),
+                ));
+            }
+        }
         _ => {}
     }
     if let Command::Hook(h) = &cli.command {
