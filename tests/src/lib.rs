@@ -69,6 +69,18 @@ pub fn library_file_name(crate_name: &str) -> String {
     )
 }
 
+/// The `otto-hooks` binary `cargo build --workspace` put next to the
+/// plugin libraries of the running profile.
+pub fn otto_hooks_binary() -> PathBuf {
+    profile_dirs()
+        .into_iter()
+        .map(|d| d.join("otto-hooks"))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| {
+            panic!("the otto-hooks binary is missing: run `cargo build --workspace` first")
+        })
+}
+
 /// The directories a workspace cdylib of the running profile may be in,
 /// most likely first (see the crate docs).
 pub fn profile_dirs() -> Vec<PathBuf> {

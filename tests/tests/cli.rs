@@ -10,15 +10,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use otto_hooks_tests::{PrivateDir, profile_dirs};
-
-fn binary() -> PathBuf {
-    profile_dirs()
-        .into_iter()
-        .map(|d| d.join("otto-hooks"))
-        .find(|p| p.exists())
-        .expect("the otto-hooks binary is missing: run `cargo build --workspace` first")
-}
+use otto_hooks_tests::PrivateDir;
 
 /// A private OTTO_HOOKS_HOME with a plugins directory holding the
 /// recorder and weekday libraries, and a config choosing the recorder as
@@ -59,7 +51,7 @@ impl Home {
     }
 
     fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut child = Command::new(binary())
+        let mut child = Command::new(otto_hooks_tests::otto_hooks_binary())
             .args(args)
             .env_clear()
             .env("HOME", self.path())

@@ -4,20 +4,12 @@
 //! (FORMATS.md) is a test here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
+use otto_hooks_tests::PrivateDir;
 use otto_hooks_tests::otto_home::{OttoHome, ProjectHandle, RowStatus, RunHandle, TaskSpec};
-use otto_hooks_tests::{PrivateDir, profile_dirs};
 use serde_json::Value;
-
-fn binary() -> PathBuf {
-    profile_dirs()
-        .into_iter()
-        .map(|d| d.join("otto-hooks"))
-        .find(|p| p.exists())
-        .expect("the otto-hooks binary is missing: run `cargo build --workspace` first")
-}
 
 /// `$OTTO_HOME` and `$OTTO_HOOKS_HOME` in one private directory.
 struct World {
@@ -40,7 +32,7 @@ impl World {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        Command::new(binary())
+        Command::new(otto_hooks_tests::otto_hooks_binary())
             .args(args)
             .env_clear()
             .env("HOME", self.dir.path())
