@@ -202,10 +202,14 @@ impl<'a> History<'a> {
                 by_project.insert(run.project.clone(), self.status_for(&run.project));
             }
         }
+        // One thread per core, and none below a few thousand runs: a
+        // detection is a lookup (and at most one lock probe) once storage
+        // says which runs are finished, and every thread grows its own heap
+        // arena.
         let threads = std::thread::available_parallelism()
-            .map_or(2, |n| n.get() * 2)
+            .map_or(2, |n| n.get())
             .min(16);
-        let chunk = runs.len().div_ceil(threads).max(64);
+        let chunk = runs.len().div_ceil(threads).max(4096);
         std::thread::scope(|scope| {
             for part in runs.chunks_mut(chunk) {
                 let by_project = &by_project;
