@@ -269,17 +269,26 @@ unsafe extern "C" fn list_runs<P: Storage>(
     guard(out, || {
         // SAFETY: live instance and arguments for the call (ABI contract).
         unsafe {
-            let q = &*query;
-            let query = crate::RunQuery {
-                project: q.project.as_opt_unchecked(),
-                limit: q.limit.get(),
-            };
+            let query = run_query(query);
             for run in instance::<P>(inst).list_runs(&query)? {
                 emit_run(out, &run);
             }
         }
         Ok(())
     })
+}
+
+/// # Safety
+/// `query` must be live and UTF-8 (the ABI contract).
+unsafe fn run_query<'a>(query: *const abi::RunQuery<'a>) -> crate::RunQuery<'a> {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        let q = &*query;
+        crate::RunQuery {
+            project: q.project.as_opt_unchecked(),
+            limit: q.limit.get(),
+        }
+    }
 }
 
 unsafe extern "C" fn run_details<P: Storage>(
@@ -306,11 +315,7 @@ unsafe extern "C" fn usage<P: Storage>(
     guard(out, || {
         // SAFETY: live instance and arguments for the call (ABI contract).
         unsafe {
-            let q = &*query;
-            let query = crate::RunQuery {
-                project: q.project.as_opt_unchecked(),
-                limit: q.limit.get(),
-            };
+            let query = run_query(query);
             for project in instance::<P>(inst).usage(&query)? {
                 emit(out, &convert::usage_view(&project));
             }
