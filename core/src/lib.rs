@@ -10,9 +10,12 @@
 //! - [`history`] — reading run history: `list`, `info`, `usage`.
 //! - [`hooks`] — the lifecycle dispatcher (`run_start`, `event`, `run_complete`).
 //! - [`policy`] — retention as plan → explain → execute.
+//! - [`cache_gc`] — script-cache garbage collection.
+//! - [`fsops`] — the only code that deletes under `$OTTO_HOME`.
 //! - [`render`] — turning result documents into output through reporter plugins.
 //! - [`cli`] — the clap commands: parse, call the library, render.
 
+pub mod cache_gc;
 pub mod cli;
 pub mod config;
 pub mod fsops;

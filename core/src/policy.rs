@@ -326,14 +326,14 @@ pub struct Executed {
     pub warnings: Vec<String>,
 }
 
-/// Deletes the runs `plan` deletes, through [`crate::fsops`], holding the
-/// clean lock. `progress(done, total)` is called after each run.
+/// Deletes the runs `plan` deletes, through [`crate::fsops`]; the caller
+/// holds the clean lock (`_lock`). `progress(done, total)` is called after
+/// each run.
 pub fn execute(
     plan: &Plan,
-    hooks_home: &Path,
+    _lock: &crate::fsops::CleanLock,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<Executed, String> {
-    let _lock = crate::fsops::lock_clean(hooks_home)?;
     let mut doc = plan.document(false);
     doc.dry_run = false;
     doc.deleted.clear();

@@ -230,12 +230,58 @@ pub struct RefusedRun {
 }
 
 /// Cache garbage collection in a [`CleanPlan`].
+///
+/// The roots are the `script.*` links of every run that stays (kept or
+/// live); a cache file no root references, last modified longer ago than
+/// the grace period, is an orphan.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CachePlan {
-    /// Cache files deleted (or to delete).
+    /// Cache files deleted (or, on a dry run, to delete): the orphans.
     pub deleted: Vec<CacheFile>,
-    /// Bytes actually freed.
+    /// Bytes actually freed (0 on a dry run).
     pub bytes_freed: u64,
+    /// The grace period: an unreferenced file younger than this stays.
+    #[serde(default)]
+    pub grace_seconds: u64,
+    /// Orphans found: count.
+    #[serde(default)]
+    pub orphaned_files: u64,
+    /// Orphans found: apparent bytes.
+    #[serde(default)]
+    pub orphaned_bytes: u64,
+    /// Unreferenced files kept because they are younger than the grace
+    /// period (a run may have written one and not linked it yet): count.
+    #[serde(default)]
+    pub recent_files: u64,
+    /// Those files' apparent bytes.
+    #[serde(default)]
+    pub recent_bytes: u64,
+    /// Cache files some remaining run references.
+    #[serde(default)]
+    pub referenced_files: u64,
+    /// Script links whose target would be in the project's `.cache` but
+    /// does not exist.
+    #[serde(default)]
+    pub dangling: Vec<CacheLink>,
+    /// Script links whose target is outside the project's `.cache`
+    /// (they protect nothing there).
+    #[serde(default)]
+    pub outside: Vec<CacheLink>,
+}
+
+/// A script link, in a [`CachePlan`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CacheLink {
+    /// The project key.
+    pub project: String,
+    /// The run id.
+    pub run: String,
+    /// The task.
+    pub task: String,
+    /// The link's name (`script.sh`, `script.py`).
+    pub link: String,
+    /// The link's target, as written.
+    pub target: String,
 }
 
 /// A cache file.

@@ -21,6 +21,7 @@
 //! Helpers here panic with a message that says what went wrong: they are for
 //! tests only.
 
+pub mod bench;
 pub mod otto_home;
 use std::ffi::OsStr;
 use std::fmt::Display;

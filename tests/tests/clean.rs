@@ -7,7 +7,9 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use otto_hooks_tests::PrivateDir;
-use otto_hooks_tests::otto_home::{OttoHome, ProjectHandle, RowStatus, RunHandle, TaskSpec};
+use otto_hooks_tests::otto_home::{
+    OttoHome, ProjectHandle, RowStatus, RunHandle, TaskSpec, set_mtime,
+};
 use serde_json::Value;
 
 const DAY: u64 = 86_400;
@@ -435,4 +437,264 @@ fn the_example_weekday_plugin_decides_for_the_projects_it_is_configured_for() {
         .unwrap();
     assert_eq!(gone["reasons"], serde_json::json!(["older than 1 week"]));
     assert!(old.dir.exists(), "a dry run");
+}
+
+// ---------------------------------------------------------------------------
+// Cache garbage collection (`--cache`, `--cache-only`).
+
+/// The cache files named in a document's `cache.deleted`, sorted.
+fn cache_deleted(doc: &Value) -> Vec<String> {
+    let mut files: Vec<String> = doc["cache"]["deleted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["file"].as_str().unwrap().to_owned())
+        .collect();
+    files.sort();
+    files
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+#[test]
+fn cache_collection_deletes_only_what_no_remaining_run_references() {
+    let w = World::new();
+    let web = w.project("web");
+    let t = now();
+    // Deleted by the policy: its own script, and one it shares with a kept run.
+    let old = web
+        .run(t - 40 * DAY)
+        .task("build", TaskSpec::ok().script("echo only-the-old-run"))
+        .task("test", TaskSpec::ok().script("echo shared"))
+        .write();
+    let kept = web
+        .run(t - 2 * DAY)
+        .task("test", TaskSpec::ok().script("echo shared"))
+        .write();
+    // A live run, old enough for the policy: its script is a root.
+    let live = web
+        .run(t - 45 * DAY)
+        .task("deploy", TaskSpec::ok().script("echo live-only"))
+        .write();
+    let _held = live.hold_lock();
+    // A legacy run (absolute links, per-task cache) that is kept.
+    let legacy = web
+        .run(t - 3 * DAY)
+        .legacy_task_cache()
+        .task("lint", TaskSpec::ok().script("echo legacy"))
+        .write();
+    let stale = web.orphan_cache_file("0badc0de.sh", b"echo nobody\n");
+    set_mtime(&stale, t - 3 * 3600);
+    let fresh = web.orphan_cache_file("f7e5f7e5.sh", b"echo written, not yet linked\n");
+    // A symlink in the cache leading outside: never a candidate, never followed.
+    let victim = w.dir.path().join("victim.sh");
+    std::fs::write(&victim, b"precious\n").unwrap();
+    std::os::unix::fs::symlink(&victim, web.cache_dir().join("5ca1ab1e.sh")).unwrap();
+
+    let only_old = old.tasks[0].cache_file.clone();
+    let shared = old.tasks[1].cache_file.clone();
+    assert_eq!(shared, kept.tasks[0].cache_file);
+    let args = ["--keep", "30", "--keep-last", "0", "--force", "--cache"];
+
+    let mut dry = args.to_vec();
+    dry.push("--dry-run");
+    let (code, plan) = w.clean(&dry);
+    assert_eq!(code, 0, "{plan:#}");
+    assert_eq!(deleted(&plan), vec![old.id.clone()]);
+    assert_eq!(
+        cache_deleted(&plan),
+        vec![file_name(&stale), file_name(&only_old)]
+    );
+    assert_eq!(plan["cache"]["recent_files"], 1);
+    assert_eq!(plan["cache"]["grace_seconds"], 3600);
+    assert!(
+        only_old.exists() && stale.exists(),
+        "a dry run deletes nothing"
+    );
+
+    let mut real = args.to_vec();
+    real.push("--yes");
+    let (code, done) = w.clean(&real);
+    assert_eq!(code, 0, "{done:#}");
+    assert_eq!(done["dry_run"], false);
+    assert_eq!(
+        cache_deleted(&done),
+        vec![file_name(&stale), file_name(&only_old)]
+    );
+    let sizes: u64 = [b"echo nobody\n".len() as u64, {
+        let f = done["cache"]["deleted"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["file"] == file_name(&only_old).as_str())
+            .unwrap();
+        f["size_bytes"].as_u64().unwrap()
+    }]
+    .iter()
+    .sum();
+    assert_eq!(done["cache"]["bytes_freed"].as_u64().unwrap(), sizes);
+    assert!(!only_old.exists() && !stale.exists());
+    assert!(shared.exists(), "referenced by a kept run");
+    assert!(
+        live.tasks[0].cache_file.exists(),
+        "referenced by a live run"
+    );
+    assert!(
+        legacy.tasks[0].cache_file.exists(),
+        "legacy per-task cache, kept run"
+    );
+    assert!(fresh.exists(), "younger than the grace period");
+    assert!(
+        web.cache_dir()
+            .join("5ca1ab1e.sh")
+            .symlink_metadata()
+            .is_ok()
+    );
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious\n");
+    assert!(live.dir.exists());
+}
+
+#[test]
+fn a_cache_file_written_but_not_yet_linked_survives_until_the_grace_period_ends() {
+    let w = World::new();
+    let web = w.project("web");
+    aged(&web, 1);
+    // A run has just started: its directory exists, its script is in the
+    // cache, the link is not written yet.
+    let starting = web.run(now()).write();
+    let _held = starting.hold_lock();
+    let written = web.orphan_cache_file("1234abcd.sh", b"echo about to be linked\n");
+    let (code, doc) = w.clean(&["--cache-only", "--yes"]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert!(cache_deleted(&doc).is_empty());
+    assert_eq!(doc["cache"]["recent_files"], 1);
+    assert!(written.exists());
+    // Two hours later nobody linked it: an orphan.
+    set_mtime(&written, now() - 2 * 3600);
+    let (code, doc) = w.clean(&["--cache-only", "--yes"]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(cache_deleted(&doc), vec!["1234abcd.sh".to_owned()]);
+    assert!(!written.exists());
+    // A shorter grace period is the user's choice.
+    let again = web.orphan_cache_file("5678abcd.sh", b"x\n");
+    set_mtime(&again, now() - 120);
+    let (_, doc) = w.clean(&["--cache-only", "--yes", "--grace", "1m"]);
+    assert_eq!(cache_deleted(&doc), vec!["5678abcd.sh".to_owned()]);
+}
+
+#[test]
+fn cache_only_deletes_no_run_and_reports_dangling_and_outside_links() {
+    let w = World::new();
+    let web = w.project("web");
+    let api = w.project("api");
+    let old = aged(&web, 400);
+    let dangling = web
+        .run(now() - 300 * DAY)
+        .task("build", TaskSpec::ok().script("echo its-own"))
+        .write();
+    std::fs::remove_file(&dangling.tasks[0].cache_file).unwrap();
+    let elsewhere = aged(&web, 200);
+    let link = &elsewhere.tasks[0].script_link;
+    std::fs::remove_file(link).unwrap();
+    // Into another project's cache: protects nothing here.
+    let api_run = aged(&api, 1);
+    std::os::unix::fs::symlink(&api_run.tasks[0].cache_file, link).unwrap();
+    let (code, doc) = w.clean(&["--cache-only", "--project", "web", "--dry-run"]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert!(doc["deleted"].as_array().unwrap().is_empty());
+    let dangling_links = doc["cache"]["dangling"].as_array().unwrap();
+    assert_eq!(dangling_links.len(), 1, "{doc:#}");
+    assert_eq!(dangling_links[0]["run"], dangling.id.as_str());
+    let outside = doc["cache"]["outside"].as_array().unwrap();
+    assert_eq!(outside.len(), 1, "{doc:#}");
+    assert_eq!(outside[0]["run"], elsewhere.id.as_str());
+    // The exact project filter: api's cache is not looked at.
+    assert!(
+        doc["cache"]["deleted"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["project"] == web.dir_name().as_str())
+    );
+    let (code, _) = w.clean(&["--cache-only", "--project", "web", "--yes"]);
+    assert_eq!(code, 0);
+    assert!(old.dir.exists() && dangling.dir.exists() && elsewhere.dir.exists());
+    assert!(api_run.tasks[0].cache_file.exists());
+}
+
+#[test]
+fn the_share_guard_is_a_configuration_key() {
+    let w = World::new();
+    let web = w.project("web");
+    for days in [40, 41, 42, 2] {
+        aged(&web, days);
+    }
+    let args = ["--keep", "30", "--keep-last", "0", "--dry-run"];
+    let (code, doc) = w.clean(&args);
+    assert_eq!(code, 1, "3 of 4 is more than the default 50%: {doc:#}");
+    std::fs::write(
+        w.dir.path().join("hooks/config.toml"),
+        "[clean]\nmax_share = 80\n",
+    )
+    .unwrap();
+    let (code, doc) = w.clean(&args);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(deleted(&doc).len(), 3);
+    // The flag overrides the key.
+    let mut strict = args.to_vec();
+    strict.extend(["--max-share", "10"]);
+    let (code, _) = w.clean(&strict);
+    assert_eq!(code, 1);
+    // A bad value is an error with file:line.
+    std::fs::write(
+        w.dir.path().join("hooks/config.toml"),
+        "[clean]\nmax_share = 150\n",
+    )
+    .unwrap();
+    let out = w.run(&["clean", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("config.toml:2:"), "{err}");
+    assert!(err.contains("from 0 to 100"), "{err}");
+}
+
+#[test]
+fn a_symlinked_cache_or_cache_subdirectory_never_leads_outside_the_root() {
+    let w = World::new();
+    let outside = w.dir.path().join("outside");
+    std::fs::create_dir_all(outside.join("sub")).unwrap();
+    for f in ["deadbeef.sh", "sub/deadbeef"] {
+        std::fs::write(outside.join(f), b"victim\n").unwrap();
+        set_mtime(&outside.join(f), now() - 30 * DAY);
+    }
+    // web: `.cache/build` (a legacy task directory) is a symlink outside.
+    let web = w.project("web");
+    aged(&web, 1);
+    std::os::unix::fs::symlink(outside.join("sub"), web.cache_dir().join("build")).unwrap();
+    // api: `.cache` itself is a symlink outside.
+    let api = w.project("api");
+    aged(&api, 1);
+    std::fs::remove_dir_all(api.cache_dir()).unwrap();
+    std::os::unix::fs::symlink(&outside, api.cache_dir()).unwrap();
+    let (code, doc) = w.clean(&["--cache-only", "--yes"]);
+    assert_eq!(code, 1, "api's symlinked .cache is refused: {doc:#}");
+    let refused = doc["refused"].as_array().unwrap();
+    assert!(
+        refused
+            .iter()
+            .any(|r| r["project"] == api.dir_name().as_str()
+                && r["error"].as_str().unwrap().contains("symlink")),
+        "{doc:#}"
+    );
+    assert!(cache_deleted(&doc).is_empty(), "{doc:#}");
+    assert_eq!(
+        std::fs::read(outside.join("deadbeef.sh")).unwrap(),
+        b"victim\n"
+    );
+    assert_eq!(
+        std::fs::read(outside.join("sub/deadbeef")).unwrap(),
+        b"victim\n"
+    );
 }

@@ -6,10 +6,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use otto_hooks_plugin_api::report::CleanPlan;
 use otto_hooks_plugin_api::{DocumentKind, Timestamp};
 
 use super::{CmdResult, Context, Failure, exit};
+use crate::cache_gc::{self, CacheScope};
 use crate::config::Override;
+use crate::config::settings;
 use crate::history::{History, HistoryError, storage_spec};
 use crate::policy::{self, Plan, PlanOptions};
 
@@ -85,12 +88,21 @@ pub struct CleanArgs {
     /// Allow a plan that deletes every run of a project, or more than --max-share of it.
     #[arg(long)]
     pub force: bool,
-    /// The largest share of a project's runs deleted without --force, in percent.
-    #[arg(long, value_name = "PERCENT", default_value_t = 50, value_parser = clap::value_parser!(u8).range(0..=100))]
-    pub max_share: u8,
+    /// The largest share of a project's runs deleted without --force, in percent [config: clean.max_share, default 50].
+    #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub max_share: Option<u8>,
     /// List the kept runs too, each with its reasons.
     #[arg(long)]
     pub reasons: bool,
+    /// Also delete script-cache files no remaining run references.
+    #[arg(long, conflicts_with = "cache_only")]
+    pub cache: bool,
+    /// Only collect the script cache; delete no run.
+    #[arg(long)]
+    pub cache_only: bool,
+    /// Unreferenced cache files younger than this stay [config: clean.cache_grace, default 1h].
+    #[arg(long, value_name = "DURATION", value_parser = settings::parse_duration)]
+    pub grace: Option<Duration>,
 }
 
 /// `run-policies`.
@@ -104,15 +116,18 @@ pub struct RunPoliciesArgs {
     /// Do nothing unless --interval has passed since the last application.
     #[arg(long)]
     pub if_due: bool,
-    /// How often policies are due, with --if-due: e.g. `24h`, `30m`, `7d`.
-    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse_duration)]
-    pub interval: Duration,
+    /// How often policies are due, with --if-due: e.g. `24h`, `30m`, `7d` [config: policies.interval, default 24h].
+    #[arg(long, value_name = "DURATION", value_parser = settings::parse_duration)]
+    pub interval: Option<Duration>,
     /// Allow plans beyond --max-share.
     #[arg(long)]
     pub force: bool,
-    /// The largest share of a project's runs deleted without --force, in percent.
-    #[arg(long, value_name = "PERCENT", default_value_t = 50, value_parser = clap::value_parser!(u8).range(0..=100))]
-    pub max_share: u8,
+    /// The largest share of a project's runs deleted without --force, in percent [config: clean.max_share, default 50].
+    #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub max_share: Option<u8>,
+    /// Also delete script-cache files no remaining run references.
+    #[arg(long)]
+    pub cache: bool,
 }
 
 /// `why`.
@@ -124,22 +139,6 @@ pub struct WhyArgs {
     pub policy: PolicyArgs,
 }
 
-/// Parses `30m`, `24h`, `7d`, `90s`.
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = n
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration like 30m, 24h or 7d"))?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" | "" => n * 3600,
-        "d" => n * 86_400,
-        _ => return Err(format!("`{s}` is not a duration like 30m, 24h or 7d")),
-    };
-    Ok(Duration::from_secs(secs))
-}
-
 fn failure(e: HistoryError) -> Failure {
     if e.bad_input {
         Failure::usage(e.message)
@@ -148,15 +147,20 @@ fn failure(e: HistoryError) -> Failure {
     }
 }
 
-/// Makes the plan with the configured (or flag-chosen) policies.
+/// Makes the plan with the configured (or flag-chosen) policies; also
+/// returns the storage's `$OTTO_HOME` when it is otto's (for the cache).
 fn make_plan(
     ctx: &Context,
     args: &PolicyArgs,
     force: bool,
-    max_share: u8,
-) -> Result<(Plan, crate::registry::Registry), Failure> {
+    max_share: Option<u8>,
+) -> Result<(Plan, crate::registry::Registry, Option<PathBuf>), Failure> {
     let registry = ctx.registry();
     let spec = storage_spec(&ctx.config, args.backend.as_deref()).map_err(failure)?;
+    let max_share = max_share.map_or_else(
+        || ctx.config.setting_int("clean.max_share") as f64,
+        f64::from,
+    ) / 100.0;
     let plan = {
         let history =
             History::open(&ctx.config, &registry, &ctx.hooks_home, &spec).map_err(failure)?;
@@ -168,7 +172,7 @@ fn make_plan(
             &PlanOptions {
                 project: args.project.clone(),
                 now: Timestamp::now(),
-                max_share: f64::from(max_share) / 100.0,
+                max_share,
                 force,
             },
         )
@@ -177,7 +181,17 @@ fn make_plan(
     for w in &plan.warnings {
         ctx.warn(w);
     }
-    Ok((plan, registry))
+    let otto_home = (spec.plugin == "otto-fs")
+        .then(|| {
+            let config = otto_hooks_plugin_api::PluginConfig::new(
+                spec.instance.clone(),
+                spec.settings.clone(),
+                ctx.hooks_home.clone(),
+            );
+            otto_hooks_otto_fs::otto_home_of(&config).ok()
+        })
+        .flatten();
+    Ok((plan, registry, otto_home))
 }
 
 fn confirm(question: &str) -> bool {
@@ -188,71 +202,146 @@ fn confirm(question: &str) -> bool {
         && matches!(answer.trim(), "y" | "Y" | "yes")
 }
 
-/// Deletes what the plan says and prints the result; exit 1 when anything
+/// What a retention command deletes.
+struct Work<'a> {
+    plan: &'a Plan,
+    /// Delete the plan's runs (not with `--cache-only`).
+    runs: bool,
+    /// Collect the cache in this scope.
+    cache: Option<CacheScope>,
+}
+
+impl Work<'_> {
+    /// The plan as a document, with the cache preview when asked for.
+    fn preview(&self, ctx: &Context, with_kept: bool) -> CleanPlan {
+        let mut doc = if self.runs {
+            self.plan.document(with_kept)
+        } else {
+            CleanPlan {
+                dry_run: true,
+                ..CleanPlan::default()
+            }
+        };
+        if let Some(scope) = &self.cache {
+            let cache = cache_gc::preview(self.runs.then_some(self.plan), scope);
+            for w in &cache.warnings {
+                ctx.warn(w);
+            }
+            doc.refused.extend(cache.refused);
+            doc.cache = Some(cache.plan);
+        }
+        doc
+    }
+
+    /// How many runs and cache files would go.
+    fn counts(&self, doc: &CleanPlan) -> (usize, usize) {
+        (
+            doc.deleted.len(),
+            doc.cache.as_ref().map_or(0, |c| c.deleted.len()),
+        )
+    }
+}
+
+/// Deletes what `work` says and prints the result; exit 1 when anything
 /// was refused or failed.
 fn execute_and_report(
     ctx: &Context,
-    plan: &Plan,
+    work: &Work<'_>,
     registry: &crate::registry::Registry,
     json: bool,
 ) -> CmdResult {
+    let lock = crate::fsops::lock_clean(&ctx.hooks_home).map_err(Failure::failed)?;
     let progress = !ctx.quiet && !json && std::io::stderr().is_terminal();
-    let result = policy::execute(plan, &ctx.hooks_home, |done, total| {
-        if progress {
-            eprint!("\rdeleting runs: {done}/{total}");
-            if done == total {
-                eprintln!();
+    let mut document = if work.runs {
+        let result = policy::execute(work.plan, &lock, |done, total| {
+            if progress {
+                eprint!("\rdeleting runs: {done}/{total}");
+                if done == total {
+                    eprintln!();
+                }
             }
+        })
+        .map_err(Failure::failed)?;
+        for w in &result.warnings {
+            ctx.warn(w);
         }
-    })
-    .map_err(Failure::failed)?;
-    for w in &result.warnings {
-        ctx.warn(w);
+        result.document
+    } else {
+        CleanPlan::default()
+    };
+    if let Some(scope) = &work.cache {
+        if progress {
+            eprintln!("collecting the script cache…");
+        }
+        let cache = cache_gc::collect(scope);
+        for w in &cache.warnings {
+            ctx.warn(w);
+        }
+        document.refused.extend(cache.refused);
+        document.cache = Some(cache.plan);
     }
-    ctx.print(registry, json, DocumentKind::CleanPlan, &result.document)?;
-    Ok(if result.document.refused.is_empty() {
+    drop(lock);
+    ctx.print(registry, json, DocumentKind::CleanPlan, &document)?;
+    Ok(if document.refused.is_empty() {
         exit::OK
     } else {
         exit::FAILURES
     })
 }
 
-pub(super) fn clean(ctx: &Context, args: CleanArgs) -> CmdResult {
-    let (plan, registry) = make_plan(ctx, &args.policy, args.force, args.max_share)?;
-    let doc = plan.document(args.reasons || args.policy.json);
-    let deletions: usize = plan.groups.iter().map(|g| g.deletions().count()).sum();
-    if args.dry_run || deletions == 0 {
-        ctx.print(&registry, args.policy.json, DocumentKind::CleanPlan, &doc)?;
-        return Ok(if doc.refused.is_empty() {
-            exit::OK
-        } else {
-            exit::FAILURES
-        });
+fn exit_of(doc: &CleanPlan) -> u8 {
+    if doc.refused.is_empty() {
+        exit::OK
+    } else {
+        exit::FAILURES
     }
+}
+
+pub(super) fn clean(ctx: &Context, args: CleanArgs) -> CmdResult {
+    let (plan, registry, otto_home) = make_plan(ctx, &args.policy, args.force, args.max_share)?;
+    let grace = args
+        .grace
+        .unwrap_or_else(|| ctx.config.setting_duration("clean.cache_grace"));
+    let work = Work {
+        plan: &plan,
+        runs: !args.cache_only,
+        cache: (args.cache || args.cache_only)
+            .then(|| CacheScope::new(&plan, otto_home, args.policy.project.clone(), grace)),
+    };
+    let doc = work.preview(ctx, args.reasons || args.policy.json);
+    let (runs, files) = work.counts(&doc);
+    if args.dry_run || runs + files == 0 {
+        ctx.print(&registry, args.policy.json, DocumentKind::CleanPlan, &doc)?;
+        return Ok(exit_of(&doc));
+    }
+    let what = match (runs, files) {
+        (r, 0) => format!("{r} run(s)"),
+        (0, f) => format!("{f} cache file(s)"),
+        (r, f) => format!("{r} run(s) and {f} cache file(s)"),
+    };
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     if !args.yes {
         if !interactive {
             ctx.print(&registry, args.policy.json, DocumentKind::CleanPlan, &doc)?;
             return Err(Failure::usage(format!(
-                "not deleting {deletions} run(s) without confirmation: there is no terminal to ask on; pass --yes (or --dry-run to only show the plan)"
+                "not deleting {what} without confirmation: there is no terminal to ask on; pass --yes (or --dry-run to only show the plan)"
             )));
         }
         ctx.print(&registry, false, DocumentKind::CleanPlan, &doc)?;
-        let bytes: u64 = plan
-            .groups
-            .iter()
-            .flat_map(|g| g.deletions())
-            .map(|d| d.run.size_bytes.unwrap_or(0))
-            .sum();
+        let bytes: u64 = doc.deleted.iter().filter_map(|d| d.size_bytes).sum::<u64>()
+            + doc
+                .cache
+                .as_ref()
+                .map_or(0, |c| c.deleted.iter().map(|f| f.size_bytes).sum());
         if !confirm(&format!(
-            "Delete {deletions} run(s), {}?",
+            "Delete {what}, {}?",
             otto_hooks_reporters::format::human_size(bytes)
         )) {
             eprintln!("nothing deleted");
             return Ok(exit::OK);
         }
     }
-    execute_and_report(ctx, &plan, &registry, args.policy.json)
+    execute_and_report(ctx, &work, &registry, args.policy.json)
 }
 
 /// When `run-policies` last applied, as a file's mtime.
@@ -262,33 +351,40 @@ fn stamp_path(ctx: &Context) -> PathBuf {
 
 pub(super) fn run_policies(ctx: &Context, args: RunPoliciesArgs) -> CmdResult {
     let stamp = stamp_path(ctx);
+    let interval = args
+        .interval
+        .unwrap_or_else(|| ctx.config.setting_duration("policies.interval"));
     if args.if_due {
         let last = std::fs::metadata(&stamp).and_then(|m| m.modified()).ok();
         if let Some(age) = last.and_then(|t| t.elapsed().ok()) {
-            if age < args.interval {
+            if age < interval {
                 tracing::info!(?age, "policies applied recently; not due");
                 if !ctx.quiet {
                     eprintln!(
                         "run-policies: not due (last applied {}s ago, interval {}s)",
                         age.as_secs(),
-                        args.interval.as_secs()
+                        interval.as_secs()
                     );
                 }
                 return Ok(exit::OK);
             }
         }
     }
-    let (plan, registry) = make_plan(ctx, &args.policy, args.force, args.max_share)?;
+    let (plan, registry, otto_home) = make_plan(ctx, &args.policy, args.force, args.max_share)?;
+    let grace = ctx.config.setting_duration("clean.cache_grace");
+    let work = Work {
+        plan: &plan,
+        runs: true,
+        cache: args
+            .cache
+            .then(|| CacheScope::new(&plan, otto_home, args.policy.project.clone(), grace)),
+    };
     if args.dry_run {
-        let doc = plan.document(true);
+        let doc = work.preview(ctx, true);
         ctx.print(&registry, args.policy.json, DocumentKind::CleanPlan, &doc)?;
-        return Ok(if doc.refused.is_empty() {
-            exit::OK
-        } else {
-            exit::FAILURES
-        });
+        return Ok(exit_of(&doc));
     }
-    let code = execute_and_report(ctx, &plan, &registry, args.policy.json)?;
+    let code = execute_and_report(ctx, &work, &registry, args.policy.json)?;
     std::fs::create_dir_all(&ctx.hooks_home)
         .and_then(|()| std::fs::write(&stamp, b""))
         .map_err(|e| {
@@ -313,7 +409,7 @@ pub(super) fn why(ctx: &Context, args: WhyArgs) -> CmdResult {
         backend: args.policy.backend.clone(),
         json: args.policy.json,
     };
-    let (plan, registry) = make_plan(ctx, &policy_args, false, 50)?;
+    let (plan, registry, _) = make_plan(ctx, &policy_args, false, None)?;
     let found = plan.find(None, &run_id);
     let (group, decision) = match found.as_slice() {
         [] => {
@@ -336,18 +432,4 @@ pub(super) fn why(ctx: &Context, args: WhyArgs) -> CmdResult {
     let doc = policy::why_document(group, decision);
     ctx.print(&registry, args.policy.json, DocumentKind::CleanPlan, &doc)?;
     Ok(exit::OK)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_read_like_people_write_them() {
-        assert_eq!(parse_duration("24h"), Ok(Duration::from_secs(86_400)));
-        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1_800)));
-        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604_800)));
-        assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("3w").is_err());
-    }
 }

@@ -10,11 +10,13 @@ use toml_edit::{ImDocument, Item, Table, TableLike, Value};
 
 use super::kind_index;
 use super::provenance::{ConfigError, Origin, Sourced};
+use super::settings;
 
 /// Top-level keys of a config file.
-const TOP_KEYS: &str = "plugins, hooks, storage, status, retention, reporter, projects";
+const TOP_KEYS: &str =
+    "plugins, hooks, clean, policies, storage, status, retention, reporter, projects";
 /// Top-level keys a command-line override may set.
-const OVERRIDE_KEYS: &str = "plugins, hooks, storage, status, retention, reporter";
+const OVERRIDE_KEYS: &str = "plugins, hooks, clean, policies, storage, status, retention, reporter";
 /// Keys of a `[projects."pattern"]` section.
 const KIND_KEYS: &str = "storage, status, retention, reporter";
 
@@ -31,6 +33,8 @@ pub(super) enum Role {
 #[derive(Debug, Clone, Default)]
 pub(super) struct Layer {
     pub strict: Option<Sourced<bool>>,
+    /// otto-hooks' own settings other than `hooks.strict`, by dotted key.
+    pub settings: Vec<(&'static str, Sourced<toml::Value>)>,
     pub plugin_dirs: Option<PathList>,
     pub plugin_paths: Option<PathList>,
     /// The default section of each kind, indexed as `KINDS`.
@@ -295,7 +299,9 @@ impl Reader<'_> {
                     }
                     self.plugins(node, pos, &mut layer)?;
                 }
-                "hooks" => self.hooks(node, pos, &mut layer)?,
+                section if settings::SECTIONS.contains(&section) => {
+                    self.settings(section, node, pos, &mut layer)?;
+                }
                 "projects" => {
                     if self.role == Role::Overrides {
                         return Err(self.err(
@@ -385,31 +391,50 @@ impl Reader<'_> {
         })
     }
 
-    fn hooks(
+    /// A section of otto-hooks' own settings (`[hooks]`, `[clean]`…).
+    fn settings(
         &self,
+        section: &str,
         node: Node<'_>,
         pos: Option<Range<usize>>,
         layer: &mut Layer,
     ) -> Result<(), ConfigError> {
-        let table = self.table("hooks", node, pos)?;
+        let table = self.table(section, node, pos)?;
         for (key, node, pos) in entries(table) {
-            match key {
-                "strict" => {
-                    let value = node.value().and_then(Value::as_bool).ok_or_else(|| {
-                        self.wrong_type("hooks.strict", "a boolean", node, pos.clone())
-                    })?;
-                    layer.strict = Some(Sourced::new(value, self.origin.source(pos)));
-                }
-                _ => {
-                    return Err(self.err(
-                        pos,
-                        format_args!(
-                            "unknown key `hooks.{}` (expected one of: strict)",
-                            key_segment(key)
-                        ),
-                    ));
-                }
+            let dotted = format!("{section}.{key}");
+            let Some(def) = settings::find(&dotted) else {
+                return Err(self.err(
+                    pos,
+                    format_args!(
+                        "unknown key `{section}.{}` (expected one of: {})",
+                        key_segment(key),
+                        settings::keys_of(section)
+                    ),
+                ));
+            };
+            if def.global_only && self.role == Role::Project {
+                return Err(self.err(
+                    pos,
+                    format_args!(
+                        "`{dotted}` may only be set in the global config or on the command line"
+                    ),
+                ));
             }
+            let value = node.to_toml();
+            if node.value().is_none() {
+                return Err(self.wrong_type(&dotted, "a value", node, pos));
+            }
+            if let Err(expected) = settings::check(def, &value) {
+                return Err(self.wrong_type(&dotted, &expected, node, pos));
+            }
+            let sourced = Sourced::new(value.clone(), self.origin.source(pos.clone()));
+            if def.key == "hooks.strict" {
+                layer.strict = Some(Sourced::new(
+                    value.as_bool().unwrap_or(false),
+                    sourced.source.clone(),
+                ));
+            }
+            layer.settings.push((def.key, sourced));
         }
         Ok(())
     }

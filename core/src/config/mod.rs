@@ -26,6 +26,7 @@ mod merge;
 mod overrides;
 mod provenance;
 mod report;
+pub mod settings;
 #[cfg(test)]
 mod tests;
 
@@ -195,6 +196,8 @@ pub struct Config {
     pub plugin_paths: Vec<Sourced<PathBuf>>,
     /// Whether a failing plugin makes `otto-hooks hook …` exit non-zero.
     pub strict: Sourced<bool>,
+    /// otto-hooks' own settings, by dotted key, each with its source.
+    settings: std::collections::BTreeMap<&'static str, Sourced<toml::Value>>,
     plugin_dirs_source: String,
     plugin_paths_source: String,
     layers: Vec<Layer>,
@@ -220,11 +223,28 @@ impl Config {
             |p| (p.source, p.paths),
         );
         let defaults = replay(&layers, None);
+        let mut own = std::collections::BTreeMap::new();
+        for def in settings::SETTINGS {
+            let set = layers
+                .iter()
+                .rev()
+                .find_map(|l| l.settings.iter().rev().find(|(k, _)| *k == def.key))
+                .map(|(_, v)| v.clone());
+            let value = set.or_else(|| {
+                let text = def.default?;
+                let mut t = toml::from_str::<toml::Table>(&format!("v = {text}")).ok()?;
+                Some(Sourced::new(t.remove("v")?, "default"))
+            });
+            if let Some(value) = value {
+                own.insert(def.key, value);
+            }
+        }
         Ok(Config {
             files,
             plugin_dirs,
             plugin_paths,
             strict,
+            settings: own,
             plugin_dirs_source,
             plugin_paths_source,
             layers,
@@ -237,6 +257,39 @@ impl Config {
     /// against its key).
     pub fn selection(&self, project_name: &str, project_key: &str) -> Selection {
         selection_of(&replay(&self.layers, Some((project_name, project_key))))
+    }
+
+    /// The value of one of otto-hooks' own settings ([`settings::SETTINGS`]),
+    /// with its source; `None` for a key without a default that is not set.
+    pub fn setting(&self, key: &str) -> Option<&Sourced<toml::Value>> {
+        self.settings.get(key)
+    }
+
+    /// An integer setting (its default when unset).
+    pub fn setting_int(&self, key: &str) -> i64 {
+        self.setting(key)
+            .and_then(|v| v.value.as_integer())
+            .unwrap_or_default()
+    }
+
+    /// A boolean setting (its default when unset).
+    pub fn setting_bool(&self, key: &str) -> bool {
+        self.setting(key)
+            .and_then(|v| v.value.as_bool())
+            .unwrap_or_default()
+    }
+
+    /// A duration setting (its default when unset).
+    pub fn setting_duration(&self, key: &str) -> std::time::Duration {
+        self.setting(key)
+            .and_then(|v| v.value.as_str())
+            .and_then(|s| settings::parse_duration(s).ok())
+            .unwrap_or_default()
+    }
+
+    /// A text (or path) setting, when set.
+    pub fn setting_str(&self, key: &str) -> Option<&str> {
+        self.setting(key).and_then(|v| v.value.as_str())
     }
 
     /// The default selection (no project).
@@ -274,6 +327,15 @@ impl Config {
             value: self.strict.value.to_string(),
             source: self.strict.source.clone(),
         });
+        for (key, value) in &self.settings {
+            if *key != "hooks.strict" {
+                values.push(ConfigValue {
+                    key: (*key).to_owned(),
+                    value: report::render_value(&value.value),
+                    source: value.source.clone(),
+                });
+            }
+        }
         for (kind, resolved) in KINDS.iter().zip(&self.defaults) {
             report::resolved_values(kind.as_str(), resolved, &mut values);
         }

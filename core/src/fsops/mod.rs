@@ -34,6 +34,7 @@
 //! reported as freed space, and refusals and failures carry one line of
 //! explanation naming the path.
 
+mod cache;
 mod lock;
 mod names;
 mod remove;
@@ -41,6 +42,7 @@ mod root;
 mod sys;
 mod trash;
 
+pub use cache::{CacheEntry, CacheSurvey, ScriptLink};
 pub use lock::{CLEAN_LOCK, CleanLock, LIVE, lock_clean};
 pub use root::OttoRoot;
 pub use trash::TRASH_DIR;

@@ -181,7 +181,7 @@ impl OttoRoot {
     }
 
     /// Opens the project directory `project` (already checked by name).
-    fn open_project(&self, project: &str) -> Result<(OwnedFd, PathBuf), Step> {
+    pub(crate) fn open_project(&self, project: &str) -> Result<(OwnedFd, PathBuf), Step> {
         let (fd, _) = self.open_below(self.fd(), &self.path, project, "the project directory")?;
         Ok((fd, self.path.join(project)))
     }

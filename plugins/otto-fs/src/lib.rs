@@ -170,7 +170,8 @@ use crate::layout::{ProjectName, RunName};
 use crate::measure::{Job, Measured, Summary};
 use crate::scan::Warnings;
 use crate::survey::{Context, Survey};
-use crate::usage::{Roots, UsedRun};
+pub use crate::usage::Roots;
+use crate::usage::UsedRun;
 
 otto_hooks_plugin_api::plugin_module! {
     /// The plugins of this crate: the `otto-fs` storage.
@@ -216,6 +217,15 @@ impl Plugin for OttoFs {
             env.cwd.as_deref(),
         ))
     }
+}
+
+/// The `$OTTO_HOME` an `otto-fs` instance with these settings reads (the
+/// `otto_home` setting, else `$OTTO_HOME`, else `~/.otto`), made absolute.
+pub fn otto_home_of(config: &PluginConfig) -> Result<PathBuf, PluginError> {
+    let raw: settings::Raw = config.parse()?;
+    settings::resolve(raw, &settings::Environment::current())
+        .map(|s| s.otto_home)
+        .map_err(|e| PluginError::invalid(format!("settings of `{}`: {e}", config.instance())))
 }
 
 impl OttoFs {

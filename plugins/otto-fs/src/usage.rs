@@ -23,11 +23,12 @@ use crate::scan::{Project, Warnings};
 use crate::strings::Strings;
 use crate::walk::{self, CountOnly, Du, Visitor};
 
-/// The roots a script link's target may name `$OTTO_HOME` by: the path as
+/// The roots a script link's target may name `$OTTO_HOME` by, to resolve
+/// script links lexically ([`Roots::cache_path`]): the path as
 /// configured (made absolute, `.` and `..` removed lexically) and, when it
 /// differs, its canonical form (what the kernel resolves `..` against).
 #[derive(Clone, Debug)]
-pub(crate) struct Roots {
+pub struct Roots {
     /// Components of each form, the first being the one relative links
     /// start from.
     forms: Vec<Vec<Vec<u8>>>,

@@ -391,6 +391,39 @@ fn clean_plan(plan: &CleanPlan) -> String {
                 .collect();
             out.push_str(&table(&["Project", "File", "Size"], &[L, L, R], &rows));
         }
+        let _ = writeln!(
+            out,
+            "\n{} in use; {} ({}) unreferenced but younger than the grace period ({}), kept.",
+            count(cache.referenced_files, "file", "files"),
+            count(cache.recent_files, "file", "files"),
+            human_size(cache.recent_bytes),
+            human_duration(cache.grace_seconds as f64)
+        );
+        for (links, what) in [
+            (&cache.dangling, "Dangling script links"),
+            (&cache.outside, "Script links outside the project's cache"),
+        ] {
+            if !links.is_empty() {
+                let rows: Vec<Vec<String>> = links
+                    .iter()
+                    .map(|l| {
+                        vec![
+                            code(&format!(
+                                "{}/{}/tasks/{}/{}",
+                                l.project, l.run, l.task, l.link
+                            )),
+                            code(&l.target),
+                        ]
+                    })
+                    .collect();
+                let _ = write!(
+                    out,
+                    "\n#### {what} ({})\n\n{}",
+                    links.len(),
+                    table(&["Link", "Target"], &[], &rows)
+                );
+            }
+        }
     }
     let runs_bytes: u64 = if plan.dry_run {
         plan.deleted.iter().filter_map(|r| r.size_bytes).sum()

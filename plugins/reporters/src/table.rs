@@ -361,6 +361,7 @@ fn clean_plan(plan: &CleanPlan) -> String {
                 lines_to_text(&lay_out(&rows, &[L, L, R], "  "))
             ));
         }
+        sections.push(cache_notes(cache));
     }
 
     let runs_bytes = if plan.dry_run {
@@ -385,6 +386,50 @@ fn clean_plan(plan: &CleanPlan) -> String {
     last.push('\n');
     sections.push(last);
     sections.join("\n")
+}
+
+/// What the cache survey found besides the orphans: files kept, and links
+/// that dangle or point elsewhere (the first few of each listed).
+fn cache_notes(cache: &otto_hooks_plugin_api::report::CachePlan) -> String {
+    let mut out = format!(
+        "Cache: {} in use",
+        count(cache.referenced_files, "file", "files")
+    );
+    if cache.recent_files > 0 {
+        let _ = write!(
+            out,
+            "; {} ({}) unreferenced but younger than the {} grace period, kept",
+            count(cache.recent_files, "file", "files"),
+            human_size(cache.recent_bytes),
+            human_duration(cache.grace_seconds as f64)
+        );
+    }
+    out.push('\n');
+    const SHOWN: usize = 10;
+    for (links, what) in [
+        (&cache.dangling, "dangling (target missing)"),
+        (&cache.outside, "pointing outside the project's .cache"),
+    ] {
+        if links.is_empty() {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "{} {what}:",
+            count(links.len() as u64, "script link", "script links")
+        );
+        for l in links.iter().take(SHOWN) {
+            let _ = writeln!(
+                out,
+                "  {}/{}/tasks/{}/{} -> {}",
+                l.project, l.run, l.task, l.link, l.target
+            );
+        }
+        if links.len() > SHOWN {
+            let _ = writeln!(out, "  … and {} more (see --json)", links.len() - SHOWN);
+        }
+    }
+    out
 }
 
 fn run_summary(s: &RunSummary) -> String {

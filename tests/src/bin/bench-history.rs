@@ -17,7 +17,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use otto_hooks_tests::bench::{Bench, drop_caches, du_sb, generate, ms, sibling};
 
 struct Options {
     runs: u64,
@@ -68,119 +70,15 @@ fn usage(problem: &str) -> ! {
     std::process::exit(2)
 }
 
-/// A sibling binary of this one (`target/<profile>/<name>`).
-fn sibling(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap_or_else(|_| usage("cannot find this binary"));
-    let path = exe.with_file_name(name);
-    if !path.exists() {
-        eprintln!(
-            "error: {} is missing: run `cargo build --release --workspace` first",
-            path.display()
-        );
-        std::process::exit(2);
-    }
-    path
-}
-
-struct Bench {
-    otto_hooks: PathBuf,
-    otto_home: PathBuf,
-    rounds: usize,
-}
-
-impl Bench {
-    fn command(&self, hooks_home: &Path, args: &[&str]) -> Command {
-        let mut c = Command::new(&self.otto_hooks);
-        c.args(args)
-            .env("OTTO_HOME", &self.otto_home)
-            .env("OTTO_HOOKS_HOME", hooks_home)
-            .env_remove("OTTO_HOOKS_CONFIG")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        c
-    }
-
-    /// Runs `c` once and returns its wall time; fails loudly on a non-zero exit.
-    fn time_once(mut c: Command) -> Duration {
-        let start = Instant::now();
-        let out = c
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {c:?}: {e}"));
-        let elapsed = start.elapsed();
-        assert!(
-            out.status.success(),
-            "{c:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        elapsed
-    }
-
-    /// The median of `rounds` runs of `make()`, after one warm-up run.
-    fn median(&self, make: impl Fn() -> Command) -> Duration {
-        Self::time_once(make());
-        let mut times: Vec<Duration> = (0..self.rounds).map(|_| Self::time_once(make())).collect();
-        times.sort();
-        times[times.len() / 2]
-    }
-
-    /// Peak resident set size of one run of `c`, in MB.
-    fn peak_mb(&self, hooks_home: &Path, args: &[&str]) -> f64 {
-        let mut c = Command::new("/usr/bin/time");
-        c.arg("-f").arg("%M").arg(&self.otto_hooks).args(args);
-        c.env("OTTO_HOME", &self.otto_home)
-            .env("OTTO_HOOKS_HOME", hooks_home)
-            .stdout(Stdio::null());
-        let out = c
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run /usr/bin/time: {e}"));
-        let text = String::from_utf8_lossy(&out.stderr);
-        let kb: f64 = text
-            .lines()
-            .last()
-            .and_then(|l| l.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no peak memory in {text:?}"));
-        kb / 1000.0
-    }
-}
-
-fn drop_caches() -> bool {
-    let _ = Command::new("sync").status();
-    std::fs::write("/proc/sys/vm/drop_caches", "3\n").is_ok()
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
 fn main() {
     let o = parse_options();
     let otto_hooks = sibling("otto-hooks");
-    let fixture = sibling("otto-fixture");
     let scratch = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let root = o
         .keep
         .clone()
         .unwrap_or_else(|| scratch.path().join("otto"));
-    if !root.join("otto.db").exists()
-        && std::fs::read_dir(&root).map_or(true, |mut d| d.next().is_none())
-    {
-        let start = Instant::now();
-        let status = Command::new(&fixture)
-            .args(["gen", "--root"])
-            .arg(&root)
-            .args(["--projects", &o.projects.to_string()])
-            .args([
-                "--runs",
-                &o.runs.to_string(),
-                "--tasks",
-                &o.tasks.to_string(),
-                "--with-db",
-            ])
-            .status()
-            .unwrap_or_else(|e| panic!("cannot run otto-fixture: {e}"));
-        assert!(status.success(), "otto-fixture failed");
-        eprintln!("generated in {:.1} s", start.elapsed().as_secs_f64());
-    }
+    generate(&root, o.projects, o.runs, o.tasks);
     let bench = Bench {
         otto_hooks,
         otto_home: root.clone(),
@@ -208,11 +106,7 @@ fn main() {
         root.display()
     );
     println!("warm page cache, median of {} runs (ms):", o.rounds);
-    let du = bench.median(|| {
-        let mut c = Command::new("du");
-        c.arg("-sb").arg(&root).stdout(Stdio::null());
-        c
-    });
+    let du = bench.median(|| du_sb(&root));
     let row = |name: &str, t: Duration, goal: &str| {
         println!(
             "  {name:<34} {:>9.1} ms  {:>6.3}x du -sb   {goal}",
@@ -256,11 +150,7 @@ fn main() {
             drop_caches();
             Bench::time_once(make())
         };
-        let du_cold = cold(&|| {
-            let mut c = Command::new("du");
-            c.arg("-sb").arg(&root).stdout(Stdio::null());
-            c
-        });
+        let du_cold = cold(&|| du_sb(&root));
         println!("cold page cache, one run each (ms):");
         println!(
             "  {:<34} {:>9.1} ms  (baseline)",

@@ -1,9 +1,9 @@
 //! Realistic documents, built from the typed structs of `report`.
 
 use otto_hooks_plugin_api::report::{
-    CacheFile, CachePlan, CleanPlan, ConfigReport, ConfigValue, GroupPlan, PlannedRun, PluginEntry,
-    ProjectUsage, Recommendation, RefusedRun, RunEntry, RunInfo, RunSize, RunSummary, TaskInfo,
-    UsageReport,
+    CacheFile, CacheLink, CachePlan, CleanPlan, ConfigReport, ConfigValue, GroupPlan, PlannedRun,
+    PluginEntry, ProjectUsage, Recommendation, RefusedRun, RunEntry, RunInfo, RunSize, RunSummary,
+    TaskInfo, UsageReport,
 };
 use otto_hooks_plugin_api::{DocumentKind, PluginKind, RunStatus, TaskStatus};
 use serde_json::json;
@@ -270,6 +270,20 @@ pub fn clean_plan(dry_run: bool) -> CleanPlan {
                 size_bytes: 1_500,
             }],
             bytes_freed: if dry_run { 0 } else { 1_500 },
+            grace_seconds: 3600,
+            orphaned_files: 1,
+            orphaned_bytes: 1_500,
+            recent_files: 1,
+            recent_bytes: 300,
+            referenced_files: 12,
+            dangling: vec![CacheLink {
+                project: "web-3f2a1b9c".into(),
+                run: "1690000100".into(),
+                task: "build".into(),
+                link: "script.sh".into(),
+                target: "../../../.cache/0d0e0f10.sh".into(),
+            }],
+            outside: Vec::new(),
         }),
     }
 }

@@ -1,0 +1,406 @@
+//! The write commands, each a function of a connection that is inside a
+//! write transaction (the writer wraps every command in its own SAVEPOINT).
+//! A command either does all of its work or returns an error; the caller
+//! rolls the savepoint back on error.
+//!
+//! Summary columns on `runs` are updated here, by the same statements'
+//! transaction as the events they summarise.
+
+use otto_hooks_plugin_api::Timestamp;
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+
+use crate::error::{DbError, Result};
+use crate::model::{
+    Completion, DeleteReport, ImportOutcome, ImportedRun, NewEvent, NewRun, RunRow, SeqRange,
+};
+use crate::query;
+use crate::summary;
+use crate::time::{format_time, millis_between, parse_time};
+use crate::validate;
+
+/// Ids per `IN (…)` statement when deleting (well under SQLite's variable limit).
+const DELETE_BATCH: usize = 500;
+
+/// The state of a run a command needs.
+struct RunState {
+    status: String,
+    last_seq: u64,
+    active_since: Option<String>,
+    updated_at: Option<String>,
+}
+
+fn run_state(conn: &Connection, run_id: &str) -> Result<RunState> {
+    conn.prepare_cached(
+        "SELECT status, last_seq, active_since, updated_at FROM runs WHERE id = ?1",
+    )?
+    .query_row([run_id], |r| {
+        Ok(RunState {
+            status: r.get(0)?,
+            last_seq: r.get::<_, i64>(1)?.max(0) as u64,
+            active_since: r.get(2)?,
+            updated_at: r.get(3)?,
+        })
+    })
+    .optional()?
+    .ok_or_else(|| not_found(run_id))
+}
+
+fn not_found(run_id: &str) -> DbError {
+    DbError::NotFound(format!("no run {run_id:?} in history.db"))
+}
+
+/// The later of two stored times (stored times sort as text).
+fn later(a: Option<String>, b: &str) -> String {
+    match a {
+        Some(a) if a.as_str() > b => a,
+        _ => b.to_owned(),
+    }
+}
+
+/// `active_ms` to add when a running period that began at `since` ends at `at`.
+fn period_ms(since: Option<&str>, at: Timestamp) -> i64 {
+    since
+        .and_then(|s| parse_time(s).ok())
+        .map_or(0, |s| millis_between(s, at))
+}
+
+/// Records a new run, status `running`.
+pub fn start_run(conn: &Connection, run: &NewRun) -> Result<()> {
+    validate::new_run(run)?;
+    let exists = conn
+        .prepare_cached("SELECT 1 FROM runs WHERE id = ?1")?
+        .query_row([&run.id], |_| Ok(()))
+        .optional()?
+        .is_some();
+    if exists {
+        return Err(DbError::AlreadyExists(format!(
+            "run {:?} already exists in history.db",
+            run.id
+        )));
+    }
+    let started = format_time(run.started_at)?;
+    conn.prepare_cached(
+        "INSERT INTO runs (id, project, repo_path, started_at, status, parallelism, total_units,
+                           completed_units, failed_units, blocked_units, tasks_dir, dry_run,
+                           last_seq, event_count, resume_count, active_ms, active_since, updated_at)
+         VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6, 0, 0, 0, ?7, ?8, 0, 0, 0, 0, ?4, ?4)",
+    )?
+    .execute(params![
+        run.id,
+        run.project,
+        run.repo_path,
+        started,
+        run.parallelism,
+        run.total_units,
+        run.tasks_dir,
+        run.dry_run,
+    ])?;
+    Ok(())
+}
+
+/// Appends `events` to `run_id` with contiguous sequence numbers after the
+/// run's `last_seq`. Validates every event before writing any.
+pub fn append_events(conn: &Connection, run_id: &str, events: &[NewEvent]) -> Result<SeqRange> {
+    let mut times = Vec::with_capacity(events.len());
+    for (i, ev) in events.iter().enumerate() {
+        validate::event(i, ev)?;
+        times.push(
+            format_time(ev.time)
+                .map_err(|e| DbError::Invalid(format!("event {i} of the batch: {e}")))?,
+        );
+    }
+    let state = run_state(conn, run_id)?;
+    let first = state.last_seq + 1;
+    if events.is_empty() {
+        return Ok(SeqRange {
+            first,
+            last: state.last_seq,
+        });
+    }
+
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO events (run_id, seq, time, type, unit, task, pr, payload, error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    let (mut completed, mut failed, mut blocked) = (0i64, 0i64, 0i64);
+    let mut latest = state.updated_at;
+    let mut seq = state.last_seq;
+    for (ev, time) in events.iter().zip(&times) {
+        seq += 1;
+        insert.execute(params![
+            run_id, seq as i64, time, ev.kind, ev.unit, ev.task, ev.pr, ev.payload, ev.error,
+        ])?;
+        match ev.kind.as_str() {
+            "unit.completed" => completed += 1,
+            "unit.failed" => failed += 1,
+            "unit.blocked" => blocked += 1,
+            "orch.started" => store_graph(conn, run_id, ev.payload.as_deref())?,
+            _ => {}
+        }
+        latest = Some(later(latest, time));
+    }
+    conn.prepare_cached(
+        "UPDATE runs SET last_seq = ?1, event_count = event_count + ?2,
+                completed_units = COALESCE(completed_units, 0) + ?3,
+                failed_units = COALESCE(failed_units, 0) + ?4,
+                blocked_units = COALESCE(blocked_units, 0) + ?5,
+                updated_at = ?6
+         WHERE id = ?7",
+    )?
+    .execute(params![
+        seq as i64,
+        events.len() as i64,
+        completed,
+        failed,
+        blocked,
+        latest,
+        run_id
+    ])?;
+    Ok(SeqRange { first, last: seq })
+}
+
+/// Upserts the graph of an `orch.started` payload
+/// (`{graph: {nodes, edges, levels}}`); a payload without a graph is ignored.
+fn store_graph(conn: &Connection, run_id: &str, payload: Option<&str>) -> Result<()> {
+    let Some(payload) = payload else {
+        return Ok(());
+    };
+    let value: serde_json::Value = serde_json::from_str(payload)
+        .map_err(|e| DbError::Invalid(format!("orch.started payload is not valid JSON ({e})")))?;
+    let Some(graph) = value.get("graph").filter(|g| g.is_object()) else {
+        return Ok(());
+    };
+    let part = |name: &str| -> String {
+        graph
+            .get(name)
+            .map_or_else(|| "[]".to_owned(), |v| v.to_string())
+    };
+    conn.prepare_cached(
+        "INSERT INTO graphs (run_id, nodes, edges, levels) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(run_id) DO UPDATE SET
+            nodes = excluded.nodes, edges = excluded.edges, levels = excluded.levels",
+    )?
+    .execute(params![
+        run_id,
+        part("nodes"),
+        part("edges"),
+        part("levels")
+    ])?;
+    Ok(())
+}
+
+/// Records how a run ended.
+pub fn complete_run(conn: &Connection, c: &Completion) -> Result<()> {
+    validate::completion_status(&c.status)?;
+    let state = run_state(conn, &c.run_id)?;
+    let ended = format_time(c.ended_at)?;
+    let add_ms = period_ms(state.active_since.as_deref(), c.ended_at);
+    conn.prepare_cached(
+        "UPDATE runs SET status = ?1, completed_at = ?2, active_ms = active_ms + ?3,
+                active_since = NULL,
+                completed_units = COALESCE(?4, completed_units),
+                failed_units = COALESCE(?5, failed_units),
+                blocked_units = COALESCE(?6, blocked_units),
+                error = ?7, updated_at = ?8
+         WHERE id = ?9",
+    )?
+    .execute(params![
+        c.status,
+        ended,
+        add_ms,
+        c.completed_units,
+        c.failed_units,
+        c.blocked_units,
+        c.error,
+        later(state.updated_at, &ended),
+        c.run_id,
+    ])?;
+    Ok(())
+}
+
+/// Stops a running run: appends `run.stopped {reason}` and marks it stopped.
+/// Returns the event's sequence number.
+pub fn stop_run(
+    conn: &Connection,
+    run_id: &str,
+    at: Timestamp,
+    reason: Option<&str>,
+) -> Result<u64> {
+    let state = run_state(conn, run_id)?;
+    if state.status != "running" {
+        return Err(DbError::Invalid(format!(
+            "run {run_id:?} is {}; only a running run can be stopped",
+            state.status
+        )));
+    }
+    let mut ev = NewEvent::new(at, "run.stopped");
+    ev.payload = Some(serde_json::json!({ "reason": reason }).to_string());
+    let range = append_events(conn, run_id, &[ev])?;
+    let at_text = format_time(at)?;
+    conn.prepare_cached(
+        "UPDATE runs SET status = 'stopped', completed_at = ?1, active_ms = active_ms + ?2,
+                active_since = NULL, updated_at = MAX(COALESCE(updated_at, ''), ?1)
+         WHERE id = ?3",
+    )?
+    .execute(params![
+        at_text,
+        period_ms(state.active_since.as_deref(), at),
+        run_id
+    ])?;
+    Ok(range.last)
+}
+
+/// Resumes a stopped or failed run under the same id: appends
+/// `run.resumed {resumed_from_seq}` and marks it running. Returns
+/// `resumed_from_seq`, the run's last sequence number before the resume.
+pub fn resume_run(conn: &Connection, run_id: &str, at: Timestamp) -> Result<u64> {
+    let state = run_state(conn, run_id)?;
+    if state.status != "stopped" && state.status != "failed" {
+        return Err(DbError::Invalid(format!(
+            "run {run_id:?} is {}; only a stopped or failed run can be resumed",
+            state.status
+        )));
+    }
+    let from = state.last_seq;
+    let mut ev = NewEvent::new(at, "run.resumed");
+    ev.payload = Some(serde_json::json!({ "resumed_from_seq": from }).to_string());
+    append_events(conn, run_id, &[ev])?;
+    let at_text = format_time(at)?;
+    conn.prepare_cached(
+        "UPDATE runs SET status = 'running', completed_at = NULL, error = NULL,
+                resume_count = resume_count + 1, active_since = ?1,
+                updated_at = MAX(COALESCE(updated_at, ''), ?1)
+         WHERE id = ?2",
+    )?
+    .execute(params![at_text, run_id])?;
+    Ok(from)
+}
+
+/// Deletes the named runs that are not running, with their events and graphs.
+pub fn delete_runs(conn: &Connection, ids: &[String]) -> Result<DeleteReport> {
+    let mut report = DeleteReport::default();
+    let mut seen = std::collections::HashSet::new();
+    for id in ids {
+        if !seen.insert(id.as_str()) {
+            continue;
+        }
+        let status: Option<String> = conn
+            .prepare_cached("SELECT status FROM runs WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))
+            .optional()?;
+        match status.as_deref() {
+            None => report.not_found.push(id.clone()),
+            Some("running") => report.skipped_running.push(id.clone()),
+            Some(_) => report.deleted.push(id.clone()),
+        }
+    }
+    report.events_deleted = delete_ids(conn, &report.deleted)?;
+    Ok(report)
+}
+
+/// Deletes runs by id, their events first (one `IN (…)` statement per batch
+/// of ids: far faster than a per-row cascade). Returns the events deleted.
+pub(crate) fn delete_ids(conn: &Connection, ids: &[String]) -> Result<u64> {
+    let mut events = 0u64;
+    for batch in ids.chunks(DELETE_BATCH) {
+        let marks = vec!["?"; batch.len()].join(",");
+        let args = || params_from_iter(batch.iter());
+        events += conn
+            .prepare_cached(&format!("DELETE FROM events WHERE run_id IN ({marks})"))?
+            .execute(args())? as u64;
+        conn.prepare_cached(&format!("DELETE FROM graphs WHERE run_id IN ({marks})"))?
+            .execute(args())?;
+        conn.prepare_cached(&format!("DELETE FROM runs WHERE id IN ({marks})"))?
+            .execute(args())?;
+    }
+    Ok(events)
+}
+
+/// Deletes up to `chunk` finished runs that ended before `cutoff` (a stored
+/// time). Returns `(runs, events)` deleted.
+pub(crate) fn expire_chunk(conn: &Connection, cutoff: &str, chunk: usize) -> Result<(u64, u64)> {
+    let ids: Vec<String> = conn
+        .prepare_cached(
+            "SELECT id FROM runs
+             WHERE status != 'running' AND COALESCE(completed_at, started_at) < ?1
+             ORDER BY COALESCE(completed_at, started_at) LIMIT ?2",
+        )?
+        .query_map(params![cutoff, chunk as i64], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let events = delete_ids(conn, &ids)?;
+    Ok((ids.len() as u64, events))
+}
+
+/// Everything an import compares to decide `Unchanged`.
+#[derive(PartialEq)]
+struct Snapshot {
+    run: RunRow,
+    events: Vec<Vec<Value>>,
+    graph: Option<Vec<Value>>,
+}
+
+fn snapshot(conn: &Connection, run_id: &str) -> Result<Option<Snapshot>> {
+    let Some(run) = query::get_run(conn, run_id)? else {
+        return Ok(None);
+    };
+    let events = conn
+        .prepare_cached(
+            "SELECT seq, time, type, unit, task, pr, payload, error FROM events
+             WHERE run_id = ?1 ORDER BY seq",
+        )?
+        .query_map([run_id], |r| (0..8).map(|i| r.get::<_, Value>(i)).collect())?
+        .collect::<rusqlite::Result<_>>()?;
+    let graph = conn
+        .prepare_cached("SELECT nodes, edges, levels FROM graphs WHERE run_id = ?1")?
+        .query_row([run_id], |r| (0..3).map(|i| r.get::<_, Value>(i)).collect())
+        .optional()?;
+    Ok(Some(Snapshot { run, events, graph }))
+}
+
+/// Imports a whole run atomically: inserts it, or replaces the stored one
+/// when its content differs, or changes nothing when it is the same.
+pub fn import_run(conn: &Connection, imp: &ImportedRun) -> Result<ImportOutcome> {
+    validate::new_run(&imp.run)?;
+    if let Some(c) = &imp.completion {
+        if c.run_id != imp.run.id {
+            return Err(DbError::Invalid(format!(
+                "import of run {:?}: its completion names run {:?}",
+                imp.run.id, c.run_id
+            )));
+        }
+        validate::completion_status(&c.status)?;
+    }
+    let id = imp.run.id.as_str();
+    let before = snapshot(conn, id)?;
+    conn.execute_batch("SAVEPOINT import_run")?;
+    let write = || -> Result<()> {
+        if before.is_some() {
+            delete_ids(conn, &[id.to_owned()])?;
+        }
+        start_run(conn, &imp.run)?;
+        append_events(conn, id, &imp.events)?;
+        if let Some(c) = &imp.completion {
+            complete_run(conn, c)?;
+        }
+        // Stop/resume events came in as plain events: derive the activity
+        // summary from them.
+        summary::recompute_activity(conn, id)
+    };
+    let outcome = write().and_then(|()| match &before {
+        None => Ok(ImportOutcome::Inserted),
+        Some(old) => Ok(if snapshot(conn, id)?.as_ref() == Some(old) {
+            ImportOutcome::Unchanged
+        } else {
+            ImportOutcome::Updated
+        }),
+    });
+    match outcome {
+        Ok(ImportOutcome::Unchanged) | Err(_) => {
+            // Unchanged: keep the original rows (and their event ids) untouched.
+            conn.execute_batch("ROLLBACK TO import_run; RELEASE import_run")?;
+        }
+        Ok(_) => conn.execute_batch("RELEASE import_run")?,
+    }
+    outcome
+}

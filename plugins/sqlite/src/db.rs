@@ -1,0 +1,280 @@
+//! [`HistoryDb`]: one history.db file, its writer thread and its readers.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::mpsc::{self, Sender, sync_channel};
+use std::thread::JoinHandle;
+
+use otto_hooks_plugin_api::Timestamp;
+use rusqlite::Connection;
+
+use crate::commands;
+use crate::connection::{self, Options};
+use crate::error::{DbError, Result};
+use crate::migrate;
+use crate::model::{
+    Completion, DbStats, DeleteReport, EventRow, ExpireReport, Graph, ImportOutcome, ImportedRun,
+    NewEvent, NewRun, RunRow, SeqRange,
+};
+use crate::query::{self, EventFilter, EventPage, RunFilter, RunPage};
+use crate::time::format_time;
+use crate::writer::{self, ExpireJob, Job, Message};
+
+/// A history.db, open for reading and writing.
+///
+/// Writes go to one writer thread (module `writer`) and every write
+/// method blocks until its command is committed. Reads use their own
+/// read-only connections from a small pool, each read one short
+/// transaction. `HistoryDb` is `Send + Sync`: share it between threads
+/// behind an `Arc`. Several processes may open the same file; SQLite's
+/// write lock (and `busy_timeout`) orders their writes.
+pub struct HistoryDb {
+    path: PathBuf,
+    options: Options,
+    sender: Option<Sender<Message>>,
+    writer: Option<JoinHandle<()>>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl fmt::Debug for HistoryDb {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HistoryDb")
+            .field("path", &self.path)
+            .field("options", &self.options)
+            .field("open", &self.sender.is_some())
+            .finish()
+    }
+}
+
+impl HistoryDb {
+    /// Opens (creating the directory and file when missing) and migrates the
+    /// database at `path`, and starts its writer thread.
+    pub fn open(path: impl AsRef<Path>, options: &Options) -> Result<HistoryDb> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                DbError::Io(format!("cannot create directory {}: {e}", parent.display()))
+            })?;
+        }
+        let mut conn = connection::open_write(&path, options)?;
+        migrate::migrate(&mut conn).map_err(|e| e.at(&path))?;
+        let (sender, rx) = mpsc::channel();
+        let writer = {
+            let path = path.clone();
+            let options = options.clone();
+            std::thread::Builder::new()
+                .name("history-db-writer".into())
+                .spawn(move || writer::run(conn, path, options, rx))
+                .map_err(|e| {
+                    DbError::Io(format!("cannot start the history.db writer thread: {e}"))
+                })?
+        };
+        Ok(HistoryDb {
+            path,
+            options: options.clone(),
+            sender: Some(sender),
+            writer: Some(writer),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Finishes every pending command, checkpoints the WAL (`TRUNCATE`) and
+    /// stops the writer thread. Dropping a `HistoryDb` does the same.
+    pub fn close(mut self) -> Result<()> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> Result<()> {
+        self.sender.take();
+        if let Ok(mut readers) = self.readers.lock() {
+            readers.clear();
+        }
+        match self.writer.take() {
+            Some(handle) => handle.join().map_err(|_| {
+                DbError::Sqlite(format!(
+                    "{}: the history.db writer thread panicked",
+                    self.path.display()
+                ))
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn stopped(&self) -> DbError {
+        DbError::Sqlite(format!(
+            "{}: the history.db writer has stopped; reopen the database",
+            self.path.display()
+        ))
+    }
+
+    /// Sends a command to the writer and waits for its committed result.
+    fn submit<T, F>(&self, weight: usize, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let sender = self.sender.as_ref().ok_or_else(|| self.stopped())?;
+        let (tx, rx) = sync_channel(1);
+        sender
+            .send(Message::Write(Box::new(Job::new(weight, op, tx))))
+            .map_err(|_| self.stopped())?;
+        rx.recv().map_err(|_| self.stopped())?
+    }
+
+    /// Runs a read on a pooled read-only connection.
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let pooled = self.readers.lock().ok().and_then(|mut r| r.pop());
+        let conn = match pooled {
+            Some(c) => c,
+            None => connection::open_read(&self.path, &self.options)?,
+        };
+        let result = f(&conn).map_err(|e| e.at(&self.path));
+        if let Ok(mut readers) = self.readers.lock() {
+            if readers.len() < self.options.read_pool && conn.is_autocommit() {
+                readers.push(conn);
+            }
+        }
+        result
+    }
+
+    // ---- writes -------------------------------------------------------------
+
+    /// Records a new run (status `running`). `AlreadyExists` when the id is taken.
+    pub fn start_run(&self, run: NewRun) -> Result<()> {
+        self.submit(1, move |c| commands::start_run(c, &run))
+    }
+
+    /// Appends events to a run, numbering them after its last one; returns
+    /// their sequence numbers. `NotFound` for an unknown run, `Invalid` (and
+    /// nothing stored) when any event is invalid.
+    pub fn append_events(&self, run_id: &str, events: Vec<NewEvent>) -> Result<SeqRange> {
+        let run_id = run_id.to_owned();
+        self.submit(events.len(), move |c| {
+            commands::append_events(c, &run_id, &events)
+        })
+    }
+
+    /// Records how a run ended: status, `completed_at`, counters when given,
+    /// error; closes its running period into `active_ms`.
+    pub fn complete_run(&self, completion: Completion) -> Result<()> {
+        self.submit(1, move |c| commands::complete_run(c, &completion))
+    }
+
+    /// Stops a running run: appends `run.stopped {"reason": …}` and marks it
+    /// `stopped`. Returns that event's seq. `Invalid` when the run is not running.
+    pub fn stop_run(&self, run_id: &str, at: Timestamp, reason: Option<String>) -> Result<u64> {
+        let run_id = run_id.to_owned();
+        self.submit(1, move |c| {
+            commands::stop_run(c, &run_id, at, reason.as_deref())
+        })
+    }
+
+    /// Resumes a stopped or failed run under the same id: appends
+    /// `run.resumed {"resumed_from_seq": N}` and marks it running. Returns N,
+    /// the run's last seq before the resume.
+    pub fn resume_run(&self, run_id: &str, at: Timestamp) -> Result<u64> {
+        let run_id = run_id.to_owned();
+        self.submit(1, move |c| commands::resume_run(c, &run_id, at))
+    }
+
+    /// Deletes the named runs with their events and graphs, in one
+    /// transaction; running runs are skipped and reported.
+    pub fn delete_runs(&self, ids: Vec<String>) -> Result<DeleteReport> {
+        self.submit(ids.len(), move |c| commands::delete_runs(c, &ids))
+    }
+
+    /// Deletes every run that is not running and ended (`completed_at`, or
+    /// `started_at` when a finished run has none) before `cutoff`, `chunk`
+    /// runs per write transaction, then gives the free pages back with
+    /// `PRAGMA incremental_vacuum`. See [`ExpireReport::bytes_freed`].
+    pub fn expire(&self, cutoff: Timestamp, chunk: usize) -> Result<ExpireReport> {
+        let cutoff = format_time(cutoff)?;
+        let sender = self.sender.as_ref().ok_or_else(|| self.stopped())?;
+        let (tx, rx) = sync_channel(1);
+        sender
+            .send(Message::Expire(ExpireJob::new(cutoff, chunk, tx)))
+            .map_err(|_| self.stopped())?;
+        rx.recv().map_err(|_| self.stopped())?
+    }
+
+    /// Imports a whole run atomically and idempotently: `Inserted` when new,
+    /// `Unchanged` when stored with exactly this content, `Updated` (its rows
+    /// replaced) otherwise.
+    pub fn import_run(&self, run: ImportedRun) -> Result<ImportOutcome> {
+        self.submit(run.events.len().max(1), move |c| {
+            commands::import_run(c, &run)
+        })
+    }
+
+    // ---- reads --------------------------------------------------------------
+
+    /// A page of runs, newest first (see [`RunFilter`]). Reads `runs` only.
+    pub fn list_runs(&self, filter: &RunFilter) -> Result<RunPage> {
+        self.read(|c| query::list_runs(c, filter))
+    }
+
+    /// How many runs match `filter` (ignoring its `limit` and `before`).
+    pub fn count_runs(&self, filter: &RunFilter) -> Result<u64> {
+        self.read(|c| query::count_runs(c, filter))
+    }
+
+    /// One run, when it exists.
+    pub fn get_run(&self, id: &str) -> Result<Option<RunRow>> {
+        self.read(|c| query::get_run(c, id))
+    }
+
+    /// A page of a run's events (see [`EventFilter`]); `NotFound` for an unknown run.
+    pub fn events(&self, filter: &EventFilter) -> Result<EventPage> {
+        self.read(|c| query::events(c, filter))
+    }
+
+    /// How many of a run's events match `filter` (ignoring `after_seq` and `limit`).
+    pub fn count_events(&self, filter: &EventFilter) -> Result<u64> {
+        self.read(|c| query::count_events(c, filter))
+    }
+
+    /// The run's dependency graph (from its `orch.started` event), when any.
+    pub fn graph(&self, run_id: &str) -> Result<Option<Graph>> {
+        self.read(|c| query::graph(c, run_id))
+    }
+
+    /// The run's `run.stopped` / `run.resumed` events, in order.
+    pub fn stop_resume_points(&self, run_id: &str) -> Result<Vec<EventRow>> {
+        self.read(|c| query::stop_resume_points(c, run_id))
+    }
+
+    /// Counts and sizes of the database.
+    pub fn stats(&self) -> Result<DbStats> {
+        self.read(|c| query::stats(c, &self.path))
+    }
+
+    /// Runs SQLite's `integrity_check`.
+    pub fn integrity_check(&self) -> Result<()> {
+        self.read(|c| query::integrity_check(c, &self.path))
+    }
+}
+
+impl Drop for HistoryDb {
+    fn drop(&mut self) {
+        if let Err(e) = self.shutdown() {
+            tracing::warn!(error = %e, "closing history.db");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_db_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<HistoryDb>();
+    }
+}

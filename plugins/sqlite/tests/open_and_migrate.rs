@@ -1,0 +1,226 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use otto_hooks_sqlite::{
+    DbError, HistoryDb, MIGRATIONS, Migration, Options, connection, current_version, migrate_with,
+};
+use rusqlite::Connection;
+
+#[test]
+fn a_new_database_is_wal_with_incremental_auto_vacuum() {
+    let t = open();
+    let conn = Connection::open(t.path()).unwrap();
+    let auto_vacuum: i64 = conn
+        .query_row("PRAGMA auto_vacuum", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(auto_vacuum, 2, "INCREMENTAL");
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    assert_eq!(current_version(&conn).unwrap(), 2);
+
+    let w = connection::open_write(&t.path(), &Options::default()).unwrap();
+    let one = |sql: &str| w.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+    assert_eq!(one("PRAGMA synchronous"), 1, "NORMAL");
+    assert_eq!(one("PRAGMA foreign_keys"), 1);
+    assert_eq!(one("PRAGMA busy_timeout"), 5000);
+}
+
+#[test]
+fn open_creates_missing_parent_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a/b/history.db");
+    HistoryDb::open(&path, &Options::default())
+        .unwrap()
+        .close()
+        .unwrap();
+    assert!(path.exists());
+}
+
+/// The FORMATS.md design, written independently of the crate's copy.
+const CHOO_V1: &str = "
+PRAGMA journal_mode=WAL;
+CREATE TABLE runs(id TEXT PRIMARY KEY, repo_path TEXT NOT NULL, started_at DATETIME NOT NULL,
+  completed_at DATETIME, status TEXT NOT NULL DEFAULT 'running', parallelism INTEGER NOT NULL,
+  total_units INTEGER NOT NULL, completed_units INTEGER DEFAULT 0, failed_units INTEGER DEFAULT 0,
+  blocked_units INTEGER DEFAULT 0, error TEXT, tasks_dir TEXT, dry_run BOOLEAN DEFAULT FALSE);
+CREATE TABLE events(id INTEGER PRIMARY KEY AUTOINCREMENT,
+  run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE, seq INTEGER NOT NULL,
+  time DATETIME NOT NULL, type TEXT NOT NULL, unit TEXT, task INTEGER, pr INTEGER,
+  payload TEXT, error TEXT);
+CREATE TABLE graphs(run_id TEXT PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+  nodes TEXT NOT NULL, edges TEXT NOT NULL, levels TEXT NOT NULL);
+CREATE INDEX idx_events_run_seq ON events(run_id, seq);
+CREATE INDEX idx_runs_started_at ON runs(started_at DESC);
+CREATE INDEX idx_runs_repo ON runs(repo_path, started_at DESC);
+
+INSERT INTO runs VALUES ('run_done', '/src/app', '2025-01-20 10:00:00+00:00',
+  '2025-01-20 10:05:00.5+00:00', 'completed', 2, 3, 3, 0, 0, NULL, '/t', 0);
+INSERT INTO events (run_id, seq, time, type, unit, payload) VALUES
+  ('run_done', 1, '2025-01-20T10:00:01Z', 'orch.started', NULL, '{\"unit_count\":3}'),
+  ('run_done', 2, '2025-01-20T10:01:00Z', 'unit.completed', 'a', NULL),
+  ('run_done', 3, '2025-01-20T10:05:00Z', 'orch.completed', NULL, NULL);
+
+INSERT INTO runs (id, repo_path, started_at, status, parallelism, total_units)
+  VALUES ('run_resumed', '/src/app', '2025-01-20T11:00:00Z', 'running', 1, 1);
+INSERT INTO events (run_id, seq, time, type, payload) VALUES
+  ('run_resumed', 1, '2025-01-20T11:00:01Z', 'unit.started', NULL),
+  ('run_resumed', 2, '2025-01-20T11:02:00Z', 'unit.queued', NULL),
+  ('run_resumed', 3, '2025-01-20T11:10:00Z', 'run.stopped', '{\"reason\":\"ctrl-c\"}'),
+  ('run_resumed', 4, '2025-01-20T11:30:00Z', 'run.resumed', '{\"resumed_from_seq\":3}'),
+  ('run_resumed', 5, '2025-01-20T11:31:00Z', 'unit.started', NULL);
+";
+
+#[test]
+fn a_version_1_database_from_another_tool_is_migrated_and_backfilled() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.db");
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch(CHOO_V1)
+        .unwrap();
+
+    let db = HistoryDb::open(&path, &Options::default()).unwrap();
+    let done = db.get_run("run_done").unwrap().unwrap();
+    assert_eq!(done.project, "/src/app");
+    assert_eq!(
+        (done.last_seq, done.event_count, done.resume_count),
+        (3, 3, 0)
+    );
+    assert_eq!(done.active_ms, 300_500);
+    assert_eq!(done.active_since, None);
+    assert_eq!(done.completed_units, 3);
+    assert_eq!(done.started_at, ts(0));
+    let json = serde_json::to_value(&done).unwrap();
+    assert_eq!(json["started_at"], "2025-01-20T10:00:00.000000000Z");
+    assert_eq!(json["completed_at"], "2025-01-20T10:05:00.500000000Z");
+    assert_eq!(json["updated_at"], "2025-01-20T10:05:00.500000000Z");
+
+    let resumed = db.get_run("run_resumed").unwrap().unwrap();
+    assert_eq!((resumed.last_seq, resumed.event_count), (5, 5));
+    assert_eq!(resumed.resume_count, 1);
+    assert_eq!(
+        resumed.active_ms,
+        10 * 60 * 1000,
+        "11:00 → 11:10; stopped time excluded"
+    );
+    assert_eq!(resumed.active_since, Some(ts(3600 + 30 * 60)));
+    // Appending continues the run's numbering.
+    let r = db
+        .append_events("run_resumed", vec![event(3600 + 40 * 60, "unit.completed")])
+        .unwrap();
+    assert_eq!((r.first, r.last), (6, 6));
+    // Listing by project uses the backfilled column.
+    let page = db
+        .list_runs(&otto_hooks_sqlite::RunFilter {
+            project: Some("/src/app".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(page.runs.len(), 2);
+    db.close().unwrap();
+
+    let conn = Connection::open(&path).unwrap();
+    assert_eq!(current_version(&conn).unwrap(), 2);
+    let v: i64 = conn
+        .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, 2);
+}
+
+#[test]
+fn a_database_newer_than_this_code_is_refused() {
+    let t = open();
+    let path = t.path();
+    drop(t.db);
+    Connection::open(&path)
+        .unwrap()
+        .execute(
+            "INSERT INTO schema_version VALUES (3, '2030-01-01T00:00:00.000000000Z')",
+            [],
+        )
+        .unwrap();
+    let err = HistoryDb::open(&path, &Options::default()).unwrap_err();
+    assert!(matches!(err, DbError::Schema(_)), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "history.db is schema version 3; this otto-hooks knows up to 2 — upgrade otto-hooks"
+    );
+}
+
+fn broken_v3(conn: &Connection) -> otto_hooks_sqlite::Result<()> {
+    conn.execute_batch("CREATE TABLE extra (x); UPDATE runs SET status = 'mangled';")?;
+    Err(DbError::Invalid("boom".into()))
+}
+
+#[test]
+fn a_failing_migration_names_its_version_and_changes_nothing() {
+    let t = open();
+    let path = t.path();
+    t.db.start_run(new_run("r1", "/p", 0)).unwrap();
+    t.db.complete_run(completion("r1", 60, "completed"))
+        .unwrap();
+    drop(t.db);
+
+    let mut conn = Connection::open(&path).unwrap();
+    let list = [
+        MIGRATIONS[0],
+        MIGRATIONS[1],
+        Migration {
+            version: 3,
+            description: "break things",
+            apply: broken_v3,
+        },
+    ];
+    let err = migrate_with(&mut conn, &list).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, DbError::Schema(_)));
+    assert!(msg.contains("schema version 3 (break things)"), "{msg}");
+    assert!(
+        msg.contains("left at version 2") && msg.contains("boom"),
+        "{msg}"
+    );
+
+    assert_eq!(current_version(&conn).unwrap(), 2);
+    let extra: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'extra'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(extra, 0);
+    let status: String = conn
+        .query_row("SELECT status FROM runs", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(status, "completed");
+    drop(conn);
+    // And the database still opens normally.
+    let db = HistoryDb::open(&path, &Options::default()).unwrap();
+    assert_eq!(db.get_run("r1").unwrap().unwrap().status, "completed");
+}
+
+#[test]
+fn a_failing_second_step_keeps_the_first_and_a_retry_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = connection::open_write(&dir.path().join("h.db"), &Options::default()).unwrap();
+    fn broken_v2(_: &Connection) -> otto_hooks_sqlite::Result<()> {
+        Err(DbError::Invalid("nope".into()))
+    }
+    let list = [
+        MIGRATIONS[0],
+        Migration {
+            version: 2,
+            description: "fails",
+            apply: broken_v2,
+        },
+    ];
+    assert!(migrate_with(&mut conn, &list).is_err());
+    assert_eq!(current_version(&conn).unwrap(), 1);
+    assert_eq!(migrate_with(&mut conn, MIGRATIONS).unwrap(), 2);
+    assert_eq!(migrate_with(&mut conn, MIGRATIONS).unwrap(), 2);
+}
