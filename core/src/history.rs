@@ -193,7 +193,8 @@ impl<'a> History<'a> {
     }
 
     /// Decides every run's status with its project's status plugin, in
-    /// parallel. A run whose status plugin fails keeps storage's status.
+    /// parallel. A run whose status plugin fails keeps storage's status; a
+    /// run storage gave a status source to (a recorded status) is left as is.
     pub fn detect_statuses(&self, runs: &mut [Run]) {
         // Resolve the instances first (config matching is per project).
         let mut by_project: HashMap<String, Option<Arc<Instance>>> = HashMap::new();
@@ -215,6 +216,11 @@ impl<'a> History<'a> {
                 let by_project = &by_project;
                 scope.spawn(move || {
                     for run in part {
+                        // A storage that records statuses itself (the
+                        // SQLite history) has decided already.
+                        if run.status_source.is_some() {
+                            continue;
+                        }
                         let Some(Some(status)) = by_project.get(&run.project) else {
                             continue;
                         };

@@ -21,6 +21,7 @@ pub mod config;
 pub mod fsops;
 pub mod history;
 pub mod hooks;
+pub mod import;
 pub mod paths;
 pub mod policy;
 pub mod registry;

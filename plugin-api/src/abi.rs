@@ -40,6 +40,11 @@
 //! - **1.2** — appended [`StorageTable::usage`] (disk usage per project:
 //!   runs, cache, orphaned cache) and [`StatusTable::detect_details`] (task
 //!   statuses, exit codes and durations), for `otto-hooks usage` and `info`.
+//! - **1.3** — appended [`LifecycleTable::run_stop`] and
+//!   [`LifecycleTable::run_resume`] (a run stopped on purpose, and resumed
+//!   under the same id), and [`StorageTable::stored_events`] (a run's stored
+//!   events, filtered and paged), [`StorageTable::delete_runs`] (delete named
+//!   runs) and [`StorageTable::expire`] (history retention by age).
 //!
 //! # Calls, results and errors
 //!
@@ -71,7 +76,7 @@ pub const MAGIC: [u8; 8] = *b"OTTOHOOK";
 pub const ENTRY_SYMBOL: &[u8] = b"otto_hooks_plugin_entry\0";
 
 /// The ABI version this crate implements (host and SDK alike).
-pub const ABI_VERSION: AbiVersion = AbiVersion { major: 1, minor: 2 };
+pub const ABI_VERSION: AbiVersion = AbiVersion { major: 1, minor: 3 };
 
 /// An ABI version, `major.minor`.
 #[repr(C)]
@@ -689,6 +694,38 @@ pub struct LifecycleTable {
             out: *const Out,
         ) -> CallStatus,
     >,
+    /// A run was stopped on purpose and may be resumed under the same id
+    /// (since 1.3).
+    pub run_stop: Option<Method<RunStop<'static>>>,
+    /// A stopped (or interrupted) run resumed; its events continue after
+    /// this call (since 1.3).
+    pub run_resume: Option<Method<RunResume<'static>>>,
+}
+
+/// A run stopped on purpose (see [`crate::RunStop`]).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct RunStop<'a> {
+    /// Project key.
+    pub project: Str<'a>,
+    /// Run id.
+    pub run_id: Str<'a>,
+    /// When it stopped.
+    pub at: Timestamp,
+    /// Why, when given.
+    pub reason: Str<'a>,
+}
+
+/// A run resuming (see [`crate::RunResume`]).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct RunResume<'a> {
+    /// Project key.
+    pub project: Str<'a>,
+    /// Run id (the stopped run's).
+    pub run_id: Str<'a>,
+    /// When it resumed.
+    pub at: Timestamp,
 }
 
 /// Storage: where runs live.
@@ -706,6 +743,130 @@ pub struct StorageTable {
     /// Emits one `*const ProjectUsage` per project matching a
     /// `*const RunQuery` (since 1.2).
     pub usage: Option<Method<RunQuery<'static>>>,
+    /// [`crate::Storage::events`]: emits one `*const EventPage` for a
+    /// `*const EventQuery`, or fails with `NOT_FOUND` for an unknown run
+    /// (since 1.3).
+    pub stored_events: Option<Method<EventQuery<'static>>>,
+    /// Emits one `*const DeleteReport` for a `*const DeleteRequest`
+    /// (since 1.3).
+    pub delete_runs: Option<Method<DeleteRequest<'static>>>,
+    /// Emits one `*const ExpireReport` for a `*const ExpireRequest`
+    /// (since 1.3).
+    pub expire: Option<Method<ExpireRequest>>,
+}
+
+/// A query for a run's stored events (see [`crate::EventQuery`]).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct EventQuery<'a> {
+    /// The run.
+    pub run_id: Str<'a>,
+    /// Only types equal to this or starting with it plus `.`, when given.
+    pub type_prefix: Str<'a>,
+    /// Only events of this unit, when given.
+    pub unit: Str<'a>,
+    /// Only events with a greater sequence number, when given.
+    pub after_seq: Opt<u64>,
+    /// At most this many events.
+    pub limit: u32,
+}
+
+/// One stored event (see [`crate::StoredEvent`]).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct StoredEvent<'a> {
+    /// Sequence number within the run, from 1, contiguous.
+    pub seq: u64,
+    /// When it happened.
+    pub time: Timestamp,
+    /// Event type, e.g. `unit.started`.
+    pub kind: Str<'a>,
+    /// Unit, when any.
+    pub unit: Str<'a>,
+    /// Task number, when any.
+    pub task: Opt<i64>,
+    /// Pull-request number, when any.
+    pub pr: Opt<i64>,
+    /// Payload as JSON text, when any.
+    pub payload: Str<'a>,
+    /// Error message, when any.
+    pub error: Str<'a>,
+}
+
+/// One page of stored events (see [`crate::EventPage`]).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct EventPage<'a> {
+    /// The events, in sequence order.
+    pub events: Slice<'a, StoredEvent<'a>>,
+    /// Non-zero when more events match after the last one.
+    pub has_more: u8,
+    /// How many events match in all, when known.
+    pub total: Opt<u64>,
+}
+
+/// Runs to delete (see [`crate::Storage::delete_runs`]).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct DeleteRequest<'a> {
+    /// The run ids.
+    pub runs: Slice<'a, Str<'a>>,
+}
+
+/// A deleted run (see [`crate::DeletedRun`]).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct DeletedRun<'a> {
+    /// The run id.
+    pub run_id: Str<'a>,
+    /// Bytes freed by deleting it.
+    pub bytes_freed: u64,
+}
+
+/// A run not deleted, and why (see [`crate::RefusedDeletion`]).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct RefusedDeletion<'a> {
+    /// The run id.
+    pub run_id: Str<'a>,
+    /// Why it was not deleted.
+    pub reason: Str<'a>,
+}
+
+/// What a deletion did (see [`crate::DeleteReport`]).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct DeleteReport<'a> {
+    /// The runs deleted.
+    pub deleted: Slice<'a, DeletedRun<'a>>,
+    /// The runs not deleted.
+    pub refused: Slice<'a, RefusedDeletion<'a>>,
+    /// Bytes freed in all.
+    pub bytes_freed: u64,
+}
+
+/// A history-retention request (see [`crate::ExpireRequest`]).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct ExpireRequest {
+    /// Runs that completed before this go.
+    pub cutoff: Timestamp,
+    /// Non-zero: report what would go, delete nothing.
+    pub dry_run: u8,
+}
+
+/// What expiry did (see [`crate::ExpireReport`]).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct ExpireReport<'a> {
+    /// Runs deleted (or that would be).
+    pub runs: u64,
+    /// Events deleted (or that would be).
+    pub events: u64,
+    /// Bytes freed (or that would be).
+    pub bytes_freed: u64,
+    /// The runs' ids.
+    pub run_ids: Slice<'a, Str<'a>>,
 }
 
 /// Disk usage of one project (see [`crate::ProjectUsage`]).
@@ -799,6 +960,11 @@ mod tests {
         assert!(host.can_load(AbiVersion { major: 1, minor: 0 }));
         assert!(host.can_load(AbiVersion { major: 1, minor: 1 }));
         assert!(!host.can_load(AbiVersion { major: 1, minor: 2 }));
+        assert!(ABI_VERSION.can_load(AbiVersion { major: 1, minor: 2 }));
+        assert!(!ABI_VERSION.can_load(AbiVersion {
+            major: 1,
+            minor: ABI_VERSION.minor + 1
+        }));
         assert!(!host.can_load(AbiVersion { major: 2, minor: 0 }));
         assert!(!host.can_load(AbiVersion { major: 0, minor: 9 }));
     }
@@ -816,6 +982,54 @@ mod tests {
         ));
         let full = std::mem::size_of::<LifecycleTable>() as u32;
         assert!(entry_present(full, __entry_end!(LifecycleTable, events)));
+    }
+
+    #[test]
+    fn the_1_3_entries_lie_beyond_1_2_tables() {
+        let lifecycle_1_2 = std::mem::offset_of!(LifecycleTable, run_stop) as u32;
+        assert!(entry_present(
+            lifecycle_1_2,
+            __entry_end!(LifecycleTable, events)
+        ));
+        for end in [
+            __entry_end!(LifecycleTable, run_stop),
+            __entry_end!(LifecycleTable, run_resume),
+        ] {
+            assert!(!entry_present(lifecycle_1_2, end));
+            assert!(entry_present(
+                std::mem::size_of::<LifecycleTable>() as u32,
+                end
+            ));
+        }
+        let storage_1_2 = std::mem::offset_of!(StorageTable, stored_events) as u32;
+        assert!(entry_present(
+            storage_1_2,
+            __entry_end!(StorageTable, usage)
+        ));
+        for end in [
+            __entry_end!(StorageTable, stored_events),
+            __entry_end!(StorageTable, delete_runs),
+            __entry_end!(StorageTable, expire),
+        ] {
+            assert!(!entry_present(storage_1_2, end));
+            assert!(entry_present(
+                std::mem::size_of::<StorageTable>() as u32,
+                end
+            ));
+        }
+        // Appended in order: nothing of 1.0-1.2 moved.
+        assert!(
+            std::mem::offset_of!(LifecycleTable, run_stop)
+                < std::mem::offset_of!(LifecycleTable, run_resume)
+        );
+        assert!(
+            std::mem::offset_of!(StorageTable, stored_events)
+                < std::mem::offset_of!(StorageTable, delete_runs)
+        );
+        assert!(
+            std::mem::offset_of!(StorageTable, delete_runs)
+                < std::mem::offset_of!(StorageTable, expire)
+        );
     }
 
     #[test]

@@ -250,6 +250,45 @@ unsafe extern "C" fn run_complete<P: Plugin>(
     })
 }
 
+unsafe extern "C" fn run_stop<P: Plugin>(
+    inst: InstancePtr,
+    stop: *const abi::RunStop<'static>,
+    out: *const Out,
+) -> CallStatus {
+    guard(out, || {
+        // SAFETY: live instance and arguments for the call (ABI contract).
+        unsafe {
+            let s = &*stop;
+            let stop = crate::RunStop {
+                project: s.project.as_str_unchecked(),
+                run_id: s.run_id.as_str_unchecked(),
+                at: s.at,
+                reason: s.reason.as_opt_unchecked(),
+            };
+            instance::<P>(inst).run_stop(&stop)
+        }
+    })
+}
+
+unsafe extern "C" fn run_resume<P: Plugin>(
+    inst: InstancePtr,
+    resume: *const abi::RunResume<'static>,
+    out: *const Out,
+) -> CallStatus {
+    guard(out, || {
+        // SAFETY: live instance and arguments for the call (ABI contract).
+        unsafe {
+            let r = &*resume;
+            let resume = crate::RunResume {
+                project: r.project.as_str_unchecked(),
+                run_id: r.run_id.as_str_unchecked(),
+                at: r.at,
+            };
+            instance::<P>(inst).run_resume(&resume)
+        }
+    })
+}
+
 /// Emits a run through `out`.
 ///
 /// # Safety
@@ -319,6 +358,112 @@ unsafe extern "C" fn usage<P: Storage>(
             for project in instance::<P>(inst).usage(&query)? {
                 emit(out, &convert::usage_view(&project));
             }
+        }
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn stored_events<P: Storage>(
+    inst: InstancePtr,
+    query: *const abi::EventQuery<'static>,
+    out: *const Out,
+) -> CallStatus {
+    guard(out, || {
+        // SAFETY: live instance and arguments for the call (ABI contract).
+        unsafe {
+            let q = &*query;
+            let query = crate::EventQuery {
+                run_id: q.run_id.as_str_unchecked(),
+                type_prefix: q.type_prefix.as_opt_unchecked(),
+                unit: q.unit.as_opt_unchecked(),
+                after_seq: q.after_seq.get(),
+                limit: q.limit,
+            };
+            // `Storage::events`, not the lifecycle batch `Plugin::events`.
+            let page = Storage::events(instance::<P>(inst), &query)?;
+            let events: Vec<abi::StoredEvent<'_>> =
+                page.events.iter().map(convert::stored_event_view).collect();
+            emit(
+                out,
+                &abi::EventPage {
+                    events: Slice::new(&events),
+                    has_more: page.has_more as u8,
+                    total: abi::Opt::new(page.total),
+                },
+            );
+        }
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn delete_runs<P: Storage>(
+    inst: InstancePtr,
+    request: *const abi::DeleteRequest<'static>,
+    out: *const Out,
+) -> CallStatus {
+    guard(out, || {
+        // SAFETY: live instance and arguments for the call (ABI contract).
+        unsafe {
+            let runs: Vec<&str> = (*request)
+                .runs
+                .as_slice()
+                .iter()
+                .map(|r| r.as_str_unchecked())
+                .collect();
+            let report = instance::<P>(inst).delete_runs(&runs)?;
+            let deleted: Vec<abi::DeletedRun<'_>> = report
+                .deleted
+                .iter()
+                .map(|d| abi::DeletedRun {
+                    run_id: Str::new(&d.run_id),
+                    bytes_freed: d.bytes_freed,
+                })
+                .collect();
+            let refused: Vec<abi::RefusedDeletion<'_>> = report
+                .refused
+                .iter()
+                .map(|r| abi::RefusedDeletion {
+                    run_id: Str::new(&r.run_id),
+                    reason: Str::new(&r.reason),
+                })
+                .collect();
+            emit(
+                out,
+                &abi::DeleteReport {
+                    deleted: Slice::new(&deleted),
+                    refused: Slice::new(&refused),
+                    bytes_freed: report.bytes_freed,
+                },
+            );
+        }
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn expire<P: Storage>(
+    inst: InstancePtr,
+    request: *const abi::ExpireRequest,
+    out: *const Out,
+) -> CallStatus {
+    guard(out, || {
+        // SAFETY: live instance and arguments for the call (ABI contract).
+        unsafe {
+            let r = &*request;
+            let request = crate::ExpireRequest {
+                cutoff: r.cutoff,
+                dry_run: r.dry_run != 0,
+            };
+            let report = instance::<P>(inst).expire(&request)?;
+            let run_ids: Vec<Str<'_>> = report.run_ids.iter().map(|r| Str::new(r)).collect();
+            emit(
+                out,
+                &abi::ExpireReport {
+                    runs: report.runs,
+                    events: report.events,
+                    bytes_freed: report.bytes_freed,
+                    run_ids: Slice::new(&run_ids),
+                },
+            );
         }
         Ok(())
     })
@@ -447,6 +592,8 @@ impl<P: Plugin> Tables<P> {
         event: Some(event::<P>),
         run_complete: Some(run_complete::<P>),
         events: Some(events::<P>),
+        run_stop: Some(run_stop::<P>),
+        run_resume: Some(run_resume::<P>),
     };
 }
 
@@ -457,6 +604,9 @@ impl<P: Storage> Tables<P> {
         list_runs: Some(list_runs::<P>),
         run_details: Some(run_details::<P>),
         usage: Some(usage::<P>),
+        stored_events: Some(stored_events::<P>),
+        delete_runs: Some(delete_runs::<P>),
+        expire: Some(expire::<P>),
     };
 }
 

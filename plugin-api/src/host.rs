@@ -22,9 +22,14 @@ use crate::abi::{
 };
 use crate::model::convert;
 use crate::{
-    Decision, Document, ErrorKind, Event, HookContext, PluginKind, ProjectUsage, RetentionInput,
-    Run, RunDetails, RunQuery, RunResult, RunStart, RunStatus, StatusVerdict,
+    Decision, DeleteReport, Document, ErrorKind, Event, EventPage, EventQuery, ExpireReport,
+    ExpireRequest, HookContext, PluginKind, ProjectUsage, RetentionInput, Run, RunDetails,
+    RunQuery, RunResult, RunResume, RunStart, RunStatus, RunStop, StatusVerdict,
 };
+
+/// The ABI that appended `run_stop`, `run_resume`, `stored_events`,
+/// `delete_runs` and `expire`.
+const ABI_1_3: AbiVersion = AbiVersion { major: 1, minor: 3 };
 
 /// Why a module or a declaration was refused. One line, for the user.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -133,9 +138,14 @@ struct Entries {
     event: Option<EventFn>,
     run_complete: Option<Method<abi::RunResult<'static>>>,
     events: Option<EventsFn>,
+    run_stop: Option<Method<abi::RunStop<'static>>>,
+    run_resume: Option<Method<abi::RunResume<'static>>>,
     list_runs: Option<Method<abi::RunQuery<'static>>>,
     run_details: Option<Method<abi::HookContext<'static>>>,
     usage: Option<Method<abi::RunQuery<'static>>>,
+    stored_events: Option<Method<abi::EventQuery<'static>>>,
+    delete_runs: Option<Method<abi::DeleteRequest<'static>>>,
+    expire: Option<Method<abi::ExpireRequest>>,
     detect: Option<Method<abi::Run<'static>>>,
     detect_details: Option<Method<abi::RunDetails<'static>>>,
     decide: Option<Method<abi::RetentionInput<'static>>>,
@@ -215,6 +225,8 @@ impl PluginHandle {
             entries.event = entry!(t, LifecycleTable, event);
             entries.run_complete = entry!(t, LifecycleTable, run_complete);
             entries.events = entry!(t, LifecycleTable, events);
+            entries.run_stop = entry!(t, LifecycleTable, run_stop);
+            entries.run_resume = entry!(t, LifecycleTable, run_resume);
         }
         let methods = decl.methods;
         if methods.is_null() {
@@ -226,6 +238,9 @@ impl PluginHandle {
                 entries.list_runs = entry!(t, StorageTable, list_runs);
                 entries.run_details = entry!(t, StorageTable, run_details);
                 entries.usage = entry!(t, StorageTable, usage);
+                entries.stored_events = entry!(t, StorageTable, stored_events);
+                entries.delete_runs = entry!(t, StorageTable, delete_runs);
+                entries.expire = entry!(t, StorageTable, expire);
                 ("list_runs", entries.list_runs.is_some())
             }
             KindCode::STATUS => {
@@ -286,8 +301,10 @@ impl PluginHandle {
         self.inner.abi
     }
 
-    /// The names of the entries it offers, in table order
-    /// (`run_start`, `event`, `run_complete`, `events`, then its kind's).
+    /// The names of the entries it offers, in table order (`run_start`,
+    /// `event`, `run_complete`, `events`, `run_stop`, `run_resume`, then its
+    /// kind's). The storage entry behind [`crate::Storage::events`] is
+    /// `stored_events`, as in [`StorageTable`].
     pub fn offers(&self) -> Vec<&'static str> {
         let e = &self.inner.entries;
         [
@@ -295,9 +312,14 @@ impl PluginHandle {
             ("event", e.event.is_some()),
             ("run_complete", e.run_complete.is_some()),
             ("events", e.events.is_some()),
+            ("run_stop", e.run_stop.is_some()),
+            ("run_resume", e.run_resume.is_some()),
             ("list_runs", e.list_runs.is_some()),
             ("run_details", e.run_details.is_some()),
             ("usage", e.usage.is_some()),
+            ("stored_events", e.stored_events.is_some()),
+            ("delete_runs", e.delete_runs.is_some()),
+            ("expire", e.expire.is_some()),
             ("detect", e.detect.is_some()),
             ("detect_details", e.detect_details.is_some()),
             ("decide", e.decide.is_some()),
@@ -556,6 +578,20 @@ impl Instance {
         self.fail(ErrorKind::Unsupported, format!("does not offer `{what}`"))
     }
 
+    /// `unsupported` for an entry appended in ABI `since`: names the ABI the
+    /// plugin was built for when that is older.
+    fn unsupported_since(&self, what: &str, since: AbiVersion) -> CallError {
+        let abi = self.handle.abi();
+        if abi < since {
+            self.fail(
+                ErrorKind::Unsupported,
+                format!("built for plugin ABI {abi}, does not offer `{what}` (ABI {since})"),
+            )
+        } else {
+            self.unsupported(what)
+        }
+    }
+
     /// Calls `run_start`; a plugin that does not offer it succeeds.
     pub fn run_start(&self, start: &RunStart<'_>) -> Result<(), CallError> {
         let Some(f) = self.handle.inner.entries.run_start else {
@@ -632,6 +668,43 @@ impl Instance {
         .map(drop)
     }
 
+    /// Calls `run_stop` (ABI 1.3); a plugin that does not offer it (one
+    /// built for ABI 1.0 to 1.2) succeeds without a call.
+    pub fn run_stop(&self, stop: &RunStop<'_>) -> Result<(), CallError> {
+        let Some(f) = self.handle.inner.entries.run_stop else {
+            return Ok(());
+        };
+        let view = abi::RunStop {
+            project: Str::new(stop.project),
+            run_id: Str::new(stop.run_id),
+            at: stop.at,
+            reason: Str::from_opt(stop.reason),
+        };
+        // SAFETY: checked entry; `view` outlives the call.
+        self.call(ignore, |p, out| unsafe {
+            f(p, (&view as *const abi::RunStop<'_>).cast(), out)
+        })
+        .map(drop)
+    }
+
+    /// Calls `run_resume` (ABI 1.3); a plugin that does not offer it (one
+    /// built for ABI 1.0 to 1.2) succeeds without a call.
+    pub fn run_resume(&self, resume: &RunResume<'_>) -> Result<(), CallError> {
+        let Some(f) = self.handle.inner.entries.run_resume else {
+            return Ok(());
+        };
+        let view = abi::RunResume {
+            project: Str::new(resume.project),
+            run_id: Str::new(resume.run_id),
+            at: resume.at,
+        };
+        // SAFETY: checked entry; `view` outlives the call.
+        self.call(ignore, |p, out| unsafe {
+            f(p, (&view as *const abi::RunResume<'_>).cast(), out)
+        })
+        .map(drop)
+    }
+
     /// Storage: lists runs.
     pub fn list_runs(&self, query: &RunQuery<'_>) -> Result<Vec<Run>, CallError> {
         let Some(f) = self.handle.inner.entries.list_runs else {
@@ -676,6 +749,68 @@ impl Instance {
         self.call(usage_item, |p, out| unsafe {
             f(p, (&view as *const abi::RunQuery<'_>).cast(), out)
         })
+    }
+
+    /// Storage: a page of a run's stored events ([`crate::Storage::events`],
+    /// ABI 1.3; named apart from the lifecycle batch [`Instance::events`]).
+    /// A plugin built before 1.3 answers `unsupported`.
+    pub fn stored_events(&self, query: &EventQuery<'_>) -> Result<EventPage, CallError> {
+        let Some(f) = self.handle.inner.entries.stored_events else {
+            return Err(self.unsupported_since("stored_events", ABI_1_3));
+        };
+        let view = abi::EventQuery {
+            run_id: Str::new(query.run_id),
+            type_prefix: Str::from_opt(query.type_prefix),
+            unit: Str::from_opt(query.unit),
+            after_seq: abi::Opt::new(query.after_seq),
+            limit: query.limit,
+        };
+        // SAFETY: checked entry; `view` outlives the call; items are pages.
+        let items = self.call(page_item, |p, out| unsafe {
+            f(p, (&view as *const abi::EventQuery<'_>).cast(), out)
+        })?;
+        items
+            .into_iter()
+            .next()
+            .ok_or_else(|| self.fail(ErrorKind::Failed, "returned no page of events".into()))
+    }
+
+    /// Storage: deletes the named runs (ABI 1.3). A plugin built before 1.3
+    /// answers `unsupported`.
+    pub fn delete_runs(&self, runs: &[&str]) -> Result<DeleteReport, CallError> {
+        let Some(f) = self.handle.inner.entries.delete_runs else {
+            return Err(self.unsupported_since("delete_runs", ABI_1_3));
+        };
+        let ids: Vec<Str<'_>> = runs.iter().map(|r| Str::new(r)).collect();
+        let view = abi::DeleteRequest {
+            runs: Slice::new(&ids),
+        };
+        // SAFETY: checked entry; the views outlive the call; items are reports.
+        let items = self.call(delete_item, |p, out| unsafe {
+            f(p, (&view as *const abi::DeleteRequest<'_>).cast(), out)
+        })?;
+        items
+            .into_iter()
+            .next()
+            .ok_or_else(|| self.fail(ErrorKind::Failed, "returned no deletion report".into()))
+    }
+
+    /// Storage: history retention by age (ABI 1.3). A plugin built before
+    /// 1.3 answers `unsupported`.
+    pub fn expire(&self, request: &ExpireRequest) -> Result<ExpireReport, CallError> {
+        let Some(f) = self.handle.inner.entries.expire else {
+            return Err(self.unsupported_since("expire", ABI_1_3));
+        };
+        let view = abi::ExpireRequest {
+            cutoff: request.cutoff,
+            dry_run: request.dry_run as u8,
+        };
+        // SAFETY: checked entry; `view` outlives the call; items are reports.
+        let items = self.call(expire_item, |p, out| unsafe { f(p, &view, out) })?;
+        items
+            .into_iter()
+            .next()
+            .ok_or_else(|| self.fail(ErrorKind::Failed, "returned no expiry report".into()))
     }
 
     /// Status: decides a run's status.
@@ -793,6 +928,21 @@ fn usage_item(item: *const c_void) -> Result<ProjectUsage, String> {
     unsafe { convert::usage_from_view(&*(item as *const abi::ProjectUsage<'_>)) }
 }
 
+fn page_item(item: *const c_void) -> Result<EventPage, String> {
+    // SAFETY: `stored_events` emits `*const abi::EventPage`.
+    unsafe { convert::page_from_view(&*(item as *const abi::EventPage<'_>)) }
+}
+
+fn delete_item(item: *const c_void) -> Result<DeleteReport, String> {
+    // SAFETY: `delete_runs` emits `*const abi::DeleteReport`.
+    unsafe { convert::delete_report_from_view(&*(item as *const abi::DeleteReport<'_>)) }
+}
+
+fn expire_item(item: *const c_void) -> Result<ExpireReport, String> {
+    // SAFETY: `expire` emits `*const abi::ExpireReport`.
+    unsafe { convert::expire_report_from_view(&*(item as *const abi::ExpireReport<'_>)) }
+}
+
 fn verdict_item(item: *const c_void) -> Result<StatusVerdict, String> {
     // SAFETY: `detect` emits `*const abi::StatusVerdict`.
     unsafe {
@@ -812,4 +962,433 @@ fn decision_item(item: *const c_void) -> Result<Decision, String> {
 fn text_item(item: *const c_void) -> Result<String, String> {
     // SAFETY: `render` emits `*const Str`.
     unsafe { convert::req(*(item as *const Str<'_>), "rendered text").map(str::to_owned) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Plugin, PluginConfig, PluginError, Storage, StoredEvent, Timestamp};
+
+    /// A storage that offers nothing of ABI 1.3 but the SDK's defaults.
+    struct Plain;
+
+    impl Plugin for Plain {
+        const NAME: &'static str = "plain";
+        const VERSION: &'static str = "1.0.0";
+        fn new(_: &PluginConfig) -> Result<Self, PluginError> {
+            Ok(Plain)
+        }
+    }
+
+    impl Storage for Plain {
+        fn list_runs(&self, _: &RunQuery<'_>) -> Result<Vec<Run>, PluginError> {
+            Ok(Vec::new())
+        }
+    }
+
+    /// A storage that answers the 1.3 methods from its input.
+    struct Echo;
+
+    impl Plugin for Echo {
+        const NAME: &'static str = "echo";
+        const VERSION: &'static str = "1.0.0";
+        fn new(_: &PluginConfig) -> Result<Self, PluginError> {
+            Ok(Echo)
+        }
+        fn run_stop(&self, stop: &RunStop<'_>) -> Result<(), PluginError> {
+            Err(PluginError::invalid(format!(
+                "stop {} {} {:?} {:?}",
+                stop.project, stop.run_id, stop.at, stop.reason
+            )))
+        }
+        fn run_resume(&self, resume: &RunResume<'_>) -> Result<(), PluginError> {
+            match resume.run_id {
+                "boom" => panic!("echo: resume boom"),
+                _ => Err(PluginError::not_found(format!(
+                    "resume {} {} {:?}",
+                    resume.project, resume.run_id, resume.at
+                ))),
+            }
+        }
+    }
+
+    impl Storage for Echo {
+        fn list_runs(&self, _: &RunQuery<'_>) -> Result<Vec<Run>, PluginError> {
+            Ok(Vec::new())
+        }
+        fn events(&self, query: &EventQuery<'_>) -> Result<EventPage, PluginError> {
+            if query.run_id == "missing" {
+                return Err(PluginError::not_found("no run `missing`"));
+            }
+            Ok(EventPage {
+                events: vec![StoredEvent {
+                    seq: query.after_seq.unwrap_or(0) + 1,
+                    time: Timestamp {
+                        secs: -5,
+                        nanos: 999_999_999,
+                    },
+                    kind: query.type_prefix.unwrap_or("none").to_owned(),
+                    unit: query.unit.map(str::to_owned),
+                    task: Some(i64::MIN),
+                    pr: None,
+                    payload: Some(format!("{{\"run\":\"{}\"}}", query.run_id)),
+                    error: None,
+                }],
+                has_more: query.limit == 1,
+                total: (query.limit > 1).then_some(u64::from(query.limit)),
+            })
+        }
+        fn delete_runs(&self, runs: &[&str]) -> Result<DeleteReport, PluginError> {
+            Ok(DeleteReport {
+                deleted: runs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| crate::DeletedRun {
+                        run_id: (*r).to_owned(),
+                        bytes_freed: i as u64,
+                    })
+                    .collect(),
+                refused: vec![crate::RefusedDeletion {
+                    run_id: "läuft".into(),
+                    reason: "running".into(),
+                }],
+                bytes_freed: u64::MAX,
+            })
+        }
+        fn expire(&self, request: &ExpireRequest) -> Result<ExpireReport, PluginError> {
+            if request.dry_run {
+                panic!("echo: expire dry run");
+            }
+            Ok(ExpireReport {
+                runs: request.cutoff.secs as u64,
+                events: u64::from(request.cutoff.nanos),
+                bytes_freed: 0,
+                run_ids: vec![String::new(), "r-✓".into()],
+            })
+        }
+    }
+
+    crate::plugin_module! {
+        static MODULE = [storage(Plain), storage(Echo)];
+    }
+
+    fn instance(name: &str) -> Instance {
+        // SAFETY: MODULE is a static of this program.
+        let handles = unsafe { open_module(&MODULE) }.expect("module");
+        let handle = handles
+            .into_iter()
+            .find(|h| h.name() == name)
+            .expect("plugin");
+        handle
+            .instantiate(&format!("storage.{name}"), &toml::Table::new(), "/tmp")
+            .expect("instance")
+    }
+
+    #[test]
+    fn sdk_storage_offers_every_1_3_entry() {
+        let plain = instance("plain");
+        let offers = plain.handle().offers();
+        for entry in [
+            "run_stop",
+            "run_resume",
+            "stored_events",
+            "delete_runs",
+            "expire",
+        ] {
+            assert!(offers.contains(&entry), "{offers:?}");
+        }
+    }
+
+    #[test]
+    fn the_sdk_defaults_of_1_3_succeed_or_answer_unsupported() {
+        let plain = instance("plain");
+        let at = Timestamp::from_secs(7);
+        plain
+            .run_stop(&RunStop {
+                project: "p",
+                run_id: "r",
+                at,
+                reason: None,
+            })
+            .unwrap();
+        plain
+            .run_resume(&RunResume {
+                project: "p",
+                run_id: "r",
+                at,
+            })
+            .unwrap();
+        let q = EventQuery {
+            run_id: "r",
+            limit: 10,
+            ..EventQuery::default()
+        };
+        for (err, says) in [
+            (
+                plain.stored_events(&q).unwrap_err(),
+                "storage `plain` does not keep events",
+            ),
+            (
+                plain.delete_runs(&["r"]).unwrap_err(),
+                "storage `plain` deletes nothing itself",
+            ),
+            (
+                plain
+                    .expire(&ExpireRequest {
+                        cutoff: at,
+                        dry_run: false,
+                    })
+                    .unwrap_err(),
+                "storage `plain` does not expire history",
+            ),
+        ] {
+            assert_eq!(err.kind, ErrorKind::Unsupported, "{err}");
+            assert_eq!(err.message, says);
+        }
+        assert!(plain.disabled_reason().is_none());
+    }
+
+    #[test]
+    fn the_1_3_methods_carry_every_field_both_ways() {
+        let echo = instance("echo");
+        let err = echo
+            .run_stop(&RunStop {
+                project: "pröject",
+                run_id: "r1",
+                at: Timestamp { secs: 1, nanos: 2 },
+                reason: Some("user ✋"),
+            })
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Invalid);
+        assert_eq!(
+            err.message,
+            r#"stop pröject r1 Timestamp { secs: 1, nanos: 2 } Some("user ✋")"#
+        );
+        let err = echo
+            .run_stop(&RunStop {
+                project: "",
+                run_id: "r1",
+                at: Timestamp::default(),
+                reason: None,
+            })
+            .unwrap_err();
+        assert!(err.message.ends_with(" None"), "{err}");
+        let err = echo
+            .run_resume(&RunResume {
+                project: "p",
+                run_id: "r2",
+                at: Timestamp::from_secs(-1),
+            })
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::NotFound);
+        assert_eq!(err.message, "resume p r2 Timestamp { secs: -1, nanos: 0 }");
+
+        let page = echo
+            .stored_events(&EventQuery {
+                run_id: "rün",
+                type_prefix: Some("unit"),
+                unit: Some("api"),
+                after_seq: Some(41),
+                limit: 1,
+            })
+            .unwrap();
+        assert_eq!(
+            page,
+            EventPage {
+                events: vec![StoredEvent {
+                    seq: 42,
+                    time: Timestamp {
+                        secs: -5,
+                        nanos: 999_999_999
+                    },
+                    kind: "unit".into(),
+                    unit: Some("api".into()),
+                    task: Some(i64::MIN),
+                    pr: None,
+                    payload: Some(r#"{"run":"rün"}"#.into()),
+                    error: None,
+                }],
+                has_more: true,
+                total: None,
+            }
+        );
+        let page = echo
+            .stored_events(&EventQuery {
+                run_id: "r",
+                limit: 5,
+                ..EventQuery::default()
+            })
+            .unwrap();
+        assert_eq!(page.events[0].seq, 1);
+        assert_eq!(page.events[0].kind, "none");
+        assert_eq!(page.events[0].unit, None);
+        assert!(!page.has_more);
+        assert_eq!(page.total, Some(5));
+        let missing = echo
+            .stored_events(&EventQuery {
+                run_id: "missing",
+                ..EventQuery::default()
+            })
+            .unwrap_err();
+        assert_eq!(missing.kind, ErrorKind::NotFound);
+
+        let report = echo.delete_runs(&["a", "ß"]).unwrap();
+        assert_eq!(report.bytes_freed, u64::MAX);
+        assert_eq!(
+            report
+                .deleted
+                .iter()
+                .map(|d| (d.run_id.as_str(), d.bytes_freed))
+                .collect::<Vec<_>>(),
+            [("a", 0), ("ß", 1)]
+        );
+        assert_eq!(report.refused[0].run_id, "läuft");
+        assert!(echo.delete_runs(&[]).unwrap().deleted.is_empty());
+
+        let report = echo
+            .expire(&ExpireRequest {
+                cutoff: Timestamp { secs: 3, nanos: 4 },
+                dry_run: false,
+            })
+            .unwrap();
+        assert_eq!(
+            report,
+            ExpireReport {
+                runs: 3,
+                events: 4,
+                bytes_freed: 0,
+                run_ids: vec![String::new(), "r-✓".into()],
+            }
+        );
+    }
+
+    #[test]
+    fn a_panic_in_a_1_3_shim_disables_the_instance() {
+        let echo = instance("echo");
+        let err = echo
+            .expire(&ExpireRequest {
+                cutoff: Timestamp::from_secs(0),
+                dry_run: true,
+            })
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Panic);
+        assert!(err.message.contains("echo: expire dry run"), "{err}");
+        let again = echo.delete_runs(&["a"]).unwrap_err();
+        assert_eq!(again.kind, ErrorKind::Panic);
+        assert!(again.message.contains("disabled"), "{again}");
+
+        let echo = instance("echo");
+        let err = echo
+            .run_resume(&RunResume {
+                project: "p",
+                run_id: "boom",
+                at: Timestamp::default(),
+            })
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Panic);
+        assert!(echo.disabled_reason().is_some());
+    }
+
+    /// A storage table as ABI 1.2 laid it out: it ends before `stored_events`.
+    static STORAGE_1_2: StorageTable = StorageTable {
+        size: offset_of!(StorageTable, stored_events) as u32,
+        list_runs: Some(list_nothing),
+        run_details: None,
+        usage: None,
+        // Beyond `size`: must never be read.
+        stored_events: Some(trap),
+        delete_runs: Some(trap),
+        expire: Some(trap),
+    };
+
+    /// A lifecycle table as ABI 1.2 laid it out: it ends before `run_stop`.
+    static LIFECYCLE_1_2: LifecycleTable = LifecycleTable {
+        size: offset_of!(LifecycleTable, run_stop) as u32,
+        run_start: None,
+        event: None,
+        run_complete: None,
+        events: None,
+        run_stop: Some(trap),
+        run_resume: Some(trap),
+    };
+
+    unsafe extern "C" fn list_nothing(
+        _: InstancePtr,
+        _: *const abi::RunQuery<'static>,
+        _: *const Out,
+    ) -> CallStatus {
+        CallStatus::OK
+    }
+
+    unsafe extern "C" fn trap<A>(_: InstancePtr, _: *const A, _: *const Out) -> CallStatus {
+        std::process::abort()
+    }
+
+    unsafe extern "C" fn create_unit(_: *const CreateArgs<'_>, _: *const Out) -> InstancePtr {
+        std::ptr::NonNull::<u8>::dangling().as_ptr().cast()
+    }
+
+    unsafe extern "C" fn destroy_unit(_: InstancePtr) {}
+
+    static DECLS_1_2: [PluginDecl; 1] = [PluginDecl {
+        size: size_of::<PluginDecl>() as u32,
+        kind: KindCode::STORAGE,
+        name: Str::new("old"),
+        version: Str::new("1.2.0"),
+        description: Str::new(""),
+        create: create_unit,
+        destroy: destroy_unit,
+        lifecycle: &LIFECYCLE_1_2,
+        methods: (&STORAGE_1_2 as *const StorageTable).cast(),
+    }];
+
+    static MODULE_1_2: PluginModule = PluginModule {
+        header: ModuleHeader {
+            magic: MAGIC,
+            abi: AbiVersion { major: 1, minor: 2 },
+            size: size_of::<PluginModule>() as u32,
+        },
+        plugins: Slice::new(&DECLS_1_2),
+    };
+
+    #[test]
+    fn a_1_2_storage_gets_no_1_3_call() {
+        // SAFETY: MODULE_1_2 is a static of this program.
+        let handles = unsafe { open_module(&MODULE_1_2) }.expect("module");
+        let old = &handles[0];
+        assert_eq!(old.offers(), ["list_runs"]);
+        let i = old
+            .instantiate("storage.old", &toml::Table::new(), "/tmp")
+            .unwrap();
+        let at = Timestamp::from_secs(1);
+        i.run_stop(&RunStop {
+            project: "p",
+            run_id: "r",
+            at,
+            reason: Some("why"),
+        })
+        .unwrap();
+        i.run_resume(&RunResume {
+            project: "p",
+            run_id: "r",
+            at,
+        })
+        .unwrap();
+        let errors = [
+            i.stored_events(&EventQuery::default()).unwrap_err(),
+            i.delete_runs(&["r"]).unwrap_err(),
+            i.expire(&ExpireRequest::default()).unwrap_err(),
+        ];
+        for (err, what) in errors
+            .iter()
+            .zip(["stored_events", "delete_runs", "expire"])
+        {
+            assert_eq!(err.kind, ErrorKind::Unsupported);
+            assert_eq!(
+                err.message,
+                format!("built for plugin ABI 1.2, does not offer `{what}` (ABI 1.3)")
+            );
+            assert_eq!(err.plugin, "storage `old`");
+        }
+    }
 }

@@ -10,7 +10,8 @@
 //! 2. Implement [`Plugin`] (name, version, constructor from settings) and
 //!    one kind trait: [`Storage`], [`StatusDetector`], [`Retention`] or
 //!    [`Reporter`]. Lifecycle hooks ([`Plugin::run_start`],
-//!    [`Plugin::event`], [`Plugin::run_complete`]) are optional.
+//!    [`Plugin::event`], [`Plugin::run_complete`], [`Plugin::run_stop`],
+//!    [`Plugin::run_resume`]) are optional.
 //! 3. Export it: `otto_hooks_plugin_api::export_plugins![retention(MyPolicy)];`
 //! 4. `cargo build --release`, then `otto-hooks plugins check
 //!    target/release/libmy_policy.so`, then enable it in `config.toml`.
@@ -22,7 +23,12 @@
 //!
 //! - **Versioned.** The ABI has its own version, [`abi::ABI_VERSION`]. A
 //!   host of ABI 1.x loads plugins built for 1.0 up to 1.x and refuses the
-//!   rest with one line naming both versions.
+//!   rest with one line naming both versions. This crate is ABI 1.3: 1.1
+//!   added event batches, 1.2 storage usage and detailed status, 1.3
+//!   `run_stop`/`run_resume` and the storage methods `events`,
+//!   `delete_runs` and `expire` (see [`abi`] for the history). A host never
+//!   calls an entry an older plugin lacks: hooks succeed without it, methods
+//!   answer `unsupported`.
 //! - **Instances.** Each configuration entry gets its own instance with its
 //!   own settings; two entries of one plugin never share state.
 //! - **Errors, not crashes.** An `Err` is reported and the host carries on.
@@ -46,8 +52,9 @@ pub mod traits;
 pub use config::PluginConfig;
 pub use error::{ErrorKind, PluginError};
 pub use model::{
-    Action, Decision, Document, DocumentKind, Event, HookContext, PluginKind, ProjectUsage,
-    RetentionInput, Run, RunDetails, RunQuery, RunResult, RunStart, RunStatus, StatusVerdict, Task,
-    TaskStatus, Timestamp,
+    Action, Decision, DeleteReport, DeletedRun, Document, DocumentKind, Event, EventPage,
+    EventQuery, ExpireReport, ExpireRequest, HookContext, PluginKind, ProjectUsage,
+    RefusedDeletion, RetentionInput, Run, RunDetails, RunQuery, RunResult, RunResume, RunStart,
+    RunStatus, RunStop, StatusVerdict, StoredEvent, Task, TaskStatus, Timestamp,
 };
 pub use traits::{Plugin, Reporter, Retention, StatusDetector, Storage};

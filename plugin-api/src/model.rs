@@ -1,10 +1,11 @@
 //! The data model shared by the host and every plugin.
 //!
 //! Values a plugin *receives* on the hot path ([`Event`], [`RunStart`],
-//! [`RunResult`], [`HookContext`], [`RunQuery`]) borrow the host's memory:
-//! delivering an event costs no allocation. Values a plugin *returns*
-//! ([`Run`], [`Task`], [`RunDetails`], [`StatusVerdict`], [`Decision`]) are
-//! owned.
+//! [`RunResult`], [`RunStop`], [`RunResume`], [`HookContext`], [`RunQuery`],
+//! [`EventQuery`]) borrow the host's memory: delivering an event costs no
+//! allocation. Values a plugin *returns* ([`Run`], [`Task`], [`RunDetails`],
+//! [`StatusVerdict`], [`Decision`], [`EventPage`], [`DeleteReport`],
+//! [`ExpireReport`]) are owned.
 //!
 //! Every type serialises with serde in the shape used by `--json` output.
 
@@ -277,6 +278,34 @@ pub struct RunResult<'a> {
     pub error: Option<&'a str>,
 }
 
+/// A run stopped on purpose: what the orchestrator told `run_stop`.
+///
+/// Unlike [`RunResult`], a stop is not an end: the run may be resumed
+/// under the same id ([`RunResume`]), and its events then continue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunStop<'a> {
+    /// The project key.
+    pub project: &'a str,
+    /// The run id.
+    pub run_id: &'a str,
+    /// When it stopped.
+    pub at: Timestamp,
+    /// Why, when the orchestrator said (choo: `--reason`).
+    pub reason: Option<&'a str>,
+}
+
+/// A stopped run resuming under its id: what the orchestrator told
+/// `run_resume`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunResume<'a> {
+    /// The project key.
+    pub project: &'a str,
+    /// The run id (the stopped run's).
+    pub run_id: &'a str,
+    /// When it resumed.
+    pub at: Timestamp,
+}
+
 /// Which runs `Storage::list_runs` should return.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RunQuery<'a> {
@@ -386,6 +415,182 @@ pub struct ProjectUsage {
     pub other_bytes: u64,
     /// The oldest run's start, when there are runs.
     pub oldest_run: Option<Timestamp>,
+}
+
+/// Which stored events of a run `Storage::events` should return.
+///
+/// Filters combine with "and". [`EventQuery::matches`] applies the
+/// `type_prefix` and `unit` filters exactly as documented, so that every
+/// storage plugin reads them the same way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventQuery<'a> {
+    /// The run (an exact id).
+    pub run_id: &'a str,
+    /// Only events whose type is this prefix in whole dotted segments:
+    /// `unit` matches `unit` and `unit.started`, not `units.x` or `unitx`.
+    pub type_prefix: Option<&'a str>,
+    /// Only events of this unit (exactly).
+    pub unit: Option<&'a str>,
+    /// Only events with a sequence number greater than this (paging: pass
+    /// the last `seq` of the previous page).
+    pub after_seq: Option<u64>,
+    /// At most this many events, lowest `seq` first. `0` asks for none:
+    /// only `has_more` and `total`.
+    pub limit: u32,
+}
+
+impl EventQuery<'_> {
+    /// Whether an event of type `kind` and unit `unit` passes the
+    /// `type_prefix` and `unit` filters (`after_seq` and `limit` are the
+    /// caller's to apply).
+    ///
+    /// ```
+    /// use otto_hooks_plugin_api::EventQuery;
+    ///
+    /// let q = EventQuery { run_id: "r1", type_prefix: Some("unit"), limit: 100, ..EventQuery::default() };
+    /// assert!(q.matches("unit.started", Some("api")));
+    /// assert!(q.matches("unit", None));
+    /// assert!(!q.matches("units.started", None));
+    /// assert!(!q.matches("task.unit", None));
+    /// ```
+    pub fn matches(&self, kind: &str, unit: Option<&str>) -> bool {
+        let type_ok = self.type_prefix.is_none_or(|prefix| {
+            prefix.is_empty()
+                || kind
+                    .strip_prefix(prefix)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+        });
+        type_ok && self.unit.is_none_or(|u| unit == Some(u))
+    }
+}
+
+/// One event of a run as storage keeps it: an [`Event`] with its sequence
+/// number. Serialises in the `--json` shape: `type` for the kind, and the
+/// payload embedded as JSON (not as a string of JSON).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredEvent {
+    /// Its sequence number within the run: 1, 2, 3… with no gaps, also
+    /// across a stop and a resume.
+    pub seq: u64,
+    /// When it happened.
+    pub time: Timestamp,
+    /// The event type, e.g. `unit.started`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The unit it concerns, when any.
+    pub unit: Option<String>,
+    /// The task number, when any.
+    pub task: Option<i64>,
+    /// The pull-request number, when any.
+    pub pr: Option<i64>,
+    /// The payload as JSON text (an object), when any.
+    #[serde(default, with = "payload_json")]
+    pub payload: Option<String>,
+    /// The error message, when any.
+    pub error: Option<String>,
+}
+
+impl StoredEvent {
+    /// The event, borrowed (without its `seq`).
+    pub fn as_event(&self) -> Event<'_> {
+        Event {
+            time: self.time,
+            kind: &self.kind,
+            unit: self.unit.as_deref(),
+            task: self.task,
+            pr: self.pr,
+            payload: self.payload.as_deref(),
+            error: self.error.as_deref(),
+        }
+    }
+}
+
+/// Serde for a payload kept as JSON text: written as embedded JSON (or as a
+/// string when the text is not JSON), read from any JSON value.
+mod payload_json {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(payload: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+        match payload.as_deref() {
+            None => s.serialize_none(),
+            Some(text) => match serde_json::from_str::<&serde_json::value::RawValue>(text) {
+                Ok(raw) => s.serialize_some(raw),
+                Err(_) => s.serialize_some(text),
+            },
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        Ok(Option::<serde_json::Value>::deserialize(d)?.map(|v| v.to_string()))
+    }
+}
+
+/// One page of a run's stored events.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventPage {
+    /// The events, in `seq` order.
+    pub events: Vec<StoredEvent>,
+    /// Whether more matching events follow the last one (ask again with
+    /// `after_seq` set to its `seq`).
+    pub has_more: bool,
+    /// How many events match the query's filters in all, ignoring
+    /// `after_seq` and `limit`, when the storage knows it cheaply.
+    pub total: Option<u64>,
+}
+
+/// A run [`Storage::delete_runs`](crate::Storage::delete_runs) deleted.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeletedRun {
+    /// The run id.
+    pub run_id: String,
+    /// Bytes freed by deleting it (its own share).
+    pub bytes_freed: u64,
+}
+
+/// A run [`Storage::delete_runs`](crate::Storage::delete_runs) did not
+/// delete, and why.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusedDeletion {
+    /// The run id.
+    pub run_id: String,
+    /// Why, for the user: `running`, `not found`…
+    pub reason: String,
+}
+
+/// What [`Storage::delete_runs`](crate::Storage::delete_runs) did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteReport {
+    /// The runs deleted.
+    pub deleted: Vec<DeletedRun>,
+    /// The runs not deleted.
+    pub refused: Vec<RefusedDeletion>,
+    /// Bytes freed in all: may exceed the sum over `deleted` (a vacuum
+    /// after the deletion, for example).
+    pub bytes_freed: u64,
+}
+
+/// A history-retention request for [`Storage::expire`](crate::Storage::expire).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpireRequest {
+    /// Runs that completed before this go. Running (and stopped, resumable)
+    /// runs never do.
+    pub cutoff: Timestamp,
+    /// Report what would go; delete nothing.
+    pub dry_run: bool,
+}
+
+/// What [`Storage::expire`](crate::Storage::expire) did (or, for a dry
+/// run, would do).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpireReport {
+    /// Runs deleted.
+    pub runs: u64,
+    /// Events deleted with them.
+    pub events: u64,
+    /// Bytes freed.
+    pub bytes_freed: u64,
+    /// The ids of the runs deleted.
+    pub run_ids: Vec<String>,
 }
 
 /// What a status plugin decided for a run, and from what.
@@ -562,6 +767,115 @@ pub(crate) mod convert {
         })
     }
 
+    pub fn stored_event_view(e: &StoredEvent) -> abi::StoredEvent<'_> {
+        abi::StoredEvent {
+            seq: e.seq,
+            time: e.time,
+            kind: Str::new(&e.kind),
+            unit: opt_str(&e.unit),
+            task: Opt::new(e.task),
+            pr: Opt::new(e.pr),
+            payload: opt_str(&e.payload),
+            error: opt_str(&e.error),
+        }
+    }
+
+    /// # Safety
+    /// Every pointer in `v` must be live.
+    pub unsafe fn stored_event_from_view(v: &abi::StoredEvent<'_>) -> Result<StoredEvent, String> {
+        // SAFETY: forwarded to the caller.
+        unsafe {
+            Ok(StoredEvent {
+                seq: v.seq,
+                time: v.time,
+                kind: req(v.kind, "event type")?.to_owned(),
+                unit: opt(v.unit, "event unit")?,
+                task: v.task.get(),
+                pr: v.pr.get(),
+                payload: opt(v.payload, "event payload")?,
+                error: opt(v.error, "event error")?,
+            })
+        }
+    }
+
+    /// # Safety
+    /// Every pointer in `v` must be live.
+    pub unsafe fn page_from_view(v: &abi::EventPage<'_>) -> Result<EventPage, String> {
+        // SAFETY: forwarded to the caller.
+        unsafe {
+            let events = v
+                .events
+                .as_slice()
+                .iter()
+                .map(|e| stored_event_from_view(e))
+                .collect::<Result<_, _>>()?;
+            Ok(EventPage {
+                events,
+                has_more: v.has_more != 0,
+                total: v.total.get(),
+            })
+        }
+    }
+
+    /// # Safety
+    /// Every pointer in `v` must be live.
+    pub unsafe fn delete_report_from_view(
+        v: &abi::DeleteReport<'_>,
+    ) -> Result<DeleteReport, String> {
+        // SAFETY: forwarded to the caller.
+        unsafe {
+            let deleted = v
+                .deleted
+                .as_slice()
+                .iter()
+                .map(|d| {
+                    Ok(DeletedRun {
+                        run_id: req(d.run_id, "deleted run id")?.to_owned(),
+                        bytes_freed: d.bytes_freed,
+                    })
+                })
+                .collect::<Result<_, String>>()?;
+            let refused = v
+                .refused
+                .as_slice()
+                .iter()
+                .map(|r| {
+                    Ok(RefusedDeletion {
+                        run_id: req(r.run_id, "refused run id")?.to_owned(),
+                        reason: req(r.reason, "refusal reason")?.to_owned(),
+                    })
+                })
+                .collect::<Result<_, String>>()?;
+            Ok(DeleteReport {
+                deleted,
+                refused,
+                bytes_freed: v.bytes_freed,
+            })
+        }
+    }
+
+    /// # Safety
+    /// Every pointer in `v` must be live.
+    pub unsafe fn expire_report_from_view(
+        v: &abi::ExpireReport<'_>,
+    ) -> Result<ExpireReport, String> {
+        // SAFETY: forwarded to the caller.
+        unsafe {
+            let run_ids = v
+                .run_ids
+                .as_slice()
+                .iter()
+                .map(|r| req(*r, "expired run id").map(str::to_owned))
+                .collect::<Result<_, _>>()?;
+            Ok(ExpireReport {
+                runs: v.runs,
+                events: v.events,
+                bytes_freed: v.bytes_freed,
+                run_ids,
+            })
+        }
+    }
+
     pub fn task_view(t: &Task) -> abi::Task<'_> {
         abi::Task {
             name: Str::new(&t.name),
@@ -681,5 +995,126 @@ pub(crate) mod convert {
                 error: v.error.as_opt_unchecked(),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_type_prefix_matches_whole_dotted_segments() {
+        let q = |prefix: Option<&'static str>, unit: Option<&'static str>| EventQuery {
+            run_id: "r",
+            type_prefix: prefix,
+            unit,
+            after_seq: None,
+            limit: 10,
+        };
+        let unit = q(Some("unit"), None);
+        assert!(unit.matches("unit", None));
+        assert!(unit.matches("unit.started", Some("api")));
+        assert!(unit.matches("unit.task.failed", None));
+        assert!(!unit.matches("units.x", None));
+        assert!(!unit.matches("unitx", None));
+        assert!(!unit.matches("run.unit", None));
+        let deep = q(Some("unit.task"), None);
+        assert!(deep.matches("unit.task.failed", None));
+        assert!(!deep.matches("unit.tasks", None));
+        assert!(!deep.matches("unit", None));
+        assert!(q(None, None).matches("anything", None));
+        assert!(q(Some(""), None).matches("anything", None));
+        let api = q(None, Some("api"));
+        assert!(api.matches("unit.started", Some("api")));
+        assert!(!api.matches("unit.started", Some("api-2")));
+        assert!(!api.matches("run.started", None));
+        assert!(q(Some("unit"), Some("api")).matches("unit.started", Some("api")));
+        assert!(!q(Some("unit"), Some("api")).matches("task.started", Some("api")));
+    }
+
+    #[test]
+    fn a_stored_event_serialises_in_the_json_shape_and_back() {
+        let event = StoredEvent {
+            seq: 3,
+            time: Timestamp {
+                secs: 1_795_342_500,
+                nanos: 5,
+            },
+            kind: "unit.started".into(),
+            unit: Some("api".into()),
+            task: Some(2),
+            pr: None,
+            payload: Some(r#"{"total_tasks":2,"title":"Grüße"}"#.into()),
+            error: None,
+        };
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "seq": 3, "time": {"secs": 1_795_342_500, "nanos": 5}, "type": "unit.started",
+                "unit": "api", "task": 2, "pr": null,
+                "payload": {"total_tasks": 2, "title": "Grüße"}, "error": null
+            })
+        );
+        // `time` serialises as `Run::started_at` does.
+        let run = Run {
+            started_at: event.time,
+            ..Run::default()
+        };
+        assert_eq!(
+            serde_json::to_value(&run).unwrap()["started_at"],
+            json["time"]
+        );
+        let back: StoredEvent = serde_json::from_value(json).unwrap();
+        assert_eq!(back, event);
+        let text = serde_json::to_string(&event).unwrap();
+        assert_eq!(serde_json::from_str::<StoredEvent>(&text).unwrap(), event);
+        assert_eq!(event.as_event().payload, event.payload.as_deref());
+        assert_eq!(event.as_event().kind, "unit.started");
+
+        // Absent optional fields read as `None`; text that is not JSON is
+        // written as a string rather than failing.
+        let bare: StoredEvent =
+            serde_json::from_str(r#"{"seq": 1, "time": {"secs": 0, "nanos": 0}, "type": "x"}"#)
+                .unwrap();
+        assert_eq!(bare.payload, None);
+        assert_eq!(bare.unit, None);
+        let odd = StoredEvent {
+            payload: Some("not json".into()),
+            ..StoredEvent::default()
+        };
+        assert_eq!(serde_json::to_value(&odd).unwrap()["payload"], "not json");
+    }
+
+    #[test]
+    fn reports_round_trip_through_json() {
+        let page = EventPage {
+            events: vec![StoredEvent::default()],
+            has_more: true,
+            total: Some(9),
+        };
+        let text = serde_json::to_string(&page).unwrap();
+        assert_eq!(serde_json::from_str::<EventPage>(&text).unwrap(), page);
+        let report = DeleteReport {
+            deleted: vec![DeletedRun {
+                run_id: "a".into(),
+                bytes_freed: 1,
+            }],
+            refused: vec![RefusedDeletion {
+                run_id: "b".into(),
+                reason: "running".into(),
+            }],
+            bytes_freed: 10,
+        };
+        let text = serde_json::to_string(&report).unwrap();
+        assert_eq!(serde_json::from_str::<DeleteReport>(&text).unwrap(), report);
+        let expire = ExpireReport {
+            runs: 1,
+            events: 2,
+            bytes_freed: 3,
+            run_ids: vec!["a".into()],
+        };
+        let text = serde_json::to_string(&expire).unwrap();
+        assert_eq!(serde_json::from_str::<ExpireReport>(&text).unwrap(), expire);
     }
 }

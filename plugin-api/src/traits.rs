@@ -14,7 +14,10 @@
 //!    them — or [`Plugin::events`] with a batch of them;
 //! 3. [`Plugin::run_complete`] once, when the run ends.
 //!
-//! A run that is stopped and resumed keeps its run id; its events continue.
+//! A run that is stopped on purpose gets [`Plugin::run_stop`] instead of
+//! `run_complete`; when it is resumed, under the same run id, it gets
+//! [`Plugin::run_resume`], then its events continue (and, in the end, one
+//! `run_complete`). A run may be stopped and resumed any number of times.
 //! Commands (`list`, `info`, `clean`…) call the kind's own method
 //! ([`Storage::list_runs`], [`StatusDetector::detect`], [`Retention::decide`],
 //! [`Reporter::render`]) outside any run.
@@ -39,8 +42,9 @@
 use crate::config::PluginConfig;
 use crate::error::PluginError;
 use crate::model::{
-    Decision, Document, Event, HookContext, ProjectUsage, RetentionInput, Run, RunDetails,
-    RunQuery, RunResult, RunStart, StatusVerdict,
+    Decision, DeleteReport, Document, Event, EventPage, EventQuery, ExpireReport, ExpireRequest,
+    HookContext, ProjectUsage, RetentionInput, Run, RunDetails, RunQuery, RunResult, RunResume,
+    RunStart, RunStop, StatusVerdict,
 };
 
 /// What every plugin is: a name, a version, a constructor, and the
@@ -120,6 +124,62 @@ pub trait Plugin: Send + Sync + Sized + 'static {
         let _ = result;
         Ok(())
     }
+
+    /// A run was stopped on purpose (choo: `choo stop`) and may be resumed
+    /// under the same id; no `run_complete` comes for the stop. A storage
+    /// plugin records it (choo appends a `run.stopped {reason}` event) and
+    /// marks the run stopped; others may flush what they hold for the run.
+    /// Return [`PluginError::not_found`] for a run you never saw started.
+    ///
+    /// The default does nothing. Hosts deliver it to plugins built for ABI
+    /// 1.3 or later only; for older plugins the call succeeds without
+    /// reaching them.
+    ///
+    /// ```
+    /// use std::sync::Mutex;
+    /// use otto_hooks_plugin_api::{Plugin, PluginConfig, PluginError, RunResume, RunStop};
+    ///
+    /// /// Remembers which runs are stopped.
+    /// struct Stopped(Mutex<Vec<String>>);
+    ///
+    /// impl Plugin for Stopped {
+    ///     const NAME: &'static str = "stopped";
+    ///     const VERSION: &'static str = "1.0.0";
+    ///     fn new(_: &PluginConfig) -> Result<Self, PluginError> { Ok(Stopped(Mutex::new(Vec::new()))) }
+    ///
+    ///     fn run_stop(&self, stop: &RunStop<'_>) -> Result<(), PluginError> {
+    ///         self.0.lock().unwrap().push(stop.run_id.to_owned());
+    ///         Ok(())
+    ///     }
+    ///
+    ///     fn run_resume(&self, resume: &RunResume<'_>) -> Result<(), PluginError> {
+    ///         let mut stopped = self.0.lock().unwrap();
+    ///         let before = stopped.len();
+    ///         stopped.retain(|id| id != resume.run_id);
+    ///         if stopped.len() == before {
+    ///             return Err(PluginError::invalid(format!("run {} was not stopped", resume.run_id)));
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    fn run_stop(&self, stop: &RunStop<'_>) -> Result<(), PluginError> {
+        let _ = stop;
+        Ok(())
+    }
+
+    /// A stopped (or interrupted) run resumed under its id. Its events
+    /// follow this call and continue the run's numbering: a storage plugin
+    /// appends `run.resumed {resumed_from_seq}` (the run's last `seq` before
+    /// the resume) and gives the next events contiguous sequence numbers.
+    /// Return [`PluginError::not_found`] for a run you do not hold.
+    ///
+    /// The default does nothing. Like [`Plugin::run_stop`], it reaches
+    /// plugins built for ABI 1.3 or later only.
+    fn run_resume(&self, resume: &RunResume<'_>) -> Result<(), PluginError> {
+        let _ = resume;
+        Ok(())
+    }
 }
 
 /// Storage: where runs (and their events) live.
@@ -178,6 +238,95 @@ pub trait Storage: Plugin {
         let _ = query;
         Err(PluginError::unsupported(format!(
             "storage `{}` does not report disk usage",
+            Self::NAME
+        )))
+    }
+
+    /// A page of one run's stored events, for `otto-hooks events` and
+    /// `info --events`: the events passing `query`'s filters (see
+    /// [`EventQuery::matches`]) with `seq > after_seq`, lowest `seq` first,
+    /// at most `limit` of them; `has_more` says whether more follow, and
+    /// `total` counts every event passing the filters when that is cheap.
+    /// Return [`PluginError::not_found`] for a run you do not hold, and an
+    /// empty page for a run without (matching) events.
+    ///
+    /// The default says the plugin does not keep events (since ABI 1.3).
+    ///
+    /// A type implementing both [`Plugin`] and `Storage` has two methods
+    /// named `events` (this one and the lifecycle batch [`Plugin::events`]):
+    /// call this one as `Storage::events(&store, &query)`.
+    ///
+    /// ```
+    /// use otto_hooks_plugin_api::{EventPage, EventQuery, Plugin, PluginConfig, PluginError, Run, RunQuery, Storage, StoredEvent};
+    ///
+    /// /// One run's events, kept in memory.
+    /// struct Memory(Vec<StoredEvent>);
+    ///
+    /// impl Plugin for Memory {
+    ///     const NAME: &'static str = "memory";
+    ///     const VERSION: &'static str = "1.0.0";
+    ///     fn new(_: &PluginConfig) -> Result<Self, PluginError> { Ok(Memory(Vec::new())) }
+    /// }
+    ///
+    /// impl Storage for Memory {
+    ///     fn list_runs(&self, _: &RunQuery<'_>) -> Result<Vec<Run>, PluginError> { Ok(Vec::new()) }
+    ///
+    ///     fn events(&self, query: &EventQuery<'_>) -> Result<EventPage, PluginError> {
+    ///         if query.run_id != "r1" {
+    ///             return Err(PluginError::not_found(format!("no run `{}`", query.run_id)));
+    ///         }
+    ///         let matching: Vec<&StoredEvent> = self.0.iter()
+    ///             .filter(|e| query.matches(&e.kind, e.unit.as_deref()))
+    ///             .collect();
+    ///         let mut after: Vec<StoredEvent> = matching.iter()
+    ///             .filter(|e| query.after_seq.is_none_or(|s| e.seq > s))
+    ///             .map(|e| (*e).clone())
+    ///             .collect();
+    ///         let has_more = after.len() > query.limit as usize;
+    ///         after.truncate(query.limit as usize);
+    ///         Ok(EventPage { events: after, has_more, total: Some(matching.len() as u64) })
+    ///     }
+    /// }
+    ///
+    /// let store = Memory((1..=3).map(|seq| StoredEvent { seq, kind: "unit.started".into(), ..StoredEvent::default() }).collect());
+    /// let page = Storage::events(&store, &EventQuery { run_id: "r1", limit: 2, ..EventQuery::default() }).unwrap();
+    /// assert_eq!((page.events.len(), page.has_more, page.total), (2, true, Some(3)));
+    /// ```
+    fn events(&self, query: &EventQuery<'_>) -> Result<EventPage, PluginError> {
+        let _ = query;
+        Err(PluginError::unsupported(format!(
+            "storage `{}` does not keep events",
+            Self::NAME
+        )))
+    }
+
+    /// Deletes the named runs, with everything storage keeps of them, for
+    /// `otto-hooks clean` and `delete`. Never delete a running run: report
+    /// it in `refused` (reason `running`), as any other run you leave
+    /// (`not found`, `pinned`…); one refused run does not fail the call. An
+    /// `Err` means nothing could be done (the store is unreadable, say).
+    /// `bytes_freed` may exceed the sum over the deleted runs (a vacuum).
+    ///
+    /// The default says the plugin deletes nothing itself: the host then
+    /// deletes by location, as for otto's run directories (since ABI 1.3).
+    fn delete_runs(&self, runs: &[&str]) -> Result<DeleteReport, PluginError> {
+        let _ = runs;
+        Err(PluginError::unsupported(format!(
+            "storage `{}` deletes nothing itself",
+            Self::NAME
+        )))
+    }
+
+    /// History retention by age: deletes every run that completed (ended:
+    /// succeeded, failed, interrupted) before `request.cutoff`, with its
+    /// events. Running and stopped (resumable) runs never go. With
+    /// `request.dry_run`, report what would go and delete nothing.
+    ///
+    /// The default says the plugin does not expire history (since ABI 1.3).
+    fn expire(&self, request: &ExpireRequest) -> Result<ExpireReport, PluginError> {
+        let _ = request;
+        Err(PluginError::unsupported(format!(
+            "storage `{}` does not expire history",
             Self::NAME
         )))
     }

@@ -1,11 +1,20 @@
-//! ABI evolution: a host of ABI 1.2 loads a plugin built for 1.0, reads
-//! none of the entries 1.1 and 1.2 appended, and falls back where the old plugin
-//! lacks them (`events` → one `event` call per event).
+//! ABI evolution: a host of ABI 1.3 loads a plugin built for 1.0, reads
+//! none of the entries 1.1 to 1.3 appended, and falls back where the old
+//! plugin lacks them (`events` → one `event` call per event; `run_stop` and
+//! `run_resume` → success without a call; the 1.3 storage methods →
+//! `unsupported`, naming the plugin's ABI). A 1.3 plugin's new entries carry
+//! every field both ways through the real ABI.
 
 use otto_hooks_core::registry::Registry;
 use otto_hooks_plugin_api::abi::{ABI_VERSION, AbiVersion};
-use otto_hooks_plugin_api::{Document, DocumentKind, HookContext, PluginKind};
+use otto_hooks_plugin_api::host::Instance;
+use otto_hooks_plugin_api::{
+    DeleteReport, DeletedRun, Document, DocumentKind, ErrorKind, EventPage, EventQuery,
+    ExpireReport, ExpireRequest, HookContext, PluginKind, RefusedDeletion, RunResume, RunStop,
+    StoredEvent, Timestamp,
+};
 use otto_hooks_tests::{PrivateDir, PrivateLibrary, event, instantiate, settings};
+use serde_json::{Value, json};
 
 const ABI_1_0: AbiVersion = AbiVersion { major: 1, minor: 0 };
 
@@ -24,9 +33,9 @@ fn any_document() -> Document<'static> {
 }
 
 #[test]
-fn the_host_is_1_2_and_loads_1_0() {
+fn the_host_is_1_3_and_loads_1_0() {
     // The premise of this file: if the host's ABI moves on, revisit it.
-    assert_eq!(ABI_VERSION, AbiVersion { major: 1, minor: 2 });
+    assert_eq!(ABI_VERSION, AbiVersion { major: 1, minor: 3 });
     assert!(ABI_VERSION.can_load(ABI_1_0));
 }
 
@@ -130,7 +139,14 @@ fn sdk_built_plugins_are_current_and_offer_events() {
         for h in lib.load() {
             assert_eq!(h.abi(), ABI_VERSION, "{crate_name}: {}", h.name());
             let offers = h.offers();
-            for hook in ["run_start", "event", "run_complete", "events"] {
+            for hook in [
+                "run_start",
+                "event",
+                "run_complete",
+                "events",
+                "run_stop",
+                "run_resume",
+            ] {
                 assert!(
                     offers.contains(&hook),
                     "{crate_name}: {} offers {offers:?}",
@@ -170,4 +186,361 @@ fn an_sdk_plugin_takes_a_batch_in_one_events_call() {
         lines[0]["types"],
         serde_json::json!(["unit.started", "task.completed", "unit.completed"])
     );
+}
+
+#[test]
+fn run_stop_and_run_resume_reach_no_1_0_plugin_and_succeed() {
+    let lib = PrivateLibrary::of("fixture-abi-1-0");
+    let data = PrivateDir::new();
+    let h = lib.plugin("abi10");
+    let offers = h.offers();
+    assert!(!offers.contains(&"run_stop"), "{offers:?}");
+    assert!(!offers.contains(&"run_resume"), "{offers:?}");
+    let instance = instantiate(&h, &toml::Table::new(), data.path());
+    let at = Timestamp::from_secs(1_795_342_600);
+    instance
+        .run_stop(&RunStop {
+            project: ctx().project,
+            run_id: ctx().run_id,
+            at,
+            reason: Some("user asked"),
+        })
+        .unwrap();
+    instance
+        .run_resume(&RunResume {
+            project: ctx().project,
+            run_id: ctx().run_id,
+            at,
+        })
+        .unwrap();
+    // The traps beyond the 1.0 table (each would add a million) were not
+    // called, and events still arrive one `event` call each afterwards.
+    assert_eq!(instance.render(&any_document()).unwrap(), "events=0");
+    instance
+        .events(&ctx(), &[event("unit.started", None, 1)])
+        .unwrap();
+    assert_eq!(instance.render(&any_document()).unwrap(), "events=1");
+    assert!(instance.disabled_reason().is_none());
+}
+
+#[test]
+fn the_1_3_storage_methods_on_a_1_0_plugin_are_unsupported_naming_its_abi() {
+    let lib = PrivateLibrary::of("fixture-abi-1-0");
+    let data = PrivateDir::new();
+    let instance = instantiate(&lib.plugin("abi10"), &toml::Table::new(), data.path());
+    let errors = [
+        (
+            "stored_events",
+            instance
+                .stored_events(&EventQuery {
+                    run_id: ctx().run_id,
+                    limit: 10,
+                    ..EventQuery::default()
+                })
+                .unwrap_err(),
+        ),
+        ("delete_runs", instance.delete_runs(&["r1"]).unwrap_err()),
+        (
+            "expire",
+            instance
+                .expire(&ExpireRequest {
+                    cutoff: Timestamp::from_secs(1),
+                    dry_run: true,
+                })
+                .unwrap_err(),
+        ),
+    ];
+    for (what, err) in errors {
+        assert_eq!(err.kind, ErrorKind::Unsupported, "{err}");
+        assert_eq!(err.plugin, "reporter `abi10`");
+        assert!(
+            err.message.contains("built for plugin ABI 1.0"),
+            "{what}: {err}"
+        );
+        assert!(err.message.contains(&format!("`{what}`")), "{what}: {err}");
+        assert!(!err.to_string().contains('\n'));
+    }
+    // Nothing was called, nothing was disabled.
+    assert!(instance.disabled_reason().is_none());
+    assert_eq!(instance.render(&any_document()).unwrap(), "events=0");
+}
+
+/// A recorder instance answering the 1.3 storage methods from `responses`.
+struct Recorder {
+    _lib: PrivateLibrary,
+    data: PrivateDir,
+    instance: Instance,
+}
+
+impl Recorder {
+    fn new() -> Self {
+        let lib = PrivateLibrary::of("fixture-recorder");
+        let data = PrivateDir::new();
+        let mut table = toml::Table::new();
+        let path = |name: &str| data.path().join(name).to_string_lossy().into_owned();
+        table.insert("log".into(), path("calls.jsonl").into());
+        table.insert("responses".into(), path("responses.json").into());
+        let instance = instantiate(&lib.plugin("recorder"), &table, data.path());
+        Recorder {
+            _lib: lib,
+            data,
+            instance,
+        }
+    }
+
+    fn respond(&self, responses: &Value) {
+        std::fs::write(
+            self.data.path().join("responses.json"),
+            serde_json::to_string(responses).expect("responses serialise"),
+        )
+        .expect("the responses file is written");
+    }
+
+    fn lines(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.data.path().join("calls.jsonl"))
+            .expect("the recorder wrote its log")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("every log line is JSON"))
+            .collect()
+    }
+}
+
+#[test]
+fn a_1_3_plugin_receives_run_stop_and_run_resume_with_every_field() {
+    let r = Recorder::new();
+    assert_eq!(r.instance.handle().abi(), ABI_VERSION);
+    let reason = "стоп: user asked ✋";
+    r.instance
+        .run_stop(&RunStop {
+            project: "wëb",
+            run_id: "run_20261122_101500_c0de",
+            at: Timestamp {
+                secs: 1_795_342_600,
+                nanos: 999_999_999,
+            },
+            reason: Some(reason),
+        })
+        .unwrap();
+    r.instance
+        .run_stop(&RunStop {
+            project: "",
+            run_id: "r2",
+            at: Timestamp { secs: -1, nanos: 0 },
+            reason: None,
+        })
+        .unwrap();
+    r.instance
+        .run_resume(&RunResume {
+            project: "wëb",
+            run_id: "run_20261122_101500_c0de",
+            at: Timestamp {
+                secs: 1_795_342_700,
+                nanos: 1,
+            },
+        })
+        .unwrap();
+    assert_eq!(
+        r.lines(),
+        [
+            json!({"hook": "run_stop", "project": "wëb", "run_id": "run_20261122_101500_c0de",
+                   "at": 1_795_342_600, "at_nanos": 999_999_999, "reason": reason}),
+            json!({"hook": "run_stop", "project": "", "run_id": "r2",
+                   "at": -1, "at_nanos": 0, "reason": null}),
+            json!({"hook": "run_resume", "project": "wëb", "run_id": "run_20261122_101500_c0de",
+                   "at": 1_795_342_700, "at_nanos": 1}),
+        ]
+    );
+}
+
+fn large_payload() -> String {
+    let note = "Grüße aus Köln — 日本語 — emoji 🎉 ".repeat(40_000);
+    json!({"note": note, "n": 1.5, "nested": {"list": [1, 2, 3], "null": null}}).to_string()
+}
+
+#[test]
+fn a_1_3_storage_returns_event_pages_with_every_field_intact() {
+    let r = Recorder::new();
+    let big = large_payload();
+    assert!(big.len() > 1_000_000);
+    let full = EventPage {
+        events: vec![
+            StoredEvent {
+                seq: 1,
+                time: Timestamp {
+                    secs: 1_795_342_500,
+                    nanos: 123_456_789,
+                },
+                kind: "unit.started".into(),
+                unit: Some("api-ünit".into()),
+                task: Some(-7),
+                pr: Some(i64::MAX),
+                payload: Some(big.clone()),
+                error: Some("fehlgeschlagen ✗\ttab".into()),
+            },
+            StoredEvent {
+                seq: u64::MAX,
+                time: Timestamp {
+                    secs: i64::MIN / 2,
+                    nanos: 0,
+                },
+                kind: "run.stopped".into(),
+                unit: None,
+                task: None,
+                pr: None,
+                payload: None,
+                error: None,
+            },
+            StoredEvent {
+                seq: 3,
+                time: Timestamp::default(),
+                kind: String::new(),
+                unit: Some(String::new()),
+                task: Some(0),
+                pr: Some(i64::MIN),
+                payload: Some(r#"{"resumed_from_seq":2}"#.into()),
+                error: Some(String::new()),
+            },
+        ],
+        has_more: true,
+        total: Some(u64::MAX),
+    };
+    let empty = EventPage {
+        events: Vec::new(),
+        has_more: false,
+        total: None,
+    };
+    r.respond(&json!({"events": {"rün-1": full, "empty": empty}}));
+
+    let got = r
+        .instance
+        .stored_events(&EventQuery {
+            run_id: "rün-1",
+            type_prefix: Some("unit"),
+            unit: Some("api-ünit"),
+            after_seq: Some(u64::MAX - 1),
+            limit: u32::MAX,
+        })
+        .unwrap();
+    assert_eq!(got, full);
+    assert_eq!(got.events[0].payload.as_deref(), Some(big.as_str()));
+    let got = r
+        .instance
+        .stored_events(&EventQuery {
+            run_id: "empty",
+            type_prefix: None,
+            unit: None,
+            after_seq: None,
+            limit: 0,
+        })
+        .unwrap();
+    assert_eq!(got, empty);
+    let missing = r
+        .instance
+        .stored_events(&EventQuery {
+            run_id: "nope",
+            limit: 1,
+            ..EventQuery::default()
+        })
+        .unwrap_err();
+    assert_eq!(missing.kind, ErrorKind::NotFound, "{missing}");
+    assert!(missing.message.contains("nope"), "{missing}");
+
+    // The queries arrived with every field.
+    assert_eq!(
+        r.lines(),
+        [
+            json!({"hook": "stored_events", "project": null, "run_id": "rün-1",
+                   "type_prefix": "unit", "unit": "api-ünit", "after_seq": u64::MAX - 1,
+                   "limit": u32::MAX}),
+            json!({"hook": "stored_events", "project": null, "run_id": "empty",
+                   "type_prefix": null, "unit": null, "after_seq": null, "limit": 0}),
+            json!({"hook": "stored_events", "project": null, "run_id": "nope",
+                   "type_prefix": null, "unit": null, "after_seq": null, "limit": 1}),
+        ]
+    );
+    assert!(r.instance.disabled_reason().is_none());
+}
+
+#[test]
+fn a_1_3_storage_reports_deletions_and_expiry_with_every_field_intact() {
+    let r = Recorder::new();
+    let deleted = DeleteReport {
+        deleted: vec![
+            DeletedRun {
+                run_id: "run_1".into(),
+                bytes_freed: 4096,
+            },
+            DeletedRun {
+                run_id: "ラン-2".into(),
+                bytes_freed: 0,
+            },
+        ],
+        refused: vec![
+            RefusedDeletion {
+                run_id: "run_3".into(),
+                reason: "running".into(),
+            },
+            RefusedDeletion {
+                run_id: "ghost".into(),
+                reason: "not found — never recorded".into(),
+            },
+        ],
+        bytes_freed: u64::MAX,
+    };
+    let expired = ExpireReport {
+        runs: 2,
+        events: 1_000_000_000_000,
+        bytes_freed: 123_456_789,
+        run_ids: vec!["old-1".into(), "алт-2".into()],
+    };
+    r.respond(&json!({"delete_runs": deleted, "expire": expired}));
+
+    let runs = ["run_1", "ラン-2", "run_3", "ghost", ""];
+    assert_eq!(r.instance.delete_runs(&runs).unwrap(), deleted);
+    assert_eq!(
+        r.instance
+            .expire(&ExpireRequest {
+                cutoff: Timestamp {
+                    secs: 1_795_000_000,
+                    nanos: 42,
+                },
+                dry_run: true,
+            })
+            .unwrap(),
+        expired
+    );
+    assert_eq!(
+        r.instance
+            .expire(&ExpireRequest {
+                cutoff: Timestamp::from_secs(-3),
+                dry_run: false,
+            })
+            .unwrap(),
+        expired
+    );
+    assert_eq!(
+        r.lines(),
+        [
+            json!({"hook": "delete_runs", "project": null, "run_id": null, "runs": runs}),
+            json!({"hook": "expire", "project": null, "run_id": null,
+                   "cutoff": 1_795_000_000, "cutoff_nanos": 42, "dry_run": true}),
+            json!({"hook": "expire", "project": null, "run_id": null,
+                   "cutoff": -3, "cutoff_nanos": 0, "dry_run": false}),
+        ]
+    );
+
+    // Empty reports cross too, and an answer the plugin lacks is its error.
+    r.respond(&json!({"delete_runs": DeleteReport::default(), "expire": ExpireReport::default()}));
+    assert_eq!(
+        r.instance.delete_runs(&[]).unwrap(),
+        DeleteReport::default()
+    );
+    assert_eq!(
+        r.instance.expire(&ExpireRequest::default()).unwrap(),
+        ExpireReport::default()
+    );
+    r.respond(&json!({}));
+    let err = r.instance.delete_runs(&["x"]).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Unsupported, "{err}");
+    assert!(err.message.contains("delete_runs"), "{err}");
 }

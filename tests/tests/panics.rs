@@ -5,13 +5,17 @@ use otto_hooks_core::registry::{Registry, samples};
 use otto_hooks_core::render::render;
 use otto_hooks_plugin_api::host::{CallError, Instance, PluginHandle};
 use otto_hooks_plugin_api::{
-    Action, DocumentKind, ErrorKind, PluginKind, RetentionInput, Timestamp,
+    Action, DeleteReport, DocumentKind, ErrorKind, EventPage, EventQuery, ExpireReport,
+    ExpireRequest, Plugin, PluginConfig, PluginError, PluginKind, RetentionInput, Run, RunQuery,
+    RunResume, RunStop, Storage, Timestamp,
 };
 use otto_hooks_tests::{PrivateDir, PrivateLibrary, event, instantiate, settings, spec};
 
 const DECIDE_PANIC: &str = "panicky: decide was told to panic (panic = true)";
 const EVENT_PANIC: &str = "panicky: event hook got a `boom` event";
 const RENDER_PANIC: &str = "panicky-reporter: render always panics";
+const STOP_PANIC: &str = "panicky: run_stop got the reason `boom`";
+const RESUME_PANIC: &str = "panicky: run_resume got the run `boom`";
 
 fn decide(instance: &Instance) -> Result<Vec<otto_hooks_plugin_api::Decision>, CallError> {
     let runs = samples::runs();
@@ -48,10 +52,33 @@ fn assert_disabled(instance: &Instance, first_panic: &str) {
         instance
             .run_complete(&samples::run_result())
             .expect_err("run_complete on a disabled instance"),
+        instance
+            .run_stop(&stop(None))
+            .expect_err("run_stop on a disabled instance"),
+        instance
+            .run_resume(&resume(samples::RUN_ID))
+            .expect_err("run_resume on a disabled instance"),
     ] {
         assert_eq!(err.kind, ErrorKind::Panic, "{err}");
         assert!(err.message.contains("disabled"), "{err}");
         assert!(err.message.contains(first_panic), "{err}");
+    }
+}
+
+fn stop(reason: Option<&str>) -> RunStop<'_> {
+    RunStop {
+        project: samples::PROJECT,
+        run_id: samples::RUN_ID,
+        at: Timestamp::from_secs(samples::START + 30),
+        reason,
+    }
+}
+
+fn resume(run_id: &str) -> RunResume<'_> {
+    RunResume {
+        project: samples::PROJECT,
+        run_id,
+        at: Timestamp::from_secs(samples::START + 40),
     }
 }
 
@@ -219,4 +246,107 @@ fn a_panicking_reporter_falls_back_to_json_with_a_warning() {
     )
     .unwrap();
     assert!(by_table.warnings.is_empty(), "{:?}", by_table.warnings);
+}
+
+#[test]
+fn panics_in_run_stop_and_run_resume_are_caught_and_disable_the_instance() {
+    let (_lib, handle) = panicky();
+    let data = PrivateDir::new();
+    let stopped = instantiate(&handle, &toml::Table::new(), data.path());
+    stopped.run_stop(&stop(Some("user asked"))).unwrap();
+    stopped.run_stop(&stop(None)).unwrap();
+    stopped.run_resume(&resume(samples::RUN_ID)).unwrap();
+    let err = stopped.run_stop(&stop(Some("boom"))).unwrap_err();
+    assert_panic(&err, STOP_PANIC);
+    assert!(err.message.contains("instance disabled"), "{err}");
+    assert_disabled(&stopped, STOP_PANIC);
+
+    let resumed = instantiate(&handle, &toml::Table::new(), data.path());
+    let err = resumed.run_resume(&resume("boom")).unwrap_err();
+    assert_panic(&err, RESUME_PANIC);
+    assert_disabled(&resumed, RESUME_PANIC);
+    // Siblings carry on.
+    let fine = instantiate(&handle, &toml::Table::new(), data.path());
+    fine.run_resume(&resume(samples::RUN_ID)).unwrap();
+    assert!(decide(&fine).is_ok());
+}
+
+/// A storage whose ABI 1.3 methods panic, exported through the SDK's shims
+/// into this test binary.
+struct PanickyStore;
+
+const EVENTS_PANIC: &str = "panicky-store: events";
+const DELETE_PANIC: &str = "panicky-store: delete_runs";
+const EXPIRE_PANIC: &str = "panicky-store: expire";
+
+impl Plugin for PanickyStore {
+    const NAME: &'static str = "panicky-store";
+    const VERSION: &'static str = "1.0.0";
+    fn new(_: &PluginConfig) -> Result<Self, PluginError> {
+        Ok(PanickyStore)
+    }
+}
+
+impl Storage for PanickyStore {
+    fn list_runs(&self, _: &RunQuery<'_>) -> Result<Vec<Run>, PluginError> {
+        Ok(Vec::new())
+    }
+    fn events(&self, _: &EventQuery<'_>) -> Result<EventPage, PluginError> {
+        panic!("{EVENTS_PANIC}");
+    }
+    fn delete_runs(&self, _: &[&str]) -> Result<DeleteReport, PluginError> {
+        panic!("{DELETE_PANIC}");
+    }
+    fn expire(&self, _: &ExpireRequest) -> Result<ExpireReport, PluginError> {
+        panic!("{EXPIRE_PANIC}");
+    }
+}
+
+otto_hooks_plugin_api::plugin_module! {
+    static PANICKY_STORE = [storage(PanickyStore)];
+}
+
+#[test]
+fn panics_in_the_1_3_storage_methods_are_caught_and_disable_the_instance() {
+    // SAFETY: a static of this program.
+    let handles = unsafe { otto_hooks_plugin_api::host::open_module(&PANICKY_STORE) }.unwrap();
+    let data = PrivateDir::new();
+    type Call = fn(&Instance) -> Result<(), CallError>;
+    let calls: [(&str, Call); 3] = [
+        (EVENTS_PANIC, |i| {
+            i.stored_events(&EventQuery {
+                run_id: samples::RUN_ID,
+                limit: 10,
+                ..EventQuery::default()
+            })
+            .map(drop)
+        }),
+        (DELETE_PANIC, |i| {
+            i.delete_runs(&[samples::RUN_ID]).map(drop)
+        }),
+        (EXPIRE_PANIC, |i| {
+            i.expire(&ExpireRequest {
+                cutoff: Timestamp::from_secs(samples::START),
+                dry_run: true,
+            })
+            .map(drop)
+        }),
+    ];
+    for (message, call) in calls {
+        let i = instantiate(&handles[0], &toml::Table::new(), data.path());
+        let err = call(&i).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Panic, "{err}");
+        assert!(err.message.contains(message), "{err}");
+        assert!(err.message.contains("instance disabled"), "{err}");
+        assert!(!err.to_string().contains('\n'), "{err}");
+        assert_eq!(err.plugin, "storage `panicky-store`");
+        // Every later call fails fast, naming the first panic.
+        for (_, later) in calls {
+            let again = later(&i).unwrap_err();
+            assert_eq!(again.kind, ErrorKind::Panic, "{again}");
+            assert!(again.message.contains("disabled"), "{again}");
+            assert!(again.message.contains(message), "{again}");
+        }
+        assert!(i.run_stop(&stop(None)).is_err());
+    }
 }

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use otto_hooks_plugin_api::host::Instance;
 use otto_hooks_plugin_api::{
-    ErrorKind, HookContext, RunQuery, RunResult, RunStart, RunStatus, Timestamp,
+    ErrorKind, EventQuery, HookContext, RunQuery, RunResult, RunResume, RunStart, RunStatus,
+    RunStop, Timestamp,
 };
 use otto_hooks_tests::{PrivateDir, PrivateLibrary, event, instantiate, settings};
 use serde_json::{Value, json};
@@ -224,6 +225,11 @@ fn the_recorder_requires_an_absolute_log_path_and_nothing_else() {
             colour = true"#,
             "colour",
         ),
+        (
+            r#"log = "/tmp/x.jsonl"
+            responses = "answers.json""#,
+            "absolute",
+        ),
     ] {
         let err = h
             .instantiate("storage.recorder", &settings(text), &data)
@@ -232,4 +238,61 @@ fn the_recorder_requires_an_absolute_log_path_and_nothing_else() {
         assert!(err.message.contains(needle), "{text}: {err}");
         assert!(err.message.contains("storage.recorder"), "{text}: {err}");
     }
+}
+
+#[test]
+fn the_recorder_logs_stops_and_resumes_and_still_lists_the_run() {
+    let r = Recorder::new();
+    let i = r.instance();
+    let ctx = HookContext {
+        project: "web",
+        run_id: "r1",
+    };
+    i.run_start(&start("web", "r1", 100)).unwrap();
+    i.event(&ctx, &event("unit.started", None, 101)).unwrap();
+    i.run_stop(&RunStop {
+        project: "web",
+        run_id: "r1",
+        at: Timestamp {
+            secs: 102,
+            nanos: 5,
+        },
+        reason: Some("user asked"),
+    })
+    .unwrap();
+    i.run_resume(&RunResume {
+        project: "web",
+        run_id: "r1",
+        at: Timestamp::from_secs(103),
+    })
+    .unwrap();
+    i.event(&ctx, &event("unit.completed", None, 104)).unwrap();
+
+    let lines = r.lines();
+    assert_eq!(
+        lines[2],
+        json!({"hook": "run_stop", "project": "web", "run_id": "r1", "at": 102,
+               "at_nanos": 5, "reason": "user asked"})
+    );
+    assert_eq!(
+        lines[3],
+        json!({"hook": "run_resume", "project": "web", "run_id": "r1", "at": 103,
+               "at_nanos": 0})
+    );
+    let runs = i.list_runs(&RunQuery::default()).unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].attributes["events"], 2);
+    assert_eq!(runs[0].status, RunStatus::Running);
+
+    // Without a `responses` file, the 1.3 storage methods are unsupported
+    // (after recording the call).
+    let err = i
+        .stored_events(&EventQuery {
+            run_id: "r1",
+            limit: 10,
+            ..EventQuery::default()
+        })
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Unsupported, "{err}");
+    assert_eq!(r.lines().len(), 6);
 }

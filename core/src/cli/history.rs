@@ -10,12 +10,42 @@ use crate::history::{History, HistoryError, ListQuery, storage_spec};
 /// Options shared by the history commands.
 #[derive(Debug, Args)]
 pub struct Source {
-    /// Read runs through this storage plugin (default: the configured one, `otto-fs`).
+    /// Read runs through this storage plugin: `otto-fs` (otto's directories,
+    /// the default) or `sqlite` (the hooks' history), or another.
     #[arg(long, value_name = "PLUGIN")]
     pub backend: Option<String>,
+    /// Read this SQLite history file (implies --backend sqlite).
+    #[arg(long, value_name = "PATH", conflicts_with = "backend")]
+    pub db: Option<std::path::PathBuf>,
     /// One JSON document on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+impl Source {
+    /// The storage instance to read.
+    pub(crate) fn spec(&self, ctx: &Context) -> Result<crate::config::InstanceSpec, Failure> {
+        match &self.db {
+            Some(db) => {
+                let mut spec = crate::hooks::default_hook_storage();
+                let path = std::path::absolute(db)
+                    .map_err(|e| Failure::usage(format!("--db {}: {e}", db.display())))?;
+                if !path.is_file() {
+                    return Err(Failure::usage(format!(
+                        "--db {}: no such history file",
+                        path.display()
+                    )));
+                }
+                spec.settings.insert(
+                    "db".to_owned(),
+                    toml::Value::String(path.to_string_lossy().into_owned()),
+                );
+                spec.origin = "flag --db".to_owned();
+                Ok(spec)
+            }
+            None => storage_spec(&ctx.config, self.backend.as_deref()).map_err(failure),
+        }
+    }
 }
 
 /// `list`.
@@ -27,11 +57,22 @@ pub struct ListArgs {
     /// At most N runs (newest first).
     #[arg(long, short = 'n', value_name = "N")]
     pub limit: Option<usize>,
-    /// Only runs with this status: success, failed, running, interrupted, stopped, unknown.
-    #[arg(long, value_name = "STATUS")]
+    /// Only runs with this status: success (or completed), failed, running, interrupted, stopped, unknown.
+    #[arg(long, value_name = "STATUS", value_parser = parse_status)]
     pub status: Option<RunStatus>,
+    /// Only runs of this repository (its canonical path is the project key
+    /// the hooks recorded).
+    #[arg(long, value_name = "PATH", conflicts_with = "project")]
+    pub repo: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub source: Source,
+}
+
+fn parse_status(s: &str) -> Result<RunStatus, String> {
+    if s == "completed" {
+        return Ok(RunStatus::Success);
+    }
+    s.parse()
 }
 
 /// `info`.
@@ -44,6 +85,35 @@ pub struct InfoArgs {
     pub project: Option<String>,
     #[command(flatten)]
     pub source: Source,
+}
+
+/// `events`.
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// The run id.
+    pub run: String,
+    /// Only events whose type starts with these dotted segments (`unit`, `task.retry`).
+    #[arg(long = "type", value_name = "PREFIX")]
+    pub type_prefix: Option<String>,
+    /// Only events of this unit.
+    #[arg(long, value_name = "UNIT")]
+    pub unit: Option<String>,
+    /// Only events after this sequence number (the previous page's last).
+    #[arg(long, value_name = "N")]
+    pub after_seq: Option<u64>,
+    /// At most N events (1-1000).
+    #[arg(long, short = 'n', value_name = "N", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub limit: u32,
+    /// Read events through this storage plugin (default: the hooks' storage, `sqlite`).
+    #[arg(long, value_name = "PLUGIN")]
+    pub backend: Option<String>,
+    /// Read this SQLite history file.
+    #[arg(long, value_name = "PATH", conflicts_with = "backend")]
+    pub db: Option<std::path::PathBuf>,
+    /// One JSON document on stdout: `{events, has_more, total}`.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `usage`.
@@ -74,7 +144,7 @@ fn with_history<T>(
     f: impl FnOnce(&History<'_>, &crate::registry::Registry) -> Result<T, Failure>,
 ) -> Result<T, Failure> {
     let registry = ctx.registry();
-    let spec = storage_spec(&ctx.config, source.backend.as_deref()).map_err(failure)?;
+    let spec = source.spec(ctx)?;
     let history = History::open(&ctx.config, &registry, &ctx.hooks_home, &spec).map_err(failure)?;
     let result = f(&history, &registry);
     for w in history.take_warnings() {
@@ -110,15 +180,23 @@ fn otto_home_hint(ctx: &Context) -> String {
 }
 
 pub(super) fn list(ctx: &Context, args: ListArgs) -> CmdResult {
+    let project = match &args.repo {
+        Some(repo) => Some(
+            crate::hooks::ProjectRef::from_repo(repo)
+                .map_err(|e| Failure::usage(e.to_string()))?
+                .key,
+        ),
+        None => args.project.clone(),
+    };
     with_history(ctx, &args.source, |history, registry| {
         let runs = history
             .list(&ListQuery {
-                project: args.project.clone(),
+                project: project.clone(),
                 status: args.status,
                 limit: args.limit,
             })
             .map_err(failure)?;
-        if runs.is_empty() && args.project.is_none() && args.status.is_none() {
+        if runs.is_empty() && project.is_none() && args.status.is_none() {
             note_empty(ctx, history);
         }
         // Serialised, then freed: a list of 100,000 runs is held once.
@@ -188,4 +266,113 @@ pub(super) fn usage(ctx: &Context, args: UsageArgs) -> CmdResult {
         ctx.print(registry, args.source.json, DocumentKind::Usage, &report)?;
         Ok(exit::OK)
     })
+}
+
+pub(super) fn events(ctx: &Context, args: EventsArgs) -> CmdResult {
+    // Events live where the hooks record: unless told otherwise, the
+    // SQLite history, whatever storage `list` reads by default.
+    let backend = args.backend.clone().or_else(|| {
+        let configured = ctx.config.default_selection().storage;
+        configured
+            .iter()
+            .all(|s| s.origin == "default")
+            .then(|| "sqlite".to_owned())
+    });
+    let source = Source {
+        backend: if args.db.is_some() { None } else { backend },
+        db: args.db.clone(),
+        json: args.json,
+    };
+    let spec = source.spec(ctx)?;
+    let registry = ctx.registry();
+    let storage = registry
+        .instantiate(&spec, &ctx.hooks_home)
+        .map_err(Failure::usage)?;
+    let page = storage
+        .stored_events(&otto_hooks_plugin_api::EventQuery {
+            run_id: &args.run,
+            type_prefix: args.type_prefix.as_deref(),
+            unit: args.unit.as_deref(),
+            after_seq: args.after_seq,
+            limit: args.limit,
+        })
+        .map_err(|e| match e.kind {
+            otto_hooks_plugin_api::ErrorKind::NotFound => Failure::usage(format!(
+                "{} (see `otto-hooks list --backend {}`)",
+                e.message, spec.plugin
+            )),
+            _ => Failure::failed(e.to_string()),
+        })?;
+    if args.json {
+        // FORMATS.md's event shape, times in RFC 3339.
+        let events: Vec<serde_json::Value> = page
+            .events
+            .iter()
+            .map(|e| {
+                serde_json::json!({
+                    "run_id": args.run,
+                    "seq": e.seq,
+                    "time": crate::hooks::wire::rfc3339(e.time),
+                    "type": e.kind,
+                    "unit": e.unit,
+                    "task": e.task,
+                    "pr": e.pr,
+                    "payload": e.payload.as_deref().and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok()),
+                    "error": e.error,
+                })
+            })
+            .collect();
+        let doc =
+            serde_json::json!({"events": events, "has_more": page.has_more, "total": page.total});
+        let text = serde_json::to_string_pretty(&doc)
+            .map_err(|e| Failure::failed(format!("cannot write JSON: {e}")))?;
+        super::write_stdout(&format!("{text}\n"))?;
+        return Ok(exit::OK);
+    }
+    let mut out = String::new();
+    for e in &page.events {
+        let time = chrono::DateTime::from_timestamp(e.time.secs, e.time.nanos)
+            .map(|t| {
+                t.with_timezone(&chrono::Local)
+                    .format("%Y-%m-%d %H:%M:%S%.3f")
+                    .to_string()
+            })
+            .unwrap_or_default();
+        let mut line = format!("{:>6}  {time}  {:<24}", e.seq, e.kind);
+        if let Some(u) = &e.unit {
+            line.push_str(&format!("  unit={u}"));
+        }
+        if let Some(t) = e.task {
+            line.push_str(&format!("  task={t}"));
+        }
+        if let Some(p) = e.pr {
+            line.push_str(&format!("  pr={p}"));
+        }
+        if let Some(err) = &e.error {
+            line.push_str(&format!("  error={err:?}"));
+        }
+        if let Some(p) = &e.payload {
+            let shown: String = p.chars().take(120).collect();
+            line.push_str(&format!(
+                "  {shown}{}",
+                if shown.len() < p.len() { "…" } else { "" }
+            ));
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    match (page.events.last(), page.has_more) {
+        (Some(last), true) => out.push_str(&format!(
+            "… more: otto-hooks events {} --after-seq {}{}\n",
+            args.run,
+            last.seq,
+            page.total
+                .map(|t| format!(" ({t} in all)"))
+                .unwrap_or_default()
+        )),
+        (None, _) => out.push_str("no events\n"),
+        _ => {}
+    }
+    super::write_stdout(&out)?;
+    Ok(exit::OK)
 }

@@ -48,15 +48,52 @@ pub enum HookCommand {
         after_help = "Examples:\n  otto-hooks hook run-complete --run \"$id\" --status completed --completed-units 12\n  otto-hooks hook run-complete --run \"$id\" --status failed --error 'unit api failed' --failed-units 1"
     )]
     RunComplete(RunCompleteArgs),
+    /// A run was stopped on purpose; it may be resumed with the same id.
+    #[command(
+        after_help = "Examples:\n  otto-hooks hook run-stop --run \"$id\" --reason 'user pressed ctrl-c'\n  otto-hooks hook run-resume --run \"$id\""
+    )]
+    RunStop(RunStopArgs),
+    /// A stopped run resumes: same id, events continue.
+    RunResume(RunResumeArgs),
+}
+
+/// `hook run-stop`.
+#[derive(Debug, Args)]
+pub struct RunStopArgs {
+    /// The run id from `run-start`.
+    #[arg(long, value_name = "ID")]
+    pub run: String,
+    /// Why it stopped.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// `hook run-resume`.
+#[derive(Debug, Args)]
+pub struct RunResumeArgs {
+    /// The run id from `run-start`.
+    #[arg(long, value_name = "ID")]
+    pub run: String,
+    #[command(flatten)]
+    pub common: Common,
 }
 
 impl HookCommand {
     /// Whether `--strict` was given.
     pub fn strict(&self) -> bool {
+        self.common().strict
+    }
+
+    /// The options every hook has.
+    pub fn common(&self) -> &Common {
         match self {
-            HookCommand::RunStart(a) => a.common.strict,
-            HookCommand::Event(a) => a.common.strict,
-            HookCommand::RunComplete(a) => a.common.strict,
+            HookCommand::RunStart(a) => &a.common,
+            HookCommand::Event(a) => &a.common,
+            HookCommand::RunComplete(a) => &a.common,
+            HookCommand::RunStop(a) => &a.common,
+            HookCommand::RunResume(a) => &a.common,
         }
     }
 }
@@ -67,6 +104,36 @@ pub struct Common {
     /// Fail (exit 1) when a plugin fails, instead of warning.
     #[arg(long)]
     pub strict: bool,
+    /// Record into this storage plugin (default: the project's configured
+    /// storage, else the SQLite history).
+    #[arg(long, value_name = "PLUGIN")]
+    pub backend: Option<String>,
+    /// The SQLite history file (default: $OTTO_HOOKS_HOME/history.db).
+    #[arg(long, value_name = "PATH", conflicts_with = "backend")]
+    pub db: Option<PathBuf>,
+}
+
+impl Common {
+    /// The storage chosen on the command line, if any.
+    fn storage(&self, ctx: &Context) -> Result<Option<crate::config::InstanceSpec>, Failure> {
+        if let Some(db) = &self.db {
+            let mut spec = hooks::default_hook_storage();
+            let path = std::path::absolute(db)
+                .map_err(|e| Failure::usage(format!("--db {}: {e}", db.display())))?;
+            spec.settings.insert(
+                "db".to_owned(),
+                toml::Value::String(path.to_string_lossy().into_owned()),
+            );
+            spec.origin = "flag --db".to_owned();
+            return Ok(Some(spec));
+        }
+        match &self.backend {
+            None => Ok(None),
+            Some(name) => crate::history::storage_spec(&ctx.config, Some(name))
+                .map(Some)
+                .map_err(|e| Failure::usage(e.message)),
+        }
+    }
 }
 
 /// `hook run-start`.
@@ -101,6 +168,11 @@ pub struct RunStartArgs {
     /// Start time, RFC 3339 (default: now).
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     pub started_at: Option<Timestamp>,
+    /// An environment variable holding a secret: its value is masked
+    /// (plain and base64) in every event of the run. Repeatable. Later hook
+    /// calls read the value from their own environment.
+    #[arg(long, value_name = "NAME")]
+    pub secret_env: Vec<String>,
     #[command(flatten)]
     pub common: Common,
 }
@@ -160,7 +232,10 @@ fn hook_failure(e: HookError) -> Failure {
 }
 
 pub(super) fn run(ctx: &Context, cmd: HookCommand) -> CmdResult {
-    let runtime = Runtime::new(ctx.config.clone(), ctx.registry(), ctx.hooks_home.clone());
+    let mut runtime = Runtime::new(ctx.config.clone(), ctx.registry(), ctx.hooks_home.clone());
+    if let Some(storage) = cmd.common().storage(ctx)? {
+        runtime = runtime.with_storage(storage);
+    }
     let strict = ctx.config.strict.value;
     match cmd {
         HookCommand::RunStart(args) => {
@@ -183,6 +258,8 @@ pub(super) fn run(ctx: &Context, cmd: HookCommand) -> CmdResult {
                         total_units: args.total_units,
                         tasks_dir: args.tasks_dir,
                         dry_run: args.dry_run,
+                        secret_env: args.secret_env,
+                        secrets: Vec::new(),
                     },
                 )
                 .map_err(hook_failure)?;
@@ -200,6 +277,16 @@ pub(super) fn run(ctx: &Context, cmd: HookCommand) -> CmdResult {
             }
             None => stream_events(ctx, &runtime, &args.run, strict),
         },
+        HookCommand::RunStop(args) => {
+            let outcome = runtime
+                .run_stop(&args.run, args.reason.as_deref(), None)
+                .map_err(hook_failure)?;
+            Ok(finish(ctx, strict, &outcome.warnings, exit::OK))
+        }
+        HookCommand::RunResume(args) => {
+            let outcome = runtime.run_resume(&args.run, None).map_err(hook_failure)?;
+            Ok(finish(ctx, strict, &outcome.warnings, exit::OK))
+        }
         HookCommand::RunComplete(args) => {
             let (summary, outcome) = runtime
                 .run_complete(&RunCompleteRequest {

@@ -7,6 +7,7 @@
 mod config_cmd;
 mod history;
 mod hook;
+mod import;
 mod plugins;
 mod retention;
 
@@ -87,6 +88,11 @@ pub enum Command {
         after_help = "Examples:\n  otto-hooks info 1795342500\n  otto-hooks info web-1a2b3c4d/1795342500-1\n  otto-hooks info 1795342500 --json"
     )]
     Info(history::InfoArgs),
+    /// The events of a run recorded by the hooks (SQLite history), oldest first, in pages.
+    #[command(
+        after_help = "Examples:\n  otto-hooks events run_20250120_143052_a1b2\n  otto-hooks events \"$id\" --type unit --unit api --json\n  otto-hooks events \"$id\" --after-seq 100 --limit 100   # the next page\n\n--type matches whole dotted segments: `unit` matches unit.started, not units.x."
+    )]
+    Events(history::EventsArgs),
     /// Disk usage: per project, largest runs, orphaned cache, recommendations.
     #[command(
         after_help = "Examples:\n  otto-hooks usage\n  otto-hooks usage --project web --json"
@@ -117,6 +123,11 @@ pub enum Command {
     /// Lifecycle hooks for orchestrators: run-start, event, run-complete.
     #[command(subcommand)]
     Hook(hook::HookCommand),
+    /// Index another tool's runs into the SQLite history (history.db), idempotently.
+    #[command(
+        after_help = "Examples:\n  otto-hooks import otto\n  otto-hooks import otto --project web --json\n  otto-hooks import otto --otto-home /mnt/ci/.otto --db ./ci-history.db"
+    )]
+    Import(import::ImportArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Example:\n  otto-hooks completions bash > ~/.local/share/bash-completion/completions/otto-hooks"
@@ -365,6 +376,7 @@ fn dispatch(cli: Cli) -> CmdResult {
     match cli.command {
         Command::List(args) => history::list(&ctx, args),
         Command::Info(args) => history::info(&ctx, args),
+        Command::Events(args) => history::events(&ctx, args),
         Command::Usage(args) => history::usage(&ctx, args),
         Command::Clean(args) => retention::clean(&ctx, args),
         Command::RunPolicies(args) => retention::run_policies(&ctx, args),
@@ -372,6 +384,7 @@ fn dispatch(cli: Cli) -> CmdResult {
         Command::Plugins(cmd) => plugins::run(&ctx, cmd),
         Command::Config(cmd) => config_cmd::run(&ctx, cmd),
         Command::Hook(cmd) => hook::run(&ctx, cmd),
+        Command::Import(args) => import::run(&ctx, args),
         Command::Completions { .. } => Ok(exit::OK),
     }
 }

@@ -14,9 +14,10 @@ use super::settings;
 
 /// Top-level keys of a config file.
 const TOP_KEYS: &str =
-    "plugins, hooks, clean, policies, storage, status, retention, reporter, projects";
+    "plugins, hooks, clean, policies, redaction, storage, status, retention, reporter, projects";
 /// Top-level keys a command-line override may set.
-const OVERRIDE_KEYS: &str = "plugins, hooks, clean, policies, storage, status, retention, reporter";
+const OVERRIDE_KEYS: &str =
+    "plugins, hooks, clean, policies, redaction, storage, status, retention, reporter";
 /// Keys of a `[projects."pattern"]` section.
 const KIND_KEYS: &str = "storage, status, retention, reporter";
 

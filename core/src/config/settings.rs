@@ -42,7 +42,7 @@ pub struct SettingDef {
 
 /// The sections holding settings (besides `hooks.strict`, which has its
 /// own field for historical reasons, and is listed here too).
-pub const SECTIONS: &[&str] = &["hooks", "clean", "policies"];
+pub const SECTIONS: &[&str] = &["hooks", "clean", "policies", "redaction"];
 
 /// Every setting.
 pub const SETTINGS: &[SettingDef] = &[
@@ -62,6 +62,21 @@ pub const SETTINGS: &[SettingDef] = &[
         key: "clean.cache_grace",
         ty: SettingType::Duration,
         default: Some("\"1h\""),
+        global_only: false,
+    },
+    SettingDef {
+        key: "redaction.mode",
+        ty: SettingType::Choice(&["deny-list", "allow-list"]),
+        default: Some("\"deny-list\""),
+        global_only: false,
+    },
+    SettingDef {
+        key: "redaction.max_payload_bytes",
+        ty: SettingType::Integer {
+            min: 256,
+            max: 16 * 1024 * 1024,
+        },
+        default: Some("65536"),
         global_only: false,
     },
     SettingDef {

@@ -407,7 +407,7 @@ fn an_unknown_top_level_key_is_named_with_its_position() {
         world.error(),
         format!(
             "{}:4:1: unknown key `retension` (expected one of: plugins, hooks, clean, policies, \
-             storage, status, retention, reporter, projects)",
+             redaction, storage, status, retention, reporter, projects)",
             global.display()
         )
     );
@@ -912,7 +912,7 @@ fn bad_overrides_are_errors_naming_the_flag() {
     let world = World::new().set("retension.keep_days=7");
     assert_eq!(
         world.error(),
-        "--set retension.keep_days=7: unknown key `retension` (expected one of: plugins, hooks, clean, policies, storage, \
+        "--set retension.keep_days=7: unknown key `retension` (expected one of: plugins, hooks, clean, policies, redaction, storage, \
          status, retention, reporter)"
     );
     let world = World::new().set("hooks.strict=yes");
@@ -957,8 +957,8 @@ fn the_built_in_defaults_are_valid() {
             .iter()
             .filter(|v| v.source == "default")
             .count(),
-        10,
-        "7 plugin values and otto-hooks' own clean.max_share, clean.cache_grace, policies.interval"
+        12,
+        "7 plugin values and otto-hooks' own clean.*, policies.interval, redaction.*"
     );
 }
 

@@ -11,6 +11,7 @@
 pub mod runs;
 pub mod wire;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -21,7 +22,9 @@ use otto_hooks_plugin_api::{
     ErrorKind, Event, HookContext, PluginKind, RunResult, RunStart, RunStatus, Timestamp,
 };
 
-use crate::config::Config;
+use otto_hooks_redact::Redactor;
+
+use crate::config::{Config, InstanceSpec};
 use crate::registry::Registry;
 use runs::{ActiveRun, RunIndex};
 
@@ -126,6 +129,14 @@ pub struct RunStartRequest {
     pub tasks_dir: Option<String>,
     /// A dry run.
     pub dry_run: bool,
+    /// Names of environment variables holding secrets to mask in this
+    /// run's events (their values, plain and base64). Remembered by name
+    /// for later hook processes, which read the values from their own
+    /// environment.
+    pub secret_env: Vec<String>,
+    /// Secret values to mask, for an orchestrator embedding the runtime
+    /// (kept in memory only, for this runtime's life).
+    pub secrets: Vec<String>,
 }
 
 /// What `run_complete` needs.
@@ -164,6 +175,41 @@ pub struct Runtime {
     hooks_home: PathBuf,
     runs: RunIndex,
     projects: Mutex<HashMap<ProjectRef, Arc<ProjectPlugins>>>,
+    /// The storage every project records into, when chosen by the caller
+    /// (`--backend`, `--db`).
+    storage: Option<InstanceSpec>,
+    redactor: Redactor,
+    /// Secret values registered by run (library callers).
+    secrets: Mutex<HashMap<String, Vec<String>>>,
+}
+
+/// A payload or error after redaction: borrowed when nothing changed.
+type MaybeText<'a> = Option<Cow<'a, str>>;
+
+/// The storage the hooks record into when nothing chose one: the SQLite
+/// history (`$OTTO_HOOKS_HOME/history.db`).
+pub fn default_hook_storage() -> InstanceSpec {
+    InstanceSpec {
+        kind: PluginKind::Storage,
+        plugin: "sqlite".to_owned(),
+        instance: "storage.sqlite".to_owned(),
+        settings: toml::Table::new(),
+        origin: "default for hooks".to_owned(),
+    }
+}
+
+/// The redaction configured (`[redaction]`).
+pub fn configured_redactor(config: &Config) -> Redactor {
+    let mode = config
+        .setting_str("redaction.mode")
+        .and_then(|m| otto_hooks_redact::Mode::parse(m).ok())
+        .unwrap_or_default();
+    Redactor::new(otto_hooks_redact::RedactOptions {
+        mode,
+        max_payload_bytes: usize::try_from(config.setting_int("redaction.max_payload_bytes"))
+            .unwrap_or(otto_hooks_redact::DEFAULT_MAX_PAYLOAD_BYTES),
+        ..Default::default()
+    })
 }
 
 impl Runtime {
@@ -171,12 +217,22 @@ impl Runtime {
     /// `hooks_home`.
     pub fn new(config: Config, registry: Registry, hooks_home: PathBuf) -> Self {
         Runtime {
+            redactor: configured_redactor(&config),
             config,
             registry,
             runs: RunIndex::new(&hooks_home),
             hooks_home,
             projects: Mutex::new(HashMap::new()),
+            storage: None,
+            secrets: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Records every project into `storage`, whatever the configuration
+    /// says (`--backend`, `--db`).
+    pub fn with_storage(mut self, storage: InstanceSpec) -> Self {
+        self.storage = Some(storage);
+        self
     }
 
     /// The configuration in use.
@@ -207,7 +263,12 @@ impl Runtime {
             PluginKind::Retention,
             PluginKind::Reporter,
         ] {
-            for spec in selection.of_kind(kind) {
+            let specs: Vec<InstanceSpec> = if kind == PluginKind::Storage {
+                self.hook_storage(selection.of_kind(kind))
+            } else {
+                selection.of_kind(kind).to_vec()
+            };
+            for spec in &specs {
                 match self.registry.instantiate(spec, &self.hooks_home) {
                     Ok(instance) => plugins.instances.push(instance),
                     Err(e) => plugins.failures.push(e),
@@ -215,6 +276,48 @@ impl Runtime {
             }
         }
         plugins
+    }
+
+    /// The storage instances the hooks record into: the caller's choice,
+    /// else what the configuration chose explicitly (a file, the
+    /// environment, `--set`), else the SQLite history — the built-in
+    /// default `otto-fs` is for reading otto's own directories and records
+    /// nothing.
+    fn hook_storage(&self, configured: &[InstanceSpec]) -> Vec<InstanceSpec> {
+        if let Some(spec) = &self.storage {
+            return vec![spec.clone()];
+        }
+        if configured.iter().all(|s| s.origin == "default") {
+            return vec![default_hook_storage()];
+        }
+        configured.to_vec()
+    }
+
+    /// The redactor for `run`: the configured one, plus the run's secrets.
+    fn redactor_for(&self, run: &ActiveRun) -> Redactor {
+        let mut values = Vec::new();
+        for name in &run.secret_env {
+            match std::env::var(name) {
+                Ok(v) => values.push(v),
+                Err(_) => tracing::warn!(
+                    run = %run.run_id,
+                    "secret variable {name} is not set in this process: its value cannot be masked"
+                ),
+            }
+        }
+        if let Some(kept) = self
+            .secrets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&run.run_id)
+        {
+            values.extend(kept.iter().cloned());
+        }
+        if values.is_empty() {
+            self.redactor.clone()
+        } else {
+            self.redactor.clone().with_secrets(values)
+        }
     }
 
     /// Calls `f` on every instance for `project`, collecting failures as
@@ -264,6 +367,7 @@ impl Runtime {
                 project: project.key.clone(),
                 name: project.name.clone(),
                 started_at,
+                secret_env: request.secret_env.clone(),
             };
             match self.runs.create(&record) {
                 Ok(()) => break id,
@@ -295,6 +399,12 @@ impl Runtime {
             tasks_dir: request.tasks_dir.as_deref(),
             dry_run: request.dry_run,
         };
+        if !request.secrets.is_empty() {
+            self.secrets
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(run_id.clone(), request.secrets.clone());
+        }
         let (outcome, errors) = self.dispatch(project, |i| i.run_start(&start));
         if let Some(e) = errors.iter().find(|e| e.kind == ErrorKind::AlreadyExists) {
             let _ = self.runs.remove(&run_id);
@@ -328,7 +438,88 @@ impl Runtime {
             project: &run.project,
             run_id,
         };
-        Ok(self.dispatch(&project, |i| i.events(&ctx, events)).0)
+        // Redaction before any plugin sees an event: payload keys, token
+        // shapes, registered secrets, the size cap.
+        let redactor = self.redactor_for(&run);
+        let mut fallback = Vec::new();
+        let cleaned: Vec<(MaybeText<'_>, MaybeText<'_>)> = events
+            .iter()
+            .map(|e| {
+                let payload = e.payload.map(|p| match redactor.redact_payload(p) {
+                    Ok(r) => r.into_cow(),
+                    Err(err) => {
+                        fallback.push(format!("an event's payload was dropped: {err}"));
+                        Cow::Borrowed("{\"value\":\"[REDACTED]\"}")
+                    }
+                });
+                (payload, e.error.map(|x| redactor.redact_error(x)))
+            })
+            .collect();
+        let redacted: Vec<Event<'_>> = events
+            .iter()
+            .zip(&cleaned)
+            .map(|(e, (payload, error))| Event {
+                payload: payload.as_deref(),
+                error: error.as_deref(),
+                ..*e
+            })
+            .collect();
+        let mut outcome = self.dispatch(&project, |i| i.events(&ctx, &redacted)).0;
+        outcome.warnings.extend(fallback);
+        Ok(outcome)
+    }
+
+    /// A run was stopped on purpose: calls every plugin's `run_stop`
+    /// (storage appends `run.stopped {reason}`). The run stays known, for
+    /// [`Runtime::run_resume`] and later events.
+    pub fn run_stop(
+        &self,
+        run_id: &str,
+        reason: Option<&str>,
+        at: Option<Timestamp>,
+    ) -> Result<HookOutcome, HookError> {
+        let run = self.active_run(run_id)?;
+        let reason = reason.map(|r| self.redactor_for(&run).redact_error(r).into_owned());
+        let stop = otto_hooks_plugin_api::RunStop {
+            project: &run.project,
+            run_id,
+            at: at.unwrap_or_else(Timestamp::now),
+            reason: reason.as_deref(),
+        };
+        let project = ProjectRef {
+            key: run.project.clone(),
+            name: run.name.clone(),
+        };
+        let (outcome, errors) = self.dispatch(&project, |i| i.run_stop(&stop));
+        if let Some(e) = errors.iter().find(|e| e.kind == ErrorKind::Invalid) {
+            return Err(HookError::Invalid(e.message.clone()));
+        }
+        Ok(outcome)
+    }
+
+    /// A stopped run resumes with the same id: calls every plugin's
+    /// `run_resume` (storage appends `run.resumed {resumed_from_seq}`;
+    /// events continue after it).
+    pub fn run_resume(
+        &self,
+        run_id: &str,
+        at: Option<Timestamp>,
+    ) -> Result<HookOutcome, HookError> {
+        let run = self.active_run(run_id)?;
+        let resume = otto_hooks_plugin_api::RunResume {
+            project: &run.project,
+            run_id,
+            at: at.unwrap_or_else(Timestamp::now),
+        };
+        let project = ProjectRef {
+            key: run.project.clone(),
+            name: run.name.clone(),
+        };
+        let (outcome, errors) = self.dispatch(&project, |i| i.run_resume(&resume));
+        if let Some(e) = errors.iter().find(|e| e.kind == ErrorKind::Invalid) {
+            return Err(HookError::Invalid(e.message.clone()));
+        }
+        Ok(outcome)
     }
 
     /// A run completed: calls every plugin's `run_complete`, forgets the
@@ -343,6 +534,10 @@ impl Runtime {
             key: run.project.clone(),
             name: run.name.clone(),
         };
+        let error = request
+            .error
+            .as_deref()
+            .map(|e| self.redactor_for(&run).redact_error(e).into_owned());
         let result = RunResult {
             project: &run.project,
             run_id: &request.run_id,
@@ -351,12 +546,16 @@ impl Runtime {
             completed_units: request.completed_units,
             failed_units: request.failed_units,
             blocked_units: request.blocked_units,
-            error: request.error.as_deref(),
+            error: error.as_deref(),
         };
         let (outcome, _) = self.dispatch(&project, |i| i.run_complete(&result));
         self.runs
             .remove(&request.run_id)
             .map_err(|e| HookError::Io(format!("cannot forget run `{}`: {e}", request.run_id)))?;
+        self.secrets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&request.run_id);
         let duration = (ended_at.secs - run.started_at.secs) as f64
             + (ended_at.nanos as f64 - run.started_at.nanos as f64) / 1e9;
         let summary = RunSummary {
@@ -369,7 +568,7 @@ impl Runtime {
             completed_units: request.completed_units,
             failed_units: request.failed_units,
             blocked_units: request.blocked_units,
-            error: request.error.clone(),
+            error,
             warnings: outcome.warnings.clone(),
         };
         Ok((summary, outcome))

@@ -23,6 +23,11 @@ pub struct ActiveRun {
     pub name: String,
     /// When it started.
     pub started_at: Timestamp,
+    /// Environment variables whose values are secrets to mask in this
+    /// run's events (`--secret-env`): names only, never values — each hook
+    /// process reads the values from its own environment.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secret_env: Vec<String>,
 }
 
 /// The directory of active-run records.
@@ -151,6 +156,7 @@ mod tests {
             project: "p-0123abcd".into(),
             name: "p".into(),
             started_at: Timestamp::from_secs(1),
+            secret_env: Vec::new(),
         };
         index.create(&run).unwrap();
         let again = index.create(&run).unwrap_err();

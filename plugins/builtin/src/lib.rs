@@ -29,6 +29,7 @@ otto_hooks_plugin_api::plugin_module! {
     /// Every built-in plugin.
     pub static ALL = [
         storage(otto_hooks_otto_fs::OttoFs),
+        storage(otto_hooks_sqlite::SqliteHistory),
         status(otto_hooks_status_default::DefaultStatus),
         retention(otto_hooks_retention_standard::Standard),
         reporter(otto_hooks_reporters::TableReporter),

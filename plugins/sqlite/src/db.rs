@@ -254,6 +254,14 @@ impl HistoryDb {
         self.read(|c| query::stats(c, &self.path))
     }
 
+    /// Per project: runs, bytes of event text, oldest run.
+    pub fn project_usage(
+        &self,
+        project: Option<&str>,
+    ) -> Result<Vec<otto_hooks_plugin_api::ProjectUsage>> {
+        self.read(|c| query::project_usage(c, project))
+    }
+
     /// Runs SQLite's `integrity_check`.
     pub fn integrity_check(&self) -> Result<()> {
         self.read(|c| query::integrity_check(c, &self.path))

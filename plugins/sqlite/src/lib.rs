@@ -64,6 +64,7 @@ mod db;
 mod error;
 pub mod migrate;
 mod model;
+mod plugin;
 pub mod query;
 pub mod schema;
 mod summary;
@@ -80,5 +81,13 @@ pub use model::{
     Completion, DbStats, DeleteReport, EventRow, ExpireReport, Graph, ImportOutcome, ImportedRun,
     NewEvent, NewRun, RunRow, SeqRange,
 };
+pub use plugin::{
+    DEFAULT_RETENTION_DAYS, SqliteHistory, db_path, retention_cutoff, run_of, status_filter,
+};
 pub use query::{EventFilter, EventPage, RunFilter, RunPage};
 pub use schema::{LATEST_VERSION, MIGRATIONS, Migration};
+
+otto_hooks_plugin_api::plugin_module! {
+    /// The plugins of this crate: the `sqlite` storage.
+    pub static MODULE = [storage(SqliteHistory)];
+}

@@ -366,6 +366,47 @@ pub fn stats(conn: &Connection, path: &Path) -> Result<DbStats> {
     Ok(stats)
 }
 
+/// Per project: runs, the bytes of text their events hold (type, unit,
+/// payload, error) and the oldest run; only `project` when given.
+pub fn project_usage(
+    conn: &Connection,
+    project: Option<&str>,
+) -> Result<Vec<otto_hooks_plugin_api::ProjectUsage>> {
+    let tx = conn.unchecked_transaction()?;
+    let mut out = Vec::new();
+    {
+        let mut runs = tx.prepare(
+            "SELECT project, COUNT(*), MIN(started_at) FROM runs \
+             WHERE ?1 IS NULL OR project = ?1 GROUP BY project ORDER BY project",
+        )?;
+        let mut bytes = tx.prepare_cached(
+            "SELECT COALESCE(SUM(length(e.type) + COALESCE(length(e.unit), 0) \
+             + COALESCE(length(e.payload), 0) + COALESCE(length(e.error), 0)), 0) \
+             FROM runs r JOIN events e ON e.run_id = r.id WHERE r.project = ?1",
+        )?;
+        let rows = runs.query_map([project], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Option<String>>(2)?,
+            ))
+        })?;
+        for row in rows {
+            let (name, count, oldest) = row?;
+            let stored: i64 = bytes.query_row([&name], |r| r.get(0))?;
+            out.push(otto_hooks_plugin_api::ProjectUsage {
+                project: name,
+                runs: count.max(0) as u64,
+                runs_bytes: stored.max(0) as u64,
+                oldest_run: oldest.as_deref().and_then(|t| parse_time(t).ok()),
+                ..Default::default()
+            });
+        }
+    }
+    tx.finish()?;
+    Ok(out)
+}
+
 /// Runs `PRAGMA integrity_check`; an error lists the first problems found.
 pub fn integrity_check(conn: &Connection, path: &Path) -> Result<()> {
     let lines: Vec<String> = conn
