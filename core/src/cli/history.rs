@@ -27,21 +27,14 @@ impl Source {
     pub(crate) fn spec(&self, ctx: &Context) -> Result<crate::config::InstanceSpec, Failure> {
         match &self.db {
             Some(db) => {
-                let mut spec = crate::hooks::default_hook_storage();
-                let path = std::path::absolute(db)
-                    .map_err(|e| Failure::usage(format!("--db {}: {e}", db.display())))?;
-                if !path.is_file() {
+                if !db.is_file() {
                     return Err(Failure::usage(format!(
                         "--db {}: no such history file",
-                        path.display()
+                        db.display()
                     )));
                 }
-                spec.settings.insert(
-                    "db".to_owned(),
-                    toml::Value::String(path.to_string_lossy().into_owned()),
-                );
-                spec.origin = "flag --db".to_owned();
-                Ok(spec)
+                crate::hooks::history_db_storage(db)
+                    .map_err(|e| Failure::usage(format!("--db {}: {e}", db.display())))
             }
             None => storage_spec(&ctx.config, self.backend.as_deref()).map_err(failure),
         }

@@ -117,15 +117,9 @@ impl Common {
     /// The storage chosen on the command line, if any.
     fn storage(&self, ctx: &Context) -> Result<Option<crate::config::InstanceSpec>, Failure> {
         if let Some(db) = &self.db {
-            let mut spec = hooks::default_hook_storage();
-            let path = std::path::absolute(db)
-                .map_err(|e| Failure::usage(format!("--db {}: {e}", db.display())))?;
-            spec.settings.insert(
-                "db".to_owned(),
-                toml::Value::String(path.to_string_lossy().into_owned()),
-            );
-            spec.origin = "flag --db".to_owned();
-            return Ok(Some(spec));
+            return hooks::history_db_storage(db)
+                .map(Some)
+                .map_err(|e| Failure::usage(format!("--db {}: {e}", db.display())));
         }
         match &self.backend {
             None => Ok(None),

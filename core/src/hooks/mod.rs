@@ -198,6 +198,18 @@ pub fn default_hook_storage() -> InstanceSpec {
     }
 }
 
+/// The SQLite history in the file `db` (`--db PATH`), made absolute.
+pub fn history_db_storage(db: &Path) -> std::io::Result<InstanceSpec> {
+    let path = std::path::absolute(db)?;
+    let mut spec = default_hook_storage();
+    spec.settings.insert(
+        "db".to_owned(),
+        toml::Value::String(path.to_string_lossy().into_owned()),
+    );
+    spec.origin = "flag --db".to_owned();
+    Ok(spec)
+}
+
 /// The redaction configured (`[redaction]`).
 pub fn configured_redactor(config: &Config) -> Redactor {
     let mode = config
