@@ -10,16 +10,23 @@
 //! - [`history`] — reading run history: `list`, `info`, `usage`.
 //! - [`hooks`] — the lifecycle dispatcher (`run_start`, `event`, `run_complete`).
 //! - [`policy`] — retention as plan → explain → execute.
+//! - [`history_retention`] — `retention_days` of run-history storages.
 //! - [`cache_gc`] — script-cache garbage collection.
 //! - [`fsops`] — the only code that deletes under `$OTTO_HOME`.
+//! - [`daemon`] — the history daemon: the HTTP API, single writer of
+//!   `history.db`, live streams.
 //! - [`render`] — turning result documents into output through reporter plugins.
+//! - [`client`] — a blocking client of the history daemon's HTTP API.
 //! - [`cli`] — the clap commands: parse, call the library, render.
 
 pub mod cache_gc;
 pub mod cli;
+pub mod client;
 pub mod config;
+pub mod daemon;
 pub mod fsops;
 pub mod history;
+pub mod history_retention;
 pub mod hooks;
 pub mod import;
 pub mod paths;

@@ -572,8 +572,8 @@ pub struct DeleteReport {
 /// A history-retention request for [`Storage::expire`](crate::Storage::expire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExpireRequest {
-    /// Runs that completed before this go. Running (and stopped, resumable)
-    /// runs never do.
+    /// Runs that ended (completed, failed or stopped) before this go.
+    /// Running runs never do.
     pub cutoff: Timestamp,
     /// Report what would go; delete nothing.
     pub dry_run: bool,

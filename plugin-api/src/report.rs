@@ -184,6 +184,31 @@ pub struct CleanPlan {
     /// Cache garbage collection, when asked for.
     #[serde(default)]
     pub cache: Option<CachePlan>,
+    /// History retention of a storage that keeps run histories (the
+    /// `sqlite` history), when it was applied.
+    #[serde(default)]
+    pub history: Option<HistoryExpiry>,
+}
+
+/// History retention of one storage instance (a [`CleanPlan`] part): the
+/// runs that ended before `cutoff` — `retention_days` ago — go with their
+/// events. Running runs never do.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HistoryExpiry {
+    /// The storage instance (`storage.sqlite`).
+    pub storage: String,
+    /// The retention in days.
+    pub retention_days: u32,
+    /// Runs that ended before this go (RFC 3339).
+    pub cutoff: String,
+    /// Runs deleted (or, on a dry run, to delete).
+    pub runs: u64,
+    /// Events deleted with them (or to delete).
+    pub events: u64,
+    /// Bytes the database gave back to the file system (0 on a dry run).
+    pub bytes_freed: u64,
+    /// The runs' ids, oldest first.
+    pub run_ids: Vec<String>,
 }
 
 /// One group of a [`CleanPlan`].

@@ -22,6 +22,8 @@
 //! tests only.
 
 pub mod bench;
+pub mod choo_stream;
+pub mod hook_cli;
 pub mod otto_home;
 use std::ffi::OsStr;
 use std::fmt::Display;

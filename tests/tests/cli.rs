@@ -54,6 +54,8 @@ impl Home {
         let mut child = Command::new(otto_hooks_tests::otto_hooks_binary())
             .args(args)
             .env_clear()
+            // Write history.db directly; daemon tests start theirs on purpose.
+            .env("OTTO_HOOKS_DAEMON_AUTO_START", "0")
             .env("HOME", self.path())
             .env("OTTO_HOOKS_HOME", self.path())
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())

@@ -1,223 +1,94 @@
-//! End-to-end: choo's runs recorded through `otto-hooks hook …` into the
-//! SQLite history (the default hook storage), read back row by row with
-//! SQLite itself; secrets never reach the database files; several
-//! processes writing at once.
+//! End-to-end: choo's runs recorded through `otto-hooks hook …` and through
+//! the library `Runtime` into the SQLite history (the default hook storage),
+//! read back row by row with SQLite itself (the stream and the expected rows
+//! are `otto_hooks_tests::choo_stream`); secrets never reach the database
+//! files; several processes writing at once.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 
-use otto_hooks_tests::PrivateDir;
-use rusqlite::{Connection, OpenFlags};
-
-struct World {
-    dir: PrivateDir,
-    repo: PathBuf,
-}
-
-impl World {
-    fn new() -> Self {
-        let dir = PrivateDir::new();
-        let repo = dir.path().join("repo");
-        std::fs::create_dir_all(&repo).unwrap();
-        std::fs::create_dir_all(dir.path().join("hooks")).unwrap();
-        World { dir, repo }
-    }
-
-    fn db(&self) -> PathBuf {
-        self.dir.path().join("hooks/history.db")
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(otto_hooks_tests::otto_hooks_binary());
-        c.args(args)
-            .env_clear()
-            .env("HOME", self.dir.path())
-            .env("OTTO_HOOKS_HOME", self.dir.path().join("hooks"))
-            .env("OTTO_HOME", self.dir.path().join("otto"))
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .current_dir(self.dir.path());
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "{args:?}: {}{}",
-            text(&out.stdout),
-            text(&out.stderr)
-        );
-        text(&out.stdout)
-    }
-
-    /// `hook event --run ID` with `lines` on stdin.
-    fn events(&self, run: &str, lines: &str, env: &[(&str, &str)]) -> Output {
-        let mut c = self.command(&["hook", "event", "--run", run]);
-        c.envs(env.iter().copied())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = c.spawn().unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(lines.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
-    }
-
-    fn read(&self) -> Connection {
-        Connection::open_with_flags(self.db(), OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap()
-    }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-const GRAPH: &str = r#"{"nodes":[{"id":"api","level":0,"tasks":2,"status":"pending","completed_tasks":0},{"id":"web","level":1,"tasks":1,"status":"pending","completed_tasks":0}],"edges":[{"from":"web","to":"api"}],"levels":[["api"],["web"]]}"#;
+use otto_hooks_core::config::{self, LoadOptions};
+use otto_hooks_core::hooks::wire::{self, WireEvent};
+use otto_hooks_core::hooks::{
+    HookOutcome, ProjectRef, RunCompleteRequest, RunStartRequest, Runtime, history_db_storage,
+    parse_status,
+};
+use otto_hooks_core::registry::Registry;
+use otto_hooks_plugin_api::Timestamp;
+use otto_hooks_tests::choo_stream::{
+    ENDED_AT, FINAL_ERROR, FINAL_FAILED_UNITS, FINAL_STATUS, Line, PARALLELISM, STARTED_AT, STEPS,
+    STOP_REASON, Step, TASKS_DIR, TOTAL_UNITS, check_history, ndjson,
+};
+use otto_hooks_tests::hook_cli::{HookWorld as World, text};
 
 #[test]
 fn a_choo_stream_with_a_stop_and_a_resume_is_stored_row_by_row() {
     let w = World::new();
-    let repo = w.repo.to_string_lossy().into_owned();
+    let repo = w.repo_arg();
+    let parallelism = PARALLELISM.to_string();
+    let total_units = TOTAL_UNITS.to_string();
     let id = w.ok(&[
         "hook",
         "run-start",
         "--repo",
         &repo,
         "--parallelism",
-        "2",
+        &parallelism,
         "--total-units",
-        "2",
+        &total_units,
         "--tasks-dir",
-        "specs/tasks",
+        TASKS_DIR,
+        "--started-at",
+        STARTED_AT,
     ]);
     let id = id.trim();
     assert!(id.starts_with("run_") && id.len() == 24, "{id}");
-    let first = format!(
-        "{{\"time\":\"2025-01-20T14:30:52.100000000Z\",\"type\":\"orch.started\",\"payload\":{{\"unit_count\":2,\"parallelism\":2,\"graph\":{GRAPH}}}}}\n\
-         {{\"time\":\"2025-01-20T14:30:53Z\",\"type\":\"unit.started\",\"unit\":\"api\",\"payload\":{{\"total_tasks\":2,\"completed_tasks\":0}}}}\n\
-         {{\"timestamp\":\"2025-01-20T14:30:54Z\",\"type\":\"task.started\",\"unit\":\"api\",\"task\":1,\"payload\":{{\"title\":\"schema\"}}}}\n\
-         this line is not JSON\n\
-         {{\"time\":\"2025-01-20T14:30:55Z\",\"type\":\"task.validation.fail\",\"unit\":\"api\",\"task\":1,\"payload\":{{\"output\":\"3 tests failed\",\"exit_code\":1}}}}\n\
-         {{\"time\":\"2025-01-20T14:30:56Z\",\"type\":\"task.retry\",\"unit\":\"api\",\"task\":1,\"payload\":\"plain text\"}}\n\
-         {{\"time\":\"2025-01-20T14:30:57Z\",\"type\":\"unit.failed\",\"unit\":\"api\",\"error\":\"validation failed twice\"}}\n"
-    );
-    let out = w.events(id, &first, &[]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stderr).contains("stdin:4:"),
-        "{}",
-        text(&out.stderr)
-    );
-    w.ok(&[
-        "hook",
-        "run-stop",
-        "--run",
-        id,
-        "--reason",
-        "user pressed ctrl-c",
-    ]);
-    w.ok(&["hook", "run-resume", "--run", id]);
-    let second = "{\"time\":\"2025-01-20T15:00:00Z\",\"type\":\"unit.started\",\"unit\":\"web\"}\n\
-                  {\"time\":\"2025-01-20T15:00:05Z\",\"type\":\"unit.completed\",\"unit\":\"web\"}\n";
-    let out = w.events(id, second, &[]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    for step in STEPS {
+        match step {
+            Step::Events(lines) => {
+                let out = w.events(id, &ndjson(lines), &[]);
+                let stderr = text(&out.stderr);
+                let malformed: Vec<usize> = lines
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, l)| matches!(l, Line::Malformed(_)))
+                    .map(|(i, _)| i + 1)
+                    .collect();
+                if malformed.is_empty() {
+                    assert!(out.status.success(), "{stderr}");
+                } else {
+                    assert_eq!(out.status.code(), Some(2), "{stderr}");
+                    for n in malformed {
+                        assert!(stderr.contains(&format!("stdin:{n}:")), "{stderr}");
+                    }
+                }
+            }
+            Step::Stop => {
+                w.ok(&["hook", "run-stop", "--run", id, "--reason", STOP_REASON]);
+            }
+            Step::Resume => {
+                w.ok(&["hook", "run-resume", "--run", id]);
+            }
+        }
+    }
+    let failed_units = FINAL_FAILED_UNITS.to_string();
     w.ok(&[
         "hook",
         "run-complete",
         "--run",
         id,
         "--status",
-        "failed",
+        FINAL_STATUS,
         "--error",
-        "1 unit failed",
-        "--completed-units",
-        "1",
+        FINAL_ERROR,
         "--failed-units",
-        "1",
+        &failed_units,
+        "--ended-at",
+        ENDED_AT,
     ]);
-
-    let db = w.read();
-    let row = |col: &str| -> rusqlite::types::Value {
-        db.query_row(
-            &format!("SELECT {col} FROM runs WHERE id = ?1"),
-            [id],
-            |r| r.get(0),
-        )
-        .unwrap()
-    };
-    use rusqlite::types::Value::{Integer, Text};
-    let repo_path = match row("repo_path") {
-        Text(t) => t,
-        other => panic!("{other:?}"),
-    };
-    assert_eq!(row("status"), Text("failed".into()));
-    assert_eq!(row("parallelism"), Integer(2));
-    assert_eq!(row("total_units"), Integer(2));
-    assert_eq!(row("completed_units"), Integer(1));
-    assert_eq!(row("failed_units"), Integer(1));
-    assert_eq!(row("error"), Text("1 unit failed".into()));
-    assert_eq!(row("tasks_dir"), Text("specs/tasks".into()));
-    assert_eq!(row("resume_count"), Integer(1));
-    let last_seq = row("last_seq");
-    assert_eq!(
-        repo_path,
-        std::fs::canonicalize(&w.repo)
-            .unwrap()
-            .to_string_lossy()
-            .as_ref()
-    );
-    let rows: Vec<(i64, String, Option<String>, Option<String>)> = db
-        .prepare("SELECT seq, type, unit, payload FROM events WHERE run_id = ?1 ORDER BY seq")
-        .unwrap()
-        .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let types: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
-    assert_eq!(
-        types,
-        [
-            "orch.started",
-            "unit.started",
-            "task.started",
-            "task.validation.fail",
-            "task.retry",
-            "unit.failed",
-            "run.stopped",
-            "run.resumed",
-            "unit.started",
-            "unit.completed"
-        ]
-    );
-    let seqs: Vec<i64> = rows.iter().map(|r| r.0).collect();
-    assert_eq!(seqs, (1..=10).collect::<Vec<_>>(), "contiguous seq");
-    assert_eq!(last_seq, Integer(10));
-    assert_eq!(rows[4].3.as_deref(), Some(r#"{"value":"plain text"}"#));
-    let stopped: serde_json::Value = serde_json::from_str(rows[6].3.as_deref().unwrap()).unwrap();
-    assert_eq!(stopped["reason"], "user pressed ctrl-c");
-    let resumed: serde_json::Value = serde_json::from_str(rows[7].3.as_deref().unwrap()).unwrap();
-    assert_eq!(resumed["resumed_from_seq"], 7);
-    let nodes: String = db
-        .query_row("SELECT nodes FROM graphs WHERE run_id = ?1", [id], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    assert!(nodes.contains("\"api\"") && nodes.contains("\"web\""));
-    assert_eq!(
-        db.query_row("PRAGMA integrity_check", [], |r| r.get::<_, String>(0))
-            .unwrap(),
-        "ok"
-    );
+    check_history(&w.db(), id, &w.repo);
 
     // Read back through the CLI.
     let list = w.ok(&["list", "--backend", "sqlite", "--repo", &repo, "--json"]);
@@ -232,7 +103,80 @@ fn a_choo_stream_with_a_stop_and_a_resume_is_stored_row_by_row() {
         .iter()
         .map(|e| e["type"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["run.stopped", "run.resumed"]);
+    assert_eq!(kinds, ["run.stopped", "run.resumed", "run.failed"]);
+}
+
+/// The same stream through the library `Runtime`, as an orchestrator written
+/// in Rust embeds it: no process, the lines parsed with the library's wire
+/// parser, one `events` call per chunk.
+#[test]
+fn the_same_choo_stream_through_the_library_runtime_is_stored_row_by_row() {
+    let w = World::new();
+    let hooks_home = w.hooks_home();
+    let db = w.dir.path().join("library/history.db");
+    let config = config::load(&LoadOptions {
+        hooks_home: hooks_home.clone(),
+        cwd: w.dir.path().to_path_buf(),
+        env: Vec::new(),
+        overrides: Vec::new(),
+    })
+    .unwrap();
+    let runtime = Runtime::new(config.clone(), Registry::from_config(&config), hooks_home)
+        .with_storage(history_db_storage(&db).unwrap());
+    let project = ProjectRef::from_repo(&w.repo).unwrap();
+    let (id, outcome) = runtime
+        .run_start(
+            &project,
+            RunStartRequest {
+                started_at: Some(wire::parse_rfc3339(STARTED_AT).unwrap()),
+                repo_path: Some(project.key.clone()),
+                parallelism: Some(PARALLELISM),
+                total_units: Some(TOTAL_UNITS),
+                tasks_dir: Some(TASKS_DIR.to_owned()),
+                ..RunStartRequest::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(outcome, HookOutcome::default());
+    assert!(id.starts_with("run_") && id.len() == 24, "{id}");
+    for step in STEPS {
+        let outcome = match step {
+            Step::Events(lines) => {
+                let mut parsed = Vec::new();
+                for line in lines.iter() {
+                    match (line, wire::parse_event(line.text(), Timestamp::now())) {
+                        (Line::Event(_), Ok(e)) => parsed.push(e),
+                        (Line::Malformed(_), Err(_)) => {}
+                        (line, result) => panic!("{line:?}: {result:?}"),
+                    }
+                }
+                let events: Vec<_> = parsed.iter().map(WireEvent::as_event).collect();
+                runtime.events(&id, &events).unwrap()
+            }
+            Step::Stop => runtime.run_stop(&id, Some(STOP_REASON), None).unwrap(),
+            Step::Resume => runtime.run_resume(&id, None).unwrap(),
+        };
+        assert_eq!(outcome, HookOutcome::default(), "{step:?}");
+    }
+    let (summary, outcome) = runtime
+        .run_complete(&RunCompleteRequest {
+            run_id: id.clone(),
+            status: parse_status(FINAL_STATUS).unwrap(),
+            ended_at: Some(wire::parse_rfc3339(ENDED_AT).unwrap()),
+            completed_units: None,
+            failed_units: Some(FINAL_FAILED_UNITS),
+            blocked_units: None,
+            error: Some(FINAL_ERROR.to_owned()),
+        })
+        .unwrap();
+    assert_eq!(outcome, HookOutcome::default());
+    assert_eq!(summary.run, id);
+    drop(runtime);
+    check_history(&db, &id, &w.repo);
+    assert!(
+        !w.db().exists(),
+        "the library wrote to the history it was given, not the default one"
+    );
 }
 
 #[test]
@@ -299,7 +243,11 @@ fn secrets_and_token_shapes_never_reach_the_database_files() {
         .read()
         .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(stored, tokens.len() as i64 + 1);
+    assert_eq!(
+        stored,
+        tokens.len() as i64 + 2,
+        "+ the secret's event and run.completed"
+    );
     let mut planted: Vec<&str> = tokens.to_vec();
     planted.extend([
         secret,

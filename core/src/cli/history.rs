@@ -25,19 +25,29 @@ pub struct Source {
 impl Source {
     /// The storage instance to read.
     pub(crate) fn spec(&self, ctx: &Context) -> Result<crate::config::InstanceSpec, Failure> {
-        match &self.db {
-            Some(db) => {
-                if !db.is_file() {
-                    return Err(Failure::usage(format!(
-                        "--db {}: no such history file",
-                        db.display()
-                    )));
-                }
-                crate::hooks::history_db_storage(db)
-                    .map_err(|e| Failure::usage(format!("--db {}: {e}", db.display())))
+        chosen_storage(ctx, self.backend.as_deref(), self.db.as_deref())
+    }
+}
+
+/// The storage a command works on: the history file `--db` names, else the
+/// plugin `--backend` names, else the configured one.
+pub(crate) fn chosen_storage(
+    ctx: &Context,
+    backend: Option<&str>,
+    db: Option<&std::path::Path>,
+) -> Result<crate::config::InstanceSpec, Failure> {
+    match db {
+        Some(db) => {
+            if !db.is_file() {
+                return Err(Failure::usage(format!(
+                    "--db {}: no such history file",
+                    db.display()
+                )));
             }
-            None => storage_spec(&ctx.config, self.backend.as_deref()).map_err(failure),
+            crate::hooks::history_db_storage(db)
+                .map_err(|e| Failure::usage(format!("--db {}: {e}", db.display())))
         }
+        None => storage_spec(&ctx.config, backend).map_err(failure),
     }
 }
 

@@ -9,6 +9,9 @@
 //! - A plugin that fails is a warning on stderr and exit 0, unless
 //!   `--strict` (or `hooks.strict = true`): then exit 1.
 //! - An unknown run id, a duplicate one, or a bad argument: exit 2.
+//! - With no storage configured, the records go through the history daemon
+//!   when it runs (started on demand with `daemon.auto_start`), else into
+//!   `history.db` directly; `--no-daemon`, `--no-history` choose.
 
 use std::collections::BTreeSet;
 use std::io::BufRead;
@@ -20,6 +23,9 @@ use clap::{Args, Subcommand};
 use otto_hooks_plugin_api::{DocumentKind, Event, Timestamp};
 
 use super::{CmdResult, Context, Failure, exit, write_stdout};
+use crate::client::DaemonFiles;
+use crate::config::InstanceSpec;
+use crate::daemon::control;
 use crate::hooks::wire::{self, WireEvent};
 use crate::hooks::{
     self, HookError, HookOutcome, ProjectRef, RunCompleteRequest, RunStartRequest, Runtime,
@@ -108,9 +114,17 @@ pub struct Common {
     /// storage, else the SQLite history).
     #[arg(long, value_name = "PLUGIN")]
     pub backend: Option<String>,
-    /// The SQLite history file (default: $OTTO_HOOKS_HOME/history.db).
+    /// The SQLite history file (default: $OTTO_HOOKS_HOME/history.db),
+    /// written directly.
     #[arg(long, value_name = "PATH", conflicts_with = "backend")]
     pub db: Option<PathBuf>,
+    /// Write the history directly instead of through the history daemon
+    /// (and do not start one).
+    #[arg(long, conflicts_with_all = ["backend", "db"])]
+    pub no_daemon: bool,
+    /// Record nothing; the other plugins (reporters) still run.
+    #[arg(long, conflicts_with_all = ["backend", "db", "no_daemon"])]
+    pub no_history: bool,
 }
 
 impl Common {
@@ -225,12 +239,71 @@ fn hook_failure(e: HookError) -> Failure {
     }
 }
 
-pub(super) fn run(ctx: &Context, cmd: HookCommand) -> CmdResult {
-    let mut runtime = Runtime::new(ctx.config.clone(), ctx.registry(), ctx.hooks_home.clone());
-    if let Some(storage) = cmd.common().storage(ctx)? {
-        runtime = runtime.with_storage(storage);
+/// The history daemon's storage when the hooks should record through it:
+/// the configuration chose no storage (so the hooks record into the
+/// history, which the daemon owns while it runs) and a daemon runs — or
+/// was just started, with `daemon.auto_start`. A daemon that cannot be
+/// started is a warning (the history is then written directly), or with
+/// `--strict` an error.
+fn daemon_storage(ctx: &Context, strict: bool) -> Result<Option<InstanceSpec>, Failure> {
+    let configured = ctx.config.default_selection().storage;
+    if !configured.iter().all(|s| s.origin == "default") {
+        return Ok(None);
     }
+    let files = DaemonFiles::new(&ctx.hooks_home);
+    let spec = || InstanceSpec {
+        kind: otto_hooks_plugin_api::PluginKind::Storage,
+        plugin: "daemon".to_owned(),
+        instance: "storage.daemon".to_owned(),
+        settings: toml::Table::new(),
+        origin: "the running history daemon".to_owned(),
+    };
+    if control::running(&files).is_some() {
+        return Ok(Some(spec()));
+    }
+    if !ctx.config.setting_bool("daemon.auto_start") {
+        return Ok(None);
+    }
+    let listen = control::Listen {
+        bind: super::daemon::configured_bind(ctx),
+        port: super::daemon::configured_port(ctx),
+    };
+    let started = std::env::current_exe()
+        .map_err(|e| format!("cannot find this program's path: {e}"))
+        .and_then(|exe| control::start_background(&files, &listen, &exe));
+    match started {
+        Ok(running) => {
+            tracing::info!(
+                pid = running.pid,
+                port = running.port,
+                "history daemon started"
+            );
+            Ok(Some(spec()))
+        }
+        Err(e) if strict => Err(Failure::failed(e)),
+        Err(e) => {
+            ctx.warn(&format!(
+                "{e}; recording into {} directly (`daemon.auto_start = false` or --no-daemon silences this)",
+                otto_hooks_sqlite::db_path(None, &ctx.hooks_home).display()
+            ));
+            Ok(None)
+        }
+    }
+}
+
+pub(super) fn run(ctx: &Context, cmd: HookCommand) -> CmdResult {
     let strict = ctx.config.strict.value;
+    let common = cmd.common();
+    let mut runtime = Runtime::new(ctx.config.clone(), ctx.registry(), ctx.hooks_home.clone());
+    if common.no_history {
+        runtime = runtime.without_storage();
+    } else if let Some(storage) = common.storage(ctx)? {
+        runtime = runtime.with_storage(storage);
+    } else if !common.no_daemon {
+        if let Some(daemon) = daemon_storage(ctx, strict)? {
+            runtime = runtime.with_default_storage(daemon);
+        }
+    }
     match cmd {
         HookCommand::RunStart(args) => {
             let project = match (&args.repo, &args.project) {

@@ -5,13 +5,14 @@
 //! 1 done with failures, 2 bad usage, config or input.
 
 mod config_cmd;
+mod daemon;
 mod history;
 mod hook;
 mod import;
 mod plugins;
 mod retention;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -123,6 +124,9 @@ pub enum Command {
     /// Lifecycle hooks for orchestrators: run-start, event, run-complete.
     #[command(subcommand)]
     Hook(hook::HookCommand),
+    /// The history daemon: the single writer of history.db, its HTTP API and live streams.
+    #[command(subcommand)]
+    Daemon(daemon::DaemonCommand),
     /// Index another tool's runs into the SQLite history (history.db), idempotently.
     #[command(
         after_help = "Examples:\n  otto-hooks import otto\n  otto-hooks import otto --project web --json\n  otto-hooks import otto --otto-home /mnt/ci/.otto --db ./ci-history.db"
@@ -277,9 +281,10 @@ pub(crate) fn write_stdout(text: &str) -> Result<(), Failure> {
     }
 }
 
-fn init_logging(verbose: u8, quiet: bool) {
+fn init_logging(verbose: u8, quiet: bool, daemon: bool) {
     let default = match (quiet, verbose) {
         (true, _) => "error",
+        (_, 0) if daemon => "info",
         (_, 0) => "warn",
         (_, 1) => "info",
         (_, 2) => "debug",
@@ -290,6 +295,7 @@ fn init_logging(verbose: u8, quiet: bool) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .try_init();
 }
@@ -312,7 +318,8 @@ where
             };
         }
     };
-    init_logging(cli.verbose, cli.quiet);
+    let daemon = matches!(cli.command, Command::Daemon(_));
+    init_logging(cli.verbose, cli.quiet, daemon);
     match dispatch(cli) {
         Ok(code) => code,
         Err(f) => {
@@ -384,6 +391,7 @@ fn dispatch(cli: Cli) -> CmdResult {
         Command::Plugins(cmd) => plugins::run(&ctx, cmd),
         Command::Config(cmd) => config_cmd::run(&ctx, cmd),
         Command::Hook(cmd) => hook::run(&ctx, cmd),
+        Command::Daemon(cmd) => daemon::run(&ctx, cmd),
         Command::Import(args) => import::run(&ctx, args),
         Command::Completions { .. } => Ok(exit::OK),
     }

@@ -13,8 +13,10 @@ use super::{CmdResult, Context, Failure, exit};
 use crate::cache_gc::{self, CacheScope};
 use crate::config::Override;
 use crate::config::settings;
-use crate::history::{History, HistoryError, storage_spec};
+use crate::history::{History, HistoryError};
+use crate::history_retention::{self, HistoryRetention};
 use crate::policy::{self, Plan, PlanOptions};
+use otto_hooks_plugin_api::host::Instance;
 
 /// Options of every retention command.
 #[derive(Debug, Args)]
@@ -32,8 +34,12 @@ pub struct PolicyArgs {
     #[arg(long, value_name = "DAYS")]
     pub keep_failed: Option<u32>,
     /// Read runs through this storage plugin (default: the configured one).
+    /// On a run history (`sqlite`) retention is its `retention_days`.
     #[arg(long, value_name = "PLUGIN")]
     pub backend: Option<String>,
+    /// Apply history retention to this SQLite history file (implies --backend sqlite).
+    #[arg(long, value_name = "PATH", conflicts_with = "backend")]
+    pub db: Option<PathBuf>,
     /// One JSON document on stdout.
     #[arg(long)]
     pub json: bool,
@@ -147,27 +153,28 @@ fn failure(e: HistoryError) -> Failure {
     }
 }
 
-/// Makes the plan with the configured (or flag-chosen) policies; also
-/// returns the storage's `$OTTO_HOME` when it is otto's (for the cache).
+/// Makes the plan with the configured (or flag-chosen) policies over the
+/// runs of `spec`; also returns the storage's `$OTTO_HOME` when it is
+/// otto's (for the cache).
 fn make_plan(
     ctx: &Context,
+    registry: &crate::registry::Registry,
+    spec: &crate::config::InstanceSpec,
     args: &PolicyArgs,
     force: bool,
     max_share: Option<u8>,
-) -> Result<(Plan, crate::registry::Registry, Option<PathBuf>), Failure> {
-    let registry = ctx.registry();
-    let spec = storage_spec(&ctx.config, args.backend.as_deref()).map_err(failure)?;
+) -> Result<(Plan, Option<PathBuf>), Failure> {
     let max_share = max_share.map_or_else(
         || ctx.config.setting_int("clean.max_share") as f64,
         f64::from,
     ) / 100.0;
     let plan = {
         let history =
-            History::open(&ctx.config, &registry, &ctx.hooks_home, &spec).map_err(failure)?;
+            History::open(&ctx.config, registry, &ctx.hooks_home, spec).map_err(failure)?;
         policy::plan(
             &history,
             &ctx.config,
-            &registry,
+            registry,
             &ctx.hooks_home,
             &PlanOptions {
                 project: args.project.clone(),
@@ -191,7 +198,139 @@ fn make_plan(
             otto_hooks_otto_fs::otto_home_of(&config).ok()
         })
         .flatten();
-    Ok((plan, registry, otto_home))
+    Ok((plan, otto_home))
+}
+
+/// The storage a retention command works on.
+fn chosen(ctx: &Context, args: &PolicyArgs) -> Result<crate::config::InstanceSpec, Failure> {
+    super::history::chosen_storage(ctx, args.backend.as_deref(), args.db.as_deref())
+}
+
+/// A storage that keeps run histories (the `sqlite` history), with the
+/// retention that applies to it.
+struct HistoryTarget {
+    instance: Instance,
+    retention: HistoryRetention,
+}
+
+impl HistoryTarget {
+    /// `spec`'s instance when it keeps run histories; `keep` (a `--keep
+    /// DAYS` flag) replaces its `retention_days`.
+    fn open(
+        ctx: &Context,
+        registry: &crate::registry::Registry,
+        spec: &crate::config::InstanceSpec,
+        keep: Option<u32>,
+    ) -> Result<Option<Self>, Failure> {
+        let instance = registry
+            .instantiate(spec, &ctx.hooks_home)
+            .map_err(Failure::failed)?;
+        if !history_retention::keeps_history(&instance) {
+            return Ok(None);
+        }
+        let retention = HistoryRetention::of(spec, keep).map_err(Failure::usage)?;
+        Ok(Some(HistoryTarget {
+            instance,
+            retention,
+        }))
+    }
+
+    /// Applies (or previews) the retention, as a plan document.
+    fn apply(&self, now: Timestamp, dry_run: bool) -> Result<CleanPlan, Failure> {
+        let history = self
+            .retention
+            .apply(&self.instance, now, dry_run)
+            .map_err(Failure::failed)?;
+        Ok(CleanPlan {
+            dry_run,
+            history,
+            ..CleanPlan::default()
+        })
+    }
+}
+
+/// The flags that choose runs by policy mean nothing to history retention.
+fn refuse_run_flags(args: &PolicyArgs, cache: bool) -> Result<(), Failure> {
+    let flag = if args.keep_last.is_some() {
+        "--keep-last"
+    } else if args.keep_failed.is_some() {
+        "--keep-failed"
+    } else if args.project.is_some() {
+        "--project"
+    } else if cache {
+        "--cache"
+    } else {
+        return Ok(());
+    };
+    Err(Failure::usage(format!(
+        "{flag} does not apply to a run history: it keeps every run that ended within `retention_days` (or --keep DAYS)"
+    )))
+}
+
+/// History retention of the storages the hooks record into (the SQLite
+/// history by default), for `run-policies`. A failure is a warning and
+/// makes the command fail; the rest of the work stands.
+fn hooks_history(
+    ctx: &Context,
+    registry: &crate::registry::Registry,
+    now: Timestamp,
+    dry_run: bool,
+) -> (Option<otto_hooks_plugin_api::report::HistoryExpiry>, bool) {
+    let configured = ctx.config.default_selection().storage;
+    for spec in crate::hooks::hook_storages(&configured) {
+        let target = match HistoryTarget::open(ctx, registry, &spec, None) {
+            Ok(Some(target)) => target,
+            Ok(None) => continue,
+            Err(e) => {
+                ctx.warn(&format!(
+                    "history retention of {}: {}",
+                    spec.instance, e.message
+                ));
+                return (None, false);
+            }
+        };
+        return match target.apply(now, dry_run) {
+            Ok(doc) => (doc.history, true),
+            Err(e) => {
+                ctx.warn(&e.message);
+                (None, false)
+            }
+        };
+    }
+    (None, true)
+}
+
+/// Asks before deleting `what` (`doc` is shown first). `Ok(false)`: the
+/// user said no. Without a terminal and without `--yes` it is an error.
+fn ask_before_deleting(
+    ctx: &Context,
+    registry: &crate::registry::Registry,
+    json: bool,
+    doc: &CleanPlan,
+    what: &str,
+    bytes: Option<u64>,
+) -> Result<bool, Failure> {
+    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    if !interactive {
+        ctx.print(registry, json, DocumentKind::CleanPlan, doc)?;
+        return Err(Failure::usage(format!(
+            "not deleting {what} without confirmation: there is no terminal to ask on; pass --yes (or --dry-run to only show the plan)"
+        )));
+    }
+    ctx.print(registry, false, DocumentKind::CleanPlan, doc)?;
+    let question = match bytes {
+        Some(bytes) => format!(
+            "Delete {what}, {}?",
+            otto_hooks_reporters::format::human_size(bytes)
+        ),
+        None => format!("Delete {what}?"),
+    };
+    if confirm(&question) {
+        Ok(true)
+    } else {
+        eprintln!("nothing deleted");
+        Ok(false)
+    }
 }
 
 fn confirm(question: &str) -> bool {
@@ -242,14 +381,8 @@ impl Work<'_> {
     }
 }
 
-/// Deletes what `work` says and prints the result; exit 1 when anything
-/// was refused or failed.
-fn execute_and_report(
-    ctx: &Context,
-    work: &Work<'_>,
-    registry: &crate::registry::Registry,
-    json: bool,
-) -> CmdResult {
+/// Deletes what `work` says; the result as a document.
+fn execute_work(ctx: &Context, work: &Work<'_>, json: bool) -> Result<CleanPlan, Failure> {
     let lock = crate::fsops::lock_clean(&ctx.hooks_home).map_err(Failure::failed)?;
     let progress = !ctx.quiet && !json && std::io::stderr().is_terminal();
     let mut document = if work.runs {
@@ -281,12 +414,7 @@ fn execute_and_report(
         document.cache = Some(cache.plan);
     }
     drop(lock);
-    ctx.print(registry, json, DocumentKind::CleanPlan, &document)?;
-    Ok(if document.refused.is_empty() {
-        exit::OK
-    } else {
-        exit::FAILURES
-    })
+    Ok(document)
 }
 
 fn exit_of(doc: &CleanPlan) -> u8 {
@@ -298,7 +426,20 @@ fn exit_of(doc: &CleanPlan) -> u8 {
 }
 
 pub(super) fn clean(ctx: &Context, args: CleanArgs) -> CmdResult {
-    let (plan, registry, otto_home) = make_plan(ctx, &args.policy, args.force, args.max_share)?;
+    let registry = ctx.registry();
+    let spec = chosen(ctx, &args.policy)?;
+    if let Some(target) = HistoryTarget::open(ctx, &registry, &spec, args.policy.keep)? {
+        refuse_run_flags(&args.policy, args.cache || args.cache_only)?;
+        return clean_history(ctx, &args, &registry, &target);
+    }
+    let (plan, otto_home) = make_plan(
+        ctx,
+        &registry,
+        &spec,
+        &args.policy,
+        args.force,
+        args.max_share,
+    )?;
     let grace = args
         .grace
         .unwrap_or_else(|| ctx.config.setting_duration("clean.cache_grace"));
@@ -314,34 +455,62 @@ pub(super) fn clean(ctx: &Context, args: CleanArgs) -> CmdResult {
         ctx.print(&registry, args.policy.json, DocumentKind::CleanPlan, &doc)?;
         return Ok(exit_of(&doc));
     }
-    let what = match (runs, files) {
-        (r, 0) => format!("{r} run(s)"),
-        (0, f) => format!("{f} cache file(s)"),
-        (r, f) => format!("{r} run(s) and {f} cache file(s)"),
-    };
-    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     if !args.yes {
-        if !interactive {
-            ctx.print(&registry, args.policy.json, DocumentKind::CleanPlan, &doc)?;
-            return Err(Failure::usage(format!(
-                "not deleting {what} without confirmation: there is no terminal to ask on; pass --yes (or --dry-run to only show the plan)"
-            )));
-        }
-        ctx.print(&registry, false, DocumentKind::CleanPlan, &doc)?;
+        let what = match (runs, files) {
+            (r, 0) => format!("{r} run(s)"),
+            (0, f) => format!("{f} cache file(s)"),
+            (r, f) => format!("{r} run(s) and {f} cache file(s)"),
+        };
         let bytes: u64 = doc.deleted.iter().filter_map(|d| d.size_bytes).sum::<u64>()
             + doc
                 .cache
                 .as_ref()
                 .map_or(0, |c| c.deleted.iter().map(|f| f.size_bytes).sum());
-        if !confirm(&format!(
-            "Delete {what}, {}?",
-            otto_hooks_reporters::format::human_size(bytes)
-        )) {
-            eprintln!("nothing deleted");
+        if !ask_before_deleting(ctx, &registry, args.policy.json, &doc, &what, Some(bytes))? {
             return Ok(exit::OK);
         }
     }
-    execute_and_report(ctx, &work, &registry, args.policy.json)
+    let done = execute_work(ctx, &work, args.policy.json)?;
+    ctx.print(&registry, args.policy.json, DocumentKind::CleanPlan, &done)?;
+    Ok(exit_of(&done))
+}
+
+/// `clean` on a run history: its `retention_days`, plan first.
+fn clean_history(
+    ctx: &Context,
+    args: &CleanArgs,
+    registry: &crate::registry::Registry,
+    target: &HistoryTarget,
+) -> CmdResult {
+    let json = args.policy.json;
+    // One `now` for the plan and the deletion: what goes is what was shown
+    // (a run that ends meanwhile ends after the cutoff).
+    let now = Timestamp::now();
+    let plan = target.apply(now, true)?;
+    let Some(history) = &plan.history else {
+        if !ctx.quiet {
+            eprintln!(
+                "{}: retention_days is 0, the whole history is kept; nothing to do",
+                target.retention.storage
+            );
+        }
+        ctx.print(registry, json, DocumentKind::CleanPlan, &plan)?;
+        return Ok(exit::OK);
+    };
+    if args.dry_run || history.runs == 0 {
+        ctx.print(registry, json, DocumentKind::CleanPlan, &plan)?;
+        return Ok(exit::OK);
+    }
+    let what = format!(
+        "{} run(s) and {} event(s) from the history",
+        history.runs, history.events
+    );
+    if !args.yes && !ask_before_deleting(ctx, registry, json, &plan, &what, None)? {
+        return Ok(exit::OK);
+    }
+    let done = target.apply(now, false)?;
+    ctx.print(registry, json, DocumentKind::CleanPlan, &done)?;
+    Ok(exit::OK)
 }
 
 /// When `run-policies` last applied, as a file's mtime.
@@ -370,7 +539,55 @@ pub(super) fn run_policies(ctx: &Context, args: RunPoliciesArgs) -> CmdResult {
             }
         }
     }
-    let (plan, registry, otto_home) = make_plan(ctx, &args.policy, args.force, args.max_share)?;
+    let registry = ctx.registry();
+    let (doc, history_ok) = apply_policies(ctx, &registry, &args)?;
+    ctx.print(&registry, args.policy.json, DocumentKind::CleanPlan, &doc)?;
+    if args.dry_run {
+        return Ok(exit_of(&doc));
+    }
+    record_application(ctx)?;
+    Ok(if history_ok {
+        exit_of(&doc)
+    } else {
+        exit::FAILURES
+    })
+}
+
+/// Marks the policies applied now (for `--if-due`).
+fn record_application(ctx: &Context) -> Result<(), Failure> {
+    let stamp = stamp_path(ctx);
+    std::fs::create_dir_all(&ctx.hooks_home)
+        .and_then(|()| std::fs::write(&stamp, b""))
+        .map_err(|e| {
+            Failure::failed(format!(
+                "cannot record the application in {}: {e}",
+                stamp.display()
+            ))
+        })
+}
+
+/// What `run-policies` does, without printing: the document, and whether
+/// the history's retention went well.
+fn apply_policies(
+    ctx: &Context,
+    registry: &crate::registry::Registry,
+    args: &RunPoliciesArgs,
+) -> Result<(CleanPlan, bool), Failure> {
+    let spec = chosen(ctx, &args.policy)?;
+    let now = Timestamp::now();
+    if let Some(target) = HistoryTarget::open(ctx, registry, &spec, args.policy.keep)? {
+        // A run history named on the command line: its retention alone.
+        refuse_run_flags(&args.policy, args.cache)?;
+        return Ok((target.apply(now, args.dry_run)?, true));
+    }
+    let (plan, otto_home) = make_plan(
+        ctx,
+        registry,
+        &spec,
+        &args.policy,
+        args.force,
+        args.max_share,
+    )?;
     let grace = ctx.config.setting_duration("clean.cache_grace");
     let work = Work {
         plan: &plan,
@@ -379,21 +596,67 @@ pub(super) fn run_policies(ctx: &Context, args: RunPoliciesArgs) -> CmdResult {
             .cache
             .then(|| CacheScope::new(&plan, otto_home, args.policy.project.clone(), grace)),
     };
-    if args.dry_run {
-        let doc = work.preview(ctx, true);
-        ctx.print(&registry, args.policy.json, DocumentKind::CleanPlan, &doc)?;
-        return Ok(exit_of(&doc));
+    let mut doc = if args.dry_run {
+        work.preview(ctx, true)
+    } else {
+        execute_work(ctx, &work, args.policy.json)?
+    };
+    // The hooks' run history has its own retention (`retention_days`);
+    // it is the whole history's, so not applied for one --project.
+    let mut history_ok = true;
+    if args.policy.project.is_none() {
+        (doc.history, history_ok) = hooks_history(ctx, registry, now, args.dry_run);
     }
-    let code = execute_and_report(ctx, &work, &registry, args.policy.json)?;
-    std::fs::create_dir_all(&ctx.hooks_home)
-        .and_then(|()| std::fs::write(&stamp, b""))
-        .map_err(|e| {
-            Failure::failed(format!(
-                "cannot record the application in {}: {e}",
-                stamp.display()
-            ))
-        })?;
-    Ok(code)
+    Ok((doc, history_ok))
+}
+
+/// One unattended application of the configured policies — what
+/// `run-policies` does — summarised in one line (the daemon's schedule).
+pub(crate) fn scheduled_pass(ctx: &Context) -> String {
+    let args = RunPoliciesArgs {
+        policy: PolicyArgs {
+            project: None,
+            keep: None,
+            keep_last: None,
+            keep_failed: None,
+            backend: None,
+            db: None,
+            json: true,
+        },
+        dry_run: false,
+        if_due: false,
+        interval: None,
+        force: false,
+        max_share: None,
+        cache: false,
+    };
+    let registry = ctx.registry();
+    let (doc, history_ok) = match apply_policies(ctx, &registry, &args) {
+        Ok(done) => done,
+        Err(e) => return format!("run-policies failed: {}", e.message),
+    };
+    if let Err(e) = record_application(ctx) {
+        tracing::warn!("{}", e.message);
+    }
+    let size = otto_hooks_reporters::format::human_size;
+    let mut line = format!(
+        "run-policies: {} run(s) deleted ({} freed), {} refused",
+        doc.deleted.len(),
+        size(doc.bytes_freed),
+        doc.refused.len()
+    );
+    match (&doc.history, history_ok) {
+        (Some(h), _) => line.push_str(&format!(
+            "; history: {} run(s) and {} event(s) older than {} days expired ({} given back)",
+            h.runs,
+            h.events,
+            h.retention_days,
+            size(h.bytes_freed)
+        )),
+        (None, false) => line.push_str("; history retention failed (see the warnings above)"),
+        (None, true) => {}
+    }
+    line
 }
 
 pub(super) fn why(ctx: &Context, args: WhyArgs) -> CmdResult {
@@ -407,9 +670,12 @@ pub(super) fn why(ctx: &Context, args: WhyArgs) -> CmdResult {
         keep_last: args.policy.keep_last,
         keep_failed: args.policy.keep_failed,
         backend: args.policy.backend.clone(),
+        db: args.policy.db.clone(),
         json: args.policy.json,
     };
-    let (plan, registry, _) = make_plan(ctx, &policy_args, false, None)?;
+    let registry = ctx.registry();
+    let spec = chosen(ctx, &policy_args)?;
+    let (plan, _) = make_plan(ctx, &registry, &spec, &policy_args, false, None)?;
     let found = plan.find(None, &run_id);
     let (group, decision) = match found.as_slice() {
         [] => {

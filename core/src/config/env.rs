@@ -17,6 +17,7 @@ pub const KNOWN_ENV: &[&str] = &[
     "OTTO_HOOKS_STATUS",
     "OTTO_HOOKS_RETENTION",
     "OTTO_HOOKS_REPORTER",
+    "OTTO_HOOKS_DAEMON_AUTO_START",
 ];
 
 /// The prefix of otto-hooks' variables.
@@ -43,6 +44,10 @@ pub(super) fn parse_env(env: &[(String, String)], home: &Path) -> Result<EnvLaye
             "HOME" => {}
             "CONFIG" => out.config = Some(value.clone()).filter(|v| !v.is_empty()),
             "STRICT" => out.layer.strict = Some(Sourced::new(parse_bool(var, value)?, source)),
+            "DAEMON_AUTO_START" => out.layer.settings.push((
+                "daemon.auto_start",
+                Sourced::new(toml::Value::Boolean(parse_bool(var, value)?), source),
+            )),
             "PLUGIN_DIRS" => {
                 let mut paths = Vec::new();
                 for entry in value.split(':').filter(|e| !e.is_empty()) {

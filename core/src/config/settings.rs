@@ -24,6 +24,8 @@ pub enum SettingType {
     Choice(&'static [&'static str]),
     /// A path; `~/` expands to `$HOME`.
     Path,
+    /// An IP address (`127.0.0.1`, `::1`).
+    IpAddr,
 }
 
 /// One setting.
@@ -42,7 +44,7 @@ pub struct SettingDef {
 
 /// The sections holding settings (besides `hooks.strict`, which has its
 /// own field for historical reasons, and is listed here too).
-pub const SECTIONS: &[&str] = &["hooks", "clean", "policies", "redaction"];
+pub const SECTIONS: &[&str] = &["hooks", "clean", "policies", "redaction", "daemon"];
 
 /// Every setting.
 pub const SETTINGS: &[SettingDef] = &[
@@ -85,6 +87,26 @@ pub const SETTINGS: &[SettingDef] = &[
         default: Some("\"24h\""),
         global_only: false,
     },
+    SettingDef {
+        key: "daemon.port",
+        ty: SettingType::Integer { min: 1, max: 65535 },
+        default: Some("8080"),
+        global_only: false,
+    },
+    SettingDef {
+        key: "daemon.auto_start",
+        ty: SettingType::Bool,
+        default: Some("true"),
+        global_only: false,
+    },
+    // Where the daemon listens: a project file must not open it to the
+    // network.
+    SettingDef {
+        key: "daemon.bind",
+        ty: SettingType::IpAddr,
+        default: Some("\"127.0.0.1\""),
+        global_only: true,
+    },
 ];
 
 /// The definition of `key`.
@@ -121,6 +143,10 @@ pub fn check(def: &SettingDef, value: &toml::Value) -> Result<(), String> {
         SettingType::Path => match value.as_str() {
             Some(s) if !s.is_empty() => return Ok(()),
             _ => "a non-empty path".to_owned(),
+        },
+        SettingType::IpAddr => match value.as_str().map(str::parse::<std::net::IpAddr>) {
+            Some(Ok(_)) => return Ok(()),
+            _ => "an IP address like \"127.0.0.1\"".to_owned(),
         },
     };
     Err(expected)

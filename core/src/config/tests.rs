@@ -572,7 +572,7 @@ fn an_unknown_otto_hooks_variable_is_an_error() {
         world.error(),
         "unknown environment variable `OTTO_HOOKS_STRCT` (known: OTTO_HOOKS_HOME, OTTO_HOOKS_CONFIG, \
          OTTO_HOOKS_STRICT, OTTO_HOOKS_PLUGIN_DIRS, OTTO_HOOKS_STORAGE, OTTO_HOOKS_STATUS, \
-         OTTO_HOOKS_RETENTION, OTTO_HOOKS_REPORTER)"
+         OTTO_HOOKS_RETENTION, OTTO_HOOKS_REPORTER, OTTO_HOOKS_DAEMON_AUTO_START)"
     );
 }
 
@@ -957,8 +957,8 @@ fn the_built_in_defaults_are_valid() {
             .iter()
             .filter(|v| v.source == "default")
             .count(),
-        12,
-        "7 plugin values and otto-hooks' own clean.*, policies.interval, redaction.*"
+        15,
+        "7 plugin values and otto-hooks' own clean.*, policies.interval, redaction.*, daemon.*"
     );
 }
 

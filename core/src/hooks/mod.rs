@@ -178,6 +178,11 @@ pub struct Runtime {
     /// The storage every project records into, when chosen by the caller
     /// (`--backend`, `--db`).
     storage: Option<InstanceSpec>,
+    /// The storage of a project whose configuration chose none
+    /// ([`default_hook_storage`], or the history daemon while it runs).
+    default_storage: InstanceSpec,
+    /// Whether anything is recorded at all (`--no-history`: no).
+    record: bool,
     redactor: Redactor,
     /// Secret values registered by run (library callers).
     secrets: Mutex<HashMap<String, Vec<String>>>,
@@ -196,6 +201,16 @@ pub fn default_hook_storage() -> InstanceSpec {
         settings: toml::Table::new(),
         origin: "default for hooks".to_owned(),
     }
+}
+
+/// The storage instances the hooks record into when the caller chose none:
+/// what the configuration chose explicitly (a file, the environment,
+/// `--set`), else the SQLite history ([`default_hook_storage`]).
+pub fn hook_storages(configured: &[InstanceSpec]) -> Vec<InstanceSpec> {
+    if configured.iter().all(|s| s.origin == "default") {
+        return vec![default_hook_storage()];
+    }
+    configured.to_vec()
 }
 
 /// The SQLite history in the file `db` (`--db PATH`), made absolute.
@@ -236,6 +251,8 @@ impl Runtime {
             hooks_home,
             projects: Mutex::new(HashMap::new()),
             storage: None,
+            default_storage: default_hook_storage(),
+            record: true,
             secrets: Mutex::new(HashMap::new()),
         }
     }
@@ -244,6 +261,21 @@ impl Runtime {
     /// says (`--backend`, `--db`).
     pub fn with_storage(mut self, storage: InstanceSpec) -> Self {
         self.storage = Some(storage);
+        self
+    }
+
+    /// Records the projects whose configuration chose no storage into
+    /// `storage` instead of the SQLite history file (the hook commands
+    /// pass the history daemon's while it runs).
+    pub fn with_default_storage(mut self, storage: InstanceSpec) -> Self {
+        self.default_storage = storage;
+        self
+    }
+
+    /// Records nothing: the other plugins (reporters…) still run
+    /// (`--no-history`).
+    pub fn without_storage(mut self) -> Self {
+        self.record = false;
         self
     }
 
@@ -296,13 +328,16 @@ impl Runtime {
     /// default `otto-fs` is for reading otto's own directories and records
     /// nothing.
     fn hook_storage(&self, configured: &[InstanceSpec]) -> Vec<InstanceSpec> {
-        if let Some(spec) = &self.storage {
-            return vec![spec.clone()];
+        if !self.record {
+            return Vec::new();
         }
-        if configured.iter().all(|s| s.origin == "default") {
-            return vec![default_hook_storage()];
+        match &self.storage {
+            Some(spec) => vec![spec.clone()],
+            None if configured.iter().all(|s| s.origin == "default") => {
+                vec![self.default_storage.clone()]
+            }
+            None => configured.to_vec(),
         }
-        configured.to_vec()
     }
 
     /// The redactor for `run`: the configured one, plus the run's secrets.

@@ -50,20 +50,9 @@ pub fn validate_run_id(id: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Mints `run_YYYYMMDD_HHMMSS_xxxx` (UTC, 4 random lowercase hex digits).
-pub fn mint_run_id(at: Timestamp) -> String {
-    let mut bytes = [0u8; 2];
-    // getrandom never blocks once the pool is initialised; on failure fall
-    // back to the clock's nanoseconds, which only weakens uniqueness (the
-    // caller still checks for an existing record).
-    if rustix::rand::getrandom(&mut bytes, rustix::rand::GetRandomFlags::empty()).is_err() {
-        bytes = (Timestamp::now().nanos as u16).to_le_bytes();
-    }
-    let time = chrono::DateTime::from_timestamp(at.secs, 0)
-        .map(|t| t.format("%Y%m%d_%H%M%S").to_string())
-        .unwrap_or_else(|| "00000000_000000".to_owned());
-    format!("run_{time}_{:02x}{:02x}", bytes[0], bytes[1])
-}
+/// Mints `run_YYYYMMDD_HHMMSS_xxxx` (UTC, 4 random lowercase hex digits);
+/// the history engine's, so the daemon and the hooks mint alike.
+pub use otto_hooks_sqlite::mint_run_id;
 
 impl RunIndex {
     /// The index under `hooks_home`.

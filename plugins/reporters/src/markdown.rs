@@ -425,19 +425,48 @@ fn clean_plan(plan: &CleanPlan) -> String {
             }
         }
     }
+    if let Some(history) = &plan.history {
+        let verb = if plan.dry_run {
+            "would delete"
+        } else {
+            "deleted"
+        };
+        let _ = writeln!(
+            out,
+            "\n#### History: {verb} {} and {}\n\n{} keeps {}; runs that ended before {} go.",
+            count(history.runs, "run", "runs"),
+            count(history.events, "event", "events"),
+            code(&history.storage),
+            count(u64::from(history.retention_days), "day", "days"),
+            history.cutoff
+        );
+        if !history.run_ids.is_empty() {
+            out.push('\n');
+            for id in &history.run_ids {
+                let _ = writeln!(out, "- {}", code(id));
+            }
+        }
+    }
     let runs_bytes: u64 = if plan.dry_run {
         plan.deleted.iter().filter_map(|r| r.size_bytes).sum()
     } else {
         plan.bytes_freed
     };
-    if plan.deleted.is_empty() && plan.cache.as_ref().is_none_or(|c| c.deleted.is_empty()) {
+    if plan.deleted.is_empty()
+        && plan.cache.as_ref().is_none_or(|c| c.deleted.is_empty())
+        && plan.history.as_ref().is_none_or(|h| h.runs == 0)
+    {
         out.push_str("\n_Nothing to delete._\n");
     }
+    let history_bytes = plan.history.as_ref().map_or(0, |h| h.bytes_freed);
     let verb = if plan.dry_run { "Would free" } else { "Freed" };
     let _ = writeln!(
         out,
         "\n{}",
-        bold(format!("{verb} {}", human_size(runs_bytes + cache_bytes)))
+        bold(format!(
+            "{verb} {}",
+            human_size(runs_bytes + cache_bytes + history_bytes)
+        ))
     );
     out
 }

@@ -364,17 +364,34 @@ fn clean_plan(plan: &CleanPlan) -> String {
         sections.push(cache_notes(cache));
     }
 
+    if let Some(history) = &plan.history {
+        sections.push(history_section(history, plan.dry_run));
+    }
+
     let runs_bytes = if plan.dry_run {
         plan.deleted.iter().filter_map(|r| r.size_bytes).sum()
     } else {
         plan.bytes_freed
     };
+    let history_runs = plan.history.as_ref().map_or(0, |h| h.runs);
+    let history_only = plan.history.is_some() && plan.deleted.is_empty() && plan.cache.is_none();
     let mut last = String::new();
-    if plan.deleted.is_empty() && plan.cache.as_ref().is_none_or(|c| c.deleted.is_empty()) {
+    if plan.deleted.is_empty()
+        && plan.cache.as_ref().is_none_or(|c| c.deleted.is_empty())
+        && history_runs == 0
+    {
         last.push_str("Nothing to delete.\n");
+    } else if history_only && plan.dry_run {
+        // The database's space is only known once the pages are given back.
+        return sections.join("\n");
     }
+    let history_bytes = plan.history.as_ref().map_or(0, |h| h.bytes_freed);
     let verb = if plan.dry_run { "Would free" } else { "Freed" };
-    let _ = write!(last, "{verb} {}", human_size(runs_bytes + cache_bytes));
+    let _ = write!(
+        last,
+        "{verb} {}",
+        human_size(runs_bytes + cache_bytes + history_bytes)
+    );
     if plan.cache.is_some() && cache_bytes > 0 {
         let _ = write!(
             last,
@@ -386,6 +403,49 @@ fn clean_plan(plan: &CleanPlan) -> String {
     last.push('\n');
     sections.push(last);
     sections.join("\n")
+}
+
+/// History retention: what went (or would go) from a run-history database.
+fn history_section(
+    history: &otto_hooks_plugin_api::report::HistoryExpiry,
+    dry_run: bool,
+) -> String {
+    let verb = if dry_run { "would delete" } else { "deleted" };
+    let mut out = format!(
+        "History ({}, retention {}): ",
+        history.storage,
+        count(u64::from(history.retention_days), "day", "days")
+    );
+    if history.runs == 0 {
+        let _ = writeln!(out, "no run ended before {}", history.cutoff);
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "{verb} {} and {} that ended before {}",
+        count(history.runs, "run", "runs"),
+        count(history.events, "event", "events"),
+        history.cutoff
+    );
+    const SHOWN: usize = 10;
+    for id in history.run_ids.iter().take(SHOWN) {
+        let _ = writeln!(out, "  {id}");
+    }
+    if history.run_ids.len() > SHOWN {
+        let _ = writeln!(out, "  … and {} more", history.run_ids.len() - SHOWN);
+    }
+    if dry_run {
+        out.push_str(
+            "The database gives the space back after the deletion (incremental vacuum).\n",
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "The database gave back {}.",
+            human_size(history.bytes_freed)
+        );
+    }
+    out
 }
 
 /// What the cache survey found besides the orphans: files kept, and links
@@ -583,6 +643,40 @@ mod tests {
         );
         assert!(out.ends_with("\nWould free 2.0 MB\n"), "{out}");
         assert!(!out.contains("Kept"), "{out}");
+    }
+
+    #[test]
+    fn history_retention_names_the_runs_and_what_the_database_gave_back() {
+        let history = |dry_run| CleanPlan {
+            dry_run,
+            history: Some(otto_hooks_plugin_api::report::HistoryExpiry {
+                storage: "storage.sqlite".into(),
+                retention_days: 90,
+                cutoff: "2026-08-24T00:00:00Z".into(),
+                runs: 2,
+                events: 81,
+                bytes_freed: if dry_run { 0 } else { 40_960 },
+                run_ids: vec!["run_a".into(), "run_b".into()],
+            }),
+            ..CleanPlan::default()
+        };
+        let json = serde_json::to_string(&history(true)).expect("serialises");
+        let out = render(DocumentKind::CleanPlan, &json);
+        assert!(
+            out.starts_with("History (storage.sqlite, retention 90 days): would delete 2 runs and 81 events that ended before 2026-08-24T00:00:00Z\n  run_a\n  run_b\n"),
+            "{out}"
+        );
+        assert!(
+            !out.contains("Nothing to delete") && !out.contains("Would free"),
+            "{out}"
+        );
+        let json = serde_json::to_string(&history(false)).expect("serialises");
+        let out = render(DocumentKind::CleanPlan, &json);
+        assert!(
+            out.contains("deleted 2 runs") && out.contains("gave back 41 KB"),
+            "{out}"
+        );
+        assert!(out.ends_with("Freed 41 KB\n"), "{out}");
     }
 
     #[test]

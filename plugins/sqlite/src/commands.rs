@@ -12,7 +12,8 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use crate::error::{DbError, Result};
 use crate::model::{
-    Completion, DeleteReport, ImportOutcome, ImportedRun, NewEvent, NewRun, RunRow, SeqRange,
+    Completion, DeleteReport, ExpirePreview, ImportOutcome, ImportedRun, NewEvent, NewRun, RunRow,
+    SeqRange,
 };
 use crate::query;
 use crate::summary;
@@ -219,6 +220,35 @@ pub fn complete_run(conn: &Connection, c: &Completion) -> Result<()> {
     Ok(())
 }
 
+/// Records how a run ended, like [`complete_run`], and appends the event
+/// that says so, in the same transaction: `run.completed`, `run.failed` or
+/// `run.stopped`, its payload `{"status", "completed_units"?,
+/// "failed_units"?, "blocked_units"?}` (plus `"reason"` for `run.stopped`),
+/// its `error` the completion's. Returns the event's sequence number.
+pub fn complete_run_recorded(conn: &Connection, c: &Completion) -> Result<u64> {
+    validate::completion_status(&c.status)?;
+    let mut payload = serde_json::Map::new();
+    payload.insert("status".into(), c.status.clone().into());
+    for (key, value) in [
+        ("completed_units", c.completed_units),
+        ("failed_units", c.failed_units),
+        ("blocked_units", c.blocked_units),
+    ] {
+        if let Some(n) = value {
+            payload.insert(key.into(), n.into());
+        }
+    }
+    if c.status == "stopped" {
+        payload.insert("reason".into(), c.error.clone().into());
+    }
+    let mut ev = NewEvent::new(c.ended_at, format!("run.{}", c.status));
+    ev.payload = Some(serde_json::Value::Object(payload).to_string());
+    ev.error = c.error.clone();
+    let range = append_events(conn, &c.run_id, &[ev])?;
+    complete_run(conn, c)?;
+    Ok(range.last)
+}
+
 /// Stops a running run: appends `run.stopped {reason}` and marks it stopped.
 /// Returns the event's sequence number.
 pub fn stop_run(
@@ -317,19 +347,43 @@ pub(crate) fn delete_ids(conn: &Connection, ids: &[String]) -> Result<u64> {
     Ok(events)
 }
 
+/// Which runs history retention deletes: not running, and ended
+/// (`completed_at`, or `started_at` when a finished run has none) before
+/// `?1`. Shared by [`expire_chunk`] and [`expire_preview`] so a dry run
+/// names exactly the runs a real pass deletes.
+const EXPIRED: &str =
+    "FROM runs WHERE status != 'running' AND COALESCE(completed_at, started_at) < ?1";
+
 /// Deletes up to `chunk` finished runs that ended before `cutoff` (a stored
-/// time). Returns `(runs, events)` deleted.
-pub(crate) fn expire_chunk(conn: &Connection, cutoff: &str, chunk: usize) -> Result<(u64, u64)> {
+/// time). Returns the ids deleted and the number of events deleted with them.
+pub(crate) fn expire_chunk(
+    conn: &Connection,
+    cutoff: &str,
+    chunk: usize,
+) -> Result<(Vec<String>, u64)> {
     let ids: Vec<String> = conn
-        .prepare_cached(
-            "SELECT id FROM runs
-             WHERE status != 'running' AND COALESCE(completed_at, started_at) < ?1
-             ORDER BY COALESCE(completed_at, started_at) LIMIT ?2",
-        )?
+        .prepare_cached(&format!(
+            "SELECT id {EXPIRED} ORDER BY COALESCE(completed_at, started_at) LIMIT ?2"
+        ))?
         .query_map(params![cutoff, chunk as i64], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     let events = delete_ids(conn, &ids)?;
-    Ok((ids.len() as u64, events))
+    Ok((ids, events))
+}
+
+/// The runs (oldest first) and event count a retention pass with `cutoff`
+/// would delete, read from the summary columns only.
+pub(crate) fn expire_preview(conn: &Connection, cutoff: &str) -> Result<ExpirePreview> {
+    let mut preview = ExpirePreview::default();
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT id, last_seq {EXPIRED} ORDER BY COALESCE(completed_at, started_at)"
+    ))?;
+    let mut rows = stmt.query([cutoff])?;
+    while let Some(row) = rows.next()? {
+        preview.run_ids.push(row.get(0)?);
+        preview.events += row.get::<_, Option<i64>>(1)?.unwrap_or(0).max(0) as u64;
+    }
+    Ok(preview)
 }
 
 /// Everything an import compares to decide `Unchanged`.

@@ -2,8 +2,8 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::mpsc::{self, Sender, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use otto_hooks_plugin_api::Timestamp;
@@ -14,12 +14,16 @@ use crate::connection::{self, Options};
 use crate::error::{DbError, Result};
 use crate::migrate;
 use crate::model::{
-    Completion, DbStats, DeleteReport, EventRow, ExpireReport, Graph, ImportOutcome, ImportedRun,
-    NewEvent, NewRun, RunRow, SeqRange,
+    Completion, DbStats, DeleteReport, EventRow, ExpirePreview, ExpireReport, Graph, ImportOutcome,
+    ImportedRun, NewEvent, NewRun, RunRow, SeqRange,
 };
 use crate::query::{self, EventFilter, EventPage, RunFilter, RunPage};
 use crate::time::format_time;
 use crate::writer::{self, ExpireJob, Job, Message};
+
+/// Called on the writer thread after each COMMIT that stored events (see
+/// [`HistoryDb::set_event_listener`]).
+pub type EventListener = dyn Fn(&[EventRow]) + Send + Sync;
 
 /// A history.db, open for reading and writing.
 ///
@@ -35,6 +39,7 @@ pub struct HistoryDb {
     sender: Option<Sender<Message>>,
     writer: Option<JoinHandle<()>>,
     readers: Mutex<Vec<Connection>>,
+    listener: Option<Arc<EventListener>>,
 }
 
 impl fmt::Debug for HistoryDb {
@@ -43,6 +48,7 @@ impl fmt::Debug for HistoryDb {
             .field("path", &self.path)
             .field("options", &self.options)
             .field("open", &self.sender.is_some())
+            .field("event_listener", &self.listener.is_some())
             .finish()
     }
 }
@@ -76,6 +82,7 @@ impl HistoryDb {
             sender: Some(sender),
             writer: Some(writer),
             readers: Mutex::new(Vec::new()),
+            listener: None,
         })
     }
 
@@ -127,6 +134,44 @@ impl HistoryDb {
         rx.recv().map_err(|_| self.stopped())?
     }
 
+    /// Like [`submit`](Self::submit), for a command that appends events and
+    /// returns them as a range of `run_id`: when a listener is set, the
+    /// stored rows are read back inside the transaction and handed to it
+    /// after COMMIT, before the caller is answered.
+    fn submit_appending<T, F>(&self, weight: usize, run_id: String, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<(T, SeqRange)> + Send + 'static,
+    {
+        let Some(listener) = self.listener.clone() else {
+            return self.submit(weight, move |c| op(c).map(|(value, _)| value));
+        };
+        let sender = self.sender.as_ref().ok_or_else(|| self.stopped())?;
+        let (tx, rx) = sync_channel(1);
+        let op = move |c: &Connection| -> Result<(T, Vec<EventRow>)> {
+            let (value, range) = op(c)?;
+            let rows = if range.is_empty() {
+                Vec::new()
+            } else {
+                query::events_between(c, &run_id, range.first, range.last)?
+            };
+            Ok((value, rows))
+        };
+        let notify = Box::new(move |(_, rows): &(T, Vec<EventRow>)| {
+            if !rows.is_empty() {
+                listener(rows);
+            }
+        });
+        sender
+            .send(Message::Write(Box::new(
+                Job::new(weight, op, tx).after_commit(notify),
+            )))
+            .map_err(|_| self.stopped())?;
+        rx.recv()
+            .map_err(|_| self.stopped())?
+            .map(|(value, _)| value)
+    }
+
     /// Runs a read on a pooled read-only connection.
     fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let pooled = self.readers.lock().ok().and_then(|mut r| r.pop());
@@ -145,6 +190,20 @@ impl HistoryDb {
 
     // ---- writes -------------------------------------------------------------
 
+    /// Sets the function told about every event this `HistoryDb` stores
+    /// through [`append_events`](Self::append_events),
+    /// [`stop_run`](Self::stop_run), [`resume_run`](Self::resume_run) and
+    /// [`complete_run_recorded`](Self::complete_run_recorded) (imports and
+    /// other processes' writes are not reported).
+    ///
+    /// It is called on the writer thread after the COMMIT that stored the
+    /// events and before their writer is answered, one call per command,
+    /// in commit order: across calls, event ids only grow. Keep it short (a
+    /// channel send): the writer waits for it. A panic in it is logged.
+    pub fn set_event_listener(&mut self, listener: impl Fn(&[EventRow]) + Send + Sync + 'static) {
+        self.listener = Some(Arc::new(listener));
+    }
+
     /// Records a new run (status `running`). `AlreadyExists` when the id is taken.
     pub fn start_run(&self, run: NewRun) -> Result<()> {
         self.submit(1, move |c| commands::start_run(c, &run))
@@ -154,9 +213,9 @@ impl HistoryDb {
     /// their sequence numbers. `NotFound` for an unknown run, `Invalid` (and
     /// nothing stored) when any event is invalid.
     pub fn append_events(&self, run_id: &str, events: Vec<NewEvent>) -> Result<SeqRange> {
-        let run_id = run_id.to_owned();
-        self.submit(events.len(), move |c| {
-            commands::append_events(c, &run_id, &events)
+        let id = run_id.to_owned();
+        self.submit_appending(events.len(), run_id.to_owned(), move |c| {
+            commands::append_events(c, &id, &events).map(|range| (range, range))
         })
     }
 
@@ -166,12 +225,38 @@ impl HistoryDb {
         self.submit(1, move |c| commands::complete_run(c, &completion))
     }
 
+    /// [`complete_run`](Self::complete_run) plus, in the same transaction,
+    /// the event that records it: `run.completed`, `run.failed` or
+    /// `run.stopped` (payload `{status, completed_units?, failed_units?,
+    /// blocked_units?}`, and `reason` for `run.stopped`; `error` the
+    /// completion's). Returns that event's seq.
+    pub fn complete_run_recorded(&self, completion: Completion) -> Result<u64> {
+        let run_id = completion.run_id.clone();
+        self.submit_appending(1, run_id, move |c| {
+            let seq = commands::complete_run_recorded(c, &completion)?;
+            Ok((
+                seq,
+                SeqRange {
+                    first: seq,
+                    last: seq,
+                },
+            ))
+        })
+    }
+
     /// Stops a running run: appends `run.stopped {"reason": …}` and marks it
     /// `stopped`. Returns that event's seq. `Invalid` when the run is not running.
     pub fn stop_run(&self, run_id: &str, at: Timestamp, reason: Option<String>) -> Result<u64> {
-        let run_id = run_id.to_owned();
-        self.submit(1, move |c| {
-            commands::stop_run(c, &run_id, at, reason.as_deref())
+        let id = run_id.to_owned();
+        self.submit_appending(1, run_id.to_owned(), move |c| {
+            let seq = commands::stop_run(c, &id, at, reason.as_deref())?;
+            Ok((
+                seq,
+                SeqRange {
+                    first: seq,
+                    last: seq,
+                },
+            ))
         })
     }
 
@@ -179,8 +264,17 @@ impl HistoryDb {
     /// `run.resumed {"resumed_from_seq": N}` and marks it running. Returns N,
     /// the run's last seq before the resume.
     pub fn resume_run(&self, run_id: &str, at: Timestamp) -> Result<u64> {
-        let run_id = run_id.to_owned();
-        self.submit(1, move |c| commands::resume_run(c, &run_id, at))
+        let id = run_id.to_owned();
+        self.submit_appending(1, run_id.to_owned(), move |c| {
+            let from = commands::resume_run(c, &id, at)?;
+            Ok((
+                from,
+                SeqRange {
+                    first: from + 1,
+                    last: from + 1,
+                },
+            ))
+        })
     }
 
     /// Deletes the named runs with their events and graphs, in one
@@ -203,6 +297,25 @@ impl HistoryDb {
         rx.recv().map_err(|_| self.stopped())?
     }
 
+    /// What [`expire`](Self::expire) with `cutoff` would delete now, read
+    /// with the same selection; deletes nothing.
+    pub fn expire_preview(&self, cutoff: Timestamp) -> Result<ExpirePreview> {
+        let cutoff = format_time(cutoff)?;
+        self.read(|c| commands::expire_preview(c, &cutoff))
+    }
+
+    /// Checkpoints the WAL with `wal_checkpoint(TRUNCATE)` once every command
+    /// sent before this call is committed: the `-wal` file is emptied.
+    /// `Ok(false)` when a reader (of any process) kept it from completing.
+    pub fn checkpoint_truncate(&self) -> Result<bool> {
+        let sender = self.sender.as_ref().ok_or_else(|| self.stopped())?;
+        let (tx, rx) = sync_channel(1);
+        sender
+            .send(Message::Checkpoint(tx))
+            .map_err(|_| self.stopped())?;
+        rx.recv().map_err(|_| self.stopped())?
+    }
+
     /// Imports a whole run atomically and idempotently: `Inserted` when new,
     /// `Unchanged` when stored with exactly this content, `Updated` (its rows
     /// replaced) otherwise.
@@ -217,6 +330,12 @@ impl HistoryDb {
     /// A page of runs, newest first (see [`RunFilter`]). Reads `runs` only.
     pub fn list_runs(&self, filter: &RunFilter) -> Result<RunPage> {
         self.read(|c| query::list_runs(c, filter))
+    }
+
+    /// Like [`list_runs`](Self::list_runs) after skipping `offset` runs; the
+    /// cost grows with `offset` (prefer the cursor).
+    pub fn list_runs_offset(&self, filter: &RunFilter, offset: u64) -> Result<RunPage> {
+        self.read(|c| query::list_runs_offset(c, filter, offset))
     }
 
     /// How many runs match `filter` (ignoring its `limit` and `before`).
@@ -237,6 +356,17 @@ impl HistoryDb {
     /// How many of a run's events match `filter` (ignoring `after_seq` and `limit`).
     pub fn count_events(&self, filter: &EventFilter) -> Result<u64> {
         self.read(|c| query::count_events(c, filter))
+    }
+
+    /// Events of every run after the database id `after_id`, in id order
+    /// (the order they were stored): a feed for followers of all runs.
+    pub fn events_after_id(&self, after_id: i64, limit: u32) -> Result<EventPage> {
+        self.read(|c| query::events_after_id(c, after_id, limit))
+    }
+
+    /// The largest event id stored (0 when none).
+    pub fn last_event_id(&self) -> Result<i64> {
+        self.read(query::last_event_id)
     }
 
     /// The run's dependency graph (from its `orch.started` event), when any.

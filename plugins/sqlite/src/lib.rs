@@ -62,6 +62,7 @@ pub mod connection;
 mod cursor;
 mod db;
 mod error;
+mod ids;
 pub mod migrate;
 mod model;
 mod plugin;
@@ -74,12 +75,13 @@ mod writer;
 
 pub use connection::Options;
 pub use cursor::RunCursor;
-pub use db::HistoryDb;
+pub use db::{EventListener, HistoryDb};
 pub use error::{DbError, Result};
+pub use ids::mint_run_id;
 pub use migrate::{current_version, migrate, migrate_with};
 pub use model::{
-    Completion, DbStats, DeleteReport, EventRow, ExpireReport, Graph, ImportOutcome, ImportedRun,
-    NewEvent, NewRun, RunRow, SeqRange,
+    Completion, DbStats, DeleteReport, EventRow, ExpirePreview, ExpireReport, Graph, ImportOutcome,
+    ImportedRun, NewEvent, NewRun, RunRow, SeqRange,
 };
 pub use plugin::{
     DEFAULT_RETENTION_DAYS, SqliteHistory, db_path, retention_cutoff, run_of, status_filter,

@@ -112,10 +112,12 @@ pub struct DeleteReport {
 }
 
 /// What [`HistoryDb::expire`](crate::HistoryDb::expire) did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ExpireReport {
     /// Runs deleted.
     pub runs_deleted: u64,
+    /// Their ids, oldest first.
+    pub run_ids: Vec<String>,
     /// Events deleted with them.
     pub events_deleted: u64,
     /// Bytes the database gave back to the file system:
@@ -126,6 +128,16 @@ pub struct ExpireReport {
     pub bytes_freed: u64,
     /// Write transactions used (one per chunk).
     pub chunks: u64,
+}
+
+/// What a retention pass would delete
+/// ([`HistoryDb::expire_preview`](crate::HistoryDb::expire_preview)).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ExpirePreview {
+    /// The runs, oldest first.
+    pub run_ids: Vec<String>,
+    /// Their events.
+    pub events: u64,
 }
 
 /// A whole run to import ([`HistoryDb::import_run`](crate::HistoryDb::import_run)).

@@ -46,6 +46,10 @@ struct Settings {
 /// The default retention of the history, in days.
 pub const DEFAULT_RETENTION_DAYS: u32 = 90;
 
+/// Runs deleted per write transaction by a retention pass: short enough
+/// that a hook waiting to write is never held up for long.
+const EXPIRE_CHUNK: usize = 500;
+
 impl SqliteHistory {
     /// The database file.
     pub fn path(&self) -> &Path {
@@ -234,9 +238,11 @@ impl Plugin for SqliteHistory {
             .map_err(plugin_error)
     }
 
+    /// Records the ending and its `run.completed|failed|stopped` event in
+    /// one transaction, as the history daemon does.
     fn run_complete(&self, result: &RunResult<'_>) -> Result<(), PluginError> {
         self.db()?
-            .complete_run(Completion {
+            .complete_run_recorded(Completion {
                 run_id: result.run_id.to_owned(),
                 ended_at: result.ended_at,
                 status: choo_status(result.status).to_owned(),
@@ -245,6 +251,7 @@ impl Plugin for SqliteHistory {
                 blocked_units: result.blocked_units,
                 error: result.error.map(str::to_owned),
             })
+            .map(drop)
             .map_err(plugin_error)
     }
 
@@ -337,28 +344,22 @@ impl Storage for SqliteHistory {
             return Ok(api::ExpireReport::default());
         };
         if request.dry_run {
-            let runs = self.list_runs(&RunQuery::default())?;
-            let expired: Vec<&Run> = runs
-                .iter()
-                .filter(|r| r.status != RunStatus::Running)
-                .filter(|r| r.ended_at.unwrap_or(r.started_at) < request.cutoff)
-                .collect();
+            let preview = db.expire_preview(request.cutoff).map_err(plugin_error)?;
             return Ok(api::ExpireReport {
-                runs: expired.len() as u64,
-                events: expired
-                    .iter()
-                    .filter_map(|r| r.attributes.get("event_count").and_then(Value::as_u64))
-                    .sum(),
+                runs: preview.run_ids.len() as u64,
+                events: preview.events,
                 bytes_freed: 0,
-                run_ids: expired.iter().map(|r| r.id.clone()).collect(),
+                run_ids: preview.run_ids,
             });
         }
-        let report = db.expire(request.cutoff, 500).map_err(plugin_error)?;
+        let report = db
+            .expire(request.cutoff, EXPIRE_CHUNK)
+            .map_err(plugin_error)?;
         Ok(api::ExpireReport {
             runs: report.runs_deleted,
             events: report.events_deleted,
             bytes_freed: report.bytes_freed,
-            run_ids: Vec::new(),
+            run_ids: report.run_ids,
         })
     }
 

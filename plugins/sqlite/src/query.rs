@@ -183,6 +183,13 @@ fn where_clause(conds: &[&str]) -> String {
 
 /// One page of runs, newest first, from the cursor on.
 pub fn list_runs(conn: &Connection, filter: &RunFilter) -> Result<RunPage> {
+    list_runs_offset(conn, filter, 0)
+}
+
+/// Like [`list_runs`], after skipping `offset` runs (from the cursor on,
+/// when there is one). For APIs that must keep `offset` paging; the cost
+/// grows with `offset`, so prefer the cursor.
+pub fn list_runs_offset(conn: &Connection, filter: &RunFilter, offset: u64) -> Result<RunPage> {
     let (mut conds, mut args) = run_conditions(filter);
     if let Some(c) = &filter.before {
         conds.push("(started_at, id) < (?, ?)");
@@ -191,8 +198,9 @@ pub fn list_runs(conn: &Connection, filter: &RunFilter) -> Result<RunPage> {
     }
     let limit = filter.limit.max(1) as usize;
     args.push(Value::Integer(limit as i64 + 1));
+    args.push(Value::Integer(offset.min(i64::MAX as u64) as i64));
     let sql = format!(
-        "SELECT {RUN_COLUMNS} FROM runs{} ORDER BY started_at DESC, id DESC LIMIT ?",
+        "SELECT {RUN_COLUMNS} FROM runs{} ORDER BY started_at DESC, id DESC LIMIT ? OFFSET ?",
         where_clause(&conds)
     );
     let mut runs: Vec<RunRow> = conn
@@ -290,6 +298,48 @@ pub fn events(conn: &Connection, filter: &EventFilter) -> Result<EventPage> {
     let has_more = events.len() > limit;
     events.truncate(limit);
     Ok(EventPage { events, has_more })
+}
+
+/// The run's events with `first <= seq <= last`, in `seq` order.
+pub(crate) fn events_between(
+    conn: &Connection,
+    run_id: &str,
+    first: u64,
+    last: u64,
+) -> Result<Vec<EventRow>> {
+    let as_int = |n: u64| n.min(i64::MAX as u64) as i64;
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE run_id = ?1 AND seq BETWEEN ?2 AND ?3 ORDER BY seq"
+        ))?
+        .query_map(
+            rusqlite::params![run_id, as_int(first), as_int(last)],
+            event_from_row,
+        )?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+/// Events of every run with a database id greater than `after_id`, in id
+/// (storage) order: at most `limit` (0 is taken as 1). Walks the primary key.
+pub fn events_after_id(conn: &Connection, after_id: i64, limit: u32) -> Result<EventPage> {
+    let limit = limit.max(1) as usize;
+    let mut events: Vec<EventRow> = conn
+        .prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE id > ?1 ORDER BY id LIMIT ?2"
+        ))?
+        .query_map(
+            rusqlite::params![after_id, limit as i64 + 1],
+            event_from_row,
+        )?
+        .collect::<rusqlite::Result<_>>()?;
+    let has_more = events.len() > limit;
+    events.truncate(limit);
+    Ok(EventPage { events, has_more })
+}
+
+/// The largest event id stored (0 when there is none).
+pub fn last_event_id(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("SELECT COALESCE(MAX(id), 0) FROM events", [], |r| r.get(0))?)
 }
 
 /// How many events of the run match the filter (`after_seq` and `limit` are

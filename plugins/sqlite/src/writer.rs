@@ -35,12 +35,17 @@ pub(crate) trait Pending: Send {
     fn finish(self: Box<Self>, commit: Result<()>);
 }
 
+/// What a command does on the writer thread once its group has committed,
+/// before its caller is answered (see [`Job::after_commit`]).
+pub(crate) type AfterCommit<T> = Box<dyn FnOnce(&T) + Send>;
+
 /// A command as a closure and a reply channel.
 pub(crate) struct Job<T, F> {
     op: Option<F>,
     weight: usize,
     outcome: Option<Result<T>>,
     reply: SyncSender<Result<T>>,
+    after_commit: Option<AfterCommit<T>>,
 }
 
 impl<T, F> Job<T, F> {
@@ -50,7 +55,16 @@ impl<T, F> Job<T, F> {
             weight,
             outcome: None,
             reply,
+            after_commit: None,
         }
+    }
+
+    /// Runs `f` with the command's result after COMMIT, on the writer
+    /// thread: commands' callbacks run one at a time in commit order, so
+    /// what they publish is in the order the database stored it.
+    pub(crate) fn after_commit(mut self, f: AfterCommit<T>) -> Self {
+        self.after_commit = Some(f);
+        self
     }
 }
 
@@ -81,6 +95,12 @@ where
     }
 
     fn finish(self: Box<Self>, commit: Result<()>) {
+        if let (Some(Ok(value)), Ok(()), Some(f)) = (&self.outcome, &commit, self.after_commit) {
+            // A panicking callback must not take the writer down.
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(value))).is_err() {
+                tracing::warn!("a history.db after-commit callback panicked");
+            }
+        }
         let result = match (self.outcome, commit) {
             (Some(Err(e)), _) => Err(e),
             (Some(Ok(v)), Ok(())) => Ok(v),
@@ -100,6 +120,9 @@ pub(crate) enum Message {
     Write(Box<dyn Pending>),
     /// A retention pass.
     Expire(ExpireJob),
+    /// `wal_checkpoint(TRUNCATE)` once the commands sent before it are
+    /// committed; answers whether it completed (not blocked by a reader).
+    Checkpoint(SyncSender<Result<bool>>),
 }
 
 /// A retention pass in progress.
@@ -138,17 +161,19 @@ impl ExpireJob {
                 .map(|()| r)
                 .map_err(DbError::from)
         });
-        let (runs, events) = match deleted {
+        let (ids, events) = match deleted {
             Ok(r) => r,
             Err(e) => {
                 let _ = conn.execute_batch("ROLLBACK");
                 return Err(e);
             }
         };
-        self.report.runs_deleted += runs;
+        let runs = ids.len();
+        self.report.runs_deleted += runs as u64;
+        self.report.run_ids.extend(ids);
         self.report.events_deleted += events;
         self.report.chunks += 1;
-        if (runs as usize) < self.chunk {
+        if runs < self.chunk {
             self.vacuum(conn)?;
             return Ok(true);
         }
@@ -189,6 +214,14 @@ fn page_count(conn: &Connection) -> Result<i64> {
     Ok(conn.query_row("PRAGMA page_count", [], |r| r.get(0))?)
 }
 
+/// Runs `wal_checkpoint(TRUNCATE)`: whether it completed, or the error.
+fn checkpoint_truncate(conn: &Connection, path: &Path) -> Result<bool> {
+    let busy: i64 = conn
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+        .map_err(|e| DbError::from(e).at(path))?;
+    Ok(busy == 0)
+}
+
 /// Runs `wal_checkpoint(mode)`; a failure is logged, not fatal.
 fn checkpoint(conn: &Connection, mode: &str) -> bool {
     let sql = format!("PRAGMA wal_checkpoint({mode})");
@@ -209,6 +242,7 @@ fn checkpoint(conn: &Connection, mode: &str) -> bool {
 /// command is answered, then checkpoints with TRUNCATE.
 pub(crate) fn run(conn: Connection, path: PathBuf, options: Options, rx: Receiver<Message>) {
     let mut expires: VecDeque<ExpireJob> = VecDeque::new();
+    let mut checkpoints: Vec<SyncSender<Result<bool>>> = Vec::new();
     let mut commits: u32 = 0;
     let mut open = true;
     loop {
@@ -233,10 +267,10 @@ pub(crate) fn run(conn: Connection, path: PathBuf, options: Options, rx: Receive
         let mut group: Vec<Box<dyn Pending>> = Vec::new();
         let mut events = 0usize;
         if let Some(m) = first {
-            take(m, &mut group, &mut events, &mut expires);
+            take(m, &mut group, &mut events, &mut expires, &mut checkpoints);
             while group.len() < options.max_group_commands && events < options.max_group_events {
                 match rx.try_recv() {
-                    Ok(m) => take(m, &mut group, &mut events, &mut expires),
+                    Ok(m) => take(m, &mut group, &mut events, &mut expires, &mut checkpoints),
                     Err(_) => break,
                 }
             }
@@ -247,6 +281,9 @@ pub(crate) fn run(conn: Connection, path: PathBuf, options: Options, rx: Receive
             if options.checkpoint_every > 0 && commits % options.checkpoint_every == 0 {
                 checkpoint(&conn, "PASSIVE");
             }
+        }
+        for reply in checkpoints.drain(..) {
+            let _ = reply.send(checkpoint_truncate(&conn, &path));
         }
         if let Some(job) = expires.front_mut() {
             match job.step(&conn) {
@@ -277,6 +314,7 @@ fn take(
     group: &mut Vec<Box<dyn Pending>>,
     events: &mut usize,
     expires: &mut VecDeque<ExpireJob>,
+    checkpoints: &mut Vec<SyncSender<Result<bool>>>,
 ) {
     match m {
         Message::Write(p) => {
@@ -284,6 +322,7 @@ fn take(
             group.push(p);
         }
         Message::Expire(job) => expires.push_back(job),
+        Message::Checkpoint(reply) => checkpoints.push(reply),
     }
 }
 

@@ -49,8 +49,31 @@ fn expire_deletes_old_finished_runs_in_chunks_and_never_running_ones() {
     }
     let before = db.stats().unwrap();
 
+    // A dry run names exactly the runs the pass then deletes.
+    let preview = db.expire_preview(ts(2000)).unwrap();
+    assert_eq!(preview.events, 6 * 400 + 1);
+    assert_eq!(
+        db.stats().unwrap().events,
+        before.events,
+        "preview deletes nothing"
+    );
+
     let report = db.expire(ts(2000), 2).unwrap();
     assert_eq!(report.runs_deleted, 6);
+    assert_eq!(report.run_ids, preview.run_ids);
+    let mut expired = report.run_ids.clone();
+    expired.sort();
+    assert_eq!(
+        expired,
+        [
+            "old-done-0",
+            "old-done-1",
+            "old-done-2",
+            "old-done-3",
+            "old-done-4",
+            "old-stopped"
+        ]
+    );
     assert_eq!(
         report.events_deleted,
         6 * 400 + 1,

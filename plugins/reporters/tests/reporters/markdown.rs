@@ -222,6 +222,19 @@ fn clean_plan_states_what_it_would_free() {
         out,
         "### Clean plan (dry run)\n\n_Nothing to delete._\n\n**Would free 0 B**\n"
     );
+
+    let out = markdown(
+        DocumentKind::CleanPlan,
+        &to_json(&samples::history_clean(false)),
+    );
+    assert!(
+        out.contains("#### History: deleted 2 runs and 81 events\n\n`storage.sqlite` keeps 90 days; runs that ended before 2026-08-24T00:00:00Z go.\n\n- `run_20260101_000000_aaaa`\n- `run_20260102_000000_bbbb`\n"),
+        "{out}"
+    );
+    assert!(
+        out.ends_with("\n**Freed 41 KB**\n") && !out.contains("Nothing"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -30,6 +30,8 @@ pub fn all() -> Vec<(DocumentKind, String)> {
         (DocumentKind::Usage, to_json(&usage())),
         (DocumentKind::CleanPlan, to_json(&clean_plan(true))),
         (DocumentKind::CleanPlan, to_json(&clean_plan(false))),
+        (DocumentKind::CleanPlan, to_json(&history_clean(true))),
+        (DocumentKind::CleanPlan, to_json(&history_clean(false))),
         (
             DocumentKind::CleanPlan,
             to_json(&CleanPlan {
@@ -285,6 +287,27 @@ pub fn clean_plan(dry_run: bool) -> CleanPlan {
             }],
             outside: Vec::new(),
         }),
+        history: None,
+    }
+}
+
+/// A clean of the run history alone (`clean --backend sqlite`).
+pub fn history_clean(dry_run: bool) -> CleanPlan {
+    CleanPlan {
+        dry_run,
+        history: Some(otto_hooks_plugin_api::report::HistoryExpiry {
+            storage: "storage.sqlite".into(),
+            retention_days: 90,
+            cutoff: "2026-08-24T00:00:00Z".into(),
+            runs: 2,
+            events: 81,
+            bytes_freed: if dry_run { 0 } else { 40_960 },
+            run_ids: vec![
+                "run_20260101_000000_aaaa".into(),
+                "run_20260102_000000_bbbb".into(),
+            ],
+        }),
+        ..CleanPlan::default()
     }
 }
 

@@ -1,0 +1,286 @@
+//! `otto-hooks daemon start | stop | restart | status | logs`.
+
+use std::io::{IsTerminal, Read, Seek, SeekFrom};
+use std::net::IpAddr;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+
+use super::{CmdResult, Context, Failure, exit, write_stdout};
+use crate::client::DaemonFiles;
+use crate::daemon::control::{self, Listen, Serving, Stopped};
+use crate::daemon::{DEFAULT_MAX_BODY_BYTES, Schedule, ServerOptions};
+
+/// The history daemon.
+#[derive(Debug, Subcommand)]
+pub enum DaemonCommand {
+    /// Start the daemon (in the background unless --foreground); returns once it answers.
+    #[command(
+        after_help = "Examples:\n  otto-hooks daemon start\n  otto-hooks daemon start --port 9090\n  otto-hooks daemon start --foreground    # under systemd, a container, or to watch it"
+    )]
+    Start(StartArgs),
+    /// Stop it gracefully: stop accepting, finish what was acknowledged, checkpoint.
+    Stop,
+    /// Stop it (if it runs), then start it.
+    Restart(StartArgs),
+    /// Whether it runs: pid, port, uptime, database, runs recorded, events/s.
+    Status {
+        /// One JSON document on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Its log.
+    Logs {
+        /// The last N lines.
+        #[arg(short = 'n', long, value_name = "N", default_value_t = 50)]
+        lines: usize,
+        /// Keep printing what it logs (Ctrl-C to stop).
+        #[arg(short, long)]
+        follow: bool,
+    },
+}
+
+/// `daemon start` / `restart`.
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// The port [config: daemon.port, default 8080].
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<u16>,
+    /// The address to listen on [config: daemon.bind, default 127.0.0.1].
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<IpAddr>,
+    /// Run in this process, logging to stderr, until SIGTERM or Ctrl-C.
+    #[arg(long)]
+    pub foreground: bool,
+}
+
+impl StartArgs {
+    fn listen(&self, ctx: &Context) -> Listen {
+        Listen {
+            bind: self.bind.unwrap_or_else(|| configured_bind(ctx)),
+            port: self.port.unwrap_or_else(|| configured_port(ctx)),
+        }
+    }
+}
+
+/// `[daemon] port`.
+pub(crate) fn configured_port(ctx: &Context) -> u16 {
+    u16::try_from(ctx.config.setting_int("daemon.port")).unwrap_or(8080)
+}
+
+/// `[daemon] bind`.
+pub(crate) fn configured_bind(ctx: &Context) -> IpAddr {
+    ctx.config
+        .setting_str("daemon.bind")
+        .and_then(|b| b.parse().ok())
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]))
+}
+
+pub(super) fn run(ctx: &Context, cmd: DaemonCommand) -> CmdResult {
+    let files = DaemonFiles::new(&ctx.hooks_home);
+    match cmd {
+        DaemonCommand::Start(args) if args.foreground => foreground(ctx, &files, &args),
+        DaemonCommand::Start(args) => start(ctx, &files, &args),
+        DaemonCommand::Stop => stop(ctx, &files),
+        DaemonCommand::Restart(args) => {
+            stop(ctx, &files)?;
+            if args.foreground {
+                foreground(ctx, &files, &args)
+            } else {
+                start(ctx, &files, &args)
+            }
+        }
+        DaemonCommand::Status { json } => status(&files, json),
+        DaemonCommand::Logs { lines, follow } => logs(&files, lines, follow),
+    }
+}
+
+fn start(ctx: &Context, files: &DaemonFiles, args: &StartArgs) -> CmdResult {
+    let exe = std::env::current_exe()
+        .map_err(|e| Failure::failed(format!("cannot find this program's path: {e}")))?;
+    let running =
+        control::start_background(files, &args.listen(ctx), &exe).map_err(Failure::failed)?;
+    if !ctx.quiet {
+        if running.already {
+            eprintln!(
+                "the history daemon already runs (pid {}, port {})",
+                running.pid, running.port
+            );
+        } else {
+            eprintln!(
+                "history daemon started: pid {}, http://127.0.0.1:{}/ (ready in {} ms; log {})",
+                running.pid,
+                running.port,
+                running.waited.as_millis(),
+                files.log().display()
+            );
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// Serves in this process until SIGTERM or Ctrl-C.
+fn foreground(ctx: &Context, files: &DaemonFiles, args: &StartArgs) -> CmdResult {
+    let listen = args.listen(ctx);
+    let serving = Serving::prepare(files, &listen).map_err(Failure::failed)?;
+    let db_path = otto_hooks_sqlite::db_path(None, &ctx.hooks_home);
+    let pass_ctx = Context {
+        hooks_home: ctx.hooks_home.clone(),
+        config: ctx.config.clone(),
+        quiet: true,
+        reporter: None,
+    };
+    let interval = ctx.config.setting_duration("policies.interval");
+    let options = ServerOptions {
+        db_path: db_path.clone(),
+        token: serving.token.clone(),
+        redactor: crate::hooks::configured_redactor(&ctx.config),
+        max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        schedule: Some(Schedule {
+            interval,
+            pass: Box::new(move || super::retention::scheduled_pass(&pass_ctx)),
+        }),
+    };
+    let listener = serving
+        .listener
+        .try_clone()
+        .map_err(|e| Failure::failed(format!("cannot use the listening socket: {e}")))?;
+    tracing::info!(
+        pid = std::process::id(),
+        addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+        database = %db_path.display(),
+        policies_every = ?interval,
+        "history daemon serving"
+    );
+    let result = crate::daemon::serve(options, listener, shutdown_signal());
+    drop(serving);
+    match result {
+        Ok(()) => {
+            tracing::info!("history daemon stopped");
+            Ok(exit::OK)
+        }
+        Err(e) => Err(Failure::failed(e)),
+    }
+}
+
+/// Resolves at SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot listen for SIGTERM/SIGINT; stop the daemon with kill -9");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+        _ = int.recv() => tracing::info!("SIGINT: stopping"),
+    }
+}
+
+fn stop(ctx: &Context, files: &DaemonFiles) -> CmdResult {
+    let stopped = control::stop(files).map_err(Failure::failed)?;
+    if !ctx.quiet {
+        match stopped {
+            Stopped::Stopped(pid) => eprintln!("history daemon stopped (pid {pid})"),
+            Stopped::Stale(pid) => eprintln!(
+                "the history daemon was not running (removed a stale pid file naming pid {pid})"
+            ),
+            Stopped::NotRunning => eprintln!("the history daemon was not running"),
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn status(files: &DaemonFiles, json: bool) -> CmdResult {
+    let Some((pid, port, client)) = control::running(files) else {
+        let stale = files.recorded_pid().filter(|_| files.live_pid().is_none());
+        if json {
+            write_stdout(&format!(
+                "{}\n",
+                serde_json::json!({"running": false, "stale_pid": stale})
+            ))?;
+        } else {
+            match stale {
+                Some(pid) => println!(
+                    "not running (a stale pid file names pid {pid}; `otto-hooks daemon start` replaces it)"
+                ),
+                None => println!("not running"),
+            }
+        }
+        return Ok(exit::FAILURES);
+    };
+    let health = client
+        .health()
+        .map_err(|e| Failure::failed(e.to_string()))?;
+    if json {
+        let doc = serde_json::json!({
+            "running": true,
+            "pid": pid,
+            "port": port,
+            "url": client.base(),
+            "uptime_seconds": health.uptime_seconds,
+            "database": health.database,
+            "runs": health.runs,
+            "events_per_second": health.events_per_second,
+            "version": health.version,
+        });
+        write_stdout(&format!("{doc}\n"))?;
+    } else {
+        let uptime = otto_hooks_reporters::format::human_duration(health.uptime_seconds.max(0.0));
+        write_stdout(&format!(
+            "running: pid {pid}, {}\nuptime:   {uptime}\ndatabase: {}\nruns:     {}\nevents/s: {:.1} (last 10 s)\nlog:      {}\n",
+            client.base(),
+            health.database,
+            health.runs,
+            health.events_per_second,
+            files.log().display()
+        ))?;
+    }
+    Ok(exit::OK)
+}
+
+fn logs(files: &DaemonFiles, lines: usize, follow: bool) -> CmdResult {
+    let path = files.log();
+    match control::tail(&path, lines) {
+        Ok(text) => write_stdout(&text)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !follow => {
+            return Err(Failure::failed(format!(
+                "no log yet at {} (the daemon has never run here)",
+                path.display()
+            )));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(Failure::failed(format!(
+                "cannot read {}: {e}",
+                path.display()
+            )));
+        }
+    }
+    if !follow {
+        return Ok(exit::OK);
+    }
+    let mut offset = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let stdout_is_tty = std::io::stdout().is_terminal();
+    loop {
+        std::thread::sleep(Duration::from_millis(if stdout_is_tty { 200 } else { 100 }));
+        let Ok(mut file) = std::fs::File::open(&path) else {
+            continue;
+        };
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        if len < offset {
+            offset = 0; // rotated or truncated
+        }
+        if len == offset {
+            continue;
+        }
+        let mut new = Vec::new();
+        file.seek(SeekFrom::Start(offset))
+            .and_then(|_| file.read_to_end(&mut new))
+            .map_err(|e| Failure::failed(format!("cannot read {}: {e}", path.display())))?;
+        offset += new.len() as u64;
+        write_stdout(&String::from_utf8_lossy(&new))?;
+    }
+}

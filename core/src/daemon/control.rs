@@ -1,0 +1,449 @@
+//! The daemon's lifecycle: starting it (in this process, or in the
+//! background and waiting until it answers), stopping it gracefully, and
+//! the files it leaves under `$OTTO_HOOKS_HOME` ([`DaemonFiles`]).
+//!
+//! - The pid file is created exclusively: two `daemon start` at once give
+//!   one daemon and one clear error. A pid file whose process is gone
+//!   (`kill -9`, a crash, a reboot) is stale: detected with signal 0 and
+//!   replaced.
+//! - The listening socket is bound before anything is written, so a port
+//!   in use is a one-line error that leaves no file behind.
+//! - The token (32 random bytes, hex) is written mode 0600 at each start.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::client::{Client, DaemonFiles, process_alive, read_token};
+
+/// How long `start` waits for the health check.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long `stop` waits for the process to end.
+const STOP_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Where and how a daemon listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listen {
+    /// The address bound (`127.0.0.1` unless configured).
+    pub bind: IpAddr,
+    /// The port (`8080` unless configured).
+    pub port: u16,
+}
+
+/// A daemon that answers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Running {
+    /// Its pid.
+    pub pid: i32,
+    /// Its port.
+    pub port: u16,
+    /// How long `start` waited for it to answer (zero when it already ran).
+    pub waited: Duration,
+    /// Whether it was already running.
+    pub already: bool,
+}
+
+/// Binds the daemon's socket: a port in use is a one-line error.
+pub fn bind(listen: &Listen) -> Result<TcpListener, String> {
+    let addr = SocketAddr::new(listen.bind, listen.port);
+    TcpListener::bind(addr).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AddrInUse => format!(
+            "port {} is already in use on {}: stop what listens there, or choose another port with --port (or `[daemon] port`)",
+            listen.port, listen.bind
+        ),
+        std::io::ErrorKind::PermissionDenied => format!(
+            "not allowed to listen on {addr}: choose a port above 1023 with --port"
+        ),
+        _ => format!("cannot listen on {addr}: {e}"),
+    })
+}
+
+/// The pid file, held while the daemon runs; removed when dropped (only if
+/// it still names this process).
+#[derive(Debug)]
+pub struct PidFile {
+    path: PathBuf,
+    pid: i32,
+}
+
+impl PidFile {
+    /// Creates the pid file exclusively for this process. A stale one is
+    /// replaced; a live one is an error naming its pid.
+    pub fn acquire(files: &DaemonFiles) -> Result<PidFile, String> {
+        let path = files.pid();
+        let pid = std::process::id() as i32;
+        for _ in 0..2 {
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o644)
+                .open(&path)
+            {
+                Ok(mut f) => {
+                    f.write_all(format!("{pid}\n").as_bytes())
+                        .and_then(|()| f.sync_all())
+                        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                    return Ok(PidFile { path, pid });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    match files.recorded_pid() {
+                        Some(other) if other != pid && process_alive(other) => {
+                            return Err(format!(
+                                "a history daemon already runs (pid {other}, {}); `otto-hooks daemon stop` first",
+                                path.display()
+                            ));
+                        }
+                        _ => {
+                            tracing::warn!(
+                                "replacing the stale pid file {} (its process is gone)",
+                                path.display()
+                            );
+                            std::fs::remove_file(&path)
+                                .or_else(ignore_missing)
+                                .map_err(|e| {
+                                    format!("cannot remove the stale {}: {e}", path.display())
+                                })?;
+                        }
+                    }
+                }
+                Err(e) => return Err(format!("cannot create {}: {e}", path.display())),
+            }
+        }
+        Err(format!(
+            "another daemon is starting at the same time ({})",
+            path.display()
+        ))
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let ours = std::fs::read_to_string(&self.path)
+            .ok()
+            .and_then(|t| t.trim().parse::<i32>().ok())
+            == Some(self.pid);
+        if ours {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+fn ignore_missing(e: std::io::Error) -> std::io::Result<()> {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        Ok(())
+    } else {
+        Err(e)
+    }
+}
+
+/// A fresh token: 32 random bytes in hex.
+pub fn new_token() -> Result<String, String> {
+    let mut bytes = [0u8; 32];
+    let mut filled = 0;
+    while filled < bytes.len() {
+        filled +=
+            rustix::rand::getrandom(&mut bytes[filled..], rustix::rand::GetRandomFlags::empty())
+                .map_err(|e| format!("cannot get random bytes for the token: {e}"))?;
+    }
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Writes `token` to `path`, mode 0600 from creation (never readable by
+/// others, not even for a moment).
+pub fn write_token(path: &Path, token: &str) -> Result<(), String> {
+    std::fs::remove_file(path)
+        .or_else(ignore_missing)
+        .map_err(|e| format!("cannot replace {}: {e}", path.display()))?;
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    f.write_all(format!("{token}\n").as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// The files a serving daemon keeps; removed when dropped.
+#[derive(Debug)]
+pub struct Serving {
+    files: DaemonFiles,
+    _pid: PidFile,
+    /// The token clients must present.
+    pub token: String,
+    /// The socket to serve on.
+    pub listener: TcpListener,
+}
+
+impl Serving {
+    /// Binds, takes the pid file, writes the port and a fresh token: what
+    /// `daemon start --foreground` does before serving.
+    pub fn prepare(files: &DaemonFiles, listen: &Listen) -> Result<Serving, String> {
+        std::fs::create_dir_all(files.home())
+            .map_err(|e| format!("cannot create {}: {e}", files.home().display()))?;
+        let pid = PidFile::acquire(files)?;
+        let listener = bind(listen)?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| format!("cannot read the listening address: {e}"))?
+            .port();
+        let token = new_token()?;
+        write_token(&files.token(), &token)?;
+        std::fs::write(files.port(), format!("{port}\n"))
+            .map_err(|e| format!("cannot write {}: {e}", files.port().display()))?;
+        if !listen.bind.is_loopback() {
+            tracing::warn!(
+                "listening on {}:{port}, beyond this machine: anyone who can reach it can read the history (writes still need the token)",
+                listen.bind
+            );
+        }
+        Ok(Serving {
+            files: files.clone(),
+            _pid: pid,
+            token,
+            listener,
+        })
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.files.port());
+    }
+}
+
+/// The daemon that answers at the address its files give, if any.
+pub fn running(files: &DaemonFiles) -> Option<(i32, u16, Client)> {
+    let pid = files.live_pid()?;
+    let port = files.running_port()?;
+    let token = read_token(&files.token()).ok();
+    let client = Client::new(port, token);
+    client.health().ok()?;
+    Some((pid, port, client))
+}
+
+/// Starts the daemon in the background (this executable, `daemon start
+/// --foreground`, its output appended to the log) and returns once it
+/// answers its health check. A daemon already running is returned as is.
+pub fn start_background(
+    files: &DaemonFiles,
+    listen: &Listen,
+    exe: &Path,
+) -> Result<Running, String> {
+    if let Some((pid, port, _)) = running(files) {
+        return Ok(Running {
+            pid,
+            port,
+            waited: Duration::ZERO,
+            already: true,
+        });
+    }
+    std::fs::create_dir_all(files.home())
+        .map_err(|e| format!("cannot create {}: {e}", files.home().display()))?;
+    // Fail fast, in this process, on a port in use: the child would only
+    // say so in its log.
+    drop(bind(listen)?);
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(files.log())
+        .map_err(|e| format!("cannot open the log {}: {e}", files.log().display()))?;
+    let log_len = log.metadata().map(|m| m.len()).unwrap_or(0);
+    let err = log
+        .try_clone()
+        .map_err(|e| format!("cannot open the log {}: {e}", files.log().display()))?;
+    let started = Instant::now();
+    let mut child = {
+        use std::os::unix::process::CommandExt;
+        Command::new(exe)
+            .args(["daemon", "start", "--foreground", "--port"])
+            .arg(listen.port.to_string())
+            .arg("--bind")
+            .arg(listen.bind.to_string())
+            .env("OTTO_HOOKS_HOME", files.home())
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err)
+            // Its own process group: a Ctrl-C in the terminal that started
+            // it (or the orchestrator's) does not reach it.
+            .process_group(0)
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", exe.display()))?
+    };
+    loop {
+        if let Some(status) = child
+            .try_wait()
+            .map_err(|e| format!("cannot watch the daemon: {e}"))?
+        {
+            let why = last_log_error(&files.log(), log_len)
+                .unwrap_or_else(|| format!("it exited ({status}) before answering"));
+            return Err(format!("the history daemon did not start: {why}"));
+        }
+        if let Some(port) = files.running_port() {
+            if let Ok(token) = read_token(&files.token()) {
+                if Client::new(port, Some(token)).health().is_ok() {
+                    return Ok(Running {
+                        pid: child.id() as i32,
+                        port,
+                        waited: started.elapsed(),
+                        already: false,
+                    });
+                }
+            }
+        }
+        if started.elapsed() > START_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "the history daemon did not answer within {}s (see {})",
+                START_TIMEOUT.as_secs(),
+                files.log().display()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The last `error:` line the child wrote to the log after `from`.
+fn last_log_error(log: &Path, from: u64) -> Option<String> {
+    let text = std::fs::read(log).ok()?;
+    let new = String::from_utf8_lossy(text.get(from as usize..)?).into_owned();
+    new.lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("error: ").map(str::to_owned))
+        .or_else(|| {
+            new.lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .map(str::to_owned)
+        })
+}
+
+/// What `stop` did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stopped {
+    /// The daemon with this pid stopped.
+    Stopped(i32),
+    /// None ran; a stale pid file (of this pid) was removed.
+    Stale(i32),
+    /// None ran.
+    NotRunning,
+}
+
+/// Stops the daemon gracefully (SIGTERM: it stops accepting, drains the
+/// writer, checkpoints, removes its pid file) and waits for it to end.
+pub fn stop(files: &DaemonFiles) -> Result<Stopped, String> {
+    let Some(pid) = files.recorded_pid() else {
+        return Ok(Stopped::NotRunning);
+    };
+    if !process_alive(pid) {
+        let _ = std::fs::remove_file(files.pid());
+        let _ = std::fs::remove_file(files.port());
+        return Ok(Stopped::Stale(pid));
+    }
+    let target = rustix::process::Pid::from_raw(pid)
+        .ok_or_else(|| format!("{} holds an invalid pid {pid}", files.pid().display()))?;
+    rustix::process::kill_process(target, rustix::process::Signal::TERM)
+        .map_err(|e| format!("cannot signal the daemon (pid {pid}): {e}"))?;
+    let started = Instant::now();
+    while process_alive(pid) && files.recorded_pid() == Some(pid) {
+        if started.elapsed() > STOP_TIMEOUT {
+            return Err(format!(
+                "the daemon (pid {pid}) did not stop within {}s; see {} (kill -9 {pid} loses nothing acknowledged)",
+                STOP_TIMEOUT.as_secs(),
+                files.log().display()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(Stopped::Stopped(pid))
+}
+
+/// The last `n` lines of `path`.
+pub fn tail(path: &Path, n: usize) -> std::io::Result<String> {
+    let text = std::fs::read(path)?;
+    let text = String::from_utf8_lossy(&text);
+    let lines: Vec<&str> = text.lines().collect();
+    let from = lines.len().saturating_sub(n);
+    let mut out = lines[from..].join("\n");
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn tokens_are_random_hex_and_private() {
+        let a = new_token().unwrap();
+        let b = new_token().unwrap();
+        assert_eq!(a.len(), 64);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("daemon.token");
+        std::fs::write(&path, "old").unwrap();
+        write_token(&path, &a).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(read_token(&path).unwrap(), a);
+    }
+
+    #[test]
+    fn the_pid_file_is_exclusive_and_a_stale_one_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = DaemonFiles::new(dir.path());
+        let held = PidFile::acquire(&files).unwrap();
+        assert_eq!(files.live_pid(), Some(std::process::id() as i32));
+        drop(held);
+        assert!(!files.pid().exists(), "removed when dropped");
+
+        // Held by a live process (pid 1 is always alive).
+        std::fs::write(files.pid(), "1\n").unwrap();
+        let err = PidFile::acquire(&files).unwrap_err();
+        assert!(err.contains("already runs (pid 1"), "{err}");
+
+        // Stale: a reaped child's pid.
+        let mut child = Command::new("true").spawn().unwrap();
+        let gone = child.id();
+        child.wait().unwrap();
+        std::fs::write(files.pid(), format!("{gone}\n")).unwrap();
+        let held = PidFile::acquire(&files).unwrap();
+        assert_eq!(files.recorded_pid(), Some(std::process::id() as i32));
+        drop(held);
+    }
+
+    #[test]
+    fn a_port_in_use_is_one_line() {
+        let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let err = bind(&Listen {
+            bind: "127.0.0.1".parse().unwrap(),
+            port,
+        })
+        .unwrap_err();
+        assert!(
+            err.contains(&format!("port {port} is already in use")),
+            "{err}"
+        );
+        assert_eq!(err.lines().count(), 1);
+    }
+
+    #[test]
+    fn tail_gives_the_last_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        std::fs::write(&path, "a\nb\nc\n").unwrap();
+        assert_eq!(tail(&path, 2).unwrap(), "b\nc\n");
+        assert_eq!(tail(&path, 10).unwrap(), "a\nb\nc\n");
+    }
+}

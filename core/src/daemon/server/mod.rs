@@ -1,0 +1,319 @@
+//! The daemon's HTTP server: axum on a tokio runtime of its own.
+//!
+//! ## Model
+//!
+//! - **One [`HistoryDb`]** is the only writer. Its API is synchronous
+//!   (a writer thread that answers after COMMIT), so every call runs on
+//!   tokio's blocking pool, never on the async workers.
+//! - **Writes** (`POST /api/runs…`) parse and validate the whole request,
+//!   redact every payload and error text, then make one engine call: a batch
+//!   of events is one command in one transaction, so a bad event stores
+//!   nothing. The reply goes out after COMMIT.
+//! - **Live streams**: the engine calls a listener on its writer thread
+//!   after each COMMIT with the rows it stored, in commit order; the
+//!   listener puts them on a tokio broadcast channel that every stream
+//!   follows (module `sse`). A stream replays from the database first, so
+//!   it never misses what was committed before it subscribed.
+//! - **Security** (module `security`) runs before any route: `Host` must
+//!   name the loopback interface, writes with a foreign `Origin` are
+//!   refused, writes need the bearer token, bodies are capped.
+//! - **Shutdown**: when the caller's `shutdown` future resolves the server
+//!   stops accepting, lets in-flight requests finish, ends the streams,
+//!   waits for the scheduled pass in progress, then drains the writer and
+//!   checkpoints the WAL (`TRUNCATE`) before [`serve`] returns.
+
+mod body;
+mod errors;
+mod health;
+mod ingest;
+mod reads;
+mod schedule;
+mod security;
+mod sse;
+
+use std::fmt;
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::serve::ListenerExt;
+use otto_hooks_redact::Redactor;
+use otto_hooks_sqlite::{EventRow, HistoryDb, Options};
+use tokio::sync::{broadcast, watch};
+
+use errors::ApiError;
+
+/// The default cap on a request body: 8 MiB (about 40,000 events of 200
+/// bytes in one batch).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+/// Batches of stored events the live channel holds for a slow stream
+/// before it lags (a lagging stream re-reads the database).
+const LIVE_CAPACITY: usize = 1024;
+
+/// How long shutdown waits for request tasks still holding the database
+/// (a client that hung up mid-request leaves its engine call running).
+const DRAIN_WAIT: Duration = Duration::from_secs(30);
+
+/// What [`serve`] needs.
+pub struct ServerOptions {
+    /// The history database (`history.db`), opened with [`HistoryDb::open`].
+    pub db_path: PathBuf,
+    /// The token writes must present as `Authorization: Bearer <token>`.
+    /// Must not be empty.
+    pub token: String,
+    /// Applied to every event payload, event error, completion error and
+    /// stop reason before it is written.
+    pub redactor: Redactor,
+    /// The largest request body accepted ([`DEFAULT_MAX_BODY_BYTES`]);
+    /// larger ones get 413 `PAYLOAD_TOO_LARGE`.
+    pub max_body_bytes: usize,
+    /// A pass to run periodically (retention, run-policies), when any.
+    pub schedule: Option<Schedule>,
+}
+
+impl ServerOptions {
+    /// Options with the default redactor and body cap and no schedule.
+    pub fn new(db_path: impl Into<PathBuf>, token: impl Into<String>) -> Self {
+        ServerOptions {
+            db_path: db_path.into(),
+            token: token.into(),
+            redactor: Redactor::new(Default::default()),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            schedule: None,
+        }
+    }
+}
+
+impl fmt::Debug for ServerOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerOptions")
+            .field("db_path", &self.db_path)
+            .field("token", &"[REDACTED]")
+            .field("redactor", &self.redactor)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("schedule", &self.schedule)
+            .finish()
+    }
+}
+
+/// A pass the server runs every `interval` on a blocking thread, the first
+/// one an interval after it starts. Its returned summary is logged
+/// (`tracing::info!`); a pass that panics is logged as a warning and the
+/// schedule goes on. Passes never overlap: a late one delays the next.
+pub struct Schedule {
+    /// Time between the end of one pass and the start of the next
+    /// (at least 10 ms).
+    pub interval: Duration,
+    /// The pass; returns a one-line summary of what it did.
+    pub pass: Box<dyn Fn() -> String + Send + Sync>,
+}
+
+impl fmt::Debug for Schedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Schedule")
+            .field("interval", &self.interval)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Events stored by one engine command, in `seq` order.
+pub(crate) type Batch = Arc<Vec<EventRow>>;
+
+/// What every handler shares.
+pub(crate) struct AppState {
+    db: Arc<HistoryDb>,
+    redactor: Redactor,
+    guard: security::Guard,
+    live: broadcast::Sender<Batch>,
+    shutdown: watch::Receiver<bool>,
+    meter: health::Meter,
+    started: Instant,
+    local: SocketAddr,
+}
+
+pub(crate) type Shared = Arc<AppState>;
+
+impl AppState {
+    /// The request body cap.
+    fn body_limit(&self) -> usize {
+        self.guard.max_body()
+    }
+
+    /// Runs `f` on the blocking pool with the database.
+    async fn blocking<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&HistoryDb) -> Result<T, ApiError> + Send + 'static,
+    {
+        let db = Arc::clone(&self.db);
+        tokio::task::spawn_blocking(move || f(&db))
+            .await
+            .map_err(|e| ApiError::internal(format!("a history.db task failed: {e}")))?
+    }
+}
+
+/// Serves the history API on `listener` (already bound by the caller, so
+/// "port in use" is the caller's error) until `shutdown` resolves.
+///
+/// Then it stops accepting connections, lets in-flight requests finish,
+/// ends the live streams, waits for a scheduled pass in progress, drains
+/// the database writer and checkpoints the WAL with `TRUNCATE`, and
+/// returns. Every write acknowledged before is in the database file.
+///
+/// It runs its own tokio runtime: call it from a plain thread (not from
+/// inside a tokio runtime). `shutdown` is polled on that runtime, so it may
+/// use tokio (a signal listener created inside an `async` block, a
+/// channel).
+///
+/// Errors (one line each): an empty token, a database that can't be
+/// opened, a runtime or listener that can't be set up.
+pub fn serve(
+    options: ServerOptions,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
+    if options.token.is_empty() {
+        return Err("the daemon token is empty; writes could not be authenticated".into());
+    }
+    let local = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the listening address: {e}"))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| format!("cannot set up the listener on {local}: {e}"))?;
+
+    let mut db = HistoryDb::open(&options.db_path, &Options::default())
+        .map_err(|e| format!("cannot open the history database: {e}"))?;
+    let (live, _) = broadcast::channel::<Batch>(LIVE_CAPACITY);
+    {
+        let live = live.clone();
+        db.set_event_listener(move |rows| {
+            // No follower, no copy. One subscribing meanwhile reads these
+            // rows from the database: they are committed.
+            if live.receiver_count() > 0 {
+                let _ = live.send(Arc::new(rows.to_vec()));
+            }
+        });
+    }
+    let db = Arc::new(db);
+
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .thread_name("otto-hooks-daemon")
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the daemon runtime: {e}"))?;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let state = Arc::new(AppState {
+        db: Arc::clone(&db),
+        redactor: options.redactor,
+        guard: security::Guard::new(options.token, local, options.max_body_bytes),
+        live,
+        shutdown: stop_rx.clone(),
+        meter: health::Meter::new(),
+        started: Instant::now(),
+        local,
+    });
+    let app = router(state, options.max_body_bytes);
+    let schedule = options.schedule;
+
+    let result = runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::from_std(listener)
+            .map_err(|e| format!("cannot set up the listener on {local}: {e}"))?
+            .tap_io(|tcp| {
+                // Small answers and stream messages go out at once.
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+                }
+            });
+        let scheduler = schedule.map(|s| schedule::spawn(s, stop_rx));
+        tracing::info!(address = %local, "history daemon listening");
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("history daemon shutting down");
+            let _ = stop_tx.send(true);
+        };
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(signal)
+            .await
+            .map_err(|e| format!("the HTTP server failed: {e}"));
+        if let Some(handle) = scheduler {
+            let _ = handle.await;
+        }
+        drain(db).await;
+        served
+    });
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    result
+}
+
+/// Waits until no request task holds the database, then closes it
+/// (pending commands committed, WAL checkpointed with TRUNCATE).
+async fn drain(mut db: Arc<HistoryDb>) {
+    let deadline = Instant::now() + DRAIN_WAIT;
+    loop {
+        match Arc::try_unwrap(db) {
+            Ok(owned) => {
+                let closed = tokio::task::spawn_blocking(move || {
+                    let checkpointed = owned.checkpoint_truncate();
+                    (checkpointed, owned.close())
+                })
+                .await;
+                match closed {
+                    Ok((Ok(true), Ok(()))) => tracing::info!("history.db closed"),
+                    Ok((Ok(false), Ok(()))) => tracing::warn!(
+                        "history.db closed; a reader kept its WAL from being truncated"
+                    ),
+                    Ok((Err(e), _)) | Ok((_, Err(e))) => {
+                        tracing::warn!(error = %e, "closing history.db")
+                    }
+                    Err(e) => tracing::warn!(error = %e, "closing history.db"),
+                }
+                return;
+            }
+            Err(shared) if Instant::now() < deadline => {
+                db = shared;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err(shared) => {
+                // A request task is stuck; checkpoint what is committed.
+                tracing::warn!("history.db still in use after shutdown; checkpointing only");
+                let _ = tokio::task::spawn_blocking(move || shared.checkpoint_truncate()).await;
+                return;
+            }
+        }
+    }
+}
+
+/// Every route, behind the security checks.
+fn router(state: Shared, max_body: usize) -> Router {
+    Router::new()
+        .route("/api/health", get(health::health))
+        .route("/api/history/runs", get(reads::list_runs))
+        .route("/api/history/runs/{id}", get(reads::get_run))
+        .route("/api/history/runs/{id}/events", get(reads::list_events))
+        .route("/api/history/runs/{id}/graph", get(reads::graph))
+        .route("/api/history/runs/{id}/stream", get(sse::run_stream))
+        .route("/api/stream", get(sse::all_stream))
+        .route("/api/runs", post(ingest::start_run))
+        .route("/api/runs/{id}/events", post(ingest::append_events))
+        .route("/api/runs/{id}/complete", post(ingest::complete_run))
+        .route("/api/runs/{id}/stop", post(ingest::stop_run))
+        .route("/api/runs/{id}/resume", post(ingest::resume_run))
+        .fallback(errors::no_route)
+        .method_not_allowed_fallback(errors::wrong_method)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            security::guard,
+        ))
+        .with_state(state)
+}

@@ -1,0 +1,184 @@
+//! The history reads: `GET /api/history/runs`, `…/runs/{id}`,
+//! `…/runs/{id}/events`, `…/runs/{id}/graph`. They need no token.
+
+use axum::Json;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use otto_hooks_sqlite::{EventFilter, EventRow, Graph, RunCursor, RunFilter, RunRow};
+use serde::{Deserialize, Serialize};
+
+use super::Shared;
+use super::body;
+use super::errors::ApiError;
+
+/// Runs per page by default, and at most.
+const RUNS_LIMIT: (u32, u32) = (50, 100);
+/// Events per page by default, and at most.
+const EVENTS_LIMIT: (u32, u32) = (100, 1000);
+
+/// The run statuses a filter may name.
+const STATUSES: [&str; 4] = ["running", "completed", "failed", "stopped"];
+
+/// `GET /api/history/runs` parameters.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RunsQuery {
+    repo: Option<String>,
+    status: Option<String>,
+    limit: Option<String>,
+    offset: Option<String>,
+    cursor: Option<String>,
+}
+
+/// A page of runs.
+#[derive(Debug, Serialize)]
+pub(crate) struct RunsPage {
+    runs: Vec<RunRow>,
+    total: u64,
+    has_more: bool,
+    next_cursor: Option<String>,
+}
+
+/// `GET /api/history/runs`: runs newest first, by repository and status;
+/// paged by `cursor` (the previous page's `next_cursor`) or `offset`.
+pub(crate) async fn list_runs(
+    State(state): State<Shared>,
+    query: Result<Query<RunsQuery>, QueryRejection>,
+) -> Result<Json<RunsPage>, ApiError> {
+    let q = body::query(query)?;
+    let repo = q.repo.filter(|r| !r.is_empty());
+    if let Some(r) = &repo {
+        if !std::path::Path::new(r).is_absolute() {
+            return Err(ApiError::invalid_param(format!(
+                "`repo` must be an absolute path, not {r:?}"
+            )));
+        }
+    }
+    let status = q.status.filter(|s| !s.is_empty());
+    if let Some(s) = &status {
+        if !STATUSES.contains(&s.as_str()) {
+            return Err(ApiError::invalid_param(format!(
+                "`status` must be one of {}, not {s:?}",
+                STATUSES.join(", ")
+            )));
+        }
+    }
+    let before = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
+        None => None,
+        Some(c) => Some(RunCursor::decode(c).map_err(ApiError::from)?),
+    };
+    let filter = RunFilter {
+        repo_path: repo,
+        status,
+        limit: body::limit(q.limit.as_deref(), RUNS_LIMIT.0, RUNS_LIMIT.1)?,
+        before,
+        ..RunFilter::default()
+    };
+    let offset = body::number("offset", q.offset.as_deref())?.unwrap_or(0);
+    let (page, total) = state
+        .blocking(move |db| {
+            let page = db.list_runs_offset(&filter, offset)?;
+            let total = db.count_runs(&filter)?;
+            Ok((page, total))
+        })
+        .await?;
+    Ok(Json(RunsPage {
+        runs: page.runs,
+        total,
+        has_more: page.has_more,
+        next_cursor: page.next.map(|c| c.encode()),
+    }))
+}
+
+/// `GET /api/history/runs/{id}`.
+pub(crate) async fn get_run(
+    State(state): State<Shared>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<RunRow>, ApiError> {
+    let id = body::path_id(path)?;
+    let run = state
+        .blocking(move |db| {
+            db.get_run(&id)?
+                .ok_or_else(|| ApiError::not_found(format!("no run {id:?}")))
+        })
+        .await?;
+    Ok(Json(run))
+}
+
+/// `GET /api/history/runs/{id}/events` parameters.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct EventsQuery {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    unit: Option<String>,
+    limit: Option<String>,
+    after_seq: Option<String>,
+}
+
+/// A page of events.
+#[derive(Debug, Serialize)]
+pub(crate) struct EventsPage {
+    events: Vec<EventRow>,
+    total: u64,
+    has_more: bool,
+    /// The `after_seq` of the next page, when there is one.
+    next_after_seq: Option<u64>,
+}
+
+/// `GET /api/history/runs/{id}/events`: a run's events in `seq` order,
+/// filtered by type family (`unit` matches `unit.*`) and unit, paged by
+/// `after_seq`. `total` counts every match, whatever the page.
+pub(crate) async fn list_events(
+    State(state): State<Shared>,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<EventsQuery>, QueryRejection>,
+) -> Result<Json<EventsPage>, ApiError> {
+    let run_id = body::path_id(path)?;
+    let q = body::query(query)?;
+    let filter = EventFilter {
+        run_id,
+        type_prefix: q.kind.filter(|t| !t.is_empty()),
+        unit: q.unit.filter(|u| !u.is_empty()),
+        after_seq: body::number("after_seq", q.after_seq.as_deref())?,
+        limit: body::limit(q.limit.as_deref(), EVENTS_LIMIT.0, EVENTS_LIMIT.1)?,
+    };
+    let (page, total) = state
+        .blocking(move |db| {
+            let page = db.events(&filter)?;
+            let total = db.count_events(&filter)?;
+            Ok((page, total))
+        })
+        .await?;
+    let next_after_seq = if page.has_more {
+        page.events.last().map(|e| e.seq)
+    } else {
+        None
+    };
+    Ok(Json(EventsPage {
+        events: page.events,
+        total,
+        has_more: page.has_more,
+        next_after_seq,
+    }))
+}
+
+/// `GET /api/history/runs/{id}/graph`: the dependency graph of the run's
+/// `orch.started` event, as the orchestrator sent it (`nodes` carry at
+/// least `id`, `level`, `status`).
+pub(crate) async fn graph(
+    State(state): State<Shared>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<Graph>, ApiError> {
+    let id = body::path_id(path)?;
+    let graph = state
+        .blocking(move |db| match db.graph(&id)? {
+            Some(g) => Ok(g),
+            None if db.get_run(&id)?.is_none() => {
+                Err(ApiError::not_found(format!("no run {id:?}")))
+            }
+            None => Err(ApiError::not_found(format!(
+                "run {id:?} has no graph (no orch.started event carried one)"
+            ))),
+        })
+        .await?;
+    Ok(Json(graph))
+}

@@ -1,0 +1,38 @@
+//! Running the [`Schedule`]'s pass periodically on a blocking thread.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::Schedule;
+
+/// The shortest interval accepted (tokio refuses a zero period).
+const MIN_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Starts the schedule: a pass one interval after the start, then one
+/// interval after each pass ends, until `shutdown` turns true. A pass in
+/// progress at shutdown is waited for (the returned task ends after it).
+pub(crate) fn spawn(schedule: Schedule, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+    let interval = schedule.interval.max(MIN_INTERVAL);
+    let pass: Arc<dyn Fn() -> String + Send + Sync> = Arc::from(schedule.pass);
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.wait_for(|stop| *stop) => return,
+                () = tokio::time::sleep(interval) => {}
+            }
+            let pass = Arc::clone(&pass);
+            let started = std::time::Instant::now();
+            match tokio::task::spawn_blocking(move || pass()).await {
+                Ok(summary) => tracing::info!(
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "scheduled pass: {summary}"
+                ),
+                Err(e) => tracing::warn!(error = %e, "scheduled pass failed"),
+            }
+        }
+    })
+}

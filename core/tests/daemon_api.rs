@@ -1,0 +1,910 @@
+//! The history daemon's HTTP API, over real HTTP on 127.0.0.1 with a real
+//! history.db in a temporary directory.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use otto_hooks_core::daemon::{Schedule, ServerOptions, serve};
+use otto_hooks_sqlite::{EventFilter, HistoryDb, Options};
+use serde_json::{Value, json};
+
+const TOKEN: &str = "test-token-0123456789";
+
+/// A daemon serving a fresh history.db until dropped or stopped.
+struct Daemon {
+    addr: SocketAddr,
+    db_path: PathBuf,
+    agent: ureq::Agent,
+    stop: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    thread: Mutex<Option<JoinHandle<Result<(), String>>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    fn start() -> Daemon {
+        Daemon::start_with(|_| {})
+    }
+
+    fn start_with(configure: impl FnOnce(&mut ServerOptions)) -> Daemon {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db_path = dir.path().join("history.db");
+        let mut options = ServerOptions::new(&db_path, TOKEN);
+        configure(&mut options);
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            serve(options, listener, async move {
+                let _ = rx.await;
+            })
+        });
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        Daemon {
+            addr,
+            db_path,
+            agent,
+            stop: Mutex::new(Some(tx)),
+            thread: Mutex::new(Some(thread)),
+            _dir: dir,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn get(&self, path: &str) -> (u16, Value) {
+        let resp = self.agent.get(&self.url(path)).call().expect("GET");
+        reply(resp)
+    }
+
+    /// POSTs `body` with the token and any extra headers.
+    fn post_with(&self, path: &str, body: &[u8], headers: &[(&str, &str)]) -> (u16, Value) {
+        let mut req = self
+            .agent
+            .post(&self.url(path))
+            .header("Content-Type", "application/json");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        reply(req.send(body).expect("POST"))
+    }
+
+    fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let auth = format!("Bearer {TOKEN}");
+        self.post_with(
+            path,
+            body.to_string().as_bytes(),
+            &[("Authorization", &auth)],
+        )
+    }
+
+    fn start_run(&self, body: Value) -> String {
+        let (status, reply) = self.post("/api/runs", &body);
+        assert_eq!(status, 201, "{reply}");
+        reply["run_id"].as_str().expect("run_id").to_owned()
+    }
+
+    fn run(&self, id: &str) -> Value {
+        let (status, run) = self.get(&format!("/api/history/runs/{id}"));
+        assert_eq!(status, 200, "{run}");
+        run
+    }
+
+    /// Stops the server and waits for `serve` to return.
+    fn shutdown(&self) -> Result<(), String> {
+        if let Some(tx) = self.stop.lock().expect("stop lock").take() {
+            let _ = tx.send(());
+        }
+        let thread = self.thread.lock().expect("thread lock").take();
+        match thread {
+            Some(t) => t.join().expect("serve thread"),
+            None => Ok(()),
+        }
+    }
+
+    /// Opens the database directly (after shutdown).
+    fn open_db(&self) -> HistoryDb {
+        HistoryDb::open(&self.db_path, &Options::default()).expect("open history.db")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
+
+fn reply(mut resp: ureq::http::Response<ureq::Body>) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string().unwrap_or_default();
+    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, value)
+}
+
+fn run_body(repo: &str) -> Value {
+    json!({"repo_path": repo, "parallelism": 2, "total_units": 3})
+}
+
+fn event(i: usize) -> Value {
+    json!({"time": "2025-01-20T14:30:52Z", "type": "task.completed", "unit": format!("u{}", i % 4),
+           "task": i, "payload": {"i": i, "pad": "x".repeat(150)}})
+}
+
+fn batch(from: usize, n: usize) -> Value {
+    json!({"events": (from..from + n).map(event).collect::<Vec<_>>()})
+}
+
+/// Sends `request` as it is on a fresh connection; returns the status and body.
+fn raw(addr: SocketAddr, request: &str) -> (u16, Value) {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out);
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+fn assert_refused(got: (u16, Value), status: u16, code: &str) {
+    assert_eq!(got.0, status, "{}", got.1);
+    assert_eq!(got.1["code"], code, "{}", got.1);
+    assert!(got.1["error"].as_str().is_some_and(|e| !e.is_empty()));
+}
+
+// ---- ingest -------------------------------------------------------------------
+
+#[test]
+fn four_clients_posting_ten_thousand_events_each_are_all_stored_in_order() {
+    let daemon = Daemon::start();
+    let daemon_ref = &daemon;
+    let runs: Vec<String> = std::thread::scope(|s| {
+        let clients: Vec<_> = (0..4)
+            .map(|c| {
+                s.spawn(move || {
+                    let id = daemon_ref.start_run(run_body(&format!("/src/repo{c}")));
+                    for b in 0..100 {
+                        let (status, ack) = daemon_ref
+                            .post(&format!("/api/runs/{id}/events"), &batch(b * 100, 100));
+                        assert_eq!(status, 200, "{ack}");
+                        assert_eq!(ack["first_seq"], b * 100 + 1);
+                        assert_eq!(ack["last_seq"], b * 100 + 100);
+                    }
+                    id
+                })
+            })
+            .collect();
+        clients
+            .into_iter()
+            .map(|c| c.join().expect("client"))
+            .collect()
+    });
+    let (_, health) = daemon.get("/api/health");
+    assert_eq!(health["runs"], 4);
+    assert!(
+        health["events_ingested"].as_u64() == Some(40_000),
+        "{health}"
+    );
+    daemon.shutdown().expect("serve");
+
+    let db = daemon.open_db();
+    db.integrity_check().expect("integrity");
+    for id in &runs {
+        let mut after = 0;
+        loop {
+            let page = db
+                .events(&EventFilter {
+                    run_id: id.clone(),
+                    after_seq: Some(after),
+                    limit: 1000,
+                    ..EventFilter::default()
+                })
+                .expect("events");
+            for e in &page.events {
+                assert_eq!(e.seq, after + 1, "seq contiguous");
+                let payload: Value =
+                    serde_json::from_str(e.payload.as_ref().expect("payload").get()).expect("json");
+                assert_eq!(payload["i"], e.seq - 1, "stored in the order sent");
+                after = e.seq;
+            }
+            if !page.has_more {
+                break;
+            }
+        }
+        assert_eq!(after, 10_000, "run {id}");
+    }
+}
+
+#[test]
+fn bad_writes_are_refused_with_their_code_and_store_nothing() {
+    let daemon = Daemon::start_with(|o| o.max_body_bytes = 64 * 1024);
+    let id = daemon.start_run(run_body("/src/app"));
+    let events = format!("/api/runs/{id}/events");
+    let auth = format!("Bearer {TOKEN}");
+    let host = daemon.addr.to_string();
+
+    assert_refused(
+        daemon.post_with(
+            &events,
+            b"{\"events\": [{\"type\":",
+            &[("Authorization", &auth)],
+        ),
+        400,
+        "INVALID_JSON",
+    );
+    let bad_third = json!({"events": [event(0), event(1), {"unit": "no type"}, event(3)]});
+    let refused = daemon.post(&events, &bad_third);
+    assert!(
+        refused.1["error"].as_str().unwrap().contains("events[2]"),
+        "{}",
+        refused.1
+    );
+    assert_refused(refused, 400, "INVALID_PARAM");
+    let bad_time = json!({"events": [event(0), {"type": "x", "time": "yesterday"}]});
+    assert_refused(daemon.post(&events, &bad_time), 400, "INVALID_PARAM");
+    // Refused by the engine's own checks, inside the transaction.
+    let long_type = json!({"events": [event(0), {"type": "t".repeat(200)}]});
+    assert_refused(daemon.post(&events, &long_type), 400, "INVALID_PARAM");
+    assert_refused(daemon.post(&events, &json!({})), 400, "MISSING_PARAM");
+    assert_refused(
+        daemon.post("/api/runs/run_nope/events", &batch(0, 3)),
+        404,
+        "NOT_FOUND",
+    );
+    let body = batch(0, 3).to_string();
+    assert_refused(
+        daemon.post_with(&events, body.as_bytes(), &[]),
+        401,
+        "UNAUTHORIZED",
+    );
+    assert_refused(
+        daemon.post_with(
+            &events,
+            body.as_bytes(),
+            &[("Authorization", "Bearer not-the-token")],
+        ),
+        401,
+        "UNAUTHORIZED",
+    );
+    assert_refused(
+        daemon.post_with(
+            &events,
+            body.as_bytes(),
+            &[("Authorization", &auth), ("Origin", "http://evil.example")],
+        ),
+        403,
+        "FORBIDDEN",
+    );
+    // DNS rebinding: the right address, a foreign name.
+    assert_refused(
+        raw(
+            daemon.addr,
+            &format!(
+                "POST {events} HTTP/1.1\r\nHost: evil.example:{}\r\nAuthorization: {auth}\r\n\
+                 Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                daemon.addr.port(),
+                body.len()
+            ),
+        ),
+        403,
+        "FORBIDDEN",
+    );
+    assert_refused(
+        raw(
+            daemon.addr,
+            &format!(
+                "GET /api/history/runs HTTP/1.1\r\nHost: evil.example:{}\r\nConnection: close\r\n\r\n",
+                daemon.addr.port()
+            ),
+        ),
+        403,
+        "FORBIDDEN",
+    );
+    // Over the cap, announced: refused before the body is read.
+    assert_refused(
+        raw(
+            daemon.addr,
+            &format!(
+                "POST {events} HTTP/1.1\r\nHost: {host}\r\nAuthorization: {auth}\r\n\
+                 Content-Length: 10000000\r\nConnection: close\r\n\r\n"
+            ),
+        ),
+        413,
+        "PAYLOAD_TOO_LARGE",
+    );
+    // Over the cap, chunked: cut off while it is read.
+    let big = batch(0, 400).to_string();
+    assert!(big.len() > 64 * 1024);
+    let mut reader = big.as_bytes();
+    let chunked = daemon
+        .agent
+        .post(&daemon.url(&events))
+        .header("Authorization", &auth)
+        .send(ureq::SendBody::from_reader(&mut reader));
+    assert_refused(
+        reply(chunked.expect("PROBE chunked")),
+        413,
+        "PAYLOAD_TOO_LARGE",
+    );
+    // A start without what it needs creates nothing.
+    assert_refused(
+        daemon.post("/api/runs", &json!({"parallelism": 1, "total_units": 1})),
+        400,
+        "MISSING_PARAM",
+    );
+    assert_refused(
+        daemon.post("/api/runs", &run_body("relative/path")),
+        400,
+        "INVALID_PARAM",
+    );
+    assert_refused(
+        daemon.post(
+            "/api/runs",
+            &json!({"repo_path": "/x", "parallelism": "two", "total_units": 1}),
+        ),
+        400,
+        "INVALID_PARAM",
+    );
+    assert_refused(
+        daemon.post(
+            "/api/runs",
+            &json!({"repo_path": "/x", "parallelism": 1, "total_units": 1, "run_id": "../x"}),
+        ),
+        400,
+        "INVALID_PARAM",
+    );
+
+    assert_eq!(daemon.run(&id)["event_count"], 0, "nothing stored");
+    assert_eq!(daemon.run(&id)["last_seq"], 0);
+    let (_, list) = daemon.get("/api/history/runs");
+    assert_eq!(list["total"], 1, "{list}");
+    // And the connection still works for a good batch.
+    let (status, ack) = daemon.post(&events, &batch(0, 3));
+    assert_eq!((status, ack["first_seq"].clone()), (200, json!(1)), "{ack}");
+}
+
+#[test]
+fn a_taken_run_id_is_already_exists_and_minted_ids_have_chooss_shape() {
+    let daemon = Daemon::start();
+    let mut body = run_body("/src/app");
+    body["run_id"] = json!("run_20250120_143052_a1b2");
+    assert_eq!(daemon.start_run(body.clone()), "run_20250120_143052_a1b2");
+    assert_refused(daemon.post("/api/runs", &body), 409, "ALREADY_EXISTS");
+    let minted = daemon.start_run(run_body("/src/app"));
+    assert!(minted.starts_with("run_") && minted.len() == 24, "{minted}");
+    let run = daemon.run(&minted);
+    assert_eq!(run["status"], "running");
+    assert_eq!(run["repo_path"], "/src/app");
+    assert_eq!(
+        (run["parallelism"].clone(), run["total_units"].clone()),
+        (json!(2), json!(3))
+    );
+}
+
+// ---- reads --------------------------------------------------------------------
+
+#[test]
+fn runs_and_events_page_by_keyset_and_offset() {
+    let daemon = Daemon::start();
+    for i in 0..7 {
+        let repo = if i % 2 == 0 { "/src/even" } else { "/src/odd" };
+        let mut body = run_body(repo);
+        body["run_id"] = json!(format!("run_{i}"));
+        body["started_at"] = json!(format!("2025-01-2{i}T10:00:00Z"));
+        daemon.start_run(body);
+    }
+    // Newest first, three at a time, by cursor.
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let (status, page) = daemon.get(&format!("/api/history/runs?limit=3&cursor={cursor}"));
+        assert_eq!(status, 200, "{page}");
+        assert_eq!(page["total"], 7);
+        seen.extend(
+            page["runs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["id"].as_str().unwrap().to_owned()),
+        );
+        if !page["has_more"].as_bool().unwrap() {
+            assert!(page["next_cursor"].is_null());
+            break;
+        }
+        cursor = page["next_cursor"].as_str().unwrap().to_owned();
+    }
+    assert_eq!(
+        seen,
+        [
+            "run_6", "run_5", "run_4", "run_3", "run_2", "run_1", "run_0"
+        ]
+    );
+    let (_, by_offset) = daemon.get("/api/history/runs?limit=3&offset=3");
+    let ids: Vec<&str> = by_offset["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["run_3", "run_2", "run_1"]);
+    let (_, even) = daemon.get("/api/history/runs?repo=/src/even&limit=100");
+    assert_eq!(even["total"], 4);
+    assert!(
+        even["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["repo_path"] == "/src/even")
+    );
+    let (_, first) = daemon.get("/api/history/runs?limit=1");
+    assert_eq!(
+        first["runs"][0]["started_at"],
+        "2025-01-26T10:00:00.000000000Z"
+    );
+    assert_refused(
+        daemon.get("/api/history/runs?cursor=garbage"),
+        400,
+        "INVALID_PARAM",
+    );
+    assert_refused(
+        daemon.get("/api/history/runs?status=done"),
+        400,
+        "INVALID_PARAM",
+    );
+    assert_refused(
+        daemon.get("/api/history/runs?limit=0"),
+        400,
+        "INVALID_PARAM",
+    );
+    assert_refused(
+        daemon.get("/api/history/runs?repo=relative"),
+        400,
+        "INVALID_PARAM",
+    );
+    let (_, clamped) = daemon.get("/api/history/runs?limit=5000");
+    assert_eq!(clamped["runs"].as_array().unwrap().len(), 7);
+    let (_, running) = daemon.get("/api/history/runs?status=running");
+    assert_eq!(running["total"], 7);
+
+    // Events: 25, of types unit.* and task.*, three pages of 10.
+    let events: Vec<Value> = (0..25)
+        .map(|i| {
+            let kind = if i % 5 == 0 {
+                "unit.started"
+            } else {
+                "task.completed"
+            };
+            json!({"type": kind, "unit": if i < 10 { "a" } else { "b" }, "payload": {"i": i}})
+        })
+        .collect();
+    let (status, _) = daemon.post("/api/runs/run_0/events", &json!({"events": events}));
+    assert_eq!(status, 200);
+    let mut seqs = Vec::new();
+    let mut after = 0;
+    loop {
+        let (_, page) = daemon.get(&format!(
+            "/api/history/runs/run_0/events?limit=10&after_seq={after}"
+        ));
+        assert_eq!(page["total"], 25);
+        for e in page["events"].as_array().unwrap() {
+            assert!(
+                e["payload"].is_object(),
+                "payload is JSON, not a string: {e}"
+            );
+            assert_eq!(e["run_id"], "run_0");
+            seqs.push(e["seq"].as_u64().unwrap());
+        }
+        if !page["has_more"].as_bool().unwrap() {
+            break;
+        }
+        after = page["next_after_seq"].as_u64().unwrap();
+    }
+    assert_eq!(seqs, (1..=25).collect::<Vec<u64>>());
+    let (_, units) = daemon.get("/api/history/runs/run_0/events?type=unit");
+    assert_eq!(units["total"], 5);
+    assert!(
+        units["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["type"] == "unit.started")
+    );
+    let (_, b_tasks) = daemon.get("/api/history/runs/run_0/events?type=task&unit=b");
+    assert_eq!(b_tasks["total"], 12);
+    let (_, default_page) = daemon.get("/api/history/runs/run_0/events");
+    assert_eq!(default_page["events"].as_array().unwrap().len(), 25);
+    assert_refused(
+        daemon.get("/api/history/runs/nope/events"),
+        404,
+        "NOT_FOUND",
+    );
+    assert_refused(daemon.get("/api/history/runs/nope"), 404, "NOT_FOUND");
+    assert_refused(
+        daemon.get("/api/history/runs/run_0/events?after_seq=x"),
+        400,
+        "INVALID_PARAM",
+    );
+}
+
+#[test]
+fn run_level_changes_are_recorded_as_events() {
+    let daemon = Daemon::start();
+    let id = daemon.start_run(run_body("/src/app"));
+    let graph = json!({"nodes": [{"id": "a", "level": 0, "status": "pending"}, {"id": "b", "level": 1, "status": "pending"}],
+                       "edges": [{"from": "b", "to": "a"}], "levels": [["a"], ["b"]]});
+    let started = json!({"events": [{"type": "orch.started", "payload": {"unit_count": 2, "parallelism": 2, "graph": graph}},
+                                    {"type": "unit.completed", "unit": "a"}]});
+    assert_eq!(
+        daemon.post(&format!("/api/runs/{id}/events"), &started).0,
+        200
+    );
+    let (_, g) = daemon.get(&format!("/api/history/runs/{id}/graph"));
+    assert_eq!(g["edges"], json!([{"from": "b", "to": "a"}]));
+    assert_eq!(g["nodes"][1]["id"], "b");
+
+    let (status, stopped) = daemon.post(
+        &format!("/api/runs/{id}/stop"),
+        &json!({"reason": "ctrl-c with ghp_0123456789abcdefghijklmnopqrstuvwxyzAB"}),
+    );
+    assert_eq!(
+        (status, stopped["seq"].clone()),
+        (200, json!(3)),
+        "{stopped}"
+    );
+    assert_refused(
+        daemon.post(&format!("/api/runs/{id}/stop"), &json!({})),
+        400,
+        "INVALID_PARAM",
+    );
+    let auth = format!("Bearer {TOKEN}");
+    let (status, resumed) = daemon.post_with(
+        &format!("/api/runs/{id}/resume"),
+        b"",
+        &[("Authorization", &auth)],
+    );
+    assert_eq!(status, 200, "{resumed}");
+    assert_eq!(
+        (resumed["seq"].clone(), resumed["resumed_from_seq"].clone()),
+        (json!(4), json!(3))
+    );
+    let (status, done) = daemon.post(
+        &format!("/api/runs/{id}/complete"),
+        &json!({"status": "completed", "completed_units": 2, "failed_units": 0, "blocked_units": 0}),
+    );
+    assert_eq!((status, done["seq"].clone()), (200, json!(5)), "{done}");
+    assert_refused(
+        daemon.post(&format!("/api/runs/{id}/complete"), &json!({})),
+        400,
+        "MISSING_PARAM",
+    );
+    assert_refused(
+        daemon.post(
+            &format!("/api/runs/{id}/complete"),
+            &json!({"status": "done"}),
+        ),
+        400,
+        "INVALID_PARAM",
+    );
+    assert_refused(
+        daemon.post("/api/runs/nope/complete", &json!({"status": "failed"})),
+        404,
+        "NOT_FOUND",
+    );
+
+    let (_, page) = daemon.get(&format!("/api/history/runs/{id}/events?type=run"));
+    let kinds: Vec<&str> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["run.stopped", "run.resumed", "run.completed"]);
+    let reason = page["events"][0]["payload"]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("ctrl-c with ") && !reason.contains("ghp_"),
+        "redacted: {reason}"
+    );
+    assert_eq!(page["events"][1]["payload"]["resumed_from_seq"], 3);
+    assert_eq!(page["events"][2]["payload"]["completed_units"], 2);
+    let run = daemon.run(&id);
+    assert_eq!(run["status"], "completed");
+    assert_eq!(run["resume_count"], 1);
+    assert_eq!(run["completed_units"], 2);
+    assert!(run["completed_at"].is_string());
+
+    let other = daemon.start_run(run_body("/src/app"));
+    assert_refused(
+        daemon.get(&format!("/api/history/runs/{other}/graph")),
+        404,
+        "NOT_FOUND",
+    );
+    assert_refused(daemon.get("/api/history/runs/nope/graph"), 404, "NOT_FOUND");
+}
+
+#[test]
+fn health_unknown_routes_and_methods() {
+    let daemon = Daemon::start();
+    daemon.start_run(run_body("/src/app"));
+    let (status, health) = daemon.get("/api/health");
+    assert_eq!(status, 200);
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["runs"], 1);
+    assert_eq!(health["pid"], std::process::id());
+    assert_eq!(health["port"], daemon.addr.port());
+    assert!(health["version"].is_string() && health["uptime_seconds"].is_u64());
+    assert!(health["database"].as_str().unwrap().ends_with("history.db"));
+    assert!(health["events_per_second"].is_number());
+    assert_refused(daemon.get("/api/nope"), 404, "NOT_FOUND");
+    assert_refused(daemon.get("/api/runs"), 405, "METHOD_NOT_ALLOWED");
+}
+
+#[test]
+fn the_schedule_runs_its_pass_every_interval_until_shutdown() {
+    let passes = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&passes);
+    let daemon = Daemon::start_with(move |o| {
+        o.schedule = Some(Schedule {
+            interval: Duration::from_millis(50),
+            pass: Box::new(move || {
+                let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+                format!("pass {n}: nothing to do")
+            }),
+        })
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while passes.load(Ordering::SeqCst) < 3 {
+        assert!(Instant::now() < deadline, "the schedule did not run");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    daemon.shutdown().expect("serve");
+    let after = passes.load(Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        passes.load(Ordering::SeqCst),
+        after,
+        "no pass after shutdown"
+    );
+}
+
+// ---- live streams ---------------------------------------------------------------
+
+/// A Server-Sent Events reader: `(id, data)` per message.
+struct SseReader {
+    lines: BufReader<ureq::BodyReader<'static>>,
+}
+
+impl SseReader {
+    fn open(daemon: &Daemon, path: &str, last_event_id: Option<&str>) -> SseReader {
+        let mut req = daemon.agent.get(&daemon.url(path));
+        if let Some(id) = last_event_id {
+            req = req.header("Last-Event-ID", id);
+        }
+        let resp = req.call().expect("stream");
+        assert_eq!(resp.status().as_u16(), 200);
+        let kind = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        assert!(kind.starts_with("text/event-stream"), "{kind}");
+        SseReader {
+            lines: BufReader::new(resp.into_body().into_reader()),
+        }
+    }
+
+    /// The next message, `None` when the stream ended.
+    fn next(&mut self) -> Option<(String, Value)> {
+        let (mut id, mut data) = (String::new(), String::new());
+        loop {
+            let mut line = String::new();
+            if self.lines.read_line(&mut line).ok()? == 0 {
+                return None;
+            }
+            let line = line.trim_end_matches(['\r', '\n']);
+            if line.is_empty() {
+                if !data.is_empty() {
+                    return Some((id, serde_json::from_str(&data).expect("data is JSON")));
+                }
+                continue;
+            }
+            if let Some(v) = line.strip_prefix("id:") {
+                id = v.trim().to_owned();
+            } else if let Some(v) = line.strip_prefix("data:") {
+                data.push_str(v.trim_start());
+            } else if line.starts_with("event:") {
+                panic!("messages carry no event name: {line}");
+            }
+        }
+    }
+}
+
+/// Posts `batches` batches of `size` events to `run`, one every `pause`.
+fn poster(daemon: &Daemon, run: &str, batches: usize, size: usize, pause: Duration) {
+    for b in 0..batches {
+        let (status, ack) = daemon.post(&format!("/api/runs/{run}/events"), &batch(b * size, size));
+        assert_eq!(status, 200, "{ack}");
+        std::thread::sleep(pause);
+    }
+}
+
+#[test]
+fn a_run_stream_resumed_with_last_event_id_delivers_every_later_event_once_in_order() {
+    let daemon = Daemon::start();
+    let id = daemon.start_run(run_body("/src/app"));
+    // Some history before anyone listens.
+    poster(&daemon, &id, 2, 10, Duration::ZERO);
+    let total = 20 + 30 * 10;
+    let mut seqs = Vec::new();
+    std::thread::scope(|s| {
+        let daemon_ref = &daemon;
+        let run = id.clone();
+        let writer = s.spawn(move || poster(daemon_ref, &run, 30, 10, Duration::from_millis(15)));
+        let path = format!("/api/history/runs/{id}/stream");
+        let mut last = None;
+        // Three connections: cut twice mid-stream, resumed from the last id.
+        for cut in [45, 160, usize::MAX] {
+            let mut stream = SseReader::open(&daemon, &path, last.as_deref());
+            while seqs.len() < total.min(cut) {
+                let (sse_id, e) = stream.next().expect("stream ended early");
+                assert_eq!(e["run_id"], id.as_str());
+                assert_eq!(sse_id, e["seq"].to_string(), "the SSE id is the seq");
+                seqs.push(e["seq"].as_u64().unwrap());
+                last = Some(sse_id);
+            }
+        }
+        writer.join().expect("writer");
+    });
+    assert_eq!(seqs, (1..=total as u64).collect::<Vec<_>>());
+
+    // `?after=` works like the header; the header wins.
+    let mut stream = SseReader::open(
+        &daemon,
+        &format!("/api/history/runs/{id}/stream?after=318"),
+        None,
+    );
+    assert_eq!(stream.next().unwrap().1["seq"], 319);
+    let mut stream = SseReader::open(
+        &daemon,
+        &format!("/api/history/runs/{id}/stream?after=1"),
+        Some("319"),
+    );
+    assert_eq!(stream.next().unwrap().1["seq"], 320);
+    assert_refused(
+        daemon.get("/api/history/runs/nope/stream"),
+        404,
+        "NOT_FOUND",
+    );
+}
+
+#[test]
+fn the_all_runs_stream_follows_every_run_in_storage_order() {
+    let daemon = Daemon::start();
+    let a = daemon.start_run(run_body("/src/a"));
+    let b = daemon.start_run(run_body("/src/b"));
+    poster(&daemon, &a, 1, 5, Duration::ZERO); // before connecting: not sent
+    let mut stream = SseReader::open(&daemon, "/api/stream", None);
+    let mut got: Vec<(u64, String, u64)> = Vec::new();
+    std::thread::scope(|s| {
+        let d = &daemon;
+        let (ra, rb) = (a.clone(), b.clone());
+        let wa = s.spawn(move || poster(d, &ra, 20, 5, Duration::from_millis(5)));
+        let wb = s.spawn(move || poster(d, &rb, 20, 5, Duration::from_millis(5)));
+        let mut last = String::new();
+        while got.len() < 80 {
+            let (id, e) = stream.next().expect("stream");
+            got.push((
+                id.parse().unwrap(),
+                e["run_id"].as_str().unwrap().to_owned(),
+                e["seq"].as_u64().unwrap(),
+            ));
+            assert_eq!(id, e["id"].to_string(), "the SSE id is the event id");
+            last = id;
+        }
+        drop(stream);
+        let mut resumed = SseReader::open(d, "/api/stream", Some(&last));
+        while got.len() < 200 {
+            let (id, e) = resumed.next().expect("stream");
+            got.push((
+                id.parse().unwrap(),
+                e["run_id"].as_str().unwrap().to_owned(),
+                e["seq"].as_u64().unwrap(),
+            ));
+        }
+        wa.join().unwrap();
+        wb.join().unwrap();
+    });
+    assert!(got.windows(2).all(|w| w[0].0 < w[1].0), "ids only grow");
+    for (run, first) in [(&a, 6), (&b, 1)] {
+        let seqs: Vec<u64> = got.iter().filter(|g| &g.1 == run).map(|g| g.2).collect();
+        assert_eq!(
+            seqs,
+            (first..first + 100).collect::<Vec<u64>>(),
+            "run {run}"
+        );
+    }
+}
+
+// ---- shutdown ---------------------------------------------------------------------
+
+#[test]
+fn shutdown_ends_streams_and_keeps_every_acknowledged_event_with_the_wal_truncated() {
+    let daemon = Daemon::start();
+    let runs: Vec<String> = (0..2)
+        .map(|i| daemon.start_run(run_body(&format!("/src/{i}"))))
+        .collect();
+    let mut stream = SseReader::open(&daemon, "/api/stream", None);
+    let stop = AtomicBool::new(false);
+    let acked: Vec<u64> = std::thread::scope(|s| {
+        let writers: Vec<_> = runs
+            .iter()
+            .map(|run| {
+                let (d, stop) = (&daemon, &stop);
+                s.spawn(move || {
+                    let mut last = 0;
+                    let agent_url = d.url(&format!("/api/runs/{run}/events"));
+                    let auth = format!("Bearer {TOKEN}");
+                    for b in 0.. {
+                        if stop.load(Ordering::SeqCst) {
+                            break;
+                        }
+                        let sent = d
+                            .agent
+                            .post(&agent_url)
+                            .header("Authorization", &auth)
+                            .send(batch(b * 50, 50).to_string().as_bytes());
+                        match sent.map(reply) {
+                            Ok((200, ack)) => last = ack["last_seq"].as_u64().unwrap(),
+                            _ => break, // the server is gone
+                        }
+                    }
+                    last
+                })
+            })
+            .collect();
+        // Let the stream see some, then stop the server under load.
+        for _ in 0..100 {
+            stream.next().expect("stream");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        daemon.shutdown().expect("serve returns Ok");
+        stop.store(true, Ordering::SeqCst);
+        writers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    // The open stream ended (after what was already in flight).
+    while stream.next().is_some() {}
+
+    let wal = PathBuf::from(format!("{}-wal", daemon.db_path.display()));
+    assert!(
+        std::fs::metadata(&wal).map_or(true, |m| m.len() == 0),
+        "WAL truncated at shutdown"
+    );
+    let db = daemon.open_db();
+    db.integrity_check().expect("integrity");
+    for (run, acked) in runs.iter().zip(acked) {
+        assert!(acked > 0, "some batches were acknowledged");
+        let stored = db.get_run(run).unwrap().unwrap();
+        assert!(
+            stored.last_seq >= acked,
+            "run {run}: acked {acked}, stored {}",
+            stored.last_seq
+        );
+        assert_eq!(stored.event_count, stored.last_seq);
+    }
+}

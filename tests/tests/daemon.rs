@@ -1,0 +1,446 @@
+//! The history daemon's lifecycle through the real binary: start, status,
+//! stop, restart; a stale pid file after `kill -9`; a port in use; the hook
+//! commands starting it; `kill -9` during ingest losing nothing
+//! acknowledged.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use otto_hooks_core::client::{Client, DaemonFiles, NewRun, WireEvent};
+use otto_hooks_tests::PrivateDir;
+use rusqlite::Connection;
+use serde_json::Value;
+
+/// A private `$OTTO_HOOKS_HOME` and a free port; the daemon is killed when
+/// the test ends, whatever happened.
+struct World {
+    dir: PrivateDir,
+    port: u16,
+}
+
+impl World {
+    fn new() -> Self {
+        let dir = PrivateDir::new();
+        std::fs::create_dir_all(dir.path().join("hooks")).unwrap();
+        std::fs::create_dir_all(dir.path().join("repo")).unwrap();
+        World {
+            dir,
+            port: free_port(),
+        }
+    }
+
+    fn home(&self) -> PathBuf {
+        self.dir.path().join("hooks")
+    }
+
+    fn files(&self) -> DaemonFiles {
+        DaemonFiles::new(&self.home())
+    }
+
+    fn repo(&self) -> String {
+        self.dir.path().join("repo").to_str().unwrap().to_owned()
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(otto_hooks_tests::otto_hooks_binary());
+        c.arg("--set")
+            .arg(format!("daemon.port={}", self.port))
+            .args(args)
+            .env_clear()
+            .env("HOME", self.dir.path())
+            .env("OTTO_HOOKS_HOME", self.home())
+            .env("OTTO_HOME", self.dir.path().join("otto"))
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> Output {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        out
+    }
+
+    fn status(&self) -> Value {
+        let out = self.run(&["daemon", "status", "--json"]);
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn client(&self) -> Client {
+        Client::discover(&self.home())
+            .unwrap()
+            .expect("a daemon runs")
+    }
+
+    fn db(&self) -> Connection {
+        Connection::open(self.home().join("history.db")).unwrap()
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        if let Some(pid) = self.files().live_pid() {
+            if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            }
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn kill9(pid: i32) {
+    let target = rustix::process::Pid::from_raw(pid).unwrap();
+    rustix::process::kill_process(target, rustix::process::Signal::KILL).unwrap();
+    // The daemon is not our child (it runs in its own process group under
+    // init once `daemon start` returned): wait until it is gone.
+    for _ in 0..500 {
+        if !otto_hooks_core::client::process_alive(pid) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("pid {pid} survived kill -9");
+}
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn start_status_restart_stop() {
+    let w = World::new();
+    let out = w.ok(&["daemon", "start"]);
+    assert!(
+        text(&out.stderr).contains("history daemon started"),
+        "{}",
+        text(&out.stderr)
+    );
+    let status = w.status();
+    assert_eq!(status["running"], true);
+    assert_eq!(status["port"], w.port);
+    let pid = status["pid"].as_i64().unwrap() as i32;
+    assert_eq!(w.files().live_pid(), Some(pid));
+    assert_eq!(mode(&w.files().token()), 0o600);
+    assert!(status["database"].as_str().unwrap().ends_with("history.db"));
+
+    // Starting again finds it.
+    let out = w.ok(&["daemon", "start"]);
+    assert!(
+        text(&out.stderr).contains("already runs"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Something recorded through it survives a restart.
+    let client = w.client();
+    let id = client
+        .start_run(&NewRun {
+            repo_path: w.repo(),
+            parallelism: 1,
+            total_units: 1,
+            ..NewRun::default()
+        })
+        .unwrap();
+    client
+        .post_events(&id, &[WireEvent::now("unit.started").unit("a")])
+        .unwrap();
+
+    w.ok(&["daemon", "restart"]);
+    let again = w.status();
+    assert_eq!(again["running"], true);
+    assert_ne!(again["pid"].as_i64().unwrap() as i32, pid, "a new process");
+    assert_eq!(again["runs"], 1);
+    assert_eq!(
+        w.client().events(&id, &Default::default()).unwrap().total,
+        1
+    );
+
+    let out = w.ok(&["daemon", "stop"]);
+    assert!(
+        text(&out.stderr).contains("stopped"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!w.files().pid().exists(), "the pid file went with it");
+    assert!(!w.files().port().exists());
+    let wal = w.home().join("history.db-wal");
+    assert!(
+        !wal.exists() || std::fs::metadata(&wal).unwrap().len() == 0,
+        "checkpointed (TRUNCATE) on the way out"
+    );
+    let out = w.run(&["daemon", "status"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).contains("not running"));
+    // Stopping what does not run is fine.
+    let out = w.ok(&["daemon", "stop"]);
+    assert!(text(&out.stderr).contains("not running"));
+    // The log says what happened.
+    let logs = w.ok(&["daemon", "logs", "-n", "100"]);
+    assert!(
+        text(&logs.stdout).contains("history daemon serving"),
+        "{}",
+        text(&logs.stdout)
+    );
+}
+
+#[test]
+fn a_stale_pid_file_after_kill_9_is_replaced() {
+    let w = World::new();
+    w.ok(&["daemon", "start"]);
+    let pid = w.files().live_pid().unwrap();
+    kill9(pid);
+    assert_eq!(
+        w.files().recorded_pid(),
+        Some(pid),
+        "kill -9 leaves the pid file"
+    );
+
+    let status = w.status();
+    assert_eq!(status["running"], false);
+    assert_eq!(status["stale_pid"], pid);
+
+    let out = w.ok(&["daemon", "start"]);
+    assert!(
+        text(&out.stderr).contains("started"),
+        "{}",
+        text(&out.stderr)
+    );
+    let new = w.files().live_pid().unwrap();
+    assert_ne!(new, pid);
+    assert_eq!(w.status()["running"], true);
+    w.ok(&["daemon", "stop"]);
+}
+
+#[test]
+fn a_port_in_use_is_a_one_line_error_and_leaves_nothing() {
+    let w = World::new();
+    let _taken = TcpListener::bind(("127.0.0.1", w.port)).unwrap();
+    let out = w.run(&["daemon", "start"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!("port {} is already in use", w.port)),
+        "{err}"
+    );
+    assert!(!w.files().pid().exists());
+    assert!(!w.files().token().exists());
+
+    // In the foreground too.
+    let out = w.run(&["daemon", "start", "--foreground"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("already in use"));
+    assert!(!w.files().pid().exists());
+}
+
+#[test]
+fn hook_run_start_starts_the_daemon_and_the_hooks_record_through_it() {
+    let w = World::new();
+    assert_eq!(w.status()["running"], false);
+    let out = w.ok(&[
+        "hook",
+        "run-start",
+        "--repo",
+        &w.repo(),
+        "--total-units",
+        "2",
+    ]);
+    let id = text(&out.stdout).trim().to_owned();
+    assert!(id.starts_with("run_"), "{id}");
+    assert_eq!(w.status()["running"], true, "auto_start is on by default");
+
+    let mut child = w
+        .command(&["hook", "event", "--run", &id])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        for i in 0..50 {
+            writeln!(stdin, r#"{{"type":"task.started","unit":"a","task":{i}}}"#).unwrap();
+        }
+    }
+    assert!(child.wait().unwrap().success());
+    w.ok(&[
+        "hook",
+        "run-complete",
+        "--run",
+        &id,
+        "--status",
+        "completed",
+    ]);
+
+    // The daemon wrote them: its API sees them at once.
+    let run = w.client().run(&id).unwrap();
+    assert_eq!(run.status, "completed");
+    let page = w
+        .client()
+        .events(
+            &id,
+            &otto_hooks_core::client::EventsQuery {
+                type_prefix: Some("task".into()),
+                limit: Some(1000),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let tasks: Vec<i64> = page.events.iter().map(|e| e.task.unwrap()).collect();
+    assert_eq!(tasks, (0..50).collect::<Vec<_>>(), "in order");
+
+    // --no-history records nothing; the run id still comes back.
+    let out = w.ok(&["hook", "run-start", "--repo", &w.repo(), "--no-history"]);
+    let quiet = text(&out.stdout).trim().to_owned();
+    assert!(w.client().run(&quiet).is_err(), "not recorded");
+
+    // With auto_start off and no daemon, the hooks write history.db directly.
+    w.ok(&["daemon", "stop"]);
+    let out = w.ok(&[
+        "--set",
+        "daemon.auto_start=false",
+        "hook",
+        "run-start",
+        "--repo",
+        &w.repo(),
+    ]);
+    let direct = text(&out.stdout).trim().to_owned();
+    assert_eq!(w.status()["running"], false, "not started");
+    let stored: i64 = w
+        .db()
+        .query_row("SELECT COUNT(*) FROM runs WHERE id = ?1", [&direct], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(stored, 1);
+}
+
+#[test]
+fn a_daemon_that_cannot_start_is_a_warning_or_with_strict_an_error() {
+    let w = World::new();
+    let _taken = TcpListener::bind(("127.0.0.1", w.port)).unwrap();
+    let out = w.ok(&["hook", "run-start", "--repo", &w.repo()]);
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("already in use") && err.contains("directly"),
+        "{err}"
+    );
+    let id = text(&out.stdout).trim().to_owned();
+    let stored: i64 = w
+        .db()
+        .query_row("SELECT COUNT(*) FROM runs WHERE id = ?1", [&id], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(stored, 1, "recorded directly instead");
+
+    let out = w.run(&["hook", "run-start", "--repo", &w.repo(), "--strict"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("already in use"));
+}
+
+#[test]
+fn kill_9_during_ingest_loses_nothing_acknowledged() {
+    let w = World::new();
+    w.ok(&["daemon", "start"]);
+    let client = w.client();
+    let id = client
+        .start_run(&NewRun {
+            repo_path: w.repo(),
+            parallelism: 4,
+            total_units: 10,
+            ..NewRun::default()
+        })
+        .unwrap();
+    let acked = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (client, id, acked, stop) = (client.clone(), id.clone(), acked.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let payload = serde_json::json!({"file": "x".repeat(180)});
+            let mut sent = 0u64;
+            while !stop.load(Ordering::SeqCst) {
+                let batch: Vec<WireEvent> = (0..100)
+                    .map(|i| {
+                        WireEvent::now("task.started")
+                            .unit(&format!("u{}", (sent + i) % 7))
+                            .payload(&payload)
+                    })
+                    .collect();
+                match client.post_events(&id, &batch) {
+                    Ok(range) => {
+                        assert_eq!(range.first_seq, sent + 1, "contiguous");
+                        sent = range.last_seq;
+                        acked.store(sent, Ordering::SeqCst);
+                    }
+                    Err(_) => break, // the daemon is gone
+                }
+            }
+        })
+    };
+    while acked.load(Ordering::SeqCst) < 3_000 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    kill9(w.files().live_pid().unwrap());
+    stop.store(true, Ordering::SeqCst);
+    writer.join().unwrap();
+    let acked = acked.load(Ordering::SeqCst);
+
+    w.ok(&["daemon", "start"]);
+    let page = w
+        .client()
+        .events(
+            &id,
+            &otto_hooks_core::client::EventsQuery {
+                limit: Some(1),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert!(
+        page.total >= acked,
+        "{} stored < {acked} acknowledged",
+        page.total
+    );
+    w.ok(&["daemon", "stop"]);
+    let db = w.db();
+    let (count, max): (i64, i64) = db
+        .query_row(
+            "SELECT COUNT(*), MAX(seq) FROM events WHERE run_id = ?1",
+            [&id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(count, max, "seq contiguous from 1");
+    assert!(count as u64 >= acked);
+    let check: String = db
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+}
