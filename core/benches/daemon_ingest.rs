@@ -6,8 +6,11 @@
 //! 100,000 events). Prints the sustained rate, the batch latency
 //! percentiles, and the same batches appended straight into `HistoryDb`
 //! by four threads (no HTTP) as the baseline. Goals: ≥ 20,000 events/s,
-//! p99 batch latency under 20 ms. Nothing is asserted: timings depend on
-//! the machine and on what else runs on it.
+//! p99 batch latency under 20 ms. Then the real binary's lifecycle:
+//! `otto-hooks daemon start` until it answers its health check (goal
+//! < 300 ms; `true`'s spawn time is the baseline) and the idle daemon's
+//! memory, `VmRSS`/`VmHWM` from `/proc` (goal < 30 MB). Nothing is
+//! asserted: timings depend on the machine and on what else runs on it.
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
@@ -178,6 +181,64 @@ fn straight_into_the_engine(batches: usize) -> f64 {
     (CLIENTS * batches * BATCH) as f64 / elapsed
 }
 
+/// A `VmRSS:`-style line of `/proc/<pid>/status`, in MB.
+fn proc_mb(pid: i32, key: &str) -> f64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// `daemon start` to healthy (median of `rounds`, ms), the same for
+/// spawning `true` (the baseline), and the idle daemon's (VmRSS, VmHWM) in MB.
+fn lifecycle(rounds: usize) -> (f64, f64, f64, f64) {
+    let exe = env!("CARGO_BIN_EXE_otto-hooks");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+        .to_string();
+    let cmd = |args: &[&str]| {
+        let out = std::process::Command::new(exe)
+            .args(args)
+            .env("OTTO_HOOKS_HOME", dir.path())
+            .output()
+            .expect("run otto-hooks");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let mut start = Vec::new();
+    let mut spawn = Vec::new();
+    for _ in 0..rounds {
+        let t = Instant::now();
+        let _ = std::process::Command::new("true").status();
+        spawn.push(t.elapsed().as_secs_f64() * 1000.0);
+        let t = Instant::now();
+        cmd(&["daemon", "start", "--port", &port]);
+        start.push(t.elapsed().as_secs_f64() * 1000.0);
+        cmd(&["daemon", "stop"]);
+    }
+    cmd(&["daemon", "start", "--port", &port]);
+    std::thread::sleep(Duration::from_secs(3));
+    let pid: i32 = std::fs::read_to_string(dir.path().join("daemon.pid"))
+        .expect("pid file")
+        .trim()
+        .parse()
+        .expect("pid");
+    let (rss, hwm) = (proc_mb(pid, "VmRSS:"), proc_mb(pid, "VmHWM:"));
+    cmd(&["daemon", "stop"]);
+    (median(start), median(spawn), rss, hwm)
+}
+
 fn main() {
     let batches = batches_per_client();
     println!(
@@ -201,5 +262,15 @@ fn main() {
         "  goals: >= 20000 events/s: {}; p99 < 20 ms: {}",
         if rate >= 20_000.0 { "met" } else { "NOT met" },
         if p99 < 20.0 { "met" } else { "NOT met" }
+    );
+    let (start, spawn, rss, hwm) = lifecycle(10);
+    println!("daemon lifecycle (the release binary):");
+    println!(
+        "  `daemon start` until healthy: median {start:.1} ms over 10 starts (spawning `true`: {spawn:.2} ms); goal < 300 ms: {}",
+        if start < 300.0 { "met" } else { "NOT met" }
+    );
+    println!(
+        "  idle daemon memory: VmRSS {rss:.1} MB, peak VmHWM {hwm:.1} MB; goal < 30 MB: {}",
+        if rss < 30.0 { "met" } else { "NOT met" }
     );
 }

@@ -16,8 +16,10 @@ use otto_hooks_tests::PrivateDir;
 use rusqlite::Connection;
 use serde_json::Value;
 
-/// A private `$OTTO_HOOKS_HOME` and a free port; the daemon is killed when
-/// the test ends, whatever happened.
+/// A private `$OTTO_HOOKS_HOME`; the daemon listens on any free port
+/// (`daemon.port = 0`: clients read the port it got from its files), or on
+/// `port` when a test holds that port itself. The daemon is killed when the
+/// test ends, whatever happened.
 struct World {
     dir: PrivateDir,
     port: u16,
@@ -25,13 +27,14 @@ struct World {
 
 impl World {
     fn new() -> Self {
+        Self::on_port(0)
+    }
+
+    fn on_port(port: u16) -> Self {
         let dir = PrivateDir::new();
         std::fs::create_dir_all(dir.path().join("hooks")).unwrap();
         std::fs::create_dir_all(dir.path().join("repo")).unwrap();
-        World {
-            dir,
-            port: free_port(),
-        }
+        World { dir, port }
     }
 
     fn home(&self) -> PathBuf {
@@ -102,12 +105,11 @@ impl Drop for World {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// A port this test holds (so no other test can take it).
+fn held_port() -> (TcpListener, u16) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    (listener, port)
 }
 
 fn text(b: &[u8]) -> String {
@@ -144,7 +146,14 @@ fn start_status_restart_stop() {
     );
     let status = w.status();
     assert_eq!(status["running"], true);
-    assert_eq!(status["port"], w.port);
+    assert_eq!(
+        status["port"].as_u64().unwrap(),
+        std::fs::read_to_string(w.files().port())
+            .unwrap()
+            .trim()
+            .parse::<u64>()
+            .unwrap()
+    );
     let pid = status["pid"].as_i64().unwrap() as i32;
     assert_eq!(w.files().live_pid(), Some(pid));
     assert_eq!(mode(&w.files().token()), 0o600);
@@ -240,8 +249,8 @@ fn a_stale_pid_file_after_kill_9_is_replaced() {
 
 #[test]
 fn a_port_in_use_is_a_one_line_error_and_leaves_nothing() {
-    let w = World::new();
-    let _taken = TcpListener::bind(("127.0.0.1", w.port)).unwrap();
+    let (_taken, port) = held_port();
+    let w = World::on_port(port);
     let out = w.run(&["daemon", "start"]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
@@ -343,8 +352,8 @@ fn hook_run_start_starts_the_daemon_and_the_hooks_record_through_it() {
 
 #[test]
 fn a_daemon_that_cannot_start_is_a_warning_or_with_strict_an_error() {
-    let w = World::new();
-    let _taken = TcpListener::bind(("127.0.0.1", w.port)).unwrap();
+    let (_taken, port) = held_port();
+    let w = World::on_port(port);
     let out = w.ok(&["hook", "run-start", "--repo", &w.repo()]);
     let err = text(&out.stderr);
     assert!(

@@ -89,7 +89,8 @@ pub const SETTINGS: &[SettingDef] = &[
     },
     SettingDef {
         key: "daemon.port",
-        ty: SettingType::Integer { min: 1, max: 65535 },
+        // 0: any free port (clients read it from `daemon.port`).
+        ty: SettingType::Integer { min: 0, max: 65535 },
         default: Some("8080"),
         global_only: false,
     },
