@@ -140,8 +140,37 @@ pub fn status_filter(s: &str) -> Option<&'static str> {
 }
 
 /// A history row as an otto-hooks run; the columns `Run` has no field for
-/// go to its attributes.
+/// go to its attributes (what `info` shows).
 pub fn run_of(row: RunRow, db: &Path) -> Run {
+    let attributes = attributes_of(&row);
+    Run {
+        attributes,
+        ..listed_run(row, db)
+    }
+}
+
+/// A history row as `list_runs` gives it: the fields of `Run`, without the
+/// attributes — every attribute crosses the plugin ABI as JSON, which for a
+/// list of 10,000 runs costs more than the query itself.
+pub fn listed_run(row: RunRow, db: &Path) -> Run {
+    Run {
+        status: run_status(&row.status),
+        status_source: Some("history".to_owned()),
+        location: format!("{}#{}", db.display(), row.id),
+        id: row.id,
+        project: row.project,
+        started_at: row.started_at,
+        ended_at: row.completed_at,
+        task_count: row.total_units,
+        size_bytes: None,
+        allocated_bytes: None,
+        pinned: false,
+        attributes: Map::new(),
+    }
+}
+
+/// The columns `Run` has no field for.
+fn attributes_of(row: &RunRow) -> Map<String, Value> {
     let mut attributes = Map::new();
     let mut put = |k: &str, v: Value| {
         attributes.insert(k.to_owned(), v);
@@ -164,20 +193,7 @@ pub fn run_of(row: RunRow, db: &Path) -> Run {
     if let Some(t) = &row.tasks_dir {
         put("tasks_dir", Value::from(t.clone()));
     }
-    Run {
-        status: run_status(&row.status),
-        status_source: Some("history".to_owned()),
-        location: format!("{}#{}", db.display(), row.id),
-        id: row.id,
-        project: row.project,
-        started_at: row.started_at,
-        ended_at: row.completed_at,
-        task_count: row.total_units,
-        size_bytes: None,
-        allocated_bytes: None,
-        pinned: false,
-        attributes,
-    }
+    attributes
 }
 
 impl Plugin for SqliteHistory {
@@ -380,7 +396,7 @@ impl Storage for SqliteHistory {
                 if out.len() as u64 >= wanted {
                     return Ok(out);
                 }
-                out.push(run_of(row, db.path()));
+                out.push(listed_run(row, db.path()));
             }
             match page.next {
                 Some(next) if page.has_more => filter.before = Some(next),
