@@ -148,11 +148,7 @@ fn start_status_restart_stop() {
     assert_eq!(status["running"], true);
     assert_eq!(
         status["port"].as_u64().unwrap(),
-        std::fs::read_to_string(w.files().port())
-            .unwrap()
-            .trim()
-            .parse::<u64>()
-            .unwrap()
+        u64::from(w.files().running_port().unwrap())
     );
     let pid = status["pid"].as_i64().unwrap() as i32;
     assert_eq!(w.files().live_pid(), Some(pid));
@@ -452,4 +448,111 @@ fn kill_9_during_ingest_loses_nothing_acknowledged() {
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
     assert_eq!(check, "ok");
+}
+
+#[test]
+fn a_stale_pid_file_naming_another_process_never_gets_it_signalled() {
+    let w = World::new();
+    // After a crash the pid was reused by an unrelated process.
+    let mut bystander = Command::new("sleep").arg("100").spawn().unwrap();
+    std::fs::write(w.files().pid(), format!("{}\n", bystander.id())).unwrap();
+    assert_eq!(w.status()["running"], false, "no daemon holds the pid file");
+    let out = w.ok(&["daemon", "stop"]);
+    assert!(text(&out.stderr).contains("stale"), "{}", text(&out.stderr));
+    assert!(
+        bystander.try_wait().unwrap().is_none(),
+        "the bystander was not signalled"
+    );
+    // And it does not block a start.
+    std::fs::write(w.files().pid(), format!("{}\n", bystander.id())).unwrap();
+    w.ok(&["daemon", "start"]);
+    assert_eq!(w.status()["running"], true);
+    assert!(bystander.try_wait().unwrap().is_none());
+    w.ok(&["daemon", "stop"]);
+    assert!(bystander.try_wait().unwrap().is_none());
+    bystander.kill().unwrap();
+    bystander.wait().unwrap();
+}
+
+#[test]
+fn concurrent_starts_give_one_daemon() {
+    let w = World::new();
+    // A stale pid file makes the race harder: every starter takes it over.
+    std::fs::write(w.files().pid(), "999999\n").unwrap();
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            w.command(&["daemon", "start"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let pid = w.files().live_pid().expect("one daemon");
+    // The one holding the lock answers its health check with its pid.
+    assert_eq!(w.status()["pid"], pid);
+    // Every starter that lost said so or found the winner: the token on
+    // disk is the winner's (its writes are accepted).
+    let client = w.client();
+    let id = client
+        .start_run(&NewRun {
+            repo_path: w.repo(),
+            parallelism: 1,
+            total_units: 1,
+            ..NewRun::default()
+        })
+        .unwrap();
+    client
+        .post_events(&id, &[WireEvent::now("unit.started")])
+        .unwrap();
+    w.ok(&["daemon", "stop"]);
+    assert_eq!(w.files().live_pid(), None);
+}
+
+#[test]
+fn a_stalled_client_does_not_keep_the_daemon_from_stopping() {
+    let w = World::new();
+    w.ok(&["daemon", "start"]);
+    let port = w.files().running_port().unwrap();
+    // Half a request, never finished.
+    let mut stalled = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    std::io::Write::write_all(&mut stalled, b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1")
+        .unwrap();
+    let started = std::time::Instant::now();
+    let out = w.ok(&["daemon", "stop"]);
+    assert!(
+        text(&out.stderr).contains("stopped"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(19),
+        "stopped before stop gave up"
+    );
+    assert_eq!(w.files().live_pid(), None);
+}
+
+#[test]
+fn an_auto_started_daemon_takes_no_configuration_from_the_repository() {
+    let w = World::new();
+    // A repository whose project file would shorten the daemon's schedule.
+    std::fs::write(
+        w.dir.path().join("repo/.otto-hooks.toml"),
+        "[policies]\ninterval = \"1h\"\n",
+    )
+    .unwrap();
+    let out = w
+        .command(&["hook", "run-start", "--repo", "."])
+        .current_dir(w.dir.path().join("repo"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(w.status()["running"], true);
+    let log = std::fs::read_to_string(w.files().log()).unwrap();
+    assert!(log.contains("policies_every=86400s"), "{log}");
+    w.ok(&["daemon", "stop"]);
 }

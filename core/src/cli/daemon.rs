@@ -107,10 +107,13 @@ fn start(ctx: &Context, files: &DaemonFiles, args: &StartArgs) -> CmdResult {
                 running.pid, running.port
             );
         } else {
+            let url = files.running_addr().map_or_else(
+                || format!("port {}", running.port),
+                |a| format!("http://{a}/"),
+            );
             eprintln!(
-                "history daemon started: pid {}, http://127.0.0.1:{}/ (ready in {} ms; log {})",
+                "history daemon started: pid {}, {url} (ready in {} ms; log {})",
                 running.pid,
-                running.port,
                 running.waited.as_millis(),
                 files.log().display()
             );
@@ -131,6 +134,7 @@ fn foreground(ctx: &Context, files: &DaemonFiles, args: &StartArgs) -> CmdResult
         reporter: None,
     };
     let interval = ctx.config.setting_duration("policies.interval");
+    let pass_db = db_path.clone();
     let options = ServerOptions {
         db_path: db_path.clone(),
         token: serving.token.clone(),
@@ -138,7 +142,7 @@ fn foreground(ctx: &Context, files: &DaemonFiles, args: &StartArgs) -> CmdResult
         max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         schedule: Some(Schedule {
             interval,
-            pass: Box::new(move || super::retention::scheduled_pass(&pass_ctx)),
+            pass: Box::new(move || super::retention::scheduled_pass(&pass_ctx, &pass_db)),
         }),
     };
     let listener = serving

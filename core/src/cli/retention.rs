@@ -273,11 +273,15 @@ fn refuse_run_flags(args: &PolicyArgs, cache: bool) -> Result<(), Failure> {
 fn hooks_history(
     ctx: &Context,
     registry: &crate::registry::Registry,
+    history: Option<&crate::config::InstanceSpec>,
     now: Timestamp,
     dry_run: bool,
 ) -> (Option<otto_hooks_plugin_api::report::HistoryExpiry>, bool) {
-    let configured = ctx.config.default_selection().storage;
-    for spec in crate::hooks::hook_storages(&configured) {
+    let storages = match history {
+        Some(spec) => vec![spec.clone()],
+        None => crate::hooks::hook_storages(&ctx.config.default_selection().storage),
+    };
+    for spec in storages {
         let target = match HistoryTarget::open(ctx, registry, &spec, None) {
             Ok(Some(target)) => target,
             Ok(None) => continue,
@@ -505,8 +509,18 @@ fn clean_history(
         "{} run(s) and {} event(s) from the history",
         history.runs, history.events
     );
-    if !args.yes && !ask_before_deleting(ctx, registry, json, &plan, &what, None)? {
-        return Ok(exit::OK);
+    if !args.yes {
+        if !ask_before_deleting(ctx, registry, json, &plan, &what, None)? {
+            return Ok(exit::OK);
+        }
+        // What goes must be what was shown: a run that ended meanwhile with
+        // an old time would otherwise go unseen.
+        let again = target.apply(now, true)?;
+        if again.history.as_ref().map(|h| &h.run_ids) != Some(&history.run_ids) {
+            return Err(Failure::failed(
+                "the history changed while the plan was shown; nothing deleted — run the command again",
+            ));
+        }
     }
     let done = target.apply(now, false)?;
     ctx.print(registry, json, DocumentKind::CleanPlan, &done)?;
@@ -540,7 +554,7 @@ pub(super) fn run_policies(ctx: &Context, args: RunPoliciesArgs) -> CmdResult {
         }
     }
     let registry = ctx.registry();
-    let (doc, history_ok) = apply_policies(ctx, &registry, &args)?;
+    let (doc, history_ok) = apply_policies(ctx, &registry, &args, None)?;
     ctx.print(&registry, args.policy.json, DocumentKind::CleanPlan, &doc)?;
     if args.dry_run {
         return Ok(exit_of(&doc));
@@ -572,6 +586,7 @@ fn apply_policies(
     ctx: &Context,
     registry: &crate::registry::Registry,
     args: &RunPoliciesArgs,
+    history: Option<&crate::config::InstanceSpec>,
 ) -> Result<(CleanPlan, bool), Failure> {
     let spec = chosen(ctx, &args.policy)?;
     let now = Timestamp::now();
@@ -605,14 +620,31 @@ fn apply_policies(
     // it is the whole history's, so not applied for one --project.
     let mut history_ok = true;
     if args.policy.project.is_none() {
-        (doc.history, history_ok) = hooks_history(ctx, registry, now, args.dry_run);
+        (doc.history, history_ok) = hooks_history(ctx, registry, history, now, args.dry_run);
     }
     Ok((doc, history_ok))
 }
 
 /// One unattended application of the configured policies — what
 /// `run-policies` does — summarised in one line (the daemon's schedule).
-pub(crate) fn scheduled_pass(ctx: &Context) -> String {
+/// The history retention applies to `db`, the history the daemon serves,
+/// with the `retention_days` of a configured `sqlite` storage if any.
+pub(crate) fn scheduled_pass(ctx: &Context, db: &std::path::Path) -> String {
+    let history = match crate::hooks::history_db_storage(db) {
+        Ok(mut spec) => {
+            let configured = ctx.config.default_selection().storage;
+            if let Some(days) = configured
+                .iter()
+                .find(|s| s.plugin == "sqlite")
+                .and_then(|s| s.settings.get("retention_days"))
+            {
+                spec.settings
+                    .insert("retention_days".to_owned(), days.clone());
+            }
+            spec
+        }
+        Err(e) => return format!("run-policies failed: {}: {e}", db.display()),
+    };
     let args = RunPoliciesArgs {
         policy: PolicyArgs {
             project: None,
@@ -631,7 +663,7 @@ pub(crate) fn scheduled_pass(ctx: &Context) -> String {
         cache: false,
     };
     let registry = ctx.registry();
-    let (doc, history_ok) = match apply_policies(ctx, &registry, &args) {
+    let (doc, history_ok) = match apply_policies(ctx, &registry, &args, Some(&history)) {
         Ok(done) => done,
         Err(e) => return format!("run-policies failed: {}", e.message),
     };

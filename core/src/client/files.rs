@@ -1,9 +1,13 @@
 //! Where a daemon leaves its traces under `$OTTO_HOOKS_HOME`, and how a
 //! client (or `daemon status`) reads them.
 //!
-//! - `daemon.pid`: the daemon's pid, in decimal, created exclusively; a pid
-//!   file whose process is gone is stale.
-//! - `daemon.port`: the port it listens on, in decimal.
+//! - `daemon.pid`: the daemon's pid, in decimal. The daemon holds an
+//!   exclusive `flock` on it for its whole life: the lock, not the pid, says
+//!   whether it runs (a pid may be reused by another process after a crash;
+//!   a dead process holds no lock). A pid file nobody locks is stale.
+//! - `daemon.port`: the port it listens on, in decimal, then on a second
+//!   line the address clients connect to (`127.0.0.1`, `::1`, or the
+//!   address it is bound to).
 //! - `daemon.token`: the bearer token writes need (mode 0600).
 //! - `daemon.log`: its log.
 
@@ -58,20 +62,34 @@ impl DaemonFiles {
             .filter(|pid| *pid > 0)
     }
 
-    /// The pid of the daemon when its pid file names a live process.
+    /// The pid of the running daemon: its pid file is locked (by it).
     pub fn live_pid(&self) -> Option<i32> {
-        self.recorded_pid().filter(|pid| process_alive(*pid))
+        let file = std::fs::File::open(self.pid()).ok()?;
+        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockShared) {
+            // Nobody holds it: stale. (Our probe lock goes with `file`.)
+            Ok(()) => None,
+            Err(_) => self.recorded_pid(),
+        }
     }
 
-    /// The port of a running daemon: its pid file names a live process and
-    /// its port file a port.
+    /// The port of a running daemon: its pid file is locked and its port
+    /// file names a port.
     pub fn running_port(&self) -> Option<u16> {
+        self.running_addr().map(|a| a.port())
+    }
+
+    /// Where to reach a running daemon (its port file; `127.0.0.1` when
+    /// the file names no address).
+    pub fn running_addr(&self) -> Option<std::net::SocketAddr> {
         self.live_pid()?;
-        std::fs::read_to_string(self.port())
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
+        let text = std::fs::read_to_string(self.port()).ok()?;
+        let mut lines = text.lines();
+        let port: u16 = lines.next()?.trim().parse().ok()?;
+        let ip = lines
+            .next()
+            .and_then(|l| l.trim().parse().ok())
+            .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+        Some(std::net::SocketAddr::new(ip, port))
     }
 }
 
@@ -106,22 +124,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_pid_file_of_a_gone_process_is_not_live() {
+    fn only_a_locked_pid_file_is_live() {
         let dir = tempfile::tempdir().unwrap();
         let files = DaemonFiles::new(dir.path());
         assert_eq!(files.live_pid(), None);
+        // A pid file naming a live process (this one) but locked by nobody:
+        // stale, whatever that pid is now.
         std::fs::write(files.pid(), format!("{}\n", std::process::id())).unwrap();
-        assert_eq!(files.live_pid(), Some(std::process::id() as i32));
         std::fs::write(files.port(), "8123\n").unwrap();
-        assert_eq!(files.running_port(), Some(8123));
-        // A child that has exited and been reaped: its pid is free.
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let gone = child.id() as i32;
-        child.wait().unwrap();
-        std::fs::write(files.pid(), format!("{gone}\n")).unwrap();
-        assert_eq!(files.recorded_pid(), Some(gone));
+        assert_eq!(files.recorded_pid(), Some(std::process::id() as i32));
         assert_eq!(files.live_pid(), None);
         assert_eq!(files.running_port(), None);
+        // Locked: live.
+        let held = std::fs::File::open(files.pid()).unwrap();
+        rustix::fs::flock(&held, rustix::fs::FlockOperation::NonBlockingLockExclusive).unwrap();
+        assert_eq!(files.live_pid(), Some(std::process::id() as i32));
+        assert_eq!(files.running_port(), Some(8123));
+        drop(held);
+        assert_eq!(files.live_pid(), None);
         std::fs::write(files.pid(), "garbage").unwrap();
         assert_eq!(files.recorded_pid(), None);
     }

@@ -100,19 +100,25 @@ impl Client {
         Self::with_base(format!("http://127.0.0.1:{port}"), token)
     }
 
+    /// A client of the daemon at `addr` (an IPv6 address in brackets).
+    pub fn at(addr: std::net::SocketAddr, token: Option<String>) -> Self {
+        Self::with_base(format!("http://{addr}"), token)
+    }
+
     /// A client of the daemon at `base` (`http://127.0.0.1:8080`).
     pub fn with_base(base: impl Into<String>, token: Option<String>) -> Self {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_connect(Some(Duration::from_secs(2)))
-            .timeout_global(Some(Duration::from_secs(30)))
-            .http_status_as_error(false)
-            .build()
-            .into();
         Client {
             base: base.into().trim_end_matches('/').to_owned(),
             token,
-            agent,
+            agent: agent(Duration::from_secs(30)),
         }
+    }
+
+    /// The same client with every request's deadline set to `deadline`
+    /// (30 s by default): a health probe wants an answer fast or none.
+    pub fn with_deadline(mut self, deadline: Duration) -> Self {
+        self.agent = agent(deadline);
+        self
     }
 
     /// The client of the daemon whose files are under `hooks_home`, when
@@ -120,11 +126,11 @@ impl Client {
     /// does. Does not check that it answers: see [`Client::health`].
     pub fn discover(hooks_home: &std::path::Path) -> Result<Option<Self>, ClientError> {
         let files = DaemonFiles::new(hooks_home);
-        let Some(port) = files.running_port() else {
+        let Some(addr) = files.running_addr() else {
             return Ok(None);
         };
         let token = read_token(&files.token()).map_err(ClientError::Unreachable)?;
-        Ok(Some(Client::new(port, Some(token))))
+        Ok(Some(Client::at(addr, Some(token))))
     }
 
     /// The base URL.
@@ -237,6 +243,15 @@ impl Client {
     }
 }
 
+fn agent(deadline: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_connect(Some(Duration::from_secs(2).min(deadline)))
+        .timeout_global(Some(deadline))
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
 /// A run id as one path segment: ids are `[A-Za-z0-9._:-]`, but escape
 /// anything else rather than trust it.
 fn segment(id: &str) -> String {
@@ -270,16 +285,32 @@ fn answer<T: DeserializeOwned>(
             Err(_) => ClientError::Api {
                 status,
                 code: "HTTP".to_owned(),
-                message: format!("status {status}: {}", text.trim()),
+                message: format!("status {status}: {}", one_line(&text)),
             },
         });
     }
-    serde_json::from_str(&text).map_err(|e| ClientError::BadResponse(format!("{e}: {text}")))
+    serde_json::from_str(&text)
+        .map_err(|e| ClientError::BadResponse(format!("{e}: {}", one_line(&text))))
+}
+
+/// `text` folded to one line of at most 200 characters, for messages.
+fn one_line(text: &str) -> String {
+    let folded: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match folded.char_indices().nth(200) {
+        Some((at, _)) => format!("{}…", &folded[..at]),
+        None => folded,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn raw_answers_fold_to_one_short_line() {
+        assert_eq!(one_line("a\n  b\r\nc"), "a b c");
+        assert_eq!(one_line(&"x".repeat(500)).chars().count(), 201);
+    }
 
     #[test]
     fn run_ids_are_one_path_segment() {

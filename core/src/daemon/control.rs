@@ -2,10 +2,11 @@
 //! background and waiting until it answers), stopping it gracefully, and
 //! the files it leaves under `$OTTO_HOOKS_HOME` ([`DaemonFiles`]).
 //!
-//! - The pid file is created exclusively: two `daemon start` at once give
-//!   one daemon and one clear error. A pid file whose process is gone
-//!   (`kill -9`, a crash, a reboot) is stale: detected with signal 0 and
-//!   replaced.
+//! - The daemon holds an exclusive `flock` on its pid file for its whole
+//!   life: two `daemon start` at once give one daemon and one clear error,
+//!   and a pid file left by a dead daemon (`kill -9`, a crash, a reboot) is
+//!   stale — locked by nobody — and taken over, even when its pid now
+//!   belongs to another process (which is never signalled).
 //! - The listening socket is bound before anything is written, so a port
 //!   in use is a one-line error that leaves no file behind.
 //! - The token (32 random bytes, hex) is written mode 0600 at each start.
@@ -18,12 +19,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::client::{Client, DaemonFiles, process_alive, read_token};
+use crate::client::{Client, DaemonFiles, read_token};
 
 /// How long `start` waits for the health check.
-const START_TIMEOUT: Duration = Duration::from_secs(10);
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a health probe may take.
+const HEALTH_DEADLINE: Duration = Duration::from_secs(2);
 /// How long `stop` waits for the process to end.
-const STOP_TIMEOUT: Duration = Duration::from_secs(15);
+const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Where and how a daemon listens.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,56 +65,62 @@ pub fn bind(listen: &Listen) -> Result<TcpListener, String> {
     })
 }
 
-/// The pid file, held while the daemon runs; removed when dropped (only if
-/// it still names this process).
+/// The pid file, locked while the daemon runs; removed when dropped (if
+/// the path is still this file).
 #[derive(Debug)]
 pub struct PidFile {
     path: PathBuf,
-    pid: i32,
+    file: std::fs::File,
 }
 
 impl PidFile {
-    /// Creates the pid file exclusively for this process. A stale one is
-    /// replaced; a live one is an error naming its pid.
+    /// Locks the pid file for this process and writes its pid. A stale one
+    /// (locked by nobody) is taken over; a locked one is an error naming
+    /// its pid.
     pub fn acquire(files: &DaemonFiles) -> Result<PidFile, String> {
+        use rustix::fs::FlockOperation;
         let path = files.pid();
-        let pid = std::process::id() as i32;
-        for _ in 0..2 {
-            match OpenOptions::new()
+        let pid = std::process::id();
+        for attempt in 0..20 {
+            let file = OpenOptions::new()
+                .read(true)
                 .write(true)
-                .create_new(true)
+                .create(true)
+                .truncate(false)
                 .mode(0o644)
                 .open(&path)
-            {
-                Ok(mut f) => {
-                    f.write_all(format!("{pid}\n").as_bytes())
-                        .and_then(|()| f.sync_all())
-                        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-                    return Ok(PidFile { path, pid });
+                .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+            if rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive).is_err() {
+                // Held — or only probed this instant by a client: look twice.
+                if attempt < 3 {
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    match files.recorded_pid() {
-                        Some(other) if other != pid && process_alive(other) => {
-                            return Err(format!(
-                                "a history daemon already runs (pid {other}, {}); `otto-hooks daemon stop` first",
-                                path.display()
-                            ));
-                        }
-                        _ => {
-                            tracing::warn!(
-                                "replacing the stale pid file {} (its process is gone)",
-                                path.display()
-                            );
-                            std::fs::remove_file(&path)
-                                .or_else(ignore_missing)
-                                .map_err(|e| {
-                                    format!("cannot remove the stale {}: {e}", path.display())
-                                })?;
-                        }
-                    }
-                }
-                Err(e) => return Err(format!("cannot create {}: {e}", path.display())),
+                let other = files
+                    .recorded_pid()
+                    .map_or_else(|| "starting".to_owned(), |p| format!("pid {p}"));
+                return Err(format!(
+                    "a history daemon already runs ({other}, {}); `otto-hooks daemon stop` first",
+                    path.display()
+                ));
             }
+            // The path may have been removed or replaced between the open and
+            // the lock (a daemon exiting): then this lock guards nothing.
+            if !same_file(&file, &path) {
+                continue;
+            }
+            if files.recorded_pid().is_some() {
+                tracing::warn!(
+                    "taking over the stale pid file {} (no daemon holds it)",
+                    path.display()
+                );
+            }
+            let mut writer = &file;
+            file.set_len(0)
+                .and_then(|()| writer.write_all(format!("{pid}\n").as_bytes()))
+                .and_then(|()| file.sync_all())
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            return Ok(PidFile { path, file });
         }
         Err(format!(
             "another daemon is starting at the same time ({})",
@@ -120,13 +129,20 @@ impl PidFile {
     }
 }
 
+/// Whether `path` still names the open `file`.
+fn same_file(file: &std::fs::File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
 impl Drop for PidFile {
     fn drop(&mut self) {
-        let ours = std::fs::read_to_string(&self.path)
-            .ok()
-            .and_then(|t| t.trim().parse::<i32>().ok())
-            == Some(self.pid);
-        if ours {
+        // Removed while still locked, so a new daemon never locks a file
+        // about to vanish (it re-checks the path after locking).
+        if same_file(&self.file, &self.path) {
             let _ = std::fs::remove_file(&self.path);
         }
     }
@@ -153,20 +169,33 @@ pub fn new_token() -> Result<String, String> {
 }
 
 /// Writes `token` to `path`, mode 0600 from creation (never readable by
-/// others, not even for a moment).
+/// others, not even for a moment), replacing it atomically.
 pub fn write_token(path: &Path, token: &str) -> Result<(), String> {
-    std::fs::remove_file(path)
+    write_atomically(path, &format!("{token}\n"), 0o600)
+}
+
+/// Writes `text` to a fresh temporary file of mode `mode` beside `path`,
+/// then renames it over `path`: a reader sees the old file or the new one,
+/// never a missing or half-written one.
+fn write_atomically(path: &Path, text: &str, mode: u32) -> Result<(), String> {
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    std::fs::remove_file(&tmp)
         .or_else(ignore_missing)
-        .map_err(|e| format!("cannot replace {}: {e}", path.display()))?;
-    let mut f = OpenOptions::new()
+        .map_err(|e| format!("cannot replace {}: {e}", tmp.display()))?;
+    let written = OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-    f.write_all(format!("{token}\n").as_bytes())
-        .and_then(|()| f.sync_all())
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+        .mode(mode)
+        .open(&tmp)
+        .and_then(|mut f| {
+            f.write_all(text.as_bytes())?;
+            f.sync_all()
+        })
+        .and_then(|()| std::fs::rename(&tmp, path));
+    written.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        format!("cannot write {}: {e}", path.display())
+    })
 }
 
 /// The files a serving daemon keeps; removed when dropped.
@@ -194,8 +223,14 @@ impl Serving {
             .port();
         let token = new_token()?;
         write_token(&files.token(), &token)?;
-        std::fs::write(files.port(), format!("{port}\n"))
-            .map_err(|e| format!("cannot write {}: {e}", files.port().display()))?;
+        // Where clients connect: loopback of the same family when bound to
+        // every address, else the bound address itself.
+        let connect = match listen.bind {
+            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::from([127, 0, 0, 1]),
+            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+            ip => ip,
+        };
+        write_atomically(&files.port(), &format!("{port}\n{connect}\n"), 0o644)?;
         if !listen.bind.is_loopback() {
             tracing::warn!(
                 "listening on {}:{port}, beyond this machine: anyone who can reach it can read the history (writes still need the token)",
@@ -220,11 +255,15 @@ impl Drop for Serving {
 /// The daemon that answers at the address its files give, if any.
 pub fn running(files: &DaemonFiles) -> Option<(i32, u16, Client)> {
     let pid = files.live_pid()?;
-    let port = files.running_port()?;
+    let addr = files.running_addr()?;
     let token = read_token(&files.token()).ok();
-    let client = Client::new(port, token);
-    client.health().ok()?;
-    Some((pid, port, client))
+    // A wedged daemon must not stall every hook for long.
+    let probe = Client::at(addr, token.clone()).with_deadline(HEALTH_DEADLINE);
+    let health = probe.health().ok()?;
+    if i64::from(health.pid) != i64::from(pid) {
+        return None; // someone else answers on that port
+    }
+    Some((pid, addr.port(), Client::at(addr, token)))
 }
 
 /// Starts the daemon in the background (this executable, `daemon start
@@ -266,6 +305,10 @@ pub fn start_background(
             .arg("--bind")
             .arg(listen.bind.to_string())
             .env("OTTO_HOOKS_HOME", files.home())
+            // Not the caller's directory: a repository's .otto-hooks.toml
+            // must not become the daemon's configuration (its schedule
+            // applies retention to every project).
+            .current_dir(files.home())
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(err)
@@ -280,25 +323,35 @@ pub fn start_background(
             .try_wait()
             .map_err(|e| format!("cannot watch the daemon: {e}"))?
         {
+            // Another start may have won the race: use its daemon.
+            if let Some((pid, port, _)) = running(files) {
+                return Ok(Running {
+                    pid,
+                    port,
+                    waited: started.elapsed(),
+                    already: true,
+                });
+            }
             let why = last_log_error(&files.log(), log_len)
                 .unwrap_or_else(|| format!("it exited ({status}) before answering"));
             return Err(format!("the history daemon did not start: {why}"));
         }
-        if let Some(port) = files.running_port() {
-            if let Ok(token) = read_token(&files.token()) {
-                if Client::new(port, Some(token)).health().is_ok() {
-                    return Ok(Running {
-                        pid: child.id() as i32,
-                        port,
-                        waited: started.elapsed(),
-                        already: false,
-                    });
-                }
+        if let Some((pid, port, _)) = running(files) {
+            let ours = pid == child.id() as i32;
+            if !ours {
+                // Another start won the race: ours must not linger and take
+                // over once that daemon stops.
+                terminate(&mut child);
             }
+            return Ok(Running {
+                pid,
+                port,
+                waited: started.elapsed(),
+                already: !ours,
+            });
         }
         if started.elapsed() > START_TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
+            terminate(&mut child);
             return Err(format!(
                 "the history daemon did not answer within {}s (see {})",
                 START_TIMEOUT.as_secs(),
@@ -307,6 +360,15 @@ pub fn start_background(
         }
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// Asks `child` to stop (SIGTERM: a daemon half-started still closes its
+/// database cleanly) and waits for it.
+fn terminate(child: &mut std::process::Child) {
+    if let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32) {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+    }
+    let _ = child.wait();
 }
 
 /// The last `error:` line the child wrote to the log after `from`.
@@ -338,20 +400,24 @@ pub enum Stopped {
 /// Stops the daemon gracefully (SIGTERM: it stops accepting, drains the
 /// writer, checkpoints, removes its pid file) and waits for it to end.
 pub fn stop(files: &DaemonFiles) -> Result<Stopped, String> {
-    let Some(pid) = files.recorded_pid() else {
-        return Ok(Stopped::NotRunning);
+    let Some(pid) = files.live_pid() else {
+        return Ok(match files.recorded_pid() {
+            Some(pid) => {
+                // Locked by nobody: stale, and its pid may belong to another
+                // process now — never signal it.
+                let _ = std::fs::remove_file(files.pid());
+                let _ = std::fs::remove_file(files.port());
+                Stopped::Stale(pid)
+            }
+            None => Stopped::NotRunning,
+        });
     };
-    if !process_alive(pid) {
-        let _ = std::fs::remove_file(files.pid());
-        let _ = std::fs::remove_file(files.port());
-        return Ok(Stopped::Stale(pid));
-    }
     let target = rustix::process::Pid::from_raw(pid)
         .ok_or_else(|| format!("{} holds an invalid pid {pid}", files.pid().display()))?;
     rustix::process::kill_process(target, rustix::process::Signal::TERM)
         .map_err(|e| format!("cannot signal the daemon (pid {pid}): {e}"))?;
     let started = Instant::now();
-    while process_alive(pid) && files.recorded_pid() == Some(pid) {
+    while files.live_pid() == Some(pid) {
         if started.elapsed() > STOP_TIMEOUT {
             return Err(format!(
                 "the daemon (pid {pid}) did not stop within {}s; see {} (kill -9 {pid} loses nothing acknowledged)",
@@ -399,24 +465,22 @@ mod tests {
     }
 
     #[test]
-    fn the_pid_file_is_exclusive_and_a_stale_one_is_replaced() {
+    fn the_pid_file_is_exclusive_and_a_stale_one_is_taken_over() {
         let dir = tempfile::tempdir().unwrap();
         let files = DaemonFiles::new(dir.path());
         let held = PidFile::acquire(&files).unwrap();
         assert_eq!(files.live_pid(), Some(std::process::id() as i32));
+        let err = PidFile::acquire(&files).unwrap_err();
+        assert!(
+            err.contains(&format!("already runs (pid {}", std::process::id())),
+            "{err}"
+        );
         drop(held);
         assert!(!files.pid().exists(), "removed when dropped");
+        assert_eq!(files.live_pid(), None);
 
-        // Held by a live process (pid 1 is always alive).
+        // Stale: names a live process (pid 1) that holds no lock on it.
         std::fs::write(files.pid(), "1\n").unwrap();
-        let err = PidFile::acquire(&files).unwrap_err();
-        assert!(err.contains("already runs (pid 1"), "{err}");
-
-        // Stale: a reaped child's pid.
-        let mut child = Command::new("true").spawn().unwrap();
-        let gone = child.id();
-        child.wait().unwrap();
-        std::fs::write(files.pid(), format!("{gone}\n")).unwrap();
         let held = PidFile::acquire(&files).unwrap();
         assert_eq!(files.recorded_pid(), Some(std::process::id() as i32));
         drop(held);

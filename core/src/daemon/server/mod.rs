@@ -32,7 +32,7 @@ mod security;
 mod sse;
 
 use std::fmt;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -58,7 +58,10 @@ const LIVE_CAPACITY: usize = 1024;
 
 /// How long shutdown waits for request tasks still holding the database
 /// (a client that hung up mid-request leaves its engine call running).
-const DRAIN_WAIT: Duration = Duration::from_secs(30);
+const DRAIN_WAIT: Duration = Duration::from_secs(5);
+/// How long open connections may take to finish after the shutdown
+/// signal. With [`DRAIN_WAIT`], stays well under `daemon stop`'s patience.
+const CONNECTIONS_WAIT: Duration = Duration::from_secs(5);
 
 /// What [`serve`] needs.
 pub struct ServerOptions {
@@ -234,6 +237,7 @@ pub fn serve(
                     tracing::debug!(error = %e, "cannot set TCP_NODELAY");
                 }
             });
+        let mut stopping = stop_rx.clone();
         let scheduler = schedule.map(|s| schedule::spawn(s, stop_rx));
         tracing::info!(address = %local, "history daemon listening");
         let signal = async move {
@@ -241,10 +245,25 @@ pub fn serve(
             tracing::info!("history daemon shutting down");
             let _ = stop_tx.send(true);
         };
-        let served = axum::serve(listener, app)
+        let server = axum::serve(listener, app)
             .with_graceful_shutdown(signal)
-            .await
-            .map_err(|e| format!("the HTTP server failed: {e}"));
+            .into_future();
+        // After the signal, connections get a bounded time to finish: a
+        // client that stalls mid-request must not keep the daemon alive.
+        let grace = async move {
+            let _ = stopping.wait_for(|stop| *stop).await;
+            tokio::time::sleep(CONNECTIONS_WAIT).await;
+        };
+        let served = tokio::select! {
+            served = server => served.map_err(|e| format!("the HTTP server failed: {e}")),
+            () = grace => {
+                tracing::warn!(
+                    "connections still open {}s after the shutdown signal: closing them",
+                    CONNECTIONS_WAIT.as_secs()
+                );
+                Ok(())
+            }
+        };
         if let Some(handle) = scheduler {
             let _ = handle.await;
         }

@@ -106,6 +106,16 @@ impl Guard {
         uri_host: Option<&str>,
         headers: &HeaderMap,
     ) -> Result<(), ApiError> {
+        if headers.get_all(header::HOST).iter().count() > 1 {
+            return Err(ApiError::forbidden(
+                "the request has more than one Host header",
+            ));
+        }
+        if headers.get_all(header::ORIGIN).iter().count() > 1 {
+            return Err(ApiError::forbidden(
+                "the request has more than one Origin header",
+            ));
+        }
         let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
         match host {
             Some(h) if self.host_allowed(h) => {}
@@ -244,6 +254,10 @@ mod tests {
             "FORBIDDEN"
         );
         assert_eq!(code(g.check(&get, None, &HeaderMap::new())), "FORBIDDEN");
+        // A second Host (or Origin) header is not ignored.
+        let mut two = headers(&[("host", "127.0.0.1:8080")]);
+        two.append(header::HOST, HeaderValue::from_static("evil:8080"));
+        assert_eq!(code(g.check(&get, None, &two)), "FORBIDDEN");
         assert_eq!(
             code(g.check(
                 &get,

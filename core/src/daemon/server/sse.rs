@@ -104,8 +104,10 @@ impl Follower {
                 if key <= self.cursor {
                     continue; // sent already
                 }
-                if !from_db && matches!(self.scope, Scope::Run(_)) && key != self.cursor + 1 {
-                    // A seq is missing: read it from the database.
+                if !from_db && key != self.cursor + 1 {
+                    // An id is missing (a seq of this run; or, for all
+                    // runs, an event another writer stored, which the
+                    // daemon never announced): read it from the database.
                     self.pending.clear();
                     self.catching_up = true;
                     break;
