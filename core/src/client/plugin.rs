@@ -14,12 +14,13 @@
 
 use otto_hooks_plugin_api::{
     Event, HookContext, Plugin, PluginConfig, PluginError, Run, RunQuery, RunResult, RunResume,
-    RunStart, RunStatus, RunStop, Storage, Timestamp,
+    RunStart, RunStop, Storage, Timestamp,
 };
 use serde::Deserialize;
 
 use super::{Client, ClientError, Completion, NewRun, RunsQuery, WireEvent};
 use crate::hooks::wire::{parse_rfc3339, rfc3339};
+use otto_hooks_sqlite::{choo_status, run_status};
 
 /// The largest batch sent in one request.
 const MAX_BATCH: usize = 1000;
@@ -48,16 +49,6 @@ fn plugin_error(e: ClientError) -> PluginError {
             _ => PluginError::failed(e.to_string()),
         },
         _ => PluginError::failed(e.to_string()),
-    }
-}
-
-/// choo's run statuses from ours.
-fn choo_status(status: RunStatus) -> &'static str {
-    match status {
-        RunStatus::Success => "completed",
-        RunStatus::Stopped => "stopped",
-        RunStatus::Running => "running",
-        RunStatus::Failed | RunStatus::Interrupted | RunStatus::Unknown => "failed",
     }
 }
 
@@ -172,13 +163,7 @@ impl Storage for DaemonStorage {
                 }
                 let time = |t: &str| parse_rfc3339(t).unwrap_or(Timestamp::from_secs(0));
                 out.push(Run {
-                    status: match run.status.as_str() {
-                        "completed" => RunStatus::Success,
-                        "failed" => RunStatus::Failed,
-                        "stopped" => RunStatus::Stopped,
-                        "running" => RunStatus::Running,
-                        _ => RunStatus::Unknown,
-                    },
+                    status: run_status(&run.status),
                     status_source: Some("history".to_owned()),
                     location: format!("{}/api/history/runs/{}", self.client.base(), run.id),
                     project: run.repo_path.clone(),

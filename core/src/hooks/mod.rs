@@ -207,8 +207,13 @@ pub fn default_hook_storage() -> InstanceSpec {
 /// what the configuration chose explicitly (a file, the environment,
 /// `--set`), else the SQLite history ([`default_hook_storage`]).
 pub fn hook_storages(configured: &[InstanceSpec]) -> Vec<InstanceSpec> {
+    storages_or(configured, &default_hook_storage())
+}
+
+/// What the configuration chose explicitly, else `default`.
+fn storages_or(configured: &[InstanceSpec], default: &InstanceSpec) -> Vec<InstanceSpec> {
     if configured.iter().all(|s| s.origin == "default") {
-        return vec![default_hook_storage()];
+        return vec![default.clone()];
     }
     configured.to_vec()
 }
@@ -333,10 +338,7 @@ impl Runtime {
         }
         match &self.storage {
             Some(spec) => vec![spec.clone()],
-            None if configured.iter().all(|s| s.origin == "default") => {
-                vec![self.default_storage.clone()]
-            }
-            None => configured.to_vec(),
+            None => storages_or(configured, &self.default_storage),
         }
     }
 

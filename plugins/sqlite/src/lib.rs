@@ -84,8 +84,8 @@ pub use model::{
     ImportedRun, NewEvent, NewRun, RunRow, SeqRange,
 };
 pub use plugin::{
-    DEFAULT_RETENTION_DAYS, SqliteHistory, db_path, listed_run, retention_cutoff, run_of,
-    status_filter,
+    DEFAULT_RETENTION_DAYS, SqliteHistory, choo_status, db_path, listed_run, retention_cutoff,
+    run_of, run_status, status_filter,
 };
 pub use query::{EventFilter, EventPage, RunFilter, RunPage};
 pub use schema::{LATEST_VERSION, MIGRATIONS, Migration};

@@ -108,7 +108,7 @@ fn plugin_error(e: DbError) -> PluginError {
 }
 
 /// choo's run statuses from ours.
-fn choo_status(status: RunStatus) -> &'static str {
+pub fn choo_status(status: RunStatus) -> &'static str {
     match status {
         RunStatus::Success => "completed",
         RunStatus::Stopped => "stopped",
@@ -118,7 +118,7 @@ fn choo_status(status: RunStatus) -> &'static str {
 }
 
 /// Ours from choo's.
-fn run_status(status: &str) -> RunStatus {
+pub fn run_status(status: &str) -> RunStatus {
     match status {
         "completed" => RunStatus::Success,
         "failed" => RunStatus::Failed,
