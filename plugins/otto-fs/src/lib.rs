@@ -458,29 +458,54 @@ impl Storage for OttoFs {
                 .strings
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
-            survey
-                .projects
-                .iter()
-                .enumerate()
-                .map(|(p, project)| {
-                    let runs: Vec<UsedRun<'_>> = (0..project.runs.len())
-                        .filter_map(|r| {
-                            Some(UsedRun {
-                                key: project.runs[r].key,
-                                facts: survey.facts((p, r))?,
-                            })
+            let one = |p: usize| {
+                let project = &survey.projects[p];
+                let runs: Vec<UsedRun<'_>> = (0..project.runs.len())
+                    .filter_map(|r| {
+                        Some(UsedRun {
+                            key: project.runs[r].key,
+                            facts: survey.facts((p, r))?,
                         })
-                        .collect();
-                    usage::project_usage(
-                        project,
-                        &runs,
-                        &strings,
-                        &self.roots,
-                        &self.warnings,
-                        &self.home,
-                    )
-                })
-                .collect()
+                    })
+                    .collect();
+                usage::project_usage(
+                    project,
+                    &runs,
+                    &strings,
+                    &self.roots,
+                    &self.warnings,
+                    &self.home,
+                )
+            };
+            // Projects are independent (each walks its own cache): one
+            // worker per core takes the next project until none is left.
+            let count = survey.projects.len();
+            let workers = std::thread::available_parallelism()
+                .map_or(1, usize::from)
+                .min(count);
+            let next = std::sync::atomic::AtomicUsize::new(0);
+            let mut done: Vec<(usize, ProjectUsage)> = std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..workers)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            let mut mine = Vec::new();
+                            loop {
+                                let p = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                if p >= count {
+                                    return mine;
+                                }
+                                mine.push((p, one(p)));
+                            }
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                    .collect()
+            });
+            done.sort_unstable_by_key(|(p, _)| *p);
+            done.into_iter().map(|(_, u)| u).collect::<Vec<_>>()
         };
         survey.finish(self.index_path.as_deref(), &self.memory, self.context());
         Ok(usages)
