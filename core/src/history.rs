@@ -177,6 +177,16 @@ impl<'a> History<'a> {
         instance
     }
 
+    /// Drops the status instances made so far. A batch detection ends with
+    /// it: a status plugin may hold a snapshot of a large database (otto.db
+    /// with 100,000 rows is tens of megabytes) that nothing needs after.
+    fn release_statuses(&self) {
+        self.statuses
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
     /// Every run of the storage matching `project`, newest first, with the
     /// storage's own figures (no status detection).
     pub fn raw_runs(
@@ -188,7 +198,17 @@ impl<'a> History<'a> {
             .storage
             .list_runs(&RunQuery { project, limit })
             .map_err(|e| HistoryError::failed(e.to_string()))?;
+        // Collected by doubling: give back the unused quarter or so.
+        runs.shrink_to_fit();
         sort_newest_first(&mut runs);
+        Ok(runs)
+    }
+
+    /// Every run of the storage matching `project`, newest first, with its
+    /// status detected.
+    pub fn detected_runs(&self, project: Option<&str>) -> Result<Vec<Run>, HistoryError> {
+        let mut runs = self.raw_runs(project, None)?;
+        self.detect_statuses(&mut runs);
         Ok(runs)
     }
 
@@ -197,11 +217,9 @@ impl<'a> History<'a> {
     /// run storage gave a status source to (a recorded status) is left as is.
     pub fn detect_statuses(&self, runs: &mut [Run]) {
         // Resolve the instances first (config matching is per project).
-        let mut by_project: HashMap<String, Option<Arc<Instance>>> = HashMap::new();
+        let mut instances = HashMap::new();
         for run in runs.iter() {
-            if !by_project.contains_key(&run.project) {
-                by_project.insert(run.project.clone(), self.status_for(&run.project));
-            }
+            self.status_of(&run.project, &mut instances);
         }
         // One thread per core, and none below a few thousand runs: a
         // detection is a lookup (and at most one lock probe) once storage
@@ -213,44 +231,94 @@ impl<'a> History<'a> {
         let chunk = runs.len().div_ceil(threads).max(4096);
         std::thread::scope(|scope| {
             for part in runs.chunks_mut(chunk) {
-                let by_project = &by_project;
+                let instances = &instances;
                 scope.spawn(move || {
                     for run in part {
-                        // A storage that records statuses itself (the
-                        // SQLite history) has decided already.
-                        if run.status_source.is_some() {
-                            continue;
-                        }
-                        let Some(Some(status)) = by_project.get(&run.project) else {
-                            continue;
-                        };
-                        match status.detect(run) {
-                            Ok(verdict) => {
-                                run.status = verdict.status;
-                                run.status_source = Some(verdict.source);
-                            }
-                            Err(e) => self.warn(e.to_string()),
+                        if let Some(Some(status)) = instances.get(&run.project) {
+                            self.detect_with(status, run);
                         }
                     }
                 });
             }
         });
+        drop(instances);
+        self.release_statuses();
+    }
+
+    /// The status instance of `project`, resolved once per project into
+    /// `instances`.
+    fn status_of<'i>(
+        &self,
+        project: &str,
+        instances: &'i mut HashMap<String, Option<Arc<Instance>>>,
+    ) -> Option<&'i Arc<Instance>> {
+        if !instances.contains_key(project) {
+            instances.insert(project.to_owned(), self.status_for(project));
+        }
+        instances.get(project).and_then(Option::as_ref)
+    }
+
+    /// Decides one run's status (see [`History::detect_statuses`]),
+    /// resolving its project's status instance into `instances`.
+    fn detect(&self, run: &mut Run, instances: &mut HashMap<String, Option<Arc<Instance>>>) {
+        if let Some(status) = self.status_of(&run.project, instances) {
+            self.detect_with(status, run);
+        }
+    }
+
+    /// Decides `run`'s status with `status`, unless storage recorded it.
+    fn detect_with(&self, status: &Instance, run: &mut Run) {
+        // A storage that records statuses itself (the SQLite history) has
+        // decided already.
+        if run.status_source.is_some() {
+            return;
+        }
+        match status.detect(run) {
+            Ok(verdict) => {
+                run.status = verdict.status;
+                run.status_source = Some(verdict.source);
+            }
+            Err(e) => self.warn(e.to_string()),
+        }
     }
 
     /// `otto-hooks list`.
+    ///
+    /// Each run's status is detected as the storage hands it over, and only
+    /// its entry is kept: a listing of 100,000 runs is never held as runs
+    /// (with their attributes) all at once.
     pub fn list(&self, query: &ListQuery) -> Result<RunList, HistoryError> {
         // The storage may stop early only when no status filter follows.
         let limit = match query.status {
             None => query.limit.map(|l| l as u64),
             Some(_) => None,
         };
-        let mut runs = self.raw_runs(query.project.as_deref(), limit)?;
-        self.detect_statuses(&mut runs);
-        let runs = runs
-            .into_iter()
-            .filter(|r| query.status.is_none_or(|s| r.status == s))
-            .take(query.limit.unwrap_or(usize::MAX));
-        Ok(runs.map(entry).collect())
+        let mut instances = HashMap::new();
+        let mut listed: Vec<(Timestamp, RunEntry)> = Vec::new();
+        self.storage
+            .list_runs_each(
+                &RunQuery {
+                    project: query.project.as_deref(),
+                    limit,
+                },
+                &mut |mut run| {
+                    self.detect(&mut run, &mut instances);
+                    if query.status.is_none_or(|s| run.status == s) {
+                        listed.push((run.started_at, entry(run)));
+                    }
+                },
+            )
+            .map_err(|e| HistoryError::failed(e.to_string()))?;
+        drop(instances);
+        self.release_statuses();
+        listed.sort_by(|(a_start, a), (b_start, b)| {
+            newest_first(
+                (*a_start, &a.run, &a.project),
+                (*b_start, &b.run, &b.project),
+            )
+        });
+        listed.truncate(query.limit.unwrap_or(usize::MAX));
+        Ok(listed.into_iter().map(|(_, entry)| entry).collect())
     }
 
     /// Finds the run `spec` names: `<run>`, or `<project>/<run>`; `project`
@@ -307,9 +375,10 @@ impl<'a> History<'a> {
     }
 
     /// `otto-hooks usage`: sizes per project, the largest runs, orphaned
-    /// cache. (What the retention policy would free is added by the caller,
-    /// from a [`crate::policy`] plan.)
-    pub fn usage(&self, project: Option<&str>) -> Result<UsageReport, HistoryError> {
+    /// cache — and every run it measured, newest first with its status
+    /// detected, for the caller to add what the retention policy would free
+    /// (from [`crate::policy::plan_runs`]) without listing them again.
+    pub fn usage(&self, project: Option<&str>) -> Result<(UsageReport, Vec<Run>), HistoryError> {
         let usage: Vec<ProjectUsage> = self
             .storage
             .usage(&RunQuery {
@@ -317,8 +386,7 @@ impl<'a> History<'a> {
                 limit: None,
             })
             .map_err(|e| HistoryError::failed(e.to_string()))?;
-        let mut runs = self.raw_runs(project, None)?;
-        self.detect_statuses(&mut runs);
+        let runs = self.detected_runs(project)?;
 
         let mut projects: Vec<ProjectUsageDoc> = usage
             .iter()
@@ -364,31 +432,43 @@ impl<'a> History<'a> {
                 bytes: orphaned,
             });
         }
-        Ok(UsageReport {
+        let report = UsageReport {
             total_bytes: projects.iter().map(|p| p.bytes).sum(),
             projects,
             largest_runs,
             orphaned_cache_bytes: orphaned,
             recommendations,
-        })
+        };
+        Ok((report, runs))
     }
 }
 
 /// Newest first: by start time, then by id (so `<ts>-2` before `<ts>-1`
 /// before `<ts>`: suffixes compare as numbers).
 pub fn sort_newest_first(runs: &mut [Run]) {
+    runs.sort_by(|a, b| {
+        newest_first(
+            (a.started_at, &a.id, &a.project),
+            (b.started_at, &b.id, &b.project),
+        )
+    });
+}
+
+/// The order of [`sort_newest_first`], on (start, run id, project).
+fn newest_first(
+    (a_start, a_id, a_project): (Timestamp, &str, &str),
+    (b_start, b_id, b_project): (Timestamp, &str, &str),
+) -> std::cmp::Ordering {
     fn suffix(id: &str) -> u64 {
         id.rsplit_once('-')
             .and_then(|(_, n)| n.parse().ok())
             .unwrap_or(0)
     }
-    runs.sort_by(|a, b| {
-        b.started_at
-            .cmp(&a.started_at)
-            .then_with(|| suffix(&b.id).cmp(&suffix(&a.id)))
-            .then_with(|| b.id.cmp(&a.id))
-            .then_with(|| a.project.cmp(&b.project))
-    });
+    b_start
+        .cmp(&a_start)
+        .then_with(|| suffix(b_id).cmp(&suffix(a_id)))
+        .then_with(|| b_id.cmp(a_id))
+        .then_with(|| a_project.cmp(b_project))
 }
 
 fn entry(run: Run) -> RunEntry {

@@ -105,11 +105,35 @@ pub fn plan(
     data_dir: &Path,
     options: &PlanOptions,
 ) -> Result<Plan, HistoryError> {
-    let mut runs = history.raw_runs(options.project.as_deref(), None)?;
-    history.detect_statuses(&mut runs);
-    let mut by_project: BTreeMap<String, Vec<Run>> = BTreeMap::new();
+    let runs = history.detected_runs(options.project.as_deref())?;
+    plan_runs(history, runs, config, registry, data_dir, options)
+}
+
+/// Makes the plan for `runs`, listed from `history` with their statuses
+/// detected (as [`History::detected_runs`] gives them): for a caller that
+/// has the runs already.
+pub fn plan_runs(
+    history: &History<'_>,
+    runs: Vec<Run>,
+    config: &Config,
+    registry: &Registry,
+    data_dir: &Path,
+    options: &PlanOptions,
+) -> Result<Plan, HistoryError> {
+    // Each group's list is sized first: at 100,000 runs, lists grown by
+    // doubling would hold a quarter more than the runs.
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for run in &runs {
+        *counts.entry(run.project.as_str()).or_default() += 1;
+    }
+    let mut by_project: BTreeMap<String, Vec<Run>> = counts
+        .into_iter()
+        .map(|(project, n)| (project.to_owned(), Vec::with_capacity(n)))
+        .collect();
     for run in runs {
-        by_project.entry(run.project.clone()).or_default().push(run);
+        if let Some(group) = by_project.get_mut(run.project.as_str()) {
+            group.push(run);
+        }
     }
     let mut plan = Plan::default();
     for (project, runs) in by_project {

@@ -89,3 +89,83 @@ pub fn render_json(
     }
     Err(warnings.join("; "))
 }
+
+/// How [`render_json_to`] went.
+#[derive(Debug)]
+pub enum Streamed {
+    /// The text went out; one line per reporter that failed before one
+    /// succeeded.
+    Written(Vec<String>),
+    /// Writing failed (the reporter's pieces after that were dropped).
+    Write(std::io::Error),
+    /// Every reporter failed, or one failed after part of its text had gone
+    /// out (no fallback then: output is never mixed).
+    Failed(String),
+}
+
+/// Renders a document already serialised with [`to_json`] to `out` as the
+/// reporter emits it, falling back to `json` while nothing has been
+/// written: a large document's output is never held whole. A newline ends
+/// the text when the reporter's does not.
+pub fn render_json_to(
+    registry: &Registry,
+    reporter: &InstanceSpec,
+    data_dir: &Path,
+    kind: DocumentKind,
+    json: &str,
+    out: &mut dyn std::io::Write,
+) -> Streamed {
+    let mut warnings = Vec::new();
+    let fallback = json_reporter();
+    let candidates: &[&InstanceSpec] = if reporter.plugin == fallback.plugin {
+        &[reporter]
+    } else {
+        &[reporter, &fallback]
+    };
+    for spec in candidates {
+        let mut wrote = false;
+        let mut ends_line = false;
+        let mut failed_write: Option<std::io::Error> = None;
+        let mut sink = |piece: &str| {
+            if piece.is_empty() || failed_write.is_some() {
+                return;
+            }
+            wrote = true;
+            ends_line = piece.ends_with('\n');
+            if let Err(e) = out.write_all(piece.as_bytes()) {
+                failed_write = Some(e);
+            }
+        };
+        let attempt = registry.instantiate(spec, data_dir).and_then(|instance| {
+            instance
+                .render_to(&Document { kind, json }, &mut sink)
+                .map_err(|e| match e.kind {
+                    ErrorKind::Unsupported => {
+                        format!("{} does not render {kind} documents", e.plugin)
+                    }
+                    _ => e.to_string(),
+                })
+        });
+        if let Some(e) = failed_write {
+            return Streamed::Write(e);
+        }
+        match attempt {
+            Ok(()) => {
+                let end = if wrote && !ends_line {
+                    out.write_all(b"\n")
+                } else {
+                    Ok(())
+                };
+                return match end.and_then(|()| out.flush()) {
+                    Ok(()) => Streamed::Written(warnings),
+                    Err(e) => Streamed::Write(e),
+                };
+            }
+            Err(e) if wrote => {
+                return Streamed::Failed(format!("{e} (after part of its output)"));
+            }
+            Err(e) => warnings.push(e),
+        }
+    }
+    Streamed::Failed(warnings.join("; "))
+}

@@ -735,7 +735,8 @@ pub struct StorageTable {
     /// `size_of::<StorageTable>()` as the plugin compiled it.
     pub size: u32,
     /// Required. Emits one `*const Run` per run matching a
-    /// `*const RunQuery`, newest first.
+    /// `*const RunQuery`, newest first; the host may use each as it comes
+    /// (runs emitted before a failure are discarded).
     pub list_runs: Option<Method<RunQuery<'static>>>,
     /// Emits one `*const RunDetails` for the run named by a
     /// `*const HookContext`, or fails with `NOT_FOUND`.
@@ -927,7 +928,9 @@ pub struct ReporterTable {
     /// `size_of::<ReporterTable>()` as the plugin compiled it.
     pub size: u32,
     /// Required. Emits the rendering of a `*const Document` as one or more
-    /// `*const Str` chunks, concatenated by the host.
+    /// `*const Str` chunks, concatenated by the host — which may write each
+    /// out as it comes, so fail before the first chunk (after it, the
+    /// host cannot fall back to another reporter).
     pub render: Option<Method<Document<'static>>>,
 }
 

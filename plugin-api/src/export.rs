@@ -309,9 +309,7 @@ unsafe extern "C" fn list_runs<P: Storage>(
         // SAFETY: live instance and arguments for the call (ABI contract).
         unsafe {
             let query = run_query(query);
-            for run in instance::<P>(inst).list_runs(&query)? {
-                emit_run(out, &run);
-            }
+            instance::<P>(inst).list_runs_into(&query, &mut |run| emit_run(out, &run))?;
         }
         Ok(())
     })
@@ -572,8 +570,7 @@ unsafe extern "C" fn render<P: Reporter>(
                 kind: DocumentKind::from_code(d.kind),
                 json: d.json.as_str_unchecked(),
             };
-            let text = instance::<P>(inst).render(&doc)?;
-            emit(out, &Str::new(&text));
+            instance::<P>(inst).render_into(&doc, &mut |piece| emit(out, &Str::new(piece)))?;
         }
         Ok(())
     })

@@ -399,18 +399,21 @@ impl std::fmt::Display for CallError {
 
 impl std::error::Error for CallError {}
 
-/// Collects what a plugin emits during one call.
-struct Collector<T> {
+/// Collects what a plugin emits during one call — or, with a sink, hands
+/// each item on as it comes.
+struct Collector<'s, T> {
     items: Vec<T>,
+    sink: Option<&'s mut dyn FnMut(T)>,
     convert: fn(*const c_void) -> Result<T, String>,
     bad_item: Option<String>,
     error: Option<(ErrorKind, String)>,
 }
 
-impl<T> Collector<T> {
+impl<'s, T> Collector<'s, T> {
     fn new(convert: fn(*const c_void) -> Result<T, String>) -> Self {
         Collector {
             items: Vec::new(),
+            sink: None,
             convert,
             bad_item: None,
             error: None,
@@ -428,7 +431,7 @@ impl<T> Collector<T> {
 
 unsafe extern "C" fn emit_callback<T>(ctx: *mut c_void, item: *const c_void) {
     // SAFETY: `ctx` is the collector of the current call.
-    let collector = unsafe { &mut *(ctx as *mut Collector<T>) };
+    let collector = unsafe { &mut *(ctx as *mut Collector<'_, T>) };
     if item.is_null() {
         collector
             .bad_item
@@ -436,7 +439,10 @@ unsafe extern "C" fn emit_callback<T>(ctx: *mut c_void, item: *const c_void) {
         return;
     }
     match (collector.convert)(item) {
-        Ok(v) => collector.items.push(v),
+        Ok(v) => match collector.sink.as_mut() {
+            Some(sink) => sink(v),
+            None => collector.items.push(v),
+        },
         Err(e) => {
             collector.bad_item.get_or_insert(e);
         }
@@ -445,7 +451,7 @@ unsafe extern "C" fn emit_callback<T>(ctx: *mut c_void, item: *const c_void) {
 
 unsafe extern "C" fn error_callback<T>(ctx: *mut c_void, code: ErrorCode, message: Str<'_>) {
     // SAFETY: `ctx` is the collector of the current call; `message` is live.
-    let collector = unsafe { &mut *(ctx as *mut Collector<T>) };
+    let collector = unsafe { &mut *(ctx as *mut Collector<'_, T>) };
     let text = match unsafe { message.to_str() } {
         Ok(Some(s)) => one_line(s),
         Ok(None) => "(no message)".to_owned(),
@@ -535,6 +541,16 @@ impl Instance {
         convert: fn(*const c_void) -> Result<T, String>,
         call: impl FnOnce(InstancePtr, &Out) -> CallStatus,
     ) -> Result<Vec<T>, CallError> {
+        self.call_into(Collector::new(convert), call)
+    }
+
+    /// [`Instance::call`] with a collector made by the caller (one with a
+    /// sink, say).
+    fn call_into<T>(
+        &self,
+        mut collector: Collector<'_, T>,
+        call: impl FnOnce(InstancePtr, &Out) -> CallStatus,
+    ) -> Result<Vec<T>, CallError> {
         if self.disabled.load(Ordering::Acquire) {
             let first = self.disabled_reason().unwrap_or("an earlier panic");
             return Err(self.fail(
@@ -542,7 +558,6 @@ impl Instance {
                 format!("disabled after an earlier panic ({first})"),
             ));
         }
-        let mut collector = Collector::new(convert);
         let out = collector.out();
         let status = call(self.ptr, &out);
         match status {
@@ -720,6 +735,31 @@ impl Instance {
         })
     }
 
+    /// Storage: the runs matching `query`, newest first, each handed to
+    /// `sink` as the plugin emits it — a long listing is never held whole
+    /// unless `sink` keeps it. On an error, `sink` may have had some runs
+    /// already.
+    pub fn list_runs_each(
+        &self,
+        query: &RunQuery<'_>,
+        sink: &mut dyn FnMut(Run),
+    ) -> Result<(), CallError> {
+        let Some(f) = self.handle.inner.entries.list_runs else {
+            return Err(self.unsupported("list_runs"));
+        };
+        let view = abi::RunQuery {
+            project: Str::from_opt(query.project),
+            limit: abi::Opt::new(query.limit),
+        };
+        let mut collector = Collector::new(run_item);
+        collector.sink = Some(sink);
+        // SAFETY: checked entry; `view` outlives the call; items are `abi::Run`.
+        self.call_into(collector, |p, out| unsafe {
+            f(p, (&view as *const abi::RunQuery<'_>).cast(), out)
+        })
+        .map(drop)
+    }
+
     /// Storage: one run with its tasks.
     pub fn run_details(&self, run: &HookContext<'_>) -> Result<RunDetails, CallError> {
         let Some(f) = self.handle.inner.entries.run_details else {
@@ -892,13 +932,41 @@ impl Instance {
         let mut chunks = self.call(text_item, |p, out| unsafe {
             f(p, (&view as *const abi::Document<'_>).cast(), out)
         })?;
-        // One chunk (the usual case) is returned as is: no second copy of
-        // what may be a large document.
+        // One chunk is returned as is: no second copy of what may be a
+        // large document.
         Ok(if chunks.len() == 1 {
             chunks.pop().unwrap_or_default()
         } else {
             chunks.concat()
         })
+    }
+
+    /// Reporter: renders a document, handing the text to `sink` piece by
+    /// piece as the plugin emits it, so that a large document's output is
+    /// never held whole (a reporter that renders in pieces, as the built-in
+    /// `json` does, never holds it either). On an error, `sink` may have
+    /// had part of the text already.
+    pub fn render_to(
+        &self,
+        doc: &Document<'_>,
+        sink: &mut dyn FnMut(&str),
+    ) -> Result<(), CallError> {
+        let Some(f) = self.handle.inner.entries.render else {
+            return Err(self.unsupported("render"));
+        };
+        let view = abi::Document {
+            kind: doc.kind.code(),
+            json: Str::new(doc.json),
+        };
+        let mut forward = |piece: &str| sink(piece);
+        let mut collector: Collector<'_, &str> = Collector::new(text_piece);
+        collector.sink = Some(&mut forward);
+        // SAFETY: checked entry; `view` outlives the call; items are `Str`,
+        // each read before the emit callback returns.
+        self.call_into(collector, |p, out| unsafe {
+            f(p, (&view as *const abi::Document<'_>).cast(), out)
+        })
+        .map(drop)
     }
 }
 
@@ -957,6 +1025,14 @@ fn verdict_item(item: *const c_void) -> Result<StatusVerdict, String> {
 fn decision_item(item: *const c_void) -> Result<Decision, String> {
     // SAFETY: `decide` emits `*const abi::Decision`.
     unsafe { convert::decision_from_view(&*(item as *const abi::Decision<'_>)) }
+}
+
+/// A piece of rendered text, borrowed for the emit callback only: the sink
+/// of [`Instance::render_to`] uses it before the callback returns.
+fn text_piece(item: *const c_void) -> Result<&'static str, String> {
+    // SAFETY: `render` emits `*const Str`, live during the callback; the
+    // 'static lifetime never escapes `render_to`'s sink call.
+    unsafe { convert::req(*(item as *const Str<'_>), "rendered text") }
 }
 
 fn text_item(item: *const c_void) -> Result<String, String> {
@@ -1068,8 +1144,133 @@ mod tests {
         }
     }
 
+    /// A storage that hands its runs over one by one (and fails, after two,
+    /// for project `broken`), and a reporter that renders in pieces.
+    struct Streams;
+
+    impl Plugin for Streams {
+        const NAME: &'static str = "streams";
+        const VERSION: &'static str = "1.0.0";
+        fn new(_: &PluginConfig) -> Result<Self, PluginError> {
+            Ok(Streams)
+        }
+    }
+
+    fn numbered_run(n: i64) -> Run {
+        Run {
+            id: format!("r{n}"),
+            project: "p".into(),
+            started_at: Timestamp::from_secs(1_000 - n),
+            ended_at: None,
+            status: crate::RunStatus::Unknown,
+            status_source: None,
+            task_count: 1,
+            size_bytes: Some(n as u64),
+            allocated_bytes: None,
+            location: format!("/runs/r{n}"),
+            pinned: false,
+            attributes: serde_json::Map::from_iter([("n".to_owned(), serde_json::Value::from(n))]),
+        }
+    }
+
+    impl Storage for Streams {
+        fn list_runs(&self, _: &RunQuery<'_>) -> Result<Vec<Run>, PluginError> {
+            panic!("streams: list_runs_into is the one called");
+        }
+        fn list_runs_into(
+            &self,
+            query: &RunQuery<'_>,
+            emit: &mut dyn FnMut(Run),
+        ) -> Result<(), PluginError> {
+            for n in 0..3 {
+                if n == 2 && query.project == Some("broken") {
+                    return Err(PluginError::failed("broken after two"));
+                }
+                emit(numbered_run(n));
+            }
+            Ok(())
+        }
+    }
+
+    impl crate::Reporter for Streams {
+        fn render(&self, _: &Document<'_>) -> Result<String, PluginError> {
+            panic!("streams: render_into is the one called");
+        }
+        fn render_into(
+            &self,
+            doc: &Document<'_>,
+            emit: &mut dyn FnMut(&str),
+        ) -> Result<(), PluginError> {
+            for piece in doc.json.split_inclusive(',') {
+                emit(piece);
+            }
+            Ok(())
+        }
+    }
+
     crate::plugin_module! {
-        static MODULE = [storage(Plain), storage(Echo)];
+        static MODULE = [storage(Plain), storage(Echo), storage(Streams), reporter(Streams)];
+    }
+
+    fn handle_of(kind: crate::PluginKind, name: &str) -> PluginHandle {
+        // SAFETY: MODULE is a static of this program.
+        let handles = unsafe { open_module(&MODULE) }.expect("module");
+        handles
+            .into_iter()
+            .find(|h| h.name() == name && h.kind() == kind)
+            .expect("plugin")
+    }
+
+    #[test]
+    fn runs_reach_the_sink_one_by_one_as_the_storage_emits_them() {
+        let streams = handle_of(crate::PluginKind::Storage, "streams")
+            .instantiate("storage.streams", &toml::Table::new(), "/tmp")
+            .unwrap();
+        let mut seen = Vec::new();
+        streams
+            .list_runs_each(&RunQuery::default(), &mut |run| seen.push(run))
+            .unwrap();
+        assert_eq!(seen, (0..3).map(numbered_run).collect::<Vec<_>>());
+        // Collected the same way, whole.
+        assert_eq!(streams.list_runs(&RunQuery::default()).unwrap(), seen);
+
+        // A failure after two runs: the sink had them, the call fails.
+        let mut partial = Vec::new();
+        let broken = RunQuery {
+            project: Some("broken"),
+            limit: None,
+        };
+        let err = streams
+            .list_runs_each(&broken, &mut |run| partial.push(run.id))
+            .unwrap_err();
+        assert_eq!(partial, ["r0", "r1"]);
+        assert_eq!(err.kind, ErrorKind::Failed);
+        assert_eq!(err.message, "broken after two");
+        assert!(streams.list_runs(&broken).is_err());
+
+        // A storage with only `list_runs` streams through the default.
+        let mut none = 0;
+        instance("plain")
+            .list_runs_each(&RunQuery::default(), &mut |_| none += 1)
+            .unwrap();
+        assert_eq!(none, 0);
+    }
+
+    #[test]
+    fn rendered_pieces_reach_the_sink_in_order_and_join_into_the_text() {
+        let streams = handle_of(crate::PluginKind::Reporter, "streams")
+            .instantiate("reporter.streams", &toml::Table::new(), "/tmp")
+            .unwrap();
+        let doc = Document {
+            kind: crate::DocumentKind::RunList,
+            json: "[1,2,3,\"✓\"]",
+        };
+        let mut pieces = Vec::new();
+        streams
+            .render_to(&doc, &mut |piece| pieces.push(piece.to_owned()))
+            .unwrap();
+        assert_eq!(pieces, ["[1,", "2,", "3,", "\"✓\"]"]);
+        assert_eq!(streams.render(&doc).unwrap(), pieces.concat());
     }
 
     fn instance(name: &str) -> Instance {

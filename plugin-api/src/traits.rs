@@ -217,6 +217,25 @@ pub trait Storage: Plugin {
     /// `query.project` exactly (key, name or hash), never as a substring.
     fn list_runs(&self, query: &RunQuery<'_>) -> Result<Vec<Run>, PluginError>;
 
+    /// Lists the runs matching `query`, newest first, handing each to
+    /// `emit` as soon as it is built: the host takes it at once, so a
+    /// storage that overrides this never holds a long listing whole (a
+    /// listing of 100,000 runs is tens of megabytes).
+    ///
+    /// The default calls [`Storage::list_runs`] and emits its runs one by
+    /// one. Fail before emitting anything where you can: runs already
+    /// emitted are discarded with the error.
+    fn list_runs_into(
+        &self,
+        query: &RunQuery<'_>,
+        emit: &mut dyn FnMut(Run),
+    ) -> Result<(), PluginError> {
+        for run in self.list_runs(query)? {
+            emit(run);
+        }
+        Ok(())
+    }
+
     /// One run with its tasks, for `info`.
     ///
     /// Return [`PluginError::not_found`] for a run that does not exist. The
@@ -466,4 +485,24 @@ pub trait Reporter: Plugin {
     /// Return [`PluginError::unsupported`] for a document kind the reporter
     /// does not handle; the host then falls back to another reporter.
     fn render(&self, doc: &Document<'_>) -> Result<String, PluginError>;
+
+    /// Renders `doc`, handing the text to `emit` in pieces as they are
+    /// ready: the host writes each piece out at once, so a reporter that
+    /// overrides this never holds a large document's output whole (a list
+    /// of 100,000 runs is tens of megabytes of text). The pieces, joined,
+    /// are the text.
+    ///
+    /// The default renders with [`Reporter::render`] and emits the text as
+    /// one piece. Fail (for an unsupported kind, say) before emitting
+    /// anything: the host falls back to another reporter only while no
+    /// text has gone out.
+    fn render_into(
+        &self,
+        doc: &Document<'_>,
+        emit: &mut dyn FnMut(&str),
+    ) -> Result<(), PluginError> {
+        let text = self.render(doc)?;
+        emit(&text);
+        Ok(())
+    }
 }

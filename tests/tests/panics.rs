@@ -2,7 +2,7 @@
 //! value, that instance is disabled, and the host carries on.
 
 use otto_hooks_core::registry::{Registry, samples};
-use otto_hooks_core::render::render;
+use otto_hooks_core::render::{Streamed, render, render_json_to};
 use otto_hooks_plugin_api::host::{CallError, Instance, PluginHandle};
 use otto_hooks_plugin_api::{
     Action, DeleteReport, DocumentKind, ErrorKind, EventPage, EventQuery, ExpireReport,
@@ -246,6 +246,97 @@ fn a_panicking_reporter_falls_back_to_json_with_a_warning() {
     )
     .unwrap();
     assert!(by_table.warnings.is_empty(), "{:?}", by_table.warnings);
+}
+
+#[test]
+fn streamed_output_falls_back_to_json_only_while_nothing_went_out() {
+    let lib = PrivateLibrary::of("fixture-panicky");
+    let data = PrivateDir::new();
+    let mut registry = Registry::with_builtins();
+    assert_eq!(
+        registry.add_library(&lib.path),
+        2,
+        "{:?}",
+        registry.refusals()
+    );
+    let json = samples::documents()
+        .into_iter()
+        .find(|(kind, _)| *kind == DocumentKind::RunSummary)
+        .map(|(_, json)| json)
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let stream = |settings: toml::Table, out: &mut dyn std::io::Write| {
+        let reporter = spec(
+            PluginKind::Reporter,
+            "panicky-reporter",
+            "reporter.panicky-reporter",
+            settings,
+        );
+        render_json_to(
+            &registry,
+            &reporter,
+            data.path(),
+            DocumentKind::RunSummary,
+            &json,
+            out,
+        )
+    };
+
+    // It panics before any output: the json reporter takes over, and the
+    // output is the document, once.
+    let mut out = Vec::new();
+    match stream(toml::Table::new(), &mut out) {
+        Streamed::Written(warnings) => {
+            assert_eq!(warnings.len(), 1, "{warnings:?}");
+            assert!(warnings[0].contains(RENDER_PANIC), "{warnings:?}");
+        }
+        other => panic!("expected the json fallback, got {other:?}"),
+    }
+    let text = String::from_utf8(out).unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+        doc
+    );
+
+    // It panics after a line went out: no fallback (output is never mixed),
+    // the failure names what happened.
+    let mut out = Vec::new();
+    match stream(settings("after_output = true"), &mut out) {
+        Streamed::Failed(message) => {
+            assert!(message.contains(RENDER_PANIC), "{message}");
+            assert!(message.contains("after part of its output"), "{message}");
+        }
+        other => panic!("expected a failure, got {other:?}"),
+    }
+    assert_eq!(String::from_utf8(out).unwrap(), "partial output\n");
+
+    // A failing writer (a closed pipe) stops the rendering with its error.
+    struct Closed;
+    impl std::io::Write for Closed {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::ErrorKind::BrokenPipe.into())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let table = spec(
+        PluginKind::Reporter,
+        "table",
+        "reporter.table",
+        toml::Table::new(),
+    );
+    match render_json_to(
+        &registry,
+        &table,
+        data.path(),
+        DocumentKind::RunSummary,
+        &json,
+        &mut Closed,
+    ) {
+        Streamed::Write(e) => assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe),
+        other => panic!("expected the write error, got {other:?}"),
+    }
 }
 
 #[test]

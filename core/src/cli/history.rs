@@ -222,9 +222,10 @@ pub(super) fn info(ctx: &Context, args: InfoArgs) -> CmdResult {
 
 pub(super) fn usage(ctx: &Context, args: UsageArgs) -> CmdResult {
     with_history(ctx, &args.source, |history, registry| {
-        let mut report = history.usage(args.project.as_deref()).map_err(failure)?;
-        let plan = crate::policy::plan(
+        let (mut report, runs) = history.usage(args.project.as_deref()).map_err(failure)?;
+        let plan = crate::policy::plan_runs(
             history,
+            runs,
             &ctx.config,
             registry,
             &ctx.hooks_home,

@@ -234,18 +234,33 @@ impl Context {
         text: &str,
     ) -> Result<(), Failure> {
         if text.len() > 8 << 20 {
-            // A large document (100,000 runs) is rendered into a few large
-            // strings, which the allocator maps afresh: give back first what
-            // building the document freed, so the two do not add up.
+            // A large document (100,000 runs): give back what building it
+            // freed, so that the reporter's own memory does not add to it.
             release_free_memory();
         }
-        let rendered =
-            render::render_json(registry, &self.reporter(json), &self.hooks_home, kind, text)
-                .map_err(Failure::failed)?;
-        for w in &rendered.warnings {
-            self.warn(w);
+        // Written as the reporter emits it: the output is never held whole.
+        let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+        let streamed = render::render_json_to(
+            registry,
+            &self.reporter(json),
+            &self.hooks_home,
+            kind,
+            text,
+            &mut out,
+        );
+        match streamed {
+            render::Streamed::Written(warnings) => {
+                for w in &warnings {
+                    self.warn(w);
+                }
+                Ok(())
+            }
+            render::Streamed::Write(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            render::Streamed::Write(e) => {
+                Err(Failure::failed(format!("cannot write to stdout: {e}")))
+            }
+            render::Streamed::Failed(e) => Err(Failure::failed(e)),
         }
-        write_stdout(&rendered.text)
     }
 
     /// A warning on stderr (silenced by `-q`).

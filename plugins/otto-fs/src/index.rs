@@ -3,10 +3,12 @@
 //!
 //! # Validity
 //!
-//! An entry is used only while the run directory and its `tasks/` entry
-//! have the identity recorded with it (device, inode, mtime and ctime to the
-//! nanosecond): adding, removing or renaming anything in the run directory
-//! or in `tasks/`, or replacing the run directory, changes it. Live runs
+//! An entry is used only while the run directory has the identity recorded
+//! with it (device, inode, mtime and ctime to the nanosecond): adding,
+//! removing or renaming anything in the run directory (`.keep`, `.lock`,
+//! `run.yaml`, `tasks/`), or replacing the run directory, changes it.
+//! Deeper changes to a finished run — which otto never makes — are not
+//! seen. Live runs
 //! (their `.lock` held, or younger than two minutes) are never indexed, nor are walks that met an
 //! unreadable or vanishing entry. Entries of runs that are gone are dropped
 //! when their project is next scanned. A file that cannot be read, is
@@ -25,7 +27,7 @@ use crate::strings::Strings;
 use crate::walk::{Identity, Linked, Sizes};
 
 const MAGIC: &[u8; 8] = b"OTTOFSIX";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 /// Bytes before the checksummed part: magic, version, checksum.
 const HEADER: usize = 8 + 4 + 8;
 /// An index larger than this is not read (it would be corrupt anyway).
@@ -163,8 +165,6 @@ impl Index {
                 let Some(f) = runs.get(name) else { continue };
                 out.bytes(name.as_bytes());
                 out.identity(&f.identity);
-                out.0.push(u8::from(f.tasks_identity.is_some()));
-                out.identity(&f.tasks_identity.unwrap_or_default());
                 out.u64(f.sizes.apparent);
                 out.u64(f.sizes.allocated);
                 out.u32(f.task_count);
@@ -217,18 +217,13 @@ impl Index {
         let mut projects = HashMap::new();
         for _ in 0..r.count(8)? {
             let dir: Box<str> = std::str::from_utf8(r.bytes()?).ok()?.into();
-            let run_count = r.count(100)?;
+            // A run takes at least: its name (4 + 1), identity (40), sizes
+            // and counts (28), flags (1) and two list lengths (8).
+            let run_count = r.count(82)?;
             let mut runs = ProjectRuns::with_capacity(run_count);
             for _ in 0..run_count {
                 let name: Box<str> = std::str::from_utf8(r.bytes()?).ok()?.into();
                 let identity = r.identity()?;
-                let has_tasks = r.u8()?;
-                let tasks = r.identity()?;
-                let tasks_identity = match has_tasks {
-                    0 => None,
-                    1 => Some(tasks),
-                    _ => return None,
-                };
                 let sizes = Sizes {
                     apparent: r.u64()?,
                     allocated: r.u64()?,
@@ -254,7 +249,6 @@ impl Index {
                     .collect::<Option<Box<[Linked]>>>()?;
                 let facts = RunFacts {
                     identity,
-                    tasks_identity,
                     sizes,
                     task_count,
                     stderr_bytes,
@@ -381,11 +375,6 @@ mod tests {
                 ctime: -5,
                 ctime_nsec: 6,
             },
-            tasks_identity: Some(Identity {
-                dev: 1,
-                ino: 9,
-                ..Identity::default()
-            }),
             sizes: Sizes {
                 apparent: 1234,
                 allocated: 8192,
@@ -404,7 +393,6 @@ mod tests {
             .into(),
         };
         let other = RunFacts {
-            tasks_identity: None,
             targets: Box::default(),
             links: Box::default(),
             pinned: false,
@@ -482,7 +470,7 @@ mod tests {
         assert!(Index::decode(&longer, home).is_none());
         assert!(Index::decode(&bytes, Path::new("/other/.otto")).is_none());
         let mut newer = bytes.clone();
-        newer[8..12].copy_from_slice(&2u32.to_le_bytes());
+        newer[8..12].copy_from_slice(&(VERSION + 1).to_le_bytes());
         assert!(Index::decode(&newer, home).is_none());
     }
 

@@ -65,9 +65,9 @@
 //! ## The size index
 //!
 //! Finished runs never change, so their figures are kept, valid while the
-//! run directory and its `tasks/` keep their identity (device, inode,
-//! mtime, ctime to the nanosecond): the scan's `lstat` of the run decides,
-//! with no other system call. `list` and `usage` walk
+//! run directory keeps its identity (device, inode, mtime, ctime to the
+//! nanosecond; anything added, removed or renamed in it changes them): the
+//! scan's `lstat` of the run decides, with no other system call. `list` and `usage` walk
 //! only new or changed runs. A run is indexed only when it is finished: its
 //! `.lock` is not held (a non-blocking `flock` probe before the walk, which
 //! never creates the file) and it is more than two minutes old (otto
@@ -85,7 +85,7 @@
 //! renamed over the old one (then the directory is `fsync`ed): a reader sees
 //! the old file or the new one, never a mix.
 //!
-//! ### Format (version 1)
+//! ### Format (version 2)
 //!
 //! Binary, little-endian; `str` is a `u32` length then that many bytes;
 //! `ident` is `u64 dev, u64 ino, i64 mtime_s, u32 mtime_ns, i64 ctime_s,
@@ -93,7 +93,7 @@
 //!
 //! ```text
 //! "OTTOFSIX"                    8-byte magic
-//! u32 version                   1
+//! u32 version                   2
 //! u64 checksum                  hash of every byte after this field
 //! str otto_home                 the root this index describes
 //! u32 S, S × str                script-link targets, referred to by number
@@ -102,7 +102,6 @@
 //!   u32 R, R × run:
 //!     str name                  the run directory name
 //!     ident run                 the run directory's identity
-//!     u8 has_tasks, ident tasks `tasks/`'s identity (zeros when absent)
 //!     u64 apparent, u64 allocated, u32 task_count, u64 stderr_bytes
 //!     u8 flags                  bit 0: `.keep` (pinned), bit 1: `.lock`
 //!     u32 T, T × u32            script-link targets (string numbers)
@@ -110,7 +109,7 @@
 //!                               hard-linked files, to count once per project
 //! ```
 //!
-//! About 136 bytes a run: 100,000 runs make a 13.6 MB file. A file that
+//! About 130 bytes a run: 100,000 runs make a 13 MB file. A file that
 //! cannot be read, is corrupt (checksum, truncation, out-of-range
 //! numbers), has another version or describes another root is ignored and
 //! rebuilt, silently. Nothing is ever written under `otto_home`: a data
@@ -120,9 +119,11 @@
 //!
 //! - [`Storage::list_runs`]: per run, status `unknown` (the status plugin
 //!   decides), sizes, task count, `pinned` from `.keep`, the run directory
-//!   as `location`, and attributes `stderr_bytes`, `lock_file`, `finished`
-//!   (present and true when the run is known finished: its `.lock` was found
-//!   free after the run settled, or it came from the index). `run.yaml` is
+//!   as `location`, and attributes `stderr_bytes` and `finished` (present
+//!   and true when the run is known finished: its `.lock` was found free
+//!   after the run settled, or it came from the index) — what status
+//!   detection needs, nothing more: each attribute of a listing of 100,000
+//!   runs costs megabytes. `run.yaml` is
 //!   not read. `limit` is applied newest first, and
 //!   only the runs returned are measured.
 //! - [`Storage::run_details`]: the same run plus the project's `name` and
@@ -305,9 +306,10 @@ impl OttoFs {
 
     /// A run as `list` reports it.
     fn run(&self, project: &ProjectName<'_>, id: &str, key: RunName, summary: &Summary) -> Run {
-        let mut attributes = Map::with_capacity(4);
+        // What status detection needs, and no more: at 100,000 runs, every
+        // attribute of a listing costs megabytes.
+        let mut attributes = Map::with_capacity(2);
         attributes.insert("stderr_bytes".into(), Value::from(summary.stderr_bytes));
-        attributes.insert("lock_file".into(), Value::from(summary.lock_file));
         if summary.finished {
             // The status plugin may skip its own lock probe.
             attributes.insert("finished".into(), Value::from(true));
@@ -345,9 +347,19 @@ impl OttoFs {
 
 impl Storage for OttoFs {
     fn list_runs(&self, query: &RunQuery<'_>) -> Result<Vec<Run>, PluginError> {
+        let mut runs = Vec::new();
+        self.list_runs_into(query, &mut |run| runs.push(run))?;
+        Ok(runs)
+    }
+
+    fn list_runs_into(
+        &self,
+        query: &RunQuery<'_>,
+        emit: &mut dyn FnMut(Run),
+    ) -> Result<(), PluginError> {
         let _busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
         let Some(survey) = self.survey(query.project)? else {
-            return Ok(Vec::new());
+            return Ok(());
         };
         let order = survey.newest_first();
         let limit = query
@@ -368,19 +380,19 @@ impl Storage for OttoFs {
             }));
         }
         drop(order);
-        // The index is written and freed before the runs are built: at
-        // 100,000 runs, the two together would double the peak.
+        // The index is written and freed before the runs are built, and each
+        // run goes to the host as soon as it is: at 100,000 runs, holding
+        // them together would double the peak.
         let projects = survey.finish(self.index_path.as_deref(), &self.memory, self.context());
-        let mut runs = Vec::with_capacity(picked.len());
         for &((p, r), summary) in &picked {
             if let Some(run) = projects.get(p).and_then(|project| {
                 let run = project.runs.get(r)?;
                 Some(self.run(&project.name(), &run.name, run.key, &summary))
             }) {
-                runs.push(run);
+                emit(run);
             }
         }
-        Ok(runs)
+        Ok(())
     }
 
     fn run_details(&self, ctx: &HookContext<'_>) -> Result<RunDetails, PluginError> {
@@ -434,6 +446,8 @@ impl Storage for OttoFs {
         let mut run = self.run(&project, ctx.run_id, key, &facts.summary());
         // Derivable from the project key, so only details carry them: a
         // listing of 100,000 runs stays small.
+        run.attributes
+            .insert("lock_file".into(), Value::from(facts.lock_file));
         run.attributes
             .insert("name".into(), Value::from(project.name));
         run.attributes

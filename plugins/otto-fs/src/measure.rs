@@ -1,7 +1,7 @@
 //! What is measured of one run, and measuring many runs in parallel.
 //!
 //! A run is identified by the device, inode, mtime and ctime of the run
-//! directory (from the scan's `lstat`) and of its `tasks/`; when the size
+//! directory (from the scan's `lstat`); when the size
 //! index holds an entry with the same identity, the entry is used as is
 //! (no system call): only finished runs are indexed. Otherwise the run is
 //! opened relative to its project's descriptor and walked
@@ -10,7 +10,7 @@
 //! targets of its `tasks/*/script.*` symlinks are recorded.
 
 use std::ffi::CStr;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
@@ -18,15 +18,13 @@ use rustix::fs::Stat;
 use rustix::io::Errno;
 
 use crate::strings::Strings;
-use crate::walk::{self, Du, Identity, Linked, Sizes, Visitor};
+use crate::walk::{self, Du, Identity, Linked, LockProbe, Sizes, Visitor};
 
 /// Everything measured of one run: what the size index keeps.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct RunFacts {
     /// The run directory's identity when it was measured.
     pub identity: Identity,
-    /// Its `tasks/` entry's identity, when it had one.
-    pub tasks_identity: Option<Identity>,
     /// `du -sb` / `du -sB1` of the run directory.
     pub sizes: Sizes,
     /// The directories under `tasks/`.
@@ -127,11 +125,12 @@ fn still_valid(job: &Job<'_>) -> bool {
 /// then takes it, so a run seconds old may not hold it yet.
 const SETTLE_SECS: i64 = 120;
 
-/// Whether a finished walk of a run may go into the index: its `.lock` is
-/// not held (otto is done with it) and the run is not so young that otto
-/// may not have taken the lock yet. (A run dated in the future — a skewed
-/// clock — is judged by its lock alone.)
-fn settled(run_dir: BorrowedFd<'_>, name: &str) -> bool {
+/// Whether a finished walk of a run may go into the index, given what the
+/// probe of its `.lock` found before the walk: the lock is not held (otto
+/// is done with it) and the run is not so young that otto may not have
+/// taken the lock yet. (A run dated in the future — a skewed clock — is
+/// judged by its lock alone.)
+fn settled(name: &str, lock: LockProbe) -> bool {
     let Some(run) = crate::layout::RunName::parse(name) else {
         return false;
     };
@@ -139,7 +138,7 @@ fn settled(run_dir: BorrowedFd<'_>, name: &str) -> bool {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
     let age = now.saturating_sub(run.start_secs());
-    !(0..SETTLE_SECS).contains(&age) && !walk::lock_held_at(run_dir, ".lock")
+    !(0..SETTLE_SECS).contains(&age) && lock != LockProbe::Held
 }
 
 /// Measures one run (see the module docs).
@@ -167,12 +166,9 @@ pub(crate) fn measure_run(job: &Job<'_>, strings: &Mutex<Strings>) -> Measured {
         return Measured::Gone;
     };
     let identity = Identity::of(&own);
-    let tasks_identity = walk::lstat_at(fd.as_fd(), "tasks")
-        .ok()
-        .map(|st| Identity::of(&st));
-    let lock = walk::exists_at(&fd, ".lock");
     // Probed before the walk: figures of a run that was live are never kept.
-    let may_index = settled(fd.as_fd(), job.name);
+    let lock = walk::probe_lock_at(&fd, ".lock");
+    let may_index = settled(job.name, lock);
 
     let mut du = Du::new(true);
     du.add(&own);
@@ -184,10 +180,9 @@ pub(crate) fn measure_run(job: &Job<'_>, strings: &Mutex<Strings>) -> Measured {
         let mut strings = strings.lock().unwrap_or_else(|e| e.into_inner());
         seen.targets.iter().map(|t| strings.intern(t)).collect()
     };
-    let lock_file = lock || seen.lock_file;
+    let lock_file = lock != LockProbe::Absent || seen.lock_file;
     let facts = RunFacts {
         identity,
-        tasks_identity,
         sizes: du.sizes,
         task_count: seen.task_count,
         stderr_bytes: seen.stderr_bytes,

@@ -275,7 +275,7 @@ fn a_run_reports_its_counts_pin_location_and_attributes() {
     let stderr = "warning from build\n".len() + "warning from check:db\n".len();
     assert_eq!(
         Value::Object(run.attributes),
-        json!({"stderr_bytes": stderr, "lock_file": false, "finished": true})
+        json!({"stderr_bytes": stderr, "finished": true})
     );
 }
 
@@ -422,7 +422,7 @@ fn legacy_runs_read_like_current_ones() {
     assert_eq!(runs.len(), 2);
     for run in &runs {
         assert_eq!(run.task_count, 1);
-        assert_eq!(run.attributes["lock_file"], json!(false));
+        assert_eq!(run.attributes["finished"], json!(true));
         assert_eq!(run.size_bytes, Some(du(Path::new(&run.location), "-sb")));
     }
     let d = details(&fs, "otto", "1500000000");
@@ -576,7 +576,8 @@ fn a_run_whose_lock_is_held_is_never_indexed_and_a_finished_one_is() {
     rustix::fs::flock(&held, rustix::fs::FlockOperation::LockExclusive).unwrap();
     let fs = fx.plugin();
     let runs = fs.list_runs(&RunQuery::default()).unwrap();
-    assert_eq!(runs[0].attributes["lock_file"], json!(true));
+    assert_eq!(runs[0].attributes.get("finished"), None, "the live run");
+    assert_eq!(runs[1].attributes["finished"], json!(true));
     fs.list_runs(&RunQuery::default()).unwrap();
     fs.list_runs(&RunQuery::default()).unwrap();
     assert_eq!(
@@ -584,6 +585,8 @@ fn a_run_whose_lock_is_held_is_never_indexed_and_a_finished_one_is() {
         4,
         "the live run is walked every time, the finished one once"
     );
+    let live = details(&fs, "web-0123abcd", "1700000001");
+    assert_eq!(live.run.attributes["lock_file"], json!(true));
     let index = index_of(&fs);
     assert!(!index.projects["web-0123abcd"].contains_key("1700000001"));
     assert!(

@@ -2,9 +2,11 @@
 //!
 //! Every directory is opened relative to its parent's descriptor with
 //! `O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC`, its entries are read with
-//! `getdents64` (rustix's [`Dir`]) and each entry is examined with
-//! `fstatat(parent, name, AT_SYMLINK_NOFOLLOW)`: no path is resolved twice,
-//! and no symlink is ever followed — a symlink counts as the link itself.
+//! `getdents64` (rustix's [`RawDir`], into buffers reused across the walk)
+//! and each entry is examined once: a directory with `fstat` on the
+//! descriptor just opened for it, anything else with `fstatat(parent, name,
+//! AT_SYMLINK_NOFOLLOW)`. No path is resolved twice, and no symlink is ever
+//! followed — a symlink counts as the link itself.
 //!
 //! [`Du`] adds up what `du -sb` (apparent bytes: every entry's `st_size`,
 //! the directories included) and `du -sB1` (allocated bytes: `st_blocks *
@@ -12,10 +14,11 @@
 
 use std::collections::HashSet;
 use std::ffi::CStr;
+use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
-use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, Stat};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir, Stat};
 use rustix::io::Errno;
 
 /// Flags for opening a directory: never through a symlink.
@@ -240,21 +243,47 @@ impl Visitor for CountOnly {
     fn entry(&mut self, _: BorrowedFd<'_>, _: &[u8], _: &CStr, _: &Stat, _: bool) {}
 }
 
+/// Bytes of each `getdents64` buffer: a task directory in one call.
+const DENTS_BYTES: usize = 8 * 1024;
+
+/// `getdents64` buffers, one per depth of the walk (a directory's entries
+/// are read while its subdirectories are walked), reused across its
+/// directories.
+type Buffers = Vec<Box<[MaybeUninit<u8>]>>;
+
 /// Walks the tree under the open directory `fd` (whose own entry the caller
 /// has counted), counting every entry into `du` and showing it to
 /// `visitor`, depth first. Errors below the root make the walk incomplete;
 /// they never stop it.
 pub(crate) fn walk(fd: OwnedFd, du: &mut Du, visitor: &mut impl Visitor) {
     let mut path = Vec::new();
-    walk_dir(fd, &mut path, du, visitor);
+    let mut buffers = Buffers::new();
+    walk_dir(&fd, 0, &mut path, du, visitor, &mut buffers);
 }
 
-fn walk_dir(fd: OwnedFd, path: &mut Vec<u8>, du: &mut Du, visitor: &mut impl Visitor) {
-    let Ok(mut dir) = Dir::new(fd) else {
-        du.complete = false;
-        return;
-    };
-    while let Some(entry) = dir.read() {
+/// Walks the directory `fd`, at `depth` below the walk's root.
+///
+/// Entries `getdents64` types as directories are opened first and
+/// examined with `fstat` on the new descriptor — one name lookup instead
+/// of two; `O_NOFOLLOW | O_DIRECTORY` still refuses whatever replaced them
+/// since the listing, which is then looked at with `lstat` like any other
+/// entry. Every other entry gets `fstatat(AT_SYMLINK_NOFOLLOW)`.
+fn walk_dir(
+    fd: &OwnedFd,
+    depth: usize,
+    path: &mut Vec<u8>,
+    du: &mut Du,
+    visitor: &mut impl Visitor,
+    buffers: &mut Buffers,
+) {
+    if buffers.len() <= depth {
+        buffers.resize_with(depth + 1, || Box::new_uninit_slice(DENTS_BYTES));
+    }
+    // Taken out while this directory is read, so deeper levels can use theirs.
+    let mut buffer = std::mem::take(&mut buffers[depth]);
+    let mut dir = RawDir::new(fd, &mut buffer);
+    let parent = fd.as_fd();
+    while let Some(entry) = dir.next() {
         let Ok(entry) = entry else {
             du.complete = false;
             break;
@@ -263,34 +292,54 @@ fn walk_dir(fd: OwnedFd, path: &mut Vec<u8>, du: &mut Du, visitor: &mut impl Vis
         if matches!(name.to_bytes(), b"." | b"..") {
             continue;
         }
-        let Ok(parent) = dir.fd() else {
-            du.complete = false;
-            break;
+        let opened = match entry.file_type() {
+            FileType::Directory => match open_dir_at(parent, name) {
+                Ok(child) => match rustix::fs::fstat(&child) {
+                    Ok(st) => Some((child, st)),
+                    Err(_) => {
+                        du.complete = false;
+                        continue;
+                    }
+                },
+                // Gone, or no longer a directory: examined below.
+                Err(_) => None,
+            },
+            _ => None,
         };
-        let st = match lstat_at(parent, name) {
-            Ok(st) => st,
-            Err(_) => {
-                du.complete = false;
-                continue;
-            }
+        let (child, st) = match opened {
+            Some((child, st)) => (Some(child), st),
+            None => match lstat_at(parent, name) {
+                Ok(st) => (None, st),
+                Err(_) => {
+                    du.complete = false;
+                    continue;
+                }
+            },
         };
         let counted = du.add(&st);
         visitor.entry(parent, path, name, &st, counted);
-        if is_dir(&st) {
-            match open_dir_at(parent, name) {
-                Ok(child) => {
-                    let len = path.len();
-                    if len > 0 {
-                        path.push(b'/');
-                    }
-                    path.extend_from_slice(name.to_bytes());
-                    walk_dir(child, path, du, visitor);
-                    path.truncate(len);
-                }
-                Err(_) => du.complete = false,
-            }
+        if !is_dir(&st) {
+            continue;
         }
+        let child = match child {
+            Some(child) => child,
+            None => match open_dir_at(parent, name) {
+                Ok(child) => child,
+                Err(_) => {
+                    du.complete = false;
+                    continue;
+                }
+            },
+        };
+        let len = path.len();
+        if len > 0 {
+            path.push(b'/');
+        }
+        path.extend_from_slice(name.to_bytes());
+        walk_dir(&child, depth + 1, path, du, visitor, buffers);
+        path.truncate(len);
     }
+    buffers[depth] = buffer;
 }
 
 /// Counts the tree at `name` of `dirfd` as `du -s` would: the entry itself
@@ -314,22 +363,35 @@ pub(crate) fn exists_at(dirfd: impl AsFd, name: &str) -> bool {
     lstat_at(dirfd.as_fd(), name).is_ok()
 }
 
-/// Whether somebody holds a `flock` on `name` in `dirfd` — for `.lock`,
-/// whether otto is running the run. Never creates the file, never follows
-/// a symlink, never blocks (`O_NONBLOCK` also keeps a planted FIFO from
-/// blocking the open). Any failure to probe reads as "held": the run is
-/// then treated as live and simply not indexed.
-pub(crate) fn lock_held_at(dirfd: impl AsFd, name: &str) -> bool {
+/// What a probe of a lock file found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LockProbe {
+    /// There is no such file.
+    Absent,
+    /// The file exists and nobody holds a lock on it.
+    Free,
+    /// Somebody holds a lock on it — or it could not be probed.
+    Held,
+}
+
+/// Whether `name` in `dirfd` exists and somebody holds a `flock` on it —
+/// for `.lock`, whether otto is running the run. Never creates the file,
+/// never follows a symlink, never blocks (`O_NONBLOCK` also keeps a planted
+/// FIFO from blocking the open). Any failure to probe reads as
+/// [`LockProbe::Held`]: the run is then treated as live and simply not
+/// indexed.
+pub(crate) fn probe_lock_at(dirfd: impl AsFd, name: &str) -> LockProbe {
     let flags = OFlags::RDONLY
         .union(OFlags::NOFOLLOW)
         .union(OFlags::CLOEXEC)
         .union(OFlags::NONBLOCK);
     match rustix::fs::openat(dirfd.as_fd(), name, flags, Mode::empty()) {
-        Ok(fd) => {
-            rustix::fs::flock(&fd, rustix::fs::FlockOperation::NonBlockingLockShared).is_err()
-        }
-        Err(Errno::NOENT) => false,
-        Err(_) => true,
+        Ok(fd) => match rustix::fs::flock(&fd, rustix::fs::FlockOperation::NonBlockingLockShared) {
+            Ok(()) => LockProbe::Free,
+            Err(_) => LockProbe::Held,
+        },
+        Err(Errno::NOENT) => LockProbe::Absent,
+        Err(_) => LockProbe::Held,
     }
 }
 

@@ -45,4 +45,14 @@ impl Reporter for JsonReporter {
     fn render(&self, doc: &Document<'_>) -> Result<String, PluginError> {
         crate::json_text(doc, self.compact)
     }
+
+    fn render_into(
+        &self,
+        doc: &Document<'_>,
+        emit: &mut dyn FnMut(&str),
+    ) -> Result<(), PluginError> {
+        // Nothing goes out unless all of it can.
+        crate::check_json(doc)?;
+        crate::json_pieces(doc, self.compact, emit)
+    }
 }

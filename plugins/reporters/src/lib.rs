@@ -52,15 +52,47 @@ fn pretty_json(doc: &Document<'_>) -> Result<String, PluginError> {
 
 /// `doc`'s JSON re-serialised, pretty or on one line, with a trailing newline.
 fn json_text(doc: &Document<'_>, compact: bool) -> Result<String, PluginError> {
-    // Transcoded token by token: a run list of 100,000 runs is never held
-    // as a tree of values, only as text in and text out.
-    let invalid = |e: &dyn std::fmt::Display| {
-        PluginError::invalid(format!(
-            "the {} document is not valid JSON: {e}",
-            kind_name(doc.kind)
-        ))
+    let mut text = String::with_capacity(doc.json.len() + doc.json.len() / 2);
+    json_pieces(doc, compact, &mut |piece| text.push_str(piece))?;
+    Ok(text)
+}
+
+/// The pieces [`json_pieces`] hands on, in bytes (about).
+const PIECE: usize = 64 * 1024;
+
+/// The error for a document that is not valid JSON.
+fn invalid_json(doc: &Document<'_>, e: &dyn std::fmt::Display) -> PluginError {
+    PluginError::invalid(format!(
+        "the {} document is not valid JSON: {e}",
+        kind_name(doc.kind)
+    ))
+}
+
+/// Checks that `doc` is valid JSON (without building anything), for a
+/// reporter about to stream it: invalid JSON then fails before any output.
+fn check_json(doc: &Document<'_>) -> Result<(), PluginError> {
+    serde_json::from_str::<serde::de::IgnoredAny>(doc.json)
+        .map(drop)
+        .map_err(|e| invalid_json(doc, &e))
+}
+
+/// `doc`'s JSON re-serialised, pretty or on one line, with a trailing
+/// newline, handed to `emit` in pieces of about [`PIECE`] bytes.
+///
+/// Transcoded token by token: a run list of 100,000 runs is never held as
+/// a tree of values, nor (streamed to the host) its output whole. Invalid
+/// JSON fails where it is found, after what came before it was emitted:
+/// [`check_json`] first when that matters.
+fn json_pieces(
+    doc: &Document<'_>,
+    compact: bool,
+    emit: &mut dyn FnMut(&str),
+) -> Result<(), PluginError> {
+    let invalid = |e: &dyn std::fmt::Display| invalid_json(doc, e);
+    let mut out = Pieces {
+        buf: Vec::with_capacity(PIECE.min(doc.json.len() * 2) + 64),
+        emit,
     };
-    let mut out = Vec::with_capacity(doc.json.len() + doc.json.len() / 2);
     let mut input = serde_json::Deserializer::from_str(doc.json);
     let result = if compact {
         serde_transcode::transcode(&mut input, &mut serde_json::Serializer::new(&mut out))
@@ -69,8 +101,51 @@ fn json_text(doc: &Document<'_>, compact: bool) -> Result<String, PluginError> {
     };
     result.map_err(|e| invalid(&e))?;
     input.end().map_err(|e| invalid(&e))?;
-    out.push(b'\n');
-    String::from_utf8(out).map_err(|e| PluginError::failed(format!("cannot print JSON: {e}")))
+    out.buf.push(b'\n');
+    out.hand_on();
+    if out.buf.is_empty() {
+        Ok(())
+    } else {
+        Err(PluginError::failed("cannot print JSON: it is not UTF-8"))
+    }
+}
+
+/// A writer that hands what it is given to `emit` in pieces of about
+/// [`PIECE`] bytes, each whole UTF-8.
+struct Pieces<'e> {
+    buf: Vec<u8>,
+    emit: &'e mut dyn FnMut(&str),
+}
+
+impl Pieces<'_> {
+    /// Emits the buffer up to its last whole character.
+    fn hand_on(&mut self) {
+        let whole = match std::str::from_utf8(&self.buf) {
+            Ok(text) => text.len(),
+            Err(e) => e.valid_up_to(),
+        };
+        if whole == 0 {
+            return;
+        }
+        if let Ok(text) = std::str::from_utf8(&self.buf[..whole]) {
+            (self.emit)(text);
+        }
+        self.buf.drain(..whole);
+    }
+}
+
+impl std::io::Write for Pieces<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(bytes);
+        if self.buf.len() >= PIECE {
+            self.hand_on();
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// A kind's name for messages (`unknown` reads as `given`).
