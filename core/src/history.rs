@@ -329,11 +329,22 @@ impl<'a> History<'a> {
             Some((p, r)) if !p.is_empty() && !r.is_empty() => (Some(p), r),
             _ => (project, spec),
         };
-        let candidates: Vec<Run> = self
-            .raw_runs(project, None)?
-            .into_iter()
-            .filter(|r| r.id == run_id)
-            .collect();
+        // Only the runs with that id are kept of the listing.
+        let mut candidates: Vec<Run> = Vec::new();
+        self.storage
+            .list_runs_each(
+                &RunQuery {
+                    project,
+                    limit: None,
+                },
+                &mut |run| {
+                    if run.id == run_id {
+                        candidates.push(run);
+                    }
+                },
+            )
+            .map_err(|e| HistoryError::failed(e.to_string()))?;
+        sort_newest_first(&mut candidates);
         match candidates.len() {
             0 => Err(HistoryError::bad_input(format!(
                 "no run `{run_id}`{} in storage `{}` (see `otto-hooks list`)",

@@ -2,8 +2,12 @@
 //! `otto_hooks_plugin_api::report`) and a reporter plugin renders it.
 //!
 //! `--json` selects the built-in `json` reporter; otherwise the configured
-//! reporter (default `table`) renders. A reporter that declines a document
-//! kind or fails falls back to `json`, with a warning — output is never lost.
+//! reporter (default `table`) renders. The text goes out as the reporter
+//! emits it ([`render_json_to`]), so a large document's output is never
+//! held whole. A reporter that declines a document kind or fails before
+//! emitting anything falls back to `json`, with a warning — output is
+//! never lost; one that fails after part of its text went out is an error
+//! (output is never mixed).
 
 use std::path::Path;
 
@@ -51,7 +55,8 @@ pub fn to_json<T: Serialize>(kind: DocumentKind, doc: &T) -> Result<String, Stri
 }
 
 /// Renders a document already serialised with [`to_json`] (so that a large
-/// document need not be held twice, as values and as text).
+/// document need not be held twice, as values and as text) into a string:
+/// [`render_json_to`] writing to memory.
 pub fn render_json(
     registry: &Registry,
     reporter: &InstanceSpec,
@@ -59,43 +64,32 @@ pub fn render_json(
     kind: DocumentKind,
     json: &str,
 ) -> Result<Rendered, String> {
+    let mut out = Vec::new();
     let mut warnings = Vec::new();
-    let fallback = json_reporter();
-    let candidates: &[&InstanceSpec] = if reporter.plugin == fallback.plugin {
-        &[reporter]
-    } else {
-        &[reporter, &fallback]
-    };
-    for spec in candidates {
-        let attempt = registry.instantiate(spec, data_dir).and_then(|instance| {
-            instance
-                .render(&Document { kind, json })
-                .map_err(|e| match e.kind {
-                    ErrorKind::Unsupported => {
-                        format!("{} does not render {kind} documents", e.plugin)
-                    }
-                    _ => e.to_string(),
-                })
-        });
-        match attempt {
-            Ok(mut text) => {
-                if !text.is_empty() && !text.ends_with('\n') {
-                    text.push('\n');
-                }
-                return Ok(Rendered { text, warnings });
-            }
-            Err(e) => warnings.push(e),
-        }
+    let streamed = render_json_to(
+        registry,
+        reporter,
+        data_dir,
+        kind,
+        json,
+        &mut out,
+        &mut |w| warnings.push(w.to_owned()),
+    );
+    match streamed {
+        // Pieces are `str`s: joined, they are UTF-8.
+        Streamed::Written => String::from_utf8(out)
+            .map(|text| Rendered { text, warnings })
+            .map_err(|e| format!("the rendered text is not UTF-8: {e}")),
+        Streamed::Write(e) => Err(e.to_string()),
+        Streamed::Failed(e) => Err(e),
     }
-    Err(warnings.join("; "))
 }
 
 /// How [`render_json_to`] went.
 #[derive(Debug)]
 pub enum Streamed {
-    /// The text went out; one line per reporter that failed before one
-    /// succeeded.
-    Written(Vec<String>),
+    /// The text went out.
+    Written,
     /// Writing failed (the reporter's pieces after that were dropped).
     Write(std::io::Error),
     /// Every reporter failed, or one failed after part of its text had gone
@@ -106,7 +100,8 @@ pub enum Streamed {
 /// Renders a document already serialised with [`to_json`] to `out` as the
 /// reporter emits it, falling back to `json` while nothing has been
 /// written: a large document's output is never held whole. A newline ends
-/// the text when the reporter's does not.
+/// the text when the reporter's does not. `warn` hears, as it happens, each
+/// reporter that failed before another took over (one line each).
 pub fn render_json_to(
     registry: &Registry,
     reporter: &InstanceSpec,
@@ -114,8 +109,9 @@ pub fn render_json_to(
     kind: DocumentKind,
     json: &str,
     out: &mut dyn std::io::Write,
+    warn: &mut dyn FnMut(&str),
 ) -> Streamed {
-    let mut warnings = Vec::new();
+    let mut failure = String::new();
     let fallback = json_reporter();
     let candidates: &[&InstanceSpec] = if reporter.plugin == fallback.plugin {
         &[reporter]
@@ -157,15 +153,22 @@ pub fn render_json_to(
                     Ok(())
                 };
                 return match end.and_then(|()| out.flush()) {
-                    Ok(()) => Streamed::Written(warnings),
+                    Ok(()) => Streamed::Written,
                     Err(e) => Streamed::Write(e),
                 };
             }
             Err(e) if wrote => {
                 return Streamed::Failed(format!("{e} (after part of its output)"));
             }
-            Err(e) => warnings.push(e),
+            Err(e) => {
+                // A reporter another will replace is a warning; the last
+                // one's failure is the error.
+                if spec != candidates.last().unwrap_or(spec) {
+                    warn(&e);
+                }
+                failure = e;
+            }
         }
     }
-    Streamed::Failed(warnings.join("; "))
+    Streamed::Failed(failure)
 }

@@ -51,7 +51,9 @@
 //! Every method returns a [`CallStatus`] and receives an [`Out`]: a pair of
 //! host callbacks. A method emits its results by calling `Out::emit` with a
 //! pointer to a borrowed value (the pointee type is documented on each
-//! method); the host copies what it needs before `emit` returns. On failure
+//! method); the host copies what it needs before `emit` returns — or uses
+//! the item right there (writes rendered text out, decides a run's status),
+//! so `emit` may take a while: hold no lock another call needs. On failure
 //! it calls `Out::error` once with a code and a UTF-8 message. No memory is
 //! ever freed on the other side of the boundary, so host and plugin may use
 //! different allocators (or languages).

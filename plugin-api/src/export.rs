@@ -66,6 +66,16 @@ thread_local! {
     static PANIC_LOCATION: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
 }
 
+/// Runs host code `f` from inside a plugin call (an emit callback's sink):
+/// a panic there is the host's, reported by the previous hook as usual,
+/// not recorded quietly as the plugin's.
+pub(crate) fn as_host<R>(f: impl FnOnce() -> R) -> R {
+    let outer = IN_PLUGIN_CALL.with(|c| c.replace(false));
+    let result = f();
+    IN_PLUGIN_CALL.with(|c| c.set(outer));
+    result
+}
+
 /// Installs (once) a panic hook that, inside plugin calls, records the
 /// location instead of printing a multi-line report — the host prints one
 /// line naming the plugin. Outside plugin calls the previous hook runs.

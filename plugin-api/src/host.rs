@@ -404,6 +404,10 @@ impl std::error::Error for CallError {}
 struct Collector<'s, T> {
     items: Vec<T>,
     sink: Option<&'s mut dyn FnMut(T)>,
+    /// A panic of the sink (host code), caught in the emit callback — it
+    /// may not unwind through the plugin — and resumed once the plugin
+    /// returns.
+    sink_panic: Option<Box<dyn std::any::Any + Send>>,
     convert: fn(*const c_void) -> Result<T, String>,
     bad_item: Option<String>,
     error: Option<(ErrorKind, String)>,
@@ -414,6 +418,7 @@ impl<'s, T> Collector<'s, T> {
         Collector {
             items: Vec::new(),
             sink: None,
+            sink_panic: None,
             convert,
             bad_item: None,
             error: None,
@@ -432,20 +437,28 @@ impl<'s, T> Collector<'s, T> {
 unsafe extern "C" fn emit_callback<T>(ctx: *mut c_void, item: *const c_void) {
     // SAFETY: `ctx` is the collector of the current call.
     let collector = unsafe { &mut *(ctx as *mut Collector<'_, T>) };
+    // After a bad item or a panicking sink the call fails: nothing more is
+    // handed on (a stream with a hole in it is worse than none).
+    if collector.bad_item.is_some() || collector.sink_panic.is_some() {
+        return;
+    }
     if item.is_null() {
-        collector
-            .bad_item
-            .get_or_insert_with(|| "emitted a null item".into());
+        collector.bad_item = Some("emitted a null item".into());
         return;
     }
     match (collector.convert)(item) {
         Ok(v) => match collector.sink.as_mut() {
-            Some(sink) => sink(v),
+            Some(sink) => {
+                let handed = crate::export::as_host(|| {
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sink(v)))
+                });
+                if let Err(payload) = handed {
+                    collector.sink_panic = Some(payload);
+                }
+            }
             None => collector.items.push(v),
         },
-        Err(e) => {
-            collector.bad_item.get_or_insert(e);
-        }
+        Err(e) => collector.bad_item = Some(e),
     }
 }
 
@@ -560,6 +573,9 @@ impl Instance {
         }
         let out = collector.out();
         let status = call(self.ptr, &out);
+        if let Some(payload) = collector.sink_panic.take() {
+            std::panic::resume_unwind(payload);
+        }
         match status {
             CallStatus::OK => match collector.bad_item {
                 Some(e) => Err(self.fail(ErrorKind::Failed, format!("returned a bad result: {e}"))),
@@ -958,6 +974,14 @@ impl Instance {
             kind: doc.kind.code(),
             json: Str::new(doc.json),
         };
+        /// A piece of rendered text, borrowed for the emit callback only.
+        /// The 'static is a lie that never escapes: the one collector made
+        /// with it has a sink, `forward`, which takes any lifetime and only
+        /// hands the piece to `sink`, itself unable to keep it.
+        fn text_piece(item: *const c_void) -> Result<&'static str, String> {
+            // SAFETY: `render` emits `*const Str`, live during the callback.
+            unsafe { convert::req(*(item as *const Str<'_>), "rendered text") }
+        }
         let mut forward = |piece: &str| sink(piece);
         let mut collector: Collector<'_, &str> = Collector::new(text_piece);
         collector.sink = Some(&mut forward);
@@ -1025,14 +1049,6 @@ fn verdict_item(item: *const c_void) -> Result<StatusVerdict, String> {
 fn decision_item(item: *const c_void) -> Result<Decision, String> {
     // SAFETY: `decide` emits `*const abi::Decision`.
     unsafe { convert::decision_from_view(&*(item as *const abi::Decision<'_>)) }
-}
-
-/// A piece of rendered text, borrowed for the emit callback only: the sink
-/// of [`Instance::render_to`] uses it before the callback returns.
-fn text_piece(item: *const c_void) -> Result<&'static str, String> {
-    // SAFETY: `render` emits `*const Str`, live during the callback; the
-    // 'static lifetime never escapes `render_to`'s sink call.
-    unsafe { convert::req(*(item as *const Str<'_>), "rendered text") }
 }
 
 fn text_item(item: *const c_void) -> Result<String, String> {
@@ -1254,6 +1270,28 @@ mod tests {
             .list_runs_each(&RunQuery::default(), &mut |_| none += 1)
             .unwrap();
         assert_eq!(none, 0);
+    }
+
+    #[test]
+    fn a_panicking_sink_unwinds_in_the_host_after_the_plugin_returns() {
+        let streams = handle_of(crate::PluginKind::Storage, "streams")
+            .instantiate("storage.streams", &toml::Table::new(), "/tmp")
+            .unwrap();
+        let mut seen = 0;
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            streams.list_runs_each(&RunQuery::default(), &mut |_| {
+                seen += 1;
+                if seen == 2 {
+                    panic!("host sink gives up");
+                }
+            })
+        }));
+        let payload = caught.expect_err("the sink's panic reaches the caller");
+        assert_eq!(payload.downcast_ref::<&str>(), Some(&"host sink gives up"));
+        assert_eq!(seen, 2, "nothing is handed on after the panic");
+        // The panic was the host's: the plugin is not blamed, nor disabled.
+        assert!(streams.disabled_reason().is_none());
+        assert_eq!(streams.list_runs(&RunQuery::default()).unwrap().len(), 3);
     }
 
     #[test]

@@ -173,8 +173,8 @@ fn panics_on_many_threads_at_once_are_all_caught() {
     assert!(decide(&fine).is_ok());
 }
 
-#[test]
-fn a_panicking_reporter_falls_back_to_json_with_a_warning() {
+/// The built-ins and the panicky library (kept alive with its data dir).
+fn registry_with_panicky() -> (PrivateLibrary, PrivateDir, Registry) {
     let lib = PrivateLibrary::of("fixture-panicky");
     let data = PrivateDir::new();
     let mut registry = Registry::with_builtins();
@@ -184,6 +184,21 @@ fn a_panicking_reporter_falls_back_to_json_with_a_warning() {
         "{:?}",
         registry.refusals()
     );
+    (lib, data, registry)
+}
+
+/// The sample run summary document, as JSON text.
+fn run_summary_json() -> String {
+    samples::documents()
+        .into_iter()
+        .find(|(kind, _)| *kind == DocumentKind::RunSummary)
+        .map(|(_, json)| json)
+        .expect("a sample run summary")
+}
+
+#[test]
+fn a_panicking_reporter_falls_back_to_json_with_a_warning() {
+    let (_lib, data, registry) = registry_with_panicky();
     assert!(
         registry
             .find(PluginKind::Reporter, "panicky-reporter")
@@ -196,11 +211,7 @@ fn a_panicking_reporter_falls_back_to_json_with_a_warning() {
         "reporter.panicky-reporter",
         toml::Table::new(),
     );
-    let doc: serde_json::Value = samples::documents()
-        .into_iter()
-        .find(|(kind, _)| *kind == DocumentKind::RunSummary)
-        .map(|(_, json)| serde_json::from_str(&json).unwrap())
-        .unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&run_summary_json()).unwrap();
     let rendered = render(
         &registry,
         &reporter,
@@ -250,20 +261,8 @@ fn a_panicking_reporter_falls_back_to_json_with_a_warning() {
 
 #[test]
 fn streamed_output_falls_back_to_json_only_while_nothing_went_out() {
-    let lib = PrivateLibrary::of("fixture-panicky");
-    let data = PrivateDir::new();
-    let mut registry = Registry::with_builtins();
-    assert_eq!(
-        registry.add_library(&lib.path),
-        2,
-        "{:?}",
-        registry.refusals()
-    );
-    let json = samples::documents()
-        .into_iter()
-        .find(|(kind, _)| *kind == DocumentKind::RunSummary)
-        .map(|(_, json)| json)
-        .unwrap();
+    let (_lib, data, registry) = registry_with_panicky();
+    let json = run_summary_json();
     let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
     let stream = |settings: toml::Table, out: &mut dyn std::io::Write| {
         let reporter = spec(
@@ -272,21 +271,24 @@ fn streamed_output_falls_back_to_json_only_while_nothing_went_out() {
             "reporter.panicky-reporter",
             settings,
         );
-        render_json_to(
+        let mut warnings = Vec::new();
+        let streamed = render_json_to(
             &registry,
             &reporter,
             data.path(),
             DocumentKind::RunSummary,
             &json,
             out,
-        )
+            &mut |w| warnings.push(w.to_owned()),
+        );
+        (streamed, warnings)
     };
 
     // It panics before any output: the json reporter takes over, and the
     // output is the document, once.
     let mut out = Vec::new();
     match stream(toml::Table::new(), &mut out) {
-        Streamed::Written(warnings) => {
+        (Streamed::Written, warnings) => {
             assert_eq!(warnings.len(), 1, "{warnings:?}");
             assert!(warnings[0].contains(RENDER_PANIC), "{warnings:?}");
         }
@@ -302,7 +304,8 @@ fn streamed_output_falls_back_to_json_only_while_nothing_went_out() {
     // the failure names what happened.
     let mut out = Vec::new();
     match stream(settings("after_output = true"), &mut out) {
-        Streamed::Failed(message) => {
+        (Streamed::Failed(message), warnings) => {
+            assert!(warnings.is_empty(), "{warnings:?}");
             assert!(message.contains(RENDER_PANIC), "{message}");
             assert!(message.contains("after part of its output"), "{message}");
         }
@@ -333,6 +336,7 @@ fn streamed_output_falls_back_to_json_only_while_nothing_went_out() {
         DocumentKind::RunSummary,
         &json,
         &mut Closed,
+        &mut |w| panic!("no reporter failed, yet: {w}"),
     ) {
         Streamed::Write(e) => assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe),
         other => panic!("expected the write error, got {other:?}"),

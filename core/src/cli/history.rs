@@ -237,6 +237,9 @@ pub(super) fn usage(ctx: &Context, args: UsageArgs) -> CmdResult {
             },
         )
         .map_err(failure)?;
+        for w in &plan.warnings {
+            ctx.warn(w);
+        }
         let deletions: Vec<_> = plan.groups.iter().flat_map(|g| g.deletions()).collect();
         let bytes: u64 = deletions
             .iter()

@@ -247,14 +247,10 @@ impl Context {
             kind,
             text,
             &mut out,
+            &mut |w| self.warn(w),
         );
         match streamed {
-            render::Streamed::Written(warnings) => {
-                for w in &warnings {
-                    self.warn(w);
-                }
-                Ok(())
-            }
+            render::Streamed::Written => Ok(()),
             render::Streamed::Write(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
             render::Streamed::Write(e) => {
                 Err(Failure::failed(format!("cannot write to stdout: {e}")))

@@ -74,7 +74,8 @@
 //! creates `.lock` before it takes it). Live runs are walked every time, as
 //! are walks that met an unreadable or vanishing entry. Entries of runs
 //! that are gone are dropped. (A legacy otto, which writes no `.lock`,
-//! appending to a log of a run already indexed is not seen.)
+//! appending to a log of a run already indexed, or adding a task to it, is
+//! not seen.)
 //!
 //! ### File
 //!

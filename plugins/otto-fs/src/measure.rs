@@ -31,7 +31,8 @@ pub(crate) struct RunFacts {
     pub task_count: u32,
     /// The apparent bytes of every `tasks/*/stderr.log`.
     pub stderr_bytes: u64,
-    /// Whether `.lock` exists.
+    /// Whether `.lock` exists (or could not be probed: see
+    /// [`walk::probe_lock_at`]).
     pub lock_file: bool,
     /// Whether `.keep` exists.
     pub pinned: bool,
@@ -50,8 +51,6 @@ pub(crate) struct Summary {
     pub task_count: u32,
     /// Bytes of `tasks/*/stderr.log`.
     pub stderr_bytes: u64,
-    /// `.lock` exists.
-    pub lock_file: bool,
     /// `.keep` exists.
     pub pinned: bool,
     /// The run is known to be finished: its `.lock` was free (or absent)
@@ -66,7 +65,6 @@ impl RunFacts {
             sizes: self.sizes,
             task_count: self.task_count,
             stderr_bytes: self.stderr_bytes,
-            lock_file: self.lock_file,
             pinned: self.pinned,
             finished: false,
         }

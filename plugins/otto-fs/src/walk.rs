@@ -292,6 +292,7 @@ fn walk_dir(
         if matches!(name.to_bytes(), b"." | b"..") {
             continue;
         }
+        let mut cannot_open = false;
         let opened = match entry.file_type() {
             FileType::Directory => match open_dir_at(parent, name) {
                 Ok(child) => match rustix::fs::fstat(&child) {
@@ -302,7 +303,13 @@ fn walk_dir(
                     }
                 },
                 // Gone, or no longer a directory: examined below.
-                Err(_) => None,
+                Err(e) if is_gone(e) => None,
+                // Unopenable (permissions, no descriptors left): counted
+                // below by its `lstat`, never walked.
+                Err(_) => {
+                    cannot_open = true;
+                    None
+                }
             },
             _ => None,
         };
@@ -323,6 +330,11 @@ fn walk_dir(
         }
         let child = match child {
             Some(child) => child,
+            None if cannot_open => {
+                du.complete = false;
+                continue;
+            }
+            // Untyped by `getdents64` (or replaced by a directory since).
             None => match open_dir_at(parent, name) {
                 Ok(child) => child,
                 Err(_) => {

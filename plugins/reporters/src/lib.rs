@@ -68,12 +68,19 @@ fn invalid_json(doc: &Document<'_>, e: &dyn std::fmt::Display) -> PluginError {
     ))
 }
 
-/// Checks that `doc` is valid JSON (without building anything), for a
-/// reporter about to stream it: invalid JSON then fails before any output.
+/// Checks that `doc` transcodes (without building or keeping anything),
+/// for a reporter about to stream it: invalid JSON then fails before any
+/// output. The check is the transcoding itself, into nothing — a lighter
+/// parse lets through what the transcoder refuses (a lone surrogate
+/// escape, a number out of range).
 fn check_json(doc: &Document<'_>) -> Result<(), PluginError> {
-    serde_json::from_str::<serde::de::IgnoredAny>(doc.json)
-        .map(drop)
-        .map_err(|e| invalid_json(doc, &e))
+    let mut input = serde_json::Deserializer::from_str(doc.json);
+    serde_transcode::transcode(
+        &mut input,
+        &mut serde_json::Serializer::new(std::io::sink()),
+    )
+    .map_err(|e| invalid_json(doc, &e))?;
+    input.end().map_err(|e| invalid_json(doc, &e))
 }
 
 /// `doc`'s JSON re-serialised, pretty or on one line, with a trailing
@@ -118,18 +125,24 @@ struct Pieces<'e> {
 }
 
 impl Pieces<'_> {
-    /// Emits the buffer up to its last whole character.
+    /// Emits the buffer up to its last whole character (a character cut
+    /// by the end of a write waits for its next bytes).
     fn hand_on(&mut self) {
         let whole = match std::str::from_utf8(&self.buf) {
-            Ok(text) => text.len(),
-            Err(e) => e.valid_up_to(),
+            Ok(text) => {
+                (self.emit)(text);
+                text.len()
+            }
+            Err(e) => {
+                let whole = e.valid_up_to();
+                if let Some(Ok(text)) = self.buf.get(..whole).map(std::str::from_utf8) {
+                    if !text.is_empty() {
+                        (self.emit)(text);
+                    }
+                }
+                whole
+            }
         };
-        if whole == 0 {
-            return;
-        }
-        if let Ok(text) = std::str::from_utf8(&self.buf[..whole]) {
-            (self.emit)(text);
-        }
         self.buf.drain(..whole);
     }
 }
@@ -153,5 +166,40 @@ fn kind_name(kind: DocumentKind) -> &'static str {
     match kind {
         DocumentKind::Unknown => "given",
         other => other.as_str(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn a_character_cut_between_writes_waits_for_its_last_bytes() {
+        let mut pieces: Vec<String> = Vec::new();
+        let mut emit = |piece: &str| pieces.push(piece.to_owned());
+        let mut out = Pieces {
+            buf: Vec::new(),
+            emit: &mut emit,
+        };
+        // Fill a piece all but one byte, then a 3-byte character split
+        // over two writes across the piece boundary.
+        let check = "✓".as_bytes();
+        out.write_all(&vec![b'a'; PIECE - 1]).expect("writes");
+        out.write_all(&check[..2]).expect("writes");
+        out.write_all(&check[2..]).expect("writes");
+        out.write_all(b"z").expect("writes");
+        out.hand_on();
+        assert!(out.buf.is_empty());
+        let joined = pieces.concat();
+        assert_eq!(joined.len(), PIECE - 1 + 3 + 1);
+        assert!(joined.ends_with("a✓z"), "{}", &joined[PIECE - 4..]);
+        assert_eq!(
+            pieces.len(),
+            2,
+            "one piece held back two bytes: {}",
+            pieces.len()
+        );
+        assert_eq!(pieces[0].len(), PIECE - 1, "the cut character waited");
     }
 }

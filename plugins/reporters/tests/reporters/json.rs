@@ -129,4 +129,23 @@ fn invalid_json_streams_nothing_before_its_error() {
     assert_eq!(emitted, 0, "nothing went out");
     assert_eq!(err.kind, ErrorKind::Invalid);
     assert!(err.message.contains("not valid JSON"), "{err}");
+
+    // Well-formed to a lenient parser, refused by the transcoder: a lone
+    // surrogate escape, a number out of range — still nothing goes out.
+    let runs = long_run_list(5_000);
+    for bad in [r#""\uD800""#, "1e400"] {
+        let json = format!("[{},{bad}]", &runs[1..runs.len() - 1]);
+        let mut emitted = 0;
+        let err = json_reporter
+            .render_to(
+                &Document {
+                    kind: DocumentKind::RunList,
+                    json: &json,
+                },
+                &mut |piece| emitted += piece.len(),
+            )
+            .expect_err("refused");
+        assert_eq!(emitted, 0, "{bad}: nothing went out");
+        assert_eq!(err.kind, ErrorKind::Invalid, "{bad}: {err}");
+    }
 }
