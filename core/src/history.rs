@@ -368,6 +368,14 @@ impl<'a> History<'a> {
     /// `otto-hooks info`.
     pub fn info(&self, spec: &str, project: Option<&str>) -> Result<RunInfo, HistoryError> {
         let run = self.resolve(spec, project)?;
+        Ok(run_info(self.details(&run)?))
+    }
+
+    /// One run's details (from storage), with its status and its tasks'
+    /// decided by its project's status plugin: what `info` shows and
+    /// `import otto` records. A status plugin that fails leaves storage's
+    /// figures, with a warning.
+    pub fn details(&self, run: &Run) -> Result<RunDetails, HistoryError> {
         let details = self
             .storage
             .run_details(&HookContext {
@@ -375,14 +383,13 @@ impl<'a> History<'a> {
                 run_id: &run.id,
             })
             .map_err(|e| HistoryError::failed(e.to_string()))?;
-        let details = match self.status_for(&run.project) {
+        Ok(match self.status_for(&run.project) {
             Some(status) => status.detect_details(&details).unwrap_or_else(|e| {
                 self.warn(e.to_string());
                 details
             }),
             None => details,
-        };
-        Ok(run_info(details))
+        })
     }
 
     /// `otto-hooks usage`: sizes per project, the largest runs, orphaned

@@ -22,22 +22,17 @@
 //! ([`HistoryDb::import_run`]): a run stored with the same content is left
 //! untouched.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
-use otto_hooks_plugin_api::host::Instance;
-use otto_hooks_plugin_api::{
-    HookContext, Run, RunDetails, RunQuery, RunStatus, TaskStatus, Timestamp,
-};
+use otto_hooks_plugin_api::{Run, RunDetails, RunStatus, TaskStatus, Timestamp};
 use otto_hooks_sqlite::{Completion, HistoryDb, ImportOutcome, ImportedRun, NewEvent, NewRun};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::config::{Config, InstanceSpec};
-use crate::history::{HistoryError, sort_newest_first};
-use crate::hooks::ProjectRef;
+use crate::history::{History, HistoryError};
 use crate::registry::Registry;
 
 /// The error of a run otto left without finishing.
@@ -316,21 +311,10 @@ pub struct ImportOptions {
 }
 
 /// The runs of one storage, read for importing: its runs with their
-/// details and the status plugins of their projects.
+/// details, statuses decided as `info` decides them.
+#[derive(Debug)]
 pub struct OttoSource<'a> {
-    config: &'a Config,
-    registry: &'a Registry,
-    data_dir: PathBuf,
-    storage: Instance,
-    warnings: Mutex<Vec<String>>,
-}
-
-impl std::fmt::Debug for OttoSource<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OttoSource")
-            .field("storage", &self.storage)
-            .finish_non_exhaustive()
-    }
+    history: History<'a>,
 }
 
 impl<'a> OttoSource<'a> {
@@ -341,101 +325,21 @@ impl<'a> OttoSource<'a> {
         data_dir: &Path,
         spec: &InstanceSpec,
     ) -> Result<Self, HistoryError> {
-        let storage = registry
-            .instantiate(spec, data_dir)
-            .map_err(|message| HistoryError {
-                message,
-                bad_input: false,
-            })?;
         Ok(OttoSource {
-            config,
-            registry,
-            data_dir: data_dir.to_path_buf(),
-            storage,
-            warnings: Mutex::new(Vec::new()),
+            history: History::open(config, registry, data_dir, spec)?,
         })
     }
 
     /// Plugin problems met so far (each once), for stderr.
     pub fn take_warnings(&self) -> Vec<String> {
-        std::mem::take(&mut *self.warnings.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-
-    fn warn(&self, message: String) {
-        let mut warnings = self.warnings.lock().unwrap_or_else(|e| e.into_inner());
-        if !warnings.contains(&message) {
-            warnings.push(message);
-        }
+        self.history.take_warnings()
     }
 
     /// Every run matching `project`, oldest first.
     pub fn runs(&self, project: Option<&str>) -> Result<Vec<Run>, HistoryError> {
-        let mut runs = self
-            .storage
-            .list_runs(&RunQuery {
-                project,
-                limit: None,
-            })
-            .map_err(|e| HistoryError {
-                message: e.to_string(),
-                bad_input: false,
-            })?;
-        sort_newest_first(&mut runs);
+        let mut runs = self.history.raw_runs(project, None)?;
         runs.reverse();
         Ok(runs)
-    }
-
-    /// The status instance of each project of `runs` (as `list` and `info`
-    /// choose them: the first configured for the project).
-    fn statuses(&self, runs: &[Run]) -> HashMap<String, Option<Arc<Instance>>> {
-        let mut by_spec: Vec<(InstanceSpec, Option<Arc<Instance>>)> = Vec::new();
-        let mut by_project = HashMap::new();
-        for run in runs {
-            if by_project.contains_key(&run.project) {
-                continue;
-            }
-            let project = ProjectRef::from_key(&run.project);
-            let spec = self
-                .config
-                .selection(&project.name, &project.key)
-                .status
-                .into_iter()
-                .next();
-            let instance = spec.and_then(|spec| {
-                if let Some((_, i)) = by_spec.iter().find(|(s, _)| *s == spec) {
-                    return i.clone();
-                }
-                let instance = match self.registry.instantiate(&spec, &self.data_dir) {
-                    Ok(i) => Some(Arc::new(i)),
-                    Err(e) => {
-                        self.warn(e);
-                        None
-                    }
-                };
-                by_spec.push((spec, instance.clone()));
-                instance
-            });
-            by_project.insert(run.project.clone(), instance);
-        }
-        by_project
-    }
-
-    /// One run's details with its status decided, as `info` shows them.
-    fn details(&self, run: &Run, status: Option<&Instance>) -> Result<RunDetails, String> {
-        let details = self
-            .storage
-            .run_details(&HookContext {
-                project: &run.project,
-                run_id: &run.id,
-            })
-            .map_err(|e| e.to_string())?;
-        Ok(match status {
-            Some(status) => status.detect_details(&details).unwrap_or_else(|e| {
-                self.warn(e.to_string());
-                details
-            }),
-            None => details,
-        })
     }
 
     /// Imports `runs` into `db`, several at a time; `progress(done, total)`
@@ -446,7 +350,6 @@ impl<'a> OttoSource<'a> {
         db: &HistoryDb,
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> ImportSummary {
-        let statuses = self.statuses(runs);
         let results: Vec<Mutex<Option<Result<ImportOutcome, String>>>> =
             runs.iter().map(|_| Mutex::new(None)).collect();
         let next = AtomicUsize::new(0);
@@ -461,11 +364,14 @@ impl<'a> OttoSource<'a> {
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(run) = runs.get(i) else { break };
-                        let status = statuses.get(&run.project).and_then(Option::as_deref);
-                        let result = self.details(run, status).and_then(|details| {
-                            db.import_run(imported_run(&details))
-                                .map_err(|e| e.to_string())
-                        });
+                        let result =
+                            self.history
+                                .details(run)
+                                .map_err(|e| e.message)
+                                .and_then(|details| {
+                                    db.import_run(imported_run(&details))
+                                        .map_err(|e| e.to_string())
+                                });
                         *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
                         progress(done.fetch_add(1, Ordering::Relaxed) + 1, runs.len());
                     }

@@ -25,6 +25,7 @@ pub mod bench;
 pub mod choo_stream;
 pub mod hook_cli;
 pub mod otto_home;
+pub mod otto_world;
 use std::ffi::OsStr;
 use std::fmt::Display;
 use std::os::unix::fs::PermissionsExt;

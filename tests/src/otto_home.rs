@@ -1080,63 +1080,8 @@ impl RowStatus {
     }
 }
 
-/// The DDL of otto.db at schema version 5.
-pub const SCHEMA_DDL: &str = "
-CREATE TABLE IF NOT EXISTS schema_version (
-    version INTEGER PRIMARY KEY,
-    applied_at INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS projects (
-    id INTEGER PRIMARY KEY,
-    hash TEXT NOT NULL UNIQUE,
-    name TEXT,
-    ottofile_path TEXT,
-    first_seen INTEGER NOT NULL,
-    last_seen INTEGER NOT NULL,
-    run_count INTEGER DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY,
-    project_id INTEGER NOT NULL,
-    timestamp INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    duration_seconds REAL,
-    size_bytes INTEGER,
-    ottofile_path TEXT,
-    cwd TEXT,
-    user TEXT,
-    hostname TEXT,
-    args TEXT,
-    ended_at INTEGER,
-    run_dir TEXT,
-    FOREIGN KEY (project_id) REFERENCES projects(id) ON DELETE CASCADE
-);
-CREATE INDEX IF NOT EXISTS idx_runs_timestamp ON runs(timestamp);
-CREATE INDEX IF NOT EXISTS idx_runs_status ON runs(status);
-CREATE INDEX IF NOT EXISTS idx_runs_project ON runs(project_id);
-CREATE TABLE IF NOT EXISTS tasks (
-    id INTEGER PRIMARY KEY,
-    run_id INTEGER NOT NULL,
-    name TEXT NOT NULL,
-    status TEXT NOT NULL,
-    script_hash TEXT,
-    exit_code INTEGER,
-    started_at INTEGER,
-    ended_at INTEGER,
-    duration_seconds REAL,
-    stdout_path TEXT,
-    stderr_path TEXT,
-    script_path TEXT,
-    skip_reason TEXT,
-    skip_kind TEXT,
-    FOREIGN KEY (run_id) REFERENCES runs(id) ON DELETE CASCADE
-);
-CREATE INDEX IF NOT EXISTS idx_tasks_run ON tasks(run_id);
-CREATE INDEX IF NOT EXISTS idx_tasks_name ON tasks(name);
-CREATE INDEX IF NOT EXISTS idx_tasks_status ON tasks(status);
-CREATE INDEX IF NOT EXISTS idx_tasks_name_run ON tasks(name, run_id);
-CREATE INDEX IF NOT EXISTS idx_projects_name ON projects(name);
-";
+/// The DDL of otto.db at schema version 5 (one file for every fixture).
+pub const SCHEMA_DDL: &str = include_str!("../fixtures/otto-db-v5.sql");
 
 /// A writer of otto.db rows (WAL mode, busy_timeout 5 s), as otto records
 /// runs. Runs never passed to it have no row (orphan directories).

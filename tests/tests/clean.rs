@@ -4,12 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-use otto_hooks_tests::PrivateDir;
-use otto_hooks_tests::otto_home::{
-    OttoHome, ProjectHandle, RowStatus, RunHandle, TaskSpec, set_mtime,
-};
+use otto_hooks_tests::otto_home::{ProjectHandle, RowStatus, RunHandle, TaskSpec, set_mtime};
+use otto_hooks_tests::otto_world::{OttoWorld, text};
 use serde_json::Value;
 
 const DAY: u64 = 86_400;
@@ -21,37 +19,13 @@ fn now() -> u64 {
         .as_secs()
 }
 
-struct World {
-    dir: PrivateDir,
-    otto: OttoHome,
+/// `clean --json …` on an [`OttoWorld`].
+trait Clean {
+    /// Runs `clean --json …` and returns (exit code, document).
+    fn clean(&self, extra: &[&str]) -> (i32, Value);
 }
 
-impl World {
-    fn new() -> Self {
-        let dir = PrivateDir::new();
-        let otto = OttoHome::new(dir.path().join("otto"));
-        std::fs::create_dir_all(dir.path().join("hooks")).unwrap();
-        World { dir, otto }
-    }
-
-    fn project(&self, name: &str) -> ProjectHandle {
-        self.otto.project(name, &format!("/src/{name}"))
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(otto_hooks_tests::otto_hooks_binary())
-            .args(args)
-            .env_clear()
-            .env("HOME", self.dir.path())
-            .env("OTTO_HOME", self.otto.root())
-            .env("OTTO_HOOKS_HOME", self.dir.path().join("hooks"))
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .current_dir(self.dir.path())
-            .output()
-            .unwrap()
-    }
-
-    /// Runs `clean --json …` and returns (exit code, document).
+impl Clean for OttoWorld {
     fn clean(&self, extra: &[&str]) -> (i32, Value) {
         let mut args = vec!["clean", "--json"];
         args.extend_from_slice(extra);
@@ -61,10 +35,6 @@ impl World {
         });
         (out.status.code().unwrap(), doc)
     }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// A run `days` days old.
@@ -97,7 +67,7 @@ fn du(path: &Path) -> u64 {
 
 #[test]
 fn keep_days_deletes_exactly_the_old_runs_of_every_name_dash_hash_project() {
-    let w = World::new();
+    let w = OttoWorld::new();
     let web = w.project("web");
     let otto = w.project("otto");
     let old_web = aged(&web, 40);
@@ -137,7 +107,7 @@ fn keep_days_deletes_exactly_the_old_runs_of_every_name_dash_hash_project() {
 
 #[test]
 fn keep_last_keeps_the_newest_runs_not_the_oldest() {
-    let w = World::new();
+    let w = OttoWorld::new();
     let web = w.project("web");
     let runs: Vec<RunHandle> = (0..6).map(|i| aged(&web, 100 + i)).collect();
     let (code, plan) = w.clean(&["--keep", "30", "--keep-last", "2", "--dry-run", "--force"]);
@@ -156,7 +126,7 @@ fn keep_last_keeps_the_newest_runs_not_the_oldest() {
 
 #[test]
 fn a_live_run_is_never_deleted_even_when_every_age_rule_would_delete_it() {
-    let w = World::new();
+    let w = OttoWorld::new();
     let web = w.project("web");
     let live = aged(&web, 90);
     let dead = aged(&web, 91);
@@ -181,7 +151,7 @@ fn a_live_run_is_never_deleted_even_when_every_age_rule_would_delete_it() {
 
 #[test]
 fn symlinked_projects_and_runs_never_lead_outside_the_root() {
-    let w = World::new();
+    let w = OttoWorld::new();
     let web = w.project("web");
     let old = aged(&web, 60);
     let outside = w.dir.subdir("outside", 0o700);
@@ -205,7 +175,7 @@ fn symlinked_projects_and_runs_never_lead_outside_the_root() {
 
 #[test]
 fn names_that_are_not_projects_or_runs_are_never_touched() {
-    let w = World::new();
+    let w = OttoWorld::new();
     let web = w.project("web");
     aged(&web, 60);
     let others = w.otto.non_project_dirs();
@@ -227,7 +197,7 @@ fn names_that_are_not_projects_or_runs_are_never_touched() {
 
 #[test]
 fn same_second_runs_are_seen_and_ordered_by_suffix() {
-    let w = World::new();
+    let w = OttoWorld::new();
     let web = w.project("web");
     let ts = now() - 80 * DAY;
     let plain = web.run(ts).task("build", TaskSpec::ok()).write();
@@ -242,7 +212,7 @@ fn same_second_runs_are_seen_and_ordered_by_suffix() {
 
 #[test]
 fn the_project_filter_is_exact() {
-    let w = World::new();
+    let w = OttoWorld::new();
     let web = w.project("web");
     let webapp = w.project("webapp");
     let a = aged(&web, 60);
@@ -274,7 +244,7 @@ fn the_project_filter_is_exact() {
 
 #[test]
 fn directories_without_a_database_row_are_cleaned_too() {
-    let w = World::new();
+    let w = OttoWorld::new();
     let web = w.project("web");
     let with_row = aged(&web, 70);
     let orphan = aged(&web, 71);
@@ -287,7 +257,7 @@ fn directories_without_a_database_row_are_cleaned_too() {
 
 #[test]
 fn deleting_every_run_or_most_of_a_project_needs_force() {
-    let w = World::new();
+    let w = OttoWorld::new();
     let web = w.project("web");
     let runs: Vec<RunHandle> = (0..4).map(|i| aged(&web, 60 + i)).collect();
     let (code, plan) = w.clean(&["--keep", "30", "--keep-last", "0", "--yes"]);
@@ -322,7 +292,7 @@ fn deleting_every_run_or_most_of_a_project_needs_force() {
 
 #[test]
 fn without_a_terminal_clean_needs_yes_and_shows_the_plan() {
-    let w = World::new();
+    let w = OttoWorld::new();
     let web = w.project("web");
     let old = aged(&web, 60);
     aged(&web, 1);
@@ -335,7 +305,7 @@ fn without_a_terminal_clean_needs_yes_and_shows_the_plan() {
 
 #[test]
 fn why_names_every_rule_that_applied() {
-    let w = World::new();
+    let w = OttoWorld::new();
     let web = w.project("web");
     let newest = aged(&web, 1);
     let old = aged(&web, 45);
@@ -357,9 +327,9 @@ fn why_names_every_rule_that_applied() {
 
 #[test]
 fn run_policies_applies_the_configured_policy_without_prompting_and_only_when_due() {
-    let w = World::new();
+    let w = OttoWorld::new();
     std::fs::write(
-        w.dir.path().join("hooks/config.toml"),
+        w.hooks_home().join("config.toml"),
         "[retention]\nkeep_last = 2\n",
     )
     .unwrap();
@@ -386,14 +356,14 @@ fn run_policies_applies_the_configured_policy_without_prompting_and_only_when_du
 
 #[test]
 fn the_example_weekday_plugin_decides_for_the_projects_it_is_configured_for() {
-    let w = World::new();
+    let w = OttoWorld::new();
     let plugins = w.dir.subdir("plugins", 0o700);
     let lib = otto_hooks_tests::library("weekday-retention");
     let dest = plugins.join(lib.file_name().unwrap());
     std::fs::copy(&lib, &dest).unwrap();
     otto_hooks_tests::set_mode(&dest, 0o644);
     std::fs::write(
-        w.dir.path().join("hooks/config.toml"),
+        w.hooks_home().join("config.toml"),
         format!(
             "[plugins]\ndirs = [\"{}\"]\n\n[projects.\"web\".retention]\nplugin = \"weekday\"\nweeks = 1\n",
             plugins.display()
@@ -460,7 +430,7 @@ fn file_name(path: &Path) -> String {
 
 #[test]
 fn cache_collection_deletes_only_what_no_remaining_run_references() {
-    let w = World::new();
+    let w = OttoWorld::new();
     let web = w.project("web");
     let t = now();
     // Deleted by the policy: its own script, and one it shares with a kept run.
@@ -558,7 +528,7 @@ fn cache_collection_deletes_only_what_no_remaining_run_references() {
 
 #[test]
 fn a_cache_file_written_but_not_yet_linked_survives_until_the_grace_period_ends() {
-    let w = World::new();
+    let w = OttoWorld::new();
     let web = w.project("web");
     aged(&web, 1);
     // A run has just started: its directory exists, its script is in the
@@ -586,7 +556,7 @@ fn a_cache_file_written_but_not_yet_linked_survives_until_the_grace_period_ends(
 
 #[test]
 fn cache_only_deletes_no_run_and_reports_dangling_and_outside_links() {
-    let w = World::new();
+    let w = OttoWorld::new();
     let web = w.project("web");
     let api = w.project("api");
     let old = aged(&web, 400);
@@ -626,7 +596,7 @@ fn cache_only_deletes_no_run_and_reports_dangling_and_outside_links() {
 
 #[test]
 fn the_share_guard_is_a_configuration_key() {
-    let w = World::new();
+    let w = OttoWorld::new();
     let web = w.project("web");
     for days in [40, 41, 42, 2] {
         aged(&web, days);
@@ -635,7 +605,7 @@ fn the_share_guard_is_a_configuration_key() {
     let (code, doc) = w.clean(&args);
     assert_eq!(code, 1, "3 of 4 is more than the default 50%: {doc:#}");
     std::fs::write(
-        w.dir.path().join("hooks/config.toml"),
+        w.hooks_home().join("config.toml"),
         "[clean]\nmax_share = 80\n",
     )
     .unwrap();
@@ -649,7 +619,7 @@ fn the_share_guard_is_a_configuration_key() {
     assert_eq!(code, 1);
     // A bad value is an error with file:line.
     std::fs::write(
-        w.dir.path().join("hooks/config.toml"),
+        w.hooks_home().join("config.toml"),
         "[clean]\nmax_share = 150\n",
     )
     .unwrap();
@@ -662,7 +632,7 @@ fn the_share_guard_is_a_configuration_key() {
 
 #[test]
 fn a_symlinked_cache_or_cache_subdirectory_never_leads_outside_the_root() {
-    let w = World::new();
+    let w = OttoWorld::new();
     let outside = w.dir.path().join("outside");
     std::fs::create_dir_all(outside.join("sub")).unwrap();
     for f in ["deadbeef.sh", "sub/deadbeef"] {

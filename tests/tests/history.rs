@@ -5,66 +5,26 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-use otto_hooks_tests::PrivateDir;
-use otto_hooks_tests::otto_home::{OttoHome, ProjectHandle, RowStatus, RunHandle, TaskSpec};
+use otto_hooks_tests::otto_home::{ProjectHandle, RowStatus, RunHandle, TaskSpec};
+use otto_hooks_tests::otto_world::{OttoWorld, text};
 use serde_json::Value;
-
-/// `$OTTO_HOME` and `$OTTO_HOOKS_HOME` in one private directory.
-struct World {
-    dir: PrivateDir,
-    otto: OttoHome,
-}
 
 const T0: u64 = 1_790_000_000; // 2026-09-21, in the past of every test run
 
-impl World {
-    fn new() -> Self {
-        let dir = PrivateDir::new();
-        let otto = OttoHome::new(dir.path().join("otto"));
-        std::fs::create_dir_all(dir.path().join("hooks")).unwrap();
-        World { dir, otto }
-    }
+/// `list --json` on an [`OttoWorld`].
+trait List {
+    /// `list --json <extra>`: the runs listed.
+    fn list(&self, extra: &[&str]) -> Vec<Value>;
+}
 
-    fn project(&self, name: &str) -> ProjectHandle {
-        self.otto.project(name, &format!("/src/{name}"))
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(otto_hooks_tests::otto_hooks_binary())
-            .args(args)
-            .env_clear()
-            .env("HOME", self.dir.path())
-            .env("OTTO_HOME", self.otto.root())
-            .env("OTTO_HOOKS_HOME", self.dir.path().join("hooks"))
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .current_dir(self.dir.path())
-            .output()
-            .unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let out = self.run(args);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{args:?}: {}",
-            text(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", text(&out.stdout)))
-    }
-
+impl List for OttoWorld {
     fn list(&self, extra: &[&str]) -> Vec<Value> {
         let mut args = vec!["list", "--json"];
         args.extend_from_slice(extra);
         self.json(&args).as_array().unwrap().clone()
     }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn ids(runs: &[Value]) -> Vec<String> {
@@ -97,7 +57,7 @@ fn simple_run(p: &ProjectHandle, ts: u64) -> RunHandle {
 
 #[test]
 fn every_name_dash_hash_project_is_listed_not_only_otto_ones_newest_first() {
-    let w = World::new();
+    let w = OttoWorld::new();
     let web = w.project("web");
     let otto = w.project("otto");
     let a = simple_run(&web, T0);
@@ -121,7 +81,7 @@ fn every_name_dash_hash_project_is_listed_not_only_otto_ones_newest_first() {
 
 #[test]
 fn same_second_runs_are_listed_by_their_suffix() {
-    let w = World::new();
+    let w = OttoWorld::new();
     let web = w.project("web");
     let plain = simple_run(&web, T0);
     let one = web.run(T0).suffix(1).task("build", TaskSpec::ok()).write();
@@ -134,7 +94,7 @@ fn same_second_runs_are_listed_by_their_suffix() {
 
 #[test]
 fn symlinked_projects_and_runs_are_skipped_warned_once_and_never_walked() {
-    let w = World::new();
+    let w = OttoWorld::new();
     let web = w.project("web");
     let real = simple_run(&web, T0);
     let outside = w.dir.subdir("outside", 0o700);
@@ -160,7 +120,7 @@ fn symlinked_projects_and_runs_are_skipped_warned_once_and_never_walked() {
 
 #[test]
 fn the_project_filter_matches_a_whole_name_hash_or_directory_never_a_substring() {
-    let w = World::new();
+    let w = OttoWorld::new();
     let web = w.project("web");
     let webapp = w.project("webapp");
     simple_run(&web, T0);
@@ -182,7 +142,7 @@ fn the_project_filter_matches_a_whole_name_hash_or_directory_never_a_substring()
 
 #[test]
 fn sizes_equal_du_and_never_follow_links_into_the_cache() {
-    let w = World::new();
+    let w = OttoWorld::new();
     let web = w.project("web");
     let big = "x".repeat(200_000);
     let runs: Vec<RunHandle> = (0..3)
@@ -211,7 +171,7 @@ fn sizes_equal_du_and_never_follow_links_into_the_cache() {
 
 #[test]
 fn statuses_come_from_the_row_the_lock_the_exit_codes_or_the_heuristic() {
-    let w = World::new();
+    let w = OttoWorld::new();
     let web = w.project("web");
     let ok = simple_run(&web, T0);
     let failed = web
@@ -257,7 +217,7 @@ fn statuses_come_from_the_row_the_lock_the_exit_codes_or_the_heuristic() {
 
 #[test]
 fn a_live_run_is_running_until_its_lock_is_released_then_its_row_decides() {
-    let w = World::new();
+    let w = OttoWorld::new();
     let web = w.project("web");
     let run = simple_run(&web, T0);
     let db = w.otto.db();
@@ -276,7 +236,7 @@ fn a_live_run_is_running_until_its_lock_is_released_then_its_row_decides() {
 
 #[test]
 fn list_json_has_the_documented_shape() {
-    let w = World::new();
+    let w = OttoWorld::new();
     let web = w.project("web");
     let run = simple_run(&web, T0);
     let entry = &w.list(&[])[0];
@@ -302,7 +262,7 @@ fn list_json_has_the_documented_shape() {
 
 #[test]
 fn info_finds_a_run_by_timestamp_suffix_or_project_and_shows_every_task() {
-    let w = World::new();
+    let w = OttoWorld::new();
     let web = w.project("web");
     let run = web
         .run(T0)
@@ -370,7 +330,7 @@ fn info_finds_a_run_by_timestamp_suffix_or_project_and_shows_every_task() {
 
 #[test]
 fn an_ambiguous_or_unknown_run_is_a_usage_error() {
-    let w = World::new();
+    let w = OttoWorld::new();
     let web = w.project("web");
     let api = w.project("api");
     simple_run(&web, T0);
@@ -392,7 +352,7 @@ fn an_ambiguous_or_unknown_run_is_a_usage_error() {
 
 #[test]
 fn usage_adds_up_per_project_names_the_largest_runs_and_orphaned_cache() {
-    let w = World::new();
+    let w = OttoWorld::new();
     let web = w.project("web");
     let api = w.project("api");
     for i in 0..4 {
@@ -444,7 +404,7 @@ fn usage_adds_up_per_project_names_the_largest_runs_and_orphaned_cache() {
     // three older runs of `web` (all older than 30 days) would go.
     assert_eq!(recommendations.len(), 1, "{recommendations:#?}");
     std::fs::write(
-        w.dir.path().join("hooks/config.toml"),
+        w.hooks_home().join("config.toml"),
         "[retention]\nkeep_last = 1\n",
     )
     .unwrap();
@@ -464,7 +424,7 @@ fn usage_adds_up_per_project_names_the_largest_runs_and_orphaned_cache() {
 
 #[test]
 fn an_empty_or_missing_otto_home_is_not_an_error_and_says_where_it_looked() {
-    let w = World::new();
+    let w = OttoWorld::new();
     let out = w.run(&["list"]);
     assert_eq!(out.status.code(), Some(0));
     let err = text(&out.stderr);
@@ -482,7 +442,7 @@ fn an_empty_or_missing_otto_home_is_not_an_error_and_says_where_it_looked() {
 
 #[test]
 fn legacy_runs_read_like_current_ones() {
-    let w = World::new();
+    let w = OttoWorld::new();
     let web = w.project("web");
     let absolute = web.run(T0).legacy().task("build", TaskSpec::ok()).write();
     let per_task = web

@@ -5,72 +5,33 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-use otto_hooks_tests::PrivateDir;
-use otto_hooks_tests::otto_home::{OttoHome, ProjectHandle, RowStatus, RunHandle, TaskSpec};
+use otto_hooks_tests::otto_home::{RowStatus, RunHandle, TaskSpec};
+use otto_hooks_tests::otto_world::{OttoWorld, text};
 use rusqlite::{Connection, OpenFlags};
 use serde_json::Value;
 
 const T0: u64 = 1_790_000_000;
 
-/// `$OTTO_HOME` and `$OTTO_HOOKS_HOME` in one private directory.
-struct World {
-    dir: PrivateDir,
-    otto: OttoHome,
-}
-
-impl World {
-    fn new() -> Self {
-        let dir = PrivateDir::new();
-        let otto = OttoHome::new(dir.path().join("otto"));
-        std::fs::create_dir_all(dir.path().join("hooks")).unwrap();
-        World { dir, otto }
-    }
-
-    fn project(&self, name: &str) -> ProjectHandle {
-        self.otto.project(name, &format!("/src/{name}"))
-    }
-
-    fn default_db(&self) -> PathBuf {
-        self.dir.path().join("hooks").join("history.db")
-    }
-
-    fn run_with(&self, otto_home: &Path, args: &[&str]) -> Output {
-        Command::new(otto_hooks_tests::otto_hooks_binary())
-            .args(args)
-            .env_clear()
-            .env("HOME", self.dir.path())
-            .env("OTTO_HOME", otto_home)
-            .env("OTTO_HOOKS_HOME", self.dir.path().join("hooks"))
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .current_dir(self.dir.path())
-            .output()
-            .unwrap()
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.run_with(self.otto.root(), args)
-    }
+/// `import otto` on an [`OttoWorld`].
+trait Import {
+    /// The history `import otto` writes unless `--db` says otherwise.
+    fn default_db(&self) -> PathBuf;
 
     /// `import otto --json <extra>`, which must exit 0.
+    fn import(&self, extra: &[&str]) -> Value;
+}
+
+impl Import for OttoWorld {
+    fn default_db(&self) -> PathBuf {
+        self.hooks_home().join("history.db")
+    }
+
     fn import(&self, extra: &[&str]) -> Value {
         let mut args = vec!["import", "otto", "--json"];
         args.extend_from_slice(extra);
-        let out = self.run(&args);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{args:?}: {}",
-            text(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", text(&out.stdout)))
+        self.json(&args)
     }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn open(db: &Path) -> Connection {
@@ -189,7 +150,7 @@ fn event_ids(conn: &Connection) -> Vec<i64> {
 
 #[test]
 fn every_run_is_imported_with_choo_events_and_a_second_import_changes_nothing() {
-    let w = World::new();
+    let w = OttoWorld::new();
     let web = w.project("web");
     let api = w.project("api");
     let ok = web
@@ -341,7 +302,7 @@ fn every_run_is_imported_with_choo_events_and_a_second_import_changes_nothing() 
 
 #[test]
 fn a_live_run_is_imported_running_then_updated_once_it_ends() {
-    let w = World::new();
+    let w = OttoWorld::new();
     let web = w.project("web");
     let live = web
         .run(T0)
@@ -429,7 +390,7 @@ fn a_live_run_is_imported_running_then_updated_once_it_ends() {
 
 #[test]
 fn the_project_filter_is_exact() {
-    let w = World::new();
+    let w = OttoWorld::new();
     let web = w.project("web");
     let webapp = w.project("webapp");
     let a = web.run(T0).task("build", TaskSpec::ok()).write();
@@ -453,7 +414,7 @@ fn the_project_filter_is_exact() {
 
 #[test]
 fn db_and_otto_home_can_be_given_elsewhere() {
-    let w = World::new();
+    let w = OttoWorld::new();
     let web = w.project("web");
     let run = web.run(T0).task("build", TaskSpec::ok()).write();
     let target = w.dir.path().join("elsewhere").join("ci.db");
@@ -485,7 +446,7 @@ fn db_and_otto_home_can_be_given_elsewhere() {
 
 #[test]
 fn a_missing_otto_home_imports_nothing_and_says_so() {
-    let w = World::new();
+    let w = OttoWorld::new();
     let missing = w.dir.path().join("no-otto-here");
     let out = w.run_with(&missing, &["import", "otto"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -507,7 +468,7 @@ fn a_missing_otto_home_imports_nothing_and_says_so() {
 
 #[test]
 fn a_bad_db_path_is_one_line_and_exit_1() {
-    let w = World::new();
+    let w = OttoWorld::new();
     let web = w.project("web");
     web.run(T0).task("build", TaskSpec::ok()).write();
     let dir = w.dir.subdir("a-directory", 0o700);
@@ -527,7 +488,7 @@ fn a_bad_db_path_is_one_line_and_exit_1() {
 
 #[test]
 fn help_shows_examples() {
-    let w = World::new();
+    let w = OttoWorld::new();
     let out = w.run(&["import", "otto", "--help"]);
     assert_eq!(out.status.code(), Some(0));
     let help = text(&out.stdout);

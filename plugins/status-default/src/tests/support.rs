@@ -11,62 +11,12 @@ use sha2::{Digest, Sha256};
 
 use crate::DefaultStatus;
 
-/// otto.db, schema version 5 (FORMATS.md).
-pub const SCHEMA_V5: &str = "
-CREATE TABLE schema_version (
-    version INTEGER PRIMARY KEY,
-    applied_at INTEGER NOT NULL
+/// otto.db, schema version 5 (FORMATS.md): the workspace's one DDL file,
+/// and the versions applied.
+pub const SCHEMA_V5: &str = concat!(
+    include_str!("../../../../tests/fixtures/otto-db-v5.sql"),
+    "INSERT INTO schema_version (version, applied_at) VALUES (1, 1700000000), (5, 1750000000);\n"
 );
-CREATE TABLE projects (
-    id INTEGER PRIMARY KEY,
-    hash TEXT NOT NULL UNIQUE,
-    name TEXT,
-    ottofile_path TEXT,
-    first_seen INTEGER NOT NULL,
-    last_seen INTEGER NOT NULL,
-    run_count INTEGER DEFAULT 0
-);
-CREATE TABLE runs (
-    id INTEGER PRIMARY KEY,
-    project_id INTEGER NOT NULL,
-    timestamp INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    duration_seconds REAL,
-    size_bytes INTEGER,
-    ottofile_path TEXT,
-    cwd TEXT,
-    user TEXT,
-    hostname TEXT,
-    args TEXT,
-    ended_at INTEGER,
-    run_dir TEXT,
-    FOREIGN KEY (project_id) REFERENCES projects(id) ON DELETE CASCADE
-);
-CREATE INDEX idx_runs_timestamp ON runs(timestamp);
-CREATE INDEX idx_runs_status ON runs(status);
-CREATE INDEX idx_runs_project ON runs(project_id);
-CREATE TABLE tasks (
-    id INTEGER PRIMARY KEY,
-    run_id INTEGER NOT NULL,
-    name TEXT NOT NULL,
-    status TEXT NOT NULL,
-    script_hash TEXT,
-    exit_code INTEGER,
-    started_at INTEGER,
-    ended_at INTEGER,
-    duration_seconds REAL,
-    stdout_path TEXT,
-    stderr_path TEXT,
-    script_path TEXT,
-    skip_reason TEXT,
-    skip_kind TEXT,
-    FOREIGN KEY (run_id) REFERENCES runs(id) ON DELETE CASCADE
-);
-CREATE INDEX idx_tasks_run ON tasks(run_id);
-CREATE INDEX idx_tasks_name ON tasks(name);
-CREATE INDEX idx_tasks_status ON tasks(status);
-INSERT INTO schema_version (version, applied_at) VALUES (1, 1700000000), (5, 1750000000);
-";
 
 /// The first 8 lowercase hex digits of sha256(`s`).
 pub fn sha8(s: &str) -> String {
