@@ -325,10 +325,7 @@ impl<'a> History<'a> {
     /// narrows it further. Unknown → bad input; ambiguous → bad input
     /// listing the candidates.
     pub fn resolve(&self, spec: &str, project: Option<&str>) -> Result<Run, HistoryError> {
-        let (project, run_id) = match spec.rsplit_once('/') {
-            Some((p, r)) if !p.is_empty() && !r.is_empty() => (Some(p), r),
-            _ => (project, spec),
-        };
+        let (project, run_id) = split_run_spec(spec, project);
         // Only the runs with that id are kept of the listing.
         let mut candidates: Vec<Run> = Vec::new();
         self.storage
@@ -366,7 +363,21 @@ impl<'a> History<'a> {
     }
 
     /// `otto-hooks info`.
+    ///
+    /// A run named with its project's full key (`<project-dir>/<ts>`, as
+    /// `list` shows it) is asked of storage directly; anything else, or a
+    /// run storage does not find there, is resolved from a listing (which
+    /// also words the errors: unknown, ambiguous).
     pub fn info(&self, spec: &str, project: Option<&str>) -> Result<RunInfo, HistoryError> {
+        if let (Some(project), run_id) = split_run_spec(spec, project) {
+            let direct = self.storage.run_details(&HookContext { project, run_id });
+            if let Ok(details) = direct {
+                // Storage may look a run up by id alone: the key must agree.
+                if details.run.project == project && details.run.id == run_id {
+                    return Ok(run_info(self.decide_details(details)));
+                }
+            }
+        }
         let run = self.resolve(spec, project)?;
         Ok(run_info(self.details(&run)?))
     }
@@ -383,13 +394,18 @@ impl<'a> History<'a> {
                 run_id: &run.id,
             })
             .map_err(|e| HistoryError::failed(e.to_string()))?;
-        Ok(match self.status_for(&run.project) {
+        Ok(self.decide_details(details))
+    }
+
+    /// `details` with the status its project's status plugin decides.
+    fn decide_details(&self, details: RunDetails) -> RunDetails {
+        match self.status_for(&details.run.project) {
             Some(status) => status.detect_details(&details).unwrap_or_else(|e| {
                 self.warn(e.to_string());
                 details
             }),
             None => details,
-        })
+        }
     }
 
     /// `otto-hooks usage`: sizes per project, the largest runs, orphaned
@@ -458,6 +474,15 @@ impl<'a> History<'a> {
             recommendations,
         };
         Ok((report, runs))
+    }
+}
+
+/// A run spec (`<run>` or `<project>/<run>`) and the `--project` given
+/// beside it, as (project, run id): the spec's own project wins.
+fn split_run_spec<'a>(spec: &'a str, project: Option<&'a str>) -> (Option<&'a str>, &'a str) {
+    match spec.rsplit_once('/') {
+        Some((p, r)) if !p.is_empty() && !r.is_empty() => (Some(p), r),
+        _ => (project, spec),
     }
 }
 

@@ -348,6 +348,20 @@ fn an_ambiguous_or_unknown_run_is_a_usage_error() {
     let missing = w.run(&["info", "1234"]);
     assert_eq!(missing.status.code(), Some(2));
     assert!(text(&missing.stderr).contains("no run `1234`"));
+    // The full key goes straight to storage; a name is resolved by listing;
+    // either way an unknown run is the same one-line usage error.
+    let keyed = w.json(&["info", &format!("{}/{T0}", api.dir_name()), "--json"]);
+    assert_eq!(keyed["project"], api.dir_name());
+    let named = w.json(&["info", &format!("web/{T0}"), "--json"]);
+    assert_eq!(named["project"], web.dir_name());
+    let unknown = w.run(&["info", &format!("{}/1234", web.dir_name())]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        text(&unknown.stderr).contains("no run `1234`"),
+        "{}",
+        text(&unknown.stderr)
+    );
+    assert_eq!(text(&unknown.stderr).lines().count(), 1);
 }
 
 #[test]

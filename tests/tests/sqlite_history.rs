@@ -104,6 +104,33 @@ fn a_choo_stream_with_a_stop_and_a_resume_is_stored_row_by_row() {
         .map(|e| e["type"].as_str().unwrap())
         .collect();
     assert_eq!(kinds, ["run.stopped", "run.resumed", "run.failed"]);
+
+    // `info <repo>/<run>`: asked of the history directly; the project must
+    // agree, whatever the history finds by id alone.
+    let info = w.ok(&[
+        "info",
+        &format!("{repo}/{id}"),
+        "--backend",
+        "sqlite",
+        "--json",
+    ]);
+    let info: serde_json::Value = serde_json::from_str(&info).unwrap();
+    assert_eq!(
+        (info["project"].as_str(), info["run"].as_str()),
+        (Some(repo.as_str()), Some(id))
+    );
+    let elsewhere = w.run(&["info", &format!("/elsewhere/{id}"), "--backend", "sqlite"]);
+    assert_eq!(
+        elsewhere.status.code(),
+        Some(2),
+        "{}",
+        text(&elsewhere.stderr)
+    );
+    assert!(
+        text(&elsewhere.stderr).contains("no run"),
+        "{}",
+        text(&elsewhere.stderr)
+    );
 }
 
 /// The same stream through the library `Runtime`, as an orchestrator written
