@@ -224,12 +224,20 @@ impl DefaultStatus {
         )
     }
 
-    /// Finds the run's row. For details the row is always read afresh (with
-    /// all its tasks); otherwise a snapshot row that says `running` while
-    /// the lock is not held is read again, as is a run that may have
-    /// started after the snapshot.
+    /// Finds the run's row. For details the row is read afresh with all
+    /// its tasks, from the rows of its start second only (no snapshot of
+    /// the whole database for one run); otherwise from the snapshot, where
+    /// a row that says `running` while the lock is not held is read again,
+    /// as is a run that may have started after the snapshot.
     fn find_row(&self, run: &OttoRun<'_>, lock: LockState, details: bool) -> Option<RowRef> {
         let db = self.db_for(run.home);
+        if details {
+            // One run (`info`): its own rows, read now, every task row with
+            // them — never a snapshot of every run for one.
+            let fresh = db.read_one(run)?;
+            self.note_stuck(&db, &fresh, run, lock);
+            return Some(RowRef::Fresh(Box::new(fresh)));
+        }
         let snapshot = db.snapshot()?;
         let Some(index) = snapshot.find(run) else {
             if snapshot.may_postdate(run) {
@@ -238,21 +246,26 @@ impl DefaultStatus {
             return None;
         };
         let row = snapshot.row(index)?;
-        // Details want every task row, which the snapshot keeps only for
-        // runs whose own status decides nothing: read the one row afresh.
-        let reread = details
-            || (row.status == RowStatus::Running && !lock.is_held() && !db.is_stuck(row.id));
-        if reread {
+        // A row stuck at `running` with its lock free may have finished
+        // since the snapshot: read it afresh.
+        if row.status == RowStatus::Running && !lock.is_held() && !db.is_stuck(row.id) {
             if let Some(fresh) = db.reread_row(row.id) {
-                let old_enough = i64::try_from(run.ts)
-                    .is_ok_and(|ts| ts < ottodb::now_secs().saturating_sub(STUCK_AFTER_SECS));
-                if fresh.status == RowStatus::Running && !lock.is_held() && old_enough {
-                    db.mark_stuck(fresh.id);
-                }
+                self.note_stuck(&db, &fresh, run, lock);
                 return Some(RowRef::Fresh(Box::new(fresh)));
             }
         }
         Some(RowRef::Snapshot(snapshot, index))
+    }
+
+    /// Remembers a row still `running` though its lock is free and the run
+    /// is old enough: it is stuck for good (otto was killed), and is not
+    /// read again.
+    fn note_stuck(&self, db: &OttoDb, fresh: &RunRow, run: &OttoRun<'_>, lock: LockState) {
+        let old_enough = i64::try_from(run.ts)
+            .is_ok_and(|ts| ts < ottodb::now_secs().saturating_sub(STUCK_AFTER_SECS));
+        if fresh.status == RowStatus::Running && !lock.is_held() && old_enough {
+            db.mark_stuck(fresh.id);
+        }
     }
 
     /// The decision chain. `details` asks for the row even when the lock

@@ -13,7 +13,9 @@
 //! snapshot saw as `running` whose lock is not held (the run may have ended
 //! since the snapshot: re-read that row by id), and a run that started
 //! around or after the snapshot was taken (its row may not have existed yet:
-//! read the rows of that second).
+//! read the rows of that second). One run's details (`info`) never take a
+//! snapshot: the rows of its second are read, with their tasks
+//! ([`OttoDb::read_one`]).
 //!
 //! A missing or unreadable database, or a schema newer than version 5, makes
 //! the source unavailable: logged once at debug level, retried at most every
@@ -633,6 +635,27 @@ impl OttoDb {
         let snapshot = Snapshot::build(rows, now_secs());
         let i = snapshot.find(run)?;
         snapshot.rows.into_iter().nth(i)
+    }
+
+    /// The row of `run`, read now from the rows of its start second — one
+    /// run's worth, not the whole database (which is opened if need be).
+    pub fn read_one(&self, run: &OttoRun<'_>) -> Option<RunRow> {
+        {
+            let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+            if conn.is_none() {
+                match self.open() {
+                    Ok(opened) => *conn = Some(opened),
+                    Err(why) => {
+                        tracing::debug!(
+                            "not using otto.db {}: {why}; falling back to the next sources",
+                            self.path.display()
+                        );
+                        return None;
+                    }
+                }
+            }
+        }
+        self.read_second(run)
     }
 
     /// Whether the row is known to be stuck at `running` for good.
