@@ -3,59 +3,38 @@
 //! ago, with their events, after showing the plan — and never a running run.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-
-use otto_hooks_tests::PrivateDir;
+use otto_hooks_tests::hook_cli::{HookWorld, text};
 use rusqlite::Connection;
 use serde_json::Value;
 
-struct World {
-    dir: PrivateDir,
-    repo: PathBuf,
+/// What these tests add to the hooks' world.
+trait Retention {
+    fn json(&self, args: &[&str]) -> Value;
+    fn recorded(&self, id: &str, events: usize, status: Option<&str>, age_days: i64);
+    fn ids(&self) -> Vec<String>;
+    fn events_of(&self, id: &str) -> i64;
 }
 
-impl World {
-    fn new() -> Self {
-        let dir = PrivateDir::new();
-        let repo = dir.path().join("repo");
-        std::fs::create_dir_all(&repo).unwrap();
-        std::fs::create_dir_all(dir.path().join("hooks")).unwrap();
-        std::fs::create_dir_all(dir.path().join("otto")).unwrap();
-        World { dir, repo }
-    }
+/// A world with an (empty) `$OTTO_HOME`: `run-policies` reads it too.
+fn world() -> HookWorld {
+    let w = HookWorld::new();
+    std::fs::create_dir_all(w.dir.path().join("otto")).unwrap();
+    w
+}
 
-    fn db(&self) -> PathBuf {
-        self.dir.path().join("hooks/history.db")
-    }
+/// Old finished runs of every ending, an old live run, recent runs.
+fn populated() -> HookWorld {
+    let w = world();
+    w.recorded("run_old_completed", 50, Some("completed"), 120);
+    w.recorded("run_old_failed", 20, Some("failed"), 100);
+    w.recorded("run_old_stopped", 10, Some("stopped"), 95);
+    w.recorded("run_old_running", 30, None, 200);
+    w.recorded("run_recent_completed", 5, Some("completed"), 10);
+    w.recorded("run_recent_running", 5, None, 1);
+    w
+}
 
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(otto_hooks_tests::otto_hooks_binary())
-            .args(args)
-            .env_clear()
-            // Write history.db directly; daemon tests start theirs on purpose.
-            .env("OTTO_HOOKS_DAEMON_AUTO_START", "0")
-            .env("HOME", self.dir.path())
-            .env("OTTO_HOOKS_HOME", self.dir.path().join("hooks"))
-            .env("OTTO_HOME", self.dir.path().join("otto"))
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "{args:?}: {}{}",
-            text(&out.stdout),
-            text(&out.stderr)
-        );
-        text(&out.stdout)
-    }
-
+impl Retention for HookWorld {
     fn json(&self, args: &[&str]) -> Value {
         serde_json::from_str(&self.ok(args)).unwrap()
     }
@@ -64,25 +43,13 @@ impl World {
     /// back in time: started `age_days` ago, ended (when `status` is given)
     /// one hour later.
     fn recorded(&self, id: &str, events: usize, status: Option<&str>, age_days: i64) {
-        let repo = self.repo.to_str().unwrap();
-        self.ok(&["hook", "run-start", "--repo", repo, "--run-id", id]);
+        let repo = self.repo_arg();
+        self.ok(&["hook", "run-start", "--repo", &repo, "--run-id", id]);
         let lines: String = (0..events)
             .map(|i| format!("{{\"type\":\"task.started\",\"unit\":\"u\",\"task\":{i}}}\n"))
             .collect();
-        let mut child = Command::new(otto_hooks_tests::otto_hooks_binary())
-            .args(["hook", "event", "--run", id])
-            .env_clear()
-            // Write history.db directly; daemon tests start theirs on purpose.
-            .env("OTTO_HOOKS_DAEMON_AUTO_START", "0")
-            .env("HOME", self.dir.path())
-            .env("OTTO_HOOKS_HOME", self.dir.path().join("hooks"))
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::io::Write::write_all(&mut child.stdin.take().unwrap(), lines.as_bytes()).unwrap();
-        assert!(child.wait().unwrap().success());
+        let out = self.events(id, &lines, &[]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
         match status {
             Some("stopped") => {
                 self.ok(&["hook", "run-stop", "--run", id, "--reason", "test"]);
@@ -123,22 +90,6 @@ impl World {
         })
         .unwrap()
     }
-
-    /// Old finished runs of every ending, an old live run, recent runs.
-    fn populated() -> Self {
-        let w = World::new();
-        w.recorded("run_old_completed", 50, Some("completed"), 120);
-        w.recorded("run_old_failed", 20, Some("failed"), 100);
-        w.recorded("run_old_stopped", 10, Some("stopped"), 95);
-        w.recorded("run_old_running", 30, None, 200);
-        w.recorded("run_recent_completed", 5, Some("completed"), 10);
-        w.recorded("run_recent_running", 5, None, 1);
-        w
-    }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 fn history(doc: &Value) -> &Value {
@@ -168,7 +119,7 @@ const ALL: [&str; 6] = [
 
 #[test]
 fn clean_backend_sqlite_shows_the_plan_then_deletes_only_old_finished_runs() {
-    let w = World::populated();
+    let w = populated();
 
     // The plan: exactly the runs that ended before the cutoff; nothing goes.
     let plan = w.json(&["clean", "--backend", "sqlite", "--dry-run", "--json"]);
@@ -225,7 +176,7 @@ fn clean_backend_sqlite_shows_the_plan_then_deletes_only_old_finished_runs() {
 
 #[test]
 fn keep_days_flag_and_config_set_the_retention() {
-    let w = World::populated();
+    let w = populated();
     let plan = w.json(&[
         "clean",
         "--backend",
@@ -286,7 +237,7 @@ fn keep_days_flag_and_config_set_the_retention() {
 
 #[test]
 fn run_policies_applies_history_retention_with_the_otto_policies() {
-    let w = World::populated();
+    let w = populated();
     let plan = w.json(&["run-policies", "--dry-run", "--json"]);
     assert_eq!(run_ids(&plan), OLD_FINISHED);
     assert_eq!(w.ids(), ALL);
@@ -313,7 +264,7 @@ fn run_policies_applies_history_retention_with_the_otto_policies() {
 
 #[test]
 fn run_flags_that_mean_nothing_to_a_history_are_refused() {
-    let w = World::populated();
+    let w = populated();
     for flags in [
         &["--keep-last", "3"][..],
         &["--keep-failed", "3"],
@@ -335,7 +286,7 @@ fn run_flags_that_mean_nothing_to_a_history_are_refused() {
 
 #[test]
 fn a_missing_history_is_nothing_to_do() {
-    let w = World::new();
+    let w = world();
     let out = w.run(&["clean", "--backend", "sqlite", "--yes", "--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
