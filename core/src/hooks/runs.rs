@@ -109,16 +109,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn minted_ids_have_choos_shape() {
-        let id = mint_run_id(Timestamp::from_secs(1_737_383_452));
-        assert!(id.starts_with("run_20250120_143052_"), "{id}");
-        assert_eq!(id.len(), "run_20250120_143052_a1b2".len());
-        assert!(
-            id[20..]
-                .chars()
-                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
-        );
-        validate_run_id(&id).unwrap();
+    fn minted_ids_pass_the_run_id_check() {
+        // Their shape is the sqlite crate's to test (`ids.rs`).
+        validate_run_id(&mint_run_id(Timestamp::from_secs(1_737_383_452))).unwrap();
     }
 
     #[test]
