@@ -192,6 +192,7 @@ pub(super) fn list(ctx: &Context, args: ListArgs) -> CmdResult {
         None => args.project.clone(),
     };
     with_history(ctx, &args.source, |history, registry| {
+        let reading = ctx.slow_notice(history.storage_name());
         let runs = history
             .list(&ListQuery {
                 project: project.clone(),
@@ -199,6 +200,7 @@ pub(super) fn list(ctx: &Context, args: ListArgs) -> CmdResult {
                 limit: args.limit,
             })
             .map_err(failure)?;
+        drop(reading);
         if runs.is_empty() && project.is_none() && args.status.is_none() {
             note_empty(ctx, history);
         }
@@ -222,6 +224,7 @@ pub(super) fn info(ctx: &Context, args: InfoArgs) -> CmdResult {
 
 pub(super) fn usage(ctx: &Context, args: UsageArgs) -> CmdResult {
     with_history(ctx, &args.source, |history, registry| {
+        let reading = ctx.slow_notice(history.storage_name());
         let (mut report, runs) = history.usage(args.project.as_deref()).map_err(failure)?;
         let plan = crate::policy::plan_runs(
             history,
@@ -237,6 +240,7 @@ pub(super) fn usage(ctx: &Context, args: UsageArgs) -> CmdResult {
             },
         )
         .map_err(failure)?;
+        drop(reading);
         for w in &plan.warnings {
             ctx.warn(w);
         }

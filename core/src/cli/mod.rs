@@ -9,6 +9,7 @@ mod daemon;
 mod history;
 mod hook;
 mod import;
+mod notice;
 mod plugins;
 mod retention;
 
@@ -257,6 +258,25 @@ impl Context {
             }
             render::Streamed::Failed(e) => Err(Failure::failed(e)),
         }
+    }
+
+    /// A line on stderr if reading runs from `storage` is still going after
+    /// a couple of seconds (a terminal only, never with `-q`); dropping the
+    /// returned guard first shows nothing.
+    pub fn slow_notice(&self, storage: &str) -> notice::SlowNotice {
+        if self.quiet || !std::io::stderr().is_terminal() {
+            return notice::SlowNotice::none();
+        }
+        let why = if storage == "otto-fs" {
+            " (run directories not in the size index yet are measured one by one; later reads are quick)"
+        } else {
+            ""
+        };
+        notice::SlowNotice::after(
+            notice::SLOW_AFTER,
+            format!("otto-hooks: still reading runs from `{storage}`…{why}"),
+            std::io::stderr(),
+        )
     }
 
     /// A warning on stderr (silenced by `-q`).

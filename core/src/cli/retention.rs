@@ -171,6 +171,7 @@ fn make_plan(
     let plan = {
         let history =
             History::open(&ctx.config, registry, &ctx.hooks_home, spec).map_err(failure)?;
+        let _reading = ctx.slow_notice(history.storage_name());
         policy::plan(
             &history,
             &ctx.config,
