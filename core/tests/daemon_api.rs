@@ -337,12 +337,18 @@ fn bad_writes_are_refused_with_their_code_and_store_nothing() {
         .agent
         .post(&daemon.url(&events))
         .header("Authorization", &auth)
-        .send(ureq::SendBody::from_reader(&mut reader));
-    assert_refused(
-        reply(chunked.expect("PROBE chunked")),
-        413,
-        "PAYLOAD_TOO_LARGE",
+        .send(ureq::SendBody::from_reader(&mut reader))
+        .expect("PROBE chunked");
+    // The rest of the body is never read: the connection is closed, and
+    // says so, so that no client sends its next request down it.
+    assert_eq!(
+        chunked
+            .headers()
+            .get("connection")
+            .and_then(|v| v.to_str().ok()),
+        Some("close")
     );
+    assert_refused(reply(chunked), 413, "PAYLOAD_TOO_LARGE");
     // A start without what it needs creates nothing.
     assert_refused(
         daemon.post("/api/runs", &json!({"parallelism": 1, "total_units": 1})),
