@@ -522,6 +522,7 @@ fn entry(run: Run) -> RunEntry {
         run: run.id,
         tasks: run.task_count,
         status: run.status,
+        status_guessed: run.status_is_guess(),
         status_source: run.status_source,
         size_bytes: run.size_bytes,
         allocated_bytes: run.allocated_bytes,
@@ -543,6 +544,7 @@ fn run_info(details: RunDetails) -> RunInfo {
             .ended_at
             .map(|end| seconds_between(run.started_at, end).max(0.0)),
         status: run.status,
+        status_guessed: run.status_is_guess(),
         status_source: run.status_source.unwrap_or_else(|| "unknown".to_owned()),
         size_bytes: run.size_bytes,
         path: run.location,

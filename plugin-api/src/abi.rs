@@ -45,6 +45,13 @@
 //!   under the same id), and [`StorageTable::stored_events`] (a run's stored
 //!   events, filtered and paged), [`StorageTable::delete_runs`] (delete named
 //!   runs) and [`StorageTable::expire`] (history retention by age).
+//! - **1.4** — no layout change: the task status code 6, `interrupted` (a
+//!   task its dying run left unfinished). A host shows it as `unknown` in
+//!   the documents it gives a reporter built before 1.4, whose JSON reader
+//!   would refuse the name; the ABI code itself already reads as
+//!   `unknown` in older code. Also a convention, not a field: a status
+//!   source starting with `guess: ` marks a guessed status
+//!   ([`crate::StatusVerdict`]).
 //!
 //! # Calls, results and errors
 //!
@@ -78,7 +85,7 @@ pub const MAGIC: [u8; 8] = *b"OTTOHOOK";
 pub const ENTRY_SYMBOL: &[u8] = b"otto_hooks_plugin_entry\0";
 
 /// The ABI version this crate implements (host and SDK alike).
-pub const ABI_VERSION: AbiVersion = AbiVersion { major: 1, minor: 3 };
+pub const ABI_VERSION: AbiVersion = AbiVersion { major: 1, minor: 4 };
 
 /// An ABI version, `major.minor`.
 #[repr(C)]

@@ -31,6 +31,32 @@ use crate::{
 /// `delete_runs` and `expire`.
 const ABI_1_3: AbiVersion = AbiVersion { major: 1, minor: 3 };
 
+/// The ABI that added the task status `interrupted`.
+const ABI_1_4: AbiVersion = AbiVersion { major: 1, minor: 4 };
+
+/// A document as a reporter built for `abi` can read it: before ABI 1.4,
+/// a task status `interrupted` is shown as `unknown` (that reporter's JSON
+/// reader would refuse a name it does not know, failing the whole
+/// document). `None` when the document needs no change.
+fn document_for(abi: AbiVersion, doc: &Document<'_>) -> Option<String> {
+    if abi >= ABI_1_4
+        || doc.kind != crate::DocumentKind::RunInfo
+        || !doc.json.contains("\"interrupted\"")
+    {
+        return None;
+    }
+    let mut value: serde_json::Value = serde_json::from_str(doc.json).ok()?;
+    let tasks = value.get_mut("tasks")?.as_array_mut()?;
+    let mut changed = false;
+    for task in tasks {
+        if let Some(status) = task.get_mut("status").filter(|s| *s == "interrupted") {
+            *status = serde_json::Value::from(crate::TaskStatus::Unknown.as_str());
+            changed = true;
+        }
+    }
+    changed.then(|| value.to_string())
+}
+
 /// Why a module or a declaration was refused. One line, for the user.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refusal(pub String);
@@ -940,9 +966,10 @@ impl Instance {
         let Some(f) = self.handle.inner.entries.render else {
             return Err(self.unsupported("render"));
         };
+        let older = document_for(self.handle.abi(), doc);
         let view = abi::Document {
             kind: doc.kind.code(),
-            json: Str::new(doc.json),
+            json: Str::new(older.as_deref().unwrap_or(doc.json)),
         };
         // SAFETY: checked entry; `view` outlives the call; items are `Str`.
         let mut chunks = self.call(text_item, |p, out| unsafe {
@@ -970,9 +997,10 @@ impl Instance {
         let Some(f) = self.handle.inner.entries.render else {
             return Err(self.unsupported("render"));
         };
+        let older = document_for(self.handle.abi(), doc);
         let view = abi::Document {
             kind: doc.kind.code(),
-            json: Str::new(doc.json),
+            json: Str::new(older.as_deref().unwrap_or(doc.json)),
         };
         /// A piece of rendered text, borrowed for the emit callback only.
         /// The 'static is a lie that never escapes: the one collector made
@@ -1629,5 +1657,39 @@ mod tests {
             );
             assert_eq!(err.plugin, "storage `old`");
         }
+    }
+
+    #[test]
+    fn a_reporter_built_before_1_4_sees_an_interrupted_task_as_unknown() {
+        let json = r#"{"status":"interrupted","tasks":[{"name":"build","status":"interrupted"},{"name":"lint","status":"success"}]}"#;
+        let info = Document {
+            kind: crate::DocumentKind::RunInfo,
+            json,
+        };
+        let old = AbiVersion { major: 1, minor: 3 };
+        let seen: serde_json::Value =
+            serde_json::from_str(&document_for(old, &info).unwrap()).unwrap();
+        assert_eq!(seen["tasks"][0]["status"], "unknown");
+        assert_eq!(seen["tasks"][1]["status"], "success");
+        // The run's own status was `interrupted` before 1.4: unchanged.
+        assert_eq!(seen["status"], "interrupted");
+        // A 1.4 reporter gets the document as it is, and other kinds are
+        // never touched.
+        assert_eq!(document_for(ABI_1_4, &info), None);
+        let list = Document {
+            kind: crate::DocumentKind::RunList,
+            json,
+        };
+        assert_eq!(document_for(old, &list), None);
+        // A reporter of today reads the name; one of tomorrow's names reads
+        // as `unknown` rather than failing the document.
+        let task: crate::report::TaskInfo =
+            serde_json::from_value(serde_json::json!({"name": "b", "status": "interrupted"})).unwrap();
+        assert_eq!(task.status, crate::TaskStatus::Interrupted);
+        let task: crate::report::TaskInfo =
+            serde_json::from_value(serde_json::json!({"name": "b", "status": "frobbed"})).unwrap();
+        assert_eq!(task.status, crate::TaskStatus::Unknown);
+        assert_eq!(crate::TaskStatus::from_code(6), crate::TaskStatus::Interrupted);
+        assert_eq!(crate::TaskStatus::from_code(7), crate::TaskStatus::Unknown);
     }
 }

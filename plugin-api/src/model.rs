@@ -48,9 +48,22 @@ macro_rules! code_enum {
         unknown = $unknown:ident
     ) => {
         $(#[$meta])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        ///
+        /// Serialises as its lowercase name. Reading, a name this version
+        /// does not know reads as
+        #[doc = concat!("`", stringify!($unknown), "`,")]
+        /// as an unknown ABI code does: a document from a newer host still
+        /// parses.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
         #[serde(rename_all = "lowercase")]
         pub enum $name { $( $(#[$vmeta])* $variant, )* }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let name = std::borrow::Cow::<'de, str>::deserialize(d)?;
+                Ok(name.parse().unwrap_or($name::$unknown))
+            }
+        }
 
         impl $name {
             /// Every value, in code order.
@@ -135,6 +148,10 @@ code_enum! {
         Pending = 4 => "pending",
         /// Skipped.
         Skipped = 5 => "skipped",
+        /// Started, and never finished: its run died under it (since ABI
+        /// 1.4; a host or plugin of an older ABI reads it as `unknown`, and
+        /// the host shows it as `unknown` to reporters built before 1.4).
+        Interrupted = 6 => "interrupted",
     }
     unknown = Unknown
 }
@@ -594,12 +611,110 @@ pub struct ExpireReport {
 }
 
 /// What a status plugin decided for a run, and from what.
+///
+/// # Facts and guesses
+///
+/// A status is a *fact* when a witness recorded it (otto.db's row, a held
+/// `.lock`, recorded exit codes, the orchestrator's own report), and a
+/// *guess* when it was inferred from what a run left behind (which log
+/// files have bytes, which output files exist). Deleting must never rest
+/// on a guess: retention plugins give a guessed status an age cutoff no
+/// shorter than an `unknown` run's, and reporters show it as a guess
+/// (`failed?`, `"status_guessed": true`).
+///
+/// The ABI carries no flag for this: a guess is a verdict whose `source`
+/// starts with [`GUESS_PREFIX`] (`"guess: "`), followed by the reason, so
+/// that every host and plugin, of any ABI 1.x, can tell. Make one with
+/// [`StatusVerdict::guess`]; test one with [`StatusVerdict::is_guess`] or,
+/// once the host copied it onto a run, [`Run::status_is_guess`].
+///
+/// ```
+/// use otto_hooks_plugin_api::{Run, RunStatus, StatusVerdict};
+///
+/// let fact = StatusVerdict::fact(RunStatus::Failed, "otto.db");
+/// assert!(!fact.is_guess());
+///
+/// let guess = StatusVerdict::guess(RunStatus::Failed, "task build wrote no output.build.json");
+/// assert!(guess.is_guess());
+/// assert_eq!(guess.source, "guess: task build wrote no output.build.json");
+/// assert_eq!(guess.guess_reason(), Some("task build wrote no output.build.json"));
+///
+/// let run = Run { status: guess.status, status_source: Some(guess.source), ..Run::default() };
+/// assert!(run.status_is_guess());
+/// assert_eq!(run.status_label(), "failed?");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusVerdict {
     /// The status.
     pub status: RunStatus,
-    /// The source that decided it: `otto.db`, `lock`, `exit-code`, `stderr`…
+    /// The source that decided it: `otto.db`, `lock`, `exit codes`… or, for
+    /// a guess, [`GUESS_PREFIX`] and the reason.
     pub source: String,
+}
+
+/// How the source of a guessed status begins (see [`StatusVerdict`]).
+pub const GUESS_PREFIX: &str = "guess: ";
+
+/// Whether a status source (a verdict's `source`, a run's
+/// `status_source`) names a guess: it starts with [`GUESS_PREFIX`].
+pub fn is_guess_source(source: &str) -> bool {
+    source.starts_with(GUESS_PREFIX)
+}
+
+impl StatusVerdict {
+    /// A status a witness recorded, from `source` (which must not start
+    /// with [`GUESS_PREFIX`]).
+    pub fn fact(status: RunStatus, source: impl Into<String>) -> Self {
+        StatusVerdict {
+            status,
+            source: source.into(),
+        }
+    }
+
+    /// A status inferred from what the run left behind; `reason` says
+    /// from what, for the user (it is shown in `info`).
+    pub fn guess(status: RunStatus, reason: impl AsRef<str>) -> Self {
+        StatusVerdict {
+            status,
+            source: format!("{GUESS_PREFIX}{}", reason.as_ref()),
+        }
+    }
+
+    /// Whether the status is a guess.
+    pub fn is_guess(&self) -> bool {
+        is_guess_source(&self.source)
+    }
+
+    /// The reason of a guess (its source without [`GUESS_PREFIX`]);
+    /// `None` for a fact.
+    pub fn guess_reason(&self) -> Option<&str> {
+        self.source.strip_prefix(GUESS_PREFIX)
+    }
+}
+
+impl Run {
+    /// Whether the run's status is a guess (its `status_source` starts
+    /// with [`GUESS_PREFIX`]). A run whose status nobody decided
+    /// (`status_source` is `None`) is not a guess: its status is what
+    /// storage recorded.
+    pub fn status_is_guess(&self) -> bool {
+        self.status_source.as_deref().is_some_and(is_guess_source)
+    }
+
+    /// The status as shown to people: its name, with a `?` when it is a
+    /// guess (`failed?`).
+    pub fn status_label(&self) -> String {
+        status_label(self.status, self.status_is_guess())
+    }
+}
+
+/// A status as shown to people: `failed`, or `failed?` for a guess.
+pub fn status_label(status: RunStatus, guessed: bool) -> String {
+    if guessed {
+        format!("{status}?")
+    } else {
+        status.to_string()
+    }
 }
 
 /// The input of one retention decision: the runs of one group.

@@ -33,6 +33,10 @@ pub struct RunEntry {
     /// Which source decided the status.
     #[serde(default)]
     pub status_source: Option<String>,
+    /// Whether the status is a guess (`status_source` starts with
+    /// `guess: `): shown as `failed?`.
+    #[serde(default)]
+    pub status_guessed: bool,
     /// Apparent bytes (`du -sb`), when measured.
     #[serde(default)]
     pub size_bytes: Option<u64>,
@@ -62,8 +66,11 @@ pub struct RunInfo {
     pub duration_seconds: Option<f64>,
     /// Status.
     pub status: RunStatus,
-    /// Which source decided the status.
+    /// Which source decided the status; for a guess, `guess: ` and why.
     pub status_source: String,
+    /// Whether the status is a guess: shown as `failed?`.
+    #[serde(default)]
+    pub status_guessed: bool,
     /// Apparent bytes, when measured.
     #[serde(default)]
     pub size_bytes: Option<u64>,

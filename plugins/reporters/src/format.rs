@@ -6,6 +6,9 @@
 
 use std::fmt::Display;
 
+use otto_hooks_plugin_api::report::{RunEntry, RunInfo};
+use otto_hooks_plugin_api::{is_guess_source, status_label};
+
 use chrono::{DateTime, Local, TimeZone, Utc};
 
 /// What a size that was not measured shows as.
@@ -284,4 +287,19 @@ mod tests {
         assert_eq!(count(1, "run", "runs"), "1 run");
         assert_eq!(count(0, "run", "runs"), "0 runs");
     }
+}
+
+/// A listed run's status as shown: `failed`, or `failed?` when it is a
+/// guess (the flag, or for a document of an older host its source).
+pub fn entry_status(r: &RunEntry) -> String {
+    let guessed = r.status_guessed || r.status_source.as_deref().is_some_and(is_guess_source);
+    status_label(r.status, guessed)
+}
+
+/// A run's status in `info`, as [`entry_status`] shows it.
+pub fn info_status(info: &RunInfo) -> String {
+    status_label(
+        info.status,
+        info.status_guessed || is_guess_source(&info.status_source),
+    )
 }

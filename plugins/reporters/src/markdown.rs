@@ -13,6 +13,7 @@ use otto_hooks_plugin_api::report::{
 use otto_hooks_plugin_api::{Document, DocumentKind, Plugin, PluginConfig, PluginError, Reporter};
 
 use crate::format::{
+    entry_status, info_status,
     attributes, count, human_duration, human_size, opt_duration, opt_size, rfc3339_as_utc, utc_time,
 };
 use crate::grid::{Align, L, R};
@@ -146,7 +147,7 @@ fn run_list(runs: &RunList) -> String {
                 code(&r.run),
                 utc_time(r.timestamp),
                 r.tasks.to_string(),
-                bold(r.status),
+                bold(entry_status(r)),
                 opt_size(r.size_bytes),
             ]
         })
@@ -160,13 +161,21 @@ fn run_list(runs: &RunList) -> String {
 }
 
 fn run_info(info: &RunInfo) -> String {
-    let mut out = format!("### Run {} — {}\n\n", code(&info.run), bold(info.status));
+    let mut out = format!(
+        "### Run {} — {}\n\n",
+        code(&info.run),
+        bold(info_status(info))
+    );
     let mut list = vec![
         ("Project", code(&info.project)),
         ("Path", code(&info.path)),
         (
             "Status",
-            format!("{} ({})", bold(info.status), text(&info.status_source)),
+            format!(
+                "{} ({})",
+                bold(info_status(info)),
+                text(&info.status_source)
+            ),
         ),
         ("Started", utc_time(info.timestamp)),
     ];

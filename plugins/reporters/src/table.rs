@@ -12,7 +12,9 @@ use otto_hooks_plugin_api::report::{
 };
 use otto_hooks_plugin_api::{Document, DocumentKind, Plugin, PluginConfig, PluginError, Reporter};
 
-use crate::format::{attributes, count, human_age, human_duration, human_size, opt_size, time_in};
+use crate::format::{
+    attributes, count, entry_status, info_status, human_age, human_duration, human_size, opt_size, time_in,
+};
 use crate::grid::{L, R, lay_out, lines_to_text, table};
 
 /// Renders documents as aligned plain-text tables, with local times.
@@ -84,7 +86,7 @@ where
                     r.project.clone(),
                     self.time(r.timestamp),
                     r.tasks.to_string(),
-                    r.status.to_string(),
+                    entry_status(r),
                     opt_size(r.size_bytes),
                 ]
             })
@@ -103,7 +105,7 @@ where
             ("Path".to_owned(), info.path.clone()),
             (
                 "Status".to_owned(),
-                format!("{} ({})", info.status, info.status_source),
+                format!("{} ({})", info_status(info), info.status_source),
             ),
             ("Started".to_owned(), self.time(info.timestamp)),
         ];
@@ -601,6 +603,7 @@ mod tests {
             tasks: 12,
             status: RunStatus::Success,
             status_source: None,
+            status_guessed: false,
             size_bytes: Some(45_200_000),
             allocated_bytes: None,
             path: "/home/u/.otto/web-3f2a/1700000000".into(),

@@ -284,3 +284,18 @@ fn an_unknown_kind_is_a_json_code_block() {
     let out = markdown(DocumentKind::Unknown, r#"{"future":1}"#);
     assert_eq!(out, "```json\n{\n  \"future\": 1\n}\n```\n");
 }
+
+#[test]
+fn a_guessed_status_is_bold_with_a_question_mark() {
+    let mut runs = samples::run_list();
+    runs[1].status_source = Some("guess: no otto.db row".into());
+    runs[1].status_guessed = true;
+    let out = markdown(DocumentKind::RunList, &to_json(&runs));
+    assert!(out.contains("| **failed?** |"), "{out}");
+    assert!(out.contains("| **success** |"), "{out}");
+    let mut info = samples::run_info();
+    info.status_source = "guess: no otto.db row".into();
+    info.status_guessed = true;
+    let out = markdown(DocumentKind::RunInfo, &to_json(&info));
+    assert!(out.starts_with("### Run `1700000000` — **failed?**"), "{out}");
+}

@@ -271,3 +271,26 @@ fn output_never_carries_ansi_escapes() {
         );
     }
 }
+
+#[test]
+fn a_guessed_status_shows_a_question_mark_in_the_list_and_in_info() {
+    let mut runs = samples::run_list();
+    runs[1].status_source = Some("guess: no otto.db row; task build wrote no output".into());
+    runs[1].status_guessed = true;
+    // A document of an older host has no flag: the source says it.
+    runs[0].status_source = Some("guess: no otto.db row; every task wrote its output".into());
+    let out = table(DocumentKind::RunList, &to_json(&runs));
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[2].contains(" success? "), "{out}");
+    assert!(lines[3].contains(" failed? "), "{out}");
+    assert!(lines[4].contains(" running "), "{out}");
+
+    let mut info = samples::run_info();
+    info.status_source = "guess: no otto.db row; task build wrote no output".into();
+    info.status_guessed = true;
+    let out = table(DocumentKind::RunInfo, &to_json(&info));
+    assert!(
+        out.contains("failed? (guess: no otto.db row; task build wrote no output)"),
+        "{out}"
+    );
+}
