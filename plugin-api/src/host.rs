@@ -1684,12 +1684,16 @@ mod tests {
         // A reporter of today reads the name; one of tomorrow's names reads
         // as `unknown` rather than failing the document.
         let task: crate::report::TaskInfo =
-            serde_json::from_value(serde_json::json!({"name": "b", "status": "interrupted"})).unwrap();
+            serde_json::from_value(serde_json::json!({"name": "b", "status": "interrupted"}))
+                .unwrap();
         assert_eq!(task.status, crate::TaskStatus::Interrupted);
         let task: crate::report::TaskInfo =
             serde_json::from_value(serde_json::json!({"name": "b", "status": "frobbed"})).unwrap();
         assert_eq!(task.status, crate::TaskStatus::Unknown);
-        assert_eq!(crate::TaskStatus::from_code(6), crate::TaskStatus::Interrupted);
+        assert_eq!(
+            crate::TaskStatus::from_code(6),
+            crate::TaskStatus::Interrupted
+        );
         assert_eq!(crate::TaskStatus::from_code(7), crate::TaskStatus::Unknown);
     }
 }

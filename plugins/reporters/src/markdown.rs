@@ -13,8 +13,8 @@ use otto_hooks_plugin_api::report::{
 use otto_hooks_plugin_api::{Document, DocumentKind, Plugin, PluginConfig, PluginError, Reporter};
 
 use crate::format::{
-    entry_status, info_status,
-    attributes, count, human_duration, human_size, opt_duration, opt_size, rfc3339_as_utc, utc_time,
+    attributes, count, entry_status, human_duration, human_size, info_status, opt_duration,
+    opt_size, rfc3339_as_utc, utc_time,
 };
 use crate::grid::{Align, L, R};
 

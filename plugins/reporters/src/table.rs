@@ -13,7 +13,8 @@ use otto_hooks_plugin_api::report::{
 use otto_hooks_plugin_api::{Document, DocumentKind, Plugin, PluginConfig, PluginError, Reporter};
 
 use crate::format::{
-    attributes, count, entry_status, info_status, human_age, human_duration, human_size, opt_size, time_in,
+    attributes, count, entry_status, human_age, human_duration, human_size, info_status, opt_size,
+    time_in,
 };
 use crate::grid::{L, R, lay_out, lines_to_text, table};
 

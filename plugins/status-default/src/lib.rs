@@ -12,10 +12,26 @@
 //!    `otto.db + no live lock`);
 //! 3. **the recorded exit codes** of the row's tasks, when the row's status
 //!    is none of those (source `exit codes`);
-//! 4. **the stderr heuristic** (unless `heuristic = false`): every
-//!    `tasks/*/stderr.log` empty means success (source `stderr heuristic`);
-//!    a run without tasks is [`Unknown`](RunStatus::Unknown) (source
-//!    `no tasks`).
+//! 4. **what the task directories show** (unless `heuristic = false`), a
+//!    *guess* (see below): a task that started and wrote no
+//!    `output.<task>.json` failed or was killed, so the run is `failed?`;
+//!    every task that ran having written it, the run is `success?`, even
+//!    when tasks wrote to stderr (compilers, cargo and npm do). Only when
+//!    the output files say nothing (no task started, or an otto older than
+//!    output files) does the **stderr heuristic** decide: every
+//!    `tasks/*/stderr.log` empty means success. A run without tasks is
+//!    [`Unknown`](RunStatus::Unknown) (source `no tasks`).
+//!
+//! ## Facts and guesses
+//!
+//! The lock, the row and the exit codes are facts otto recorded. What the
+//! task directories show is a guess (no exit code survives on disk): its
+//! verdict is made with [`StatusVerdict::guess`], so its source reads
+//! `guess: <why>; <source>: <evidence>`, e.g. `guess: no otto.db row;
+//! task outputs: task build started and wrote no output.build.json (otto
+//! writes it only when a task exits 0): it failed or was killed`. Reporters
+//! show it as `failed?`, and retention never deletes it sooner than an
+//! `unknown` run. See [`heuristic`] for what otto writes and when.
 //!
 //! Runs whose location is not an otto run directory
 //! (`<otto_home>/<name>-<hash8>/<ts>[-<n>]`) belong to another storage: their
@@ -26,7 +42,7 @@
 //! | key | default | meaning |
 //! |---|---|---|
 //! | `otto_db` | `<otto_home>/otto.db`, `otto_home` being each run's grandparent directory | the otto database to read (an absolute path) |
-//! | `heuristic` | `true` | fall back to the stderr heuristic |
+//! | `heuristic` | `true` | guess from the task directories (output files, then stderr) when otto.db decides nothing |
 //!
 //! ## Cost
 //!
@@ -42,7 +58,7 @@
 //! skipped (one debug line) and tried again at most every 30 seconds. The
 //! instance is `Sync`: the host may call it from several threads.
 
-mod heuristic;
+pub mod heuristic;
 mod layout;
 pub mod lock;
 mod ottodb;
@@ -116,7 +132,9 @@ pub enum Source {
     OttoDbNoLock,
     /// The exit codes of the row's tasks (`exit codes`).
     ExitCodes,
-    /// The sizes of the tasks' `stderr.log` (`stderr heuristic`).
+    /// The tasks' output files: a guess (`task outputs`).
+    TaskOutputs,
+    /// The sizes of the tasks' `stderr.log`: a guess (`stderr heuristic`).
     StderrHeuristic,
     /// The run has no tasks to judge (`no tasks`).
     NoTasks,
@@ -133,10 +151,19 @@ impl Source {
             Source::OttoDb => "otto.db",
             Source::OttoDbNoLock => "otto.db + no live lock",
             Source::ExitCodes => "exit codes",
+            Source::TaskOutputs => "task outputs",
             Source::StderrHeuristic => "stderr heuristic",
             Source::NoTasks => "no tasks",
             Source::Undecided => "undecided",
         }
+    }
+}
+
+impl Source {
+    /// Whether a verdict of this source is a guess (made from what the run
+    /// left behind, not from a record).
+    pub const fn is_guess(self) -> bool {
+        matches!(self, Source::TaskOutputs | Source::StderrHeuristic)
     }
 }
 
@@ -181,8 +208,20 @@ impl RowRef {
 struct Outcome {
     status: RunStatus,
     source: Source,
+    /// For a guess: why no fact decided, and the evidence.
+    evidence: Option<String>,
     lock: LockState,
     row: Option<RowRef>,
+}
+
+impl Outcome {
+    /// The verdict: a fact, or for a guess `guess: <evidence>`.
+    fn verdict(&self) -> StatusVerdict {
+        match &self.evidence {
+            Some(evidence) if self.source.is_guess() => StatusVerdict::guess(self.status, evidence),
+            _ => StatusVerdict::fact(self.status, self.source.as_str()),
+        }
+    }
 }
 
 impl DefaultStatus {
@@ -275,6 +314,7 @@ impl DefaultStatus {
             return Outcome {
                 status: run.status,
                 source: Source::Storage,
+                evidence: None,
                 lock: LockState::Unknown,
                 row: None,
             };
@@ -292,54 +332,131 @@ impl DefaultStatus {
         } else {
             self.find_row(&otto, lock, details)
         };
-        let (status, source) = if lock.is_held() {
-            (RunStatus::Running, Source::Lock)
+        let fact = |status, source| (status, source, None);
+        let (status, source, evidence) = if lock.is_held() {
+            fact(RunStatus::Running, Source::Lock)
         } else {
             match row.as_ref().and_then(RowRef::get) {
-                Some(r) if r.status == RowStatus::Success => (RunStatus::Success, Source::OttoDb),
-                Some(r) if r.status == RowStatus::Failed => (RunStatus::Failed, Source::OttoDb),
+                Some(r) if r.status == RowStatus::Success => {
+                    fact(RunStatus::Success, Source::OttoDb)
+                }
+                Some(r) if r.status == RowStatus::Failed => fact(RunStatus::Failed, Source::OttoDb),
                 Some(r) if r.status == RowStatus::Running => {
-                    (RunStatus::Interrupted, Source::OttoDbNoLock)
+                    fact(RunStatus::Interrupted, Source::OttoDbNoLock)
                 }
                 Some(r) => match exit_codes(&r.tasks) {
-                    Some(status) => (status, Source::ExitCodes),
-                    None => self.heuristic(run, &otto),
+                    Some(status) => fact(status, Source::ExitCodes),
+                    None => self.guess(run, &otto, "otto.db row decides nothing"),
                 },
-                None => self.heuristic(run, &otto),
+                None => self.guess(run, &otto, "no otto.db row"),
             }
         };
         Outcome {
             status,
             source,
+            evidence,
             lock,
             row,
         }
     }
 
-    /// The stderr heuristic (or `undecided` when it is off).
-    fn heuristic(&self, run: &Run, otto: &OttoRun<'_>) -> (RunStatus, Source) {
+    /// The guess from the task directories (or `undecided` when guessing
+    /// is off): their output files, else their stderr. `why` says why no
+    /// fact decided.
+    fn guess(
+        &self,
+        run: &Run,
+        otto: &OttoRun<'_>,
+        why: &str,
+    ) -> (RunStatus, Source, Option<String>) {
         if !self.settings.heuristic {
-            return (RunStatus::Unknown, Source::Undecided);
+            return (RunStatus::Unknown, Source::Undecided, None);
         }
-        let attribute = run
-            .attributes
-            .get("stderr_bytes")
-            .and_then(serde_json::Value::as_u64);
-        let (tasks, bytes) = match attribute {
-            Some(bytes) if run.task_count > 0 => (u64::from(run.task_count), bytes),
-            _ => match heuristic::summarize(Path::new(otto.dir)) {
-                Ok(s) => (s.tasks, s.bytes),
-                Err(e) => {
-                    tracing::debug!(run = otto.dir, error = %e, "cannot read the run's stderr logs");
-                    return (RunStatus::Unknown, Source::StderrHeuristic);
-                }
-            },
+        let files = match heuristic::summarize(Path::new(otto.dir)) {
+            Ok(files) => files,
+            Err(e) => {
+                tracing::debug!(run = otto.dir, error = %e, "cannot read the run's task directories");
+                // Storage's own count of stderr bytes, when it gave one.
+                let bytes = run
+                    .attributes
+                    .get("stderr_bytes")
+                    .and_then(serde_json::Value::as_u64);
+                return match bytes {
+                    Some(bytes) if run.task_count > 0 => {
+                        let status = if bytes == 0 {
+                            RunStatus::Success
+                        } else {
+                            RunStatus::Failed
+                        };
+                        let evidence = format!(
+                            "{why}; stderr heuristic: the task directories are unreadable, \
+                             storage counted {bytes} bytes of stderr"
+                        );
+                        (status, Source::StderrHeuristic, Some(evidence))
+                    }
+                    _ => (RunStatus::Unknown, Source::Undecided, None),
+                };
+            }
         };
-        match (tasks, bytes) {
-            (0, _) => (RunStatus::Unknown, Source::NoTasks),
-            (_, 0) => (RunStatus::Success, Source::StderrHeuristic),
-            _ => (RunStatus::Failed, Source::StderrHeuristic),
+        if files.tasks == 0 {
+            return (RunStatus::Unknown, Source::NoTasks, None);
         }
+        let (status, source, evidence) = judge(&files);
+        (status, source, Some(format!("{why}; {source}: {evidence}")))
+    }
+}
+
+/// The guess from what a run's task directories show, and the evidence in
+/// words (without the source's name).
+fn judge(files: &heuristic::RunFiles) -> (RunStatus, Source, String) {
+    const ONLY_ON_0: &str = "otto writes it only when a task exits 0";
+    if let Some(first) = files.unfinished.first() {
+        let more = match files.unfinished.len() - 1 {
+            0 => String::new(),
+            1 => " (and 1 more task)".to_owned(),
+            n => format!(" (and {n} more tasks)"),
+        };
+        let evidence = format!(
+            "task {first}{more} started and wrote no output.{first}.json ({ONLY_ON_0}): \
+             it failed or was killed"
+        );
+        return (RunStatus::Failed, Source::TaskOutputs, evidence);
+    }
+    if files.exited_0 > 0 {
+        let ran = if files.exited_0 == files.tasks {
+            format!("every task ({}) wrote", files.tasks)
+        } else {
+            format!(
+                "every task that started ({} of {}; the rest never did) wrote",
+                files.exited_0, files.tasks
+            )
+        };
+        let stderr = match files.tasks_with_stderr {
+            0 => String::new(),
+            n => format!("; {n} wrote to stderr, which says nothing about an exit code"),
+        };
+        let evidence = format!("{ran} its output.<task>.json ({ONLY_ON_0}){stderr}");
+        return (RunStatus::Success, Source::TaskOutputs, evidence);
+    }
+    // No output files either way: an otto older than them, or no task
+    // started. Only stderr is left.
+    match files.tasks_with_stderr {
+        0 => (
+            RunStatus::Success,
+            Source::StderrHeuristic,
+            format!(
+                "no output files; none of {} tasks wrote to stderr",
+                files.tasks
+            ),
+        ),
+        n => (
+            RunStatus::Failed,
+            Source::StderrHeuristic,
+            format!(
+                "no output files; {n} of {} tasks wrote to stderr ({} bytes)",
+                files.tasks, files.stderr_bytes
+            ),
+        ),
     }
 }
 
@@ -365,13 +482,37 @@ fn exit_codes(tasks: &[TaskRow]) -> Option<RunStatus> {
         .then_some(RunStatus::Success)
 }
 
+/// A task's status from its files, when they say it: its output file
+/// means success; started without one, it failed — or, when its run died,
+/// was interrupted. A task whose files say nothing is judged by its stderr
+/// only when the stderr heuristic decided the run.
+fn task_status(files: &heuristic::TaskFiles, outcome: &Outcome) -> Option<TaskStatus> {
+    match files.trace() {
+        heuristic::Trace::Exited0 => Some(TaskStatus::Success),
+        heuristic::Trace::Unfinished if outcome.status == RunStatus::Interrupted => {
+            Some(TaskStatus::Interrupted)
+        }
+        heuristic::Trace::Unfinished => Some(TaskStatus::Failed),
+        heuristic::Trace::Silent if outcome.source == Source::StderrHeuristic => {
+            Some(if files.stderr_bytes == 0 {
+                TaskStatus::Success
+            } else {
+                TaskStatus::Failed
+            })
+        }
+        heuristic::Trace::Silent => None,
+    }
+}
+
 /// Fills `task` in from its row.
 fn apply_row(task: &mut Task, row: &TaskRow, lock: LockState) {
     let status = match row.status {
         RowTaskStatus::Completed => Some(TaskStatus::Success),
         RowTaskStatus::Failed => Some(TaskStatus::Failed),
         RowTaskStatus::Running if lock.is_held() => Some(TaskStatus::Running),
-        RowTaskStatus::Running => Some(TaskStatus::Unknown),
+        // Its run is over (the lock is free) and it never finished: otto
+        // died under it, or left it behind when another task failed.
+        RowTaskStatus::Running => Some(TaskStatus::Interrupted),
         RowTaskStatus::Pending => Some(TaskStatus::Pending),
         RowTaskStatus::Skipped => Some(TaskStatus::Skipped),
         RowTaskStatus::Other => None,
@@ -422,18 +563,15 @@ impl Plugin for DefaultStatus {
 
 impl StatusDetector for DefaultStatus {
     fn detect(&self, run: &Run) -> Result<StatusVerdict, PluginError> {
-        let outcome = self.decide(run, false);
-        Ok(StatusVerdict {
-            status: outcome.status,
-            source: outcome.source.as_str().to_owned(),
-        })
+        Ok(self.decide(run, false).verdict())
     }
 
     fn detect_details(&self, details: &RunDetails) -> Result<RunDetails, PluginError> {
         let outcome = self.decide(&details.run, true);
         let mut out = details.clone();
-        out.run.status = outcome.status;
-        out.run.status_source = Some(outcome.source.as_str().to_owned());
+        let verdict = outcome.verdict();
+        out.run.status = verdict.status;
+        out.run.status_source = Some(verdict.source);
         let row = outcome.row.as_ref().and_then(RowRef::get);
         let mut has_row: Vec<bool> = vec![false; out.tasks.len()];
         if let Some(row) = row {
@@ -450,24 +588,27 @@ impl StatusDetector for DefaultStatus {
                 }
             }
         }
-        let heuristic_dir = (outcome.source == Source::StderrHeuristic)
+        // Tasks without a row are judged by their files when the files
+        // decided the run, or when the run died (a task it left unfinished
+        // was interrupted with it).
+        let judge_files = outcome.source.is_guess()
+            || (outcome.status == RunStatus::Interrupted && has_row.iter().any(|s| !s));
+        let otto = judge_files
             .then(|| OttoRun::parse(&details.run.location))
             .flatten();
-        if let Some(otto) = heuristic_dir {
-            match heuristic::sizes_by_task(Path::new(otto.dir)) {
-                Ok(sizes) => {
+        if let Some(otto) = otto {
+            match heuristic::files_by_task(Path::new(otto.dir)) {
+                Ok(files) => {
                     for (task, _) in out.tasks.iter_mut().zip(&has_row).filter(|(_, s)| !**s) {
-                        if let Some(bytes) = sizes.get(&task.name) {
-                            task.status = if *bytes == 0 {
-                                TaskStatus::Success
-                            } else {
-                                TaskStatus::Failed
-                            };
+                        if let Some(files) = files.get(&task.name) {
+                            if let Some(status) = task_status(files, &outcome) {
+                                task.status = status;
+                            }
                         }
                     }
                 }
                 Err(e) => {
-                    tracing::debug!(run = otto.dir, error = %e, "cannot read the tasks' stderr logs");
+                    tracing::debug!(run = otto.dir, error = %e, "cannot read the task directories");
                 }
             }
         }

@@ -297,5 +297,8 @@ fn a_guessed_status_is_bold_with_a_question_mark() {
     info.status_source = "guess: no otto.db row".into();
     info.status_guessed = true;
     let out = markdown(DocumentKind::RunInfo, &to_json(&info));
-    assert!(out.starts_with("### Run `1700000000` — **failed?**"), "{out}");
+    assert!(
+        out.starts_with("### Run `1700000000` — **failed?**"),
+        "{out}"
+    );
 }

@@ -12,16 +12,46 @@ use otto_hooks_plugin_api::{
     Timestamp,
 };
 
-use self::support::{Home, SCHEMA_V5, hold_lock, plugin};
+use self::support::{Ended, Home, SCHEMA_V5, hold_lock, plugin};
 use crate::lock::{self, LockState};
 use crate::{DefaultStatus, MODULE, Source};
 
 const TS: i64 = 1_700_000_000;
 
-/// `(status, source)` of `run`.
+/// Every source.
+const SOURCES: [Source; 9] = [
+    Source::Storage,
+    Source::Lock,
+    Source::OttoDb,
+    Source::OttoDbNoLock,
+    Source::ExitCodes,
+    Source::TaskOutputs,
+    Source::StderrHeuristic,
+    Source::NoTasks,
+    Source::Undecided,
+];
+
+/// `(status, source name)` of `run`. A guess's source is
+/// `guess: <why>; <source name>: <evidence>`: the name is taken out of it,
+/// and a verdict is a guess exactly when its source is one.
 fn verdict(p: &DefaultStatus, run: &Run) -> (RunStatus, String) {
     let v = p.detect(run).unwrap();
-    (v.status, v.source)
+    let name = match v.guess_reason() {
+        Some(reason) => {
+            let (_, rest) = reason.split_once("; ").expect("why; evidence");
+            rest.split_once(": ")
+                .expect("source: evidence")
+                .0
+                .to_owned()
+        }
+        None => v.source.clone(),
+    };
+    let source = SOURCES
+        .into_iter()
+        .find(|s| s.as_str() == name)
+        .unwrap_or_else(|| panic!("no source is named `{name}` ({})", v.source));
+    assert_eq!(source.is_guess(), v.is_guess(), "{}", v.source);
+    (v.status, name)
 }
 
 fn is(status: RunStatus, source: Source) -> (RunStatus, String) {
@@ -291,29 +321,6 @@ fn exit_codes_decide_when_the_row_status_is_unusable() {
     // Nothing recorded decides: the heuristic does.
     assert_eq!(
         verdict(&p, &open),
-        is(RunStatus::Success, Source::StderrHeuristic)
-    );
-}
-
-#[test]
-fn the_heuristic_uses_stderr_bytes_when_storage_gives_it() {
-    let home = Home::new();
-    let web = home.project("web");
-    let mut quiet_files = web.run("1700000000", &[("build", "")]);
-    quiet_files
-        .attributes
-        .insert("stderr_bytes".into(), 12.into());
-    let mut noisy_files = web.run("1700000100", &[("build", "error!")]);
-    noisy_files
-        .attributes
-        .insert("stderr_bytes".into(), 0.into());
-    let p = plugin("");
-    assert_eq!(
-        verdict(&p, &quiet_files),
-        is(RunStatus::Failed, Source::StderrHeuristic)
-    );
-    assert_eq!(
-        verdict(&p, &noisy_files),
         is(RunStatus::Success, Source::StderrHeuristic)
     );
 }
@@ -659,7 +666,8 @@ fn detect_details_fills_tasks_from_the_row() {
     );
     assert_eq!(task(&out, "deploy").status, TaskStatus::Skipped);
     assert_eq!(task(&out, "lint").status, TaskStatus::Pending);
-    assert_eq!(task(&out, "check:db").status, TaskStatus::Unknown);
+    // The run is over and the task never finished: interrupted.
+    assert_eq!(task(&out, "check:db").status, TaskStatus::Interrupted);
     assert_eq!(task(&out, "check:db").duration_ms, None);
     assert_eq!(task(&out, "docs").status, TaskStatus::Pending);
     assert_eq!(task(&out, "docs").stderr_path, input.tasks[5].stderr_path);
@@ -682,7 +690,13 @@ fn detect_details_judges_tasks_by_stderr_when_the_heuristic_decided() {
     input.tasks[2].status = TaskStatus::Skipped;
     let out = plugin("").detect_details(&input).unwrap();
     assert_eq!(out.run.status, RunStatus::Failed);
-    assert_eq!(out.run.status_source.as_deref(), Some("stderr heuristic"));
+    assert_eq!(
+        out.run.status_source.as_deref(),
+        Some(
+            "guess: no otto.db row; stderr heuristic: no output files; 1 of 2 tasks wrote to stderr (4 bytes)"
+        )
+    );
+    assert!(out.run.status_is_guess());
     assert_eq!(task(&out, "build").status, TaskStatus::Success);
     assert_eq!(task(&out, "check:db").status, TaskStatus::Failed);
     assert_eq!(task(&out, "ghost").status, TaskStatus::Skipped);
@@ -798,6 +812,246 @@ fn the_module_declares_the_default_status_plugin_and_it_works_through_the_abi() 
 }
 
 /// `cargo test --release -p otto-hooks-status-default -- --ignored --nocapture`
+/// Cargo's warnings on stderr of a task that exited 0.
+const WARNINGS: &str = "warning: unused variable: `x`\n  --> src/main.rs:2:9\n";
+
+#[test]
+fn tasks_that_exited_0_with_warnings_on_stderr_make_a_guessed_success_not_a_failure() {
+    // The real-world case: no otto.db row, every task exited 0 and wrote
+    // its output file, and cargo wrote warnings to stderr.
+    let home = Home::new();
+    let web = home.project("web");
+    let run = web.otto_run(
+        "1700000000",
+        &[
+            ("build", WARNINGS, Ended::Exited0),
+            ("test", WARNINGS, Ended::Exited0),
+            ("check:db", "", Ended::Exited0),
+        ],
+    );
+    let p = plugin("");
+    assert_eq!(
+        verdict(&p, &run),
+        is(RunStatus::Success, Source::TaskOutputs)
+    );
+    let v = p.detect(&run).unwrap();
+    assert!(v.is_guess());
+    assert_eq!(
+        v.source,
+        "guess: no otto.db row; task outputs: every task (3) wrote its output.<task>.json \
+         (otto writes it only when a task exits 0); 2 wrote to stderr, which says nothing \
+         about an exit code"
+    );
+    // otto died between a task's end and converting its `.env`: the `.env`
+    // alone says the script ran to its last line.
+    let unconverted = web.otto_run("1700000100", &[("build", WARNINGS, Ended::Exited0EnvOnly)]);
+    assert_eq!(
+        verdict(&p, &unconverted),
+        is(RunStatus::Success, Source::TaskOutputs)
+    );
+}
+
+#[test]
+fn a_task_that_started_and_wrote_no_output_file_makes_a_guessed_failure_even_with_empty_stderr() {
+    let home = Home::new();
+    let web = home.project("web");
+    let run = web.otto_run(
+        "1700000000",
+        &[
+            ("build", WARNINGS, Ended::Exited0),
+            ("test", "", Ended::Unfinished),
+            ("lint", "", Ended::Unfinished),
+            ("deploy", "", Ended::NotStarted),
+        ],
+    );
+    let p = plugin("");
+    assert_eq!(
+        verdict(&p, &run),
+        is(RunStatus::Failed, Source::TaskOutputs)
+    );
+    assert_eq!(
+        p.detect(&run).unwrap().source,
+        "guess: no otto.db row; task outputs: task lint (and 1 more task) started and wrote \
+         no output.lint.json (otto writes it only when a task exits 0): it failed or was killed"
+    );
+}
+
+#[test]
+fn tasks_that_never_started_do_not_decide() {
+    // otto's terminal UI creates every task's directory and logs up front:
+    // a task skipped (up to date) or never reached has nothing else.
+    let home = Home::new();
+    let web = home.project("web");
+    let run = web.otto_run(
+        "1700000000",
+        &[
+            ("build", "", Ended::Exited0),
+            ("deploy", "", Ended::NotStarted),
+        ],
+    );
+    let p = plugin("");
+    assert_eq!(
+        verdict(&p, &run),
+        is(RunStatus::Success, Source::TaskOutputs)
+    );
+    assert!(
+        p.detect(&run)
+            .unwrap()
+            .source
+            .contains("every task that started (1 of 2; the rest never did) wrote"),
+        "{:?}",
+        p.detect(&run)
+    );
+    // No task started at all: the output files say nothing; stderr decides.
+    let none = web.otto_run("1700000100", &[("build", "", Ended::NotStarted)]);
+    assert_eq!(
+        verdict(&p, &none),
+        is(RunStatus::Success, Source::StderrHeuristic)
+    );
+}
+
+#[test]
+fn only_a_regular_output_file_named_for_its_own_task_counts() {
+    let home = Home::new();
+    let web = home.project("web");
+    let p = plugin("");
+    // Another task's output (an input link otto makes is `input.<dep>.json`,
+    // but a stray copy must not count either), and a symlinked output file.
+    let run = web.otto_run("1700000000", &[("test", "", Ended::Unfinished)]);
+    let test = Path::new(&run.location).join("tasks/test");
+    std::fs::write(test.join("output.build.json"), "{}").unwrap();
+    std::fs::write(test.join("output.test.json.tmp"), "{}").unwrap();
+    std::os::unix::fs::symlink("../build/output.build.json", test.join("output.test.json"))
+        .unwrap();
+    std::fs::create_dir(test.join("output.test.env")).unwrap();
+    assert_eq!(
+        verdict(&p, &run),
+        is(RunStatus::Failed, Source::TaskOutputs)
+    );
+    // A symlinked builtins.sh is no sign of a start either.
+    let linked = web.otto_run("1700000100", &[("test", "", Ended::NotStarted)]);
+    let test = Path::new(&linked.location).join("tasks/test");
+    std::os::unix::fs::symlink("/etc/hostname", test.join("builtins.sh")).unwrap();
+    assert_eq!(
+        verdict(&p, &linked),
+        is(RunStatus::Success, Source::StderrHeuristic)
+    );
+}
+
+#[test]
+fn an_otto_older_than_output_files_leaves_the_stderr_heuristic_and_it_is_a_guess() {
+    // Task directories with logs and a script, no builtins, no outputs.
+    let home = Home::new();
+    let web = home.project("web");
+    let run = web.run("1700000000", &[("build", ""), ("test", "error: boom\n")]);
+    let p = plugin("");
+    let v = p.detect(&run).unwrap();
+    assert_eq!(v.status, RunStatus::Failed);
+    assert!(v.is_guess(), "{}", v.source);
+    assert_eq!(
+        v.source,
+        "guess: no otto.db row; stderr heuristic: no output files; 1 of 2 tasks wrote to \
+         stderr (12 bytes)"
+    );
+}
+
+#[test]
+fn a_row_that_decides_nothing_says_so_in_the_guess() {
+    let home = Home::new();
+    let web = home.project("web");
+    let run = web.otto_run("1700000000", &[("build", WARNINGS, Ended::Exited0)]);
+    let db = home.create_db();
+    let id = db.run(&web, TS, "queued", None, Some(&run.location));
+    db.task(id, "build", "pending", None, None, None, None);
+    let v = plugin("").detect(&run).unwrap();
+    assert_eq!(v.status, RunStatus::Success);
+    assert!(
+        v.source
+            .starts_with("guess: otto.db row decides nothing; task outputs: "),
+        "{}",
+        v.source
+    );
+}
+
+#[test]
+fn info_of_a_guessed_run_judges_each_task_by_its_files() {
+    let home = Home::new();
+    let web = home.project("web");
+    let run = web.otto_run(
+        "1700000000",
+        &[
+            ("build", WARNINGS, Ended::Exited0),
+            ("test", "", Ended::Unfinished),
+            ("deploy", "", Ended::NotStarted),
+        ],
+    );
+    let input = details(&run, &["build", "test", "deploy"]);
+    let out = plugin("").detect_details(&input).unwrap();
+    assert_eq!(out.run.status, RunStatus::Failed);
+    assert!(out.run.status_is_guess());
+    assert_eq!(out.run.status_label(), "failed?");
+    assert!(
+        out.run
+            .status_source
+            .as_deref()
+            .unwrap()
+            .contains("task test started and wrote no output.test.json"),
+        "{:?}",
+        out.run.status_source
+    );
+    assert_eq!(task(&out, "build").status, TaskStatus::Success);
+    assert_eq!(task(&out, "test").status, TaskStatus::Failed);
+    // Never started: the files say nothing, storage's word stays.
+    assert_eq!(task(&out, "deploy").status, TaskStatus::Unknown);
+}
+
+#[test]
+fn info_of_a_killed_run_shows_the_task_that_was_running_as_interrupted() {
+    // otto was killed while `test` ran: its row stays `running`, the run's
+    // row too, and the lock is free. `lint` started after otto's last write
+    // to otto.db (no row) and has no output file: it died with the run.
+    let home = Home::new();
+    let web = home.project("web");
+    let run = web.otto_run(
+        "1700000000",
+        &[
+            ("build", "", Ended::Exited0),
+            ("test", "", Ended::Unfinished),
+            ("lint", "", Ended::Unfinished),
+            ("deploy", "", Ended::NotStarted),
+        ],
+    );
+    let db = home.create_db();
+    let id = db.run(&web, TS, "running", None, Some(&run.location));
+    db.task(
+        id,
+        "build",
+        "completed",
+        Some(0),
+        Some(TS),
+        Some(TS + 2),
+        None,
+    );
+    db.task(id, "test", "running", None, Some(TS + 2), None, None);
+    db.task(id, "deploy", "pending", None, None, None, None);
+    let input = details(&run, &["build", "test", "lint", "deploy"]);
+    let p = plugin("");
+    let out = p.detect_details(&input).unwrap();
+    assert_eq!(out.run.status, RunStatus::Interrupted);
+    assert!(!out.run.status_is_guess());
+    assert_eq!(task(&out, "build").status, TaskStatus::Success);
+    assert_eq!(task(&out, "test").status, TaskStatus::Interrupted);
+    assert_eq!(task(&out, "lint").status, TaskStatus::Interrupted);
+    assert_eq!(task(&out, "deploy").status, TaskStatus::Pending);
+
+    // Alive, the same rows mean a running task.
+    let _guard = hold_lock(&run);
+    let out = p.detect_details(&input).unwrap();
+    assert_eq!(out.run.status, RunStatus::Running);
+    assert_eq!(task(&out, "test").status, TaskStatus::Running);
+    assert_eq!(task(&out, "lint").status, TaskStatus::Unknown);
+}
+
 #[test]
 #[ignore = "a timing run, not a check"]
 fn timing_of_a_large_history() {
