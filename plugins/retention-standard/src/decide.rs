@@ -51,6 +51,11 @@ const NANOS_PER_DAY: i128 = 86_400 * 1_000_000_000;
 pub fn decide(runs: &[Run], policy: &Policy, now: Timestamp) -> Vec<Decision> {
     let keep_days = policy.effective_keep_days();
     let keep_failed_days = policy.effective_keep_failed_days();
+    let ages = Ages {
+        keep_days,
+        keep_failed_days,
+        guess_days: guess_days(keep_days, keep_failed_days),
+    };
     let reference = reference_time(runs, policy.age_from, now);
 
     let pinned: HashSet<&str> = policy.pinned.iter().map(String::as_str).collect();
@@ -59,8 +64,12 @@ pub fn decide(runs: &[Run], policy: &Policy, now: Timestamp) -> Vec<Decision> {
     for (run, m) in runs.iter().zip(marks.iter_mut()) {
         m.running = run.status == RunStatus::Running;
         m.pinned = run.pinned || pinned.contains(run.id.as_str());
+        m.guessed = run.status_is_guess();
         match class(run.status) {
             Class::Running => {}
+            // A guess is never deleted sooner than an `unknown` run, nor
+            // sooner than a failure: the longer age rule holds it.
+            _ if m.guessed => m.guess_within = within(reference, run.started_at, ages.guess_days),
             Class::Good => m.within = within(reference, run.started_at, keep_days),
             Class::Failed => m.failed_within = within(reference, run.started_at, keep_failed_days),
         }
@@ -76,8 +85,18 @@ pub fn decide(runs: &[Run], policy: &Policy, now: Timestamp) -> Vec<Decision> {
         marks[i].last = Some(rank + 1);
     }
 
-    let newest =
-        |wanted: fn(RunStatus) -> bool| finished.iter().copied().find(|&i| wanted(runs[i].status));
+    // The newest run of a kind whose status was recorded; only when no
+    // such run exists, the newest whose status was guessed (a group whose
+    // every status is a guess, say runs of an otto without otto.db).
+    let newest = |wanted: fn(RunStatus) -> bool| {
+        let of_kind = |guessed: bool| {
+            finished
+                .iter()
+                .copied()
+                .find(|&i| wanted(runs[i].status) && runs[i].status_is_guess() == guessed)
+        };
+        of_kind(false).or_else(|| of_kind(true))
+    };
     if policy.keep_newest_success {
         if let Some(i) = newest(|s| s == RunStatus::Success) {
             marks[i].newest_success = true;
@@ -101,15 +120,31 @@ pub fn decide(runs: &[Run], policy: &Policy, now: Timestamp) -> Vec<Decision> {
         .zip(&marks)
         .map(|(run, m)| {
             if m.keeps() {
-                Decision::keep(&run.id, m.keep_reasons(keep_days, keep_failed_days))
+                Decision::keep(&run.id, m.keep_reasons(&ages))
             } else {
-                Decision::delete(
-                    &run.id,
-                    vec![m.delete_reason(run.status, keep_days, keep_failed_days)],
-                )
+                Decision::delete(&run.id, vec![m.delete_reason(run.status, &ages)])
             }
         })
         .collect()
+}
+
+/// The age rules' cutoffs, in days.
+#[derive(Clone, Copy, Debug)]
+struct Ages {
+    /// `keep_days`: success, unknown, stopped.
+    keep_days: u32,
+    /// `keep_failed_days`: failed, interrupted.
+    keep_failed_days: u32,
+    /// A guessed status: the longer of the two.
+    guess_days: u32,
+}
+
+/// The age cutoff of a guessed status: the longer of `keep_days` (what an
+/// `unknown` run gets) and `keep_failed_days`, so that a guess is deleted
+/// neither sooner than a run nobody could judge nor sooner than the status
+/// it may really have.
+fn guess_days(keep_days: u32, keep_failed_days: u32) -> u32 {
+    keep_days.max(keep_failed_days)
 }
 
 /// How the age rules see a status.
@@ -149,6 +184,10 @@ struct Marks {
     last: Option<usize>,
     within: bool,
     failed_within: bool,
+    /// The status is a guess (its source says so).
+    guessed: bool,
+    /// A guessed status, within the longer age rule.
+    guess_within: bool,
     newest_success: bool,
     newest_failure: bool,
     /// Indexed like [`Period::ALL`].
@@ -169,6 +208,7 @@ impl Marks {
             || self.last.is_some()
             || self.within
             || self.failed_within
+            || self.guess_within
             || self.buckets.iter().any(Option::is_some)
     }
 
@@ -178,7 +218,13 @@ impl Marks {
     }
 
     /// Every rule that holds the run, in the documented order.
-    fn keep_reasons(&self, keep_days: u32, keep_failed_days: u32) -> Vec<String> {
+    fn keep_reasons(&self, ages: &Ages) -> Vec<String> {
+        let Ages {
+            keep_days,
+            keep_failed_days,
+            guess_days,
+        } = *ages;
+        let guessed = if self.guessed { " (status guessed)" } else { "" };
         let mut reasons = Vec::new();
         if self.running {
             reasons.push("running".to_owned());
@@ -195,11 +241,14 @@ impl Marks {
         if self.failed_within {
             reasons.push(format!("failed within {keep_failed_days}d"));
         }
+        if self.guess_within {
+            reasons.push(format!("within {guess_days}d (status guessed)"));
+        }
         if self.newest_success {
-            reasons.push("newest success".to_owned());
+            reasons.push(format!("newest success{guessed}"));
         }
         if self.newest_failure {
-            reasons.push("newest failure".to_owned());
+            reasons.push(format!("newest failure{guessed}"));
         }
         for (period, held) in Period::ALL.into_iter().zip(&self.buckets) {
             match held {
@@ -213,11 +262,20 @@ impl Marks {
 
     /// Why a run that is not kept goes: the budget, or the age rule that
     /// let it go.
-    fn delete_reason(&self, status: RunStatus, keep_days: u32, keep_failed_days: u32) -> String {
+    fn delete_reason(&self, status: RunStatus, ages: &Ages) -> String {
+        let Ages {
+            keep_days,
+            keep_failed_days,
+            guess_days,
+        } = *ages;
         if let Some(budget) = &self.over_budget {
             return budget.clone();
         }
         match class(status) {
+            Class::Running => "no rule keeps it".to_owned(),
+            _ if self.guessed && guess_days > 0 => {
+                format!("older than {guess_days}d (status guessed)")
+            }
             Class::Good if keep_days > 0 => format!("older than {keep_days}d"),
             Class::Failed if keep_failed_days > 0 => {
                 format!("failed, older than {keep_failed_days}d")

@@ -16,7 +16,7 @@
 //! | key | default | meaning |
 //! |---|---|---|
 //! | `keep_days` | `30` | successful, unknown and stopped runs younger than this many days are kept |
-//! | `keep_failed_days` | `keep_days` | failed and interrupted runs younger than this many days are kept |
+//! | `keep_failed_days` | `keep_days` | failed and interrupted runs younger than this many days are kept (a *guessed* status gets the longer of the two) |
 //! | `keep_last` | `10` | the N newest *finished* runs are kept, whatever their age or status |
 //! | `keep_hourly` | off | the newest run of each of the N most recent UTC hours that have runs |
 //! | `keep_daily` | off | … of each of the N most recent UTC days that have runs |
@@ -63,6 +63,16 @@
 //! known good run). Every finished run (all but `running`), failures
 //! included, counts for `keep_last` and the calendar buckets.
 //!
+//! **Guesses.** A status whose source marks it a guess
+//! ([`Run::status_is_guess`](otto_hooks_plugin_api::Run::status_is_guess):
+//! the source starts with `guess: `, e.g. a run without an otto.db row
+//! judged by its task files) is never deleted sooner than an `unknown` run:
+//! whatever its status, the age rule that applies is the longer of
+//! `keep_days` and `keep_failed_days` (`within 30d (status guessed)`). The
+//! newest rules pick the newest run whose status was recorded, and only
+//! when the group has none of that kind, the newest guessed one (`newest
+//! failure (status guessed)`).
+//!
 //! **Ages.** A run is *within N days* when `reference - started_at <
 //! N × 86,400` seconds, to the nanosecond. The reference is `now`, or with
 //! `age_from = "newest"` the start of the group's newest run (running runs
@@ -91,8 +101,9 @@
 //! | `last#3` | it is the 3rd newest finished run and `keep_last ≥ 3` |
 //! | `within 30d` | success, unknown or stopped, within `keep_days` (here 30) |
 //! | `failed within 7d` | failed or interrupted, within `keep_failed_days` (here 7) |
-//! | `newest success` | `keep_newest_success` and it is the newest `success` run |
-//! | `newest failure` | `keep_newest_failure` and it is the newest failed or interrupted run |
+//! | `within 30d (status guessed)` | a guessed status, within the longer of `keep_days` and `keep_failed_days` (here 30) |
+//! | `newest success` | `keep_newest_success` and it is the newest `success` run whose status was recorded (`newest success (status guessed)`: the newest guessed one, when there is none) |
+//! | `newest failure` | `keep_newest_failure` and it is the newest failed or interrupted run whose status was recorded (`newest failure (status guessed)`: likewise) |
 //! | `hourly 2026-11-01T14` / `oldest (hourly)` | `keep_hourly` holds it |
 //! | `daily 2026-11-01` / `oldest (daily)` | `keep_daily` holds it |
 //! | `weekly 2026-W44` / `oldest (weekly)` | `keep_weekly` holds it |
@@ -107,6 +118,7 @@
 //! | `over max_bytes 1.0 GB` | the rules held it, but `max_bytes` removed it (the budget shown in 1000-based units, as the host prints sizes) |
 //! | `older than 30d` | success, unknown or stopped, not within `keep_days` (here 30), and no other rule holds it |
 //! | `failed, older than 7d` | failed or interrupted, not within `keep_failed_days` (here 7), and no other rule holds it |
+//! | `older than 30d (status guessed)` | a guessed status, not within the longer of `keep_days` and `keep_failed_days` (here 30), and no other rule holds it |
 //! | `no rule keeps it` | the age rule for its status is off (`0`) and no other rule holds it |
 //!
 //! Ages in reasons are measured from the reference time, so with

@@ -52,6 +52,9 @@ struct GoldenRun {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     at: Option<String>,
     status: RunStatus,
+    /// The verdict's source; one starting with `guess: ` marks a guess.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    status_source: Option<String>,
     #[serde(default)]
     pinned: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -99,6 +102,7 @@ impl Case {
                 project: GROUP.to_owned(),
                 started_at: Timestamp::from_secs(r.started_at),
                 status: r.status,
+                status_source: r.status_source.clone(),
                 pinned: r.pinned,
                 size_bytes: r.size_bytes,
                 location: format!("/home/dev/.otto/{GROUP}/{}", r.id),
