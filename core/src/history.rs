@@ -515,6 +515,7 @@ fn newest_first(
 }
 
 fn entry(run: Run) -> RunEntry {
+    let status_guessed = run.status_is_guess();
     RunEntry {
         timestamp: run.started_at.secs,
         started_at: rfc3339(run.started_at),
@@ -522,7 +523,7 @@ fn entry(run: Run) -> RunEntry {
         run: run.id,
         tasks: run.task_count,
         status: run.status,
-        status_guessed: run.status_is_guess(),
+        status_guessed,
         status_source: run.status_source,
         size_bytes: run.size_bytes,
         allocated_bytes: run.allocated_bytes,
@@ -536,6 +537,7 @@ fn seconds_between(from: Timestamp, to: Timestamp) -> f64 {
 
 fn run_info(details: RunDetails) -> RunInfo {
     let run = details.run;
+    let status_guessed = run.status_is_guess();
     RunInfo {
         timestamp: run.started_at.secs,
         started_at: rfc3339(run.started_at),
@@ -544,7 +546,7 @@ fn run_info(details: RunDetails) -> RunInfo {
             .ended_at
             .map(|end| seconds_between(run.started_at, end).max(0.0)),
         status: run.status,
-        status_guessed: run.status_is_guess(),
+        status_guessed,
         status_source: run.status_source.unwrap_or_else(|| "unknown".to_owned()),
         size_bytes: run.size_bytes,
         path: run.location,

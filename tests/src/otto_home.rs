@@ -495,9 +495,11 @@ pub struct TaskSpec {
     pub script: Option<String>,
     /// A Python task: `script.py -> ../../../.cache/<hash8>.py`.
     pub python: bool,
-    /// `output.<task>.json`.
+    /// `output.<task>.json`, written only when the task exited 0 (otto
+    /// writes it after the task's exit; a task that fails never reaches
+    /// the epilogue that writes its `.env`).
     pub output_json: String,
-    /// `output.<task>.env`.
+    /// `output.<task>.env`, written only when the task exited 0.
     pub output_env: String,
     /// Seconds it ran.
     pub duration_secs: u64,
@@ -523,6 +525,16 @@ impl TaskSpec {
         TaskSpec {
             stderr: stderr.to_owned(),
             exit_code: 1,
+            ..Self::ok()
+        }
+    }
+
+    /// A task killed mid-run (otto was killed, SIGKILL is 128 + 9): no
+    /// output file. A row written with `OttoDb::stuck_running` records the
+    /// run's last task as still `running`.
+    pub fn killed() -> Self {
+        TaskSpec {
+            exit_code: 137,
             ..Self::ok()
         }
     }
@@ -865,15 +877,20 @@ fn write_task(
         (dir.join("stdout.log"), spec.stdout.as_bytes()),
         (dir.join("stderr.log"), spec.stderr.as_bytes()),
         (dir.join("builtins.sh"), BUILTINS_SH.as_bytes()),
-        (
+    ];
+    // otto's epilogue writes the `.env` as the script's last step, and otto
+    // the `.json` after a 0 exit: a task that failed (or was killed) has
+    // neither.
+    if !spec.is_failed() {
+        files.push((
             dir.join(format!("output.{name}.json")),
             spec.output_json.as_bytes(),
-        ),
-        (
+        ));
+        files.push((
             dir.join(format!("output.{name}.env")),
             spec.output_env.as_bytes(),
-        ),
-    ];
+        ));
+    }
     for dep in &def.deps {
         let dep_env = all
             .iter()

@@ -207,8 +207,28 @@ fn statuses_come_from_the_row_the_lock_the_exit_codes_or_the_heuristic() {
     assert_eq!(of(&failed), ("failed".into(), "otto.db".into()));
     assert_eq!(of(&stuck).0, "interrupted");
     assert_eq!(of(&live), ("running".into(), "lock".into()));
-    assert_eq!(of(&orphan), ("failed".into(), "stderr heuristic".into()));
-    assert_eq!(of(&legacy), ("success".into(), "stderr heuristic".into()));
+    // No row: the task files decide, and it is a guess. `lint` failed: it
+    // wrote no output file.
+    let (status, source) = of(&orphan);
+    assert_eq!(status, "failed");
+    assert_eq!(
+        source,
+        "guess: no otto.db row; task outputs: task lint started and wrote no \
+         output.lint.json (otto writes it only when a task exits 0): it failed or was killed"
+    );
+    let (status, source) = of(&legacy);
+    assert_eq!(status, "success");
+    assert!(
+        source.starts_with("guess: no otto.db row; task outputs: every task (1) wrote"),
+        "{source}"
+    );
+    let guessed = |run: &RunHandle| {
+        runs.iter().find(|r| r["run"] == run.id.as_str()).unwrap()["status_guessed"].clone()
+    };
+    assert_eq!(guessed(&orphan), true);
+    assert_eq!(guessed(&legacy), true);
+    assert_eq!(guessed(&failed), false);
+    assert_eq!(guessed(&stuck), false);
     let failed_only = w.list(&["--status", "failed"]);
     assert_eq!(failed_only.len(), 2);
     let newest_one = w.list(&["--limit", "1"]);
