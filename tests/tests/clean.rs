@@ -309,6 +309,10 @@ fn why_names_every_rule_that_applied() {
     let web = w.project("web");
     let newest = aged(&web, 1);
     let old = aged(&web, 45);
+    // Recorded statuses (a guess would say so in its reasons).
+    let db = w.otto.db();
+    db.row(&newest, RowStatus::Success);
+    db.row(&old, RowStatus::Success);
     let out = w.run(&["why", &newest.id, "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -667,4 +671,104 @@ fn a_symlinked_cache_or_cache_subdirectory_never_leads_outside_the_root() {
         std::fs::read(outside.join("sub/deadbeef")).unwrap(),
         b"victim\n"
     );
+}
+
+/// A run `days` days old whose tasks exited 0 while cargo wrote warnings to
+/// stderr.
+fn warned(p: &ProjectHandle, days: u64) -> RunHandle {
+    let warnings = "warning: unused variable: `x`\n --> src/main.rs:2:9\n";
+    p.run(now() - days * DAY)
+        .task("build", TaskSpec::ok().stderr(warnings))
+        .task_with_deps("test", &["build"], TaskSpec::ok().stderr(warnings))
+        .write()
+}
+
+/// A run `days` days old whose `test` task failed.
+fn broken(p: &ProjectHandle, days: u64) -> RunHandle {
+    p.run(now() - days * DAY)
+        .task("build", TaskSpec::ok())
+        .task_with_deps("test", &["build"], TaskSpec::failed("error: 1 test failed\n"))
+        .write()
+}
+
+/// Every reason of run `id` in a plan's `kept` or `deleted`.
+fn reasons(plan: &Value, list: &str, id: &str) -> Vec<String> {
+    let run = plan[list]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["run"] == id)
+        .unwrap_or_else(|| panic!("{id} not in {list}: {plan:#}"));
+    run["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn keep_failed_never_deletes_a_guessed_status_sooner_than_an_unknown_run() {
+    // The real-world case: no otto.db row, every task exited 0 and wrote
+    // warnings to stderr. Beside it a failure otto recorded, a failure
+    // guessed from a missing output file, and runs nobody can judge.
+    let w = OttoWorld::new();
+    let web = w.project("web");
+    let warned_10 = warned(&web, 10);
+    let broken_10 = broken(&web, 11);
+    let recorded_10 = broken(&web, 12);
+    let unknown_10 = web.run(now() - 13 * DAY).write(); // no tasks: unknown
+    let broken_40 = broken(&web, 40);
+    let warned_40 = warned(&web, 41);
+    let unknown_40 = web.run(now() - 42 * DAY).write();
+    w.otto.db().row(&recorded_10, RowStatus::Failed);
+
+    let listed = w.json(&["list", "--json"]);
+    let listed = listed.as_array().unwrap();
+    let of = |run: &RunHandle| {
+        let r = listed.iter().find(|r| r["run"] == run.id.as_str()).unwrap();
+        (r["status"].as_str().unwrap().to_owned(), r["status_guessed"].as_bool().unwrap())
+    };
+    assert_eq!(of(&warned_10), ("success".into(), true));
+    assert_eq!(of(&broken_10), ("failed".into(), true));
+    assert_eq!(of(&recorded_10), ("failed".into(), false));
+    assert_eq!(of(&unknown_10), ("unknown".into(), false));
+
+    let (code, plan) = w.clean(&[
+        "--keep-failed",
+        "7",
+        "--keep-last",
+        "0",
+        "--dry-run",
+        "--force",
+    ]);
+    assert_eq!(code, 0, "{plan:#}");
+    // Only the recorded failure goes at 7 days; the guesses stay as long
+    // as the unknown run (keep_days, 30 by default).
+    let mut expected = vec![
+        recorded_10.id.clone(),
+        broken_40.id.clone(),
+        warned_40.id.clone(),
+        unknown_40.id.clone(),
+    ];
+    expected.sort();
+    assert_eq!(deleted(&plan), expected, "{plan:#}");
+    assert_eq!(
+        reasons(&plan, "deleted", &recorded_10.id),
+        ["failed, older than 7d"]
+    );
+    for run in [&warned_10, &broken_10] {
+        assert_eq!(
+            reasons(&plan, "kept", &run.id),
+            ["within 30d (status guessed)"]
+        );
+    }
+    assert_eq!(reasons(&plan, "kept", &unknown_10.id), ["within 30d"]);
+    for run in [&broken_40, &warned_40] {
+        assert_eq!(
+            reasons(&plan, "deleted", &run.id),
+            ["older than 30d (status guessed)"]
+        );
+    }
+    assert_eq!(reasons(&plan, "deleted", &unknown_40.id), ["older than 30d"]);
 }

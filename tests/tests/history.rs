@@ -502,3 +502,70 @@ fn legacy_runs_read_like_current_ones() {
     let usage = w.json(&["usage", "--json"]);
     assert_eq!(usage["orphaned_cache_bytes"], 0, "{usage:#}");
 }
+
+#[test]
+fn info_of_a_killed_run_shows_the_task_that_was_running_as_interrupted() {
+    // otto was SIGKILLed while `test` ran: the rows stay `running`, the
+    // lock is free, and `test` wrote no output file.
+    let w = OttoWorld::new();
+    let web = w.project("web");
+    let run = web
+        .run(T0)
+        .task("build", TaskSpec::ok())
+        .task_with_deps("test", &["build"], TaskSpec::killed())
+        .write();
+    w.otto.db().stuck_running(&run);
+    let info = w.json(&["info", &run.id, "--json"]);
+    assert_eq!(info["status"], "interrupted");
+    assert_eq!(info["status_guessed"], false);
+    let tasks = info["tasks"].as_array().unwrap();
+    let status = |name: &str| {
+        tasks.iter().find(|t| t["name"] == name).unwrap()["status"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(status("build"), "success");
+    assert_eq!(status("test"), "interrupted");
+    let table = w.run(&["info", &run.id]);
+    assert_eq!(table.status.code(), Some(0), "{}", text(&table.stderr));
+    let table = text(&table.stdout);
+    let line = table
+        .lines()
+        .find(|l| l.trim_start().starts_with("test "))
+        .unwrap_or_else(|| panic!("no `test` row: {table}"));
+    assert!(line.contains("interrupted"), "{table}");
+}
+
+#[test]
+fn list_and_info_show_a_guessed_status_with_a_question_mark_and_the_reason() {
+    // No otto.db row; `test` started and wrote no output file.
+    let w = OttoWorld::new();
+    let web = w.project("web");
+    let run = web
+        .run(T0)
+        .task("build", TaskSpec::ok().stderr("warning: unused import\n"))
+        .task_with_deps("test", &["build"], TaskSpec::failed(""))
+        .write();
+    let out = w.run(&["list"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let list = text(&out.stdout);
+    let row = list
+        .lines()
+        .find(|l| l.starts_with(&web.dir_name()))
+        .unwrap_or_else(|| panic!("{list}"));
+    assert!(row.contains(" failed? "), "{list}");
+    let out = w.run(&["info", &run.id]);
+    let info = text(&out.stdout);
+    assert!(
+        info.contains(
+            "failed? (guess: no otto.db row; task outputs: task test started and wrote no \
+             output.test.json (otto writes it only when a task exits 0): it failed or was killed)"
+        ),
+        "{info}"
+    );
+    let json = w.json(&["info", &run.id, "--json"]);
+    assert_eq!(json["status_guessed"], true);
+    assert_eq!(json["tasks"][1]["status"], "failed");
+    assert_eq!(json["tasks"][0]["status"], "success");
+}
