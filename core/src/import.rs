@@ -145,6 +145,7 @@ fn task_outcome(status: TaskStatus, exit_code: Option<i32>, run: RunStatus) -> T
         TaskStatus::Running => TaskOutcome::Started,
         TaskStatus::Pending => TaskOutcome::NotStarted,
         TaskStatus::Skipped => TaskOutcome::Skipped,
+        TaskStatus::Interrupted => TaskOutcome::Failed("interrupted".to_owned()),
         _ => match (exit_code, run) {
             (Some(0), _) => TaskOutcome::Completed,
             (Some(c), _) => TaskOutcome::Failed(exit_error(Some(c))),

@@ -1696,4 +1696,72 @@ mod tests {
         );
         assert_eq!(crate::TaskStatus::from_code(7), crate::TaskStatus::Unknown);
     }
+
+    /// A reporter as ABI 1.3 built it: it echoes the document's JSON.
+    static REPORTER_1_3: ReporterTable = ReporterTable {
+        size: size_of::<ReporterTable>() as u32,
+        render: Some(echo),
+    };
+
+    unsafe extern "C" fn echo(
+        _: InstancePtr,
+        doc: *const abi::Document<'static>,
+        out: *const Out,
+    ) -> CallStatus {
+        // SAFETY: the host passes a live document and a live `Out`.
+        unsafe {
+            let json = (*doc).json;
+            ((*out).emit)((*out).ctx, (&json as *const Str<'_>).cast());
+        }
+        CallStatus::OK
+    }
+
+    static DECLS_R_1_3: [PluginDecl; 1] = [PluginDecl {
+        size: size_of::<PluginDecl>() as u32,
+        kind: KindCode::REPORTER,
+        name: Str::new("echo13"),
+        version: Str::new("1.3.0"),
+        description: Str::new(""),
+        create: create_unit,
+        destroy: destroy_unit,
+        lifecycle: &LIFECYCLE_1_2,
+        methods: (&REPORTER_1_3 as *const ReporterTable).cast(),
+    }];
+
+    fn reporter_module(minor: u16) -> PluginModule {
+        PluginModule {
+            header: ModuleHeader {
+                magic: MAGIC,
+                abi: AbiVersion { major: 1, minor },
+                size: size_of::<PluginModule>() as u32,
+            },
+            plugins: Slice::new(&DECLS_R_1_3),
+        }
+    }
+
+    #[test]
+    fn a_1_3_reporter_is_given_an_interrupted_task_as_unknown_and_a_1_4_one_as_it_is() {
+        let json = r#"{"status":"interrupted","tasks":[{"name":"test","status":"interrupted"}]}"#;
+        let doc = Document {
+            kind: crate::DocumentKind::RunInfo,
+            json,
+        };
+        for (minor, task_status) in [(3, "unknown"), (4, "interrupted")] {
+            let module = Box::leak(Box::new(reporter_module(minor)));
+            // SAFETY: the module is leaked: it lives for the whole process.
+            let handles = unsafe { open_module(module) }.expect("module");
+            let r = handles[0]
+                .instantiate("reporter.echo13", &toml::Table::new(), "/tmp")
+                .unwrap();
+            for seen in [r.render(&doc).unwrap(), {
+                let mut text = String::new();
+                r.render_to(&doc, &mut |piece| text.push_str(piece)).unwrap();
+                text
+            }] {
+                let seen: serde_json::Value = serde_json::from_str(&seen).unwrap();
+                assert_eq!(seen["tasks"][0]["status"], task_status, "ABI 1.{minor}");
+                assert_eq!(seen["status"], "interrupted");
+            }
+        }
+    }
 }
