@@ -1755,7 +1755,8 @@ mod tests {
                 .unwrap();
             for seen in [r.render(&doc).unwrap(), {
                 let mut text = String::new();
-                r.render_to(&doc, &mut |piece| text.push_str(piece)).unwrap();
+                r.render_to(&doc, &mut |piece| text.push_str(piece))
+                    .unwrap();
                 text
             }] {
                 let seen: serde_json::Value = serde_json::from_str(&seen).unwrap();

@@ -687,7 +687,11 @@ fn warned(p: &ProjectHandle, days: u64) -> RunHandle {
 fn broken(p: &ProjectHandle, days: u64) -> RunHandle {
     p.run(now() - days * DAY)
         .task("build", TaskSpec::ok())
-        .task_with_deps("test", &["build"], TaskSpec::failed("error: 1 test failed\n"))
+        .task_with_deps(
+            "test",
+            &["build"],
+            TaskSpec::failed("error: 1 test failed\n"),
+        )
         .write()
 }
 
@@ -727,7 +731,10 @@ fn keep_failed_never_deletes_a_guessed_status_sooner_than_an_unknown_run() {
     let listed = listed.as_array().unwrap();
     let of = |run: &RunHandle| {
         let r = listed.iter().find(|r| r["run"] == run.id.as_str()).unwrap();
-        (r["status"].as_str().unwrap().to_owned(), r["status_guessed"].as_bool().unwrap())
+        (
+            r["status"].as_str().unwrap().to_owned(),
+            r["status_guessed"].as_bool().unwrap(),
+        )
     };
     assert_eq!(of(&warned_10), ("success".into(), true));
     assert_eq!(of(&broken_10), ("failed".into(), true));
@@ -770,5 +777,8 @@ fn keep_failed_never_deletes_a_guessed_status_sooner_than_an_unknown_run() {
             ["older than 30d (status guessed)"]
         );
     }
-    assert_eq!(reasons(&plan, "deleted", &unknown_40.id), ["older than 30d"]);
+    assert_eq!(
+        reasons(&plan, "deleted", &unknown_40.id),
+        ["older than 30d"]
+    );
 }

@@ -186,6 +186,21 @@ pub fn attribute_value(value: &serde_json::Value) -> String {
     }
 }
 
+/// A listed run's status as shown: `failed`, or `failed?` when it is a
+/// guess (the flag, or for a document of an older host its source).
+pub fn entry_status(r: &RunEntry) -> String {
+    let guessed = r.status_guessed || r.status_source.as_deref().is_some_and(is_guess_source);
+    status_label(r.status, guessed)
+}
+
+/// A run's status in `info`, as [`entry_status`] shows it.
+pub fn info_status(info: &RunInfo) -> String {
+    status_label(
+        info.status,
+        info.status_guessed || is_guess_source(&info.status_source),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::FixedOffset;
@@ -287,19 +302,4 @@ mod tests {
         assert_eq!(count(1, "run", "runs"), "1 run");
         assert_eq!(count(0, "run", "runs"), "0 runs");
     }
-}
-
-/// A listed run's status as shown: `failed`, or `failed?` when it is a
-/// guess (the flag, or for a document of an older host its source).
-pub fn entry_status(r: &RunEntry) -> String {
-    let guessed = r.status_guessed || r.status_source.as_deref().is_some_and(is_guess_source);
-    status_label(r.status, guessed)
-}
-
-/// A run's status in `info`, as [`entry_status`] shows it.
-pub fn info_status(info: &RunInfo) -> String {
-    status_label(
-        info.status,
-        info.status_guessed || is_guess_source(&info.status_source),
-    )
 }

@@ -224,7 +224,11 @@ impl Marks {
             keep_failed_days,
             guess_days,
         } = *ages;
-        let guessed = if self.guessed { " (status guessed)" } else { "" };
+        let guessed = if self.guessed {
+            " (status guessed)"
+        } else {
+            ""
+        };
         let mut reasons = Vec::new();
         if self.running {
             reasons.push("running".to_owned());
