@@ -54,6 +54,11 @@
 //! whose lock is free (the run may have ended since the read; a row found
 //! stuck that way long after its start is remembered and not read again),
 //! and a run that started around or after the read (its row may be newer).
+//! A run that otto.db decides nothing about is guessed from its task
+//! directories: one `openat` and one directory read per task, and an
+//! `fstatat` of its `stderr.log` (storage's `stderr_bytes` attribute is
+//! used only when they cannot be read, since it says nothing of output
+//! files).
 //! A missing or unreadable otto.db, or a schema newer than version 5, is
 //! skipped (one debug line) and tried again at most every 30 seconds. The
 //! instance is `Sync`: the host may call it from several threads.
