@@ -891,10 +891,18 @@ fn write_task(
             spec.output_env.as_bytes(),
         ));
     }
-    for dep in &def.deps {
+    // otto links a dependency's output only when it exists: a failed
+    // dependency wrote none.
+    let has_output = |dep: &String| {
+        all.iter()
+            .find(|t| &t.name == dep)
+            .is_none_or(|t| !t.spec.is_failed())
+    };
+    let deps: Vec<&String> = def.deps.iter().filter(|d| has_output(d)).collect();
+    for dep in &deps {
         let dep_env = all
             .iter()
-            .find(|t| &t.name == dep)
+            .find(|t| &t.name == *dep)
             .map_or("", |t| t.spec.output_env.as_str());
         files.push((dir.join(format!("input.{dep}.env")), dep_env.as_bytes()));
     }
@@ -903,7 +911,7 @@ fn write_task(
         set_mtime(path, ended_at);
         bytes += content.len() as u64;
     }
-    for dep in &def.deps {
+    for dep in deps {
         let link = dir.join(format!("input.{dep}.json"));
         make_symlink(Path::new(&format!("../{dep}/output.{dep}.json")), &link);
         set_mtime(&link, started_at);
