@@ -956,6 +956,58 @@ fn an_otto_older_than_output_files_leaves_the_stderr_heuristic_and_it_is_a_guess
 }
 
 #[test]
+fn storage_stderr_bytes_decide_only_when_the_task_directories_cannot_be_read() {
+    let home = Home::new();
+    let web = home.project("web");
+    let p = plugin("");
+    // Readable: the files decide, whatever storage counted.
+    let mut run = web.otto_run("1700000000", &[("build", WARNINGS, Ended::Exited0)]);
+    run.attributes.insert("stderr_bytes".into(), 0.into());
+    assert_eq!(
+        verdict(&p, &run),
+        is(RunStatus::Success, Source::TaskOutputs)
+    );
+    // Gone since storage listed it: storage's count is all that is left.
+    std::fs::remove_dir_all(&run.location).unwrap();
+    run.attributes.insert("stderr_bytes".into(), 61.into());
+    assert_eq!(
+        verdict(&p, &run),
+        is(RunStatus::Failed, Source::StderrHeuristic)
+    );
+    assert!(
+        p.detect(&run)
+            .unwrap()
+            .source
+            .ends_with("the task directories are unreadable, storage counted 61 bytes of stderr"),
+        "{:?}",
+        p.detect(&run)
+    );
+    run.attributes.remove("stderr_bytes");
+    assert_eq!(verdict(&p, &run), is(RunStatus::Unknown, Source::Undecided));
+}
+
+#[test]
+fn a_python_task_counts_like_a_bash_one() {
+    // Python tasks get `builtins.py`, and write `output.<task>.json`
+    // themselves as their script's last step.
+    let home = Home::new();
+    let web = home.project("web");
+    let p = plugin("");
+    let run = web.run("1700000000", &[("report", "DeprecationWarning: x\n")]);
+    let task = Path::new(&run.location).join("tasks/report");
+    std::fs::write(task.join("builtins.py"), "import json\n").unwrap();
+    assert_eq!(
+        verdict(&p, &run),
+        is(RunStatus::Failed, Source::TaskOutputs)
+    );
+    std::fs::write(task.join("output.report.json"), "{\n  \"rows\": 3\n}").unwrap();
+    assert_eq!(
+        verdict(&p, &run),
+        is(RunStatus::Success, Source::TaskOutputs)
+    );
+}
+
+#[test]
 fn a_row_that_decides_nothing_says_so_in_the_guess() {
     let home = Home::new();
     let web = home.project("web");
