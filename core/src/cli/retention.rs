@@ -30,7 +30,8 @@ pub struct PolicyArgs {
     /// Keep the N newest finished runs of each project, whatever their age.
     #[arg(long, value_name = "N")]
     pub keep_last: Option<u32>,
-    /// Keep failed and interrupted runs younger than DAYS.
+    /// Keep failed and interrupted runs younger than DAYS (a guessed
+    /// `failed?` is kept as long as an unknown run).
     #[arg(long, value_name = "DAYS")]
     pub keep_failed: Option<u32>,
     /// Read runs through this storage plugin (default: the configured one).

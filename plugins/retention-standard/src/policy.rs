@@ -36,7 +36,8 @@ pub struct Policy {
     pub keep_days: Option<u32>,
     /// Failed and interrupted runs younger than this many days are kept
     /// (`failed within 7d`). Default: the effective `keep_days`; `0` turns
-    /// the rule off.
+    /// the rule off. A *guessed* status (see the crate docs) gets the
+    /// longer of this and `keep_days`.
     #[serde(default, deserialize_with = "count")]
     pub keep_failed_days: Option<u32>,
     /// The N newest finished runs of the group are kept, whatever their age
