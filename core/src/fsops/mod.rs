@@ -47,6 +47,34 @@ pub use lock::{CLEAN_LOCK, CleanLock, LIVE, lock_clean};
 pub use root::OttoRoot;
 pub use trash::TRASH_DIR;
 
+/// What must go in step with a run directory (otto's rows of the run):
+/// see [`OttoRoot::delete_run_with`]. Errors are one line, the reason.
+pub trait Companion {
+    /// The run's lock is held and it is still in its project: take what
+    /// must go (begin a transaction, delete in it). An error refuses the
+    /// deletion; nothing was touched.
+    fn prepare(&mut self) -> Result<(), String>;
+    /// The run is out of its project (renamed into the trash, on disk):
+    /// make the companion deletion final. An error puts the run back.
+    fn commit(&mut self) -> Result<(), String>;
+    /// The run stays where it is: undo [`Companion::prepare`].
+    fn abort(&mut self);
+}
+
+/// Nothing goes with the run.
+#[derive(Debug, Default)]
+pub struct NoCompanion;
+
+impl Companion for NoCompanion {
+    fn prepare(&mut self) -> Result<(), String> {
+        Ok(())
+    }
+    fn commit(&mut self) -> Result<(), String> {
+        Ok(())
+    }
+    fn abort(&mut self) {}
+}
+
 /// What a deletion did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {

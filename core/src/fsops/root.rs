@@ -218,6 +218,21 @@ impl OttoRoot {
     ///
     /// Cleanups must not run concurrently: hold [`lock_clean`](super::lock_clean).
     pub fn delete_run(&self, project: &str, run: &str) -> Outcome {
+        self.delete_run_with(project, run, &mut super::NoCompanion)
+    }
+
+    /// [`OttoRoot::delete_run`], with `companion` — what must go in step
+    /// with the run (otto's rows of it) — prepared once the run's lock is
+    /// held and before the move (a failure refuses the deletion, the run
+    /// untouched), committed once the run is out of its project and the
+    /// move is on disk (a failure puts the run back and refuses), and
+    /// aborted whenever the run stays. The purge follows the commit.
+    pub fn delete_run_with(
+        &self,
+        project: &str,
+        run: &str,
+        companion: &mut dyn super::Companion,
+    ) -> Outcome {
         if let Err(reason) = names::check_project(project) {
             return Outcome::Refused(reason);
         }
@@ -235,10 +250,17 @@ impl OttoRoot {
         let Some(trash) = step!(trash::open(self, true)) else {
             return Outcome::Failed(format!("cannot open {}", sys::show(&self.trash_path())));
         };
+        if let Err(reason) = companion.prepare() {
+            return Outcome::Refused(reason);
+        }
         let entry = match trash::move_in(proj.as_fd(), run, trash.as_fd(), project, run) {
             Ok(entry) => entry,
-            Err(Errno::NOENT) => return Outcome::AlreadyGone,
+            Err(Errno::NOENT) => {
+                companion.abort();
+                return Outcome::AlreadyGone;
+            }
             Err(e) => {
+                companion.abort();
                 return Outcome::Failed(format!(
                     "cannot move {} into {}: {}",
                     sys::show(&run_path),
@@ -251,6 +273,7 @@ impl OttoRoot {
         // What moved must be the directory we opened and locked.
         let moved = sys::lstat_at(trash.as_fd(), &entry);
         if !matches!(&moved, Ok(st) if run_id.is(st)) {
+            companion.abort();
             return match trash::put_back(trash.as_fd(), &entry, proj.as_fd(), run) {
                 Ok(()) => Outcome::Refused(format!(
                     "the run directory {} was replaced as it was being deleted: put back untouched",
@@ -266,6 +289,21 @@ impl OttoRoot {
         }
         trash::sync(proj.as_fd(), &proj_path);
         trash::sync(trash.as_fd(), &self.trash_path());
+        if let Err(reason) = companion.commit() {
+            // What goes with the run could not go: neither does the run.
+            return match trash::put_back(trash.as_fd(), &entry, proj.as_fd(), run) {
+                Ok(()) => {
+                    trash::sync(proj.as_fd(), &proj_path);
+                    Outcome::Refused(format!("{reason}: the run is kept"))
+                }
+                Err(e) => Outcome::Failed(format!(
+                    "{reason}, and {} could not be put back ({}): it is at {}",
+                    sys::show(&run_path),
+                    sys::describe(e),
+                    sys::show(&entry_path)
+                )),
+            };
+        }
         let removal = trash::purge_entry(self, trash.as_fd(), &entry);
         held.release();
         if removal.complete() {
@@ -457,6 +495,14 @@ impl OttoRoot {
     /// Cleanups must not run concurrently: hold [`lock_clean`](super::lock_clean).
     pub fn purge_trash(&self) -> std::io::Result<u64> {
         trash::purge(self)
+    }
+
+    /// Removes the trash directory if it is empty (`unlinkat(AT_REMOVEDIR)`,
+    /// which fails on a non-empty directory: never recursive, so nothing
+    /// put there meanwhile is lost). A clean leaves nothing of ours in
+    /// `$OTTO_HOME`. A trash that stays (not empty, or an error) is logged.
+    pub fn remove_trash_if_empty(&self) {
+        trash::remove_if_empty(self)
     }
 }
 
