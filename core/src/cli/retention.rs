@@ -358,6 +358,8 @@ struct Work<'a> {
     cache: Option<CacheScope>,
     /// otto's home (its otto.db is reported) and whether orphan rows go.
     rows: policy::RowOptions,
+    /// The otto.db warnings the preview gave (the execution says each once).
+    warned: std::cell::RefCell<Vec<String>>,
 }
 
 impl Work<'_> {
@@ -390,6 +392,7 @@ impl Work<'_> {
             for w in &warnings {
                 ctx.warn(w);
             }
+            self.warned.borrow_mut().extend(warnings);
         }
         doc
     }
@@ -429,7 +432,8 @@ fn execute_work(ctx: &Context, work: &Work<'_>, json: bool) -> Result<CleanPlan,
             }
         })
         .map_err(Failure::failed)?;
-        for w in &result.warnings {
+        let warned = work.warned.borrow();
+        for w in result.warnings.iter().filter(|w| !warned.contains(w)) {
             ctx.warn(w);
         }
         result.document
@@ -487,6 +491,7 @@ pub(super) fn clean(ctx: &Context, args: CleanArgs) -> CmdResult {
         cache: (args.cache || args.cache_only)
             .then(|| CacheScope::new(&plan, otto_home, args.policy.project.clone(), grace)),
         rows,
+        warned: Default::default(),
     };
     let doc = work.preview(ctx, args.reasons || args.policy.json);
     let (runs, files) = work.counts(&doc);
@@ -656,6 +661,7 @@ fn apply_policies(
             .cache
             .then(|| CacheScope::new(&plan, otto_home, args.policy.project.clone(), grace)),
         rows,
+        warned: Default::default(),
     };
     let mut doc = if args.dry_run {
         work.preview(ctx, true)
