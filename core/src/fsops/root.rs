@@ -527,6 +527,95 @@ mod tests {
         assert_eq!(root.path(), tmp.path().join("link"));
     }
 
+    /// A companion that fails where told and records what was called.
+    #[derive(Default)]
+    struct Scripted {
+        fail_prepare: bool,
+        fail_commit: bool,
+        calls: Vec<&'static str>,
+    }
+
+    impl crate::fsops::Companion for Scripted {
+        fn prepare(&mut self) -> Result<(), String> {
+            self.calls.push("prepare");
+            if self.fail_prepare {
+                Err("no".into())
+            } else {
+                Ok(())
+            }
+        }
+        fn commit(&mut self) -> Result<(), String> {
+            self.calls.push("commit");
+            if self.fail_commit {
+                Err("otto.db refused".into())
+            } else {
+                Ok(())
+            }
+        }
+        fn abort(&mut self) {
+            self.calls.push("abort");
+        }
+    }
+
+    fn one_run() -> (tempfile::TempDir, OttoRoot, PathBuf) {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = tmp.path().join("web-6b20a2e4").join("1700000000");
+        std::fs::create_dir_all(run.join("tasks")).unwrap();
+        std::fs::write(run.join("run.yaml"), "prog: otto\n").unwrap();
+        let root = OttoRoot::open(tmp.path()).unwrap();
+        (tmp, root, run)
+    }
+
+    #[test]
+    fn a_companion_that_cannot_prepare_refuses_the_deletion_untouched() {
+        let (tmp, root, run) = one_run();
+        let mut c = Scripted {
+            fail_prepare: true,
+            ..Scripted::default()
+        };
+        let out = root.delete_run_with("web-6b20a2e4", "1700000000", &mut c);
+        assert_eq!(out, Outcome::Refused("no".into()));
+        assert!(run.join("run.yaml").is_file());
+        assert_eq!(c.calls, ["prepare"]);
+        root.remove_trash_if_empty();
+        assert!(!tmp.path().join(TRASH_DIR).exists());
+    }
+
+    #[test]
+    fn a_companion_that_cannot_commit_gets_the_run_put_back() {
+        let (tmp, root, run) = one_run();
+        let mut c = Scripted {
+            fail_commit: true,
+            ..Scripted::default()
+        };
+        let out = root.delete_run_with("web-6b20a2e4", "1700000000", &mut c);
+        assert!(
+            matches!(&out, Outcome::Refused(m) if m.starts_with("otto.db refused")),
+            "{out:?}"
+        );
+        assert!(run.join("run.yaml").is_file());
+        assert_eq!(c.calls, ["prepare", "commit"]);
+        root.remove_trash_if_empty();
+        assert!(!tmp.path().join(TRASH_DIR).exists());
+    }
+
+    #[test]
+    fn a_committed_companion_goes_with_the_run_and_only_an_empty_trash_is_removed() {
+        let (tmp, root, run) = one_run();
+        let mut c = Scripted::default();
+        let out = root.delete_run_with("web-6b20a2e4", "1700000000", &mut c);
+        assert!(matches!(out, Outcome::Deleted { .. }), "{out:?}");
+        assert!(!run.exists());
+        assert_eq!(c.calls, ["prepare", "commit"]);
+        // Something left in the trash (an interrupted purge) keeps it.
+        std::fs::write(tmp.path().join(TRASH_DIR).join("left"), "x").unwrap();
+        root.remove_trash_if_empty();
+        assert!(tmp.path().join(TRASH_DIR).join("left").is_file());
+        std::fs::remove_file(tmp.path().join(TRASH_DIR).join("left")).unwrap();
+        root.remove_trash_if_empty();
+        assert!(!tmp.path().join(TRASH_DIR).exists());
+    }
+
     #[test]
     fn the_trash_is_created_private_and_only_when_deleting() {
         use std::os::unix::fs::PermissionsExt;
