@@ -361,7 +361,8 @@ impl OttoDb {
 
     /// How many orphan rows there are (for `usage`).
     pub fn orphan_count(&self) -> usize {
-        self.orphans(otto_hooks_plugin_api::Timestamp::now().secs).len()
+        self.orphans(otto_hooks_plugin_api::Timestamp::now().secs)
+            .len()
     }
 }
 

@@ -45,7 +45,10 @@ struct Entry {
 /// `-wal`/`-shm` (for any reader, otto's too) changes its mtime.
 fn snapshot(root: &Path) -> BTreeMap<PathBuf, Entry> {
     fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Entry>) {
-        let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap()).collect();
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .collect();
         entries.sort_by_key(|e| e.file_name());
         for e in entries {
             let path = e.path();
@@ -86,8 +89,16 @@ fn diff(
     before: &BTreeMap<PathBuf, Entry>,
     after: &BTreeMap<PathBuf, Entry>,
 ) -> (Vec<PathBuf>, Vec<PathBuf>, Vec<PathBuf>) {
-    let added = after.keys().filter(|k| !before.contains_key(*k)).cloned().collect();
-    let removed = before.keys().filter(|k| !after.contains_key(*k)).cloned().collect();
+    let added = after
+        .keys()
+        .filter(|k| !before.contains_key(*k))
+        .cloned()
+        .collect();
+    let removed = before
+        .keys()
+        .filter(|k| !after.contains_key(*k))
+        .cloned()
+        .collect();
     let changed = before
         .iter()
         .filter(|(k, v)| after.get(*k).is_some_and(|a| a != *v))
@@ -111,8 +122,8 @@ fn clean(w: &OttoWorld, extra: &[&str]) -> (i32, Value, String) {
     let mut args = vec!["clean", "--json"];
     args.extend_from_slice(extra);
     let (code, stdout, stderr) = run(w, &args);
-    let doc = serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("{args:?}: {e}: {stdout}{stderr}"));
+    let doc =
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {stdout}{stderr}"));
     (code, doc, stderr)
 }
 
@@ -228,7 +239,10 @@ fn a_read_while_otto_has_the_database_open_removes_none_of_its_files() {
     ] {
         let (code, _, stderr) = run(w, &args);
         assert!(code == 0 || code == 1, "{args:?}: {stderr}");
-        assert!(wal.exists() && shm.exists(), "{args:?} removed otto's -wal/-shm");
+        assert!(
+            wal.exists() && shm.exists(),
+            "{args:?} removed otto's -wal/-shm"
+        );
         assert_eq!(std::fs::read(&wal).unwrap(), wal_before, "{args:?}");
         assert_eq!(std::fs::read(&db).unwrap(), db_before, "{args:?}");
     }
@@ -275,7 +289,10 @@ fn a_clean_leaves_only_its_deletions_and_otto_history_lists_exactly_the_runs_lef
     assert_eq!(listed, left);
     // Their tasks went with them (2 per new run remain).
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM tasks WHERE run_id NOT IN (SELECT id FROM runs)"),
+        count(
+            &db,
+            "SELECT COUNT(*) FROM tasks WHERE run_id NOT IN (SELECT id FROM runs)"
+        ),
         0
     );
     assert_eq!(count(&db, "SELECT COUNT(*) FROM tasks"), 2 * 6);
@@ -331,8 +348,14 @@ fn a_dry_run_names_the_rows_that_would_go_and_writes_nothing() {
     assert_eq!(doc["otto_db"][0]["schema_version"], 5);
     assert_eq!(history(&db), rows_before);
     let (_, table, _) = run(w, &[&["clean", "--dry-run", "--force"][..], &KEEP].concat());
-    assert!(table.contains("would delete 4 rows with the runs"), "{table}");
-    assert!(table.contains(&format!("{}/{}", f.old[2].project.dir_name(), f.old[2].id)), "{table}");
+    assert!(
+        table.contains("would delete 4 rows with the runs"),
+        "{table}"
+    );
+    assert!(
+        table.contains(&format!("{}/{}", f.old[2].project.dir_name(), f.old[2].id)),
+        "{table}"
+    );
 }
 
 #[test]
@@ -350,10 +373,18 @@ fn an_unknown_schema_gets_a_one_line_warning_and_no_write() {
     let rows_before = history(&db);
     let (code, doc, stderr) = clean(w, &[&KEEP[..], &["--force", "--yes"]].concat());
     assert_eq!(code, 0, "{doc:#}\n{stderr}");
-    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("schema version 6")).collect();
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("schema version 6"))
+        .collect();
     assert_eq!(warnings.len(), 1, "{stderr}");
     assert_eq!(history(&db), rows_before, "a row was written");
-    assert!(doc["otto_db"][0]["not_written"].as_str().unwrap().contains('6'));
+    assert!(
+        doc["otto_db"][0]["not_written"]
+            .as_str()
+            .unwrap()
+            .contains('6')
+    );
     // The directories went, as documented (RETENTION.md, "otto.db").
     assert!(f.old.iter().all(|r| !r.dir.exists()));
 }
@@ -415,8 +446,16 @@ fn rows_whose_directory_is_gone_are_reported_and_pruned_only_on_request() {
     let left = history(&db);
     assert_eq!(left.len(), n - 1);
     let gone_dir = gone.dir.display().to_string();
-    assert!(left.iter().all(|(_, dir, _)| dir.as_deref() != Some(gone_dir.as_str())));
-    assert!(f.new.iter().filter(|r| r.id != gone.id).all(|r| r.dir.exists()));
+    assert!(
+        left.iter()
+            .all(|(_, dir, _)| dir.as_deref() != Some(gone_dir.as_str()))
+    );
+    assert!(
+        f.new
+            .iter()
+            .filter(|r| r.id != gone.id)
+            .all(|r| r.dir.exists())
+    );
 }
 
 #[test]

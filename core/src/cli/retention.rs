@@ -468,6 +468,11 @@ pub(super) fn clean(ctx: &Context, args: CleanArgs) -> CmdResult {
     let spec = chosen(ctx, &args.policy)?;
     if let Some(target) = HistoryTarget::open(ctx, &registry, &spec, args.policy.keep)? {
         refuse_run_flags(&args.policy, args.cache || args.cache_only)?;
+        if args.prune_rows {
+            return Err(Failure::usage(
+                "--prune-rows applies to otto's runs (their otto.db rows), not to a run history",
+            ));
+        }
         return clean_history(ctx, &args, &registry, &target);
     }
     let (plan, otto_home) = make_plan(

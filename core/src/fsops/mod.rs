@@ -27,7 +27,11 @@
 //!    the trash `<root>/.otto-hooks-trash/` and both directories are
 //!    `fsync`ed; only then is it purged. A command killed at any instant
 //!    leaves each run either whole in its project or in the trash, never
-//!    half-deleted in place; [`OttoRoot::purge_trash`] finishes the trash.
+//!    half-deleted in place; [`OttoRoot::purge_trash`] finishes the trash,
+//!    and [`OttoRoot::remove_trash_if_empty`] leaves no trash behind. What
+//!    must go in step with a run (its otto.db rows, [`crate::ottodb_rows`])
+//!    is a [`Companion`] of [`OttoRoot::delete_run_with`]: prepared with
+//!    the run's lock held, committed once the rename is on disk.
 //!
 //! Results are [`Outcome`]s, never panics: `Deleted` carries the bytes
 //! actually freed (see [`OttoRoot::delete_run`]), `AlreadyGone` is never

@@ -180,8 +180,7 @@ pub fn read_row_keys(conn: &Connection) -> Result<Vec<RowKey>, String> {
             };
             let timestamp = int(r.get_ref(1).map_err(sql_err)?);
             let ottofile = text(r.get_ref(2).map_err(sql_err)?);
-            let run_dir =
-                text(r.get_ref(3).map_err(sql_err)?).map(|d| trim_slashes(d).to_owned());
+            let run_dir = text(r.get_ref(3).map_err(sql_err)?).map(|d| trim_slashes(d).to_owned());
             let tasks = int(r.get_ref(4).map_err(sql_err)?).unwrap_or(0);
             let hash = ottofile.and_then(project_hash);
             let project_dir = ottofile.and_then(|path| {

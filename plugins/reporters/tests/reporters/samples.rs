@@ -288,6 +288,7 @@ pub fn clean_plan(dry_run: bool) -> CleanPlan {
             outside: Vec::new(),
         }),
         history: None,
+        otto_db: Vec::new(),
     }
 }
 
