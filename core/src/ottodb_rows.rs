@@ -611,7 +611,10 @@ pub struct Databases {
 impl Databases {
     /// The database of `home`, opened (and its warning given) the first time.
     pub fn of(&mut self, home: &Path, warnings: &mut Vec<String>) -> &mut OttoDb {
-        self.dbs.entry(home.to_path_buf()).or_insert_with(|| {
+        // One database per home however its path is spelt (the runs'
+        // locations and the configured `otto_home` may differ).
+        let key = home.canonicalize().unwrap_or_else(|_| home.to_path_buf());
+        self.dbs.entry(key).or_insert_with(|| {
             let db = OttoDb::open(home, Access::Write);
             warnings.extend(db.warning());
             db

@@ -499,3 +499,29 @@ fn a_read_after_otto_ended_without_checkpointing_keeps_its_wal_and_leaves_otto_d
         );
     }
 }
+
+#[test]
+fn run_policies_deletes_the_rows_of_the_runs_it_deletes() {
+    let f = fixture();
+    let w = &f.w;
+    let (code, stdout, stderr) = run(
+        w,
+        &[&["run-policies", "--json", "--force"][..], &KEEP].concat(),
+    );
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let doc: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        doc["otto_db"][0]["rows"].as_array().unwrap().len(),
+        4,
+        "{doc:#}"
+    );
+    let mut listed: Vec<String> = history(&w.otto.db_path())
+        .into_iter()
+        .filter_map(|(_, dir, _)| dir)
+        .collect();
+    listed.sort();
+    let mut left: Vec<String> = f.new.iter().map(|r| r.dir.display().to_string()).collect();
+    left.sort();
+    assert_eq!(listed, left);
+    assert!(!w.otto.root().join(".otto-hooks-trash").exists());
+}
