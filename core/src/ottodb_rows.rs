@@ -655,3 +655,100 @@ pub fn usage_recommendation(home: &Path) -> Option<otto_hooks_plugin_api::report
         bytes: 0,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DDL: &str = include_str!("../../tests/fixtures/otto-db-v5.sql");
+
+    /// `<tmp>/real` with otto.db (v5) and project `web-<hash of /src/web>`.
+    fn home() -> (tempfile::TempDir, PathBuf, String, Connection) {
+        let tmp = tempfile::tempdir().unwrap();
+        let real = tmp.path().canonicalize().unwrap().join("real");
+        std::fs::create_dir_all(&real).unwrap();
+        let conn = Connection::open(real.join("otto.db")).unwrap();
+        conn.execute_batch(DDL).unwrap();
+        conn.execute_batch(
+            "INSERT INTO schema_version VALUES (5, 1750000000);
+             INSERT INTO projects (id, hash, name, ottofile_path, first_seen, last_seen, run_count)
+                 VALUES (1, 'c0ffee', 'web', '/src/web/otto.yml', 1, 1, 3);",
+        )
+        .unwrap();
+        let project = format!("web-{:08x}", run_dir_key_hash("/src/web/otto.yml").unwrap());
+        std::fs::create_dir_all(real.join(&project)).unwrap();
+        (tmp, real, project, conn)
+    }
+
+    fn run_dir_key_hash(ottofile: &str) -> Option<u32> {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = Path::new(ottofile).parent()?;
+        let digest = sha256(dir.as_os_str().as_bytes());
+        Some(u32::from_be_bytes(digest[..4].try_into().ok()?))
+    }
+
+    fn sha256(data: &[u8]) -> Vec<u8> {
+        use sha2::Digest;
+        sha2::Sha256::digest(data).to_vec()
+    }
+
+    fn insert(conn: &Connection, id: i64, ts: i64, run_dir: Option<&str>) {
+        conn.execute(
+            "INSERT INTO runs (id, project_id, timestamp, status, ottofile_path, run_dir)
+             VALUES (?1, 1, ?2, 'success', '/src/web/otto.yml', ?3)",
+            rusqlite::params![id, ts, run_dir],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_home_reached_through_a_symlink_still_finds_the_rows_otto_wrote_with_its_real_path() {
+        let (tmp, real, project, conn) = home();
+        let dir = real.join(&project).join("1700000000");
+        std::fs::create_dir_all(&dir).unwrap();
+        insert(&conn, 1, 1_700_000_000, dir.to_str());
+        drop(conn);
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let db = OttoDb::open(&link, Access::Read);
+        assert_eq!(db.version, Some(5));
+        assert_eq!(db.rows_of(&project, "1700000000"), vec![0]);
+        assert!(db.rows_of(&project, "1700000001").is_empty());
+    }
+
+    #[test]
+    fn young_rows_and_rows_naming_no_directory_are_never_orphans() {
+        let (_tmp, real, project, conn) = home();
+        let now = otto_hooks_plugin_api::Timestamp::now().secs;
+        let gone = real.join(&project).join("1600000000");
+        insert(&conn, 1, 1_600_000_000, gone.to_str());
+        // Recorded a minute ago; its directory is not there (yet).
+        insert(&conn, 2, now - 60, None);
+        // No ottofile_path, no run_dir: it names no directory.
+        conn.execute(
+            "INSERT INTO runs (id, project_id, timestamp, status) VALUES (3, 1, 1500000000, 'failed')",
+            [],
+        )
+        .unwrap();
+        drop(conn);
+        let db = OttoDb::open(&real, Access::Read);
+        let orphans: Vec<usize> = db.orphans(now).into_iter().map(|(i, _)| i).collect();
+        assert_eq!(orphans, vec![0]);
+        // Its directory back: no longer an orphan.
+        std::fs::create_dir_all(&gone).unwrap();
+        assert!(db.orphans(now).is_empty());
+    }
+
+    #[test]
+    fn a_database_without_schema_version_is_not_written() {
+        let tmp = tempfile::tempdir().unwrap();
+        let conn = Connection::open(tmp.path().join("otto.db")).unwrap();
+        conn.execute_batch("CREATE TABLE runs (id INTEGER PRIMARY KEY, timestamp INTEGER);")
+            .unwrap();
+        drop(conn);
+        let db = OttoDb::open(tmp.path(), Access::Write);
+        let warning = db.warning().unwrap();
+        assert!(warning.contains("no schema version"), "{warning}");
+        assert!(!warning.contains('\n'));
+    }
+}
