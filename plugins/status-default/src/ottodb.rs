@@ -94,10 +94,19 @@ pub fn open_otto_db(path: &Path, access: Access) -> Result<Connection, String> {
     };
     let pre_existing = side("-wal") || side("-shm");
     let base = OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
-    let conn = match Connection::open_with_flags(path, base | OpenFlags::SQLITE_OPEN_READ_WRITE) {
+    // SQLite opens lazily: the probe reads the schema, which opens the
+    // file and its -wal/-shm for real.
+    let probe =
+        |conn: &Connection| conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |_| Ok(()));
+    let conn = match Connection::open_with_flags(path, base | OpenFlags::SQLITE_OPEN_READ_WRITE)
+        .and_then(|conn| {
+            conn.busy_timeout(BUSY_TIMEOUT)?;
+            probe(&conn).map(|()| conn)
+        }) {
         Ok(conn) => conn,
         Err(e) if access == Access::Write => return Err(format!("cannot open it: {e}")),
-        // Not ours to write (another user's otto home): read-only, as before.
+        // Not ours to write (another user's otto home, a read-only
+        // directory): read-only, as before.
         Err(_) => Connection::open_with_flags(path, base | OpenFlags::SQLITE_OPEN_READ_ONLY)
             .map_err(|e| format!("cannot open it: {e}"))?,
     };
