@@ -79,7 +79,8 @@ pub enum Access {
 /// - When either existed (otto is running, or ended without its last
 ///   close), they are otto's: `SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE` makes our
 ///   close neither checkpoint (otto.db's bytes are not rewritten by a read)
-///   nor remove them.
+///   nor remove them. (A `-wal` found without its `-shm` gets one, as it
+///   would from any reader, otto included.)
 ///
 /// The busy timeout is otto's own, 5 s. The error is one line.
 pub fn open_otto_db(path: &Path, access: Access) -> Result<Connection, String> {
