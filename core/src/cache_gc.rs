@@ -184,6 +184,12 @@ pub fn collect(scope: &CacheScope) -> CacheResult {
         }
         Ok(())
     });
+    // The trash the deletions went through must not stay in $OTTO_HOME.
+    for path in &scope.roots {
+        if let Ok(root) = OttoRoot::open(path) {
+            root.remove_trash_if_empty();
+        }
+    }
     out
 }
 

@@ -29,6 +29,7 @@ pub mod history;
 pub mod history_retention;
 pub mod hooks;
 pub mod import;
+pub mod ottodb_rows;
 pub mod paths;
 pub mod policy;
 pub mod registry;

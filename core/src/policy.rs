@@ -350,14 +350,36 @@ pub struct Executed {
     pub warnings: Vec<String>,
 }
 
-/// Deletes the runs `plan` deletes, through [`crate::fsops`]; the caller
-/// holds the clean lock (`_lock`). `progress(done, total)` is called after
-/// each run.
+/// What [`execute_with`] does to otto's `otto.db` beyond the rows of the
+/// runs it deletes (which always go with them: [`crate::ottodb_rows`]).
+#[derive(Clone, Debug, Default)]
+pub struct RowOptions {
+    /// The `$OTTO_HOME` whose otto.db is reported (and pruned) even when no
+    /// run of it is deleted.
+    pub otto_home: Option<PathBuf>,
+    /// Delete the rows whose run directory is gone (`--prune-rows`).
+    pub prune_rows: bool,
+}
+
+/// Deletes the runs `plan` deletes, through [`crate::fsops`], each with its
+/// otto.db rows; the caller holds the clean lock (`_lock`).
+/// `progress(done, total)` is called after each run.
 pub fn execute(
     plan: &Plan,
+    lock: &crate::fsops::CleanLock,
+    progress: impl FnMut(usize, usize),
+) -> Result<Executed, String> {
+    execute_with(plan, lock, &RowOptions::default(), progress)
+}
+
+/// [`execute`], with what else to do to otto.db (`rows`).
+pub fn execute_with(
+    plan: &Plan,
     _lock: &crate::fsops::CleanLock,
+    rows: &RowOptions,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<Executed, String> {
+    let mut dbs = crate::ottodb_rows::Databases::default();
     let mut doc = plan.document(false);
     doc.dry_run = false;
     doc.deleted.clear();
@@ -398,9 +420,11 @@ pub fn execute(
             }
             Ok(root)
         });
+        let db = dbs.of(&root_path, &mut out.warnings);
+        let mut companion = db.companion(&d.run.project, &d.run.id);
         match root {
             Err(e) => refuse(&mut doc, e.clone()),
-            Ok(root) => match root.delete_run(&d.run.project, &d.run.id) {
+            Ok(root) => match root.delete_run_with(&d.run.project, &d.run.id, &mut companion) {
                 crate::fsops::Outcome::Deleted { bytes_freed } => {
                     doc.bytes_freed += bytes_freed;
                     doc.deleted.push(PlannedRun {
@@ -420,6 +444,14 @@ pub fn execute(
             },
         }
         progress(done + 1, total);
+    }
+    if let Some(home) = rows.otto_home.as_deref().filter(|_| rows.prune_rows) {
+        dbs.of(home, &mut out.warnings);
+    }
+    doc.otto_db = dbs.finish(rows.prune_rows, &mut out.warnings);
+    // The trash the runs went through must not stay in $OTTO_HOME.
+    for root in roots.values().flatten() {
+        root.remove_trash_if_empty();
     }
     out.document = doc;
     Ok(out)

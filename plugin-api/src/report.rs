@@ -195,6 +195,57 @@ pub struct CleanPlan {
     /// `sqlite` history), when it was applied.
     #[serde(default)]
     pub history: Option<HistoryExpiry>,
+    /// otto's own database of each `$OTTO_HOME` cleaned: the rows that go
+    /// with the runs, and rows whose run directory is gone. Empty when
+    /// there is no otto.db (or the runs are not otto's).
+    #[serde(default)]
+    pub otto_db: Vec<OttoDbRows>,
+}
+
+/// What a clean does (or would do) to otto's `otto.db` (a [`CleanPlan`]
+/// part): the rows of each deleted run go with it, in one transaction
+/// committed only once the directory is out of its project.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OttoDbRows {
+    /// The database file.
+    pub path: String,
+    /// Its schema version, when it could be read.
+    #[serde(default)]
+    pub schema_version: Option<i64>,
+    /// Why nothing is (or was) written to it, when nothing is: one line
+    /// (an unknown schema, an unreadable file). The run directories still go.
+    #[serde(default)]
+    pub not_written: Option<String>,
+    /// The rows deleted (on a dry run: to delete) with the runs deleted.
+    #[serde(default)]
+    pub rows: Vec<OttoDbRow>,
+    /// Rows whose run directory is gone (`otto History` still lists them).
+    #[serde(default)]
+    pub orphan_rows: Vec<OttoDbRow>,
+    /// The orphan rows are (on a dry run: would be) deleted: `--prune-rows`.
+    #[serde(default)]
+    pub prune_orphans: bool,
+}
+
+/// One `runs` row of otto.db (an [`OttoDbRows`] part).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OttoDbRow {
+    /// `runs.id`.
+    pub id: i64,
+    /// The project directory of its run, when known.
+    #[serde(default)]
+    pub project: Option<String>,
+    /// Its run directory's name, when known.
+    #[serde(default)]
+    pub run: Option<String>,
+    /// `runs.run_dir` (NULL before schema 5).
+    #[serde(default)]
+    pub run_dir: Option<String>,
+    /// `runs.timestamp`, epoch seconds.
+    #[serde(default)]
+    pub timestamp: Option<i64>,
+    /// Its `tasks` rows, which go with it.
+    pub tasks: u64,
 }
 
 /// History retention of one storage instance (a [`CleanPlan`] part): the

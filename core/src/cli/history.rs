@@ -271,6 +271,16 @@ pub(super) fn usage(ctx: &Context, args: UsageArgs) -> CmdResult {
                 },
             );
         }
+        if args.project.is_none() {
+            let home = args
+                .source
+                .spec(ctx)
+                .ok()
+                .and_then(|spec| crate::ottodb_rows::otto_home_of_spec(&spec, &ctx.hooks_home));
+            report
+                .recommendations
+                .extend(home.and_then(|h| crate::ottodb_rows::usage_recommendation(&h)));
+        }
         if report.projects.is_empty() && args.project.is_none() {
             note_empty(ctx, history);
         }

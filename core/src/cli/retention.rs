@@ -110,6 +110,9 @@ pub struct CleanArgs {
     /// Unreferenced cache files younger than this stay [config: clean.cache_grace, default 1h].
     #[arg(long, value_name = "DURATION", value_parser = settings::parse_duration)]
     pub grace: Option<Duration>,
+    /// Also delete otto.db rows whose run directory is gone (`otto History` lists them).
+    #[arg(long)]
+    pub prune_rows: bool,
 }
 
 /// `run-policies`.
@@ -354,6 +357,10 @@ struct Work<'a> {
     runs: bool,
     /// Collect the cache in this scope.
     cache: Option<CacheScope>,
+    /// otto's home (its otto.db is reported) and whether orphan rows go.
+    rows: policy::RowOptions,
+    /// The otto.db warnings the preview gave (the execution says each once).
+    warned: std::cell::RefCell<Vec<String>>,
 }
 
 impl Work<'_> {
@@ -375,6 +382,19 @@ impl Work<'_> {
             doc.refused.extend(cache.refused);
             doc.cache = Some(cache.plan);
         }
+        if let Some(home) = &self.rows.otto_home {
+            let mut warnings = Vec::new();
+            doc.otto_db.extend(crate::ottodb_rows::preview(
+                home,
+                &doc.deleted,
+                self.rows.prune_rows,
+                &mut warnings,
+            ));
+            for w in &warnings {
+                ctx.warn(w);
+            }
+            self.warned.borrow_mut().extend(warnings);
+        }
         doc
     }
 
@@ -385,14 +405,26 @@ impl Work<'_> {
             doc.cache.as_ref().map_or(0, |c| c.deleted.len()),
         )
     }
+
+    /// How many orphan otto.db rows would go (with `--prune-rows`).
+    fn orphan_rows(&self, doc: &CleanPlan) -> usize {
+        doc.otto_db
+            .iter()
+            .filter(|d| d.prune_orphans && d.not_written.is_none())
+            .map(|d| d.orphan_rows.len())
+            .sum()
+    }
 }
 
 /// Deletes what `work` says; the result as a document.
 fn execute_work(ctx: &Context, work: &Work<'_>, json: bool) -> Result<CleanPlan, Failure> {
     let lock = crate::fsops::lock_clean(&ctx.hooks_home).map_err(Failure::failed)?;
     let progress = !ctx.quiet && !json && std::io::stderr().is_terminal();
-    let mut document = if work.runs {
-        let result = policy::execute(work.plan, &lock, |done, total| {
+    let mut document = if work.runs || work.rows.prune_rows {
+        // With --cache-only no run goes, but --prune-rows still applies.
+        let empty = Plan::default();
+        let plan = if work.runs { work.plan } else { &empty };
+        let result = policy::execute_with(plan, &lock, &work.rows, |done, total| {
             if progress {
                 eprint!("\rdeleting runs: {done}/{total}");
                 if done == total {
@@ -401,7 +433,8 @@ fn execute_work(ctx: &Context, work: &Work<'_>, json: bool) -> Result<CleanPlan,
             }
         })
         .map_err(Failure::failed)?;
-        for w in &result.warnings {
+        let warned = work.warned.borrow();
+        for w in result.warnings.iter().filter(|w| !warned.contains(w)) {
             ctx.warn(w);
         }
         result.document
@@ -436,6 +469,11 @@ pub(super) fn clean(ctx: &Context, args: CleanArgs) -> CmdResult {
     let spec = chosen(ctx, &args.policy)?;
     if let Some(target) = HistoryTarget::open(ctx, &registry, &spec, args.policy.keep)? {
         refuse_run_flags(&args.policy, args.cache || args.cache_only)?;
+        if args.prune_rows {
+            return Err(Failure::usage(
+                "--prune-rows applies to otto's runs (their otto.db rows), not to a run history",
+            ));
+        }
         return clean_history(ctx, &args, &registry, &target);
     }
     let (plan, otto_home) = make_plan(
@@ -449,24 +487,36 @@ pub(super) fn clean(ctx: &Context, args: CleanArgs) -> CmdResult {
     let grace = args
         .grace
         .unwrap_or_else(|| ctx.config.setting_duration("clean.cache_grace"));
+    let rows = policy::RowOptions {
+        otto_home: otto_home.clone(),
+        prune_rows: args.prune_rows,
+    };
     let work = Work {
         plan: &plan,
         runs: !args.cache_only,
         cache: (args.cache || args.cache_only)
             .then(|| CacheScope::new(&plan, otto_home, args.policy.project.clone(), grace)),
+        rows,
+        warned: Default::default(),
     };
     let doc = work.preview(ctx, args.reasons || args.policy.json);
     let (runs, files) = work.counts(&doc);
-    if args.dry_run || runs + files == 0 {
+    let orphan_rows = work.orphan_rows(&doc);
+    if args.dry_run || runs + files + orphan_rows == 0 {
         ctx.print(&registry, args.policy.json, DocumentKind::CleanPlan, &doc)?;
         return Ok(exit_of(&doc));
     }
     if !args.yes {
-        let what = match (runs, files) {
+        let mut what = match (runs, files) {
+            (0, 0) => String::new(),
             (r, 0) => format!("{r} run(s)"),
             (0, f) => format!("{f} cache file(s)"),
             (r, f) => format!("{r} run(s) and {f} cache file(s)"),
         };
+        if orphan_rows > 0 {
+            let sep = if what.is_empty() { "" } else { " and " };
+            what = format!("{what}{sep}{orphan_rows} otto.db row(s) of runs already gone");
+        }
         let bytes: u64 = doc.deleted.iter().filter_map(|d| d.size_bytes).sum::<u64>()
             + doc
                 .cache
@@ -606,12 +656,18 @@ fn apply_policies(
         args.max_share,
     )?;
     let grace = ctx.config.setting_duration("clean.cache_grace");
+    let rows = policy::RowOptions {
+        otto_home: otto_home.clone(),
+        prune_rows: false,
+    };
     let work = Work {
         plan: &plan,
         runs: true,
         cache: args
             .cache
             .then(|| CacheScope::new(&plan, otto_home, args.policy.project.clone(), grace)),
+        rows,
+        warned: Default::default(),
     };
     let mut doc = if args.dry_run {
         work.preview(ctx, true)

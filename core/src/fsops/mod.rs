@@ -27,7 +27,11 @@
 //!    the trash `<root>/.otto-hooks-trash/` and both directories are
 //!    `fsync`ed; only then is it purged. A command killed at any instant
 //!    leaves each run either whole in its project or in the trash, never
-//!    half-deleted in place; [`OttoRoot::purge_trash`] finishes the trash.
+//!    half-deleted in place; [`OttoRoot::purge_trash`] finishes the trash,
+//!    and [`OttoRoot::remove_trash_if_empty`] leaves no trash behind. What
+//!    must go in step with a run (its otto.db rows, [`crate::ottodb_rows`])
+//!    is a [`Companion`] of [`OttoRoot::delete_run_with`]: prepared with
+//!    the run's lock held, committed once the rename is on disk.
 //!
 //! Results are [`Outcome`]s, never panics: `Deleted` carries the bytes
 //! actually freed (see [`OttoRoot::delete_run`]), `AlreadyGone` is never
@@ -46,6 +50,34 @@ pub use cache::{CacheEntry, CacheSurvey, ScriptLink};
 pub use lock::{CLEAN_LOCK, CleanLock, LIVE, lock_clean};
 pub use root::OttoRoot;
 pub use trash::TRASH_DIR;
+
+/// What must go in step with a run directory (otto's rows of the run):
+/// see [`OttoRoot::delete_run_with`]. Errors are one line, the reason.
+pub trait Companion {
+    /// The run's lock is held and it is still in its project: take what
+    /// must go (begin a transaction, delete in it). An error refuses the
+    /// deletion; nothing was touched.
+    fn prepare(&mut self) -> Result<(), String>;
+    /// The run is out of its project (renamed into the trash, on disk):
+    /// make the companion deletion final. An error puts the run back.
+    fn commit(&mut self) -> Result<(), String>;
+    /// The run stays where it is: undo [`Companion::prepare`].
+    fn abort(&mut self);
+}
+
+/// Nothing goes with the run.
+#[derive(Debug, Default)]
+pub struct NoCompanion;
+
+impl Companion for NoCompanion {
+    fn prepare(&mut self) -> Result<(), String> {
+        Ok(())
+    }
+    fn commit(&mut self) -> Result<(), String> {
+        Ok(())
+    }
+    fn abort(&mut self) {}
+}
 
 /// What a deletion did.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -218,6 +218,21 @@ impl OttoRoot {
     ///
     /// Cleanups must not run concurrently: hold [`lock_clean`](super::lock_clean).
     pub fn delete_run(&self, project: &str, run: &str) -> Outcome {
+        self.delete_run_with(project, run, &mut super::NoCompanion)
+    }
+
+    /// [`OttoRoot::delete_run`], with `companion` — what must go in step
+    /// with the run (otto's rows of it) — prepared once the run's lock is
+    /// held and before the move (a failure refuses the deletion, the run
+    /// untouched), committed once the run is out of its project and the
+    /// move is on disk (a failure puts the run back and refuses), and
+    /// aborted whenever the run stays. The purge follows the commit.
+    pub fn delete_run_with(
+        &self,
+        project: &str,
+        run: &str,
+        companion: &mut dyn super::Companion,
+    ) -> Outcome {
         if let Err(reason) = names::check_project(project) {
             return Outcome::Refused(reason);
         }
@@ -235,10 +250,17 @@ impl OttoRoot {
         let Some(trash) = step!(trash::open(self, true)) else {
             return Outcome::Failed(format!("cannot open {}", sys::show(&self.trash_path())));
         };
+        if let Err(reason) = companion.prepare() {
+            return Outcome::Refused(reason);
+        }
         let entry = match trash::move_in(proj.as_fd(), run, trash.as_fd(), project, run) {
             Ok(entry) => entry,
-            Err(Errno::NOENT) => return Outcome::AlreadyGone,
+            Err(Errno::NOENT) => {
+                companion.abort();
+                return Outcome::AlreadyGone;
+            }
             Err(e) => {
+                companion.abort();
                 return Outcome::Failed(format!(
                     "cannot move {} into {}: {}",
                     sys::show(&run_path),
@@ -251,6 +273,7 @@ impl OttoRoot {
         // What moved must be the directory we opened and locked.
         let moved = sys::lstat_at(trash.as_fd(), &entry);
         if !matches!(&moved, Ok(st) if run_id.is(st)) {
+            companion.abort();
             return match trash::put_back(trash.as_fd(), &entry, proj.as_fd(), run) {
                 Ok(()) => Outcome::Refused(format!(
                     "the run directory {} was replaced as it was being deleted: put back untouched",
@@ -266,6 +289,21 @@ impl OttoRoot {
         }
         trash::sync(proj.as_fd(), &proj_path);
         trash::sync(trash.as_fd(), &self.trash_path());
+        if let Err(reason) = companion.commit() {
+            // What goes with the run could not go: neither does the run.
+            return match trash::put_back(trash.as_fd(), &entry, proj.as_fd(), run) {
+                Ok(()) => {
+                    trash::sync(proj.as_fd(), &proj_path);
+                    Outcome::Refused(format!("{reason}: the run is kept"))
+                }
+                Err(e) => Outcome::Failed(format!(
+                    "{reason}, and {} could not be put back ({}): it is at {}",
+                    sys::show(&run_path),
+                    sys::describe(e),
+                    sys::show(&entry_path)
+                )),
+            };
+        }
         let removal = trash::purge_entry(self, trash.as_fd(), &entry);
         held.release();
         if removal.complete() {
@@ -458,6 +496,14 @@ impl OttoRoot {
     pub fn purge_trash(&self) -> std::io::Result<u64> {
         trash::purge(self)
     }
+
+    /// Removes the trash directory if it is empty (`unlinkat(AT_REMOVEDIR)`,
+    /// which fails on a non-empty directory: never recursive, so nothing
+    /// put there meanwhile is lost). A clean leaves nothing of ours in
+    /// `$OTTO_HOME`. A trash that stays (not empty, or an error) is logged.
+    pub fn remove_trash_if_empty(&self) {
+        trash::remove_if_empty(self)
+    }
 }
 
 #[cfg(test)]
@@ -479,6 +525,95 @@ mod tests {
         std::os::unix::fs::symlink("real", tmp.path().join("link")).unwrap();
         let root = OttoRoot::open(&tmp.path().join("link")).unwrap();
         assert_eq!(root.path(), tmp.path().join("link"));
+    }
+
+    /// A companion that fails where told and records what was called.
+    #[derive(Default)]
+    struct Scripted {
+        fail_prepare: bool,
+        fail_commit: bool,
+        calls: Vec<&'static str>,
+    }
+
+    impl crate::fsops::Companion for Scripted {
+        fn prepare(&mut self) -> Result<(), String> {
+            self.calls.push("prepare");
+            if self.fail_prepare {
+                Err("no".into())
+            } else {
+                Ok(())
+            }
+        }
+        fn commit(&mut self) -> Result<(), String> {
+            self.calls.push("commit");
+            if self.fail_commit {
+                Err("otto.db refused".into())
+            } else {
+                Ok(())
+            }
+        }
+        fn abort(&mut self) {
+            self.calls.push("abort");
+        }
+    }
+
+    fn one_run() -> (tempfile::TempDir, OttoRoot, PathBuf) {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = tmp.path().join("web-6b20a2e4").join("1700000000");
+        std::fs::create_dir_all(run.join("tasks")).unwrap();
+        std::fs::write(run.join("run.yaml"), "prog: otto\n").unwrap();
+        let root = OttoRoot::open(tmp.path()).unwrap();
+        (tmp, root, run)
+    }
+
+    #[test]
+    fn a_companion_that_cannot_prepare_refuses_the_deletion_untouched() {
+        let (tmp, root, run) = one_run();
+        let mut c = Scripted {
+            fail_prepare: true,
+            ..Scripted::default()
+        };
+        let out = root.delete_run_with("web-6b20a2e4", "1700000000", &mut c);
+        assert_eq!(out, Outcome::Refused("no".into()));
+        assert!(run.join("run.yaml").is_file());
+        assert_eq!(c.calls, ["prepare"]);
+        root.remove_trash_if_empty();
+        assert!(!tmp.path().join(TRASH_DIR).exists());
+    }
+
+    #[test]
+    fn a_companion_that_cannot_commit_gets_the_run_put_back() {
+        let (tmp, root, run) = one_run();
+        let mut c = Scripted {
+            fail_commit: true,
+            ..Scripted::default()
+        };
+        let out = root.delete_run_with("web-6b20a2e4", "1700000000", &mut c);
+        assert!(
+            matches!(&out, Outcome::Refused(m) if m.starts_with("otto.db refused")),
+            "{out:?}"
+        );
+        assert!(run.join("run.yaml").is_file());
+        assert_eq!(c.calls, ["prepare", "commit"]);
+        root.remove_trash_if_empty();
+        assert!(!tmp.path().join(TRASH_DIR).exists());
+    }
+
+    #[test]
+    fn a_committed_companion_goes_with_the_run_and_only_an_empty_trash_is_removed() {
+        let (tmp, root, run) = one_run();
+        let mut c = Scripted::default();
+        let out = root.delete_run_with("web-6b20a2e4", "1700000000", &mut c);
+        assert!(matches!(out, Outcome::Deleted { .. }), "{out:?}");
+        assert!(!run.exists());
+        assert_eq!(c.calls, ["prepare", "commit"]);
+        // Something left in the trash (an interrupted purge) keeps it.
+        std::fs::write(tmp.path().join(TRASH_DIR).join("left"), "x").unwrap();
+        root.remove_trash_if_empty();
+        assert!(tmp.path().join(TRASH_DIR).join("left").is_file());
+        std::fs::remove_file(tmp.path().join(TRASH_DIR).join("left")).unwrap();
+        root.remove_trash_if_empty();
+        assert!(!tmp.path().join(TRASH_DIR).exists());
     }
 
     #[test]

@@ -226,6 +226,33 @@ pub(crate) fn purge(root: &OttoRoot) -> std::io::Result<u64> {
     Ok(bytes)
 }
 
+/// See [`OttoRoot::remove_trash_if_empty`].
+pub(crate) fn remove_if_empty(root: &OttoRoot) {
+    // The trash must be the real directory we create, not a symlink or a
+    // mount: `open` checks it, and the removal is by name in the root.
+    match open(root, false) {
+        Ok(Some(_)) => {}
+        Ok(None) => return,
+        Err(step) => {
+            tracing::warn!("{}", step.message());
+            return;
+        }
+    }
+    match rustix::fs::unlinkat(root.fd(), TRASH_DIR, rustix::fs::AtFlags::REMOVEDIR) {
+        Ok(()) => sync(root.fd(), root.path()),
+        Err(Errno::NOENT) => {}
+        Err(Errno::NOTEMPTY | Errno::EXIST) => tracing::info!(
+            "{} is not empty: kept for the next purge",
+            sys::show(&root.trash_path())
+        ),
+        Err(e) => tracing::warn!(
+            "cannot remove {}: {}",
+            sys::show(&root.trash_path()),
+            sys::describe(e)
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -370,6 +370,9 @@ fn clean_plan(plan: &CleanPlan) -> String {
     if let Some(history) = &plan.history {
         sections.push(history_section(history, plan.dry_run));
     }
+    for db in &plan.otto_db {
+        sections.push(otto_db_section(db, plan.dry_run));
+    }
 
     let runs_bytes = if plan.dry_run {
         plan.deleted.iter().filter_map(|r| r.size_bytes).sum()
@@ -406,6 +409,56 @@ fn clean_plan(plan: &CleanPlan) -> String {
     last.push('\n');
     sections.push(last);
     sections.join("\n")
+}
+
+/// otto's otto.db: the rows that went (or would go) with the runs, and the
+/// rows whose run directory is gone.
+fn otto_db_section(db: &otto_hooks_plugin_api::report::OttoDbRows, dry_run: bool) -> String {
+    let row_line = |r: &otto_hooks_plugin_api::report::OttoDbRow| {
+        let place = match (&r.project, &r.run, &r.run_dir) {
+            (Some(p), Some(run), _) => format!("{p}/{run}"),
+            (_, _, Some(dir)) => dir.clone(),
+            _ => "?".to_owned(),
+        };
+        format!(
+            "  row {}  {place}  ({})\n",
+            r.id,
+            count(r.tasks, "task", "tasks")
+        )
+    };
+    let mut out = format!("otto.db ({}): ", db.path);
+    if let Some(why) = &db.not_written {
+        let _ = writeln!(out, "not written: {why}");
+        return out;
+    }
+    let verb = if dry_run { "would delete" } else { "deleted" };
+    if db.rows.is_empty() {
+        out.push_str("no row goes with the runs\n");
+    } else {
+        let _ = writeln!(
+            out,
+            "{verb} {} with the runs",
+            count(db.rows.len() as u64, "row", "rows")
+        );
+        for r in &db.rows {
+            out.push_str(&row_line(r));
+        }
+    }
+    if !db.orphan_rows.is_empty() {
+        let n = count(db.orphan_rows.len() as u64, "row", "rows");
+        if db.prune_orphans {
+            let _ = writeln!(out, "{verb} {n} whose run directory is gone:");
+        } else {
+            let _ = writeln!(
+                out,
+                "{n} whose run directory is gone (--prune-rows deletes them):"
+            );
+        }
+        for r in &db.orphan_rows {
+            out.push_str(&row_line(r));
+        }
+    }
+    out
 }
 
 /// History retention: what went (or would go) from a run-history database.

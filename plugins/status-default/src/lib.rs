@@ -84,7 +84,9 @@ use crate::layout::OttoRun;
 use crate::lock::LockState;
 use crate::ottodb::{OttoDb, RowStatus, RowTaskStatus, RunRow, Snapshot, TaskRow};
 
-pub use crate::ottodb::SUPPORTED_SCHEMA;
+pub use crate::ottodb::{
+    Access, RowKey, SUPPORTED_SCHEMA, open_otto_db, read_row_keys, run_dir_key,
+};
 
 otto_hooks_plugin_api::plugin_module! {
     /// The status plugin of this crate: `default`.

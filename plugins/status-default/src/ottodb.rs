@@ -1,8 +1,8 @@
 //! Reading otto's history, `otto.db`, read-only and without getting in
 //! otto's way.
 //!
-//! The database is opened once per [`OttoDb`], lazily, with
-//! `SQLITE_OPEN_READ_ONLY | SQLITE_OPEN_NO_MUTEX | SQLITE_OPEN_URI` and a
+//! The database is opened once per [`OttoDb`], lazily, by [`open_otto_db`]
+//! (read-write but `query_only`, never created; see there for why) with a
 //! 5-second busy timeout. Every `runs` row, and the `tasks` rows of runs
 //! whose own status decides nothing, are read in one short deferred
 //! transaction into a [`Snapshot`]; no read transaction
@@ -47,6 +47,186 @@ const RETRY_AFTER: Duration = Duration::from_secs(30);
 /// A run that started this many seconds before the snapshot, or later, may
 /// have been recorded after it.
 const FRESH_SLACK_SECS: i64 = 5;
+
+/// What a connection opened by [`open_otto_db`] may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Only read: the connection is `PRAGMA query_only`.
+    Read,
+    /// Read and write (deleting the rows of deleted runs).
+    Write,
+}
+
+/// Opens otto's `otto.db` at `path` so that closing the connection leaves
+/// `$OTTO_HOME` as it was found: never created, never left with a
+/// `otto.db-wal` or `otto.db-shm` of ours.
+///
+/// otto keeps otto.db in WAL mode. Any connection to a WAL database creates
+/// `-wal` and `-shm` next to it; SQLite removes both when the *last*
+/// connection closes — after checkpointing, under an exclusive lock on the
+/// database file that no other open connection allows — but only if that
+/// connection may write. A read-only connection (`SQLITE_OPEN_READ_ONLY`)
+/// can remove neither, so every read used to leave them behind. Hence:
+///
+/// - The file is opened `SQLITE_OPEN_READ_WRITE` without `CREATE` (a
+///   missing otto.db stays missing); with [`Access::Read`] the connection
+///   is then `PRAGMA query_only`, so it cannot write even by mistake. A file
+///   we may not write is opened read-only as before (nothing else works).
+/// - When neither `-wal` nor `-shm` existed before the open, they are ours:
+///   SQLite's close removes them, and only if no other connection — otto's —
+///   has the database open at that moment (otherwise they are otto's now
+///   and stay). We never unlink anything ourselves.
+/// - When either existed (otto is running, or ended without its last
+///   close), they are otto's: `SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE` makes our
+///   close neither checkpoint (otto.db's bytes are not rewritten by a read)
+///   nor remove them. (A `-wal` found without its `-shm` gets one, as it
+///   would from any reader, otto included.)
+///
+/// The busy timeout is otto's own, 5 s. The error is one line.
+pub fn open_otto_db(path: &Path, access: Access) -> Result<Connection, String> {
+    // Opening never creates the file, but says so less clearly.
+    if !path.is_file() {
+        return Err("there is no such file".into());
+    }
+    let side = |suffix: &str| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        std::fs::symlink_metadata(PathBuf::from(name)).is_ok()
+    };
+    let pre_existing = side("-wal") || side("-shm");
+    let base = OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+    // SQLite opens lazily: the probe reads the schema, which opens the
+    // file and its -wal/-shm for real.
+    let probe =
+        |conn: &Connection| conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |_| Ok(()));
+    let conn = match Connection::open_with_flags(path, base | OpenFlags::SQLITE_OPEN_READ_WRITE)
+        .and_then(|conn| {
+            conn.busy_timeout(BUSY_TIMEOUT)?;
+            probe(&conn).map(|()| conn)
+        }) {
+        Ok(conn) => conn,
+        Err(e) if access == Access::Write => return Err(format!("cannot open it: {e}")),
+        // Not ours to write (another user's otto home, a read-only
+        // directory): read-only, as before.
+        Err(_) => Connection::open_with_flags(path, base | OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| format!("cannot open it: {e}"))?,
+    };
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(|e| format!("cannot set its busy timeout: {e}"))?;
+    if pre_existing {
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+            true,
+        )
+        .map_err(|e| format!("cannot keep its close from checkpointing: {e}"))?;
+    }
+    if access == Access::Read {
+        conn.pragma_update(None, "query_only", true)
+            .map_err(|e| format!("cannot make the connection query-only: {e}"))?;
+    }
+    Ok(conn)
+}
+
+/// One `runs` row as a clean matches it to a run directory: the way
+/// [`Snapshot`] does (by `run_dir`, else by project hash, start second and
+/// same-second index).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RowKey {
+    /// `runs.id`.
+    pub id: i64,
+    /// `runs.timestamp`.
+    pub timestamp: Option<i64>,
+    /// `runs.run_dir`, without trailing `/` (NULL before schema 5).
+    pub run_dir: Option<String>,
+    /// (project directory hash, start second, same-second index), when the
+    /// row has an absolute `ottofile_path` and a timestamp.
+    pub key: Option<(u32, u64, u32)>,
+    /// The project directory name otto derives from `ottofile_path`
+    /// (`<basename of its directory>-<hash8>`), when it has one.
+    pub project_dir: Option<String>,
+    /// Its `tasks` rows.
+    pub tasks: u64,
+}
+
+/// The key of the run directory `<project_dir>/<run_name>` (see
+/// [`RowKey::key`]); `None` when the names are not otto's.
+pub fn run_dir_key(project_dir: &str, run_name: &str) -> Option<(u32, u64, u32)> {
+    let hash = crate::layout::parse_project_name(project_dir)?;
+    let (ts, seq) = parse_run_name(run_name)?;
+    Some((hash, ts, seq))
+}
+
+/// Reads every `runs` row's key (and its tasks' count) in one deferred
+/// transaction. Works on every schema with `runs(id, timestamp)`; older
+/// schemas lack `run_dir` (and perhaps `ottofile_path`).
+pub fn read_row_keys(conn: &Connection) -> Result<Vec<RowKey>, String> {
+    let runs = columns(conn, "runs")?;
+    for needed in ["id", "timestamp"] {
+        if !runs.contains(needed) {
+            return Err(format!("its `runs` table has no `{needed}` column"));
+        }
+    }
+    let tasks = columns(conn, "tasks")?;
+    let sql = format!(
+        "SELECT id, timestamp, {}, {}, {} FROM runs ORDER BY id",
+        col(runs.contains("ottofile_path"), "ottofile_path"),
+        col(runs.contains("run_dir"), "run_dir"),
+        if tasks.contains("run_id") {
+            "(SELECT COUNT(*) FROM tasks WHERE tasks.run_id = runs.id)"
+        } else {
+            "0"
+        },
+    );
+    let sql_err = |e: rusqlite::Error| format!("cannot read it: {e}");
+    let tx = conn.unchecked_transaction().map_err(sql_err)?;
+    let mut out = Vec::new();
+    let mut next_seq: HashMap<(u32, u64), u32> = HashMap::new();
+    {
+        let mut stmt = tx.prepare(&sql).map_err(sql_err)?;
+        let mut cursor = stmt.query([]).map_err(sql_err)?;
+        while let Some(r) = cursor.next().map_err(sql_err)? {
+            let Some(id) = int(r.get_ref(0).map_err(sql_err)?) else {
+                continue;
+            };
+            let timestamp = int(r.get_ref(1).map_err(sql_err)?);
+            let ottofile = text(r.get_ref(2).map_err(sql_err)?);
+            let run_dir = text(r.get_ref(3).map_err(sql_err)?).map(|d| trim_slashes(d).to_owned());
+            let tasks = int(r.get_ref(4).map_err(sql_err)?).unwrap_or(0);
+            let hash = ottofile.and_then(project_hash);
+            let project_dir = ottofile.and_then(|path| {
+                let name = Path::new(path).parent()?.file_name()?.to_str()?;
+                Some(format!("{name}-{:08x}", hash?))
+            });
+            // As in `Snapshot::build`: same-second rows of a project are
+            // `<ts>`, `<ts>-1`, … in id order, unless `run_dir` names one.
+            let key = match (hash, timestamp.and_then(|t| u64::try_from(t).ok())) {
+                (Some(hash), Some(ts)) => {
+                    let counter = next_seq.entry((hash, ts)).or_insert(0);
+                    let positional = *counter;
+                    *counter = counter.saturating_add(1);
+                    let named = run_dir
+                        .as_deref()
+                        .and_then(|d| Path::new(d).file_name()?.to_str())
+                        .and_then(parse_run_name)
+                        .filter(|(named_ts, _)| *named_ts == ts)
+                        .map(|(_, seq)| seq);
+                    Some((hash, ts, named.unwrap_or(positional)))
+                }
+                _ => None,
+            };
+            out.push(RowKey {
+                id,
+                timestamp,
+                run_dir,
+                key,
+                project_dir,
+                tasks: u64::try_from(tasks).unwrap_or(0),
+            });
+        }
+    }
+    tx.commit().map_err(sql_err)?;
+    Ok(out)
+}
 
 /// A run's `status` column.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -598,13 +778,7 @@ impl OttoDb {
         if !self.path.is_file() {
             return Err("there is no such file".into());
         }
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX
-            | OpenFlags::SQLITE_OPEN_URI;
-        let conn = Connection::open_with_flags(&self.path, flags)
-            .map_err(|e| format!("cannot open it: {e}"))?;
-        conn.busy_timeout(BUSY_TIMEOUT)
-            .map_err(|e| format!("cannot set its busy timeout: {e}"))?;
+        let conn = open_otto_db(&self.path, Access::Read)?;
         let schema = Schema::detect(&conn)?;
         Ok((conn, schema))
     }

@@ -290,6 +290,7 @@ pub fn clean_plan(dry_run: bool) -> CleanPlan {
             outside: Vec::new(),
         }),
         history: None,
+        otto_db: Vec::new(),
     }
 }
 

@@ -294,3 +294,42 @@ fn a_guessed_status_shows_a_question_mark_in_the_list_and_in_info() {
         "{out}"
     );
 }
+
+#[test]
+fn a_plan_names_the_otto_db_rows_that_go_and_those_whose_run_is_gone() {
+    let mut plan = samples::clean_plan(true);
+    plan.otto_db = vec![otto_hooks_plugin_api::report::OttoDbRows {
+        path: "/home/me/.otto/otto.db".into(),
+        schema_version: Some(5),
+        rows: vec![otto_hooks_plugin_api::report::OttoDbRow {
+            id: 17,
+            project: Some("web-3f2a1b9c".into()),
+            run: Some("1690000000".into()),
+            run_dir: None,
+            timestamp: Some(1_690_000_000),
+            tasks: 3,
+        }],
+        orphan_rows: vec![otto_hooks_plugin_api::report::OttoDbRow {
+            id: 9,
+            run_dir: Some("/home/me/.otto/web-3f2a1b9c/1680000000".into()),
+            tasks: 1,
+            ..Default::default()
+        }],
+        ..Default::default()
+    }];
+    let out = table(DocumentKind::CleanPlan, &to_json(&plan));
+    for expected in [
+        "\notto.db (/home/me/.otto/otto.db): would delete 1 row with the runs\n  row 17  web-3f2a1b9c/1690000000  (3 tasks)\n",
+        "1 row whose run directory is gone (--prune-rows deletes them):\n  row 9  /home/me/.otto/web-3f2a1b9c/1680000000  (1 task)\n",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+    plan.otto_db[0].not_written = Some("its schema version 6 is not one otto-hooks knows".into());
+    plan.otto_db[0].rows.clear();
+    plan.otto_db[0].orphan_rows.clear();
+    let out = table(DocumentKind::CleanPlan, &to_json(&plan));
+    assert!(
+        out.contains("otto.db (/home/me/.otto/otto.db): not written: its schema version 6"),
+        "{out}"
+    );
+}
