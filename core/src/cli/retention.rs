@@ -318,8 +318,13 @@ fn ask_before_deleting(
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     if !interactive {
         ctx.print(registry, json, DocumentKind::CleanPlan, doc)?;
+        let held = if doc.held.is_empty() {
+            String::new()
+        } else {
+            format!(" ({} as well)", held_note(doc))
+        };
         return Err(Failure::usage(format!(
-            "not deleting {what} without confirmation: there is no terminal to ask on; pass --yes (or --dry-run to only show the plan)"
+            "not deleting {what} without confirmation: there is no terminal to ask on; pass --yes (or --dry-run to only show the plan){held}"
         )));
     }
     ctx.print(registry, false, DocumentKind::CleanPlan, doc)?;
@@ -456,11 +461,26 @@ pub(super) fn clean(ctx: &Context, args: CleanArgs) -> CmdResult {
     };
     let doc = work.preview(ctx, args.reasons || args.policy.json);
     let (runs, files) = work.counts(&doc);
-    if args.dry_run || runs + files == 0 {
+    if args.dry_run {
+        // A plan is what was asked for: the guard's holds are in it, and
+        // holding is not a failure until a deletion is refused.
         ctx.print(&registry, args.policy.json, DocumentKind::CleanPlan, &doc)?;
         return Ok(exit_of(&doc));
     }
-    if !args.yes {
+    if runs + files == 0 {
+        ctx.print(&registry, args.policy.json, DocumentKind::CleanPlan, &doc)?;
+        if !doc.held.is_empty() {
+            // Everything the policy would delete is held: the deletion is
+            // refused, so the command did not do what it was asked.
+            if !ctx.quiet {
+                eprintln!("nothing deleted: {}", held_note(&doc));
+            }
+            return Ok(exit::FAILURES);
+        }
+        return Ok(exit_of(&doc));
+    }
+    let interactive = !args.yes;
+    if interactive {
         let what = match (runs, files) {
             (r, 0) => format!("{r} run(s)"),
             (0, f) => format!("{f} cache file(s)"),
@@ -476,8 +496,47 @@ pub(super) fn clean(ctx: &Context, args: CleanArgs) -> CmdResult {
         }
     }
     let done = execute_work(ctx, &work, args.policy.json)?;
-    ctx.print(&registry, args.policy.json, DocumentKind::CleanPlan, &done)?;
+    // After a prompt the plan is on the screen: only the outcome follows.
+    let shown = if interactive && !args.policy.json {
+        outcome(&done)
+    } else {
+        done.clone()
+    };
+    ctx.print(&registry, args.policy.json, DocumentKind::CleanPlan, &shown)?;
     Ok(exit_of(&done))
+}
+
+/// `N run(s) (SIZE) held by the guard; pass FLAG to delete them too`.
+fn held_note(doc: &CleanPlan) -> String {
+    let bytes: u64 = doc.held.iter().filter_map(|r| r.size_bytes).sum();
+    let mut note = format!(
+        "{} run(s) ({}) held by the guard",
+        doc.held.len(),
+        otto_hooks_reporters::format::human_size(bytes)
+    );
+    if let Some(allow) = &doc.allow {
+        note.push_str(&format!("; pass {allow} to delete them too"));
+    }
+    note
+}
+
+/// An executed clean's document without its lists of runs (they were in
+/// the plan shown before the prompt): per project what was deleted and
+/// freed, every refusal and failure, the cache and history outcome.
+fn outcome(done: &CleanPlan) -> CleanPlan {
+    let mut out = done.clone();
+    for g in &mut out.groups {
+        let deleted: Vec<_> = done.deleted.iter().filter(|r| r.project == g.project).collect();
+        let planned = g.deleted;
+        g.deleted = deleted.len() as u64;
+        g.deleted_bytes = deleted.iter().filter_map(|r| r.size_bytes).sum();
+        // A planned deletion that did not happen left the run in place.
+        g.kept += planned.saturating_sub(g.deleted);
+    }
+    out.deleted.clear();
+    out.held.clear();
+    out.kept.clear();
+    out
 }
 
 /// `clean` on a run history: its `retention_days`, plan first.
