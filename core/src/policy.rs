@@ -158,6 +158,18 @@ impl Plan {
             .max()
     }
 
+    /// The refusals of the held groups' deletions, once per group (run
+    /// `*`), for the document of a clean that was not a dry run.
+    pub fn refusals(&self) -> impl Iterator<Item = RefusedRun> + '_ {
+        self.groups.iter().filter_map(|g| {
+            g.refused.as_ref().map(|reason| RefusedRun {
+                project: g.project.clone(),
+                run: "*".to_owned(),
+                error: reason.clone(),
+            })
+        })
+    }
+
     /// The runs that will be deleted, of every group.
     pub fn deletions(&self) -> impl Iterator<Item = &PlannedDecision> {
         self.groups.iter().flat_map(Group::deletions)
@@ -463,15 +475,7 @@ pub fn execute(
     doc.dry_run = false;
     doc.deleted.clear();
     // A held group's deletions were refused: once per group, `*`.
-    for group in &plan.groups {
-        if let Some(reason) = &group.refused {
-            doc.refused.push(RefusedRun {
-                project: group.project.clone(),
-                run: "*".to_owned(),
-                error: reason.clone(),
-            });
-        }
-    }
+    doc.refused.extend(plan.refusals());
     let mut out = Executed::default();
     let mut roots: BTreeMap<PathBuf, Result<crate::fsops::OttoRoot, String>> = BTreeMap::new();
     let deletions: Vec<&PlannedDecision> = plan.groups.iter().flat_map(Group::deletions).collect();

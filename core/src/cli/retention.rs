@@ -468,16 +468,20 @@ pub(super) fn clean(ctx: &Context, args: CleanArgs) -> CmdResult {
         return Ok(exit_of(&doc));
     }
     if runs + files == 0 {
-        ctx.print(&registry, args.policy.json, DocumentKind::CleanPlan, &doc)?;
-        if !doc.held.is_empty() {
-            // Everything the policy would delete is held: the deletion is
-            // refused, so the command did not do what it was asked.
-            if !ctx.quiet {
-                eprintln!("nothing deleted: {}", held_note(&doc));
-            }
-            return Ok(exit::FAILURES);
+        if doc.held.is_empty() {
+            ctx.print(&registry, args.policy.json, DocumentKind::CleanPlan, &doc)?;
+            return Ok(exit_of(&doc));
         }
-        return Ok(exit_of(&doc));
+        // Everything the policy would delete is held: the deletions are
+        // refused, as a clean with something to delete reports them.
+        let mut done = doc;
+        done.dry_run = false;
+        done.refused.extend(plan.refusals());
+        ctx.print(&registry, args.policy.json, DocumentKind::CleanPlan, &done)?;
+        if !ctx.quiet {
+            eprintln!("nothing deleted: {}", held_note(&done));
+        }
+        return Ok(exit::FAILURES);
     }
     let interactive = !args.yes;
     if interactive {
