@@ -333,9 +333,12 @@ fn plan_group(
         project,
         policy: Some(spec.instance),
         decisions,
-        refused: hold
-            .as_ref()
-            .map(|h| format!("held by the guard: the plan {}; pass {} to allow it", h.verdict, h.allow)),
+        refused: hold.as_ref().map(|h| {
+            format!(
+                "held by the guard: the plan {}; pass {} to allow it",
+                h.verdict, h.allow
+            )
+        }),
         hold,
     })
 }
@@ -368,7 +371,9 @@ fn guard(project: &str, deleting: usize, total: usize, options: &PlanOptions) ->
         verdict: format!(
             "would delete {deleting} of {total} runs of {project} ({shown}%, more than clean.max_share {allowed}%)"
         ),
-        short: format!("held by guard: would delete {shown}% of {project}'s runs (max_share {allowed}%)"),
+        short: format!(
+            "held by guard: would delete {shown}% of {project}'s runs (max_share {allowed}%)"
+        ),
         allow: Allow::MaxShare(u8::try_from(needed).unwrap_or(100)),
         limit: Some(u8::try_from(allowed).unwrap_or(100)),
     })

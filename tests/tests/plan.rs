@@ -90,14 +90,24 @@ fn names(doc: &Value, key: &str) -> BTreeSet<String> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| format!("{}/{}", r["project"].as_str().unwrap(), r["run"].as_str().unwrap()))
+        .map(|r| {
+            format!(
+                "{}/{}",
+                r["project"].as_str().unwrap(),
+                r["run"].as_str().unwrap()
+            )
+        })
         .collect()
 }
 
 fn all_old(histories: &[History]) -> BTreeSet<String> {
     histories
         .iter()
-        .flat_map(|h| h.old.iter().map(|id| format!("{}/{id}", h.project.dir_name())))
+        .flat_map(|h| {
+            h.old
+                .iter()
+                .map(|id| format!("{}/{id}", h.project.dir_name()))
+        })
         .collect()
 }
 
@@ -126,12 +136,23 @@ fn a_held_dry_run_lists_every_run_with_its_reason_the_guard_verdict_and_the_flag
     let w = OttoWorld::new();
     let histories = four_months(&w);
     let (code, doc) = json(&w, &["clean", "--keep", "30", "--dry-run", "--json"]);
-    assert_eq!(code, 0, "a dry run that shows its plan is not a failure: {doc:#}");
+    assert_eq!(
+        code, 0,
+        "a dry run that shows its plan is not a failure: {doc:#}"
+    );
     assert!(doc["deleted"].as_array().unwrap().is_empty(), "{doc:#}");
     assert!(doc["refused"].as_array().unwrap().is_empty(), "{doc:#}");
-    assert_eq!(names(&doc, "held"), all_old(&histories), "every run the policy would delete is shown");
+    assert_eq!(
+        names(&doc, "held"),
+        all_old(&histories),
+        "every run the policy would delete is shown"
+    );
     for run in doc["held"].as_array().unwrap() {
-        assert_eq!(run["reasons"], serde_json::json!(["older than 30d"]), "{run:#}");
+        assert_eq!(
+            run["reasons"],
+            serde_json::json!(["older than 30d"]),
+            "{run:#}"
+        );
         let held = run["held"].as_str().unwrap();
         assert!(
             held.starts_with("held by guard: would delete ") && held.contains("max_share 50%"),
@@ -159,14 +180,36 @@ fn a_held_dry_run_lists_every_run_with_its_reason_the_guard_verdict_and_the_flag
     let share: u8 = allow.strip_prefix("--max-share ").unwrap().parse().unwrap();
     let (code, through) = json(
         &w,
-        &["clean", "--keep", "30", "--dry-run", "--json", "--max-share", &share.to_string()],
+        &[
+            "clean",
+            "--keep",
+            "30",
+            "--dry-run",
+            "--json",
+            "--max-share",
+            &share.to_string(),
+        ],
     );
     assert_eq!(code, 0);
     assert_eq!(names(&through, "deleted"), all_old(&histories));
     assert!(through["held"].as_array().unwrap().is_empty());
     let below = (share - 1).to_string();
-    let (_, short) = json(&w, &["clean", "--keep", "30", "--dry-run", "--json", "--max-share", &below]);
-    assert!(!short["held"].as_array().unwrap().is_empty(), "one percent less holds some");
+    let (_, short) = json(
+        &w,
+        &[
+            "clean",
+            "--keep",
+            "30",
+            "--dry-run",
+            "--json",
+            "--max-share",
+            &below,
+        ],
+    );
+    assert!(
+        !short["held"].as_array().unwrap().is_empty(),
+        "one percent less holds some"
+    );
 
     // The table says the same, the flag on its last line.
     let out = w.run(&["clean", "--keep", "30", "--dry-run"]);
@@ -177,39 +220,92 @@ fn a_held_dry_run_lists_every_run_with_its_reason_the_guard_verdict_and_the_flag
             .lines()
             .find(|l| l.trim_start().starts_with(&format!("{name} ")))
             .unwrap_or_else(|| panic!("{name} is not listed:\n{table}"));
-        assert!(line.contains("older than 30d") && line.contains("held by guard"), "{line}");
+        assert!(
+            line.contains("older than 30d") && line.contains("held by guard"),
+            "{line}"
+        );
     }
-    assert!(table.trim_end().ends_with(&format!("pass {allow}")), "{table}");
+    assert!(
+        table.trim_end().ends_with(&format!("pass {allow}")),
+        "{table}"
+    );
 }
 
 #[test]
-fn without_a_terminal_a_held_clean_deletes_nothing_and_exits_1_then_the_flag_deletes_exactly_the_plan() {
+fn without_a_terminal_a_held_clean_deletes_nothing_and_exits_1_then_the_flag_deletes_exactly_the_plan()
+ {
     let w = OttoWorld::new();
     let histories = four_months(&w);
     let out = w.run(&["clean", "--keep", "30"]);
-    assert_eq!(out.status.code(), Some(1), "the deletion is refused: {}", text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the deletion is refused: {}",
+        text(&out.stderr)
+    );
     let err = text(&out.stderr);
     let flag = needed_flag(&histories);
-    assert!(err.contains("held by the guard") && err.contains(&flag), "{err}");
-    assert!(text(&out.stdout).contains("held by guard"), "the plan is printed");
+    assert!(
+        err.contains("held by the guard") && err.contains(&flag),
+        "{err}"
+    );
+    assert!(
+        text(&out.stdout).contains("held by guard"),
+        "the plan is printed"
+    );
     // --yes alone: each held project is refused, once.
     let (code, done) = json(&w, &["clean", "--keep", "30", "--yes", "--json"]);
     assert_eq!(code, 1, "{done:#}");
     let refused: Vec<&Value> = done["refused"].as_array().unwrap().iter().collect();
     assert_eq!(refused.len(), 3);
-    assert!(refused.iter().all(|r| r["run"] == "*"
-        && r["error"].as_str().unwrap().contains("pass --max-share ")));
-    assert!(histories.iter().all(|h| h.runs.iter().all(|r| r.dir.exists())), "nothing deleted");
+    assert!(
+        refused
+            .iter()
+            .all(|r| r["run"] == "*" && r["error"].as_str().unwrap().contains("pass --max-share "))
+    );
+    assert!(
+        histories
+            .iter()
+            .all(|h| h.runs.iter().all(|r| r.dir.exists())),
+        "nothing deleted"
+    );
 
     let share = flag.strip_prefix("--max-share ").unwrap();
-    let (_, plan) = json(&w, &["clean", "--keep", "30", "--dry-run", "--json", "--max-share", share]);
-    let (code, done) = json(&w, &["clean", "--keep", "30", "--yes", "--json", "--max-share", share]);
+    let (_, plan) = json(
+        &w,
+        &[
+            "clean",
+            "--keep",
+            "30",
+            "--dry-run",
+            "--json",
+            "--max-share",
+            share,
+        ],
+    );
+    let (code, done) = json(
+        &w,
+        &[
+            "clean",
+            "--keep",
+            "30",
+            "--yes",
+            "--json",
+            "--max-share",
+            share,
+        ],
+    );
     assert_eq!(code, 0, "{done:#}");
     assert_eq!(names(&done, "deleted"), names(&plan, "deleted"));
     assert_eq!(names(&done, "deleted"), all_old(&histories));
     for h in &histories {
         for r in &h.runs {
-            assert_eq!(r.dir.exists(), !h.old.contains(&r.id), "{}", r.dir.display());
+            assert_eq!(
+                r.dir.exists(),
+                !h.old.contains(&r.id),
+                "{}",
+                r.dir.display()
+            );
         }
     }
 }
@@ -254,7 +350,10 @@ fn usage_advice_names_the_clean_that_really_deletes_what_it_says() {
         format!("otto-hooks clean --keep 30 {}", needed_flag(&histories))
     );
     let n = all_old(&histories).len();
-    assert!(message.contains(&format!("would delete {n} run(s)")), "{message}");
+    assert!(
+        message.contains(&format!("would delete {n} run(s)")),
+        "{message}"
+    );
     assert_eq!(names(&plan, "deleted").len(), n);
     assert_eq!(advice["bytes"].as_u64().unwrap(), bytes(&plan, "deleted"));
     assert!(plan["held"].as_array().unwrap().is_empty());
@@ -262,7 +361,10 @@ fn usage_advice_names_the_clean_that_really_deletes_what_it_says() {
     // Scoped to one project, and with a policy the guard lets through.
     let web = histories[0].project.dir_name();
     let (advice, plan) = advice_and_its_clean(&w, &["--keep", "100", "--project", &web]);
-    assert_eq!(advice["command"], format!("otto-hooks clean --keep 100 --project {web}"));
+    assert_eq!(
+        advice["command"],
+        format!("otto-hooks clean --keep 100 --project {web}")
+    );
     assert!(!advice["message"].as_str().unwrap().contains("guard"));
     let deleted = names(&plan, "deleted");
     assert!(!deleted.is_empty() && deleted.iter().all(|d| d.starts_with(&format!("{web}/"))));
@@ -285,20 +387,35 @@ fn why_names_the_guard_for_a_held_run_and_not_for_a_kept_one() {
     let (code, doc) = json(&w, &["why", &run, "--keep", "30", "--json"]);
     assert_eq!(code, 0);
     assert_eq!(names(&doc, "held"), BTreeSet::from([run.clone()]));
-    assert!(doc["kept"].as_array().unwrap().is_empty() && doc["refused"].as_array().unwrap().is_empty());
+    assert!(
+        doc["kept"].as_array().unwrap().is_empty() && doc["refused"].as_array().unwrap().is_empty()
+    );
     // The guard is about the run's project alone.
     let web_share = (web.old.len() * 100).div_ceil(web.runs.len());
     assert_eq!(doc["allow"], format!("--max-share {web_share}"));
-    assert!(doc["held"][0]["held"].as_str().unwrap().contains("held by guard"));
+    assert!(
+        doc["held"][0]["held"]
+            .as_str()
+            .unwrap()
+            .contains("held by guard")
+    );
     let out = w.run(&["why", &run, "--keep", "30"]);
     let table = text(&out.stdout);
-    assert!(table.contains("held by guard") && table.contains(&format!("--max-share {web_share}")), "{table}");
+    assert!(
+        table.contains("held by guard") && table.contains(&format!("--max-share {web_share}")),
+        "{table}"
+    );
 
     let newest = web.runs.last().unwrap();
     let (_, doc) = json(&w, &["why", &newest.id, "--keep", "30", "--json"]);
     assert_eq!(doc["kept"][0]["run"], newest.id.as_str());
-    assert!(doc["held"].as_array().unwrap().is_empty() && doc["refused"].as_array().unwrap().is_empty());
-    assert!(doc["allow"].is_null(), "the guard says nothing about a kept run");
+    assert!(
+        doc["held"].as_array().unwrap().is_empty() && doc["refused"].as_array().unwrap().is_empty()
+    );
+    assert!(
+        doc["allow"].is_null(),
+        "the guard says nothing about a kept run"
+    );
 }
 
 #[test]
@@ -308,7 +425,11 @@ fn plan_lines_show_the_start_in_local_time_and_the_age() {
     let started = now() - 45 * DAY - 5 * HOUR;
     let run = web.run(started).task("build", TaskSpec::ok()).write();
     web.run(now() - DAY).task("build", TaskSpec::ok()).write();
-    let out = run_tz(&w, "PLAN-05:45", &["clean", "--keep", "30", "--keep-last", "1", "--dry-run"]);
+    let out = run_tz(
+        &w,
+        "PLAN-05:45",
+        &["clean", "--keep", "30", "--keep-last", "1", "--dry-run"],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let local = chrono::DateTime::from_timestamp(started as i64, 0)
         .unwrap()
@@ -322,7 +443,18 @@ fn plan_lines_show_the_start_in_local_time_and_the_age() {
         .unwrap_or_else(|| panic!("{table}"));
     assert!(line.contains(&format!("{local}  (45 days)")), "{line}");
     // JSON: epoch seconds and RFC 3339 UTC.
-    let (_, doc) = json(&w, &["clean", "--keep", "30", "--keep-last", "1", "--dry-run", "--json"]);
+    let (_, doc) = json(
+        &w,
+        &[
+            "clean",
+            "--keep",
+            "30",
+            "--keep-last",
+            "1",
+            "--dry-run",
+            "--json",
+        ],
+    );
     assert_eq!(doc["deleted"][0]["timestamp"], started);
     let utc = chrono::DateTime::from_timestamp(started as i64, 0)
         .unwrap()
@@ -353,7 +485,12 @@ fn on_a_terminal(w: &OttoWorld, args: &[&str], answer: &str) -> (i32, String) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("util-linux `script` runs the command on a pseudo-terminal");
-    child.stdin.take().unwrap().write_all(answer.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(answer.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     (out.status.code().unwrap(), text(&out.stdout))
 }
@@ -363,25 +500,45 @@ fn on_a_terminal_the_plan_is_shown_once_then_only_the_outcome() {
     let w = OttoWorld::new();
     let web = w.project("web");
     let old: Vec<RunHandle> = (0..3)
-        .map(|i| web.run(now() - (40 + i) * DAY).task("build", TaskSpec::ok()).write())
+        .map(|i| {
+            web.run(now() - (40 + i) * DAY)
+                .task("build", TaskSpec::ok())
+                .write()
+        })
         .collect();
     let new: Vec<RunHandle> = (0..4)
-        .map(|i| web.run(now() - (1 + i) * DAY).task("build", TaskSpec::ok()).write())
+        .map(|i| {
+            web.run(now() - (1 + i) * DAY)
+                .task("build", TaskSpec::ok())
+                .write()
+        })
         .collect();
     let (code, screen) = on_a_terminal(&w, &["clean", "--keep", "30", "--keep-last", "1"], "y\n");
     assert_eq!(code, 0, "{screen}");
-    let question = screen.find("Delete 3 run(s)").unwrap_or_else(|| panic!("{screen}"));
+    let question = screen
+        .find("Delete 3 run(s)")
+        .unwrap_or_else(|| panic!("{screen}"));
     for r in &old {
-        assert_eq!(screen.matches(&r.id).count(), 1, "listed once, before the question:\n{screen}");
+        assert_eq!(
+            screen.matches(&r.id).count(),
+            1,
+            "listed once, before the question:\n{screen}"
+        );
         assert!(screen.find(&r.id).unwrap() < question);
         assert!(!r.dir.exists());
     }
     let after = &screen[question..];
-    assert!(after.contains("DELETED") && after.contains("Freed"), "the outcome:\n{screen}");
+    assert!(
+        after.contains("DELETED") && after.contains("Freed"),
+        "the outcome:\n{screen}"
+    );
     assert!(new.iter().all(|r| r.dir.exists()));
 
     // Saying no deletes nothing.
-    let older = web.run(now() - 50 * DAY).task("build", TaskSpec::ok()).write();
+    let older = web
+        .run(now() - 50 * DAY)
+        .task("build", TaskSpec::ok())
+        .write();
     let (code, screen) = on_a_terminal(&w, &["clean", "--keep", "30", "--keep-last", "1"], "n\n");
     assert_eq!(code, 0, "{screen}");
     assert!(screen.contains("nothing deleted"), "{screen}");

@@ -530,7 +530,11 @@ fn held_note(doc: &CleanPlan) -> String {
 fn outcome(done: &CleanPlan) -> CleanPlan {
     let mut out = done.clone();
     for g in &mut out.groups {
-        let deleted: Vec<_> = done.deleted.iter().filter(|r| r.project == g.project).collect();
+        let deleted: Vec<_> = done
+            .deleted
+            .iter()
+            .filter(|r| r.project == g.project)
+            .collect();
         let planned = g.deleted;
         g.deleted = deleted.len() as u64;
         g.deleted_bytes = deleted.iter().filter_map(|r| r.size_bytes).sum();

@@ -13,7 +13,7 @@ use otto_hooks_plugin_api::report::{
 use otto_hooks_plugin_api::{Document, DocumentKind, Plugin, PluginConfig, PluginError, Reporter};
 
 use crate::format::{attributes, count, human_age, human_duration, human_size, opt_size, time_in};
-use crate::grid::{L, R, lay_out, lines_to_text, table};
+use crate::grid::{Align, L, R, lay_out, lines_to_text, table};
 
 /// Renders documents as aligned plain-text tables, with local times.
 ///
@@ -199,9 +199,9 @@ where
     }
 
     /// A clean plan, or what a clean did: the groups, the runs deleted (or
-        /// to delete), held by a guard, kept and refused, each run with its
-        /// start (local time) and age; the cache and history parts.
-        fn clean_plan(&self, plan: &CleanPlan) -> String {
+    /// to delete), held by a guard, kept and refused, each run with its
+    /// start (local time) and age; the cache and history parts.
+    fn clean_plan(&self, plan: &CleanPlan) -> String {
         let projects: BTreeSet<&str> = plan
             .groups
             .iter()
@@ -257,27 +257,37 @@ where
         }
 
         let planned = |title: &str, runs: &[otto_hooks_plugin_api::report::PlannedRun]| {
+            // Dates only when the document has them (a host before they
+            // were added sends none).
+            let dated = runs.iter().any(|r| r.timestamp.is_some());
             let rows: Vec<Vec<String>> = runs
                 .iter()
                 .map(|r| {
-                    let mut row = vec![
-                        run(&r.project, &r.run),
-                        r.timestamp.map_or_else(String::new, |t| self.time(t)),
-                        r.timestamp
-                            .map_or_else(String::new, |t| format!("({})", age(self.now - t))),
-                        opt_size(r.size_bytes),
-                        r.reasons.join(", "),
-                    ];
+                    let mut row = vec![run(&r.project, &r.run)];
+                    if dated {
+                        row.push(r.timestamp.map_or_else(String::new, |t| self.time(t)));
+                        row.push(
+                            r.timestamp
+                                .map_or_else(String::new, |t| format!("({})", age(self.now - t))),
+                        );
+                    }
+                    row.push(opt_size(r.size_bytes));
+                    row.push(r.reasons.join(", "));
                     if let Some(held) = &r.held {
                         row.push(format!("— {held}"));
                     }
                     row
                 })
                 .collect();
+            let align: &[Align] = if dated {
+                &[L, L, R, R, L, L]
+            } else {
+                &[L, R, L, L]
+            };
             format!(
                 "{title} ({}):\n{}",
                 runs.len(),
-                lines_to_text(&lay_out(&rows, &[L, L, R, R, L, L], "  "))
+                lines_to_text(&lay_out(&rows, align, "  "))
             )
         };
         if !plan.deleted.is_empty() {
@@ -348,7 +358,8 @@ where
             plan.bytes_freed
         };
         let history_runs = plan.history.as_ref().map_or(0, |h| h.runs);
-        let history_only = plan.history.is_some() && plan.deleted.is_empty() && plan.cache.is_none();
+        let history_only =
+            plan.history.is_some() && plan.deleted.is_empty() && plan.cache.is_none();
         let mut last = String::new();
         let group_deletions: u64 = plan.groups.iter().map(|g| g.deleted).sum();
         if plan.deleted.is_empty()
@@ -681,12 +692,14 @@ mod tests {
                 kept_bytes: 1000,
                 deleted: 1,
                 deleted_bytes: 2_000_000,
+                ..GroupPlan::default()
             }],
             deleted: vec![PlannedRun {
                 project: "web".into(),
                 run: "1".into(),
                 size_bytes: Some(2_000_000),
                 reasons: vec!["older than 30d".into()],
+                ..PlannedRun::default()
             }],
             ..CleanPlan::default()
         };
@@ -698,6 +711,57 @@ mod tests {
         );
         assert!(out.ends_with("\nWould free 2.0 MB\n"), "{out}");
         assert!(!out.contains("Kept"), "{out}");
+    }
+
+    #[test]
+    fn a_held_run_shows_its_local_start_age_reasons_and_the_guard_verdict() {
+        let held = "held by guard: would delete 75% of web's runs (max_share 50%)";
+        let plan = CleanPlan {
+            dry_run: true,
+            groups: vec![GroupPlan {
+                project: "web".into(),
+                policy: Some("standard".into()),
+                kept: 4,
+                kept_bytes: 4_000,
+                held: 3,
+                held_bytes: 3_000,
+                guard: Some(
+                    "would delete 3 of 4 runs of web (75%, more than clean.max_share 50%)".into(),
+                ),
+                allow: Some("--max-share 75".into()),
+                ..GroupPlan::default()
+            }],
+            held: vec![PlannedRun {
+                project: "web".into(),
+                run: "1689000000".into(),
+                size_bytes: Some(1_000),
+                reasons: vec!["older than 30d".into()],
+                timestamp: Some(1_689_000_000),
+                started_at: Some("2023-07-10T14:40:00Z".into()),
+                held: Some(held.into()),
+            }],
+            allow: Some("--max-share 75".into()),
+            ..CleanPlan::default()
+        };
+        let json = serde_json::to_string(&plan).expect("serialises");
+        let out = render(DocumentKind::CleanPlan, &json);
+        // 1,700,000,000 − 1,689,000,000 s is 127 days; the time is UTC+1.
+        assert!(
+            out.contains(&format!(
+                "\nHeld by the guard (1):\n  1689000000  2023-07-10 15:40:00  (127 days)  1 KB  older than 30d  — {held}\n"
+            )),
+            "{out}"
+        );
+        assert!(
+            out.contains("HELD BY GUARD") && out.contains("3 (3 KB)"),
+            "{out}"
+        );
+        assert!(
+            out.ends_with(
+                "The guard holds 3 runs (3 KB); to delete them too, pass --max-share 75\n"
+            ),
+            "{out}"
+        );
     }
 
     #[test]

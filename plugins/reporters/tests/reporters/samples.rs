@@ -215,6 +215,7 @@ fn planned(project: &str, run: &str, size: Option<u64>, reasons: &[&str]) -> Pla
         run: run.into(),
         size_bytes: size,
         reasons: reasons.iter().map(|r| (*r).to_owned()).collect(),
+        ..PlannedRun::default()
     }
 }
 
@@ -229,6 +230,7 @@ pub fn clean_plan(dry_run: bool) -> CleanPlan {
                 kept_bytes: 1_200_000_000,
                 deleted: 2,
                 deleted_bytes: 500_000_000,
+                ..GroupPlan::default()
             },
             GroupPlan {
                 project: "api-77aa".into(),
@@ -237,6 +239,7 @@ pub fn clean_plan(dry_run: bool) -> CleanPlan {
                 kept_bytes: 445_000_000,
                 deleted: 0,
                 deleted_bytes: 0,
+                ..GroupPlan::default()
             },
         ],
         deleted: vec![
@@ -288,6 +291,8 @@ pub fn clean_plan(dry_run: bool) -> CleanPlan {
             outside: Vec::new(),
         }),
         history: None,
+        held: Vec::new(),
+        allow: None,
     }
 }
 
