@@ -544,3 +544,48 @@ fn on_a_terminal_the_plan_is_shown_once_then_only_the_outcome() {
     assert!(screen.contains("nothing deleted"), "{screen}");
     assert!(older.dir.exists());
 }
+
+#[test]
+fn the_project_scope_applies_to_the_plan_the_flag_and_the_advice() {
+    let w = OttoWorld::new();
+    let histories = four_months(&w);
+    let docs = &histories[2];
+    let name = docs.project.dir_name();
+    let share = (docs.old.len() * 100).div_ceil(docs.runs.len());
+    let (code, plan) = json(
+        &w,
+        &[
+            "clean",
+            "--keep",
+            "30",
+            "--dry-run",
+            "--json",
+            "--project",
+            &name,
+        ],
+    );
+    assert_eq!(code, 0);
+    let expected: BTreeSet<String> = docs.old.iter().map(|id| format!("{name}/{id}")).collect();
+    assert_eq!(names(&plan, "held"), expected, "only the project's runs");
+    assert_eq!(
+        plan["allow"],
+        format!("--max-share {share}"),
+        "the project's own share"
+    );
+    let (advice, through) = advice_and_its_clean(&w, &["--keep", "30", "--project", &name]);
+    assert_eq!(
+        advice["command"],
+        format!("otto-hooks clean --keep 30 --project {name} --max-share {share}")
+    );
+    assert_eq!(names(&through, "deleted"), expected);
+    assert_eq!(
+        advice["bytes"].as_u64().unwrap(),
+        bytes(&through, "deleted")
+    );
+    assert!(
+        advice["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("would delete {} run(s)", expected.len()))
+    );
+}
