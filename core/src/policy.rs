@@ -109,7 +109,7 @@ impl std::fmt::Display for Allow {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Hold {
     /// What the plan would do and which limit it passes:
-    /// `would delete 361 of 480 runs of web-… (75%, more than clean.max_share 50%)`.
+    /// `would delete 361 of 480 runs of web-… (76%, more than max_share 50%)`.
     pub verdict: String,
     /// The short verdict shown beside each held run:
     /// `held by guard: would delete 75% of web-…'s runs (max_share 50%)`.
@@ -369,7 +369,7 @@ fn guard(project: &str, deleting: usize, total: usize, options: &PlanOptions) ->
     let shown = needed;
     Some(Hold {
         verdict: format!(
-            "would delete {deleting} of {total} runs of {project} ({shown}%, more than clean.max_share {allowed}%)"
+            "would delete {deleting} of {total} runs of {project} ({shown}%, more than max_share {allowed}%)"
         ),
         short: format!(
             "held by guard: would delete {shown}% of {project}'s runs (max_share {allowed}%)"

@@ -243,7 +243,7 @@ pub struct GroupPlan {
     #[serde(default)]
     pub held_bytes: u64,
     /// The guard's verdict when it holds this group's deletions:
-    /// `would delete 361 of 480 runs of web-… (75%; clean.max_share is 50%)`.
+    /// `would delete 361 of 480 runs of web-… (76%, more than max_share 50%)`.
     #[serde(default)]
     pub guard: Option<String>,
     /// The flag that lets this group's deletions through (`--max-share 76`,

@@ -726,7 +726,7 @@ mod tests {
                 held: 3,
                 held_bytes: 3_000,
                 guard: Some(
-                    "would delete 3 of 4 runs of web (75%, more than clean.max_share 50%)".into(),
+                    "would delete 3 of 4 runs of web (75%, more than max_share 50%)".into(),
                 ),
                 allow: Some("--max-share 75".into()),
                 ..GroupPlan::default()
