@@ -594,3 +594,80 @@ pub fn why_document(group: &Group, decision: &PlannedDecision) -> CleanPlan {
     }
     doc
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(percent: u8, force: bool) -> PlanOptions {
+        PlanOptions {
+            project: None,
+            now: Timestamp::from_secs(0),
+            max_share: f64::from(percent) / 100.0,
+            force,
+        }
+    }
+
+    #[test]
+    fn the_flag_a_hold_names_is_exactly_the_smallest_share_that_admits_the_plan() {
+        for total in 1..=120 {
+            for deleting in 1..total {
+                let Some(hold) = guard("web", deleting, total, &options(50, false)) else {
+                    assert!(deleting * 2 <= total, "{deleting} of {total} passes 50%");
+                    continue;
+                };
+                let Allow::MaxShare(needed) = hold.allow else {
+                    panic!("{deleting} of {total}: a share admits it, not only --force");
+                };
+                assert!(
+                    guard("web", deleting, total, &options(needed, false)).is_none(),
+                    "--max-share {needed} admits {deleting} of {total}"
+                );
+                assert!(
+                    guard("web", deleting, total, &options(needed - 1, false)).is_some(),
+                    "--max-share {} still holds {deleting} of {total}",
+                    needed - 1
+                );
+                assert_eq!(hold.limit, Some(50));
+            }
+        }
+    }
+
+    #[test]
+    fn deleting_every_run_is_held_whatever_the_share_and_only_force_lets_it_through() {
+        let hold = guard("web", 4, 4, &options(100, false)).expect("held");
+        assert_eq!(hold.allow, Allow::Force);
+        assert_eq!(hold.allow.to_string(), "--force");
+        assert!(hold.short.contains("every run of web"), "{}", hold.short);
+        assert!(guard("web", 4, 4, &options(100, true)).is_none());
+        assert!(
+            guard("web", 0, 4, &options(0, false)).is_none(),
+            "nothing to hold"
+        );
+    }
+
+    #[test]
+    fn the_plan_names_the_one_flag_that_lets_every_held_group_through() {
+        let group = |hold: Option<Hold>| Group {
+            project: "p".to_owned(),
+            policy: None,
+            decisions: Vec::new(),
+            refused: hold.as_ref().map(|h| h.verdict.clone()),
+            hold,
+        };
+        let plan = |holds: Vec<Option<Hold>>| Plan {
+            groups: holds.into_iter().map(group).collect(),
+            warnings: Vec::new(),
+        };
+        let o = options(50, false);
+        assert_eq!(plan(vec![None]).allow(), None);
+        let a = guard("a", 3, 4, &o);
+        let b = guard("b", 9, 10, &o);
+        assert_eq!(
+            plan(vec![a.clone(), b.clone(), None]).allow(),
+            Some(Allow::MaxShare(90))
+        );
+        let every = guard("c", 2, 2, &o);
+        assert_eq!(plan(vec![a, every, b]).allow(), Some(Allow::Force));
+    }
+}
