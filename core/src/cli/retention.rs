@@ -745,6 +745,21 @@ pub(crate) fn scheduled_pass(ctx: &Context, db: &std::path::Path) -> String {
         size(doc.bytes_freed),
         doc.refused.len()
     );
+    if !doc.held.is_empty() {
+        // Unattended, no flag can be passed: name the setting instead.
+        let setting = match doc
+            .allow
+            .as_deref()
+            .and_then(|a| a.strip_prefix("--max-share "))
+        {
+            Some(percent) => format!("clean.max_share = {percent} lets them through"),
+            None => "a project would lose every run: only `clean --force` deletes them".to_owned(),
+        };
+        line.push_str(&format!(
+            " ({} run(s) held by the guard; {setting})",
+            doc.held.len()
+        ));
+    }
     match (&doc.history, history_ok) {
         (Some(h), _) => line.push_str(&format!(
             "; history: {} run(s) and {} event(s) older than {} days expired ({} given back)",
