@@ -6,8 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use otto_hooks_tests::otto_home::{ProjectHandle, RunHandle, TaskSpec};
 use otto_hooks_tests::otto_world::{OttoWorld, text};
@@ -463,36 +462,19 @@ fn plan_lines_show_the_start_in_local_time_and_the_age() {
     assert_eq!(doc["deleted"][0]["started_at"], utc);
 }
 
-/// Runs `otto-hooks ARGS` on a pseudo-terminal (util-linux `script`),
-/// typing `answer`; returns the exit code and everything the terminal showed.
+/// `otto-hooks ARGS` on `w`, on a pseudo-terminal, typing `answer`: the
+/// exit code and what the terminal showed.
 fn on_a_terminal(w: &OttoWorld, args: &[&str], answer: &str) -> (i32, String) {
-    let binary = otto_hooks_tests::otto_hooks_binary();
-    let command = std::iter::once(binary.display().to_string())
-        .chain(args.iter().map(|a| (*a).to_owned()))
-        .collect::<Vec<_>>()
-        .join(" ");
-    let mut child = Command::new("script")
-        .args(["-q", "-e", "-c", &command, "/dev/null"])
-        .env_clear()
+    let mut command = Command::new(otto_hooks_tests::otto_hooks_binary());
+    command
+        .args(args)
         .env("HOME", w.dir.path())
         .env("OTTO_HOME", w.otto.root())
         .env("OTTO_HOOKS_HOME", w.hooks_home())
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("TERM", "dumb")
-        .current_dir(w.dir.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("util-linux `script` runs the command on a pseudo-terminal");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(answer.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (out.status.code().unwrap(), text(&out.stdout))
+        .current_dir(w.dir.path());
+    let screen = otto_hooks_tests::pty::on_a_terminal(&command, answer);
+    (screen.code, screen.text)
 }
 
 #[test]

@@ -544,6 +544,9 @@ fn outcome(done: &CleanPlan) -> CleanPlan {
     out.deleted.clear();
     out.held.clear();
     out.kept.clear();
+    if let Some(history) = &mut out.history {
+        history.run_ids.clear();
+    }
     out
 }
 
@@ -591,7 +594,13 @@ fn clean_history(
         }
     }
     let done = target.apply(now, false)?;
-    ctx.print(registry, json, DocumentKind::CleanPlan, &done)?;
+    // After a prompt the run ids were on the screen: only the outcome.
+    let shown = if args.yes || json {
+        done
+    } else {
+        outcome(&done)
+    };
+    ctx.print(registry, json, DocumentKind::CleanPlan, &shown)?;
     Ok(exit::OK)
 }
 
