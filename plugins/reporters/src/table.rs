@@ -61,7 +61,7 @@ where
             DocumentKind::RunList => self.run_list(&crate::parse(doc)?),
             DocumentKind::RunInfo => self.run_info(&crate::parse(doc)?),
             DocumentKind::Usage => self.usage(&crate::parse(doc)?),
-            DocumentKind::CleanPlan => self.clean_plan(&crate::parse(doc)?),
+            DocumentKind::CleanPlan => clean_plan(&crate::parse(doc)?, &|t| self.time(t), self.now),
             DocumentKind::RunSummary => run_summary(&crate::parse(doc)?),
             DocumentKind::PluginList => plugin_list(&crate::parse(doc)?),
             DocumentKind::Config => config(&crate::parse(doc)?),
@@ -197,216 +197,6 @@ where
         }
         out
     }
-
-    /// A clean plan, or what a clean did: the groups, the runs deleted (or
-    /// to delete), held by a guard, kept and refused, each run with its
-    /// start (local time) and age; the cache and history parts.
-    fn clean_plan(&self, plan: &CleanPlan) -> String {
-        let projects: BTreeSet<&str> = plan
-            .groups
-            .iter()
-            .map(|g| g.project.as_str())
-            .chain(
-                plan.deleted
-                    .iter()
-                    .chain(&plan.kept)
-                    .map(|r| r.project.as_str()),
-            )
-            .chain(plan.refused.iter().map(|r| r.project.as_str()))
-            .collect();
-        // Run ids are unique within a project only: name the project when the
-        // plan spans several.
-        let run = |project: &str, run: &str| {
-            if projects.len() > 1 {
-                format!("{project}/{run}")
-            } else {
-                run.to_owned()
-            }
-        };
-        let mut sections = Vec::new();
-
-        if !plan.groups.is_empty() {
-            let any_held = plan.groups.iter().any(|g| g.held > 0);
-            let rows = plan
-                .groups
-                .iter()
-                .map(|g| {
-                    let mut row = vec![
-                        g.project.clone(),
-                        g.policy.clone().unwrap_or_else(|| "-".to_owned()),
-                        format!("{} ({})", g.kept, human_size(g.kept_bytes)),
-                        format!("{} ({})", g.deleted, human_size(g.deleted_bytes)),
-                    ];
-                    if any_held {
-                        row.push(if g.held == 0 {
-                            "-".to_owned()
-                        } else {
-                            format!("{} ({})", g.held, human_size(g.held_bytes))
-                        });
-                    }
-                    row
-                })
-                .collect();
-            let headers: &[&str] = match (plan.dry_run, any_held) {
-                (true, false) => &["PROJECT", "POLICY", "KEEP", "DELETE"],
-                (true, true) => &["PROJECT", "POLICY", "KEEP", "DELETE", "HELD BY GUARD"],
-                (false, false) => &["PROJECT", "POLICY", "KEPT", "DELETED"],
-                (false, true) => &["PROJECT", "POLICY", "KEPT", "DELETED", "HELD BY GUARD"],
-            };
-            sections.push(table(headers, rows, &[]));
-        }
-
-        let planned = |title: &str, runs: &[otto_hooks_plugin_api::report::PlannedRun]| {
-            // Dates only when the document has them (a host before they
-            // were added sends none).
-            let dated = runs.iter().any(|r| r.timestamp.is_some());
-            let rows: Vec<Vec<String>> = runs
-                .iter()
-                .map(|r| {
-                    let mut row = vec![run(&r.project, &r.run)];
-                    if dated {
-                        row.push(r.timestamp.map_or_else(String::new, |t| self.time(t)));
-                        row.push(
-                            r.timestamp
-                                .map_or_else(String::new, |t| format!("({})", age(self.now - t))),
-                        );
-                    }
-                    row.push(opt_size(r.size_bytes));
-                    row.push(r.reasons.join(", "));
-                    if let Some(held) = &r.held {
-                        row.push(format!("— {held}"));
-                    }
-                    row
-                })
-                .collect();
-            let align: &[Align] = if dated {
-                &[L, L, R, R, L, L]
-            } else {
-                &[L, R, L, L]
-            };
-            format!(
-                "{title} ({}):\n{}",
-                runs.len(),
-                lines_to_text(&lay_out(&rows, align, "  "))
-            )
-        };
-        if !plan.deleted.is_empty() {
-            let title = if plan.dry_run {
-                "Would delete"
-            } else {
-                "Deleted"
-            };
-            sections.push(planned(title, &plan.deleted));
-        }
-        if !plan.held.is_empty() {
-            sections.push(planned("Held by the guard", &plan.held));
-        }
-        if !plan.kept.is_empty() {
-            sections.push(planned("Kept", &plan.kept));
-        }
-        if !plan.refused.is_empty() {
-            let rows: Vec<Vec<String>> = plan
-                .refused
-                .iter()
-                .map(|r| vec![run(&r.project, &r.run), r.error.clone()])
-                .collect();
-            sections.push(format!(
-                "Refused ({}):\n{}",
-                plan.refused.len(),
-                lines_to_text(&lay_out(&rows, &[], "  "))
-            ));
-        }
-
-        let mut cache_bytes = 0;
-        if let Some(cache) = &plan.cache {
-            let listed: u64 = cache.deleted.iter().map(|f| f.size_bytes).sum();
-            cache_bytes = if plan.dry_run {
-                listed
-            } else {
-                cache.bytes_freed
-            };
-            if cache.deleted.is_empty() {
-                sections.push("Cache: nothing to delete\n".to_owned());
-            } else {
-                let verb = if plan.dry_run {
-                    "would delete"
-                } else {
-                    "deleted"
-                };
-                let files = count(cache.deleted.len() as u64, "file", "files");
-                let rows: Vec<Vec<String>> = cache
-                    .deleted
-                    .iter()
-                    .map(|f| vec![f.project.clone(), f.file.clone(), human_size(f.size_bytes)])
-                    .collect();
-                sections.push(format!(
-                    "Cache: {verb} {files} ({})\n{}",
-                    human_size(listed),
-                    lines_to_text(&lay_out(&rows, &[L, L, R], "  "))
-                ));
-            }
-            sections.push(cache_notes(cache));
-        }
-
-        if let Some(history) = &plan.history {
-            sections.push(history_section(history, plan.dry_run));
-        }
-
-        let runs_bytes = if plan.dry_run {
-            plan.deleted.iter().filter_map(|r| r.size_bytes).sum()
-        } else {
-            plan.bytes_freed
-        };
-        let history_runs = plan.history.as_ref().map_or(0, |h| h.runs);
-        let history_only =
-            plan.history.is_some() && plan.deleted.is_empty() && plan.cache.is_none();
-        let mut last = String::new();
-        let group_deletions: u64 = plan.groups.iter().map(|g| g.deleted).sum();
-        if plan.deleted.is_empty()
-            && group_deletions == 0
-            && plan.cache.as_ref().is_none_or(|c| c.deleted.is_empty())
-            && history_runs == 0
-        {
-            last.push_str("Nothing to delete.\n");
-        } else if history_only && plan.dry_run {
-            // The database's space is only known once the pages are given back.
-            return sections.join("\n");
-        }
-        let history_bytes = plan.history.as_ref().map_or(0, |h| h.bytes_freed);
-        let verb = if plan.dry_run { "Would free" } else { "Freed" };
-        let _ = write!(
-            last,
-            "{verb} {}",
-            human_size(runs_bytes + cache_bytes + history_bytes)
-        );
-        if plan.cache.is_some() && cache_bytes > 0 {
-            let _ = write!(
-                last,
-                " (runs {}, cache {})",
-                human_size(runs_bytes),
-                human_size(cache_bytes)
-            );
-        }
-        last.push('\n');
-        let held: u64 = plan.groups.iter().map(|g| g.held).sum();
-        if held > 0 {
-            let bytes: u64 = plan.groups.iter().map(|g| g.held_bytes).sum();
-            let _ = write!(
-                last,
-                "The guard holds {} ({})",
-                count(held, "run", "runs"),
-                human_size(bytes)
-            );
-            match &plan.allow {
-                Some(allow) => {
-                    let _ = writeln!(last, "; to delete them too, pass {allow}");
-                }
-                None => last.push_str(".\n"),
-            }
-        }
-        sections.push(last);
-        sections.join("\n")
-    }
 }
 
 /// A run's age for plan lines: `127 days`, `1 day`, `5h`, `12m`.
@@ -469,6 +259,216 @@ fn tasks(tasks: &[TaskInfo]) -> String {
         }
     }
     out
+}
+
+/// A clean plan, or what a clean did: the groups, the runs deleted (or
+/// to delete), held by a guard, kept and refused, each run with its
+/// start (`time`: local time) and age (at `now`); the cache and history
+/// parts.
+fn clean_plan(plan: &CleanPlan, time: &dyn Fn(i64) -> String, now: i64) -> String {
+    let projects: BTreeSet<&str> = plan
+        .groups
+        .iter()
+        .map(|g| g.project.as_str())
+        .chain(
+            plan.deleted
+                .iter()
+                .chain(&plan.kept)
+                .map(|r| r.project.as_str()),
+        )
+        .chain(plan.refused.iter().map(|r| r.project.as_str()))
+        .collect();
+    // Run ids are unique within a project only: name the project when the
+    // plan spans several.
+    let run = |project: &str, run: &str| {
+        if projects.len() > 1 {
+            format!("{project}/{run}")
+        } else {
+            run.to_owned()
+        }
+    };
+    let mut sections = Vec::new();
+
+    if !plan.groups.is_empty() {
+        let any_held = plan.groups.iter().any(|g| g.held > 0);
+        let rows = plan
+            .groups
+            .iter()
+            .map(|g| {
+                let mut row = vec![
+                    g.project.clone(),
+                    g.policy.clone().unwrap_or_else(|| "-".to_owned()),
+                    format!("{} ({})", g.kept, human_size(g.kept_bytes)),
+                    format!("{} ({})", g.deleted, human_size(g.deleted_bytes)),
+                ];
+                if any_held {
+                    row.push(if g.held == 0 {
+                        "-".to_owned()
+                    } else {
+                        format!("{} ({})", g.held, human_size(g.held_bytes))
+                    });
+                }
+                row
+            })
+            .collect();
+        let headers: &[&str] = match (plan.dry_run, any_held) {
+            (true, false) => &["PROJECT", "POLICY", "KEEP", "DELETE"],
+            (true, true) => &["PROJECT", "POLICY", "KEEP", "DELETE", "HELD BY GUARD"],
+            (false, false) => &["PROJECT", "POLICY", "KEPT", "DELETED"],
+            (false, true) => &["PROJECT", "POLICY", "KEPT", "DELETED", "HELD BY GUARD"],
+        };
+        sections.push(table(headers, rows, &[]));
+    }
+
+    let planned = |title: &str, runs: &[otto_hooks_plugin_api::report::PlannedRun]| {
+        // Dates only when the document has them (a host before they
+        // were added sends none).
+        let dated = runs.iter().any(|r| r.timestamp.is_some());
+        let rows: Vec<Vec<String>> = runs
+            .iter()
+            .map(|r| {
+                let mut row = vec![run(&r.project, &r.run)];
+                if dated {
+                    row.push(r.timestamp.map_or_else(String::new, |t| time(t)));
+                    row.push(
+                        r.timestamp
+                            .map_or_else(String::new, |t| format!("({})", age(now - t))),
+                    );
+                }
+                row.push(opt_size(r.size_bytes));
+                row.push(r.reasons.join(", "));
+                if let Some(held) = &r.held {
+                    row.push(format!("— {held}"));
+                }
+                row
+            })
+            .collect();
+        let align: &[Align] = if dated {
+            &[L, L, R, R, L, L]
+        } else {
+            &[L, R, L, L]
+        };
+        format!(
+            "{title} ({}):\n{}",
+            runs.len(),
+            lines_to_text(&lay_out(&rows, align, "  "))
+        )
+    };
+    if !plan.deleted.is_empty() {
+        let title = if plan.dry_run {
+            "Would delete"
+        } else {
+            "Deleted"
+        };
+        sections.push(planned(title, &plan.deleted));
+    }
+    if !plan.held.is_empty() {
+        sections.push(planned("Held by the guard", &plan.held));
+    }
+    if !plan.kept.is_empty() {
+        sections.push(planned("Kept", &plan.kept));
+    }
+    if !plan.refused.is_empty() {
+        let rows: Vec<Vec<String>> = plan
+            .refused
+            .iter()
+            .map(|r| vec![run(&r.project, &r.run), r.error.clone()])
+            .collect();
+        sections.push(format!(
+            "Refused ({}):\n{}",
+            plan.refused.len(),
+            lines_to_text(&lay_out(&rows, &[], "  "))
+        ));
+    }
+
+    let mut cache_bytes = 0;
+    if let Some(cache) = &plan.cache {
+        let listed: u64 = cache.deleted.iter().map(|f| f.size_bytes).sum();
+        cache_bytes = if plan.dry_run {
+            listed
+        } else {
+            cache.bytes_freed
+        };
+        if cache.deleted.is_empty() {
+            sections.push("Cache: nothing to delete\n".to_owned());
+        } else {
+            let verb = if plan.dry_run {
+                "would delete"
+            } else {
+                "deleted"
+            };
+            let files = count(cache.deleted.len() as u64, "file", "files");
+            let rows: Vec<Vec<String>> = cache
+                .deleted
+                .iter()
+                .map(|f| vec![f.project.clone(), f.file.clone(), human_size(f.size_bytes)])
+                .collect();
+            sections.push(format!(
+                "Cache: {verb} {files} ({})\n{}",
+                human_size(listed),
+                lines_to_text(&lay_out(&rows, &[L, L, R], "  "))
+            ));
+        }
+        sections.push(cache_notes(cache));
+    }
+
+    if let Some(history) = &plan.history {
+        sections.push(history_section(history, plan.dry_run));
+    }
+
+    let runs_bytes = if plan.dry_run {
+        plan.deleted.iter().filter_map(|r| r.size_bytes).sum()
+    } else {
+        plan.bytes_freed
+    };
+    let history_runs = plan.history.as_ref().map_or(0, |h| h.runs);
+    let history_only = plan.history.is_some() && plan.deleted.is_empty() && plan.cache.is_none();
+    let mut last = String::new();
+    let group_deletions: u64 = plan.groups.iter().map(|g| g.deleted).sum();
+    if plan.deleted.is_empty()
+        && group_deletions == 0
+        && plan.cache.as_ref().is_none_or(|c| c.deleted.is_empty())
+        && history_runs == 0
+    {
+        last.push_str("Nothing to delete.\n");
+    } else if history_only && plan.dry_run {
+        // The database's space is only known once the pages are given back.
+        return sections.join("\n");
+    }
+    let history_bytes = plan.history.as_ref().map_or(0, |h| h.bytes_freed);
+    let verb = if plan.dry_run { "Would free" } else { "Freed" };
+    let _ = write!(
+        last,
+        "{verb} {}",
+        human_size(runs_bytes + cache_bytes + history_bytes)
+    );
+    if plan.cache.is_some() && cache_bytes > 0 {
+        let _ = write!(
+            last,
+            " (runs {}, cache {})",
+            human_size(runs_bytes),
+            human_size(cache_bytes)
+        );
+    }
+    last.push('\n');
+    let held: u64 = plan.groups.iter().map(|g| g.held).sum();
+    if held > 0 {
+        let bytes: u64 = plan.groups.iter().map(|g| g.held_bytes).sum();
+        let _ = write!(
+            last,
+            "The guard holds {} ({})",
+            count(held, "run", "runs"),
+            human_size(bytes)
+        );
+        match &plan.allow {
+            Some(allow) => {
+                let _ = writeln!(last, "; to delete them too, pass {allow}");
+            }
+            None => last.push_str(".\n"),
+        }
+    }
+    sections.push(last);
+    sections.join("\n")
 }
 
 /// History retention: what went (or would go) from a run-history database.
