@@ -329,7 +329,7 @@ fn clean_plan(plan: &CleanPlan, time: &dyn Fn(i64) -> String, now: i64) -> Strin
             .map(|r| {
                 let mut row = vec![run(&r.project, &r.run)];
                 if dated {
-                    row.push(r.timestamp.map_or_else(String::new, |t| time(t)));
+                    row.push(r.timestamp.map_or_else(String::new, time));
                     row.push(
                         r.timestamp
                             .map_or_else(String::new, |t| format!("({})", age(now - t))),
