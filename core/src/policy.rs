@@ -10,8 +10,11 @@
 //! **Host rules over any plugin.** A running run (its lock held) and a
 //! pinned run are kept whatever the plugin says; a run without a decision
 //! is kept. A group whose plan would delete every run of the project, or
-//! more than the configured share of it (default 50%), is refused without
-//! `--force`, naming the project and the numbers.
+//! more than the configured share of it (default 50%), is held without
+//! `--force`, naming the project and the numbers. The guard blocks the
+//! deletion, never the plan: a held group's runs are still listed, each
+//! with its reasons and the guard's verdict ([`Hold`]), with the flag that
+//! lets them through.
 //!
 //! **Explain.** Every run carries every reason that applied
 //! ([`PlannedDecision::reasons`]); `otto-hooks why` prints them for one run.
@@ -75,11 +78,58 @@ pub struct Group {
     pub policy: Option<String>,
     /// Every run of the project, newest first.
     pub decisions: Vec<PlannedDecision>,
-    /// Why the group's deletions are refused (a guard), if they are.
+    /// Why the group's deletions are refused (a guard), if they are: the
+    /// whole sentence, with the flag that allows them.
     pub refused: Option<String>,
+    /// The guard's hold on the group's deletions, if any (what `refused`
+    /// says, in parts).
+    pub hold: Option<Hold>,
+}
+
+/// What lets a held group's deletions through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Allow {
+    /// `--max-share PERCENT` (or the `clean.max_share` setting): the
+    /// smallest share that admits the plan.
+    MaxShare(u8),
+    /// Only `--force` (the plan deletes every run of the project).
+    Force,
+}
+
+impl std::fmt::Display for Allow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Allow::MaxShare(percent) => write!(f, "--max-share {percent}"),
+            Allow::Force => f.write_str("--force"),
+        }
+    }
+}
+
+/// A guard holding a group's deletions.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hold {
+    /// What the plan would do and which limit it passes:
+    /// `would delete 361 of 480 runs of web-… (76%, more than max_share 50%)`.
+    pub verdict: String,
+    /// The short verdict shown beside each held run:
+    /// `held by guard: would delete 75% of web-…'s runs (max_share 50%)`.
+    pub short: String,
+    /// The flag that lets it through.
+    pub allow: Allow,
+    /// The share limit the plan passes, in percent (`None`: the plan
+    /// deletes every run, which no share admits without `--force`).
+    pub limit: Option<u8>,
 }
 
 impl Group {
+    /// The runs the policy would delete that the guard holds (none when
+    /// the group is not held).
+    pub fn held(&self) -> impl Iterator<Item = &PlannedDecision> {
+        self.decisions
+            .iter()
+            .filter(|d| d.action == Action::Delete && self.refused.is_some())
+    }
+
     /// The runs that will be deleted (none when the group is refused).
     pub fn deletions(&self) -> impl Iterator<Item = &PlannedDecision> {
         self.decisions
@@ -95,6 +145,40 @@ pub struct Plan {
     pub groups: Vec<Group>,
     /// Plugin problems met while planning, one line each.
     pub warnings: Vec<String>,
+}
+
+impl Plan {
+    /// The flag that lets every held group through: `--force` when one
+    /// needs it, else the largest `--max-share` any needs; `None` when no
+    /// group is held.
+    pub fn allow(&self) -> Option<Allow> {
+        self.groups
+            .iter()
+            .filter_map(|g| g.hold.as_ref().map(|h| h.allow))
+            .max()
+    }
+
+    /// The refusals of the held groups' deletions, once per group (run
+    /// `*`), for the document of a clean that was not a dry run.
+    pub fn refusals(&self) -> impl Iterator<Item = RefusedRun> + '_ {
+        self.groups.iter().filter_map(|g| {
+            g.refused.as_ref().map(|reason| RefusedRun {
+                project: g.project.clone(),
+                run: "*".to_owned(),
+                error: reason.clone(),
+            })
+        })
+    }
+
+    /// The runs that will be deleted, of every group.
+    pub fn deletions(&self) -> impl Iterator<Item = &PlannedDecision> {
+        self.groups.iter().flat_map(Group::deletions)
+    }
+
+    /// The runs the guard holds, of every group.
+    pub fn held(&self) -> impl Iterator<Item = &PlannedDecision> {
+        self.groups.iter().flat_map(Group::held)
+    }
 }
 
 /// Makes the plan for every project `history`'s storage holds.
@@ -182,6 +266,7 @@ fn plan_group(
             policy: None,
             decisions: keep_all(runs, "no retention policy"),
             refused: None,
+            hold: None,
         });
     };
     // A policy that cannot be created (a bad setting, a missing plugin) is
@@ -206,6 +291,7 @@ fn plan_group(
                 policy: Some(spec.instance),
                 decisions: keep_all(runs, "retention failed"),
                 refused: None,
+                hold: None,
             });
         }
     };
@@ -242,70 +328,102 @@ fn plan_group(
         .iter()
         .filter(|d| d.action == Action::Delete)
         .count();
-    let refused = if options.force || deleting == 0 {
-        None
-    } else if deleting == total {
-        Some(format!(
-            "the plan would delete every run of {project} ({deleting} of {total}); pass --force to allow it"
-        ))
-    } else if deleting as f64 > options.max_share * total as f64 {
-        Some(format!(
-            "the plan would delete {deleting} of {total} runs of {project} ({:.0}%, more than the {:.0}% allowed); pass --force to allow it",
-            100.0 * deleting as f64 / total as f64,
-            100.0 * options.max_share
-        ))
-    } else {
-        None
-    };
+    let hold = guard(&project, deleting, total, options);
     Ok(Group {
         project,
         policy: Some(spec.instance),
         decisions,
-        refused,
+        refused: hold.as_ref().map(|h| {
+            format!(
+                "held by the guard: the plan {}; pass {} to allow it",
+                h.verdict, h.allow
+            )
+        }),
+        hold,
+    })
+}
+
+/// The host's guards over a group whose plan deletes `deleting` of its
+/// `total` runs: every run of a project, or more than `max_share` of them,
+/// is held unless `force`.
+fn guard(project: &str, deleting: usize, total: usize, options: &PlanOptions) -> Option<Hold> {
+    if options.force || deleting == 0 {
+        return None;
+    }
+    if deleting == total {
+        return Some(Hold {
+            verdict: format!("would delete every run of {project} ({deleting} of {total})"),
+            short: format!("held by guard: would delete every run of {project}"),
+            allow: Allow::Force,
+            limit: None,
+        });
+    }
+    // In whole percents, in integers: the share the flag takes and the
+    // share that admits the plan must agree exactly.
+    let allowed = (options.max_share * 100.0).round().clamp(0.0, 100.0) as usize;
+    if deleting * 100 <= allowed * total {
+        return None;
+    }
+    let needed = (deleting * 100).div_ceil(total);
+    // Rounded up: a share just over the limit never reads as the limit.
+    let shown = needed;
+    Some(Hold {
+        verdict: format!(
+            "would delete {deleting} of {total} runs of {project} ({shown}%, more than max_share {allowed}%)"
+        ),
+        short: format!(
+            "held by guard: would delete {shown}% of {project}'s runs (max_share {allowed}%)"
+        ),
+        allow: Allow::MaxShare(u8::try_from(needed).unwrap_or(100)),
+        limit: Some(u8::try_from(allowed).unwrap_or(100)),
     })
 }
 
 impl Plan {
     /// The plan as the `clean` document (before execution: a dry run).
+    /// Runs a guard holds are listed in `held`, each with the guard's
+    /// verdict; `with_kept` lists the kept runs too.
     pub fn document(&self, with_kept: bool) -> CleanPlan {
         let mut doc = CleanPlan {
             dry_run: true,
+            allow: self.allow().map(|a| a.to_string()),
             ..CleanPlan::default()
         };
         for group in &self.groups {
             let mut g = GroupPlan {
                 project: group.project.clone(),
                 policy: group.policy.clone(),
+                guard: group.hold.as_ref().map(|h| h.verdict.clone()),
+                allow: group.hold.as_ref().map(|h| h.allow.to_string()),
                 ..GroupPlan::default()
             };
             for d in &group.decisions {
                 let size = d.run.size_bytes.unwrap_or(0);
-                let planned = PlannedRun {
-                    project: group.project.clone(),
-                    run: d.run.id.clone(),
-                    size_bytes: d.run.size_bytes,
-                    reasons: d.reasons.clone(),
-                };
-                if d.action == Action::Delete && group.refused.is_none() {
-                    g.deleted += 1;
-                    g.deleted_bytes += size;
-                    doc.deleted.push(planned);
+                let planned = || planned_run(&group.project, d);
+                if d.action == Action::Delete {
+                    if let Some(hold) = &group.hold {
+                        // Kept, but only by the guard: listed as held, with
+                        // the guard's verdict beside the policy's reasons.
+                        g.kept += 1;
+                        g.kept_bytes += size;
+                        g.held += 1;
+                        g.held_bytes += size;
+                        doc.held.push(PlannedRun {
+                            held: Some(hold.short.clone()),
+                            ..planned()
+                        });
+                    } else {
+                        g.deleted += 1;
+                        g.deleted_bytes += size;
+                        doc.deleted.push(planned());
+                    }
                 } else {
                     g.kept += 1;
                     g.kept_bytes += size;
-                    // A run the policy would delete but a guard holds is
-                    // explained by the group's refusal, not listed as kept.
-                    if with_kept && d.action == Action::Keep {
-                        doc.kept.push(planned);
+                    if with_kept {
+                        doc.kept.push(planned());
                     }
                 }
-            }
-            if let Some(reason) = &group.refused {
-                doc.refused.push(RefusedRun {
-                    project: group.project.clone(),
-                    run: "*".to_owned(),
-                    error: reason.clone(),
-                });
             }
             doc.groups.push(g);
         }
@@ -383,6 +501,8 @@ pub fn execute_with(
     let mut doc = plan.document(false);
     doc.dry_run = false;
     doc.deleted.clear();
+    // A held group's deletions were refused: once per group, `*`.
+    doc.refused.extend(plan.refusals());
     let mut out = Executed::default();
     let mut roots: BTreeMap<PathBuf, Result<crate::fsops::OttoRoot, String>> = BTreeMap::new();
     let deletions: Vec<&PlannedDecision> = plan.groups.iter().flat_map(Group::deletions).collect();
@@ -428,10 +548,8 @@ pub fn execute_with(
                 crate::fsops::Outcome::Deleted { bytes_freed } => {
                     doc.bytes_freed += bytes_freed;
                     doc.deleted.push(PlannedRun {
-                        project: d.run.project.clone(),
-                        run: d.run.id.clone(),
                         size_bytes: Some(bytes_freed),
-                        reasons: d.reasons.clone(),
+                        ..planned_run(&d.run.project, d)
                     });
                 }
                 crate::fsops::Outcome::AlreadyGone => out.warnings.push(format!(
@@ -457,46 +575,131 @@ pub fn execute_with(
     Ok(out)
 }
 
+/// A planned run as the document lists it: its start (epoch seconds and
+/// RFC 3339), size and reasons.
+fn planned_run(project: &str, d: &PlannedDecision) -> PlannedRun {
+    PlannedRun {
+        project: project.to_owned(),
+        run: d.run.id.clone(),
+        size_bytes: d.run.size_bytes,
+        reasons: d.reasons.clone(),
+        timestamp: Some(d.run.started_at.secs),
+        started_at: Some(crate::hooks::wire::rfc3339(d.run.started_at)),
+        held: None,
+    }
+}
+
 /// The `why` document: the plan of one run's group, with only that run.
+/// A run the policy would delete but the guard holds is listed in `held`
+/// with the guard's verdict and the flag that lets it through; the guard
+/// says nothing about a kept run.
 pub fn why_document(group: &Group, decision: &PlannedDecision) -> CleanPlan {
-    let planned = PlannedRun {
-        project: group.project.clone(),
-        run: decision.run.id.clone(),
-        size_bytes: decision.run.size_bytes,
-        reasons: decision.reasons.clone(),
-    };
-    let deleting = decision.action == Action::Delete && group.refused.is_none();
+    let planned = planned_run(&group.project, decision);
+    let size = decision.run.size_bytes.unwrap_or(0);
+    let would_delete = decision.action == Action::Delete;
+    let hold = group.hold.as_ref().filter(|_| would_delete);
+    let deleting = would_delete && hold.is_none();
     let mut doc = CleanPlan {
         dry_run: true,
         groups: vec![GroupPlan {
             project: group.project.clone(),
             policy: group.policy.clone(),
             kept: u64::from(!deleting),
-            kept_bytes: if deleting {
-                0
-            } else {
-                decision.run.size_bytes.unwrap_or(0)
-            },
+            kept_bytes: if deleting { 0 } else { size },
             deleted: u64::from(deleting),
-            deleted_bytes: if deleting {
-                decision.run.size_bytes.unwrap_or(0)
-            } else {
-                0
-            },
+            deleted_bytes: if deleting { size } else { 0 },
+            held: u64::from(hold.is_some()),
+            held_bytes: if hold.is_some() { size } else { 0 },
+            guard: hold.map(|h| h.verdict.clone()),
+            allow: hold.map(|h| h.allow.to_string()),
         }],
+        allow: hold.map(|h| h.allow.to_string()),
         ..CleanPlan::default()
     };
-    if deleting {
-        doc.deleted.push(planned);
-    } else {
-        doc.kept.push(planned);
-    }
-    if let Some(reason) = &group.refused {
-        doc.refused.push(RefusedRun {
-            project: group.project.clone(),
-            run: decision.run.id.clone(),
-            error: reason.clone(),
-        });
+    match hold {
+        Some(hold) => doc.held.push(PlannedRun {
+            held: Some(hold.short.clone()),
+            ..planned
+        }),
+        None if deleting => doc.deleted.push(planned),
+        None => doc.kept.push(planned),
     }
     doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(percent: u8, force: bool) -> PlanOptions {
+        PlanOptions {
+            project: None,
+            now: Timestamp::from_secs(0),
+            max_share: f64::from(percent) / 100.0,
+            force,
+        }
+    }
+
+    #[test]
+    fn the_flag_a_hold_names_is_exactly_the_smallest_share_that_admits_the_plan() {
+        for total in 1..=120 {
+            for deleting in 1..total {
+                let Some(hold) = guard("web", deleting, total, &options(50, false)) else {
+                    assert!(deleting * 2 <= total, "{deleting} of {total} passes 50%");
+                    continue;
+                };
+                let Allow::MaxShare(needed) = hold.allow else {
+                    panic!("{deleting} of {total}: a share admits it, not only --force");
+                };
+                assert!(
+                    guard("web", deleting, total, &options(needed, false)).is_none(),
+                    "--max-share {needed} admits {deleting} of {total}"
+                );
+                assert!(
+                    guard("web", deleting, total, &options(needed - 1, false)).is_some(),
+                    "--max-share {} still holds {deleting} of {total}",
+                    needed - 1
+                );
+                assert_eq!(hold.limit, Some(50));
+            }
+        }
+    }
+
+    #[test]
+    fn deleting_every_run_is_held_whatever_the_share_and_only_force_lets_it_through() {
+        let hold = guard("web", 4, 4, &options(100, false)).expect("held");
+        assert_eq!(hold.allow, Allow::Force);
+        assert_eq!(hold.allow.to_string(), "--force");
+        assert!(hold.short.contains("every run of web"), "{}", hold.short);
+        assert!(guard("web", 4, 4, &options(100, true)).is_none());
+        assert!(
+            guard("web", 0, 4, &options(0, false)).is_none(),
+            "nothing to hold"
+        );
+    }
+
+    #[test]
+    fn the_plan_names_the_one_flag_that_lets_every_held_group_through() {
+        let group = |hold: Option<Hold>| Group {
+            project: "p".to_owned(),
+            policy: None,
+            decisions: Vec::new(),
+            refused: hold.as_ref().map(|h| h.verdict.clone()),
+            hold,
+        };
+        let plan = |holds: Vec<Option<Hold>>| Plan {
+            groups: holds.into_iter().map(group).collect(),
+            warnings: Vec::new(),
+        };
+        let o = options(50, false);
+        assert_eq!(plan(vec![None]).allow(), None);
+        let a = guard("a", 3, 4, &o);
+        let b = guard("b", 9, 10, &o);
+        assert_eq!(
+            plan(vec![a.clone(), b.clone(), None]).allow(),
+            Some(Allow::MaxShare(90))
+        );
+        let every = guard("c", 2, 2, &o);
+        assert_eq!(plan(vec![a, every, b]).allow(), Some(Allow::Force));
+    }
 }

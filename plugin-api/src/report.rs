@@ -200,6 +200,15 @@ pub struct CleanPlan {
     /// there is no otto.db (or the runs are not otto's).
     #[serde(default)]
     pub otto_db: Vec<OttoDbRows>,
+    /// Runs the policy would delete but a guard holds (the share guard,
+    /// "every run of a project"): the plan is shown whole, the guard only
+    /// blocks the deletion. Each carries the guard's verdict in `held`.
+    #[serde(default)]
+    pub held: Vec<PlannedRun>,
+    /// The flag that lets every held run through (`--max-share 76`,
+    /// `--force`), when runs are held.
+    #[serde(default)]
+    pub allow: Option<String>,
 }
 
 /// What a clean does (or would do) to otto's `otto.db` (a [`CleanPlan`]
@@ -285,10 +294,24 @@ pub struct GroupPlan {
     pub deleted: u64,
     /// Bytes deleted (or to delete).
     pub deleted_bytes: u64,
+    /// Runs the policy would delete that a guard holds (counted in `kept`).
+    #[serde(default)]
+    pub held: u64,
+    /// Their bytes.
+    #[serde(default)]
+    pub held_bytes: u64,
+    /// The guard's verdict when it holds this group's deletions:
+    /// `would delete 361 of 480 runs of web-… (76%, more than max_share 50%)`.
+    #[serde(default)]
+    pub guard: Option<String>,
+    /// The flag that lets this group's deletions through (`--max-share 76`,
+    /// `--force`), when held.
+    #[serde(default)]
+    pub allow: Option<String>,
 }
 
 /// A run in a [`CleanPlan`].
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PlannedRun {
     /// The project key.
     pub project: String,
@@ -299,6 +322,16 @@ pub struct PlannedRun {
     pub size_bytes: Option<u64>,
     /// Every rule that matched.
     pub reasons: Vec<String>,
+    /// Start, epoch seconds, when known.
+    #[serde(default)]
+    pub timestamp: Option<i64>,
+    /// Start, RFC 3339 UTC, when known.
+    #[serde(default)]
+    pub started_at: Option<String>,
+    /// The guard's verdict, for a run the policy would delete but a guard
+    /// holds (a [`CleanPlan::held`] run).
+    #[serde(default)]
+    pub held: Option<String>,
 }
 
 /// A run a [`CleanPlan`] could not delete.

@@ -26,6 +26,7 @@ pub mod choo_stream;
 pub mod hook_cli;
 pub mod otto_home;
 pub mod otto_world;
+pub mod pty;
 use std::ffi::OsStr;
 use std::fmt::Display;
 use std::os::unix::fs::PermissionsExt;

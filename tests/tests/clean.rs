@@ -74,15 +74,18 @@ fn keep_days_deletes_exactly_the_old_runs_of_every_name_dash_hash_project() {
     let new_web = aged(&web, 2);
     let old_otto = aged(&otto, 50);
     let size = du(&old_web.dir) + du(&old_otto.dir);
-    // `otto` would lose its only run: refused without --force, even in a dry run.
-    let (code, refused) = w.clean(&["--keep", "30", "--keep-last", "0", "--dry-run"]);
-    assert_eq!(code, 1, "{refused:#}");
+    // `otto` would lose its only run: held without --force; a dry run
+    // shows the held run with the guard's verdict and the flag.
+    let (code, held) = w.clean(&["--keep", "30", "--keep-last", "0", "--dry-run"]);
+    assert_eq!(code, 0, "{held:#}");
+    assert_eq!(held["held"][0]["run"], old_otto.id.as_str());
     assert!(
-        refused["refused"][0]["error"]
+        held["held"][0]["held"]
             .as_str()
             .unwrap()
-            .contains(&otto.dir_name())
+            .contains(&format!("every run of {}", otto.dir_name()))
     );
+    assert_eq!(held["allow"], "--force");
     let (code, plan) = w.clean(&["--keep", "30", "--keep-last", "0", "--dry-run", "--force"]);
     assert_eq!(code, 0);
     assert_eq!(plan["dry_run"], true);
@@ -607,7 +610,13 @@ fn the_share_guard_is_a_configuration_key() {
     }
     let args = ["--keep", "30", "--keep-last", "0", "--dry-run"];
     let (code, doc) = w.clean(&args);
-    assert_eq!(code, 1, "3 of 4 is more than the default 50%: {doc:#}");
+    assert_eq!(code, 0, "a dry run is not a failure: {doc:#}");
+    assert_eq!(
+        doc["held"].as_array().unwrap().len(),
+        3,
+        "3 of 4 is more than the default 50%: {doc:#}"
+    );
+    assert_eq!(doc["allow"], "--max-share 75");
     std::fs::write(
         w.hooks_home().join("config.toml"),
         "[clean]\nmax_share = 80\n",
@@ -619,8 +628,10 @@ fn the_share_guard_is_a_configuration_key() {
     // The flag overrides the key.
     let mut strict = args.to_vec();
     strict.extend(["--max-share", "10"]);
-    let (code, _) = w.clean(&strict);
-    assert_eq!(code, 1);
+    let (code, doc) = w.clean(&strict);
+    assert_eq!(code, 0);
+    assert_eq!(doc["held"].as_array().unwrap().len(), 3);
+    assert!(deleted(&doc).is_empty());
     // A bad value is an error with file:line.
     std::fs::write(
         w.hooks_home().join("config.toml"),

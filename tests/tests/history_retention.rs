@@ -293,3 +293,25 @@ fn a_missing_history_is_nothing_to_do() {
     assert_eq!(history(&doc)["runs"], 0);
     assert!(!w.db().exists(), "reading creates no database");
 }
+
+#[test]
+fn on_a_terminal_the_history_plan_is_shown_once_then_only_the_outcome() {
+    let w = populated();
+    let screen =
+        otto_hooks_tests::pty::on_a_terminal(&w.command(&["clean", "--backend", "sqlite"]), "y\n");
+    assert_eq!(screen.code, 0, "{}", screen.text);
+    let question = screen
+        .text
+        .find("Delete 3 run(s) and 83 event(s) from the history?")
+        .unwrap_or_else(|| panic!("{}", screen.text));
+    for id in OLD_FINISHED {
+        assert_eq!(screen.text.matches(id).count(), 1, "{}", screen.text);
+        assert!(screen.text.find(id).unwrap() < question);
+    }
+    assert!(
+        screen.text[question..].contains("deleted 3 runs and 83 events"),
+        "{}",
+        screen.text
+    );
+    assert_eq!(w.ids().len(), ALL.len() - OLD_FINISHED.len());
+}

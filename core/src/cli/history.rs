@@ -226,6 +226,7 @@ pub(super) fn usage(ctx: &Context, args: UsageArgs) -> CmdResult {
     with_history(ctx, &args.source, |history, registry| {
         let reading = ctx.slow_notice(history.storage_name());
         let (mut report, runs) = history.usage(args.project.as_deref()).map_err(failure)?;
+        // The plan `clean` would make: the same policy, scope and guard.
         let plan = crate::policy::plan_runs(
             history,
             runs,
@@ -235,8 +236,8 @@ pub(super) fn usage(ctx: &Context, args: UsageArgs) -> CmdResult {
             &crate::policy::PlanOptions {
                 project: args.project.clone(),
                 now: Timestamp::now(),
-                max_share: 1.0,
-                force: true,
+                max_share: ctx.config.setting_int("clean.max_share") as f64 / 100.0,
+                force: false,
             },
         )
         .map_err(failure)?;
@@ -244,32 +245,8 @@ pub(super) fn usage(ctx: &Context, args: UsageArgs) -> CmdResult {
         for w in &plan.warnings {
             ctx.warn(w);
         }
-        let deletions: Vec<_> = plan.groups.iter().flat_map(|g| g.deletions()).collect();
-        let bytes: u64 = deletions
-            .iter()
-            .map(|d| d.run.size_bytes.unwrap_or(0))
-            .sum();
-        if bytes > 0 {
-            let command = match args.keep {
-                Some(days) => format!("otto-hooks clean --keep {days}"),
-                None => "otto-hooks clean".to_owned(),
-            };
-            let policy = match args.keep {
-                Some(days) => format!("keeping {days} days (and the last 10 runs of each project)"),
-                None => "the configured retention policy".to_owned(),
-            };
-            report.recommendations.insert(
-                0,
-                otto_hooks_plugin_api::report::Recommendation {
-                    message: format!(
-                        "cleaning with {policy} would delete {} run(s) and free {}",
-                        deletions.len(),
-                        otto_hooks_reporters::format::human_size(bytes)
-                    ),
-                    command: Some(command),
-                    bytes,
-                },
-            );
+        if let Some(advice) = clean_advice(&plan, args.keep, args.project.as_deref()) {
+            report.recommendations.insert(0, advice);
         }
         if args.project.is_none() {
             let home = args
@@ -286,6 +263,77 @@ pub(super) fn usage(ctx: &Context, args: UsageArgs) -> CmdResult {
         }
         ctx.print(registry, args.source.json, DocumentKind::Usage, &report)?;
         Ok(exit::OK)
+    })
+}
+
+/// What `usage` recommends about runs: the `clean` command that applies
+/// the policy, and exactly what it deletes. When the guard would hold some
+/// of it, the advice says so and the command carries the flag that lets
+/// them through: the numbers are then those of that command.
+fn clean_advice(
+    plan: &crate::policy::Plan,
+    keep: Option<u32>,
+    project: Option<&str>,
+) -> Option<otto_hooks_plugin_api::report::Recommendation> {
+    let size = otto_hooks_reporters::format::human_size;
+    let bytes_of = |runs: &[&crate::policy::PlannedDecision]| -> u64 {
+        runs.iter().map(|d| d.run.size_bytes.unwrap_or(0)).sum()
+    };
+    let free: Vec<_> = plan.deletions().collect();
+    let held: Vec<_> = plan.held().collect();
+    if free.is_empty() && held.is_empty() {
+        return None;
+    }
+    let mut command = "otto-hooks clean".to_owned();
+    if let Some(days) = keep {
+        command.push_str(&format!(" --keep {days}"));
+    }
+    if let Some(project) = project {
+        command.push_str(&format!(" --project {project}"));
+    }
+    let policy = match keep {
+        Some(days) => format!("keeping {days} days (and the last 10 runs of each project)"),
+        None => "the configured retention policy".to_owned(),
+    };
+    let Some(allow) = plan.allow() else {
+        let bytes = bytes_of(&free);
+        return Some(otto_hooks_plugin_api::report::Recommendation {
+            message: format!(
+                "cleaning with {policy} would delete {} run(s) and free {}",
+                free.len(),
+                size(bytes)
+            ),
+            command: Some(command),
+            bytes,
+        });
+    };
+    let holds: Vec<&crate::policy::Hold> =
+        plan.groups.iter().filter_map(|g| g.hold.as_ref()).collect();
+    let limit = holds.iter().find_map(|h| h.limit);
+    let every = holds.iter().any(|h| h.limit.is_none());
+    let lose = match (every, limit) {
+        (true, Some(limit)) => {
+            format!("every run, or more than clean.max_share {limit}% of their runs")
+        }
+        (false, Some(limit)) => format!("more than clean.max_share {limit}% of their runs"),
+        (_, None) => "every run".to_owned(),
+    };
+    let alone = if free.is_empty() {
+        "nothing".to_owned()
+    } else {
+        format!("{} run(s) ({})", free.len(), size(bytes_of(&free)))
+    };
+    let bytes = bytes_of(&free) + bytes_of(&held);
+    Some(otto_hooks_plugin_api::report::Recommendation {
+        message: format!(
+            "cleaning with {policy} would delete {} run(s) and free {}, but the guard holds {} of them ({} project(s) would lose {lose}): the command needs {allow}, without it `{command}` deletes {alone}",
+            free.len() + held.len(),
+            size(bytes),
+            held.len(),
+            holds.len(),
+        ),
+        command: Some(format!("{command} {allow}")),
+        bytes,
     })
 }
 

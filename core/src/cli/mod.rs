@@ -102,7 +102,7 @@ pub enum Command {
     Usage(history::UsageArgs),
     /// Delete old runs by the retention policy: shows the plan, asks, deletes safely.
     #[command(
-        after_help = "Examples:\n  otto-hooks clean --dry-run                  the plan, with the configured policies\n  otto-hooks clean --keep 30 --dry-run        runs older than 30 days that keep-last and pins don't hold\n  otto-hooks clean --keep 30 --keep-last 20 --yes\n  otto-hooks clean --project web --keep-failed 7 --reasons --dry-run\n\nA running run (its .lock held) and a pinned run (a .keep file) are never deleted.\nWithout a terminal, --yes is required; a plan deleting more than --max-share of a\nproject's runs (or all of them) needs --force."
+        after_help = "Examples:\n  otto-hooks clean --dry-run                  the plan, with the configured policies\n  otto-hooks clean --keep 30 --dry-run        runs older than 30 days that keep-last and pins don't hold\n  otto-hooks clean --keep 30 --keep-last 20 --yes\n  otto-hooks clean --project web --keep-failed 7 --reasons --dry-run\n\nA running run (its .lock held) and a pinned run (a .keep file) are never deleted.\nWithout a terminal, --yes is required. A plan deleting more than --max-share of a\nproject's runs (or all of them) is held: shown with the guard's verdict and the\nflag that lets it through (a larger --max-share, or --force), not deleted."
     )]
     Clean(retention::CleanArgs),
     /// Apply the configured retention policies to every project, without prompting

@@ -322,8 +322,13 @@ fn ask_before_deleting(
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     if !interactive {
         ctx.print(registry, json, DocumentKind::CleanPlan, doc)?;
+        let held = if doc.held.is_empty() {
+            String::new()
+        } else {
+            format!(" ({} as well)", held_note(doc))
+        };
         return Err(Failure::usage(format!(
-            "not deleting {what} without confirmation: there is no terminal to ask on; pass --yes (or --dry-run to only show the plan)"
+            "not deleting {what} without confirmation: there is no terminal to ask on; pass --yes (or --dry-run to only show the plan){held}"
         )));
     }
     ctx.print(registry, false, DocumentKind::CleanPlan, doc)?;
@@ -502,11 +507,30 @@ pub(super) fn clean(ctx: &Context, args: CleanArgs) -> CmdResult {
     let doc = work.preview(ctx, args.reasons || args.policy.json);
     let (runs, files) = work.counts(&doc);
     let orphan_rows = work.orphan_rows(&doc);
-    if args.dry_run || runs + files + orphan_rows == 0 {
+    if args.dry_run {
+        // A plan is what was asked for: the guard's holds are in it, and
+        // holding is not a failure until a deletion is refused.
         ctx.print(&registry, args.policy.json, DocumentKind::CleanPlan, &doc)?;
         return Ok(exit_of(&doc));
     }
-    if !args.yes {
+    if runs + files + orphan_rows == 0 {
+        if doc.held.is_empty() {
+            ctx.print(&registry, args.policy.json, DocumentKind::CleanPlan, &doc)?;
+            return Ok(exit_of(&doc));
+        }
+        // Everything the policy would delete is held: the deletions are
+        // refused, as a clean with something to delete reports them.
+        let mut done = doc;
+        done.dry_run = false;
+        done.refused.extend(plan.refusals());
+        ctx.print(&registry, args.policy.json, DocumentKind::CleanPlan, &done)?;
+        if !ctx.quiet {
+            eprintln!("nothing deleted: {}", held_note(&done));
+        }
+        return Ok(exit::FAILURES);
+    }
+    let interactive = !args.yes;
+    if interactive {
         let mut what = match (runs, files) {
             (0, 0) => String::new(),
             (r, 0) => format!("{r} run(s)"),
@@ -527,8 +551,54 @@ pub(super) fn clean(ctx: &Context, args: CleanArgs) -> CmdResult {
         }
     }
     let done = execute_work(ctx, &work, args.policy.json)?;
-    ctx.print(&registry, args.policy.json, DocumentKind::CleanPlan, &done)?;
+    // After a prompt the plan is on the screen: only the outcome follows.
+    let shown = if interactive && !args.policy.json {
+        outcome(&done)
+    } else {
+        done.clone()
+    };
+    ctx.print(&registry, args.policy.json, DocumentKind::CleanPlan, &shown)?;
     Ok(exit_of(&done))
+}
+
+/// `N run(s) (SIZE) held by the guard; pass FLAG to delete them too`.
+fn held_note(doc: &CleanPlan) -> String {
+    let bytes: u64 = doc.held.iter().filter_map(|r| r.size_bytes).sum();
+    let mut note = format!(
+        "{} run(s) ({}) held by the guard",
+        doc.held.len(),
+        otto_hooks_reporters::format::human_size(bytes)
+    );
+    if let Some(allow) = &doc.allow {
+        note.push_str(&format!("; pass {allow} to delete them too"));
+    }
+    note
+}
+
+/// An executed clean's document without its lists of runs (they were in
+/// the plan shown before the prompt): per project what was deleted and
+/// freed, every refusal and failure, the cache and history outcome.
+fn outcome(done: &CleanPlan) -> CleanPlan {
+    let mut out = done.clone();
+    for g in &mut out.groups {
+        let deleted: Vec<_> = done
+            .deleted
+            .iter()
+            .filter(|r| r.project == g.project)
+            .collect();
+        let planned = g.deleted;
+        g.deleted = deleted.len() as u64;
+        g.deleted_bytes = deleted.iter().filter_map(|r| r.size_bytes).sum();
+        // A planned deletion that did not happen left the run in place.
+        g.kept += planned.saturating_sub(g.deleted);
+    }
+    out.deleted.clear();
+    out.held.clear();
+    out.kept.clear();
+    if let Some(history) = &mut out.history {
+        history.run_ids.clear();
+    }
+    out
 }
 
 /// `clean` on a run history: its `retention_days`, plan first.
@@ -575,7 +645,13 @@ fn clean_history(
         }
     }
     let done = target.apply(now, false)?;
-    ctx.print(registry, json, DocumentKind::CleanPlan, &done)?;
+    // After a prompt the run ids were on the screen: only the outcome.
+    let shown = if args.yes || json {
+        done
+    } else {
+        outcome(&done)
+    };
+    ctx.print(registry, json, DocumentKind::CleanPlan, &shown)?;
     Ok(exit::OK)
 }
 
@@ -735,6 +811,21 @@ pub(crate) fn scheduled_pass(ctx: &Context, db: &std::path::Path) -> String {
         size(doc.bytes_freed),
         doc.refused.len()
     );
+    if !doc.held.is_empty() {
+        // Unattended, no flag can be passed: name the setting instead.
+        let setting = match doc
+            .allow
+            .as_deref()
+            .and_then(|a| a.strip_prefix("--max-share "))
+        {
+            Some(percent) => format!("clean.max_share = {percent} lets them through"),
+            None => "a project would lose every run: only `clean --force` deletes them".to_owned(),
+        };
+        line.push_str(&format!(
+            " ({} run(s) held by the guard; {setting})",
+            doc.held.len()
+        ));
+    }
     match (&doc.history, history_ok) {
         (Some(h), _) => line.push_str(&format!(
             "; history: {} run(s) and {} event(s) older than {} days expired ({} given back)",

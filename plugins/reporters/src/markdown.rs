@@ -326,25 +326,47 @@ fn clean_plan(plan: &CleanPlan) -> String {
         ));
     }
     let planned = |title: &str, runs: &[PlannedRun]| {
+        // A start column when the document has starts; a guard column when
+        // a guard holds the runs.
+        let dated = runs.iter().any(|r| r.timestamp.is_some());
+        let guarded = runs.iter().any(|r| r.held.is_some());
         let rows: Vec<Vec<String>> = runs
             .iter()
             .map(|r| {
-                vec![
-                    code(&r.project),
-                    code(&r.run),
-                    opt_size(r.size_bytes),
+                let mut row = vec![code(&r.project), code(&r.run)];
+                if dated {
+                    row.push(r.timestamp.map_or_else(|| "-".to_owned(), utc_time));
+                }
+                row.push(opt_size(r.size_bytes));
+                row.push(
                     r.reasons
                         .iter()
                         .map(|s| text(s))
                         .collect::<Vec<_>>()
                         .join(", "),
-                ]
+                );
+                if guarded {
+                    row.push(r.held.as_deref().map_or_else(String::new, text));
+                }
+                row
             })
             .collect();
+        let mut headers = vec!["Project", "Run"];
+        let mut align = vec![L, L];
+        if dated {
+            headers.push("Started");
+            align.push(L);
+        }
+        headers.extend(["Size", "Reasons"]);
+        align.extend([R, L]);
+        if guarded {
+            headers.push("Guard");
+            align.push(L);
+        }
         format!(
             "\n#### {title} ({})\n\n{}",
             runs.len(),
-            table(&["Project", "Run", "Size", "Reasons"], &[L, L, R, L], &rows)
+            table(&headers, &align, &rows)
         )
     };
     if !plan.deleted.is_empty() {
@@ -356,6 +378,12 @@ fn clean_plan(plan: &CleanPlan) -> String {
             },
             &plan.deleted,
         ));
+    }
+    if !plan.held.is_empty() {
+        out.push_str(&planned("Held by the guard", &plan.held));
+        if let Some(allow) = &plan.allow {
+            let _ = writeln!(out, "\nTo delete the held runs too, pass {}.", code(allow));
+        }
     }
     if !plan.kept.is_empty() {
         out.push_str(&planned("Kept", &plan.kept));
@@ -591,5 +619,32 @@ mod tests {
     fn tables_have_an_alignment_row() {
         let t = table(&["A", "B"], &[L, R], &[vec!["x|y".into(), "1".into()]]);
         assert_eq!(t, "| A | B |\n| --- | ---: |\n| x\\|y | 1 |\n");
+    }
+
+    #[test]
+    fn held_runs_are_listed_with_their_start_and_the_guard_and_the_flag() {
+        let plan = CleanPlan {
+            dry_run: true,
+            held: vec![PlannedRun {
+                project: "web".into(),
+                run: "1689000000".into(),
+                size_bytes: Some(1_000),
+                reasons: vec!["older than 30d".into()],
+                timestamp: Some(1_689_000_000),
+                started_at: Some("2023-07-10T14:40:00Z".into()),
+                held: Some("held by guard: would delete every run of web".into()),
+            }],
+            allow: Some("--force".into()),
+            ..CleanPlan::default()
+        };
+        let out = clean_plan(&plan);
+        assert!(
+            out.contains(
+                "#### Held by the guard (1)\n\n| Project | Run | Started | Size | Reasons | Guard |"
+            ),
+            "{out}"
+        );
+        assert!(out.contains("| 2023-07-10 14:40:00 UTC |"), "{out}");
+        assert!(out.contains("pass `--force`"), "{out}");
     }
 }

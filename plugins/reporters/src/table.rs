@@ -16,7 +16,7 @@ use crate::format::{
     attributes, count, entry_status, human_age, human_duration, human_size, info_status, opt_size,
     time_in,
 };
-use crate::grid::{L, R, lay_out, lines_to_text, table};
+use crate::grid::{Align, L, R, lay_out, lines_to_text, table};
 
 /// Renders documents as aligned plain-text tables, with local times.
 ///
@@ -64,7 +64,7 @@ where
             DocumentKind::RunList => self.run_list(&crate::parse(doc)?),
             DocumentKind::RunInfo => self.run_info(&crate::parse(doc)?),
             DocumentKind::Usage => self.usage(&crate::parse(doc)?),
-            DocumentKind::CleanPlan => clean_plan(&crate::parse(doc)?),
+            DocumentKind::CleanPlan => clean_plan(&crate::parse(doc)?, &|t| self.time(t), self.now),
             DocumentKind::RunSummary => run_summary(&crate::parse(doc)?),
             DocumentKind::PluginList => plugin_list(&crate::parse(doc)?),
             DocumentKind::Config => config(&crate::parse(doc)?),
@@ -202,6 +202,15 @@ where
     }
 }
 
+/// A run's age for plan lines: `127 days`, `1 day`, `5h`, `12m`.
+fn age(seconds: i64) -> String {
+    let days = seconds.max(0) / 86_400;
+    match days {
+        0 => human_age(seconds),
+        _ => count(days as u64, "day", "days"),
+    }
+}
+
 /// `ottofile` → `Ottofile`, `exit_code` → `Exit code`.
 fn label(key: &str) -> String {
     let key = key.replace('_', " ");
@@ -255,7 +264,11 @@ fn tasks(tasks: &[TaskInfo]) -> String {
     out
 }
 
-fn clean_plan(plan: &CleanPlan) -> String {
+/// A clean plan, or what a clean did: the groups, the runs deleted (or
+/// to delete), held by a guard, kept and refused, each run with its
+/// start (`time`: local time) and age (at `now`); the cache and history
+/// parts.
+fn clean_plan(plan: &CleanPlan, time: &dyn Fn(i64) -> String, now: i64) -> String {
     let projects: BTreeSet<&str> = plan
         .groups
         .iter()
@@ -280,36 +293,68 @@ fn clean_plan(plan: &CleanPlan) -> String {
     let mut sections = Vec::new();
 
     if !plan.groups.is_empty() {
+        let any_held = plan.groups.iter().any(|g| g.held > 0);
         let rows = plan
             .groups
             .iter()
             .map(|g| {
-                vec![
+                let mut row = vec![
                     g.project.clone(),
                     g.policy.clone().unwrap_or_else(|| "-".to_owned()),
                     format!("{} ({})", g.kept, human_size(g.kept_bytes)),
                     format!("{} ({})", g.deleted, human_size(g.deleted_bytes)),
-                ]
+                ];
+                if any_held {
+                    row.push(if g.held == 0 {
+                        "-".to_owned()
+                    } else {
+                        format!("{} ({})", g.held, human_size(g.held_bytes))
+                    });
+                }
+                row
             })
             .collect();
-        sections.push(table(&["PROJECT", "POLICY", "KEEP", "DELETE"], rows, &[]));
+        let headers: &[&str] = match (plan.dry_run, any_held) {
+            (true, false) => &["PROJECT", "POLICY", "KEEP", "DELETE"],
+            (true, true) => &["PROJECT", "POLICY", "KEEP", "DELETE", "HELD BY GUARD"],
+            (false, false) => &["PROJECT", "POLICY", "KEPT", "DELETED"],
+            (false, true) => &["PROJECT", "POLICY", "KEPT", "DELETED", "HELD BY GUARD"],
+        };
+        sections.push(table(headers, rows, &[]));
     }
 
     let planned = |title: &str, runs: &[otto_hooks_plugin_api::report::PlannedRun]| {
+        // Dates only when the document has them (a host before they
+        // were added sends none).
+        let dated = runs.iter().any(|r| r.timestamp.is_some());
         let rows: Vec<Vec<String>> = runs
             .iter()
             .map(|r| {
-                vec![
-                    run(&r.project, &r.run),
-                    opt_size(r.size_bytes),
-                    r.reasons.join(", "),
-                ]
+                let mut row = vec![run(&r.project, &r.run)];
+                if dated {
+                    row.push(r.timestamp.map_or_else(String::new, time));
+                    row.push(
+                        r.timestamp
+                            .map_or_else(String::new, |t| format!("({})", age(now - t))),
+                    );
+                }
+                row.push(opt_size(r.size_bytes));
+                row.push(r.reasons.join(", "));
+                if let Some(held) = &r.held {
+                    row.push(format!("— {held}"));
+                }
+                row
             })
             .collect();
+        let align: &[Align] = if dated {
+            &[L, L, R, R, L, L]
+        } else {
+            &[L, R, L, L]
+        };
         format!(
             "{title} ({}):\n{}",
             runs.len(),
-            lines_to_text(&lay_out(&rows, &[L, R, L], "  "))
+            lines_to_text(&lay_out(&rows, align, "  "))
         )
     };
     if !plan.deleted.is_empty() {
@@ -319,6 +364,9 @@ fn clean_plan(plan: &CleanPlan) -> String {
             "Deleted"
         };
         sections.push(planned(title, &plan.deleted));
+    }
+    if !plan.held.is_empty() {
+        sections.push(planned("Held by the guard", &plan.held));
     }
     if !plan.kept.is_empty() {
         sections.push(planned("Kept", &plan.kept));
@@ -382,7 +430,9 @@ fn clean_plan(plan: &CleanPlan) -> String {
     let history_runs = plan.history.as_ref().map_or(0, |h| h.runs);
     let history_only = plan.history.is_some() && plan.deleted.is_empty() && plan.cache.is_none();
     let mut last = String::new();
+    let group_deletions: u64 = plan.groups.iter().map(|g| g.deleted).sum();
     if plan.deleted.is_empty()
+        && group_deletions == 0
         && plan.cache.as_ref().is_none_or(|c| c.deleted.is_empty())
         && history_runs == 0
     {
@@ -407,6 +457,22 @@ fn clean_plan(plan: &CleanPlan) -> String {
         );
     }
     last.push('\n');
+    let held: u64 = plan.groups.iter().map(|g| g.held).sum();
+    if held > 0 {
+        let bytes: u64 = plan.groups.iter().map(|g| g.held_bytes).sum();
+        let _ = write!(
+            last,
+            "The guard holds {} ({})",
+            count(held, "run", "runs"),
+            human_size(bytes)
+        );
+        match &plan.allow {
+            Some(allow) => {
+                let _ = writeln!(last, "; to delete them too, pass {allow}");
+            }
+            None => last.push_str(".\n"),
+        }
+    }
     sections.push(last);
     sections.join("\n")
 }
@@ -683,12 +749,14 @@ mod tests {
                 kept_bytes: 1000,
                 deleted: 1,
                 deleted_bytes: 2_000_000,
+                ..GroupPlan::default()
             }],
             deleted: vec![PlannedRun {
                 project: "web".into(),
                 run: "1".into(),
                 size_bytes: Some(2_000_000),
                 reasons: vec!["older than 30d".into()],
+                ..PlannedRun::default()
             }],
             ..CleanPlan::default()
         };
@@ -700,6 +768,57 @@ mod tests {
         );
         assert!(out.ends_with("\nWould free 2.0 MB\n"), "{out}");
         assert!(!out.contains("Kept"), "{out}");
+    }
+
+    #[test]
+    fn a_held_run_shows_its_local_start_age_reasons_and_the_guard_verdict() {
+        let held = "held by guard: would delete 75% of web's runs (max_share 50%)";
+        let plan = CleanPlan {
+            dry_run: true,
+            groups: vec![GroupPlan {
+                project: "web".into(),
+                policy: Some("standard".into()),
+                kept: 4,
+                kept_bytes: 4_000,
+                held: 3,
+                held_bytes: 3_000,
+                guard: Some(
+                    "would delete 3 of 4 runs of web (75%, more than max_share 50%)".into(),
+                ),
+                allow: Some("--max-share 75".into()),
+                ..GroupPlan::default()
+            }],
+            held: vec![PlannedRun {
+                project: "web".into(),
+                run: "1689000000".into(),
+                size_bytes: Some(1_000),
+                reasons: vec!["older than 30d".into()],
+                timestamp: Some(1_689_000_000),
+                started_at: Some("2023-07-10T14:40:00Z".into()),
+                held: Some(held.into()),
+            }],
+            allow: Some("--max-share 75".into()),
+            ..CleanPlan::default()
+        };
+        let json = serde_json::to_string(&plan).expect("serialises");
+        let out = render(DocumentKind::CleanPlan, &json);
+        // 1,700,000,000 − 1,689,000,000 s is 127 days; the time is UTC+1.
+        assert!(
+            out.contains(&format!(
+                "\nHeld by the guard (1):\n  1689000000  2023-07-10 15:40:00  (127 days)  1 KB  older than 30d  — {held}\n"
+            )),
+            "{out}"
+        );
+        assert!(
+            out.contains("HELD BY GUARD") && out.contains("3 (3 KB)"),
+            "{out}"
+        );
+        assert!(
+            out.ends_with(
+                "The guard holds 3 runs (3 KB); to delete them too, pass --max-share 75\n"
+            ),
+            "{out}"
+        );
     }
 
     #[test]

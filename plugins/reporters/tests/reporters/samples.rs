@@ -217,6 +217,7 @@ fn planned(project: &str, run: &str, size: Option<u64>, reasons: &[&str]) -> Pla
         run: run.into(),
         size_bytes: size,
         reasons: reasons.iter().map(|r| (*r).to_owned()).collect(),
+        ..PlannedRun::default()
     }
 }
 
@@ -231,6 +232,7 @@ pub fn clean_plan(dry_run: bool) -> CleanPlan {
                 kept_bytes: 1_200_000_000,
                 deleted: 2,
                 deleted_bytes: 500_000_000,
+                ..GroupPlan::default()
             },
             GroupPlan {
                 project: "api-77aa".into(),
@@ -239,6 +241,7 @@ pub fn clean_plan(dry_run: bool) -> CleanPlan {
                 kept_bytes: 445_000_000,
                 deleted: 0,
                 deleted_bytes: 0,
+                ..GroupPlan::default()
             },
         ],
         deleted: vec![
@@ -291,6 +294,8 @@ pub fn clean_plan(dry_run: bool) -> CleanPlan {
         }),
         history: None,
         otto_db: Vec::new(),
+        held: Vec::new(),
+        allow: None,
     }
 }
 
