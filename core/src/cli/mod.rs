@@ -4,6 +4,7 @@
 //! one JSON document and nothing else), messages on stderr; exit 0 done,
 //! 1 done with failures, 2 bad usage, config or input.
 
+mod completions;
 mod config_cmd;
 mod daemon;
 mod history;
@@ -362,9 +363,7 @@ where
 
 fn dispatch(cli: Cli) -> CmdResult {
     if let Command::Completions { shell } = cli.command {
-        let mut out = Vec::new();
-        clap_complete::generate(shell, &mut Cli::command(), "otto-hooks", &mut out);
-        write_stdout(&String::from_utf8_lossy(&out))?;
+        write_stdout(&completions::script(shell))?;
         return Ok(exit::OK);
     }
     let mut overrides = cli
