@@ -148,7 +148,8 @@ fn explore(dir: &Path) -> String {
          \x20 otto-hooks list --limit 20          the newest runs, their status and size\n\
          \x20 otto-hooks usage                    where the disk space goes\n\
          \x20 otto-hooks clean --dry-run          what the default retention would delete, and why\n\
-         \x20                                     (keep 30 days, the last 10 runs of each project, pinned and running runs)\n\
+         \x20                                     (keeps 30 days, the last 10 runs of each project, pinned and running runs;\n\
+         \x20                                     a plan deleting over half of a project's runs needs --force)\n\
          \x20 otto-hooks clean --keep 7 --dry-run a stricter policy\n\
          Deleting there is safe: it is all sample data. Remove it with `rm -r {home}`.\n"
     )
