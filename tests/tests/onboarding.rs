@@ -163,3 +163,148 @@ fn the_package_is_named_otto_hooks_and_installs_the_otto_hooks_binary() {
         .expect("a library");
     assert_eq!(lib["name"], "otto_hooks_core");
 }
+
+/// The complete JSON documents of each `## \`otto-hooks …\`` section of
+/// docs/JSON.md (fragments, such as `"cache": {…}`, are not documents).
+fn documented() -> Vec<(String, Vec<serde_json::Value>)> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/JSON.md");
+    let doc = std::fs::read_to_string(path).unwrap();
+    doc.split("\n## ")
+        .skip(1)
+        .map(|section| {
+            let heading = section.lines().next().unwrap().to_owned();
+            let blocks = section
+                .split("```json\n")
+                .skip(1)
+                .filter_map(|b| b.split("\n```").next())
+                .filter_map(|b| serde_json::from_str(b).ok())
+                .collect();
+            (heading, blocks)
+        })
+        .collect()
+}
+
+/// A document's keys: an object's, or those of an array's first element.
+fn keys(doc: &serde_json::Value) -> Vec<String> {
+    let object = match doc {
+        serde_json::Value::Array(items) => items.first().unwrap_or(&serde_json::Value::Null),
+        other => other,
+    };
+    let mut keys: Vec<String> = object
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
+    keys.sort();
+    keys
+}
+
+/// Stops the daemon a test started, whatever the test's outcome.
+struct Daemon<'a>(&'a Path);
+
+impl Drop for Daemon<'_> {
+    fn drop(&mut self) {
+        let _ = otto_hooks(self.0).args(["daemon", "stop"]).output();
+    }
+}
+
+#[test]
+fn every_json_output_has_the_keys_docs_json_md_shows() {
+    use otto_hooks_tests::otto_home::{GenSpec, generate};
+
+    let home = PrivateDir::new();
+    let mut spec = GenSpec::new(2, 12);
+    spec.tasks = 3;
+    spec.with_db = true;
+    spec.jobs = 1;
+    generate(&home.path().join(".otto"), &spec);
+    let plugin = home.copy_library("weekday-retention");
+    let run = |args: &[&str], input: Option<&str>| -> Output {
+        use std::io::Write;
+        let mut child = otto_hooks(home.path())
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        if let Some(text) = input {
+            stdin.write_all(text.as_bytes()).unwrap();
+        }
+        drop(stdin);
+        child.wait_with_output().unwrap()
+    };
+    let doc = |args: &[&str]| -> serde_json::Value {
+        let out = run(args, None);
+        // 1 is "done with failures" (a refused plan, a daemon not running).
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", text(&out.stdout)))
+    };
+
+    let first_run = doc(&["list", "--json"])[0]["run"].as_str().unwrap().to_owned();
+    let id = text(&run(&["hook", "run-start", "--repo", "."], None).stdout)
+        .trim()
+        .to_owned();
+    run(
+        &["hook", "event", "--run", &id],
+        Some("{\"type\":\"unit.started\",\"unit\":\"api\"}\n"),
+    );
+    let plugin = plugin.to_str().unwrap();
+    let mut outputs: Vec<(&str, serde_json::Value)> = vec![
+        ("`otto-hooks plugins list --json`", doc(&["plugins", "list", "--json"])),
+        ("`otto-hooks plugins check PATH --json`", doc(&["plugins", "check", plugin, "--json"])),
+        ("`otto-hooks config show --json`", doc(&["config", "show", "--json"])),
+        (
+            "`otto-hooks hook run-complete --json`",
+            doc(&["hook", "run-complete", "--run", &id, "--status", "failed", "--json"]),
+        ),
+        ("`otto-hooks list --json`", doc(&["list", "--json"])),
+        ("`otto-hooks info RUN --json`", doc(&["info", &first_run, "--json"])),
+        ("`otto-hooks usage --json`", doc(&["usage", "--json"])),
+        (
+            "`otto-hooks clean --json` (also `run-policies --json`, `why --json`)",
+            doc(&["clean", "--dry-run", "--json"]),
+        ),
+        (
+            "`otto-hooks clean --json` (also `run-policies --json`, `why --json`)",
+            doc(&["why", &first_run, "--json"]),
+        ),
+        ("`otto-hooks events RUN --json`", doc(&["events", &id, "--json"])),
+        ("`otto-hooks import otto --json`", doc(&["import", "otto", "--json"])),
+        ("`otto-hooks daemon status --json`", doc(&["daemon", "status", "--json"])),
+    ];
+    let started = run(&["daemon", "start", "--port", "0"], None);
+    assert_eq!(started.status.code(), Some(0), "{}", text(&started.stderr));
+    let _daemon = Daemon(home.path());
+    outputs.push((
+        "`otto-hooks daemon status --json`",
+        doc(&["daemon", "status", "--json"]),
+    ));
+
+    let documented = documented();
+    for (heading, output) in &outputs {
+        let blocks = &documented
+            .iter()
+            .find(|(h, _)| h == heading)
+            .unwrap_or_else(|| panic!("docs/JSON.md has no section {heading}"))
+            .1;
+        assert!(
+            blocks.iter().any(|b| keys(b) == keys(output)),
+            "{heading}: the output's keys {:?} are in no document of the section ({:?})",
+            keys(output),
+            blocks.iter().map(keys).collect::<Vec<_>>()
+        );
+    }
+    // Every section is checked.
+    for (heading, _) in &documented {
+        assert!(
+            outputs.iter().any(|(h, _)| h == heading),
+            "docs/JSON.md documents {heading}, which this test does not run"
+        );
+    }
+}
