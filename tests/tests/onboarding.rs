@@ -71,8 +71,10 @@ fn demo_builds_a_sample_otto_home_that_every_command_reads() {
     let runs = json(&with_demo(&["list", "--json"]));
     let runs = runs.as_array().unwrap();
     assert_eq!(runs.len(), 240);
-    let projects: std::collections::BTreeSet<&str> =
-        runs.iter().map(|r| r["project"].as_str().unwrap()).collect();
+    let projects: std::collections::BTreeSet<&str> = runs
+        .iter()
+        .map(|r| r["project"].as_str().unwrap())
+        .collect();
     assert_eq!(projects.len(), 4);
     let status = |s: &str| runs.iter().filter(|r| r["status"] == s).count();
     assert!(status("success") > 100, "{}", status("success"));
@@ -80,9 +82,15 @@ fn demo_builds_a_sample_otto_home_that_every_command_reads() {
     // Killed runs: a `running` row whose process is gone.
     assert!(status("interrupted") > 0);
     // Same-second runs: `<ts>-<n>`.
-    assert!(runs.iter().any(|r| r["run"].as_str().unwrap().contains('-')));
+    assert!(
+        runs.iter()
+            .any(|r| r["run"].as_str().unwrap().contains('-'))
+    );
     // Months of runs: the oldest is over 60 days older than the newest.
-    let times: Vec<i64> = runs.iter().map(|r| r["timestamp"].as_i64().unwrap()).collect();
+    let times: Vec<i64> = runs
+        .iter()
+        .map(|r| r["timestamp"].as_i64().unwrap())
+        .collect();
     let span = times.iter().max().unwrap() - times.iter().min().unwrap();
     assert!(span > 60 * 86_400, "{span}");
 
@@ -91,11 +99,18 @@ fn demo_builds_a_sample_otto_home_that_every_command_reads() {
     // Months of runs: the default policy would delete most of each
     // project's, which needs --force (exit 1 without it); the plan is there.
     let dry_run = with_demo(&["clean", "--dry-run", "--json"]);
-    assert!(matches!(dry_run.status.code(), Some(0 | 1)), "{}", text(&dry_run.stderr));
+    assert!(
+        matches!(dry_run.status.code(), Some(0 | 1)),
+        "{}",
+        text(&dry_run.stderr)
+    );
     let plan: serde_json::Value = serde_json::from_slice(&dry_run.stdout).unwrap();
     assert_eq!(plan["dry_run"], true);
     let forced = json(&with_demo(&["clean", "--dry-run", "--force", "--json"]));
-    assert!(!forced["deleted"].as_array().unwrap().is_empty(), "{forced}");
+    assert!(
+        !forced["deleted"].as_array().unwrap().is_empty(),
+        "{forced}"
+    );
 
     // Again: already there, the same hints.
     let again = otto_hooks(home.path()).arg("demo").output().unwrap();
@@ -108,9 +123,17 @@ fn demo_refuses_a_directory_in_use_and_otto_s_own_home() {
     let home = PrivateDir::new();
     let busy = home.subdir("busy", 0o700);
     std::fs::write(busy.join("notes.txt"), "mine").unwrap();
-    let out = otto_hooks(home.path()).arg("demo").arg(&busy).output().unwrap();
+    let out = otto_hooks(home.path())
+        .arg("demo")
+        .arg(&busy)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("not empty"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("not empty"),
+        "{}",
+        text(&out.stderr)
+    );
     assert_eq!(std::fs::read_dir(&busy).unwrap().count(), 1);
 
     for otto in [home.path().join(".otto"), home.path().join("elsewhere")] {
@@ -133,7 +156,13 @@ fn the_package_is_named_otto_hooks_and_installs_the_otto_hooks_binary() {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../core/Cargo.toml");
     let out = Command::new(cargo)
-        .args(["metadata", "--no-deps", "--offline", "--format-version", "1"])
+        .args([
+            "metadata",
+            "--no-deps",
+            "--offline",
+            "--format-version",
+            "1",
+        ])
         .arg("--manifest-path")
         .arg(&manifest)
         .output()
@@ -246,7 +275,10 @@ fn every_json_output_has_the_keys_docs_json_md_shows() {
             .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", text(&out.stdout)))
     };
 
-    let first_run = doc(&["list", "--json"])[0]["run"].as_str().unwrap().to_owned();
+    let first_run = doc(&["list", "--json"])[0]["run"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let id = text(&run(&["hook", "run-start", "--repo", "."], None).stdout)
         .trim()
         .to_owned();
@@ -256,15 +288,35 @@ fn every_json_output_has_the_keys_docs_json_md_shows() {
     );
     let plugin = plugin.to_str().unwrap();
     let mut outputs: Vec<(&str, serde_json::Value)> = vec![
-        ("`otto-hooks plugins list --json`", doc(&["plugins", "list", "--json"])),
-        ("`otto-hooks plugins check PATH --json`", doc(&["plugins", "check", plugin, "--json"])),
-        ("`otto-hooks config show --json`", doc(&["config", "show", "--json"])),
+        (
+            "`otto-hooks plugins list --json`",
+            doc(&["plugins", "list", "--json"]),
+        ),
+        (
+            "`otto-hooks plugins check PATH --json`",
+            doc(&["plugins", "check", plugin, "--json"]),
+        ),
+        (
+            "`otto-hooks config show --json`",
+            doc(&["config", "show", "--json"]),
+        ),
         (
             "`otto-hooks hook run-complete --json`",
-            doc(&["hook", "run-complete", "--run", &id, "--status", "failed", "--json"]),
+            doc(&[
+                "hook",
+                "run-complete",
+                "--run",
+                &id,
+                "--status",
+                "failed",
+                "--json",
+            ]),
         ),
         ("`otto-hooks list --json`", doc(&["list", "--json"])),
-        ("`otto-hooks info RUN --json`", doc(&["info", &first_run, "--json"])),
+        (
+            "`otto-hooks info RUN --json`",
+            doc(&["info", &first_run, "--json"]),
+        ),
         ("`otto-hooks usage --json`", doc(&["usage", "--json"])),
         (
             "`otto-hooks clean --json` (also `run-policies --json`, `why --json`)",
@@ -274,9 +326,18 @@ fn every_json_output_has_the_keys_docs_json_md_shows() {
             "`otto-hooks clean --json` (also `run-policies --json`, `why --json`)",
             doc(&["why", &first_run, "--json"]),
         ),
-        ("`otto-hooks events RUN --json`", doc(&["events", &id, "--json"])),
-        ("`otto-hooks import otto --json`", doc(&["import", "otto", "--json"])),
-        ("`otto-hooks daemon status --json`", doc(&["daemon", "status", "--json"])),
+        (
+            "`otto-hooks events RUN --json`",
+            doc(&["events", &id, "--json"]),
+        ),
+        (
+            "`otto-hooks import otto --json`",
+            doc(&["import", "otto", "--json"]),
+        ),
+        (
+            "`otto-hooks daemon status --json`",
+            doc(&["daemon", "status", "--json"]),
+        ),
     ];
     let started = run(&["daemon", "start", "--port", "0"], None);
     assert_eq!(started.status.code(), Some(0), "{}", text(&started.stderr));

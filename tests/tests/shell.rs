@@ -56,7 +56,10 @@ fn otto_hooks(home: &Path) -> Command {
 
 /// The completion script for `shell`, written to `dir/name`.
 fn completion_script(home: &Path, shell: &str, dir: &Path, name: &str) -> PathBuf {
-    let out = otto_hooks(home).args(["completions", shell]).output().unwrap();
+    let out = otto_hooks(home)
+        .args(["completions", shell])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     std::fs::create_dir_all(dir).unwrap();
     let path = dir.join(name);
@@ -77,7 +80,10 @@ fn sorted(lines: &str) -> Vec<String> {
 
 /// What `shell` completes for each line (the last word partial).
 fn check_completions(complete: impl Fn(&str) -> Vec<String>) {
-    assert_eq!(complete("otto-hooks daemon st"), ["start", "status", "stop"]);
+    assert_eq!(
+        complete("otto-hooks daemon st"),
+        ["start", "status", "stop"]
+    );
     assert_eq!(
         complete("otto-hooks clean --ke"),
         ["--keep", "--keep-failed", "--keep-last"]
@@ -127,10 +133,7 @@ fn zsh_completes_nested_subcommands_and_their_options() {
     let home = PrivateDir::new();
     let functions = home.path().join("zfunc");
     completion_script(home.path(), "zsh", &functions, "_otto-hooks");
-    let driver = home.write_file(
-        "complete.zsh",
-        include_str!("../fixtures/zsh-complete.zsh"),
-    );
+    let driver = home.write_file("complete.zsh", include_str!("../fixtures/zsh-complete.zsh"));
     check_completions(|line| {
         // The driver starts an interactive zsh in a pseudo-terminal; the
         // timeout ends it should it never get a prompt.
@@ -197,7 +200,11 @@ fn in_terminal(cmd: &Command, args: &str) -> Option<String> {
     let script = installed("script", "util-linux")?;
     let binary = otto_hooks_tests::otto_hooks_binary();
     let out = Command::new(script)
-        .args(["-qefc", &format!("{} {args}", binary.display()), "/dev/null"])
+        .args([
+            "-qefc",
+            &format!("{} {args}", binary.display()),
+            "/dev/null",
+        ])
         .env_clear()
         .envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))))
         .current_dir(cmd.get_current_dir().unwrap())
@@ -301,7 +308,10 @@ fn quiet_silences_warnings_and_notes_but_not_errors() {
         "{}",
         stderr_of(&loud)
     );
-    let quiet = otto_hooks(home.path()).args(["-q", "list"]).output().unwrap();
+    let quiet = otto_hooks(home.path())
+        .args(["-q", "list"])
+        .output()
+        .unwrap();
     assert_eq!(quiet.status.code(), Some(0));
     assert_eq!(stderr_of(&quiet), "");
     assert!(text(&quiet.stdout).contains("failed"));
@@ -310,7 +320,10 @@ fn quiet_silences_warnings_and_notes_but_not_errors() {
     let empty = PrivateDir::new();
     let noted = otto_hooks(empty.path()).arg("usage").output().unwrap();
     assert!(stderr_of(&noted).contains("note:"), "{}", stderr_of(&noted));
-    let quiet = otto_hooks(empty.path()).args(["usage", "-q"]).output().unwrap();
+    let quiet = otto_hooks(empty.path())
+        .args(["usage", "-q"])
+        .output()
+        .unwrap();
     assert_eq!(stderr_of(&quiet), "");
 
     // Errors stay: clap's, and the command's own.

@@ -93,14 +93,23 @@ mod tests {
     fn the_flag_is_found_before_parsing_in_both_spellings() {
         let flag = |list: &[&str]| ColorFlag::from_args(&args(list));
         assert_eq!(flag(&["otto-hooks", "list"]), ColorFlag::Auto);
-        assert_eq!(flag(&["otto-hooks", "--color", "never", "list"]), ColorFlag::Never);
-        assert_eq!(flag(&["otto-hooks", "list", "--color=always"]), ColorFlag::Always);
+        assert_eq!(
+            flag(&["otto-hooks", "--color", "never", "list"]),
+            ColorFlag::Never
+        );
+        assert_eq!(
+            flag(&["otto-hooks", "list", "--color=always"]),
+            ColorFlag::Always
+        );
         assert_eq!(
             flag(&["otto-hooks", "--color=always", "--color", "never"]),
             ColorFlag::Never
         );
         // After `--` it is an operand, not the flag.
-        assert_eq!(flag(&["otto-hooks", "x", "--", "--color=never"]), ColorFlag::Auto);
+        assert_eq!(
+            flag(&["otto-hooks", "x", "--", "--color=never"]),
+            ColorFlag::Auto
+        );
     }
 
     #[test]

@@ -121,7 +121,13 @@ mod tests {
     esac
 ";
         let fixed = fix_bash_labels(broken, "otto-hooks");
-        assert_eq!(fixed, broken.replace("        otto__subcmd__hooks__subcmd__daemon)", "        otto__hooks__subcmd__daemon)"));
+        assert_eq!(
+            fixed,
+            broken.replace(
+                "        otto__subcmd__hooks__subcmd__daemon)",
+                "        otto__hooks__subcmd__daemon)"
+            )
+        );
         // Nothing else changed: the option text keeps its spelling.
         assert!(fixed.contains("opts=\"otto__subcmd__hooks__subcmd__x)\""));
     }

@@ -63,8 +63,12 @@ pub(super) fn run(ctx: &Context, args: DemoArgs) -> CmdResult {
     spec.jobs = spec.jobs.min(2);
     let summary = build(&dir, &spec)?;
     std::fs::File::create(dir.join(MARKER))
-        .and_then(|mut f| f.write_all(b"built by `otto-hooks demo`; remove the directory when done\n"))
-        .map_err(|e| Failure::failed(format!("cannot write {}: {e}", dir.join(MARKER).display())))?;
+        .and_then(|mut f| {
+            f.write_all(b"built by `otto-hooks demo`; remove the directory when done\n")
+        })
+        .map_err(|e| {
+            Failure::failed(format!("cannot write {}: {e}", dir.join(MARKER).display()))
+        })?;
     write_stdout(&format!("{}\n{}", built(&summary), explore(&dir)))?;
     Ok(exit::OK)
 }
@@ -101,7 +105,11 @@ fn build(dir: &Path, spec: &GenSpec) -> Result<GenSummary, Failure> {
             .payload()
             .downcast_ref::<String>()
             .cloned()
-            .or_else(|| info.payload().downcast_ref::<&str>().map(|s| (*s).to_owned()));
+            .or_else(|| {
+                info.payload()
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+            });
         if let Ok(mut slot) = seen.lock() {
             slot.get_or_insert(text.unwrap_or_else(|| "unknown failure".to_owned()));
         }
@@ -173,7 +181,10 @@ mod tests {
 
     #[test]
     fn paths_are_quoted_only_when_a_shell_needs_it() {
-        assert_eq!(shell_quote("/home/u/.otto-hooks/demo/otto"), "/home/u/.otto-hooks/demo/otto");
+        assert_eq!(
+            shell_quote("/home/u/.otto-hooks/demo/otto"),
+            "/home/u/.otto-hooks/demo/otto"
+        );
         assert_eq!(shell_quote("/tmp/my demo"), "'/tmp/my demo'");
         assert_eq!(shell_quote("/tmp/it's"), r"'/tmp/it'\''s'");
     }

@@ -124,7 +124,11 @@ mod tests {
     #[test]
     fn clicolor_force_colours_a_pipe_unless_it_is_0() {
         assert!(enabled(When::Auto, false, &env(&[("CLICOLOR_FORCE", "1")])));
-        assert!(!enabled(When::Auto, false, &env(&[("CLICOLOR_FORCE", "0")])));
+        assert!(!enabled(
+            When::Auto,
+            false,
+            &env(&[("CLICOLOR_FORCE", "0")])
+        ));
     }
 
     #[test]
@@ -135,7 +139,11 @@ mod tests {
     #[test]
     fn an_explicit_choice_overrides_the_environment() {
         assert!(enabled(When::Always, false, &env(&[("NO_COLOR", "1")])));
-        assert!(!enabled(When::Never, true, &env(&[("CLICOLOR_FORCE", "1")])));
+        assert!(!enabled(
+            When::Never,
+            true,
+            &env(&[("CLICOLOR_FORCE", "1")])
+        ));
     }
 
     #[test]

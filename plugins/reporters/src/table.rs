@@ -730,7 +730,13 @@ mod tests {
         let stripped = coloured
             .split('\x1b')
             .enumerate()
-            .map(|(i, piece)| if i == 0 { piece } else { &piece[piece.find('m').expect("SGR") + 1..] })
+            .map(|(i, piece)| {
+                if i == 0 {
+                    piece
+                } else {
+                    &piece[piece.find('m').expect("SGR") + 1..]
+                }
+            })
             .collect::<String>();
         assert_eq!(stripped, plain);
     }
