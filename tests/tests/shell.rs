@@ -4,7 +4,7 @@
 //!
 //! Completion runs for real: the generated script is loaded in the shell,
 //! which completes a partial command line. A terminal is a real
-//! pseudo-terminal (`script` from util-linux). A shell or `script` that is
+//! pseudo-terminal (`script`, Debian package bsdutils). A shell or `script` that is
 //! not installed skips its test with one line, except under `CI=true`, where
 //! it fails it (CI installs `zsh fish`).
 #![allow(clippy::unwrap_used)]
@@ -197,7 +197,7 @@ fn otto_home_with_runs(home: &Path) -> OttoHome {
 
 /// `args` run in a pseudo-terminal; what the terminal showed.
 fn in_terminal(cmd: &Command, args: &str) -> Option<String> {
-    let script = installed("script", "util-linux")?;
+    let script = installed("script", "bsdutils")?;
     let binary = otto_hooks_tests::otto_hooks_binary();
     let out = Command::new(script)
         .args([
