@@ -1,7 +1,7 @@
 //! Ingest through the history daemon's HTTP API: four clients, each with
 //! its own run, posting batches of 100 events with ~200-byte payloads.
 //!
-//! `cargo bench -p otto-hooks-core --bench daemon_ingest [-- --batches N]`
+//! `cargo bench -p otto-hooks --bench daemon_ingest [-- --batches N]`
 //! (or `OTTO_DAEMON_BENCH_BATCHES=N`; default 250 batches per client, so
 //! 100,000 events). Prints the sustained rate, the batch latency
 //! percentiles, and the same batches appended straight into `HistoryDb`

@@ -1,6 +1,6 @@
 //! Time to load and check one plugin library, in-process.
 //!
-//! `cargo build --release --workspace && cargo bench -p otto-hooks-core --bench plugin_load`
+//! `cargo build --release --workspace && cargo bench -p otto-hooks --bench plugin_load`
 //!
 //! `dlopen` returns the already-loaded handle for a file it has seen, so
 //! each measurement loads a *fresh copy* (a new inode) of the library from a

@@ -24,7 +24,7 @@
 pub mod bench;
 pub mod choo_stream;
 pub mod hook_cli;
-pub mod otto_home;
+pub use otto_hooks_fixture::otto_home;
 pub mod otto_world;
 pub mod pty;
 use std::ffi::OsStr;

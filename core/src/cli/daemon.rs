@@ -132,6 +132,7 @@ fn foreground(ctx: &Context, files: &DaemonFiles, args: &StartArgs) -> CmdResult
         config: ctx.config.clone(),
         quiet: true,
         reporter: None,
+        color: ctx.color,
     };
     let interval = ctx.config.setting_duration("policies.interval");
     let pass_db = db_path.clone();

@@ -166,6 +166,7 @@ fn note_empty(ctx: &Context, history: &History<'_>) {
             "note: no otto runs found under {} — point OTTO_HOME (or `otto_home` in [storage]) at otto's data directory",
             otto_home_hint(ctx)
         );
+        eprintln!("note: to try otto-hooks on sample data, run `otto-hooks demo`");
     } else {
         eprintln!("note: storage `{}` holds no runs", history.storage_name());
     }

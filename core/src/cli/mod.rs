@@ -4,8 +4,11 @@
 //! one JSON document and nothing else), messages on stderr; exit 0 done,
 //! 1 done with failures, 2 bad usage, config or input.
 
+mod color;
+mod completions;
 mod config_cmd;
 mod daemon;
+mod demo;
 mod history;
 mod hook;
 mod import;
@@ -39,6 +42,7 @@ const ABOUT: &str =
 
 const AFTER_HELP: &str = "\
 Examples:
+  otto-hooks demo                         sample data to try the commands on (no ~/.otto needed)
   otto-hooks list --limit 10              the newest runs under ~/.otto
   otto-hooks info 1795342500              one run, its tasks and logs
   otto-hooks usage                        where the disk space goes
@@ -54,7 +58,8 @@ Environment:
   OTTO_HOOKS_HOME     state and config directory (default ~/.otto-hooks)
   OTTO_HOOKS_CONFIG   global config file (default $OTTO_HOOKS_HOME/config.toml)
   OTTO_HOOKS_*        configuration overrides, see docs/CONFIG.md
-  RUST_LOG            log filter (e.g. otto_hooks_core=debug)";
+  RUST_LOG            log filter (e.g. otto_hooks_core=debug)
+  NO_COLOR            no colour anywhere (any non-empty value); CLICOLOR_FORCE=1 colours a pipe";
 
 /// The command line.
 #[derive(Debug, Parser)]
@@ -63,9 +68,12 @@ pub struct Cli {
     /// More log output (-v info, -vv debug, -vvv trace).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
-    /// Only errors on stderr.
+    /// Only errors on stderr: no warnings, notes or progress.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Colour: `auto` (a terminal, unless NO_COLOR is set), `always` or `never`.
+    #[arg(long, value_name = "WHEN", global = true, default_value = "auto")]
+    pub color: color::ColorFlag,
     /// Override a setting, e.g. `--set hooks.strict=true` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE", global = true)]
     pub set: Vec<String>,
@@ -133,6 +141,11 @@ pub enum Command {
         after_help = "Examples:\n  otto-hooks import otto\n  otto-hooks import otto --project web --json\n  otto-hooks import otto --otto-home /mnt/ci/.otto --db ./ci-history.db"
     )]
     Import(import::ImportArgs),
+    /// Build a sample otto home (months of runs of several projects) to try the commands on.
+    #[command(
+        after_help = "Examples:\n  otto-hooks demo                   in $OTTO_HOOKS_HOME/demo/otto\n  otto-hooks demo /tmp/otto-demo --projects 6 --runs 1000\n  OTTO_HOME=/tmp/otto-demo otto-hooks list"
+    )]
+    Demo(demo::DemoArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Example:\n  otto-hooks completions bash > ~/.local/share/bash-completion/completions/otto-hooks"
@@ -150,6 +163,8 @@ pub(crate) struct Context {
     pub config: Config,
     pub quiet: bool,
     pub reporter: Option<String>,
+    /// `--color`: handed to the `table` reporter when not `auto`.
+    pub color: color::ColorFlag,
 }
 
 /// A command's failure: its exit code and a one-line message.
@@ -193,6 +208,13 @@ impl Context {
         if json {
             return render::json_reporter();
         }
+        let mut spec = self.chosen_reporter();
+        self.color.apply_to(&mut spec);
+        spec
+    }
+
+    /// The reporter `--reporter` or the configuration names, as configured.
+    fn chosen_reporter(&self) -> InstanceSpec {
         let configured = self.config.default_selection().reporter.into_iter().next();
         match (&self.reporter, configured) {
             (Some(name), Some(spec)) if &spec.plugin == name => spec,
@@ -312,7 +334,7 @@ pub(crate) fn write_stdout(text: &str) -> Result<(), Failure> {
     }
 }
 
-fn init_logging(verbose: u8, quiet: bool, daemon: bool) {
+fn init_logging(verbose: u8, quiet: bool, daemon: bool, color: color::ColorFlag) {
     let default = match (quiet, verbose) {
         (true, _) => "error",
         (_, 0) if daemon => "info",
@@ -326,7 +348,7 @@ fn init_logging(verbose: u8, quiet: bool, daemon: bool) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(color.enabled_for(std::io::stderr().is_terminal()))
         .with_target(false)
         .try_init();
 }
@@ -337,7 +359,14 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args) {
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    // Known before parsing, so that clap's own help and errors follow it.
+    let choice = color::ColorFlag::from_args(&args).clap_choice();
+    let parsed = Cli::command()
+        .color(choice)
+        .try_get_matches_from(args)
+        .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -350,7 +379,9 @@ where
         }
     };
     let daemon = matches!(cli.command, Command::Daemon(_));
-    init_logging(cli.verbose, cli.quiet, daemon);
+    init_logging(cli.verbose, cli.quiet, daemon, cli.color);
+    // The built-in otto-fs storage writes its warnings itself.
+    otto_hooks_otto_fs::set_quiet(cli.quiet);
     match dispatch(cli) {
         Ok(code) => code,
         Err(f) => {
@@ -362,9 +393,7 @@ where
 
 fn dispatch(cli: Cli) -> CmdResult {
     if let Command::Completions { shell } = cli.command {
-        let mut out = Vec::new();
-        clap_complete::generate(shell, &mut Cli::command(), "otto-hooks", &mut out);
-        write_stdout(&String::from_utf8_lossy(&out))?;
+        write_stdout(&completions::script(shell))?;
         return Ok(exit::OK);
     }
     let mut overrides = cli
@@ -410,6 +439,7 @@ fn dispatch(cli: Cli) -> CmdResult {
         config,
         quiet: cli.quiet,
         reporter: cli.reporter,
+        color: cli.color,
     };
     match cli.command {
         Command::List(args) => history::list(&ctx, args),
@@ -424,6 +454,7 @@ fn dispatch(cli: Cli) -> CmdResult {
         Command::Hook(cmd) => hook::run(&ctx, cmd),
         Command::Daemon(cmd) => daemon::run(&ctx, cmd),
         Command::Import(args) => import::run(&ctx, args),
+        Command::Demo(args) => demo::run(&ctx, args),
         Command::Completions { .. } => Ok(exit::OK),
     }
 }

@@ -175,6 +175,14 @@ use crate::survey::{Context, Survey};
 pub use crate::usage::Roots;
 use crate::usage::UsedRun;
 
+/// Keeps the `warning: otto-fs: …` lines (symlinks skipped, directories
+/// unreadable) off stderr for the rest of the process, or lets them through
+/// again: the `otto-hooks` binary calls it for `-q`. The warnings are
+/// otherwise written as they are met, once per path.
+pub fn set_quiet(quiet: bool) {
+    scan::set_quiet(quiet);
+}
+
 otto_hooks_plugin_api::plugin_module! {
     /// The plugins of this crate: the `otto-fs` storage.
     pub static MODULE = [storage(OttoFs)];

@@ -10,12 +10,21 @@ use std::ffi::CString;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rustix::fs::{Dir, Stat};
 use rustix::io::Errno;
 
 use crate::layout::{ProjectName, RunName};
 use crate::walk::{self, Identity};
+
+/// Whether warnings stay off stderr (the host's `-q`): see [`crate::set_quiet`].
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Keeps this process's otto-fs warnings off stderr, or lets them through.
+pub(crate) fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, Ordering::Relaxed);
+}
 
 /// Reports symlinks found where a project or run would be, once per path.
 #[derive(Debug, Default)]
@@ -34,7 +43,7 @@ impl Warnings {
     /// message.
     pub fn once(&self, path: &Path, what: &str) {
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        if seen.insert((path.to_path_buf(), what.to_owned())) {
+        if seen.insert((path.to_path_buf(), what.to_owned())) && !QUIET.load(Ordering::Relaxed) {
             eprintln!("warning: otto-fs: {} {what}", path.display());
         }
     }

@@ -1,4 +1,5 @@
-//! Plain-text columns, aligned by character count.
+//! Plain-text columns, aligned by character count (colour escapes, which
+//! take no room on screen, are not counted).
 
 /// How a column's cells line up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -12,8 +13,24 @@ pub(crate) use Align::{Left as L, Right as R};
 /// The gap between two columns.
 const GAP: &str = "  ";
 
+/// The columns `s` takes on screen: its characters, less SGR escapes
+/// (`ESC [ … m`, the only ones reporters write).
 fn width(s: &str) -> usize {
-    s.chars().count()
+    let mut n = 0;
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            // Skip to the escape's final `m`.
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            n += 1;
+        }
+    }
+    n
 }
 
 /// Lays `rows` out in columns, each line starting with `indent`. A column
@@ -85,6 +102,13 @@ mod tests {
     fn columns_align_by_characters_not_bytes() {
         let lines = lay_out(&[row(&["é", "1"]), row(&["abc", "100"])], &[L, R], "  ");
         assert_eq!(lines, ["  é      1", "  abc  100"]);
+    }
+
+    #[test]
+    fn colour_escapes_take_no_width() {
+        let green = "\x1b[32mok\x1b[0m";
+        let lines = lay_out(&[row(&[green, "1"]), row(&["abcd", "100"])], &[L, R], "");
+        assert_eq!(lines, [format!("{green}      1"), "abcd  100".to_owned()]);
     }
 
     #[test]

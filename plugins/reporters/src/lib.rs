@@ -4,7 +4,7 @@
 //!
 //! | name | type | for |
 //! |---|---|---|
-//! | `table` | [`TableReporter`] | people at a terminal: aligned columns, local time, no colour |
+//! | `table` | [`TableReporter`] | people at a terminal: aligned columns, local time, coloured statuses on a colour terminal |
 //! | `json` | [`JsonReporter`] | programs: the document itself, pretty or `compact = true` |
 //! | `markdown` | [`MarkdownReporter`] | CI step summaries (`$GITHUB_STEP_SUMMARY`): tables, UTC times |
 //!
@@ -17,6 +17,7 @@
 //! The formatting helpers the three share (sizes, durations, times) are
 //! public in [`format`](mod@format), so that the host's own messages read the same way.
 
+pub mod color;
 pub mod format;
 mod grid;
 mod json;

@@ -1,7 +1,9 @@
 //! The `table` reporter: aligned plain text for a terminal.
 //!
-//! Times are local, sizes human, and the output never carries ANSI escapes:
-//! it is often piped or redirected.
+//! Times are local, sizes human. Statuses are coloured on a colour terminal
+//! only (see [`crate::color`]; the `color` setting overrides): the output is
+//! often piped or redirected, and then carries no escapes. The status text is
+//! always there, colour only underlines it.
 
 use std::collections::BTreeSet;
 use std::fmt::{Display, Write};
@@ -10,7 +12,12 @@ use chrono::{Local, TimeZone};
 use otto_hooks_plugin_api::report::{
     CleanPlan, ConfigReport, PluginList, RunInfo, RunList, RunSummary, TaskInfo, UsageReport,
 };
-use otto_hooks_plugin_api::{Document, DocumentKind, Plugin, PluginConfig, PluginError, Reporter};
+use otto_hooks_plugin_api::{
+    Document, DocumentKind, Plugin, PluginConfig, PluginError, Reporter, RunStatus, TaskStatus,
+};
+use serde::Deserialize;
+
+use crate::color::{self, Paint, When};
 
 use crate::format::{
     attributes, count, entry_status, human_age, human_duration, human_size, info_status, opt_size,
@@ -20,9 +27,21 @@ use crate::grid::{Align, L, R, lay_out, lines_to_text, table};
 
 /// Renders documents as aligned plain-text tables, with local times.
 ///
-/// Takes no settings.
+/// One setting: `color = "auto"` (the default: by `NO_COLOR`,
+/// `CLICOLOR_FORCE` and whether stdout is a terminal), `"always"` or
+/// `"never"`.
 #[derive(Debug)]
-pub struct TableReporter;
+pub struct TableReporter {
+    color: When,
+}
+
+/// The `table` reporter's settings.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    /// `auto`, `always` or `never`.
+    color: Option<String>,
+}
 
 impl Plugin for TableReporter {
     const NAME: &'static str = "table";
@@ -31,16 +50,28 @@ impl Plugin for TableReporter {
         "Aligned plain-text tables for a terminal, with local times and human sizes.";
 
     fn new(config: &PluginConfig) -> Result<Self, PluginError> {
-        config.expect_empty()?;
-        Ok(TableReporter)
+        let settings: Settings = config.parse()?;
+        let color = match settings.color.as_deref() {
+            None => When::Auto,
+            Some(text) => When::parse(text).ok_or_else(|| {
+                PluginError::invalid(format!(
+                    "settings of `{}`: `color` must be \"auto\", \"always\" or \"never\", not {text:?}",
+                    config.instance()
+                ))
+            })?,
+        };
+        Ok(TableReporter { color })
     }
 }
 
 impl Reporter for TableReporter {
     fn render(&self, doc: &Document<'_>) -> Result<String, PluginError> {
+        use std::io::IsTerminal;
         Text {
             tz: Local,
             now: crate::format::now(),
+            // The host writes the text to stdout.
+            color: color::enabled_here(self.color, std::io::stdout().is_terminal()),
         }
         .render(doc)
     }
@@ -53,6 +84,8 @@ pub(crate) struct Text<Tz> {
     pub tz: Tz,
     /// The reference time for ages, epoch seconds.
     pub now: i64,
+    /// Whether statuses are coloured.
+    pub color: bool,
 }
 
 impl<Tz: TimeZone> Text<Tz>
@@ -65,7 +98,7 @@ where
             DocumentKind::RunInfo => self.run_info(&crate::parse(doc)?),
             DocumentKind::Usage => self.usage(&crate::parse(doc)?),
             DocumentKind::CleanPlan => clean_plan(&crate::parse(doc)?, &|t| self.time(t), self.now),
-            DocumentKind::RunSummary => run_summary(&crate::parse(doc)?),
+            DocumentKind::RunSummary => run_summary(&crate::parse(doc)?, self.color),
             DocumentKind::PluginList => plugin_list(&crate::parse(doc)?),
             DocumentKind::Config => config(&crate::parse(doc)?),
             DocumentKind::Unknown => crate::pretty_json(doc)?,
@@ -87,7 +120,7 @@ where
                     r.project.clone(),
                     self.time(r.timestamp),
                     r.tasks.to_string(),
-                    entry_status(r),
+                    run_status(self.color, r.status, entry_status(r)),
                     opt_size(r.size_bytes),
                 ]
             })
@@ -106,7 +139,11 @@ where
             ("Path".to_owned(), info.path.clone()),
             (
                 "Status".to_owned(),
-                format!("{} ({})", info_status(info), info.status_source),
+                format!(
+                    "{} ({})",
+                    run_status(self.color, info.status, info_status(info)),
+                    info.status_source
+                ),
             ),
             ("Started".to_owned(), self.time(info.timestamp)),
         ];
@@ -128,7 +165,7 @@ where
             let _ = writeln!(out, "{key:<width$} {value}");
         }
         out.push('\n');
-        out.push_str(&tasks(&info.tasks));
+        out.push_str(&tasks(&info.tasks, self.color));
         out
     }
 
@@ -221,8 +258,31 @@ fn label(key: &str) -> String {
     }
 }
 
+/// `text` (a run's status) in its status's colour, when `color`.
+fn run_status(color: bool, status: RunStatus, text: String) -> String {
+    let paint = match status {
+        RunStatus::Success => Paint::Green,
+        RunStatus::Failed => Paint::Red,
+        RunStatus::Running => Paint::Cyan,
+        RunStatus::Interrupted | RunStatus::Stopped => Paint::Yellow,
+        _ => Paint::Dim,
+    };
+    if color { paint.wrap(&text) } else { text }
+}
+
+/// `text` (a task's status) in its status's colour, when `color`.
+fn task_status(color: bool, status: TaskStatus, text: String) -> String {
+    let paint = match status {
+        TaskStatus::Success => Paint::Green,
+        TaskStatus::Failed => Paint::Red,
+        TaskStatus::Running => Paint::Cyan,
+        _ => Paint::Dim,
+    };
+    if color { paint.wrap(&text) } else { text }
+}
+
 /// The `Tasks:` section of a run: one line per task, its files beneath.
-fn tasks(tasks: &[TaskInfo]) -> String {
+fn tasks(tasks: &[TaskInfo], color: bool) -> String {
     if tasks.is_empty() {
         return "Tasks: none recorded\n".to_owned();
     }
@@ -231,7 +291,7 @@ fn tasks(tasks: &[TaskInfo]) -> String {
         .map(|t| {
             vec![
                 t.name.clone(),
-                t.status.to_string(),
+                task_status(color, t.status, t.status.to_string()),
                 t.duration_seconds
                     .map_or_else(String::new, |d| format!("({})", human_duration(d))),
                 match t.exit_code {
@@ -614,8 +674,12 @@ fn cache_notes(cache: &otto_hooks_plugin_api::report::CachePlan) -> String {
     out
 }
 
-fn run_summary(s: &RunSummary) -> String {
-    let mut out = format!("run {} {}", s.run, s.status);
+fn run_summary(s: &RunSummary, color: bool) -> String {
+    let mut out = format!(
+        "run {} {}",
+        s.run,
+        run_status(color, s.status, s.status.to_string())
+    );
     if let Some(d) = s.duration_seconds {
         let _ = write!(out, " in {}", human_duration(d));
     }
@@ -706,6 +770,7 @@ mod tests {
         Text {
             tz: FixedOffset::east_opt(3600).expect("valid offset"),
             now: 1_700_000_000,
+            color: false,
         }
     }
 
@@ -736,6 +801,79 @@ mod tests {
             render(DocumentKind::RunList, &json),
             format!("{header}\n{rule}\n{row}\n")
         );
+    }
+
+    #[test]
+    fn statuses_are_coloured_only_when_asked_and_the_text_stays_aligned() {
+        let entry = |run: &str, status| RunEntry {
+            project: "web".into(),
+            run: run.into(),
+            timestamp: 1_700_000_000,
+            started_at: "2023-11-14T22:13:20Z".into(),
+            tasks: 1,
+            status,
+            status_source: None,
+            size_bytes: Some(1000),
+            allocated_bytes: None,
+            path: format!("/home/u/.otto/web/{run}"),
+        };
+        let runs = vec![
+            entry("1", RunStatus::Success),
+            entry("2", RunStatus::Failed),
+            entry("3", RunStatus::Running),
+            entry("4", RunStatus::Interrupted),
+            entry("5", RunStatus::Unknown),
+        ];
+        let json = serde_json::to_string(&runs).expect("serialises");
+        let doc = Document {
+            kind: DocumentKind::RunList,
+            json: &json,
+        };
+        let plain = text().render(&doc).expect("renders");
+        assert!(!plain.contains('\x1b'), "{plain}");
+        let coloured = Text {
+            color: true,
+            ..text()
+        }
+        .render(&doc)
+        .expect("renders");
+        for (status, code) in [
+            ("success", "32"),
+            ("failed", "31"),
+            ("running", "36"),
+            ("interrupted", "33"),
+            ("unknown", "2"),
+        ] {
+            assert!(
+                coloured.contains(&format!("\x1b[{code}m{status}\x1b[0m")),
+                "{status}: {coloured:?}"
+            );
+        }
+        // Without its escapes, the coloured table is the plain one.
+        let stripped = coloured
+            .split('\x1b')
+            .enumerate()
+            .map(|(i, piece)| {
+                if i == 0 {
+                    piece
+                } else {
+                    &piece[piece.find('m').expect("SGR") + 1..]
+                }
+            })
+            .collect::<String>();
+        assert_eq!(stripped, plain);
+    }
+
+    #[test]
+    fn the_color_setting_is_checked() {
+        let config = |settings: &str| {
+            PluginConfig::from_toml("reporter.table", settings, std::path::Path::new("/tmp"))
+                .expect("valid TOML")
+        };
+        assert!(TableReporter::new(&config("color = \"never\"")).is_ok());
+        let bad = TableReporter::new(&config("color = \"sometimes\"")).expect_err("refused");
+        assert!(bad.to_string().contains("`color` must be"), "{bad}");
+        assert!(TableReporter::new(&config("colour = \"never\"")).is_err());
     }
 
     #[test]

@@ -79,11 +79,18 @@ fn a_document_of_the_wrong_shape_names_its_kind() {
 }
 
 #[test]
-fn table_and_markdown_take_no_settings() {
-    for name in ["table", "markdown"] {
-        let err = instance(name, "color = \"auto\"").expect_err("refused");
+fn markdown_takes_no_settings_and_table_only_color() {
+    for (name, settings, key) in [
+        ("markdown", "color = \"auto\"", "`color`"),
+        ("table", "colour = \"auto\"", "`colour`"),
+        ("table", "color = \"yes\"", "`color`"),
+    ] {
+        let err = instance(name, settings).expect_err("refused");
         assert_eq!(err.kind, ErrorKind::Invalid);
-        assert!(err.message.contains("`color`"), "{err}");
+        assert!(err.message.contains(key), "{err}");
         assert!(err.message.contains(&format!("reporter.{name}")), "{err}");
+    }
+    for when in ["auto", "always", "never"] {
+        assert!(instance("table", &format!("color = \"{when}\"")).is_ok());
     }
 }
