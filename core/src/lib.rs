@@ -33,3 +33,4 @@ pub mod paths;
 pub mod policy;
 pub mod registry;
 pub mod render;
+pub mod run_ref;

@@ -18,6 +18,12 @@ pub type RunList = Vec<RunEntry>;
 /// One run of a [`RunList`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunEntry {
+    /// The run's name on the command line, which `info`, `why` and `events`
+    /// accept: `<project-key>/<ts>[-n]` for an otto run (in otto's
+    /// directories or imported into the history), the id alone for a run
+    /// the hooks recorded. Empty when the document predates it.
+    #[serde(default)]
+    pub id: String,
     /// The project key (otto: `<name>-<hash>`).
     pub project: String,
     /// The run id.
@@ -46,6 +52,9 @@ pub struct RunEntry {
 /// `otto-hooks info`: one run and its tasks.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunInfo {
+    /// The run's name on the command line (see [`RunEntry::id`]).
+    #[serde(default)]
+    pub id: String,
     /// The project key.
     pub project: String,
     /// The run id.

@@ -10,6 +10,7 @@ mod history;
 mod hook;
 mod import;
 mod notice;
+mod pager;
 mod plugins;
 mod retention;
 

@@ -143,7 +143,7 @@ fn run_list(runs: &RunList) -> String {
         .map(|r| {
             vec![
                 code(&r.project),
-                code(&r.run),
+                code(if r.id.is_empty() { &r.run } else { &r.id }),
                 utc_time(r.timestamp),
                 r.tasks.to_string(),
                 bold(r.status),
@@ -160,7 +160,12 @@ fn run_list(runs: &RunList) -> String {
 }
 
 fn run_info(info: &RunInfo) -> String {
-    let mut out = format!("### Run {} — {}\n\n", code(&info.run), bold(info.status));
+    let id = if info.id.is_empty() {
+        &info.run
+    } else {
+        &info.id
+    };
+    let mut out = format!("### Run {} — {}\n\n", code(id), bold(info.status));
     let mut list = vec![
         ("Project", code(&info.project)),
         ("Path", code(&info.path)),

@@ -77,28 +77,50 @@ where
         if runs.is_empty() {
             return "No runs found: none recorded yet, or none match the filter.\n".to_owned();
         }
+        // The ID names an otto run with its project; a run the hooks
+        // recorded is named by its id alone, so its project gets a column.
+        let project_column = runs.iter().any(|r| !run_id(r).starts_with(&r.project));
         let rows = runs
             .iter()
             .map(|r| {
-                vec![
-                    r.project.clone(),
+                let mut row = vec![run_id(r)];
+                if project_column {
+                    row.push(r.project.clone());
+                }
+                row.extend([
                     self.time(r.timestamp),
                     r.tasks.to_string(),
                     r.status.to_string(),
                     opt_size(r.size_bytes),
-                ]
+                ]);
+                row
             })
             .collect();
-        table(
-            &["PROJECT", "TIMESTAMP", "TASKS", "STATUS", "SIZE"],
-            rows,
-            &[L, L, R, L, R],
-        )
+        if project_column {
+            table(
+                &["ID", "PROJECT", "TIMESTAMP", "TASKS", "STATUS", "SIZE"],
+                rows,
+                &[L, L, L, R, L, R],
+            )
+        } else {
+            table(
+                &["ID", "TIMESTAMP", "TASKS", "STATUS", "SIZE"],
+                rows,
+                &[L, L, R, L, R],
+            )
+        }
     }
 
     fn run_info(&self, info: &RunInfo) -> String {
         let mut fields = vec![
-            ("Run".to_owned(), info.run.clone()),
+            (
+                "Run".to_owned(),
+                if info.id.is_empty() {
+                    info.run.clone()
+                } else {
+                    info.id.clone()
+                },
+            ),
             ("Project".to_owned(), info.project.clone()),
             ("Path".to_owned(), info.path.clone()),
             (
@@ -196,6 +218,16 @@ where
             }
         }
         out
+    }
+}
+
+/// The run's name as `info` accepts it: the document's `id`, else (a
+/// document from before it) `<project>/<run>`.
+fn run_id(r: &otto_hooks_plugin_api::report::RunEntry) -> String {
+    if r.id.is_empty() {
+        format!("{}/{}", r.project, r.run)
+    } else {
+        r.id.clone()
     }
 }
 
@@ -594,6 +626,7 @@ mod tests {
     #[test]
     fn run_list_uses_the_time_zone_given() {
         let runs = vec![RunEntry {
+            id: "web-3f2a/1700000000".into(),
             project: "web-3f2a".into(),
             run: "1700000000".into(),
             timestamp: 1_700_000_000,
@@ -606,8 +639,8 @@ mod tests {
             path: "/home/u/.otto/web-3f2a/1700000000".into(),
         }];
         let json = serde_json::to_string(&runs).expect("serialises");
-        let header = "PROJECT   TIMESTAMP            TASKS  STATUS      SIZE";
-        let row = "web-3f2a  2023-11-14 23:13:20     12  success  45.2 MB";
+        let header = "ID                   TIMESTAMP            TASKS  STATUS      SIZE";
+        let row = "web-3f2a/1700000000  2023-11-14 23:13:20     12  success  45.2 MB";
         let rule = "─".repeat(header.chars().count());
         assert_eq!(
             render(DocumentKind::RunList, &json),

@@ -58,6 +58,7 @@ fn entry(
     size: Option<u64>,
 ) -> RunEntry {
     RunEntry {
+        id: format!("{project}/{run}"),
         project: project.into(),
         run: run.into(),
         timestamp: T0 - ago,
@@ -109,6 +110,7 @@ pub fn run_info() -> RunInfo {
         "hostname": "build-01",
     });
     RunInfo {
+        id: "web-3f2a1b9c/1700000000".into(),
         project: "web-3f2a1b9c".into(),
         run: "1700000000".into(),
         timestamp: T0,

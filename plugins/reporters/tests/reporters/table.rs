@@ -30,20 +30,20 @@ fn run_list_is_an_aligned_table_in_local_time() {
     let header = lines[0];
     assert_eq!(
         header.split_whitespace().collect::<Vec<_>>(),
-        ["PROJECT", "TIMESTAMP", "TASKS", "STATUS", "SIZE"]
+        ["ID", "TIMESTAMP", "TASKS", "STATUS", "SIZE"]
     );
     assert!(lines[1].chars().all(|c| c == '─'), "{out}");
     assert_eq!(lines[1].chars().count(), header.chars().count(), "{out}");
 
     let rows = &lines[2..];
     let expected = [
-        ("web-3f2a1b9c", T0, "12", "success", "45.2 MB"),
-        ("web-3f2a1b9c", T0 - 10_000, "3", "failed", "812 B"),
-        ("api-77aa", T0 - 100_000, "140", "running", "-"),
+        ("web-3f2a1b9c/1700000000", T0, "12", "success", "45.2 MB"),
+        ("web-3f2a1b9c/1699990000", T0 - 10_000, "3", "failed", "812 B"),
+        ("api-77aa/1699900000-2", T0 - 100_000, "140", "running", "-"),
     ];
-    for (row, (project, ts, tasks, status, size)) in rows.iter().zip(expected) {
+    for (row, (id, ts, tasks, status, size)) in rows.iter().zip(expected) {
         let time = local_time(ts);
-        assert_eq!(column(row, project), column(header, "PROJECT"), "{out}");
+        assert_eq!(column(row, id), column(header, "ID"), "{out}");
         assert_eq!(column(row, &time), column(header, "TIMESTAMP"), "{out}");
         // Counts and sizes are right-aligned under their headers.
         assert_eq!(
