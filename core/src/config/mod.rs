@@ -27,6 +27,7 @@ mod overrides;
 mod provenance;
 mod report;
 pub mod settings;
+pub mod unknown;
 #[cfg(test)]
 mod tests;
 
