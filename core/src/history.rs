@@ -314,8 +314,8 @@ impl<'a> History<'a> {
         self.release_statuses();
         listed.sort_by(|(a_start, a), (b_start, b)| {
             newest_first(
-                (*a_start, &a.run, &a.project),
-                (*b_start, &b.run, &b.project),
+                (*a_start, own_id_of(&a.run, &a.project), &a.project),
+                (*b_start, own_id_of(&b.run, &b.project), &b.project),
             )
         });
         listed.truncate(query.limit.unwrap_or(usize::MAX));
@@ -621,13 +621,24 @@ impl KnownProjects {
 
 /// Newest first: by start time, then by id (so `<ts>-2` before `<ts>-1`
 /// before `<ts>`: suffixes compare as numbers).
+///
+/// Runs compare by their own ids (an imported run's without its
+/// `<project>:`), so that every storage lists the same runs in one order.
 pub fn sort_newest_first(runs: &mut [Run]) {
     runs.sort_by(|a, b| {
         newest_first(
-            (a.started_at, &a.id, &a.project),
-            (b.started_at, &b.id, &b.project),
+            (a.started_at, run_ref::own_id(a), &a.project),
+            (b.started_at, run_ref::own_id(b), &b.project),
         )
     });
+}
+
+/// [`run_ref::own_id`] of a listed entry.
+fn own_id_of<'a>(run: &'a str, project: &str) -> &'a str {
+    run.strip_prefix(project)
+        .and_then(|r| r.strip_prefix(':'))
+        .filter(|r| run_ref::is_otto_run_id(r))
+        .unwrap_or(run)
 }
 
 /// The order of [`sort_newest_first`], on (start, run id, project).

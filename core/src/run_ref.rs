@@ -96,20 +96,21 @@ impl RunSpec {
 
     /// Whether the listed `run` is the one named.
     pub fn matches(&self, run: &Run) -> bool {
-        if run.id == self.raw {
-            return true;
-        }
-        let own = run
-            .id
-            .split_once(':')
-            .filter(|(p, r)| *p == run.project && is_otto_run_id(r))
-            .map_or(run.id.as_str(), |(_, r)| r);
-        own == self.run
-            && self
-                .project
-                .as_deref()
-                .is_none_or(|p| project_matches(&run.project, p))
+        let in_project = self
+            .project
+            .as_deref()
+            .is_none_or(|p| project_matches(&run.project, p));
+        in_project && (run.id == self.raw || own_id(run) == self.run)
     }
+}
+
+/// A run's id without the `<project>:` the history files an imported otto
+/// run under: `<ts>[-n]` for every otto run.
+pub fn own_id(run: &Run) -> &str {
+    run.id
+        .split_once(':')
+        .filter(|(p, r)| *p == run.project && is_otto_run_id(r))
+        .map_or(run.id.as_str(), |(_, r)| r)
 }
 
 /// Whether the project key `key` is the one `query` names: the key itself,
@@ -208,6 +209,7 @@ mod tests {
         let other = RunSpec::parse("api-ea93126e/1787254856-1", None);
         assert!(!other.matches(&fs));
         assert!(!RunSpec::parse("1787254856", None).matches(&fs));
+        assert!(!RunSpec::parse("1787254856-1", Some("api")).matches(&fs));
         let hook = run("/src/app", "run_20250120_143052_a1b2");
         assert!(RunSpec::parse("run_20250120_143052_a1b2", None).matches(&hook));
     }
