@@ -92,7 +92,7 @@ fn run_list_is_a_table_with_utc_times_and_bold_status() {
         t[1],
         [
             "`web-3f2a1b9c`",
-            "`1700000000`",
+            "`web-3f2a1b9c/1700000000`",
             "2023-11-14 22:13:20 UTC",
             "12",
             "**success**",
@@ -140,7 +140,7 @@ fn pipes_in_cells_are_escaped() {
 fn run_info_has_fields_attributes_and_tasks() {
     let out = markdown(DocumentKind::RunInfo, &to_json(&samples::run_info()));
     for expected in [
-        "### Run `1700000000` — **failed**\n",
+        "### Run `web-3f2a1b9c/1700000000` — **failed**\n",
         "- **Status:** **failed** (exit-code)\n",
         "- **Started:** 2023-11-14 22:13:20 UTC\n",
         "- **Ended:** 2023-11-14 22:16:32 UTC\n",

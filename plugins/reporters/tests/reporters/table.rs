@@ -82,7 +82,7 @@ fn run_info_shows_the_run_then_its_tasks() {
     let out = table(DocumentKind::RunInfo, &to_json(&samples::run_info()));
     let started = local_time(T0);
     for expected in [
-        "Run:      1700000000\n",
+        "Run:      web-3f2a1b9c/1700000000\n",
         "Project:  web-3f2a1b9c\n",
         "Path:     /home/alice/.otto/web-3f2a1b9c/1700000000\n",
         "Status:   failed (exit-code)\n",
@@ -270,4 +270,19 @@ fn output_never_carries_ansi_escapes() {
             "{kind}: trailing spaces in {out:?}"
         );
     }
+}
+
+#[test]
+fn a_run_the_hooks_recorded_is_named_by_its_id_with_its_project_beside_it() {
+    let mut runs = samples::run_list();
+    runs[1].id = "run_20250120_143052_a1b2".into();
+    runs[1].project = "/src/web".into();
+    let out = table(DocumentKind::RunList, &to_json(&runs));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["ID", "PROJECT", "TIMESTAMP", "TASKS", "STATUS", "SIZE"]
+    );
+    assert!(lines[3].starts_with("run_20250120_143052_a1b2  /src/web "), "{out}");
+    assert!(lines[2].starts_with("web-3f2a1b9c/1700000000 "), "{out}");
 }
