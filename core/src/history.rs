@@ -539,6 +539,7 @@ impl<'a> History<'a> {
                 cache_bytes: u.cache_bytes,
                 orphaned_cache_bytes: u.orphaned_cache_bytes,
                 runs_allocated_bytes: u.runs_allocated_bytes,
+                allocated_bytes: u.allocated_bytes,
                 runs: u.runs,
                 oldest_timestamp: u.oldest_run.map(|t| t.secs),
             })
@@ -576,6 +577,13 @@ impl<'a> History<'a> {
         }
         let report = UsageReport {
             total_bytes: projects.iter().map(|p| p.bytes).sum(),
+            // Only when every project was measured: a partial sum would
+            // read as the whole.
+            total_allocated_bytes: projects
+                .iter()
+                .map(|p| p.allocated_bytes)
+                .sum::<Option<u64>>()
+                .filter(|_| !projects.is_empty()),
             projects,
             largest_runs,
             orphaned_cache_bytes: orphaned,

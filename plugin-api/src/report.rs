@@ -115,8 +115,12 @@ pub struct TaskInfo {
 /// `otto-hooks usage`: where the bytes are.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct UsageReport {
-    /// Everything, in bytes.
+    /// Everything, in apparent bytes (`du -sb`).
     pub total_bytes: u64,
+    /// Everything, in allocated bytes (`du -sB1`: what it takes on disk),
+    /// when storage measures it for every project.
+    #[serde(default)]
+    pub total_allocated_bytes: Option<u64>,
     /// Per project, largest first.
     pub projects: Vec<ProjectUsage>,
     /// The largest runs, largest first.
@@ -144,6 +148,10 @@ pub struct ProjectUsage {
     /// Allocated bytes of the runs (`du -sB1`).
     #[serde(default)]
     pub runs_allocated_bytes: u64,
+    /// Allocated bytes of the whole project (`du -sB1`: runs, cache and
+    /// the rest), beside `bytes`, when storage measures it.
+    #[serde(default)]
+    pub allocated_bytes: Option<u64>,
     /// Number of runs.
     pub runs: u64,
     /// The oldest run's start, epoch seconds, when there are runs.

@@ -234,7 +234,14 @@ fn tasks(tasks: &[TaskInfo]) -> String {
 }
 
 fn usage(usage: &UsageReport) -> String {
-    let mut out = format!("### Disk usage: {}\n\n", human_size(usage.total_bytes));
+    let mut out = match usage.total_allocated_bytes {
+        Some(a) => format!(
+            "### Disk usage: {} ({} on disk)\n\n",
+            human_size(usage.total_bytes),
+            human_size(a)
+        ),
+        None => format!("### Disk usage: {}\n\n", human_size(usage.total_bytes)),
+    };
     if usage.projects.is_empty() {
         out.push_str("_No runs recorded._\n");
     } else {
@@ -245,6 +252,7 @@ fn usage(usage: &UsageReport) -> String {
                 vec![
                     code(&p.project),
                     human_size(p.bytes),
+                    p.allocated_bytes.map_or_else(|| "-".to_owned(), human_size),
                     p.runs.to_string(),
                     human_size(p.runs_bytes),
                     human_size(p.cache_bytes),
@@ -256,12 +264,13 @@ fn usage(usage: &UsageReport) -> String {
             &[
                 "Project",
                 "Total",
+                "On disk",
                 "Runs",
                 "Runs size",
                 "Cache",
                 "Oldest run",
             ],
-            &[L, R, R, R, R, L],
+            &[L, R, R, R, R, R, L],
             &rows,
         ));
     }

@@ -152,11 +152,21 @@ where
     }
 
     fn usage(&self, usage: &UsageReport) -> String {
-        let mut out = format!("Disk usage: {}\n\n", human_size(usage.total_bytes));
+        // Apparent size (what the files hold, `du -sb`) and, beside it, what
+        // they take on disk (`du -sB1`): small files take whole blocks.
+        let mut out = match usage.total_allocated_bytes {
+            Some(a) => format!(
+                "Disk usage: {} ({} on disk)\n\n",
+                human_size(usage.total_bytes),
+                human_size(a)
+            ),
+            None => format!("Disk usage: {}\n\n", human_size(usage.total_bytes)),
+        };
         if usage.projects.is_empty() {
             out.push_str("No runs recorded.\n");
         } else {
             out.push_str("By project:\n");
+            let on_disk = usage.projects.iter().any(|p| p.allocated_bytes.is_some());
             let digits = usage
                 .projects
                 .iter()
@@ -171,9 +181,14 @@ where
                         || "no runs".to_owned(),
                         |t| format!("oldest {} ago", human_age(self.now - t)),
                     );
-                    vec![
-                        p.project.clone(),
-                        human_size(p.bytes),
+                    let mut row = vec![p.project.clone(), human_size(p.bytes)];
+                    if on_disk {
+                        row.push(p.allocated_bytes.map_or_else(
+                            || "(on disk: -)".to_owned(),
+                            |a| format!("({} on disk)", human_size(a)),
+                        ));
+                    }
+                    row.extend([
                         format!(
                             "{:>digits$} {}",
                             p.runs,
@@ -181,10 +196,16 @@ where
                         ),
                         oldest,
                         format!("cache {}", human_size(p.cache_bytes)),
-                    ]
+                    ]);
+                    row
                 })
                 .collect();
-            out.push_str(&lines_to_text(&lay_out(&rows, &[L, R, L, L, L], "  ")));
+            let align: &[_] = if on_disk {
+                &[L, R, R, L, L, L]
+            } else {
+                &[L, R, L, L, L]
+            };
+            out.push_str(&lines_to_text(&lay_out(&rows, align, "  ")));
         }
         if !usage.largest_runs.is_empty() {
             out.push_str("\nLargest runs:\n");

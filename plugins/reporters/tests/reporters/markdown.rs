@@ -163,13 +163,18 @@ fn run_info_has_fields_attributes_and_tasks() {
 #[test]
 fn usage_has_a_project_table_and_recommendations() {
     let out = markdown(DocumentKind::Usage, &to_json(&samples::usage()));
-    assert!(out.starts_with("### Disk usage: 2.3 GB\n"), "{out}");
+    assert!(
+        out.starts_with("### Disk usage: 2.3 GB (2.4 GB on disk)\n"),
+        "{out}"
+    );
     let t = &tables(&out)[0];
+    assert_eq!(t[0][1..3], ["Total", "On disk"]);
     assert_eq!(
         t[1],
         [
             "`web-3f2a1b9c`",
             "1.9 GB",
+            "2.0 GB",
             "12",
             "1.8 GB",
             "120.0 MB",

@@ -168,6 +168,7 @@ pub fn run_info() -> RunInfo {
 pub fn usage() -> UsageReport {
     UsageReport {
         total_bytes: 2_345_000_000,
+        total_allocated_bytes: Some(2_410_000_000),
         projects: vec![
             ProjectUsage {
                 project: "web-3f2a1b9c".into(),
@@ -176,6 +177,7 @@ pub fn usage() -> UsageReport {
                 cache_bytes: 120_000_000,
                 orphaned_cache_bytes: 20_000_000,
                 runs_allocated_bytes: 1_790_000_000,
+                allocated_bytes: Some(1_960_000_000),
                 runs: 12,
                 oldest_timestamp: Some(T0 - 45 * 86_400),
             },
@@ -186,6 +188,7 @@ pub fn usage() -> UsageReport {
                 cache_bytes: 0,
                 orphaned_cache_bytes: 0,
                 runs_allocated_bytes: 445_100_000,
+                allocated_bytes: Some(450_000_000),
                 runs: 1,
                 oldest_timestamp: Some(T0),
             },

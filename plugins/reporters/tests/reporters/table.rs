@@ -112,11 +112,11 @@ fn run_info_shows_the_run_then_its_tasks() {
 fn usage_lists_projects_runs_cache_and_recommendations() {
     let out = table(DocumentKind::Usage, &to_json(&samples::usage()));
     for expected in [
-        "Disk usage: 2.3 GB\n",
+        "Disk usage: 2.3 GB (2.4 GB on disk)\n",
         "\nBy project:\n",
-        "  web-3f2a1b9c    1.9 GB  12 runs  oldest ",
+        "  web-3f2a1b9c    1.9 GB    (2.0 GB on disk)  12 runs  oldest ",
         "cache 120.0 MB\n",
-        "  api-77aa      445.0 MB   1 run   oldest ",
+        "  api-77aa      445.0 MB  (450.0 MB on disk)   1 run   oldest ",
         "\nLargest runs:\n  1.  web-3f2a1b9c/1699990000  450.0 MB\n  2.  api-77aa/1699900000-2    445.0 MB\n",
         "\nOrphaned cache: 12.0 MB",
         "\nRecommendations:\n  • cleaning runs older than 30 days would free 812.0 MB\n    otto-hooks clean --older-than 30d\n",
@@ -285,4 +285,16 @@ fn a_run_the_hooks_recorded_is_named_by_its_id_with_its_project_beside_it() {
     );
     assert!(lines[3].starts_with("run_20250120_143052_a1b2  /src/web "), "{out}");
     assert!(lines[2].starts_with("web-3f2a1b9c/1700000000 "), "{out}");
+}
+
+#[test]
+fn usage_without_allocated_figures_shows_apparent_sizes_only() {
+    let mut usage = samples::usage();
+    usage.total_allocated_bytes = None;
+    for p in &mut usage.projects {
+        p.allocated_bytes = None;
+    }
+    let out = table(DocumentKind::Usage, &to_json(&usage));
+    assert!(out.starts_with("Disk usage: 2.3 GB\n"), "{out}");
+    assert!(!out.contains("on disk"), "{out}");
 }
