@@ -23,10 +23,11 @@
 //!
 //! - **Versioned.** The ABI has its own version, [`abi::ABI_VERSION`]. A
 //!   host of ABI 1.x loads plugins built for 1.0 up to 1.x and refuses the
-//!   rest with one line naming both versions. This crate is ABI 1.3: 1.1
+//!   rest with one line naming both versions. This crate is ABI 1.4: 1.1
 //!   added event batches, 1.2 storage usage and detailed status, 1.3
 //!   `run_stop`/`run_resume` and the storage methods `events`,
-//!   `delete_runs` and `expire` (see [`abi`] for the history). A host never
+//!   `delete_runs` and `expire`, 1.4 a project's allocated bytes in storage
+//!   usage (see [`abi`] for the history). A host never
 //!   calls an entry an older plugin lacks: hooks succeed without it, methods
 //!   answer `unsupported`.
 //! - **Instances.** Each configuration entry gets its own instance with its
