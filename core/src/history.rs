@@ -353,14 +353,24 @@ impl<'a> History<'a> {
     }
 
     /// The runs of `project` (storage's reading of it) that `spec` names.
-    fn matching_runs(&self, spec: &RunSpec, project: Option<&str>) -> Result<Vec<Run>, HistoryError> {
+    fn matching_runs(
+        &self,
+        spec: &RunSpec,
+        project: Option<&str>,
+    ) -> Result<Vec<Run>, HistoryError> {
         let mut found = Vec::new();
         self.storage
-            .list_runs_each(&RunQuery { project, limit: None }, &mut |run| {
-                if spec.matches(&run) {
-                    found.push(run);
-                }
-            })
+            .list_runs_each(
+                &RunQuery {
+                    project,
+                    limit: None,
+                },
+                &mut |run| {
+                    if spec.matches(&run) {
+                        found.push(run);
+                    }
+                },
+            )
             .map_err(|e| HistoryError::failed(e.to_string()))?;
         Ok(found)
     }
@@ -370,7 +380,11 @@ impl<'a> History<'a> {
     fn not_found(&self, spec: &RunSpec) -> Result<HistoryError, HistoryError> {
         let known = self.known_projects()?;
         if let Some(project) = &spec.project {
-            if !known.projects.iter().any(|k| run_ref::project_matches(k, project)) {
+            if !known
+                .projects
+                .iter()
+                .any(|k| run_ref::project_matches(k, project))
+            {
                 return Ok(HistoryError::bad_input(format!(
                     "no run `{}`: storage `{}` has no project `{project}`{}",
                     spec.raw,
@@ -382,7 +396,10 @@ impl<'a> History<'a> {
         let newest = if known.newest.is_empty() {
             " (it holds no runs)".to_owned()
         } else {
-            format!("; the newest: {} (see `otto-hooks list`)", known.newest.join(", "))
+            format!(
+                "; the newest: {} (see `otto-hooks list`)",
+                known.newest.join(", ")
+            )
         };
         Ok(HistoryError::bad_input(format!(
             "no run `{}`{} in storage `{}`{newest}",
@@ -402,19 +419,25 @@ impl<'a> History<'a> {
         let mut projects = std::collections::BTreeSet::new();
         let mut newest: Vec<Run> = Vec::new();
         self.storage
-            .list_runs_each(&RunQuery { project: None, limit: None }, &mut |run| {
-                if !projects.contains(&run.project) {
-                    projects.insert(run.project.clone());
-                }
-                newest.push(Run {
-                    attributes: Default::default(),
-                    ..run
-                });
-                if newest.len() > 64 {
-                    sort_newest_first(&mut newest);
-                    newest.truncate(3);
-                }
-            })
+            .list_runs_each(
+                &RunQuery {
+                    project: None,
+                    limit: None,
+                },
+                &mut |run| {
+                    if !projects.contains(&run.project) {
+                        projects.insert(run.project.clone());
+                    }
+                    newest.push(Run {
+                        attributes: Default::default(),
+                        ..run
+                    });
+                    if newest.len() > 64 {
+                        sort_newest_first(&mut newest);
+                        newest.truncate(3);
+                    }
+                },
+            )
             .map_err(|e| HistoryError::failed(e.to_string()))?;
         sort_newest_first(&mut newest);
         Ok(KnownProjects {
@@ -482,12 +505,46 @@ impl<'a> History<'a> {
             if let Ok(details) = found {
                 // Storage may look a run up by id alone: the name must agree.
                 if parsed.matches(&details.run) {
-                    return Ok(run_info(self.decide_details(details)));
+                    return Ok(run_info(self.with_units(self.decide_details(details))));
                 }
             }
         }
         let run = self.resolve(spec, project)?;
-        Ok(run_info(self.details(&run)?))
+        Ok(run_info(self.with_units(self.details(&run)?)))
+    }
+
+    /// A run without tasks (one the hooks recorded: it has units and
+    /// events) gets its units as tasks, from its stored `unit.*` events;
+    /// a storage that keeps no events leaves it as it is.
+    fn with_units(&self, mut details: RunDetails) -> RunDetails {
+        if !details.tasks.is_empty() || !self.storage.handle().offers().contains(&"stored_events") {
+            return details;
+        }
+        let mut events = Vec::new();
+        let mut after_seq = None;
+        // A run has a few events per unit: a thousand pages is far beyond
+        // any real one, and bounds a corrupt one.
+        for _ in 0..1000 {
+            let page = self
+                .storage
+                .stored_events(&otto_hooks_plugin_api::EventQuery {
+                    run_id: &details.run.id,
+                    type_prefix: Some("unit"),
+                    unit: None,
+                    after_seq,
+                    limit: 1000,
+                });
+            let Ok(page) = page else {
+                return details;
+            };
+            after_seq = page.events.last().map(|e| e.seq);
+            events.extend(page.events);
+            if !page.has_more || after_seq.is_none() {
+                break;
+            }
+        }
+        details.tasks = crate::units::units_of(&events);
+        details
     }
 
     /// One run's details (from storage), with its status and its tasks'

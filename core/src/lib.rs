@@ -34,3 +34,4 @@ pub mod policy;
 pub mod registry;
 pub mod render;
 pub mod run_ref;
+pub mod units;

@@ -174,7 +174,10 @@ mod tests {
 
     #[test]
     fn otto_runs_are_named_with_their_project_in_every_storage() {
-        assert_eq!(run_ref("web-9d9de448", "1787254856"), "web-9d9de448/1787254856");
+        assert_eq!(
+            run_ref("web-9d9de448", "1787254856"),
+            "web-9d9de448/1787254856"
+        );
         assert_eq!(
             run_ref("web-9d9de448", "1787254856-1"),
             "web-9d9de448/1787254856-1"

@@ -88,7 +88,12 @@ fn info_why_and_events_accept_every_name_list_prints() {
         let info = w.json(&["info", &id, "--json"]);
         assert_eq!(info["id"], id.as_str(), "{info:#}");
         let why = w.run(&["why", &id]);
-        assert_eq!(why.status.code(), Some(0), "why {id}: {}", text(&why.stderr));
+        assert_eq!(
+            why.status.code(),
+            Some(0),
+            "why {id}: {}",
+            text(&why.stderr)
+        );
     }
     // Imported into the history, the runs keep their names.
     w.json(&["import", "otto", "--json"]);
@@ -103,7 +108,12 @@ fn info_why_and_events_accept_every_name_list_prints() {
             "events {id}: {events:#}"
         );
         let why = w.run(&["why", id, "--backend", "sqlite"]);
-        assert_eq!(why.status.code(), Some(0), "why {id}: {}", text(&why.stderr));
+        assert_eq!(
+            why.status.code(),
+            Some(0),
+            "why {id}: {}",
+            text(&why.stderr)
+        );
     }
 }
 
@@ -140,7 +150,10 @@ fn an_unknown_run_names_the_newest_runs_and_a_misspelt_project_the_closest() {
     );
     assert!(err.contains(&format!("{}/{T0}-2", web.dir_name())), "{err}");
     let err = expect_usage_error(&w.run(&["info", &format!("wbe/{T0}")]), "misspelt");
-    assert!(err.contains(&format!("did you mean `{}`", web.dir_name())), "{err}");
+    assert!(
+        err.contains(&format!("did you mean `{}`", web.dir_name())),
+        "{err}"
+    );
     let err = expect_usage_error(&w.run(&["why", "1234"]), "why of an unknown run");
     assert!(
         err.contains(&format!("{}/{}", api.dir_name(), T0 + 60)),
@@ -174,7 +187,10 @@ fn an_unknown_project_is_an_error_naming_the_closest_not_an_empty_result() {
 fn info_finds_a_run_the_hooks_recorded_in_the_history() {
     let w = HookWorld::new();
     let repo = w.repo_arg();
-    let id = w.ok(&["hook", "run-start", "--repo", &repo]).trim().to_owned();
+    let id = w
+        .ok(&["hook", "run-start", "--repo", &repo])
+        .trim()
+        .to_owned();
     let out = w.events(
         &id,
         "{\"type\":\"unit.started\",\"unit\":\"build\"}\n{\"type\":\"unit.completed\",\"unit\":\"build\"}\n",
@@ -196,8 +212,18 @@ fn info_finds_a_run_the_hooks_recorded_in_the_history() {
     assert_eq!(info["id"], id.as_str());
     assert_eq!(info["status"], "success");
     assert_eq!(info["attributes"]["completed_units"], 1, "{info:#}");
+    assert_eq!(info["attributes"]["event_count"], 3, "{info:#}");
+    // Its units, from its events.
+    let units: Vec<(&str, &str)> = info["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["name"].as_str().unwrap(), t["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(units, [("build", "success")], "{info:#}");
     let shown = w.ok(&["info", &id]);
-    assert!(shown.contains(&format!("Run:")) && shown.contains(&id), "{shown}");
+    assert!(shown.contains("Run:") && shown.contains(&id), "{shown}");
+    assert!(shown.contains("Tasks (1):\n  build  success"), "{shown}");
     // --backend still chooses one storage.
     let forced = w.run(&["info", &id, "--backend", "otto-fs"]);
     assert_eq!(forced.status.code(), Some(2), "{}", text(&forced.stderr));
@@ -302,7 +328,10 @@ fn a_misspelt_plugin_setting_is_refused_with_its_line_and_the_key_meant() {
         "{err}"
     );
     // Spelt right, it is shown with the built-in defaults and their origin.
-    let shown = text(&w.run(&["config", "show", "--set", "retention.keep_last=3"]).stdout);
+    let shown = text(
+        &w.run(&["config", "show", "--set", "retention.keep_last=3"])
+            .stdout,
+    );
     assert!(shown.contains("# --set retention.keep_last=3"), "{shown}");
     assert!(shown.contains("# default"), "{shown}");
 }

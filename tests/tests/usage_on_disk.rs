@@ -67,7 +67,10 @@ fn usage_gives_allocated_bytes_as_du_counts_them_beside_apparent_bytes() {
 
     let shown = text(&w.run(&["usage"]).stdout);
     assert!(shown.starts_with("Disk usage: "), "{shown}");
-    assert!(shown.lines().next().unwrap().ends_with(" on disk)"), "{shown}");
+    assert!(
+        shown.lines().next().unwrap().ends_with(" on disk)"),
+        "{shown}"
+    );
     assert_eq!(shown.matches(" on disk)").count(), 3, "{shown}");
 }
 

@@ -133,7 +133,12 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        move |k| pairs.iter().find(|(name, _)| name == k).map(|(_, v)| v.clone())
+        move |k| {
+            pairs
+                .iter()
+                .find(|(name, _)| name == k)
+                .map(|(_, v)| v.clone())
+        }
     }
 
     #[test]

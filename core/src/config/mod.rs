@@ -27,9 +27,9 @@ mod overrides;
 mod provenance;
 mod report;
 pub mod settings;
-pub mod unknown;
 #[cfg(test)]
 mod tests;
+pub mod unknown;
 
 use std::path::{Path, PathBuf};
 

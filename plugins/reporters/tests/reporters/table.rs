@@ -38,7 +38,13 @@ fn run_list_is_an_aligned_table_in_local_time() {
     let rows = &lines[2..];
     let expected = [
         ("web-3f2a1b9c/1700000000", T0, "12", "success", "45.2 MB"),
-        ("web-3f2a1b9c/1699990000", T0 - 10_000, "3", "failed", "812 B"),
+        (
+            "web-3f2a1b9c/1699990000",
+            T0 - 10_000,
+            "3",
+            "failed",
+            "812 B",
+        ),
         ("api-77aa/1699900000-2", T0 - 100_000, "140", "running", "-"),
     ];
     for (row, (id, ts, tasks, status, size)) in rows.iter().zip(expected) {
@@ -283,7 +289,10 @@ fn a_run_the_hooks_recorded_is_named_by_its_id_with_its_project_beside_it() {
         lines[0].split_whitespace().collect::<Vec<_>>(),
         ["ID", "PROJECT", "TIMESTAMP", "TASKS", "STATUS", "SIZE"]
     );
-    assert!(lines[3].starts_with("run_20250120_143052_a1b2  /src/web "), "{out}");
+    assert!(
+        lines[3].starts_with("run_20250120_143052_a1b2  /src/web "),
+        "{out}"
+    );
     assert!(lines[2].starts_with("web-3f2a1b9c/1700000000 "), "{out}");
 }
 
