@@ -328,6 +328,15 @@ impl<'a> History<'a> {
     /// runs (or the closest projects); ambiguous → bad input listing the
     /// candidates.
     pub fn resolve(&self, spec: &str, project: Option<&str>) -> Result<Run, HistoryError> {
+        match self.find(spec, project)? {
+            Some(run) => Ok(run),
+            None => Err(self.not_found(&RunSpec::parse(spec, project))?),
+        }
+    }
+
+    /// [`History::resolve`], with a run nobody has as `None` (an ambiguous
+    /// name is still an error).
+    pub fn find(&self, spec: &str, project: Option<&str>) -> Result<Option<Run>, HistoryError> {
         let spec = RunSpec::parse(spec, project);
         // Only the runs with that name are kept of the listing. Storage
         // narrows to the project first (otto-fs reads its name or hash, the
@@ -338,8 +347,8 @@ impl<'a> History<'a> {
         }
         sort_newest_first(&mut candidates);
         match candidates.len() {
-            0 => Err(self.not_found(&spec)?),
-            1 => Ok(candidates.into_iter().next().unwrap_or_default()),
+            0 => Ok(None),
+            1 => Ok(candidates.into_iter().next()),
             _ => Err(HistoryError::bad_input(format!(
                 "run `{}` is ambiguous: {}; name one as `list` shows it",
                 spec.raw,
@@ -489,6 +498,19 @@ impl<'a> History<'a> {
     /// or a run storage does not find there, is resolved from a listing
     /// (which also words the errors: unknown, ambiguous).
     pub fn info(&self, spec: &str, project: Option<&str>) -> Result<RunInfo, HistoryError> {
+        match self.find_info(spec, project)? {
+            Some(info) => Ok(info),
+            None => Err(self.not_found(&RunSpec::parse(spec, project))?),
+        }
+    }
+
+    /// [`History::info`], with a run nobody has as `None` (an ambiguous
+    /// name is still an error).
+    pub fn find_info(
+        &self,
+        spec: &str,
+        project: Option<&str>,
+    ) -> Result<Option<RunInfo>, HistoryError> {
         let parsed = RunSpec::parse(spec, project);
         let direct: Vec<(&str, String)> = match &parsed.project {
             Some(p) => parsed
@@ -505,12 +527,23 @@ impl<'a> History<'a> {
             if let Ok(details) = found {
                 // Storage may look a run up by id alone: the name must agree.
                 if parsed.matches(&details.run) {
-                    return Ok(run_info(self.with_units(self.decide_details(details))));
+                    return Ok(Some(run_info(
+                        self.with_units(self.decide_details(details)),
+                    )));
                 }
             }
         }
-        let run = self.resolve(spec, project)?;
-        Ok(run_info(self.with_units(self.details(&run)?)))
+        match self.find(spec, project)? {
+            Some(run) => Ok(Some(run_info(self.with_units(self.details(&run)?)))),
+            None => Ok(None),
+        }
+    }
+
+    /// The error for a run named `spec` that storage does not have (see
+    /// [`History::resolve`]).
+    pub fn not_found_error(&self, spec: &str, project: Option<&str>) -> HistoryError {
+        self.not_found(&RunSpec::parse(spec, project))
+            .unwrap_or_else(|e| e)
     }
 
     /// A run without tasks (one the hooks recorded: it has units and

@@ -107,6 +107,12 @@ fn info_why_and_events_accept_every_name_list_prints() {
             !events["events"].as_array().unwrap().is_empty(),
             "events {id}: {events:#}"
         );
+        // The events carry the id the history files the run under.
+        assert_eq!(
+            events["events"][0]["run_id"],
+            id.replacen('/', ":", 1).as_str(),
+            "{events:#}"
+        );
         let why = w.run(&["why", id, "--backend", "sqlite"]);
         assert_eq!(
             why.status.code(),
@@ -129,13 +135,24 @@ fn shorter_names_work_when_they_name_one_run_and_an_ambiguous_one_lists_both() {
     ] {
         assert_eq!(w.json(&["info", &short, "--json"])["id"], full.as_str());
     }
-    let out = w.run(&["info", &T0.to_string()]);
-    let err = expect_usage_error(&out, "a timestamp two projects have");
-    for name in [
-        format!("{}/{T0}", web.dir_name()),
-        format!("{}/{T0}", api.dir_name()),
-    ] {
-        assert!(err.contains(&name), "{err}");
+    // Ambiguous among otto's runs: said so, even with a history beside
+    // them (which holds the same runs once imported).
+    for history in [false, true] {
+        if history {
+            w.json(&["import", "otto", "--json"]);
+        }
+        let out = w.run(&["info", &T0.to_string()]);
+        let err = expect_usage_error(&out, "a timestamp two projects have");
+        assert!(
+            err.contains("ambiguous") && !err.contains("history"),
+            "{err}"
+        );
+        for name in [
+            format!("{}/{T0}", web.dir_name()),
+            format!("{}/{T0}", api.dir_name()),
+        ] {
+            assert!(err.contains(&name), "{err}");
+        }
     }
 }
 

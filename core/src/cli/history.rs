@@ -277,45 +277,49 @@ fn print_to(
 
 pub(super) fn info(ctx: &Context, args: InfoArgs) -> CmdResult {
     let explicit = args.source.backend.is_some() || args.source.db.is_some();
-    let first = with_history(ctx, &args.source, |history, registry| {
-        match history.info(&args.run, args.project.as_deref()) {
-            Ok(info) => {
+    let project = args.project.as_deref();
+    // Found: shown, and done. Not found: the error this storage words, and
+    // whether it is the history already.
+    let missing = with_history(ctx, &args.source, |history, registry| {
+        match history.find_info(&args.run, project).map_err(failure)? {
+            Some(info) => {
                 ctx.print(registry, args.source.json, DocumentKind::RunInfo, &info)?;
-                Ok(Ok(exit::OK))
+                Ok(None)
             }
-            Err(e) => Ok(Err((e, history.storage_name().to_owned()))),
+            None => Ok(Some((
+                history.not_found_error(&args.run, project),
+                history.storage_name() == "sqlite",
+            ))),
         }
     })?;
-    let (error, storage) = match first {
-        Ok(code) => return Ok(code),
-        Err(e) => e,
+    let Some((error, is_history)) = missing else {
+        return Ok(exit::OK);
     };
     // Not among otto's runs: a run the hooks recorded is in the history.
-    // `--backend`/`--db` choose one storage; so does a history that is
-    // already the storage read.
+    // `--backend`/`--db` choose one storage. The history is read only when
+    // it exists (no file is created, no daemon started).
     let db = crate::import::default_db_path(&ctx.config, &ctx.hooks_home);
-    if explicit || !error.bad_input || storage == "sqlite" || !db.is_file() {
+    if explicit || is_history || !db.is_file() {
         return Err(failure(error));
     }
     let spec = crate::hooks::history_db_storage(&db)
         .map_err(|e| Failure::failed(format!("{}: {e}", db.display())))?;
     let registry = ctx.registry();
     let history = History::open(&ctx.config, &registry, &ctx.hooks_home, &spec).map_err(failure)?;
-    let found = history.info(&args.run, args.project.as_deref());
+    let found = history.find_info(&args.run, project);
     for w in history.take_warnings() {
         ctx.warn(&w);
     }
-    match found {
-        Ok(info) => {
+    match found.map_err(failure)? {
+        Some(info) => {
             ctx.print(&registry, args.source.json, DocumentKind::RunInfo, &info)?;
             Ok(exit::OK)
         }
-        Err(e) if e.bad_input => Err(Failure::usage(format!(
+        None => Err(Failure::usage(format!(
             "{}; not in the history {} either",
             error.message,
             db.display()
         ))),
-        Err(e) => Err(failure(e)),
     }
 }
 
@@ -408,14 +412,16 @@ pub(super) fn events(ctx: &Context, args: EventsArgs) -> CmdResult {
             limit: args.limit,
         })
     };
-    let page = match query(&args.run) {
+    let mut run_id = args.run.clone();
+    let page = match query(&run_id) {
         // Not the history's own id: a name as `list` shows it
         // (`<project>/<ts>` of an imported run), resolved to that id.
         Err(e) if e.kind == otto_hooks_plugin_api::ErrorKind::NotFound => {
-            let run = with_history(ctx, &source, |history, _| {
+            run_id = with_history(ctx, &source, |history, _| {
                 history.resolve(&args.run, None).map_err(failure)
-            })?;
-            query(&run.id)
+            })?
+            .id;
+            query(&run_id)
         }
         other => other,
     }
@@ -433,7 +439,7 @@ pub(super) fn events(ctx: &Context, args: EventsArgs) -> CmdResult {
             .iter()
             .map(|e| {
                 serde_json::json!({
-                    "run_id": args.run,
+                    "run_id": run_id,
                     "seq": e.seq,
                     "time": crate::hooks::wire::rfc3339(e.time),
                     "type": e.kind,
