@@ -25,6 +25,7 @@ use crate::config::{Config, InstanceSpec};
 use crate::hooks::ProjectRef;
 use crate::hooks::wire::rfc3339;
 use crate::registry::Registry;
+use crate::run_ref::{self, RunSpec};
 
 /// A failure to read history: one line, and whether it was the caller's
 /// mistake (an unknown or ambiguous run: exit 2) or not (exit 1).
@@ -313,21 +314,60 @@ impl<'a> History<'a> {
         self.release_statuses();
         listed.sort_by(|(a_start, a), (b_start, b)| {
             newest_first(
-                (*a_start, &a.run, &a.project),
-                (*b_start, &b.run, &b.project),
+                (*a_start, own_id_of(&a.run, &a.project), &a.project),
+                (*b_start, own_id_of(&b.run, &b.project), &b.project),
             )
         });
         listed.truncate(query.limit.unwrap_or(usize::MAX));
         Ok(listed.into_iter().map(|(_, entry)| entry).collect())
     }
 
-    /// Finds the run `spec` names: `<run>`, or `<project>/<run>`; `project`
-    /// narrows it further. Unknown → bad input; ambiguous → bad input
-    /// listing the candidates.
+    /// Finds the run `spec` names, in any form [`crate::run_ref`] accepts
+    /// (`<project>/<ts>` as `list` shows it, `<ts>`, a history id);
+    /// `project` narrows a bare one. Unknown → bad input naming the newest
+    /// runs (or the closest projects); ambiguous → bad input listing the
+    /// candidates.
     pub fn resolve(&self, spec: &str, project: Option<&str>) -> Result<Run, HistoryError> {
-        let (project, run_id) = split_run_spec(spec, project);
-        // Only the runs with that id are kept of the listing.
-        let mut candidates: Vec<Run> = Vec::new();
+        match self.find(spec, project)? {
+            Some(run) => Ok(run),
+            None => Err(self.not_found(&RunSpec::parse(spec, project))?),
+        }
+    }
+
+    /// [`History::resolve`], with a run nobody has as `None` (an ambiguous
+    /// name is still an error).
+    pub fn find(&self, spec: &str, project: Option<&str>) -> Result<Option<Run>, HistoryError> {
+        let spec = RunSpec::parse(spec, project);
+        // Only the runs with that name are kept of the listing. Storage
+        // narrows to the project first (otto-fs reads its name or hash, the
+        // history only its key: a miss is looked for again without it).
+        let mut candidates = self.matching_runs(&spec, spec.project.as_deref())?;
+        if candidates.is_empty() && spec.project.is_some() {
+            candidates = self.matching_runs(&spec, None)?;
+        }
+        sort_newest_first(&mut candidates);
+        match candidates.len() {
+            0 => Ok(None),
+            1 => Ok(candidates.into_iter().next()),
+            _ => Err(HistoryError::bad_input(format!(
+                "run `{}` is ambiguous: {}; name one as `list` shows it",
+                spec.raw,
+                candidates
+                    .iter()
+                    .map(run_ref::of)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
+    }
+
+    /// The runs of `project` (storage's reading of it) that `spec` names.
+    fn matching_runs(
+        &self,
+        spec: &RunSpec,
+        project: Option<&str>,
+    ) -> Result<Vec<Run>, HistoryError> {
+        let mut found = Vec::new();
         self.storage
             .list_runs_each(
                 &RunQuery {
@@ -335,51 +375,209 @@ impl<'a> History<'a> {
                     limit: None,
                 },
                 &mut |run| {
-                    if run.id == run_id {
-                        candidates.push(run);
+                    if spec.matches(&run) {
+                        found.push(run);
                     }
                 },
             )
             .map_err(|e| HistoryError::failed(e.to_string()))?;
-        sort_newest_first(&mut candidates);
-        match candidates.len() {
-            0 => Err(HistoryError::bad_input(format!(
-                "no run `{run_id}`{} in storage `{}` (see `otto-hooks list`)",
-                project
-                    .map(|p| format!(" in project `{p}`"))
-                    .unwrap_or_default(),
-                self.storage_name()
-            ))),
-            1 => Ok(candidates.into_iter().next().unwrap_or_default()),
-            _ => Err(HistoryError::bad_input(format!(
-                "run `{run_id}` is ambiguous: {}; name one as <project>/{run_id} or pass --project",
-                candidates
-                    .iter()
-                    .map(|r| format!("{}/{}", r.project, r.id))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))),
+        Ok(found)
+    }
+
+    /// The error for a run nobody has: the closest projects when the
+    /// project named is unknown, else the newest runs, in `list`'s syntax.
+    fn not_found(&self, spec: &RunSpec) -> Result<HistoryError, HistoryError> {
+        let known = self.known_projects()?;
+        if let Some(project) = &spec.project {
+            if !known
+                .projects
+                .iter()
+                .any(|k| run_ref::project_matches(k, project))
+            {
+                return Ok(HistoryError::bad_input(format!(
+                    "no run `{}`: storage `{}` has no project `{project}`{}",
+                    spec.raw,
+                    self.storage_name(),
+                    known.suggest(project)
+                )));
+            }
         }
+        let newest = if known.newest.is_empty() {
+            " (it holds no runs)".to_owned()
+        } else {
+            format!(
+                "; the newest: {} (see `otto-hooks list`)",
+                known.newest.join(", ")
+            )
+        };
+        Ok(HistoryError::bad_input(format!(
+            "no run `{}`{} in storage `{}`{newest}",
+            spec.raw,
+            spec.project
+                .as_deref()
+                .filter(|_| !spec.raw.contains(['/', ':']))
+                .map(|p| format!(" in project `{p}`"))
+                .unwrap_or_default(),
+            self.storage_name(),
+        )))
+    }
+
+    /// The projects storage has runs of, and its newest few runs: what a
+    /// "not found" message suggests. One listing, on the error path only.
+    fn known_projects(&self) -> Result<KnownProjects, HistoryError> {
+        let mut projects = std::collections::BTreeSet::new();
+        let mut newest: Vec<Run> = Vec::new();
+        self.storage
+            .list_runs_each(
+                &RunQuery {
+                    project: None,
+                    limit: None,
+                },
+                &mut |run| {
+                    if !projects.contains(&run.project) {
+                        projects.insert(run.project.clone());
+                    }
+                    newest.push(Run {
+                        attributes: Default::default(),
+                        ..run
+                    });
+                    if newest.len() > 64 {
+                        sort_newest_first(&mut newest);
+                        newest.truncate(3);
+                    }
+                },
+            )
+            .map_err(|e| HistoryError::failed(e.to_string()))?;
+        sort_newest_first(&mut newest);
+        Ok(KnownProjects {
+            projects: projects.into_iter().collect(),
+            newest: newest.iter().take(3).map(run_ref::of).collect(),
+        })
+    }
+
+    /// Checks that storage knows `project` (a key, name or hash, as
+    /// `--project` reads it): an unknown one is bad input naming the closest
+    /// projects, not an empty result.
+    pub fn check_project(&self, project: &str) -> Result<(), HistoryError> {
+        let mut any = false;
+        self.storage
+            .list_runs_each(
+                &RunQuery {
+                    project: Some(project),
+                    limit: Some(1),
+                },
+                &mut |_| any = true,
+            )
+            .map_err(|e| HistoryError::failed(e.to_string()))?;
+        if any {
+            return Ok(());
+        }
+        // A project without runs (a cache left) is still a project.
+        let usage = self
+            .storage
+            .usage(&RunQuery {
+                project: Some(project),
+                limit: None,
+            })
+            .map_err(|e| HistoryError::failed(e.to_string()))?;
+        if !usage.is_empty() {
+            return Ok(());
+        }
+        let known = self.known_projects()?;
+        Err(HistoryError::bad_input(format!(
+            "no project `{project}` in storage `{}`{}",
+            self.storage_name(),
+            known.suggest(project)
+        )))
     }
 
     /// `otto-hooks info`.
     ///
-    /// A run named with its project's full key (`<project-dir>/<ts>`, as
-    /// `list` shows it) is asked of storage directly; anything else, or a
-    /// run storage does not find there, is resolved from a listing (which
-    /// also words the errors: unknown, ambiguous).
+    /// A run named with its project (`<project-dir>/<ts>`, as `list` shows
+    /// it) or by a history id is asked of storage directly; anything else,
+    /// or a run storage does not find there, is resolved from a listing
+    /// (which also words the errors: unknown, ambiguous).
     pub fn info(&self, spec: &str, project: Option<&str>) -> Result<RunInfo, HistoryError> {
-        if let (Some(project), run_id) = split_run_spec(spec, project) {
-            let direct = self.storage.run_details(&HookContext { project, run_id });
-            if let Ok(details) = direct {
-                // Storage may look a run up by id alone: the key must agree.
-                if details.run.project == project && details.run.id == run_id {
-                    return Ok(run_info(self.decide_details(details)));
+        match self.find_info(spec, project)? {
+            Some(info) => Ok(info),
+            None => Err(self.not_found(&RunSpec::parse(spec, project))?),
+        }
+    }
+
+    /// [`History::info`], with a run nobody has as `None` (an ambiguous
+    /// name is still an error).
+    pub fn find_info(
+        &self,
+        spec: &str,
+        project: Option<&str>,
+    ) -> Result<Option<RunInfo>, HistoryError> {
+        let parsed = RunSpec::parse(spec, project);
+        let direct: Vec<(&str, String)> = match &parsed.project {
+            Some(p) => parsed
+                .storage_ids()
+                .into_iter()
+                .map(|id| (p.as_str(), id))
+                .collect(),
+            // A history id (`run_…`) is unique on its own.
+            None if !run_ref::is_otto_run_id(&parsed.run) => vec![("", parsed.run.clone())],
+            None => Vec::new(),
+        };
+        for (project, run_id) in &direct {
+            let found = self.storage.run_details(&HookContext { project, run_id });
+            if let Ok(details) = found {
+                // Storage may look a run up by id alone: the name must agree.
+                if parsed.matches(&details.run) {
+                    return Ok(Some(run_info(
+                        self.with_units(self.decide_details(details)),
+                    )));
                 }
             }
         }
-        let run = self.resolve(spec, project)?;
-        Ok(run_info(self.details(&run)?))
+        match self.find(spec, project)? {
+            Some(run) => Ok(Some(run_info(self.with_units(self.details(&run)?)))),
+            None => Ok(None),
+        }
+    }
+
+    /// The error for a run named `spec` that storage does not have (see
+    /// [`History::resolve`]).
+    pub fn not_found_error(&self, spec: &str, project: Option<&str>) -> HistoryError {
+        self.not_found(&RunSpec::parse(spec, project))
+            .unwrap_or_else(|e| e)
+    }
+
+    /// A run without tasks (one the hooks recorded: it has units and
+    /// events) gets its units as tasks, from its stored `unit.*` events;
+    /// a storage that keeps no events leaves it as it is.
+    fn with_units(&self, mut details: RunDetails) -> RunDetails {
+        if !details.tasks.is_empty() || !self.storage.handle().offers().contains(&"stored_events") {
+            return details;
+        }
+        let mut events = Vec::new();
+        let mut after_seq = None;
+        // A run has a few events per unit: a thousand pages is far beyond
+        // any real one, and bounds a corrupt one.
+        for _ in 0..1000 {
+            let page = self
+                .storage
+                .stored_events(&otto_hooks_plugin_api::EventQuery {
+                    run_id: &details.run.id,
+                    type_prefix: Some("unit"),
+                    unit: None,
+                    after_seq,
+                    limit: 1000,
+                });
+            let Ok(page) = page else {
+                return details;
+            };
+            after_seq = page.events.last().map(|e| e.seq);
+            events.extend(page.events);
+            if !page.has_more || after_seq.is_none() {
+                break;
+            }
+        }
+        details.tasks = crate::units::units_of(&events);
+        details
     }
 
     /// One run's details (from storage), with its status and its tasks'
@@ -431,6 +629,7 @@ impl<'a> History<'a> {
                 cache_bytes: u.cache_bytes,
                 orphaned_cache_bytes: u.orphaned_cache_bytes,
                 runs_allocated_bytes: u.runs_allocated_bytes,
+                allocated_bytes: u.allocated_bytes,
                 runs: u.runs,
                 oldest_timestamp: u.oldest_run.map(|t| t.secs),
             })
@@ -468,6 +667,13 @@ impl<'a> History<'a> {
         }
         let report = UsageReport {
             total_bytes: projects.iter().map(|p| p.bytes).sum(),
+            // Only when every project was measured: a partial sum would
+            // read as the whole.
+            total_allocated_bytes: projects
+                .iter()
+                .map(|p| p.allocated_bytes)
+                .sum::<Option<u64>>()
+                .filter(|_| !projects.is_empty()),
             projects,
             largest_runs,
             orphaned_cache_bytes: orphaned,
@@ -477,24 +683,60 @@ impl<'a> History<'a> {
     }
 }
 
-/// A run spec (`<run>` or `<project>/<run>`) and the `--project` given
-/// beside it, as (project, run id): the spec's own project wins.
-fn split_run_spec<'a>(spec: &'a str, project: Option<&'a str>) -> (Option<&'a str>, &'a str) {
-    match spec.rsplit_once('/') {
-        Some((p, r)) if !p.is_empty() && !r.is_empty() => (Some(p), r),
-        _ => (project, spec),
+/// The projects a storage knows and its newest runs, for messages.
+struct KnownProjects {
+    projects: Vec<String>,
+    newest: Vec<String>,
+}
+
+impl KnownProjects {
+    /// `; did you mean `x`?` (or the list of projects when few and none
+    /// is close), for a project nobody has.
+    fn suggest(&self, wanted: &str) -> String {
+        let close = run_ref::closest(wanted, self.projects.iter().map(String::as_str));
+        let quoted = |names: &[&str]| {
+            names
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if !close.is_empty() {
+            format!("; did you mean {}?", quoted(&close))
+        } else if self.projects.is_empty() {
+            " (it holds no runs)".to_owned()
+        } else if self.projects.len() <= 8 {
+            let all: Vec<&str> = self.projects.iter().map(String::as_str).collect();
+            format!("; projects: {}", quoted(&all))
+        } else {
+            format!(
+                "; it has {} projects (see `otto-hooks usage`)",
+                self.projects.len()
+            )
+        }
     }
 }
 
 /// Newest first: by start time, then by id (so `<ts>-2` before `<ts>-1`
 /// before `<ts>`: suffixes compare as numbers).
+///
+/// Runs compare by their own ids (an imported run's without its
+/// `<project>:`), so that every storage lists the same runs in one order.
 pub fn sort_newest_first(runs: &mut [Run]) {
     runs.sort_by(|a, b| {
         newest_first(
-            (a.started_at, &a.id, &a.project),
-            (b.started_at, &b.id, &b.project),
+            (a.started_at, run_ref::own_id(a), &a.project),
+            (b.started_at, run_ref::own_id(b), &b.project),
         )
     });
+}
+
+/// [`run_ref::own_id`] of a listed entry.
+fn own_id_of<'a>(run: &'a str, project: &str) -> &'a str {
+    run.strip_prefix(project)
+        .and_then(|r| r.strip_prefix(':'))
+        .filter(|r| run_ref::is_otto_run_id(r))
+        .unwrap_or(run)
 }
 
 /// The order of [`sort_newest_first`], on (start, run id, project).
@@ -517,6 +759,7 @@ fn newest_first(
 fn entry(run: Run) -> RunEntry {
     let status_guessed = run.status_is_guess();
     RunEntry {
+        id: run_ref::of(&run),
         timestamp: run.started_at.secs,
         started_at: rfc3339(run.started_at),
         project: run.project,
@@ -539,6 +782,7 @@ fn run_info(details: RunDetails) -> RunInfo {
     let run = details.run;
     let status_guessed = run.status_is_guess();
     RunInfo {
+        id: run_ref::of(&run),
         timestamp: run.started_at.secs,
         started_at: rfc3339(run.started_at),
         ended_at: run.ended_at.map(rfc3339),

@@ -34,3 +34,5 @@ pub mod paths;
 pub mod policy;
 pub mod registry;
 pub mod render;
+pub mod run_ref;
+pub mod units;

@@ -45,13 +45,16 @@
 //!   under the same id), and [`StorageTable::stored_events`] (a run's stored
 //!   events, filtered and paged), [`StorageTable::delete_runs`] (delete named
 //!   runs) and [`StorageTable::expire`] (history retention by age).
-//! - **1.4** — no layout change: the task status code 6, `interrupted` (a
-//!   task its dying run left unfinished). A host shows it as `unknown` in
-//!   the documents it gives a reporter built before 1.4, whose JSON reader
-//!   would refuse the name; the ABI code itself already reads as
-//!   `unknown` in older code. Also a convention, not a field: a status
-//!   source starting with `guess: ` marks a guessed status
-//!   ([`crate::StatusVerdict`]).
+//! - **1.4** — [`StorageTable::usage`] emits a [`ProjectUsageExt`]: the
+//!   [`ProjectUsage`] of 1.2 followed by the project's allocated bytes
+//!   (`du -sB1` of all of it), for `usage` to show disk use beside apparent
+//!   size. The host reads the longer item only from plugins of 1.4 and later.
+//!   And the task status code 6, `interrupted` (a task its dying run left
+//!   unfinished): a host shows it as `unknown` in the documents it gives a
+//!   reporter built before 1.4, whose JSON reader would refuse the name; the
+//!   ABI code itself already reads as `unknown` in older code. Also a
+//!   convention, not a field: a status source starting with `guess: ` marks a
+//!   guessed status ([`crate::StatusVerdict`]).
 //!
 //! # Calls, results and errors
 //!
@@ -751,7 +754,8 @@ pub struct StorageTable {
     /// `*const HookContext`, or fails with `NOT_FOUND`.
     pub run_details: Option<Method<HookContext<'static>>>,
     /// Emits one `*const ProjectUsage` per project matching a
-    /// `*const RunQuery` (since 1.2).
+    /// `*const RunQuery` (since 1.2); a plugin of 1.4 or later emits
+    /// `*const ProjectUsageExt` (which begins with the `ProjectUsage`).
     pub usage: Option<Method<RunQuery<'static>>>,
     /// [`crate::Storage::events`]: emits one `*const EventPage` for a
     /// `*const EventQuery`, or fails with `NOT_FOUND` for an unknown run
@@ -903,6 +907,19 @@ pub struct ProjectUsage<'a> {
     pub other_bytes: u64,
     /// The oldest run's start, when there are runs.
     pub oldest_run: Opt<Timestamp>,
+}
+
+/// What a plugin of ABI 1.4 or later emits for [`StorageTable::usage`]:
+/// the 1.2 item, then what was appended (a pointer to it is also a valid
+/// pointer to its [`ProjectUsage`]).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct ProjectUsageExt<'a> {
+    /// The 1.2 figures.
+    pub base: ProjectUsage<'a>,
+    /// Allocated bytes of the whole project (`du -sB1`: runs, cache and
+    /// the rest), when measured.
+    pub allocated_bytes: Opt<u64>,
 }
 
 /// Status detection.

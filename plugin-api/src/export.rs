@@ -364,7 +364,7 @@ unsafe extern "C" fn usage<P: Storage>(
         unsafe {
             let query = run_query(query);
             for project in instance::<P>(inst).usage(&query)? {
-                emit(out, &convert::usage_view(&project));
+                emit(out, &convert::usage_ext_view(&project));
             }
         }
         Ok(())

@@ -31,7 +31,8 @@ use crate::{
 /// `delete_runs` and `expire`.
 const ABI_1_3: AbiVersion = AbiVersion { major: 1, minor: 3 };
 
-/// The ABI that added the task status `interrupted`.
+/// ABI 1.4: the task status `interrupted`, and `usage` items that carry
+/// the project's allocated bytes.
 const ABI_1_4: AbiVersion = AbiVersion { major: 1, minor: 4 };
 
 /// A document as a reporter built for `abi` can read it: before ABI 1.4,
@@ -827,8 +828,14 @@ impl Instance {
             project: Str::from_opt(query.project),
             limit: abi::Opt::new(query.limit),
         };
+        // A plugin of 1.4 or later emits the longer item.
+        let item = if self.handle.abi() >= ABI_1_4 {
+            usage_ext_item
+        } else {
+            usage_item
+        };
         // SAFETY: checked entry; `view` outlives the call; items are usage views.
-        self.call(usage_item, |p, out| unsafe {
+        self.call(item, |p, out| unsafe {
             f(p, (&view as *const abi::RunQuery<'_>).cast(), out)
         })
     }
@@ -1046,6 +1053,12 @@ fn details_item(item: *const c_void) -> Result<RunDetails, String> {
 fn usage_item(item: *const c_void) -> Result<ProjectUsage, String> {
     // SAFETY: `usage` emits `*const abi::ProjectUsage`.
     unsafe { convert::usage_from_view(&*(item as *const abi::ProjectUsage<'_>)) }
+}
+
+fn usage_ext_item(item: *const c_void) -> Result<ProjectUsage, String> {
+    // SAFETY: `usage` of a plugin of ABI 1.4 or later emits
+    // `*const abi::ProjectUsageExt`.
+    unsafe { convert::usage_from_ext_view(&*(item as *const abi::ProjectUsageExt<'_>)) }
 }
 
 fn page_item(item: *const c_void) -> Result<EventPage, String> {

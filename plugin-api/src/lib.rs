@@ -26,8 +26,8 @@
 //!   rest with one line naming both versions. This crate is ABI 1.4: 1.1
 //!   added event batches, 1.2 storage usage and detailed status, 1.3
 //!   `run_stop`/`run_resume` and the storage methods `events`,
-//!   `delete_runs` and `expire`, 1.4 the task status `interrupted` (see
-//!   [`abi`] for the history).
+//!   `delete_runs` and `expire`, 1.4 a project's allocated bytes in storage
+//!   usage and the task status `interrupted` (see [`abi`] for the history).
 //! - **Guesses.** A status inferred rather than recorded is a guess: its
 //!   source starts with `guess: ` ([`StatusVerdict::guess`],
 //!   [`Run::status_is_guess`]). Retention never deletes a guessed run

@@ -432,6 +432,10 @@ pub struct ProjectUsage {
     pub other_bytes: u64,
     /// The oldest run's start, when there are runs.
     pub oldest_run: Option<Timestamp>,
+    /// Allocated bytes of the whole project (`du -sB1`: runs, cache and
+    /// everything else), when storage measures it (ABI 1.4).
+    #[serde(default)]
+    pub allocated_bytes: Option<u64>,
 }
 
 /// Which stored events of a run `Storage::events` should return.
@@ -849,6 +853,13 @@ pub(crate) mod convert {
         }
     }
 
+    pub fn usage_ext_view(u: &ProjectUsage) -> abi::ProjectUsageExt<'_> {
+        abi::ProjectUsageExt {
+            base: usage_view(u),
+            allocated_bytes: Opt::new(u.allocated_bytes),
+        }
+    }
+
     pub fn usage_view(u: &ProjectUsage) -> abi::ProjectUsage<'_> {
         abi::ProjectUsage {
             project: Str::new(&u.project),
@@ -879,6 +890,19 @@ pub(crate) mod convert {
             orphaned_cache_files: v.orphaned_cache_files,
             other_bytes: v.other_bytes,
             oldest_run: v.oldest_run.get(),
+            allocated_bytes: None,
+        })
+    }
+
+    /// # Safety
+    /// Every pointer in `v` must be live.
+    pub unsafe fn usage_from_ext_view(
+        v: &abi::ProjectUsageExt<'_>,
+    ) -> Result<ProjectUsage, String> {
+        Ok(ProjectUsage {
+            allocated_bytes: v.allocated_bytes.get(),
+            // SAFETY: forwarded to the caller.
+            ..unsafe { usage_from_view(&v.base) }?
         })
     }
 

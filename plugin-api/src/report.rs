@@ -18,6 +18,12 @@ pub type RunList = Vec<RunEntry>;
 /// One run of a [`RunList`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunEntry {
+    /// The run's name on the command line, which `info`, `why` and `events`
+    /// accept: `<project-key>/<ts>[-n]` for an otto run (in otto's
+    /// directories or imported into the history), the id alone for a run
+    /// the hooks recorded. Empty when the document predates it.
+    #[serde(default)]
+    pub id: String,
     /// The project key (otto: `<name>-<hash>`).
     pub project: String,
     /// The run id.
@@ -50,6 +56,9 @@ pub struct RunEntry {
 /// `otto-hooks info`: one run and its tasks.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunInfo {
+    /// The run's name on the command line (see [`RunEntry::id`]).
+    #[serde(default)]
+    pub id: String,
     /// The project key.
     pub project: String,
     /// The run id.
@@ -113,8 +122,12 @@ pub struct TaskInfo {
 /// `otto-hooks usage`: where the bytes are.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct UsageReport {
-    /// Everything, in bytes.
+    /// Everything, in apparent bytes (`du -sb`).
     pub total_bytes: u64,
+    /// Everything, in allocated bytes (`du -sB1`: what it takes on disk),
+    /// when storage measures it for every project.
+    #[serde(default)]
+    pub total_allocated_bytes: Option<u64>,
     /// Per project, largest first.
     pub projects: Vec<ProjectUsage>,
     /// The largest runs, largest first.
@@ -142,6 +155,10 @@ pub struct ProjectUsage {
     /// Allocated bytes of the runs (`du -sB1`).
     #[serde(default)]
     pub runs_allocated_bytes: u64,
+    /// Allocated bytes of the whole project (`du -sB1`: runs, cache and
+    /// the rest), beside `bytes`, when storage measures it.
+    #[serde(default)]
+    pub allocated_bytes: Option<u64>,
     /// Number of runs.
     pub runs: u64,
     /// The oldest run's start, epoch seconds, when there are runs.

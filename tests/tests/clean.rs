@@ -231,18 +231,23 @@ fn the_project_filter_is_exact() {
         "--force",
     ]);
     assert_eq!(deleted(&plan), vec![a.id.as_str()]);
-    let (_, none) = w.clean(&[
+    // A part of a name is no project: an error (exit 2), nothing planned.
+    let none = w.run(&[
+        "clean",
+        "--json",
         "--project",
         "we",
         "--keep",
         "1",
         "--keep-last",
         "0",
-        "--dry-run",
+        "--yes",
         "--force",
     ]);
-    assert!(deleted(&none).is_empty());
-    assert!(b.dir.exists());
+    assert_eq!(none.status.code(), Some(2));
+    assert!(none.stdout.is_empty());
+    assert!(text(&none.stderr).contains("no project `we`"));
+    assert!(a.dir.exists() && b.dir.exists());
 }
 
 #[test]

@@ -135,9 +135,13 @@ fn the_project_filter_matches_a_whole_name_hash_or_directory_never_a_substring()
     assert_eq!(only("web"), vec![web_dir.as_str()]);
     assert_eq!(only(&web.hash), vec![web_dir.as_str()]);
     assert_eq!(only(&web_dir), vec![web_dir.as_str()]);
-    assert!(only("we").is_empty());
-    assert!(only("eb").is_empty());
-    assert!(only(&web.hash[..6]).is_empty());
+    // A part of a name is no project: an error naming the closest ones.
+    for part in ["we", "eb", &web.hash[..6]] {
+        let out = w.run(&["list", "--project", part]);
+        assert_eq!(out.status.code(), Some(2), "--project {part}");
+        assert!(out.stdout.is_empty());
+        assert!(text(&out.stderr).contains(&format!("no project `{part}`")));
+    }
 }
 
 #[test]
@@ -377,7 +381,7 @@ fn an_ambiguous_or_unknown_run_is_a_usage_error() {
     let unknown = w.run(&["info", &format!("{}/1234", web.dir_name())]);
     assert_eq!(unknown.status.code(), Some(2));
     assert!(
-        text(&unknown.stderr).contains("no run `1234`"),
+        text(&unknown.stderr).contains(&format!("no run `{}/1234`", web.dir_name())),
         "{}",
         text(&unknown.stderr)
     );

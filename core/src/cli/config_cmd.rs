@@ -1,9 +1,11 @@
 //! `otto-hooks config …`
 
 use clap::Subcommand;
-use otto_hooks_plugin_api::DocumentKind;
+use otto_hooks_plugin_api::{DocumentKind, PluginKind};
 
-use super::{CmdResult, Context, exit};
+use super::{CmdResult, Context, Failure, exit};
+use crate::config::Config;
+use crate::config::unknown::UnknownSetting;
 
 /// Configuration commands.
 #[derive(Debug, Subcommand)]
@@ -22,9 +24,49 @@ pub enum ConfigCommand {
 pub(super) fn run(ctx: &Context, cmd: ConfigCommand) -> CmdResult {
     match cmd {
         ConfigCommand::Show { json } => {
+            check_settings(ctx, true)?;
             let report = ctx.config.report();
             ctx.print(&ctx.registry(), json, DocumentKind::Config, &report)?;
             Ok(exit::OK)
         }
+    }
+}
+
+/// Creates every configured plugin instance once, as a command would: a
+/// plugin refuses a setting it does not know (`keep_lsat`), and `config
+/// show` says so (exit 2) instead of showing it as if it counted. Other
+/// problems (a plugin that is not installed) are warnings here when `warn`
+/// (the rest of the configuration is still worth seeing), else left to the
+/// command that meets them.
+pub(super) fn check_settings(ctx: &Context, warn: bool) -> Result<(), Failure> {
+    let registry = ctx.registry();
+    let selection = ctx.config.default_selection();
+    for kind in [
+        PluginKind::Storage,
+        PluginKind::Status,
+        PluginKind::Retention,
+        PluginKind::Reporter,
+    ] {
+        for spec in selection.of_kind(kind) {
+            if let Err(e) = registry.instantiate(spec, &ctx.hooks_home) {
+                if UnknownSetting::parse(&e).is_some() {
+                    return Err(explain_failure(Failure::usage(e), &ctx.config));
+                }
+                if warn {
+                    ctx.warn(&e);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A command's failure, with a plugin's refusal of an unknown setting
+/// reworded (where it is set, the key meant) and made a configuration
+/// error (exit 2).
+pub(super) fn explain_failure(failure: Failure, config: &Config) -> Failure {
+    match UnknownSetting::parse(&failure.message) {
+        Some(refusal) => Failure::usage(refusal.explain(config)),
+        None => failure,
     }
 }

@@ -4,7 +4,7 @@
 use clap::Args;
 use otto_hooks_plugin_api::{DocumentKind, RunStatus, Timestamp};
 
-use super::{CmdResult, Context, Failure, exit};
+use super::{CmdResult, Context, Failure, exit, pager};
 use crate::history::{History, HistoryError, ListQuery, storage_spec};
 
 /// Options shared by the history commands.
@@ -57,9 +57,17 @@ pub struct ListArgs {
     /// Only this project: its directory name, its name or its hash, exactly.
     #[arg(long, short = 'p', value_name = "PROJECT")]
     pub project: Option<String>,
-    /// At most N runs (newest first).
+    /// At most N runs (newest first); 0 for all [default on a terminal: 50,
+    /// else all].
     #[arg(long, short = 'n', value_name = "N")]
     pub limit: Option<usize>,
+    /// Every run (the same as --limit 0).
+    #[arg(long, conflicts_with = "limit")]
+    pub all: bool,
+    /// Never page the output through $PAGER (`less -FRX` by default), as
+    /// on a terminal it is.
+    #[arg(long)]
+    pub no_pager: bool,
     /// Only runs with this status: success (or completed), failed, running, interrupted, stopped, unknown.
     #[arg(long, value_name = "STATUS", value_parser = parse_status)]
     pub status: Option<RunStatus>,
@@ -81,7 +89,8 @@ fn parse_status(s: &str) -> Result<RunStatus, String> {
 /// `info`.
 #[derive(Debug, Args)]
 pub struct InfoArgs {
-    /// The run: `<timestamp>`, `<timestamp>-<n>` or `<project-dir>/<timestamp>`.
+    /// The run as `list` shows it (`<project-dir>/<timestamp>[-n]`, or a
+    /// history id `run_…`); a bare `<timestamp>[-n]` when one project has it.
     pub run: String,
     /// Look only in this project.
     #[arg(long, short = 'p', value_name = "PROJECT")]
@@ -93,7 +102,8 @@ pub struct InfoArgs {
 /// `events`.
 #[derive(Debug, Args)]
 pub struct EventsArgs {
-    /// The run id.
+    /// The run as `list --backend sqlite` shows it (`run_…`, or
+    /// `<project-dir>/<timestamp>` for an imported otto run).
     pub run: String,
     /// Only events whose type starts with these dotted segments (`unit`, `task.retry`).
     #[arg(long = "type", value_name = "PREFIX")]
@@ -184,6 +194,7 @@ fn otto_home_hint(ctx: &Context) -> String {
 }
 
 pub(super) fn list(ctx: &Context, args: ListArgs) -> CmdResult {
+    use std::io::IsTerminal;
     let project = match &args.repo {
         Some(repo) => Some(
             crate::hooks::ProjectRef::from_repo(repo)
@@ -192,39 +203,132 @@ pub(super) fn list(ctx: &Context, args: ListArgs) -> CmdResult {
         ),
         None => args.project.clone(),
     };
+    let terminal = std::io::stdout().is_terminal();
+    let json = args.source.json;
+    let limit = pager::list_limit(args.limit, args.all, terminal, json);
+    // The default limit says how many it left out: it lists them all.
+    let default_limit = args.limit.is_none() && limit.is_some();
     with_history(ctx, &args.source, |history, registry| {
+        if let Some(p) = &args.project {
+            history.check_project(p).map_err(failure)?;
+        }
         let reading = ctx.slow_notice(history.storage_name());
-        let runs = history
+        let mut runs = history
             .list(&ListQuery {
                 project: project.clone(),
                 status: args.status,
-                limit: args.limit,
+                limit: if default_limit { None } else { limit },
             })
             .map_err(failure)?;
         drop(reading);
         if runs.is_empty() && project.is_none() && args.status.is_none() {
             note_empty(ctx, history);
         }
+        let total = runs.len();
+        runs.truncate(limit.unwrap_or(usize::MAX));
+        let more = pager::more_note(runs.len(), total).filter(|_| default_limit);
         // Serialised, then freed: a list of 100,000 runs is held once.
         let text = crate::render::to_json(DocumentKind::RunList, &runs).map_err(Failure::failed)?;
         drop(runs);
-        ctx.print_json(registry, args.source.json, DocumentKind::RunList, &text)?;
+        let env = |k: &str| std::env::var(k).ok();
+        match pager::pager_command(&env, terminal, json, args.no_pager)
+            .and_then(|c| pager::Pager::start(&c))
+        {
+            Some(mut pager) => {
+                if let Some(input) = pager.input() {
+                    print_to(ctx, registry, json, DocumentKind::RunList, &text, input)?;
+                }
+                pager.finish();
+            }
+            None => ctx.print_json(registry, json, DocumentKind::RunList, &text)?,
+        }
+        if let Some(note) = more.filter(|_| !ctx.quiet) {
+            eprintln!("{note}");
+        }
         Ok(exit::OK)
     })
 }
 
+/// Renders `text` (a serialised document) to `out` (a pager) with the
+/// chosen reporter; the pager quitting early is not an error.
+fn print_to(
+    ctx: &Context,
+    registry: &crate::registry::Registry,
+    json: bool,
+    kind: DocumentKind,
+    text: &str,
+    out: &mut dyn std::io::Write,
+) -> Result<(), Failure> {
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
+    let streamed = crate::render::render_json_to(
+        registry,
+        &ctx.reporter(json),
+        &ctx.hooks_home,
+        kind,
+        text,
+        &mut out,
+        &mut |w| ctx.warn(w),
+    );
+    let flushed = std::io::Write::flush(&mut out);
+    match (streamed, flushed) {
+        (crate::render::Streamed::Failed(e), _) => Err(Failure::failed(e)),
+        _ => Ok(()),
+    }
+}
+
 pub(super) fn info(ctx: &Context, args: InfoArgs) -> CmdResult {
-    with_history(ctx, &args.source, |history, registry| {
-        let info = history
-            .info(&args.run, args.project.as_deref())
-            .map_err(failure)?;
-        ctx.print(registry, args.source.json, DocumentKind::RunInfo, &info)?;
-        Ok(exit::OK)
-    })
+    let explicit = args.source.backend.is_some() || args.source.db.is_some();
+    let project = args.project.as_deref();
+    // Found: shown, and done. Not found: the error this storage words, and
+    // whether it is the history already.
+    let missing = with_history(ctx, &args.source, |history, registry| {
+        match history.find_info(&args.run, project).map_err(failure)? {
+            Some(info) => {
+                ctx.print(registry, args.source.json, DocumentKind::RunInfo, &info)?;
+                Ok(None)
+            }
+            None => Ok(Some((
+                history.not_found_error(&args.run, project),
+                history.storage_name() == "sqlite",
+            ))),
+        }
+    })?;
+    let Some((error, is_history)) = missing else {
+        return Ok(exit::OK);
+    };
+    // Not among otto's runs: a run the hooks recorded is in the history.
+    // `--backend`/`--db` choose one storage. The history is read only when
+    // it exists (no file is created, no daemon started).
+    let db = crate::import::default_db_path(&ctx.config, &ctx.hooks_home);
+    if explicit || is_history || !db.is_file() {
+        return Err(failure(error));
+    }
+    let spec = crate::hooks::history_db_storage(&db)
+        .map_err(|e| Failure::failed(format!("{}: {e}", db.display())))?;
+    let registry = ctx.registry();
+    let history = History::open(&ctx.config, &registry, &ctx.hooks_home, &spec).map_err(failure)?;
+    let found = history.find_info(&args.run, project);
+    for w in history.take_warnings() {
+        ctx.warn(&w);
+    }
+    match found.map_err(failure)? {
+        Some(info) => {
+            ctx.print(&registry, args.source.json, DocumentKind::RunInfo, &info)?;
+            Ok(exit::OK)
+        }
+        None => Err(Failure::usage(format!(
+            "{}; not in the history {} either",
+            error.message,
+            db.display()
+        ))),
+    }
 }
 
 pub(super) fn usage(ctx: &Context, args: UsageArgs) -> CmdResult {
     with_history(ctx, &args.source, |history, registry| {
+        if let Some(p) = &args.project {
+            history.check_project(p).map_err(failure)?;
+        }
         let reading = ctx.slow_notice(history.storage_name());
         let (mut report, runs) = history.usage(args.project.as_deref()).map_err(failure)?;
         // The plan `clean` would make: the same policy, scope and guard.
@@ -358,21 +462,35 @@ pub(super) fn events(ctx: &Context, args: EventsArgs) -> CmdResult {
     let storage = registry
         .instantiate(&spec, &ctx.hooks_home)
         .map_err(Failure::usage)?;
-    let page = storage
-        .stored_events(&otto_hooks_plugin_api::EventQuery {
-            run_id: &args.run,
+    let query = |run_id: &str| {
+        storage.stored_events(&otto_hooks_plugin_api::EventQuery {
+            run_id,
             type_prefix: args.type_prefix.as_deref(),
             unit: args.unit.as_deref(),
             after_seq: args.after_seq,
             limit: args.limit,
         })
-        .map_err(|e| match e.kind {
-            otto_hooks_plugin_api::ErrorKind::NotFound => Failure::usage(format!(
-                "{} (see `otto-hooks list --backend {}`)",
-                e.message, spec.plugin
-            )),
-            _ => Failure::failed(e.to_string()),
-        })?;
+    };
+    let mut run_id = args.run.clone();
+    let page = match query(&run_id) {
+        // Not the history's own id: a name as `list` shows it
+        // (`<project>/<ts>` of an imported run), resolved to that id.
+        Err(e) if e.kind == otto_hooks_plugin_api::ErrorKind::NotFound => {
+            run_id = with_history(ctx, &source, |history, _| {
+                history.resolve(&args.run, None).map_err(failure)
+            })?
+            .id;
+            query(&run_id)
+        }
+        other => other,
+    }
+    .map_err(|e| match e.kind {
+        otto_hooks_plugin_api::ErrorKind::NotFound => Failure::usage(format!(
+            "{} (see `otto-hooks list --backend {}`)",
+            e.message, spec.plugin
+        )),
+        _ => Failure::failed(e.to_string()),
+    })?;
     if args.json {
         // FORMATS.md's event shape, times in RFC 3339.
         let events: Vec<serde_json::Value> = page
@@ -380,7 +498,7 @@ pub(super) fn events(ctx: &Context, args: EventsArgs) -> CmdResult {
             .iter()
             .map(|e| {
                 serde_json::json!({
-                    "run_id": args.run,
+                    "run_id": run_id,
                     "seq": e.seq,
                     "time": crate::hooks::wire::rfc3339(e.time),
                     "type": e.kind,

@@ -13,6 +13,7 @@ mod history;
 mod hook;
 mod import;
 mod notice;
+mod pager;
 mod plugins;
 mod retention;
 
@@ -441,7 +442,23 @@ fn dispatch(cli: Cli) -> CmdResult {
         reporter: cli.reporter,
         color: cli.color,
     };
-    match cli.command {
+    // A misspelt plugin setting stops the commands people type, before
+    // they act on a configuration that does not say what was meant (not
+    // the hooks: an orchestrator's run must not fail on it).
+    if matches!(
+        cli.command,
+        Command::List(_)
+            | Command::Info(_)
+            | Command::Events(_)
+            | Command::Usage(_)
+            | Command::Clean(_)
+            | Command::RunPolicies(_)
+            | Command::Why(_)
+            | Command::Import(_)
+    ) {
+        config_cmd::check_settings(&ctx, false)?;
+    }
+    let result = match cli.command {
         Command::List(args) => history::list(&ctx, args),
         Command::Info(args) => history::info(&ctx, args),
         Command::Events(args) => history::events(&ctx, args),
@@ -456,7 +473,8 @@ fn dispatch(cli: Cli) -> CmdResult {
         Command::Import(args) => import::run(&ctx, args),
         Command::Demo(args) => demo::run(&ctx, args),
         Command::Completions { .. } => Ok(exit::OK),
-    }
+    };
+    result.map_err(|f| config_cmd::explain_failure(f, &ctx.config))
 }
 
 /// The binary's entry point.

@@ -143,7 +143,8 @@ pub struct RunPoliciesArgs {
 /// `why`.
 #[derive(Debug, Args)]
 pub struct WhyArgs {
-    /// The run: `<timestamp>`, `<timestamp>-<n>` or `<project-dir>/<timestamp>`.
+    /// The run as `list` shows it (`<project-dir>/<timestamp>[-n]`); a bare
+    /// `<timestamp>[-n]` when one project has it.
     pub run: String,
     #[command(flatten)]
     pub policy: PolicyArgs,
@@ -175,6 +176,10 @@ fn make_plan(
     let plan = {
         let history =
             History::open(&ctx.config, registry, &ctx.hooks_home, spec).map_err(failure)?;
+        // An unknown --project is a mistake, not an empty plan.
+        if let Some(p) = &args.project {
+            history.check_project(p).map_err(failure)?;
+        }
         let _reading = ctx.slow_notice(history.storage_name());
         policy::plan(
             &history,
@@ -841,12 +846,20 @@ pub(crate) fn scheduled_pass(ctx: &Context, db: &std::path::Path) -> String {
 }
 
 pub(super) fn why(ctx: &Context, args: WhyArgs) -> CmdResult {
-    let (project, run_id) = match args.run.rsplit_once('/') {
-        Some((p, r)) if !p.is_empty() && !r.is_empty() => (Some(p.to_owned()), r.to_owned()),
-        _ => (args.policy.project.clone(), args.run.clone()),
+    let registry = ctx.registry();
+    // The run as `list` shows it (or a shorter form), found in storage
+    // first: an unknown one is an error naming the newest runs.
+    let run = {
+        let spec = chosen(ctx, &args.policy)?;
+        let history =
+            History::open(&ctx.config, &registry, &ctx.hooks_home, &spec).map_err(failure)?;
+        history
+            .resolve(&args.run, args.policy.project.as_deref())
+            .map_err(failure)?
     };
+    let run_id = run.id;
     let policy_args = PolicyArgs {
-        project: project.clone(),
+        project: Some(run.project),
         keep: args.policy.keep,
         keep_last: args.policy.keep_last,
         keep_failed: args.policy.keep_failed,
@@ -854,7 +867,6 @@ pub(super) fn why(ctx: &Context, args: WhyArgs) -> CmdResult {
         db: args.policy.db.clone(),
         json: args.policy.json,
     };
-    let registry = ctx.registry();
     let spec = chosen(ctx, &policy_args)?;
     let (plan, _) = make_plan(ctx, &registry, &spec, &policy_args, false, None)?;
     let found = plan.find(None, &run_id);

@@ -29,6 +29,7 @@ mod report;
 pub mod settings;
 #[cfg(test)]
 mod tests;
+pub mod unknown;
 
 use std::path::{Path, PathBuf};
 

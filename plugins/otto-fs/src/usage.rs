@@ -198,6 +198,13 @@ pub(crate) fn project_usage(
         other += du.sizes.apparent - before;
     }
     usage.other_bytes = other;
+    // `du` holds everything but the runs' own figures (their hard links
+    // were only marked seen): together, `du -sB1` of the project.
+    usage.allocated_bytes = Some(
+        usage
+            .runs_allocated_bytes
+            .saturating_add(du.sizes.allocated),
+    );
     usage
 }
 

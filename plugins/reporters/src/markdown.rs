@@ -144,7 +144,7 @@ fn run_list(runs: &RunList) -> String {
         .map(|r| {
             vec![
                 code(&r.project),
-                code(&r.run),
+                code(if r.id.is_empty() { &r.run } else { &r.id }),
                 utc_time(r.timestamp),
                 r.tasks.to_string(),
                 bold(entry_status(r)),
@@ -161,11 +161,12 @@ fn run_list(runs: &RunList) -> String {
 }
 
 fn run_info(info: &RunInfo) -> String {
-    let mut out = format!(
-        "### Run {} — {}\n\n",
-        code(&info.run),
-        bold(info_status(info))
-    );
+    let id = if info.id.is_empty() {
+        &info.run
+    } else {
+        &info.id
+    };
+    let mut out = format!("### Run {} — {}\n\n", code(id), bold(info_status(info)));
     let mut list = vec![
         ("Project", code(&info.project)),
         ("Path", code(&info.path)),
@@ -238,7 +239,14 @@ fn tasks(tasks: &[TaskInfo]) -> String {
 }
 
 fn usage(usage: &UsageReport) -> String {
-    let mut out = format!("### Disk usage: {}\n\n", human_size(usage.total_bytes));
+    let mut out = match usage.total_allocated_bytes {
+        Some(a) => format!(
+            "### Disk usage: {} ({} on disk)\n\n",
+            human_size(usage.total_bytes),
+            human_size(a)
+        ),
+        None => format!("### Disk usage: {}\n\n", human_size(usage.total_bytes)),
+    };
     if usage.projects.is_empty() {
         out.push_str("_No runs recorded._\n");
     } else {
@@ -249,6 +257,7 @@ fn usage(usage: &UsageReport) -> String {
                 vec![
                     code(&p.project),
                     human_size(p.bytes),
+                    p.allocated_bytes.map_or_else(|| "-".to_owned(), human_size),
                     p.runs.to_string(),
                     human_size(p.runs_bytes),
                     human_size(p.cache_bytes),
@@ -260,12 +269,13 @@ fn usage(usage: &UsageReport) -> String {
             &[
                 "Project",
                 "Total",
+                "On disk",
                 "Runs",
                 "Runs size",
                 "Cache",
                 "Oldest run",
             ],
-            &[L, R, R, R, R, L],
+            &[L, R, R, R, R, R, L],
             &rows,
         ));
     }

@@ -113,28 +113,50 @@ where
         if runs.is_empty() {
             return "No runs found: none recorded yet, or none match the filter.\n".to_owned();
         }
+        // The ID names an otto run with its project; a run the hooks
+        // recorded is named by its id alone, so its project gets a column.
+        let project_column = runs.iter().any(|r| !run_id(r).starts_with(&r.project));
         let rows = runs
             .iter()
             .map(|r| {
-                vec![
-                    r.project.clone(),
+                let mut row = vec![run_id(r)];
+                if project_column {
+                    row.push(r.project.clone());
+                }
+                row.extend([
                     self.time(r.timestamp),
                     r.tasks.to_string(),
                     run_status(self.color, r.status, entry_status(r)),
                     opt_size(r.size_bytes),
-                ]
+                ]);
+                row
             })
             .collect();
-        table(
-            &["PROJECT", "TIMESTAMP", "TASKS", "STATUS", "SIZE"],
-            rows,
-            &[L, L, R, L, R],
-        )
+        if project_column {
+            table(
+                &["ID", "PROJECT", "TIMESTAMP", "TASKS", "STATUS", "SIZE"],
+                rows,
+                &[L, L, L, R, L, R],
+            )
+        } else {
+            table(
+                &["ID", "TIMESTAMP", "TASKS", "STATUS", "SIZE"],
+                rows,
+                &[L, L, R, L, R],
+            )
+        }
     }
 
     fn run_info(&self, info: &RunInfo) -> String {
         let mut fields = vec![
-            ("Run".to_owned(), info.run.clone()),
+            (
+                "Run".to_owned(),
+                if info.id.is_empty() {
+                    info.run.clone()
+                } else {
+                    info.id.clone()
+                },
+            ),
             ("Project".to_owned(), info.project.clone()),
             ("Path".to_owned(), info.path.clone()),
             (
@@ -170,11 +192,21 @@ where
     }
 
     fn usage(&self, usage: &UsageReport) -> String {
-        let mut out = format!("Disk usage: {}\n\n", human_size(usage.total_bytes));
+        // Apparent size (what the files hold, `du -sb`) and, beside it, what
+        // they take on disk (`du -sB1`): small files take whole blocks.
+        let mut out = match usage.total_allocated_bytes {
+            Some(a) => format!(
+                "Disk usage: {} ({} on disk)\n\n",
+                human_size(usage.total_bytes),
+                human_size(a)
+            ),
+            None => format!("Disk usage: {}\n\n", human_size(usage.total_bytes)),
+        };
         if usage.projects.is_empty() {
             out.push_str("No runs recorded.\n");
         } else {
             out.push_str("By project:\n");
+            let on_disk = usage.projects.iter().any(|p| p.allocated_bytes.is_some());
             let digits = usage
                 .projects
                 .iter()
@@ -189,9 +221,14 @@ where
                         || "no runs".to_owned(),
                         |t| format!("oldest {} ago", human_age(self.now - t)),
                     );
-                    vec![
-                        p.project.clone(),
-                        human_size(p.bytes),
+                    let mut row = vec![p.project.clone(), human_size(p.bytes)];
+                    if on_disk {
+                        row.push(p.allocated_bytes.map_or_else(
+                            || "(on disk: -)".to_owned(),
+                            |a| format!("({} on disk)", human_size(a)),
+                        ));
+                    }
+                    row.extend([
                         format!(
                             "{:>digits$} {}",
                             p.runs,
@@ -199,10 +236,16 @@ where
                         ),
                         oldest,
                         format!("cache {}", human_size(p.cache_bytes)),
-                    ]
+                    ]);
+                    row
                 })
                 .collect();
-            out.push_str(&lines_to_text(&lay_out(&rows, &[L, R, L, L, L], "  ")));
+            let align: &[_] = if on_disk {
+                &[L, R, R, L, L, L]
+            } else {
+                &[L, R, L, L, L]
+            };
+            out.push_str(&lines_to_text(&lay_out(&rows, align, "  ")));
         }
         if !usage.largest_runs.is_empty() {
             out.push_str("\nLargest runs:\n");
@@ -245,6 +288,16 @@ fn age(seconds: i64) -> String {
     match days {
         0 => human_age(seconds),
         _ => count(days as u64, "day", "days"),
+    }
+}
+
+/// The run's name as `info` accepts it: the document's `id`, else (a
+/// document from before it) `<project>/<run>`.
+fn run_id(r: &otto_hooks_plugin_api::report::RunEntry) -> String {
+    if r.id.is_empty() {
+        format!("{}/{}", r.project, r.run)
+    } else {
+        r.id.clone()
     }
 }
 
@@ -781,6 +834,7 @@ mod tests {
     #[test]
     fn run_list_uses_the_time_zone_given() {
         let runs = vec![RunEntry {
+            id: "web-3f2a/1700000000".into(),
             project: "web-3f2a".into(),
             run: "1700000000".into(),
             timestamp: 1_700_000_000,
@@ -794,8 +848,8 @@ mod tests {
             path: "/home/u/.otto/web-3f2a/1700000000".into(),
         }];
         let json = serde_json::to_string(&runs).expect("serialises");
-        let header = "PROJECT   TIMESTAMP            TASKS  STATUS      SIZE";
-        let row = "web-3f2a  2023-11-14 23:13:20     12  success  45.2 MB";
+        let header = "ID                   TIMESTAMP            TASKS  STATUS      SIZE";
+        let row = "web-3f2a/1700000000  2023-11-14 23:13:20     12  success  45.2 MB";
         let rule = "─".repeat(header.chars().count());
         assert_eq!(
             render(DocumentKind::RunList, &json),
@@ -806,6 +860,8 @@ mod tests {
     #[test]
     fn statuses_are_coloured_only_when_asked_and_the_text_stays_aligned() {
         let entry = |run: &str, status| RunEntry {
+            id: format!("web/{run}"),
+            status_guessed: false,
             project: "web".into(),
             run: run.into(),
             timestamp: 1_700_000_000,

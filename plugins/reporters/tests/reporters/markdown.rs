@@ -92,7 +92,7 @@ fn run_list_is_a_table_with_utc_times_and_bold_status() {
         t[1],
         [
             "`web-3f2a1b9c`",
-            "`1700000000`",
+            "`web-3f2a1b9c/1700000000`",
             "2023-11-14 22:13:20 UTC",
             "12",
             "**success**",
@@ -140,7 +140,7 @@ fn pipes_in_cells_are_escaped() {
 fn run_info_has_fields_attributes_and_tasks() {
     let out = markdown(DocumentKind::RunInfo, &to_json(&samples::run_info()));
     for expected in [
-        "### Run `1700000000` — **failed**\n",
+        "### Run `web-3f2a1b9c/1700000000` — **failed**\n",
         "- **Status:** **failed** (exit-code)\n",
         "- **Started:** 2023-11-14 22:13:20 UTC\n",
         "- **Ended:** 2023-11-14 22:16:32 UTC\n",
@@ -163,13 +163,18 @@ fn run_info_has_fields_attributes_and_tasks() {
 #[test]
 fn usage_has_a_project_table_and_recommendations() {
     let out = markdown(DocumentKind::Usage, &to_json(&samples::usage()));
-    assert!(out.starts_with("### Disk usage: 2.3 GB\n"), "{out}");
+    assert!(
+        out.starts_with("### Disk usage: 2.3 GB (2.4 GB on disk)\n"),
+        "{out}"
+    );
     let t = &tables(&out)[0];
+    assert_eq!(t[0][1..3], ["Total", "On disk"]);
     assert_eq!(
         t[1],
         [
             "`web-3f2a1b9c`",
             "1.9 GB",
+            "2.0 GB",
             "12",
             "1.8 GB",
             "120.0 MB",

@@ -58,6 +58,7 @@ fn entry(
     size: Option<u64>,
 ) -> RunEntry {
     RunEntry {
+        id: format!("{project}/{run}"),
         project: project.into(),
         run: run.into(),
         timestamp: T0 - ago,
@@ -110,6 +111,7 @@ pub fn run_info() -> RunInfo {
         "hostname": "build-01",
     });
     RunInfo {
+        id: "web-3f2a1b9c/1700000000".into(),
         project: "web-3f2a1b9c".into(),
         run: "1700000000".into(),
         timestamp: T0,
@@ -168,6 +170,7 @@ pub fn run_info() -> RunInfo {
 pub fn usage() -> UsageReport {
     UsageReport {
         total_bytes: 2_345_000_000,
+        total_allocated_bytes: Some(2_410_000_000),
         projects: vec![
             ProjectUsage {
                 project: "web-3f2a1b9c".into(),
@@ -176,6 +179,7 @@ pub fn usage() -> UsageReport {
                 cache_bytes: 120_000_000,
                 orphaned_cache_bytes: 20_000_000,
                 runs_allocated_bytes: 1_790_000_000,
+                allocated_bytes: Some(1_960_000_000),
                 runs: 12,
                 oldest_timestamp: Some(T0 - 45 * 86_400),
             },
@@ -186,6 +190,7 @@ pub fn usage() -> UsageReport {
                 cache_bytes: 0,
                 orphaned_cache_bytes: 0,
                 runs_allocated_bytes: 445_100_000,
+                allocated_bytes: Some(450_000_000),
                 runs: 1,
                 oldest_timestamp: Some(T0),
             },

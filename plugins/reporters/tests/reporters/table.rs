@@ -30,20 +30,26 @@ fn run_list_is_an_aligned_table_in_local_time() {
     let header = lines[0];
     assert_eq!(
         header.split_whitespace().collect::<Vec<_>>(),
-        ["PROJECT", "TIMESTAMP", "TASKS", "STATUS", "SIZE"]
+        ["ID", "TIMESTAMP", "TASKS", "STATUS", "SIZE"]
     );
     assert!(lines[1].chars().all(|c| c == '─'), "{out}");
     assert_eq!(lines[1].chars().count(), header.chars().count(), "{out}");
 
     let rows = &lines[2..];
     let expected = [
-        ("web-3f2a1b9c", T0, "12", "success", "45.2 MB"),
-        ("web-3f2a1b9c", T0 - 10_000, "3", "failed", "812 B"),
-        ("api-77aa", T0 - 100_000, "140", "running", "-"),
+        ("web-3f2a1b9c/1700000000", T0, "12", "success", "45.2 MB"),
+        (
+            "web-3f2a1b9c/1699990000",
+            T0 - 10_000,
+            "3",
+            "failed",
+            "812 B",
+        ),
+        ("api-77aa/1699900000-2", T0 - 100_000, "140", "running", "-"),
     ];
-    for (row, (project, ts, tasks, status, size)) in rows.iter().zip(expected) {
+    for (row, (id, ts, tasks, status, size)) in rows.iter().zip(expected) {
         let time = local_time(ts);
-        assert_eq!(column(row, project), column(header, "PROJECT"), "{out}");
+        assert_eq!(column(row, id), column(header, "ID"), "{out}");
         assert_eq!(column(row, &time), column(header, "TIMESTAMP"), "{out}");
         // Counts and sizes are right-aligned under their headers.
         assert_eq!(
@@ -82,7 +88,7 @@ fn run_info_shows_the_run_then_its_tasks() {
     let out = table(DocumentKind::RunInfo, &to_json(&samples::run_info()));
     let started = local_time(T0);
     for expected in [
-        "Run:      1700000000\n",
+        "Run:      web-3f2a1b9c/1700000000\n",
         "Project:  web-3f2a1b9c\n",
         "Path:     /home/alice/.otto/web-3f2a1b9c/1700000000\n",
         "Status:   failed (exit-code)\n",
@@ -112,11 +118,11 @@ fn run_info_shows_the_run_then_its_tasks() {
 fn usage_lists_projects_runs_cache_and_recommendations() {
     let out = table(DocumentKind::Usage, &to_json(&samples::usage()));
     for expected in [
-        "Disk usage: 2.3 GB\n",
+        "Disk usage: 2.3 GB (2.4 GB on disk)\n",
         "\nBy project:\n",
-        "  web-3f2a1b9c    1.9 GB  12 runs  oldest ",
+        "  web-3f2a1b9c    1.9 GB    (2.0 GB on disk)  12 runs  oldest ",
         "cache 120.0 MB\n",
-        "  api-77aa      445.0 MB   1 run   oldest ",
+        "  api-77aa      445.0 MB  (450.0 MB on disk)   1 run   oldest ",
         "\nLargest runs:\n  1.  web-3f2a1b9c/1699990000  450.0 MB\n  2.  api-77aa/1699900000-2    445.0 MB\n",
         "\nOrphaned cache: 12.0 MB",
         "\nRecommendations:\n  • cleaning runs older than 30 days would free 812.0 MB\n    otto-hooks clean --older-than 30d\n",
@@ -332,4 +338,34 @@ fn a_plan_names_the_otto_db_rows_that_go_and_those_whose_run_is_gone() {
         out.contains("otto.db (/home/me/.otto/otto.db): not written: its schema version 6"),
         "{out}"
     );
+}
+
+#[test]
+fn a_run_the_hooks_recorded_is_named_by_its_id_with_its_project_beside_it() {
+    let mut runs = samples::run_list();
+    runs[1].id = "run_20250120_143052_a1b2".into();
+    runs[1].project = "/src/web".into();
+    let out = table(DocumentKind::RunList, &to_json(&runs));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["ID", "PROJECT", "TIMESTAMP", "TASKS", "STATUS", "SIZE"]
+    );
+    assert!(
+        lines[3].starts_with("run_20250120_143052_a1b2  /src/web "),
+        "{out}"
+    );
+    assert!(lines[2].starts_with("web-3f2a1b9c/1700000000 "), "{out}");
+}
+
+#[test]
+fn usage_without_allocated_figures_shows_apparent_sizes_only() {
+    let mut usage = samples::usage();
+    usage.total_allocated_bytes = None;
+    for p in &mut usage.projects {
+        p.allocated_bytes = None;
+    }
+    let out = table(DocumentKind::Usage, &to_json(&usage));
+    assert!(out.starts_with("Disk usage: 2.3 GB\n"), "{out}");
+    assert!(!out.contains("on disk"), "{out}");
 }
