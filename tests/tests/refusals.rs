@@ -449,10 +449,15 @@ fn commands_that_do_not_need_a_broken_plugin_finish_with_a_warning() {
     let full = std::fs::metadata(library("fixture-recorder"))
         .expect("stat")
         .len();
-    truncated_copy(&dir, "fixture-recorder", full / 2, "home/plugins/libhalf.so");
+    truncated_copy(
+        &dir,
+        "fixture-recorder",
+        full / 2,
+        "home/plugins/libhalf.so",
+    );
     rustix::fs::mknodat(
         rustix::fs::CWD,
-        &plugins.join("libfifo.so"),
+        plugins.join("libfifo.so"),
         rustix::fs::FileType::Fifo,
         rustix::fs::Mode::from_raw_mode(0o600),
         0,
@@ -493,8 +498,5 @@ fn commands_that_do_not_need_a_broken_plugin_finish_with_a_warning() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!String::from_utf8_lossy(&out.stdout).trim().is_empty());
-    assert!(
-        stderr.lines().all(|l| !l.contains("SIGBUS")),
-        "{stderr}"
-    );
+    assert!(stderr.lines().all(|l| !l.contains("SIGBUS")), "{stderr}");
 }

@@ -270,7 +270,8 @@ fn logs(files: &DaemonFiles, lines: usize, follow: bool) -> CmdResult {
     let stdout_is_tty = std::io::stdout().is_terminal();
     loop {
         std::thread::sleep(Duration::from_millis(if stdout_is_tty { 200 } else { 100 }));
-        let Ok(mut file) = std::fs::File::open(&path) else {
+        let Ok(mut file) = crate::own_files::open(&path, crate::own_files::Access::Read, None)
+        else {
             continue;
         };
         let len = file.metadata().map(|m| m.len()).unwrap_or(0);

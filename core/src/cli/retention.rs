@@ -572,7 +572,14 @@ pub(super) fn run_policies(ctx: &Context, args: RunPoliciesArgs) -> CmdResult {
 fn record_application(ctx: &Context) -> Result<(), Failure> {
     let stamp = stamp_path(ctx);
     std::fs::create_dir_all(&ctx.hooks_home)
-        .and_then(|()| std::fs::write(&stamp, b""))
+        .map_err(|e| e.to_string())
+        .and_then(|()| {
+            // Our own file: a planted link is refused, never written through.
+            let file =
+                crate::own_files::open(&stamp, crate::own_files::Access::ReadWrite, Some(0o600))?;
+            file.set_modified(std::time::SystemTime::now())
+                .map_err(|e| e.to_string())
+        })
         .map_err(|e| {
             Failure::failed(format!(
                 "cannot record the application in {}: {e}",

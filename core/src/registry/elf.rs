@@ -105,8 +105,7 @@ pub fn check_image(data: &[u8], entry_symbol: &[u8]) -> Result<(), String> {
     for (i, segment) in segments.iter().enumerate() {
         let end = segment
             .p_offset(endian)
-            .checked_add(segment.p_filesz(endian))
-            .unwrap_or(u64::MAX);
+            .saturating_add(segment.p_filesz(endian));
         if end > size {
             return Err(truncated(
                 data.len(),
@@ -124,8 +123,7 @@ pub fn check_image(data: &[u8], entry_symbol: &[u8]) -> Result<(), String> {
         }
         let end = section
             .sh_offset(endian)
-            .checked_add(section.sh_size(endian))
-            .unwrap_or(u64::MAX);
+            .saturating_add(section.sh_size(endian));
         if end > size {
             return Err(truncated(
                 data.len(),
