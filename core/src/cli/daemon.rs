@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 use super::{CmdResult, Context, Failure, exit, write_stdout};
 use crate::client::DaemonFiles;
 use crate::daemon::control::{self, Listen, Serving, Stopped};
-use crate::daemon::{DEFAULT_MAX_BODY_BYTES, Schedule, ServerOptions};
+use crate::daemon::{ConnectionLimits, DEFAULT_MAX_BODY_BYTES, Schedule, ServerOptions};
 
 /// The history daemon.
 #[derive(Debug, Subcommand)]
@@ -144,6 +144,7 @@ fn foreground(ctx: &Context, files: &DaemonFiles, args: &StartArgs) -> CmdResult
             interval,
             pass: Box::new(move || super::retention::scheduled_pass(&pass_ctx, &pass_db)),
         }),
+        limits: ConnectionLimits::default(),
     };
     let listener = serving
         .listener

@@ -247,6 +247,9 @@ fn agent(deadline: Duration) -> ureq::Agent {
     ureq::Agent::config_builder()
         .timeout_connect(Some(Duration::from_secs(2).min(deadline)))
         .timeout_global(Some(deadline))
+        // The daemon closes a connection idle for its header timeout
+        // (10 s): never reuse one that old.
+        .max_idle_age(Duration::from_secs(4))
         .http_status_as_error(false)
         .build()
         .into()
