@@ -1041,3 +1041,18 @@ fn eleven_hundred_idle_sockets_never_silence_the_daemon() {
         .count();
     assert_eq!(still_open, 0);
 }
+
+#[test]
+fn a_live_stream_outlives_the_header_timeout() {
+    // The header timeout closes connections waiting for a request, never a
+    // stream being answered.
+    let daemon = Daemon::start_with(|o| o.limits.header_timeout = Duration::from_millis(300));
+    let id = daemon.start_run(run_body("/src/a"));
+    let mut stream = SseReader::open(&daemon, "/api/stream", None);
+    std::thread::sleep(Duration::from_millis(1500));
+    poster(&daemon, &id, 1, 3, Duration::ZERO);
+    for seq in 1..=3u64 {
+        let (_, e) = stream.next().expect("the stream is still open");
+        assert_eq!(e["seq"].as_u64(), Some(seq));
+    }
+}
