@@ -14,6 +14,7 @@
 //! Every call has a deadline (connect 2 s, whole request 30 s): a wedged
 //! daemon is an error, never a hang.
 
+mod fallback;
 mod files;
 pub mod plugin;
 mod types;
