@@ -199,12 +199,14 @@ impl OttoRoot {
     /// 3. The run's `.lock` is taken (`flock(LOCK_EX | LOCK_NB)`, never
     ///    created); held by otto → `Refused("live: its .lock is held")`. Our
     ///    lock is held until the run is gone, so otto cannot take it over in
-    ///    between.
+    ///    between. A run with a `.keep` entry is refused as pinned.
     /// 4. Phase one: `renameat` of the run into the trash (same directory as
     ///    the projects' parent, so the same filesystem), then a check that
     ///    what moved is the directory we opened and locked — otherwise it is
-    ///    put back and the deletion refused — then `fsync` of the project
-    ///    and the trash. From here the run is gone from its project.
+    ///    put back and the deletion refused — and a check, on the moved
+    ///    directory's descriptor, that no `.keep` appeared since the plan
+    ///    was made (a late pin puts it back, refused) — then `fsync` of the
+    ///    project and the trash. From here the run is gone from its project.
     /// 5. Phase two: the trash entry is purged by a descriptor-relative
     ///    removal that never follows a symlink and never enters a mount.
     ///
@@ -232,6 +234,9 @@ impl OttoRoot {
             Ok(held) => held,
             Err(reason) => return Outcome::Refused(reason),
         };
+        if let Some(why) = pinned(run_fd.as_fd()) {
+            return Outcome::Refused(why);
+        }
         let Some(trash) = step!(trash::open(self, true)) else {
             return Outcome::Failed(format!("cannot open {}", sys::show(&self.trash_path())));
         };
@@ -259,6 +264,18 @@ impl OttoRoot {
                 Err(e) => Outcome::Failed(format!(
                     "the run directory {} was replaced as it was being deleted and could not be put back ({}): it is at {}",
                     sys::show(&run_path),
+                    sys::describe(e),
+                    sys::show(&entry_path)
+                )),
+            };
+        }
+        // A pin made after the plan was shown — up to this instant, when the
+        // run is out of reach in the trash — puts it back.
+        if let Some(why) = pinned(run_fd.as_fd()) {
+            return match trash::put_back(trash.as_fd(), &entry, proj.as_fd(), run) {
+                Ok(()) => Outcome::Refused(format!("{why}: put back untouched")),
+                Err(e) => Outcome::Failed(format!(
+                    "{why}, and it could not be put back ({}): it is at {}",
                     sys::describe(e),
                     sys::show(&entry_path)
                 )),
@@ -457,6 +474,20 @@ impl OttoRoot {
     /// Cleanups must not run concurrently: hold [`lock_clean`](super::lock_clean).
     pub fn purge_trash(&self) -> std::io::Result<u64> {
         trash::purge(self)
+    }
+}
+
+/// Why the run whose directory is `run` is pinned, if it is: it has a
+/// `.keep` entry (of any type, as the listing counts it). Read on the
+/// descriptor; a pin that cannot be checked counts as a pin.
+fn pinned(run: BorrowedFd<'_>) -> Option<String> {
+    match sys::lstat_at(run, c".keep") {
+        Ok(_) => Some("pinned: a .keep file appeared after the plan was made".to_owned()),
+        Err(Errno::NOENT) => None,
+        Err(e) => Some(format!(
+            "cannot check for a .keep pin ({}): kept",
+            sys::describe(e)
+        )),
     }
 }
 
