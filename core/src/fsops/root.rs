@@ -286,6 +286,9 @@ impl OttoRoot {
         let removal = trash::purge_entry(self, trash.as_fd(), &entry);
         held.release();
         if removal.complete() {
+            // Leave nothing of ours in otto's home: the trash exists only
+            // while something is in it.
+            trash::remove_if_empty(self);
             Outcome::Deleted {
                 bytes_freed: removal.bytes,
             }
@@ -413,6 +416,7 @@ impl OttoRoot {
             Ok(st) if sys::nlink(&st) == 0 => sys::size(&st),
             _ => 0,
         };
+        trash::remove_if_empty(self);
         Outcome::Deleted { bytes_freed }
     }
 
@@ -474,6 +478,28 @@ impl OttoRoot {
     /// Cleanups must not run concurrently: hold [`lock_clean`](super::lock_clean).
     pub fn purge_trash(&self) -> std::io::Result<u64> {
         trash::purge(self)
+    }
+
+    /// How many entries an interrupted earlier command left in the trash
+    /// (0 when there is no trash). Reads only.
+    pub fn trash_entries(&self) -> Result<usize, String> {
+        trash::entries(self)
+    }
+
+    /// Finishes what an interrupted earlier command left in the trash —
+    /// every entry there is garbage by construction (see the trash module)
+    /// — and removes the emptied trash directory. Returns the entries found
+    /// and the bytes freed; `(0, 0)` when there was nothing. The caller
+    /// holds the clean lock (`_lock`).
+    pub fn finish_interrupted(&self, _lock: &super::CleanLock) -> Result<(usize, u64), String> {
+        let entries = trash::entries(self)?;
+        if entries == 0 {
+            trash::remove_if_empty(self);
+            return Ok((0, 0));
+        }
+        let bytes = trash::purge(self).map_err(|e| e.to_string())?;
+        trash::remove_if_empty(self);
+        Ok((entries, bytes))
     }
 }
 

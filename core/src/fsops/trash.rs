@@ -170,6 +170,49 @@ pub(crate) fn purge_entry(root: &OttoRoot, trash: BorrowedFd<'_>, entry: &CStrin
     remove::remove_tree(trash, &root.trash_path(), entry, root.fence())
 }
 
+/// How many entries the trash of `root` holds (0 when there is none).
+pub(crate) fn entries(root: &OttoRoot) -> Result<usize, String> {
+    let trash = match open(root, false) {
+        Ok(Some(fd)) => fd,
+        Ok(None) => return Ok(0),
+        Err(step) => return Err(step.message()),
+    };
+    let mut dir = Dir::read_from(&trash).map_err(|e| {
+        format!(
+            "cannot read {}: {}",
+            sys::show(&root.trash_path()),
+            sys::describe(e)
+        )
+    })?;
+    let mut n = 0;
+    while let Some(entry) = dir.read() {
+        let entry = entry.map_err(|e| {
+            format!(
+                "cannot read {}: {}",
+                sys::show(&root.trash_path()),
+                sys::describe(e)
+            )
+        })?;
+        if !matches!(entry.file_name().to_bytes(), b"." | b"..") {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Removes the trash directory of `root` if it is empty (`rmdir` can only
+/// remove an empty directory; one that is not is left).
+pub(crate) fn remove_if_empty(root: &OttoRoot) {
+    match rustix::fs::unlinkat(root.fd(), TRASH_DIR, rustix::fs::AtFlags::REMOVEDIR) {
+        Ok(()) | Err(Errno::NOENT) | Err(Errno::NOTEMPTY) | Err(Errno::EXIST) => {}
+        Err(e) => tracing::debug!(
+            "cannot remove {}: {}",
+            sys::show(&root.trash_path()),
+            sys::describe(e)
+        ),
+    }
+}
+
 /// Purges every entry of the trash; see [`OttoRoot::purge_trash`].
 pub(crate) fn purge(root: &OttoRoot) -> std::io::Result<u64> {
     let trash = match open(root, false) {
