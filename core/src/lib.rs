@@ -17,6 +17,8 @@
 //!   `history.db`, live streams.
 //! - [`render`] — turning result documents into output through reporter plugins.
 //! - [`client`] — a blocking client of the history daemon's HTTP API.
+//! - [`own_files`] — opening our own state files and files we are pointed
+//!   at without following planted links or blocking on FIFOs.
 //! - [`cli`] — the clap commands: parse, call the library, render.
 
 pub mod cache_gc;
@@ -30,6 +32,7 @@ pub mod history_retention;
 pub mod hooks;
 pub mod import;
 pub mod ottodb_rows;
+pub mod own_files;
 pub mod paths;
 pub mod policy;
 pub mod registry;

@@ -914,3 +914,145 @@ fn shutdown_ends_streams_and_keeps_every_acknowledged_event_with_the_wal_truncat
         assert_eq!(stored.event_count, stored.last_seq);
     }
 }
+
+/// A raw `GET /api/health` on a fresh connection: the status line, or the
+/// error; never waits more than 20 s.
+fn raw_health(addr: SocketAddr) -> Result<String, String> {
+    let mut tcp = TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    tcp.set_read_timeout(Some(Duration::from_secs(20)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        tcp,
+        "GET /api/health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut text = String::new();
+    tcp.read_to_string(&mut text).map_err(|e| e.to_string())?;
+    Ok(text.lines().next().unwrap_or_default().to_owned())
+}
+
+/// Whether the server closed `tcp` (EOF) within 20 s.
+fn closed_by_server(tcp: &mut TcpStream) -> bool {
+    tcp.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let mut buf = [0u8; 64];
+    matches!(tcp.read(&mut buf), Ok(0))
+        || matches!(tcp.read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset)
+}
+
+#[test]
+fn idle_and_stalled_connections_are_closed_after_the_header_timeout() {
+    let daemon = Daemon::start_with(|o| o.limits.header_timeout = Duration::from_millis(500));
+    // Never sends a byte.
+    let mut idle = TcpStream::connect(daemon.addr).expect("connect");
+    // Sends half a header and stalls (slowloris).
+    let mut stalled = TcpStream::connect(daemon.addr).expect("connect");
+    write!(
+        stalled,
+        "GET /api/health HTTP/1.1\r\nHost: {}\r\n",
+        daemon.addr
+    )
+    .expect("write");
+    // Keeps the connection alive after one request, then goes quiet.
+    let mut kept = TcpStream::connect(daemon.addr).expect("connect");
+    write!(
+        kept,
+        "GET /api/health HTTP/1.1\r\nHost: {}\r\n\r\n",
+        daemon.addr
+    )
+    .expect("write");
+    let mut first = [0u8; 12];
+    kept.read_exact(&mut first).expect("a reply");
+    assert_eq!(&first, b"HTTP/1.1 200");
+    let mut rest = Vec::new();
+    kept.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    // Reads the rest of the reply, then EOF when the idle connection is closed.
+    let _ = kept.read_to_end(&mut rest);
+    assert!(
+        closed_by_server(&mut idle),
+        "an idle connection stayed open"
+    );
+    assert!(
+        closed_by_server(&mut stalled),
+        "a stalled header stayed open"
+    );
+    assert_eq!(raw_health(daemon.addr).as_deref(), Ok("HTTP/1.1 200 OK"));
+}
+
+#[test]
+fn connections_over_the_cap_get_503_at_once_and_health_answers_when_they_go() {
+    let daemon = Daemon::start_with(|o| {
+        o.limits.max_connections = Some(8);
+        o.limits.header_timeout = Duration::from_secs(2);
+    });
+    let held: Vec<TcpStream> = (0..8)
+        .map(|_| TcpStream::connect(daemon.addr).expect("connect"))
+        .collect();
+    // Let the server accept all eight.
+    std::thread::sleep(Duration::from_millis(200));
+    let status = raw_health(daemon.addr).expect("an answer, not a hang");
+    assert!(status.starts_with("HTTP/1.1 503"), "{status}");
+    // The idle eight are closed by the header timeout; health answers again.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match raw_health(daemon.addr) {
+            Ok(s) if s == "HTTP/1.1 200 OK" => break,
+            other if Instant::now() > deadline => panic!("health never answered: {other:?}"),
+            _ => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+    drop(held);
+}
+
+#[test]
+fn eleven_hundred_idle_sockets_never_silence_the_daemon() {
+    // Before the limits, 1,100 idle sockets exhausted 1,024 descriptors and
+    // the daemon answered nothing. Client and server share this process:
+    // raise our limit so the clients' sockets can be opened at all.
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if let Some(hard) = limit.maximum {
+        limit.current = Some(hard.min(8192));
+        let _ = setrlimit(Resource::Nofile, limit);
+    }
+    let daemon = Daemon::start_with(|o| o.limits.header_timeout = Duration::from_secs(2));
+    let mut idle = Vec::new();
+    for _ in 0..1100 {
+        match TcpStream::connect(daemon.addr) {
+            Ok(tcp) => idle.push(tcp),
+            Err(e) => panic!("could only open {} sockets: {e}", idle.len()),
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match raw_health(daemon.addr) {
+            Ok(s) if s == "HTTP/1.1 200 OK" => break,
+            other if Instant::now() > deadline => panic!("health never answered: {other:?}"),
+            _ => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+    // And every idle one is closed in the end.
+    let still_open = idle
+        .iter_mut()
+        .take(50)
+        .map(closed_by_server)
+        .filter(|closed| !closed)
+        .count();
+    assert_eq!(still_open, 0);
+}
+
+#[test]
+fn a_live_stream_outlives_the_header_timeout() {
+    // The header timeout closes connections waiting for a request, never a
+    // stream being answered.
+    let daemon = Daemon::start_with(|o| o.limits.header_timeout = Duration::from_millis(300));
+    let id = daemon.start_run(run_body("/src/a"));
+    let mut stream = SseReader::open(&daemon, "/api/stream", None);
+    std::thread::sleep(Duration::from_millis(1500));
+    poster(&daemon, &id, 1, 3, Duration::ZERO);
+    for seq in 1..=3u64 {
+        let (_, e) = stream.next().expect("the stream is still open");
+        assert_eq!(e["seq"].as_u64(), Some(seq));
+    }
+}

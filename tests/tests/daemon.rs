@@ -556,3 +556,106 @@ fn an_auto_started_daemon_takes_no_configuration_from_the_repository() {
     assert!(log.contains("policies_every=86400s"), "{log}");
     w.ok(&["daemon", "stop"]);
 }
+
+/// The seqs of `run`'s events in history.db, in order.
+fn stored_seqs(w: &World, run: &str) -> Vec<i64> {
+    let db = w.db();
+    let mut stmt = db
+        .prepare("SELECT seq FROM events WHERE run_id = ?1 ORDER BY seq")
+        .unwrap();
+    stmt.query_map([run], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn a_thousand_ten_kilobyte_events_through_the_daemon_are_all_stored() {
+    // 10 MB in one pipe: over the daemon's 8 MiB body cap as one batch.
+    // Before, the whole batch got 413 and all 1,000 were lost with exit 0.
+    let w = World::new();
+    let out = w.ok(&["hook", "run-start", "--repo", &w.repo()]);
+    let id = text(&out.stdout).trim().to_owned();
+    let blob = "x".repeat(10_000);
+    let mut child = w
+        .command(&["hook", "event", "--run", &id])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        let mut all = String::new();
+        for i in 0..1000 {
+            all.push_str(&format!(
+                r#"{{"type":"task.started","unit":"a","task":{i},"payload":{{"file":"{blob}"}}}}"#
+            ));
+            all.push('\n');
+        }
+        stdin.write_all(all.as_bytes()).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    w.ok(&["daemon", "stop"]);
+    assert_eq!(stored_seqs(&w, &id), (1..=1000).collect::<Vec<_>>());
+}
+
+#[test]
+fn events_the_daemon_never_acknowledged_are_written_directly_when_it_is_killed() {
+    // Before, killing the daemon while `hook event` streamed lost the events
+    // sent after the kill, with exit 0.
+    let w = World::new();
+    let out = w.ok(&["hook", "run-start", "--repo", &w.repo()]);
+    let id = text(&out.stdout).trim().to_owned();
+    let mut child = w
+        .command(&[
+            "--set",
+            "daemon.auto_start=false",
+            "hook",
+            "event",
+            "--run",
+            &id,
+        ])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    let mut stdin = child.stdin.take().unwrap();
+    for i in 0..10 {
+        writeln!(stdin, r#"{{"type":"task.started","unit":"a","task":{i}}}"#).unwrap();
+    }
+    stdin.flush().unwrap();
+    // Wait until the daemon has stored the first ten.
+    for _ in 0..500 {
+        if stored_seqs(&w, &id).len() >= 10 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    kill9(w.files().live_pid().expect("the daemon runs"));
+    for i in 10..20 {
+        writeln!(stdin, r#"{{"type":"task.started","unit":"a","task":{i}}}"#).unwrap();
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("directly"),
+        "says where they went: {}",
+        text(&out.stderr)
+    );
+    assert_eq!(stored_seqs(&w, &id), (1..=20).collect::<Vec<_>>());
+    let tasks: Vec<i64> = {
+        let db = w.db();
+        let mut stmt = db
+            .prepare("SELECT task FROM events WHERE run_id = ?1 ORDER BY seq")
+            .unwrap();
+        stmt.query_map([&id], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(tasks, (0..20).collect::<Vec<_>>(), "each once, in order");
+}

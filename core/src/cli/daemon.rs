@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 use super::{CmdResult, Context, Failure, exit, write_stdout};
 use crate::client::DaemonFiles;
 use crate::daemon::control::{self, Listen, Serving, Stopped};
-use crate::daemon::{DEFAULT_MAX_BODY_BYTES, Schedule, ServerOptions};
+use crate::daemon::{ConnectionLimits, DEFAULT_MAX_BODY_BYTES, Schedule, ServerOptions};
 
 /// The history daemon.
 #[derive(Debug, Subcommand)]
@@ -145,6 +145,7 @@ fn foreground(ctx: &Context, files: &DaemonFiles, args: &StartArgs) -> CmdResult
             interval,
             pass: Box::new(move || super::retention::scheduled_pass(&pass_ctx, &pass_db)),
         }),
+        limits: ConnectionLimits::default(),
     };
     let listener = serving
         .listener
@@ -271,7 +272,8 @@ fn logs(files: &DaemonFiles, lines: usize, follow: bool) -> CmdResult {
     let stdout_is_tty = std::io::stdout().is_terminal();
     loop {
         std::thread::sleep(Duration::from_millis(if stdout_is_tty { 200 } else { 100 }));
-        let Ok(mut file) = std::fs::File::open(&path) else {
+        let Ok(mut file) = crate::own_files::open(&path, crate::own_files::Access::Read, None)
+        else {
             continue;
         };
         let len = file.metadata().map(|m| m.len()).unwrap_or(0);

@@ -2,7 +2,7 @@
 //! before anything goes.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
@@ -209,6 +209,46 @@ fn make_plan(
         })
         .flatten();
     Ok((plan, otto_home))
+}
+
+/// Finishes what an interrupted earlier clean left in `$OTTO_HOME`'s
+/// trash, under the clean lock, and says so in one line; on a dry run only
+/// says what is there. Every command that deletes calls it first, whether
+/// or not it has anything of its own to delete.
+fn finish_interrupted(
+    ctx: &Context,
+    otto_home: Option<&Path>,
+    dry_run: bool,
+) -> Result<(), Failure> {
+    let Some(otto_home) = otto_home else {
+        return Ok(());
+    };
+    let Ok(root) = crate::fsops::OttoRoot::open(otto_home) else {
+        return Ok(()); // No otto home: the plan says so.
+    };
+    let pending = root.trash_entries().map_err(Failure::failed)?;
+    if pending == 0 {
+        return Ok(());
+    }
+    if dry_run {
+        ctx.warn(&format!(
+            "{pending} entr{} left in {} by an interrupted clean; the next clean or run-policies finishes deleting {}",
+            if pending == 1 { "y is" } else { "ies are" },
+            root.path().join(crate::fsops::TRASH_DIR).display(),
+            if pending == 1 { "it" } else { "them" },
+        ));
+        return Ok(());
+    }
+    let lock = crate::fsops::lock_clean(&ctx.hooks_home).map_err(Failure::failed)?;
+    let (entries, bytes) = root.finish_interrupted(&lock).map_err(Failure::failed)?;
+    if entries > 0 {
+        ctx.warn(&format!(
+            "finished deleting {entries} entr{} ({}) left in the trash by an interrupted clean",
+            if entries == 1 { "y" } else { "ies" },
+            otto_hooks_reporters::format::human_size(bytes)
+        ));
+    }
+    Ok(())
 }
 
 /// The storage a retention command works on.
@@ -494,6 +534,7 @@ pub(super) fn clean(ctx: &Context, args: CleanArgs) -> CmdResult {
         args.force,
         args.max_share,
     )?;
+    finish_interrupted(ctx, otto_home.as_deref(), args.dry_run)?;
     let grace = args
         .grace
         .unwrap_or_else(|| ctx.config.setting_duration("clean.cache_grace"));
@@ -704,7 +745,14 @@ pub(super) fn run_policies(ctx: &Context, args: RunPoliciesArgs) -> CmdResult {
 fn record_application(ctx: &Context) -> Result<(), Failure> {
     let stamp = stamp_path(ctx);
     std::fs::create_dir_all(&ctx.hooks_home)
-        .and_then(|()| std::fs::write(&stamp, b""))
+        .map_err(|e| e.to_string())
+        .and_then(|()| {
+            // Our own file: a planted link is refused, never written through.
+            let file =
+                crate::own_files::open(&stamp, crate::own_files::Access::ReadWrite, Some(0o600))?;
+            file.set_modified(std::time::SystemTime::now())
+                .map_err(|e| e.to_string())
+        })
         .map_err(|e| {
             Failure::failed(format!(
                 "cannot record the application in {}: {e}",
@@ -736,6 +784,7 @@ fn apply_policies(
         args.force,
         args.max_share,
     )?;
+    finish_interrupted(ctx, otto_home.as_deref(), args.dry_run)?;
     let grace = ctx.config.setting_duration("clean.cache_grace");
     let rows = policy::RowOptions {
         otto_home: otto_home.clone(),

@@ -54,8 +54,7 @@ impl DaemonFiles {
 
     /// The pid in the pid file, when there is one and it parses.
     pub fn recorded_pid(&self) -> Option<i32> {
-        std::fs::read_to_string(self.pid())
-            .ok()?
+        read_small(&self.pid())?
             .trim()
             .parse()
             .ok()
@@ -64,7 +63,8 @@ impl DaemonFiles {
 
     /// The pid of the running daemon: its pid file is locked (by it).
     pub fn live_pid(&self) -> Option<i32> {
-        let file = std::fs::File::open(self.pid()).ok()?;
+        let file =
+            crate::own_files::open(&self.pid(), crate::own_files::Access::Read, None).ok()?;
         match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockShared) {
             // Nobody holds it: stale. (Our probe lock goes with `file`.)
             Ok(()) => None,
@@ -82,7 +82,7 @@ impl DaemonFiles {
     /// the file names no address).
     pub fn running_addr(&self) -> Option<std::net::SocketAddr> {
         self.live_pid()?;
-        let text = std::fs::read_to_string(self.port()).ok()?;
+        let text = read_small(&self.port())?;
         let mut lines = text.lines();
         let port: u16 = lines.next()?.trim().parse().ok()?;
         let ip = lines
@@ -90,6 +90,19 @@ impl DaemonFiles {
             .and_then(|l| l.trim().parse().ok())
             .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
         Some(std::net::SocketAddr::new(ip, port))
+    }
+}
+
+/// A small state file of ours (pid, port), as text; `None` when missing,
+/// unreadable or not ours (a planted link is never followed).
+fn read_small(path: &Path) -> Option<String> {
+    match crate::own_files::read(path, 4096) {
+        Ok(Some(bytes)) => Some(String::from_utf8_lossy(&bytes).into_owned()),
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!("{e}");
+            None
+        }
     }
 }
 
@@ -107,8 +120,16 @@ pub fn process_alive(pid: i32) -> bool {
 
 /// The token in `path` (one line).
 pub fn read_token(path: &Path) -> Result<String, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read the daemon's token {}: {e}", path.display()))?;
+    let text = match crate::own_files::read(path, 4096) {
+        Ok(Some(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
+        Ok(None) => {
+            return Err(format!(
+                "cannot read the daemon's token {}: No such file or directory (os error 2)",
+                path.display()
+            ));
+        }
+        Err(e) => return Err(format!("cannot read the daemon's token: {e}")),
+    };
     let token = text.trim();
     if token.is_empty() {
         return Err(format!(

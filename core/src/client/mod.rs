@@ -14,6 +14,7 @@
 //! Every call has a deadline (connect 2 s, whole request 30 s): a wedged
 //! daemon is an error, never a hang.
 
+mod fallback;
 mod files;
 pub mod plugin;
 mod types;
@@ -247,6 +248,9 @@ fn agent(deadline: Duration) -> ureq::Agent {
     ureq::Agent::config_builder()
         .timeout_connect(Some(Duration::from_secs(2).min(deadline)))
         .timeout_global(Some(deadline))
+        // The daemon closes a connection idle for its header timeout
+        // (10 s): never reuse one that old.
+        .max_idle_age(Duration::from_secs(4))
         .http_status_as_error(false)
         .build()
         .into()

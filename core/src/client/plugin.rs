@@ -18,17 +18,26 @@ use otto_hooks_plugin_api::{
 };
 use serde::Deserialize;
 
+use super::fallback::DirectWriter;
 use super::{Client, ClientError, Completion, NewRun, RunsQuery, WireEvent};
 use crate::hooks::wire::{parse_rfc3339, rfc3339};
 use otto_hooks_sqlite::{choo_status, run_status};
 
-/// The largest batch sent in one request.
+/// The most events sent in one request.
 const MAX_BATCH: usize = 1000;
+
+/// The most bytes of event text sent in one request: half the daemon's
+/// default body cap, for the JSON around them. A daemon configured with a
+/// smaller cap answers 413, and the batch is split further.
+const MAX_BATCH_BYTES: usize = crate::daemon::DEFAULT_MAX_BODY_BYTES / 2;
 
 /// The `daemon` storage plugin.
 #[derive(Debug)]
 pub struct DaemonStorage {
     client: Client,
+    /// For a daemon found under `$OTTO_HOOKS_HOME`: its `history.db`, where
+    /// events it does not acknowledge are written directly.
+    direct: Option<DirectWriter>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -60,6 +69,10 @@ impl Plugin for DaemonStorage {
 
     fn new(config: &PluginConfig) -> Result<Self, PluginError> {
         let settings: Settings = config.parse()?;
+        let direct = settings
+            .url
+            .is_none()
+            .then(|| DirectWriter::new(otto_hooks_sqlite::db_path(None, config.data_dir())));
         let client = match settings.url {
             Some(url) => Client::with_base(url, settings.token),
             None => Client::discover(config.data_dir())
@@ -71,7 +84,7 @@ impl Plugin for DaemonStorage {
                     ))
                 })?,
         };
-        Ok(DaemonStorage { client })
+        Ok(DaemonStorage { client, direct })
     }
 
     fn run_start(&self, start: &RunStart<'_>) -> Result<(), PluginError> {
@@ -93,22 +106,20 @@ impl Plugin for DaemonStorage {
     }
 
     fn events(&self, ctx: &HookContext<'_>, events: &[Event<'_>]) -> Result<(), PluginError> {
-        for chunk in events.chunks(MAX_BATCH) {
-            let owned: Vec<WireEvent> = chunk
-                .iter()
-                .map(|e| WireEvent {
-                    time: e.time,
-                    kind: e.kind.to_owned(),
-                    unit: e.unit.map(str::to_owned),
-                    task: e.task,
-                    pr: e.pr,
-                    payload: e.payload.map(str::to_owned),
-                    error: e.error.map(str::to_owned),
-                })
-                .collect();
-            self.client
-                .post_events(ctx.run_id, &owned)
-                .map_err(plugin_error)?;
+        let owned: Vec<WireEvent> = events
+            .iter()
+            .map(|e| WireEvent {
+                time: e.time,
+                kind: e.kind.to_owned(),
+                unit: e.unit.map(str::to_owned),
+                task: e.task,
+                pr: e.pr,
+                payload: e.payload.map(str::to_owned),
+                error: e.error.map(str::to_owned),
+            })
+            .collect();
+        for chunk in batches(&owned, MAX_BATCH, MAX_BATCH_BYTES) {
+            self.deliver(ctx.run_id, chunk)?;
         }
         Ok(())
     }
@@ -138,6 +149,78 @@ impl Plugin for DaemonStorage {
             .resume_run(resume.run_id, Some(&rfc3339(resume.at)))
             .map_err(plugin_error)
     }
+}
+
+impl DaemonStorage {
+    /// Sends one batch; a batch over the daemon's body cap is split in
+    /// halves, and one the daemon did not acknowledge is written to
+    /// `history.db` directly (see [`super::fallback`]).
+    fn deliver(&self, run_id: &str, batch: &[WireEvent]) -> Result<(), PluginError> {
+        if let Some(direct) = &self.direct
+            && direct.in_use()
+        {
+            return write_directly(direct, run_id, batch, None);
+        }
+        match self.client.post_events(run_id, batch) {
+            Ok(_) => Ok(()),
+            Err(ClientError::Api { status: 413, .. }) if batch.len() > 1 => {
+                let (first, second) = batch.split_at(batch.len() / 2);
+                self.deliver(run_id, first)?;
+                self.deliver(run_id, second)
+            }
+            Err(ClientError::Unreachable(why)) => match &self.direct {
+                Some(direct) => write_directly(direct, run_id, batch, Some(&why)),
+                None => Err(plugin_error(ClientError::Unreachable(why))),
+            },
+            Err(e) => Err(plugin_error(e)),
+        }
+    }
+}
+
+/// Writes `batch` to `history.db`, saying so once per process.
+fn write_directly(
+    direct: &DirectWriter,
+    run_id: &str,
+    batch: &[WireEvent],
+    why: Option<&str>,
+) -> Result<(), PluginError> {
+    if let Some(why) = why {
+        tracing::warn!(
+            "the history daemon did not acknowledge {} event(s) ({why}); writing to {} directly",
+            batch.len(),
+            direct.path().display()
+        );
+    }
+    direct
+        .deliver(run_id, batch)
+        .map(drop)
+        .map_err(PluginError::failed)
+}
+
+/// `events` cut into batches of at most `max_events` events and about
+/// `max_bytes` bytes of text each (an event larger than that goes alone).
+fn batches(events: &[WireEvent], max_events: usize, max_bytes: usize) -> Vec<&[WireEvent]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut bytes = 0usize;
+    for (i, e) in events.iter().enumerate() {
+        // The JSON keys, numbers and escapes around the text: generous.
+        let size = 160
+            + 2 * (e.kind.len()
+                + e.unit.as_ref().map_or(0, String::len)
+                + e.payload.as_ref().map_or(0, String::len)
+                + e.error.as_ref().map_or(0, String::len));
+        if i > start && (i - start >= max_events || bytes + size > max_bytes) {
+            out.push(&events[start..i]);
+            start = i;
+            bytes = 0;
+        }
+        bytes += size;
+    }
+    if start < events.len() {
+        out.push(&events[start..]);
+    }
+    out
 }
 
 impl Storage for DaemonStorage {

@@ -179,9 +179,13 @@ pub fn load(opts: &LoadOptions) -> Result<Config, ConfigError> {
     Config::resolve(files, layers)
 }
 
+/// A config file larger than this is refused (it is a few hundred bytes).
+const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
 fn read_file(path: &Path, role: Role, home: &Path) -> Result<Layer, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError::new(format!("{}: cannot read: {e}", path.display())))?;
+    let bytes = crate::own_files::read_regular(path, MAX_CONFIG_BYTES).map_err(ConfigError::new)?;
+    let text = String::from_utf8(bytes)
+        .map_err(|e| ConfigError::new(format!("{}: not UTF-8: {e}", path.display())))?;
     tracing::debug!(path = %path.display(), "reading config");
     parse_layer(&text, Origin::File { path, text: &text }, role, home)
 }

@@ -20,6 +20,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::client::{Client, DaemonFiles, read_token};
+use crate::own_files;
 
 /// How long `start` waits for the health check.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -82,14 +83,7 @@ impl PidFile {
         let path = files.pid();
         let pid = std::process::id();
         for attempt in 0..20 {
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .mode(0o644)
-                .open(&path)
-                .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+            let file = own_files::open(&path, own_files::Access::ReadWrite, Some(0o644))?;
             if rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive).is_err() {
                 // Held — or only probed this instant by a client: look twice.
                 if attempt < 3 {
@@ -287,11 +281,8 @@ pub fn start_background(
     // Fail fast, in this process, on a port in use: the child would only
     // say so in its log.
     drop(bind(listen)?);
-    let log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(files.log())
-        .map_err(|e| format!("cannot open the log {}: {e}", files.log().display()))?;
+    let log = own_files::open(&files.log(), own_files::Access::Append, Some(0o600))
+        .map_err(|e| format!("cannot open the daemon's log: {e}"))?;
     let log_len = log.metadata().map(|m| m.len()).unwrap_or(0);
     let err = log
         .try_clone()
@@ -373,8 +364,8 @@ fn terminate(child: &mut std::process::Child) {
 
 /// The last `error:` line the child wrote to the log after `from`.
 fn last_log_error(log: &Path, from: u64) -> Option<String> {
-    let text = std::fs::read(log).ok()?;
-    let new = String::from_utf8_lossy(text.get(from as usize..)?).into_owned();
+    let new = read_log_from(log, from).ok()?;
+    let new = String::from_utf8_lossy(&new).into_owned();
     new.lines()
         .rev()
         .find_map(|l| l.strip_prefix("error: ").map(str::to_owned))
@@ -430,9 +421,30 @@ pub fn stop(files: &DaemonFiles) -> Result<Stopped, String> {
     Ok(Stopped::Stopped(pid))
 }
 
+/// The daemon's log from byte `from` to its end, read through a checked
+/// descriptor (a planted link is never followed, a FIFO never waited on).
+fn read_log_from(path: &Path, from: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = own_files::open(path, own_files::Access::Read, None).map_err(|e| {
+        if std::fs::symlink_metadata(path).is_err() {
+            std::io::Error::from(std::io::ErrorKind::NotFound)
+        } else {
+            std::io::Error::other(e)
+        }
+    })?;
+    file.seek(SeekFrom::Start(from))?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
 /// The last `n` lines of `path`.
 pub fn tail(path: &Path, n: usize) -> std::io::Result<String> {
-    let text = std::fs::read(path)?;
+    let len = std::fs::symlink_metadata(path)?.len();
+    // The last lines are in the last megabyte (the daemon logs one line a
+    // request at most); a longer tail reads further back.
+    let window = 1_048_576u64.max(n as u64 * 512);
+    let text = read_log_from(path, len.saturating_sub(window))?;
     let text = String::from_utf8_lossy(&text);
     let lines: Vec<&str> = text.lines().collect();
     let from = lines.len().saturating_sub(n);

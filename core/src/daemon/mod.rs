@@ -16,4 +16,4 @@
 pub mod control;
 pub mod server;
 
-pub use server::{DEFAULT_MAX_BODY_BYTES, Schedule, ServerOptions, serve};
+pub use server::{ConnectionLimits, DEFAULT_MAX_BODY_BYTES, Schedule, ServerOptions, serve};

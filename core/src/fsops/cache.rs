@@ -45,6 +45,9 @@ pub struct CacheEntry {
     pub size: u64,
     /// Last modification.
     pub modified: SystemTime,
+    /// Its device and inode: a link that resolves to the same pair refers
+    /// to it, whatever spelling of the path the link uses.
+    pub file_id: (u64, u64),
 }
 
 /// A `script.*` link of a run.
@@ -58,6 +61,20 @@ pub struct ScriptLink {
     pub link: String,
     /// The target as written.
     pub target: String,
+    /// What the kernel resolves the link to.
+    pub resolved: Resolved,
+}
+
+/// What a script link resolves to when the kernel follows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Resolved {
+    /// A file: its device and inode.
+    File(u64, u64),
+    /// Nothing (a dangling link).
+    Missing,
+    /// It could not be resolved (a loop, a permission, an I/O error): the
+    /// reason. Whatever it may point at must be kept.
+    Unknown(String),
 }
 
 /// What [`OttoRoot::survey_cache`] found in one project.
@@ -79,6 +96,52 @@ pub struct CacheSurvey {
 }
 
 impl CacheSurvey {
+    /// Records what `link` keeps: the cache file it names lexically, and the
+    /// file the kernel resolves it to (by device and inode, so another
+    /// spelling of `$OTTO_HOME` — a symlinked parent — is recognised). A
+    /// link that cannot be resolved and does not name a cache file
+    /// lexically fails the survey: its target is unknown, so nothing of the
+    /// project's cache may go.
+    fn add_root(
+        &mut self,
+        project: &str,
+        link: ScriptLink,
+        roots: &Roots,
+        by_file_id: &BTreeMap<(u64, u64), String>,
+    ) -> Result<(), String> {
+        let lexical = roots
+            .cache_path(project, link.target.as_bytes())
+            .map(|rel| String::from_utf8_lossy(&rel).into_owned());
+        let resolved = match &link.resolved {
+            Resolved::File(dev, ino) => by_file_id.get(&(*dev, *ino)).cloned(),
+            Resolved::Missing => None,
+            Resolved::Unknown(why) if lexical.is_none() => {
+                return Err(format!(
+                    "cannot resolve the script link {}/tasks/{}/{} ({why}); \
+                     nothing of this project's cache is deleted",
+                    link.run, link.task, link.link
+                ));
+            }
+            Resolved::Unknown(_) => None,
+        };
+        let found = lexical.is_some() || resolved.is_some();
+        if let Some(rel) = resolved {
+            self.referenced.insert(rel);
+        }
+        match lexical {
+            Some(rel) => {
+                let exists = self.files.contains_key(&rel);
+                self.referenced.insert(rel);
+                if !exists && link.resolved == Resolved::Missing {
+                    self.dangling.push(link);
+                }
+            }
+            None if !found => self.outside.push(link),
+            None => {}
+        }
+        Ok(())
+    }
+
     /// Files no root references, split into orphans (last modified at
     /// least `grace` before `now`) and recent ones, each sorted by path.
     pub fn unreferenced(
@@ -214,20 +277,16 @@ impl OttoRoot {
                 })
                 .collect()
         });
+        let by_file_id: BTreeMap<(u64, u64), String> = survey
+            .files
+            .values()
+            .map(|f| (f.file_id, f.rel.clone()))
+            .collect();
         for result in results {
             for (run, links) in result? {
                 survey.runs.insert(run);
                 for link in links {
-                    match roots.cache_path(project, link.target.as_bytes()) {
-                        Some(rel) => {
-                            let rel = String::from_utf8_lossy(&rel).into_owned();
-                            if !survey.files.contains_key(&rel) {
-                                survey.dangling.push(link);
-                            }
-                            survey.referenced.insert(rel);
-                        }
-                        None => survey.outside.push(link),
-                    }
+                    survey.add_root(project, link, roots, &by_file_id)?;
                 }
             }
         }
@@ -278,6 +337,7 @@ impl OttoRoot {
                             rel,
                             size: sys::size(&st),
                             modified: sys::mtime(&st),
+                            file_id: (st.st_dev, st.st_ino),
                         },
                     );
                 } else if sys::is_dir(&st) && prefix.is_none() && name.to_str().is_ok() {
@@ -351,17 +411,23 @@ fn read_run_links(
         if !entry_is_dir(dir, name, kind)? {
             return Ok(());
         }
+        // The name as bytes: a task whose name is not UTF-8 is read like
+        // any other (a lossy copy would name no entry, and lose its links).
         let task = name.to_string_lossy();
         for link in SCRIPT_LINKS {
+            let mut path = name.to_bytes().to_vec();
+            path.push(b'/');
+            path.extend_from_slice(link.as_bytes());
             // `<task>/script.sh`: the task was a directory when listed; if
             // a symlink replaced it since, reading through it can only add
             // a root (keep a file), never lose one.
-            match rustix::fs::readlinkat(dir, format!("{task}/{link}"), Vec::new()) {
+            match rustix::fs::readlinkat(dir, path.as_slice(), Vec::new()) {
                 Ok(target) => links.push(ScriptLink {
                     run: run.to_owned(),
                     task: task.clone().into_owned(),
                     link: link.to_owned(),
                     target: target.to_string_lossy().into_owned(),
+                    resolved: resolve(dir, &path),
                 }),
                 // Missing, or a regular file (EINVAL): no link.
                 Err(Errno::NOENT | Errno::INVAL | Errno::NOTDIR) => {}
@@ -378,6 +444,16 @@ fn read_run_links(
             sys::show(&tasks_path),
             sys::describe(e)
         )),
+    }
+}
+
+/// Follows the link `path` of `dir` as the kernel will when otto runs the
+/// script: the device and inode it lands on. Only metadata is read.
+fn resolve(dir: BorrowedFd<'_>, path: &[u8]) -> Resolved {
+    match rustix::fs::statat(dir, path, rustix::fs::AtFlags::empty()) {
+        Ok(st) => Resolved::File(st.st_dev, st.st_ino),
+        Err(Errno::NOENT) => Resolved::Missing,
+        Err(e) => Resolved::Unknown(sys::describe(e)),
     }
 }
 

@@ -163,19 +163,27 @@ pub fn lock_clean(hooks_home: &Path) -> Result<CleanLock, String> {
             sys::describe(e)
         )
     })?;
-    let flags = OFlags::RDWR
-        | OFlags::CREATE
-        | OFlags::NOFOLLOW
-        | OFlags::CLOEXEC
-        | OFlags::NONBLOCK
-        | OFlags::NOCTTY;
-    let fd = rustix::fs::openat(&dir, CLEAN_LOCK, flags, Mode::from_raw_mode(0o600))
-        .map_err(|e| format!("cannot open {shown}: {}", sys::describe(e)))?;
-    match rustix::fs::fstat(&fd) {
-        Ok(st) if sys::is_file(&st) => {}
-        Ok(_) => return Err(format!("{shown} is not a regular file")),
-        Err(e) => return Err(format!("cannot examine {shown}: {}", sys::describe(e))),
-    }
+    let flags =
+        OFlags::RDWR | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY;
+    // Created exclusively when missing; an existing one is checked on the
+    // descriptor: a regular file of ours with one link (a hard link to
+    // another file would have that file truncated and written).
+    let opened = match rustix::fs::openat(
+        &dir,
+        CLEAN_LOCK,
+        flags | OFlags::CREATE | OFlags::EXCL,
+        Mode::from_raw_mode(0o600),
+    ) {
+        Err(Errno::EXIST) => rustix::fs::openat(&dir, CLEAN_LOCK, flags, Mode::empty()),
+        other => other,
+    };
+    let fd = opened.map_err(|e| match e {
+        Errno::LOOP => format!(
+            "{shown}: refused: it is a symbolic link; otto-hooks' own files are never followed (remove it)"
+        ),
+        e => format!("cannot open {shown}: {}", sys::describe(e)),
+    })?;
+    crate::own_files::check_own(&fd, &path)?;
     let file = File::from(fd);
     match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => {}
@@ -292,7 +300,18 @@ mod tests {
         let target = tmp.path().join("elsewhere");
         symlink(&target, tmp.path().join(CLEAN_LOCK)).unwrap();
         let err = lock_clean(tmp.path()).unwrap_err();
-        assert!(err.starts_with("cannot open"), "{err}");
+        assert!(err.contains("refused: it is a symbolic link"), "{err}");
         assert!(!target.exists());
+    }
+
+    #[test]
+    fn the_clean_lock_is_never_a_hard_link_to_another_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let other = tmp.path().join("other");
+        std::fs::write(&other, "precious").unwrap();
+        std::fs::hard_link(&other, tmp.path().join(CLEAN_LOCK)).unwrap();
+        let err = lock_clean(tmp.path()).unwrap_err();
+        assert!(err.contains("2 hard links"), "{err}");
+        assert_eq!(std::fs::read_to_string(&other).unwrap(), "precious");
     }
 }

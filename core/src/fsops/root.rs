@@ -199,12 +199,14 @@ impl OttoRoot {
     /// 3. The run's `.lock` is taken (`flock(LOCK_EX | LOCK_NB)`, never
     ///    created); held by otto → `Refused("live: its .lock is held")`. Our
     ///    lock is held until the run is gone, so otto cannot take it over in
-    ///    between.
+    ///    between. A run with a `.keep` entry is refused as pinned.
     /// 4. Phase one: `renameat` of the run into the trash (same directory as
     ///    the projects' parent, so the same filesystem), then a check that
     ///    what moved is the directory we opened and locked — otherwise it is
-    ///    put back and the deletion refused — then `fsync` of the project
-    ///    and the trash. From here the run is gone from its project.
+    ///    put back and the deletion refused — and a check, on the moved
+    ///    directory's descriptor, that no `.keep` appeared since the plan
+    ///    was made (a late pin puts it back, refused) — then `fsync` of the
+    ///    project and the trash. From here the run is gone from its project.
     /// 5. Phase two: the trash entry is purged by a descriptor-relative
     ///    removal that never follows a symlink and never enters a mount.
     ///
@@ -247,6 +249,9 @@ impl OttoRoot {
             Ok(held) => held,
             Err(reason) => return Outcome::Refused(reason),
         };
+        if let Some(why) = pinned(run_fd.as_fd()) {
+            return Outcome::Refused(why);
+        }
         let Some(trash) = step!(trash::open(self, true)) else {
             return Outcome::Failed(format!("cannot open {}", sys::show(&self.trash_path())));
         };
@@ -287,6 +292,18 @@ impl OttoRoot {
                 )),
             };
         }
+        // A pin made after the plan was shown — up to this instant, when the
+        // run is out of reach in the trash — puts it back.
+        if let Some(why) = pinned(run_fd.as_fd()) {
+            return match trash::put_back(trash.as_fd(), &entry, proj.as_fd(), run) {
+                Ok(()) => Outcome::Refused(format!("{why}: put back untouched")),
+                Err(e) => Outcome::Failed(format!(
+                    "{why}, and it could not be put back ({}): it is at {}",
+                    sys::describe(e),
+                    sys::show(&entry_path)
+                )),
+            };
+        }
         trash::sync(proj.as_fd(), &proj_path);
         trash::sync(trash.as_fd(), &self.trash_path());
         if let Err(reason) = companion.commit() {
@@ -307,6 +324,9 @@ impl OttoRoot {
         let removal = trash::purge_entry(self, trash.as_fd(), &entry);
         held.release();
         if removal.complete() {
+            // Leave nothing of ours in otto's home: the trash exists only
+            // while something is in it.
+            trash::remove_if_empty(self);
             Outcome::Deleted {
                 bytes_freed: removal.bytes,
             }
@@ -434,6 +454,7 @@ impl OttoRoot {
             Ok(st) if sys::nlink(&st) == 0 => sys::size(&st),
             _ => 0,
         };
+        trash::remove_if_empty(self);
         Outcome::Deleted { bytes_freed }
     }
 
@@ -503,6 +524,42 @@ impl OttoRoot {
     /// `$OTTO_HOME`. A trash that stays (not empty, or an error) is logged.
     pub fn remove_trash_if_empty(&self) {
         trash::remove_if_empty(self)
+    }
+
+    /// How many entries an interrupted earlier command left in the trash
+    /// (0 when there is no trash). Reads only.
+    pub fn trash_entries(&self) -> Result<usize, String> {
+        trash::entries(self)
+    }
+
+    /// Finishes what an interrupted earlier command left in the trash —
+    /// every entry there is garbage by construction (see the trash module)
+    /// — and removes the emptied trash directory. Returns the entries found
+    /// and the bytes freed; `(0, 0)` when there was nothing. The caller
+    /// holds the clean lock (`_lock`).
+    pub fn finish_interrupted(&self, _lock: &super::CleanLock) -> Result<(usize, u64), String> {
+        let entries = trash::entries(self)?;
+        if entries == 0 {
+            trash::remove_if_empty(self);
+            return Ok((0, 0));
+        }
+        let bytes = trash::purge(self).map_err(|e| e.to_string())?;
+        trash::remove_if_empty(self);
+        Ok((entries, bytes))
+    }
+}
+
+/// Why the run whose directory is `run` is pinned, if it is: it has a
+/// `.keep` entry (of any type, as the listing counts it). Read on the
+/// descriptor; a pin that cannot be checked counts as a pin.
+fn pinned(run: BorrowedFd<'_>) -> Option<String> {
+    match sys::lstat_at(run, c".keep") {
+        Ok(_) => Some("pinned: a .keep file appeared after the plan was made".to_owned()),
+        Err(Errno::NOENT) => None,
+        Err(e) => Some(format!(
+            "cannot check for a .keep pin ({}): kept",
+            sys::describe(e)
+        )),
     }
 }
 

@@ -170,6 +170,36 @@ pub(crate) fn purge_entry(root: &OttoRoot, trash: BorrowedFd<'_>, entry: &CStrin
     remove::remove_tree(trash, &root.trash_path(), entry, root.fence())
 }
 
+/// How many entries the trash of `root` holds (0 when there is none).
+pub(crate) fn entries(root: &OttoRoot) -> Result<usize, String> {
+    let trash = match open(root, false) {
+        Ok(Some(fd)) => fd,
+        Ok(None) => return Ok(0),
+        Err(step) => return Err(step.message()),
+    };
+    let mut dir = Dir::read_from(&trash).map_err(|e| {
+        format!(
+            "cannot read {}: {}",
+            sys::show(&root.trash_path()),
+            sys::describe(e)
+        )
+    })?;
+    let mut n = 0;
+    while let Some(entry) = dir.read() {
+        let entry = entry.map_err(|e| {
+            format!(
+                "cannot read {}: {}",
+                sys::show(&root.trash_path()),
+                sys::describe(e)
+            )
+        })?;
+        if !matches!(entry.file_name().to_bytes(), b"." | b"..") {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
 /// Purges every entry of the trash; see [`OttoRoot::purge_trash`].
 pub(crate) fn purge(root: &OttoRoot) -> std::io::Result<u64> {
     let trash = match open(root, false) {

@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 use otto_hooks_plugin_api::Timestamp;
 use serde::{Deserialize, Serialize};
 
+/// An active-run record is a few hundred bytes; more is not one of ours.
+const MAX_RECORD_BYTES: u64 = 1 << 20;
+
 /// What `run-start` recorded about a run.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActiveRun {
@@ -74,7 +77,12 @@ impl RunIndex {
             .dir
             .join(format!(".{}.{}.tmp", run.run_id, std::process::id()));
         {
-            let mut f = std::fs::File::create(&tmp)?;
+            // Exclusive: never written through an entry planted there.
+            let _ = std::fs::remove_file(&tmp);
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp)?;
             f.write_all(&text)?;
             f.sync_all()?;
         }
@@ -86,12 +94,12 @@ impl RunIndex {
 
     /// The record of `run_id`, if it is active.
     pub fn get(&self, run_id: &str) -> std::io::Result<Option<ActiveRun>> {
-        match std::fs::read(self.path(run_id)) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-                std::io::Error::other(format!("{}: {e}", self.path(run_id).display()))
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
+        let path = self.path(run_id);
+        match crate::own_files::read(&path, MAX_RECORD_BYTES).map_err(std::io::Error::other)? {
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| std::io::Error::other(format!("{}: {e}", path.display()))),
+            None => Ok(None),
         }
     }
 

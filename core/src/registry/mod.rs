@@ -12,6 +12,7 @@
 //! never stops otto-hooks; `plugins list` shows it with its reason.
 
 pub mod check;
+pub mod elf;
 pub mod samples;
 pub mod trust;
 
@@ -298,6 +299,9 @@ impl Registry {
 /// path (callers prefix it).
 pub fn load_library(path: &Path) -> Result<Vec<PluginHandle>, String> {
     let trusted = trust::check(path)?;
+    // A library cut short would be mapped past its end by the loader and
+    // kill the process with SIGBUS at first touch: check it whole first.
+    elf::check(&trusted.file, ENTRY_SYMBOL)?;
     let fd_path = format!("/proc/self/fd/{}", trusted.file.as_raw_fd());
     if !Path::new(&fd_path).exists() {
         return Err("cannot load through /proc/self/fd (is /proc mounted?)".into());

@@ -49,9 +49,11 @@ pub fn check(path: &Path) -> Result<TrustedFile, String> {
         .map_err(|e| format!("cannot resolve directory {}: {e}", parent.display()))?;
     let real_path = parent.join(name);
     check_ancestors(&real_path, uid)?;
+    // O_NONBLOCK: opening a FIFO (or a device) named like a library must
+    // not wait for a writer; it is refused below as not a regular file.
     let file = OpenOptions::new()
         .read(true)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
         .open(&real_path)
         .map_err(|e| match e.raw_os_error() {
             Some(code) if code == rustix::io::Errno::LOOP.raw_os_error() => {

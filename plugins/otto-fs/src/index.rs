@@ -71,18 +71,36 @@ pub(crate) fn path_for(data_dir: &Path, otto_home: &Path) -> PathBuf {
     data_dir.join("index").join(format!("otto-fs-{h:016x}.idx"))
 }
 
+/// The bytes of the index file at `path` when it is a regular file of at
+/// most [`MAX_LEN`] bytes (never a link followed, never a FIFO waited on).
+fn read_regular(path: &Path) -> Option<Vec<u8>> {
+    use rustix::fs::{FileType, Mode, OFlags};
+    use std::io::Read;
+    let fd = rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
+        Mode::empty(),
+    )
+    .ok()?;
+    let st = rustix::fs::fstat(&fd).ok()?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile
+        || u64::try_from(st.st_size).ok()? > MAX_LEN
+    {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::from(fd)
+        .take(MAX_LEN + 1)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    (bytes.len() as u64 <= MAX_LEN).then_some(bytes)
+}
+
 impl Index {
     /// Loads the index at `path` for `otto_home`; anything unreadable,
     /// corrupt, of another version or of another root reads as empty.
     pub fn load(path: &Path, otto_home: &Path) -> Index {
-        let Ok(meta) = std::fs::metadata(path) else {
-            return Index::default();
-        };
-        if meta.len() > MAX_LEN {
-            return Index::default();
-        }
-        std::fs::read(path)
-            .ok()
+        read_regular(path)
             .and_then(|bytes| Index::decode(&bytes, otto_home))
             .unwrap_or_default()
     }

@@ -23,6 +23,7 @@
 //!   checkpoints the WAL (`TRUNCATE`) before [`serve`] returns.
 
 mod body;
+mod conn;
 mod errors;
 mod health;
 mod ingest;
@@ -32,7 +33,7 @@ mod security;
 mod sse;
 
 use std::fmt;
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -41,11 +42,11 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use otto_hooks_redact::Redactor;
 use otto_hooks_sqlite::{EventRow, HistoryDb, Options};
 use tokio::sync::{broadcast, watch};
 
+pub use conn::ConnectionLimits;
 use errors::ApiError;
 
 /// The default cap on a request body: 8 MiB (about 40,000 events of 200
@@ -78,6 +79,8 @@ pub struct ServerOptions {
     pub max_body_bytes: usize,
     /// A pass to run periodically (retention, run-policies), when any.
     pub schedule: Option<Schedule>,
+    /// Header timeout and connection cap ([`ConnectionLimits::default`]).
+    pub limits: ConnectionLimits,
 }
 
 impl ServerOptions {
@@ -89,6 +92,7 @@ impl ServerOptions {
             redactor: Redactor::new(Default::default()),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             schedule: None,
+            limits: ConnectionLimits::default(),
         }
     }
 }
@@ -101,6 +105,7 @@ impl fmt::Debug for ServerOptions {
             .field("redactor", &self.redactor)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("schedule", &self.schedule)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -227,27 +232,20 @@ pub fn serve(
     });
     let app = router(state, options.max_body_bytes);
     let schedule = options.schedule;
+    let limits = options.limits;
 
     let result = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener)
-            .map_err(|e| format!("cannot set up the listener on {local}: {e}"))?
-            .tap_io(|tcp| {
-                // Small answers and stream messages go out at once.
-                if let Err(e) = tcp.set_nodelay(true) {
-                    tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-                }
-            });
+            .map_err(|e| format!("cannot set up the listener on {local}: {e}"))?;
         let mut stopping = stop_rx.clone();
+        let server = conn::serve(listener, app, limits, stop_rx.clone());
         let scheduler = schedule.map(|s| schedule::spawn(s, stop_rx));
         tracing::info!(address = %local, "history daemon listening");
-        let signal = async move {
+        tokio::spawn(async move {
             shutdown.await;
             tracing::info!("history daemon shutting down");
             let _ = stop_tx.send(true);
-        };
-        let server = axum::serve(listener, app)
-            .with_graceful_shutdown(signal)
-            .into_future();
+        });
         // After the signal, connections get a bounded time to finish: a
         // client that stalls mid-request must not keep the daemon alive.
         let grace = async move {
@@ -255,7 +253,7 @@ pub fn serve(
             tokio::time::sleep(CONNECTIONS_WAIT).await;
         };
         let served = tokio::select! {
-            served = server => served.map_err(|e| format!("the HTTP server failed: {e}")),
+            () = server => Ok(()),
             () = grace => {
                 tracing::warn!(
                     "connections still open {}s after the shutdown signal: closing them",

@@ -1,0 +1,96 @@
+//! What a killed clean leaves in the trash — a run renamed into
+//! `$OTTO_HOME/.otto-hooks-trash/`, not yet purged — is finished by the
+//! next command that deletes, whatever it deletes itself, and said in one
+//! line; a dry run only says it is there.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+
+use otto_hooks_tests::otto_home::TaskSpec;
+use otto_hooks_tests::otto_world::{OttoWorld, text};
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A world with one recent run, and one old run moved into the trash the
+/// way `delete_run`'s first phase moves it (a killed clean stops there).
+fn interrupted() -> (OttoWorld, PathBuf) {
+    let w = OttoWorld::new();
+    let web = w.project("web");
+    web.run(now() - 3600)
+        .task("build", TaskSpec::ok().stdout("ok\n"))
+        .write();
+    let old = web
+        .run(now() - 90 * 86_400)
+        .task("build", TaskSpec::ok().stdout("ok\n"))
+        .task("test", TaskSpec::ok().stdout("ok\n"))
+        .write();
+    let trash = w.otto.root().join(".otto-hooks-trash");
+    std::fs::create_dir(&trash).unwrap();
+    let entry = trash.join(format!(
+        "{}__{}__4242_0123456789abcdef",
+        web.dir_name(),
+        old.id
+    ));
+    std::fs::rename(&old.dir, &entry).unwrap();
+    (w, trash)
+}
+
+fn entries(trash: &Path) -> usize {
+    std::fs::read_dir(trash).map_or(0, |d| d.count())
+}
+
+#[test]
+fn a_dry_run_names_the_leftover_and_leaves_it() {
+    let (w, trash) = interrupted();
+    let out = w.run(&["clean", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("interrupted clean"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(entries(&trash), 1);
+}
+
+#[test]
+fn clean_with_nothing_of_its_own_to_delete_finishes_the_trash() {
+    let (w, trash) = interrupted();
+    let out = w.run(&["clean", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("finished deleting 1 entry"), "{stderr}");
+    assert_eq!(
+        stderr.lines().filter(|l| l.contains("trash")).count(),
+        1,
+        "one line: {stderr}"
+    );
+    assert!(!trash.exists(), "the emptied trash is removed");
+}
+
+#[test]
+fn cache_only_and_run_policies_finish_it_too() {
+    for args in [
+        &["clean", "--cache-only", "--yes"][..],
+        &["run-policies"][..],
+    ] {
+        let (w, trash) = interrupted();
+        let out = w.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains("finished deleting 1 entry"),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(!trash.exists(), "{args:?}");
+    }
+}
