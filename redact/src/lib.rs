@@ -50,6 +50,7 @@
 mod mask;
 mod options;
 mod payload;
+mod pem_body;
 mod rules;
 mod secrets;
 
@@ -61,8 +62,8 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
 pub use mask::MASK;
 pub use options::{
-    ALLOWED_KEYS, DEFAULT_MAX_PAYLOAD_BYTES, DENIED_KEY_PARTS, MIN_MAX_PAYLOAD_BYTES, Mode,
-    ParseModeError, RedactOptions,
+    ALLOWED_KEYS, DEFAULT_MAX_PAYLOAD_BYTES, DENIED_KEY_LAST_WORDS, DENIED_KEY_PARTS,
+    DENIED_KEY_WORDS, MIN_MAX_PAYLOAD_BYTES, Mode, ParseModeError, RedactOptions,
 };
 pub use payload::{PayloadError, RedactedPayload};
 pub use secrets::MIN_SECRET_CHARS;
@@ -168,7 +169,9 @@ impl KeyPolicy {
             return KeyVerdict::Redact;
         }
         let keep = match self.mode {
-            Mode::DenyList => !matches(&self.builtin_denied) || self.is_allowed(key),
+            Mode::DenyList => {
+                !(matches(&self.builtin_denied) || denied_by_words(key)) || self.is_allowed(key)
+            }
             Mode::AllowList => self.is_allowed(key),
         };
         if keep {
@@ -176,6 +179,57 @@ impl KeyPolicy {
         } else {
             KeyVerdict::Redact
         }
+    }
+}
+
+/// The words of a key: split at every byte that is not an ASCII letter or digit
+/// (non-ASCII bytes belong to words), and at camelCase humps (`apiKey`: `api`
+/// `Key`; `APIKey`: `API` `Key`).
+fn key_words(key: &str) -> impl Iterator<Item = &str> {
+    let bytes = key.as_bytes();
+    let mut start = 0usize;
+    let mut i = 0usize;
+    std::iter::from_fn(move || {
+        while i <= bytes.len() {
+            let at = i;
+            i += 1;
+            let is_sep = at == bytes.len() || !(bytes[at].is_ascii_alphanumeric() || bytes[at] >= 0x80);
+            let hump = !is_sep
+                && at > start
+                && bytes[at].is_ascii_uppercase()
+                && (bytes[at - 1].is_ascii_lowercase()
+                    || (bytes[at - 1].is_ascii_uppercase()
+                        && bytes.get(at + 1).is_some_and(u8::is_ascii_lowercase)));
+            if is_sep || hump {
+                let word = key.get(start..at).unwrap_or_default();
+                start = if is_sep { at + 1 } else { at };
+                if !word.is_empty() {
+                    return Some(word);
+                }
+            }
+        }
+        None
+    })
+}
+
+/// Whether a key is denied by [`DENIED_KEY_WORDS`] or [`DENIED_KEY_LAST_WORDS`].
+fn denied_by_words(key: &str) -> bool {
+    let is = |word: &str, list: &[&str]| list.iter().any(|w| w.eq_ignore_ascii_case(word));
+    let mut previous: Option<&str> = None;
+    let mut last: Option<&str> = None;
+    for word in key_words(key) {
+        if is(word, DENIED_KEY_WORDS) {
+            return true;
+        }
+        previous = last;
+        last = Some(word);
+    }
+    match last {
+        Some(word) if word.eq_ignore_ascii_case("key") => {
+            !previous.is_some_and(|p| p.eq_ignore_ascii_case("public"))
+        }
+        Some(word) => is(word, DENIED_KEY_LAST_WORDS),
+        None => false,
     }
 }
 
@@ -276,15 +330,13 @@ impl Redactor {
         else {
             return fail_closed(s);
         };
+        let mut spans = Vec::new();
+        pem_body::find_spans(s, &mut spans);
         if !prefilter.is_match(s) {
-            return Cow::Borrowed(s);
+            return mask::apply(s, &mut spans);
         }
         let rule_hit = rules.set.is_match(s);
         let secret_hit = inner.secret_matcher.as_ref().is_some_and(|m| m.is_match(s));
-        if !rule_hit && !secret_hit {
-            return Cow::Borrowed(s);
-        }
-        let mut spans = Vec::new();
         if rule_hit {
             rules.find_spans(s, &mut spans);
         }
@@ -302,9 +354,10 @@ impl Redactor {
         else {
             return !s.is_empty() && s != MASK;
         };
-        prefilter.is_match(s)
+        (prefilter.is_match(s)
             && (rules.set.is_match(s)
-                || inner.secret_matcher.as_ref().is_some_and(|m| m.is_match(s)))
+                || inner.secret_matcher.as_ref().is_some_and(|m| m.is_match(s))))
+            || pem_body::find_spans(s, &mut Vec::new())
     }
 
     /// Redacts an event's `error` text: [`Redactor::redact_text`], then the size cap.
@@ -381,6 +434,39 @@ mod tests {
     #[test]
     fn a_fresh_redactor_does_not_fail_closed() {
         assert!(!Redactor::default().inner.fail_closed);
+    }
+
+    #[test]
+    fn keys_split_into_words_at_separators_and_camel_case_humps() {
+        fn words(k: &str) -> Vec<&str> {
+            key_words(k).collect()
+        }
+        assert_eq!(words("db_pass"), ["db", "pass"]);
+        assert_eq!(words("apiKey"), ["api", "Key"]);
+        assert_eq!(words("APIKey"), ["API", "Key"]);
+        assert_eq!(words("X-Auth-User"), ["X", "Auth", "User"]);
+        assert_eq!(words("AccountKey"), ["Account", "Key"]);
+        assert_eq!(words("__a..b__"), ["a", "b"]);
+        assert_eq!(words("clé_secrète"), ["clé", "secrète"]);
+        assert!(words("").is_empty());
+    }
+
+    #[test]
+    fn word_keys_are_denied_and_look_alikes_kept() {
+        let r = Redactor::default();
+        for key in [
+            "passphrase", "pwd", "pass", "DB_PASS", "auth", "X-Auth-User", "key", "ssh_key",
+            "encryption_key", "signature", "dsn", "SENTRY_DSN", "apiKey", "AccountKey",
+            "signing_key", "client_secret", "refresh_token", "sig",
+        ] {
+            assert_eq!(r.key_verdict(key), KeyVerdict::Redact, "{key}");
+        }
+        for key in [
+            "author", "bypass", "passed", "keys", "key_count", "public_key", "branch",
+            "monkey", "designation", "keyboard_layout", "compass",
+        ] {
+            assert_eq!(r.key_verdict(key), KeyVerdict::Keep, "{key}");
+        }
     }
 
     #[test]
