@@ -58,7 +58,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 
 pub use mask::MASK;
 pub use options::{
@@ -114,15 +114,21 @@ pub(crate) enum KeyVerdict {
 }
 
 fn substring_matcher<S: AsRef<str>>(parts: &[S]) -> Result<Option<AhoCorasick>, String> {
-    let parts: Vec<&str> = parts
+    let mut parts: Vec<&str> = parts
         .iter()
         .map(AsRef::as_ref)
         .filter(|p| !p.is_empty())
         .collect();
+    parts.sort_unstable();
+    parts.dedup();
     if parts.is_empty() {
         return Ok(None);
     }
+    // A DFA whatever the number of needles: the automatic choice falls back to a
+    // slower NFA past about a hundred, and the rules' anchors plus a few registered
+    // secrets' needles pass that. The DFA stays small (tens of KiB).
     AhoCorasickBuilder::new()
+        .kind(Some(AhoCorasickKind::DFA))
         .ascii_case_insensitive(true)
         .match_kind(MatchKind::LeftmostFirst)
         .build(parts)

@@ -103,15 +103,35 @@ pub fn parse_event(line: &str, now: Timestamp) -> Result<WireEvent, String> {
 
 /// Parses an RFC 3339 time given as a JSON string.
 fn parse_time(json: &str) -> Result<Timestamp, String> {
-    let text: String = serde_json::from_str(json)
-        .map_err(|_| format!("`time` must be an RFC 3339 string, found {json}"))?;
+    let text: String = serde_json::from_str(json).map_err(|_| {
+        format!(
+            "`time` must be an RFC 3339 string, found {}",
+            echo(json.trim())
+        )
+    })?;
     parse_rfc3339(&text)
+}
+
+/// A bad value as an error message may quote it: itself when it can only be a
+/// mistyped time (at most 40 characters of digits, `T`, `Z`, `:`, `+`, `-`,
+/// `.` and blanks), else only its length. Anything else may be a secret pasted
+/// into the wrong field, and error messages reach terminals and logs.
+pub fn echo(value: &str) -> String {
+    let time_like = value.len() <= 40
+        && value.bytes().all(|b| {
+            b.is_ascii_digit() || matches!(b, b'T' | b't' | b'Z' | b'z' | b':' | b'+' | b'-' | b'.' | b' ' | b'"')
+        });
+    if time_like {
+        format!("`{value}`")
+    } else {
+        format!("a value of {} characters (not shown)", value.chars().count())
+    }
 }
 
 /// Parses an RFC 3339 timestamp (`2025-01-20T14:30:52.123456789Z`).
 pub fn parse_rfc3339(text: &str) -> Result<Timestamp, String> {
     let t = chrono::DateTime::parse_from_rfc3339(text)
-        .map_err(|e| format!("`{text}` is not an RFC 3339 time ({e})"))?;
+        .map_err(|e| format!("{} is not an RFC 3339 time ({e})", echo(text)))?;
     Ok(Timestamp {
         secs: t.timestamp(),
         nanos: t.timestamp_subsec_nanos(),

@@ -102,8 +102,16 @@ impl ApiError {
     }
 }
 
+/// Token shapes are masked in every error message before it is logged or
+/// answered: a message may quote the request (a bad value, a path).
+static MESSAGE_REDACTOR: std::sync::LazyLock<otto_hooks_redact::Redactor> =
+    std::sync::LazyLock::new(otto_hooks_redact::Redactor::default);
+
 impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+    fn into_response(mut self) -> Response {
+        if let std::borrow::Cow::Owned(message) = MESSAGE_REDACTOR.redact_error(&self.message) {
+            self.message = message;
+        }
         if self.status.is_server_error() {
             tracing::warn!(code = self.code, "{}", self.message);
         }
