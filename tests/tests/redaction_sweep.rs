@@ -1,0 +1,177 @@
+//! The attack sweep, end to end: a run recorded through `otto-hooks hook` with
+//! every planted shape in every field, then every file under
+//! `$OTTO_HOOKS_HOME` (history.db, its -wal, the active-run files, any log) is
+//! searched for each planted value: none may be there. Error messages that echo
+//! input must not print them either.
+
+#[path = "../../redact/tests/corpus/shapes.rs"]
+mod shapes;
+
+use std::path::Path;
+
+use otto_hooks_tests::hook_cli::{HookWorld, text};
+use serde_json::json;
+
+/// A registered secret: its value sits in the environment of every hook call.
+const REGISTERED: &str = "zq-Registered-s3cret/value 7731";
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Every file under `dir`, recursively.
+fn files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+fn hex(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn no_planted_secret_reaches_any_file_under_otto_hooks_home() {
+    let w = HookWorld::new();
+    // A registered secret in the repository path, the tasks directory and
+    // (below) the unit, the type, payload keys and values and the error.
+    let name_safe = REGISTERED.replace(['/', ' '], "-");
+    let repo = w.dir.path().join(format!("repo-{name_safe}"));
+    std::fs::create_dir_all(&repo).unwrap();
+    let env = [("REG", name_safe.as_str()), ("REG2", REGISTERED)];
+    let start = w
+        .command(&[
+            "hook",
+            "run-start",
+            "--repo",
+            &repo.to_string_lossy(),
+            "--tasks-dir",
+            &format!("/srv/{name_safe}/tasks"),
+            "--secret-env",
+            "REG",
+            "--secret-env",
+            "REG2",
+        ])
+        .envs(env)
+        .output()
+        .unwrap();
+    assert!(start.status.success(), "{}", text(&start.stderr));
+    let id = text(&start.stdout).trim().to_owned();
+
+    let planted = shapes::true_positives();
+    let mut lines = String::new();
+    for (i, p) in planted.iter().enumerate() {
+        let event = json!({
+            "type": format!("task.log.{i}"),
+            "unit": format!("u{i}"),
+            "payload": {"output": p.text, "nested": [{"x": p.text}]},
+            "error": p.text,
+        });
+        lines.push_str(&format!("{event}\n"));
+        // The same text in the type and the unit (on one line: storage
+        // refuses control characters there).
+        let one_line = p.text.trim().replace('\n', " ");
+        let event = json!({"type": one_line, "unit": one_line});
+        lines.push_str(&format!("{event}\n"));
+    }
+    let upper = REGISTERED.to_uppercase();
+    let url = REGISTERED.replace('/', "%2F").replace(' ', "%20");
+    let hexed = hex(REGISTERED);
+    let keyed = json!({
+        "type": format!("unit.{name_safe}"),
+        "unit": name_safe,
+        "payload": {
+            name_safe.clone(): "as a key",
+            "forms": [REGISTERED, upper, url, hexed],
+            "passphrase": "pp-value-1", "pwd": "pwd-value-2", "pass": "pass-value-3",
+            "auth": "auth-value-4", "key": "key-value-5", "ssh_key": "ssh-value-6",
+            "encryption_key": "enc-value-7", "signature": "sig-value-8", "dsn": "dsn-value-9",
+            "body": json!({"token": "embedded-value-10"}).to_string(),
+            "lines": shapes::pem_body(11),
+        },
+        "error": format!("failed with {REGISTERED}"),
+    });
+    lines.push_str(&format!("{keyed}\n"));
+    let out = w.events(&id, &lines, &env);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+
+    // A bad `time` that is a token: the line is refused, the token not printed.
+    let token = &planted[0].secrets[0];
+    let bad = json!({"time": token, "type": "x"}).to_string();
+    let out = w.events(&id, &format!("{bad}\n"), &env);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("RFC 3339"), "{stderr}");
+    assert!(!stderr.contains(token.as_str()), "{stderr}");
+    let out = w
+        .command(&["hook", "event", "--run", &id, &bad])
+        .envs(env)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!text(&out.stderr).contains(token.as_str()), "{}", text(&out.stderr));
+    // A registered secret echoed by a parse error is masked too.
+    let bad = json!({"type": "x", "task": REGISTERED}).to_string();
+    let out = w.events(&id, &format!("{bad}\n"), &env);
+    assert!(!text(&out.stderr).contains(REGISTERED), "{}", text(&out.stderr));
+
+    let done = w
+        .command(&[
+            "hook",
+            "run-complete",
+            "--run",
+            &id,
+            "--status",
+            "failed",
+            "--error",
+            &format!("died printing {REGISTERED} and {}", planted[1].text),
+        ])
+        .envs(env)
+        .output()
+        .unwrap();
+    assert!(done.status.success(), "{}", text(&done.stderr));
+
+    let mut needles: Vec<String> = planted.iter().flat_map(|p| p.secrets.clone()).collect();
+    needles.extend([
+        REGISTERED.to_owned(),
+        name_safe.clone(),
+        REGISTERED.to_uppercase(),
+        REGISTERED.replace('/', "%2F").replace(' ', "%20"),
+        hex(REGISTERED),
+    ]);
+    needles.extend(
+        [
+            "pp-value-1", "pwd-value-2", "pass-value-3", "auth-value-4", "key-value-5",
+            "ssh-value-6", "enc-value-7", "sig-value-8", "dsn-value-9", "embedded-value-10",
+        ]
+        .map(str::to_owned),
+    );
+    needles.extend(shapes::pem_body(11).into_iter().take(2));
+    let mut all = Vec::new();
+    files(&w.hooks_home(), &mut all);
+    assert!(
+        all.iter().any(|f| f.ends_with("history.db")),
+        "the run was recorded: {all:?}"
+    );
+    let events: i64 = w
+        .read()
+        .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+        .unwrap();
+    assert!(events as usize > 2 * planted.len(), "{events} events stored");
+    for file in &all {
+        let bytes = std::fs::read(file).unwrap();
+        for needle in &needles {
+            assert!(
+                !contains(&bytes, needle.as_bytes()),
+                "{needle} found in {}",
+                file.display()
+            );
+        }
+    }
+}
