@@ -199,7 +199,8 @@ fn key_words(key: &str) -> impl Iterator<Item = &str> {
         while i <= bytes.len() {
             let at = i;
             i += 1;
-            let is_sep = at == bytes.len() || !(bytes[at].is_ascii_alphanumeric() || bytes[at] >= 0x80);
+            let is_sep =
+                at == bytes.len() || !(bytes[at].is_ascii_alphanumeric() || bytes[at] >= 0x80);
             let hump = !is_sep
                 && at > start
                 && bytes[at].is_ascii_uppercase()
@@ -461,15 +462,39 @@ mod tests {
     fn word_keys_are_denied_and_look_alikes_kept() {
         let r = Redactor::default();
         for key in [
-            "passphrase", "pwd", "pass", "DB_PASS", "auth", "X-Auth-User", "key", "ssh_key",
-            "encryption_key", "signature", "dsn", "SENTRY_DSN", "apiKey", "AccountKey",
-            "signing_key", "client_secret", "refresh_token", "sig",
+            "passphrase",
+            "pwd",
+            "pass",
+            "DB_PASS",
+            "auth",
+            "X-Auth-User",
+            "key",
+            "ssh_key",
+            "encryption_key",
+            "signature",
+            "dsn",
+            "SENTRY_DSN",
+            "apiKey",
+            "AccountKey",
+            "signing_key",
+            "client_secret",
+            "refresh_token",
+            "sig",
         ] {
             assert_eq!(r.key_verdict(key), KeyVerdict::Redact, "{key}");
         }
         for key in [
-            "author", "bypass", "passed", "keys", "key_count", "public_key", "branch",
-            "monkey", "designation", "keyboard_layout", "compass",
+            "author",
+            "bypass",
+            "passed",
+            "keys",
+            "key_count",
+            "public_key",
+            "branch",
+            "monkey",
+            "designation",
+            "keyboard_layout",
+            "compass",
         ] {
             assert_eq!(r.key_verdict(key), KeyVerdict::Keep, "{key}");
         }

@@ -232,7 +232,8 @@ impl Redactor {
 /// (scalars are left to the text scan).
 fn embedded_json(s: &str) -> Option<Value> {
     let t = s.trim();
-    let framed = (t.starts_with('{') && t.ends_with('}')) || (t.starts_with('[') && t.ends_with(']'));
+    let framed =
+        (t.starts_with('{') && t.ends_with('}')) || (t.starts_with('[') && t.ends_with(']'));
     if !framed {
         return None;
     }
@@ -248,8 +249,7 @@ fn is_pem_marker(s: &str) -> bool {
 fn is_base64_line(s: &str) -> bool {
     let t = s.trim();
     t.len() >= 4
-        && t
-            .bytes()
+        && t.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
 }
 

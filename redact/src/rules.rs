@@ -62,8 +62,16 @@ pub(crate) const RULES: &[Rule] = &[
         // mail, feed and SCIM tokens, and runner registration tokens.
         name: "gitlab-token",
         anchors: &[
-            "glpat-", "glptt-", "gldt-", "glrt-", "gloas-", "glcbt-", "glimt-", "glft-",
-            "glsoat-", "GR1348941",
+            "glpat-",
+            "glptt-",
+            "gldt-",
+            "glrt-",
+            "gloas-",
+            "glcbt-",
+            "glimt-",
+            "glft-",
+            "glsoat-",
+            "GR1348941",
         ],
         pattern: r"(?:gl(?:pat|ptt|dt|rt|oas|cbt|imt|ft|soat)-|GR1348941)[0-9A-Za-z_-]{20,}",
         mask_group: 0,
@@ -305,7 +313,15 @@ pub(crate) const RULES: &[Rule] = &[
         // match (no value starts with `[`).
         name: "secret-assignment",
         anchors: &[
-            "pass", "pwd", "secret", "token", "key", "auth", "credential", "dsn", "sig",
+            "pass",
+            "pwd",
+            "secret",
+            "token",
+            "key",
+            "auth",
+            "credential",
+            "dsn",
+            "sig",
         ],
         pattern: r#"(?i)(?:(?-u:\b)[a-z0-9_.-]*(?:password|passwd|passphrase|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|account[_-]?key|ssh[_-]?key|encryption[_-]?key|signing[_-]?key|credentials?|signature)|(?-u:\b)(?:auth|dsn|sig)|[_.-](?:pass|pwd|auth|dsn|sig))["']?[ \t]*(?:=[ \t]*(?:"([^"\[\r\n][^"\r\n]*)"|'([^'\[\r\n][^'\r\n]*)'|([^\s"'&;,<>()\[\]{}]+))|:[ \t]*(?:"([^"\[\r\n][^"\r\n]*)"|'([^'\[\r\n][^'\r\n]*)')|:[ \t]+([^\s"'&;,<>()\[\]{}]+))"#,
         mask_group: 1,
@@ -399,7 +415,11 @@ mod tests {
     /// `n` characters of a deterministic mixed-case alphanumeric filler, so that no
     /// token-shaped literal sits in the source (secret scanners read it too).
     fn fill(n: usize) -> String {
-        "Xq7Rk2Vb9Lm4Tz8Wc3Hn6Pd5Jf1Gs0Ya".chars().cycle().take(n).collect()
+        "Xq7Rk2Vb9Lm4Tz8Wc3Hn6Pd5Jf1Gs0Ya"
+            .chars()
+            .cycle()
+            .take(n)
+            .collect()
     }
 
     fn hex(n: usize) -> String {
@@ -413,7 +433,10 @@ mod tests {
             ("aws-access-key-id", format!("AKIA{}", "IOSFODNN7EXAMPLE")),
             ("aws-access-key-id", format!("A3TX{}", "IOSFODNN7EXAMPLE")),
             ("github-token", format!("ghr_{}", fill(36))),
-            ("github-fine-grained-pat", format!("github_pat_{}", fill(82))),
+            (
+                "github-fine-grained-pat",
+                format!("github_pat_{}", fill(82)),
+            ),
             ("gitlab-token", format!("glpat-{}", fill(20))),
             ("gitlab-token", format!("glrt-{}", fill(24))),
             ("slack-token", format!("xoxp-{}-{}", "2431563342", fill(12))),
@@ -439,13 +462,19 @@ mod tests {
                 format!("{}\n-----END RSA PRIVATE KEY-----", fill(64)),
             ),
             ("private-key-body", format!("MIIEow{}", fill(80))),
-            ("private-key-body", format!("b3BlbnNzaC1rZXktdjE{}", fill(60))),
+            (
+                "private-key-body",
+                format!("b3BlbnNzaC1rZXktdjE{}", fill(60)),
+            ),
             ("stripe-key", format!("rk_prod_{}", fill(24))),
             ("stripe-key", format!("whsec_{}", fill(32))),
             ("google-api-key", format!("AIza{}", fill(35))),
             ("npm-token", format!("NPM_{}", fill(36).to_uppercase())),
             ("openai-api-key", format!("sk-proj-{}", fill(60))),
-            ("openai-api-key", format!("sk-{}T3BlbkFJ{}", fill(20), fill(20))),
+            (
+                "openai-api-key",
+                format!("sk-{}T3BlbkFJ{}", fill(20), fill(20)),
+            ),
             ("anthropic-api-key", format!("sk-ant-api03-{}", fill(80))),
             ("sendgrid-api-key", format!("SG.{}.{}", fill(22), fill(43))),
             ("docker-pat", format!("dckr_pat_{}", fill(27))),
@@ -454,7 +483,10 @@ mod tests {
             ("shopify-token", format!("shpat_{}", hex(32))),
             ("digitalocean-token", format!("dop_v1_{}", hex(64))),
             ("pypi-token", format!("pypi-AgEIcHlwaS5vcmc{}", fill(60))),
-            ("huggingface-token", format!("hf_{}", "abcdefghijklmnopqrstuvwxyzABCDEFGH")),
+            (
+                "huggingface-token",
+                format!("hf_{}", "abcdefghijklmnopqrstuvwxyzABCDEFGH"),
+            ),
             ("databricks-token", format!("dapi{}", hex(32))),
             ("atlassian-api-token", format!("ATATT3{}", fill(180))),
             ("linear-api-key", format!("lin_api_{}", fill(40))),
@@ -463,12 +495,27 @@ mod tests {
             ("new-relic-key", format!("NRAK-{}", fill(27).to_uppercase())),
             ("doppler-token", format!("dp.pt.{}", fill(43))),
             ("sentry-token", format!("sntrys_{}", fill(60))),
-            ("age-secret-key", format!("AGE-SECRET-KEY-1{}", "QPZRY9X8GF".repeat(6).get(..58).unwrap_or_default())),
-            ("terraform-cloud-token", format!("{}.atlasv1.{}", fill(14), fill(64))),
+            (
+                "age-secret-key",
+                format!(
+                    "AGE-SECRET-KEY-1{}",
+                    "QPZRY9X8GF".repeat(6).get(..58).unwrap_or_default()
+                ),
+            ),
+            (
+                "terraform-cloud-token",
+                format!("{}.atlasv1.{}", fill(14), fill(64)),
+            ),
             ("bearer-token", "BEARER abcdefgh12345678".to_owned()),
-            ("authorization-header", "AUTHORIZATION=Basic dXNlcjpwYXNz".to_owned()),
+            (
+                "authorization-header",
+                "AUTHORIZATION=Basic dXNlcjpwYXNz".to_owned(),
+            ),
             ("url-userinfo", "ftp://user:pass@host".to_owned()),
-            ("secret-assignment", "AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI".to_owned()),
+            (
+                "secret-assignment",
+                "AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI".to_owned(),
+            ),
             ("secret-assignment", "db_pass: 'two words'".to_owned()),
             ("secret-cli-flag", "--password hunter2".to_owned()),
         ]

@@ -60,14 +60,20 @@ fn a_private_key_split_into_an_array_of_lines_is_masked_line_by_line() {
         .redact_payload(&json!({"lines": body}).to_string())
         .unwrap()
         .into_string();
-    assert!(!out.contains(body[0].as_str()) && !out.contains(body[1].as_str()), "{out}");
+    assert!(
+        !out.contains(body[0].as_str()) && !out.contains(body[1].as_str()),
+        "{out}"
+    );
 }
 
 fn base64(bytes: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
         for i in 0..=chunk.len() {
             out.push(char::from(A[((n >> (18 - 6 * i)) & 63) as usize]));
         }
@@ -106,18 +112,34 @@ fn a_registered_secret_is_masked_in_every_encoding() {
 fn deny_list_keys_and_their_usual_suffixes_are_redacted() {
     let r = redactor();
     let keys = [
-        "passphrase", "pwd", "pass", "auth", "key", "ssh_key", "encryption_key", "signature",
-        "dsn", "deploy_key", "webhook_secret", "refresh_token", "AccountKey", "apiKey",
-        "X-Auth", "db.pass",
+        "passphrase",
+        "pwd",
+        "pass",
+        "auth",
+        "key",
+        "ssh_key",
+        "encryption_key",
+        "signature",
+        "dsn",
+        "deploy_key",
+        "webhook_secret",
+        "refresh_token",
+        "AccountKey",
+        "apiKey",
+        "X-Auth",
+        "db.pass",
     ];
     let mut input = serde_json::Map::new();
     for key in keys {
         input.insert(key.to_owned(), json!("visible-value-1234"));
     }
     input.insert("author".to_owned(), json!("Jane"));
-    let out: Value =
-        serde_json::from_str(r.redact_payload(&Value::Object(input).to_string()).unwrap().as_str())
-            .unwrap();
+    let out: Value = serde_json::from_str(
+        r.redact_payload(&Value::Object(input).to_string())
+            .unwrap()
+            .as_str(),
+    )
+    .unwrap();
     for key in keys {
         assert_eq!(out[key], json!(MASK), "{key}");
     }
@@ -133,7 +155,10 @@ fn a_json_document_inside_a_string_is_redacted_by_its_keys() {
         .redact_payload(&json!({"body": inner}).to_string())
         .unwrap()
         .into_string();
-    assert!(!out.contains("inner-pass-9931") && !out.contains("inner-dsn-4471"), "{out}");
+    assert!(
+        !out.contains("inner-pass-9931") && !out.contains("inner-dsn-4471"),
+        "{out}"
+    );
     let body: Value = serde_json::from_str(&out).unwrap();
     let body: Value = serde_json::from_str(body["body"].as_str().unwrap()).unwrap();
     assert_eq!(body["ok"], json!(1), "the rest of the document stays");

@@ -21,7 +21,10 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 /// Every file under `dir`, recursively.
 fn files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+    for entry in std::fs::read_dir(dir)
+        .expect("read a directory under OTTO_HOOKS_HOME")
+        .flatten()
+    {
         let path = entry.path();
         if path.is_dir() {
             files(&path, out);
@@ -115,11 +118,19 @@ fn no_planted_secret_reaches_any_file_under_otto_hooks_home() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(!text(&out.stderr).contains(token.as_str()), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains(token.as_str()),
+        "{}",
+        text(&out.stderr)
+    );
     // A registered secret echoed by a parse error is masked too.
     let bad = json!({"type": "x", "task": REGISTERED}).to_string();
     let out = w.events(&id, &format!("{bad}\n"), &env);
-    assert!(!text(&out.stderr).contains(REGISTERED), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains(REGISTERED),
+        "{}",
+        text(&out.stderr)
+    );
 
     let done = w
         .command(&[
@@ -147,8 +158,16 @@ fn no_planted_secret_reaches_any_file_under_otto_hooks_home() {
     ]);
     needles.extend(
         [
-            "pp-value-1", "pwd-value-2", "pass-value-3", "auth-value-4", "key-value-5",
-            "ssh-value-6", "enc-value-7", "sig-value-8", "dsn-value-9", "embedded-value-10",
+            "pp-value-1",
+            "pwd-value-2",
+            "pass-value-3",
+            "auth-value-4",
+            "key-value-5",
+            "ssh-value-6",
+            "enc-value-7",
+            "sig-value-8",
+            "dsn-value-9",
+            "embedded-value-10",
         ]
         .map(str::to_owned),
     );
@@ -163,7 +182,10 @@ fn no_planted_secret_reaches_any_file_under_otto_hooks_home() {
         .read()
         .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
         .unwrap();
-    assert!(events as usize > 2 * planted.len(), "{events} events stored");
+    assert!(
+        events as usize > 2 * planted.len(),
+        "{events} events stored"
+    );
     for file in &all {
         let bytes = std::fs::read(file).unwrap();
         for needle in &needles {

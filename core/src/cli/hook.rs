@@ -496,13 +496,19 @@ fn stream_events(
                     }
                     Err(e) => {
                         bad_lines += 1;
-                        eprintln!("error: stdin:{n}: {} (line skipped)", scrub.redact_error(&e));
+                        eprintln!(
+                            "error: stdin:{n}: {} (line skipped)",
+                            scrub.redact_error(&e)
+                        );
                     }
                 }
             }
             Ok(Line::Bad(n, e)) => {
                 bad_lines += 1;
-                eprintln!("error: stdin:{n}: {} (line skipped)", scrub.redact_error(&e));
+                eprintln!(
+                    "error: stdin:{n}: {} (line skipped)",
+                    scrub.redact_error(&e)
+                );
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 flush(&mut batch)?;

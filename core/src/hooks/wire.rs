@@ -119,12 +119,19 @@ fn parse_time(json: &str) -> Result<Timestamp, String> {
 pub fn echo(value: &str) -> String {
     let time_like = value.len() <= 40
         && value.bytes().all(|b| {
-            b.is_ascii_digit() || matches!(b, b'T' | b't' | b'Z' | b'z' | b':' | b'+' | b'-' | b'.' | b' ' | b'"')
+            b.is_ascii_digit()
+                || matches!(
+                    b,
+                    b'T' | b't' | b'Z' | b'z' | b':' | b'+' | b'-' | b'.' | b' ' | b'"'
+                )
         });
     if time_like {
         format!("`{value}`")
     } else {
-        format!("a value of {} characters (not shown)", value.chars().count())
+        format!(
+            "a value of {} characters (not shown)",
+            value.chars().count()
+        )
     }
 }
 

@@ -21,17 +21,32 @@ pub struct Planted {
 /// that two tokens of one run differ.
 pub fn fill(seed: usize, n: usize) -> String {
     const ALPHABET: &str = "Xq7Rk2Vb9Lm4Tz8Wc3Hn6Pd5Jf1Gs0YaEuOi";
-    ALPHABET.chars().cycle().skip(seed % ALPHABET.len()).take(n).collect()
+    ALPHABET
+        .chars()
+        .cycle()
+        .skip(seed % ALPHABET.len())
+        .take(n)
+        .collect()
 }
 
 /// `n` lower-case hex digits of a fake filler.
 pub fn hex(seed: usize, n: usize) -> String {
-    "3f9a0c7e1b5d2468".chars().cycle().skip(seed % 16).take(n).collect()
+    "3f9a0c7e1b5d2468"
+        .chars()
+        .cycle()
+        .skip(seed % 16)
+        .take(n)
+        .collect()
 }
 
 /// `n` characters of `[A-Z2-7]` (AWS key ids).
 pub fn base32(seed: usize, n: usize) -> String {
-    "QZ7XK2VB5LM4TW3HN6PD".chars().cycle().skip(seed % 20).take(n).collect()
+    "QZ7XK2VB5LM4TW3HN6PD"
+        .chars()
+        .cycle()
+        .skip(seed % 20)
+        .take(n)
+        .collect()
 }
 
 fn planted(name: &'static str, text: String, secret: String) -> Planted {
@@ -44,7 +59,11 @@ fn planted(name: &'static str, text: String, secret: String) -> Planted {
 
 /// A token that must be masked wherever it sits: `text` is `secret` in a line.
 fn token(name: &'static str, secret: String) -> Planted {
-    planted(name, format!("step failed: credential {secret} was rejected"), secret)
+    planted(
+        name,
+        format!("step failed: credential {secret} was rejected"),
+        secret,
+    )
 }
 
 /// Three lines of a private key's base64 body (two full PEM lines and the short
@@ -103,29 +122,41 @@ pub fn true_positives() -> Vec<Planted> {
             "openai-legacy",
             format!("sk-{}T3BlbkFJ{}", fill(17, 20), fill(18, 20)),
         ),
-        token(
-            "anthropic",
-            format!("sk-ant-api03-{}AA", fill(19, 93)),
-        ),
+        token("anthropic", format!("sk-ant-api03-{}AA", fill(19, 93))),
         token("sendgrid", format!("SG.{}.{}", fill(20, 22), fill(21, 43))),
         token("docker-pat", format!("dckr_pat_{}", fill(22, 27))),
         token("vault-service", format!("hvs.{}", fill(23, 90))),
-        token("azure-ad-client-secret", format!("xY7{}Q~{}", 8, fill(24, 34))),
+        token(
+            "azure-ad-client-secret",
+            format!("xY7{}Q~{}", 8, fill(24, 34)),
+        ),
         token("shopify", format!("shpat_{}", hex(0, 32))),
         token("digitalocean", format!("dop_v1_{}", hex(1, 64))),
         token("pypi", format!("pypi-AgEIcHlwaS5vcmc{}", fill(25, 70))),
-        token("huggingface", format!("hf_{}", "aBcDeFgHiJkLmNoPqRsTuVwXyZaBcDeFgH")),
+        token(
+            "huggingface",
+            format!("hf_{}", "aBcDeFgHiJkLmNoPqRsTuVwXyZaBcDeFgH"),
+        ),
         token("databricks", format!("dapi{}", hex(2, 32))),
         token("atlassian", format!("ATATT3{}", fill(26, 186))),
         token("linear", format!("lin_api_{}", fill(27, 40))),
         token("postman", format!("PMAK-{}-{}", hex(3, 24), hex(4, 34))),
-        token("grafana-service-account", format!("glsa_{}_{}", fill(28, 32), hex(5, 8))),
+        token(
+            "grafana-service-account",
+            format!("glsa_{}_{}", fill(28, 32), hex(5, 8)),
+        ),
         token("new-relic", format!("NRAK-{}", fill(29, 27).to_uppercase())),
         token("doppler", format!("dp.pt.{}", fill(30, 43))),
         token("sentry", format!("sntrys_{}", fill(31, 80))),
         token(
             "age",
-            format!("AGE-SECRET-KEY-1{}", "QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L".repeat(2).get(..58).unwrap_or_default()),
+            format!(
+                "AGE-SECRET-KEY-1{}",
+                "QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L"
+                    .repeat(2)
+                    .get(..58)
+                    .unwrap_or_default()
+            ),
         ),
         token(
             "terraform-cloud",
@@ -141,10 +172,7 @@ pub fn true_positives() -> Vec<Planted> {
         },
         Planted {
             name: "pem-body-without-begin",
-            text: format!(
-                "{}\n-----END RSA PRIVATE KEY-----\n",
-                headless.join("\n")
-            ),
+            text: format!("{}\n-----END RSA PRIVATE KEY-----\n", headless.join("\n")),
             secrets: headless,
         },
         Planted {
@@ -161,7 +189,9 @@ pub fn true_positives() -> Vec<Planted> {
         ),
         planted(
             "password-in-url-query",
-            format!("GET https://api.example.com/login?user=bob&password={query_password}&next=/home"),
+            format!(
+                "GET https://api.example.com/login?user=bob&password={query_password}&next=/home"
+            ),
             query_password,
         ),
         planted(
@@ -186,7 +216,10 @@ pub fn true_positives() -> Vec<Planted> {
         ),
         planted(
             "bearer",
-            format!("curl -H 'Authorization: Bearer {}' https://api", fill(34, 40)),
+            format!(
+                "curl -H 'Authorization: Bearer {}' https://api",
+                fill(34, 40)
+            ),
             fill(34, 40),
         ),
     ]

@@ -83,7 +83,10 @@ pub(crate) async fn start_run(
     // Every text of the run is redacted before it is stored; a run id is the
     // run's identity and cannot be, so one that holds a secret is refused.
     let redactor = &state.redactor;
-    if b.run_id.as_deref().is_some_and(|id| redactor.needs_redaction(id)) {
+    if b.run_id
+        .as_deref()
+        .is_some_and(|id| redactor.needs_redaction(id))
+    {
         return Err(ApiError::invalid_param(
             "`run_id` holds a secret (a token shape): choose another",
         ));
