@@ -40,13 +40,35 @@ fn hex(s: &str) -> String {
 
 #[test]
 fn no_planted_secret_reaches_any_file_under_otto_hooks_home() {
+    sweep(&HookWorld::new(), &[]);
+}
+
+#[test]
+fn no_planted_secret_reaches_any_file_when_the_hooks_record_through_the_daemon() {
     let w = HookWorld::new();
+    // Any free port; the hooks start the daemon on demand.
+    let config = w.dir.write_file("daemon.toml", "[daemon]\nport = 0\nauto_start = true\n");
+    let config = config.to_string_lossy().into_owned();
+    let daemon = [
+        ("OTTO_HOOKS_DAEMON_AUTO_START", "1"),
+        ("OTTO_HOOKS_CONFIG", config.as_str()),
+    ];
+    sweep(&w, &daemon);
+    let log = w.hooks_home().join("daemon.log");
+    assert!(log.exists(), "the daemon ran and logged");
+}
+
+/// Records a run with every planted shape (the daemon's variables in `extra`
+/// record it through the daemon), then searches every file.
+fn sweep(w: &HookWorld, extra: &[(&str, &str)]) {
     // A registered secret in the repository path, the tasks directory and
     // (below) the unit, the type, payload keys and values and the error.
     let name_safe = REGISTERED.replace(['/', ' '], "-");
     let repo = w.dir.path().join(format!("repo-{name_safe}"));
-    std::fs::create_dir_all(&repo).unwrap();
-    let env = [("REG", name_safe.as_str()), ("REG2", REGISTERED)];
+    std::fs::create_dir_all(&repo).expect("create the repository");
+    let mut env: Vec<(&str, &str)> = vec![("REG", name_safe.as_str()), ("REG2", REGISTERED)];
+    env.extend_from_slice(extra);
+    let env = env.as_slice();
     let start = w
         .command(&[
             "hook",
@@ -60,9 +82,9 @@ fn no_planted_secret_reaches_any_file_under_otto_hooks_home() {
             "--secret-env",
             "REG2",
         ])
-        .envs(env)
+        .envs(env.iter().copied())
         .output()
-        .unwrap();
+        .expect("run otto-hooks");
     assert!(start.status.success(), "{}", text(&start.stderr));
     let id = text(&start.stdout).trim().to_owned();
 
@@ -100,23 +122,23 @@ fn no_planted_secret_reaches_any_file_under_otto_hooks_home() {
         "error": format!("failed with {REGISTERED}"),
     });
     lines.push_str(&format!("{keyed}\n"));
-    let out = w.events(&id, &lines, &env);
+    let out = w.events(&id, &lines, env);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
 
     // A bad `time` that is a token: the line is refused, the token not printed.
     let token = &planted[0].secrets[0];
     let bad = json!({"time": token, "type": "x"}).to_string();
-    let out = w.events(&id, &format!("{bad}\n"), &env);
+    let out = w.events(&id, &format!("{bad}\n"), env);
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("RFC 3339"), "{stderr}");
     assert!(!stderr.contains(token.as_str()), "{stderr}");
     let out = w
         .command(&["hook", "event", "--run", &id, &bad])
-        .envs(env)
+        .envs(env.iter().copied())
         .output()
-        .unwrap();
+        .expect("run otto-hooks");
     assert_eq!(out.status.code(), Some(2));
     assert!(
         !text(&out.stderr).contains(token.as_str()),
@@ -125,7 +147,7 @@ fn no_planted_secret_reaches_any_file_under_otto_hooks_home() {
     );
     // A registered secret echoed by a parse error is masked too.
     let bad = json!({"type": "x", "task": REGISTERED}).to_string();
-    let out = w.events(&id, &format!("{bad}\n"), &env);
+    let out = w.events(&id, &format!("{bad}\n"), env);
     assert!(
         !text(&out.stderr).contains(REGISTERED),
         "{}",
@@ -143,10 +165,18 @@ fn no_planted_secret_reaches_any_file_under_otto_hooks_home() {
             "--error",
             &format!("died printing {REGISTERED} and {}", planted[1].text),
         ])
-        .envs(env)
+        .envs(env.iter().copied())
         .output()
-        .unwrap();
+        .expect("run otto-hooks");
     assert!(done.status.success(), "{}", text(&done.stderr));
+    if !extra.is_empty() {
+        let stop = w
+            .command(&["daemon", "stop"])
+            .envs(env.iter().copied())
+            .output()
+            .expect("run otto-hooks");
+        assert!(stop.status.success(), "{}", text(&stop.stderr));
+    }
 
     let mut needles: Vec<String> = planted.iter().flat_map(|p| p.secrets.clone()).collect();
     needles.extend([
@@ -181,13 +211,13 @@ fn no_planted_secret_reaches_any_file_under_otto_hooks_home() {
     let events: i64 = w
         .read()
         .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
-        .unwrap();
+        .expect("count the stored events");
     assert!(
         events as usize > 2 * planted.len(),
         "{events} events stored"
     );
     for file in &all {
-        let bytes = std::fs::read(file).unwrap();
+        let bytes = std::fs::read(file).expect("read a file under OTTO_HOOKS_HOME");
         for needle in &needles {
             assert!(
                 !contains(&bytes, needle.as_bytes()),
