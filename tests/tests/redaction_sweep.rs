@@ -47,7 +47,9 @@ fn no_planted_secret_reaches_any_file_under_otto_hooks_home() {
 fn no_planted_secret_reaches_any_file_when_the_hooks_record_through_the_daemon() {
     let w = HookWorld::new();
     // Any free port; the hooks start the daemon on demand.
-    let config = w.dir.write_file("daemon.toml", "[daemon]\nport = 0\nauto_start = true\n");
+    let config = w
+        .dir
+        .write_file("daemon.toml", "[daemon]\nport = 0\nauto_start = true\n");
     let config = config.to_string_lossy().into_owned();
     let daemon = [
         ("OTTO_HOOKS_DAEMON_AUTO_START", "1"),

@@ -208,6 +208,21 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_time_is_quoted_only_when_it_can_only_be_a_mistyped_time() {
+        let err = parse_event(r#"{"type":"x","time":"2025-13-45T99:00:00Z"}"#, NOW).unwrap_err();
+        assert!(err.contains("`2025-13-45T99:00:00Z`"), "{err}");
+        let secret = format!("sk-ant-{}", "Xq7Rk2Vb9Lm4Tz8Wc3Hn6Pd5");
+        for line in [
+            format!(r#"{{"type":"x","time":"{secret}"}}"#),
+            format!(r#"{{"type":"x","timestamp":{{"v":"{secret}"}}}}"#),
+        ] {
+            let err = parse_event(&line, NOW).unwrap_err();
+            assert!(err.contains("RFC 3339") && err.contains("not shown"), "{err}");
+            assert!(!err.contains("Xq7Rk2Vb9"), "{err}");
+        }
+    }
+
+    #[test]
     fn malformed_events_are_one_line_errors() {
         for (line, expect) in [
             ("{not json", "invalid JSON"),
