@@ -51,6 +51,7 @@ mod mask;
 mod options;
 mod payload;
 mod pem_body;
+mod prefilter;
 mod rules;
 mod secrets;
 
@@ -58,7 +59,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
 pub use mask::MASK;
 pub use options::{
@@ -87,8 +88,9 @@ struct Inner {
     secrets: Vec<String>,
     secret_matcher: Option<secrets::SecretMatcher>,
     /// The rules' anchors and the secrets' needles, ignoring ASCII case: a string in
-    /// which none occurs needs no redaction, and one pass over it says so.
-    prefilter: Option<AhoCorasick>,
+    /// which none occurs needs no redaction, and one pass over it says so; in the
+    /// others it names the rules to run.
+    prefilter: Option<prefilter::Prefilter>,
     /// Set when a matcher could not be built: every non-empty string is then masked
     /// whole, since masking too much beats storing a token.
     fail_closed: bool,
@@ -124,11 +126,7 @@ fn substring_matcher<S: AsRef<str>>(parts: &[S]) -> Result<Option<AhoCorasick>, 
     if parts.is_empty() {
         return Ok(None);
     }
-    // A DFA whatever the number of needles: the automatic choice falls back to a
-    // slower NFA past about a hundred, and the rules' anchors plus a few registered
-    // secrets' needles pass that. The DFA stays small (tens of KiB).
     AhoCorasickBuilder::new()
-        .kind(Some(AhoCorasickKind::DFA))
         .ascii_case_insensitive(true)
         .match_kind(MatchKind::LeftmostFirst)
         .build(parts)
@@ -252,9 +250,8 @@ impl Redactor {
         let matcher = secrets::SecretMatcher::build(&secrets);
         let prefilter = match &matcher {
             Ok(m) => {
-                let mut needles: Vec<&str> = rules::anchors().collect();
-                needles.extend(m.iter().flat_map(|m| m.needles()));
-                substring_matcher(&needles)
+                let needles: Vec<&str> = m.iter().flat_map(|m| m.needles()).collect();
+                prefilter::Prefilter::build(&needles).map(Some)
             }
             Err(e) => Err(e.to_string()),
         };
@@ -339,15 +336,11 @@ impl Redactor {
         };
         let mut spans = Vec::new();
         pem_body::find_spans(s, &mut spans);
-        if !prefilter.is_match(s) {
-            return mask::apply(s, &mut spans);
+        let hits = prefilter.scan(s);
+        if hits.rules != 0 {
+            rules.find_spans(s, hits, &mut spans);
         }
-        let rule_hit = rules.set.is_match(s);
-        let secret_hit = inner.secret_matcher.as_ref().is_some_and(|m| m.is_match(s));
-        if rule_hit {
-            rules.find_spans(s, &mut spans);
-        }
-        if let (true, Some(matcher)) = (secret_hit, &inner.secret_matcher) {
+        if let (true, Some(matcher)) = (hits.secret, &inner.secret_matcher) {
             matcher.find_spans(s, &mut spans);
         }
         mask::apply(s, &mut spans)
@@ -361,9 +354,10 @@ impl Redactor {
         else {
             return !s.is_empty() && s != MASK;
         };
-        (prefilter.is_match(s)
-            && (rules.set.is_match(s)
-                || inner.secret_matcher.as_ref().is_some_and(|m| m.is_match(s))))
+        let hits = prefilter.scan(s);
+        (hits.any()
+            && (rules.is_match(s, hits)
+                || (hits.secret && inner.secret_matcher.as_ref().is_some_and(|m| m.is_match(s)))))
             || pem_body::find_spans(s, &mut Vec::new())
     }
 

@@ -7,14 +7,15 @@
 //!
 //! The rules are compiled once per process. Matching runs in steps: one
 //! Aho-Corasick search for the rules' anchor literals (`AKIA`, `ghp_`, `://`, ...)
-//! and the registered secrets (built by the [`Redactor`](crate::Redactor)) lets most
-//! clean strings through in one pass; when an anchor occurs, one [`RegexSet`]
-//! answers "does any rule match at all?"; only when it says yes do the individual
-//! rules run to find the spans to mask.
+//! and the registered secrets (see [`crate::prefilter`]) lets most clean strings
+//! through in one pass and names, for the others, the rules whose anchors occur;
+//! only those rules' regexes run.
 
 use std::sync::LazyLock;
 
-use regex::{Regex, RegexSet};
+use regex::Regex;
+
+use crate::prefilter::Hits;
 
 /// One token shape.
 #[derive(Debug)]
@@ -338,35 +339,34 @@ pub(crate) const RULES: &[Rule] = &[
     },
 ];
 
-/// Every rule's anchors: a string in which none occurs (ignoring ASCII case)
-/// matches no rule.
-pub(crate) fn anchors() -> impl Iterator<Item = &'static str> {
-    RULES.iter().flat_map(|r| r.anchors.iter().copied())
-}
-
 /// The compiled rules.
 #[derive(Debug)]
 pub(crate) struct CompiledRules {
-    /// "Does any rule match?" in one pass.
-    pub(crate) set: RegexSet,
-    /// One regex per rule, same order as [`RULES`], to find the spans.
+    /// One regex per rule, same order as [`RULES`]. Only the rules whose anchors
+    /// occur in a string run on it (see [`crate::prefilter`]).
     pub(crate) each: Vec<Regex>,
 }
 
 impl CompiledRules {
     fn build() -> Result<Self, String> {
-        let set = RegexSet::new(RULES.iter().map(|r| r.pattern)).map_err(|e| e.to_string())?;
         let each = RULES
             .iter()
             .map(|r| Regex::new(r.pattern))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| e.to_string())?;
-        Ok(Self { set, each })
+        Ok(Self { each })
     }
 
-    /// Appends the spans (byte ranges) to mask in `s` to `spans`.
-    pub(crate) fn find_spans(&self, s: &str, spans: &mut Vec<(usize, usize)>) {
-        for index in self.set.matches(s).iter() {
+    /// Whether one of the rules in `hits` matches `s`.
+    pub(crate) fn is_match(&self, s: &str, hits: Hits) -> bool {
+        hits.rule_indices()
+            .any(|i| self.each.get(i).is_some_and(|re| re.is_match(s)))
+    }
+
+    /// Appends the spans (byte ranges) to mask in `s` to `spans`, for the rules in
+    /// `hits`.
+    pub(crate) fn find_spans(&self, s: &str, hits: Hits, spans: &mut Vec<(usize, usize)>) {
+        for index in hits.rule_indices() {
             let (Some(rule), Some(regex)) = (RULES.get(index), self.each.get(index)) else {
                 continue;
             };
@@ -544,7 +544,12 @@ mod tests {
                     "{}: no anchor in {matched}",
                     rule.name
                 );
-                assert!(compiled.set.is_match(sample), "{}: {sample}", rule.name);
+                let index = RULES.iter().position(|r| r.name == rule.name).unwrap();
+                let hits = Hits {
+                    rules: 1 << index,
+                    secret: false,
+                };
+                assert!(compiled.is_match(sample, hits), "{}: {sample}", rule.name);
             }
         }
     }

@@ -217,7 +217,10 @@ mod tests {
             format!(r#"{{"type":"x","timestamp":{{"v":"{secret}"}}}}"#),
         ] {
             let err = parse_event(&line, NOW).unwrap_err();
-            assert!(err.contains("RFC 3339") && err.contains("not shown"), "{err}");
+            assert!(
+                err.contains("RFC 3339") && err.contains("not shown"),
+                "{err}"
+            );
             assert!(!err.contains("Xq7Rk2Vb9"), "{err}");
         }
     }
