@@ -5,8 +5,8 @@
 //! cut off before its `BEGIN` line has no anchor the token rules could find. Its
 //! lines still have PEM's shape: exactly 64 characters of the base64 alphabet, in
 //! both cases and with digits (which a hex digest of the same length, all one case,
-//! never has). One such line is masked with the base64 lines that follow it (the
-//! shorter last line of the body, `=` padding included).
+//! never has). One such line is masked with the base64 lines that follow it on
+//! lines of their own (the shorter last line of the body, `=` padding included).
 //!
 //! This is a byte scan, not a regex: it runs on every string, and has no anchor
 //! for the prefilter to find.
@@ -48,30 +48,39 @@ pub(crate) fn find_spans(s: &str, spans: &mut Vec<(usize, usize)>) -> bool {
         return false;
     }
     let mut found = false;
+    // Invariant: `i` is 0, or `i - 1` or `i` is not a base64 byte (`i` follows a
+    // skipped byte or ends a run), so no run crosses into `i..` from before it and
+    // the backward scan finds where a run holding `i + 63` starts. A run of 64 starting in `i..=i + 63` must hold `i + 63`: when that
+    // byte is not base64, the 64 positions are skipped at once (most text).
     let mut i = 0usize;
-    while i < bytes.len() {
-        if !is_base64(bytes[i]) {
-            i += 1;
+    while i + LINE <= bytes.len() {
+        let probe = i + LINE - 1;
+        if !is_base64(bytes[probe]) {
+            i = probe + 1;
             continue;
         }
-        // `i` starts a run: every run is skipped whole.
-        let end = run_end(bytes, i);
-        let glued = (i > 0 && is_word_glue(bytes[i - 1]))
+        let mut start = probe;
+        while start > i && is_base64(bytes[start - 1]) {
+            start -= 1;
+        }
+        let end = run_end(bytes, start);
+        let glued = (start > 0 && is_word_glue(bytes[start - 1]))
             || (end < bytes.len() && is_word_glue(bytes[end]));
-        if glued || !is_body_line(bytes.get(i..end).unwrap_or_default()) {
-            i = end.max(i + 1);
+        if glued || !is_body_line(bytes.get(start..end).unwrap_or_default()) {
+            i = end;
             continue;
         }
         found = true;
-        let start = i;
         let mut stop = end;
-        // The base64 lines that follow, separated by whitespace only.
+        // The base64 lines that follow: each on a line of its own.
         loop {
             let mut next = stop;
+            let mut newline = false;
             while next < bytes.len() && bytes[next].is_ascii_whitespace() {
+                newline |= matches!(bytes[next], b'\n' | b'\r');
                 next += 1;
             }
-            if next == stop || next >= bytes.len() || !is_base64(bytes[next]) {
+            if !newline || next >= bytes.len() || !is_base64(bytes[next]) {
                 break;
             }
             let next_end = run_end(bytes, next);
@@ -117,6 +126,27 @@ mod tests {
         for s in [sha256, upper.as_str(), &short[..63], &format!("{short}x")] {
             assert!(!find_spans(s, &mut Vec::new()), "{s}");
         }
+    }
+
+    #[test]
+    fn body_lines_are_found_wherever_they_start() {
+        let body = line("Mq3Zt8");
+        for prefix in ["", "x ", "ab==", "a long sentence before it: ", "\n\n"] {
+            for suffix in ["", " tail", "\n"] {
+                let s = format!("{prefix}{body}{suffix}");
+                let mut spans = Vec::new();
+                assert!(find_spans(&s, &mut spans), "{s:?}");
+                // From the line's start; a short base64 word after it is taken as
+                // the body's last line.
+                assert_eq!(spans.len(), 1, "{s:?}");
+                assert_eq!(spans[0].0, prefix.len(), "{s:?}");
+                assert!(spans[0].1 >= prefix.len() + LINE, "{s:?}");
+            }
+        }
+        let two = format!("{body} and {body}");
+        let mut spans = Vec::new();
+        assert!(find_spans(&two, &mut spans));
+        assert_eq!(spans.len(), 2);
     }
 
     #[test]
