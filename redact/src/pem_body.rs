@@ -5,8 +5,9 @@
 //! cut off before its `BEGIN` line has no anchor the token rules could find. Its
 //! lines still have PEM's shape: exactly 64 characters of the base64 alphabet, in
 //! both cases and with digits (which a hex digest of the same length, all one case,
-//! never has). One such line is masked with the base64 lines that follow it on
-//! lines of their own (the shorter last line of the body, `=` padding included).
+//! never has). One such line is masked with the encoded runs that follow it after
+//! whitespace (the next lines, and the shorter last one with its `=` padding, also
+//! when the lines were joined with blanks); a plain word ends the body.
 //!
 //! This is a byte scan, not a regex: it runs on every string, and has no anchor
 //! for the prefilter to find.
@@ -72,20 +73,20 @@ pub(crate) fn find_spans(s: &str, spans: &mut Vec<(usize, usize)>) -> bool {
         }
         found = true;
         let mut stop = end;
-        // The base64 lines that follow: each on a line of its own.
+        // The encoded runs that follow, after whitespace (a newline, or a blank
+        // where the lines were joined): the rest of the body.
         loop {
             let mut next = stop;
-            let mut newline = false;
             while next < bytes.len() && bytes[next].is_ascii_whitespace() {
-                newline |= matches!(bytes[next], b'\n' | b'\r');
                 next += 1;
             }
-            if !newline || next >= bytes.len() || !is_base64(bytes[next]) {
+            if next == stop || next >= bytes.len() || !is_base64(bytes[next]) {
                 break;
             }
             let next_end = run_end(bytes, next);
             let glued = next_end < bytes.len() && is_word_glue(bytes[next_end]);
-            if glued || next_end - next > LINE {
+            let run = bytes.get(next..next_end).unwrap_or_default();
+            if glued || run.len() > LINE || !looks_encoded(run) {
                 break;
             }
             stop = next_end;
@@ -94,6 +95,14 @@ pub(crate) fn find_spans(s: &str, spans: &mut Vec<(usize, usize)>) -> bool {
         i = stop;
     }
     found
+}
+
+/// Whether a run after a body line is more of the body rather than a word: it
+/// ends in `=` padding, holds `+` or `/`, or mixes letters and digits.
+fn looks_encoded(run: &[u8]) -> bool {
+    run.last() == Some(&b'=')
+        || run.iter().any(|b| matches!(b, b'+' | b'/'))
+        || (run.iter().any(u8::is_ascii_digit) && run.iter().any(u8::is_ascii_alphabetic))
 }
 
 /// Characters that join a base64 run to a longer identifier (`a-b`, `a_b`, `a.b`,
@@ -112,10 +121,12 @@ mod tests {
 
     #[test]
     fn a_body_line_and_the_lines_after_it_are_found() {
-        let body = format!("{}\n{}\nAbC9+/==", line("Mq3Zt8"), line("k2LpR7"));
-        let mut spans = Vec::new();
-        assert!(find_spans(&body, &mut spans));
-        assert_eq!(spans, vec![(0, body.len())]);
+        for sep in ["\n", "\r\n", " "] {
+            let body = format!("{}{sep}{}{sep}AbC9+/==", line("Mq3Zt8"), line("k2LpR7"));
+            let mut spans = Vec::new();
+            assert!(find_spans(&body, &mut spans));
+            assert_eq!(spans, vec![(0, body.len())], "{sep:?}");
+        }
     }
 
     #[test]
@@ -136,11 +147,7 @@ mod tests {
                 let s = format!("{prefix}{body}{suffix}");
                 let mut spans = Vec::new();
                 assert!(find_spans(&s, &mut spans), "{s:?}");
-                // From the line's start; a short base64 word after it is taken as
-                // the body's last line.
-                assert_eq!(spans.len(), 1, "{s:?}");
-                assert_eq!(spans[0].0, prefix.len(), "{s:?}");
-                assert!(spans[0].1 >= prefix.len() + LINE, "{s:?}");
+                assert_eq!(spans, vec![(prefix.len(), prefix.len() + LINE)], "{s:?}");
             }
         }
         let two = format!("{body} and {body}");

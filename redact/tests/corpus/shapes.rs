@@ -81,6 +81,7 @@ pub fn true_positives() -> Vec<Planted> {
     let body = pem_body(1);
     let headless = pem_body(5);
     let loose = pem_body(9);
+    let joined = pem_body(13);
     let aws_secret = format!("{}/{}", fill(2, 20), fill(4, 19));
     let azure = format!("{}==", fill(6, 86));
     let query_password = format!("Pw{}", fill(8, 14));
@@ -179,6 +180,11 @@ pub fn true_positives() -> Vec<Planted> {
             name: "pem-body-lines-alone",
             text: format!("key material:\n{}\n", loose.join("\n")),
             secrets: loose,
+        },
+        Planted {
+            name: "pem-body-joined-with-blanks",
+            text: format!("PRIVATE_KEY_LINES={}", joined.join(" ")),
+            secrets: joined,
         },
         planted(
             "azure-storage-connection-string",
