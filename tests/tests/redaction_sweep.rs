@@ -34,6 +34,25 @@ fn files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
     }
 }
 
+/// Standard base64, padded.
+fn base64(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(char::from(A[((n >> (18 - 6 * i)) & 63) as usize]));
+        }
+    }
+    while out.len() % 4 != 0 {
+        out.push('=');
+    }
+    out
+}
+
 fn hex(s: &str) -> String {
     s.bytes().map(|b| format!("{b:02x}")).collect()
 }
@@ -134,12 +153,13 @@ fn sweep(w: &HookWorld, extra: &[(&str, &str)]) {
     let upper = REGISTERED.to_uppercase();
     let url = REGISTERED.replace('/', "%2F").replace(' ', "%20");
     let hexed = hex(REGISTERED);
+    let b64 = base64(REGISTERED.as_bytes());
     let keyed = json!({
         "type": format!("unit.{name_safe}"),
         "unit": name_safe,
         "payload": {
             name_safe.clone(): "as a key",
-            "forms": [REGISTERED, upper, url, hexed],
+            "forms": [REGISTERED, upper, url, hexed, b64],
             "passphrase": "pp-value-1", "pwd": "pwd-value-2", "pass": "pass-value-3",
             "auth": "auth-value-4", "key": "key-value-5", "ssh_key": "ssh-value-6",
             "encryption_key": "enc-value-7", "signature": "sig-value-8", "dsn": "dsn-value-9",
@@ -211,6 +231,9 @@ fn sweep(w: &HookWorld, extra: &[(&str, &str)]) {
         REGISTERED.to_uppercase(),
         REGISTERED.replace('/', "%2F").replace(' ', "%20"),
         hex(REGISTERED),
+        base64(REGISTERED.as_bytes())
+            .trim_end_matches('=')
+            .to_owned(),
     ]);
     needles.extend(
         [
