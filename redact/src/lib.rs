@@ -87,10 +87,6 @@ struct Inner {
     /// The registered secrets (kept to rebuild the matcher when more are added).
     secrets: Vec<String>,
     secret_matcher: Option<secrets::SecretMatcher>,
-    /// The rules' anchors and the secrets' needles, ignoring ASCII case: a string in
-    /// which none occurs needs no redaction, and one pass over it says so; in the
-    /// others it names the rules to run.
-    prefilter: Option<prefilter::Prefilter>,
     /// Set when a matcher could not be built: every non-empty string is then masked
     /// whole, since masking too much beats storing a token.
     fail_closed: bool,
@@ -248,16 +244,9 @@ impl Redactor {
         options.max_payload_bytes = options.max_payload_bytes.max(MIN_MAX_PAYLOAD_BYTES);
         let keys = KeyPolicy::new(&options);
         let matcher = secrets::SecretMatcher::build(&secrets);
-        let prefilter = match &matcher {
-            Ok(m) => {
-                let needles: Vec<&str> = m.iter().flat_map(|m| m.needles()).collect();
-                prefilter::Prefilter::build(&needles).map(Some)
-            }
-            Err(e) => Err(e.to_string()),
-        };
         let fail_closed = keys.is_err()
             || matcher.is_err()
-            || !matches!(prefilter, Ok(Some(_)))
+            || prefilter::RULES_PREFILTER.is_err()
             || rules::COMPILED.is_err();
         let keys = keys.unwrap_or_else(|_| KeyPolicy {
             mode: Mode::AllowList,
@@ -271,7 +260,6 @@ impl Redactor {
                 keys,
                 secrets,
                 secret_matcher: matcher.ok().flatten(),
-                prefilter: prefilter.ok().flatten(),
                 fail_closed,
             }),
         }
@@ -310,13 +298,15 @@ impl Redactor {
         self.inner.secrets.len()
     }
 
-    /// Replaces every token-shaped substring and every registered secret (plain or
-    /// base64) in `s` by `[REDACTED]`, keeping the text around it.
+    /// Replaces every token-shaped substring, PEM body line and registered secret
+    /// (in any of its forms) in `s` by `[REDACTED]`, keeping the text around it.
     ///
     /// Borrows `s` (no allocation) when nothing matched. A clean string usually
-    /// costs one Aho-Corasick pass for the rules' anchor literals and the registered
-    /// secrets (a few hundred nanoseconds for 200 bytes); the regexes run only when
-    /// an anchor occurs. No size cap: see [`Redactor::redact_error`] for that.
+    /// costs one Aho-Corasick pass for the rules' anchor literals, one for the
+    /// registered secrets (when any) and a PEM-body scan that reads one byte in 64
+    /// of ordinary text (a few hundred nanoseconds for 200 bytes); a rule's regex
+    /// runs only when one of its anchors occurs. No size cap: see
+    /// [`Redactor::redact_error`] for that.
     ///
     /// ```
     /// # use otto_hooks_redact::{RedactOptions, Redactor};
@@ -329,18 +319,20 @@ impl Redactor {
     /// ```
     pub fn redact_text<'a>(&self, s: &'a str) -> Cow<'a, str> {
         let inner = &*self.inner;
-        let (Ok(rules), Some(prefilter), false) =
-            (&*rules::COMPILED, &inner.prefilter, inner.fail_closed)
-        else {
+        let (Ok(rules), Ok(prefilter), false) = (
+            &*rules::COMPILED,
+            &*prefilter::RULES_PREFILTER,
+            inner.fail_closed,
+        ) else {
             return fail_closed(s);
         };
         let mut spans = Vec::new();
         pem_body::find_spans(s, &mut spans);
         let hits = prefilter.scan(s);
-        if hits.rules != 0 {
+        if hits != 0 {
             rules.find_spans(s, hits, &mut spans);
         }
-        if let (true, Some(matcher)) = (hits.secret, &inner.secret_matcher) {
+        if let Some(matcher) = &inner.secret_matcher {
             matcher.find_spans(s, &mut spans);
         }
         mask::apply(s, &mut spans)
@@ -349,15 +341,16 @@ impl Redactor {
     /// Whether [`Redactor::redact_text`] would change `s`.
     pub fn needs_redaction(&self, s: &str) -> bool {
         let inner = &*self.inner;
-        let (Ok(rules), Some(prefilter), false) =
-            (&*rules::COMPILED, &inner.prefilter, inner.fail_closed)
-        else {
+        let (Ok(rules), Ok(prefilter), false) = (
+            &*rules::COMPILED,
+            &*prefilter::RULES_PREFILTER,
+            inner.fail_closed,
+        ) else {
             return !s.is_empty() && s != MASK;
         };
         let hits = prefilter.scan(s);
-        (hits.any()
-            && (rules.is_match(s, hits)
-                || (hits.secret && inner.secret_matcher.as_ref().is_some_and(|m| m.is_match(s)))))
+        (hits != 0 && rules.is_match(s, hits))
+            || inner.secret_matcher.as_ref().is_some_and(|m| m.is_match(s))
             || pem_body::find_spans(s, &mut Vec::new())
     }
 

@@ -15,7 +15,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::prefilter::Hits;
+use crate::prefilter::{RuleSet, rule_indices};
 
 /// One token shape.
 #[derive(Debug)]
@@ -358,15 +358,14 @@ impl CompiledRules {
     }
 
     /// Whether one of the rules in `hits` matches `s`.
-    pub(crate) fn is_match(&self, s: &str, hits: Hits) -> bool {
-        hits.rule_indices()
-            .any(|i| self.each.get(i).is_some_and(|re| re.is_match(s)))
+    pub(crate) fn is_match(&self, s: &str, hits: RuleSet) -> bool {
+        rule_indices(hits).any(|i| self.each.get(i).is_some_and(|re| re.is_match(s)))
     }
 
     /// Appends the spans (byte ranges) to mask in `s` to `spans`, for the rules in
     /// `hits`.
-    pub(crate) fn find_spans(&self, s: &str, hits: Hits, spans: &mut Vec<(usize, usize)>) {
-        for index in hits.rule_indices() {
+    pub(crate) fn find_spans(&self, s: &str, hits: RuleSet, spans: &mut Vec<(usize, usize)>) {
+        for index in rule_indices(hits) {
             let (Some(rule), Some(regex)) = (RULES.get(index), self.each.get(index)) else {
                 continue;
             };
@@ -545,10 +544,7 @@ mod tests {
                     rule.name
                 );
                 let index = RULES.iter().position(|r| r.name == rule.name).unwrap();
-                let hits = Hits {
-                    rules: 1 << index,
-                    secret: false,
-                };
+                let hits: RuleSet = 1 << index;
                 assert!(compiled.is_match(sample, hits), "{}: {sample}", rule.name);
             }
         }

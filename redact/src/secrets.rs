@@ -8,7 +8,7 @@
 //! are the same every time. For each of the three alignments those characters are
 //! registered, in the standard and the URL-safe alphabets.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
 /// Secrets shorter than this (in characters) are ignored: masking every `abc` in
 /// every log would destroy the log and protect nothing.
@@ -101,7 +101,6 @@ pub(crate) fn hex(secret: &str) -> String {
 pub(crate) struct SecretMatcher {
     /// Every needle: each secret, its URL and hex encodings and its base64
     /// fragments.
-    needles: Vec<String>,
     matcher: AhoCorasick,
     count: usize,
 }
@@ -136,20 +135,13 @@ impl SecretMatcher {
         // base64 fragment that masks a little more than its exact spelling: masking
         // too much beats storing a token.)
         let matcher = AhoCorasickBuilder::new()
-            .kind(Some(AhoCorasickKind::DFA))
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
             .build(&needles)?;
         Ok(Some(Self {
-            needles,
             matcher,
             count: secrets.len(),
         }))
-    }
-
-    /// Every needle (each secret and its base64 fragments), for the prefilter.
-    pub(crate) fn needles(&self) -> impl Iterator<Item = &str> {
-        self.needles.iter().map(String::as_str)
     }
 
     /// Appends the byte ranges of every occurrence (overlapping ones included).
