@@ -332,7 +332,7 @@ impl Redactor {
         if hits != 0 {
             rules.find_spans(s, hits, &mut spans);
         }
-        if let Some(matcher) = &inner.secret_matcher {
+        if let Some(matcher) = inner.secret_matcher.as_ref().filter(|m| m.is_match(s)) {
             matcher.find_spans(s, &mut spans);
         }
         mask::apply(s, &mut spans)

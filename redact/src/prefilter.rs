@@ -28,6 +28,11 @@ pub(crate) fn rule_indices(set: RuleSet) -> impl Iterator<Item = usize> {
 /// The anchors, and which rules own each.
 #[derive(Debug, Clone)]
 pub(crate) struct Prefilter {
+    /// "Does any anchor occur?": leftmost-first, the kind the library picks (it
+    /// can skip ahead with its own prefilter, which a DFA built for overlapping
+    /// search does not).
+    quick: AhoCorasick,
+    /// Every occurrence, overlapping, to name the rules.
     matcher: AhoCorasick,
     /// Per pattern, the rules that own it.
     owners: Vec<RuleSet>,
@@ -60,14 +65,23 @@ impl Prefilter {
             .match_kind(MatchKind::Standard)
             .build(&patterns)
             .map_err(|e| e.to_string())?;
-        Ok(Self { matcher, owners })
+        let quick = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::LeftmostFirst)
+            .build(&patterns)
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            quick,
+            matcher,
+            owners,
+        })
     }
 
     /// The rules whose anchors occur in `s` (0: none can match).
     pub(crate) fn scan(&self, s: &str) -> RuleSet {
         // Most strings hold no anchor: a plain search (which can stop early and
         // skip ahead) says so faster than the overlapping one.
-        if !self.matcher.is_match(s) {
+        if !self.quick.is_match(s) {
             return 0;
         }
         self.matcher

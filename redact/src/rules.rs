@@ -59,22 +59,11 @@ pub(crate) const RULES: &[Rule] = &[
         mask_group: 0,
     },
     Rule {
-        // Personal, pipeline-trigger, deploy, runner, OAuth-app, CI-build, incoming
-        // mail, feed and SCIM tokens, and runner registration tokens.
+        // Personal, pipeline-trigger, deploy and runner tokens, and runner
+        // registration tokens.
         name: "gitlab-token",
-        anchors: &[
-            "glpat-",
-            "glptt-",
-            "gldt-",
-            "glrt-",
-            "gloas-",
-            "glcbt-",
-            "glimt-",
-            "glft-",
-            "glsoat-",
-            "GR1348941",
-        ],
-        pattern: r"(?:gl(?:pat|ptt|dt|rt|oas|cbt|imt|ft|soat)-|GR1348941)[0-9A-Za-z_-]{20,}",
+        anchors: &["glp", "gldt-", "glrt-", "GR1348941"],
+        pattern: r"(?:gl(?:pat|ptt|dt|rt)-|GR1348941)[0-9A-Za-z_-]{20,}",
         mask_group: 0,
     },
     Rule {
@@ -114,7 +103,7 @@ pub(crate) const RULES: &[Rule] = &[
         // The whole block, BEGIN line through END line. A block whose END line is
         // missing (a truncated log) is masked to the end of the string.
         name: "pem-private-key",
-        anchors: &["-----BEGIN"],
+        anchors: &["-----"],
         pattern: r"-----BEGIN[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]*?-----END[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----|[\s\S]*)",
         mask_group: 0,
     },
@@ -122,7 +111,7 @@ pub(crate) const RULES: &[Rule] = &[
         // A block whose BEGIN line was cut off (a log that starts mid-key): the END
         // line and the base64 lines before it.
         name: "pem-private-key-end",
-        anchors: &["-----END"],
+        anchors: &["-----"],
         pattern: r"(?:[A-Za-z0-9+/=]{4,}\s*)*-----END[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----",
         mask_group: 0,
     },
@@ -154,11 +143,11 @@ pub(crate) const RULES: &[Rule] = &[
         mask_group: 0,
     },
     Rule {
-        // Project, service-account and admin keys (`sk-proj-…`), and every OpenAI
-        // key's `T3BlbkFJ` marker ("OpenAI" in base64).
+        // Project keys (`sk-proj-…`), and every OpenAI key's `T3BlbkFJ` marker
+        // ("OpenAI" in base64: service-account, admin and legacy keys hold it).
         name: "openai-api-key",
-        anchors: &["sk-proj-", "sk-svcacct-", "sk-admin-", "T3BlbkFJ"],
-        pattern: r"sk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{20,}|[A-Za-z0-9_-]*T3BlbkFJ[A-Za-z0-9_-]*",
+        anchors: &["sk-proj-", "T3BlbkFJ"],
+        pattern: r"sk-proj-[A-Za-z0-9_-]{20,}|[A-Za-z0-9_-]*T3BlbkFJ[A-Za-z0-9_-]*",
         mask_group: 0,
     },
     Rule {
@@ -175,7 +164,7 @@ pub(crate) const RULES: &[Rule] = &[
     },
     Rule {
         name: "docker-pat",
-        anchors: &["dckr_pat_", "dckr_oat_"],
+        anchors: &["dckr_"],
         pattern: r"dckr_(?:pat|oat)_[A-Za-z0-9_-]{20,}",
         mask_group: 0,
     },
@@ -194,13 +183,13 @@ pub(crate) const RULES: &[Rule] = &[
     },
     Rule {
         name: "shopify-token",
-        anchors: &["shpat_", "shpca_", "shppa_", "shpss_"],
+        anchors: &["shp"],
         pattern: r"shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}",
         mask_group: 0,
     },
     Rule {
         name: "digitalocean-token",
-        anchors: &["dop_v1_", "doo_v1_", "dor_v1_"],
+        anchors: &["_v1_"],
         pattern: r"do[opr]_v1_[a-f0-9]{64}",
         mask_group: 0,
     },
@@ -248,19 +237,19 @@ pub(crate) const RULES: &[Rule] = &[
     },
     Rule {
         name: "new-relic-key",
-        anchors: &["NRAK-", "NRJS-", "NRII-"],
-        pattern: r"NR(?:AK|JS|II)-[A-Za-z0-9]{19,}",
+        anchors: &["NRAK-"],
+        pattern: r"NRAK-[A-Za-z0-9]{19,}",
         mask_group: 0,
     },
     Rule {
         name: "doppler-token",
-        anchors: &["dp.pt.", "dp.st.", "dp.ct."],
+        anchors: &["dp."],
         pattern: r"dp\.(?:pt|st|ct)\.[A-Za-z0-9]{40,}",
         mask_group: 0,
     },
     Rule {
         name: "sentry-token",
-        anchors: &["sntrys_", "sntryu_"],
+        anchors: &["sntry"],
         pattern: r"sntry[su]_[A-Za-z0-9+/=_]{40,}",
         mask_group: 0,
     },
@@ -289,7 +278,7 @@ pub(crate) const RULES: &[Rule] = &[
         // masks the credentials whatever the scheme (Basic, Token, Digest, ...). A
         // value already masked (`Bearer [REDACTED]`) is left as it is.
         name: "authorization-header",
-        anchors: &["authorization"],
+        anchors: &["auth"],
         pattern: r#"(?i:authorization)\s*[:=]\s*(?:(?i:basic|bearer|token|digest|negotiate|bot)\s+(?:\[|([^\s"',;\[][^\s"',;]*))|([^\s"',;\[][^\s"',;]*))"#,
         mask_group: 1,
     },
