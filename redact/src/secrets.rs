@@ -8,7 +8,7 @@
 //! are the same every time. For each of the three alignments those characters are
 //! registered, in the standard and the URL-safe alphabets.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 
 /// Secrets shorter than this (in characters) are ignored: masking every `abc` in
 /// every log would destroy the log and protect nothing.
@@ -135,6 +135,7 @@ impl SecretMatcher {
         // base64 fragment that masks a little more than its exact spelling: masking
         // too much beats storing a token.)
         let matcher = AhoCorasickBuilder::new()
+            .kind(Some(AhoCorasickKind::DFA))
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
             .build(&needles)?;
