@@ -276,10 +276,11 @@ pub(crate) const RULES: &[Rule] = &[
     Rule {
         // `Authorization: <scheme> <credentials>` / `authorization=<credentials>`:
         // masks the credentials whatever the scheme (Basic, Token, Digest, ...). A
-        // value already masked (`Bearer [REDACTED]`) is left as it is.
+        // value already masked (`Bearer [REDACTED]`) or a placeholder
+        // (`Bearer <token>`, in help and error texts) is left as it is.
         name: "authorization-header",
         anchors: &["auth"],
-        pattern: r#"(?i:authorization)\s*[:=]\s*(?:(?i:basic|bearer|token|digest|negotiate|bot)\s+(?:\[|([^\s"',;\[][^\s"',;]*))|([^\s"',;\[][^\s"',;]*))"#,
+        pattern: r#"(?i:authorization)\s*[:=]\s*(?:(?i:basic|bearer|token|digest|negotiate|bot)\s+(?:[\[<]|([^\s"',;\[<][^\s"',;]*))|([^\s"',;\[<][^\s"',;]*))"#,
         mask_group: 1,
     },
     Rule {
@@ -320,10 +321,11 @@ pub(crate) const RULES: &[Rule] = &[
         // `--password <v>`, `--password=<v>`, `--db-pass "<v>"`, `--api-key <v>` on
         // a command line (the flag starts the text or follows a blank or a quote, so
         // prose such as "non-secret data" stays). A following flag
-        // (`--password --verbose`) is not a value.
+        // (`--password --verbose`) and a placeholder (`--password <PASSWORD>`)
+        // are not values.
         name: "secret-cli-flag",
         anchors: &["pass", "pwd", "secret", "token", "key"],
-        pattern: r#"(?i)(?:^|[ \t"'])--?[a-z0-9-]*(?:password|passwd|passphrase|secret|token|api-?key|access-?key|private-?key|-pass|-pwd)(?:=|[ \t]+)(?:"([^"\[\r\n][^"\r\n]*)"|'([^'\[\r\n][^'\r\n]*)'|([^\s"'\-\[][^\s"']*))"#,
+        pattern: r#"(?i)(?:^|[ \t"'])--?[a-z0-9-]*(?:password|passwd|passphrase|secret|token|api-?key|access-?key|private-?key|-pass|-pwd)(?:=|[ \t]+)(?:"([^"\[\r\n][^"\r\n]*)"|'([^'\[\r\n][^'\r\n]*)'|([^\s"'\-\[<][^\s"']*))"#,
         mask_group: 1,
     },
 ];
@@ -346,9 +348,23 @@ impl CompiledRules {
         Ok(Self { each })
     }
 
-    /// Whether one of the rules in `hits` matches `s`.
+    /// Whether one of the rules in `hits` would mask something in `s` (for a
+    /// rule that masks groups, a match in which a group takes part: `Bearer
+    /// <token>` matches and masks nothing).
     pub(crate) fn is_match(&self, s: &str, hits: RuleSet) -> bool {
-        rule_indices(hits).any(|i| self.each.get(i).is_some_and(|re| re.is_match(s)))
+        rule_indices(hits).any(|i| {
+            let (Some(rule), Some(re)) = (RULES.get(i), self.each.get(i)) else {
+                return false;
+            };
+            if rule.mask_group == 0 {
+                re.is_match(s)
+            } else {
+                re.is_match(s)
+                    && re
+                        .captures_iter(s)
+                        .any(|c| c.iter().skip(1).flatten().next().is_some())
+            }
+        })
     }
 
     /// Appends the spans (byte ranges) to mask in `s` to `spans`, for the rules in

@@ -274,5 +274,8 @@ pub fn true_negatives() -> Vec<String> {
         "msg.txt written".to_owned(),
         "https://github.com/acme/app/pull/42".to_owned(),
         "[REDACTED]".to_owned(),
+        // placeholders in help and error texts
+        "send `Authorization: Bearer <token>` with the daemon's token".to_owned(),
+        "--password <PASSWORD>".to_owned(),
     ]
 }
