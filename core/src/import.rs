@@ -304,6 +304,39 @@ fn failure_summary(failed: &[&str]) -> String {
     }
 }
 
+/// `run` with every text redacted as the hooks redact what they record: the
+/// project, paths, each event's type, unit, payload and error, the final error.
+/// (otto's task names and exit statuses rarely hold a secret; a path or an
+/// error text may.) A payload that is not JSON is dropped.
+pub fn redacted(mut run: ImportedRun, redactor: &otto_hooks_redact::Redactor) -> ImportedRun {
+    let text = |s: &mut String| {
+        if let std::borrow::Cow::Owned(new) = redactor.redact_error(s) {
+            *s = new;
+        }
+    };
+    text(&mut run.run.project);
+    text(&mut run.run.repo_path);
+    if let Some(t) = &mut run.run.tasks_dir {
+        text(t);
+    }
+    for event in &mut run.events {
+        text(&mut event.kind);
+        if let Some(u) = &mut event.unit {
+            text(u);
+        }
+        if let Some(e) = &mut event.error {
+            text(e);
+        }
+        if let Some(p) = &event.payload {
+            event.payload = redactor.redact_payload(p).ok().map(|r| r.into_string());
+        }
+    }
+    if let Some(e) = run.completion.as_mut().and_then(|c| c.error.as_mut()) {
+        text(e);
+    }
+    run
+}
+
 /// What to import.
 #[derive(Clone, Debug, Default)]
 pub struct ImportOptions {
@@ -316,6 +349,9 @@ pub struct ImportOptions {
 #[derive(Debug)]
 pub struct OttoSource<'a> {
     history: History<'a>,
+    /// The configured redaction: an imported run is redacted like a recorded
+    /// one before it is written.
+    redactor: otto_hooks_redact::Redactor,
 }
 
 impl<'a> OttoSource<'a> {
@@ -328,6 +364,7 @@ impl<'a> OttoSource<'a> {
     ) -> Result<Self, HistoryError> {
         Ok(OttoSource {
             history: History::open(config, registry, data_dir, spec)?,
+            redactor: crate::hooks::configured_redactor(config),
         })
     }
 
@@ -370,7 +407,7 @@ impl<'a> OttoSource<'a> {
                                 .details(run)
                                 .map_err(|e| e.message)
                                 .and_then(|details| {
-                                    db.import_run(imported_run(&details))
+                                    db.import_run(redacted(imported_run(&details), &self.redactor))
                                         .map_err(|e| e.to_string())
                                 });
                         *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
@@ -442,6 +479,29 @@ mod tests {
             .iter()
             .map(|e| (e.kind.clone(), e.unit.clone()))
             .collect()
+    }
+
+    #[test]
+    fn an_imported_run_is_redacted_like_a_recorded_one() {
+        let token = format!("ghp_{}", "Xq7Rk2Vb9Lm4Tz8Wc3Hn6Pd5Jf1Gs0YaEuOi");
+        let mut run = imported_run(&details(
+            RunStatus::Failed,
+            vec![task(
+                &format!("deploy-{token}"),
+                TaskStatus::Failed,
+                Some(1),
+                Some(5),
+            )],
+        ));
+        run.run.repo_path = format!("/src/{token}");
+        run.run.tasks_dir = Some(format!("/src/{token}/tasks"));
+        if let Some(c) = run.completion.as_mut() {
+            c.error = Some(format!("died with {token}"));
+        }
+        let out = redacted(run, &otto_hooks_redact::Redactor::default());
+        let all = format!("{out:?}");
+        assert!(!all.contains(&token), "{all}");
+        assert!(all.contains("[REDACTED]"), "{all}");
     }
 
     #[test]

@@ -144,6 +144,67 @@ fn batch(from: usize, n: usize) -> Value {
     json!({"events": (from..from + n).map(event).collect::<Vec<_>>()})
 }
 
+#[test]
+fn a_token_in_any_field_is_neither_stored_nor_echoed_in_an_error() {
+    // Built from pieces: no token-shaped literal in the source.
+    let token = format!("ghp_{}", "Xq7Rk2Vb9Lm4Tz8Wc3Hn6Pd5Jf1Gs0YaEuOi");
+    let daemon = Daemon::start();
+    let id = daemon.start_run(json!({
+        "repo_path": format!("/srv/{token}/repo"), "tasks_dir": format!("/srv/{token}/tasks"),
+        "project": format!("proj-{token}"), "parallelism": 1, "total_units": 1,
+    }));
+    let events = json!({"events": [
+        {"type": format!("unit.{token}"), "unit": token, "error": format!("died: {token}")},
+    ]});
+    let (status, reply) = daemon.post(&format!("/api/runs/{id}/events"), &events);
+    assert_eq!(status, 200, "{reply}");
+    let run = daemon.run(&id);
+    assert!(!run.to_string().contains(&token), "{run}");
+
+    let refused = [
+        (
+            "/api/runs".to_owned(),
+            json!({"repo_path": format!("rel/{token}"), "parallelism": 1, "total_units": 1}),
+        ),
+        (
+            "/api/runs".to_owned(),
+            json!({"repo_path": "/r", "parallelism": 1, "total_units": 1, "run_id": token}),
+        ),
+        (
+            "/api/runs".to_owned(),
+            json!({"repo_path": "/r", "parallelism": 1, "total_units": 1, "started_at": token}),
+        ),
+        (
+            format!("/api/runs/{id}/events"),
+            json!({"events": [{"time": token, "type": "x"}]}),
+        ),
+        (
+            format!("/api/runs/{id}/events"),
+            json!({"events": [{"type": "x", "task": token}]}),
+        ),
+        (format!("/api/runs/{id}/stop"), json!({"at": token})),
+    ];
+    for (path, body) in refused {
+        let (status, reply) = daemon.post(&path, &body);
+        assert_eq!(status, 400, "{path}: {reply}");
+        assert!(
+            !reply.to_string().contains(&token),
+            "{path} echoed it: {reply}"
+        );
+    }
+    daemon.shutdown().expect("clean shutdown");
+    for suffix in ["", "-wal"] {
+        let path = PathBuf::from(format!("{}{suffix}", daemon.db_path.display()));
+        if let Ok(bytes) = std::fs::read(&path) {
+            assert!(
+                !bytes.windows(token.len()).any(|w| w == token.as_bytes()),
+                "the token is in {}",
+                path.display()
+            );
+        }
+    }
+}
+
 /// Sends `request` as it is on a fresh connection; returns the status and body.
 fn raw(addr: SocketAddr, request: &str) -> (u16, Value) {
     let mut stream = TcpStream::connect(addr).expect("connect");

@@ -102,6 +102,28 @@ pub const DENIED_KEY_PARTS: &[&str] = &[
     "session",
 ];
 
+/// Key-name *words* that mark a value as sensitive in [`Mode::DenyList`], besides
+/// [`DENIED_KEY_PARTS`]. A key is split into words at `_`, `-`, `.`, blanks and
+/// camelCase humps (`dbPass` is `db` `pass`, `X-Auth-User` is `x` `auth` `user`);
+/// a key with one of these words, ignoring ASCII case, is redacted. Words, not
+/// substrings, so that `author`, `bypass` and `passed` stay.
+pub const DENIED_KEY_WORDS: &[&str] = &[
+    "pass",
+    "pwd",
+    "passphrase",
+    "auth",
+    "oauth",
+    "dsn",
+    "signature",
+    "sig",
+];
+
+/// Key-name words that, as a key's *last* word, mark it as sensitive in
+/// [`Mode::DenyList`]: `key` (`key`, `ssh_key`, `encryption_key`, `apiKey`,
+/// `AccountKey`; but not `public_key`, which is meant to be shared), `secret` and
+/// `token` (also caught by [`DENIED_KEY_PARTS`]).
+pub const DENIED_KEY_LAST_WORDS: &[&str] = &["key", "secret", "token"];
+
 /// The keys whose values [`Mode::AllowList`] keeps.
 ///
 /// The first twelve are choo's history design (`file` ... `resumed_from_seq`); the

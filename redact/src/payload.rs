@@ -147,18 +147,39 @@ impl Redactor {
 
     /// Redacts a parsed value in place (the key policy and the string scan; no size
     /// cap). Returns whether anything changed.
+    ///
+    /// A string that holds a JSON document (`"{\"password\":\"…\"}"`, a request
+    /// body serialised into a field) is parsed and redacted as JSON too, keys
+    /// included, and serialised again when that changed it. In an array that holds
+    /// a PEM private key's `BEGIN` or `END` line (a key split into lines), every
+    /// element that is nothing but base64 is masked too.
     pub fn redact_value(&self, value: &mut Value) -> bool {
         match value {
-            Value::String(s) => match self.redact_text(s) {
-                Cow::Owned(new) => {
-                    *s = new;
-                    true
+            Value::String(s) => {
+                let mut changed = false;
+                if let Some(mut inner) = embedded_json(s) {
+                    if self.redact_value(&mut inner) {
+                        if let Ok(text) = serde_json::to_string(&inner) {
+                            *s = text;
+                            changed = true;
+                        }
+                    }
                 }
-                Cow::Borrowed(_) => false,
-            },
-            Value::Array(items) => items
-                .iter_mut()
-                .fold(false, |changed, item| self.redact_value(item) | changed),
+                match self.redact_text(s) {
+                    Cow::Owned(new) => {
+                        *s = new;
+                        true
+                    }
+                    Cow::Borrowed(_) => changed,
+                }
+            }
+            Value::Array(items) => {
+                let pem = items.iter().any(|i| i.as_str().is_some_and(is_pem_marker));
+                items.iter_mut().fold(false, |changed, item| {
+                    let masked = pem && mask_base64_line(item);
+                    (masked || self.redact_value(item)) | changed
+                })
+            }
             Value::Object(map) => self.redact_object(map),
             Value::Null | Value::Bool(_) | Value::Number(_) => false,
         }
@@ -204,6 +225,41 @@ impl Redactor {
             scan_strings,
         };
         scan.deserialize(&mut de).is_ok() && de.end().is_ok()
+    }
+}
+
+/// The JSON document a string holds, when it holds one: an object or an array
+/// (scalars are left to the text scan).
+fn embedded_json(s: &str) -> Option<Value> {
+    let t = s.trim();
+    let framed =
+        (t.starts_with('{') && t.ends_with('}')) || (t.starts_with('[') && t.ends_with(']'));
+    if !framed {
+        return None;
+    }
+    serde_json::from_str(t).ok()
+}
+
+/// Whether a string holds a PEM private key's `BEGIN` or `END` line.
+fn is_pem_marker(s: &str) -> bool {
+    s.contains("PRIVATE KEY-----") || s.contains("PRIVATE KEY BLOCK-----")
+}
+
+/// Whether a string is nothing but base64 (a line of a key's body).
+fn is_base64_line(s: &str) -> bool {
+    let t = s.trim();
+    t.len() >= 4
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+}
+
+/// Masks `value` if it is a base64 line; returns whether it did.
+fn mask_base64_line(value: &mut Value) -> bool {
+    if value.as_str().is_some_and(is_base64_line) {
+        *value = Value::String(MASK.to_owned());
+        true
+    } else {
+        false
     }
 }
 
@@ -256,8 +312,14 @@ impl<'de> Visitor<'de> for Scan<'_> {
     fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
         let clean = if self.expect_mask {
             v == MASK
+        } else if !self.scan_strings {
+            true
         } else {
-            !self.scan_strings || !self.redactor.needs_redaction(v)
+            // A JSON document inside the string is judged as a payload (its keys
+            // too); it can only hold strings with quotes, that is with escapes, so
+            // only when strings are scanned.
+            !self.redactor.needs_redaction(v)
+                && (embedded_json(v).is_none() || self.redactor.is_clean(v.trim()))
         };
         if clean { Ok(()) } else { Err(dirty()) }
     }

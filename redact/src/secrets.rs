@@ -1,13 +1,14 @@
 //! Exact-value masking of secrets the orchestrator registers.
 //!
-//! GitHub Actions' approach: a registered secret is masked as itself and as its
-//! base64 encoding. A secret base64-encoded as part of a longer value (`user:secret`
+//! GitHub Actions' approach, widened: a registered secret is masked as itself, in
+//! any ASCII case (`SECRET`, `Secret`), URL-encoded (`%2F`, and `+` for a space,
+//! either hex case), hex-encoded (either case) and base64-encoded. A secret base64-encoded as part of a longer value (`user:secret`
 //! in a `Basic` header) does not start on a 3-byte boundary, so its encoding depends
 //! on what precedes it; only the characters that depend on the secret's bytes alone
 //! are the same every time. For each of the three alignments those characters are
 //! registered, in the standard and the URL-safe alphabets.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 
 /// Secrets shorter than this (in characters) are ignored: masking every `abc` in
 /// every log would destroy the log and protect nothing.
@@ -62,11 +63,44 @@ pub(crate) fn base64_fragments(secret: &[u8]) -> Vec<String> {
     fragments
 }
 
+/// The secret percent-encoded as a URL component (every byte but `A-Z a-z 0-9 - . _ ~`
+/// becomes `%XX`), and the form-encoded variant (a space as `+`) when it differs.
+/// Empty when encoding changes nothing (the plain needle covers it).
+pub(crate) fn url_encodings(secret: &str) -> Vec<String> {
+    let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
+    if secret.bytes().all(unreserved) {
+        return Vec::new();
+    }
+    let encode = |plus_for_space: bool| {
+        let mut out = String::with_capacity(secret.len() * 3);
+        for b in secret.bytes() {
+            if unreserved(b) {
+                out.push(char::from(b));
+            } else if plus_for_space && b == b' ' {
+                out.push('+');
+            } else {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+        out
+    };
+    let mut forms = vec![encode(false)];
+    if secret.contains(' ') {
+        forms.push(encode(true));
+    }
+    forms
+}
+
+/// The secret's bytes in hex (lower case; the matcher ignores case).
+pub(crate) fn hex(secret: &str) -> String {
+    secret.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
 /// The compiled matcher for the registered secrets.
 #[derive(Clone)]
 pub(crate) struct SecretMatcher {
-    /// Every needle: each secret plus its base64 fragments.
-    needles: Vec<String>,
+    /// Every needle: each secret, its URL and hex encodings and its base64
+    /// fragments.
     matcher: AhoCorasick,
     count: usize,
 }
@@ -86,28 +120,29 @@ impl SecretMatcher {
         if secrets.is_empty() {
             return Ok(None);
         }
-        let mut needles: Vec<String> = Vec::with_capacity(secrets.len() * 7);
+        let mut needles: Vec<String> = Vec::with_capacity(secrets.len() * 10);
         for secret in secrets {
             needles.push(secret.clone());
+            needles.extend(url_encodings(secret));
+            needles.push(hex(secret));
             needles.extend(base64_fragments(secret.as_bytes()));
         }
         needles.sort_unstable();
         needles.dedup();
         // `Standard` so that overlapping occurrences can all be found: a secret and
-        // another secret's fragment may overlap, and both must go.
+        // another secret's fragment may overlap, and both must go. ASCII case is
+        // ignored: an upper-cased secret, `%2f` or `%2F`, hex in either case. (For a
+        // base64 fragment that masks a little more than its exact spelling: masking
+        // too much beats storing a token.)
         let matcher = AhoCorasickBuilder::new()
+            .kind(Some(AhoCorasickKind::DFA))
+            .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
             .build(&needles)?;
         Ok(Some(Self {
-            needles,
             matcher,
             count: secrets.len(),
         }))
-    }
-
-    /// Every needle (each secret and its base64 fragments), for the prefilter.
-    pub(crate) fn needles(&self) -> impl Iterator<Item = &str> {
-        self.needles.iter().map(String::as_str)
     }
 
     /// Appends the byte ranges of every occurrence (overlapping ones included).
@@ -128,6 +163,18 @@ impl SecretMatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_encodings_escape_reserved_bytes_and_offer_plus_for_space() {
+        assert!(url_encodings("plain-Value_1.~").is_empty());
+        assert_eq!(url_encodings("a/b c"), vec!["a%2Fb%20c", "a%2Fb+c"]);
+        assert_eq!(url_encodings("p@ss:w"), vec!["p%40ss%3Aw"]);
+    }
+
+    #[test]
+    fn hex_is_two_lower_case_digits_per_byte() {
+        assert_eq!(hex("Ab/"), "41622f");
+    }
 
     #[test]
     fn base64_matches_rfc_4648_test_vectors() {

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
 use otto_hooks_plugin_api::{DocumentKind, Event, Timestamp};
+use otto_hooks_redact::Redactor;
 
 use super::{CmdResult, Context, Failure, exit, write_stdout};
 use crate::client::DaemonFiles;
@@ -304,6 +305,30 @@ pub(super) fn run(ctx: &Context, cmd: HookCommand) -> CmdResult {
             runtime = runtime.with_default_storage(daemon);
         }
     }
+    // Messages echo input (a bad value, a path, a plugin's complaint about a
+    // unit): each goes through the run's redactor before it is printed.
+    let (run_id, secret_env) = match &cmd {
+        HookCommand::RunStart(a) => (a.run_id.clone(), a.secret_env.clone()),
+        HookCommand::Event(a) => (Some(a.run.clone()), Vec::new()),
+        HookCommand::RunComplete(a) => (Some(a.run.clone()), Vec::new()),
+        HookCommand::RunStop(a) => (Some(a.run.clone()), Vec::new()),
+        HookCommand::RunResume(a) => (Some(a.run.clone()), Vec::new()),
+    };
+    let scrub = runtime.message_redactor(run_id.as_deref(), &secret_env);
+    dispatch(ctx, &runtime, cmd, strict, &scrub).map_err(|f| Failure {
+        code: f.code,
+        message: scrub.redact_error(&f.message).into_owned(),
+    })
+}
+
+/// Runs one hook command on `runtime`; `scrub` redacts what is printed.
+fn dispatch(
+    ctx: &Context,
+    runtime: &Runtime,
+    cmd: HookCommand,
+    strict: bool,
+    scrub: &Redactor,
+) -> CmdResult {
     match cmd {
         HookCommand::RunStart(args) => {
             let project = match (&args.repo, &args.project) {
@@ -331,7 +356,7 @@ pub(super) fn run(ctx: &Context, cmd: HookCommand) -> CmdResult {
                 )
                 .map_err(hook_failure)?;
             write_stdout(&format!("{run_id}\n"))?;
-            Ok(finish(ctx, strict, &outcome.warnings, exit::OK))
+            Ok(finish(ctx, scrub, strict, &outcome.warnings, exit::OK))
         }
         HookCommand::Event(args) => match args.event {
             Some(json) => {
@@ -340,19 +365,19 @@ pub(super) fn run(ctx: &Context, cmd: HookCommand) -> CmdResult {
                 let outcome = runtime
                     .events(&args.run, &[event.as_event()])
                     .map_err(hook_failure)?;
-                Ok(finish(ctx, strict, &outcome.warnings, exit::OK))
+                Ok(finish(ctx, scrub, strict, &outcome.warnings, exit::OK))
             }
-            None => stream_events(ctx, &runtime, &args.run, strict),
+            None => stream_events(ctx, runtime, &args.run, strict, scrub),
         },
         HookCommand::RunStop(args) => {
             let outcome = runtime
                 .run_stop(&args.run, args.reason.as_deref(), None)
                 .map_err(hook_failure)?;
-            Ok(finish(ctx, strict, &outcome.warnings, exit::OK))
+            Ok(finish(ctx, scrub, strict, &outcome.warnings, exit::OK))
         }
         HookCommand::RunResume(args) => {
             let outcome = runtime.run_resume(&args.run, None).map_err(hook_failure)?;
-            Ok(finish(ctx, strict, &outcome.warnings, exit::OK))
+            Ok(finish(ctx, scrub, strict, &outcome.warnings, exit::OK))
         }
         HookCommand::RunComplete(args) => {
             let (summary, outcome) = runtime
@@ -374,16 +399,16 @@ pub(super) fn run(ctx: &Context, cmd: HookCommand) -> CmdResult {
                     &summary,
                 )?;
             }
-            Ok(finish(ctx, strict, &outcome.warnings, exit::OK))
+            Ok(finish(ctx, scrub, strict, &outcome.warnings, exit::OK))
         }
     }
 }
 
 /// Prints warnings and picks the exit code: under `strict`, any warning
 /// makes it 1 (unless it is already worse).
-fn finish(ctx: &Context, strict: bool, warnings: &[String], code: u8) -> u8 {
+fn finish(ctx: &Context, scrub: &Redactor, strict: bool, warnings: &[String], code: u8) -> u8 {
     for w in warnings {
-        ctx.warn(w);
+        ctx.warn(&scrub.redact_error(w));
     }
     if strict && !warnings.is_empty() {
         code.max(exit::FAILURES)
@@ -399,7 +424,13 @@ enum Line {
 
 /// Reads NDJSON from stdin on a thread and delivers batches as they fill
 /// or as their window closes, so a long-lived pipe streams.
-fn stream_events(ctx: &Context, runtime: &Runtime, run_id: &str, strict: bool) -> CmdResult {
+fn stream_events(
+    ctx: &Context,
+    runtime: &Runtime,
+    run_id: &str,
+    strict: bool,
+    scrub: &Redactor,
+) -> CmdResult {
     // Fail fast on an unknown run, before reading anything.
     runtime.active_run(run_id).map_err(hook_failure)?;
     let (tx, rx) = mpsc::sync_channel::<Line>(4 * MAX_BATCH);
@@ -439,7 +470,7 @@ fn stream_events(ctx: &Context, runtime: &Runtime, run_id: &str, strict: bool) -
         delivered += batch.len();
         for w in outcome.warnings {
             if warnings.insert(w.clone()) {
-                ctx.warn(&w);
+                ctx.warn(&scrub.redact_error(&w));
             }
         }
         batch.clear();
@@ -465,13 +496,19 @@ fn stream_events(ctx: &Context, runtime: &Runtime, run_id: &str, strict: bool) -
                     }
                     Err(e) => {
                         bad_lines += 1;
-                        eprintln!("error: stdin:{n}: {e} (line skipped)");
+                        eprintln!(
+                            "error: stdin:{n}: {} (line skipped)",
+                            scrub.redact_error(&e)
+                        );
                     }
                 }
             }
             Ok(Line::Bad(n, e)) => {
                 bad_lines += 1;
-                eprintln!("error: stdin:{n}: {e} (line skipped)");
+                eprintln!(
+                    "error: stdin:{n}: {} (line skipped)",
+                    scrub.redact_error(&e)
+                );
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 flush(&mut batch)?;

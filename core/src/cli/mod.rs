@@ -384,7 +384,15 @@ where
     let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
-            let _ = e.print();
+            // clap quotes the bad value: a token pasted into the wrong flag
+            // must not reach the terminal (nor a CI log).
+            let plain = e.render().to_string();
+            match otto_hooks_redact::Redactor::default().redact_text(&plain) {
+                std::borrow::Cow::Owned(masked) => eprint!("{masked}"),
+                std::borrow::Cow::Borrowed(_) => {
+                    let _ = e.print();
+                }
+            }
             return match e.kind() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
                     exit::OK

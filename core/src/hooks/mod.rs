@@ -230,6 +230,22 @@ pub fn history_db_storage(db: &Path) -> std::io::Result<InstanceSpec> {
     Ok(spec)
 }
 
+/// The values of the environment variables `names` (a variable that is not set
+/// is a warning: its value cannot be masked).
+fn env_values(run_id: &str, names: &[String]) -> Vec<String> {
+    let mut values = Vec::new();
+    for name in names {
+        match std::env::var(name) {
+            Ok(v) => values.push(v),
+            Err(_) => tracing::warn!(
+                run = %run_id,
+                "secret variable {name} is not set in this process: its value cannot be masked"
+            ),
+        }
+    }
+    values
+}
+
 /// The redaction configured (`[redaction]`).
 pub fn configured_redactor(config: &Config) -> Redactor {
     let mode = config
@@ -344,28 +360,44 @@ impl Runtime {
 
     /// The redactor for `run`: the configured one, plus the run's secrets.
     fn redactor_for(&self, run: &ActiveRun) -> Redactor {
-        let mut values = Vec::new();
-        for name in &run.secret_env {
-            match std::env::var(name) {
-                Ok(v) => values.push(v),
-                Err(_) => tracing::warn!(
-                    run = %run.run_id,
-                    "secret variable {name} is not set in this process: its value cannot be masked"
-                ),
-            }
-        }
-        if let Some(kept) = self
+        let kept = self
             .secrets
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(&run.run_id)
-        {
-            values.extend(kept.iter().cloned());
-        }
+            .cloned()
+            .unwrap_or_default();
+        self.redactor_with(&run.run_id, &run.secret_env, kept)
+    }
+
+    /// The configured redactor plus the values of the environment variables
+    /// `secret_env` and the secret `values`.
+    fn redactor_with(&self, run_id: &str, secret_env: &[String], values: Vec<String>) -> Redactor {
+        let mut values = values;
+        values.extend(env_values(run_id, secret_env));
         if values.is_empty() {
             self.redactor.clone()
         } else {
             self.redactor.clone().with_secrets(values)
+        }
+    }
+
+    /// The redactor for a message about `run_id` (an error, a warning) before
+    /// it is printed: the configured one with the run's secrets when the run is
+    /// known, plus the values of `secret_env` (`run-start`, whose run is not
+    /// recorded yet). Messages echo input (a bad value, a path), and input
+    /// may hold a secret.
+    pub fn message_redactor(&self, run_id: Option<&str>, secret_env: &[String]) -> Redactor {
+        let run = run_id
+            .filter(|id| runs::validate_run_id(id).is_ok())
+            .and_then(|id| self.runs.get(id).ok().flatten());
+        let id = run_id.unwrap_or_default();
+        match run {
+            Some(run) if secret_env.is_empty() => self.redactor_for(&run),
+            Some(run) => self
+                .redactor_for(&run)
+                .with_secrets(env_values(id, secret_env)),
+            None => self.redactor_with(id, secret_env, Vec::new()),
         }
     }
 
@@ -403,6 +435,28 @@ impl Runtime {
         request: RunStartRequest,
     ) -> Result<(String, HookOutcome), HookError> {
         let started_at = request.started_at.unwrap_or_else(Timestamp::now);
+        // Every text of the run is redacted before anything records it (the
+        // active-run file, every plugin): the project key and name, the paths.
+        let redactor = self.redactor_with(
+            request.run_id.as_deref().unwrap_or_default(),
+            &request.secret_env,
+            request.secrets.clone(),
+        );
+        let redacted = |s: &str| redactor.redact_error(s).into_owned();
+        let project = &ProjectRef {
+            key: redacted(&project.key),
+            name: redacted(&project.name),
+        };
+        let repo_path = request.repo_path.as_deref().map(redacted);
+        let tasks_dir = request.tasks_dir.as_deref().map(redacted);
+        if let Some(id) = &request.run_id {
+            if redactor.needs_redaction(id) {
+                return Err(HookError::Invalid(
+                    "the run id holds a secret (a token shape or a registered secret): choose another"
+                        .to_owned(),
+                ));
+            }
+        }
         let given = request.run_id.is_some();
         let mut attempts = 0;
         let run_id = loop {
@@ -442,10 +496,10 @@ impl Runtime {
             project: &project.key,
             run_id: &run_id,
             started_at,
-            repo_path: request.repo_path.as_deref(),
+            repo_path: repo_path.as_deref(),
             parallelism: request.parallelism,
             total_units: request.total_units,
-            tasks_dir: request.tasks_dir.as_deref(),
+            tasks_dir: tasks_dir.as_deref(),
             dry_run: request.dry_run,
         };
         if !request.secrets.is_empty() {
@@ -504,10 +558,23 @@ impl Runtime {
                 (payload, e.error.map(|x| redactor.redact_error(x)))
             })
             .collect();
+        // The type and the unit too: an orchestrator may put anything there.
+        let names: Vec<(Cow<'_, str>, MaybeText<'_>)> = events
+            .iter()
+            .map(|e| {
+                (
+                    redactor.redact_error(e.kind),
+                    e.unit.map(|u| redactor.redact_error(u)),
+                )
+            })
+            .collect();
         let redacted: Vec<Event<'_>> = events
             .iter()
             .zip(&cleaned)
-            .map(|(e, (payload, error))| Event {
+            .zip(&names)
+            .map(|((e, (payload, error)), (kind, unit))| Event {
+                kind,
+                unit: unit.as_deref(),
                 payload: payload.as_deref(),
                 error: error.as_deref(),
                 ..*e

@@ -103,15 +103,42 @@ pub fn parse_event(line: &str, now: Timestamp) -> Result<WireEvent, String> {
 
 /// Parses an RFC 3339 time given as a JSON string.
 fn parse_time(json: &str) -> Result<Timestamp, String> {
-    let text: String = serde_json::from_str(json)
-        .map_err(|_| format!("`time` must be an RFC 3339 string, found {json}"))?;
+    let text: String = serde_json::from_str(json).map_err(|_| {
+        format!(
+            "`time` must be an RFC 3339 string, found {}",
+            echo(json.trim())
+        )
+    })?;
     parse_rfc3339(&text)
+}
+
+/// A bad value as an error message may quote it: itself when it can only be a
+/// mistyped time (at most 40 characters of digits, `T`, `Z`, `:`, `+`, `-`,
+/// `.` and blanks), else only its length. Anything else may be a secret pasted
+/// into the wrong field, and error messages reach terminals and logs.
+pub fn echo(value: &str) -> String {
+    let time_like = value.len() <= 40
+        && value.bytes().all(|b| {
+            b.is_ascii_digit()
+                || matches!(
+                    b,
+                    b'T' | b't' | b'Z' | b'z' | b':' | b'+' | b'-' | b'.' | b' ' | b'"'
+                )
+        });
+    if time_like {
+        format!("`{value}`")
+    } else {
+        format!(
+            "a value of {} characters (not shown)",
+            value.chars().count()
+        )
+    }
 }
 
 /// Parses an RFC 3339 timestamp (`2025-01-20T14:30:52.123456789Z`).
 pub fn parse_rfc3339(text: &str) -> Result<Timestamp, String> {
     let t = chrono::DateTime::parse_from_rfc3339(text)
-        .map_err(|e| format!("`{text}` is not an RFC 3339 time ({e})"))?;
+        .map_err(|e| format!("{} is not an RFC 3339 time ({e})", echo(text)))?;
     Ok(Timestamp {
         secs: t.timestamp(),
         nanos: t.timestamp_subsec_nanos(),
@@ -178,6 +205,24 @@ mod tests {
     #[test]
     fn a_missing_time_is_the_receipt_time() {
         assert_eq!(parse_event(r#"{"type":"x"}"#, NOW).unwrap().time, NOW);
+    }
+
+    #[test]
+    fn a_bad_time_is_quoted_only_when_it_can_only_be_a_mistyped_time() {
+        let err = parse_event(r#"{"type":"x","time":"2025-13-45T99:00:00Z"}"#, NOW).unwrap_err();
+        assert!(err.contains("`2025-13-45T99:00:00Z`"), "{err}");
+        let secret = format!("sk-ant-{}", "Xq7Rk2Vb9Lm4Tz8Wc3Hn6Pd5");
+        for line in [
+            format!(r#"{{"type":"x","time":"{secret}"}}"#),
+            format!(r#"{{"type":"x","timestamp":{{"v":"{secret}"}}}}"#),
+        ] {
+            let err = parse_event(&line, NOW).unwrap_err();
+            assert!(
+                err.contains("RFC 3339") && err.contains("not shown"),
+                "{err}"
+            );
+            assert!(!err.contains("Xq7Rk2Vb9"), "{err}");
+        }
     }
 
     #[test]

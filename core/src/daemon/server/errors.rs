@@ -102,8 +102,16 @@ impl ApiError {
     }
 }
 
+/// Token shapes are masked in every error message before it is logged or
+/// answered: a message may quote the request (a bad value, a path).
+static MESSAGE_REDACTOR: std::sync::LazyLock<otto_hooks_redact::Redactor> =
+    std::sync::LazyLock::new(otto_hooks_redact::Redactor::default);
+
 impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+    fn into_response(mut self) -> Response {
+        if let std::borrow::Cow::Owned(message) = MESSAGE_REDACTOR.redact_error(&self.message) {
+            self.message = message;
+        }
         if self.status.is_server_error() {
             tracing::warn!(code = self.code, "{}", self.message);
         }
@@ -112,9 +120,16 @@ impl IntoResponse for ApiError {
             code: self.code,
         });
         let mut response = (self.status, body).into_response();
-        if self.status == StatusCode::PAYLOAD_TOO_LARGE {
-            // The rest of the body is never read: the connection cannot
-            // carry another request, and the client must not reuse it.
+        if matches!(
+            self.status,
+            StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+        ) {
+            // Refused before the body was read (too large, no or a wrong
+            // token, a foreign Host or Origin): the rest of the body is never
+            // read, so the connection cannot carry another request, and the
+            // client must not reuse it. (Whether the server could drain the
+            // body depended on timing: a refusal answered a little later found
+            // it unread and dropped the connection under a pooled client.)
             response.headers_mut().insert(
                 axum::http::header::CONNECTION,
                 axum::http::HeaderValue::from_static("close"),

@@ -80,17 +80,30 @@ pub(crate) async fn start_run(
         validate_run_id(id).map_err(ApiError::invalid_param)?;
     }
     let started_at = time_field("started_at", b.started_at.as_deref())?;
+    // Every text of the run is redacted before it is stored; a run id is the
+    // run's identity and cannot be, so one that holds a secret is refused.
+    let redactor = &state.redactor;
+    if b.run_id
+        .as_deref()
+        .is_some_and(|id| redactor.needs_redaction(id))
+    {
+        return Err(ApiError::invalid_param(
+            "`run_id` holds a secret (a token shape): choose another",
+        ));
+    }
+    let redacted = |s: &str| redactor.redact_error(s).into_owned();
+    let repo_path = redacted(&repo_path);
     let run = NewRun {
         id: b.run_id.clone().unwrap_or_default(),
         project: b
             .project
             .filter(|p| !p.is_empty())
-            .unwrap_or_else(|| repo_path.clone()),
+            .map_or_else(|| repo_path.clone(), |p| redacted(&p)),
         repo_path,
         started_at,
         parallelism,
         total_units,
-        tasks_dir: b.tasks_dir.filter(|t| !t.is_empty()),
+        tasks_dir: b.tasks_dir.filter(|t| !t.is_empty()).map(|t| redacted(&t)),
         dry_run: b.dry_run.unwrap_or(false),
     };
     let given = b.run_id.is_some();
@@ -170,10 +183,15 @@ fn redact(event: wire::WireEvent, redactor: &Redactor) -> Result<NewEvent, ApiEr
             Some(changed.unwrap_or(text))
         }
     };
+    // The type and the unit too: an orchestrator may put anything there.
+    let owned = |text: String| match redactor.redact_error(&text) {
+        std::borrow::Cow::Borrowed(_) => text,
+        std::borrow::Cow::Owned(new) => new,
+    };
     Ok(NewEvent {
         time: event.time,
-        kind: event.kind,
-        unit: event.unit,
+        kind: owned(event.kind),
+        unit: event.unit.map(owned),
         task: event.task,
         pr: event.pr,
         payload,
