@@ -24,6 +24,7 @@ mod env;
 mod layer;
 mod merge;
 mod overrides;
+mod plugin_defaults;
 mod provenance;
 mod report;
 pub mod settings;
@@ -343,6 +344,34 @@ impl Config {
         }
         for (kind, resolved) in KINDS.iter().zip(&self.defaults) {
             report::resolved_values(kind.as_str(), resolved, &mut values);
+            let one = resolved.instances.len() == 1;
+            for (i, instance) in resolved.instances.iter().enumerate() {
+                let set = |key: &str| {
+                    instance.settings.iter().find_map(|(k, s)| match s {
+                        layer::Setting::Value(v) if k == key => Some(v.value.clone()),
+                        _ => None,
+                    })
+                };
+                let plugin = &instance.plugin.value;
+                for (key, value, note) in plugin_defaults::defaults(*kind, plugin, &set) {
+                    if instance.settings.iter().any(|(k, _)| k == key) {
+                        continue;
+                    }
+                    let prefix = if one {
+                        kind.to_string()
+                    } else {
+                        format!("{kind}[{i}]")
+                    };
+                    values.push(ConfigValue {
+                        key: format!("{prefix}.{key}"),
+                        value: report::render_value(&value),
+                        source: match note {
+                            Some(note) => format!("default (plugin {plugin}; {note})"),
+                            None => format!("default (plugin {plugin})"),
+                        },
+                    });
+                }
+            }
         }
         for section in self.layers.iter().flat_map(|l| &l.projects) {
             for (kind, patch) in KINDS.iter().zip(&section.sections) {

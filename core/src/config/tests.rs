@@ -966,3 +966,32 @@ fn the_built_in_defaults_are_valid() {
 fn errors_fold_line_breaks_into_one_line() {
     assert_eq!(ConfigError::new("a\nb\r\n c").message, "a b  c");
 }
+
+#[test]
+fn config_show_lists_the_built_in_plugins_defaults_with_their_origin() {
+    let mut world = World::new();
+    world.write_global("[retention]\nkeep_days = 60\n");
+    let report = world.load().report();
+    assert_eq!(
+        entry(&report, "retention.keep_last"),
+        ("10", "default (plugin standard)")
+    );
+    // Set by the user: shown once, with its file and line.
+    let keep_days: Vec<_> = report
+        .values
+        .iter()
+        .filter(|v| v.key == "retention.keep_days")
+        .collect();
+    assert_eq!(keep_days.len(), 1);
+    assert_eq!(keep_days[0].value, "60");
+    assert!(keep_days[0].source.ends_with(":2"), "{:?}", keep_days[0]);
+    // A default that follows another setting says so.
+    assert_eq!(
+        entry(&report, "retention.keep_failed_days"),
+        ("60", "default (plugin standard; follows keep_days)")
+    );
+    assert_eq!(
+        entry(&report, "reporter.color"),
+        ("\"auto\"", "default (plugin table)")
+    );
+}
