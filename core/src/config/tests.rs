@@ -969,7 +969,7 @@ fn errors_fold_line_breaks_into_one_line() {
 
 #[test]
 fn config_show_lists_the_built_in_plugins_defaults_with_their_origin() {
-    let mut world = World::new();
+    let world = World::new();
     world.write_global("[retention]\nkeep_days = 60\n");
     let report = world.load().report();
     assert_eq!(
