@@ -442,6 +442,9 @@ fn dispatch(cli: Cli) -> CmdResult {
         reporter: cli.reporter,
         color: cli.color,
     };
+    for warning in &ctx.config.warnings {
+        ctx.warn(warning);
+    }
     // A misspelt plugin setting stops the commands people type, before
     // they act on a configuration that does not say what was meant (not
     // the hooks: an orchestrator's run must not fail on it).

@@ -222,6 +222,18 @@ impl Registry {
             .find(|p| p.handle.kind() == kind && p.handle.name() == name)
     }
 
+    /// The name of a plugin of `kind` close enough to `name` to be the one
+    /// meant (`standrd` → `standard`).
+    fn closest(&self, kind: PluginKind, name: &str) -> Option<&str> {
+        self.plugins
+            .iter()
+            .filter(|p| p.handle.kind() == kind)
+            .map(|p| (crate::run_ref::edit_distance(name, p.handle.name()), p.handle.name()))
+            .filter(|(d, _)| *d <= (name.chars().count() / 3).max(2))
+            .min()
+            .map(|(_, n)| n)
+    }
+
     /// Creates the instance `spec` describes. The error is one line naming
     /// the plugin, where it was chosen, and what to do.
     pub fn instantiate(&self, spec: &InstanceSpec, data_dir: &Path) -> Result<Instance, String> {
@@ -242,8 +254,12 @@ impl Registry {
             } else {
                 format!("; {} plugin file(s) were refused", self.refusals.len())
             };
+            let meant = self
+                .closest(spec.kind, &spec.plugin)
+                .map(|m| format!("did you mean `{m}`? "))
+                .unwrap_or_default();
             return Err(format!(
-                "no {} plugin named `{}` (chosen at {}); available: {available}{refused} — see `otto-hooks plugins list`",
+                "no {} plugin named `{}` (chosen at {}); {meant}available: {available}{refused} — see `otto-hooks plugins list`",
                 spec.kind, spec.plugin, spec.origin
             ));
         };
