@@ -47,7 +47,13 @@ pub(crate) fn chosen_storage(
             crate::hooks::history_db_storage(db)
                 .map_err(|e| Failure::usage(format!("--db {}: {e}", db.display())))
         }
-        None => storage_spec(&ctx.config, backend).map_err(failure),
+        None => {
+            let spec = storage_spec(&ctx.config, backend).map_err(failure)?;
+            // What the storage would pass over in silence (an otto home
+            // that is a file, a project it may not read) is said here.
+            super::otto_home_check::check(ctx, &spec)?;
+            Ok(spec)
+        }
     }
 }
 
