@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use otto_hooks_tests::PrivateDir;
-use otto_hooks_tests::otto_home::{OttoHome, TaskSpec};
+use otto_hooks_tests::otto_home::{OttoHome, RowStatus, TaskSpec};
 
 /// `program` on PATH; `None` (after one line on stderr) when it is missing
 /// outside CI.
@@ -50,7 +50,11 @@ fn clean_env(home: &Path) -> Vec<(&'static str, OsString)> {
 /// The binary in [`clean_env`], in `home`.
 fn otto_hooks(home: &Path) -> Command {
     let mut cmd = Command::new(otto_hooks_tests::otto_hooks_binary());
-    cmd.env_clear().envs(clean_env(home)).current_dir(home);
+    // No pager: these tests read our own escapes, not the pager's.
+    cmd.env_clear()
+        .envs(clean_env(home))
+        .env("PAGER", "cat")
+        .current_dir(home);
     cmd
 }
 
@@ -188,10 +192,15 @@ fn fish_completes_nested_subcommands_and_their_options() {
 fn otto_home_with_runs(home: &Path) -> OttoHome {
     let otto = OttoHome::new(home.join(".otto"));
     let web = otto.project("web", "/src/web");
-    web.run(1_700_000_000).task("build", TaskSpec::ok()).write();
-    web.run(1_700_000_100)
+    let ok = web.run(1_700_000_000).task("build", TaskSpec::ok()).write();
+    let failed = web
+        .run(1_700_000_100)
         .task("test", TaskSpec::failed("boom"))
         .write();
+    // Recorded by otto: statuses are facts (a guess would read `failed?`).
+    let db = otto.db();
+    db.row(&ok, RowStatus::Success);
+    db.row(&failed, RowStatus::Failed);
     otto
 }
 

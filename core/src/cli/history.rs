@@ -268,7 +268,7 @@ fn print_to(
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
     let streamed = crate::render::render_json_to(
         registry,
-        &ctx.reporter(json),
+        &ctx.reporter_for_pager(json),
         &ctx.hooks_home,
         kind,
         text,

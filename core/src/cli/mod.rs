@@ -217,6 +217,20 @@ impl Context {
         spec
     }
 
+    /// The reporter for output a pager shows on the terminal: colour is
+    /// decided for that terminal (as git does), not for the pager's pipe.
+    pub fn reporter_for_pager(&self, json: bool) -> InstanceSpec {
+        let mut spec = self.reporter(json);
+        if !json && spec.plugin == "table" && !spec.settings.contains_key("color") {
+            let on = self.color.enabled_for(true);
+            spec.settings.insert(
+                "color".to_owned(),
+                toml::Value::String(if on { "always" } else { "never" }.to_owned()),
+            );
+        }
+        spec
+    }
+
     /// The reporter `--reporter` or the configuration names, as configured.
     fn chosen_reporter(&self) -> InstanceSpec {
         let configured = self.config.default_selection().reporter.into_iter().next();

@@ -85,13 +85,19 @@ pub struct Pager {
 
 impl Pager {
     /// Starts `command` through `sh -c` (a pager command carries its
-    /// flags, as `$PAGER` does for git), with `LESS=FRX` unless set. `None`
+    /// flags, as `$PAGER` does for git), with `LESS=FRX` and
+    /// `LESSCHARSET=utf-8` unless set. `None`
     /// when it cannot start: the caller writes to stdout instead.
     pub fn start(command: &str) -> Option<Pager> {
         let mut cmd = Command::new("sh");
         cmd.arg("-c").arg(command).stdin(Stdio::piped());
         if std::env::var_os("LESS").is_none() {
             cmd.env("LESS", "FRX");
+        }
+        // Our output is UTF-8 whatever the locale says (the table's rules
+        // are box-drawing characters): tell less, unless the user did.
+        if std::env::var_os("LESSCHARSET").is_none() && std::env::var_os("LESSCHARDEF").is_none() {
+            cmd.env("LESSCHARSET", "utf-8");
         }
         match cmd.spawn() {
             Ok(child) => Some(Pager { child }),

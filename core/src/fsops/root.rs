@@ -670,7 +670,10 @@ mod tests {
         assert!(matches!(out, Outcome::Deleted { .. }), "{out:?}");
         assert!(!run.exists());
         assert_eq!(c.calls, ["prepare", "commit"]);
+        // The deletion itself leaves no trash behind.
+        assert!(!tmp.path().join(TRASH_DIR).exists());
         // Something left in the trash (an interrupted purge) keeps it.
+        std::fs::create_dir(tmp.path().join(TRASH_DIR)).unwrap();
         std::fs::write(tmp.path().join(TRASH_DIR).join("left"), "x").unwrap();
         root.remove_trash_if_empty();
         assert!(tmp.path().join(TRASH_DIR).join("left").is_file());

@@ -303,7 +303,7 @@ fn a_guessed_status_is_bold_with_a_question_mark() {
     info.status_guessed = true;
     let out = markdown(DocumentKind::RunInfo, &to_json(&info));
     assert!(
-        out.starts_with("### Run `1700000000` — **failed?**"),
+        out.starts_with("### Run `web-3f2a1b9c/1700000000` — **failed?**"),
         "{out}"
     );
 }
