@@ -106,13 +106,8 @@ fn an_otto_home_that_is_a_regular_file_is_a_one_line_error_for_every_command() {
 fn run_unprivileged(w: &OttoWorld, args: &[&str]) -> Output {
     let mut command = if is_root() {
         let mut c = Command::new("setpriv");
-        c.args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--",
-        ])
-        .arg(otto_hooks_tests::otto_hooks_binary());
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(otto_hooks_tests::otto_hooks_binary());
         c
     } else {
         Command::new(otto_hooks_tests::otto_hooks_binary())
@@ -186,12 +181,24 @@ fn an_unreadable_project_among_others_is_one_error_line_and_exit_1_the_others_st
     check(&["clean", "--dry-run"]);
     assert_eq!(runs_in(&web.dir), OLD.len(), "a dry run deletes nothing");
     check(CLEAN);
-    assert_eq!(runs_in(&web.dir), 1, "the readable project is still cleaned");
+    assert_eq!(
+        runs_in(&web.dir),
+        1,
+        "the readable project is still cleaned"
+    );
     check(&["run-policies"]);
     set_mode(&api.dir, 0o755);
-    assert_eq!(runs_in(&api.dir), OLD.len(), "the unreadable one is untouched");
+    assert_eq!(
+        runs_in(&api.dir),
+        OLD.len(),
+        "the unreadable one is untouched"
+    );
     // Readable again, every command is quiet and exits 0.
     let out = run_unprivileged(&w, &["list"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(!text(&out.stderr).contains("error"), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("error"),
+        "{}",
+        text(&out.stderr)
+    );
 }

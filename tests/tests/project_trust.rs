@@ -109,7 +109,11 @@ fn assert_ignored(w: &OttoWorld, cwd: &Path, file: &Path, why: &str) {
         .filter_map(Result::ok)
         .filter(|e| e.file_name().to_string_lossy().starts_with("victim-"))
         .flat_map(|e| std::fs::read_dir(e.path()).unwrap().filter_map(Result::ok))
-        .filter(|run| run.file_name().to_string_lossy().starts_with(|c: char| c.is_ascii_digit()))
+        .filter(|run| {
+            run.file_name()
+                .to_string_lossy()
+                .starts_with(|c: char| c.is_ascii_digit())
+        })
         .count();
     assert_eq!(runs, 1, "the victim's run survives");
 }
@@ -166,7 +170,11 @@ fn the_users_own_project_file_in_their_own_directory_is_read() {
     let (w, _victim) = world_and_victim();
     let shop = w.dir.path().join("src").join("shop");
     std::fs::create_dir_all(&shop).unwrap();
-    std::fs::write(shop.join(".otto-hooks.toml"), "[retention]\nkeep_days = 9\n").unwrap();
+    std::fs::write(
+        shop.join(".otto-hooks.toml"),
+        "[retention]\nkeep_days = 9\n",
+    )
+    .unwrap();
     let out = run_in(&w, &shop, &["config", "show"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
@@ -203,7 +211,10 @@ fn a_project_file_may_not_aim_otto_home_or_db_outside_its_project_unless_the_glo
     // Nor through `..`, nor through a symlink inside the project.
     std::fs::write(
         &file,
-        format!("[storage]\notto_home = \"{}/../../victim\"\n", shop.display()),
+        format!(
+            "[storage]\notto_home = \"{}/../../victim\"\n",
+            shop.display()
+        ),
     )
     .unwrap();
     refused(&["list"], "..");
@@ -221,7 +232,11 @@ fn a_project_file_may_not_aim_otto_home_or_db_outside_its_project_unless_the_glo
     .unwrap();
     let out = run_in(&w, &shop, &["config", "show"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("`storage.db`"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("`storage.db`"),
+        "{}",
+        text(&out.stderr)
+    );
 
     // Inside the project is fine.
     std::fs::remove_file(shop.join("otto")).unwrap();
@@ -238,7 +253,11 @@ fn a_project_file_may_not_aim_otto_home_or_db_outside_its_project_unless_the_glo
         .write();
     let out = run_in(&w, &shop, &["list", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("inside"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("inside"),
+        "{}",
+        text(&out.stdout)
+    );
 
     // The project file can't allow itself; the global config can.
     plant(&shop, &victim);
@@ -265,5 +284,9 @@ fn a_project_file_may_not_aim_otto_home_or_db_outside_its_project_unless_the_glo
     .unwrap();
     let out = run_in(&w, &shop, &["list", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("victim"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("victim"),
+        "{}",
+        text(&out.stdout)
+    );
 }

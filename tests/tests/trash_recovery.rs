@@ -113,7 +113,12 @@ fn apparent_bytes(path: &Path) -> u64 {
 #[test]
 fn usage_counts_what_an_interrupted_clean_left_and_says_the_next_clean_finishes_it() {
     let (w, trash) = interrupted();
-    let entry = std::fs::read_dir(&trash).unwrap().next().unwrap().unwrap().path();
+    let entry = std::fs::read_dir(&trash)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let bytes = apparent_bytes(&entry);
     let report = w.json(&["usage", "--json"]);
     assert_eq!(report["trash_entries"], 1, "{report}");

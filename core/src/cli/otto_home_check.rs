@@ -10,9 +10,9 @@
 //! read is a one-line error each, the command still does the rest, and it
 //! exits 1.
 
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::path::{Path, PathBuf};
 
 use otto_hooks_otto_fs::layout::ProjectName;
 
@@ -53,7 +53,10 @@ pub(super) fn check(ctx: &Context, spec: &InstanceSpec) -> Result<(), Failure> {
         checked.push(home.clone());
     }
     let named = if spec.settings.contains_key("otto_home") {
-        format!("`{}.otto_home`", spec.instance.split(['.', '#']).next().unwrap_or("storage"))
+        format!(
+            "`{}.otto_home`",
+            spec.instance.split(['.', '#']).next().unwrap_or("storage")
+        )
     } else {
         "OTTO_HOME".to_owned()
     };

@@ -228,7 +228,12 @@ impl Registry {
         self.plugins
             .iter()
             .filter(|p| p.handle.kind() == kind)
-            .map(|p| (crate::run_ref::edit_distance(name, p.handle.name()), p.handle.name()))
+            .map(|p| {
+                (
+                    crate::run_ref::edit_distance(name, p.handle.name()),
+                    p.handle.name(),
+                )
+            })
             .filter(|(d, _)| *d <= (name.chars().count() / 3).max(2))
             .min()
             .map(|(_, n)| n)

@@ -275,7 +275,11 @@ where
                 "\nTrash: {} in {} left by an interrupted clean; the next `otto-hooks clean` finishes deleting {}",
                 human_size(usage.trash_bytes),
                 count(usage.trash_entries, "entry", "entries"),
-                if usage.trash_entries == 1 { "it" } else { "them" },
+                if usage.trash_entries == 1 {
+                    "it"
+                } else {
+                    "them"
+                },
             );
         }
         if !usage.recommendations.is_empty() {
