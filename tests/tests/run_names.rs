@@ -368,6 +368,19 @@ fn a_misspelt_plugin_name_is_refused_by_config_show_with_the_name_meant() {
             "{args:?}: {err}"
         );
     }
+    // In a `[projects."glob"]` section too, whichever projects exist.
+    std::fs::write(
+        &config,
+        "[projects.\"nowhere-*\".retention]\nplugin = \"standrd\"\n",
+    )
+    .unwrap();
+    let err = expect_usage_error(&w.run(&["config", "show"]), "project section");
+    assert!(
+        err.contains("no retention plugin named `standrd`")
+            && err.contains(&format!("{}:2", config.display()))
+            && err.contains("did you mean `standard`?"),
+        "{err}"
+    );
     // A name like none known gets the list, and is refused all the same.
     std::fs::write(&config, "[reporter]\nplugin = \"xyzzy\"\n").unwrap();
     let err = expect_usage_error(&w.run(&["config", "show"]), "xyzzy");

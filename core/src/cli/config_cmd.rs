@@ -64,6 +64,17 @@ pub(super) fn check_settings(ctx: &Context, warn: bool) -> Result<(), Failure> {
             }
         }
     }
+    if warn {
+        for (kind, plugin) in ctx.config.project_section_plugins() {
+            if registry.find(kind, &plugin.value).is_none() {
+                return Err(Failure::usage(registry.not_found(
+                    kind,
+                    &plugin.value,
+                    &plugin.source,
+                )));
+            }
+        }
+    }
     Ok(())
 }
 

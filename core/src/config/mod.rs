@@ -334,6 +334,28 @@ impl Config {
         self.setting(key).and_then(|v| v.value.as_str())
     }
 
+    /// Every plugin a `[projects."glob"]` section names, with its kind and
+    /// where it was named: `config show` checks them all, not only those
+    /// of the projects it happens to see.
+    pub fn project_section_plugins(&self) -> Vec<(PluginKind, Sourced<String>)> {
+        let mut named = Vec::new();
+        for section in self.layers.iter().flat_map(|l| &l.projects) {
+            for (kind, patch) in KINDS.iter().zip(&section.sections) {
+                let items = match patch {
+                    Some(SectionPatch::One(item)) => std::slice::from_ref(item),
+                    Some(SectionPatch::Many { items, .. }) => items.as_slice(),
+                    None => &[],
+                };
+                named.extend(
+                    items
+                        .iter()
+                        .filter_map(|i| Some((*kind, i.plugin.clone()?))),
+                );
+            }
+        }
+        named
+    }
+
     /// The default selection (no project).
     pub fn default_selection(&self) -> Selection {
         selection_of(&self.defaults)
