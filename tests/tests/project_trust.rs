@@ -136,6 +136,17 @@ fn a_project_file_in_a_sticky_world_writable_directory_is_ignored_with_one_warni
         chown(&file, 0);
     }
     assert_ignored(&w, &cwd, &file, "is writable by others");
+    // Ignored whole, not only its paths: a planted retention policy or
+    // reporter counts no more than a planted otto home.
+    std::fs::write(&file, "[reporter]\nplugin = \"json\"\n").unwrap();
+    let out = run_in(&w, &cwd, &["list"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    assert!(
+        table.contains("web") && !table.trim_start().starts_with('['),
+        "{table}"
+    );
+    assert!(text(&out.stderr).starts_with("warning: ignoring "));
 }
 
 #[test]
