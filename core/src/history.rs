@@ -677,6 +677,9 @@ impl<'a> History<'a> {
             projects,
             largest_runs,
             orphaned_cache_bytes: orphaned,
+            // The trash is the otto home's, not a storage's: `usage` adds it.
+            trash_entries: 0,
+            trash_bytes: 0,
             recommendations,
         };
         Ok((report, runs))

@@ -134,6 +134,14 @@ pub struct UsageReport {
     pub largest_runs: Vec<RunSize>,
     /// Cache files no run references, in bytes.
     pub orphaned_cache_bytes: u64,
+    /// Entries an interrupted clean left in `$OTTO_HOME`'s trash
+    /// (`.otto-hooks-trash`), which the next `clean` or `run-policies`
+    /// finishes deleting; 0 when there are none. Not in `total_bytes`.
+    #[serde(default)]
+    pub trash_entries: u64,
+    /// Their apparent bytes (`du -sb`).
+    #[serde(default)]
+    pub trash_bytes: u64,
     /// What cleaning would free.
     pub recommendations: Vec<Recommendation>,
 }

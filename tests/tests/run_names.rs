@@ -352,3 +352,42 @@ fn a_misspelt_plugin_setting_is_refused_with_its_line_and_the_key_meant() {
     assert!(shown.contains("# --set retention.keep_last=3"), "{shown}");
     assert!(shown.contains("# default"), "{shown}");
 }
+
+#[test]
+fn a_misspelt_plugin_name_is_refused_by_config_show_with_the_name_meant() {
+    let w = OttoWorld::new();
+    two_projects(&w);
+    let config = w.hooks_home().join("config.toml");
+    std::fs::write(&config, "[retention]\nplugin = \"standrd\"\n").unwrap();
+    for args in [&["config", "show"][..], &["clean", "--dry-run"]] {
+        let err = expect_usage_error(&w.run(args), &format!("{args:?}"));
+        assert!(
+            err.contains("no retention plugin named `standrd`")
+                && err.contains(&format!("{}:2", config.display()))
+                && err.contains("did you mean `standard`?"),
+            "{args:?}: {err}"
+        );
+    }
+    // In a `[projects."glob"]` section too, whichever projects exist.
+    std::fs::write(
+        &config,
+        "[projects.\"nowhere-*\".retention]\nplugin = \"standrd\"\n",
+    )
+    .unwrap();
+    let err = expect_usage_error(&w.run(&["config", "show"]), "project section");
+    assert!(
+        err.contains("no retention plugin named `standrd`")
+            && err.contains(&format!("{}:2", config.display()))
+            && err.contains("did you mean `standard`?"),
+        "{err}"
+    );
+    // A name like none known gets the list, and is refused all the same.
+    std::fs::write(&config, "[reporter]\nplugin = \"xyzzy\"\n").unwrap();
+    let err = expect_usage_error(&w.run(&["config", "show"]), "xyzzy");
+    assert!(
+        err.contains("no reporter plugin named `xyzzy`")
+            && !err.contains("did you mean")
+            && err.contains("available: "),
+        "{err}"
+    );
+}

@@ -94,3 +94,51 @@ fn cache_only_and_run_policies_finish_it_too() {
         assert!(!trash.exists(), "{args:?}");
     }
 }
+
+/// Apparent bytes of `path` and everything under it, symlinks not followed
+/// (what `du -sb` adds up).
+fn apparent_bytes(path: &Path) -> u64 {
+    let meta = std::fs::symlink_metadata(path).unwrap();
+    let below: u64 = if meta.is_dir() {
+        std::fs::read_dir(path)
+            .unwrap()
+            .map(|e| apparent_bytes(&e.unwrap().path()))
+            .sum()
+    } else {
+        0
+    };
+    meta.len() + below
+}
+
+#[test]
+fn usage_counts_what_an_interrupted_clean_left_and_says_the_next_clean_finishes_it() {
+    let (w, trash) = interrupted();
+    let entry = std::fs::read_dir(&trash)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let bytes = apparent_bytes(&entry);
+    let report = w.json(&["usage", "--json"]);
+    assert_eq!(report["trash_entries"], 1, "{report}");
+    assert_eq!(report["trash_bytes"], bytes, "{report}");
+    let out = w.run(&["usage"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    let line = table
+        .lines()
+        .find(|l| l.starts_with("Trash:"))
+        .unwrap_or_else(|| panic!("no trash line: {table}"));
+    assert!(
+        line.contains("1 entry") && line.contains("next `otto-hooks clean` finishes"),
+        "{line}"
+    );
+    assert_eq!(entries(&trash), 1, "usage only reads");
+    // Once finished, usage has nothing to say about it.
+    w.run(&["clean", "--yes"]);
+    let report = w.json(&["usage", "--json"]);
+    assert_eq!(report["trash_entries"], 0, "{report}");
+    assert_eq!(report["trash_bytes"], 0, "{report}");
+    assert!(!text(&w.run(&["usage"]).stdout).contains("Trash:"));
+}

@@ -34,8 +34,9 @@ pub(super) fn run(ctx: &Context, cmd: ConfigCommand) -> CmdResult {
 
 /// Creates every configured plugin instance once, as a command would: a
 /// plugin refuses a setting it does not know (`keep_lsat`), and `config
-/// show` says so (exit 2) instead of showing it as if it counted. Other
-/// problems (a plugin that is not installed) are warnings here when `warn`
+/// show` says so (exit 2) instead of showing it as if it counted, and so
+/// does it (`warn`) for a plugin name that no plugin answers to, with the
+/// name meant. Other problems are warnings here when `warn`
 /// (the rest of the configuration is still worth seeing), else left to the
 /// command that meets them.
 pub(super) fn check_settings(ctx: &Context, warn: bool) -> Result<(), Failure> {
@@ -52,9 +53,25 @@ pub(super) fn check_settings(ctx: &Context, warn: bool) -> Result<(), Failure> {
                 if UnknownSetting::parse(&e).is_some() {
                     return Err(explain_failure(Failure::usage(e), &ctx.config));
                 }
+                // A plugin name no plugin answers to (`standrd`): `clean`
+                // would stop on it, so `config show` does too.
+                if warn && e.starts_with(&format!("no {kind} plugin named ")) {
+                    return Err(Failure::usage(e));
+                }
                 if warn {
                     ctx.warn(&e);
                 }
+            }
+        }
+    }
+    if warn {
+        for (kind, plugin) in ctx.config.project_section_plugins() {
+            if registry.find(kind, &plugin.value).is_none() {
+                return Err(Failure::usage(registry.not_found(
+                    kind,
+                    &plugin.value,
+                    &plugin.source,
+                )));
             }
         }
     }

@@ -133,6 +133,7 @@ fn foreground(ctx: &Context, files: &DaemonFiles, args: &StartArgs) -> CmdResult
         quiet: true,
         reporter: None,
         color: ctx.color,
+        homes: Default::default(),
     };
     let interval = ctx.config.setting_duration("policies.interval");
     let pass_db = db_path.clone();

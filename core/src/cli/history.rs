@@ -47,7 +47,13 @@ pub(crate) fn chosen_storage(
             crate::hooks::history_db_storage(db)
                 .map_err(|e| Failure::usage(format!("--db {}: {e}", db.display())))
         }
-        None => storage_spec(&ctx.config, backend).map_err(failure),
+        None => {
+            let spec = storage_spec(&ctx.config, backend).map_err(failure)?;
+            // What the storage would pass over in silence (an otto home
+            // that is a file, a project it may not read) is said here.
+            super::otto_home_check::check(ctx, &spec)?;
+            Ok(spec)
+        }
     }
 }
 
@@ -359,6 +365,9 @@ pub(super) fn usage(ctx: &Context, args: UsageArgs) -> CmdResult {
                 .spec(ctx)
                 .ok()
                 .and_then(|spec| crate::ottodb_rows::otto_home_of_spec(&spec, &ctx.hooks_home));
+            if let Some(home) = &home {
+                trash_usage(ctx, home, &mut report);
+            }
             report
                 .recommendations
                 .extend(home.and_then(|h| crate::ottodb_rows::usage_recommendation(&h)));
@@ -369,6 +378,26 @@ pub(super) fn usage(ctx: &Context, args: UsageArgs) -> CmdResult {
         ctx.print(registry, args.source.json, DocumentKind::Usage, &report)?;
         Ok(exit::OK)
     })
+}
+
+/// Adds to `report` what an interrupted clean left in the trash of the
+/// otto home `home` (a trash that can't be read is a warning: the rest of
+/// the report stands).
+fn trash_usage(
+    ctx: &Context,
+    home: &std::path::Path,
+    report: &mut otto_hooks_plugin_api::report::UsageReport,
+) {
+    let Ok(root) = crate::fsops::OttoRoot::open(home) else {
+        return;
+    };
+    match root.trash_usage() {
+        Ok((entries, bytes)) => {
+            report.trash_entries = entries as u64;
+            report.trash_bytes = bytes;
+        }
+        Err(e) => ctx.warn(&e),
+    }
 }
 
 /// What `usage` recommends about runs: the `clean` command that applies

@@ -13,6 +13,7 @@ mod history;
 mod hook;
 mod import;
 mod notice;
+mod otto_home_check;
 mod pager;
 mod plugins;
 mod retention;
@@ -166,6 +167,8 @@ pub(crate) struct Context {
     pub reporter: Option<String>,
     /// `--color`: handed to the `table` reporter when not `auto`.
     pub color: color::ColorFlag,
+    /// The otto homes checked by this command, and what was found.
+    pub homes: otto_home_check::HomeChecks,
 }
 
 /// A command's failure: its exit code and a one-line message.
@@ -463,7 +466,11 @@ fn dispatch(cli: Cli) -> CmdResult {
         quiet: cli.quiet,
         reporter: cli.reporter,
         color: cli.color,
+        homes: Default::default(),
     };
+    for warning in &ctx.config.warnings {
+        ctx.warn(warning);
+    }
     // A misspelt plugin setting stops the commands people type, before
     // they act on a configuration that does not say what was meant (not
     // the hooks: an orchestrator's run must not fail on it).
@@ -496,7 +503,9 @@ fn dispatch(cli: Cli) -> CmdResult {
         Command::Demo(args) => demo::run(&ctx, args),
         Command::Completions { .. } => Ok(exit::OK),
     };
-    result.map_err(|f| config_cmd::explain_failure(f, &ctx.config))
+    result
+        .map(|code| ctx.homes.exit_code(code))
+        .map_err(|f| config_cmd::explain_failure(f, &ctx.config))
 }
 
 /// The binary's entry point.

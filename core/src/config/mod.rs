@@ -30,6 +30,7 @@ mod report;
 pub mod settings;
 #[cfg(test)]
 mod tests;
+mod trust;
 pub mod unknown;
 
 use std::path::{Path, PathBuf};
@@ -169,15 +170,47 @@ pub fn load(opts: &LoadOptions) -> Result<Config, ConfigError> {
         layers.push(read_file(path, Role::Global, &home)?);
         files.push(path.clone());
     }
+    let mut warnings = Vec::new();
+    let mut project = None;
     if let Some(path) = find_project_file(&opts.cwd) {
         if global.as_ref() != Some(&path) {
-            layers.push(read_file(&path, Role::Project, &home)?);
-            files.push(path);
+            match trust::untrusted_reason(&path, &opts.cwd, &home) {
+                Some(reason) => warnings.push(format!(
+                    "ignoring {}: {reason} (a project file is read only when it and its \
+                     directories up to your home or the repository root are yours or root's \
+                     and not writable by others)",
+                    path.display()
+                )),
+                None => {
+                    project = path.parent().map(|dir| (layers.len(), dir.to_path_buf()));
+                    layers.push(read_file(&path, Role::Project, &home)?);
+                    files.push(path);
+                }
+            }
         }
     }
     layers.push(env.layer);
     layers.push(overrides::override_layer(&opts.overrides, &home)?);
-    Config::resolve(files, layers)
+    if let Some((index, dir)) = project {
+        // `security.project_paths` is global-only: the project layer can't
+        // allow itself.
+        let anywhere = layers
+            .iter()
+            .rev()
+            .find_map(|l| {
+                l.settings
+                    .iter()
+                    .rev()
+                    .find(|(k, _)| *k == "security.project_paths")
+            })
+            .is_some_and(|(_, v)| v.value.as_str() == Some("anywhere"));
+        if !anywhere {
+            trust::check_project_paths(&layers[index], &dir, &home)?;
+        }
+    }
+    let mut config = Config::resolve(files, layers)?;
+    config.warnings = warnings;
+    Ok(config)
 }
 
 /// A config file larger than this is refused (it is a few hundred bytes).
@@ -202,6 +235,9 @@ pub struct Config {
     pub plugin_paths: Vec<Sourced<PathBuf>>,
     /// Whether a failing plugin makes `otto-hooks hook …` exit non-zero.
     pub strict: Sourced<bool>,
+    /// What the caller should warn about, one line each (a project file
+    /// ignored because somebody else could have written it).
+    pub warnings: Vec<String>,
     /// otto-hooks' own settings, by dotted key, each with its source.
     settings: std::collections::BTreeMap<&'static str, Sourced<toml::Value>>,
     plugin_dirs_source: String,
@@ -250,6 +286,7 @@ impl Config {
             plugin_dirs,
             plugin_paths,
             strict,
+            warnings: Vec::new(),
             settings: own,
             plugin_dirs_source,
             plugin_paths_source,
@@ -296,6 +333,28 @@ impl Config {
     /// A text (or path) setting, when set.
     pub fn setting_str(&self, key: &str) -> Option<&str> {
         self.setting(key).and_then(|v| v.value.as_str())
+    }
+
+    /// Every plugin a `[projects."glob"]` section names, with its kind and
+    /// where it was named: `config show` checks them all, not only those
+    /// of the projects it happens to see.
+    pub fn project_section_plugins(&self) -> Vec<(PluginKind, Sourced<String>)> {
+        let mut named = Vec::new();
+        for section in self.layers.iter().flat_map(|l| &l.projects) {
+            for (kind, patch) in KINDS.iter().zip(&section.sections) {
+                let items = match patch {
+                    Some(SectionPatch::One(item)) => std::slice::from_ref(item),
+                    Some(SectionPatch::Many { items, .. }) => items.as_slice(),
+                    None => &[],
+                };
+                named.extend(
+                    items
+                        .iter()
+                        .filter_map(|i| Some((*kind, i.plugin.clone()?))),
+                );
+            }
+        }
+        named
     }
 
     /// The default selection (no project).

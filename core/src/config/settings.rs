@@ -44,7 +44,14 @@ pub struct SettingDef {
 
 /// The sections holding settings (besides `hooks.strict`, which has its
 /// own field for historical reasons, and is listed here too).
-pub const SECTIONS: &[&str] = &["hooks", "clean", "policies", "redaction", "daemon"];
+pub const SECTIONS: &[&str] = &[
+    "hooks",
+    "clean",
+    "policies",
+    "redaction",
+    "daemon",
+    "security",
+];
 
 /// Every setting.
 pub const SETTINGS: &[SettingDef] = &[
@@ -106,6 +113,14 @@ pub const SETTINGS: &[SettingDef] = &[
         key: "daemon.bind",
         ty: SettingType::IpAddr,
         default: Some("\"127.0.0.1\""),
+        global_only: true,
+    },
+    // Whether a project's `.otto-hooks.toml` may set paths outside its
+    // project (`storage.otto_home`, `storage.db`): only the user decides.
+    SettingDef {
+        key: "security.project_paths",
+        ty: SettingType::Choice(&["inside", "anywhere"]),
+        default: Some("\"inside\""),
         global_only: true,
     },
 ];

@@ -629,7 +629,10 @@ fn a_higher_section_naming_another_plugin_replaces_the_lower_settings() {
 #[test]
 fn an_array_puts_instances_side_by_side_with_distinct_names() {
     let world = World::new();
-    world.write_global("[storage]\nplugin = \"sqlite\"\npath = \"/x.db\"\n");
+    // The project's `otto_home` is outside it: the global config allows that.
+    world.write_global(
+        "[security]\nproject_paths = \"anywhere\"\n[storage]\nplugin = \"sqlite\"\npath = \"/x.db\"\n",
+    );
     world.write_project(
         "[[storage]]\nplugin = \"sqlite\"\n\n[[storage]]\nplugin = \"otto-fs\"\notto_home = \"/data/otto\"\n\n\
          [[storage]]\nplugin = \"sqlite\"\nname = \"archive\"\n\n[[storage]]\nplugin = \"sqlite\"\n",
@@ -957,8 +960,8 @@ fn the_built_in_defaults_are_valid() {
             .iter()
             .filter(|v| v.source == "default")
             .count(),
-        15,
-        "7 plugin values and otto-hooks' own clean.*, policies.interval, redaction.*, daemon.*"
+        16,
+        "7 plugin values and otto-hooks' own clean.*, policies.interval, redaction.*, daemon.*, security.*"
     );
 }
 

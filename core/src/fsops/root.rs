@@ -532,6 +532,12 @@ impl OttoRoot {
         trash::entries(self)
     }
 
+    /// The entries an interrupted earlier command left in the trash and
+    /// their apparent bytes (`du -sb`), for `usage`. Reads only.
+    pub fn trash_usage(&self) -> Result<(usize, u64), String> {
+        trash::measure(self)
+    }
+
     /// Finishes what an interrupted earlier command left in the trash —
     /// every entry there is garbage by construction (see the trash module)
     /// — and removes the emptied trash directory. Returns the entries found

@@ -200,6 +200,72 @@ pub(crate) fn entries(root: &OttoRoot) -> Result<usize, String> {
     Ok(n)
 }
 
+/// How many entries the trash of `root` holds and their apparent bytes
+/// (`du -sb`: every file, directory and symlink's `st_size`, a file with
+/// several links once), `(0, 0)` when there is none. Reads only, on
+/// descriptors, never through a symlink; an entry that can't be read adds
+/// what could be.
+pub(crate) fn measure(root: &OttoRoot) -> Result<(usize, u64), String> {
+    let trash = match open(root, false) {
+        Ok(Some(fd)) => fd,
+        Ok(None) => return Ok((0, 0)),
+        Err(step) => return Err(step.message()),
+    };
+    let cannot = |e: Errno| {
+        format!(
+            "cannot read {}: {}",
+            sys::show(&root.trash_path()),
+            sys::describe(e)
+        )
+    };
+    let names = names_in(trash.as_fd()).map_err(cannot)?;
+    let mut seen = std::collections::HashSet::new();
+    let mut bytes = 0u64;
+    let mut dirs: Vec<OwnedFd> = Vec::new();
+    let mut add = |dir: BorrowedFd<'_>, name: &CString, dirs: &mut Vec<OwnedFd>| {
+        let Ok(st) = sys::lstat_at(dir, name.as_c_str()) else {
+            return;
+        };
+        if sys::nlink(&st) > 1 && !sys::is_dir(&st) && !seen.insert(sys::dev_ino(&st)) {
+            return;
+        }
+        bytes = bytes.saturating_add(sys::size(&st));
+        if sys::is_dir(&st) {
+            if let Ok(fd) = sys::open_dir_at(dir, name.as_c_str()) {
+                dirs.push(fd);
+            }
+        }
+    };
+    for name in &names {
+        add(trash.as_fd(), name, &mut dirs);
+    }
+    // Depth-first with an explicit stack: a 400-deep tree holds one
+    // descriptor per level, like the removal does.
+    while let Some(dir) = dirs.pop() {
+        let Ok(names) = names_in(dir.as_fd()) else {
+            continue;
+        };
+        for name in &names {
+            add(dir.as_fd(), name, &mut dirs);
+        }
+    }
+    Ok((names.len(), bytes))
+}
+
+/// The names in the open directory `dir` but `.` and `..`.
+fn names_in(dir: BorrowedFd<'_>) -> Result<Vec<CString>, Errno> {
+    let mut names = Vec::new();
+    let mut listing = Dir::read_from(dir)?;
+    while let Some(entry) = listing.read() {
+        let entry = entry?;
+        let name = entry.file_name();
+        if !matches!(name.to_bytes(), b"." | b"..") {
+            names.push(name.to_owned());
+        }
+    }
+    Ok(names)
+}
+
 /// Purges every entry of the trash; see [`OttoRoot::purge_trash`].
 pub(crate) fn purge(root: &OttoRoot) -> std::io::Result<u64> {
     let trash = match open(root, false) {

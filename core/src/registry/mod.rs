@@ -222,30 +222,57 @@ impl Registry {
             .find(|p| p.handle.kind() == kind && p.handle.name() == name)
     }
 
+    /// The name of a plugin of `kind` close enough to `name` to be the one
+    /// meant (`standrd` → `standard`).
+    fn closest(&self, kind: PluginKind, name: &str) -> Option<&str> {
+        self.plugins
+            .iter()
+            .filter(|p| p.handle.kind() == kind)
+            .map(|p| {
+                (
+                    crate::run_ref::edit_distance(name, p.handle.name()),
+                    p.handle.name(),
+                )
+            })
+            .filter(|(d, _)| *d <= (name.chars().count() / 3).max(2))
+            .min()
+            .map(|(_, n)| n)
+    }
+
+    /// The one-line error for a plugin name no plugin of `kind` answers
+    /// to, chosen at `origin`: the name meant when one is close, the
+    /// plugins of that kind, and how many plugin files were refused.
+    pub fn not_found(&self, kind: PluginKind, name: &str, origin: &str) -> String {
+        let available: Vec<&str> = self
+            .plugins
+            .iter()
+            .filter(|p| p.handle.kind() == kind)
+            .map(|p| p.handle.name())
+            .collect();
+        let available = if available.is_empty() {
+            "none".to_owned()
+        } else {
+            available.join(", ")
+        };
+        let refused = if self.refusals.is_empty() {
+            String::new()
+        } else {
+            format!("; {} plugin file(s) were refused", self.refusals.len())
+        };
+        let meant = self
+            .closest(kind, name)
+            .map(|m| format!("did you mean `{m}`? "))
+            .unwrap_or_default();
+        format!(
+            "no {kind} plugin named `{name}` (chosen at {origin}); {meant}available: {available}{refused} — see `otto-hooks plugins list`"
+        )
+    }
+
     /// Creates the instance `spec` describes. The error is one line naming
     /// the plugin, where it was chosen, and what to do.
     pub fn instantiate(&self, spec: &InstanceSpec, data_dir: &Path) -> Result<Instance, String> {
         let Some(plugin) = self.find(spec.kind, &spec.plugin) else {
-            let available: Vec<&str> = self
-                .plugins
-                .iter()
-                .filter(|p| p.handle.kind() == spec.kind)
-                .map(|p| p.handle.name())
-                .collect();
-            let available = if available.is_empty() {
-                "none".to_owned()
-            } else {
-                available.join(", ")
-            };
-            let refused = if self.refusals.is_empty() {
-                String::new()
-            } else {
-                format!("; {} plugin file(s) were refused", self.refusals.len())
-            };
-            return Err(format!(
-                "no {} plugin named `{}` (chosen at {}); available: {available}{refused} — see `otto-hooks plugins list`",
-                spec.kind, spec.plugin, spec.origin
-            ));
+            return Err(self.not_found(spec.kind, &spec.plugin, &spec.origin));
         };
         plugin
             .handle

@@ -269,6 +269,19 @@ where
                 let _ = writeln!(out, "\nOrphaned cache: {} (no run uses it)", human_size(b));
             }
         }
+        if usage.trash_entries > 0 {
+            let _ = writeln!(
+                out,
+                "\nTrash: {} in {} left by an interrupted clean; the next `otto-hooks clean` finishes deleting {}",
+                human_size(usage.trash_bytes),
+                count(usage.trash_entries, "entry", "entries"),
+                if usage.trash_entries == 1 {
+                    "it"
+                } else {
+                    "them"
+                },
+            );
+        }
         if !usage.recommendations.is_empty() {
             out.push_str("\nRecommendations:\n");
             for r in &usage.recommendations {

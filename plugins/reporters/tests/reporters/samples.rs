@@ -208,6 +208,8 @@ pub fn usage() -> UsageReport {
             },
         ],
         orphaned_cache_bytes: 12_000_000,
+        trash_entries: 0,
+        trash_bytes: 0,
         recommendations: vec![Recommendation {
             message: "cleaning runs older than 30 days would free 812.0 MB".into(),
             command: Some("otto-hooks clean --older-than 30d".into()),
