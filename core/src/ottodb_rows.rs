@@ -75,8 +75,13 @@ struct Ready {
     by_dir: HashMap<String, Vec<usize>>,
     /// Row indices (of rows without `run_dir`) by key.
     by_key: HashMap<(u32, u64, u32), Vec<usize>>,
+    /// For rows without `run_dir`, the last same-second index of each
+    /// (project hash, second): see [`OttoDb::rows_of`].
+    last_of_second: HashMap<(u32, u64), u32>,
     /// `projects.run_count` exists.
     run_count: bool,
+    /// `runs.run_dir` exists (schema 5).
+    has_run_dir: bool,
     /// Set once otto held the write lock past the busy timeout.
     busy: Option<String>,
     /// The rows deleted (or, read-only, to delete) so far.
@@ -142,6 +147,7 @@ impl OttoDb {
             }
         }
         let run_count = has_column(&conn, "projects", "run_count")?;
+        let has_run_dir = has_column(&conn, "runs", "run_dir")?;
         if access == Access::Write {
             // As otto: the tasks' cascade is declared, and only enforced so.
             conn.pragma_update(None, "foreign_keys", true)
@@ -150,10 +156,15 @@ impl OttoDb {
         let rows = read_row_keys(&conn)?;
         let mut by_dir: HashMap<String, Vec<usize>> = HashMap::new();
         let mut by_key: HashMap<(u32, u64, u32), Vec<usize>> = HashMap::new();
+        let mut last_of_second: HashMap<(u32, u64), u32> = HashMap::new();
         for (i, row) in rows.iter().enumerate() {
             match (&row.run_dir, row.key) {
                 (Some(dir), _) => by_dir.entry(dir.clone()).or_default().push(i),
-                (None, Some(key)) => by_key.entry(key).or_default().push(i),
+                (None, Some(key @ (hash, ts, seq))) => {
+                    by_key.entry(key).or_default().push(i);
+                    let last = last_of_second.entry((hash, ts)).or_default();
+                    *last = (*last).max(seq);
+                }
                 (None, None) => {}
             }
         }
@@ -162,7 +173,9 @@ impl OttoDb {
             rows,
             by_dir,
             by_key,
+            last_of_second,
             run_count,
+            has_run_dir,
             busy: None,
             done: Vec::new(),
         })
@@ -181,7 +194,13 @@ impl OttoDb {
 
     /// The rows of run directory `<home>/<project>/<run>`: those whose
     /// `run_dir` names it, and those without `run_dir` whose project hash,
-    /// second and same-second index are its.
+    /// second and same-second index are its — unless a later row of the
+    /// same second has no `run_dir` either. Such rows are matched to runs by
+    /// their order (`<ts>`, `<ts>-1`, …), recomputed at every read: deleting
+    /// one in the middle would shift every later row onto another run (a
+    /// kept run reading another's status, its own row seen as an orphan).
+    /// So a row is kept while a later one of its second remains; it goes
+    /// when the last ones do (as an orphan row, `--prune-rows`).
     fn rows_of(&self, project: &str, run: &str) -> Vec<usize> {
         let State::Ready(ready) = &self.state else {
             return Vec::new();
@@ -193,8 +212,13 @@ impl OttoDb {
                 out.extend(found);
             }
         }
-        if let Some(found) = run_dir_key(project, run).and_then(|k| ready.by_key.get(&k)) {
-            out.extend(found);
+        if let Some(key @ (hash, ts, seq)) = run_dir_key(project, run) {
+            let last = ready.last_of_second.get(&(hash, ts)).copied();
+            if last.is_none_or(|last| last <= seq) {
+                if let Some(found) = ready.by_key.get(&key) {
+                    out.extend(found);
+                }
+            }
         }
         out.sort_unstable();
         out.dedup();
@@ -221,12 +245,13 @@ impl OttoDb {
     pub fn plan_run(&mut self, project: &str, run: &str) {
         let rows = self.rows_of(project, run);
         if let State::Ready(ready) = &mut self.state {
-            for i in rows {
-                if let Some(row) = ready.rows.get(i) {
+            for i in &rows {
+                if let Some(row) = ready.rows.get(*i) {
                     let doc = row_doc(row, Some(project), Some(run));
                     ready.done.push(doc);
                 }
             }
+            forget_positional(ready, &rows);
         }
     }
 
@@ -250,6 +275,17 @@ impl OttoDb {
         for (i, row) in ready.rows.iter().enumerate() {
             if row.timestamp.is_none_or(|t| t > now - ORPHAN_MIN_AGE_SECS) {
                 continue;
+            }
+            // A row placed by its order is an orphan only when it is the
+            // last of its second (see `rows_of`).
+            if let (None, Some((hash, ts, seq))) = (&row.run_dir, row.key) {
+                if ready
+                    .last_of_second
+                    .get(&(hash, ts))
+                    .is_some_and(|&last| last > seq)
+                {
+                    continue;
+                }
             }
             if let Some(found) = self.located(row, &by_hash) {
                 if found.exists {
@@ -437,15 +473,35 @@ fn begin(ready: &mut Ready) -> Result<(), String> {
 
 /// Deletes run row `id` with its tasks, as otto's own clean does; inside
 /// a transaction.
-fn delete_row(ready: &Ready, id: i64) -> Result<(), String> {
+fn delete_row(
+    ready: &Ready,
+    id: i64,
+    timestamp: Option<i64>,
+    run_dir: Option<&str>,
+) -> Result<(), String> {
     let err = |e: rusqlite::Error| format!("cannot delete row {id} of otto.db: {e}");
-    let project: Option<i64> = ready
-        .conn
-        .query_row("SELECT project_id FROM runs WHERE id = ?1", [id], |r| {
-            r.get(0)
-        })
-        .optional()
-        .map_err(err)?;
+    // The row read at the start, not whatever has its id now: SQLite hands
+    // a deleted newest id to the next insert.
+    let project: Option<i64> = if ready.has_run_dir {
+        ready
+            .conn
+            .query_row(
+                "SELECT project_id FROM runs WHERE id = ?1 AND timestamp IS ?2 AND run_dir IS ?3",
+                rusqlite::params![id, timestamp, run_dir],
+                |r| r.get(0),
+            )
+            .optional()
+    } else {
+        ready
+            .conn
+            .query_row(
+                "SELECT project_id FROM runs WHERE id = ?1 AND timestamp IS ?2",
+                rusqlite::params![id, timestamp],
+                |r| r.get(0),
+            )
+            .optional()
+    }
+    .map_err(err)?;
     let Some(project) = project else {
         // Gone since it was read (otto cleaned it): nothing to do.
         return Ok(());
@@ -499,7 +555,7 @@ fn prune_rows(
         {
             continue;
         }
-        if let Err(e) = delete_row(ready, *id) {
+        if let Err(e) = delete_row(ready, *id, doc.timestamp, doc.run_dir.as_deref()) {
             rollback(&ready.conn);
             return Err(e);
         }
@@ -541,10 +597,10 @@ impl Companion for RowsCompanion<'_> {
         begin(ready)?;
         self.in_tx = true;
         for i in &self.rows {
-            let Some(id) = ready.rows.get(*i).map(|r| r.id) else {
+            let Some(row) = ready.rows.get(*i) else {
                 continue;
             };
-            if let Err(e) = delete_row(ready, id) {
+            if let Err(e) = delete_row(ready, row.id, row.timestamp, row.run_dir.as_deref()) {
                 rollback(&ready.conn);
                 self.in_tx = false;
                 return Err(e);
@@ -571,6 +627,7 @@ impl Companion for RowsCompanion<'_> {
                 ready.done.push(doc);
             }
         }
+        forget_positional(ready, &self.rows);
         Ok(())
     }
 
@@ -581,6 +638,51 @@ impl Companion for RowsCompanion<'_> {
             }
         }
         self.in_tx = false;
+    }
+}
+
+/// The order runs are deleted in: by project, then by second, and within
+/// one second the last suffix first (`<ts>-2`, `<ts>-1`, `<ts>`), so that
+/// rows placed by their order go from the end and none is ever shifted.
+pub fn deletion_order(project: &str, run: &str) -> (String, u64, std::cmp::Reverse<u32>) {
+    let (ts, n) = run.split_once('-').unwrap_or((run, "0"));
+    (
+        project.to_owned(),
+        ts.parse().unwrap_or(u64::MAX),
+        std::cmp::Reverse(n.parse().unwrap_or(0)),
+    )
+}
+
+/// Forgets the committed rows `rows` placed by their order, so that the
+/// row before them in their second becomes the last one (and may go).
+fn forget_positional(ready: &mut Ready, rows: &[usize]) {
+    for i in rows {
+        let Some(row) = ready.rows.get(*i) else {
+            continue;
+        };
+        let (None, Some(key @ (hash, ts, _))) = (&row.run_dir, row.key) else {
+            continue;
+        };
+        ready.by_key.remove(&key);
+        let last = ready
+            .by_key
+            .keys()
+            .filter(|(h, t, _)| *h == hash && *t == ts)
+            .map(|(_, _, s)| *s)
+            .max();
+        match last {
+            Some(last) => ready.last_of_second.insert((hash, ts), last),
+            None => ready.last_of_second.remove(&(hash, ts)),
+        };
+    }
+}
+
+/// A companion dropped in the middle of its transaction (a path that
+/// neither committed nor aborted it) rolls back: otto.db's write lock is
+/// never held past the deletion of one run.
+impl Drop for RowsCompanion<'_> {
+    fn drop(&mut self) {
+        Companion::abort(self);
     }
 }
 
@@ -595,7 +697,10 @@ pub fn preview(
 ) -> Option<OttoDbRows> {
     let mut db = OttoDb::open(home, Access::Read);
     warnings.extend(db.warning());
-    for run in deleted {
+    // In the order the deletion takes them (see `policy::execute`).
+    let mut order: Vec<&PlannedRun> = deleted.iter().collect();
+    order.sort_by_key(|r| deletion_order(&r.project, &r.run));
+    for run in order {
         db.plan_run(&run.project, &run.run);
     }
     db.finish(prune, false, warnings)

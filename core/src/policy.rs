@@ -505,7 +505,12 @@ pub fn execute_with(
     doc.refused.extend(plan.refusals());
     let mut out = Executed::default();
     let mut roots: BTreeMap<PathBuf, Result<crate::fsops::OttoRoot, String>> = BTreeMap::new();
-    let deletions: Vec<&PlannedDecision> = plan.groups.iter().flat_map(Group::deletions).collect();
+    let mut deletions: Vec<&PlannedDecision> =
+        plan.groups.iter().flat_map(Group::deletions).collect();
+    // Same-second runs last suffix first (`<ts>-2`, `<ts>-1`, `<ts>`): otto.db
+    // rows placed by their order in a second go only from the end, so that
+    // no row is ever shifted onto another run (see `ottodb_rows`).
+    deletions.sort_by_key(|d| crate::ottodb_rows::deletion_order(&d.run.project, &d.run.id));
     let total = deletions.len();
     for (done, d) in deletions.into_iter().enumerate() {
         let refuse = |doc: &mut CleanPlan, error: String| {
@@ -563,6 +568,7 @@ pub fn execute_with(
         }
         progress(done + 1, total);
     }
+    count_what_happened(plan, &mut doc);
     if let Some(home) = rows.otto_home.as_deref().filter(|_| rows.prune_rows) {
         dbs.of(home, &mut out.warnings);
     }
@@ -573,6 +579,48 @@ pub fn execute_with(
     }
     out.document = doc;
     Ok(out)
+}
+
+/// Makes each project's counts say what happened, not what was planned: a
+/// run refused or failed is counted as kept (it is still there), a run
+/// already gone as neither.
+fn count_what_happened(plan: &Plan, doc: &mut CleanPlan) {
+    use std::collections::BTreeSet;
+    let deleted: BTreeSet<(&str, &str)> = doc
+        .deleted
+        .iter()
+        .map(|d| (d.project.as_str(), d.run.as_str()))
+        .collect();
+    let refused: BTreeSet<(&str, &str)> = doc
+        .refused
+        .iter()
+        .map(|r| (r.project.as_str(), r.run.as_str()))
+        .collect();
+    let mut counts: BTreeMap<String, (u64, u64, u64, u64)> = BTreeMap::new();
+    for d in plan.groups.iter().flat_map(Group::deletions) {
+        let key = (d.run.project.as_str(), d.run.id.as_str());
+        let entry = counts.entry(d.run.project.clone()).or_default();
+        if deleted.contains(&key) {
+            continue;
+        }
+        if refused.contains(&key) {
+            entry.2 += 1;
+            entry.3 += d.run.size_bytes.unwrap_or(0);
+        }
+    }
+    for d in &doc.deleted {
+        let entry = counts.entry(d.project.clone()).or_default();
+        entry.0 += 1;
+        entry.1 += d.size_bytes.unwrap_or(0);
+    }
+    for g in &mut doc.groups {
+        let (deleted, deleted_bytes, stayed, stayed_bytes) =
+            counts.get(&g.project).copied().unwrap_or_default();
+        g.deleted = deleted;
+        g.deleted_bytes = deleted_bytes;
+        g.kept += stayed;
+        g.kept_bytes += stayed_bytes;
+    }
 }
 
 /// A planned run as the document lists it: its start (epoch seconds and

@@ -83,4 +83,11 @@ fn runs_pinned_while_clean_deletes_are_never_deleted() {
     );
     // The race was real: some runs were pinned before their turn came.
     assert!(!pinned.is_empty());
+    // The per-project counts say what happened: runs put back are kept.
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let deleted = doc["deleted"].as_array().unwrap().len() as u64;
+    let group = &doc["groups"][0];
+    assert_eq!(group["deleted"].as_u64(), Some(deleted), "{group:#}");
+    let on_disk = runs.iter().filter(|r| r.dir.exists()).count() as u64;
+    assert_eq!(group["kept"].as_u64(), Some(on_disk), "{group:#}");
 }

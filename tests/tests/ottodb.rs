@@ -303,17 +303,21 @@ fn a_clean_leaves_only_its_deletions_and_otto_history_lists_exactly_the_runs_lef
 }
 
 #[test]
-fn same_second_pre_v5_rows_are_matched_by_their_order() {
+fn same_second_pre_v5_rows_are_matched_by_their_order_and_never_shifted() {
     let w = OttoWorld::new();
     let web = w.project("web");
     let ts = now() - 60 * DAY;
     let first = web.run(ts).task("build", TaskSpec::ok()).write();
-    let second = web.run(ts).suffix(1).task("build", TaskSpec::ok()).write();
+    let second = web
+        .run(ts)
+        .suffix(1)
+        .task("build", TaskSpec::failed("boom"))
+        .write();
     let keep = [aged(&web, 1), aged(&web, 2)];
     let (id_first, id_second) = {
         let db = w.otto.db();
         let a = db.row_pre_v5(&first, RowStatus::Success);
-        let b = db.row_pre_v5(&second, RowStatus::Success);
+        let b = db.row_pre_v5(&second, RowStatus::Failed);
         for r in &keep {
             db.row(r, RowStatus::Success);
         }
@@ -323,9 +327,51 @@ fn same_second_pre_v5_rows_are_matched_by_their_order() {
     let (code, doc, stderr) = clean(&w, &["--keep", "30", "--keep-last", "3", "--yes"]);
     assert_eq!(code, 0, "{doc:#}\n{stderr}");
     assert!(!first.dir.exists() && second.dir.exists());
+    // Rows without run_dir are placed by their order in their second:
+    // deleting the first would move `<ts>-1` onto the row of `<ts>`-… and
+    // its status with it. The first row stays while a later one remains.
     let ids: Vec<i64> = history(&w.otto.db_path()).iter().map(|r| r.0).collect();
-    assert!(!ids.contains(&id_first), "{ids:?}");
+    assert!(ids.contains(&id_first), "{ids:?}");
     assert!(ids.contains(&id_second), "{ids:?}");
+    let (code, info, stderr) = run(
+        &w,
+        &[
+            "info",
+            &format!("{}/{}", web.dir_name(), second.id),
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let info: Value = serde_json::from_str(&info).unwrap();
+    assert_eq!(info["status"], "failed", "{info:#}");
+    assert_eq!(info["status_source"], "otto.db", "{info:#}");
+    // Neither row is an orphan: nothing for --prune-rows to take.
+    let (code, doc, stderr) = clean(
+        &w,
+        &[
+            "--prune-rows",
+            "--keep",
+            "30",
+            "--keep-last",
+            "3",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(code, 0, "{doc:#}\n{stderr}");
+    assert_eq!(
+        doc["otto_db"][0]["orphan_rows"],
+        serde_json::json!([]),
+        "{doc:#}"
+    );
+    // When the later run goes too, both rows go (the first as an orphan).
+    std::fs::remove_dir_all(&second.dir).unwrap();
+    let (code, doc, stderr) = clean(
+        &w,
+        &["--prune-rows", "--keep", "30", "--keep-last", "3", "--yes"],
+    );
+    assert_eq!(code, 0, "{doc:#}\n{stderr}");
+    let ids: Vec<i64> = history(&w.otto.db_path()).iter().map(|r| r.0).collect();
+    assert!(!ids.contains(&id_second), "{ids:?}");
 }
 
 #[test]

@@ -31,13 +31,64 @@ fn interrupted() -> (OttoWorld, PathBuf) {
         .write();
     let trash = w.otto.root().join(".otto-hooks-trash");
     std::fs::create_dir(&trash).unwrap();
+    // A pid no process has (above any pid_max): the clean that moved it
+    // is dead.
     let entry = trash.join(format!(
-        "{}__{}__4242_0123456789abcdef",
+        "{}__{}__999999999_0123456789abcdef",
         web.dir_name(),
         old.id
     ));
     std::fs::rename(&old.dir, &entry).unwrap();
     (w, trash)
+}
+
+/// The one entry of `trash`.
+fn only_entry(trash: &Path) -> PathBuf {
+    let mut all: Vec<PathBuf> = std::fs::read_dir(trash)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(all.len(), 1, "{all:?}");
+    all.remove(0)
+}
+
+#[test]
+fn an_entry_another_live_otto_hooks_is_deleting_is_left_to_it() {
+    // Another otto-hooks with its own OTTO_HOOKS_HOME (so its own clean
+    // lock) moved this run and is purging it: here, this test process.
+    let (w, trash) = interrupted();
+    let entry = only_entry(&trash);
+    let name = entry.file_name().unwrap().to_string_lossy().into_owned();
+    let live = trash.join(name.replace("999999999", &std::process::id().to_string()));
+    std::fs::rename(&entry, &live).unwrap();
+    let out = w.run(&["clean", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(live.exists(), "another process's entry was purged");
+    assert!(
+        !text(&out.stderr).contains("finished deleting"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn a_pinned_run_found_in_the_trash_is_put_back_never_purged() {
+    let (w, trash) = interrupted();
+    let entry = only_entry(&trash);
+    std::fs::write(entry.join(".keep"), "").unwrap();
+    let name = entry.file_name().unwrap().to_string_lossy().into_owned();
+    let mut parts = name.split("__");
+    let (project, run) = (parts.next().unwrap(), parts.next().unwrap());
+    let out = w.run(&["clean", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let back = w.otto.root().join(project).join(run);
+    assert!(back.join(".keep").exists(), "{}", text(&out.stderr));
+    assert!(back.join("tasks").is_dir());
+    assert!(
+        text(&out.stderr).contains("put back"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 fn entries(trash: &Path) -> usize {

@@ -295,6 +295,9 @@ impl OttoRoot {
         // A pin made after the plan was shown — up to this instant, when the
         // run is out of reach in the trash — puts it back.
         if let Some(why) = pinned(run_fd.as_fd()) {
+            // Its rows stay too: the transaction is rolled back now, not
+            // left holding otto.db's write lock.
+            companion.abort();
             return match trash::put_back(trash.as_fd(), &entry, proj.as_fd(), run) {
                 Ok(()) => Outcome::Refused(format!("{why}: put back untouched")),
                 Err(e) => Outcome::Failed(format!(
@@ -550,8 +553,11 @@ impl OttoRoot {
             return Ok((0, 0));
         }
         let bytes = trash::purge(self).map_err(|e| e.to_string())?;
+        // Entries another live otto-hooks is deleting, and pinned runs that
+        // could not be put back, stay: only what went is reported.
+        let left = trash::entries(self)?;
         trash::remove_if_empty(self);
-        Ok((entries, bytes))
+        Ok((entries.saturating_sub(left), bytes))
     }
 }
 

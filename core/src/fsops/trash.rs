@@ -35,7 +35,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rustix::fs::{Dir, Mode, RenameFlags};
 use rustix::io::Errno;
 
-use super::names::NAME_MAX;
+use super::names::{self, NAME_MAX};
 use super::remove::{self, Removal};
 use super::root::{OttoRoot, Step};
 use super::sys;
@@ -298,6 +298,22 @@ pub(crate) fn purge(root: &OttoRoot) -> std::io::Result<u64> {
     let mut bytes = 0u64;
     let mut failed: Vec<String> = Vec::new();
     for name in &names {
+        match leftover(root, trash.as_fd(), name) {
+            Leftover::Garbage => {}
+            Leftover::InUse(pid) => {
+                // Another otto-hooks (another OTTO_HOOKS_HOME, so another
+                // clean lock) is deleting it right now: not ours to purge.
+                tracing::info!(
+                    "{} is being deleted by pid {pid}: left to it",
+                    sys::show(&trash_path.join(name.to_string_lossy().as_ref()))
+                );
+                continue;
+            }
+            Leftover::Pinned(outcome) => {
+                tracing::warn!("{outcome}");
+                continue;
+            }
+        }
         let r = purge_entry(root, trash.as_fd(), name);
         bytes = bytes.saturating_add(r.bytes);
         if !r.complete() {
@@ -320,6 +336,69 @@ pub(crate) fn purge(root: &OttoRoot) -> std::io::Result<u64> {
         )));
     }
     Ok(bytes)
+}
+
+/// What a trash entry is to a purge.
+enum Leftover {
+    /// Garbage by construction: purge it.
+    Garbage,
+    /// Moved there by this live process (not us), which is deleting it.
+    InUse(i32),
+    /// A run holding a `.keep`: never purged (put back when it can be); the
+    /// line says what happened.
+    Pinned(String),
+}
+
+/// Looks at trash entry `name` before a purge: an entry of a live process
+/// other than this one is left to it, and a pinned run is put back into its
+/// project (or left, when it cannot be) — never destroyed.
+fn leftover(root: &OttoRoot, trash: BorrowedFd<'_>, name: &CString) -> Leftover {
+    let text = name.to_string_lossy();
+    // `<project>__<run>__<pid>_<random>` (see `entry_name`).
+    let mut parts = text.rsplitn(3, "__");
+    let owner = parts
+        .next()
+        .and_then(|t| t.split('_').next()?.parse::<i32>().ok());
+    let run = parts.next();
+    let project = parts.next();
+    if let Some(pid) = owner
+        && pid != std::process::id() as i32
+        && crate::client::process_alive(pid)
+    {
+        return Leftover::InUse(pid);
+    }
+    let Ok(entry) = sys::open_dir_at(trash, name.as_c_str()) else {
+        return Leftover::Garbage; // a file (a cache file), or gone
+    };
+    // A pin that cannot be checked counts as a pin.
+    if let Err(Errno::NOENT) = sys::lstat_at(entry.as_fd(), c".keep") {
+        return Leftover::Garbage;
+    }
+    let shown = sys::show(&root.trash_path().join(text.as_ref()));
+    let (Some(project), Some(run)) = (project, run) else {
+        return Leftover::Pinned(format!(
+            "{shown} is a pinned run left in the trash: kept (its name does not say where it came from)"
+        ));
+    };
+    if names::check_project(project).is_err() || names::check_run(run).is_err() {
+        return Leftover::Pinned(format!(
+            "{shown} is a pinned run left in the trash: kept (its name does not say where it came from)"
+        ));
+    }
+    let back = root
+        .open_project(project)
+        .map_err(|step| step.message())
+        .and_then(|(proj, _)| {
+            put_back(trash, name, proj.as_fd(), run).map_err(|e| sys::describe(e).to_string())
+        });
+    match back {
+        Ok(()) => Leftover::Pinned(format!(
+            "a pinned run was left in the trash by an interrupted clean: put back as {project}/{run}"
+        )),
+        Err(why) => Leftover::Pinned(format!(
+            "{shown} is a pinned run left in the trash: kept ({why}); move it back by hand"
+        )),
+    }
 }
 
 /// See [`OttoRoot::remove_trash_if_empty`].
