@@ -679,7 +679,8 @@ fn purge_trash_finishes_what_an_interrupted_command_left() {
         !h.root.join(TRASH_DIR).exists(),
         "purging must not create the trash"
     );
-    // Two runs moved in by a command that died before purging, one of them
+    // Two runs moved in by a command that died (pid 999999999: no such
+    // process) before purging, one of them
     // half purged, plus a stray symlink.
     let trash = h.root.join(TRASH_DIR);
     fs::create_dir(&trash).unwrap();
@@ -688,8 +689,8 @@ fn purge_trash_finishes_what_an_interrupted_command_left() {
     symlink(&victim.dir, b.join("tasks/escape")).unwrap();
     fs::remove_dir_all(b.join("tasks/build")).unwrap();
     let expected = du_sb(&a) + du_sb(&b);
-    fs::rename(&a, trash.join(format!("{P}__1700000000__1_00"))).unwrap();
-    fs::rename(&b, trash.join(format!("{P}__1700000001__1_01"))).unwrap();
+    fs::rename(&a, trash.join(format!("{P}__1700000000__999999999_00"))).unwrap();
+    fs::rename(&b, trash.join(format!("{P}__1700000001__999999999_01"))).unwrap();
     symlink(&victim.dir, trash.join("stray")).unwrap();
     let stray = victim.dir.as_os_str().len() as u64;
     assert_eq!(root.purge_trash().unwrap(), expected + stray);
