@@ -182,3 +182,26 @@ pub(crate) async fn graph(
         .await?;
     Ok(Json(graph))
 }
+
+/// The repositories that have runs.
+#[derive(Debug, Serialize)]
+pub(crate) struct ReposPage {
+    repos: Vec<otto_hooks_sqlite::RepoSummary>,
+}
+
+/// `GET /api/history/repos`: every repository with runs, the most recently
+/// used first, with its run count per status (the UI's repository picker
+/// and status-filter counts). It takes no parameters.
+pub(crate) async fn list_repos(
+    State(state): State<Shared>,
+    query: Result<Query<NoParams>, QueryRejection>,
+) -> Result<Json<ReposPage>, ApiError> {
+    body::query(query)?;
+    let repos = state.blocking(|db| Ok(db.repos()?)).await?;
+    Ok(Json(ReposPage { repos }))
+}
+
+/// A route that takes no query parameters: any is refused with 400.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NoParams {}

@@ -1,0 +1,236 @@
+// The page's controller: reads the route from the URL hash, loads the
+// repositories, the run list page and the selected run, and keeps the
+// three in step. Every view module renders through dom.js (text only).
+
+import * as api from "./api.js";
+import { h, replace } from "./dom.js";
+import { normaliseRepo, pageCount } from "./format.js";
+import { RunDetail, renderNoRun } from "./detail.js";
+import { formatHash, parseHash, withRoute } from "./route.js";
+import { renderPager, renderRuns, renderStatusChips, tickDurations } from "./runs.js";
+import { RUN_STATUSES } from "./status.js";
+
+/** Runs per page (choo's HISTORY-UI). */
+const PAGE_SIZE = 20;
+const ALL = "*";
+const REPO_KEY = "otto-hooks:repo";
+
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  route: parseHash(location.hash),
+  repos: [],
+  listKey: null, // repo|status of the loaded list
+  cursors: [""], // cursors[i] reads page i + 1
+  page: 0,
+  data: null, // the current runs page
+  runsById: new Map(),
+  shownRun: null, // null: nothing drawn yet
+};
+
+const detail = new RunDetail($("detail"), { onUnit: (unit) => go({ unit }) });
+
+function storage(action) {
+  try {
+    return action(window.localStorage);
+  } catch {
+    return null; // storage disabled: the URL still carries the state
+  }
+}
+
+/** Navigates to the route with `changes` (a new history entry). */
+function go(changes) {
+  const next = withRoute(state.route, changes);
+  const hash = formatHash(next);
+  if (hash !== location.hash) location.hash = hash;
+  else render(next);
+}
+
+function banner(error) {
+  const el = $("banner");
+  if (!error) {
+    el.hidden = true;
+    $("daemon-state").classList.remove("down");
+    return;
+  }
+  const retry = h("button", { type: "button", class: "btn small", text: "Retry" });
+  retry.addEventListener("click", () => boot());
+  if (error.status === 0 || error.status >= 500) {
+    replace(el, h("span", { text: "Cannot reach the history daemon." }), h("span", {}, "Start it with ", h("code", { text: "otto-hooks daemon start" })), retry);
+  } else {
+    replace(el, h("span", { text: `The daemon refused a request: ${error.message}` }), retry);
+  }
+  el.hidden = false;
+  const indicator = $("daemon-state");
+  indicator.classList.add("down");
+  replace(indicator, h("span", { class: "dot", "aria-hidden": "true" }), "daemon unreachable");
+}
+
+function repoLabel(repo) {
+  return repo === ALL ? "any repository" : repo;
+}
+
+/** The status counts of the chosen repository (or of all). */
+function counts(repo) {
+  const pick = repo === ALL ? state.repos : state.repos.filter((r) => r.repo_path === repo);
+  const out = {};
+  for (const s of RUN_STATUSES) out[s] = pick.reduce((n, r) => n + (r[s] ?? 0), 0);
+  return out;
+}
+
+function renderPicker(route) {
+  const select = $("repo");
+  const options = [h("option", { value: ALL, text: `All repositories (${state.repos.reduce((n, r) => n + r.runs, 0)} runs)` })];
+  for (const r of state.repos) options.push(h("option", { value: r.repo_path, text: `${r.repo_path} (${r.runs})` }));
+  if (route.repo && route.repo !== ALL && !state.repos.some((r) => r.repo_path === route.repo)) {
+    options.push(h("option", { value: route.repo, text: `${route.repo} (no runs)` }));
+  }
+  replace(select, options);
+  select.value = route.repo || ALL;
+  select.disabled = false;
+}
+
+async function loadList(route) {
+  const key = `${route.repo}|${route.status}`;
+  if (state.listKey !== key) {
+    state.listKey = key;
+    state.cursors = [""];
+    state.page = 0;
+  }
+  const data = await api.runs({
+    repo: route.repo === ALL ? "" : route.repo,
+    status: route.status,
+    limit: PAGE_SIZE,
+    cursor: state.cursors[state.page],
+  });
+  state.data = data;
+  state.runsById = new Map(data.runs.map((r) => [r.id, r]));
+  if (data.next_cursor) state.cursors[state.page + 1] = data.next_cursor;
+}
+
+function renderList(route) {
+  const data = state.data;
+  renderStatusChips($("status-filter"), route, counts(route.repo), (status) => go({ status, run: "", unit: "" }));
+  renderRuns($("runs"), { runs: data.runs, route, allRepos: route.repo === ALL, now: Date.now(), repoLabel: repoLabel(route.repo) });
+  renderPager($("pager"), {
+    page: state.page + 1,
+    pages: pageCount(data.total, PAGE_SIZE),
+    total: data.total,
+    canNewer: state.page > 0,
+    canOlder: data.has_more && Boolean(data.next_cursor),
+    onNewer: () => turn(-1),
+    onOlder: () => turn(1),
+  });
+}
+
+async function turn(delta) {
+  const next = state.page + delta;
+  if (next < 0 || (delta > 0 && !state.cursors[next])) return;
+  state.page = next;
+  try {
+    const route = state.route;
+    const data = await api.runs({
+      repo: route.repo === ALL ? "" : route.repo,
+      status: route.status,
+      limit: PAGE_SIZE,
+      cursor: state.cursors[next],
+    });
+    state.data = data;
+    state.runsById = new Map(data.runs.map((r) => [r.id, r]));
+    if (data.next_cursor) state.cursors[next + 1] = data.next_cursor;
+    renderList(route);
+    $("runs").scrollTop = 0;
+    banner(null);
+  } catch (e) {
+    state.page -= delta;
+    banner(e);
+  }
+}
+
+/** Draws the screen for `route`. */
+async function render(route) {
+  const previous = state.route;
+  state.route = route;
+  renderPicker(route);
+  document.title = route.run ? `${route.run} · otto-hooks` : "otto-hooks · run history";
+  try {
+    const listChanged = state.listKey !== `${route.repo}|${route.status}` || !state.data;
+    if (listChanged) {
+      replace($("runs"), h("div", { class: "loading", text: "Loading runs…" }));
+      await loadList(route);
+    }
+    renderList(route);
+    if (route.run !== state.shownRun) {
+      state.shownRun = route.run;
+      if (route.run) await detail.show(route.run, { unit: route.unit });
+      else renderNoRun($("detail"), state.data.total > 0);
+    } else if (route.run && route.unit !== previous.unit) {
+      detail.applyFilter({ unit: route.unit });
+    }
+    banner(null);
+  } catch (e) {
+    console.error(e);
+    banner(e);
+  }
+}
+
+/** Loads the repositories, settles the repository to show, draws. */
+async function boot() {
+  try {
+    state.repos = await api.repos();
+  } catch (e) {
+    banner(e);
+    return;
+  }
+  state.listKey = null;
+  state.shownRun = null;
+  const route = parseHash(location.hash);
+  route.repo = route.repo === ALL ? ALL : normaliseRepo(route.repo);
+  if (!route.repo) {
+    const remembered = storage((s) => s.getItem(REPO_KEY));
+    const known = (r) => r === ALL || state.repos.some((x) => x.repo_path === r);
+    route.repo = remembered && known(remembered) ? remembered : state.repos[0]?.repo_path ?? ALL;
+    history.replaceState(null, "", formatHash(route));
+  }
+  const indicator = $("daemon-state");
+  replace(indicator, h("span", { class: "dot", "aria-hidden": "true" }), `daemon ${location.host} · read-only`);
+  await render(route);
+}
+
+$("repo").addEventListener("change", (ev) => {
+  const repo = ev.target.value;
+  storage((s) => s.setItem(REPO_KEY, repo));
+  go({ repo, status: "", run: "", unit: "" });
+});
+
+window.addEventListener("hashchange", () => {
+  const route = parseHash(location.hash);
+  route.repo = route.repo === ALL ? ALL : normaliseRepo(route.repo) || ALL;
+  render(route);
+});
+
+// Keyboard: j/k (or arrows in the list) move between runs, Escape closes.
+document.addEventListener("keydown", (ev) => {
+  const target = ev.target;
+  if (ev.defaultPrevented || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+  if (target instanceof HTMLElement && target.closest("input, select, textarea")) return;
+  const links = [...document.querySelectorAll(".run-link")];
+  const at = links.indexOf(document.activeElement);
+  const move = (delta) => {
+    if (!links.length) return;
+    const current = at >= 0 ? at : links.findIndex((l) => l.getAttribute("aria-current") === "true");
+    const next = Math.max(0, Math.min(links.length - 1, current < 0 ? 0 : current + delta));
+    links[next].focus();
+    ev.preventDefault();
+  };
+  if (ev.key === "j" || (ev.key === "ArrowDown" && at >= 0)) move(1);
+  else if (ev.key === "k" || (ev.key === "ArrowUp" && at >= 0)) move(-1);
+  else if (ev.key === "Escape") {
+    if (state.route.unit) go({ unit: "" });
+    else if (state.route.run) go({ run: "" });
+  }
+});
+
+setInterval(() => tickDurations($("runs"), state.runsById, Date.now()), 1000);
+
+boot();

@@ -1,0 +1,199 @@
+// The run detail pane: header (status, times, counters, error), the
+// dependency graph with node colours replayed from the events, and the
+// event timeline. A missing graph (404) is a notice, not a failure.
+
+import * as api from "./api.js";
+import { h, replace } from "./dom.js";
+import { activeMs, formatDuration, localDateTime, parseTime, plural, utcText, wallMs } from "./format.js";
+import { GraphView, legend } from "./graph.js";
+import { validateGraph } from "./layout.js";
+import { badge } from "./runs.js";
+import { deriveUnits, segmentAttempts } from "./status.js";
+import { Timeline } from "./timeline.js";
+
+/** Unit and task events read to colour the graph, at most. */
+const STATUS_EVENTS_CAP = 20000;
+
+function fact(label, value, attrs = {}) {
+  return h("div", {}, h("dt", { text: label }), h("dd", { ...attrs, text: value }));
+}
+
+/** The empty detail pane. */
+export function renderNoRun(container, hasRuns) {
+  replace(
+    container,
+    h(
+      "div",
+      { class: "empty", "data-empty": "detail" },
+      h("h2", { text: hasRuns ? "Select a run to view details" : "No run to show" }),
+      hasRuns ? h("p", { text: "Pick a run in the list (j / k move, Enter opens)." }) : null,
+    ),
+  );
+}
+
+/** The header of a run. */
+function header(run, now, markerCount) {
+  const wall = wallMs(run, now);
+  const active = activeMs(run, now);
+  const started = parseTime(run.started_at);
+  const facts = [
+    fact("Repository", run.repo_path, { class: "mono" }),
+    fact("Started", localDateTime(started), { title: utcText(started) }),
+    fact("Duration", run.resume_count > 0 || markerCount > 0 ? `${formatDuration(wall)} wall · ${formatDuration(active)} active` : formatDuration(wall), {
+      "data-field": "duration",
+    }),
+    fact("Units", `${run.completed_units}/${run.total_units} complete`, { "data-field": "units" }),
+  ];
+  if (run.failed_units > 0) facts.push(fact("Failed", String(run.failed_units)));
+  if (run.blocked_units > 0) facts.push(fact("Blocked", String(run.blocked_units)));
+  if (run.resume_count > 0) facts.push(fact("Resumed", `${run.resume_count}×`, { "data-field": "resumes" }));
+  facts.push(fact("Parallelism", String(run.parallelism)));
+  if (run.tasks_dir) facts.push(fact("Tasks dir", run.tasks_dir, { class: "mono" }));
+  facts.push(fact("Events", String(run.event_count ?? run.last_seq ?? 0)));
+  return h(
+    "header",
+    { class: "run-head" },
+    h(
+      "h2",
+      { class: "run-title" },
+      h("span", { class: "muted", text: "Run" }),
+      h("span", { class: "mono", "data-field": "run-id", text: run.id }),
+      badge(run.status),
+      run.dry_run ? h("span", { class: "tag", text: "dry run" }) : null,
+    ),
+    h("dl", { class: "facts" }, facts),
+    run.error ? h("pre", { class: "run-errtext", "data-field": "error", text: run.error }) : null,
+  );
+}
+
+/** A run's detail view, drawn into `container`. */
+export class RunDetail {
+  constructor(container, { onUnit } = {}) {
+    this.container = container;
+    this.onUnit = onUnit ?? (() => {});
+    this.graph = null;
+    this.timeline = null;
+    this.token = 0;
+  }
+
+  /** Shows the run `id` (a newer call supersedes an unfinished one). */
+  async show(id, { unit = "" } = {}) {
+    const token = ++this.token;
+    this.graph?.destroy();
+    replace(this.container, h("div", { class: "loading", text: "Loading run…" }));
+    let run;
+    try {
+      run = await api.run(id);
+    } catch (e) {
+      if (token !== this.token) return;
+      if (e.status === 404) {
+        replace(
+          this.container,
+          h(
+            "div",
+            { class: "empty", "data-empty": "missing-run" },
+            h("h2", {}, "Run ", h("span", { class: "mono", text: id }), " not found"),
+            h("p", { text: "It may have been removed by retention (retention_days)." }),
+          ),
+        );
+        return;
+      }
+      throw e;
+    }
+    const [rawGraph, runEvents, unitEvents, taskStarted, taskDone] = await Promise.all([
+      api.graph(id),
+      api.allEvents(id, "run"),
+      api.allEvents(id, "unit", STATUS_EVENTS_CAP),
+      api.allEvents(id, "task.started", STATUS_EVENTS_CAP),
+      api.allEvents(id, "task.completed", STATUS_EVENTS_CAP),
+    ]);
+    if (token !== this.token) return;
+    const segments = segmentAttempts(runEvents);
+    const graph = validateGraph(rawGraph);
+    const units = deriveUnits(graph?.nodes ?? [], [...unitEvents, ...taskStarted, ...taskDone]);
+
+    const graphBox = h("div", { class: "graph-box", "data-section": "graph" });
+    const fitButton = h("button", { type: "button", class: "btn small", text: "Fit", disabled: !graph });
+    const unitSelect = h("select", { id: "tl-unit", class: "btn small" });
+    const familySelect = h("select", { id: "tl-family", class: "btn small" });
+    const count = h("span", { class: "muted", "data-field": "event-count" });
+    const timelineBox = h("div", { class: "detail-body" });
+    replace(
+      this.container,
+      header(run, Date.now(), segments.markers.size),
+      h(
+        "div",
+        { class: "section-head" },
+        h("h2", { text: "Dependency graph" }),
+        graph ? legend() : null,
+        h("span", { class: "spacer" }),
+        fitButton,
+      ),
+      graphBox,
+      h(
+        "div",
+        { class: "section-head" },
+        h("h2", { text: "Events" }),
+        count,
+        h("span", { class: "spacer" }),
+        h("label", { for: "tl-family", class: "muted", text: "Type" }),
+        familySelect,
+        h("label", { for: "tl-unit", class: "muted", text: "Unit" }),
+        unitSelect,
+      ),
+      timelineBox,
+    );
+    if (graph) {
+      this.graph = new GraphView(graphBox, { onSelect: (u) => this.onUnit(u) });
+      this.graph.render(graph, units);
+      this.graph.select(unit);
+      fitButton.addEventListener("click", () => this.graph.fit());
+    } else {
+      this.graph = null;
+      replace(
+        graphBox,
+        h("div", { class: "graph-note", "data-empty": "graph" }, "No dependency graph was recorded for this run (its orch.started event carried none)."),
+      );
+    }
+    this.countEl = count;
+    this.timeline = new Timeline(timelineBox, {
+      run,
+      segments,
+      onUnitFilter: (u) => this.onUnit(u),
+      onRender: () => this.showCount(),
+    });
+    await this.timeline.open();
+    if (token !== this.token) return;
+    const { families, units: seenUnits } = this.timeline.facets();
+    const allUnits = [...new Set([...(graph?.nodes ?? []).map((n) => n.id), ...seenUnits])].sort();
+    const option = (value, label) => h("option", { value, text: label });
+    replace(familySelect, option("", "all"), families.map((f) => option(f, f)));
+    replace(unitSelect, option("", "all"), allUnits.map((u) => option(u, u)));
+    unitSelect.value = unit;
+    familySelect.addEventListener("change", () => this.applyFilter({ family: familySelect.value }));
+    unitSelect.addEventListener("change", () => this.onUnit(unitSelect.value));
+    this.unitSelect = unitSelect;
+    this.applyFilter({ unit });
+  }
+
+  /** Filters the timeline (and marks the graph) to a unit; "" clears. */
+  applyFilter(filter) {
+    if (!this.timeline) return;
+    this.timeline.setFilter(filter);
+    if (filter.unit !== undefined) {
+      this.graph?.select(filter.unit);
+      if (this.unitSelect) this.unitSelect.value = filter.unit;
+    }
+  }
+
+  /** "N events", "N of M events loaded", or "N of M loaded events" when filtered. */
+  showCount() {
+    if (!this.timeline || !this.countEl) return;
+    const loaded = this.timeline.events.length;
+    const total = this.timeline.run.last_seq ?? loaded;
+    const filtering = this.timeline.filter.unit || this.timeline.filter.family;
+    this.countEl.textContent = filtering
+      ? `${this.timeline.shown} of ${plural(loaded, "loaded event")}`
+      : `${loaded === total ? plural(total, "event") : `${loaded} of ${plural(total, "event")} loaded`}`;
+  }
+}

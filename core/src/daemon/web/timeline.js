@@ -1,0 +1,217 @@
+// The event timeline of one run: rows in seq order, colour plus text,
+// STOP/RESUME boundary rows, attempt headers, the stopped stretch shaded.
+// It opens at the tail and pages by seq (`after_seq`), never by offset:
+// "Load earlier" (or scrolling to the top) reads the page before the first
+// loaded event. Filters by type family and unit combine, over what is loaded.
+
+import * as api from "./api.js";
+import { h, replace } from "./dom.js";
+import { formatDuration, localClock, localDate, pageBefore, parseTime, plural, utcText } from "./format.js";
+import { attemptOf, eventFamily, eventTone, isFailureType } from "./status.js";
+
+/** Events read per page. */
+export const PAGE = 250;
+
+/** Payload keys worth a glance, in display order. */
+const SUMMARY_KEYS = ["title", "reason", "attempt", "exit_code", "branch", "blocked_by", "provider", "url"];
+
+const isRedacted = (v) => typeof v === "string" && /^\[redacted\]$/i.test(v);
+
+function valueText(v) {
+  if (v == null) return "null";
+  if (typeof v === "string") return v;
+  if (Array.isArray(v)) return v.map(valueText).join(", ");
+  return JSON.stringify(v);
+}
+
+/** The timeline of one run, in `container`. */
+export class Timeline {
+  constructor(container, { run, segments, onUnitFilter, onRender }) {
+    this.container = container;
+    this.run = run;
+    this.segments = segments;
+    this.onUnitFilter = onUnitFilter ?? (() => {});
+    this.onRender = onRender ?? (() => {});
+    this.events = [];
+    this.lo = 0; // first loaded seq (0: none)
+    this.hi = 0; // last loaded seq
+    this.filter = { family: "", unit: "" };
+    this.loading = false;
+    this.list = h("ol", { class: "tl-list", role: "log", "aria-label": "Event timeline", "aria-live": "off" });
+    this.scroller = h("div", { class: "timeline", tabindex: "0", "data-timeline": "1" }, this.list);
+    this.scroller.addEventListener("scroll", () => {
+      if (this.scroller.scrollTop < 40 && this.lo > 1 && !this.loading) this.loadEarlier();
+    });
+    replace(container, this.scroller);
+  }
+
+  /** Loads the tail and shows it, scrolled to the end. */
+  async open() {
+    const last = this.run.last_seq ?? 0;
+    if (last <= 0) {
+      replace(this.list, h("li", { class: "empty", "data-empty": "events" }, h("h2", { text: "No events recorded for this run." })));
+      return;
+    }
+    await this.fetchBefore(last + 1);
+    // Events stored after the run row was read.
+    await this.loadNewer();
+    this.render();
+    this.scroller.scrollTop = this.scroller.scrollHeight;
+  }
+
+  async fetchBefore(beforeSeq) {
+    const { after_seq, limit } = pageBefore(beforeSeq, PAGE);
+    if (limit <= 0) return;
+    this.loading = true;
+    try {
+      const page = await api.events(this.run.id, { after_seq, limit });
+      const fresh = page.events.filter((e) => this.lo === 0 || e.seq < this.lo);
+      this.events = fresh.concat(this.events);
+      if (this.events.length) {
+        this.lo = this.events[0].seq;
+        this.hi = this.events[this.events.length - 1].seq;
+      }
+    } finally {
+      this.loading = false;
+    }
+  }
+
+  /** Reads the page before the first loaded event, keeping the view still. */
+  async loadEarlier() {
+    if (this.lo <= 1) return;
+    const before = this.scroller.scrollHeight - this.scroller.scrollTop;
+    await this.fetchBefore(this.lo);
+    this.render();
+    this.scroller.scrollTop = this.scroller.scrollHeight - before;
+  }
+
+  /** Reads every event after the last loaded one. */
+  async loadNewer() {
+    for (;;) {
+      const page = await api.events(this.run.id, { after_seq: this.hi, limit: 1000 });
+      const fresh = page.events.filter((e) => e.seq > this.hi);
+      this.events.push(...fresh);
+      if (fresh.length) {
+        this.hi = fresh[fresh.length - 1].seq;
+        if (this.lo === 0) this.lo = fresh[0].seq;
+      }
+      if (!page.has_more || fresh.length === 0) return;
+    }
+  }
+
+  /** Type families and units present in the loaded events. */
+  facets() {
+    const families = new Set();
+    const units = new Set();
+    for (const e of this.events) {
+      families.add(eventFamily(e.type));
+      if (e.unit) units.add(e.unit);
+    }
+    return { families: [...families].sort(), units: [...units].sort() };
+  }
+
+  /** Applies a filter ({family, unit}; "" for any) and redraws. */
+  setFilter(filter) {
+    this.filter = { ...this.filter, ...filter };
+    this.render();
+  }
+
+  matches(e) {
+    const { family, unit } = this.filter;
+    return (!family || eventFamily(e.type) === family) && (!unit || e.unit === unit);
+  }
+
+  render() {
+    const { markers, folded, attempts } = this.segments;
+    const rows = [];
+    const filtering = this.filter.family !== "" || this.filter.unit !== "";
+    if (this.lo > 1) {
+      const more = h("button", { type: "button", class: "btn small", "data-action": "earlier", text: "Load earlier events" });
+      more.addEventListener("click", () => this.loadEarlier());
+      rows.push(h("li", { class: "tl-more" }, more, h("span", { text: `${plural(this.lo - 1, "earlier event")} not loaded (seq 1–${this.lo - 1})` })));
+    }
+    let lastDate = "";
+    let attempt = 0;
+    let stopped = false;
+    let shown = 0;
+    for (const e of this.events) {
+      const n = attemptOf(attempts, e.seq);
+      const marker = markers.get(e.seq);
+      if (attempts.length > 1 && n !== attempt && !filtering) {
+        rows.push(h("li", { class: "attempt-row", "data-attempt": n, text: `Attempt ${n} of ${attempts.length}` }));
+      }
+      attempt = n;
+      if (marker?.kind === "stop") stopped = true;
+      if (marker?.kind === "resume") stopped = false;
+      if (folded.has(e.seq)) continue;
+      if (!this.matches(e) && !marker) continue;
+      const time = parseTime(e.time);
+      const day = time ? localDate(time) : "";
+      if (day && day !== lastDate) {
+        rows.push(h("li", { class: "date-row", text: day }));
+        lastDate = day;
+      }
+      rows.push(marker ? this.markerRow(e, marker, time) : this.eventRow(e, time, stopped && !marker));
+      shown += 1;
+    }
+    if (filtering && shown === 0) {
+      const clear = h("button", { type: "button", class: "btn small", text: "Clear filters" });
+      clear.addEventListener("click", () => this.onUnitFilter(""));
+      rows.push(h("li", { class: "empty", "data-empty": "filter" }, h("p", { text: "No events match." }), clear));
+    }
+    replace(this.list, rows);
+    this.shown = shown;
+    this.onRender();
+  }
+
+  markerRow(e, marker, time) {
+    const parts = [
+      h("span", { class: "word", text: marker.kind === "stop" ? "STOP" : "RESUME" }),
+      h("span", { class: "ev-time", title: `${utcText(time)} · seq ${e.seq}`, text: time ? localClock(time) : "time unknown" }),
+    ];
+    if (marker.kind === "stop") {
+      parts.push(h("span", { class: "ev-v" }, h("span", { class: "ev-k", text: "Reason: " }), marker.reason ?? "no reason given"));
+    } else {
+      if (marker.gapMs != null) parts.push(h("span", { class: "ev-v", text: `after ${formatDuration(marker.gapMs)} stopped` }));
+      if (marker.resumedFromSeq != null) parts.push(h("span", { class: "ev-v", text: `from seq ${marker.resumedFromSeq}` }));
+    }
+    if (marker.count > 1) parts.push(h("span", { class: "tag", text: `×${marker.count}` }));
+    if (e.error) parts.push(h("span", { class: "ev-v", text: e.error }));
+    return h("li", { class: `marker ${marker.kind}`, "data-seq": e.seq, "data-marker": marker.kind }, parts);
+  }
+
+  eventRow(e, time, inStop) {
+    const bad = isFailureType(e.type);
+    const main = [];
+    if (e.unit) {
+      const chip = h("button", { type: "button", class: "ev-unit", title: `Show only unit ${e.unit}`, text: e.unit });
+      chip.addEventListener("click", () => this.onUnitFilter(e.unit));
+      main.push(chip);
+    }
+    if (e.task != null) main.push(h("span", { class: "ev-v", text: `Task #${e.task}` }));
+    if (e.pr != null) main.push(h("span", { class: "ev-v", text: `PR #${e.pr}` }));
+    const p = e.payload && typeof e.payload === "object" && !Array.isArray(e.payload) ? e.payload : null;
+    if (p) {
+      for (const key of SUMMARY_KEYS) {
+        if (!(key in p)) continue;
+        const v = p[key];
+        main.push(h("span", { class: "ev-v" }, h("span", { class: "ev-k", text: `${key} ` }), h("span", { class: isRedacted(v) ? "redacted" : null, text: valueText(v) })));
+      }
+      if (p._truncated === true) {
+        main.push(h("span", { class: "redacted", text: `payload truncated (${p._original_bytes ?? "?"} bytes)` }));
+      }
+      if (Object.keys(p).length) {
+        main.push(h("details", { class: "ev-payload" }, h("summary", { class: "ev-k", text: "payload" }), h("pre", { class: "mono", text: JSON.stringify(p, null, 2) })));
+      }
+    }
+    const cls = `ev tone-${eventTone(e.type)}${bad ? " bad" : ""}${inStop ? " in-stop" : ""}`;
+    return h(
+      "li",
+      { class: cls, "data-seq": e.seq, "data-type": e.type },
+      h("span", { class: "ev-time", title: `${utcText(time)} · seq ${e.seq}`, text: time ? localClock(time) : "time unknown" }),
+      h("span", { class: "ev-type", text: e.type }),
+      h("span", { class: "ev-main" }, main),
+      e.error ? h("pre", { class: "ev-error", text: e.error }) : null,
+    );
+  }
+}

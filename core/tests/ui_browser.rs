@@ -1,0 +1,606 @@
+//! The history web UI in a real browser: headless Debian `chromium`
+//! driven over WebDriver (`chromedriver`), against the daemon's real server
+//! on 127.0.0.1 with a real history.db, seeded through the API.
+//!
+//! Without a driver these tests print one line and pass, except under
+//! `CI=true`, where a missing browser is a failure. Screenshots of each
+//! screen go to `target/ui-shots/`.
+
+#[path = "ui/webdriver.rs"]
+mod webdriver;
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use otto_hooks_core::daemon::{ServerOptions, serve};
+use serde_json::{Value, json};
+use webdriver::Browser;
+
+const TOKEN: &str = "ui-test-token-0123456789";
+
+/// One browser at a time: the machines that run this have few cores.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// A daemon serving a fresh history.db until dropped.
+struct Daemon {
+    addr: SocketAddr,
+    agent: ureq::Agent,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<Result<(), String>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    fn start() -> Daemon {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let options = ServerOptions::new(dir.path().join("history.db"), TOKEN);
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            serve(options, listener, async move {
+                let _ = rx.await;
+            })
+        });
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        Daemon {
+            addr,
+            agent,
+            stop: Some(tx),
+            thread: Some(thread),
+            _dir: dir,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn post(&self, path: &str, body: Value) -> Value {
+        let mut resp = self
+            .agent
+            .post(&self.url(path))
+            .header("Authorization", &format!("Bearer {TOKEN}"))
+            .send_json(&body)
+            .expect("POST");
+        let status = resp.status().as_u16();
+        let value: Value = resp.body_mut().read_json().unwrap_or(Value::Null);
+        assert!(status < 300, "POST {path}: {status} {value}");
+        value
+    }
+
+    fn start_run(&self, repo: &str, started_at: &str, total_units: u64) -> String {
+        let reply = self.post(
+            "/api/runs",
+            json!({"repo_path": repo, "parallelism": 3, "total_units": total_units,
+                   "started_at": started_at, "tasks_dir": "specs/tasks"}),
+        );
+        reply["run_id"].as_str().expect("run_id").to_owned()
+    }
+
+    fn events(&self, run: &str, events: Vec<Value>) {
+        for chunk in events.chunks(2000) {
+            self.post(
+                &format!("/api/runs/{run}/events"),
+                json!({ "events": chunk }),
+            );
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The browser, or None (after one line) when it is not installed outside CI.
+fn browser() -> Option<Browser> {
+    match webdriver::find_browser() {
+        Ok((driver, chromium)) => Some(Browser::start(&driver, &chromium)),
+        Err(why) => {
+            let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+            assert!(!ci, "CI=true and the UI tests cannot run: {why}");
+            eprintln!("skipped: {why}");
+            None
+        }
+    }
+}
+
+fn shot(browser: &Browser, name: &str) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/ui-shots");
+    browser.screenshot(&dir.join(format!("{name}.png")));
+}
+
+/// `2026-03-01T09:MM:SSZ` plus `secs`.
+fn at(secs: u64) -> String {
+    let (h, m, s) = (9 + secs / 3600, (secs / 60) % 60, secs % 60);
+    format!("2026-03-01T{h:02}:{m:02}:{s:02}Z")
+}
+
+fn ev(secs: u64, kind: &str, unit: Option<&str>) -> Value {
+    json!({"time": at(secs), "type": kind, "unit": unit})
+}
+
+/// The hash route of a run.
+fn run_hash(repo: &str, run: &str) -> String {
+    format!("#/history?repo={}&run={run}", repo.replace('/', "%2F"))
+}
+
+#[test]
+fn an_empty_history_shows_its_empty_states() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    b.goto(&d.url("/"));
+    b.wait(
+        "the empty run list",
+        "return document.querySelector('[data-empty=runs]')",
+    );
+    let text = b.texts("[data-empty=runs] h2");
+    assert_eq!(text, ["No runs recorded yet"]);
+    assert_eq!(b.texts("[data-empty=detail] h2"), ["No run to show"]);
+    assert_eq!(b.texts("#pager .where"), ["Page 1 of 1 · 0 runs"]);
+    let picker = b.js("return document.getElementById('repo').value", json!([]));
+    assert_eq!(picker, json!("*"));
+    shot(&b, "empty");
+}
+
+/// 45 runs of /src/app (30 completed, 8 failed, 5 stopped, 2 running) and
+/// 3 of /src/lib, started a minute apart, /src/app's the newest.
+fn seed_many(d: &Daemon) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..3u64 {
+        let id = d.start_run("/src/lib", &at(i * 60), 2);
+        d.post(
+            &format!("/api/runs/{id}/complete"),
+            json!({"status": "completed", "completed_units": 2, "completed_at": at(i * 60 + 30)}),
+        );
+    }
+    for i in 0..45u64 {
+        let start = 600 + i * 60;
+        let id = d.start_run("/src/app", &at(start), 12);
+        let end = at(start + 20 + i);
+        match i {
+            0..=29 => {
+                d.post(
+                    &format!("/api/runs/{id}/complete"),
+                    json!({"status": "completed", "completed_units": 12, "completed_at": end}),
+                );
+            }
+            30..=37 => {
+                d.post(
+                    &format!("/api/runs/{id}/complete"),
+                    json!({"status": "failed", "completed_units": 9, "failed_units": 2, "blocked_units": 1,
+                           "error": format!("unit api-{i} failed: exit status 1"), "completed_at": end}),
+                );
+            }
+            38..=42 => {
+                d.post(
+                    &format!("/api/runs/{id}/stop"),
+                    json!({"reason": "interrupted", "at": end}),
+                );
+            }
+            _ => {}
+        }
+        ids.push(id);
+    }
+    ids
+}
+
+#[test]
+fn forty_five_runs_page_by_twenty_and_filter_by_status() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let ids = seed_many(&d);
+    // localhost works as well as 127.0.0.1 (the Host rule accepts both).
+    b.goto(&format!("http://localhost:{}/", d.addr.port()));
+    b.wait(
+        "the first page",
+        "return document.querySelectorAll('.run-link').length === 20",
+    );
+    // The newest repository is chosen, and the hash says so.
+    let hash = b.js("return location.hash", json!([]));
+    assert_eq!(hash, json!("#/history?repo=%2Fsrc%2Fapp"));
+    assert_eq!(b.texts("#pager .where"), ["Page 1 of 3 · 45 runs"]);
+    let first = b.texts(".run-link .run-id");
+    assert_eq!(first[0], ids[44], "newest first");
+    let badges = b.texts(".run-link .badge");
+    assert_eq!(&badges[..2], ["running", "running"]);
+    assert!(badges[2..7].iter().all(|s| s == "stopped"), "{badges:?}");
+    assert!(badges[7..15].iter().all(|s| s == "failed"), "{badges:?}");
+    // Counts on the chips come from /api/history/repos.
+    let chips = b.texts("#status-filter .chip");
+    assert_eq!(chips, ["all45", "running2", "completed30", "failed8", "stopped5"]);
+    // A failed row: units, failed, blocked, the error line.
+    let failed_row = b.texts(&format!("[data-run='{}']", ids[37]));
+    assert!(
+        failed_row[0].contains("9/12 units")
+            && failed_row[0].contains("2 failed")
+            && failed_row[0].contains("1 blocked")
+            && failed_row[0].contains("unit api-37 failed: exit status 1"),
+        "{failed_row:?}"
+    );
+    let newer_disabled = b.js(
+        "return document.querySelector('[data-page=newer]').disabled",
+        json!([]),
+    );
+    assert_eq!(newer_disabled, json!(true));
+    shot(&b, "history");
+
+    b.click("[data-page=older]");
+    b.wait(
+        "page 2",
+        "return document.querySelector('#pager .where').textContent.startsWith('Page 2 of 3')",
+    );
+    assert_eq!(b.texts(".run-link .run-id")[0], ids[24]);
+    b.click("[data-page=older]");
+    b.wait(
+        "page 3",
+        "return document.querySelector('#pager .where').textContent.startsWith('Page 3 of 3')",
+    );
+    assert_eq!(b.texts(".run-link").len(), 5);
+    assert_eq!(b.texts(".run-link .run-id")[4], ids[0], "oldest last");
+    let older_disabled = b.js(
+        "return document.querySelector('[data-page=older]').disabled",
+        json!([]),
+    );
+    assert_eq!(older_disabled, json!(true));
+    b.click("[data-page=newer]");
+    b.wait(
+        "back on page 2",
+        "return document.querySelector('#pager .where').textContent.startsWith('Page 2 of 3')",
+    );
+
+    // The status filter: only failed runs, one page, in the URL.
+    b.click("#status-filter [data-status=failed]");
+    b.wait(
+        "failed runs only",
+        "return document.querySelectorAll('.run-link').length === 8",
+    );
+    assert!(b.texts(".run-link .badge").iter().all(|s| s == "failed"));
+    assert_eq!(b.texts("#pager .where"), ["Page 1 of 1 · 8 runs"]);
+    let hash = b.js("return location.hash", json!([]));
+    assert_eq!(hash, json!("#/history?repo=%2Fsrc%2Fapp&status=failed"));
+
+    // Keyboard: j focuses the first run, Enter opens it.
+    b.js("document.activeElement.blur()", json!([]));
+    b.keys(&["j", "j", "k", "\u{E007}"]);
+    b.wait(
+        "the first failed run open",
+        &format!(
+            "return document.querySelector('[data-field=run-id]')?.textContent === '{}'",
+            ids[37]
+        ),
+    );
+
+    // All repositories: 48 runs, with a repository column.
+    b.js(
+        "const s = document.getElementById('repo'); s.value = '*'; s.dispatchEvent(new Event('change'))",
+        json!([]),
+    );
+    b.wait(
+        "all repositories",
+        "return document.querySelector('#pager .where')?.textContent === 'Page 1 of 3 · 48 runs'",
+    );
+    assert_eq!(b.texts(".run-link .repo-tag")[0], "app");
+}
+
+/// A run with a graph of six units, a failure, a block, a stop and a resume.
+fn seed_graph_run(d: &Daemon) -> String {
+    let id = d.start_run("/src/app", &at(0), 6);
+    let graph = json!({
+        "nodes": [
+            {"id": "app-shell", "level": 0, "status": "pending", "tasks": 3},
+            {"id": "config", "level": 0, "status": "pending", "tasks": 2},
+            {"id": "api", "level": 1, "status": "pending", "tasks": 4},
+            {"id": "auth", "level": 1, "status": "pending", "tasks": 2},
+            {"id": "billing", "level": 2, "status": "pending", "tasks": 3},
+            {"id": "docs", "level": 2, "status": "pending", "tasks": 1}
+        ],
+        "edges": [
+            {"from": "api", "to": "app-shell"}, {"from": "api", "to": "config"},
+            {"from": "auth", "to": "app-shell"}, {"from": "billing", "to": "api"},
+            {"from": "billing", "to": "auth"}, {"from": "docs", "to": "config"}
+        ],
+        "levels": [["app-shell", "config"], ["api", "auth"], ["billing", "docs"]]
+    });
+    let mut events = vec![
+        json!({"time": at(1), "type": "orch.started", "payload": {"unit_count": 6, "parallelism": 3, "graph": graph}}),
+    ];
+    let mut t = 2;
+    for (unit, tasks) in [("app-shell", 3), ("config", 2)] {
+        events.push(json!({"time": at(t), "type": "unit.started", "unit": unit,
+                           "payload": {"total_tasks": tasks, "completed_tasks": 0}}));
+        for task in 1..=tasks {
+            events.push(json!({"time": at(t + 1), "type": "task.started", "unit": unit, "task": task,
+                               "payload": {"title": format!("task {task} of {unit}")}}));
+            events.push(json!({"time": at(t + 20), "type": "task.completed", "unit": unit, "task": task}));
+            t += 25;
+        }
+        events.push(ev(t, "unit.completed", Some(unit)));
+    }
+    events.push(json!({"time": at(t), "type": "unit.started", "unit": "api",
+                       "payload": {"total_tasks": 4, "completed_tasks": 0}}));
+    events.push(json!({"time": at(t + 5), "type": "task.started", "unit": "api", "task": 1}));
+    events.push(json!({"time": at(t + 30), "type": "task.validation.fail", "unit": "api", "task": 1,
+                       "payload": {"exit_code": 1, "output": "FAIL src/api.test.ts"}}));
+    d.events(&id, events);
+    d.post(
+        &format!("/api/runs/{id}/stop"),
+        json!({"reason": "user pressed ctrl-c", "at": at(t + 40)}),
+    );
+    d.post(
+        &format!("/api/runs/{id}/resume"),
+        json!({"at": at(t + 340)}),
+    );
+    let t = t + 341;
+    d.events(
+        &id,
+        vec![
+            json!({"time": at(t), "type": "task.retry", "unit": "api", "task": 1,
+                   "payload": {"attempt": 2, "reason": "validation failed"}}),
+            json!({"time": at(t + 30), "type": "unit.failed", "unit": "api",
+                   "error": "task 1 failed validation twice"}),
+            json!({"time": at(t + 31), "type": "unit.blocked", "unit": "billing",
+                   "payload": {"blocked_by": ["api"]}}),
+            json!({"time": at(t + 32), "type": "unit.started", "unit": "auth",
+                   "payload": {"total_tasks": 2, "completed_tasks": 0}}),
+            json!({"time": at(t + 33), "type": "task.started", "unit": "auth", "task": 1}),
+            json!({"time": at(t + 50), "type": "task.completed", "unit": "auth", "task": 1}),
+            json!({"time": at(t + 51), "type": "task.started", "unit": "auth", "task": 2}),
+        ],
+    );
+    id
+}
+
+#[test]
+fn a_run_with_a_graph_shows_event_colours_and_stop_resume_markers() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let id = seed_graph_run(&d);
+    b.goto(&format!("{}{}", d.url("/"), run_hash("/src/app", &id)));
+    b.wait(
+        "the graph",
+        "return document.querySelectorAll('.node').length === 6 && document.querySelector('.ev')",
+    );
+    // Node colours come from the events, not from the (all pending) graph.
+    let statuses = b.js(
+        "return Object.fromEntries([...document.querySelectorAll('.node')].map(n => [n.dataset.unit, n.dataset.status]))",
+        json!([]),
+    );
+    assert_eq!(
+        statuses,
+        json!({"app-shell": "complete", "config": "complete", "api": "failed",
+               "auth": "in_progress", "billing": "blocked", "docs": "pending"})
+    );
+    let label = b.js(
+        "return document.querySelector('.node[data-unit=auth]').getAttribute('aria-label')",
+        json!([]),
+    );
+    assert_eq!(label, json!("unit auth, in progress, 1 of 2 tasks"));
+    let graph_label = b.js(
+        "return document.querySelector('svg[data-graph]').getAttribute('aria-label')",
+        json!([]),
+    );
+    assert_eq!(
+        graph_label,
+        json!(
+            "Dependency graph. 6 units: 1 pending, 1 in progress, 2 complete, 1 failed, 1 blocked"
+        )
+    );
+    // STOP and RESUME rows, attempts, the resume count.
+    let stop = b.texts("[data-marker=stop]");
+    assert_eq!(stop.len(), 1);
+    assert!(
+        stop[0].starts_with("STOP") && stop[0].contains("Reason: user pressed ctrl-c"),
+        "{stop:?}"
+    );
+    let resume = b.texts("[data-marker=resume]");
+    assert!(
+        resume[0].starts_with("RESUME")
+            && resume[0].contains("after 5m 0s stopped")
+            && resume[0].contains("from seq 19"),
+        "{resume:?}"
+    );
+    assert_eq!(
+        b.texts(".attempt-row"),
+        ["Attempt 1 of 2", "Attempt 2 of 2"]
+    );
+    assert_eq!(b.texts("[data-field=resumes]"), ["1×"]);
+    // Rows carry their type as text, failures their error block.
+    let failed = b.texts(".ev[data-type='unit.failed']");
+    assert!(
+        failed[0].contains("unit.failed") && failed[0].contains("task 1 failed validation twice"),
+        "{failed:?}"
+    );
+    shot(&b, "run");
+
+    // Clicking a node filters the timeline to its unit, through the URL.
+    b.click(".node[data-unit=api]");
+    b.wait(
+        "the unit filter",
+        "return location.hash.includes('unit=api') && [...document.querySelectorAll('.ev')].every(r => r.querySelector('.ev-unit')?.textContent === 'api')",
+    );
+    let selected = b.js(
+        "return document.querySelector('.node.selected')?.dataset.unit",
+        json!([]),
+    );
+    assert_eq!(selected, json!("api"));
+    // A reload of the deep link restores the run and the filter.
+    b.js("location.reload()", json!([]));
+    b.wait(
+        "the reloaded filter",
+        "return document.querySelector('.node.selected')?.dataset.unit === 'api' && document.getElementById('tl-unit')?.value === 'api'",
+    );
+    let rows = b.texts(".ev .ev-unit");
+    assert!(!rows.is_empty() && rows.iter().all(|u| u == "api"), "{rows:?}");
+    // Escape clears the filter, a second Escape closes the run.
+    b.keys(&["\u{E00C}"]);
+    b.wait(
+        "no filter",
+        "return !location.hash.includes('unit=') && document.querySelectorAll('.ev-unit').length > 5",
+    );
+}
+
+#[test]
+fn a_run_without_a_graph_shows_a_notice_and_its_timeline() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let id = d.start_run("/src/app", &at(0), 1);
+    d.events(
+        &id,
+        vec![
+            json!({"time": at(1), "type": "orch.dryrun.started", "payload": {"unit_count": 1}}),
+            ev(2, "unit.started", Some("solo")),
+            ev(9, "unit.completed", Some("solo")),
+        ],
+    );
+    b.goto(&format!("{}{}", d.url("/"), run_hash("/src/app", &id)));
+    b.wait(
+        "the timeline",
+        "return document.querySelectorAll('.ev').length === 3",
+    );
+    let note = b.texts("[data-empty=graph]");
+    assert_eq!(
+        note,
+        ["No dependency graph was recorded for this run (its orch.started event carried none)."]
+    );
+    assert_eq!(
+        b.texts(".ev .ev-type"),
+        ["orch.dryrun.started", "unit.started", "unit.completed"]
+    );
+    assert_eq!(b.texts("[data-field=event-count]"), ["3 events"]);
+    shot(&b, "run-no-graph");
+
+    // An unknown run in the URL says so.
+    b.goto(&format!(
+        "{}{}",
+        d.url("/"),
+        run_hash("/src/app", "run_gone")
+    ));
+    b.wait(
+        "the missing-run notice",
+        "return document.querySelector('[data-empty=missing-run]')",
+    );
+    let text = b.texts("[data-empty=missing-run]");
+    assert!(text[0].contains("run_gone") && text[0].contains("retention"), "{text:?}");
+}
+
+#[test]
+fn orchestrator_text_is_rendered_as_text_never_as_markup() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let evil_unit = "<img src=x onerror=alert(1)>";
+    let evil_error = "boom </script><script>alert(2)</script>";
+    let id = d.start_run("/src/<b>app</b>", &at(0), 1);
+    d.events(
+        &id,
+        vec![
+            json!({"time": at(1), "type": "orch.started", "payload": {"graph": {
+                "nodes": [{"id": evil_unit, "level": 0, "status": "pending"}],
+                "edges": [], "levels": [[evil_unit]]}}}),
+            json!({"time": at(2), "type": "unit.failed", "unit": evil_unit, "error": evil_error,
+                   "payload": {"reason": "<svg onload=alert(3)>"}}),
+        ],
+    );
+    d.post(
+        &format!("/api/runs/{id}/complete"),
+        json!({"status": "failed", "error": evil_error}),
+    );
+    b.goto(&format!("{}{}", d.url("/"), run_hash("/src/<b>app</b>", &id)));
+    b.wait(
+        "the run",
+        "return document.querySelectorAll('.ev').length === 3 && document.querySelector('.node')",
+    );
+    // The text is there, verbatim …
+    // The label is cut at 26 characters; the node's title has it whole.
+    assert_eq!(b.texts(".node text.label")[0], "<img src=x onerror=alert(…");
+    assert_eq!(b.texts(".node > title")[0], format!("{evil_unit} — failed"));
+    assert_eq!(b.texts(".ev .ev-unit")[0], evil_unit);
+    assert_eq!(b.texts("[data-field=error]"), [evil_error]);
+    assert_eq!(b.texts(".run-error"), [evil_error]);
+    assert!(b.texts(".ev-error")[0].contains("</script><script>alert(2)</script>"));
+    // … and no element was made of it, no script ran, no dialog opened.
+    let counts = b.js(
+        "return [document.querySelectorAll('img').length, document.scripts.length, document.querySelectorAll('b, svg svg').length]",
+        json!([]),
+    );
+    assert_eq!(counts, json!([0, 2, 0]));
+    assert!(!b.alert_open(), "a dialog opened");
+    shot(&b, "xss");
+}
+
+#[test]
+fn a_long_run_opens_at_the_tail_and_pages_earlier_by_seq() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let id = d.start_run("/src/app", &at(0), 4);
+    let events: Vec<Value> = (0..1200u64)
+        .map(|i| {
+            json!({"time": at(i), "type": "task.completed",
+                   "unit": format!("u{}", i % 4), "task": i + 1})
+        })
+        .collect();
+    d.events(&id, events);
+    b.goto(&format!("{}{}", d.url("/"), run_hash("/src/app", &id)));
+    b.wait(
+        "the tail",
+        "return document.querySelectorAll('.ev').length === 250 && document.querySelector('[data-field=event-count]').textContent",
+    );
+    let seqs = |b: &Browser| {
+        b.js(
+            "const r = [...document.querySelectorAll('.ev')]; return [r[0].dataset.seq, r[r.length - 1].dataset.seq]",
+            json!([]),
+        )
+    };
+    assert_eq!(seqs(&b), json!(["951", "1200"]));
+    assert_eq!(
+        b.texts("[data-field=event-count]"),
+        ["250 of 1200 events loaded"]
+    );
+    // Scrolling to the top reads the page before, and the rows in view stay put.
+    let anchor = b.js(
+        "const t = document.querySelector('[data-timeline]'); t.scrollTop = 0; return 0",
+        json!([]),
+    );
+    assert_eq!(anchor, json!(0));
+    b.wait(
+        "the page before",
+        "return document.querySelectorAll('.ev').length === 500",
+    );
+    assert_eq!(seqs(&b), json!(["701", "1200"]));
+    let kept = b.js(
+        "const t = document.querySelector('[data-timeline]'); const r = document.querySelector('.ev[data-seq=\"951\"]');          return r.getBoundingClientRect().top > t.getBoundingClientRect().top - 40",
+        json!([]),
+    );
+    assert_eq!(kept, json!(true), "the first row read before stays in view");
+    // The button does the same.
+    b.js("document.querySelector('[data-action=earlier]').click()", json!([]));
+    b.wait(
+        "two pages before",
+        "return document.querySelectorAll('.ev').length === 750",
+    );
+    assert_eq!(seqs(&b), json!(["451", "1200"]));
+    assert_eq!(
+        b.texts("[data-field=event-count]"),
+        ["750 of 1200 events loaded"]
+    );
+}
