@@ -124,10 +124,17 @@ fn shot(browser: &Browser, name: &str) {
     browser.screenshot(&dir.join(format!("{name}.png")));
 }
 
-/// `2026-03-01T09:MM:SSZ` plus `secs`.
+/// Three hours ago plus `secs`, RFC 3339 UTC (recent, so running runs
+/// tick from a believable start in the screenshots).
 fn at(secs: u64) -> String {
-    let (h, m, s) = (9 + secs / 3600, (secs / 60) % 60, secs % 60);
-    format!("2026-03-01T{h:02}:{m:02}:{s:02}Z")
+    use std::sync::OnceLock;
+    static BASE: OnceLock<chrono::DateTime<chrono::Utc>> = OnceLock::new();
+    let base = BASE.get_or_init(|| {
+        let now = chrono::Utc::now() - chrono::Duration::hours(3);
+        // Whole seconds: every time in a test is exact.
+        chrono::DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now)
+    });
+    (*base + chrono::Duration::seconds(secs as i64)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 fn ev(secs: u64, kind: &str, unit: Option<&str>) -> Value {
@@ -531,7 +538,7 @@ fn orchestrator_text_is_rendered_as_text_never_as_markup() {
     );
     // The text is there, verbatim …
     // The label is cut at 26 characters; the node's title has it whole.
-    assert_eq!(b.texts(".node text.label")[0], "<img src=x onerror=alert(…");
+    assert_eq!(b.texts(".node text.label .name")[0], "<img src=x onerror=alert(…");
     assert_eq!(b.texts(".node > title")[0], format!("{evil_unit} — failed"));
     assert_eq!(b.texts(".ev .ev-unit")[0], evil_unit);
     assert_eq!(b.texts("[data-field=error]"), [evil_error]);

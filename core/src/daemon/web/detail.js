@@ -26,7 +26,11 @@ export function renderNoRun(container, hasRuns) {
       "div",
       { class: "empty", "data-empty": "detail" },
       h("h2", { text: hasRuns ? "Select a run to view details" : "No run to show" }),
-      hasRuns ? h("p", { text: "Pick a run in the list (j / k move, Enter opens)." }) : null,
+      h("p", {
+        text: hasRuns
+          ? "Pick a run in the list (j / k move, Enter opens)."
+          : "When a run is recorded, its dependency graph and event timeline appear here.",
+      }),
     ),
   );
 }

@@ -5,7 +5,7 @@
 
 import { h, s, replace } from "./dom.js";
 import { NODE_H, NODE_W, layoutGraph } from "./layout.js";
-import { NODE_STATUSES, countStatuses, nodeStatusLabel } from "./status.js";
+import { NODE_STATUSES, countStatuses, nodeGlyph, nodeStatusLabel } from "./status.js";
 
 const LABEL_MAX = 26;
 const BLOCK = 8;
@@ -91,13 +91,21 @@ export class GraphView {
     g.append(
       s("title", { text: `${node.id} — ${nodeStatusLabel(status)}${progress}` }),
       body,
-      s("text", { class: "label", x: NODE_W / 2, y: tasks > 0 ? 20 : 23, "text-anchor": "middle" , text: truncate(node.id, LABEL_MAX) }),
-      s("text", { class: "sub", x: NODE_W / 2, y: tasks > 0 ? 20 : 39, "text-anchor": "middle", dy: tasks > 0 ? "0" : "0", text: tasks > 0 ? "" : nodeStatusLabel(status) }),
+      s(
+        "text",
+        { class: "label", x: NODE_W / 2, y: tasks > 0 ? 21 : 22, "text-anchor": "middle" },
+        s("tspan", { class: "glyph", "aria-hidden": "true", text: `${nodeGlyph(status)} ` }),
+        s("tspan", { class: "name", text: truncate(node.id, LABEL_MAX) }),
+      ),
     );
+    if (tasks === 0) {
+      g.append(s("text", { class: "sub", x: NODE_W / 2, y: 39, "text-anchor": "middle", text: nodeStatusLabel(status) }));
+    }
     if (tasks > 0) {
       const width = tasks * BLOCK + (tasks - 1) * BLOCK_GAP;
       const shown = Math.min(tasks, Math.floor((NODE_W - 16 + BLOCK_GAP) / (BLOCK + BLOCK_GAP)));
       const start = (NODE_W - Math.min(width, shown * (BLOCK + BLOCK_GAP) - BLOCK_GAP)) / 2;
+      // Blocks sit under the label; a unit with more tasks than fit shows the first ones.
       const blocks = s("g", { class: "blocks", "aria-hidden": "true" });
       for (let i = 0; i < shown; i += 1) {
         const kind = i < done ? "done" : i === unit.current ? "current" : "todo";

@@ -15,6 +15,22 @@ export const NODE_STATUSES = [
   ["blocked", "blocked"],
 ];
 
+/** A glyph per node status, so a node's state is readable without colour. */
+const GLYPHS = {
+  pending: "○",
+  ready: "◔",
+  in_progress: "▶",
+  pr_open: "⇅",
+  complete: "✓",
+  failed: "✗",
+  blocked: "⊘",
+};
+
+/** The glyph of a node status. */
+export function nodeGlyph(status) {
+  return GLYPHS[status] ?? "•";
+}
+
 /** The label of a node status. */
 export function nodeStatusLabel(status) {
   const found = NODE_STATUSES.find(([s]) => s === status);
