@@ -30,21 +30,32 @@ struct Daemon {
     agent: ureq::Agent,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<Result<(), String>>>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
+}
+
+type Serving = (
+    tokio::sync::oneshot::Sender<()>,
+    JoinHandle<Result<(), String>>,
+);
+
+/// Serves `dir`'s history.db on `listener` in a thread.
+fn serve_in_thread(dir: &std::path::Path, listener: TcpListener) -> Serving {
+    let options = ServerOptions::new(dir.join("history.db"), TOKEN);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        serve(options, listener, async move {
+            let _ = rx.await;
+        })
+    });
+    (tx, thread)
 }
 
 impl Daemon {
     fn start() -> Daemon {
         let dir = tempfile::tempdir().expect("tempdir");
-        let options = ServerOptions::new(dir.path().join("history.db"), TOKEN);
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            serve(options, listener, async move {
-                let _ = rx.await;
-            })
-        });
+        let (tx, thread) = serve_in_thread(dir.path(), listener);
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(60)))
@@ -55,7 +66,26 @@ impl Daemon {
             agent,
             stop: Some(tx),
             thread: Some(thread),
-            _dir: dir,
+            dir,
+        }
+    }
+
+    /// Stops the server (its streams end) and serves the same database on
+    /// the same port again.
+    fn restart(&mut self) {
+        self.shutdown();
+        let listener = TcpListener::bind(self.addr).expect("bind the same port again");
+        let (tx, thread) = serve_in_thread(self.dir.path(), listener);
+        self.stop = Some(tx);
+        self.thread = Some(thread);
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
         }
     }
 
@@ -97,12 +127,7 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.shutdown();
     }
 }
 
@@ -610,4 +635,89 @@ fn a_long_run_opens_at_the_tail_and_pages_earlier_by_seq() {
         b.texts("[data-field=event-count]"),
         ["750 of 1200 events loaded"]
     );
+}
+
+#[test]
+fn a_running_run_follows_its_events_live_and_survives_a_daemon_restart() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let mut d = Daemon::start();
+    let id = seed_graph_run(&d);
+    b.goto(&format!("{}{}", d.url("/"), run_hash("/src/app", &id)));
+    b.wait(
+        "the run, following live",
+        "return document.querySelector('[data-field=live]')?.textContent === 'live' && document.querySelector('#daemon-state')?.dataset.state === 'live'",
+    );
+    let last = |b: &Browser| {
+        b.js(
+            "const r = document.querySelectorAll('[data-seq]'); return Number(r[r.length - 1].dataset.seq)",
+            json!([]),
+        )
+        .as_u64()
+        .expect("a seq")
+    };
+    let before = last(&b);
+    assert_eq!(before, 27);
+    // New events: rows appear, the node turns green, the counters follow.
+    d.events(
+        &id,
+        vec![
+            json!({"time": at(900), "type": "task.completed", "unit": "auth", "task": 2}),
+            ev(901, "unit.completed", Some("auth")),
+        ],
+    );
+    b.wait(
+        "auth complete",
+        "return document.querySelector('.node[data-unit=auth]')?.dataset.status === 'complete' && document.querySelectorAll('[data-seq=\"29\"]').length === 1",
+    );
+    b.wait(
+        "the header's counters",
+        "return document.querySelector('[data-field=units]')?.textContent === '3/6 complete'",
+    );
+    // A stop arrives as a STOP row and the badge changes.
+    d.post(
+        &format!("/api/runs/{id}/stop"),
+        json!({"reason": "paused from the CLI", "at": at(905)}),
+    );
+    b.wait(
+        "the live STOP",
+        "return document.querySelectorAll('[data-marker=stop]').length === 2 && document.querySelector('.run-head .badge')?.textContent === 'stopped'",
+    );
+    // The list shows the new status too.
+    b.wait(
+        "the list row",
+        &format!(
+            "return document.querySelector(\"[data-run='{id}'] .badge\")?.textContent === 'stopped'"
+        ),
+    );
+
+    // The daemon restarts: the page says so, reconnects, and misses nothing.
+    d.restart();
+    d.post(&format!("/api/runs/{id}/resume"), json!({"at": at(960)}));
+    d.events(&id, vec![ev(961, "unit.started", Some("docs"))]);
+    b.wait(
+        "the events stored while reconnecting",
+        "return document.querySelector('.node[data-unit=docs]')?.dataset.status === 'in_progress' && document.querySelector('[data-field=live]')?.textContent === 'live'",
+    );
+    let seqs = b.js(
+        "return [...document.querySelectorAll('[data-seq]')].map(r => Number(r.dataset.seq))",
+        json!([]),
+    );
+    let seqs: Vec<u64> = serde_json::from_value(seqs).expect("seqs");
+    let mut unique = seqs.clone();
+    unique.dedup();
+    assert_eq!(seqs, unique, "no row twice");
+    assert_eq!(seqs.last(), Some(&32));
+    assert_eq!(b.texts(".attempt-row").last().map(String::as_str), Some("Attempt 3 of 3"));
+
+    // A new run of the repository appears at its first event.
+    let fresh = d.start_run("/src/app", &at(1000), 1);
+    d.events(&fresh, vec![ev(1001, "unit.started", Some("x"))]);
+    b.wait(
+        "the new run in the list",
+        &format!(
+            "return document.querySelector('.run-link .run-id')?.textContent === '{fresh}'"
+        ),
+    );
+    shot(&b, "live");
 }

@@ -5,7 +5,7 @@
 import * as api from "./api.js";
 import { h, replace } from "./dom.js";
 import { normaliseRepo, pageCount } from "./format.js";
-import { RunDetail, renderNoRun } from "./detail.js";
+import { RunDetail } from "./detail.js";
 import { formatHash, parseHash, withRoute } from "./route.js";
 import { renderPager, renderRuns, renderStatusChips, tickDurations } from "./runs.js";
 import { RUN_STATUSES } from "./status.js";
@@ -28,7 +28,10 @@ const state = {
   shownRun: null, // null: nothing drawn yet
 };
 
-const detail = new RunDetail($("detail"), { onUnit: (unit) => go({ unit }) });
+const detail = new RunDetail($("detail"), {
+  onUnit: (unit) => go({ unit }),
+  onRunChange: () => scheduleRefresh(),
+});
 
 function storage(action) {
   try {
@@ -110,6 +113,8 @@ async function loadList(route) {
 
 function renderList(route) {
   const data = state.data;
+  // Keep the keyboard where it was across a redraw (live refreshes).
+  const focused = document.activeElement?.closest?.("[data-run]")?.getAttribute("data-run");
   renderStatusChips($("status-filter"), route, counts(route.repo), (status) => go({ status, run: "", unit: "" }));
   renderRuns($("runs"), { runs: data.runs, route, allRepos: route.repo === ALL, now: Date.now(), repoLabel: repoLabel(route.repo) });
   renderPager($("pager"), {
@@ -121,6 +126,76 @@ function renderList(route) {
     onNewer: () => turn(-1),
     onOlder: () => turn(1),
   });
+  if (focused) {
+    for (const link of document.querySelectorAll(".run-link")) {
+      if (link.getAttribute("data-run") === focused) link.focus();
+    }
+  }
+}
+
+/**
+ * Re-reads the repositories (counts) and the current page, at most every
+ * 500 ms, after live events: new runs appear on page 1 at their first
+ * event, rows of runs that moved update in place.
+ */
+let refreshTimer = null;
+function scheduleRefresh() {
+  if (refreshTimer) return;
+  refreshTimer = setTimeout(async () => {
+    refreshTimer = null;
+    const route = state.route;
+    try {
+      const [repos, data] = await Promise.all([
+        api.repos(),
+        api.runs({
+          repo: route.repo === ALL ? "" : route.repo,
+          status: route.status,
+          limit: PAGE_SIZE,
+          cursor: state.cursors[state.page],
+        }),
+      ]);
+      if (route !== state.route) return;
+      state.repos = repos;
+      state.data = data;
+      state.runsById = new Map(data.runs.map((r) => [r.id, r]));
+      if (data.next_cursor) state.cursors[state.page + 1] = data.next_cursor;
+      renderPicker(route);
+      renderList(route);
+    } catch (e) {
+      banner(e);
+    }
+  }, 500);
+}
+
+/** The connection indicator in the header. */
+function indicate(stateName) {
+  const indicator = $("daemon-state");
+  indicator.classList.toggle("down", stateName === "down");
+  indicator.classList.toggle("reconnecting", stateName === "reconnecting");
+  const words = { live: "live", reconnecting: "reconnecting…", down: "daemon unreachable" };
+  replace(indicator, h("span", { class: "dot", "aria-hidden": "true" }), `${words[stateName] ?? stateName} · ${location.host} · read-only`);
+  indicator.setAttribute("data-state", stateName);
+}
+
+/** Follows every run's events (one stream for the page) to keep the list current. */
+let allRuns = null;
+function followAllRuns() {
+  if (allRuns || typeof EventSource !== "function") return;
+  allRuns = new EventSource("api/stream");
+  allRuns.onopen = () => indicate("live");
+  allRuns.onerror = () => indicate(allRuns.readyState === EventSource.CLOSED ? "down" : "reconnecting");
+  allRuns.onmessage = (message) => {
+    let event;
+    try {
+      event = JSON.parse(message.data);
+    } catch {
+      return;
+    }
+    const route = state.route;
+    const known = state.runsById.has(event?.run_id);
+    // A run of another repository only changes the counts of the picker.
+    if (known || route.repo === ALL || state.page === 0 || event?.type?.startsWith("run.")) scheduleRefresh();
+  };
 }
 
 async function turn(delta) {
@@ -163,7 +238,7 @@ async function render(route) {
     if (route.run !== state.shownRun) {
       state.shownRun = route.run;
       if (route.run) await detail.show(route.run, { unit: route.unit });
-      else renderNoRun($("detail"), state.data.total > 0);
+      else detail.clear(state.data.total > 0);
     } else if (route.run && route.unit !== previous.unit) {
       detail.applyFilter({ unit: route.unit });
     }
@@ -192,8 +267,8 @@ async function boot() {
     route.repo = remembered && known(remembered) ? remembered : state.repos[0]?.repo_path ?? ALL;
     history.replaceState(null, "", formatHash(route));
   }
-  const indicator = $("daemon-state");
-  replace(indicator, h("span", { class: "dot", "aria-hidden": "true" }), `daemon ${location.host} · read-only`);
+  indicate("connecting");
+  followAllRuns();
   await render(route);
 }
 

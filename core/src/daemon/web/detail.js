@@ -70,19 +70,50 @@ function header(run, now, markerCount) {
   );
 }
 
+/** Whether an event changes a unit's state in the graph. */
+const movesUnits = (e) => e.type.startsWith("unit.") || e.type === "task.started" || e.type === "task.completed" || e.type === "task.retry" || e.type === "pr.created";
+
 /** A run's detail view, drawn into `container`. */
 export class RunDetail {
-  constructor(container, { onUnit } = {}) {
+  constructor(container, { onUnit, onRunChange } = {}) {
     this.container = container;
     this.onUnit = onUnit ?? (() => {});
+    this.onRunChange = onRunChange ?? (() => {});
     this.graph = null;
     this.timeline = null;
+    this.source = null;
     this.token = 0;
+  }
+
+  /** Stops following the run's stream. */
+  close() {
+    this.source?.close();
+    this.source = null;
+    this.setLive("");
+  }
+
+  /** The stream's state beside the event count: "", "live", "reconnecting". */
+  setLive(state) {
+    if (!this.liveEl) return;
+    this.liveEl.className = `live-tag ${state}`;
+    this.liveEl.textContent = state === "live" ? "live" : state === "reconnecting" ? "reconnecting…" : "";
+    this.liveEl.hidden = state === "";
+  }
+
+  /** Clears the pane (no run selected). */
+  clear(hasRuns) {
+    this.token += 1;
+    this.close();
+    this.graph?.destroy();
+    this.graph = null;
+    this.timeline = null;
+    renderNoRun(this.container, hasRuns);
   }
 
   /** Shows the run `id` (a newer call supersedes an unfinished one). */
   async show(id, { unit = "" } = {}) {
     const token = ++this.token;
+    this.close();
     this.graph?.destroy();
     replace(this.container, h("div", { class: "loading", text: "Loading run…" }));
     let run;
@@ -114,17 +145,23 @@ export class RunDetail {
     if (token !== this.token) return;
     const segments = segmentAttempts(runEvents);
     const graph = validateGraph(rawGraph);
-    const units = deriveUnits(graph?.nodes ?? [], [...unitEvents, ...taskStarted, ...taskDone]);
+    this.run = run;
+    this.graphData = graph;
+    this.runEvents = runEvents;
+    this.statusEvents = [...unitEvents, ...taskStarted, ...taskDone];
+    const units = deriveUnits(graph?.nodes ?? [], this.statusEvents);
 
     const graphBox = h("div", { class: "graph-box", "data-section": "graph" });
     const fitButton = h("button", { type: "button", class: "btn small", text: "Fit", disabled: !graph });
     const unitSelect = h("select", { id: "tl-unit", class: "btn small" });
     const familySelect = h("select", { id: "tl-family", class: "btn small" });
     const count = h("span", { class: "muted", "data-field": "event-count" });
+    this.liveEl = h("span", { class: "live-tag", "data-field": "live", hidden: true });
     const timelineBox = h("div", { class: "detail-body" });
+    this.headBox = h("div", { class: "head-box" }, header(run, Date.now(), segments.markers.size));
     replace(
       this.container,
-      header(run, Date.now(), segments.markers.size),
+      this.headBox,
       h(
         "div",
         { class: "section-head" },
@@ -139,6 +176,7 @@ export class RunDetail {
         { class: "section-head" },
         h("h2", { text: "Events" }),
         count,
+        this.liveEl,
         h("span", { class: "spacer" }),
         h("label", { for: "tl-family", class: "muted", text: "Type" }),
         familySelect,
@@ -178,6 +216,81 @@ export class RunDetail {
     unitSelect.addEventListener("change", () => this.onUnit(unitSelect.value));
     this.unitSelect = unitSelect;
     this.applyFilter({ unit });
+    this.follow(token);
+  }
+
+  /**
+   * Follows the run's live stream from the last loaded seq: new rows,
+   * node colours, markers and the header's counters. EventSource
+   * reconnects by itself with Last-Event-ID (the daemon resumes after it),
+   * and the timeline drops seqs it has, so a reconnect adds no duplicate.
+   */
+  follow(token) {
+    if (typeof EventSource !== "function") return;
+    const id = this.run.id;
+    const source = new EventSource(`api/history/runs/${encodeURIComponent(id)}/stream?after=${this.timeline.hi}`);
+    this.source = source;
+    let queue = [];
+    let scheduled = false;
+    const flush = () => {
+      scheduled = false;
+      if (token !== this.token) return;
+      const batch = queue;
+      queue = [];
+      let segments = null;
+      let unitsMoved = false;
+      let runMoved = false;
+      for (const e of batch) {
+        if (e.type.startsWith("run.")) {
+          this.runEvents.push(e);
+          segments = segmentAttempts(this.runEvents);
+          runMoved = true;
+        }
+        if (movesUnits(e)) {
+          this.statusEvents.push(e);
+          unitsMoved = true;
+        }
+      }
+      this.timeline.append(batch, segments);
+      if (unitsMoved && this.graph) this.graph.update(deriveUnits(this.graphData.nodes, this.statusEvents));
+      this.refreshRun(token, runMoved);
+    };
+    source.onopen = () => token === this.token && this.setLive("live");
+    source.onerror = () => token === this.token && this.setLive("reconnecting");
+    source.onmessage = (message) => {
+      let event;
+      try {
+        event = JSON.parse(message.data);
+      } catch {
+        return;
+      }
+      if (!event || typeof event.seq !== "number" || event.seq <= this.timeline.hi) return;
+      if (queue.some((q) => q.seq === event.seq)) return;
+      queue.push(event);
+      if (!scheduled) {
+        scheduled = true;
+        requestAnimationFrame(flush);
+      }
+    };
+  }
+
+  /** Re-reads the run row (counters, status) at most every 500 ms. */
+  refreshRun(token, now) {
+    if (this.refreshTimer) return;
+    const run = async () => {
+      this.refreshTimer = null;
+      try {
+        const fresh = await api.run(this.run.id);
+        if (token !== this.token) return;
+        this.run = fresh;
+        replace(this.headBox, header(fresh, Date.now(), this.timeline.segments.markers.size));
+        this.showCount();
+        this.onRunChange(fresh);
+      } catch {
+        // The next event retries; the stream state shows in the header.
+      }
+    };
+    this.refreshTimer = setTimeout(run, now ? 0 : 500);
   }
 
   /** Filters the timeline (and marks the graph) to a unit; "" clears. */

@@ -26,13 +26,19 @@ export class GraphView {
     this.selected = "";
   }
 
-  /** Draws `graph` (validated) with the units' derived states (Map). */
-  render(graph, units) {
-    this.layout = layoutGraph(graph);
+  /** "6 units: 2 complete, 1 failed, …" for the graph's accessible name. */
+  summary(graph, units) {
     const counts = countStatuses(new Map(graph.nodes.map((n) => [n.id, units.get(n.id) ?? { status: "pending" }])));
-    const summary = `${graph.nodes.length} units: ${NODE_STATUSES.filter(([st]) => counts[st])
+    return `${graph.nodes.length} units: ${NODE_STATUSES.filter(([st]) => counts[st])
       .map(([st, label]) => `${counts[st]} ${label}`)
       .join(", ")}`;
+  }
+
+  /** Draws `graph` (validated) with the units' derived states (Map). */
+  render(graph, units) {
+    this.data = graph;
+    this.layout = layoutGraph(graph);
+    const summary = this.summary(graph, units);
     const viewport = s("g", { class: "viewport" });
     const svg = s(
       "svg",
@@ -54,8 +60,11 @@ export class GraphView {
       edgeLayer.append(s("path", { class: "edge", d: e.path, "marker-end": "url(#arrow)", "data-from": e.from, "data-to": e.to }));
     }
     const nodeLayer = s("g", { class: "nodes" });
+    this.nodes = new Map();
     for (const node of graph.nodes) {
-      nodeLayer.append(this.node(node, units.get(node.id)));
+      const el = this.node(node, units.get(node.id));
+      this.nodes.set(node.id, el);
+      nodeLayer.append(el);
     }
     viewport.append(edgeLayer, nodeLayer);
     replace(this.container, svg);
@@ -125,6 +134,29 @@ export class GraphView {
       }
     });
     return g;
+  }
+
+  /**
+   * Redraws the nodes whose state changed (live events), keeping the
+   * layout, the zoom, the selection and the keyboard focus.
+   */
+  update(units) {
+    if (!this.svg || !this.data) return;
+    for (const node of this.data.nodes) {
+      const old = this.nodes.get(node.id);
+      const unit = units.get(node.id);
+      const fresh = this.node(node, unit);
+      if (old && old.getAttribute("aria-label") === fresh.getAttribute("aria-label")) continue;
+      const focused = old && document.activeElement === old;
+      old?.replaceWith(fresh);
+      this.nodes.set(node.id, fresh);
+      fresh.classList.toggle("selected", node.id === this.selected);
+      if (focused) fresh.focus();
+    }
+    const summary = `Dependency graph. ${this.summary(this.data, units)}`;
+    this.svg.setAttribute("aria-label", summary);
+    const title = this.svg.querySelector(":scope > title");
+    if (title) title.textContent = summary;
   }
 
   /** Dims every node not adjacent to `id` and lights its edges ("" clears). */

@@ -99,6 +99,27 @@ export class Timeline {
     }
   }
 
+  /**
+   * Adds events that arrived live (a stream message). Already loaded seqs
+   * are ignored, so a reconnect that replays never duplicates a row. The
+   * view follows the tail only when the reader was at the bottom.
+   */
+  append(events, segments) {
+    const fresh = events.filter((e) => e.seq > this.hi).sort((a, b) => a.seq - b.seq);
+    if (segments) this.segments = segments;
+    if (fresh.length === 0 && !segments) return;
+    const atBottom = this.scroller.scrollTop + this.scroller.clientHeight >= this.scroller.scrollHeight - 30;
+    this.events.push(...fresh);
+    if (fresh.length) {
+      this.hi = fresh[fresh.length - 1].seq;
+      if (this.lo === 0) this.lo = fresh[0].seq;
+      this.run = { ...this.run, last_seq: Math.max(this.run.last_seq ?? 0, this.hi) };
+    }
+    const top = this.scroller.scrollTop;
+    this.render();
+    this.scroller.scrollTop = atBottom ? this.scroller.scrollHeight : top;
+  }
+
   /** Type families and units present in the loaded events. */
   facets() {
     const families = new Set();
