@@ -266,6 +266,11 @@ fn forty_five_runs_page_by_twenty_and_filter_by_status() {
             && failed_row[0].contains("unit api-37 failed: exit status 1"),
         "{failed_row:?}"
     );
+    // Nothing selected: the repository's overview.
+    assert_eq!(
+        b.texts("[data-empty=detail] .card"),
+        ["45runs", "2running", "30completed", "8failed", "5stopped"]
+    );
     let newer_disabled = b.js(
         "return document.querySelector('[data-page=newer]').disabled",
         json!([]),
@@ -486,6 +491,17 @@ fn a_run_with_a_graph_shows_event_colours_and_stop_resume_markers() {
     b.wait(
         "no filter",
         "return !location.hash.includes('unit=') && document.querySelectorAll('.ev-unit').length > 5",
+    );
+    b.keys(&["\u{E00C}"]);
+    b.wait(
+        "the run closed",
+        "return !location.hash.includes('run=') && document.querySelector('[data-empty=detail] h2')?.textContent === 'Select a run to view details'",
+    );
+    // The back button reopens it.
+    b.js("history.back()", json!([]));
+    b.wait(
+        "the run again",
+        "return location.hash.includes('run=') && document.querySelectorAll('.node').length === 6",
     );
 }
 

@@ -4,7 +4,7 @@
 
 import * as api from "./api.js";
 import { h, replace } from "./dom.js";
-import { normaliseRepo, pageCount } from "./format.js";
+import { localDateTime, normaliseRepo, pageCount, parseTime } from "./format.js";
 import { RunDetail } from "./detail.js";
 import { formatHash, parseHash, withRoute } from "./route.js";
 import { renderPager, renderRuns, renderStatusChips, tickDurations } from "./runs.js";
@@ -79,6 +79,18 @@ function counts(repo) {
   const out = {};
   for (const s of RUN_STATUSES) out[s] = pick.reduce((n, r) => n + (r[s] ?? 0), 0);
   return out;
+}
+
+/** What the empty detail pane summarises: the chosen repository's runs. */
+function overview(route) {
+  const pick = route.repo === ALL ? state.repos : state.repos.filter((r) => r.repo_path === route.repo);
+  const last = pick.map((r) => r.last_started_at).sort().pop();
+  return {
+    label: route.repo === ALL ? `All repositories (${state.repos.length})` : route.repo,
+    counts: counts(route.repo),
+    runs: pick.reduce((n, r) => n + r.runs, 0),
+    last: last ? localDateTime(parseTime(last)) : "",
+  };
 }
 
 function renderPicker(route) {
@@ -238,7 +250,7 @@ async function render(route) {
     if (route.run !== state.shownRun) {
       state.shownRun = route.run;
       if (route.run) await detail.show(route.run, { unit: route.unit });
-      else detail.clear(state.data.total > 0);
+      else detail.clear(state.data.total > 0, overview(route));
     } else if (route.run && route.unit !== previous.unit) {
       detail.applyFilter({ unit: route.unit });
     }

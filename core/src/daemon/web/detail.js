@@ -18,19 +18,53 @@ function fact(label, value, attrs = {}) {
   return h("div", {}, h("dt", { text: label }), h("dd", { ...attrs, text: value }));
 }
 
-/** The empty detail pane. */
-export function renderNoRun(container, hasRuns) {
+/**
+ * The detail pane with no run selected: an overview of the repository
+ * (`overview`: {label, counts, runs, last}) and the keys, or, with no runs
+ * at all, what will appear here.
+ */
+export function renderNoRun(container, hasRuns, overview) {
+  if (!hasRuns || !overview) {
+    replace(
+      container,
+      h(
+        "div",
+        { class: "empty", "data-empty": "detail" },
+        h("h2", { text: "No run to show" }),
+        h("p", { text: "When a run is recorded, its dependency graph and event timeline appear here." }),
+      ),
+    );
+    return;
+  }
+  const card = (label, n, status) =>
+    h(
+      "div",
+      { class: "card" },
+      h("span", { class: "n", text: n }),
+      h("span", { class: "k" }, status ? h("span", { class: `swatch ${status}`, "aria-hidden": "true" }) : null, label),
+    );
+  const key = (keys, what) => [h("dt", {}, keys.map((k) => h("kbd", { text: k }))), h("dd", { text: what })];
   replace(
     container,
     h(
       "div",
-      { class: "empty", "data-empty": "detail" },
-      h("h2", { text: hasRuns ? "Select a run to view details" : "No run to show" }),
-      h("p", {
-        text: hasRuns
-          ? "Pick a run in the list (j / k move, Enter opens)."
-          : "When a run is recorded, its dependency graph and event timeline appear here.",
-      }),
+      { class: "overview", "data-empty": "detail" },
+      h("h2", { text: "Select a run to view details" }),
+      h("p", { class: "where", text: overview.label }),
+      h(
+        "div",
+        { class: "cards" },
+        card("runs", overview.runs),
+        ["running", "completed", "failed", "stopped"].map((st) => card(st, overview.counts[st] ?? 0, st)),
+      ),
+      overview.last ? h("p", { class: "hint", text: `Last run started ${overview.last}.` }) : null,
+      h(
+        "dl",
+        { class: "keys", "aria-label": "Keyboard" },
+        key(["j", "k"], "next / previous run"),
+        key(["Enter"], "open the focused run; on a graph unit, show only its events"),
+        key(["Esc"], "clear the unit filter, then close the run"),
+      ),
     ),
   );
 }
@@ -101,13 +135,13 @@ export class RunDetail {
   }
 
   /** Clears the pane (no run selected). */
-  clear(hasRuns) {
+  clear(hasRuns, overview) {
     this.token += 1;
     this.close();
     this.graph?.destroy();
     this.graph = null;
     this.timeline = null;
-    renderNoRun(this.container, hasRuns);
+    renderNoRun(this.container, hasRuns, overview);
   }
 
   /** Shows the run `id` (a newer call supersedes an unfinished one). */
