@@ -622,7 +622,7 @@ fn a_long_run_opens_at_the_tail_and_pages_earlier_by_seq() {
     assert_eq!(seqs(&b), json!(["951", "1200"]));
     assert_eq!(
         b.texts("[data-field=event-count]"),
-        ["250 of 1200 events loaded"]
+        ["showing 951–1200 of 1200 events"]
     );
     // Scrolling to the top reads the page before, and the rows in view stay put.
     let anchor = b.js(
@@ -649,7 +649,7 @@ fn a_long_run_opens_at_the_tail_and_pages_earlier_by_seq() {
     assert_eq!(seqs(&b), json!(["451", "1200"]));
     assert_eq!(
         b.texts("[data-field=event-count]"),
-        ["750 of 1200 events loaded"]
+        ["showing 451–1200 of 1200 events"]
     );
 }
 
@@ -736,4 +736,75 @@ fn a_running_run_follows_its_events_live_and_survives_a_daemon_restart() {
         ),
     );
     shot(&b, "live");
+}
+
+#[test]
+fn a_run_of_twenty_thousand_events_keeps_a_bounded_number_of_rows() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let id = d.start_run("/src/app", &at(0), 8);
+    let events: Vec<Value> = (0..20_000u64)
+        .map(|i| {
+            json!({"time": at(i / 4), "type": if i % 2 == 0 { "task.started" } else { "task.completed" },
+                   "unit": format!("unit-{}", i % 8), "task": i / 2 + 1})
+        })
+        .collect();
+    d.events(&id, events);
+    b.goto(&format!("{}{}", d.url("/"), run_hash("/src/app", &id)));
+    b.wait(
+        "the tail",
+        "return document.querySelectorAll('.ev').length === 250 && document.querySelector('[data-field=event-count]').textContent",
+    );
+    let window = |b: &Browser| {
+        b.js(
+            "const r = [...document.querySelectorAll('.ev')]; return [r.length, Number(r[0].dataset.seq), Number(r[r.length - 1].dataset.seq)]",
+            json!([]),
+        )
+    };
+    assert_eq!(window(&b), json!([250, 19751, 20000]));
+    // Scrolling up reads earlier pages; past 750 rows the far end is dropped.
+    for expected in [
+        json!([500, 19501, 20000]),
+        json!([750, 19251, 20000]),
+        json!([750, 19001, 19750]),
+        json!([750, 18751, 19500]),
+    ] {
+        b.js(
+            "document.querySelector('[data-timeline]').scrollTop = 0",
+            json!([]),
+        );
+        b.wait(
+            "the next page up",
+            &format!(
+                "const r = document.querySelectorAll('.ev'); return r.length && r[0].dataset.seq === '{}'",
+                expected[1]
+            ),
+        );
+        assert_eq!(window(&b), expected);
+    }
+    assert_eq!(
+        b.texts("[data-field=newer]"),
+        ["500 newer events not shown (seq 19501–20000)"]
+    );
+    assert_eq!(
+        b.texts("[data-field=event-count]"),
+        ["showing 18751–19500 of 20000 events"]
+    );
+    let set = b.js(
+        "const r = document.querySelector('.ev'); return [r.getAttribute('aria-posinset'), r.getAttribute('aria-setsize')]",
+        json!([]),
+    );
+    assert_eq!(set, json!(["18751", "20000"]));
+    // Scrolling down reads the newer pages back, dropping the top.
+    b.js(
+        "const t = document.querySelector('[data-timeline]'); t.scrollTop = t.scrollHeight",
+        json!([]),
+    );
+    b.wait(
+        "a newer page",
+        "const r = document.querySelectorAll('.ev'); return r[r.length - 1].dataset.seq === '19750'",
+    );
+    assert_eq!(window(&b), json!([750, 19001, 19750]));
+    shot(&b, "run-long");
 }

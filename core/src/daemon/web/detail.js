@@ -262,7 +262,7 @@ export class RunDetail {
   follow(token) {
     if (typeof EventSource !== "function") return;
     const id = this.run.id;
-    const source = new EventSource(`api/history/runs/${encodeURIComponent(id)}/stream?after=${this.timeline.hi}`);
+    const source = new EventSource(`api/history/runs/${encodeURIComponent(id)}/stream?after=${this.timeline.seen}`);
     this.source = source;
     let queue = [];
     let scheduled = false;
@@ -298,7 +298,7 @@ export class RunDetail {
       } catch {
         return;
       }
-      if (!event || typeof event.seq !== "number" || event.seq <= this.timeline.hi) return;
+      if (!event || typeof event.seq !== "number" || event.seq <= this.timeline.seen) return;
       if (queue.some((q) => q.seq === event.seq)) return;
       queue.push(event);
       if (!scheduled) {
@@ -341,10 +341,12 @@ export class RunDetail {
   showCount() {
     if (!this.timeline || !this.countEl) return;
     const loaded = this.timeline.events.length;
-    const total = this.timeline.run.last_seq ?? loaded;
+    const total = Math.max(this.timeline.run.last_seq ?? 0, this.timeline.seen, loaded);
     const filtering = this.timeline.filter.unit || this.timeline.filter.family;
     this.countEl.textContent = filtering
       ? `${this.timeline.shown} of ${plural(loaded, "loaded event")}`
-      : `${loaded === total ? plural(total, "event") : `${loaded} of ${plural(total, "event")} loaded`}`;
+      : loaded === total
+        ? plural(total, "event")
+        : `showing ${this.timeline.lo}–${this.timeline.hi} of ${plural(total, "event")}`;
   }
 }

@@ -11,6 +11,8 @@ import { attemptOf, eventFamily, eventTone, isFailureType } from "./status.js";
 
 /** Events read per page. */
 export const PAGE = 250;
+/** Events (rows) the page holds at most: scrolling further drops the far end. */
+export const WINDOW = 750;
 
 /** Payload keys worth a glance, in display order. */
 const SUMMARY_KEYS = ["title", "reason", "attempt", "exit_code", "branch", "blocked_by", "provider", "url"];
@@ -32,33 +34,46 @@ export class Timeline {
     this.segments = segments;
     this.onUnitFilter = onUnitFilter ?? (() => {});
     this.onRender = onRender ?? (() => {});
+    // The loaded window: events lo..hi (contiguous seqs), at most WINDOW.
     this.events = [];
     this.lo = 0; // first loaded seq (0: none)
     this.hi = 0; // last loaded seq
+    this.seen = 0; // the last seq known to exist (loaded or announced live)
     this.filter = { family: "", unit: "" };
     this.loading = false;
     this.list = h("ol", { class: "tl-list", role: "log", "aria-label": "Event timeline", "aria-live": "off" });
     this.scroller = h("div", { class: "timeline", tabindex: "0", "data-timeline": "1" }, this.list);
     this.scroller.addEventListener("scroll", () => {
-      if (this.scroller.scrollTop < 40 && this.lo > 1 && !this.loading) this.loadEarlier();
+      if (this.loading) return;
+      const { scrollTop, clientHeight, scrollHeight } = this.scroller;
+      if (scrollTop < 40 && this.lo > 1) this.loadEarlier();
+      else if (scrollTop + clientHeight > scrollHeight - 40 && this.hi < this.seen) this.loadLater();
     });
     replace(container, this.scroller);
+  }
+
+  /** Whether the window ends at the newest event. */
+  atTail() {
+    return this.hi >= this.seen;
   }
 
   /** Loads the tail and shows it, scrolled to the end. */
   async open() {
     const last = this.run.last_seq ?? 0;
+    this.seen = last;
     if (last <= 0) {
       replace(this.list, h("li", { class: "empty", "data-empty": "events" }, h("h2", { text: "No events recorded for this run." })));
-      return;
+      // Events may still come (live); the first one replaces this notice.
+    } else {
+      await this.fetchBefore(last + 1);
     }
-    await this.fetchBefore(last + 1);
     // Events stored after the run row was read.
-    await this.loadNewer();
-    this.render();
+    await this.fetchAfter(Infinity);
+    if (this.events.length) this.render();
     this.scroller.scrollTop = this.scroller.scrollHeight;
   }
 
+  /** Prepends the page before `beforeSeq`; trims the window's far end. */
   async fetchBefore(beforeSeq) {
     const { after_seq, limit } = pageBefore(beforeSeq, PAGE);
     if (limit <= 0) return;
@@ -67,57 +82,96 @@ export class Timeline {
       const page = await api.events(this.run.id, { after_seq, limit });
       const fresh = page.events.filter((e) => this.lo === 0 || e.seq < this.lo);
       this.events = fresh.concat(this.events);
-      if (this.events.length) {
-        this.lo = this.events[0].seq;
-        this.hi = this.events[this.events.length - 1].seq;
+      if (this.events.length > WINDOW) this.events.length = WINDOW;
+      this.bounds();
+    } finally {
+      this.loading = false;
+    }
+  }
+
+  /** Appends up to `max` events after the window; trims its start. */
+  async fetchAfter(max) {
+    this.loading = true;
+    try {
+      let read = 0;
+      while (read < max) {
+        const limit = Math.min(1000, max - read);
+        const page = await api.events(this.run.id, { after_seq: this.hi, limit: Number.isFinite(limit) ? limit : 1000 });
+        const fresh = page.events.filter((e) => e.seq > this.hi);
+        this.events.push(...fresh);
+        read += fresh.length;
+        if (this.events.length > WINDOW) this.events.splice(0, this.events.length - WINDOW);
+        this.bounds();
+        if (!page.has_more || fresh.length === 0) break;
       }
     } finally {
       this.loading = false;
     }
   }
 
-  /** Reads the page before the first loaded event, keeping the view still. */
-  async loadEarlier() {
-    if (this.lo <= 1) return;
-    const before = this.scroller.scrollHeight - this.scroller.scrollTop;
-    await this.fetchBefore(this.lo);
-    this.render();
-    this.scroller.scrollTop = this.scroller.scrollHeight - before;
-  }
-
-  /** Reads every event after the last loaded one. */
-  async loadNewer() {
-    for (;;) {
-      const page = await api.events(this.run.id, { after_seq: this.hi, limit: 1000 });
-      const fresh = page.events.filter((e) => e.seq > this.hi);
-      this.events.push(...fresh);
-      if (fresh.length) {
-        this.hi = fresh[fresh.length - 1].seq;
-        if (this.lo === 0) this.lo = fresh[0].seq;
-      }
-      if (!page.has_more || fresh.length === 0) return;
+  bounds() {
+    if (this.events.length) {
+      this.lo = this.events[0].seq;
+      this.hi = this.events[this.events.length - 1].seq;
+      this.seen = Math.max(this.seen, this.hi);
     }
   }
 
   /**
-   * Adds events that arrived live (a stream message). Already loaded seqs
-   * are ignored, so a reconnect that replays never duplicates a row. The
-   * view follows the tail only when the reader was at the bottom.
+   * Redraws keeping the first row in view where it was on screen, so
+   * rows added above or trimmed below (or the reverse) do not move it.
+   */
+  renderAnchored() {
+    const top = this.scroller.getBoundingClientRect().top;
+    const anchor = [...this.list.querySelectorAll("[data-seq]")].find((r) => r.getBoundingClientRect().bottom > top);
+    const seq = anchor?.getAttribute("data-seq");
+    const offset = anchor ? anchor.getBoundingClientRect().top - top : 0;
+    this.render();
+    const again = seq && this.list.querySelector(`[data-seq="${seq}"]`);
+    if (again) this.scroller.scrollTop += again.getBoundingClientRect().top - top - offset;
+  }
+
+  /** Reads the page before the window (scrolled to the top, or the button). */
+  async loadEarlier() {
+    if (this.lo <= 1 || this.loading) return;
+    await this.fetchBefore(this.lo);
+    this.renderAnchored();
+  }
+
+  /** Reads the page after the window (scrolled to the bottom, or the button). */
+  async loadLater() {
+    if (this.atTail() || this.loading) return;
+    await this.fetchAfter(PAGE);
+    this.renderAnchored();
+  }
+
+  /**
+   * Adds events that arrived live (a stream message). Seqs already seen
+   * are ignored, so a reconnect that replays never duplicates a row. At
+   * the tail the rows are added (the view follows only when the reader was
+   * at the bottom); elsewhere the "newer events" row just counts them.
    */
   append(events, segments) {
-    const fresh = events.filter((e) => e.seq > this.hi).sort((a, b) => a.seq - b.seq);
+    const fresh = events.filter((e) => e.seq > this.seen).sort((a, b) => a.seq - b.seq);
     if (segments) this.segments = segments;
     if (fresh.length === 0 && !segments) return;
+    const wasAtTail = this.atTail();
     const atBottom = this.scroller.scrollTop + this.scroller.clientHeight >= this.scroller.scrollHeight - 30;
-    this.events.push(...fresh);
     if (fresh.length) {
-      this.hi = fresh[fresh.length - 1].seq;
-      if (this.lo === 0) this.lo = fresh[0].seq;
-      this.run = { ...this.run, last_seq: Math.max(this.run.last_seq ?? 0, this.hi) };
+      this.seen = fresh[fresh.length - 1].seq;
+      this.run = { ...this.run, last_seq: Math.max(this.run.last_seq ?? 0, this.seen) };
+      if (wasAtTail) {
+        this.events.push(...fresh);
+        if (atBottom && this.events.length > WINDOW) this.events.splice(0, this.events.length - WINDOW);
+        this.bounds();
+      }
     }
-    const top = this.scroller.scrollTop;
-    this.render();
-    this.scroller.scrollTop = atBottom ? this.scroller.scrollHeight : top;
+    if (atBottom && wasAtTail) {
+      this.render();
+      this.scroller.scrollTop = this.scroller.scrollHeight;
+    } else {
+      this.renderAnchored();
+    }
   }
 
   /** Type families and units present in the loaded events. */
@@ -152,6 +206,7 @@ export class Timeline {
       rows.push(h("li", { class: "tl-more" }, more, h("span", { text: `${plural(this.lo - 1, "earlier event")} not loaded (seq 1–${this.lo - 1})` })));
     }
     let lastDate = "";
+    // Rows of a window that starts mid-run still show the attempt they belong to.
     let attempt = 0;
     let stopped = false;
     let shown = 0;
@@ -174,6 +229,11 @@ export class Timeline {
       }
       rows.push(marker ? this.markerRow(e, marker, time) : this.eventRow(e, time, stopped && !marker));
       shown += 1;
+    }
+    if (this.hi < this.seen) {
+      const later = h("button", { type: "button", class: "btn small", "data-action": "later", text: "Load newer events" });
+      later.addEventListener("click", () => this.loadLater());
+      rows.push(h("li", { class: "tl-more" }, later, h("span", { "data-field": "newer", text: `${plural(this.seen - this.hi, "newer event")} not shown (seq ${this.hi + 1}–${this.seen})` })));
     }
     if (filtering && shown === 0) {
       const clear = h("button", { type: "button", class: "btn small", text: "Clear filters" });
@@ -198,7 +258,7 @@ export class Timeline {
     }
     if (marker.count > 1) parts.push(h("span", { class: "tag", text: `×${marker.count}` }));
     if (e.error) parts.push(h("span", { class: "ev-v", text: e.error }));
-    return h("li", { class: `marker ${marker.kind}`, "data-seq": e.seq, "data-marker": marker.kind }, parts);
+    return h("li", { class: `marker ${marker.kind}`, "data-seq": e.seq, "data-marker": marker.kind, "aria-posinset": e.seq, "aria-setsize": this.seen }, parts);
   }
 
   eventRow(e, time, inStop) {
@@ -228,7 +288,7 @@ export class Timeline {
     const cls = `ev tone-${eventTone(e.type)}${bad ? " bad" : ""}${inStop ? " in-stop" : ""}`;
     return h(
       "li",
-      { class: cls, "data-seq": e.seq, "data-type": e.type },
+      { class: cls, "data-seq": e.seq, "data-type": e.type, "aria-posinset": e.seq, "aria-setsize": this.seen },
       h("span", { class: "ev-time", title: `${utcText(time)} · seq ${e.seq}`, text: time ? localClock(time) : "time unknown" }),
       h("span", { class: "ev-type", text: e.type }),
       h("span", { class: "ev-main" }, main),
