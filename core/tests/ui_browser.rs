@@ -459,6 +459,12 @@ fn a_run_with_a_graph_shows_event_colours_and_stop_resume_markers() {
         ["Attempt 1 of 2", "Attempt 2 of 2"]
     );
     assert_eq!(b.texts("[data-field=resumes]"), ["1×"]);
+    // The tab says how the run is doing.
+    let tab = b.js(
+        "return [document.title, document.querySelector('link[rel=icon]').dataset.status]",
+        json!([]),
+    );
+    assert_eq!(tab, json!([format!("● {id} · app 2/6"), "running"]));
     // Rows carry their type as text, failures their error block.
     let failed = b.texts(".ev[data-type='unit.failed']");
     assert!(
@@ -524,6 +530,8 @@ fn a_run_without_a_graph_shows_a_notice_and_its_timeline() {
         "the timeline",
         "return document.querySelectorAll('.ev').length === 3",
     );
+    let fit = b.js("return document.querySelectorAll('.section-head button').length", json!([]));
+    assert_eq!(fit, json!(0), "no Fit button without a graph");
     let note = b.texts("[data-empty=graph]");
     assert_eq!(
         note,

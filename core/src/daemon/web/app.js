@@ -4,7 +4,7 @@
 
 import * as api from "./api.js";
 import { h, replace } from "./dom.js";
-import { localDateTime, normaliseRepo, pageCount, parseTime } from "./format.js";
+import { baseName, localDateTime, normaliseRepo, pageCount, parseTime } from "./format.js";
 import { RunDetail } from "./detail.js";
 import { formatHash, parseHash, withRoute } from "./route.js";
 import { renderPager, renderRuns, renderStatusChips, tickDurations } from "./runs.js";
@@ -28,9 +28,34 @@ const state = {
   shownRun: null, // null: nothing drawn yet
 };
 
+/** The tab says the open run's state: its title and a status-coloured icon. */
+const TAB = {
+  running: ["●", "#3b82f6"],
+  completed: ["✓", "#22c55e"],
+  failed: ["✗", "#ef4444"],
+  stopped: ["■", "#f97316"],
+};
+function tabStatus(run) {
+  const [mark, colour] = (run && TAB[run.status]) ?? ["", "#6366f1"];
+  document.title = run
+    ? `${mark} ${run.id} · ${baseName(run.repo_path)}${run.status === "running" ? ` ${run.completed_units}/${run.total_units}` : ""}`
+    : "otto-hooks · run history";
+  let icon = document.querySelector("link[rel=icon]");
+  if (!icon) {
+    icon = h("link", { rel: "icon", type: "image/svg+xml" });
+    document.head.append(icon);
+  }
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><circle cx="8" cy="8" r="7" fill="${colour}"/></svg>`;
+  icon.setAttribute("href", `data:image/svg+xml,${encodeURIComponent(svg)}`);
+  icon.setAttribute("data-status", run?.status ?? "");
+}
+
 const detail = new RunDetail($("detail"), {
   onUnit: (unit) => go({ unit }),
-  onRunChange: () => scheduleRefresh(),
+  onRunChange: (run, live) => {
+    tabStatus(run);
+    if (live) scheduleRefresh();
+  },
 });
 
 function storage(action) {
@@ -239,7 +264,7 @@ async function render(route) {
   const previous = state.route;
   state.route = route;
   renderPicker(route);
-  document.title = route.run ? `${route.run} · otto-hooks` : "otto-hooks · run history";
+  if (!route.run) tabStatus(null);
   try {
     const listChanged = state.listKey !== `${route.repo}|${route.status}` || !state.data;
     if (listChanged) {

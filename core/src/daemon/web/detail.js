@@ -169,24 +169,29 @@ export class RunDetail {
       }
       throw e;
     }
-    const [rawGraph, runEvents, unitEvents, taskStarted, taskDone] = await Promise.all([
-      api.graph(id),
-      api.allEvents(id, "run"),
-      api.allEvents(id, "unit", STATUS_EVENTS_CAP),
-      api.allEvents(id, "task.started", STATUS_EVENTS_CAP),
-      api.allEvents(id, "task.completed", STATUS_EVENTS_CAP),
-    ]);
+    const [rawGraph, runEvents] = await Promise.all([api.graph(id), api.allEvents(id, "run")]);
+    if (token !== this.token) return;
+    const graph = validateGraph(rawGraph);
+    // Node colours and task blocks need the unit and task events; without
+    // a graph there is nothing to colour, and they are not read.
+    const [unitEvents, taskStarted, taskDone] = graph
+      ? await Promise.all([
+          api.allEvents(id, "unit", STATUS_EVENTS_CAP),
+          api.allEvents(id, "task.started", STATUS_EVENTS_CAP),
+          api.allEvents(id, "task.completed", STATUS_EVENTS_CAP),
+        ])
+      : [[], [], []];
     if (token !== this.token) return;
     const segments = segmentAttempts(runEvents);
-    const graph = validateGraph(rawGraph);
     this.run = run;
+    this.onRunChange(run, false);
     this.graphData = graph;
     this.runEvents = runEvents;
     this.statusEvents = [...unitEvents, ...taskStarted, ...taskDone];
     const units = deriveUnits(graph?.nodes ?? [], this.statusEvents);
 
-    const graphBox = h("div", { class: "graph-box", "data-section": "graph" });
-    const fitButton = h("button", { type: "button", class: "btn small", text: "Fit", disabled: !graph });
+    const graphBox = h("div", { class: graph ? "graph-box" : "graph-box none", "data-section": "graph" });
+    const fitButton = graph ? h("button", { type: "button", class: "btn small", text: "Fit", title: "Fit the graph in view" }) : null;
     const unitSelect = h("select", { id: "tl-unit", class: "btn small" });
     const familySelect = h("select", { id: "tl-family", class: "btn small" });
     const count = h("span", { class: "muted", "data-field": "event-count" });
@@ -223,7 +228,7 @@ export class RunDetail {
       this.graph = new GraphView(graphBox, { onSelect: (u) => this.onUnit(u) });
       this.graph.render(graph, units);
       this.graph.select(unit);
-      fitButton.addEventListener("click", () => this.graph.fit());
+      fitButton?.addEventListener("click", () => this.graph.fit());
     } else {
       this.graph = null;
       replace(
@@ -319,7 +324,7 @@ export class RunDetail {
         this.run = fresh;
         replace(this.headBox, header(fresh, Date.now(), this.timeline.segments.markers.size));
         this.showCount();
-        this.onRunChange(fresh);
+        this.onRunChange(fresh, true);
       } catch {
         // The next event retries; the stream state shows in the header.
       }
