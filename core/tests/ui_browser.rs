@@ -149,6 +149,32 @@ fn shot(browser: &Browser, name: &str) {
     browser.screenshot(&dir.join(format!("{name}.png")));
 }
 
+/// Runs axe-core (vendored in `tests/ui/axe/`, for the tests only) on the
+/// page; panics on any serious or critical violation, naming them.
+fn assert_accessible(b: &Browser, screen: &str) {
+    static AXE: &str = include_str!("ui/axe/axe.min.js");
+    b.js(AXE, json!([]));
+    let found = b.js_async(
+        "const done = arguments[arguments.length - 1];
+         axe.run(document, {resultTypes: ['violations']}).then(
+           r => done(r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                  nodes: v.nodes.slice(0, 3).map(n => n.target.join(' ') + ' :: ' + n.failureSummary)}))),
+           e => done([{id: 'axe-error', impact: 'critical', help: String(e), nodes: []}]));",
+        json!([]),
+    );
+    let bad: Vec<&Value> = found
+        .as_array()
+        .expect("axe results")
+        .iter()
+        .filter(|v| v["impact"] == "serious" || v["impact"] == "critical")
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "{screen}: serious or critical accessibility violations:\n{}",
+        serde_json::to_string_pretty(&bad).unwrap_or_default()
+    );
+}
+
 /// Three hours ago plus `secs`, RFC 3339 UTC (recent, so running runs
 /// tick from a believable start in the screenshots).
 fn at(secs: u64) -> String {
@@ -188,6 +214,7 @@ fn an_empty_history_shows_its_empty_states() {
     let picker = b.js("return document.getElementById('repo').value", json!([]));
     assert_eq!(picker, json!("*"));
     shot(&b, "empty");
+    assert_accessible(&b, "the empty history");
 }
 
 /// 45 runs of /src/app (30 completed, 8 failed, 5 stopped, 2 running) and
@@ -277,6 +304,7 @@ fn forty_five_runs_page_by_twenty_and_filter_by_status() {
     );
     assert_eq!(newer_disabled, json!(true));
     shot(&b, "history");
+    assert_accessible(&b, "the run list");
 
     b.click("[data-page=older]");
     b.wait(
@@ -472,6 +500,7 @@ fn a_run_with_a_graph_shows_event_colours_and_stop_resume_markers() {
         "{failed:?}"
     );
     shot(&b, "run");
+    assert_accessible(&b, "a run with a graph");
 
     // Clicking a node filters the timeline to its unit, through the URL.
     b.click(".node[data-unit=api]");
@@ -543,6 +572,7 @@ fn a_run_without_a_graph_shows_a_notice_and_its_timeline() {
     );
     assert_eq!(b.texts("[data-field=event-count]"), ["3 events"]);
     shot(&b, "run-no-graph");
+    assert_accessible(&b, "a run without a graph");
 
     // An unknown run in the URL says so.
     b.goto(&format!(

@@ -162,6 +162,16 @@ impl Browser {
         )
     }
 
+    /// Runs an asynchronous `script`: it calls `arguments[arguments.length - 1]`
+    /// with its result.
+    pub fn js_async(&self, script: &str, args: Value) -> Value {
+        self.call(
+            "POST",
+            &self.session_path("/execute/async"),
+            Some(json!({"script": script, "args": args})),
+        )
+    }
+
     /// Waits (up to 15 s) until `script` returns a truthy value; returns it.
     /// A wait, not a timing assertion: the bound only keeps a broken page
     /// from hanging the test.

@@ -42,7 +42,8 @@ export class GraphView {
     const viewport = s("g", { class: "viewport" });
     const svg = s(
       "svg",
-      { role: "img", "aria-label": `Dependency graph. ${summary}`, "data-graph": "1" },
+      // A group, not an image: its unit nodes are focusable controls.
+      { role: "group", "aria-label": `Dependency graph. ${summary}`, "data-graph": "1" },
       s("title", { text: `Dependency graph. ${summary}` }),
       s(
         "defs",

@@ -41,8 +41,10 @@ export class Timeline {
     this.seen = 0; // the last seq known to exist (loaded or announced live)
     this.filter = { family: "", unit: "" };
     this.loading = false;
-    this.list = h("ol", { class: "tl-list", role: "log", "aria-label": "Event timeline", "aria-live": "off" });
-    this.scroller = h("div", { class: "timeline", tabindex: "0", "data-timeline": "1" }, this.list);
+    this.list = h("ol", { class: "tl-list", "aria-label": "Events in seq order" });
+    // The scroll box is the log (focusable, so the keyboard scrolls it); new
+    // rows are not announced one by one.
+    this.scroller = h("div", { class: "timeline", tabindex: "0", role: "log", "aria-label": "Event timeline", "aria-live": "off", "data-timeline": "1" }, this.list);
     this.scroller.addEventListener("scroll", () => {
       if (this.loading) return;
       const { scrollTop, clientHeight, scrollHeight } = this.scroller;
