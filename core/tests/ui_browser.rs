@@ -846,3 +846,41 @@ fn a_run_of_twenty_thousand_events_keeps_a_bounded_number_of_rows() {
     assert_eq!(window(&b), json!([750, 19001, 19750]));
     shot(&b, "run-long");
 }
+
+#[test]
+fn a_daemon_that_went_away_is_a_banner_with_the_command_to_start_it() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let mut d = Daemon::start();
+    let id = d.start_run("/src/app", &at(0), 1);
+    d.events(&id, vec![ev(1, "unit.started", Some("solo"))]);
+    b.goto(&d.url("/"));
+    b.wait("the list", "return document.querySelectorAll('.run-link').length === 1");
+    d.shutdown();
+    b.click(".run-link");
+    b.wait(
+        "the banner",
+        "return !document.getElementById('banner').hidden",
+    );
+    let banner = b.texts("#banner");
+    assert!(
+        banner[0].contains("Cannot reach the history daemon")
+            && banner[0].contains("otto-hooks daemon start")
+            && banner[0].contains("Retry"),
+        "{banner:?}"
+    );
+    // The list stays visible; the pane says what failed.
+    assert_eq!(b.texts(".run-link .run-id"), [id.clone()]);
+    b.wait(
+        "the pane's notice",
+        "return document.querySelector('[data-empty=run-error]')",
+    );
+    shot(&b, "unreachable");
+    // Back up: Retry clears the banner and opens the run.
+    d.restart();
+    b.click("#banner button");
+    b.wait(
+        "the run after retry",
+        "return document.getElementById('banner').hidden && document.querySelector('[data-field=run-id]')",
+    );
+}

@@ -144,8 +144,31 @@ export class RunDetail {
     renderNoRun(this.container, hasRuns, overview);
   }
 
-  /** Shows the run `id` (a newer call supersedes an unfinished one). */
-  async show(id, { unit = "" } = {}) {
+  /**
+   * Shows the run `id` (a newer call supersedes an unfinished one). A
+   * failure leaves a notice in the pane and is rethrown for the banner.
+   */
+  async show(id, options = {}) {
+    const token = this.token + 1;
+    try {
+      await this.load(id, options);
+    } catch (e) {
+      if (token === this.token) {
+        replace(
+          this.container,
+          h(
+            "div",
+            { class: "empty", "data-empty": "run-error" },
+            h("h2", {}, "Could not load run ", h("span", { class: "mono", text: id })),
+            h("p", { text: e.message }),
+          ),
+        );
+      }
+      throw e;
+    }
+  }
+
+  async load(id, { unit = "" } = {}) {
     const token = ++this.token;
     this.close();
     this.graph?.destroy();
