@@ -502,6 +502,30 @@ fn a_run_with_a_graph_shows_event_colours_and_stop_resume_markers() {
     shot(&b, "run");
     assert_accessible(&b, "a run with a graph");
 
+    // Failures only: the failing rows (types that fail, events with an
+    // error), with the STOP/RESUME boundaries kept.
+    b.click("[data-action=failures]");
+    b.wait(
+        "failures only",
+        "return document.querySelector('[data-action=failures]').getAttribute('aria-pressed') === 'true' && document.querySelectorAll('.ev').length === 2",
+    );
+    assert_eq!(
+        b.texts(".ev .ev-type"),
+        ["task.validation.fail", "unit.failed"]
+    );
+    assert_eq!(b.texts("[data-marker]").len(), 2);
+    b.click("[data-action=failures]");
+    b.wait(
+        "every event again",
+        "return document.querySelectorAll('.ev').length > 20",
+    );
+    b.click("[data-action=first-failure]");
+    let focused = b.js(
+        "return [document.activeElement.dataset.type, document.activeElement.classList.contains('target')]",
+        json!([]),
+    );
+    assert_eq!(focused, json!(["task.validation.fail", true]));
+
     // Clicking a node filters the timeline to its unit, through the URL.
     b.click(".node[data-unit=api]");
     b.wait(
@@ -559,7 +583,10 @@ fn a_run_without_a_graph_shows_a_notice_and_its_timeline() {
         "the timeline",
         "return document.querySelectorAll('.ev').length === 3",
     );
-    let fit = b.js("return document.querySelectorAll('.section-head button').length", json!([]));
+    let fit = b.js(
+        "return [...document.querySelectorAll('.section-head button')].filter(b => b.textContent === 'Fit').length",
+        json!([]),
+    );
     assert_eq!(fit, json!(0), "no Fit button without a graph");
     let note = b.texts("[data-empty=graph]");
     assert_eq!(

@@ -219,6 +219,8 @@ export class RunDetail {
     const familySelect = h("select", { id: "tl-family", class: "btn small" });
     const count = h("span", { class: "muted", "data-field": "event-count" });
     this.liveEl = h("span", { class: "live-tag", "data-field": "live", hidden: true });
+    const failuresButton = h("button", { type: "button", class: "btn small", "aria-pressed": "false", "data-action": "failures", text: "Failures only" });
+    const firstFailure = h("button", { type: "button", class: "btn small", "data-action": "first-failure", text: "First failure" });
     const timelineBox = h("div", { class: "detail-body" });
     this.headBox = h("div", { class: "head-box" }, header(run, Date.now(), segments.markers.size));
     replace(
@@ -240,6 +242,8 @@ export class RunDetail {
         count,
         this.liveEl,
         h("span", { class: "spacer" }),
+        failuresButton,
+        firstFailure,
         h("label", { for: "tl-family", class: "muted", text: "Type" }),
         familySelect,
         h("label", { for: "tl-unit", class: "muted", text: "Unit" }),
@@ -275,6 +279,17 @@ export class RunDetail {
     replace(unitSelect, option("", "all"), allUnits.map((u) => option(u, u)));
     unitSelect.value = unit;
     familySelect.addEventListener("change", () => this.applyFilter({ family: familySelect.value }));
+    failuresButton.addEventListener("click", () => {
+      const on = failuresButton.getAttribute("aria-pressed") !== "true";
+      failuresButton.setAttribute("aria-pressed", String(on));
+      this.applyFilter({ failures: on });
+    });
+    firstFailure.addEventListener("click", () => {
+      if (!this.timeline.jumpToFirstFailure()) {
+        firstFailure.textContent = "No failure loaded";
+        setTimeout(() => (firstFailure.textContent = "First failure"), 2000);
+      }
+    });
     unitSelect.addEventListener("change", () => this.onUnit(unitSelect.value));
     this.unitSelect = unitSelect;
     this.applyFilter({ unit });
@@ -370,7 +385,7 @@ export class RunDetail {
     if (!this.timeline || !this.countEl) return;
     const loaded = this.timeline.events.length;
     const total = Math.max(this.timeline.run.last_seq ?? 0, this.timeline.seen, loaded);
-    const filtering = this.timeline.filter.unit || this.timeline.filter.family;
+    const filtering = this.timeline.filter.unit || this.timeline.filter.family || this.timeline.filter.failures;
     this.countEl.textContent = filtering
       ? `${this.timeline.shown} of ${plural(loaded, "loaded event")}`
       : loaded === total

@@ -17,6 +17,9 @@ export const WINDOW = 750;
 /** Payload keys worth a glance, in display order. */
 const SUMMARY_KEYS = ["title", "reason", "attempt", "exit_code", "branch", "blocked_by", "provider", "url"];
 
+/** A failure: a failing type, or any event that carries an error. */
+const isFailure = (e) => isFailureType(e.type) || (typeof e.error === "string" && e.error !== "");
+
 const isRedacted = (v) => typeof v === "string" && /^\[redacted\]$/i.test(v);
 
 function valueText(v) {
@@ -39,7 +42,7 @@ export class Timeline {
     this.lo = 0; // first loaded seq (0: none)
     this.hi = 0; // last loaded seq
     this.seen = 0; // the last seq known to exist (loaded or announced live)
-    this.filter = { family: "", unit: "" };
+    this.filter = { family: "", unit: "", failures: false };
     this.loading = false;
     this.list = h("ol", { class: "tl-list", "aria-label": "Events in seq order" });
     // The scroll box is the log (focusable, so the keyboard scrolls it); new
@@ -194,14 +197,34 @@ export class Timeline {
   }
 
   matches(e) {
-    const { family, unit } = this.filter;
-    return (!family || eventFamily(e.type) === family) && (!unit || e.unit === unit);
+    const { family, unit, failures } = this.filter;
+    return (
+      (!family || eventFamily(e.type) === family) &&
+      (!unit || e.unit === unit) &&
+      (!failures || isFailure(e))
+    );
+  }
+
+  /**
+   * Scrolls to the first failure of the loaded events and focuses it;
+   * false when none is loaded.
+   */
+  jumpToFirstFailure() {
+    const first = this.events.find(isFailure);
+    const row = first && this.list.querySelector(`[data-seq="${first.seq}"]`);
+    if (!row) return false;
+    for (const r of this.list.querySelectorAll(".ev.target")) r.classList.remove("target");
+    row.classList.add("target");
+    row.setAttribute("tabindex", "-1");
+    row.scrollIntoView({ block: "center" });
+    row.focus({ preventScroll: true });
+    return true;
   }
 
   render() {
     const { markers, folded, attempts } = this.segments;
     const rows = [];
-    const filtering = this.filter.family !== "" || this.filter.unit !== "";
+    const filtering = this.filter.family !== "" || this.filter.unit !== "" || this.filter.failures;
     if (this.lo > 1) {
       const more = h("button", { type: "button", class: "btn small", "data-action": "earlier", text: "Load earlier events" });
       more.addEventListener("click", () => this.loadEarlier());
