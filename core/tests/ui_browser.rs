@@ -911,3 +911,61 @@ fn a_daemon_that_went_away_is_a_banner_with_the_command_to_start_it() {
         "return document.getElementById('banner').hidden && document.querySelector('[data-field=run-id]')",
     );
 }
+
+#[test]
+fn the_keyboard_alone_reaches_a_run_and_a_unit_with_a_visible_focus() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let id = seed_graph_run(&d);
+    b.goto(&d.url("/"));
+    b.wait("the list", "return document.querySelectorAll('.run-link').length === 1");
+    // What has the focus, and whether its focus ring shows.
+    let focus = |b: &Browser| {
+        b.js(
+            "const e = document.activeElement; const s = getComputedStyle(e);
+             return [e.className?.baseVal ?? e.className, e.tagName, s.outlineStyle !== 'none' && s.outlineWidth !== '0px']",
+            json!([]),
+        )
+    };
+    let mut stops = Vec::new();
+    for _ in 0..12 {
+        b.keys(&["\u{E004}"]);
+        let f = focus(&b);
+        assert_eq!(f[2], json!(true), "no visible focus on {f}");
+        stops.push(f[0].as_str().unwrap_or_default().to_owned());
+        if f[0] == json!("run-link") {
+            break;
+        }
+    }
+    assert_eq!(
+        stops,
+        ["skip", "", "chip", "chip", "chip", "chip", "chip", "run-link"],
+        "Tab order: skip link, repository, status chips, the first run"
+    );
+    b.keys(&["\u{E007}"]);
+    b.wait(
+        "the run",
+        "return document.querySelectorAll('.node').length === 6",
+    );
+    // On to the graph: Tab reaches the units, Enter filters to one.
+    let mut reached = false;
+    for _ in 0..20 {
+        b.keys(&["\u{E004}"]);
+        let f = focus(&b);
+        if f[1] == json!("g") {
+            assert_eq!(f[0], json!("node status-complete"), "the first unit");
+            reached = true;
+            break;
+        }
+    }
+    assert!(reached, "Tab never reached a graph unit");
+    shot(&b, "keyboard");
+    b.keys(&["\u{E007}"]);
+    b.wait(
+        "the unit filter",
+        "return location.hash.includes('unit=app-shell') && document.querySelector('.node.selected')?.dataset.unit === 'app-shell'",
+    );
+    assert!(b.texts(".ev .ev-unit").iter().all(|u| u == "app-shell"));
+    let _ = id;
+}
