@@ -938,14 +938,30 @@ fn repos_lists_every_repository_newest_first_with_counts_per_status() {
     assert_eq!(status, 200, "{empty}");
     assert_eq!(empty, json!({"repos": []}));
     let run = |repo: &str, at: &str| {
-        d.start_run(json!({"repo_path": repo, "parallelism": 1, "total_units": 1, "started_at": at}))
+        d.start_run(
+            json!({"repo_path": repo, "parallelism": 1, "total_units": 1, "started_at": at}),
+        )
     };
     let a1 = run("/src/a", "2026-01-01T10:00:00Z");
     let _a2 = run("/src/a", "2026-01-03T10:00:00Z");
     let b1 = run("/src/b", "2026-01-02T10:00:00Z");
     let b2 = run("/src/b", "2026-01-01T09:00:00Z");
-    assert_eq!(d.post(&format!("/api/runs/{a1}/complete"), &json!({"status": "failed"})).0, 200);
-    assert_eq!(d.post(&format!("/api/runs/{b1}/complete"), &json!({"status": "completed"})).0, 200);
+    assert_eq!(
+        d.post(
+            &format!("/api/runs/{a1}/complete"),
+            &json!({"status": "failed"})
+        )
+        .0,
+        200
+    );
+    assert_eq!(
+        d.post(
+            &format!("/api/runs/{b1}/complete"),
+            &json!({"status": "completed"})
+        )
+        .0,
+        200
+    );
     assert_eq!(d.post(&format!("/api/runs/{b2}/stop"), &json!({})).0, 200);
     let (status, reply) = d.get("/api/history/repos");
     assert_eq!(status, 200, "{reply}");
@@ -982,15 +998,23 @@ fn the_web_ui_is_served_with_a_strict_content_security_policy() {
             &format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
         );
         assert!(head.starts_with("http/1.1 200"), "{host}: {head}");
-        assert!(head.contains("content-type: text/html; charset=utf-8"), "{head}");
         assert!(
-            head.contains("content-security-policy: default-src 'none'; script-src 'self'; style-src 'self'"),
+            head.contains("content-type: text/html; charset=utf-8"),
+            "{head}"
+        );
+        assert!(
+            head.contains(
+                "content-security-policy: default-src 'none'; script-src 'self'; style-src 'self'"
+            ),
             "{head}"
         );
         assert!(head.contains("frame-ancestors 'none'"), "{head}");
         assert!(head.contains("x-content-type-options: nosniff"), "{head}");
         assert!(head.contains("referrer-policy: no-referrer"), "{head}");
-        assert!(body.contains("<script type=\"module\" src=\"ui/app.js\"></script>"), "{body}");
+        assert!(
+            body.contains("<script type=\"module\" src=\"ui/app.js\"></script>"),
+            "{body}"
+        );
     }
     // Assets: the right type, the same headers; unknown files are 404.
     let (head, body) = raw_text(
@@ -1002,7 +1026,9 @@ fn the_web_ui_is_served_with_a_strict_content_security_policy() {
     assert!(body.contains("import"), "{body}");
     let (head, _) = raw_text(
         d.addr,
-        &format!("GET /ui/vendor/d3.v7.9.2.min.js HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"),
+        &format!(
+            "GET /ui/vendor/d3.v7.9.2.min.js HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+        ),
     );
     assert!(head.starts_with("http/1.1 200"), "{head}");
     let etag = head
@@ -1012,7 +1038,9 @@ fn the_web_ui_is_served_with_a_strict_content_security_policy() {
         .to_owned();
     let (head, body) = raw_text(
         d.addr,
-        &format!("GET /ui/vendor/d3.v7.9.2.min.js HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nIf-None-Match: {etag}\r\nConnection: close\r\n\r\n"),
+        &format!(
+            "GET /ui/vendor/d3.v7.9.2.min.js HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nIf-None-Match: {etag}\r\nConnection: close\r\n\r\n"
+        ),
     );
     assert!(head.starts_with("http/1.1 304"), "{head}");
     assert!(body.is_empty());

@@ -185,7 +185,8 @@ fn at(secs: u64) -> String {
         // Whole seconds: every time in a test is exact.
         chrono::DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now)
     });
-    (*base + chrono::Duration::seconds(secs as i64)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    (*base + chrono::Duration::seconds(secs as i64))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 fn ev(secs: u64, kind: &str, unit: Option<&str>) -> Value {
@@ -283,7 +284,10 @@ fn forty_five_runs_page_by_twenty_and_filter_by_status() {
     assert!(badges[7..15].iter().all(|s| s == "failed"), "{badges:?}");
     // Counts on the chips come from /api/history/repos.
     let chips = b.texts("#status-filter .chip");
-    assert_eq!(chips, ["all45", "running2", "completed30", "failed8", "stopped5"]);
+    assert_eq!(
+        chips,
+        ["all45", "running2", "completed30", "failed8", "stopped5"]
+    );
     // A failed row: units, failed, blocked, the error line.
     let failed_row = b.texts(&format!("[data-run='{}']", ids[37]));
     assert!(
@@ -391,9 +395,13 @@ fn seed_graph_run(d: &Daemon) -> String {
         events.push(json!({"time": at(t), "type": "unit.started", "unit": unit,
                            "payload": {"total_tasks": tasks, "completed_tasks": 0}}));
         for task in 1..=tasks {
-            events.push(json!({"time": at(t + 1), "type": "task.started", "unit": unit, "task": task,
-                               "payload": {"title": format!("task {task} of {unit}")}}));
-            events.push(json!({"time": at(t + 20), "type": "task.completed", "unit": unit, "task": task}));
+            events.push(
+                json!({"time": at(t + 1), "type": "task.started", "unit": unit, "task": task,
+                               "payload": {"title": format!("task {task} of {unit}")}}),
+            );
+            events.push(
+                json!({"time": at(t + 20), "type": "task.completed", "unit": unit, "task": task}),
+            );
             t += 25;
         }
         events.push(ev(t, "unit.completed", Some(unit)));
@@ -401,8 +409,10 @@ fn seed_graph_run(d: &Daemon) -> String {
     events.push(json!({"time": at(t), "type": "unit.started", "unit": "api",
                        "payload": {"total_tasks": 4, "completed_tasks": 0}}));
     events.push(json!({"time": at(t + 5), "type": "task.started", "unit": "api", "task": 1}));
-    events.push(json!({"time": at(t + 30), "type": "task.validation.fail", "unit": "api", "task": 1,
-                       "payload": {"exit_code": 1, "output": "FAIL src/api.test.ts"}}));
+    events.push(
+        json!({"time": at(t + 30), "type": "task.validation.fail", "unit": "api", "task": 1,
+                       "payload": {"exit_code": 1, "output": "FAIL src/api.test.ts"}}),
+    );
     d.events(&id, events);
     d.post(
         &format!("/api/runs/{id}/stop"),
@@ -544,7 +554,10 @@ fn a_run_with_a_graph_shows_event_colours_and_stop_resume_markers() {
         "return document.querySelector('.node.selected')?.dataset.unit === 'api' && document.getElementById('tl-unit')?.value === 'api'",
     );
     let rows = b.texts(".ev .ev-unit");
-    assert!(!rows.is_empty() && rows.iter().all(|u| u == "api"), "{rows:?}");
+    assert!(
+        !rows.is_empty() && rows.iter().all(|u| u == "api"),
+        "{rows:?}"
+    );
     // Escape clears the filter, a second Escape closes the run.
     b.keys(&["\u{E00C}"]);
     b.wait(
@@ -612,7 +625,10 @@ fn a_run_without_a_graph_shows_a_notice_and_its_timeline() {
         "return document.querySelector('[data-empty=missing-run]')",
     );
     let text = b.texts("[data-empty=missing-run]");
-    assert!(text[0].contains("run_gone") && text[0].contains("retention"), "{text:?}");
+    assert!(
+        text[0].contains("run_gone") && text[0].contains("retention"),
+        "{text:?}"
+    );
 }
 
 #[test]
@@ -637,14 +653,21 @@ fn orchestrator_text_is_rendered_as_text_never_as_markup() {
         &format!("/api/runs/{id}/complete"),
         json!({"status": "failed", "error": evil_error}),
     );
-    b.goto(&format!("{}{}", d.url("/"), run_hash("/src/<b>app</b>", &id)));
+    b.goto(&format!(
+        "{}{}",
+        d.url("/"),
+        run_hash("/src/<b>app</b>", &id)
+    ));
     b.wait(
         "the run",
         "return document.querySelectorAll('.ev').length === 3 && document.querySelector('.node')",
     );
     // The text is there, verbatim …
     // The label is cut at 26 characters; the node's title has it whole.
-    assert_eq!(b.texts(".node text.label .name")[0], "<img src=x onerror=alert(…");
+    assert_eq!(
+        b.texts(".node text.label .name")[0],
+        "<img src=x onerror=alert(…"
+    );
     assert_eq!(b.texts(".node > title")[0], format!("{evil_unit} — failed"));
     assert_eq!(b.texts(".ev .ev-unit")[0], evil_unit);
     assert_eq!(b.texts("[data-field=error]"), [evil_error]);
@@ -706,7 +729,10 @@ fn a_long_run_opens_at_the_tail_and_pages_earlier_by_seq() {
     );
     assert_eq!(kept, json!(true), "the first row read before stays in view");
     // The button does the same.
-    b.js("document.querySelector('[data-action=earlier]').click()", json!([]));
+    b.js(
+        "document.querySelector('[data-action=earlier]').click()",
+        json!([]),
+    );
     b.wait(
         "two pages before",
         "return document.querySelectorAll('.ev').length === 750",
@@ -789,16 +815,17 @@ fn a_running_run_follows_its_events_live_and_survives_a_daemon_restart() {
     unique.dedup();
     assert_eq!(seqs, unique, "no row twice");
     assert_eq!(seqs.last(), Some(&32));
-    assert_eq!(b.texts(".attempt-row").last().map(String::as_str), Some("Attempt 3 of 3"));
+    assert_eq!(
+        b.texts(".attempt-row").last().map(String::as_str),
+        Some("Attempt 3 of 3")
+    );
 
     // A new run of the repository appears at its first event.
     let fresh = d.start_run("/src/app", &at(1000), 1);
     d.events(&fresh, vec![ev(1001, "unit.started", Some("x"))]);
     b.wait(
         "the new run in the list",
-        &format!(
-            "return document.querySelector('.run-link .run-id')?.textContent === '{fresh}'"
-        ),
+        &format!("return document.querySelector('.run-link .run-id')?.textContent === '{fresh}'"),
     );
     shot(&b, "live");
 }
@@ -882,7 +909,10 @@ fn a_daemon_that_went_away_is_a_banner_with_the_command_to_start_it() {
     let id = d.start_run("/src/app", &at(0), 1);
     d.events(&id, vec![ev(1, "unit.started", Some("solo"))]);
     b.goto(&d.url("/"));
-    b.wait("the list", "return document.querySelectorAll('.run-link').length === 1");
+    b.wait(
+        "the list",
+        "return document.querySelectorAll('.run-link').length === 1",
+    );
     d.shutdown();
     b.click(".run-link");
     b.wait(
@@ -897,7 +927,7 @@ fn a_daemon_that_went_away_is_a_banner_with_the_command_to_start_it() {
         "{banner:?}"
     );
     // The list stays visible; the pane says what failed.
-    assert_eq!(b.texts(".run-link .run-id"), [id.clone()]);
+    assert_eq!(b.texts(".run-link .run-id"), std::slice::from_ref(&id));
     b.wait(
         "the pane's notice",
         "return document.querySelector('[data-empty=run-error]')",
@@ -919,7 +949,10 @@ fn the_keyboard_alone_reaches_a_run_and_a_unit_with_a_visible_focus() {
     let d = Daemon::start();
     let id = seed_graph_run(&d);
     b.goto(&d.url("/"));
-    b.wait("the list", "return document.querySelectorAll('.run-link').length === 1");
+    b.wait(
+        "the list",
+        "return document.querySelectorAll('.run-link').length === 1",
+    );
     // What has the focus, and whether its focus ring shows.
     let focus = |b: &Browser| {
         b.js(
@@ -940,7 +973,9 @@ fn the_keyboard_alone_reaches_a_run_and_a_unit_with_a_visible_focus() {
     }
     assert_eq!(
         stops,
-        ["skip", "", "chip", "chip", "chip", "chip", "chip", "run-link"],
+        [
+            "skip", "", "chip", "chip", "chip", "chip", "chip", "run-link"
+        ],
         "Tab order: skip link, repository, status chips, the first run"
     );
     b.keys(&["\u{E007}"]);

@@ -589,7 +589,10 @@ fn ui_starts_the_daemon_prints_the_url_and_the_page_is_served_there() {
     .unwrap();
     let mut page = String::new();
     std::io::Read::read_to_string(&mut stream, &mut page).unwrap();
-    assert!(page.starts_with("HTTP/1.1 200") && page.contains("ui/app.js"), "{page}");
+    assert!(
+        page.starts_with("HTTP/1.1 200") && page.contains("ui/app.js"),
+        "{page}"
+    );
     // `daemon open --no-browser` finds the running daemon and only prints.
     let out = w.ok(&["daemon", "open", "--no-browser"]);
     assert_eq!(text(&out.stdout), format!("{url}\n"));

@@ -131,11 +131,15 @@ pub(crate) fn ui_url(addr: std::net::SocketAddr) -> String {
 /// the UI's URL on stdout and opens it in the user's browser.
 pub(super) fn open(ctx: &Context, files: &DaemonFiles, args: &OpenArgs) -> CmdResult {
     if files.running_addr().is_none() {
-        start(ctx, files, &StartArgs {
-            port: None,
-            bind: None,
-            foreground: false,
-        })?;
+        start(
+            ctx,
+            files,
+            &StartArgs {
+                port: None,
+                bind: None,
+                foreground: false,
+            },
+        )?;
     }
     let addr = files
         .running_addr()
@@ -165,7 +169,9 @@ fn launch_browser(url: &str) -> Result<String, String> {
     if let Ok(list) = std::env::var("BROWSER") {
         for entry in list.split(':').map(str::trim).filter(|e| !e.is_empty()) {
             let mut words = entry.split_whitespace().map(str::to_owned);
-            let Some(program) = words.next() else { continue };
+            let Some(program) = words.next() else {
+                continue;
+            };
             let mut args: Vec<String> = words.collect();
             if args.iter().any(|a| a.contains("%s")) {
                 args = args.into_iter().map(|a| a.replace("%s", url)).collect();
@@ -175,7 +181,11 @@ fn launch_browser(url: &str) -> Result<String, String> {
             candidates.push((program, args));
         }
     }
-    let opener = if cfg!(target_os = "macos") { "open" } else { "xdg-open" };
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else {
+        "xdg-open"
+    };
     candidates.push((opener.to_owned(), vec![url.to_owned()]));
     let mut tried = Vec::new();
     for (program, args) in candidates {

@@ -29,8 +29,11 @@ pub fn find_browser() -> Result<(PathBuf, PathBuf), String> {
     };
     let driver = find("CHROMEDRIVER", &["chromedriver"])
         .ok_or("chromedriver not found (apt-get install chromium-driver, or set CHROMEDRIVER)")?;
-    let browser = find("CHROME_BIN", &["chromium", "chromium-browser", "google-chrome"])
-        .ok_or("chromium not found (apt-get install chromium, or set CHROME_BIN)")?;
+    let browser = find(
+        "CHROME_BIN",
+        &["chromium", "chromium-browser", "google-chrome"],
+    )
+    .ok_or("chromium not found (apt-get install chromium, or set CHROME_BIN)")?;
     Ok((driver, browser))
 }
 
@@ -77,7 +80,10 @@ impl Browser {
             if ready {
                 break;
             }
-            assert!(Instant::now() < deadline, "chromedriver did not answer on port {port}");
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not answer on port {port}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         let profile = tempfile::tempdir().expect("profile dir");
@@ -134,7 +140,10 @@ impl Browser {
         };
         let mut response = response.map_err(|e| json!(e.to_string()))?;
         let ok = response.status().is_success();
-        let value: Value = response.body_mut().read_json().map_err(|e| json!(e.to_string()))?;
+        let value: Value = response
+            .body_mut()
+            .read_json()
+            .map_err(|e| json!(e.to_string()))?;
         let inner = value.get("value").cloned().unwrap_or(Value::Null);
         if ok {
             // New sessions answer {value: {sessionId, capabilities}}.
@@ -150,7 +159,11 @@ impl Browser {
 
     /// Opens `url`.
     pub fn goto(&self, url: &str) {
-        self.call("POST", &self.session_path("/url"), Some(json!({"url": url})));
+        self.call(
+            "POST",
+            &self.session_path("/url"),
+            Some(json!({"url": url})),
+        );
     }
 
     /// Runs `script` (a function body; `arguments` holds `args`) and returns its value.
@@ -179,9 +192,8 @@ impl Browser {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             let v = self.js(script, json!([]));
-            let truthy = !matches!(&v, Value::Null | Value::Bool(false))
-                && v != json!(0)
-                && v != json!("");
+            let truthy =
+                !matches!(&v, Value::Null | Value::Bool(false)) && v != json!(0) && v != json!("");
             if truthy {
                 return v;
             }

@@ -94,7 +94,10 @@ fn serve(asset: Option<&'static Asset>, request: &HeaderMap) -> Response {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         (
-            [(header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type))],
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(asset.content_type),
+            )],
             asset.body,
         )
             .into_response()
@@ -169,7 +172,10 @@ mod tests {
                 "{tag}"
             );
         }
-        assert!(!page.contains("http://") && !page.contains("https://"), "remote resource");
+        assert!(
+            !page.contains("http://") && !page.contains("https://"),
+            "remote resource"
+        );
     }
 
     #[test]
@@ -179,7 +185,13 @@ mod tests {
             .filter(|a| a.name.ends_with(".js") && !a.name.starts_with("vendor/"));
         for asset in ours {
             let text = std::str::from_utf8(asset.body).expect("utf-8");
-            for sink in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("] {
+            for sink in [
+                "innerHTML",
+                "outerHTML",
+                "insertAdjacentHTML",
+                "document.write",
+                "eval(",
+            ] {
                 assert!(!text.contains(sink), "{} uses {sink}", asset.name);
             }
         }
