@@ -1002,5 +1002,35 @@ fn the_keyboard_alone_reaches_a_run_and_a_unit_with_a_visible_focus() {
         "return location.hash.includes('unit=app-shell') && document.querySelector('.node.selected')?.dataset.unit === 'app-shell'",
     );
     assert!(b.texts(".ev .ev-unit").iter().all(|u| u == "app-shell"));
+
+    // `/` focuses the search; tokens combine with the unit filter.
+    b.keys(&["\u{E00C}"]);
+    b.wait("no filter", "return !location.hash.includes('unit=')");
+    b.keys(&["/"]);
+    let focused = b.js("return document.activeElement.id", json!([]));
+    assert_eq!(focused, json!("tl-search"));
+    b.keys(&["type:task.retry", " ", "VALIDATION"]);
+    b.wait(
+        "one match",
+        "return document.querySelectorAll('.ev').length === 1 && location.hash.includes('q=type')",
+    );
+    assert_eq!(b.texts(".ev .ev-type"), ["task.retry"]);
+    assert_eq!(
+        b.texts("[data-field=event-count]"),
+        ["1 of 27 loaded events"]
+    );
+    // Highlight instead of hide: every row, the match marked.
+    b.click("[data-action=hide]");
+    b.wait(
+        "highlight mode",
+        "return document.querySelectorAll('.ev').length > 20 && document.querySelectorAll('.ev.hit').length === 1",
+    );
+    shot(&b, "search");
+    // The search is in the link: a reload keeps it.
+    b.js("location.reload()", json!([]));
+    b.wait(
+        "the search after a reload",
+        "return document.getElementById('tl-search')?.value === 'type:task.retry VALIDATION' && document.querySelectorAll('.ev').length === 1",
+    );
     let _ = id;
 }

@@ -234,12 +234,13 @@ impl Browser {
         );
     }
 
-    /// Presses keys (WebDriver key values: "j", "\u{E007}" for Enter).
+    /// Types keys, one character at a time (WebDriver key values: "j",
+    /// "\u{E007}" for Enter; "type:x" types five characters).
     pub fn keys(&self, keys: &[&str]) {
         let mut actions = Vec::new();
-        for k in keys {
-            actions.push(json!({"type": "keyDown", "value": k}));
-            actions.push(json!({"type": "keyUp", "value": k}));
+        for k in keys.iter().flat_map(|k| k.chars()) {
+            actions.push(json!({"type": "keyDown", "value": k.to_string()}));
+            actions.push(json!({"type": "keyUp", "value": k.to_string()}));
         }
         self.call(
             "POST",

@@ -59,6 +59,7 @@ static ASSETS: &[Asset] = &[
     asset!("graph.js", JS),
     asset!("layout.js", JS),
     asset!("timeline.js", JS),
+    asset!("search.js", JS),
     asset!("vendor/d3.v7.9.2.min.js", JS),
     asset!("vendor/LICENSE-d3.txt", "text/plain; charset=utf-8"),
 ];

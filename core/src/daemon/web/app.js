@@ -52,6 +52,11 @@ function tabStatus(run) {
 
 const detail = new RunDetail($("detail"), {
   onUnit: (unit) => go({ unit }),
+  // The search is in the URL, without a history entry per keystroke.
+  onQuery: (q) => {
+    state.route = withRoute(state.route, { q });
+    history.replaceState(null, "", formatHash(state.route));
+  },
   onRunChange: (run, live) => {
     tabStatus(run);
     if (live) scheduleRefresh();
@@ -152,7 +157,7 @@ function renderList(route) {
   const data = state.data;
   // Keep the keyboard where it was across a redraw (live refreshes).
   const focused = document.activeElement?.closest?.("[data-run]")?.getAttribute("data-run");
-  renderStatusChips($("status-filter"), route, counts(route.repo), (status) => go({ status, run: "", unit: "" }));
+  renderStatusChips($("status-filter"), route, counts(route.repo), (status) => go({ status, run: "", unit: "", q: "" }));
   renderRuns($("runs"), { runs: data.runs, route, allRepos: route.repo === ALL, now: Date.now(), repoLabel: repoLabel(route.repo) });
   renderPager($("pager"), {
     page: state.page + 1,
@@ -274,10 +279,10 @@ async function render(route) {
     renderList(route);
     if (route.run !== state.shownRun) {
       state.shownRun = route.run;
-      if (route.run) await detail.show(route.run, { unit: route.unit });
+      if (route.run) await detail.show(route.run, { unit: route.unit, query: route.q });
       else detail.clear(state.data.total > 0, overview(route));
-    } else if (route.run && route.unit !== previous.unit) {
-      detail.applyFilter({ unit: route.unit });
+    } else if (route.run && (route.unit !== previous.unit || route.q !== previous.q)) {
+      detail.applyFilter({ unit: route.unit, query: route.q });
     }
     banner(null);
   } catch (e) {
@@ -312,7 +317,7 @@ async function boot() {
 $("repo").addEventListener("change", (ev) => {
   const repo = ev.target.value;
   storage((s) => s.setItem(REPO_KEY, repo));
-  go({ repo, status: "", run: "", unit: "" });
+  go({ repo, status: "", run: "", unit: "", q: "" });
 });
 
 window.addEventListener("hashchange", () => {
@@ -335,11 +340,14 @@ document.addEventListener("keydown", (ev) => {
     links[next].focus();
     ev.preventDefault();
   };
-  if (ev.key === "j" || (ev.key === "ArrowDown" && at >= 0)) move(1);
+  if (ev.key === "/" && state.route.run) {
+    ev.preventDefault();
+    detail.focusSearch();
+  } else if (ev.key === "j" || (ev.key === "ArrowDown" && at >= 0)) move(1);
   else if (ev.key === "k" || (ev.key === "ArrowUp" && at >= 0)) move(-1);
   else if (ev.key === "Escape") {
     if (state.route.unit) go({ unit: "" });
-    else if (state.route.run) go({ run: "" });
+    else if (state.route.run) go({ run: "", q: "" });
   }
 });
 

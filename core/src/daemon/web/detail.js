@@ -109,9 +109,10 @@ const movesUnits = (e) => e.type.startsWith("unit.") || e.type === "task.started
 
 /** A run's detail view, drawn into `container`. */
 export class RunDetail {
-  constructor(container, { onUnit, onRunChange } = {}) {
+  constructor(container, { onUnit, onRunChange, onQuery } = {}) {
     this.container = container;
     this.onUnit = onUnit ?? (() => {});
+    this.onQuery = onQuery ?? (() => {});
     this.onRunChange = onRunChange ?? (() => {});
     this.graph = null;
     this.timeline = null;
@@ -168,7 +169,7 @@ export class RunDetail {
     }
   }
 
-  async load(id, { unit = "" } = {}) {
+  async load(id, { unit = "", query = "" } = {}) {
     const token = ++this.token;
     this.close();
     this.graph?.destroy();
@@ -219,6 +220,17 @@ export class RunDetail {
     const familySelect = h("select", { id: "tl-family", class: "btn small" });
     const count = h("span", { class: "muted", "data-field": "event-count" });
     this.liveEl = h("span", { class: "live-tag", "data-field": "live", hidden: true });
+    const search = h("input", {
+      type: "search",
+      id: "tl-search",
+      class: "search",
+      placeholder: "unit:api type:task.retry text",
+      autocomplete: "off",
+      spellcheck: "false",
+      "aria-describedby": "tl-search-help",
+    });
+    const searchHelp = h("span", { id: "tl-search-help", class: "sr-only", text: "Tokens combine: unit:<name>, type:<family>, and words looked for in the type, unit, error and payload. Press / to come here." });
+    const hideButton = h("button", { type: "button", class: "btn small", "aria-pressed": "true", "data-action": "hide", title: "Hide the events that do not match (off: highlight the matches)", text: "Hide others" });
     const failuresButton = h("button", { type: "button", class: "btn small", "aria-pressed": "false", "data-action": "failures", text: "Failures only" });
     const firstFailure = h("button", { type: "button", class: "btn small", "data-action": "first-failure", text: "First failure" });
     const timelineBox = h("div", { class: "detail-body" });
@@ -242,6 +254,10 @@ export class RunDetail {
         count,
         this.liveEl,
         h("span", { class: "spacer" }),
+        h("label", { for: "tl-search", class: "muted", text: "Search" }),
+        search,
+        searchHelp,
+        hideButton,
         failuresButton,
         firstFailure,
         h("label", { for: "tl-family", class: "muted", text: "Type" }),
@@ -279,6 +295,29 @@ export class RunDetail {
     replace(unitSelect, option("", "all"), allUnits.map((u) => option(u, u)));
     unitSelect.value = unit;
     familySelect.addEventListener("change", () => this.applyFilter({ family: familySelect.value }));
+    let typing = null;
+    search.value = query;
+    search.addEventListener("input", () => {
+      clearTimeout(typing);
+      typing = setTimeout(() => {
+        this.applyFilter({ query: search.value });
+        this.onQuery(search.value);
+      }, 150);
+    });
+    search.addEventListener("keydown", (ev) => {
+      if (ev.key === "Escape" && search.value) {
+        ev.stopPropagation();
+        search.value = "";
+        this.applyFilter({ query: "" });
+        this.onQuery("");
+      }
+    });
+    hideButton.addEventListener("click", () => {
+      const on = hideButton.getAttribute("aria-pressed") !== "true";
+      hideButton.setAttribute("aria-pressed", String(on));
+      this.applyFilter({ hide: on });
+    });
+    this.searchEl = search;
     failuresButton.addEventListener("click", () => {
       const on = failuresButton.getAttribute("aria-pressed") !== "true";
       failuresButton.setAttribute("aria-pressed", String(on));
@@ -292,7 +331,7 @@ export class RunDetail {
     });
     unitSelect.addEventListener("change", () => this.onUnit(unitSelect.value));
     this.unitSelect = unitSelect;
-    this.applyFilter({ unit });
+    this.applyFilter({ unit, query });
     this.follow(token);
   }
 
@@ -374,10 +413,17 @@ export class RunDetail {
   applyFilter(filter) {
     if (!this.timeline) return;
     this.timeline.setFilter(filter);
+    if (filter.query !== undefined && this.searchEl && this.searchEl.value !== filter.query) this.searchEl.value = filter.query;
     if (filter.unit !== undefined) {
       this.graph?.select(filter.unit);
       if (this.unitSelect) this.unitSelect.value = filter.unit;
     }
+  }
+
+  /** Focuses the event search (the `/` key). */
+  focusSearch() {
+    this.searchEl?.focus();
+    this.searchEl?.select();
   }
 
   /** "N events", "N of M events loaded", or "N of M loaded events" when filtered. */
@@ -385,7 +431,8 @@ export class RunDetail {
     if (!this.timeline || !this.countEl) return;
     const loaded = this.timeline.events.length;
     const total = Math.max(this.timeline.run.last_seq ?? 0, this.timeline.seen, loaded);
-    const filtering = this.timeline.filter.unit || this.timeline.filter.family || this.timeline.filter.failures;
+    const f = this.timeline.filter;
+    const filtering = f.unit || f.family || f.failures || (f.hide && this.timeline.searching());
     this.countEl.textContent = filtering
       ? `${this.timeline.shown} of ${plural(loaded, "loaded event")}`
       : loaded === total

@@ -1,9 +1,9 @@
 // The URL is the state: `#/history?repo=/src/app&status=failed&run=<id>`.
 // Reload and the back button restore the same screen. Pure; unit-tested.
 
-const KEYS = ["repo", "status", "run", "unit"];
+const KEYS = ["repo", "status", "run", "unit", "q"];
 
-/** The screen a hash names: {view, repo, status, run, unit} (absent keys are ""). */
+/** The screen a hash names: {view, repo, status, run, unit, q} (absent keys are ""). */
 export function parseHash(hash) {
   const text = String(hash ?? "").replace(/^#/, "");
   const q = text.indexOf("?");

@@ -7,6 +7,7 @@
 import * as api from "./api.js";
 import { h, replace } from "./dom.js";
 import { formatDuration, localClock, localDate, pageBefore, parseTime, plural, utcText } from "./format.js";
+import { isEmptyQuery, matchesQuery, parseQuery } from "./search.js";
 import { attemptOf, eventFamily, eventTone, isFailureType } from "./status.js";
 
 /** Events read per page. */
@@ -42,7 +43,8 @@ export class Timeline {
     this.lo = 0; // first loaded seq (0: none)
     this.hi = 0; // last loaded seq
     this.seen = 0; // the last seq known to exist (loaded or announced live)
-    this.filter = { family: "", unit: "", failures: false };
+    this.filter = { family: "", unit: "", failures: false, query: "", hide: true };
+    this.parsed = parseQuery("");
     this.loading = false;
     this.list = h("ol", { class: "tl-list", "aria-label": "Events in seq order" });
     // The scroll box is the log (focusable, so the keyboard scrolls it); new
@@ -193,15 +195,23 @@ export class Timeline {
   /** Applies a filter ({family, unit}; "" for any) and redraws. */
   setFilter(filter) {
     this.filter = { ...this.filter, ...filter };
-    this.render();
+    this.parsed = parseQuery(this.filter.query);
+    this.renderAnchored();
   }
 
+  /** Whether a search is active. */
+  searching() {
+    return !isEmptyQuery(this.parsed);
+  }
+
+  /** Whether `e` passes the filters (the search only when it hides). */
   matches(e) {
-    const { family, unit, failures } = this.filter;
+    const { family, unit, failures, hide } = this.filter;
     return (
       (!family || eventFamily(e.type) === family) &&
       (!unit || e.unit === unit) &&
-      (!failures || isFailure(e))
+      (!failures || isFailure(e)) &&
+      (!hide || !this.searching() || matchesQuery(this.parsed, e))
     );
   }
 
@@ -224,7 +234,9 @@ export class Timeline {
   render() {
     const { markers, folded, attempts } = this.segments;
     const rows = [];
-    const filtering = this.filter.family !== "" || this.filter.unit !== "" || this.filter.failures;
+    const filtering =
+      this.filter.family !== "" || this.filter.unit !== "" || this.filter.failures || (this.filter.hide && this.searching());
+    const highlight = !this.filter.hide && this.searching();
     if (this.lo > 1) {
       const more = h("button", { type: "button", class: "btn small", "data-action": "earlier", text: "Load earlier events" });
       more.addEventListener("click", () => this.loadEarlier());
@@ -252,8 +264,10 @@ export class Timeline {
         rows.push(h("li", { class: "date-row", text: day }));
         lastDate = day;
       }
-      rows.push(marker ? this.markerRow(e, marker, time) : this.eventRow(e, time, stopped && !marker));
-      shown += 1;
+      const row = marker ? this.markerRow(e, marker, time) : this.eventRow(e, time, stopped && !marker);
+      if (highlight && !marker && matchesQuery(this.parsed, e)) row.classList.add("hit");
+      rows.push(row);
+      if (!marker) shown += 1;
     }
     if (this.hi < this.seen) {
       const later = h("button", { type: "button", class: "btn small", "data-action": "later", text: "Load newer events" });
