@@ -224,13 +224,13 @@ export class RunDetail {
       type: "search",
       id: "tl-search",
       class: "search",
-      placeholder: "unit:api type:task.retry text",
+      placeholder: "Search events   unit:api  type:task.retry  text      ( / )",
       autocomplete: "off",
       spellcheck: "false",
       "aria-describedby": "tl-search-help",
     });
     const searchHelp = h("span", { id: "tl-search-help", class: "sr-only", text: "Tokens combine: unit:<name>, type:<family>, and words looked for in the type, unit, error and payload. Press / to come here." });
-    const hideButton = h("button", { type: "button", class: "btn small", "aria-pressed": "true", "data-action": "hide", title: "Hide the events that do not match (off: highlight the matches)", text: "Hide others" });
+    const hideButton = h("button", { type: "button", class: "btn small", "aria-pressed": "true", "data-action": "hide", title: "Hide the events that do not match the search (off: highlight the matches)", text: "Hide non-matches" });
     const failuresButton = h("button", { type: "button", class: "btn small", "aria-pressed": "false", "data-action": "failures", text: "Failures only" });
     const firstFailure = h("button", { type: "button", class: "btn small", "data-action": "first-failure", text: "First failure" });
     const timelineBox = h("div", { class: "detail-body" });
@@ -249,17 +249,21 @@ export class RunDetail {
       graphBox,
       h(
         "div",
-        { class: "section-head" },
+        { class: "section-head events-head" },
         h("h2", { text: "Events" }),
         count,
         this.liveEl,
         h("span", { class: "spacer" }),
-        h("label", { for: "tl-search", class: "muted", text: "Search" }),
+        failuresButton,
+        firstFailure,
+      ),
+      h(
+        "div",
+        { class: "toolbar", role: "search" },
+        h("label", { for: "tl-search", class: "sr-only", text: "Search events" }),
         search,
         searchHelp,
         hideButton,
-        failuresButton,
-        firstFailure,
         h("label", { for: "tl-family", class: "muted", text: "Type" }),
         familySelect,
         h("label", { for: "tl-unit", class: "muted", text: "Unit" }),
