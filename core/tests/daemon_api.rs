@@ -1063,3 +1063,25 @@ fn the_web_ui_obeys_the_host_rule() {
     );
     assert_refused((status, reply), 403, "FORBIDDEN");
 }
+
+#[test]
+fn unknown_query_parameters_are_refused_not_ignored() {
+    let d = Daemon::start();
+    let id = d.start_run(run_body("/src/app"));
+    for path in [
+        format!("/api/history/runs/{id}/events?offset=100"),
+        "/api/history/runs?repo=/src/app&page=2".to_owned(),
+        format!("/api/history/runs/{id}/stream?since=3"),
+    ] {
+        let (status, reply) = d.get(&path);
+        assert_eq!(status, 400, "{path}: {reply}");
+        assert_eq!(reply["code"], "INVALID_PARAM", "{path}");
+        let message = reply["error"].as_str().unwrap_or_default();
+        assert!(message.contains("unknown field"), "{path}: {message}");
+    }
+    // The known ones still work.
+    let (status, reply) = d.get(&format!(
+        "/api/history/runs/{id}/events?after_seq=0&limit=5&type=unit&unit=a"
+    ));
+    assert_eq!(status, 200, "{reply}");
+}

@@ -19,8 +19,10 @@ const EVENTS_LIMIT: (u32, u32) = (100, 1000);
 /// The run statuses a filter may name.
 const STATUSES: [&str; 4] = ["running", "completed", "failed", "stopped"];
 
-/// `GET /api/history/runs` parameters.
+/// `GET /api/history/runs` parameters. An unknown one is refused with 400
+/// (a silently ignored `offset` on events once made clients page forever).
 #[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct RunsQuery {
     repo: Option<String>,
     status: Option<String>,
@@ -104,8 +106,10 @@ pub(crate) async fn get_run(
     Ok(Json(run))
 }
 
-/// `GET /api/history/runs/{id}/events` parameters.
+/// `GET /api/history/runs/{id}/events` parameters; an unknown one (such as
+/// `offset`: events page by `after_seq`) is refused with 400.
 #[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct EventsQuery {
     #[serde(rename = "type")]
     kind: Option<String>,
