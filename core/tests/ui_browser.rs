@@ -611,6 +611,26 @@ fn a_run_without_a_graph_shows_a_notice_and_its_timeline() {
         ["orch.dryrun.started", "unit.started", "unit.completed"]
     );
     assert_eq!(b.texts("[data-field=event-count]"), ["3 events"]);
+    // Times are local (this browser runs in Asia/Kolkata, UTC+5:30) until
+    // UTC is chosen; the choice is remembered.
+    let utc = at(0).replace('T', " ").replace('Z', "");
+    let started = |b: &Browser| b.texts(".run-meta span")[0].clone();
+    assert_ne!(started(&b), utc, "local time");
+    b.click("#zone-utc");
+    b.wait(
+        "UTC times",
+        &format!("return document.querySelector('.run-meta span').textContent === '{utc}'"),
+    );
+    b.js("location.reload()", json!([]));
+    b.wait(
+        "UTC after a reload",
+        &format!("return document.querySelector('.run-meta span')?.textContent === '{utc}' && document.querySelectorAll('.ev').length === 3"),
+    );
+    b.click("#zone-local");
+    b.wait(
+        "local again",
+        &format!("return document.querySelector('.run-meta span').textContent !== '{utc}'"),
+    );
     shot(&b, "run-no-graph");
     assert_accessible(&b, "a run without a graph");
 
@@ -974,9 +994,18 @@ fn the_keyboard_alone_reaches_a_run_and_a_unit_with_a_visible_focus() {
     assert_eq!(
         stops,
         [
-            "skip", "", "chip", "chip", "chip", "chip", "chip", "run-link"
+            "skip",
+            "",
+            "btn small",
+            "btn small",
+            "chip",
+            "chip",
+            "chip",
+            "chip",
+            "chip",
+            "run-link"
         ],
-        "Tab order: skip link, repository, status chips, the first run"
+        "Tab order: skip link, repository, Local/UTC, status chips, the first run"
     );
     b.keys(&["\u{E007}"]);
     b.wait(

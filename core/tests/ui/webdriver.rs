@@ -57,8 +57,10 @@ impl Browser {
     /// Starts chromedriver on a free port and a headless session.
     pub fn start(driver: &Path, browser: &Path) -> Browser {
         let port = free_port();
+        // A zone 5:30 off UTC, so a local time is told apart from a UTC one.
         let child = Command::new(driver)
             .arg(format!("--port={port}"))
+            .env("TZ", "Asia/Kolkata")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -4,7 +4,7 @@
 
 import * as api from "./api.js";
 import { h, replace } from "./dom.js";
-import { baseName, localDateTime, normaliseRepo, pageCount, parseTime } from "./format.js";
+import { baseName, getZone, localDateTime, normaliseRepo, pageCount, parseTime, setZone } from "./format.js";
 import { RunDetail } from "./detail.js";
 import { formatHash, parseHash, withRoute } from "./route.js";
 import { renderPager, renderRuns, renderStatusChips, tickDurations } from "./runs.js";
@@ -313,6 +313,37 @@ async function boot() {
   followAllRuns();
   await render(route);
 }
+
+const ZONE_KEY = "otto-hooks:zone";
+
+/** Shows times in `zone` ("local" or "utc"), remembered, and redraws. */
+function chooseZone(zone, redraw) {
+  setZone(zone);
+  $("zone-local").setAttribute("aria-pressed", String(getZone() === "local"));
+  $("zone-utc").setAttribute("aria-pressed", String(getZone() === "utc"));
+  storage((s) => s.setItem(ZONE_KEY, getZone()));
+  if (redraw && state.data) {
+    renderList(state.route);
+    detail.redraw();
+  }
+}
+chooseZone(storage((s) => s.getItem(ZONE_KEY)) ?? "local", false);
+$("zone-local").addEventListener("click", () => chooseZone("local", true));
+$("zone-utc").addEventListener("click", () => chooseZone("utc", true));
+
+// A hidden tab holds no stream (browsers allow about six connections per
+// host across tabs); back in view, the streams resume after what they had.
+document.addEventListener("visibilitychange", () => {
+  if (document.hidden) {
+    allRuns?.close();
+    allRuns = null;
+    detail.pause();
+  } else if (state.data) {
+    followAllRuns();
+    scheduleRefresh();
+    detail.resume();
+  }
+});
 
 $("repo").addEventListener("change", (ev) => {
   const repo = ev.target.value;

@@ -424,6 +424,23 @@ export class RunDetail {
     }
   }
 
+  /** Stops the stream while the tab is hidden. */
+  pause() {
+    this.close();
+  }
+
+  /** Follows the stream again, after the last seq seen. */
+  resume() {
+    if (this.timeline && !this.source) this.follow(this.token);
+  }
+
+  /** Redraws the header and the rows (the time zone changed). */
+  redraw() {
+    if (!this.timeline || !this.run) return;
+    replace(this.headBox, header(this.run, Date.now(), this.timeline.segments.markers.size));
+    this.timeline.renderAnchored();
+  }
+
   /** Focuses the event search (the `/` key). */
   focusSearch() {
     this.searchEl?.focus();

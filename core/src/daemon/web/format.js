@@ -27,21 +27,41 @@ export function parseTime(text) {
 
 const pad = (n) => String(n).padStart(2, "0");
 
-/** `YYYY-MM-DD HH:MM:SS` in the browser's time zone (the project convention). */
+/** Times show in the browser's zone ("local", the default) or in "utc". */
+let zone = "local";
+
+/** Chooses the zone times are shown in: "local" or "utc". */
+export function setZone(z) {
+  zone = z === "utc" ? "utc" : "local";
+}
+
+/** The zone times are shown in. */
+export function getZone() {
+  return zone;
+}
+
+const parts = (date) =>
+  zone === "utc"
+    ? [date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate(), date.getUTCHours(), date.getUTCMinutes(), date.getUTCSeconds()]
+    : [date.getFullYear(), date.getMonth(), date.getDate(), date.getHours(), date.getMinutes(), date.getSeconds()];
+
+/** `YYYY-MM-DD HH:MM:SS` in the chosen zone (local by default: the project convention). */
 export function localDateTime(date) {
   if (!date) return "time unknown";
   return `${localDate(date)} ${localClock(date)}`;
 }
 
-/** `YYYY-MM-DD` in the browser's time zone. */
+/** `YYYY-MM-DD` in the chosen zone. */
 export function localDate(date) {
-  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
+  const [y, mo, d] = parts(date);
+  return `${y}-${pad(mo + 1)}-${pad(d)}`;
 }
 
-/** `HH:MM:SS` in the browser's time zone. */
+/** `HH:MM:SS` in the chosen zone. */
 export function localClock(date) {
   if (!date) return "--:--:--";
-  return `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
+  const [, , , h, mi, s] = parts(date);
+  return `${pad(h)}:${pad(mi)}:${pad(s)}`;
 }
 
 /** The full UTC form, for tooltips: `2026-12-02 18:42:00.123 UTC`. */
