@@ -512,6 +512,20 @@ fn a_run_with_a_graph_shows_event_colours_and_stop_resume_markers() {
     shot(&b, "run");
     assert_accessible(&b, "a run with a graph");
 
+    // The graph as a table: the same units and states, in words.
+    b.click("[data-action=table]");
+    b.wait(
+        "the unit table",
+        "return !document.getElementById('unit-table').hidden",
+    );
+    assert_eq!(
+        b.texts(".unit-table tbody tr[data-unit=api] td"),
+        ["api", "1", "✗ failed", "0/4", "1", "app-shell, config"]
+    );
+    assert_eq!(b.texts(".unit-table tbody tr").len(), 6);
+    assert_accessible(&b, "the unit table");
+    b.click("[data-action=table]");
+
     // Failures only: the failing rows (types that fail, events with an
     // error), with the STOP/RESUME boundaries kept.
     b.click("[data-action=failures]");

@@ -8,7 +8,7 @@ import { activeMs, formatDuration, localDateTime, parseTime, plural, utcText, wa
 import { GraphView, legend } from "./graph.js";
 import { validateGraph } from "./layout.js";
 import { badge } from "./runs.js";
-import { deriveUnits, segmentAttempts } from "./status.js";
+import { deriveUnits, nodeGlyph, nodeStatusLabel, segmentAttempts } from "./status.js";
 import { Timeline } from "./timeline.js";
 
 /** Unit and task events read to colour the graph, at most. */
@@ -198,23 +198,30 @@ export class RunDetail {
     const graph = validateGraph(rawGraph);
     // Node colours and task blocks need the unit and task events; without
     // a graph there is nothing to colour, and they are not read.
-    const [unitEvents, taskStarted, taskDone] = graph
+    const [unitEvents, taskStarted, taskDone, retries] = graph
       ? await Promise.all([
           api.allEvents(id, "unit", STATUS_EVENTS_CAP),
           api.allEvents(id, "task.started", STATUS_EVENTS_CAP),
           api.allEvents(id, "task.completed", STATUS_EVENTS_CAP),
+          api.allEvents(id, "task.retry", STATUS_EVENTS_CAP),
         ])
-      : [[], [], []];
+      : [[], [], [], []];
     if (token !== this.token) return;
     const segments = segmentAttempts(runEvents);
     this.run = run;
     this.onRunChange(run, false);
     this.graphData = graph;
     this.runEvents = runEvents;
-    this.statusEvents = [...unitEvents, ...taskStarted, ...taskDone];
+    this.statusEvents = [...unitEvents, ...taskStarted, ...taskDone, ...retries];
     const units = deriveUnits(graph?.nodes ?? [], this.statusEvents);
 
     const graphBox = h("div", { class: graph ? "graph-box" : "graph-box none", "data-section": "graph" });
+    // The graph as a table: the same units and states, for screen readers
+    // and for copying.
+    const tableButton = graph
+      ? h("button", { type: "button", class: "btn small", "aria-pressed": "false", "aria-controls": "unit-table", "data-action": "table", text: "Table" })
+      : null;
+    const tableBox = h("div", { class: "unit-table-box", id: "unit-table", hidden: true });
     const fitButton = graph ? h("button", { type: "button", class: "btn small", text: "Fit", title: "Fit the graph in view" }) : null;
     const unitSelect = h("select", { id: "tl-unit", class: "btn small" });
     const familySelect = h("select", { id: "tl-family", class: "btn small" });
@@ -244,9 +251,11 @@ export class RunDetail {
         h("h2", { text: "Dependency graph" }),
         graph ? legend() : null,
         h("span", { class: "spacer" }),
+        tableButton,
         fitButton,
       ),
       graphBox,
+      tableBox,
       h(
         "div",
         { class: "section-head events-head" },
@@ -276,6 +285,15 @@ export class RunDetail {
       this.graph.render(graph, units);
       this.graph.select(unit);
       fitButton?.addEventListener("click", () => this.graph.fit());
+      this.tableBox = tableBox;
+      this.renderUnitTable(units);
+      tableButton.addEventListener("click", () => {
+        const on = tableButton.getAttribute("aria-pressed") !== "true";
+        tableButton.setAttribute("aria-pressed", String(on));
+        tableBox.hidden = !on;
+        graphBox.hidden = on;
+        if (!on) this.graph.fit();
+      });
     } else {
       this.graph = null;
       replace(
@@ -372,7 +390,11 @@ export class RunDetail {
         }
       }
       this.timeline.append(batch, segments);
-      if (unitsMoved && this.graph) this.graph.update(deriveUnits(this.graphData.nodes, this.statusEvents));
+      if (unitsMoved && this.graph) {
+        const units = deriveUnits(this.graphData.nodes, this.statusEvents);
+        this.graph.update(units);
+        this.renderUnitTable(units);
+      }
       this.refreshRun(token, runMoved);
     };
     source.onopen = () => token === this.token && this.setLive("live");
@@ -422,6 +444,47 @@ export class RunDetail {
       this.graph?.select(filter.unit);
       if (this.unitSelect) this.unitSelect.value = filter.unit;
     }
+  }
+
+  /** The units as a table: unit, level, status (word and glyph), tasks, retries, dependencies. */
+  renderUnitTable(units) {
+    if (!this.tableBox || !this.graphData) return;
+    const deps = new Map();
+    for (const e of this.graphData.edges) {
+      if (!deps.has(e.from)) deps.set(e.from, []);
+      deps.get(e.from).push(e.to);
+    }
+    const levelOf = new Map();
+    this.graphData.levels.forEach((level, i) => level.forEach((id) => levelOf.set(id, i)));
+    const rows = this.graphData.nodes.map((node) => {
+      const u = units.get(node.id) ?? { status: "pending", tasks: 0, done: 0, retries: 0 };
+      const pick = h("button", { type: "button", class: "linkish", text: node.id, title: `Show only the events of ${node.id}` });
+      pick.addEventListener("click", () => this.onUnit(node.id));
+      return h(
+        "tr",
+        { "data-unit": node.id, "data-status": u.status },
+        h("td", {}, pick),
+        h("td", { class: "num", text: String(levelOf.get(node.id) ?? "") }),
+        h("td", {}, h("span", { class: `st-dot st-${u.status}`, "aria-hidden": "true" }), `${nodeGlyph(u.status)} ${nodeStatusLabel(u.status)}`),
+        h("td", { class: "num", text: u.tasks > 0 ? `${Math.min(u.done, u.tasks)}/${u.tasks}` : "–" }),
+        h("td", { class: "num", text: String(u.retries) }),
+        h("td", { class: "mono", text: (deps.get(node.id) ?? []).join(", ") || "–" }),
+      );
+    });
+    replace(
+      this.tableBox,
+      h(
+        "table",
+        { class: "unit-table" },
+        h("caption", { class: "sr-only", text: "Units of the run" }),
+        h(
+          "thead",
+          {},
+          h("tr", {}, ["Unit", "Level", "Status", "Tasks", "Retries", "Needs"].map((t) => h("th", { scope: "col", text: t }))),
+        ),
+        h("tbody", {}, rows),
+      ),
+    );
   }
 
   /** Stops the stream while the tab is hidden. */
