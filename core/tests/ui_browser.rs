@@ -512,6 +512,22 @@ fn a_run_with_a_graph_shows_event_colours_and_stop_resume_markers() {
     shot(&b, "run");
     assert_accessible(&b, "a run with a graph");
 
+    // Attempt 2 alone: the events after the RESUME, and that RESUME.
+    b.js(
+        "const s = document.getElementById('tl-attempt'); s.value = '2'; s.dispatchEvent(new Event('change'))",
+        json!([]),
+    );
+    b.wait(
+        "attempt 2",
+        "return document.querySelectorAll('.ev').length === 7",
+    );
+    assert_eq!(b.texts("[data-marker]"), b.texts("[data-marker=resume]"));
+    assert_eq!(b.texts(".ev .ev-type")[0], "task.retry");
+    b.js(
+        "const s = document.getElementById('tl-attempt'); s.value = '0'; s.dispatchEvent(new Event('change'))",
+        json!([]),
+    );
+
     // The graph as a table: the same units and states, in words.
     b.click("[data-action=table]");
     b.wait(

@@ -224,6 +224,18 @@ export class RunDetail {
     const tableBox = h("div", { class: "unit-table-box", id: "unit-table", hidden: true });
     const fitButton = graph ? h("button", { type: "button", class: "btn small", text: "Fit", title: "Fit the graph in view" }) : null;
     const unitSelect = h("select", { id: "tl-unit", class: "btn small" });
+    // Attempts of a resumed run (one run id across stop/resume): pick one.
+    const attempts = segments.attempts;
+    const attemptSelect =
+      attempts.length > 1
+        ? h(
+            "select",
+            { id: "tl-attempt", class: "btn small" },
+            h("option", { value: "0", text: `all ${attempts.length}` }),
+            attempts.map((a) => h("option", { value: String(a.n), text: `${a.n}` })),
+          )
+        : null;
+    attemptSelect?.addEventListener("change", () => this.applyFilter({ attempt: Number(attemptSelect.value) }));
     const familySelect = h("select", { id: "tl-family", class: "btn small" });
     const count = h("span", { class: "muted", "data-field": "event-count" });
     this.liveEl = h("span", { class: "live-tag", "data-field": "live", hidden: true });
@@ -273,6 +285,8 @@ export class RunDetail {
         search,
         searchHelp,
         hideButton,
+        attemptSelect ? h("label", { for: "tl-attempt", class: "muted", text: "Attempt" }) : null,
+        attemptSelect,
         h("label", { for: "tl-family", class: "muted", text: "Type" }),
         familySelect,
         h("label", { for: "tl-unit", class: "muted", text: "Unit" }),
@@ -516,7 +530,7 @@ export class RunDetail {
     const loaded = this.timeline.events.length;
     const total = Math.max(this.timeline.run.last_seq ?? 0, this.timeline.seen, loaded);
     const f = this.timeline.filter;
-    const filtering = f.unit || f.family || f.failures || (f.hide && this.timeline.searching());
+    const filtering = f.unit || f.family || f.failures || f.attempt || (f.hide && this.timeline.searching());
     this.countEl.textContent = filtering
       ? `${this.timeline.shown} of ${plural(loaded, "loaded event")}`
       : loaded === total

@@ -43,7 +43,7 @@ export class Timeline {
     this.lo = 0; // first loaded seq (0: none)
     this.hi = 0; // last loaded seq
     this.seen = 0; // the last seq known to exist (loaded or announced live)
-    this.filter = { family: "", unit: "", failures: false, query: "", hide: true };
+    this.filter = { family: "", unit: "", failures: false, query: "", hide: true, attempt: 0 };
     this.parsed = parseQuery("");
     this.loading = false;
     this.list = h("ol", { class: "tl-list", "aria-label": "Events in seq order" });
@@ -206,8 +206,9 @@ export class Timeline {
 
   /** Whether `e` passes the filters (the search only when it hides). */
   matches(e) {
-    const { family, unit, failures, hide } = this.filter;
+    const { family, unit, failures, hide, attempt } = this.filter;
     return (
+      (!attempt || attemptOf(this.segments.attempts, e.seq) === attempt) &&
       (!family || eventFamily(e.type) === family) &&
       (!unit || e.unit === unit) &&
       (!failures || isFailure(e)) &&
@@ -235,7 +236,11 @@ export class Timeline {
     const { markers, folded, attempts } = this.segments;
     const rows = [];
     const filtering =
-      this.filter.family !== "" || this.filter.unit !== "" || this.filter.failures || (this.filter.hide && this.searching());
+      this.filter.family !== "" ||
+      this.filter.unit !== "" ||
+      this.filter.failures ||
+      this.filter.attempt > 0 ||
+      (this.filter.hide && this.searching());
     const highlight = !this.filter.hide && this.searching();
     if (this.lo > 1) {
       const more = h("button", { type: "button", class: "btn small", "data-action": "earlier", text: "Load earlier events" });
@@ -258,6 +263,7 @@ export class Timeline {
       if (marker?.kind === "resume") stopped = false;
       if (folded.has(e.seq)) continue;
       if (!this.matches(e) && !marker) continue;
+      if (marker && this.filter.attempt && marker.attempt !== this.filter.attempt) continue;
       const time = parseTime(e.time);
       const day = time ? localDate(time) : "";
       if (day && day !== lastDate) {
