@@ -1093,3 +1093,97 @@ fn the_keyboard_alone_reaches_a_run_and_a_unit_with_a_visible_focus() {
     );
     let _ = id;
 }
+
+/// Numbers for docs/BENCHMARKS.md, not a pass/fail check (run with
+/// `cargo test -p otto-hooks-core --test ui_browser -- --ignored --nocapture`):
+/// the first render of a 10,000-run list, the tail of a 100,000-event run,
+/// a live event's trip from the POST's answer to the DOM, bytes transferred.
+#[test]
+#[ignore = "a measurement; prints numbers"]
+fn measure_the_ui() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    for i in 0..10_000u64 {
+        let id = d.start_run("/src/app", &at(i), 12);
+        if i % 3 != 0 {
+            d.post(
+                &format!("/api/runs/{id}/complete"),
+                json!({"status": if i % 7 == 0 { "failed" } else { "completed" }, "completed_units": 12}),
+            );
+        }
+    }
+    let big = d.start_run("/src/app", &at(20_000), 8);
+    let events: Vec<Value> = (0..100_000u64)
+        .map(|i| {
+            json!({"time": at(20_000 + i / 10), "type": if i % 2 == 0 { "task.started" } else { "task.completed" },
+                   "unit": format!("unit-{}", i % 8), "task": i / 2 + 1, "payload": {"title": "a task"}})
+        })
+        .collect();
+    d.events(&big, events);
+    let marks = |b: &Browser| {
+        b.js(
+            "return Object.fromEntries(performance.getEntriesByType('mark').map(m => [m.name, Math.round(m.startTime)]))",
+            json!([]),
+        )
+    };
+    let mut report = Vec::new();
+    for round in 0..3 {
+        b.goto(&d.url("/#/history?repo=%2Fsrc%2Fapp"));
+        b.wait(
+            "the list",
+            "return performance.getEntriesByName('otto:runs-rendered').length",
+        );
+        let bytes = b.js(
+            "const n = performance.getEntriesByType('navigation')[0]; return [n.transferSize, n.encodedBodySize, performance.getEntriesByType('resource').reduce((a, r) => a + r.transferSize, 0), performance.getEntriesByType('resource').reduce((a, r) => a + r.encodedBodySize, 0)]",
+            json!([]),
+        );
+        report.push(format!("round {round}: 10,000 runs, list rendered at {} ms from navigation; bytes (page, resources, transfer/body) {bytes}", marks(&b)["otto:runs-rendered"]));
+        b.goto("about:blank");
+        b.goto("about:blank");
+        b.goto(&format!("{}{}", d.url("/"), run_hash("/src/app", &big)));
+        b.wait(
+            "the tail",
+            "return performance.getEntriesByName('otto:timeline-tail').length",
+        );
+        report.push(format!(
+            "round {round}: 100,000-event run, tail shown at {} ms, whole detail at {:?}",
+            marks(&b)["otto:timeline-tail"],
+            b.wait(
+                "the detail",
+                "return performance.getEntriesByName('otto:run-shown')[0]?.startTime"
+            )
+        ));
+    }
+    for line in &report {
+        println!("{line}");
+    }
+    // A live event: from the moment the page's own POST is answered to the row in the DOM.
+    let trips = b.js_async(
+        "const [run, token, n] = arguments; const done = arguments[arguments.length - 1];
+         const out = [];
+         (async () => {
+           try {
+           for (let i = 0; i < n; i++) {
+             const seen = new Promise(res => {
+               const obs = new MutationObserver(() => {
+                 const rows = document.querySelectorAll('.ev');
+                 const last = rows[rows.length - 1];
+                 if (last && last.querySelector('.ev-unit')?.textContent === 'probe-' + i) { obs.disconnect(); res(performance.now()); }
+               });
+               obs.observe(document.querySelector('.tl-list').parentNode, {childList: true, subtree: true});
+             });
+             const r = await fetch('api/runs/' + run + '/events', {method: 'POST', headers: {'Authorization': 'Bearer ' + token, 'Content-Type': 'application/json'},
+               body: JSON.stringify({events: [{type: 'unit.started', unit: 'probe-' + i}]})});
+             const acked = performance.now(); const answer = await r.json();
+             const t = await Promise.race([seen, new Promise(res => setTimeout(() => res(null), 3000))]);
+             out.push(t === null ? 'lost: ' + JSON.stringify(answer) + ' ' + document.querySelector('[data-field=live]')?.textContent + ' ' + [...document.querySelectorAll('.ev')].slice(-1)[0]?.textContent : Math.round(t - acked));
+             await new Promise(res => setTimeout(res, 100));
+           }
+           done(out);
+           } catch (e) { done('error: ' + e + ' after ' + JSON.stringify(out)); }
+         })();",
+        json!([big, TOKEN, 5]),
+    );
+    println!("live: POST answered -> row in the DOM, ms: {trips}");
+}

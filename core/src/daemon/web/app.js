@@ -264,6 +264,14 @@ async function turn(delta) {
   }
 }
 
+/** A Performance API mark, once per page load (for docs/BENCHMARKS.md). */
+const marked = new Set();
+function mark(name) {
+  if (marked.has(name) || typeof performance?.mark !== "function") return;
+  marked.add(name);
+  performance.mark(name);
+}
+
 /** Draws the screen for `route`. */
 async function render(route) {
   const previous = state.route;
@@ -277,9 +285,13 @@ async function render(route) {
       await loadList(route);
     }
     renderList(route);
+    mark("otto:runs-rendered");
     if (route.run !== state.shownRun) {
       state.shownRun = route.run;
-      if (route.run) await detail.show(route.run, { unit: route.unit, query: route.q });
+      if (route.run) {
+        await detail.show(route.run, { unit: route.unit, query: route.q });
+        mark("otto:run-shown");
+      }
       else detail.clear(state.data.total > 0, overview(route));
     } else if (route.run && (route.unit !== previous.unit || route.q !== previous.q)) {
       detail.applyFilter({ unit: route.unit, query: route.q });

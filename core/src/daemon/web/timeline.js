@@ -78,6 +78,7 @@ export class Timeline {
     await this.fetchAfter(Infinity);
     if (this.events.length) this.render();
     this.scroller.scrollTop = this.scroller.scrollHeight;
+    if (typeof performance?.mark === "function") performance.mark("otto:timeline-tail");
   }
 
   /** Prepends the page before `beforeSeq`; trims the window's far end. */
