@@ -165,6 +165,11 @@ export class Timeline {
     if (fresh.length === 0 && !segments) return;
     const wasAtTail = this.atTail();
     const atBottom = this.scroller.scrollTop + this.scroller.clientHeight >= this.scroller.scrollHeight - 30;
+    if (wasAtTail && !segments && fresh.length && this.appendRows(fresh)) {
+      if (atBottom) this.scroller.scrollTop = this.scroller.scrollHeight;
+      this.onRender();
+      return;
+    }
     if (fresh.length) {
       this.seen = fresh[fresh.length - 1].seq;
       this.run = { ...this.run, last_seq: Math.max(this.run.last_seq ?? 0, this.seen) };
@@ -180,6 +185,36 @@ export class Timeline {
     } else {
       this.renderAnchored();
     }
+  }
+
+  /**
+   * The fast path for live events at the tail: adds their rows to the end
+   * instead of redrawing the window. Declines (false) when anything else
+   * would change: a filter or search, a marker, a full window, no rows yet.
+   */
+  appendRows(fresh) {
+    const f = this.filter;
+    const plain = !f.family && !f.unit && !f.failures && !f.attempt && !(f.hide && this.searching());
+    if (!plain || this.tail === undefined || this.events.length + fresh.length > WINDOW) return false;
+    if (fresh.some((e) => this.segments.markers.has(e.seq) || e.type === "run.stopped" || e.type === "run.resumed")) return false;
+    const rows = [];
+    for (const e of fresh) {
+      const time = parseTime(e.time);
+      const day = time ? localDate(time) : "";
+      if (day && day !== this.tail.date) {
+        rows.push(h("li", { class: "date-row", text: day }));
+        this.tail.date = day;
+      }
+      const row = this.eventRow(e, time, this.tail.stopped);
+      if (!f.hide && this.searching() && matchesQuery(this.parsed, e)) row.classList.add("hit");
+      rows.push(row);
+    }
+    this.events.push(...fresh);
+    this.bounds();
+    this.list.append(...rows);
+    this.shown += fresh.length;
+    for (const r of this.list.querySelectorAll("[aria-setsize]")) r.setAttribute("aria-setsize", String(this.seen));
+    return true;
   }
 
   /** Type families and units present in the loaded events. */
@@ -288,6 +323,9 @@ export class Timeline {
     }
     replace(this.list, rows);
     this.shown = shown;
+    // Where the last row left off, for appendRows(); none when the window
+    // does not end at the tail (a "newer events" row sits there).
+    this.tail = this.hi >= this.seen ? { date: lastDate, stopped } : undefined;
     this.onRender();
   }
 
