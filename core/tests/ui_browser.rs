@@ -509,6 +509,11 @@ fn a_run_with_a_graph_shows_event_colours_and_stop_resume_markers() {
         failed[0].contains("unit.failed") && failed[0].contains("task 1 failed validation twice"),
         "{failed:?}"
     );
+    // The screenshot shows the stop and the resume.
+    b.js(
+        "document.querySelector('[data-marker=stop]').scrollIntoView({block: 'start'})",
+        json!([]),
+    );
     shot(&b, "run");
     assert_accessible(&b, "a run with a graph");
 
