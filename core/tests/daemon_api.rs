@@ -1085,3 +1085,65 @@ fn unknown_query_parameters_are_refused_not_ignored() {
     ));
     assert_eq!(status, 200, "{reply}");
 }
+
+#[test]
+fn the_vendored_d3_goes_gzipped_to_browsers_that_accept_it_and_unpacks_to_the_same_bytes() {
+    let d = Daemon::start();
+    let port = d.addr.port();
+    let ask = |encoding: &str| {
+        let mut stream = TcpStream::connect(d.addr).expect("connect");
+        stream
+            .write_all(
+                format!(
+                    "GET /ui/vendor/d3.v7.9.2.min.js HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{encoding}Connection: close\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+            .expect("write");
+        let mut out = Vec::new();
+        let _ = stream.read_to_end(&mut out);
+        let split = out
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("a head");
+        let head = String::from_utf8_lossy(&out[..split]).to_ascii_lowercase();
+        (head, out[split + 4..].to_vec())
+    };
+    let (plain_head, plain) = ask("");
+    assert!(!plain_head.contains("content-encoding"), "{plain_head}");
+    assert!(plain_head.contains("vary: accept-encoding"), "{plain_head}");
+    let (gz_head, gz) = ask("Accept-Encoding: gzip, deflate, br\r\n");
+    assert!(gz_head.contains("content-encoding: gzip"), "{gz_head}");
+    assert!(gz_head.contains("vary: accept-encoding"), "{gz_head}");
+    assert!(
+        gz.len() * 2 < plain.len(),
+        "{} vs {}",
+        gz.len(),
+        plain.len()
+    );
+    let etag = |head: &str| {
+        head.lines()
+            .find_map(|l| l.strip_prefix("etag: "))
+            .map(str::to_owned)
+    };
+    assert_ne!(etag(&plain_head), etag(&gz_head), "one tag per encoding");
+    // The committed .gz is the very file, gzipped: gzip itself says so.
+    let mut gunzip = std::process::Command::new("gzip")
+        .arg("-dc")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("gzip is installed");
+    gunzip
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&gz)
+        .expect("feed gzip");
+    let unpacked = gunzip.wait_with_output().expect("gzip -dc");
+    assert!(unpacked.status.success());
+    assert!(
+        unpacked.stdout == plain,
+        "the .gz does not unpack to the served file"
+    );
+}

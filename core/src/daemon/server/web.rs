@@ -30,6 +30,9 @@ struct Asset {
     name: &'static str,
     content_type: &'static str,
     body: &'static [u8],
+    /// The same bytes gzipped (`gzip -9 -n`, committed beside the file:
+    /// no compressor in the build or the binary), for the large ones.
+    gzip: Option<&'static [u8]>,
 }
 
 macro_rules! asset {
@@ -38,6 +41,15 @@ macro_rules! asset {
             name: $name,
             content_type: $type,
             body: include_bytes!(concat!("../web/", $name)),
+            gzip: None,
+        }
+    };
+    ($name:literal, $type:expr, gzip) => {
+        Asset {
+            name: $name,
+            content_type: $type,
+            body: include_bytes!(concat!("../web/", $name)),
+            gzip: Some(include_bytes!(concat!("../web/", $name, ".gz"))),
         }
     };
 }
@@ -60,7 +72,7 @@ static ASSETS: &[Asset] = &[
     asset!("layout.js", JS),
     asset!("timeline.js", JS),
     asset!("search.js", JS),
-    asset!("vendor/d3.v7.9.2.min.js", JS),
+    asset!("vendor/d3.v7.9.2.min.js", JS, gzip),
     asset!("vendor/LICENSE-d3.txt", "text/plain; charset=utf-8"),
 ];
 
@@ -86,7 +98,12 @@ fn serve(asset: Option<&'static Asset>, request: &HeaderMap) -> Response {
     let Some(asset) = asset else {
         return ApiError::not_found("the web UI is not built in").into_response();
     };
-    let etag = etag(asset);
+    let gzip = asset.gzip.filter(|_| accepts_gzip(request));
+    // One tag per representation: the gzipped bytes are another entity.
+    let etag = match gzip {
+        Some(_) => format!("{}-gz\"", etag(asset).trim_end_matches('"')),
+        None => etag(asset).to_owned(),
+    };
     let fresh = request
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -99,11 +116,17 @@ fn serve(asset: Option<&'static Asset>, request: &HeaderMap) -> Response {
                 header::CONTENT_TYPE,
                 HeaderValue::from_static(asset.content_type),
             )],
-            asset.body,
+            gzip.unwrap_or(asset.body),
         )
             .into_response()
     };
     let h = response.headers_mut();
+    if asset.gzip.is_some() {
+        h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    }
+    if gzip.is_some() {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CSP),
@@ -120,10 +143,31 @@ fn serve(asset: Option<&'static Asset>, request: &HeaderMap) -> Response {
     // Revalidate every time (a 304 is cheap): a new binary serves new files
     // under the same names.
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    if let Ok(v) = HeaderValue::from_str(etag) {
+    if let Ok(v) = HeaderValue::from_str(&etag) {
         h.insert(header::ETAG, v);
     }
     response
+}
+
+/// Whether the request's `Accept-Encoding` allows gzip (`gzip` or `*`,
+/// unless given `q=0`).
+fn accepts_gzip(request: &HeaderMap) -> bool {
+    request
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';');
+            let coding = parts.next().unwrap_or("").trim();
+            let refused = parts.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+        })
 }
 
 /// The file's entity tag: a hash of its bytes, computed once.
@@ -152,6 +196,25 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn headers(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_str(value).expect("header"),
+        );
+        h
+    }
+
+    #[test]
+    fn gzip_is_sent_only_to_clients_that_accept_it() {
+        assert!(accepts_gzip(&headers("gzip, deflate, br, zstd")));
+        assert!(accepts_gzip(&headers("br;q=1.0, GZIP;q=0.5")));
+        assert!(accepts_gzip(&headers("*")));
+        assert!(!accepts_gzip(&headers("gzip;q=0")));
+        assert!(!accepts_gzip(&headers("br, identity")));
+        assert!(!accepts_gzip(&HeaderMap::new()));
+    }
 
     #[test]
     fn every_asset_has_a_distinct_etag() {
