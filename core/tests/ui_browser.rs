@@ -1031,6 +1031,8 @@ fn the_keyboard_alone_reaches_a_run_and_a_unit_with_a_visible_focus() {
         [
             "skip",
             "",
+            "",
+            "",
             "btn small",
             "btn small",
             "chip",
@@ -1040,7 +1042,7 @@ fn the_keyboard_alone_reaches_a_run_and_a_unit_with_a_visible_focus() {
             "chip",
             "run-link"
         ],
-        "Tab order: skip link, repository, Local/UTC, status chips, the first run"
+        "Tab order: skip link, Live/History, repository, Local/UTC, status chips, the first run"
     );
     b.keys(&["\u{E007}"]);
     b.wait(
@@ -1191,4 +1193,56 @@ fn measure_the_ui() {
         json!([big, TOKEN, 5]),
     );
     println!("live: POST answered -> row in the DOM, ms: {trips}");
+}
+
+#[test]
+fn the_live_view_waits_for_a_run_then_opens_it_and_lists_the_others() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let done = d.start_run("/src/app", &at(0), 1);
+    d.post(
+        &format!("/api/runs/{done}/complete"),
+        json!({"status": "completed"}),
+    );
+    b.goto(&format!("{}#/live?repo=%2Fsrc%2Fapp", d.url("/")));
+    b.wait(
+        "waiting",
+        "return document.querySelector('[data-empty=live] h2')?.textContent === 'Waiting for a run' && document.querySelector('#daemon-state')?.dataset.state === 'live'",
+    );
+    let tabs = b.js(
+        "return [...document.querySelectorAll('[role=tab]')].map(t => t.textContent + '=' + t.getAttribute('aria-selected'))",
+        json!([]),
+    );
+    assert_eq!(tabs, json!(["Live=true", "History=false"]));
+    // A run starts: it opens by itself at its first event.
+    let first = d.start_run("/src/app", &at(100), 2);
+    d.events(&first, vec![ev(101, "unit.started", Some("a"))]);
+    b.wait(
+        "the running run",
+        &format!("return document.querySelector('[data-field=run-id]')?.textContent === '{first}'"),
+    );
+    // A second one joins the switcher; the open run stays open.
+    let second = d.start_run("/src/app", &at(200), 2);
+    d.events(&second, vec![ev(201, "unit.started", Some("b"))]);
+    b.wait(
+        "two running runs",
+        "return document.querySelectorAll('.live-run').length === 2",
+    );
+    assert_eq!(b.texts("[data-field=run-id]"), std::slice::from_ref(&first));
+    shot(&b, "live-view");
+    assert_accessible(&b, "the live view");
+    // The switcher opens the other one; History comes back with the list.
+    b.click(&format!(".live-run[data-run='{second}']"));
+    b.wait(
+        "the second run",
+        &format!(
+            "return document.querySelector('[data-field=run-id]')?.textContent === '{second}'"
+        ),
+    );
+    b.click("#tab-history");
+    b.wait(
+        "the history list",
+        "return document.querySelectorAll('.run-link').length === 3 && location.hash.startsWith('#/history')",
+    );
 }

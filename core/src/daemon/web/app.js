@@ -203,6 +203,7 @@ function scheduleRefresh() {
       if (data.next_cursor) state.cursors[state.page + 1] = data.next_cursor;
       renderPicker(route);
       renderList(route);
+      if (route.view === "live") await renderLive(route);
     } catch (e) {
       banner(e);
     }
@@ -277,6 +278,19 @@ async function render(route) {
   const previous = state.route;
   state.route = route;
   renderPicker(route);
+  showView(route.view);
+  storage((s) => s.setItem(VIEW_KEY, route.view));
+  if (route.view === "live") {
+    try {
+      if (previous.view !== "live") state.liveShown = false;
+      await renderLive(route);
+      banner(null);
+    } catch (e) {
+      banner(e);
+    }
+    return;
+  }
+  if (previous.view === "live") state.shownRun = null;
   if (!route.run) tabStatus(null);
   try {
     const listChanged = state.listKey !== `${route.repo}|${route.status}` || !state.data;
@@ -303,6 +317,70 @@ async function render(route) {
   }
 }
 
+const VIEW_KEY = "otto-hooks:view";
+
+/** The tabs and the page's layout follow the route's view. */
+function showView(view) {
+  document.body.classList.toggle("view-live", view === "live");
+  for (const tab of document.querySelectorAll("[role=tab]")) {
+    tab.setAttribute("aria-selected", String(tab.getAttribute("data-view") === view));
+  }
+  $("live-bar").hidden = view !== "live";
+}
+
+/**
+ * The Live view: the repository's running runs. The newest opens (or the
+ * one the URL names); the others are a switcher; none running is "Waiting
+ * for a run", which the all-runs stream ends by itself.
+ */
+async function renderLive(route) {
+  const data = await api.runs({ repo: route.repo === ALL ? "" : route.repo, status: "running", limit: 20 });
+  if (route !== state.route) return;
+  const running = data.runs;
+  const bar = $("live-bar");
+  const shown = route.run || (state.shownRun && state.liveShown ? state.shownRun : "") || running[0]?.id || "";
+  if (running.length === 0 && !shown) {
+    replace(bar, h("span", { class: "muted", text: `No run of ${repoLabel(route.repo)} is running.` }));
+    if (state.shownRun !== "") {
+      state.shownRun = "";
+      detail.clear(false);
+    }
+    replace(
+      $("detail"),
+      h(
+        "div",
+        { class: "empty", "data-empty": "live" },
+        h("h2", { text: "Waiting for a run" }),
+        h("p", { text: `When a run of ${repoLabel(route.repo)} starts, it opens here by itself.` }),
+      ),
+    );
+    return;
+  }
+  replace(
+    bar,
+    h("span", { class: "muted", text: running.length ? `Running (${running.length}):` : "Nothing running now; last shown:" }),
+    running.map((r) =>
+      h(
+        "a",
+        {
+          class: "live-run",
+          href: formatHash(withRoute(route, { run: r.id, unit: "", q: "" })),
+          "aria-current": r.id === shown ? "true" : null,
+          "data-run": r.id,
+        },
+        h("span", { class: "badge running", text: "running" }),
+        r.id,
+        h("span", { class: "muted", text: `${r.completed_units}/${r.total_units}` }),
+      ),
+    ),
+  );
+  if (shown !== state.shownRun) {
+    state.shownRun = shown;
+    state.liveShown = true;
+    await detail.show(shown, { unit: route.unit, query: route.q });
+  }
+}
+
 /** Loads the repositories, settles the repository to show, draws. */
 async function boot() {
   try {
@@ -315,6 +393,10 @@ async function boot() {
   state.shownRun = null;
   const route = parseHash(location.hash);
   route.repo = route.repo === ALL ? ALL : normaliseRepo(route.repo);
+  if (!location.hash || location.hash === "#") {
+    // The view chosen last time (Live or History), when the URL names none.
+    route.view = storage((s) => s.getItem(VIEW_KEY)) === "live" ? "live" : "history";
+  }
   if (!route.repo) {
     const remembered = storage((s) => s.getItem(REPO_KEY));
     const known = (r) => r === ALL || state.repos.some((x) => x.repo_path === r);
@@ -356,6 +438,10 @@ document.addEventListener("visibilitychange", () => {
     detail.resume();
   }
 });
+
+for (const tab of document.querySelectorAll("[role=tab]")) {
+  tab.addEventListener("click", () => go({ view: tab.getAttribute("data-view"), run: "", unit: "", q: "" }));
+}
 
 $("repo").addEventListener("change", (ev) => {
   const repo = ev.target.value;

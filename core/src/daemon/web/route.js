@@ -9,7 +9,8 @@ export function parseHash(hash) {
   const q = text.indexOf("?");
   const path = q < 0 ? text : text.slice(0, q);
   const params = new URLSearchParams(q < 0 ? "" : text.slice(q + 1));
-  const route = { view: path.replace(/^\/+/, "") || "history" };
+  const view = path.replace(/^\/+/, "");
+  const route = { view: view === "live" ? "live" : "history" };
   for (const k of KEYS) route[k] = params.get(k) ?? "";
   // "*" is the explicit "all repositories" choice; "" means "not chosen yet".
   return route;
