@@ -1117,3 +1117,236 @@ fn a_live_stream_outlives_the_header_timeout() {
         assert_eq!(e["seq"].as_u64(), Some(seq));
     }
 }
+
+// ---- the web UI and its API additions ------------------------------------------
+
+/// Sends a raw request and returns the whole response head (lower-cased) and body.
+fn raw_text(addr: SocketAddr, request: &str) -> (String, String) {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    (head.to_ascii_lowercase(), body.to_owned())
+}
+
+#[test]
+fn repos_lists_every_repository_newest_first_with_counts_per_status() {
+    let d = Daemon::start();
+    let (status, empty) = d.get("/api/history/repos");
+    assert_eq!(status, 200, "{empty}");
+    assert_eq!(empty, json!({"repos": []}));
+    let run = |repo: &str, at: &str| {
+        d.start_run(
+            json!({"repo_path": repo, "parallelism": 1, "total_units": 1, "started_at": at}),
+        )
+    };
+    let a1 = run("/src/a", "2026-01-01T10:00:00Z");
+    let _a2 = run("/src/a", "2026-01-03T10:00:00Z");
+    let b1 = run("/src/b", "2026-01-02T10:00:00Z");
+    let b2 = run("/src/b", "2026-01-01T09:00:00Z");
+    assert_eq!(
+        d.post(
+            &format!("/api/runs/{a1}/complete"),
+            &json!({"status": "failed"})
+        )
+        .0,
+        200
+    );
+    assert_eq!(
+        d.post(
+            &format!("/api/runs/{b1}/complete"),
+            &json!({"status": "completed"})
+        )
+        .0,
+        200
+    );
+    assert_eq!(d.post(&format!("/api/runs/{b2}/stop"), &json!({})).0, 200);
+    let (status, reply) = d.get("/api/history/repos");
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(
+        reply,
+        json!({"repos": [
+            {"repo_path": "/src/a", "runs": 2, "running": 1, "completed": 0, "failed": 1, "stopped": 0,
+             "last_started_at": "2026-01-03T10:00:00.000000000Z"},
+            {"repo_path": "/src/b", "runs": 2, "running": 0, "completed": 1, "failed": 0, "stopped": 1,
+             "last_started_at": "2026-01-02T10:00:00.000000000Z"}
+        ]})
+    );
+}
+
+#[test]
+fn repos_refuses_query_parameters_it_does_not_know() {
+    let d = Daemon::start();
+    let (status, reply) = d.get("/api/history/repos?limit=5");
+    assert_eq!(status, 400, "{reply}");
+    assert_eq!(reply["code"], "INVALID_PARAM");
+}
+
+#[test]
+fn the_web_ui_is_served_with_a_strict_content_security_policy() {
+    let d = Daemon::start();
+    let port = d.addr.port();
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("[::1]:{port}"),
+    ] {
+        let (head, body) = raw_text(
+            d.addr,
+            &format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+        );
+        assert!(head.starts_with("http/1.1 200"), "{host}: {head}");
+        assert!(
+            head.contains("content-type: text/html; charset=utf-8"),
+            "{head}"
+        );
+        assert!(
+            head.contains(
+                "content-security-policy: default-src 'none'; script-src 'self'; style-src 'self'"
+            ),
+            "{head}"
+        );
+        assert!(head.contains("frame-ancestors 'none'"), "{head}");
+        assert!(head.contains("x-content-type-options: nosniff"), "{head}");
+        assert!(head.contains("referrer-policy: no-referrer"), "{head}");
+        assert!(
+            body.contains("<script type=\"module\" src=\"ui/app.js\"></script>"),
+            "{body}"
+        );
+    }
+    // Assets: the right type, the same headers; unknown files are 404.
+    let (head, body) = raw_text(
+        d.addr,
+        &format!("GET /ui/app.js HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"),
+    );
+    assert!(head.contains("content-type: text/javascript"), "{head}");
+    assert!(head.contains("x-content-type-options: nosniff"), "{head}");
+    assert!(body.contains("import"), "{body}");
+    let (head, _) = raw_text(
+        d.addr,
+        &format!(
+            "GET /ui/vendor/d3.v7.9.2.min.js HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    let etag = head
+        .lines()
+        .find_map(|l| l.strip_prefix("etag: "))
+        .expect("an etag")
+        .to_owned();
+    let (head, body) = raw_text(
+        d.addr,
+        &format!(
+            "GET /ui/vendor/d3.v7.9.2.min.js HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nIf-None-Match: {etag}\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    assert!(head.starts_with("http/1.1 304"), "{head}");
+    assert!(body.is_empty());
+    for missing in ["/ui/nope.js", "/ui/../Cargo.toml", "/ui/index.html"] {
+        let (status, reply) = d.get(missing);
+        assert_eq!(status, 404, "{missing}: {reply}");
+        assert_eq!(reply["code"], "NOT_FOUND");
+    }
+}
+
+#[test]
+fn the_web_ui_obeys_the_host_rule() {
+    let d = Daemon::start();
+    let (status, reply) = raw(
+        d.addr,
+        &format!(
+            "GET / HTTP/1.1\r\nHost: evil.example:{}\r\nConnection: close\r\n\r\n",
+            d.addr.port()
+        ),
+    );
+    assert_refused((status, reply), 403, "FORBIDDEN");
+}
+
+#[test]
+fn unknown_query_parameters_are_refused_not_ignored() {
+    let d = Daemon::start();
+    let id = d.start_run(run_body("/src/app"));
+    for path in [
+        format!("/api/history/runs/{id}/events?offset=100"),
+        "/api/history/runs?repo=/src/app&page=2".to_owned(),
+        format!("/api/history/runs/{id}/stream?since=3"),
+    ] {
+        let (status, reply) = d.get(&path);
+        assert_eq!(status, 400, "{path}: {reply}");
+        assert_eq!(reply["code"], "INVALID_PARAM", "{path}");
+        let message = reply["error"].as_str().unwrap_or_default();
+        assert!(message.contains("unknown field"), "{path}: {message}");
+    }
+    // The known ones still work.
+    let (status, reply) = d.get(&format!(
+        "/api/history/runs/{id}/events?after_seq=0&limit=5&type=unit&unit=a"
+    ));
+    assert_eq!(status, 200, "{reply}");
+}
+
+#[test]
+fn the_vendored_d3_goes_gzipped_to_browsers_that_accept_it_and_unpacks_to_the_same_bytes() {
+    let d = Daemon::start();
+    let port = d.addr.port();
+    let ask = |encoding: &str| {
+        let mut stream = TcpStream::connect(d.addr).expect("connect");
+        stream
+            .write_all(
+                format!(
+                    "GET /ui/vendor/d3.v7.9.2.min.js HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{encoding}Connection: close\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+            .expect("write");
+        let mut out = Vec::new();
+        let _ = stream.read_to_end(&mut out);
+        let split = out
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("a head");
+        let head = String::from_utf8_lossy(&out[..split]).to_ascii_lowercase();
+        (head, out[split + 4..].to_vec())
+    };
+    let (plain_head, plain) = ask("");
+    assert!(!plain_head.contains("content-encoding"), "{plain_head}");
+    assert!(plain_head.contains("vary: accept-encoding"), "{plain_head}");
+    let (gz_head, gz) = ask("Accept-Encoding: gzip, deflate, br\r\n");
+    assert!(gz_head.contains("content-encoding: gzip"), "{gz_head}");
+    assert!(gz_head.contains("vary: accept-encoding"), "{gz_head}");
+    assert!(
+        gz.len() * 2 < plain.len(),
+        "{} vs {}",
+        gz.len(),
+        plain.len()
+    );
+    let etag = |head: &str| {
+        head.lines()
+            .find_map(|l| l.strip_prefix("etag: "))
+            .map(str::to_owned)
+    };
+    assert_ne!(etag(&plain_head), etag(&gz_head), "one tag per encoding");
+    // The committed .gz is the very file, gzipped: gzip itself says so.
+    let mut gunzip = std::process::Command::new("gzip")
+        .arg("-dc")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("gzip is installed");
+    gunzip
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&gz)
+        .expect("feed gzip");
+    let unpacked = gunzip.wait_with_output().expect("gzip -dc");
+    assert!(unpacked.status.success());
+    assert!(
+        unpacked.stdout == plain,
+        "the .gz does not unpack to the served file"
+    );
+}

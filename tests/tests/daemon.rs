@@ -659,3 +659,47 @@ fn events_the_daemon_never_acknowledged_are_written_directly_when_it_is_killed()
     };
     assert_eq!(tasks, (0..20).collect::<Vec<_>>(), "each once, in order");
 }
+
+#[test]
+fn ui_starts_the_daemon_prints_the_url_and_the_page_is_served_there() {
+    let w = World::new();
+    // No browser anywhere: the URL is printed and the command succeeds.
+    let out = w
+        .command(&["ui"])
+        .env("PATH", "/nonexistent")
+        .env("BROWSER", "/nonexistent/browser")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let port = w.files().running_port().expect("the daemon runs");
+    let url = format!("http://127.0.0.1:{port}/");
+    assert_eq!(text(&out.stdout), format!("{url}\n"));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("history daemon started") && stderr.contains(&format!("web UI {url}")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("no browser opened (") && stderr.contains(&format!("open {url} yourself")),
+        "{stderr}"
+    );
+    // The page is at that URL.
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    std::io::Write::write_all(
+        &mut stream,
+        format!("GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
+    let mut page = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut page).unwrap();
+    assert!(
+        page.starts_with("HTTP/1.1 200") && page.contains("ui/app.js"),
+        "{page}"
+    );
+    // `daemon open --no-browser` finds the running daemon and only prints.
+    let out = w.ok(&["daemon", "open", "--no-browser"]);
+    assert_eq!(text(&out.stdout), format!("{url}\n"));
+    // `daemon start` names the UI when it is already running.
+    let out = w.ok(&["daemon", "start"]);
+    assert!(text(&out.stderr).contains(&url), "{}", text(&out.stderr));
+}

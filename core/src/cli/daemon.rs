@@ -1,4 +1,4 @@
-//! `otto-hooks daemon start | stop | restart | status | logs`.
+//! `otto-hooks daemon start | stop | restart | status | logs | open`.
 
 use std::io::{IsTerminal, Read, Seek, SeekFrom};
 use std::net::IpAddr;
@@ -29,6 +29,11 @@ pub enum DaemonCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Open the history web UI in a browser (starting the daemon if needed).
+    #[command(
+        after_help = "Examples:\n  otto-hooks daemon open\n  otto-hooks ui --no-browser     # print the URL only\n\nThe browser is $BROWSER when set, else xdg-open (open on macOS). Without one,\nthe URL is printed."
+    )]
+    Open(OpenArgs),
     /// Its log.
     Logs {
         /// The last N lines.
@@ -38,6 +43,14 @@ pub enum DaemonCommand {
         #[arg(short, long)]
         follow: bool,
     },
+}
+
+/// `daemon open` / `ui`.
+#[derive(Debug, Args)]
+pub struct OpenArgs {
+    /// Print the URL (on stdout) without opening a browser.
+    #[arg(long)]
+    pub no_browser: bool,
 }
 
 /// `daemon start` / `restart`.
@@ -92,7 +105,125 @@ pub(super) fn run(ctx: &Context, cmd: DaemonCommand) -> CmdResult {
         }
         DaemonCommand::Status { json } => status(&files, json),
         DaemonCommand::Logs { lines, follow } => logs(&files, lines, follow),
+        DaemonCommand::Open(args) => open(ctx, &files, &args),
     }
+}
+
+/// The web UI's address for a daemon listening on `addr`: a wildcard
+/// address is reached through 127.0.0.1 (the Host rule accepts it).
+pub(crate) fn ui_url(addr: std::net::SocketAddr) -> String {
+    let ip = addr.ip();
+    let host = if ip.is_unspecified() || ip.is_loopback() {
+        if ip.is_ipv6() && !ip.is_unspecified() {
+            "[::1]".to_owned()
+        } else {
+            "127.0.0.1".to_owned()
+        }
+    } else if ip.is_ipv6() {
+        format!("[{ip}]")
+    } else {
+        ip.to_string()
+    };
+    format!("http://{host}:{}/", addr.port())
+}
+
+/// `daemon open` / `ui`: starts the daemon when it is not running, prints
+/// the UI's URL on stdout and opens it in the user's browser.
+pub(super) fn open(ctx: &Context, files: &DaemonFiles, args: &OpenArgs) -> CmdResult {
+    if files.running_addr().is_none() {
+        start(
+            ctx,
+            files,
+            &StartArgs {
+                port: None,
+                bind: None,
+                foreground: false,
+            },
+        )?;
+    }
+    let addr = files
+        .running_addr()
+        .ok_or_else(|| Failure::failed("the history daemon is not running and did not start"))?;
+    let url = ui_url(addr);
+    write_stdout(&format!("{url}\n"))?;
+    if args.no_browser {
+        return Ok(exit::OK);
+    }
+    match launch_browser(&url) {
+        Ok(how) => {
+            if !ctx.quiet {
+                eprintln!("opened the history UI with {how}");
+            }
+        }
+        Err(why) => eprintln!("no browser opened ({why}); open {url} yourself"),
+    }
+    Ok(exit::OK)
+}
+
+/// Opens `url` with `$BROWSER` (a `:`-separated list; `%s` stands for the
+/// URL) or the desktop's opener. The browser runs detached; its output is
+/// discarded. Returns the program used.
+fn launch_browser(url: &str) -> Result<String, String> {
+    use std::process::{Command, Stdio};
+    let mut candidates: Vec<(String, Vec<String>)> = Vec::new();
+    if let Ok(list) = std::env::var("BROWSER") {
+        for entry in list.split(':').map(str::trim).filter(|e| !e.is_empty()) {
+            let mut words = entry.split_whitespace().map(str::to_owned);
+            let Some(program) = words.next() else {
+                continue;
+            };
+            let mut args: Vec<String> = words.collect();
+            if args.iter().any(|a| a.contains("%s")) {
+                args = args.into_iter().map(|a| a.replace("%s", url)).collect();
+            } else {
+                args.push(url.to_owned());
+            }
+            candidates.push((program, args));
+        }
+    }
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else {
+        "xdg-open"
+    };
+    candidates.push((opener.to_owned(), vec![url.to_owned()]));
+    let mut tried = Vec::new();
+    for (program, args) in candidates {
+        let spawned = Command::new(&program)
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let mut child = match spawned {
+            Ok(child) => child,
+            Err(e) => {
+                tried.push(format!("{program}: {e}"));
+                continue;
+            }
+        };
+        // An opener (xdg-open) exits at once, non-zero when it found no
+        // browser; a browser keeps running. Either way, decide within 2 s.
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) if status.success() => return Ok(program),
+                Ok(Some(status)) => {
+                    tried.push(format!("{program}: {status}"));
+                    break;
+                }
+                Ok(None) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(25));
+                }
+                Ok(None) => return Ok(program),
+                Err(e) => {
+                    tried.push(format!("{program}: {e}"));
+                    break;
+                }
+            }
+        }
+    }
+    Err(tried.join("; "))
 }
 
 fn start(ctx: &Context, files: &DaemonFiles, args: &StartArgs) -> CmdResult {
@@ -102,14 +233,17 @@ fn start(ctx: &Context, files: &DaemonFiles, args: &StartArgs) -> CmdResult {
         control::start_background(files, &args.listen(ctx), &exe).map_err(Failure::failed)?;
     if !ctx.quiet {
         if running.already {
+            let url = files
+                .running_addr()
+                .map_or_else(|| format!("port {}", running.port), ui_url);
             eprintln!(
-                "the history daemon already runs (pid {}, port {})",
-                running.pid, running.port
+                "the history daemon already runs (pid {}, {url})",
+                running.pid
             );
         } else {
             let url = files.running_addr().map_or_else(
                 || format!("port {}", running.port),
-                |a| format!("http://{a}/"),
+                |a| format!("web UI {}", ui_url(a)),
             );
             eprintln!(
                 "history daemon started: pid {}, {url} (ready in {} ms; log {})",

@@ -138,6 +138,8 @@ pub enum Command {
     /// The history daemon: the single writer of history.db, its HTTP API and live streams.
     #[command(subcommand)]
     Daemon(daemon::DaemonCommand),
+    /// Open the history web UI in a browser (same as `daemon open`).
+    Ui(daemon::OpenArgs),
     /// Index another tool's runs into the SQLite history (history.db), idempotently.
     #[command(
         after_help = "Examples:\n  otto-hooks import otto\n  otto-hooks import otto --project web --json\n  otto-hooks import otto --otto-home /mnt/ci/.otto --db ./ci-history.db"
@@ -499,6 +501,7 @@ fn dispatch(cli: Cli) -> CmdResult {
         Command::Config(cmd) => config_cmd::run(&ctx, cmd),
         Command::Hook(cmd) => hook::run(&ctx, cmd),
         Command::Daemon(cmd) => daemon::run(&ctx, cmd),
+        Command::Ui(args) => daemon::run(&ctx, daemon::DaemonCommand::Open(args)),
         Command::Import(args) => import::run(&ctx, args),
         Command::Demo(args) => demo::run(&ctx, args),
         Command::Completions { .. } => Ok(exit::OK),

@@ -374,6 +374,12 @@ impl HistoryDb {
         self.read(|c| query::graph(c, run_id))
     }
 
+    /// Every repository with runs, with per-status counts, the most
+    /// recently used first.
+    pub fn repos(&self) -> Result<Vec<crate::RepoSummary>> {
+        self.read(crate::repos::repos)
+    }
+
     /// The run's `run.stopped` / `run.resumed` events, in order.
     pub fn stop_resume_points(&self, run_id: &str) -> Result<Vec<EventRow>> {
         self.read(|c| query::stop_resume_points(c, run_id))

@@ -67,6 +67,7 @@ pub mod migrate;
 mod model;
 mod plugin;
 pub mod query;
+mod repos;
 pub mod schema;
 mod summary;
 pub mod time;
@@ -88,6 +89,7 @@ pub use plugin::{
     run_of, run_status, status_filter,
 };
 pub use query::{EventFilter, EventPage, RunFilter, RunPage};
+pub use repos::RepoSummary;
 pub use schema::{LATEST_VERSION, MIGRATIONS, Migration};
 
 otto_hooks_plugin_api::plugin_module! {

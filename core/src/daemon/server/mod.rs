@@ -31,6 +31,7 @@ mod reads;
 mod schedule;
 mod security;
 mod sse;
+mod web;
 
 use std::fmt;
 use std::future::Future;
@@ -313,7 +314,10 @@ async fn drain(mut db: Arc<HistoryDb>) {
 /// Every route, behind the security checks.
 fn router(state: Shared, max_body: usize) -> Router {
     Router::new()
+        .route("/", get(web::index))
+        .route("/ui/{*file}", get(web::file))
         .route("/api/health", get(health::health))
+        .route("/api/history/repos", get(reads::list_repos))
         .route("/api/history/runs", get(reads::list_runs))
         .route("/api/history/runs/{id}", get(reads::get_run))
         .route("/api/history/runs/{id}/events", get(reads::list_events))

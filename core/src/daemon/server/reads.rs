@@ -19,8 +19,10 @@ const EVENTS_LIMIT: (u32, u32) = (100, 1000);
 /// The run statuses a filter may name.
 const STATUSES: [&str; 4] = ["running", "completed", "failed", "stopped"];
 
-/// `GET /api/history/runs` parameters.
+/// `GET /api/history/runs` parameters. An unknown one is refused with 400
+/// (a silently ignored `offset` on events once made clients page forever).
 #[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct RunsQuery {
     repo: Option<String>,
     status: Option<String>,
@@ -104,8 +106,10 @@ pub(crate) async fn get_run(
     Ok(Json(run))
 }
 
-/// `GET /api/history/runs/{id}/events` parameters.
+/// `GET /api/history/runs/{id}/events` parameters; an unknown one (such as
+/// `offset`: events page by `after_seq`) is refused with 400.
 #[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct EventsQuery {
     #[serde(rename = "type")]
     kind: Option<String>,
@@ -182,3 +186,26 @@ pub(crate) async fn graph(
         .await?;
     Ok(Json(graph))
 }
+
+/// The repositories that have runs.
+#[derive(Debug, Serialize)]
+pub(crate) struct ReposPage {
+    repos: Vec<otto_hooks_sqlite::RepoSummary>,
+}
+
+/// `GET /api/history/repos`: every repository with runs, the most recently
+/// used first, with its run count per status (the UI's repository picker
+/// and status-filter counts). It takes no parameters.
+pub(crate) async fn list_repos(
+    State(state): State<Shared>,
+    query: Result<Query<NoParams>, QueryRejection>,
+) -> Result<Json<ReposPage>, ApiError> {
+    body::query(query)?;
+    let repos = state.blocking(|db| Ok(db.repos()?)).await?;
+    Ok(Json(ReposPage { repos }))
+}
+
+/// A route that takes no query parameters: any is refused with 400.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NoParams {}

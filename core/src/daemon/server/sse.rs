@@ -53,6 +53,7 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// The stream parameters.
 #[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct StreamQuery {
     after: Option<String>,
 }

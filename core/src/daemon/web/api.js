@@ -1,0 +1,83 @@
+// The daemon's read API, through relative URLs (same origin; any port and
+// host name). The page never sends or needs the write token.
+
+/** A failed request: `status` 0 when the daemon could not be reached. */
+export class ApiError extends Error {
+  constructor(message, status, code) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+async function get(path, params) {
+  const query = new URLSearchParams();
+  for (const [k, v] of Object.entries(params ?? {})) {
+    if (v !== undefined && v !== null && v !== "") query.set(k, String(v));
+  }
+  const url = `api/${path}${query.toString() ? `?${query}` : ""}`;
+  let response;
+  try {
+    response = await fetch(url, { headers: { Accept: "application/json" }, cache: "no-store" });
+  } catch (e) {
+    throw new ApiError("Cannot reach the history daemon", 0, "UNREACHABLE");
+  }
+  let body = null;
+  try {
+    body = await response.json();
+  } catch {
+    body = null;
+  }
+  if (!response.ok) {
+    const message = body && typeof body.error === "string" ? body.error : `HTTP ${response.status}`;
+    throw new ApiError(message, response.status, body?.code ?? "");
+  }
+  return body;
+}
+
+const enc = encodeURIComponent;
+
+/** Repositories with runs: [{repo_path, runs, running, completed, failed, stopped, last_started_at}]. */
+export async function repos() {
+  return (await get("history/repos")).repos ?? [];
+}
+
+/** A page of runs: {runs, total, has_more, next_cursor}. */
+export function runs({ repo, status, limit, cursor }) {
+  return get("history/runs", { repo, status, limit, cursor });
+}
+
+/** One run. */
+export function run(id) {
+  return get(`history/runs/${enc(id)}`);
+}
+
+/** A page of a run's events: {events, total, has_more, next_after_seq}. */
+export function events(id, { type, unit, after_seq, limit }) {
+  return get(`history/runs/${enc(id)}/events`, { type, unit, after_seq, limit });
+}
+
+/**
+ * Every event of a type family (`unit`, `run`, `task.completed`), following
+ * `next_after_seq`, up to `cap` events.
+ */
+export async function allEvents(id, type, cap = 20000) {
+  const out = [];
+  let after = 0;
+  for (;;) {
+    const page = await events(id, { type, after_seq: after, limit: 1000 });
+    out.push(...page.events);
+    if (!page.has_more || page.next_after_seq == null || out.length >= cap) return out;
+    after = page.next_after_seq;
+  }
+}
+
+/** The run's graph, or null when none was recorded (404). */
+export async function graph(id) {
+  try {
+    return await get(`history/runs/${enc(id)}/graph`);
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 404) return null;
+    throw e;
+  }
+}

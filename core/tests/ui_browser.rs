@@ -1,0 +1,1248 @@
+//! The history web UI in a real browser: headless Debian `chromium`
+//! driven over WebDriver (`chromedriver`), against the daemon's real server
+//! on 127.0.0.1 with a real history.db, seeded through the API.
+//!
+//! Without a driver these tests print one line and pass, except under
+//! `CI=true`, where a missing browser is a failure. Screenshots of each
+//! screen go to `target/ui-shots/`.
+
+#[path = "ui/webdriver.rs"]
+mod webdriver;
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use otto_hooks_core::daemon::{ServerOptions, serve};
+use serde_json::{Value, json};
+use webdriver::Browser;
+
+const TOKEN: &str = "ui-test-token-0123456789";
+
+/// One browser at a time: the machines that run this have few cores.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// A daemon serving a fresh history.db until dropped.
+struct Daemon {
+    addr: SocketAddr,
+    agent: ureq::Agent,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<Result<(), String>>>,
+    dir: tempfile::TempDir,
+}
+
+type Serving = (
+    tokio::sync::oneshot::Sender<()>,
+    JoinHandle<Result<(), String>>,
+);
+
+/// Serves `dir`'s history.db on `listener` in a thread.
+fn serve_in_thread(dir: &std::path::Path, listener: TcpListener) -> Serving {
+    let options = ServerOptions::new(dir.join("history.db"), TOKEN);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        serve(options, listener, async move {
+            let _ = rx.await;
+        })
+    });
+    (tx, thread)
+}
+
+impl Daemon {
+    fn start() -> Daemon {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, thread) = serve_in_thread(dir.path(), listener);
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        Daemon {
+            addr,
+            agent,
+            stop: Some(tx),
+            thread: Some(thread),
+            dir,
+        }
+    }
+
+    /// Stops the server (its streams end) and serves the same database on
+    /// the same port again.
+    fn restart(&mut self) {
+        self.shutdown();
+        let listener = TcpListener::bind(self.addr).expect("bind the same port again");
+        let (tx, thread) = serve_in_thread(self.dir.path(), listener);
+        self.stop = Some(tx);
+        self.thread = Some(thread);
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn post(&self, path: &str, body: Value) -> Value {
+        let mut resp = self
+            .agent
+            .post(&self.url(path))
+            .header("Authorization", &format!("Bearer {TOKEN}"))
+            .send_json(&body)
+            .expect("POST");
+        let status = resp.status().as_u16();
+        let value: Value = resp.body_mut().read_json().unwrap_or(Value::Null);
+        assert!(status < 300, "POST {path}: {status} {value}");
+        value
+    }
+
+    fn start_run(&self, repo: &str, started_at: &str, total_units: u64) -> String {
+        let reply = self.post(
+            "/api/runs",
+            json!({"repo_path": repo, "parallelism": 3, "total_units": total_units,
+                   "started_at": started_at, "tasks_dir": "specs/tasks"}),
+        );
+        reply["run_id"].as_str().expect("run_id").to_owned()
+    }
+
+    fn events(&self, run: &str, events: Vec<Value>) {
+        for chunk in events.chunks(2000) {
+            self.post(
+                &format!("/api/runs/{run}/events"),
+                json!({ "events": chunk }),
+            );
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// The browser, or None (after one line) when it is not installed outside CI.
+fn browser() -> Option<Browser> {
+    match webdriver::find_browser() {
+        Ok((driver, chromium)) => Some(Browser::start(&driver, &chromium)),
+        Err(why) => {
+            let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+            assert!(!ci, "CI=true and the UI tests cannot run: {why}");
+            eprintln!("skipped: {why}");
+            None
+        }
+    }
+}
+
+fn shot(browser: &Browser, name: &str) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/ui-shots");
+    browser.screenshot(&dir.join(format!("{name}.png")));
+}
+
+/// Runs axe-core (vendored in `tests/ui/axe/`, for the tests only) on the
+/// page; panics on any serious or critical violation, naming them.
+fn assert_accessible(b: &Browser, screen: &str) {
+    static AXE: &str = include_str!("ui/axe/axe.min.js");
+    b.js(AXE, json!([]));
+    let found = b.js_async(
+        "const done = arguments[arguments.length - 1];
+         axe.run(document, {resultTypes: ['violations']}).then(
+           r => done(r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                  nodes: v.nodes.slice(0, 3).map(n => n.target.join(' ') + ' :: ' + n.failureSummary)}))),
+           e => done([{id: 'axe-error', impact: 'critical', help: String(e), nodes: []}]));",
+        json!([]),
+    );
+    let bad: Vec<&Value> = found
+        .as_array()
+        .expect("axe results")
+        .iter()
+        .filter(|v| v["impact"] == "serious" || v["impact"] == "critical")
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "{screen}: serious or critical accessibility violations:\n{}",
+        serde_json::to_string_pretty(&bad).unwrap_or_default()
+    );
+}
+
+/// Three hours ago plus `secs`, RFC 3339 UTC (recent, so running runs
+/// tick from a believable start in the screenshots).
+fn at(secs: u64) -> String {
+    use std::sync::OnceLock;
+    static BASE: OnceLock<chrono::DateTime<chrono::Utc>> = OnceLock::new();
+    let base = BASE.get_or_init(|| {
+        let now = chrono::Utc::now() - chrono::Duration::hours(3);
+        // Whole seconds: every time in a test is exact.
+        chrono::DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now)
+    });
+    (*base + chrono::Duration::seconds(secs as i64))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn ev(secs: u64, kind: &str, unit: Option<&str>) -> Value {
+    json!({"time": at(secs), "type": kind, "unit": unit})
+}
+
+/// The hash route of a run.
+fn run_hash(repo: &str, run: &str) -> String {
+    format!("#/history?repo={}&run={run}", repo.replace('/', "%2F"))
+}
+
+#[test]
+fn an_empty_history_shows_its_empty_states() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    b.goto(&d.url("/"));
+    b.wait(
+        "the empty run list",
+        "return document.querySelector('[data-empty=runs]')",
+    );
+    let text = b.texts("[data-empty=runs] h2");
+    assert_eq!(text, ["No runs recorded yet"]);
+    assert_eq!(b.texts("[data-empty=detail] h2"), ["No run to show"]);
+    assert_eq!(b.texts("#pager .where"), ["Page 1 of 1 · 0 runs"]);
+    let picker = b.js("return document.getElementById('repo').value", json!([]));
+    assert_eq!(picker, json!("*"));
+    shot(&b, "empty");
+    assert_accessible(&b, "the empty history");
+}
+
+/// 45 runs of /src/app (30 completed, 8 failed, 5 stopped, 2 running) and
+/// 3 of /src/lib, started a minute apart, /src/app's the newest.
+fn seed_many(d: &Daemon) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..3u64 {
+        let id = d.start_run("/src/lib", &at(i * 60), 2);
+        d.post(
+            &format!("/api/runs/{id}/complete"),
+            json!({"status": "completed", "completed_units": 2, "completed_at": at(i * 60 + 30)}),
+        );
+    }
+    for i in 0..45u64 {
+        let start = 600 + i * 60;
+        let id = d.start_run("/src/app", &at(start), 12);
+        let end = at(start + 20 + i);
+        match i {
+            0..=29 => {
+                d.post(
+                    &format!("/api/runs/{id}/complete"),
+                    json!({"status": "completed", "completed_units": 12, "completed_at": end}),
+                );
+            }
+            30..=37 => {
+                d.post(
+                    &format!("/api/runs/{id}/complete"),
+                    json!({"status": "failed", "completed_units": 9, "failed_units": 2, "blocked_units": 1,
+                           "error": format!("unit api-{i} failed: exit status 1"), "completed_at": end}),
+                );
+            }
+            38..=42 => {
+                d.post(
+                    &format!("/api/runs/{id}/stop"),
+                    json!({"reason": "interrupted", "at": end}),
+                );
+            }
+            _ => {}
+        }
+        ids.push(id);
+    }
+    ids
+}
+
+#[test]
+fn forty_five_runs_page_by_twenty_and_filter_by_status() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let ids = seed_many(&d);
+    // localhost works as well as 127.0.0.1 (the Host rule accepts both).
+    b.goto(&format!("http://localhost:{}/", d.addr.port()));
+    b.wait(
+        "the first page",
+        "return document.querySelectorAll('.run-link').length === 20",
+    );
+    // The newest repository is chosen, and the hash says so.
+    let hash = b.js("return location.hash", json!([]));
+    assert_eq!(hash, json!("#/history?repo=%2Fsrc%2Fapp"));
+    assert_eq!(b.texts("#pager .where"), ["Page 1 of 3 · 45 runs"]);
+    let first = b.texts(".run-link .run-id");
+    assert_eq!(first[0], ids[44], "newest first");
+    let badges = b.texts(".run-link .badge");
+    assert_eq!(&badges[..2], ["running", "running"]);
+    assert!(badges[2..7].iter().all(|s| s == "stopped"), "{badges:?}");
+    assert!(badges[7..15].iter().all(|s| s == "failed"), "{badges:?}");
+    // Counts on the chips come from /api/history/repos.
+    let chips = b.texts("#status-filter .chip");
+    assert_eq!(
+        chips,
+        ["all45", "running2", "completed30", "failed8", "stopped5"]
+    );
+    // A failed row: units, failed, blocked, the error line.
+    let failed_row = b.texts(&format!("[data-run='{}']", ids[37]));
+    assert!(
+        failed_row[0].contains("9/12 units")
+            && failed_row[0].contains("2 failed")
+            && failed_row[0].contains("1 blocked")
+            && failed_row[0].contains("unit api-37 failed: exit status 1"),
+        "{failed_row:?}"
+    );
+    // Nothing selected: the repository's overview.
+    assert_eq!(
+        b.texts("[data-empty=detail] .card"),
+        ["45runs", "2running", "30completed", "8failed", "5stopped"]
+    );
+    let newer_disabled = b.js(
+        "return document.querySelector('[data-page=newer]').disabled",
+        json!([]),
+    );
+    assert_eq!(newer_disabled, json!(true));
+    shot(&b, "history");
+    assert_accessible(&b, "the run list");
+
+    b.click("[data-page=older]");
+    b.wait(
+        "page 2",
+        "return document.querySelector('#pager .where').textContent.startsWith('Page 2 of 3')",
+    );
+    assert_eq!(b.texts(".run-link .run-id")[0], ids[24]);
+    b.click("[data-page=older]");
+    b.wait(
+        "page 3",
+        "return document.querySelector('#pager .where').textContent.startsWith('Page 3 of 3')",
+    );
+    assert_eq!(b.texts(".run-link").len(), 5);
+    assert_eq!(b.texts(".run-link .run-id")[4], ids[0], "oldest last");
+    let older_disabled = b.js(
+        "return document.querySelector('[data-page=older]').disabled",
+        json!([]),
+    );
+    assert_eq!(older_disabled, json!(true));
+    b.click("[data-page=newer]");
+    b.wait(
+        "back on page 2",
+        "return document.querySelector('#pager .where').textContent.startsWith('Page 2 of 3')",
+    );
+
+    // The status filter: only failed runs, one page, in the URL.
+    b.click("#status-filter [data-status=failed]");
+    b.wait(
+        "failed runs only",
+        "return document.querySelectorAll('.run-link').length === 8",
+    );
+    assert!(b.texts(".run-link .badge").iter().all(|s| s == "failed"));
+    assert_eq!(b.texts("#pager .where"), ["Page 1 of 1 · 8 runs"]);
+    let hash = b.js("return location.hash", json!([]));
+    assert_eq!(hash, json!("#/history?repo=%2Fsrc%2Fapp&status=failed"));
+
+    // Keyboard: j focuses the first run, Enter opens it.
+    b.js("document.activeElement.blur()", json!([]));
+    b.keys(&["j", "j", "k", "\u{E007}"]);
+    b.wait(
+        "the first failed run open",
+        &format!(
+            "return document.querySelector('[data-field=run-id]')?.textContent === '{}'",
+            ids[37]
+        ),
+    );
+
+    // All repositories: 48 runs, with a repository column.
+    b.js(
+        "const s = document.getElementById('repo'); s.value = '*'; s.dispatchEvent(new Event('change'))",
+        json!([]),
+    );
+    b.wait(
+        "all repositories",
+        "return document.querySelector('#pager .where')?.textContent === 'Page 1 of 3 · 48 runs'",
+    );
+    assert_eq!(b.texts(".run-link .repo-tag")[0], "app");
+}
+
+/// A run with a graph of six units, a failure, a block, a stop and a resume.
+fn seed_graph_run(d: &Daemon) -> String {
+    let id = d.start_run("/src/app", &at(0), 6);
+    let graph = json!({
+        "nodes": [
+            {"id": "app-shell", "level": 0, "status": "pending", "tasks": 3},
+            {"id": "config", "level": 0, "status": "pending", "tasks": 2},
+            {"id": "api", "level": 1, "status": "pending", "tasks": 4},
+            {"id": "auth", "level": 1, "status": "pending", "tasks": 2},
+            {"id": "billing", "level": 2, "status": "pending", "tasks": 3},
+            {"id": "docs", "level": 2, "status": "pending", "tasks": 1}
+        ],
+        "edges": [
+            {"from": "api", "to": "app-shell"}, {"from": "api", "to": "config"},
+            {"from": "auth", "to": "app-shell"}, {"from": "billing", "to": "api"},
+            {"from": "billing", "to": "auth"}, {"from": "docs", "to": "config"}
+        ],
+        "levels": [["app-shell", "config"], ["api", "auth"], ["billing", "docs"]]
+    });
+    let mut events = vec![
+        json!({"time": at(1), "type": "orch.started", "payload": {"unit_count": 6, "parallelism": 3, "graph": graph}}),
+    ];
+    let mut t = 2;
+    for (unit, tasks) in [("app-shell", 3), ("config", 2)] {
+        events.push(json!({"time": at(t), "type": "unit.started", "unit": unit,
+                           "payload": {"total_tasks": tasks, "completed_tasks": 0}}));
+        for task in 1..=tasks {
+            events.push(
+                json!({"time": at(t + 1), "type": "task.started", "unit": unit, "task": task,
+                               "payload": {"title": format!("task {task} of {unit}")}}),
+            );
+            events.push(
+                json!({"time": at(t + 20), "type": "task.completed", "unit": unit, "task": task}),
+            );
+            t += 25;
+        }
+        events.push(ev(t, "unit.completed", Some(unit)));
+    }
+    events.push(json!({"time": at(t), "type": "unit.started", "unit": "api",
+                       "payload": {"total_tasks": 4, "completed_tasks": 0}}));
+    events.push(json!({"time": at(t + 5), "type": "task.started", "unit": "api", "task": 1}));
+    events.push(
+        json!({"time": at(t + 30), "type": "task.validation.fail", "unit": "api", "task": 1,
+                       "payload": {"exit_code": 1, "output": "FAIL src/api.test.ts"}}),
+    );
+    d.events(&id, events);
+    d.post(
+        &format!("/api/runs/{id}/stop"),
+        json!({"reason": "user pressed ctrl-c", "at": at(t + 40)}),
+    );
+    d.post(
+        &format!("/api/runs/{id}/resume"),
+        json!({"at": at(t + 340)}),
+    );
+    let t = t + 341;
+    d.events(
+        &id,
+        vec![
+            json!({"time": at(t), "type": "task.retry", "unit": "api", "task": 1,
+                   "payload": {"attempt": 2, "reason": "validation failed"}}),
+            json!({"time": at(t + 30), "type": "unit.failed", "unit": "api",
+                   "error": "task 1 failed validation twice"}),
+            json!({"time": at(t + 31), "type": "unit.blocked", "unit": "billing",
+                   "payload": {"blocked_by": ["api"]}}),
+            json!({"time": at(t + 32), "type": "unit.started", "unit": "auth",
+                   "payload": {"total_tasks": 2, "completed_tasks": 0}}),
+            json!({"time": at(t + 33), "type": "task.started", "unit": "auth", "task": 1}),
+            json!({"time": at(t + 50), "type": "task.completed", "unit": "auth", "task": 1}),
+            json!({"time": at(t + 51), "type": "task.started", "unit": "auth", "task": 2}),
+        ],
+    );
+    id
+}
+
+#[test]
+fn a_run_with_a_graph_shows_event_colours_and_stop_resume_markers() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let id = seed_graph_run(&d);
+    b.goto(&format!("{}{}", d.url("/"), run_hash("/src/app", &id)));
+    b.wait(
+        "the graph",
+        "return document.querySelectorAll('.node').length === 6 && document.querySelector('.ev')",
+    );
+    // Node colours come from the events, not from the (all pending) graph.
+    let statuses = b.js(
+        "return Object.fromEntries([...document.querySelectorAll('.node')].map(n => [n.dataset.unit, n.dataset.status]))",
+        json!([]),
+    );
+    assert_eq!(
+        statuses,
+        json!({"app-shell": "complete", "config": "complete", "api": "failed",
+               "auth": "in_progress", "billing": "blocked", "docs": "pending"})
+    );
+    let label = b.js(
+        "return document.querySelector('.node[data-unit=auth]').getAttribute('aria-label')",
+        json!([]),
+    );
+    assert_eq!(label, json!("unit auth, in progress, 1 of 2 tasks"));
+    let graph_label = b.js(
+        "return document.querySelector('svg[data-graph]').getAttribute('aria-label')",
+        json!([]),
+    );
+    assert_eq!(
+        graph_label,
+        json!(
+            "Dependency graph. 6 units: 1 pending, 1 in progress, 2 complete, 1 failed, 1 blocked"
+        )
+    );
+    // STOP and RESUME rows, attempts, the resume count.
+    let stop = b.texts("[data-marker=stop]");
+    assert_eq!(stop.len(), 1);
+    assert!(
+        stop[0].starts_with("STOP") && stop[0].contains("Reason: user pressed ctrl-c"),
+        "{stop:?}"
+    );
+    let resume = b.texts("[data-marker=resume]");
+    assert!(
+        resume[0].starts_with("RESUME")
+            && resume[0].contains("after 5m 0s stopped")
+            && resume[0].contains("from seq 19"),
+        "{resume:?}"
+    );
+    assert_eq!(
+        b.texts(".attempt-row"),
+        ["Attempt 1 of 2", "Attempt 2 of 2"]
+    );
+    assert_eq!(b.texts("[data-field=resumes]"), ["1×"]);
+    // The tab says how the run is doing.
+    let tab = b.js(
+        "return [document.title, document.querySelector('link[rel=icon]').dataset.status]",
+        json!([]),
+    );
+    assert_eq!(tab, json!([format!("● {id} · app 2/6"), "running"]));
+    // Rows carry their type as text, failures their error block.
+    let failed = b.texts(".ev[data-type='unit.failed']");
+    assert!(
+        failed[0].contains("unit.failed") && failed[0].contains("task 1 failed validation twice"),
+        "{failed:?}"
+    );
+    // The screenshot shows the stop and the resume.
+    b.js(
+        "document.querySelector('[data-marker=stop]').scrollIntoView({block: 'start'})",
+        json!([]),
+    );
+    shot(&b, "run");
+    assert_accessible(&b, "a run with a graph");
+
+    // Attempt 2 alone: the events after the RESUME, and that RESUME.
+    b.js(
+        "const s = document.getElementById('tl-attempt'); s.value = '2'; s.dispatchEvent(new Event('change'))",
+        json!([]),
+    );
+    b.wait(
+        "attempt 2",
+        "return document.querySelectorAll('.ev').length === 7",
+    );
+    assert_eq!(b.texts("[data-marker]"), b.texts("[data-marker=resume]"));
+    assert_eq!(b.texts(".ev .ev-type")[0], "task.retry");
+    b.js(
+        "const s = document.getElementById('tl-attempt'); s.value = '0'; s.dispatchEvent(new Event('change'))",
+        json!([]),
+    );
+
+    // The graph as a table: the same units and states, in words.
+    b.click("[data-action=table]");
+    b.wait(
+        "the unit table",
+        "return !document.getElementById('unit-table').hidden",
+    );
+    assert_eq!(
+        b.texts(".unit-table tbody tr[data-unit=api] td"),
+        ["api", "1", "✗ failed", "0/4", "1", "app-shell, config"]
+    );
+    assert_eq!(b.texts(".unit-table tbody tr").len(), 6);
+    assert_accessible(&b, "the unit table");
+    b.click("[data-action=table]");
+
+    // Failures only: the failing rows (types that fail, events with an
+    // error), with the STOP/RESUME boundaries kept.
+    b.click("[data-action=failures]");
+    b.wait(
+        "failures only",
+        "return document.querySelector('[data-action=failures]').getAttribute('aria-pressed') === 'true' && document.querySelectorAll('.ev').length === 2",
+    );
+    assert_eq!(
+        b.texts(".ev .ev-type"),
+        ["task.validation.fail", "unit.failed"]
+    );
+    assert_eq!(b.texts("[data-marker]").len(), 2);
+    b.click("[data-action=failures]");
+    b.wait(
+        "every event again",
+        "return document.querySelectorAll('.ev').length > 20",
+    );
+    b.click("[data-action=first-failure]");
+    let focused = b.js(
+        "return [document.activeElement.dataset.type, document.activeElement.classList.contains('target')]",
+        json!([]),
+    );
+    assert_eq!(focused, json!(["task.validation.fail", true]));
+
+    // Clicking a node filters the timeline to its unit, through the URL.
+    b.click(".node[data-unit=api]");
+    b.wait(
+        "the unit filter",
+        "return location.hash.includes('unit=api') && [...document.querySelectorAll('.ev')].every(r => r.querySelector('.ev-unit')?.textContent === 'api')",
+    );
+    let selected = b.js(
+        "return document.querySelector('.node.selected')?.dataset.unit",
+        json!([]),
+    );
+    assert_eq!(selected, json!("api"));
+    // A reload of the deep link restores the run and the filter.
+    b.js("location.reload()", json!([]));
+    b.wait(
+        "the reloaded filter",
+        "return document.querySelector('.node.selected')?.dataset.unit === 'api' && document.getElementById('tl-unit')?.value === 'api'",
+    );
+    let rows = b.texts(".ev .ev-unit");
+    assert!(
+        !rows.is_empty() && rows.iter().all(|u| u == "api"),
+        "{rows:?}"
+    );
+    // Escape clears the filter, a second Escape closes the run.
+    b.keys(&["\u{E00C}"]);
+    b.wait(
+        "no filter",
+        "return !location.hash.includes('unit=') && document.querySelectorAll('.ev-unit').length > 5",
+    );
+    b.keys(&["\u{E00C}"]);
+    b.wait(
+        "the run closed",
+        "return !location.hash.includes('run=') && document.querySelector('[data-empty=detail] h2')?.textContent === 'Select a run to view details'",
+    );
+    // The back button reopens it.
+    b.js("history.back()", json!([]));
+    b.wait(
+        "the run again",
+        "return location.hash.includes('run=') && document.querySelectorAll('.node').length === 6",
+    );
+}
+
+#[test]
+fn a_run_without_a_graph_shows_a_notice_and_its_timeline() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let id = d.start_run("/src/app", &at(0), 1);
+    d.events(
+        &id,
+        vec![
+            json!({"time": at(1), "type": "orch.dryrun.started", "payload": {"unit_count": 1}}),
+            ev(2, "unit.started", Some("solo")),
+            ev(9, "unit.completed", Some("solo")),
+        ],
+    );
+    b.goto(&format!("{}{}", d.url("/"), run_hash("/src/app", &id)));
+    b.wait(
+        "the timeline",
+        "return document.querySelectorAll('.ev').length === 3",
+    );
+    let fit = b.js(
+        "return [...document.querySelectorAll('.section-head button')].filter(b => b.textContent === 'Fit').length",
+        json!([]),
+    );
+    assert_eq!(fit, json!(0), "no Fit button without a graph");
+    let note = b.texts("[data-empty=graph]");
+    assert_eq!(
+        note,
+        ["No dependency graph was recorded for this run (its orch.started event carried none)."]
+    );
+    assert_eq!(
+        b.texts(".ev .ev-type"),
+        ["orch.dryrun.started", "unit.started", "unit.completed"]
+    );
+    assert_eq!(b.texts("[data-field=event-count]"), ["3 events"]);
+    // Times are local (this browser runs in Asia/Kolkata, UTC+5:30) until
+    // UTC is chosen; the choice is remembered.
+    let utc = at(0).replace('T', " ").replace('Z', "");
+    let started = |b: &Browser| b.texts(".run-meta span")[0].clone();
+    assert_ne!(started(&b), utc, "local time");
+    b.click("#zone-utc");
+    b.wait(
+        "UTC times",
+        &format!("return document.querySelector('.run-meta span').textContent === '{utc}'"),
+    );
+    b.js("location.reload()", json!([]));
+    b.wait(
+        "UTC after a reload",
+        &format!("return document.querySelector('.run-meta span')?.textContent === '{utc}' && document.querySelectorAll('.ev').length === 3"),
+    );
+    b.click("#zone-local");
+    b.wait(
+        "local again",
+        &format!("return document.querySelector('.run-meta span').textContent !== '{utc}'"),
+    );
+    shot(&b, "run-no-graph");
+    assert_accessible(&b, "a run without a graph");
+
+    // An unknown run in the URL says so.
+    b.goto(&format!(
+        "{}{}",
+        d.url("/"),
+        run_hash("/src/app", "run_gone")
+    ));
+    b.wait(
+        "the missing-run notice",
+        "return document.querySelector('[data-empty=missing-run]')",
+    );
+    let text = b.texts("[data-empty=missing-run]");
+    assert!(
+        text[0].contains("run_gone") && text[0].contains("retention"),
+        "{text:?}"
+    );
+}
+
+#[test]
+fn orchestrator_text_is_rendered_as_text_never_as_markup() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let evil_unit = "<img src=x onerror=alert(1)>";
+    let evil_error = "boom </script><script>alert(2)</script>";
+    let id = d.start_run("/src/<b>app</b>", &at(0), 1);
+    d.events(
+        &id,
+        vec![
+            json!({"time": at(1), "type": "orch.started", "payload": {"graph": {
+                "nodes": [{"id": evil_unit, "level": 0, "status": "pending"}],
+                "edges": [], "levels": [[evil_unit]]}}}),
+            json!({"time": at(2), "type": "unit.failed", "unit": evil_unit, "error": evil_error,
+                   "payload": {"reason": "<svg onload=alert(3)>"}}),
+        ],
+    );
+    d.post(
+        &format!("/api/runs/{id}/complete"),
+        json!({"status": "failed", "error": evil_error}),
+    );
+    b.goto(&format!(
+        "{}{}",
+        d.url("/"),
+        run_hash("/src/<b>app</b>", &id)
+    ));
+    b.wait(
+        "the run",
+        "return document.querySelectorAll('.ev').length === 3 && document.querySelector('.node')",
+    );
+    // The text is there, verbatim …
+    // The label is cut at 26 characters; the node's title has it whole.
+    assert_eq!(
+        b.texts(".node text.label .name")[0],
+        "<img src=x onerror=alert(…"
+    );
+    assert_eq!(b.texts(".node > title")[0], format!("{evil_unit} — failed"));
+    assert_eq!(b.texts(".ev .ev-unit")[0], evil_unit);
+    assert_eq!(b.texts("[data-field=error]"), [evil_error]);
+    assert_eq!(b.texts(".run-error"), [evil_error]);
+    assert!(b.texts(".ev-error")[0].contains("</script><script>alert(2)</script>"));
+    // … and no element was made of it, no script ran, no dialog opened.
+    let counts = b.js(
+        "return [document.querySelectorAll('img').length, document.scripts.length, document.querySelectorAll('b, svg svg').length]",
+        json!([]),
+    );
+    assert_eq!(counts, json!([0, 2, 0]));
+    assert!(!b.alert_open(), "a dialog opened");
+    shot(&b, "xss");
+}
+
+#[test]
+fn a_long_run_opens_at_the_tail_and_pages_earlier_by_seq() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let id = d.start_run("/src/app", &at(0), 4);
+    let events: Vec<Value> = (0..1200u64)
+        .map(|i| {
+            json!({"time": at(i), "type": "task.completed",
+                   "unit": format!("u{}", i % 4), "task": i + 1})
+        })
+        .collect();
+    d.events(&id, events);
+    b.goto(&format!("{}{}", d.url("/"), run_hash("/src/app", &id)));
+    b.wait(
+        "the tail",
+        "return document.querySelectorAll('.ev').length === 250 && document.querySelector('[data-field=event-count]').textContent",
+    );
+    let seqs = |b: &Browser| {
+        b.js(
+            "const r = [...document.querySelectorAll('.ev')]; return [r[0].dataset.seq, r[r.length - 1].dataset.seq]",
+            json!([]),
+        )
+    };
+    assert_eq!(seqs(&b), json!(["951", "1200"]));
+    assert_eq!(
+        b.texts("[data-field=event-count]"),
+        ["showing 951–1200 of 1200 events"]
+    );
+    // Scrolling to the top reads the page before, and the rows in view stay put.
+    let anchor = b.js(
+        "const t = document.querySelector('[data-timeline]'); t.scrollTop = 0; return 0",
+        json!([]),
+    );
+    assert_eq!(anchor, json!(0));
+    b.wait(
+        "the page before",
+        "return document.querySelectorAll('.ev').length === 500",
+    );
+    assert_eq!(seqs(&b), json!(["701", "1200"]));
+    let kept = b.js(
+        "const t = document.querySelector('[data-timeline]'); const r = document.querySelector('.ev[data-seq=\"951\"]');          return r.getBoundingClientRect().top > t.getBoundingClientRect().top - 40",
+        json!([]),
+    );
+    assert_eq!(kept, json!(true), "the first row read before stays in view");
+    // The button does the same.
+    b.js(
+        "document.querySelector('[data-action=earlier]').click()",
+        json!([]),
+    );
+    b.wait(
+        "two pages before",
+        "return document.querySelectorAll('.ev').length === 750",
+    );
+    assert_eq!(seqs(&b), json!(["451", "1200"]));
+    assert_eq!(
+        b.texts("[data-field=event-count]"),
+        ["showing 451–1200 of 1200 events"]
+    );
+}
+
+#[test]
+fn a_running_run_follows_its_events_live_and_survives_a_daemon_restart() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let mut d = Daemon::start();
+    let id = seed_graph_run(&d);
+    b.goto(&format!("{}{}", d.url("/"), run_hash("/src/app", &id)));
+    b.wait(
+        "the run, following live",
+        "return document.querySelector('[data-field=live]')?.textContent === 'live' && document.querySelector('#daemon-state')?.dataset.state === 'live'",
+    );
+    let last = |b: &Browser| {
+        b.js(
+            "const r = document.querySelectorAll('[data-seq]'); return Number(r[r.length - 1].dataset.seq)",
+            json!([]),
+        )
+        .as_u64()
+        .expect("a seq")
+    };
+    let before = last(&b);
+    assert_eq!(before, 27);
+    // New events: rows appear, the node turns green, the counters follow.
+    d.events(
+        &id,
+        vec![
+            json!({"time": at(900), "type": "task.completed", "unit": "auth", "task": 2}),
+            ev(901, "unit.completed", Some("auth")),
+        ],
+    );
+    b.wait(
+        "auth complete",
+        "return document.querySelector('.node[data-unit=auth]')?.dataset.status === 'complete' && document.querySelectorAll('[data-seq=\"29\"]').length === 1",
+    );
+    b.wait(
+        "the header's counters",
+        "return document.querySelector('[data-field=units]')?.textContent === '3/6 complete'",
+    );
+    // A stop arrives as a STOP row and the badge changes.
+    d.post(
+        &format!("/api/runs/{id}/stop"),
+        json!({"reason": "paused from the CLI", "at": at(905)}),
+    );
+    b.wait(
+        "the live STOP",
+        "return document.querySelectorAll('[data-marker=stop]').length === 2 && document.querySelector('.run-head .badge')?.textContent === 'stopped'",
+    );
+    // The list shows the new status too.
+    b.wait(
+        "the list row",
+        &format!(
+            "return document.querySelector(\"[data-run='{id}'] .badge\")?.textContent === 'stopped'"
+        ),
+    );
+
+    // The daemon restarts: the page says so, reconnects, and misses nothing.
+    d.restart();
+    d.post(&format!("/api/runs/{id}/resume"), json!({"at": at(960)}));
+    d.events(&id, vec![ev(961, "unit.started", Some("docs"))]);
+    b.wait(
+        "the events stored while reconnecting",
+        "return document.querySelector('.node[data-unit=docs]')?.dataset.status === 'in_progress' && document.querySelector('[data-field=live]')?.textContent === 'live'",
+    );
+    let seqs = b.js(
+        "return [...document.querySelectorAll('[data-seq]')].map(r => Number(r.dataset.seq))",
+        json!([]),
+    );
+    let seqs: Vec<u64> = serde_json::from_value(seqs).expect("seqs");
+    let mut unique = seqs.clone();
+    unique.dedup();
+    assert_eq!(seqs, unique, "no row twice");
+    assert_eq!(seqs.last(), Some(&32));
+    assert_eq!(
+        b.texts(".attempt-row").last().map(String::as_str),
+        Some("Attempt 3 of 3")
+    );
+
+    // A new run of the repository appears at its first event.
+    let fresh = d.start_run("/src/app", &at(1000), 1);
+    d.events(&fresh, vec![ev(1001, "unit.started", Some("x"))]);
+    b.wait(
+        "the new run in the list",
+        &format!("return document.querySelector('.run-link .run-id')?.textContent === '{fresh}'"),
+    );
+    shot(&b, "live");
+}
+
+#[test]
+fn a_run_of_twenty_thousand_events_keeps_a_bounded_number_of_rows() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let id = d.start_run("/src/app", &at(0), 8);
+    let events: Vec<Value> = (0..20_000u64)
+        .map(|i| {
+            json!({"time": at(i / 4), "type": if i % 2 == 0 { "task.started" } else { "task.completed" },
+                   "unit": format!("unit-{}", i % 8), "task": i / 2 + 1})
+        })
+        .collect();
+    d.events(&id, events);
+    b.goto(&format!("{}{}", d.url("/"), run_hash("/src/app", &id)));
+    b.wait(
+        "the tail",
+        "return document.querySelectorAll('.ev').length === 250 && document.querySelector('[data-field=event-count]').textContent",
+    );
+    let window = |b: &Browser| {
+        b.js(
+            "const r = [...document.querySelectorAll('.ev')]; return [r.length, Number(r[0].dataset.seq), Number(r[r.length - 1].dataset.seq)]",
+            json!([]),
+        )
+    };
+    assert_eq!(window(&b), json!([250, 19751, 20000]));
+    // Scrolling up reads earlier pages; past 750 rows the far end is dropped.
+    for expected in [
+        json!([500, 19501, 20000]),
+        json!([750, 19251, 20000]),
+        json!([750, 19001, 19750]),
+        json!([750, 18751, 19500]),
+    ] {
+        b.js(
+            "document.querySelector('[data-timeline]').scrollTop = 0",
+            json!([]),
+        );
+        b.wait(
+            "the next page up",
+            &format!(
+                "const r = document.querySelectorAll('.ev'); return r.length && r[0].dataset.seq === '{}'",
+                expected[1]
+            ),
+        );
+        assert_eq!(window(&b), expected);
+    }
+    assert_eq!(
+        b.texts("[data-field=newer]"),
+        ["500 newer events not shown (seq 19501–20000)"]
+    );
+    assert_eq!(
+        b.texts("[data-field=event-count]"),
+        ["showing 18751–19500 of 20000 events"]
+    );
+    let set = b.js(
+        "const r = document.querySelector('.ev'); return [r.getAttribute('aria-posinset'), r.getAttribute('aria-setsize')]",
+        json!([]),
+    );
+    assert_eq!(set, json!(["18751", "20000"]));
+    // Scrolling down reads the newer pages back, dropping the top.
+    b.js(
+        "const t = document.querySelector('[data-timeline]'); t.scrollTop = t.scrollHeight",
+        json!([]),
+    );
+    b.wait(
+        "a newer page",
+        "const r = document.querySelectorAll('.ev'); return r[r.length - 1].dataset.seq === '19750'",
+    );
+    assert_eq!(window(&b), json!([750, 19001, 19750]));
+    shot(&b, "run-long");
+}
+
+#[test]
+fn a_daemon_that_went_away_is_a_banner_with_the_command_to_start_it() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let mut d = Daemon::start();
+    let id = d.start_run("/src/app", &at(0), 1);
+    d.events(&id, vec![ev(1, "unit.started", Some("solo"))]);
+    b.goto(&d.url("/"));
+    b.wait(
+        "the list",
+        "return document.querySelectorAll('.run-link').length === 1",
+    );
+    d.shutdown();
+    b.click(".run-link");
+    b.wait(
+        "the banner",
+        "return !document.getElementById('banner').hidden",
+    );
+    let banner = b.texts("#banner");
+    assert!(
+        banner[0].contains("Cannot reach the history daemon")
+            && banner[0].contains("otto-hooks daemon start")
+            && banner[0].contains("Retry"),
+        "{banner:?}"
+    );
+    // The list stays visible; the pane says what failed.
+    assert_eq!(b.texts(".run-link .run-id"), std::slice::from_ref(&id));
+    b.wait(
+        "the pane's notice",
+        "return document.querySelector('[data-empty=run-error]')",
+    );
+    shot(&b, "unreachable");
+    // Back up: Retry clears the banner and opens the run.
+    d.restart();
+    b.click("#banner button");
+    b.wait(
+        "the run after retry",
+        "return document.getElementById('banner').hidden && document.querySelector('[data-field=run-id]')",
+    );
+}
+
+#[test]
+fn the_keyboard_alone_reaches_a_run_and_a_unit_with_a_visible_focus() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let id = seed_graph_run(&d);
+    b.goto(&d.url("/"));
+    b.wait(
+        "the list",
+        "return document.querySelectorAll('.run-link').length === 1",
+    );
+    // What has the focus, and whether its focus ring shows.
+    let focus = |b: &Browser| {
+        b.js(
+            "const e = document.activeElement; const s = getComputedStyle(e);
+             return [e.className?.baseVal ?? e.className, e.tagName, s.outlineStyle !== 'none' && s.outlineWidth !== '0px']",
+            json!([]),
+        )
+    };
+    let mut stops = Vec::new();
+    for _ in 0..12 {
+        b.keys(&["\u{E004}"]);
+        let f = focus(&b);
+        assert_eq!(f[2], json!(true), "no visible focus on {f}");
+        stops.push(f[0].as_str().unwrap_or_default().to_owned());
+        if f[0] == json!("run-link") {
+            break;
+        }
+    }
+    assert_eq!(
+        stops,
+        [
+            "skip",
+            "",
+            "",
+            "",
+            "btn small",
+            "btn small",
+            "chip",
+            "chip",
+            "chip",
+            "chip",
+            "chip",
+            "run-link"
+        ],
+        "Tab order: skip link, Live/History, repository, Local/UTC, status chips, the first run"
+    );
+    b.keys(&["\u{E007}"]);
+    b.wait(
+        "the run",
+        "return document.querySelectorAll('.node').length === 6",
+    );
+    // On to the graph: Tab reaches the units, Enter filters to one.
+    let mut reached = false;
+    for _ in 0..20 {
+        b.keys(&["\u{E004}"]);
+        let f = focus(&b);
+        if f[1] == json!("g") {
+            assert_eq!(f[0], json!("node status-complete"), "the first unit");
+            reached = true;
+            break;
+        }
+    }
+    assert!(reached, "Tab never reached a graph unit");
+    shot(&b, "keyboard");
+    b.keys(&["\u{E007}"]);
+    b.wait(
+        "the unit filter",
+        "return location.hash.includes('unit=app-shell') && document.querySelector('.node.selected')?.dataset.unit === 'app-shell'",
+    );
+    assert!(b.texts(".ev .ev-unit").iter().all(|u| u == "app-shell"));
+
+    // `/` focuses the search; tokens combine with the unit filter.
+    b.keys(&["\u{E00C}"]);
+    b.wait("no filter", "return !location.hash.includes('unit=')");
+    b.keys(&["/"]);
+    let focused = b.js("return document.activeElement.id", json!([]));
+    assert_eq!(focused, json!("tl-search"));
+    b.keys(&["type:task.retry", " ", "VALIDATION"]);
+    b.wait(
+        "one match",
+        "return document.querySelectorAll('.ev').length === 1 && location.hash.includes('q=type')",
+    );
+    assert_eq!(b.texts(".ev .ev-type"), ["task.retry"]);
+    assert_eq!(
+        b.texts("[data-field=event-count]"),
+        ["1 of 27 loaded events"]
+    );
+    // Highlight instead of hide: every row, the match marked.
+    b.click("[data-action=hide]");
+    b.wait(
+        "highlight mode",
+        "return document.querySelectorAll('.ev').length > 20 && document.querySelectorAll('.ev.hit').length === 1",
+    );
+    shot(&b, "search");
+    // The search is in the link: a reload keeps it.
+    b.js("location.reload()", json!([]));
+    b.wait(
+        "the search after a reload",
+        "return document.getElementById('tl-search')?.value === 'type:task.retry VALIDATION' && document.querySelectorAll('.ev').length === 1",
+    );
+    let _ = id;
+}
+
+/// Numbers for docs/BENCHMARKS.md, not a pass/fail check (run with
+/// `cargo test -p otto-hooks-core --test ui_browser -- --ignored --nocapture`):
+/// the first render of a 10,000-run list, the tail of a 100,000-event run,
+/// a live event's trip from the POST's answer to the DOM, bytes transferred.
+#[test]
+#[ignore = "a measurement; prints numbers"]
+fn measure_the_ui() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    for i in 0..10_000u64 {
+        let id = d.start_run("/src/app", &at(i), 12);
+        if i % 3 != 0 {
+            d.post(
+                &format!("/api/runs/{id}/complete"),
+                json!({"status": if i % 7 == 0 { "failed" } else { "completed" }, "completed_units": 12}),
+            );
+        }
+    }
+    let big = d.start_run("/src/app", &at(20_000), 8);
+    let events: Vec<Value> = (0..100_000u64)
+        .map(|i| {
+            json!({"time": at(20_000 + i / 10), "type": if i % 2 == 0 { "task.started" } else { "task.completed" },
+                   "unit": format!("unit-{}", i % 8), "task": i / 2 + 1, "payload": {"title": "a task"}})
+        })
+        .collect();
+    d.events(&big, events);
+    let marks = |b: &Browser| {
+        b.js(
+            "return Object.fromEntries(performance.getEntriesByType('mark').map(m => [m.name, Math.round(m.startTime)]))",
+            json!([]),
+        )
+    };
+    let mut report = Vec::new();
+    for round in 0..3 {
+        b.goto(&d.url("/#/history?repo=%2Fsrc%2Fapp"));
+        b.wait(
+            "the list",
+            "return performance.getEntriesByName('otto:runs-rendered').length",
+        );
+        let bytes = b.js(
+            "const n = performance.getEntriesByType('navigation')[0]; return [n.transferSize, n.encodedBodySize, performance.getEntriesByType('resource').reduce((a, r) => a + r.transferSize, 0), performance.getEntriesByType('resource').reduce((a, r) => a + r.encodedBodySize, 0)]",
+            json!([]),
+        );
+        report.push(format!("round {round}: 10,000 runs, list rendered at {} ms from navigation; bytes (page, resources, transfer/body) {bytes}", marks(&b)["otto:runs-rendered"]));
+        b.goto("about:blank");
+        b.goto("about:blank");
+        b.goto(&format!("{}{}", d.url("/"), run_hash("/src/app", &big)));
+        b.wait(
+            "the tail",
+            "return performance.getEntriesByName('otto:timeline-tail').length",
+        );
+        report.push(format!(
+            "round {round}: 100,000-event run, tail shown at {} ms, whole detail at {:?}",
+            marks(&b)["otto:timeline-tail"],
+            b.wait(
+                "the detail",
+                "return performance.getEntriesByName('otto:run-shown')[0]?.startTime"
+            )
+        ));
+    }
+    for line in &report {
+        println!("{line}");
+    }
+    // A live event: from the moment the page's own POST is answered to the row in the DOM.
+    let trips = b.js_async(
+        "const [run, token, n] = arguments; const done = arguments[arguments.length - 1];
+         const out = [];
+         (async () => {
+           try {
+           for (let i = 0; i < n; i++) {
+             const seen = new Promise(res => {
+               const obs = new MutationObserver(() => {
+                 const rows = document.querySelectorAll('.ev');
+                 const last = rows[rows.length - 1];
+                 if (last && last.querySelector('.ev-unit')?.textContent === 'probe-' + i) { obs.disconnect(); res(performance.now()); }
+               });
+               obs.observe(document.querySelector('.tl-list').parentNode, {childList: true, subtree: true});
+             });
+             const r = await fetch('api/runs/' + run + '/events', {method: 'POST', headers: {'Authorization': 'Bearer ' + token, 'Content-Type': 'application/json'},
+               body: JSON.stringify({events: [{type: 'unit.started', unit: 'probe-' + i}]})});
+             const acked = performance.now(); const answer = await r.json();
+             const t = await Promise.race([seen, new Promise(res => setTimeout(() => res(null), 3000))]);
+             out.push(t === null ? 'lost: ' + JSON.stringify(answer) + ' ' + document.querySelector('[data-field=live]')?.textContent + ' ' + [...document.querySelectorAll('.ev')].slice(-1)[0]?.textContent : Math.round(t - acked));
+             await new Promise(res => setTimeout(res, 100));
+           }
+           done(out);
+           } catch (e) { done('error: ' + e + ' after ' + JSON.stringify(out)); }
+         })();",
+        json!([big, TOKEN, 5]),
+    );
+    println!("live: POST answered -> row in the DOM, ms: {trips}");
+}
+
+#[test]
+fn the_live_view_waits_for_a_run_then_opens_it_and_lists_the_others() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let done = d.start_run("/src/app", &at(0), 1);
+    d.post(
+        &format!("/api/runs/{done}/complete"),
+        json!({"status": "completed"}),
+    );
+    b.goto(&format!("{}#/live?repo=%2Fsrc%2Fapp", d.url("/")));
+    b.wait(
+        "waiting",
+        "return document.querySelector('[data-empty=live] h2')?.textContent === 'Waiting for a run' && document.querySelector('#daemon-state')?.dataset.state === 'live'",
+    );
+    let tabs = b.js(
+        "return [...document.querySelectorAll('[role=tab]')].map(t => t.textContent + '=' + t.getAttribute('aria-selected'))",
+        json!([]),
+    );
+    assert_eq!(tabs, json!(["Live=true", "History=false"]));
+    // A run starts: it opens by itself at its first event.
+    let first = d.start_run("/src/app", &at(100), 2);
+    d.events(&first, vec![ev(101, "unit.started", Some("a"))]);
+    b.wait(
+        "the running run",
+        &format!("return document.querySelector('[data-field=run-id]')?.textContent === '{first}'"),
+    );
+    // A second one joins the switcher; the open run stays open.
+    let second = d.start_run("/src/app", &at(200), 2);
+    d.events(&second, vec![ev(201, "unit.started", Some("b"))]);
+    b.wait(
+        "two running runs",
+        "return document.querySelectorAll('.live-run').length === 2",
+    );
+    assert_eq!(b.texts("[data-field=run-id]"), std::slice::from_ref(&first));
+    shot(&b, "live-view");
+    assert_accessible(&b, "the live view");
+    // The switcher opens the other one; History comes back with the list.
+    b.click(&format!(".live-run[data-run='{second}']"));
+    b.wait(
+        "the second run",
+        &format!(
+            "return document.querySelector('[data-field=run-id]')?.textContent === '{second}'"
+        ),
+    );
+    b.click("#tab-history");
+    b.wait(
+        "the history list",
+        "return document.querySelectorAll('.run-link').length === 3 && location.hash.startsWith('#/history')",
+    );
+}
