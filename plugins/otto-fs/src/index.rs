@@ -22,12 +22,12 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use crate::measure::RunFacts;
+use crate::measure::{RunFacts, TaskOutputs};
 use crate::strings::Strings;
 use crate::walk::{Identity, Linked, Sizes};
 
 const MAGIC: &[u8; 8] = b"OTTOFSIX";
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
 /// Bytes before the checksummed part: magic, version, checksum.
 const HEADER: usize = 8 + 4 + 8;
 /// An index larger than this is not read (it would be corrupt anyway).
@@ -200,6 +200,14 @@ impl Index {
                     out.u64(l.apparent);
                     out.u64(l.allocated);
                 }
+                // Indexed walks are complete: their outputs are known.
+                let outputs = f.outputs.clone().unwrap_or_default();
+                out.u32(outputs.exited_0);
+                out.u32(outputs.tasks_with_stderr);
+                out.len(outputs.unfinished.len());
+                for task in outputs.unfinished.iter() {
+                    out.bytes(task.as_bytes());
+                }
             }
         }
         let checksum = hash64(out.0.get(HEADER..).unwrap_or_default());
@@ -236,8 +244,9 @@ impl Index {
         for _ in 0..r.count(8)? {
             let dir: Box<str> = std::str::from_utf8(r.bytes()?).ok()?.into();
             // A run takes at least: its name (4 + 1), identity (40), sizes
-            // and counts (28), flags (1) and two list lengths (8).
-            let run_count = r.count(82)?;
+            // and counts (28), flags (1), two list lengths (8) and task
+            // outputs (12).
+            let run_count = r.count(94)?;
             let mut runs = ProjectRuns::with_capacity(run_count);
             for _ in 0..run_count {
                 let name: Box<str> = std::str::from_utf8(r.bytes()?).ok()?.into();
@@ -265,6 +274,11 @@ impl Index {
                         })
                     })
                     .collect::<Option<Box<[Linked]>>>()?;
+                let exited_0 = r.u32()?;
+                let tasks_with_stderr = r.u32()?;
+                let unfinished = (0..r.count(5)?)
+                    .map(|_| Some(Box::from(std::str::from_utf8(r.bytes()?).ok()?)))
+                    .collect::<Option<Box<[Box<str>]>>>()?;
                 let facts = RunFacts {
                     identity,
                     sizes,
@@ -274,6 +288,11 @@ impl Index {
                     pinned: flags & 1 != 0,
                     targets,
                     links,
+                    outputs: Some(TaskOutputs {
+                        exited_0,
+                        tasks_with_stderr,
+                        unfinished,
+                    }),
                 };
                 if runs.insert(name, facts).is_some() {
                     return None;
@@ -409,6 +428,11 @@ mod tests {
                 allocated: 4096,
             }]
             .into(),
+            outputs: Some(TaskOutputs {
+                exited_0: 1,
+                tasks_with_stderr: 2,
+                unfinished: vec!["build".into(), "test".into()].into(),
+            }),
         };
         let other = RunFacts {
             targets: Box::default(),
@@ -490,6 +514,10 @@ mod tests {
         let mut newer = bytes.clone();
         newer[8..12].copy_from_slice(&(VERSION + 1).to_le_bytes());
         assert!(Index::decode(&newer, home).is_none());
+        // An index of version 2 (before task outputs were kept) is rebuilt.
+        let mut older = bytes.clone();
+        older[8..12].copy_from_slice(&(VERSION - 1).to_le_bytes());
+        assert!(Index::decode(&older, home).is_none());
     }
 
     #[test]

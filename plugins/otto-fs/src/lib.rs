@@ -94,7 +94,7 @@
 //!
 //! ```text
 //! "OTTOFSIX"                    8-byte magic
-//! u32 version                   2
+//! u32 version                   3
 //! u64 checksum                  hash of every byte after this field
 //! str otto_home                 the root this index describes
 //! u32 S, S × str                script-link targets, referred to by number
@@ -108,6 +108,8 @@
 //!     u32 T, T × u32            script-link targets (string numbers)
 //!     u32 L, L × (u64 dev, u64 ino, u64 apparent, u64 allocated)
 //!                               hard-linked files, to count once per project
+//!     u32 exited_0, u32 tasks_with_stderr
+//!     u32 U, U × str            unfinished tasks (see `task_outputs`)
 //! ```
 //!
 //! About 130 bytes a run: 100,000 runs make a 13 MB file. A file that
@@ -120,9 +122,19 @@
 //!
 //! - [`Storage::list_runs`]: per run, status `unknown` (the status plugin
 //!   decides), sizes, task count, `pinned` from `.keep`, the run directory
-//!   as `location`, and attributes `stderr_bytes` and `finished` (present
+//!   as `location`, and attributes `stderr_bytes`, `finished` (present
 //!   and true when the run is known finished: its `.lock` was found free
-//!   after the run settled, or it came from the index) — what status
+//!   after the run settled, or it came from the index) and `task_outputs`
+//!   (present only for runs the index may keep — walked completely, `.lock`
+//!   not held, older than two minutes — or that came from it; a live run's
+//!   files are never given as final): `{"tasks", "exited_0", "unfinished", "tasks_with_stderr",
+//!   "stderr_bytes"}` — the task directories, those holding a regular
+//!   `output.<task>.json` or `output.<task>.env` (exited 0), the sorted
+//!   names of those holding a regular `builtins.sh` or `builtins.py` and
+//!   no output file (started, unfinished), those with a non-empty regular
+//!   `stderr.log`, and the bytes of those logs. It is what the status
+//!   plugin would read in the task directories, which it then does not
+//!   read again — what status
 //!   detection needs, nothing more: each attribute of a listing of 100,000
 //!   runs costs megabytes. `run.yaml` is
 //!   not read. `limit` is applied newest first, and
@@ -317,11 +329,25 @@ impl OttoFs {
     fn run(&self, project: &ProjectName<'_>, id: &str, key: RunName, summary: &Summary) -> Run {
         // What status detection needs, and no more: at 100,000 runs, every
         // attribute of a listing costs megabytes.
-        let mut attributes = Map::with_capacity(2);
+        let mut attributes = Map::with_capacity(3);
         attributes.insert("stderr_bytes".into(), Value::from(summary.stderr_bytes));
         if summary.finished {
             // The status plugin may skip its own lock probe.
             attributes.insert("finished".into(), Value::from(true));
+        }
+        if let Some(outputs) = &summary.outputs {
+            // The status plugin judges a run without an otto.db row from
+            // these, instead of reading its task directories again.
+            attributes.insert(
+                "task_outputs".into(),
+                serde_json::json!({
+                    "tasks": summary.task_count,
+                    "exited_0": outputs.exited_0,
+                    "unfinished": outputs.unfinished,
+                    "tasks_with_stderr": outputs.tasks_with_stderr,
+                    "stderr_bytes": summary.stderr_bytes,
+                }),
+            );
         }
         Run {
             id: id.to_owned(),
@@ -393,10 +419,10 @@ impl Storage for OttoFs {
         // run goes to the host as soon as it is: at 100,000 runs, holding
         // them together would double the peak.
         let projects = survey.finish(self.index_path.as_deref(), &self.memory, self.context());
-        for &((p, r), summary) in &picked {
-            if let Some(run) = projects.get(p).and_then(|project| {
-                let run = project.runs.get(r)?;
-                Some(self.run(&project.name(), &run.name, run.key, &summary))
+        for ((p, r), summary) in &picked {
+            if let Some(run) = projects.get(*p).and_then(|project| {
+                let run = project.runs.get(*r)?;
+                Some(self.run(&project.name(), &run.name, run.key, summary))
             }) {
                 emit(run);
             }

@@ -40,10 +40,32 @@ pub(crate) struct RunFacts {
     pub targets: Box<[u32]>,
     /// The hard-linked files of the run (counted once in `sizes`).
     pub links: Box<[Linked]>,
+    /// What its task directories show of how each task ended; `None` when
+    /// the walk was incomplete (an entry unreadable or vanishing) or the
+    /// run was not settled (its `.lock` held, or too young): what a live
+    /// run shows is never given as final.
+    pub outputs: Option<TaskOutputs>,
+}
+
+/// What a run's task directories show of how their tasks ended, counted
+/// by the rules of the status plugin's `heuristic::summarize` (so that it
+/// need not read them again): a task exited 0 when its directory holds a
+/// regular file `output.<task>.json` or `output.<task>.env`; it started
+/// when it holds a regular `builtins.sh` or `builtins.py`; its stderr is
+/// the size of a regular `stderr.log`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct TaskOutputs {
+    /// Tasks that wrote their output file (exited 0).
+    pub exited_0: u32,
+    /// Tasks whose `stderr.log` is not empty.
+    pub tasks_with_stderr: u32,
+    /// Tasks that started and wrote no output file, by name (sorted; a
+    /// name that is not UTF-8 is converted lossily, as the plugin does).
+    pub unfinished: Box<[Box<str>]>,
 }
 
 /// The figures of a run that `list` reports.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Summary {
     /// `du -sb` / `du -sB1`.
     pub sizes: Sizes,
@@ -56,6 +78,8 @@ pub(crate) struct Summary {
     /// The run is known to be finished: its `.lock` was free (or absent)
     /// after it settled. Set by the survey, not kept in the index.
     pub finished: bool,
+    /// How its tasks ended, when known (see [`TaskOutputs`]).
+    pub outputs: Option<TaskOutputs>,
 }
 
 impl RunFacts {
@@ -67,6 +91,7 @@ impl RunFacts {
             stderr_bytes: self.stderr_bytes,
             pinned: self.pinned,
             finished: false,
+            outputs: self.outputs.clone(),
         }
     }
 }
@@ -172,6 +197,7 @@ pub(crate) fn measure_run(job: &Job<'_>, strings: &Mutex<Strings>) -> Measured {
     du.add(&own);
     let mut seen = RunVisitor::default();
     walk::walk(fd, &mut du, &mut seen);
+    let outputs = seen.task_outputs();
     let targets = if seen.targets.is_empty() {
         Box::default()
     } else {
@@ -188,6 +214,10 @@ pub(crate) fn measure_run(job: &Job<'_>, strings: &Mutex<Strings>) -> Measured {
         pinned: seen.pinned,
         targets,
         links: du.links.into_boxed_slice(),
+        // A walk that missed entries may have missed a task's files, and a
+        // run that was (or may have been) live may have changed since:
+        // only what the index may keep is given to the status plugin.
+        outputs: (du.complete && may_index).then_some(outputs),
     };
     Measured::Walked {
         facts: Box::new(facts),
@@ -203,6 +233,51 @@ struct RunVisitor {
     lock_file: bool,
     pinned: bool,
     targets: Vec<Vec<u8>>,
+    /// The task directory being walked: its name and what it shows so far
+    /// (the walk is depth first, so a task's entries come together).
+    task: Option<(Vec<u8>, TaskSeen)>,
+    /// The tasks walked so far.
+    outputs: TaskOutputs,
+    /// Unfinished tasks, unsorted.
+    unfinished: Vec<Box<str>>,
+}
+
+/// What one task directory showed.
+#[derive(Clone, Copy, Debug, Default)]
+struct TaskSeen {
+    output: bool,
+    builtins: bool,
+    stderr_bytes: u64,
+}
+
+impl RunVisitor {
+    /// Counts the task directory being walked, if any.
+    fn end_task(&mut self) {
+        let Some((name, seen)) = self.task.take() else {
+            return;
+        };
+        let outputs = &mut self.outputs;
+        outputs.tasks_with_stderr = outputs
+            .tasks_with_stderr
+            .saturating_add(u32::from(seen.stderr_bytes > 0));
+        if seen.output {
+            outputs.exited_0 = outputs.exited_0.saturating_add(1);
+        } else if seen.builtins {
+            self.unfinished
+                .push(String::from_utf8_lossy(&name).into_owned().into());
+        }
+    }
+
+    /// How the run's tasks ended, once the walk is over.
+    fn task_outputs(&mut self) -> TaskOutputs {
+        self.end_task();
+        let mut unfinished = std::mem::take(&mut self.unfinished);
+        unfinished.sort();
+        TaskOutputs {
+            unfinished: unfinished.into_boxed_slice(),
+            ..std::mem::take(&mut self.outputs)
+        }
+    }
 }
 
 impl Visitor for RunVisitor {
@@ -224,6 +299,8 @@ impl Visitor for RunVisitor {
             b"tasks" => {
                 if walk::is_dir(st) {
                     self.task_count = self.task_count.saturating_add(1);
+                    self.end_task();
+                    self.task = Some((name_bytes.to_vec(), TaskSeen::default()));
                 }
             }
             _ => {
@@ -234,9 +311,23 @@ impl Visitor for RunVisitor {
                 if task.contains(&b'/') {
                     return;
                 }
-                if name_bytes == b"stderr.log"
-                    && walk::file_type(st) == rustix::fs::FileType::RegularFile
-                {
+                let regular = walk::file_type(st) == rustix::fs::FileType::RegularFile;
+                // The same rules as the status plugin's `heuristic` module.
+                if regular {
+                    if let Some((_, seen)) = self.task.as_mut().filter(|(t, _)| t == task) {
+                        let output = name_bytes
+                            .strip_prefix(b"output.")
+                            .and_then(|rest| rest.strip_prefix(task))
+                            .is_some_and(|ext| ext == b".json" || ext == b".env");
+                        seen.output |= output;
+                        seen.builtins |=
+                            name_bytes == b"builtins.sh" || name_bytes == b"builtins.py";
+                        if name_bytes == b"stderr.log" {
+                            seen.stderr_bytes = walk::apparent(st);
+                        }
+                    }
+                }
+                if name_bytes == b"stderr.log" && regular {
                     self.stderr_bytes = self.stderr_bytes.saturating_add(walk::apparent(st));
                 } else if name_bytes.starts_with(b"script.") && walk::is_symlink(st) {
                     if let Ok(target) = rustix::fs::readlinkat(parent, name, Vec::new()) {

@@ -275,7 +275,8 @@ fn a_run_reports_its_counts_pin_location_and_attributes() {
     let stderr = "warning from build\n".len() + "warning from check:db\n".len();
     assert_eq!(
         Value::Object(run.attributes),
-        json!({"stderr_bytes": stderr, "finished": true})
+        json!({"stderr_bytes": stderr, "finished": true, "task_outputs": {"tasks": 2,
+            "exited_0": 2, "unfinished": [], "tasks_with_stderr": 2, "stderr_bytes": stderr}})
     );
 }
 
@@ -577,6 +578,11 @@ fn a_run_whose_lock_is_held_is_never_indexed_and_a_finished_one_is() {
     let fs = fx.plugin();
     let runs = fs.list_runs(&RunQuery::default()).unwrap();
     assert_eq!(runs[0].attributes.get("finished"), None, "the live run");
+    assert_eq!(
+        runs[0].attributes.get("task_outputs"),
+        None,
+        "what a live run's tasks show is never given as final"
+    );
     assert_eq!(runs[1].attributes["finished"], json!(true));
     fs.list_runs(&RunQuery::default()).unwrap();
     fs.list_runs(&RunQuery::default()).unwrap();
@@ -614,6 +620,49 @@ fn a_run_started_seconds_ago_is_not_indexed_yet() {
         2,
         "otto may not hold its lock yet: walked again"
     );
+    let run = fs.list_runs(&RunQuery::default()).unwrap().remove(0);
+    assert_eq!(run.attributes.get("task_outputs"), None);
+}
+
+#[test]
+fn task_outputs_count_exited_unfinished_never_started_and_python_tasks_by_their_files() {
+    let fx = Fixture::new();
+    let dir = fx
+        .run("web-0123abcd", "1700000000")
+        // Exited 0: builtins.sh, output.build.json, stderr.
+        .task("build", "0f1e2d3c.sh")
+        // Python, exited 0 before otto converted its `.env`; no stderr.
+        .file("tasks/py/builtins.py", b"# Otto Python Builtins\n")
+        .file("tasks/py/output.py.env", b"")
+        .file("tasks/py/stderr.log", b"")
+        // Started, no output of its own (another task's does not count).
+        .file("tasks/test/builtins.sh", b"otto_set_output() { :; }\n")
+        .file("tasks/test/output.build.json", b"{}")
+        .file("tasks/test/stderr.log", b"boom\n")
+        .file("tasks/lint/builtins.py", b"")
+        // Never started: the empty logs otto's terminal UI creates.
+        .file("tasks/deploy/stdout.log", b"")
+        .file("tasks/deploy/stderr.log", b"")
+        .done();
+    // Not regular files: a symlinked output, a directory named like one, a
+    // symlinked builtins.
+    symlink(
+        "../build/output.build.json",
+        dir.join("tasks/test/output.test.json"),
+    )
+    .unwrap();
+    std::fs::create_dir(dir.join("tasks/lint/output.lint.env")).unwrap();
+    symlink("/etc/hostname", dir.join("tasks/deploy/builtins.sh")).unwrap();
+    let fs = fx.plugin();
+    let expected = json!({"tasks": 5, "exited_0": 2, "unfinished": ["lint", "test"],
+        "tasks_with_stderr": 2, "stderr_bytes": "warning from build\n".len() + 5});
+    let walked = fs.list_runs(&RunQuery::default()).unwrap().remove(0);
+    assert_eq!(walked.attributes["task_outputs"], expected);
+    // Kept in the size index: the same from it, without a walk.
+    let again = fx.plugin();
+    let indexed = again.list_runs(&RunQuery::default()).unwrap().remove(0);
+    assert_eq!(indexed.attributes["task_outputs"], expected);
+    assert_eq!(again.walked_runs(), 0, "read from the index");
 }
 
 #[test]
@@ -726,6 +775,7 @@ fn run_details_read_run_yaml_and_list_tasks_by_name() {
     assert_eq!(
         Value::Object(d.run.attributes),
         json!({"stderr_bytes": listed.attributes["stderr_bytes"], "lock_file": false, "name": "web",
+               "task_outputs": listed.attributes["task_outputs"],
                "hash": "0123abcd", "user": "tester", "cwd": "/src/web-0123abcd",
                "ottofile": "/src/web-0123abcd/otto.yml", "prog": "otto", "ottofile_hash": "0f1e2d3c",
                "args": ["otto", "ci"]})
@@ -772,7 +822,11 @@ fn a_malformed_run_yaml_is_reported_in_an_attribute_not_an_error() {
     for id in ["1700000001", "1700000002"] {
         let attrs = details(&fs, "web", id).run.attributes;
         let keys: Vec<&str> = attrs.keys().map(String::as_str).collect();
-        assert_eq!(keys, ["stderr_bytes", "lock_file", "name", "hash"], "{id}");
+        assert_eq!(
+            keys,
+            ["stderr_bytes", "task_outputs", "lock_file", "name", "hash"],
+            "{id}"
+        );
     }
 }
 

@@ -204,6 +204,30 @@ pub(crate) fn summarize(run_dir: &Path) -> io::Result<RunFiles> {
     Ok(run)
 }
 
+/// What a run's task directories show, as storage that walked them gave
+/// it in the run's `task_outputs` attribute (see otto-fs's crate docs):
+/// `{"tasks", "exited_0", "unfinished", "tasks_with_stderr",
+/// "stderr_bytes"}`, counted by the rules of [`summarize`]. `None` when
+/// the attribute is not of that shape: the directories are read instead.
+pub(crate) fn from_attribute(value: &serde_json::Value) -> Option<RunFiles> {
+    let count = |key: &str| value.get(key).and_then(serde_json::Value::as_u64);
+    let mut unfinished = value
+        .get("unfinished")?
+        .as_array()?
+        .iter()
+        .map(|task| task.as_str().map(str::to_owned))
+        .collect::<Option<Vec<String>>>()?;
+    // Sorted as `summarize` sorts, whatever the storage did.
+    unfinished.sort();
+    Some(RunFiles {
+        tasks: count("tasks")?,
+        stderr_bytes: count("stderr_bytes")?,
+        tasks_with_stderr: count("tasks_with_stderr")?,
+        exited_0: count("exited_0")?,
+        unfinished,
+    })
+}
+
 /// The files of each task directory, by task name (names that are not
 /// UTF-8 are left out: no task of the model can have them).
 pub(crate) fn files_by_task(run_dir: &Path) -> io::Result<HashMap<String, TaskFiles>> {

@@ -56,9 +56,12 @@
 //! and a run that started around or after the read (its row may be newer).
 //! A run that otto.db decides nothing about is guessed from its task
 //! directories: one `openat` and one directory read per task, and an
-//! `fstatat` of its `stderr.log` (storage's `stderr_bytes` attribute is
-//! used only when they cannot be read, since it says nothing of output
-//! files).
+//! `fstatat` of its `stderr.log` — unless storage gave the run a
+//! `task_outputs` attribute (otto-fs does: it walked the run, or keeps
+//! what it found in its size index), which says the same by the same
+//! rules and is used instead, with no system call. Storage's
+//! `stderr_bytes` attribute alone is used only when the directories cannot
+//! be read, since it says nothing of output files.
 //! A missing or unreadable otto.db, or a schema newer than version 5, is
 //! skipped (one debug line) and tried again at most every 30 seconds. The
 //! instance is `Sync`: the host may call it from several threads.
@@ -379,7 +382,13 @@ impl DefaultStatus {
         if !self.settings.heuristic {
             return (RunStatus::Unknown, Source::Undecided, None);
         }
-        let files = match heuristic::summarize(Path::new(otto.dir)) {
+        // Storage that walked the run already (otto-fs) says what its task
+        // directories show: they are not read again.
+        let stored = run
+            .attributes
+            .get("task_outputs")
+            .and_then(heuristic::from_attribute);
+        let files = match stored.map_or_else(|| heuristic::summarize(Path::new(otto.dir)), Ok) {
             Ok(files) => files,
             Err(e) => {
                 tracing::debug!(run = otto.dir, error = %e, "cannot read the run's task directories");

@@ -1146,3 +1146,140 @@ fn timing_of_a_large_history() {
     }
     eprintln!("{n} detects: {:?}", started.elapsed());
 }
+
+/// The runs of `home` as otto-fs lists them (its size index in `data`).
+fn listed_by_otto_fs(home: &Home, data: &Path) -> Vec<Run> {
+    use otto_hooks_plugin_api::{RunQuery, Storage};
+    let toml = format!("otto_home = {:?}\n", home.home.to_str().unwrap());
+    let config = PluginConfig::from_toml("storage.otto-fs", &toml, data).unwrap();
+    let fs = otto_hooks_otto_fs::OttoFs::new(&config).unwrap();
+    let mut runs = fs.list_runs(&RunQuery::default()).unwrap();
+    runs.sort_by(|a, b| a.id.cmp(&b.id));
+    runs
+}
+
+/// `(status, source, reason)` of a verdict, all of it.
+fn full_verdict(p: &DefaultStatus, run: &Run) -> (RunStatus, String, Option<String>) {
+    let v = p.detect(run).unwrap();
+    (
+        v.status,
+        v.source.clone(),
+        v.guess_reason().map(str::to_owned),
+    )
+}
+
+#[test]
+fn a_run_is_judged_the_same_from_otto_fs_task_outputs_as_from_its_task_directories() {
+    let home = Home::new();
+    let web = home.project("web");
+    // Every kind of task otto leaves: exited 0 (with and without the
+    // converted `.env`), started and unfinished, never started, python.
+    let mixed = web.otto_run(
+        "1700000000",
+        &[
+            ("build", WARNINGS, Ended::Exited0),
+            ("gen", "", Ended::Exited0EnvOnly),
+            ("test", "", Ended::Unfinished),
+            ("lint", "error: x\n", Ended::Unfinished),
+            ("deploy", "", Ended::NotStarted),
+        ],
+    );
+    let py = Path::new(&mixed.location).join("tasks/check:db");
+    std::fs::create_dir_all(&py).unwrap();
+    std::fs::write(py.join("builtins.py"), "# Otto Python Builtins\n").unwrap();
+    std::fs::write(py.join("output.check:db.json"), "{}").unwrap();
+    std::fs::write(py.join("stderr.log"), "").unwrap();
+    // What must not count: another task's output, a symlinked output, a
+    // directory named like one, a symlinked builtins, a symlinked stderr.
+    let test = Path::new(&mixed.location).join("tasks/test");
+    std::fs::write(test.join("output.build.json"), "{}").unwrap();
+    std::os::unix::fs::symlink("../build/output.build.json", test.join("output.test.json"))
+        .unwrap();
+    std::fs::create_dir(test.join("output.test.env")).unwrap();
+    let deploy = Path::new(&mixed.location).join("tasks/deploy");
+    std::os::unix::fs::symlink("/etc/hostname", deploy.join("builtins.sh")).unwrap();
+    std::fs::remove_file(deploy.join("stderr.log")).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", deploy.join("stderr.log")).unwrap();
+    // Every task exited 0; no task started (the stderr heuristic); an older
+    // otto without output files; no tasks at all.
+    web.otto_run(
+        "1700000100",
+        &[
+            ("build", WARNINGS, Ended::Exited0),
+            ("test", "", Ended::Exited0),
+        ],
+    );
+    web.otto_run("1700000200", &[("build", "", Ended::NotStarted)]);
+    web.run("1700000300", &[("build", ""), ("test", "error: boom\n")]);
+    web.run("1700000400", &[]);
+
+    let data = home.root.join("hooks");
+    let p = plugin("");
+    // A fresh walk, then the size index: the attribute is the same.
+    let walked = listed_by_otto_fs(&home, &data);
+    let indexed = listed_by_otto_fs(&home, &data);
+    assert_eq!(walked.len(), 5);
+    for (run, again) in walked.iter().zip(&indexed) {
+        assert_eq!(
+            run.attributes.get("finished"),
+            Some(&true.into()),
+            "{}",
+            run.id
+        );
+        let attribute = run
+            .attributes
+            .get("task_outputs")
+            .unwrap_or_else(|| panic!("{}: no task_outputs", run.id));
+        assert_eq!(again.attributes.get("task_outputs"), Some(attribute));
+        // otto-fs counted what the heuristic reads, by the same rules.
+        let dir = Path::new(&run.location);
+        assert_eq!(
+            crate::heuristic::from_attribute(attribute),
+            Some(crate::heuristic::summarize(dir).unwrap()),
+            "{}",
+            run.id
+        );
+        // The verdict and its evidence are identical either way.
+        let mut without = run.clone();
+        without.attributes.remove("task_outputs");
+        assert_eq!(
+            full_verdict(&p, run),
+            full_verdict(&p, &without),
+            "{}",
+            run.id
+        );
+    }
+    assert_eq!(
+        verdict(&p, &walked[0]),
+        is(RunStatus::Failed, Source::TaskOutputs)
+    );
+    assert_eq!(
+        walked[0].attributes["task_outputs"],
+        serde_json::json!({"tasks": 6, "exited_0": 3, "unfinished": ["lint", "test"],
+            "tasks_with_stderr": 2, "stderr_bytes": WARNINGS.len() + "error: x\n".len()})
+    );
+
+    // The attribute is what decides: with the task directories gone, the
+    // verdict from it is unchanged (read from disk, only stderr is left).
+    let before = full_verdict(&p, &walked[0]);
+    std::fs::remove_dir_all(Path::new(&walked[0].location).join("tasks")).unwrap();
+    assert_eq!(full_verdict(&p, &walked[0]), before);
+}
+
+#[test]
+fn a_malformed_task_outputs_attribute_is_ignored_and_the_directories_are_read() {
+    let home = Home::new();
+    let web = home.project("web");
+    let mut run = web.otto_run("1700000000", &[("test", "", Ended::Unfinished)]);
+    let p = plugin("");
+    let expected = full_verdict(&p, &run);
+    for bad in [
+        serde_json::json!("lies"),
+        serde_json::json!({"tasks": 1, "exited_0": 1, "unfinished": [3],
+            "tasks_with_stderr": 0, "stderr_bytes": 0}),
+        serde_json::json!({"tasks": 1, "exited_0": 1, "tasks_with_stderr": 0}),
+    ] {
+        run.attributes.insert("task_outputs".into(), bad);
+        assert_eq!(full_verdict(&p, &run), expected);
+    }
+}
