@@ -187,8 +187,11 @@ impl Index {
                 out.u64(f.sizes.allocated);
                 out.u32(f.task_count);
                 out.u64(f.stderr_bytes);
-                out.0
-                    .push(u8::from(f.pinned) | (u8::from(f.lock_file) << 1));
+                out.0.push(
+                    u8::from(f.pinned)
+                        | (u8::from(f.lock_file) << 1)
+                        | (u8::from(f.outputs.is_some()) << 2),
+                );
                 out.len(f.targets.len());
                 for &t in f.targets.iter() {
                     out.u32(renumber.get(t as usize).copied().unwrap_or(u32::MAX));
@@ -200,7 +203,8 @@ impl Index {
                     out.u64(l.apparent);
                     out.u64(l.allocated);
                 }
-                // Indexed walks are complete: their outputs are known.
+                // Zeros when unknown (flag bit 2 clear): indexed walks are
+                // complete, so they are known in practice.
                 let outputs = f.outputs.clone().unwrap_or_default();
                 out.u32(outputs.exited_0);
                 out.u32(outputs.tasks_with_stderr);
@@ -258,7 +262,7 @@ impl Index {
                 let task_count = r.u32()?;
                 let stderr_bytes = r.u64()?;
                 let flags = r.u8()?;
-                if flags > 3 {
+                if flags > 7 {
                     return None;
                 }
                 let targets = (0..r.count(4)?)
@@ -288,7 +292,7 @@ impl Index {
                     pinned: flags & 1 != 0,
                     targets,
                     links,
-                    outputs: Some(TaskOutputs {
+                    outputs: (flags & 4 != 0).then_some(TaskOutputs {
                         exited_0,
                         tasks_with_stderr,
                         unfinished,
@@ -435,6 +439,7 @@ mod tests {
             }),
         };
         let other = RunFacts {
+            outputs: None,
             targets: Box::default(),
             links: Box::default(),
             pinned: false,

@@ -104,15 +104,17 @@
 //!     str name                  the run directory name
 //!     ident run                 the run directory's identity
 //!     u64 apparent, u64 allocated, u32 task_count, u64 stderr_bytes
-//!     u8 flags                  bit 0: `.keep` (pinned), bit 1: `.lock`
+//!     u8 flags                  bit 0: `.keep` (pinned), bit 1: `.lock`,
+//!                               bit 2: task outputs known
 //!     u32 T, T × u32            script-link targets (string numbers)
 //!     u32 L, L × (u64 dev, u64 ino, u64 apparent, u64 allocated)
 //!                               hard-linked files, to count once per project
 //!     u32 exited_0, u32 tasks_with_stderr
-//!     u32 U, U × str            unfinished tasks (see `task_outputs`)
+//!     u32 U, U × str            unfinished tasks (see `task_outputs`;
+//!                               zeros when bit 2 is clear)
 //! ```
 //!
-//! About 130 bytes a run: 100,000 runs make a 13 MB file. A file that
+//! About 145 bytes a run: 100,000 runs make a 14.5 MB file. A file that
 //! cannot be read, is corrupt (checksum, truncation, out-of-range
 //! numbers), has another version or describes another root is ignored and
 //! rebuilt, silently. Nothing is ever written under `otto_home`: a data
