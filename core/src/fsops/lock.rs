@@ -138,8 +138,8 @@ impl AsFd for CleanLock {
 /// Takes our clean lock: `flock(LOCK_EX | LOCK_NB)` on
 /// `<hooks_home>/clean.lock`.
 ///
-/// `hooks_home` is created (0700) if missing; the lock file is ours to
-/// create (0600) but is opened with `O_NOFOLLOW` and must be a regular file.
+/// `hooks_home` is created (0700) if missing; the lock file is one of our
+/// own state files ([`crate::own_files`]): created 0600, never followed.
 /// The holder writes its pid into it, so that a refused second cleanup can
 /// say which process holds it.
 pub fn lock_clean(hooks_home: &Path) -> Result<CleanLock, String> {
@@ -151,40 +151,10 @@ pub fn lock_clean(hooks_home: &Path) -> Result<CleanLock, String> {
         .mode(0o700)
         .create(hooks_home)
         .map_err(|e| format!("cannot create {}: {e}", sys::show(hooks_home)))?;
-    let dir = rustix::fs::open(
-        hooks_home,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| {
-        format!(
-            "cannot open {}: {}",
-            sys::show(hooks_home),
-            sys::describe(e)
-        )
-    })?;
-    let flags =
-        OFlags::RDWR | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY;
-    // Created exclusively when missing; an existing one is checked on the
-    // descriptor: a regular file of ours with one link (a hard link to
-    // another file would have that file truncated and written).
-    let opened = match rustix::fs::openat(
-        &dir,
-        CLEAN_LOCK,
-        flags | OFlags::CREATE | OFlags::EXCL,
-        Mode::from_raw_mode(0o600),
-    ) {
-        Err(Errno::EXIST) => rustix::fs::openat(&dir, CLEAN_LOCK, flags, Mode::empty()),
-        other => other,
-    };
-    let fd = opened.map_err(|e| match e {
-        Errno::LOOP => format!(
-            "{shown}: refused: it is a symbolic link; otto-hooks' own files are never followed (remove it)"
-        ),
-        e => format!("cannot open {shown}: {}", sys::describe(e)),
-    })?;
-    crate::own_files::check_own(&fd, &path)?;
-    let file = File::from(fd);
+    // Created exclusively when missing; an existing one must be a regular
+    // file of ours with one link (a hard link to another file would have
+    // that file truncated and written), never reached through a symlink.
+    let file = crate::own_files::open(&path, crate::own_files::Access::ReadWrite, Some(0o600))?;
     match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => {}
         Err(Errno::WOULDBLOCK) => {
