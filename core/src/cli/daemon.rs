@@ -227,31 +227,17 @@ fn launch_browser(url: &str) -> Result<String, String> {
 }
 
 fn start(ctx: &Context, files: &DaemonFiles, args: &StartArgs) -> CmdResult {
-    let exe = std::env::current_exe()
-        .map_err(|e| Failure::failed(format!("cannot find this program's path: {e}")))?;
-    let running =
-        control::start_background(files, &args.listen(ctx), &exe).map_err(Failure::failed)?;
-    if !ctx.quiet {
-        if running.already {
-            let url = files
-                .running_addr()
-                .map_or_else(|| format!("port {}", running.port), ui_url);
-            eprintln!(
-                "the history daemon already runs (pid {}, {url})",
-                running.pid
-            );
-        } else {
-            let url = files.running_addr().map_or_else(
-                || format!("port {}", running.port),
-                |a| format!("web UI {}", ui_url(a)),
-            );
-            eprintln!(
-                "history daemon started: pid {}, {url} (ready in {} ms; log {})",
-                running.pid,
-                running.waited.as_millis(),
-                files.log().display()
-            );
-        }
+    let running = super::daemon_notice::start_announced(files, &args.listen(ctx), false)
+        .map_err(Failure::failed)?;
+    // When it started, the started line and the schedule were announced.
+    if !ctx.quiet && running.already {
+        let url = files
+            .running_addr()
+            .map_or_else(|| format!("port {}", running.port), ui_url);
+        eprintln!(
+            "the history daemon already runs (pid {}, {url})",
+            running.pid
+        );
     }
     Ok(exit::OK)
 }
@@ -271,12 +257,26 @@ fn foreground(ctx: &Context, files: &DaemonFiles, args: &StartArgs) -> CmdResult
     };
     let interval = ctx.config.setting_duration("policies.interval");
     let pass_db = db_path.clone();
+    // Announced before the daemon answers: whoever started it reads this
+    // line back from the log and repeats it (nothing deletes silently).
+    let scheduled = match super::daemon_notice::schedule_line(ctx) {
+        Some(line) => {
+            eprintln!("{line}");
+            true
+        }
+        None => {
+            eprintln!(
+                "otto-hooks: no scheduled clean (`[policies] daemon = false`): the daemon deletes nothing by itself"
+            );
+            false
+        }
+    };
     let options = ServerOptions {
         db_path: db_path.clone(),
         token: serving.token.clone(),
         redactor: crate::hooks::configured_redactor(&ctx.config),
         max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-        schedule: Some(Schedule {
+        schedule: scheduled.then(|| Schedule {
             interval,
             pass: Box::new(move || super::retention::scheduled_pass(&pass_ctx, &pass_db)),
         }),

@@ -10,8 +10,10 @@
 //!   `--strict` (or `hooks.strict = true`): then exit 1.
 //! - An unknown run id, a duplicate one, or a bad argument: exit 2.
 //! - With no storage configured, the records go through the history daemon
-//!   when it runs (started on demand with `daemon.auto_start`), else into
-//!   `history.db` directly; `--no-daemon`, `--no-history` choose.
+//!   when it runs (started on demand with `daemon.auto_start`, announced
+//!   on stderr), else into `history.db` directly. `--no-daemon` and
+//!   `--no-history` mean what they mean in choo's design; `--direct` and
+//!   `--no-autostart` keep the other behaviours (docs/HOOKS.md).
 
 use std::collections::BTreeSet;
 use std::io::BufRead;
@@ -119,13 +121,23 @@ pub struct Common {
     /// written directly.
     #[arg(long, value_name = "PATH", conflicts_with = "backend")]
     pub db: Option<PathBuf>,
-    /// Write the history directly instead of through the history daemon
-    /// (and do not start one).
-    #[arg(long, conflicts_with_all = ["backend", "db"])]
+    /// choo's `--no-daemon`: no daemon and no history. Nothing is recorded
+    /// and no daemon is started (reporters still run).
+    #[arg(long, conflicts_with_all = ["backend", "db", "direct"])]
     pub no_daemon: bool,
-    /// Record nothing; the other plugins (reporters) still run.
-    #[arg(long, conflicts_with_all = ["backend", "db", "no_daemon"])]
+    /// choo's `--no-history`: the daemon runs (started as usual, to serve
+    /// the web UI) but this run is not recorded (reporters still run).
+    #[arg(long, conflicts_with_all = ["backend", "db", "direct"])]
     pub no_history: bool,
+    /// Write the history file directly; neither use nor start the history
+    /// daemon.
+    #[arg(long, conflicts_with_all = ["backend", "db"])]
+    pub direct: bool,
+    /// Do not start the history daemon: record through it when it runs,
+    /// else write the history file directly (`daemon.auto_start = false`
+    /// for this call).
+    #[arg(long)]
+    pub no_autostart: bool,
 }
 
 impl Common {
@@ -243,51 +255,53 @@ fn hook_failure(e: HookError) -> Failure {
 /// The history daemon's storage when the hooks should record through it:
 /// the configuration chose no storage (so the hooks record into the
 /// history, which the daemon owns while it runs) and a daemon runs — or
-/// was just started, with `daemon.auto_start`. A daemon that cannot be
-/// started is a warning (the history is then written directly), or with
-/// `--strict` an error.
-fn daemon_storage(ctx: &Context, strict: bool) -> Result<Option<InstanceSpec>, Failure> {
+/// was just started (see [`ensure_daemon`]).
+fn daemon_storage(ctx: &Context, strict: bool, autostart: bool) -> Result<Option<InstanceSpec>, Failure> {
     let configured = ctx.config.default_selection().storage;
     if !configured.iter().all(|s| s.origin == "default") {
         return Ok(None);
     }
-    let files = DaemonFiles::new(&ctx.hooks_home);
-    let spec = || InstanceSpec {
+    Ok(ensure_daemon(ctx, strict, autostart)?.then(|| InstanceSpec {
         kind: otto_hooks_plugin_api::PluginKind::Storage,
         plugin: "daemon".to_owned(),
         instance: "storage.daemon".to_owned(),
         settings: toml::Table::new(),
         origin: "the running history daemon".to_owned(),
-    };
+    }))
+}
+
+/// Whether the history daemon runs, starting it when it does not and
+/// `autostart` (`daemon.auto_start`, not `--no-autostart`) allows: a start
+/// is announced on stderr. A daemon that cannot be started is a warning
+/// (the history is then written directly), or with `--strict` an error.
+fn ensure_daemon(ctx: &Context, strict: bool, autostart: bool) -> Result<bool, Failure> {
+    let files = DaemonFiles::new(&ctx.hooks_home);
     if control::running(&files).is_some() {
-        return Ok(Some(spec()));
+        return Ok(true);
     }
-    if !ctx.config.setting_bool("daemon.auto_start") {
-        return Ok(None);
+    if !autostart {
+        return Ok(false);
     }
     let listen = control::Listen {
         bind: super::daemon::configured_bind(ctx),
         port: super::daemon::configured_port(ctx),
     };
-    let started = std::env::current_exe()
-        .map_err(|e| format!("cannot find this program's path: {e}"))
-        .and_then(|exe| control::start_background(&files, &listen, &exe));
-    match started {
+    match super::daemon_notice::start_announced(&files, &listen, true) {
         Ok(running) => {
             tracing::info!(
                 pid = running.pid,
                 port = running.port,
                 "history daemon started"
             );
-            Ok(Some(spec()))
+            Ok(true)
         }
         Err(e) if strict => Err(Failure::failed(e)),
         Err(e) => {
             ctx.warn(&format!(
-                "{e}; recording into {} directly (`daemon.auto_start = false` or --no-daemon silences this)",
+                "{e}; recording into {} directly (`daemon.auto_start = false` or --direct silences this)",
                 otto_hooks_sqlite::db_path(None, &ctx.hooks_home).display()
             ));
-            Ok(None)
+            Ok(false)
         }
     }
 }
@@ -296,12 +310,22 @@ pub(super) fn run(ctx: &Context, cmd: HookCommand) -> CmdResult {
     let strict = ctx.config.strict.value;
     let common = cmd.common();
     let mut runtime = Runtime::new(ctx.config.clone(), ctx.registry(), ctx.hooks_home.clone());
-    if common.no_history {
+    let autostart = ctx.config.setting_bool("daemon.auto_start") && !common.no_autostart;
+    // The flags mean what they mean in choo's design (docs/HOOKS.md has
+    // the table): --no-daemon records nothing and starts nothing;
+    // --no-history (or `history.enabled = false`) records nothing, but the
+    // daemon runs for the web UI; --direct writes the file, no daemon.
+    let storage = common.storage(ctx)?;
+    let history_off = !ctx.config.setting_bool("history.enabled") && storage.is_none();
+    if common.no_daemon {
         runtime = runtime.without_storage();
-    } else if let Some(storage) = common.storage(ctx)? {
+    } else if common.no_history || history_off {
+        ensure_daemon(ctx, strict, autostart)?;
+        runtime = runtime.without_storage();
+    } else if let Some(storage) = storage {
         runtime = runtime.with_storage(storage);
-    } else if !common.no_daemon {
-        if let Some(daemon) = daemon_storage(ctx, strict)? {
+    } else if !common.direct {
+        if let Some(daemon) = daemon_storage(ctx, strict, autostart)? {
             runtime = runtime.with_default_storage(daemon);
         }
     }

@@ -8,6 +8,7 @@ mod color;
 mod completions;
 mod config_cmd;
 mod daemon;
+mod daemon_notice;
 mod demo;
 mod history;
 mod hook;

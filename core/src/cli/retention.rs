@@ -278,7 +278,16 @@ impl HistoryTarget {
         if !history_retention::keeps_history(&instance) {
             return Ok(None);
         }
-        let retention = HistoryRetention::of(spec, keep).map_err(Failure::usage)?;
+        // choo's `history.retention_days` applies when the storage section
+        // sets no `retention_days` of its own.
+        let mut spec = spec.clone();
+        if !spec.settings.contains_key("retention_days") {
+            spec.settings.insert(
+                "retention_days".to_owned(),
+                toml::Value::Integer(ctx.config.history_retention_days().value),
+            );
+        }
+        let retention = HistoryRetention::of(&spec, keep).map_err(Failure::usage)?;
         Ok(Some(HistoryTarget {
             instance,
             retention,

@@ -335,6 +335,28 @@ impl Config {
         self.setting(key).and_then(|v| v.value.as_str())
     }
 
+    /// The days the SQLite history keeps finished runs: the `retention_days`
+    /// of a configured `sqlite` storage section when it sets one (the more
+    /// specific key), else choo's `history.retention_days` (default 90).
+    pub fn history_retention_days(&self) -> Sourced<i64> {
+        let from_storage = self
+            .default_selection()
+            .storage
+            .into_iter()
+            .filter(|s| s.plugin == "sqlite")
+            .find_map(|s| {
+                let days = s.settings.get("retention_days")?.as_integer()?;
+                Some(Sourced::new(days, format!("{}.retention_days", s.instance)))
+            });
+        from_storage.unwrap_or_else(|| {
+            let set = self.setting("history.retention_days");
+            Sourced::new(
+                set.and_then(|v| v.value.as_integer()).unwrap_or(90),
+                set.map_or_else(|| "default".to_owned(), |v| v.source.clone()),
+            )
+        })
+    }
+
     /// Every plugin a `[projects."glob"]` section names, with its kind and
     /// where it was named: `config show` checks them all, not only those
     /// of the projects it happens to see.

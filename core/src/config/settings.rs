@@ -51,6 +51,7 @@ pub const SECTIONS: &[&str] = &[
     "redaction",
     "daemon",
     "security",
+    "history",
 ];
 
 /// Every setting.
@@ -92,6 +93,34 @@ pub const SETTINGS: &[SettingDef] = &[
         key: "policies.interval",
         ty: SettingType::Duration,
         default: Some("\"24h\""),
+        global_only: false,
+    },
+    // Whether the history daemon applies the policies on its schedule
+    // (announced at its start; `false` turns the scheduled clean off).
+    SettingDef {
+        key: "policies.daemon",
+        ty: SettingType::Bool,
+        default: Some("true"),
+        global_only: false,
+    },
+    // choo's `history.enabled`: `false` records nothing (the hooks behave
+    // as with `--no-history`; the daemon still serves the UI).
+    SettingDef {
+        key: "history.enabled",
+        ty: SettingType::Bool,
+        default: Some("true"),
+        global_only: false,
+    },
+    // choo's `history.retention_days`: the `retention_days` of the SQLite
+    // history when its storage section sets none. Its default is the
+    // sqlite plugin's (90; a test checks they agree).
+    SettingDef {
+        key: "history.retention_days",
+        ty: SettingType::Integer {
+            min: 0,
+            max: 36_500,
+        },
+        default: Some("90"),
         global_only: false,
     },
     SettingDef {
@@ -219,5 +248,14 @@ mod tests {
         let grace = find("clean.cache_grace").unwrap();
         assert!(check(grace, &toml::Value::String("1 hour".into())).is_err());
         assert_eq!(keys_of("clean"), "max_share, cache_grace");
+    }
+
+    #[test]
+    fn history_retention_days_defaults_to_the_sqlite_history_default() {
+        let def = find("history.retention_days").unwrap();
+        assert_eq!(
+            def.default,
+            Some(otto_hooks_sqlite::DEFAULT_RETENTION_DAYS.to_string().as_str())
+        );
     }
 }
