@@ -148,7 +148,9 @@ fn history_enabled_false_behaves_like_no_history() {
     ]);
     let own = rusqlite::Connection::open(&db).unwrap();
     let n: i64 = own
-        .query_row("SELECT COUNT(*) FROM runs WHERE id = ?1", [&id], |r| r.get(0))
+        .query_row("SELECT COUNT(*) FROM runs WHERE id = ?1", [&id], |r| {
+            r.get(0)
+        })
         .unwrap();
     assert_eq!(n, 1);
 }
@@ -181,10 +183,7 @@ fn no_autostart_records_through_a_running_daemon_else_directly() {
 fn the_flags_of_choo_and_ours_that_contradict_each_other_are_refused() {
     let w = World::new();
     let repo = w.repo();
-    for flags in [
-        ["--no-daemon", "--direct"],
-        ["--no-history", "--direct"],
-    ] {
+    for flags in [["--no-daemon", "--direct"], ["--no-history", "--direct"]] {
         let mut args = vec!["hook", "run-start", "--repo", &repo];
         args.extend_from_slice(&flags);
         let out = w.run(&args);
@@ -227,8 +226,14 @@ fn the_scheduled_clean_is_announced_at_start_and_can_be_turned_off() {
     assert!(line.contains("every 24h"), "{line}");
     assert!(line.contains("retention.standard"), "{line}");
     assert!(line.contains("retention.keep_days=30"), "{line}");
-    assert!(line.contains(&w.dir.path().join("otto").display().to_string()), "{line}");
-    assert!(line.contains("older than") || line.contains("over 90 days"), "{line}");
+    assert!(
+        line.contains(&w.dir.path().join("otto").display().to_string()),
+        "{line}"
+    );
+    assert!(
+        line.contains("older than") || line.contains("over 90 days"),
+        "{line}"
+    );
     assert!(line.contains("[policies] daemon = false"), "{line}");
     w.ok(&["daemon", "stop"]);
 

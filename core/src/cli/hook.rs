@@ -256,18 +256,24 @@ fn hook_failure(e: HookError) -> Failure {
 /// the configuration chose no storage (so the hooks record into the
 /// history, which the daemon owns while it runs) and a daemon runs — or
 /// was just started (see [`ensure_daemon`]).
-fn daemon_storage(ctx: &Context, strict: bool, autostart: bool) -> Result<Option<InstanceSpec>, Failure> {
+fn daemon_storage(
+    ctx: &Context,
+    strict: bool,
+    autostart: bool,
+) -> Result<Option<InstanceSpec>, Failure> {
     let configured = ctx.config.default_selection().storage;
     if !configured.iter().all(|s| s.origin == "default") {
         return Ok(None);
     }
-    Ok(ensure_daemon(ctx, strict, autostart)?.then(|| InstanceSpec {
-        kind: otto_hooks_plugin_api::PluginKind::Storage,
-        plugin: "daemon".to_owned(),
-        instance: "storage.daemon".to_owned(),
-        settings: toml::Table::new(),
-        origin: "the running history daemon".to_owned(),
-    }))
+    Ok(
+        ensure_daemon(ctx, strict, autostart)?.then(|| InstanceSpec {
+            kind: otto_hooks_plugin_api::PluginKind::Storage,
+            plugin: "daemon".to_owned(),
+            instance: "storage.daemon".to_owned(),
+            settings: toml::Table::new(),
+            origin: "the running history daemon".to_owned(),
+        }),
+    )
 }
 
 /// Whether the history daemon runs, starting it when it does not and

@@ -20,9 +20,11 @@
 //! A project file may not contain `[plugins]`: a checked-out repository must
 //! not be able to make otto-hooks load code.
 
+mod choo_yaml;
 mod env;
 mod layer;
 mod merge;
+mod otto_yaml;
 mod overrides;
 mod plugin_defaults;
 mod provenance;
@@ -32,6 +34,7 @@ pub mod settings;
 mod tests;
 mod trust;
 pub mod unknown;
+mod yaml_source;
 
 use std::path::{Path, PathBuf};
 
@@ -42,7 +45,9 @@ use layer::{Layer, Role, SectionPatch, expand_home, key_segment, parse_layer};
 use merge::{Resolved, instance_names, settings_table};
 use provenance::Origin;
 
+pub use choo_yaml::{CHOO_GLOBAL_FILE, CHOO_PROJECT_FILE};
 pub use env::{ENV_PREFIX, KNOWN_ENV};
+pub use otto_yaml::OTTO_CONFIG_FILE;
 pub use overrides::Override;
 pub use provenance::{ConfigError, Sourced};
 
@@ -92,8 +97,10 @@ pub struct LoadOptions {
     /// Where the walk up for `.otto-hooks.toml` starts.
     pub cwd: PathBuf,
     /// The `OTTO_HOOKS_*` variables (other variables are ignored, except
-    /// `HOME`, which when present is used to expand `~/`; without it the
-    /// process's home directory is used).
+    /// `HOME`, which when present is used to expand `~/` and to find
+    /// `~/.config/choo/config.yaml`, without it the process's home
+    /// directory is used; and `OTTO_HOME`, where otto's `config.yml` is,
+    /// `~/.otto` without it).
     pub env: Vec<(String, String)>,
     /// Command-line overrides, applied last, in order.
     pub overrides: Vec<Override>,
@@ -108,10 +115,11 @@ impl LoadOptions {
         // it with the variable's name, like any other bad value.
         let env = std::env::vars_os()
             .filter_map(|(key, value)| {
+                // `OTTO_HOME` too: otto's config.yml is in it.
                 let key = key
                     .into_string()
                     .ok()
-                    .filter(|k| k.starts_with(ENV_PREFIX))?;
+                    .filter(|k| k.starts_with(ENV_PREFIX) || k == "OTTO_HOME")?;
                 Some((key, value.to_string_lossy().into_owned()))
             })
             .collect();
@@ -149,6 +157,33 @@ pub fn load(opts: &LoadOptions) -> Result<Config, ConfigError> {
         &home,
     )?];
     let mut files = Vec::new();
+    let mut not_used = Vec::new();
+
+    // otto's config.yml, then choo's global file: below otto-hooks' own.
+    let otto_home = opts
+        .env
+        .iter()
+        .rev()
+        .find(|(k, v)| k == "OTTO_HOME" && !v.is_empty())
+        .map_or_else(|| home.join(".otto"), |(_, v)| expand_home(v, &home));
+    let otto_file = otto_home.join(OTTO_CONFIG_FILE);
+    let otto_layer = match read_text(&otto_file)? {
+        Some(text) => {
+            let layer = otto_yaml::parse(&otto_file, &text)?;
+            files.push(otto_file);
+            Some(layer)
+        }
+        None => None,
+    };
+    let otto_defaults = otto_yaml::default_rows(otto_layer.as_ref());
+    layers.extend(otto_layer);
+    let choo_global = home.join(CHOO_GLOBAL_FILE);
+    if let Some(text) = read_text(&choo_global)? {
+        let choo = choo_yaml::parse(&choo_global, &text)?;
+        layers.push(choo.layer);
+        not_used.extend(choo.not_used);
+        files.push(choo_global);
+    }
 
     let global = match &env.config {
         Some(value) => {
@@ -171,6 +206,25 @@ pub fn load(opts: &LoadOptions) -> Result<Config, ConfigError> {
         files.push(path.clone());
     }
     let mut warnings = Vec::new();
+    // A repository's .choo.yaml: trusted like .otto-hooks.toml, and below it.
+    if let Some(path) = choo_yaml::find_project_file(&opts.cwd) {
+        match trust::untrusted_reason(&path, &opts.cwd, &home) {
+            Some(reason) => warnings.push(format!(
+                "ignoring {}: {reason} (a project file is read only when it and its \
+                 directories up to your home or the repository root are yours or root's \
+                 and not writable by others)",
+                path.display()
+            )),
+            None => {
+                if let Some(text) = read_text(&path)? {
+                    let choo = choo_yaml::parse(&path, &text)?;
+                    layers.push(choo.layer);
+                    not_used.extend(choo.not_used);
+                    files.push(path);
+                }
+            }
+        }
+    }
     let mut project = None;
     if let Some(path) = find_project_file(&opts.cwd) {
         if global.as_ref() != Some(&path) {
@@ -210,7 +264,21 @@ pub fn load(opts: &LoadOptions) -> Result<Config, ConfigError> {
     }
     let mut config = Config::resolve(files, layers)?;
     config.warnings = warnings;
+    config.foreign = not_used;
+    config.foreign.extend(otto_defaults);
     Ok(config)
+}
+
+/// The text of another tool's config file at `path`, `None` when there is
+/// none (a file that exists but cannot be read is an error).
+fn read_text(path: &Path) -> Result<Option<String>, ConfigError> {
+    if matches!(path.try_exists(), Ok(false)) {
+        return Ok(None);
+    }
+    let bytes = crate::own_files::read_regular(path, MAX_CONFIG_BYTES).map_err(ConfigError::new)?;
+    String::from_utf8(bytes)
+        .map(Some)
+        .map_err(|e| ConfigError::new(format!("{}: not UTF-8: {e}", path.display())))
 }
 
 /// A config file larger than this is refused (it is a few hundred bytes).
@@ -238,6 +306,10 @@ pub struct Config {
     /// What the caller should warn about, one line each (a project file
     /// ignored because somebody else could have written it).
     pub warnings: Vec<String>,
+    /// Rows `config show` adds after the effective values: choo's own keys
+    /// found in choo's files (not used), and otto's defaults that otto's
+    /// config.yml leaves unset.
+    foreign: Vec<ConfigValue>,
     /// otto-hooks' own settings, by dotted key, each with its source.
     settings: std::collections::BTreeMap<&'static str, Sourced<toml::Value>>,
     plugin_dirs_source: String,
@@ -287,6 +359,7 @@ impl Config {
             plugin_paths,
             strict,
             warnings: Vec::new(),
+            foreign: Vec::new(),
             settings: own,
             plugin_dirs_source,
             plugin_paths_source,
@@ -300,6 +373,18 @@ impl Config {
     /// against its key).
     pub fn selection(&self, project_name: &str, project_key: &str) -> Selection {
         selection_of(&replay(&self.layers, Some((project_name, project_key))))
+    }
+
+    /// The retention policy that decides `project`'s runs: the first
+    /// retention instance of its [`Config::selection`], with otto's
+    /// failed-run default filled in when the `standard` policy sets no
+    /// `keep_failed_days` (60 days, or `keep_days` when longer: a clean
+    /// never deletes a failed run that otto itself would keep).
+    pub fn retention_policy(&self, project_name: &str, project_key: &str) -> Option<InstanceSpec> {
+        let mut retention = self.selection(project_name, project_key).retention;
+        retention.truncate(1);
+        otto_yaml::apply_failed_default(&mut retention);
+        retention.pop()
     }
 
     /// The value of one of otto-hooks' own settings ([`settings::SETTINGS`]),
@@ -462,6 +547,7 @@ impl Config {
                 }
             }
         }
+        values.extend(self.foreign.iter().cloned());
         ConfigReport {
             files: self.files.iter().map(|f| f.display().to_string()).collect(),
             values,

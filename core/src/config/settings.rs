@@ -255,7 +255,11 @@ mod tests {
         let def = find("history.retention_days").unwrap();
         assert_eq!(
             def.default,
-            Some(otto_hooks_sqlite::DEFAULT_RETENTION_DAYS.to_string().as_str())
+            Some(
+                otto_hooks_sqlite::DEFAULT_RETENTION_DAYS
+                    .to_string()
+                    .as_str()
+            )
         );
     }
 }

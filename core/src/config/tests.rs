@@ -960,8 +960,8 @@ fn the_built_in_defaults_are_valid() {
             .iter()
             .filter(|v| v.source == "default")
             .count(),
-        16,
-        "7 plugin values and otto-hooks' own clean.*, policies.interval, redaction.*, daemon.*, security.*"
+        19,
+        "7 plugin values and otto-hooks' own clean.*, policies.*, redaction.*, daemon.*, security.*, history.*"
     );
 }
 
@@ -991,7 +991,10 @@ fn config_show_lists_the_built_in_plugins_defaults_with_their_origin() {
     // A default that follows another setting says so.
     assert_eq!(
         entry(&report, "retention.keep_failed_days"),
-        ("60", "default (plugin standard; follows keep_days)")
+        (
+            "60",
+            "default (plugin standard; otto's 60 days, or keep_days when longer)"
+        )
     );
     assert_eq!(
         entry(&report, "reporter.color"),
