@@ -246,7 +246,11 @@ fn plan_group(
     warnings: &mut Vec<String>,
 ) -> Result<Group, HistoryError> {
     let project_ref = ProjectRef::from_key(&project);
-    let spec = config.retention_policy(&project_ref.name, &project_ref.key);
+    let spec = config
+        .selection(&project_ref.name, &project_ref.key)
+        .retention
+        .into_iter()
+        .next();
     let keep_all = |runs: Vec<Run>, reason: &str| -> Vec<PlannedDecision> {
         runs.into_iter()
             .map(|run| PlannedDecision {

@@ -375,18 +375,6 @@ impl Config {
         selection_of(&replay(&self.layers, Some((project_name, project_key))))
     }
 
-    /// The retention policy that decides `project`'s runs: the first
-    /// retention instance of its [`Config::selection`], with otto's
-    /// failed-run default filled in when the `standard` policy sets no
-    /// `keep_failed_days` (60 days, or `keep_days` when longer: a clean
-    /// never deletes a failed run that otto itself would keep).
-    pub fn retention_policy(&self, project_name: &str, project_key: &str) -> Option<InstanceSpec> {
-        let mut retention = self.selection(project_name, project_key).retention;
-        retention.truncate(1);
-        otto_yaml::apply_failed_default(&mut retention);
-        retention.pop()
-    }
-
     /// The value of one of otto-hooks' own settings ([`settings::SETTINGS`]),
     /// with its source; `None` for a key without a default that is not set.
     pub fn setting(&self, key: &str) -> Option<&Sourced<toml::Value>> {

@@ -43,6 +43,9 @@ const KEYS: &[(&str, &str)] = &[
     ("keep_failed", "keep_failed_days"),
 ];
 
+/// otto's `keep_failed` default (its auto-prune's): failed runs 60 days.
+pub(super) const OTTO_KEEP_FAILED_DAYS: i64 = 60;
+
 /// otto's own defaults, verified in otto's source (`src/cfg/otto.rs`,
 /// `RetentionSpec`, applied by its auto-prune after every run; and
 /// `src/cli/commands/clean.rs` for `otto clean`): `(key, value, what)`.
@@ -59,7 +62,7 @@ pub(super) const OTTO_DEFAULTS: &[(&str, i64, &str)] = &[
     ),
     (
         "keep_failed_days",
-        60,
+        OTTO_KEEP_FAILED_DAYS,
         "otto's default for its auto-prune; `otto clean` keeps failed runs as long as --keep-days",
     ),
 ];
@@ -189,45 +192,6 @@ fn policy(file: &YamlFile<'_>, at: &[&str], value: &Value) -> Result<InstancePat
     Ok(patch)
 }
 
-/// How long failed runs are kept when nothing sets `keep_failed_days`:
-/// otto's 60 days (its auto-prune's default), or `keep_days` when that is
-/// longer (a failure is never kept shorter than a success). `keep_days =
-/// 0` (no age rule) leaves it following `keep_days`, so that the
-/// `standard` policy's refusal of a policy that keeps nothing still holds.
-pub(super) fn failed_days_default(keep_days: i64) -> i64 {
-    if keep_days == 0 {
-        0
-    } else {
-        keep_days.max(OTTO_KEEP_FAILED_DAYS)
-    }
-}
-
-/// otto's `keep_failed` default.
-pub(super) const OTTO_KEEP_FAILED_DAYS: i64 = 60;
-
-/// Gives every `standard` retention instance that sets no
-/// `keep_failed_days` [`failed_days_default`]: otto-hooks' scheduled and
-/// manual cleans never delete a failed run that otto itself would keep.
-pub(super) fn apply_failed_default(retention: &mut [super::InstanceSpec]) {
-    for spec in retention.iter_mut().filter(|s| s.plugin == "standard") {
-        if spec.settings.contains_key("keep_failed_days") {
-            continue;
-        }
-        let keep_days = match spec.settings.get("keep_days") {
-            None => i64::from(otto_hooks_retention_standard::DEFAULT_KEEP_DAYS),
-            // A mistyped value is the plugin's to refuse, with its message.
-            Some(v) => match v.as_integer() {
-                Some(days) => days,
-                None => continue,
-            },
-        };
-        spec.settings.insert(
-            "keep_failed_days".to_owned(),
-            toml::Value::Integer(failed_days_default(keep_days)),
-        );
-    }
-}
-
 /// `config show`'s rows for otto's defaults that otto's config leaves
 /// unset (`layer`: what it sets, `None` without a file).
 pub(super) fn default_rows(layer: Option<&Layer>) -> Vec<ConfigValue> {
@@ -353,23 +317,10 @@ mod tests {
     }
 
     #[test]
-    fn failed_runs_are_kept_as_long_as_otto_keeps_them_or_longer() {
-        assert_eq!(failed_days_default(30), 60);
-        assert_eq!(failed_days_default(7), 60);
-        assert_eq!(failed_days_default(90), 90);
-        assert_eq!(
-            failed_days_default(0),
-            0,
-            "no age rule: the plugin's own rule"
-        );
-        assert_eq!(
-            OTTO_DEFAULTS[2],
-            (
-                "keep_failed_days",
-                OTTO_KEEP_FAILED_DAYS,
-                OTTO_DEFAULTS[2].2
-            )
-        );
+    fn ottos_failed_run_default_is_sixty_days() {
+        assert_eq!(OTTO_DEFAULTS[2].0, "keep_failed_days");
+        assert_eq!(OTTO_DEFAULTS[2].1, OTTO_KEEP_FAILED_DAYS);
+        assert_eq!(OTTO_KEEP_FAILED_DAYS, 60);
     }
 
     #[test]

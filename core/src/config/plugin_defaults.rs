@@ -22,18 +22,11 @@ pub(super) fn defaults(
     let string = |s: &str| toml::Value::String(s.to_owned());
     match (kind, plugin) {
         (PluginKind::Retention, "standard") => {
-            // `keep_failed_days`: otto's 60 days, or the effective
-            // `keep_days` when longer (see `otto_yaml::failed_days_default`).
-            let keep_days = set("keep_days")
-                .and_then(|v| v.as_integer())
-                .unwrap_or(i64::from(DEFAULT_KEEP_DAYS));
+            // `keep_failed_days` follows the effective `keep_days`.
+            let keep_days = set("keep_days").unwrap_or_else(|| int(DEFAULT_KEEP_DAYS));
             vec![
                 ("keep_days", int(DEFAULT_KEEP_DAYS), None),
-                (
-                    "keep_failed_days",
-                    toml::Value::Integer(super::otto_yaml::failed_days_default(keep_days)),
-                    Some("otto's 60 days, or keep_days when longer"),
-                ),
+                ("keep_failed_days", keep_days, Some("follows keep_days")),
                 ("keep_last", int(DEFAULT_KEEP_LAST), None),
                 ("age_from", string("now"), None),
             ]
@@ -69,15 +62,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keep_failed_days_is_ottos_sixty_days_or_keep_days_when_longer() {
+    fn keep_failed_days_follows_the_configured_keep_days() {
         let none = |_: &str| None;
         let d = defaults(PluginKind::Retention, "standard", &none);
         assert!(d.contains(&("keep_days", toml::Value::Integer(30), None)));
-        let note = Some("otto's 60 days, or keep_days when longer");
-        assert!(d.contains(&("keep_failed_days", toml::Value::Integer(60), note)));
-        let ninety = |k: &str| (k == "keep_days").then_some(toml::Value::Integer(90));
-        let d = defaults(PluginKind::Retention, "standard", &ninety);
-        assert!(d.contains(&("keep_failed_days", toml::Value::Integer(90), note)));
+        assert!(d.contains(&(
+            "keep_failed_days",
+            toml::Value::Integer(30),
+            Some("follows keep_days")
+        )));
+        let sixty = |k: &str| (k == "keep_days").then_some(toml::Value::Integer(60));
+        let d = defaults(PluginKind::Retention, "standard", &sixty);
+        assert!(d.contains(&(
+            "keep_failed_days",
+            toml::Value::Integer(60),
+            Some("follows keep_days")
+        )));
     }
 
     #[test]

@@ -991,10 +991,7 @@ fn config_show_lists_the_built_in_plugins_defaults_with_their_origin() {
     // A default that follows another setting says so.
     assert_eq!(
         entry(&report, "retention.keep_failed_days"),
-        (
-            "60",
-            "default (plugin standard; otto's 60 days, or keep_days when longer)"
-        )
+        ("60", "default (plugin standard; follows keep_days)")
     );
     assert_eq!(
         entry(&report, "reporter.color"),
