@@ -21,11 +21,18 @@ use otto_hooks_plugin_api::host::Instance;
 /// Options of every retention command.
 #[derive(Debug, Args)]
 pub struct PolicyArgs {
-    /// Only this project: its directory name, its name or its hash, exactly.
-    #[arg(long, short = 'p', value_name = "PROJECT")]
+    /// Only this project: its directory name, its name or its hash, exactly
+    /// (`--project-filter`, otto's name for it, is the same flag).
+    #[arg(
+        long,
+        short = 'p',
+        value_name = "PROJECT",
+        visible_alias = "project-filter"
+    )]
     pub project: Option<String>,
-    /// Keep successful runs younger than DAYS (the `standard` policy's keep_days).
-    #[arg(long, value_name = "DAYS")]
+    /// Keep successful runs younger than DAYS (the `standard` policy's
+    /// keep_days; `--keep-days`, otto's name for it, is the same flag).
+    #[arg(long, value_name = "DAYS", visible_alias = "keep-days")]
     pub keep: Option<u32>,
     /// Keep the N newest finished runs of each project, whatever their age.
     #[arg(long, value_name = "N")]

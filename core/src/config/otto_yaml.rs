@@ -53,17 +53,20 @@ pub(super) const OTTO_DEFAULTS: &[(&str, i64, &str)] = &[
     (
         "keep_days",
         30,
-        "otto's default: auto-prune and `otto clean --keep-days` both keep 30 days",
+        "otto's default (its auto-prune and `otto clean --keep-days`); \
+         otto-hooks' is the same: retention.keep_days",
     ),
     (
         "keep_last_n",
         10,
-        "otto's default for its auto-prune; `otto clean` keeps no last N unless --keep-last",
+        "otto's default (its auto-prune; `otto clean` keeps no last N without --keep-last); \
+         otto-hooks' is the same: retention.keep_last",
     ),
     (
         "keep_failed_days",
         OTTO_KEEP_FAILED_DAYS,
-        "otto's default for its auto-prune; `otto clean` keeps failed runs as long as --keep-days",
+        "otto's default (its auto-prune; `otto clean` gives failed runs --keep-days); \
+         otto-hooks' differs: retention.keep_failed_days follows keep_days, see docs/CONFIG.md",
     ),
 ];
 
