@@ -478,3 +478,21 @@ fn a_choo_key_otto_hooks_cannot_apply_is_one_line_exit_2_and_nothing_starts() {
     assert!(DaemonFiles::new(&w.w.hooks_home()).live_pid().is_none());
     assert!(!w.w.hooks_home().join("history.db").exists());
 }
+
+#[test]
+fn a_choo_yaml_others_could_have_written_is_ignored_with_a_warning() {
+    let w = World::new();
+    let repo = w.repo();
+    w.write(&repo.join(".choo.yaml"), "daemon:\n  port: 7002\n");
+    otto_hooks_tests::set_mode(&repo, 0o777);
+    let out = w.ok_in(&repo, &["config", "show", "--json"]);
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!("ignoring {}", repo.join(".choo.yaml").display()))
+            && err.contains("writable by others"),
+        "{err}"
+    );
+    let (value, source) = w.shown(&repo, "daemon.port");
+    assert_eq!((value.as_str(), source.as_str()), ("8080", "default"));
+    otto_hooks_tests::set_mode(&repo, 0o700);
+}

@@ -272,8 +272,12 @@ pub fn load(opts: &LoadOptions) -> Result<Config, ConfigError> {
 /// The text of another tool's config file at `path`, `None` when there is
 /// none (a file that exists but cannot be read is an error).
 fn read_text(path: &Path) -> Result<Option<String>, ConfigError> {
-    if matches!(path.try_exists(), Ok(false)) {
-        return Ok(None);
+    match path.try_exists() {
+        Ok(false) => return Ok(None),
+        // `$OTTO_HOME` a regular file: not a config's business (the
+        // commands that read otto's runs say so in their own words).
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => return Ok(None),
+        _ => {}
     }
     let bytes = crate::own_files::read_regular(path, MAX_CONFIG_BYTES).map_err(ConfigError::new)?;
     String::from_utf8(bytes)
