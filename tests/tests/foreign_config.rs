@@ -342,6 +342,10 @@ fn a_choo_yaml_changes_the_history_retention() {
     let inside = history_expiry(&w, &w.repo());
     assert_eq!(inside["retention_days"], 30);
     assert_eq!(inside["run_ids"], serde_json::json!([old]));
+    // run-policies (what the daemon's schedule runs) applies it too.
+    let out = w.ok_in(&w.repo(), &["run-policies", "--dry-run", "--json"]);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["history"]["run_ids"], serde_json::json!([old]));
     let (value, source) = w.shown(&w.repo(), "history.retention_days");
     assert_eq!(value, "30");
     assert_eq!(

@@ -266,7 +266,7 @@ fn daemon_storage(
         return Ok(None);
     }
     Ok(
-        ensure_daemon(ctx, strict, autostart)?.then(|| InstanceSpec {
+        ensure_daemon(ctx, strict, autostart, true)?.then(|| InstanceSpec {
             kind: otto_hooks_plugin_api::PluginKind::Storage,
             plugin: "daemon".to_owned(),
             instance: "storage.daemon".to_owned(),
@@ -279,8 +279,14 @@ fn daemon_storage(
 /// Whether the history daemon runs, starting it when it does not and
 /// `autostart` (`daemon.auto_start`, not `--no-autostart`) allows: a start
 /// is announced on stderr. A daemon that cannot be started is a warning
-/// (the history is then written directly), or with `--strict` an error.
-fn ensure_daemon(ctx: &Context, strict: bool, autostart: bool) -> Result<bool, Failure> {
+/// (the history is then written directly, when `recording`), or with
+/// `--strict` an error.
+fn ensure_daemon(
+    ctx: &Context,
+    strict: bool,
+    autostart: bool,
+    recording: bool,
+) -> Result<bool, Failure> {
     let files = DaemonFiles::new(&ctx.hooks_home);
     if control::running(&files).is_some() {
         return Ok(true);
@@ -302,6 +308,13 @@ fn ensure_daemon(ctx: &Context, strict: bool, autostart: bool) -> Result<bool, F
             Ok(true)
         }
         Err(e) if strict => Err(Failure::failed(e)),
+        Err(e) if !recording => {
+            ctx.warn(&format!(
+                "{e}; the history daemon is not running (this run is not recorded either way; \
+                 `daemon.auto_start = false` or --no-daemon silences this)"
+            ));
+            Ok(false)
+        }
         Err(e) => {
             ctx.warn(&format!(
                 "{e}; recording into {} directly (`daemon.auto_start = false` or --direct silences this)",
@@ -326,7 +339,7 @@ pub(super) fn run(ctx: &Context, cmd: HookCommand) -> CmdResult {
     if common.no_daemon {
         runtime = runtime.without_storage();
     } else if common.no_history || history_off {
-        ensure_daemon(ctx, strict, autostart)?;
+        ensure_daemon(ctx, strict, autostart, false)?;
         runtime = runtime.without_storage();
     } else if let Some(storage) = storage {
         runtime = runtime.with_storage(storage);
