@@ -90,7 +90,8 @@ fn check_completions(complete: impl Fn(&str) -> Vec<String>) {
     );
     assert_eq!(
         complete("otto-hooks clean --ke"),
-        ["--keep", "--keep-failed", "--keep-last"]
+        // otto's name for --keep is offered too.
+        ["--keep", "--keep-days", "--keep-failed", "--keep-last"]
     );
     // A hyphenated subcommand, and the top level still works.
     assert_eq!(complete("otto-hooks run-policies --if"), ["--if-due"]);
