@@ -138,6 +138,11 @@ fn history_enabled_false_behaves_like_no_history() {
     let (id, _) = w.run_start(&["--set", "history.enabled=false"]);
     assert!(w.daemon_runs());
     assert!(!w.recorded(&id));
+    w.ok(&["daemon", "stop"]);
+    // --direct still starts no daemon when the history is off.
+    let (id, _) = w.run_start(&["--set", "history.enabled=false", "--direct"]);
+    assert!(!w.daemon_runs());
+    assert!(!w.recorded(&id));
     // A flag naming a storage outranks the setting.
     let db = w.dir.path().join("own.db");
     let (id, _) = w.run_start(&[

@@ -339,7 +339,8 @@ pub(super) fn run(ctx: &Context, cmd: HookCommand) -> CmdResult {
     if common.no_daemon {
         runtime = runtime.without_storage();
     } else if common.no_history || history_off {
-        ensure_daemon(ctx, strict, autostart, false)?;
+        // `--direct` still means no daemon when the history is off.
+        ensure_daemon(ctx, strict, autostart && !common.direct, false)?;
         runtime = runtime.without_storage();
     } else if let Some(storage) = storage {
         runtime = runtime.with_storage(storage);
