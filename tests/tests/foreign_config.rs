@@ -500,3 +500,19 @@ fn a_choo_yaml_others_could_have_written_is_ignored_with_a_warning() {
     assert_eq!((value.as_str(), source.as_str()), ("8080", "default"));
     otto_hooks_tests::set_mode(&repo, 0o700);
 }
+
+#[test]
+fn a_sqlite_storage_sections_own_retention_days_wins_over_history_retention_days() {
+    let w = World::new();
+    w.write(
+        &w.repo().join(".choo.yaml"),
+        "history:\n  retention_days: 30\n",
+    );
+    w.write(
+        &w.w.hooks_home().join("config.toml"),
+        "[[storage]]\nplugin = \"sqlite\"\nretention_days = 10\n",
+    );
+    assert_eq!(history_expiry(&w, &w.repo())["retention_days"], 10);
+    std::fs::remove_file(w.w.hooks_home().join("config.toml")).unwrap();
+    assert_eq!(history_expiry(&w, &w.repo())["retention_days"], 30);
+}
