@@ -1543,6 +1543,10 @@ fn a_new_run_appears_in_the_list_and_the_live_view_before_any_event() {
         "the live view shows it",
         &format!("return document.querySelector('[data-field=run-id]')?.textContent === '{fresh}'"),
     );
+    b.wait(
+        "its empty timeline says so",
+        "return document.querySelector('[data-empty=events]')?.textContent === 'No events recorded for this run.'",
+    );
     let second = d.start_run("/src/app", &at(200), 3);
     b.wait(
         "the switcher lists the second one",

@@ -452,7 +452,10 @@ export class Timeline {
       later.addEventListener("click", () => this.loadLater());
       rows.push(h("li", { class: "tl-more" }, later, h("span", { "data-field": "newer", text: `${plural(this.seen - this.hi, "newer event")} not shown (seq ${this.hi + 1}–${this.seen})` })));
     }
-    if (filtering && shown === 0) {
+    if (this.events.length === 0 && this.seen === 0) {
+      // A run with no event yet (live: the first one replaces this).
+      rows.push(h("li", { class: "empty", "data-empty": "events" }, h("h2", { text: "No events recorded for this run." })));
+    } else if (filtering && shown === 0) {
       const clear = h("button", { type: "button", class: "btn small", text: "Clear filters" });
       clear.addEventListener("click", () => this.onUnitFilter(""));
       rows.push(h("li", { class: "empty", "data-empty": "filter" }, h("p", { text: "No events match." }), clear));
