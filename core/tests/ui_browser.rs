@@ -1023,7 +1023,7 @@ fn the_keyboard_alone_reaches_a_run_and_a_unit_with_a_visible_focus() {
         )
     };
     let mut stops = Vec::new();
-    for _ in 0..12 {
+    for _ in 0..13 {
         b.keys(&["\u{E004}"]);
         let f = focus(&b);
         assert_eq!(f[2], json!(true), "no visible focus on {f}");
@@ -1041,6 +1041,7 @@ fn the_keyboard_alone_reaches_a_run_and_a_unit_with_a_visible_focus() {
             "",
             "btn small",
             "btn small",
+            "btn small",
             "chip",
             "chip",
             "chip",
@@ -1048,7 +1049,7 @@ fn the_keyboard_alone_reaches_a_run_and_a_unit_with_a_visible_focus() {
             "chip",
             "run-link"
         ],
-        "Tab order: skip link, Live/History, repository, Local/UTC, status chips, the first run"
+        "Tab order: skip link, Live/History, repository, Local/UTC/Relative, status chips, the first run"
     );
     b.keys(&["\u{E007}"]);
     b.wait(
@@ -1507,6 +1508,17 @@ fn the_download_button_gives_the_runs_events_as_ndjson() {
             1500,
             "u0"
         ])
+    );
+    // A search counts its matches in the whole run (the daemon's q=), not
+    // only in the loaded window (the last 250 events).
+    b.goto(&format!(
+        "{}{}&q=unit%3Au1",
+        d.url("/"),
+        run_hash("/src/app", &id)
+    ));
+    b.wait(
+        "the whole run's matches",
+        "return document.querySelector('[data-field=event-count]')?.textContent === '62 of 250 loaded events · 375 matches in the whole run'",
     );
 }
 

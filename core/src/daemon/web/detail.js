@@ -503,6 +503,7 @@ export class RunDetail {
   applyFilter(filter) {
     if (!this.timeline) return;
     this.timeline.setFilter(filter);
+    if (filter.query !== undefined) this.countMatches(filter.query);
     if (filter.query !== undefined && this.searchEl && this.searchEl.value !== filter.query) this.searchEl.value = filter.query;
     if (filter.unit !== undefined) {
       this.graph?.select(filter.unit);
@@ -574,6 +575,29 @@ export class RunDetail {
     this.searchEl?.select();
   }
 
+  /**
+   * Counts the search's matches in the whole run (the daemon's `q=`, same
+   * grammar), for runs bigger than the loaded window; shown beside the count.
+   */
+  async countMatches(query) {
+    this.matches = null;
+    const token = this.token;
+    const text = String(query ?? "").trim();
+    const loadedAll = this.timeline && this.timeline.events.length >= (this.run?.last_seq ?? 0);
+    if (!text || loadedAll) {
+      this.showCount();
+      return;
+    }
+    try {
+      const page = await api.events(this.run.id, { q: text, limit: 1 });
+      if (token !== this.token || this.searchEl?.value.trim() !== text) return;
+      this.matches = page.total;
+    } catch {
+      this.matches = null;
+    }
+    this.showCount();
+  }
+
   /** "N events", "N of M events loaded", or "N of M loaded events" when filtered. */
   showCount() {
     if (!this.timeline || !this.countEl) return;
@@ -581,8 +605,9 @@ export class RunDetail {
     const total = Math.max(this.timeline.run.last_seq ?? 0, this.timeline.seen, loaded);
     const f = this.timeline.filter;
     const filtering = f.unit || f.family || f.failures || f.attempt || (f.hide && this.timeline.searching());
+    const whole = typeof this.matches === "number" && this.timeline.searching() ? ` · ${plural(this.matches, "match", "matches")} in the whole run` : "";
     this.countEl.textContent = filtering
-      ? `${this.timeline.shown} of ${plural(loaded, "loaded event")}`
+      ? `${this.timeline.shown} of ${plural(loaded, "loaded event")}${whole}`
       : loaded === total
         ? plural(total, "event")
         : `showing ${this.timeline.lo}–${this.timeline.hi} of ${plural(total, "event")}`;
