@@ -1296,7 +1296,11 @@ fn an_event_permalink_opens_the_run_at_that_event_and_survives_a_reload() {
         "const r = [...document.querySelectorAll('.ev')]; return [Number(r[0].dataset.seq), Number(r[r.length - 1].dataset.seq)]",
         json!([]),
     );
-    assert_eq!(range, json!([51, 425]), "a page up to it and half a page after");
+    assert_eq!(
+        range,
+        json!([51, 425]),
+        "a page up to it and half a page after"
+    );
     shot(&b, "permalink");
     // A reload restores the same screen.
     b.js("location.reload()", json!([]));
@@ -1309,7 +1313,11 @@ fn an_event_permalink_opens_the_run_at_that_event_and_survives_a_reload() {
     );
     b.wait("seq 310 highlighted", &target_in_view(310));
     // A seq in the tail, from the list's own link: no extra read.
-    b.goto(&format!("{}{}&seq=1990", d.url("/"), run_hash("/src/app", &id)));
+    b.goto(&format!(
+        "{}{}&seq=1990",
+        d.url("/"),
+        run_hash("/src/app", &id)
+    ));
     b.wait("seq 1990 in the tail", &target_in_view(1990));
 }
 
@@ -1319,7 +1327,11 @@ fn arrow_keys_and_j_k_move_between_timeline_rows() {
     let Some(b) = browser() else { return };
     let d = Daemon::start();
     let id = seed_long_run(&d, 600);
-    b.goto(&format!("{}{}&seq=400", d.url("/"), run_hash("/src/app", &id)));
+    b.goto(&format!(
+        "{}{}&seq=400",
+        d.url("/"),
+        run_hash("/src/app", &id)
+    ));
     b.wait("seq 400", &target_in_view(400));
     assert_eq!(b.js(FOCUSED_SEQ, json!([])), json!(400));
     const DOWN: &str = "\u{E015}";
@@ -1359,7 +1371,10 @@ fn relative_time_shows_offsets_from_the_run_start_and_is_remembered() {
         ],
     );
     b.goto(&format!("{}{}", d.url("/"), run_hash("/src/app", &id)));
-    b.wait("the rows", "return document.querySelectorAll('.ev').length === 3");
+    b.wait(
+        "the rows",
+        "return document.querySelectorAll('.ev').length === 3",
+    );
     b.click("#zone-relative");
     let times = || {
         b.wait(
@@ -1451,7 +1466,9 @@ fn live_events_away_from_the_tail_show_a_pill_and_a_failed_unit_a_toast() {
     // A unit fails: a toast in the polite status region says so.
     d.events(
         &id,
-        vec![json!({"time": at(310), "type": "unit.failed", "unit": "u2", "error": "exit status 1"})],
+        vec![
+            json!({"time": at(310), "type": "unit.failed", "unit": "u2", "error": "exit status 1"}),
+        ],
     );
     b.wait(
         "the toast",
@@ -1548,7 +1565,10 @@ fn a_new_run_appears_in_the_list_and_the_live_view_before_any_event() {
         "new run in the list {} ms after POST /api/runs answered",
         posted.elapsed().as_millis()
     );
-    assert_eq!(d.get_json(&format!("/api/history/runs/{fresh}"))["event_count"], 0);
+    assert_eq!(
+        d.get_json(&format!("/api/history/runs/{fresh}"))["event_count"],
+        0
+    );
     // The Live view opens a run that has no event yet.
     b.click("#tab-live");
     b.wait(
