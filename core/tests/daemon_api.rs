@@ -1655,3 +1655,98 @@ fn the_ndjson_export_streams_every_event_as_an_attachment() {
     let (status, _, text) = get_text(&d, &format!("/api/history/runs/{empty}/events.ndjson"));
     assert_eq!((status, text.as_str()), (200, ""));
 }
+
+/// This process's resident memory, in KiB (Linux `/proc`), or 0.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+/// The NDJSON export of a run of a million events: its time and the
+/// daemon's (this process's) resident memory while it streams. A
+/// measurement, not a test: `cargo test -p otto-hooks --test daemon_api
+/// measure_the_ndjson_export -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement; prints numbers"]
+fn measure_the_ndjson_export_of_a_million_events() {
+    use otto_hooks_plugin_api::Timestamp;
+    use otto_hooks_sqlite::{NewEvent, NewRun};
+    const N: u64 = 1_000_000;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db_path = dir.path().join("history.db");
+    {
+        let db = HistoryDb::open(&db_path, &Options::default()).expect("open");
+        db.start_run(NewRun {
+            id: "run_big".into(),
+            project: "/src/big".into(),
+            repo_path: "/src/big".into(),
+            started_at: Timestamp::from_secs(1_700_000_000),
+            parallelism: 4,
+            total_units: 8,
+            tasks_dir: None,
+            dry_run: false,
+        })
+        .expect("start");
+        for chunk in 0..N / 10_000 {
+            let events = (0..10_000)
+                .map(|i| {
+                    let mut e = NewEvent::new(
+                        Timestamp::from_secs(1_700_000_000 + chunk as i64),
+                        "task.completed",
+                    );
+                    e.unit = Some(format!("u{}", i % 8));
+                    e.task = Some(i);
+                    e.payload = Some(format!("{{\"i\":{i},\"pad\":\"{}\"}}", "x".repeat(80)));
+                    e
+                })
+                .collect();
+            db.append_events("run_big", events).expect("append");
+        }
+        db.close().expect("close");
+    }
+    let daemon = Daemon::start_with(|o| *o = ServerOptions::new(&db_path, TOKEN));
+    let before = rss_kib();
+    let peak = Arc::new(std::sync::atomic::AtomicU64::new(before));
+    let done = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let (peak, done) = (Arc::clone(&peak), Arc::clone(&done));
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                peak.fetch_max(rss_kib(), Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    let started = Instant::now();
+    let resp = daemon
+        .agent
+        .get(&daemon.url("/api/history/runs/run_big/events.ndjson"))
+        .call()
+        .expect("GET");
+    let mut reader = BufReader::new(resp.into_body().into_reader());
+    let (mut lines, mut bytes) = (0u64, 0u64);
+    let mut line = String::new();
+    while reader.read_line(&mut line).expect("read") > 0 {
+        lines += 1;
+        bytes += line.len() as u64;
+        line.clear();
+    }
+    let took = started.elapsed();
+    done.store(true, Ordering::Relaxed);
+    sampler.join().expect("sampler");
+    assert_eq!(lines, N);
+    println!(
+        "NDJSON export of {N} events: {:.1} MB in {:.2} s ({:.0} events/s); resident memory {} MiB before, peak {} MiB while streaming",
+        bytes as f64 / 1e6,
+        took.as_secs_f64(),
+        N as f64 / took.as_secs_f64(),
+        before / 1024,
+        peak.load(Ordering::Relaxed) / 1024
+    );
+}
