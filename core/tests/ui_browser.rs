@@ -1302,6 +1302,7 @@ fn an_event_permalink_opens_the_run_at_that_event_and_survives_a_reload() {
         "a page up to it and half a page after"
     );
     shot(&b, "permalink");
+    assert_accessible(&b, "a run opened at a permalinked event");
     // A reload restores the same screen.
     b.js("location.reload()", json!([]));
     b.wait("seq 300 again after the reload", &target_in_view(300));
@@ -1391,6 +1392,7 @@ fn relative_time_shows_offsets_from_the_run_start_and_is_remembered() {
         "the list's start in relative mode: {started:?}"
     );
     shot(&b, "relative-time");
+    assert_accessible(&b, "relative times");
     b.js("location.reload()", json!([]));
     assert_eq!(times(), ["+0s", "+1m 23s", "+1h 5m"]);
     assert_eq!(
@@ -1482,6 +1484,7 @@ fn live_events_away_from_the_tail_show_a_pill_and_a_failed_unit_a_toast() {
         json!(["status", "polite"])
     );
     shot(&b, "unit-failed-toast");
+    assert_accessible(&b, "a run with the new-events pill and a toast");
     // Its "Show" opens the event.
     b.click("#toasts [data-toast=unit-failed] button");
     b.wait("the failed event", &target_in_view(205));

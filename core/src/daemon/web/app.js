@@ -180,11 +180,12 @@ function renderList(route) {
 
 /**
  * Re-reads the repositories (counts) and the current page, at most every
- * 500 ms, after live events: new runs appear on page 1 at their first
- * event, rows of runs that moved update in place.
+ * 500 ms (`delay`), after live events: a new run appears on page 1 when the
+ * daemon announces it (`run.started`, read at once), rows of runs that
+ * moved update in place.
  */
 let refreshTimer = null;
-function scheduleRefresh() {
+function scheduleRefresh(delay = 500) {
   if (refreshTimer) return;
   refreshTimer = setTimeout(async () => {
     refreshTimer = null;
@@ -210,7 +211,7 @@ function scheduleRefresh() {
     } catch (e) {
       banner(e);
     }
-  }, 500);
+  }, delay);
 }
 
 /** The connection indicator in the header. */
@@ -238,6 +239,11 @@ function followAllRuns() {
       return;
     }
     const route = state.route;
+    // A run just created (a notice, not a stored event: seq 0).
+    if (event?.type === "run.started" && event.seq === 0) {
+      scheduleRefresh(0);
+      return;
+    }
     const known = state.runsById.has(event?.run_id);
     // A run of another repository only changes the counts of the picker.
     if (known || route.repo === ALL || state.page === 0 || event?.type?.startsWith("run.")) scheduleRefresh();
