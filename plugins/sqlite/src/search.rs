@@ -193,6 +193,16 @@ const fn as_int(n: u64) -> i64 {
     }
 }
 
+/// The page query: the run's seq window on `(run_id, seq)`, the extra
+/// conditions, in either order.
+fn page_sql(extra: &str, descending: bool) -> String {
+    let order = if descending { "DESC" } else { "ASC" };
+    format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE run_id = ? AND seq > ? AND seq < ?{extra} \
+         ORDER BY seq {order} LIMIT ? OFFSET ?"
+    )
+}
+
 /// One page of a run's events by `search`. Walks the `(run_id, seq)` index
 /// in either direction from the seq bounds. An offset without other filters
 /// moves the seq bound (seqs are contiguous); with filters it skips that
@@ -229,11 +239,7 @@ pub fn search_events(conn: &Connection, search: &EventSearch) -> Result<EventPag
     args.extend(extra_args);
     args.push(Value::Integer(limit as i64 + 1));
     args.push(Value::Integer(as_int(offset)));
-    let order = if search.descending { "DESC" } else { "ASC" };
-    let sql = format!(
-        "SELECT {EVENT_COLUMNS} FROM events WHERE run_id = ? AND seq > ? AND seq < ?{extra} \
-         ORDER BY seq {order} LIMIT ? OFFSET ?"
-    );
+    let sql = page_sql(&extra, search.descending);
     let mut events: Vec<EventRow> = tx
         .prepare_cached(&sql)?
         .query_map(params_from_iter(args), event_from_row)?
@@ -267,6 +273,40 @@ pub fn count_search(conn: &Connection, search: &EventSearch) -> Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Both orders, with a search, walk the `(run_id, seq)` index: no scan
+    /// of the table and no sort.
+    #[test]
+    fn pages_in_either_order_walk_the_run_seq_index() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("history.db");
+        crate::HistoryDb::open(&path, &crate::Options::default())
+            .expect("open")
+            .close()
+            .expect("close");
+        let conn = Connection::open(&path).expect("connection");
+        let search = EventSearch {
+            query: Some(SearchQuery::parse("unit:api type:task timeout")),
+            ..EventSearch::default()
+        };
+        let (extra, _) = search.conditions();
+        for descending in [false, true] {
+            let sql = page_sql(&extra, descending);
+            let plan: Vec<String> = conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .expect("plan")
+                .query_map(
+                    params_from_iter(vec![Value::Null; sql.matches('?').count()]),
+                    |r| r.get::<_, String>(3),
+                )
+                .expect("rows")
+                .collect::<rusqlite::Result<_>>()
+                .expect("plan rows");
+            let plan = plan.join(" | ");
+            assert!(plan.contains("idx_events_run_seq"), "{plan}");
+            assert!(!plan.contains("TEMP B-TREE"), "sorted, not walked: {plan}");
+        }
+    }
 
     /// The cases both implementations of the grammar pass (search.js in
     /// node, this parser here).
