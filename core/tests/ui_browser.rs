@@ -1588,4 +1588,21 @@ fn a_new_run_appears_in_the_list_and_the_live_view_before_any_event() {
         &format!("return document.querySelector(\".live-run[data-run='{second}']\") !== null"),
     );
     shot(&b, "live-new-run");
+    // A unit of the open run fails: the toast's Show opens the event, and
+    // the link names the run (the Live view's URL did not).
+    d.events(
+        &fresh,
+        vec![json!({"time": at(110), "type": "unit.failed", "unit": "api", "error": "boom"})],
+    );
+    b.wait(
+        "the toast",
+        "return document.querySelector('#toasts [data-toast=unit-failed]')?.textContent.includes('Unit api failed')",
+    );
+    b.click("#toasts [data-toast=unit-failed] button");
+    b.wait("the failed event highlighted", &target_in_view(1));
+    let hash = b.js("return location.hash", json!([]));
+    assert_eq!(
+        hash.as_str(),
+        Some(format!("#/live?repo=%2Fsrc%2Fapp&run={fresh}&seq=1").as_str())
+    );
 }

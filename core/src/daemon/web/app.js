@@ -52,9 +52,10 @@ function tabStatus(run) {
 
 const detail = new RunDetail($("detail"), {
   onUnit: (unit) => go({ unit }),
-  // An event's permalink: the current screen plus its seq.
-  hrefFor: (seq) => formatHash(withRoute(state.route, { seq: String(seq) })),
-  onSeq: (seq) => go({ seq: String(seq) }),
+  // An event's permalink: the current screen plus the run (the Live view
+  // may show one the URL does not name) and its seq.
+  hrefFor: (seq) => formatHash(withRoute(state.route, { run: detail.run?.id || state.route.run, seq: String(seq) })),
+  onSeq: (seq) => go({ run: detail.run?.id || state.route.run, seq: String(seq) }),
   // The search is in the URL, without a history entry per keystroke.
   onQuery: (q) => {
     state.route = withRoute(state.route, { q });
@@ -293,9 +294,8 @@ async function render(route) {
     try {
       if (previous.view !== "live") state.liveShown = false;
       await renderLive(route);
-      if (route.run && route.run === previous.run && route.seq && route.seq !== previous.seq) {
-        await detail.reveal(Number(route.seq));
-      }
+      // A permalink followed on the open run (renderLive opened a new one at it).
+      if (route.seq && route.seq !== previous.seq) await detail.reveal(Number(route.seq));
       banner(null);
     } catch (e) {
       banner(e);
