@@ -71,8 +71,13 @@ pub(crate) async fn export_events(
 
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(AHEAD);
     let db = std::sync::Arc::clone(&state.db);
+    let shutdown = state.shutdown.clone();
     tokio::task::spawn_blocking(move || {
         loop {
+            // A daemon shutting down lets go of the database between pages.
+            if *shutdown.borrow() {
+                return;
+            }
             let page = match db.search_events(&search) {
                 Ok(page) => page,
                 Err(e) => {

@@ -156,8 +156,8 @@ pub(crate) struct EventsPage {
 /// condition).
 const QUERY_LIMITS: (usize, usize) = (1000, 32);
 
-/// The search an events request names (without its page size and run when
-/// `limits` is `None`: the NDJSON export reads every match).
+/// The search an events request names, validated (400 `INVALID_PARAM` for a
+/// bad value); `limits` are the default and largest page sizes.
 pub(crate) fn event_search(
     run_id: String,
     q: EventsQuery,
