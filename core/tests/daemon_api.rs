@@ -1272,7 +1272,7 @@ fn unknown_query_parameters_are_refused_not_ignored() {
     let d = Daemon::start();
     let id = d.start_run(run_body("/src/app"));
     for path in [
-        format!("/api/history/runs/{id}/events?offset=100"),
+        format!("/api/history/runs/{id}/events?page=2"),
         "/api/history/runs?repo=/src/app&page=2".to_owned(),
         format!("/api/history/runs/{id}/stream?since=3"),
     ] {
@@ -1348,5 +1348,405 @@ fn the_vendored_d3_goes_gzipped_to_browsers_that_accept_it_and_unpacks_to_the_sa
     assert!(
         unpacked.stdout == plain,
         "the .gz does not unpack to the served file"
+    );
+}
+
+// ---- events: both directions, search, offset, export -------------------------------
+
+/// A run of 30 events: seq n has type `unit.started` when n % 5 == 1, else
+/// `task.completed`; unit `a` for seqs 1..=10, `b` after; seq 7 carries an
+/// error and seq 12 a payload with "Timeout".
+fn searchable_run(daemon: &Daemon) -> String {
+    let id = daemon.start_run(run_body("/src/app"));
+    let events: Vec<Value> = (1..=30)
+        .map(|n| {
+            let kind = if n % 5 == 1 {
+                "unit.started"
+            } else {
+                "task.completed"
+            };
+            let mut e = json!({"time": "2025-01-20T14:30:52Z", "type": kind,
+                               "unit": if n <= 10 { "a" } else { "b" }, "payload": {"n": n}});
+            if n == 7 {
+                e["error"] = json!("exit status 1");
+            }
+            if n == 12 {
+                e["payload"] = json!({"n": n, "output": "Request TIMEOUT after 30s"});
+            }
+            e
+        })
+        .collect();
+    let (status, ack) = daemon.post(
+        &format!("/api/runs/{id}/events"),
+        &json!({"events": events}),
+    );
+    assert_eq!(status, 200, "{ack}");
+    id
+}
+
+fn seqs_of(page: &Value) -> Vec<u64> {
+    page["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["seq"].as_u64().expect("seq"))
+        .collect()
+}
+
+#[test]
+fn events_page_backwards_by_before_seq_newest_first_with_filters() {
+    let d = Daemon::start();
+    let id = searchable_run(&d);
+    let (status, page) = d.get(&format!("/api/history/runs/{id}/events?order=desc&limit=4"));
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(seqs_of(&page), [30, 29, 28, 27]);
+    assert_eq!(page["total"], 30);
+    assert_eq!(page["next_before_seq"], 27);
+    assert!(page["next_after_seq"].is_null());
+    // Follow next_before_seq to the start: every seq once, newest first.
+    let mut seen = Vec::new();
+    let mut before = String::new();
+    loop {
+        let (_, page) = d.get(&format!(
+            "/api/history/runs/{id}/events?order=desc&limit=7&type=task&unit=b{before}"
+        ));
+        assert_eq!(page["total"], 16, "task.* of unit b");
+        seen.extend(seqs_of(&page));
+        if !page["has_more"].as_bool().unwrap() {
+            assert!(page["next_before_seq"].is_null());
+            break;
+        }
+        before = format!("&before_seq={}", page["next_before_seq"]);
+    }
+    let want: Vec<u64> = (11..=30).rev().filter(|n| n % 5 != 1).collect();
+    assert_eq!(seen, want);
+    // before_seq in ascending order: the events just before, oldest first.
+    let (_, page) = d.get(&format!(
+        "/api/history/runs/{id}/events?before_seq=10&after_seq=4&limit=3"
+    ));
+    assert_eq!(seqs_of(&page), [5, 6, 7]);
+    assert_eq!(page["has_more"], true);
+    assert_eq!(page["next_after_seq"], 7);
+    let (_, page) = d.get(&format!("/api/history/runs/{id}/events?before_seq=1"));
+    assert_eq!(seqs_of(&page), Vec::<u64>::new());
+    assert_eq!(page["has_more"], false);
+}
+
+#[test]
+fn events_search_q_uses_the_uis_grammar_on_the_server() {
+    let d = Daemon::start();
+    let id = searchable_run(&d);
+    let search = |q: &str| {
+        let (status, page) = d.get(&format!(
+            "/api/history/runs/{id}/events?q={}",
+            q.replace(' ', "%20")
+                .replace('"', "%22")
+                .replace(':', "%3A")
+        ));
+        assert_eq!(status, 200, "{q}: {page}");
+        (seqs_of(&page), page["total"].as_u64().unwrap())
+    };
+    assert_eq!(search("unit:a type:unit"), (vec![1, 6], 2));
+    assert_eq!(
+        search("unit:b unit:a type:unit.started"),
+        (vec![1, 6, 11, 16, 21, 26], 6)
+    );
+    assert_eq!(
+        search("type:unit.start"),
+        (vec![], 0),
+        "whole segments only"
+    );
+    assert_eq!(
+        search("timeout"),
+        (vec![12], 1),
+        "payload text, any ASCII case"
+    );
+    assert_eq!(
+        search("\"EXIT status\" unit:a"),
+        (vec![7], 1),
+        "errors, a quoted phrase"
+    );
+    assert_eq!(search("exit status"), (vec![7], 1), "every word");
+    assert_eq!(search("exit missing"), (vec![], 0));
+    assert_eq!(
+        search("   "),
+        ((1..=30).collect(), 30),
+        "an empty query is no filter"
+    );
+    // q combines with type=, unit=, the bounds and the order.
+    let (_, page) = d.get(&format!(
+        "/api/history/runs/{id}/events?q=task&unit=b&order=desc&limit=2&before_seq=20"
+    ));
+    assert_eq!(seqs_of(&page), [19, 18]);
+    assert_eq!(page["total"], 16);
+}
+
+#[test]
+fn events_offset_is_honoured_and_combines_with_filters() {
+    let d = Daemon::start();
+    let id = searchable_run(&d);
+    // choo's client pages by offset until has_more is false: it ends.
+    let mut seen = Vec::new();
+    let mut offset = 0;
+    loop {
+        let (status, page) = d.get(&format!(
+            "/api/history/runs/{id}/events?limit=8&offset={offset}"
+        ));
+        assert_eq!(status, 200, "{page}");
+        assert_eq!(page["total"], 30);
+        let got = seqs_of(&page);
+        offset += got.len();
+        seen.extend(got);
+        if !page["has_more"].as_bool().unwrap() {
+            break;
+        }
+        assert!(seen.len() < 30, "has_more after the last event");
+    }
+    assert_eq!(seen, (1..=30).collect::<Vec<u64>>());
+    let (_, past) = d.get(&format!("/api/history/runs/{id}/events?offset=999"));
+    assert_eq!(seqs_of(&past), Vec::<u64>::new());
+    assert_eq!(past["has_more"], false);
+    // With a filter, the offset counts matches, not seqs.
+    let (_, page) = d.get(&format!(
+        "/api/history/runs/{id}/events?type=unit&offset=2&limit=2"
+    ));
+    assert_eq!(seqs_of(&page), [11, 16]);
+    assert_eq!(page["has_more"], true);
+    let (_, page) = d.get(&format!(
+        "/api/history/runs/{id}/events?type=unit&offset=4&limit=2"
+    ));
+    assert_eq!(seqs_of(&page), [21, 26]);
+    assert_eq!(page["has_more"], false);
+    let (_, page) = d.get(&format!(
+        "/api/history/runs/{id}/events?q=unit%3Ab&offset=3&limit=2&after_seq=12"
+    ));
+    assert_eq!(seqs_of(&page), [16, 17], "after seq 12, skip 13..15");
+    // Newest first, with and without a filter.
+    let (_, page) = d.get(&format!(
+        "/api/history/runs/{id}/events?order=desc&offset=5&limit=3"
+    ));
+    assert_eq!(seqs_of(&page), [25, 24, 23]);
+    let (_, page) = d.get(&format!(
+        "/api/history/runs/{id}/events?order=desc&type=unit&offset=5&limit=3"
+    ));
+    assert_eq!(seqs_of(&page), [1]);
+    assert_eq!(page["has_more"], false);
+}
+
+#[test]
+fn bad_events_parameters_are_refused_with_the_error_envelope() {
+    let d = Daemon::start();
+    let id = searchable_run(&d);
+    let long = "x".repeat(1001);
+    let many = vec!["w"; 33].join("%20");
+    for query in [
+        "order=up".to_owned(),
+        "before_seq=x".to_owned(),
+        "before_seq=-1".to_owned(),
+        "offset=abc".to_owned(),
+        "offset=-2".to_owned(),
+        format!("q={long}"),
+        format!("q={many}"),
+    ] {
+        let path = format!("/api/history/runs/{id}/events?{query}");
+        let (status, reply) = d.get(&path);
+        assert_eq!(status, 400, "{query}: {reply}");
+        assert_eq!(reply["code"], "INVALID_PARAM", "{query}");
+        assert!(
+            reply["error"].as_str().is_some_and(|m| !m.is_empty()),
+            "{query}"
+        );
+    }
+    assert_refused(
+        d.get("/api/history/runs/nope/events?order=desc"),
+        404,
+        "NOT_FOUND",
+    );
+}
+
+#[test]
+fn a_new_run_is_announced_on_the_all_runs_stream_before_its_first_event() {
+    let d = Daemon::start();
+    let mut stream = SseReader::open(&d, "/api/stream", None);
+    let id = d.start_run(run_body("/src/new"));
+    let (sse_id, notice) = stream.next().expect("the run.started notice");
+    assert_eq!(sse_id, "", "a notice carries no SSE id: {notice}");
+    assert_eq!(notice["type"], "run.started");
+    assert_eq!(notice["run_id"], id.as_str());
+    assert_eq!(notice["seq"], 0);
+    assert_eq!(notice["payload"]["id"], id.as_str());
+    assert_eq!(notice["payload"]["repo_path"], "/src/new");
+    assert_eq!(notice["payload"]["status"], "running");
+    assert_eq!(notice["time"], notice["payload"]["started_at"]);
+    // It is not stored: the run's first event is still seq 1, and the
+    // stream goes on with it.
+    let (status, _) = d.post(&format!("/api/runs/{id}/events"), &batch(0, 1));
+    assert_eq!(status, 200);
+    let (sse_id, e) = stream.next().expect("the first event");
+    assert_eq!(e["seq"], 1);
+    assert_eq!(sse_id, e["id"].to_string());
+    assert_eq!(d.run(&id)["event_count"], 1);
+}
+
+/// Reads a GET's status, headers and body as text.
+fn get_text(d: &Daemon, path: &str) -> (u16, ureq::http::HeaderMap, String) {
+    let mut resp = d.agent.get(&d.url(path)).call().expect("GET");
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let text = resp
+        .body_mut()
+        .with_config()
+        .limit(u64::MAX)
+        .read_to_string()
+        .unwrap_or_default();
+    (status, headers, text)
+}
+
+#[test]
+fn the_ndjson_export_streams_every_event_as_an_attachment() {
+    let d = Daemon::start();
+    let id = d.start_run(run_body("/src/app"));
+    // 2,500 events: three pages of the export's reads.
+    for b in 0..5 {
+        let (status, _) = d.post(&format!("/api/runs/{id}/events"), &batch(b * 500, 500));
+        assert_eq!(status, 200);
+    }
+    let (status, headers, text) = get_text(&d, &format!("/api/history/runs/{id}/events.ndjson"));
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(headers["content-type"], "application/x-ndjson");
+    assert_eq!(
+        headers["content-disposition"],
+        format!("attachment; filename=\"{id}.ndjson\"").as_str()
+    );
+    assert!(text.ends_with('\n'));
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    assert_eq!(lines.len(), 2500);
+    let seqs: Vec<u64> = lines.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, (1..=2500).collect::<Vec<u64>>());
+    // Each line is the event as the events route returns it.
+    let (_, page) = d.get(&format!(
+        "/api/history/runs/{id}/events?after_seq=1200&limit=1"
+    ));
+    assert_eq!(lines[1200], page["events"][0]);
+    // Filters and search narrow it; paging parameters are refused.
+    let (_, _, some) = get_text(
+        &d,
+        &format!("/api/history/runs/{id}/events.ndjson?unit=u1&q=task.completed&after_seq=2000"),
+    );
+    let n = some.lines().count();
+    assert_eq!(n, 125, "units u1 after seq 2000");
+    for query in ["limit=5", "order=desc", "offset=1", "format=csv"] {
+        assert_refused(
+            d.get(&format!("/api/history/runs/{id}/events.ndjson?{query}")),
+            400,
+            "INVALID_PARAM",
+        );
+    }
+    assert_refused(
+        d.get("/api/history/runs/nope/events.ndjson"),
+        404,
+        "NOT_FOUND",
+    );
+    // An empty run is an empty file.
+    let empty = d.start_run(run_body("/src/app"));
+    let (status, _, text) = get_text(&d, &format!("/api/history/runs/{empty}/events.ndjson"));
+    assert_eq!((status, text.as_str()), (200, ""));
+}
+
+/// This process's resident memory, in KiB (Linux `/proc`), or 0.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+/// The NDJSON export of a run of a million events: its time and the
+/// daemon's (this process's) resident memory while it streams. A
+/// measurement, not a test: `cargo test -p otto-hooks --test daemon_api
+/// measure_the_ndjson_export -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement; prints numbers"]
+fn measure_the_ndjson_export_of_a_million_events() {
+    use otto_hooks_plugin_api::Timestamp;
+    use otto_hooks_sqlite::{NewEvent, NewRun};
+    const N: u64 = 1_000_000;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db_path = dir.path().join("history.db");
+    {
+        let db = HistoryDb::open(&db_path, &Options::default()).expect("open");
+        db.start_run(NewRun {
+            id: "run_big".into(),
+            project: "/src/big".into(),
+            repo_path: "/src/big".into(),
+            started_at: Timestamp::from_secs(1_700_000_000),
+            parallelism: 4,
+            total_units: 8,
+            tasks_dir: None,
+            dry_run: false,
+        })
+        .expect("start");
+        for chunk in 0..N / 10_000 {
+            let events = (0..10_000)
+                .map(|i| {
+                    let mut e = NewEvent::new(
+                        Timestamp::from_secs(1_700_000_000 + chunk as i64),
+                        "task.completed",
+                    );
+                    e.unit = Some(format!("u{}", i % 8));
+                    e.task = Some(i);
+                    e.payload = Some(format!("{{\"i\":{i},\"pad\":\"{}\"}}", "x".repeat(80)));
+                    e
+                })
+                .collect();
+            db.append_events("run_big", events).expect("append");
+        }
+        db.close().expect("close");
+    }
+    let daemon = Daemon::start_with(|o| *o = ServerOptions::new(&db_path, TOKEN));
+    let before = rss_kib();
+    let peak = Arc::new(std::sync::atomic::AtomicU64::new(before));
+    let done = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let (peak, done) = (Arc::clone(&peak), Arc::clone(&done));
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                peak.fetch_max(rss_kib(), Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    let started = Instant::now();
+    let resp = daemon
+        .agent
+        .get(&daemon.url("/api/history/runs/run_big/events.ndjson"))
+        .call()
+        .expect("GET");
+    let mut reader = BufReader::new(resp.into_body().into_reader());
+    let (mut lines, mut bytes) = (0u64, 0u64);
+    let mut line = String::new();
+    while reader.read_line(&mut line).expect("read") > 0 {
+        lines += 1;
+        bytes += line.len() as u64;
+        line.clear();
+    }
+    let took = started.elapsed();
+    done.store(true, Ordering::Relaxed);
+    sampler.join().expect("sampler");
+    assert_eq!(lines, N);
+    println!(
+        "NDJSON export of {N} events: {:.1} MB in {:.2} s ({:.0} events/s); resident memory {} MiB before, peak {} MiB while streaming",
+        bytes as f64 / 1e6,
+        took.as_secs_f64(),
+        N as f64 / took.as_secs_f64(),
+        before / 1024,
+        peak.load(Ordering::Relaxed) / 1024
     );
 }

@@ -106,6 +106,12 @@ impl Daemon {
         value
     }
 
+    fn get_json(&self, path: &str) -> Value {
+        let mut resp = self.agent.get(&self.url(path)).call().expect("GET");
+        assert_eq!(resp.status().as_u16(), 200, "GET {path}");
+        resp.body_mut().read_json().expect("JSON")
+    }
+
     fn start_run(&self, repo: &str, started_at: &str, total_units: u64) -> String {
         let reply = self.post(
             "/api/runs",
@@ -1017,7 +1023,7 @@ fn the_keyboard_alone_reaches_a_run_and_a_unit_with_a_visible_focus() {
         )
     };
     let mut stops = Vec::new();
-    for _ in 0..12 {
+    for _ in 0..13 {
         b.keys(&["\u{E004}"]);
         let f = focus(&b);
         assert_eq!(f[2], json!(true), "no visible focus on {f}");
@@ -1035,6 +1041,7 @@ fn the_keyboard_alone_reaches_a_run_and_a_unit_with_a_visible_focus() {
             "",
             "btn small",
             "btn small",
+            "btn small",
             "chip",
             "chip",
             "chip",
@@ -1042,7 +1049,7 @@ fn the_keyboard_alone_reaches_a_run_and_a_unit_with_a_visible_focus() {
             "chip",
             "run-link"
         ],
-        "Tab order: skip link, Live/History, repository, Local/UTC, status chips, the first run"
+        "Tab order: skip link, Live/History, repository, Local/UTC/Relative, status chips, the first run"
     );
     b.keys(&["\u{E007}"]);
     b.wait(
@@ -1244,5 +1251,358 @@ fn the_live_view_waits_for_a_run_then_opens_it_and_lists_the_others() {
     b.wait(
         "the history list",
         "return document.querySelectorAll('.run-link').length === 3 && location.hash.startsWith('#/history')",
+    );
+}
+
+/// A running run of `n` task events (seq 1..=n, one a second, units u0..u3).
+fn seed_long_run(d: &Daemon, n: u64) -> String {
+    let id = d.start_run("/src/app", &at(0), 4);
+    let events: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({"time": at(i), "type": "task.completed",
+                   "unit": format!("u{}", i % 4), "task": i + 1})
+        })
+        .collect();
+    d.events(&id, events);
+    id
+}
+
+/// The seq of the focused timeline row, or null.
+const FOCUSED_SEQ: &str =
+    "return Number(document.activeElement?.closest('li[data-seq]')?.dataset.seq ?? 0)";
+
+/// Whether the row `seq` is highlighted and inside the timeline's box.
+fn target_in_view(seq: u64) -> String {
+    format!(
+        "const r = document.querySelector('li[data-seq=\"{seq}\"]'); const t = document.querySelector('[data-timeline]');
+         if (!r || !t || !r.classList.contains('target')) return false;
+         const a = r.getBoundingClientRect(), b = t.getBoundingClientRect();
+         return a.top >= b.top - 1 && a.bottom <= b.bottom + 1"
+    )
+}
+
+#[test]
+fn an_event_permalink_opens_the_run_at_that_event_and_survives_a_reload() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let id = seed_long_run(&d, 2000);
+    // seq 300 is far from the tail (1751..2000): read around it.
+    let url = format!("{}{}&seq=300", d.url("/"), run_hash("/src/app", &id));
+    b.goto(&url);
+    b.wait("seq 300 highlighted in view", &target_in_view(300));
+    assert_eq!(b.js(FOCUSED_SEQ, json!([])), json!(300));
+    let range = b.js(
+        "const r = [...document.querySelectorAll('.ev')]; return [Number(r[0].dataset.seq), Number(r[r.length - 1].dataset.seq)]",
+        json!([]),
+    );
+    assert_eq!(
+        range,
+        json!([51, 425]),
+        "a page up to it and half a page after"
+    );
+    shot(&b, "permalink");
+    assert_accessible(&b, "a run opened at a permalinked event");
+    // A reload restores the same screen.
+    b.js("location.reload()", json!([]));
+    b.wait("seq 300 again after the reload", &target_in_view(300));
+    // The rows' times are the permalinks: following one highlights that event.
+    b.click("a[data-permalink='310']");
+    b.wait(
+        "seq 310 in the URL",
+        "return location.hash.endsWith('&seq=310')",
+    );
+    b.wait("seq 310 highlighted", &target_in_view(310));
+    // A seq in the tail, from the list's own link: no extra read.
+    b.goto(&format!(
+        "{}{}&seq=1990",
+        d.url("/"),
+        run_hash("/src/app", &id)
+    ));
+    b.wait("seq 1990 in the tail", &target_in_view(1990));
+}
+
+#[test]
+fn arrow_keys_and_j_k_move_between_timeline_rows() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let id = seed_long_run(&d, 600);
+    b.goto(&format!(
+        "{}{}&seq=400",
+        d.url("/"),
+        run_hash("/src/app", &id)
+    ));
+    b.wait("seq 400", &target_in_view(400));
+    assert_eq!(b.js(FOCUSED_SEQ, json!([])), json!(400));
+    const DOWN: &str = "\u{E015}";
+    const UP: &str = "\u{E013}";
+    b.keys(&[DOWN]);
+    b.wait("↓ to 401", &format!("{} === 401", FOCUSED_SEQ));
+    b.keys(&[DOWN, DOWN]);
+    b.wait("↓↓ to 403", &format!("{} === 403", FOCUSED_SEQ));
+    b.keys(&[UP]);
+    b.wait("↑ to 402", &format!("{} === 402", FOCUSED_SEQ));
+    b.keys(&["k", "k"]);
+    b.wait("k k to 400", &format!("{} === 400", FOCUSED_SEQ));
+    b.keys(&["j"]);
+    b.wait("j to 401", &format!("{} === 401", FOCUSED_SEQ));
+    // The run stays open: j/k in the timeline do not move between runs.
+    assert_eq!(b.texts("[data-field=run-id]"), std::slice::from_ref(&id));
+    let focused_row_in_view = b.js(
+        "const r = document.activeElement; const t = document.querySelector('[data-timeline]');
+         const a = r.getBoundingClientRect(), c = t.getBoundingClientRect(); return a.top >= c.top - 1 && a.bottom <= c.bottom + 1",
+        json!([]),
+    );
+    assert_eq!(focused_row_in_view, json!(true));
+}
+
+#[test]
+fn relative_time_shows_offsets_from_the_run_start_and_is_remembered() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let id = d.start_run("/src/app", &at(0), 2);
+    d.events(
+        &id,
+        vec![
+            ev(0, "unit.started", Some("a")),
+            ev(83, "unit.completed", Some("a")),
+            ev(3900, "unit.started", Some("b")),
+        ],
+    );
+    b.goto(&format!("{}{}", d.url("/"), run_hash("/src/app", &id)));
+    b.wait(
+        "the rows",
+        "return document.querySelectorAll('.ev').length === 3",
+    );
+    b.click("#zone-relative");
+    let times = || {
+        b.wait(
+            "relative times",
+            "return document.querySelector('.ev .ev-time')?.textContent.startsWith('+')",
+        );
+        b.texts(".ev .ev-time")
+    };
+    assert_eq!(times(), ["+0s", "+1m 23s", "+1h 5m"]);
+    // The list says how long ago runs started.
+    let started = b.texts(".run-link .run-meta");
+    assert!(
+        started.iter().any(|t| t.contains(" ago")),
+        "the list's start in relative mode: {started:?}"
+    );
+    shot(&b, "relative-time");
+    assert_accessible(&b, "relative times");
+    b.js("location.reload()", json!([]));
+    assert_eq!(times(), ["+0s", "+1m 23s", "+1h 5m"]);
+    assert_eq!(
+        b.js(
+            "return document.querySelector('#zone-relative').getAttribute('aria-pressed')",
+            json!([])
+        ),
+        json!("true")
+    );
+    b.click("#zone-utc");
+    b.wait(
+        "clock times again",
+        "return /^\\d\\d:\\d\\d:\\d\\d$/.test(document.querySelector('.ev .ev-time')?.textContent)",
+    );
+}
+
+#[test]
+fn live_events_away_from_the_tail_show_a_pill_and_a_failed_unit_a_toast() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let id = seed_long_run(&d, 200);
+    b.goto(&format!("{}{}", d.url("/"), run_hash("/src/app", &id)));
+    b.wait(
+        "the run, following live",
+        "return document.querySelector('[data-field=live]')?.textContent === 'live'",
+    );
+    // The tab says the run is running, with a status favicon.
+    assert_eq!(
+        b.js(
+            "return [document.title.startsWith('●'), document.querySelector('link[rel=icon]').dataset.status, document.querySelector('link[rel=icon]').href.startsWith('data:image/svg+xml,')]",
+            json!([])
+        ),
+        json!([true, "running", true])
+    );
+    // At the bottom, new rows just follow: no pill.
+    d.events(&id, vec![ev(300, "task.completed", Some("u1"))]);
+    b.wait(
+        "seq 201",
+        "return document.querySelector('li[data-seq=\"201\"]') !== null",
+    );
+    assert_eq!(
+        b.js(
+            "return document.querySelector('[data-action=new-events]').hidden",
+            json!([])
+        ),
+        json!(true)
+    );
+    // Scrolled away, they are counted on the pill.
+    b.js(
+        "const t = document.querySelector('[data-timeline]'); t.scrollTop = 200; return 0",
+        json!([]),
+    );
+    d.events(
+        &id,
+        vec![
+            ev(301, "task.completed", Some("u2")),
+            ev(302, "task.completed", Some("u3")),
+            ev(303, "task.completed", Some("u0")),
+        ],
+    );
+    b.wait(
+        "the pill",
+        "const p = document.querySelector('[data-action=new-events]'); return !p.hidden && p.textContent === '↓ 3 new events'",
+    );
+    shot(&b, "new-events-pill");
+    b.click("[data-action=new-events]");
+    b.wait(
+        "at the tail, the pill gone",
+        "const t = document.querySelector('[data-timeline]'); const p = document.querySelector('[data-action=new-events]');
+         return p.hidden && t.scrollTop + t.clientHeight >= t.scrollHeight - 2 && document.querySelector('li[data-seq=\"204\"]') !== null",
+    );
+    // A unit fails: a toast in the polite status region says so.
+    d.events(
+        &id,
+        vec![
+            json!({"time": at(310), "type": "unit.failed", "unit": "u2", "error": "exit status 1"}),
+        ],
+    );
+    b.wait(
+        "the toast",
+        "const t = document.querySelector('#toasts [data-toast=unit-failed]'); return t && t.textContent.includes('Unit u2 failed') && t.textContent.includes('exit status 1')",
+    );
+    assert_eq!(
+        b.js(
+            "const box = document.querySelector('#toasts'); return [box.getAttribute('role'), box.getAttribute('aria-live')]",
+            json!([])
+        ),
+        json!(["status", "polite"])
+    );
+    shot(&b, "unit-failed-toast");
+    assert_accessible(&b, "a run with the new-events pill and a toast");
+    // Its "Show" opens the event.
+    b.click("#toasts [data-toast=unit-failed] button");
+    b.wait("the failed event", &target_in_view(205));
+    assert!(
+        b.js("return location.hash", json!([]))
+            .as_str()
+            .is_some_and(|h| h.ends_with("&seq=205"))
+    );
+}
+
+#[test]
+fn the_download_button_gives_the_runs_events_as_ndjson() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let id = seed_long_run(&d, 1500);
+    b.goto(&format!("{}{}", d.url("/"), run_hash("/src/app", &id)));
+    b.wait(
+        "the download link",
+        "return document.querySelector('a[data-action=download]')?.textContent === 'Download NDJSON'",
+    );
+    // What the link downloads, fetched from the page (same origin).
+    let got = b.js_async(
+        "const done = arguments[arguments.length - 1];
+         const a = document.querySelector('a[data-action=download]');
+         fetch(a.href).then(async r => {
+           const lines = (await r.text()).trim().split('\\n').map(l => JSON.parse(l));
+           done([a.hasAttribute('download'), r.headers.get('content-disposition'), r.headers.get('content-type'),
+                 lines.length, lines[0].seq, lines[lines.length - 1].seq, lines[700].unit]);
+         }, e => done(String(e)));",
+        json!([]),
+    );
+    assert_eq!(
+        got,
+        json!([
+            true,
+            format!("attachment; filename=\"{id}.ndjson\""),
+            "application/x-ndjson",
+            1500,
+            1,
+            1500,
+            "u0"
+        ])
+    );
+    // A search counts its matches in the whole run (the daemon's q=), not
+    // only in the loaded window (the last 250 events).
+    b.goto(&format!(
+        "{}{}&q=unit%3Au1",
+        d.url("/"),
+        run_hash("/src/app", &id)
+    ));
+    b.wait(
+        "the whole run's matches",
+        "return document.querySelector('[data-field=event-count]')?.textContent === '62 of 250 loaded events · 375 matches in the whole run'",
+    );
+}
+
+#[test]
+fn a_new_run_appears_in_the_list_and_the_live_view_before_any_event() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let old = d.start_run("/src/app", &at(0), 1);
+    d.post(
+        &format!("/api/runs/{old}/complete"),
+        json!({"status": "completed"}),
+    );
+    b.goto(&format!("{}#/history?repo=%2Fsrc%2Fapp", d.url("/")));
+    b.wait(
+        "the list, live",
+        "return document.querySelectorAll('.run-link').length === 1 && document.querySelector('#daemon-state')?.dataset.state === 'live'",
+    );
+    let posted = std::time::Instant::now();
+    let fresh = d.start_run("/src/app", &at(100), 3);
+    b.wait(
+        "the new run at the top of the list",
+        &format!("return document.querySelector('.run-link .run-id')?.textContent === '{fresh}'"),
+    );
+    // Measured, not asserted (a shared machine): the issue asks for 1 s.
+    println!(
+        "new run in the list {} ms after POST /api/runs answered",
+        posted.elapsed().as_millis()
+    );
+    assert_eq!(
+        d.get_json(&format!("/api/history/runs/{fresh}"))["event_count"],
+        0
+    );
+    // The Live view opens a run that has no event yet.
+    b.click("#tab-live");
+    b.wait(
+        "the live view shows it",
+        &format!("return document.querySelector('[data-field=run-id]')?.textContent === '{fresh}'"),
+    );
+    b.wait(
+        "its empty timeline says so",
+        "return document.querySelector('[data-empty=events]')?.textContent === 'No events recorded for this run.'",
+    );
+    let second = d.start_run("/src/app", &at(200), 3);
+    b.wait(
+        "the switcher lists the second one",
+        &format!("return document.querySelector(\".live-run[data-run='{second}']\") !== null"),
+    );
+    shot(&b, "live-new-run");
+    // A unit of the open run fails: the toast's Show opens the event, and
+    // the link names the run (the Live view's URL did not).
+    d.events(
+        &fresh,
+        vec![json!({"time": at(110), "type": "unit.failed", "unit": "api", "error": "boom"})],
+    );
+    b.wait(
+        "the toast",
+        "return document.querySelector('#toasts [data-toast=unit-failed]')?.textContent.includes('Unit api failed')",
+    );
+    b.click("#toasts [data-toast=unit-failed] button");
+    b.wait("the failed event highlighted", &target_in_view(1));
+    let hash = b.js("return location.hash", json!([]));
+    assert_eq!(
+        hash.as_str(),
+        Some(format!("#/live?repo=%2Fsrc%2Fapp&run={fresh}&seq=1").as_str())
     );
 }

@@ -358,6 +358,17 @@ impl HistoryDb {
         self.read(|c| query::count_events(c, filter))
     }
 
+    /// A page of a run's events by a [`crate::EventSearch`] (either order,
+    /// seq bounds, offset, text search); `NotFound` for an unknown run.
+    pub fn search_events(&self, search: &crate::EventSearch) -> Result<EventPage> {
+        self.read(|c| crate::search::search_events(c, search))
+    }
+
+    /// How many of a run's events match a search's filters and text.
+    pub fn count_search(&self, search: &crate::EventSearch) -> Result<u64> {
+        self.read(|c| crate::search::count_search(c, search))
+    }
+
     /// Events of every run after the database id `after_id`, in id order
     /// (the order they were stored): a feed for followers of all runs.
     pub fn events_after_id(&self, after_id: i64, limit: u32) -> Result<EventPage> {

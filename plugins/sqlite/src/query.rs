@@ -73,7 +73,8 @@ pub(crate) const RUN_COLUMNS: &str = "id, project, repo_path, started_at, comple
      parallelism, total_units, completed_units, failed_units, blocked_units, error, tasks_dir, \
      dry_run, last_seq, event_count, resume_count, active_ms, active_since, updated_at";
 
-const EVENT_COLUMNS: &str = "id, run_id, seq, time, type, unit, task, pr, payload, error";
+pub(crate) const EVENT_COLUMNS: &str =
+    "id, run_id, seq, time, type, unit, task, pr, payload, error";
 
 fn conversion(idx: usize, e: DbError) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, Box::new(e))
@@ -130,7 +131,7 @@ pub(crate) fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRow> {
     })
 }
 
-fn event_from_row(row: &Row<'_>) -> rusqlite::Result<EventRow> {
+pub(crate) fn event_from_row(row: &Row<'_>) -> rusqlite::Result<EventRow> {
     let payload = match row.get::<_, Option<String>>(8)? {
         None => None,
         Some(text) => Some(match serde_json::from_str::<Box<RawValue>>(&text) {
@@ -242,7 +243,7 @@ pub fn get_run(conn: &Connection, id: &str) -> Result<Option<RunRow>> {
         .optional()?)
 }
 
-fn require_run(conn: &Connection, id: &str) -> Result<i64> {
+pub(crate) fn require_run(conn: &Connection, id: &str) -> Result<i64> {
     conn.prepare_cached("SELECT event_count FROM runs WHERE id = ?1")?
         .query_row([id], |r| r.get::<_, Option<i64>>(0))
         .optional()?
@@ -251,7 +252,7 @@ fn require_run(conn: &Connection, id: &str) -> Result<i64> {
 }
 
 /// The type/unit conditions of an event filter.
-fn event_conditions(filter: &EventFilter) -> (String, Vec<Value>) {
+pub(crate) fn event_conditions(filter: &EventFilter) -> (String, Vec<Value>) {
     let mut sql = String::new();
     let mut args = Vec::new();
     if let Some(prefix) = &filter.type_prefix {

@@ -126,6 +126,7 @@ pub(crate) async fn start_run(
             }
         })
         .await?;
+    super::sse::announce_run(&state, run_id.clone()).await;
     Ok((StatusCode::CREATED, Json(Started { run_id })))
 }
 

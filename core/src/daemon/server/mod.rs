@@ -25,6 +25,7 @@
 mod body;
 mod conn;
 mod errors;
+mod export;
 mod health;
 mod ingest;
 mod reads;
@@ -321,6 +322,10 @@ fn router(state: Shared, max_body: usize) -> Router {
         .route("/api/history/runs", get(reads::list_runs))
         .route("/api/history/runs/{id}", get(reads::get_run))
         .route("/api/history/runs/{id}/events", get(reads::list_events))
+        .route(
+            "/api/history/runs/{id}/events.ndjson",
+            get(export::export_events),
+        )
         .route("/api/history/runs/{id}/graph", get(reads::graph))
         .route("/api/history/runs/{id}/stream", get(sse::run_stream))
         .route("/api/stream", get(sse::all_stream))

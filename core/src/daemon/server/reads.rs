@@ -4,7 +4,9 @@
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use otto_hooks_sqlite::{EventFilter, EventRow, Graph, RunCursor, RunFilter, RunRow};
+use otto_hooks_sqlite::{
+    EventFilter, EventRow, EventSearch, Graph, RunCursor, RunFilter, RunRow, SearchQuery,
+};
 use serde::{Deserialize, Serialize};
 
 use super::Shared;
@@ -106,8 +108,8 @@ pub(crate) async fn get_run(
     Ok(Json(run))
 }
 
-/// `GET /api/history/runs/{id}/events` parameters; an unknown one (such as
-/// `offset`: events page by `after_seq`) is refused with 400.
+/// `GET /api/history/runs/{id}/events` parameters; an unknown one is
+/// refused with 400.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct EventsQuery {
@@ -116,6 +118,25 @@ pub(crate) struct EventsQuery {
     unit: Option<String>,
     limit: Option<String>,
     after_seq: Option<String>,
+    before_seq: Option<String>,
+    order: Option<String>,
+    offset: Option<String>,
+    q: Option<String>,
+}
+
+impl EventsQuery {
+    /// The first paging parameter given (`limit`, `order`, `offset`), for
+    /// routes that read every match.
+    pub(crate) fn paging_param(&self) -> Option<&'static str> {
+        [
+            ("limit", &self.limit),
+            ("order", &self.order),
+            ("offset", &self.offset),
+        ]
+        .into_iter()
+        .find(|(_, v)| v.as_deref().is_some_and(|v| !v.is_empty()))
+        .map(|(name, _)| name)
+    }
 }
 
 /// A page of events.
@@ -124,44 +145,105 @@ pub(crate) struct EventsPage {
     events: Vec<EventRow>,
     total: u64,
     has_more: bool,
-    /// The `after_seq` of the next page, when there is one.
+    /// The `after_seq` of the next page (ascending order), when there is one.
     next_after_seq: Option<u64>,
+    /// The `before_seq` of the next page (descending order), when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_before_seq: Option<u64>,
 }
 
-/// `GET /api/history/runs/{id}/events`: a run's events in `seq` order,
-/// filtered by type family (`unit` matches `unit.*`) and unit, paged by
-/// `after_seq`. `total` counts every match, whatever the page.
+/// The longest `q` accepted, in bytes, and the most tokens (each is an SQL
+/// condition).
+const QUERY_LIMITS: (usize, usize) = (1000, 32);
+
+/// The search an events request names, validated (400 `INVALID_PARAM` for a
+/// bad value); `limits` are the default and largest page sizes.
+pub(crate) fn event_search(
+    run_id: String,
+    q: EventsQuery,
+    limits: (u32, u32),
+) -> Result<EventSearch, ApiError> {
+    let descending = match q.order.as_deref().filter(|o| !o.is_empty()) {
+        None | Some("asc") => false,
+        Some("desc") => true,
+        Some(other) => {
+            return Err(ApiError::invalid_param(format!(
+                "`order` must be asc or desc, not {other:?}"
+            )));
+        }
+    };
+    let query = match q.q.as_deref().filter(|t| !t.trim().is_empty()) {
+        None => None,
+        Some(text) if text.len() > QUERY_LIMITS.0 => {
+            return Err(ApiError::invalid_param(format!(
+                "`q` is {} bytes; at most {} are accepted",
+                text.len(),
+                QUERY_LIMITS.0
+            )));
+        }
+        Some(text) => {
+            let parsed = SearchQuery::parse(text);
+            if parsed.len() > QUERY_LIMITS.1 {
+                return Err(ApiError::invalid_param(format!(
+                    "`q` has {} tokens; at most {} are accepted",
+                    parsed.len(),
+                    QUERY_LIMITS.1
+                )));
+            }
+            Some(parsed)
+        }
+    };
+    Ok(EventSearch {
+        filter: EventFilter {
+            run_id,
+            type_prefix: q.kind.filter(|t| !t.is_empty()),
+            unit: q.unit.filter(|u| !u.is_empty()),
+            after_seq: body::number("after_seq", q.after_seq.as_deref())?,
+            limit: body::limit(q.limit.as_deref(), limits.0, limits.1)?,
+        },
+        before_seq: body::number("before_seq", q.before_seq.as_deref())?,
+        descending,
+        offset: body::number("offset", q.offset.as_deref())?.unwrap_or(0),
+        query,
+    })
+}
+
+/// `GET /api/history/runs/{id}/events`: a run's events in `seq` order
+/// (`order=desc`: newest first), filtered by type family (`unit` matches
+/// `unit.*`), unit and text search (`q`), between `after_seq` and
+/// `before_seq`, after skipping `offset` matches. `total` counts every
+/// match of the filters and search, whatever the bounds and page.
 pub(crate) async fn list_events(
     State(state): State<Shared>,
     path: Result<Path<String>, PathRejection>,
     query: Result<Query<EventsQuery>, QueryRejection>,
 ) -> Result<Json<EventsPage>, ApiError> {
     let run_id = body::path_id(path)?;
-    let q = body::query(query)?;
-    let filter = EventFilter {
-        run_id,
-        type_prefix: q.kind.filter(|t| !t.is_empty()),
-        unit: q.unit.filter(|u| !u.is_empty()),
-        after_seq: body::number("after_seq", q.after_seq.as_deref())?,
-        limit: body::limit(q.limit.as_deref(), EVENTS_LIMIT.0, EVENTS_LIMIT.1)?,
-    };
+    let search = event_search(run_id, body::query(query)?, EVENTS_LIMIT)?;
+    let descending = search.descending;
     let (page, total) = state
         .blocking(move |db| {
-            let page = db.events(&filter)?;
-            let total = db.count_events(&filter)?;
+            let page = db.search_events(&search)?;
+            let total = db.count_search(&search)?;
             Ok((page, total))
         })
         .await?;
-    let next_after_seq = if page.has_more {
+    let next = if page.has_more {
         page.events.last().map(|e| e.seq)
     } else {
         None
+    };
+    let (next_after_seq, next_before_seq) = if descending {
+        (None, next)
+    } else {
+        (next, None)
     };
     Ok(Json(EventsPage {
         events: page.events,
         total,
         has_more: page.has_more,
         next_after_seq,
+        next_before_seq,
     }))
 }
 

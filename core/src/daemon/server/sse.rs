@@ -15,6 +15,13 @@
 //! events too: `run.stopped`, `run.resumed`, `run.completed`,
 //! `run.failed`. A comment line every 15 s keeps idle connections open.
 //!
+//! A run created by `POST /api/runs` is announced on `/api/stream` at once
+//! (before its first event) by a `run.started` message of the same shape
+//! that is not stored: `seq` 0, `id` 0, `time` the run's start, `payload`
+//! the run as `GET /api/history/runs/{id}` returns it, and no SSE `id:`
+//! line (so a reconnect's `Last-Event-ID` is unchanged). It is not
+//! replayed after a reconnect or a lag: a client re-reads the run list then.
+//!
 //! ## Resuming without gaps or duplicates
 //!
 //! A client resumes with the `Last-Event-ID` header (browsers send it when
@@ -101,6 +108,13 @@ impl Follower {
     async fn next(&mut self) -> Option<(u64, EventRow)> {
         loop {
             while let Some((event, from_db)) = self.pending.pop_front() {
+                if event.seq == 0 && !from_db {
+                    // A run-created notice: no id, never counted.
+                    if matches!(self.scope, Scope::All) {
+                        return Some((0, event));
+                    }
+                    continue;
+                }
                 let key = self.key(&event);
                 if key <= self.cursor {
                     continue; // sent already
@@ -180,6 +194,33 @@ impl Follower {
     }
 }
 
+/// Announces the run `run_id` (just created) to the all-runs streams as a
+/// `run.started` notice (see the module documentation). Nothing when no
+/// stream listens or the run cannot be read.
+pub(crate) async fn announce_run(state: &Shared, run_id: String) {
+    if state.live.receiver_count() == 0 {
+        return;
+    }
+    let read = state.blocking(move |db| Ok(db.get_run(&run_id)?)).await;
+    let Ok(Some(run)) = read else { return };
+    let Ok(payload) = serde_json::value::to_raw_value(&run) else {
+        return;
+    };
+    let notice = EventRow {
+        id: 0,
+        run_id: run.id.clone(),
+        seq: 0,
+        time: run.started_at,
+        kind: "run.started".to_owned(),
+        unit: None,
+        task: None,
+        pr: None,
+        payload: Some(payload),
+        error: None,
+    };
+    let _ = state.live.send(std::sync::Arc::new(vec![notice]));
+}
+
 /// The resume point: `Last-Event-ID`, else `?after=`.
 fn resume_point(headers: &HeaderMap, after: Option<&str>) -> Result<Option<u64>, ApiError> {
     if let Some(value) = headers.get("last-event-id") {
@@ -202,7 +243,10 @@ fn respond(follower: Follower) -> Response {
             let (key, event) = f.next().await?;
             match serde_json::to_string(&event) {
                 Ok(json) => {
-                    let message = Event::default().id(key.to_string()).data(json);
+                    let message = match key {
+                        0 => Event::default().data(json), // a run-created notice
+                        key => Event::default().id(key.to_string()).data(json),
+                    };
                     return Some((Ok::<_, Infallible>(message), f));
                 }
                 Err(e) => tracing::warn!(error = %e, id = event.id, "event not streamable"),

@@ -52,9 +52,17 @@ export function run(id) {
   return get(`history/runs/${enc(id)}`);
 }
 
-/** A page of a run's events: {events, total, has_more, next_after_seq}. */
-export function events(id, { type, unit, after_seq, limit }) {
-  return get(`history/runs/${enc(id)}/events`, { type, unit, after_seq, limit });
+/**
+ * A page of a run's events: {events, total, has_more, next_after_seq,
+ * next_before_seq}. `order: "desc"` with `before_seq` reads backwards.
+ */
+export function events(id, { type, unit, after_seq, before_seq, order, q, limit }) {
+  return get(`history/runs/${enc(id)}/events`, { type, unit, after_seq, before_seq, order, q, limit });
+}
+
+/** The URL of a run's events as an NDJSON download. */
+export function eventsNdjsonUrl(id) {
+  return `api/history/runs/${enc(id)}/events.ndjson`;
 }
 
 /**

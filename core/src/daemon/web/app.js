@@ -4,7 +4,7 @@
 
 import * as api from "./api.js";
 import { h, replace } from "./dom.js";
-import { baseName, getZone, localDateTime, normaliseRepo, pageCount, parseTime, setZone } from "./format.js";
+import { baseName, getZone, localDateTime, normaliseRepo, pageCount, parseTime, setZone, ZONES } from "./format.js";
 import { RunDetail } from "./detail.js";
 import { formatHash, parseHash, withRoute } from "./route.js";
 import { renderPager, renderRuns, renderStatusChips, tickDurations } from "./runs.js";
@@ -52,6 +52,10 @@ function tabStatus(run) {
 
 const detail = new RunDetail($("detail"), {
   onUnit: (unit) => go({ unit }),
+  // An event's permalink: the current screen plus the run (the Live view
+  // may show one the URL does not name) and its seq.
+  hrefFor: (seq) => formatHash(withRoute(state.route, { run: detail.run?.id || state.route.run, seq: String(seq) })),
+  onSeq: (seq) => go({ run: detail.run?.id || state.route.run, seq: String(seq) }),
   // The search is in the URL, without a history entry per keystroke.
   onQuery: (q) => {
     state.route = withRoute(state.route, { q });
@@ -157,7 +161,7 @@ function renderList(route) {
   const data = state.data;
   // Keep the keyboard where it was across a redraw (live refreshes).
   const focused = document.activeElement?.closest?.("[data-run]")?.getAttribute("data-run");
-  renderStatusChips($("status-filter"), route, counts(route.repo), (status) => go({ status, run: "", unit: "", q: "" }));
+  renderStatusChips($("status-filter"), route, counts(route.repo), (status) => go({ status, run: "", unit: "", q: "", seq: "" }));
   renderRuns($("runs"), { runs: data.runs, route, allRepos: route.repo === ALL, now: Date.now(), repoLabel: repoLabel(route.repo) });
   renderPager($("pager"), {
     page: state.page + 1,
@@ -177,11 +181,12 @@ function renderList(route) {
 
 /**
  * Re-reads the repositories (counts) and the current page, at most every
- * 500 ms, after live events: new runs appear on page 1 at their first
- * event, rows of runs that moved update in place.
+ * 500 ms (`delay`), after live events: a new run appears on page 1 when the
+ * daemon announces it (`run.started`, read at once), rows of runs that
+ * moved update in place.
  */
 let refreshTimer = null;
-function scheduleRefresh() {
+function scheduleRefresh(delay = 500) {
   if (refreshTimer) return;
   refreshTimer = setTimeout(async () => {
     refreshTimer = null;
@@ -207,7 +212,7 @@ function scheduleRefresh() {
     } catch (e) {
       banner(e);
     }
-  }, 500);
+  }, delay);
 }
 
 /** The connection indicator in the header. */
@@ -235,6 +240,11 @@ function followAllRuns() {
       return;
     }
     const route = state.route;
+    // A run just created (a notice, not a stored event: seq 0).
+    if (event?.type === "run.started" && event.seq === 0) {
+      scheduleRefresh(0);
+      return;
+    }
     const known = state.runsById.has(event?.run_id);
     // A run of another repository only changes the counts of the picker.
     if (known || route.repo === ALL || state.page === 0 || event?.type?.startsWith("run.")) scheduleRefresh();
@@ -284,6 +294,8 @@ async function render(route) {
     try {
       if (previous.view !== "live") state.liveShown = false;
       await renderLive(route);
+      // A permalink followed on the open run (renderLive opened a new one at it).
+      if (route.seq && route.seq !== previous.seq) await detail.reveal(Number(route.seq));
       banner(null);
     } catch (e) {
       banner(e);
@@ -303,12 +315,16 @@ async function render(route) {
     if (route.run !== state.shownRun) {
       state.shownRun = route.run;
       if (route.run) {
-        await detail.show(route.run, { unit: route.unit, query: route.q });
+        await detail.show(route.run, { unit: route.unit, query: route.q, seq: Number(route.seq) || 0 });
         mark("otto:run-shown");
       }
       else detail.clear(state.data.total > 0, overview(route));
     } else if (route.run && (route.unit !== previous.unit || route.q !== previous.q)) {
       detail.applyFilter({ unit: route.unit, query: route.q });
+    }
+    // A permalink followed on the open run (a row's time, a toast).
+    if (route.run && route.run === previous.run && route.seq && route.seq !== previous.seq) {
+      await detail.reveal(Number(route.seq));
     }
     banner(null);
   } catch (e) {
@@ -364,7 +380,7 @@ async function renderLive(route) {
         "a",
         {
           class: "live-run",
-          href: formatHash(withRoute(route, { run: r.id, unit: "", q: "" })),
+          href: formatHash(withRoute(route, { run: r.id, unit: "", q: "", seq: "" })),
           "aria-current": r.id === shown ? "true" : null,
           "data-run": r.id,
         },
@@ -377,7 +393,7 @@ async function renderLive(route) {
   if (shown !== state.shownRun) {
     state.shownRun = shown;
     state.liveShown = true;
-    await detail.show(shown, { unit: route.unit, query: route.q });
+    await detail.show(shown, { unit: route.unit, query: route.q, seq: Number(route.seq) || 0 });
   }
 }
 
@@ -410,11 +426,10 @@ async function boot() {
 
 const ZONE_KEY = "otto-hooks:zone";
 
-/** Shows times in `zone` ("local" or "utc"), remembered, and redraws. */
+/** Shows times in `zone` ("local", "utc" or "relative"), remembered, and redraws. */
 function chooseZone(zone, redraw) {
   setZone(zone);
-  $("zone-local").setAttribute("aria-pressed", String(getZone() === "local"));
-  $("zone-utc").setAttribute("aria-pressed", String(getZone() === "utc"));
+  for (const z of ZONES) $(`zone-${z}`).setAttribute("aria-pressed", String(getZone() === z));
   storage((s) => s.setItem(ZONE_KEY, getZone()));
   if (redraw && state.data) {
     renderList(state.route);
@@ -422,8 +437,7 @@ function chooseZone(zone, redraw) {
   }
 }
 chooseZone(storage((s) => s.getItem(ZONE_KEY)) ?? "local", false);
-$("zone-local").addEventListener("click", () => chooseZone("local", true));
-$("zone-utc").addEventListener("click", () => chooseZone("utc", true));
+for (const z of ZONES) $(`zone-${z}`).addEventListener("click", () => chooseZone(z, true));
 
 // A hidden tab holds no stream (browsers allow about six connections per
 // host across tabs); back in view, the streams resume after what they had.
@@ -440,13 +454,13 @@ document.addEventListener("visibilitychange", () => {
 });
 
 for (const tab of document.querySelectorAll("[role=tab]")) {
-  tab.addEventListener("click", () => go({ view: tab.getAttribute("data-view"), run: "", unit: "", q: "" }));
+  tab.addEventListener("click", () => go({ view: tab.getAttribute("data-view"), run: "", unit: "", q: "", seq: "" }));
 }
 
 $("repo").addEventListener("change", (ev) => {
   const repo = ev.target.value;
   storage((s) => s.setItem(REPO_KEY, repo));
-  go({ repo, status: "", run: "", unit: "", q: "" });
+  go({ repo, status: "", run: "", unit: "", q: "", seq: "" });
 });
 
 window.addEventListener("hashchange", () => {
@@ -476,7 +490,7 @@ document.addEventListener("keydown", (ev) => {
   else if (ev.key === "k" || (ev.key === "ArrowUp" && at >= 0)) move(-1);
   else if (ev.key === "Escape") {
     if (state.route.unit) go({ unit: "" });
-    else if (state.route.run) go({ run: "", q: "" });
+    else if (state.route.run) go({ run: "", q: "", seq: "" });
   }
 });
 

@@ -109,8 +109,11 @@ const movesUnits = (e) => e.type.startsWith("unit.") || e.type === "task.started
 
 /** A run's detail view, drawn into `container`. */
 export class RunDetail {
-  constructor(container, { onUnit, onRunChange, onQuery } = {}) {
+  constructor(container, { onUnit, onRunChange, onQuery, hrefFor, onSeq } = {}) {
     this.container = container;
+    // The permalink of one event of the shown run, and how to open one.
+    this.hrefFor = hrefFor ?? null;
+    this.onSeq = onSeq ?? (() => {});
     this.onUnit = onUnit ?? (() => {});
     this.onQuery = onQuery ?? (() => {});
     this.onRunChange = onRunChange ?? (() => {});
@@ -169,7 +172,7 @@ export class RunDetail {
     }
   }
 
-  async load(id, { unit = "", query = "" } = {}) {
+  async load(id, { unit = "", query = "", seq = 0 } = {}) {
     const token = ++this.token;
     this.close();
     this.graph?.destroy();
@@ -252,6 +255,15 @@ export class RunDetail {
     const hideButton = h("button", { type: "button", class: "btn small", "aria-pressed": "true", "data-action": "hide", title: "Hide the events that do not match the search (off: highlight the matches)", text: "Hide non-matches" });
     const failuresButton = h("button", { type: "button", class: "btn small", "aria-pressed": "false", "data-action": "failures", text: "Failures only" });
     const firstFailure = h("button", { type: "button", class: "btn small", "data-action": "first-failure", text: "First failure" });
+    // The whole run as NDJSON, streamed by the daemon (one event a line).
+    const download = h("a", {
+      class: "btn small",
+      href: api.eventsNdjsonUrl(run.id),
+      download: "",
+      "data-action": "download",
+      title: "Download every event of this run, one JSON object a line",
+      text: "Download NDJSON",
+    });
     const timelineBox = h("div", { class: "detail-body" });
     this.headBox = h("div", { class: "head-box" }, header(run, Date.now(), segments.markers.size));
     replace(
@@ -277,6 +289,7 @@ export class RunDetail {
         h("span", { class: "spacer" }),
         failuresButton,
         firstFailure,
+        download,
       ),
       h(
         "div",
@@ -321,8 +334,9 @@ export class RunDetail {
       segments,
       onUnitFilter: (u) => this.onUnit(u),
       onRender: () => this.showCount(),
+      hrefFor: this.hrefFor,
     });
-    await this.timeline.open();
+    await this.timeline.open({ seq });
     if (token !== this.token) return;
     const { families, units: seenUnits } = this.timeline.facets();
     const allUnits = [...new Set([...(graph?.nodes ?? []).map((n) => n.id), ...seenUnits])].sort();
@@ -393,6 +407,7 @@ export class RunDetail {
       let unitsMoved = false;
       let runMoved = false;
       for (const e of batch) {
+        if (e.type === "unit.failed") this.toastFailure(e);
         if (e.type.startsWith("run.")) {
           this.runEvents.push(e);
           segments = segmentAttempts(this.runEvents);
@@ -430,6 +445,41 @@ export class RunDetail {
     };
   }
 
+  /**
+   * Says that a unit failed in the followed run: a toast in the page's
+   * polite live region (role=status) with a link to the event. It goes by
+   * itself after 12 s, or with its close button.
+   */
+  toastFailure(e) {
+    const box = document.getElementById("toasts");
+    if (!box) return;
+    const show = h("button", { type: "button", class: "btn small", text: "Show" });
+    const close = h("button", { type: "button", class: "btn small", "aria-label": "Dismiss", text: "×" });
+    const toast = h(
+      "div",
+      { class: "toast", "data-toast": "unit-failed", "data-seq": e.seq },
+      h("strong", {}, "Unit ", h("span", { class: "mono", text: e.unit ?? "?" }), " failed"),
+      e.error ? h("div", { class: "toast-error mono", text: e.error }) : null,
+      h("div", { class: "toast-actions" }, show, close),
+    );
+    const dismiss = () => toast.remove();
+    show.addEventListener("click", () => {
+      dismiss();
+      this.onSeq(e.seq);
+    });
+    close.addEventListener("click", dismiss);
+    setTimeout(dismiss, 12000);
+    // At most three at once: the oldest goes.
+    while (box.children.length >= 3) box.firstElementChild.remove();
+    box.append(toast);
+  }
+
+  /** Scrolls to and highlights the event `seq` of the shown run (a permalink). */
+  reveal(seq) {
+    if (this.timeline && seq > 0) return this.timeline.reveal(seq);
+    return false;
+  }
+
   /** Re-reads the run row (counters, status) at most every 500 ms. */
   refreshRun(token, now) {
     if (this.refreshTimer) return;
@@ -453,6 +503,7 @@ export class RunDetail {
   applyFilter(filter) {
     if (!this.timeline) return;
     this.timeline.setFilter(filter);
+    if (filter.query !== undefined) this.countMatches(filter.query);
     if (filter.query !== undefined && this.searchEl && this.searchEl.value !== filter.query) this.searchEl.value = filter.query;
     if (filter.unit !== undefined) {
       this.graph?.select(filter.unit);
@@ -524,6 +575,29 @@ export class RunDetail {
     this.searchEl?.select();
   }
 
+  /**
+   * Counts the search's matches in the whole run (the daemon's `q=`, same
+   * grammar), for runs bigger than the loaded window; shown beside the count.
+   */
+  async countMatches(query) {
+    this.matches = null;
+    const token = this.token;
+    const text = String(query ?? "").trim();
+    const loadedAll = this.timeline && this.timeline.events.length >= (this.run?.last_seq ?? 0);
+    if (!text || loadedAll) {
+      this.showCount();
+      return;
+    }
+    try {
+      const page = await api.events(this.run.id, { q: text, limit: 1 });
+      if (token !== this.token || this.searchEl?.value.trim() !== text) return;
+      this.matches = page.total;
+    } catch {
+      this.matches = null;
+    }
+    this.showCount();
+  }
+
   /** "N events", "N of M events loaded", or "N of M loaded events" when filtered. */
   showCount() {
     if (!this.timeline || !this.countEl) return;
@@ -531,8 +605,9 @@ export class RunDetail {
     const total = Math.max(this.timeline.run.last_seq ?? 0, this.timeline.seen, loaded);
     const f = this.timeline.filter;
     const filtering = f.unit || f.family || f.failures || f.attempt || (f.hide && this.timeline.searching());
+    const whole = typeof this.matches === "number" && this.timeline.searching() ? ` · ${plural(this.matches, "match", "matches")} in the whole run` : "";
     this.countEl.textContent = filtering
-      ? `${this.timeline.shown} of ${plural(loaded, "loaded event")}`
+      ? `${this.timeline.shown} of ${plural(loaded, "loaded event")}${whole}`
       : loaded === total
         ? plural(total, "event")
         : `showing ${this.timeline.lo}–${this.timeline.hi} of ${plural(total, "event")}`;

@@ -27,12 +27,38 @@ export function parseTime(text) {
 
 const pad = (n) => String(n).padStart(2, "0");
 
-/** Times show in the browser's zone ("local", the default) or in "utc". */
+/**
+ * Times show in the browser's zone ("local", the default), in "utc", or
+ * "relative": event times as offsets from the run's start (`+1m 23s`),
+ * other times as the time since (`3m 12s ago`); dates stay local.
+ */
 let zone = "local";
 
-/** Chooses the zone times are shown in: "local" or "utc". */
+/** The time modes, in the order the header's switch shows them. */
+export const ZONES = ["local", "utc", "relative"];
+
+/** Chooses how times are shown: "local", "utc" or "relative". */
 export function setZone(z) {
-  zone = z === "utc" ? "utc" : "local";
+  zone = ZONES.includes(z) ? z : "local";
+}
+
+/** Whether times are shown relative (see `setZone`). */
+export function isRelative() {
+  return zone === "relative";
+}
+
+/** An offset from a run's start: `+0s`, `+1m 23s`, `-5s` (before the start); `--` unknown. */
+export function formatOffset(ms) {
+  if (ms == null || !Number.isFinite(ms)) return "--";
+  return ms < 0 ? `-${formatDuration(-ms)}` : `+${formatDuration(ms)}`;
+}
+
+/** The time since `date` at `now`: `45s ago`, `1h 5m ago`; `just now` under a second. */
+export function agoText(date, now) {
+  if (!date) return "time unknown";
+  const ms = now - date.getTime();
+  if (ms < 1000) return "just now";
+  return `${formatDuration(ms)} ago`;
 }
 
 /** The zone times are shown in. */
@@ -45,9 +71,13 @@ const parts = (date) =>
     ? [date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate(), date.getUTCHours(), date.getUTCMinutes(), date.getUTCSeconds()]
     : [date.getFullYear(), date.getMonth(), date.getDate(), date.getHours(), date.getMinutes(), date.getSeconds()];
 
-/** `YYYY-MM-DD HH:MM:SS` in the chosen zone (local by default: the project convention). */
+/**
+ * `YYYY-MM-DD HH:MM:SS` in the chosen zone (local by default: the project
+ * convention); `… ago` in relative mode.
+ */
 export function localDateTime(date) {
   if (!date) return "time unknown";
+  if (zone === "relative") return agoText(date, Date.now());
   return `${localDate(date)} ${localClock(date)}`;
 }
 

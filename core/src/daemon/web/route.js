@@ -1,9 +1,10 @@
-// The URL is the state: `#/history?repo=/src/app&status=failed&run=<id>`.
+// The URL is the state: `#/history?repo=/src/app&status=failed&run=<id>&seq=57`
+// (`seq`: one event, scrolled to and highlighted).
 // Reload and the back button restore the same screen. Pure; unit-tested.
 
-const KEYS = ["repo", "status", "run", "unit", "q"];
+const KEYS = ["repo", "status", "run", "unit", "q", "seq"];
 
-/** The screen a hash names: {view, repo, status, run, unit, q} (absent keys are ""). */
+/** The screen a hash names: {view, repo, status, run, unit, q, seq} (absent keys are ""). */
 export function parseHash(hash) {
   const text = String(hash ?? "").replace(/^#/, "");
   const q = text.indexOf("?");

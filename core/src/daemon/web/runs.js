@@ -52,7 +52,7 @@ function runRow(run, route, allRepos, now) {
     "a",
     {
       class: "run-link",
-      href: formatHash(withRoute(route, { run: run.id, unit: "", q: "" })),
+      href: formatHash(withRoute(route, { run: run.id, unit: "", q: "", seq: "" })),
       "aria-current": selected ? "true" : null,
       "data-run": run.id,
     },

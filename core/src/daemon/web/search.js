@@ -1,8 +1,13 @@
 // Event search: `unit:api type:task.retry timeout "exit status 1"`.
 // Tokens combine (all must match): `unit:` names a unit exactly, `type:`
 // a dotted type family (`task` matches task.*), anything else is text
-// looked for, ignoring case, in the type, unit, error and payload. Pure;
-// unit-tested with node.
+// looked for, ignoring ASCII case, in the type, unit, error and payload.
+// Pure; unit-tested with node. The daemon's `q=` parameter implements the
+// same grammar (plugins/sqlite/src/search.rs); both pass the cases in
+// tests/search-cases.json, and docs/API.md documents it.
+
+/** ASCII-only lower case (what SQLite's lower() does on the daemon's side). */
+export const asciiLower = (s) => s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
 
 /** The parsed query: {units, types, words}; empty lists when absent. */
 export function parseQuery(text) {
@@ -10,13 +15,13 @@ export function parseQuery(text) {
   const tokens = String(text ?? "").match(/(?:[^\s"]+:)?"[^"]*"|\S+/g) ?? [];
   for (const raw of tokens) {
     const colon = raw.indexOf(":");
-    const key = colon > 0 ? raw.slice(0, colon).toLowerCase() : "";
+    const key = colon > 0 ? asciiLower(raw.slice(0, colon)) : "";
     let value = colon > 0 && (key === "unit" || key === "type") ? raw.slice(colon + 1) : raw;
     if (value.startsWith('"') && value.endsWith('"') && value.length >= 2) value = value.slice(1, -1);
     if (value === "") continue;
     if (colon > 0 && key === "unit") query.units.push(value);
     else if (colon > 0 && key === "type") query.types.push(value);
-    else query.words.push(value.toLowerCase());
+    else query.words.push(asciiLower(value));
   }
   return query;
 }
@@ -33,7 +38,7 @@ function haystack(e) {
   if (e._search === undefined) {
     const payload = e.payload == null ? "" : JSON.stringify(e.payload);
     Object.defineProperty(e, "_search", {
-      value: `${e.type ?? ""}\n${e.unit ?? ""}\n${e.error ?? ""}\n${payload}`.toLowerCase(),
+      value: asciiLower(`${e.type ?? ""}\n${e.unit ?? ""}\n${e.error ?? ""}\n${payload}`),
       enumerable: false,
     });
   }

@@ -1,12 +1,15 @@
 // The event timeline of one run: rows in seq order, colour plus text,
 // STOP/RESUME boundary rows, attempt headers, the stopped stretch shaded.
-// It opens at the tail and pages by seq (`after_seq`), never by offset:
-// "Load earlier" (or scrolling to the top) reads the page before the first
-// loaded event. Filters by type family and unit combine, over what is loaded.
+// It opens at the tail (or around a permalinked seq) and pages by seq
+// (`before_seq` newest first, `after_seq`), never by offset: "Load
+// earlier" (or scrolling to the top) reads the page before the first
+// loaded event. Filters by type family and unit combine, over what is
+// loaded. ↑/↓ (or j/k) move between rows; live events that arrive while
+// the reader is scrolled away show as an "N new events" pill.
 
 import * as api from "./api.js";
 import { h, replace } from "./dom.js";
-import { formatDuration, localClock, localDate, pageBefore, parseTime, plural, utcText } from "./format.js";
+import { formatDuration, formatOffset, isRelative, localClock, localDate, parseTime, plural, utcText } from "./format.js";
 import { isEmptyQuery, matchesQuery, parseQuery } from "./search.js";
 import { attemptOf, eventFamily, eventTone, isFailureType } from "./status.js";
 
@@ -32,9 +35,15 @@ function valueText(v) {
 
 /** The timeline of one run, in `container`. */
 export class Timeline {
-  constructor(container, { run, segments, onUnitFilter, onRender }) {
+  constructor(container, { run, segments, onUnitFilter, onRender, hrefFor }) {
     this.container = container;
     this.run = run;
+    // The permalink of an event (the row's time links to it), when given.
+    this.hrefFor = hrefFor ?? null;
+    // The permalinked event, highlighted wherever it is drawn.
+    this.target = 0;
+    // Live events that arrived while the reader was away from the tail.
+    this.unseen = 0;
     this.segments = segments;
     this.onUnitFilter = onUnitFilter ?? (() => {});
     this.onRender = onRender ?? (() => {});
@@ -51,12 +60,99 @@ export class Timeline {
     // rows are not announced one by one.
     this.scroller = h("div", { class: "timeline", tabindex: "0", role: "log", "aria-label": "Event timeline", "aria-live": "off", "data-timeline": "1" }, this.list);
     this.scroller.addEventListener("scroll", () => {
+      if (this.unseen && this.atTail() && this.atBottom()) this.clearPill();
       if (this.loading) return;
       const { scrollTop, clientHeight, scrollHeight } = this.scroller;
       if (scrollTop < 40 && this.lo > 1) this.loadEarlier();
       else if (scrollTop + clientHeight > scrollHeight - 40 && this.hi < this.seen) this.loadLater();
     });
-    replace(container, this.scroller);
+    this.scroller.addEventListener("keydown", (ev) => this.onKey(ev));
+    this.pill = h("button", { type: "button", class: "new-pill", "data-action": "new-events", hidden: true });
+    this.pill.addEventListener("click", () => this.jumpToTail());
+    replace(container, this.scroller, this.pill);
+  }
+
+  /** Whether the scroll box shows its last row. */
+  atBottom() {
+    return this.scroller.scrollTop + this.scroller.clientHeight >= this.scroller.scrollHeight - 30;
+  }
+
+  /** Counts live events the reader has not seen, on the pill. */
+  notePill(n) {
+    this.unseen += n;
+    this.pill.textContent = `↓ ${plural(this.unseen, "new event")}`;
+    this.pill.hidden = false;
+  }
+
+  clearPill() {
+    this.unseen = 0;
+    this.pill.hidden = true;
+  }
+
+  /** The pill's action: the newest events, scrolled to the end. */
+  async jumpToTail() {
+    this.clearPill();
+    if (!this.atTail()) {
+      this.events = [];
+      this.lo = 0;
+      this.hi = 0;
+      await this.fetchBefore(this.seen + 1);
+      await this.fetchAfter(Infinity);
+      this.render();
+    }
+    this.scroller.scrollTop = this.scroller.scrollHeight;
+  }
+
+  /**
+   * ↑/↓ (and j/k) move the focus between rows; past the first or last
+   * loaded row they load the page beyond. Handled here so the page's own
+   * j/k (between runs) does not fire.
+   */
+  onKey(ev) {
+    if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.defaultPrevented) return;
+    const down = ev.key === "ArrowDown" || ev.key === "j";
+    const up = ev.key === "ArrowUp" || ev.key === "k";
+    if (!down && !up) return;
+    if (ev.target instanceof HTMLElement && ev.target.closest("input, select, textarea, details")) return;
+    const rows = [...this.list.querySelectorAll("li[data-seq]")];
+    if (!rows.length) return;
+    ev.preventDefault();
+    const current = document.activeElement?.closest?.("li[data-seq]");
+    let at = current ? rows.indexOf(current) : -1;
+    if (at < 0) {
+      // From the scroll box: the first (or last) row in view.
+      const box = this.scroller.getBoundingClientRect();
+      const visible = rows.filter((r) => {
+        const b = r.getBoundingClientRect();
+        return b.bottom > box.top && b.top < box.bottom;
+      });
+      const pick = down ? visible[0] : visible[visible.length - 1];
+      this.focusRow(pick ?? rows[down ? 0 : rows.length - 1]);
+      return;
+    }
+    at += down ? 1 : -1;
+    if (at < 0) this.loadEarlier();
+    else if (at >= rows.length) this.loadLater();
+    else this.focusRow(rows[at]);
+  }
+
+  /** Focuses a row (and remembers it across redraws). */
+  focusRow(row) {
+    if (!row) return;
+    this.cursor = Number(row.getAttribute("data-seq"));
+    row.setAttribute("tabindex", "-1");
+    row.focus({ preventScroll: true });
+    row.scrollIntoView({ block: "nearest" });
+  }
+
+  /** An event's time as the mode says: the clock, or the offset from the run's start. */
+  clock(time) {
+    if (!time) return "time unknown";
+    if (isRelative()) {
+      const start = parseTime(this.run.started_at);
+      return start ? formatOffset(time.getTime() - start.getTime()) : localClock(time);
+    }
+    return localClock(time);
   }
 
   /** Whether the window ends at the newest event. */
@@ -64,10 +160,20 @@ export class Timeline {
     return this.hi >= this.seen;
   }
 
-  /** Loads the tail and shows it, scrolled to the end. */
-  async open() {
+  /**
+   * Loads the tail and shows it, scrolled to the end; with `seq` (a
+   * permalink to an event that exists), the events around it instead,
+   * that event scrolled into view and highlighted.
+   */
+  async open({ seq = 0 } = {}) {
     const last = this.run.last_seq ?? 0;
     this.seen = last;
+    if (seq > 0 && seq <= last) {
+      await this.loadAround(seq);
+      this.reveal(seq);
+      if (typeof performance?.mark === "function") performance.mark("otto:timeline-tail");
+      return;
+    }
     if (last <= 0) {
       replace(this.list, h("li", { class: "empty", "data-empty": "events" }, h("h2", { text: "No events recorded for this run." })));
       // Events may still come (live); the first one replaces this notice.
@@ -81,14 +187,40 @@ export class Timeline {
     if (typeof performance?.mark === "function") performance.mark("otto:timeline-tail");
   }
 
-  /** Prepends the page before `beforeSeq`; trims the window's far end. */
+  /** Reads the window around `seq`: the page up to it and half a page after. */
+  async loadAround(seq) {
+    this.events = [];
+    this.lo = 0;
+    this.hi = 0;
+    await this.fetchBefore(seq + 1);
+    await this.fetchAfter(PAGE / 2);
+  }
+
+  /**
+   * Highlights the event `seq` (a permalink) and scrolls it into view,
+   * reading the events around it first when it is not loaded.
+   */
+  async reveal(seq) {
+    this.target = seq;
+    if (!(seq >= this.lo && seq <= this.hi)) {
+      await this.loadAround(seq);
+    }
+    this.render();
+    const row = this.list.querySelector(`[data-seq="${seq}"]`);
+    if (!row) return false;
+    row.scrollIntoView({ block: "center" });
+    this.focusRow(row);
+    row.scrollIntoView({ block: "center" });
+    return true;
+  }
+
+  /** Prepends the page before `beforeSeq` (read newest first); trims the window's far end. */
   async fetchBefore(beforeSeq) {
-    const { after_seq, limit } = pageBefore(beforeSeq, PAGE);
-    if (limit <= 0) return;
+    if (beforeSeq <= 1) return;
     this.loading = true;
     try {
-      const page = await api.events(this.run.id, { after_seq, limit });
-      const fresh = page.events.filter((e) => this.lo === 0 || e.seq < this.lo);
+      const page = await api.events(this.run.id, { before_seq: beforeSeq, order: "desc", limit: PAGE });
+      const fresh = page.events.reverse().filter((e) => this.lo === 0 || e.seq < this.lo);
       this.events = fresh.concat(this.events);
       if (this.events.length > WINDOW) this.events.length = WINDOW;
       this.bounds();
@@ -164,7 +296,9 @@ export class Timeline {
     if (segments) this.segments = segments;
     if (fresh.length === 0 && !segments) return;
     const wasAtTail = this.atTail();
-    const atBottom = this.scroller.scrollTop + this.scroller.clientHeight >= this.scroller.scrollHeight - 30;
+    const atBottom = this.atBottom();
+    // Away from the newest rows, new events are counted on the pill.
+    if (fresh.length && !(wasAtTail && atBottom)) this.notePill(fresh.length);
     if (wasAtTail && !segments && fresh.length && this.appendRows(fresh)) {
       if (atBottom) this.scroller.scrollTop = this.scroller.scrollHeight;
       this.onRender();
@@ -269,6 +403,8 @@ export class Timeline {
   }
 
   render() {
+    // A row that had the keyboard gets it back after the redraw.
+    const refocus = this.cursor && this.list.contains(document.activeElement) ? this.cursor : 0;
     const { markers, folded, attempts } = this.segments;
     const rows = [];
     const filtering =
@@ -316,12 +452,22 @@ export class Timeline {
       later.addEventListener("click", () => this.loadLater());
       rows.push(h("li", { class: "tl-more" }, later, h("span", { "data-field": "newer", text: `${plural(this.seen - this.hi, "newer event")} not shown (seq ${this.hi + 1}–${this.seen})` })));
     }
-    if (filtering && shown === 0) {
+    if (this.events.length === 0 && this.seen === 0) {
+      // A run with no event yet (live: the first one replaces this).
+      rows.push(h("li", { class: "empty", "data-empty": "events" }, h("h2", { text: "No events recorded for this run." })));
+    } else if (filtering && shown === 0) {
       const clear = h("button", { type: "button", class: "btn small", text: "Clear filters" });
       clear.addEventListener("click", () => this.onUnitFilter(""));
       rows.push(h("li", { class: "empty", "data-empty": "filter" }, h("p", { text: "No events match." }), clear));
     }
     replace(this.list, rows);
+    if (refocus) {
+      const row = this.list.querySelector(`[data-seq="${refocus}"]`);
+      if (row) {
+        row.setAttribute("tabindex", "-1");
+        row.focus({ preventScroll: true });
+      }
+    }
     this.shown = shown;
     // Where the last row left off, for appendRows(); none when the window
     // does not end at the tail (a "newer events" row sits there).
@@ -332,7 +478,7 @@ export class Timeline {
   markerRow(e, marker, time) {
     const parts = [
       h("span", { class: "word", text: marker.kind === "stop" ? "STOP" : "RESUME" }),
-      h("span", { class: "ev-time", title: `${utcText(time)} · seq ${e.seq}`, text: time ? localClock(time) : "time unknown" }),
+      this.timeCell(e, time),
     ];
     if (marker.kind === "stop") {
       parts.push(h("span", { class: "ev-v" }, h("span", { class: "ev-k", text: "Reason: " }), marker.reason ?? "no reason given"));
@@ -342,7 +488,16 @@ export class Timeline {
     }
     if (marker.count > 1) parts.push(h("span", { class: "tag", text: `×${marker.count}` }));
     if (e.error) parts.push(h("span", { class: "ev-v", text: e.error }));
-    return h("li", { class: `marker ${marker.kind}`, "data-seq": e.seq, "data-marker": marker.kind, "aria-posinset": e.seq, "aria-setsize": this.seen }, parts);
+    return h("li", { class: `marker ${marker.kind}${e.seq === this.target ? " target" : ""}`, "data-seq": e.seq, "data-marker": marker.kind, "aria-posinset": e.seq, "aria-setsize": this.seen }, parts);
+  }
+
+  /** A row's time: a link to the event (its permalink) when the page gives one. */
+  timeCell(e, time) {
+    const title = `${utcText(time)} · seq ${e.seq}${this.hrefFor ? " · link to this event" : ""}`;
+    const text = this.clock(time);
+    return this.hrefFor
+      ? h("a", { class: "ev-time", href: this.hrefFor(e.seq), title, "data-permalink": e.seq, text })
+      : h("span", { class: "ev-time", title, text });
   }
 
   eventRow(e, time, inStop) {
@@ -369,11 +524,11 @@ export class Timeline {
         main.push(h("details", { class: "ev-payload" }, h("summary", { class: "ev-k", text: "payload" }), h("pre", { class: "mono", text: JSON.stringify(p, null, 2) })));
       }
     }
-    const cls = `ev tone-${eventTone(e.type)}${bad ? " bad" : ""}${inStop ? " in-stop" : ""}`;
+    const cls = `ev tone-${eventTone(e.type)}${bad ? " bad" : ""}${inStop ? " in-stop" : ""}${e.seq === this.target ? " target" : ""}`;
     return h(
       "li",
       { class: cls, "data-seq": e.seq, "data-type": e.type, "aria-posinset": e.seq, "aria-setsize": this.seen },
-      h("span", { class: "ev-time", title: `${utcText(time)} · seq ${e.seq}`, text: time ? localClock(time) : "time unknown" }),
+      this.timeCell(e, time),
       h("span", { class: "ev-type", text: e.type }),
       h("span", { class: "ev-main" }, main),
       e.error ? h("pre", { class: "ev-error", text: e.error }) : null,

@@ -61,3 +61,21 @@ test("repository paths lose a trailing slash (the API matches byte for byte)", (
   assert.equal(plural(1, "run"), "1 run");
   assert.equal(plural(2, "run"), "2 runs");
 });
+
+test("relative mode: offsets from the run's start, and the time since elsewhere", async () => {
+  const { agoText, formatOffset, getZone, isRelative, setZone } = await import("../format.js");
+  assert.equal(formatOffset(0), "+0s");
+  assert.equal(formatOffset(83_000), "+1m 23s");
+  assert.equal(formatOffset(3_900_000), "+1h 5m");
+  assert.equal(formatOffset(-5_000), "-5s");
+  assert.equal(formatOffset(null), "--");
+  const now = Date.parse("2026-12-02T18:45:12Z");
+  assert.equal(agoText(new Date("2026-12-02T18:42:00Z"), now), "3m 12s ago");
+  assert.equal(agoText(new Date(now - 200), now), "just now");
+  setZone("relative");
+  assert.equal(getZone(), "relative");
+  assert.equal(isRelative(), true);
+  setZone("nonsense");
+  assert.equal(getZone(), "local", "an unknown mode falls back to local");
+  assert.equal(isRelative(), false);
+});

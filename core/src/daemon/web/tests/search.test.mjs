@@ -30,3 +30,10 @@ test("errors are searched, and markup is only text", () => {
   assert.equal(matchesQuery(parseQuery("</script>"), e), true);
   assert.equal(matchesQuery(parseQuery('unit:"<img src=x>"'), e), true);
 });
+
+test("the grammar's shared cases (the daemon's q= parser passes the same list)", async () => {
+  const { readFile } = await import("node:fs/promises");
+  const cases = JSON.parse(await readFile(new URL("./search-cases.json", import.meta.url), "utf8"));
+  assert.ok(cases.length >= 10);
+  for (const c of cases) assert.deepEqual(parseQuery(c.q), c.parsed, `query ${JSON.stringify(c.q)}`);
+});
