@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 use super::{CmdResult, Context, Failure, exit, write_stdout};
 use crate::client::DaemonFiles;
 use crate::daemon::control::{self, Listen, Serving, Stopped};
-use crate::daemon::{ConnectionLimits, DEFAULT_MAX_BODY_BYTES, Schedule, ServerOptions};
+use crate::daemon::{AuthMode, ConnectionLimits, DEFAULT_MAX_BODY_BYTES, Schedule, ServerOptions};
 
 /// The history daemon.
 #[derive(Debug, Subcommand)]
@@ -271,9 +271,15 @@ fn foreground(ctx: &Context, files: &DaemonFiles, args: &StartArgs) -> CmdResult
     };
     let interval = ctx.config.setting_duration("policies.interval");
     let pass_db = db_path.clone();
+    let auth = ctx
+        .config
+        .setting_str("daemon.auth")
+        .map_or(Ok(AuthMode::Token), AuthMode::parse)
+        .map_err(Failure::failed)?;
     let options = ServerOptions {
         db_path: db_path.clone(),
         token: serving.token.clone(),
+        auth,
         redactor: crate::hooks::configured_redactor(&ctx.config),
         max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         schedule: Some(Schedule {
@@ -290,6 +296,7 @@ fn foreground(ctx: &Context, files: &DaemonFiles, args: &StartArgs) -> CmdResult
         pid = std::process::id(),
         addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
         database = %db_path.display(),
+        auth = auth.as_str(),
         policies_every = ?interval,
         "history daemon serving"
     );

@@ -960,7 +960,7 @@ fn the_built_in_defaults_are_valid() {
             .iter()
             .filter(|v| v.source == "default")
             .count(),
-        16,
+        17,
         "7 plugin values and otto-hooks' own clean.*, policies.interval, redaction.*, daemon.*, security.*"
     );
 }

@@ -21,7 +21,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
+use axum::extract::ConnectInfo;
+use axum::{Extension, Router};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::AsyncWriteExt;
@@ -149,6 +150,12 @@ async fn serve_one(
     header_timeout: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
+    // The peer's address reaches the security rules as `ConnectInfo` (the
+    // `auth = "local"` mode accepts token-free writes from loopback only).
+    let app = match tcp.peer_addr() {
+        Ok(peer) => app.layer(Extension(ConnectInfo(peer))),
+        Err(_) => app,
+    };
     let service = TowerToHyperService::new(app);
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder

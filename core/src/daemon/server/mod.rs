@@ -16,7 +16,8 @@
 //!   it never misses what was committed before it subscribed.
 //! - **Security** (module `security`) runs before any route: `Host` must
 //!   name the loopback interface, writes with a foreign `Origin` are
-//!   refused, writes need the bearer token, bodies are capped.
+//!   refused, writes need the bearer token (or, in `auth = "local"` mode,
+//!   come from loopback as JSON), bodies are capped.
 //! - **Shutdown**: when the caller's `shutdown` future resolves the server
 //!   stops accepting, lets in-flight requests finish, ends the streams,
 //!   waits for the scheduled pass in progress, then drains the writer and
@@ -27,6 +28,7 @@ mod conn;
 mod errors;
 mod health;
 mod ingest;
+mod live;
 mod reads;
 mod schedule;
 mod security;
@@ -49,6 +51,7 @@ use tokio::sync::{broadcast, watch};
 
 pub use conn::ConnectionLimits;
 use errors::ApiError;
+pub use security::AuthMode;
 
 /// The default cap on a request body: 8 MiB (about 40,000 events of 200
 /// bytes in one batch).
@@ -72,6 +75,9 @@ pub struct ServerOptions {
     /// The token writes must present as `Authorization: Bearer <token>`.
     /// Must not be empty.
     pub token: String,
+    /// Whether writes from loopback may go without the token
+    /// ([`AuthMode::Local`]); [`AuthMode::Token`] by default.
+    pub auth: AuthMode,
     /// Applied to every event payload, event error, completion error and
     /// stop reason before it is written.
     pub redactor: Redactor,
@@ -90,6 +96,7 @@ impl ServerOptions {
         ServerOptions {
             db_path: db_path.into(),
             token: token.into(),
+            auth: AuthMode::default(),
             redactor: Redactor::new(Default::default()),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             schedule: None,
@@ -103,6 +110,7 @@ impl fmt::Debug for ServerOptions {
         f.debug_struct("ServerOptions")
             .field("db_path", &self.db_path)
             .field("token", &"[REDACTED]")
+            .field("auth", &self.auth)
             .field("redactor", &self.redactor)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("schedule", &self.schedule)
@@ -224,7 +232,7 @@ pub fn serve(
     let state = Arc::new(AppState {
         db: Arc::clone(&db),
         redactor: options.redactor,
-        guard: security::Guard::new(options.token, local, options.max_body_bytes),
+        guard: security::Guard::new(options.token, options.auth, local, options.max_body_bytes),
         live,
         shutdown: stop_rx.clone(),
         meter: health::Meter::new(),
@@ -317,6 +325,16 @@ fn router(state: Shared, max_body: usize) -> Router {
         .route("/", get(web::index))
         .route("/ui/{*file}", get(web::file))
         .route("/api/health", get(health::health))
+        // choo's names: tasks/daemon/04 (`/health`, the CLI's reads under
+        // `/api/runs/…`), DAEMON.md and the live UI (`/api/state`,
+        // `/api/graph`, `/api/events`).
+        .route("/health", get(health::health))
+        .route("/api/state", get(live::state))
+        .route("/api/graph", get(live::graph))
+        .route("/api/events", get(sse::all_stream))
+        .route("/api/runs/{id}", get(reads::get_run))
+        .route("/api/runs/{id}/graph", get(reads::graph))
+        .route("/api/runs/{id}/stream", get(sse::run_stream))
         .route("/api/history/repos", get(reads::list_repos))
         .route("/api/history/runs", get(reads::list_runs))
         .route("/api/history/runs/{id}", get(reads::get_run))
@@ -325,7 +343,10 @@ fn router(state: Shared, max_body: usize) -> Router {
         .route("/api/history/runs/{id}/stream", get(sse::run_stream))
         .route("/api/stream", get(sse::all_stream))
         .route("/api/runs", post(ingest::start_run))
-        .route("/api/runs/{id}/events", post(ingest::append_events))
+        .route(
+            "/api/runs/{id}/events",
+            post(ingest::append_events).get(reads::list_events),
+        )
         .route("/api/runs/{id}/complete", post(ingest::complete_run))
         .route("/api/runs/{id}/stop", post(ingest::stop_run))
         .route("/api/runs/{id}/resume", post(ingest::resume_run))
