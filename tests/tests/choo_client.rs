@@ -428,6 +428,20 @@ fn the_daemon_md_client_batches_events_with_the_graph_given_at_start() {
     );
     let g = go.get(&format!("/api/history/runs/{run_id}/graph")).json();
     assert_eq!(g["nodes"], graph()["nodes"]);
+    // B7: Go's zero time (HISTORY-STORE's handler never sets `Time`) is
+    // stored as the time of receipt, not as year 1.
+    let events = go
+        .get(&format!("/api/runs/{run_id}/events?type=task"))
+        .json();
+    let stored = events["events"][0]["time"].as_str().unwrap().to_owned();
+    let started = go.get(&format!("/api/runs/{run_id}")).json()["started_at"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        stored >= started,
+        "{stored} before the run's start {started}"
+    );
 
     // B11: CompleteRun(stopped) then AppendResumeMarker.
     let a = go.post(
