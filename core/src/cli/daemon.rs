@@ -280,6 +280,7 @@ fn foreground(ctx: &Context, files: &DaemonFiles, args: &StartArgs) -> CmdResult
         db_path: db_path.clone(),
         token: serving.token.clone(),
         auth,
+        unix_listener: serving.unix.as_ref().and_then(|l| l.try_clone().ok()),
         redactor: crate::hooks::configured_redactor(&ctx.config),
         max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         schedule: Some(Schedule {

@@ -88,6 +88,9 @@ pub struct ServerOptions {
     pub schedule: Option<Schedule>,
     /// Header timeout and connection cap ([`ConnectionLimits::default`]).
     pub limits: ConnectionLimits,
+    /// A Unix socket to serve the same API on, to this process's user only
+    /// (each peer's uid is checked; their writes need no token), when any.
+    pub unix_listener: Option<std::os::unix::net::UnixListener>,
 }
 
 impl ServerOptions {
@@ -101,6 +104,7 @@ impl ServerOptions {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             schedule: None,
             limits: ConnectionLimits::default(),
+            unix_listener: None,
         }
     }
 }
@@ -115,6 +119,7 @@ impl fmt::Debug for ServerOptions {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("schedule", &self.schedule)
             .field("limits", &self.limits)
+            .field("unix_listener", &self.unix_listener)
             .finish()
     }
 }
@@ -242,12 +247,37 @@ pub fn serve(
     let app = router(state, options.max_body_bytes);
     let schedule = options.schedule;
     let limits = options.limits;
+    let unix = match options.unix_listener {
+        None => None,
+        Some(l) => {
+            l.set_nonblocking(true)
+                .map_err(|e| format!("cannot set up the Unix socket: {e}"))?;
+            Some(l)
+        }
+    };
 
     let result = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener)
             .map_err(|e| format!("cannot set up the listener on {local}: {e}"))?;
         let mut stopping = stop_rx.clone();
-        let server = conn::serve(listener, app, limits, stop_rx.clone());
+        let stop_rx_unix = stop_rx.clone();
+        let unix = match unix {
+            None => None,
+            Some(l) => Some(
+                tokio::net::UnixListener::from_std(l)
+                    .map_err(|e| format!("cannot set up the Unix socket: {e}"))?,
+            ),
+        };
+        let tcp = conn::serve(listener, app.clone(), limits, stop_rx.clone());
+        let server = async move {
+            match unix {
+                None => tcp.await,
+                Some(l) => {
+                    let unix = conn::serve_unix(l, app, limits, stop_rx_unix);
+                    tokio::join!(tcp, unix);
+                }
+            }
+        };
         let scheduler = schedule.map(|s| schedule::spawn(s, stop_rx));
         tracing::info!(address = %local, "history daemon listening");
         tokio::spawn(async move {
