@@ -24,6 +24,10 @@
 //!
 //! Reads need no token: they serve the local user's own history, and the
 //! `Host` rule keeps foreign pages from reading it.
+//!
+//! A request on the Unix socket (its peer's uid checked to be ours when it
+//! connected, see `conn::serve_unix`) skips rules 1–3: no browser can reach
+//! a Unix socket, and its peer is the user the token stands for.
 
 use std::net::{IpAddr, SocketAddr};
 
