@@ -488,6 +488,28 @@ mod tests {
     }
 
     #[test]
+    fn choo_history_api_deny_list_keys_are_redacted_by_default_and_author_is_not() {
+        // HISTORY-API.md's redactPayload list, every one in the default mode.
+        let r = Redactor::default();
+        for key in [
+            "token",
+            "api_key",
+            "apiKey",
+            "secret",
+            "password",
+            "credentials",
+            "auth",
+            "authorization",
+            "AUTH",
+        ] {
+            assert_eq!(r.key_verdict(key), KeyVerdict::Redact, "{key}");
+        }
+        for key in ["author", "authors", "authored_at", "author_email", "unit"] {
+            assert_eq!(r.key_verdict(key), KeyVerdict::Keep, "{key}");
+        }
+    }
+
+    #[test]
     fn key_verdicts_follow_the_mode_and_the_extra_lists() {
         let deny = Redactor::new(RedactOptions {
             extra_allowed_keys: vec!["Session_Count".into()],

@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 use super::{CmdResult, Context, Failure, exit, write_stdout};
 use crate::client::DaemonFiles;
 use crate::daemon::control::{self, Listen, Serving, Stopped};
-use crate::daemon::{ConnectionLimits, DEFAULT_MAX_BODY_BYTES, Schedule, ServerOptions};
+use crate::daemon::{AuthMode, ConnectionLimits, DEFAULT_MAX_BODY_BYTES, Schedule, ServerOptions};
 
 /// The history daemon.
 #[derive(Debug, Subcommand)]
@@ -271,9 +271,16 @@ fn foreground(ctx: &Context, files: &DaemonFiles, args: &StartArgs) -> CmdResult
             false
         }
     };
+    let auth = ctx
+        .config
+        .setting_str("daemon.auth")
+        .map_or(Ok(AuthMode::Token), AuthMode::parse)
+        .map_err(Failure::failed)?;
     let options = ServerOptions {
         db_path: db_path.clone(),
         token: serving.token.clone(),
+        auth,
+        unix_listener: serving.unix.as_ref().and_then(|l| l.try_clone().ok()),
         redactor: crate::hooks::configured_redactor(&ctx.config),
         max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         schedule: scheduled.then(|| Schedule {
@@ -290,6 +297,7 @@ fn foreground(ctx: &Context, files: &DaemonFiles, args: &StartArgs) -> CmdResult
         pid = std::process::id(),
         addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
         database = %db_path.display(),
+        auth = auth.as_str(),
         policies_every = ?interval,
         "history daemon serving"
     );

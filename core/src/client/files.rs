@@ -9,6 +9,9 @@
 //!   line the address clients connect to (`127.0.0.1`, `::1`, or the
 //!   address it is bound to).
 //! - `daemon.token`: the bearer token writes need (mode 0600).
+//! - `daemon.sock`: a Unix socket serving the same API to the daemon's own
+//!   user only (mode 0600, the peer's uid checked): writes there need no
+//!   token.
 //! - `daemon.log`: its log.
 
 use std::path::{Path, PathBuf};
@@ -45,6 +48,11 @@ impl DaemonFiles {
     /// The token file.
     pub fn token(&self) -> PathBuf {
         self.home.join("daemon.token")
+    }
+
+    /// The Unix socket.
+    pub fn socket(&self) -> PathBuf {
+        self.home.join("daemon.sock")
     }
 
     /// The log file.

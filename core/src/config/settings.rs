@@ -144,6 +144,15 @@ pub const SETTINGS: &[SettingDef] = &[
         default: Some("\"127.0.0.1\""),
         global_only: true,
     },
+    // Who may write to the daemon: `token` (the bearer token, always) or
+    // `local` (loopback JSON writes without it, for choo's client). A
+    // project file must not lower it.
+    SettingDef {
+        key: "daemon.auth",
+        ty: SettingType::Choice(&["token", "local"]),
+        default: Some("\"token\""),
+        global_only: true,
+    },
     // Whether a project's `.otto-hooks.toml` may set paths outside its
     // project (`storage.otto_home`, `storage.db`): only the user decides.
     SettingDef {

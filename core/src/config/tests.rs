@@ -938,6 +938,26 @@ fn bad_overrides_are_errors_naming_the_flag() {
 }
 
 #[test]
+fn daemon_auth_is_token_by_default_local_from_the_global_config_and_never_from_a_project() {
+    let world = World::new();
+    assert_eq!(world.load().setting_str("daemon.auth"), Some("token"));
+    world.write_global("[daemon]\nauth = \"local\"\n");
+    assert_eq!(world.load().setting_str("daemon.auth"), Some("local"));
+    world.write_global("[daemon]\nauth = \"none\"\n");
+    assert!(world.error().contains("token, local"), "{}", world.error());
+    std::fs::remove_file(world.global()).unwrap();
+    // A repository must not open the daemon to token-free writes.
+    world.write_project("[daemon]\nauth = \"local\"\n");
+    assert!(
+        world
+            .error()
+            .contains("may only be set in the global config"),
+        "{}",
+        world.error()
+    );
+}
+
+#[test]
 fn overrides_may_set_plugin_locations() {
     let world = World::new().set("plugins.paths=[\"~/lib.so\"]");
     let config = world.load();
@@ -960,8 +980,8 @@ fn the_built_in_defaults_are_valid() {
             .iter()
             .filter(|v| v.source == "default")
             .count(),
-        19,
-        "7 plugin values and otto-hooks' own clean.*, policies.*, redaction.*, daemon.*, security.*, history.*"
+        20,
+        "7 plugin values and otto-hooks' own clean.*, policies.*, redaction.*, daemon.* (auth among them), security.*, history.*"
     );
 }
 

@@ -14,7 +14,8 @@
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr, TcpListener};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -201,6 +202,9 @@ pub struct Serving {
     pub token: String,
     /// The socket to serve on.
     pub listener: TcpListener,
+    /// The Unix socket (`daemon.sock`) for the daemon's own user, when it
+    /// could be made.
+    pub unix: Option<UnixListener>,
 }
 
 impl Serving {
@@ -225,6 +229,13 @@ impl Serving {
             ip => ip,
         };
         write_atomically(&files.port(), &format!("{port}\n{connect}\n"), 0o644)?;
+        let unix = match bind_unix(&files.socket()) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                tracing::warn!("no Unix socket: {e}; clients use the TCP port");
+                None
+            }
+        };
         if !listen.bind.is_loopback() {
             tracing::warn!(
                 "listening on {}:{port}, beyond this machine: anyone who can reach it can read the history (writes still need the token)",
@@ -236,13 +247,39 @@ impl Serving {
             _pid: pid,
             token,
             listener,
+            unix,
         })
     }
+}
+
+/// Binds the Unix socket at `path`, mode 0600. Called with the pid file
+/// held, so a socket left there is a dead daemon's and is replaced; anything
+/// else at that path is refused, never removed.
+fn bind_unix(path: &Path) -> Result<UnixListener, String> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(path)
+            .map_err(|e| format!("cannot replace {}: {e}", path.display()))?,
+        Ok(_) => {
+            return Err(format!("{} is not a socket (remove it)", path.display()));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("cannot inspect {}: {e}", path.display())),
+    }
+    let listener =
+        UnixListener::bind(path).map_err(|e| format!("cannot bind {}: {e}", path.display()))?;
+    // The peer's uid is checked on every connection too: this only keeps
+    // other users from connecting at all.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| format!("cannot restrict {}: {e}", path.display()))?;
+    Ok(listener)
 }
 
 impl Drop for Serving {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(self.files.port());
+        if self.unix.is_some() {
+            let _ = std::fs::remove_file(self.files.socket());
+        }
     }
 }
 

@@ -16,4 +16,6 @@
 pub mod control;
 pub mod server;
 
-pub use server::{ConnectionLimits, DEFAULT_MAX_BODY_BYTES, Schedule, ServerOptions, serve};
+pub use server::{
+    AuthMode, ConnectionLimits, DEFAULT_MAX_BODY_BYTES, Schedule, ServerOptions, serve,
+};

@@ -82,7 +82,12 @@ pub fn parse_event(line: &str, now: Timestamp) -> Result<WireEvent, String> {
     };
     let time = match raw.time.or(raw.timestamp) {
         None => now,
-        Some(v) => parse_time(v.get())?,
+        // Go's zero `time.Time` is a time never set (choo's HISTORY-STORE
+        // handler sends it for every event), not an event of year 1.
+        Some(v) => match parse_time(v.get())? {
+            GO_ZERO_TIME => now,
+            t => t,
+        },
     };
     let payload = match raw.payload {
         None => None,
@@ -100,6 +105,12 @@ pub fn parse_event(line: &str, now: Timestamp) -> Result<WireEvent, String> {
         error: raw.error.filter(|e| !e.is_empty()),
     })
 }
+
+/// `0001-01-01T00:00:00Z`, what Go's `time.Time{}` marshals to.
+const GO_ZERO_TIME: Timestamp = Timestamp {
+    secs: -62_135_596_800,
+    nanos: 0,
+};
 
 /// Parses an RFC 3339 time given as a JSON string.
 fn parse_time(json: &str) -> Result<Timestamp, String> {
@@ -182,6 +193,16 @@ mod tests {
         assert_eq!((e.task, e.pr), (Some(1), Some(12)));
         assert_eq!(e.payload.as_deref(), Some(r#"{"title":"x"}"#));
         assert_eq!(e.error.as_deref(), Some("boom"));
+    }
+
+    #[test]
+    fn go_s_zero_time_is_a_missing_time() {
+        let e = parse_event(r#"{"time":"0001-01-01T00:00:00Z","type":"x"}"#, NOW).unwrap();
+        assert_eq!(e.time, NOW);
+        assert_eq!(parse_rfc3339("0001-01-01T00:00:00Z").unwrap(), GO_ZERO_TIME);
+        // A real early time is kept.
+        let e = parse_event(r#"{"time":"0001-01-01T00:00:01Z","type":"x"}"#, NOW).unwrap();
+        assert_eq!(e.time.secs, GO_ZERO_TIME.secs + 1);
     }
 
     #[test]

@@ -100,9 +100,90 @@ pub fn start_run(conn: &Connection, run: &NewRun) -> Result<()> {
     Ok(())
 }
 
+/// Records a new run, like [`start_run`], with the dependency graph of an
+/// `orch.started`-shaped payload (`{"graph": {nodes, edges, levels}}`) in
+/// the same transaction: choo's `RunConfig.graph`, given at creation.
+pub fn start_run_with_graph(conn: &Connection, run: &NewRun, graph: Option<&str>) -> Result<()> {
+    start_run(conn, run)?;
+    store_graph(conn, &run.id, graph)
+}
+
 /// Appends `events` to `run_id` with contiguous sequence numbers after the
 /// run's `last_seq`. Validates every event before writing any.
+///
+/// A `run.stopped` or `run.resumed` event among them changes the run the way
+/// [`stop_run`] and [`resume_run`] do (choo's HISTORY-API posts them as plain
+/// events); see [`apply_run_marker`].
 pub fn append_events(conn: &Connection, run_id: &str, events: &[NewEvent]) -> Result<SeqRange> {
+    let range = insert_events(conn, run_id, events)?;
+    for ev in events {
+        if matches!(ev.kind.as_str(), "run.stopped" | "run.resumed") {
+            apply_run_marker(conn, run_id, &ev.kind, ev.time)?;
+        }
+    }
+    Ok(range)
+}
+
+/// The run change a posted `run.stopped` / `run.resumed` event records:
+///
+/// - `run.stopped` on a running run: status `stopped`, `completed_at` the
+///   event's time, its running period closed into `active_ms` (as
+///   [`stop_run`]). On a run that is not running it changes nothing (the
+///   event is kept: a late or repeated marker must not lose history).
+/// - `run.resumed`: one more `resume_count`, status `running`,
+///   `completed_at` and `error` cleared, a running period opened (as
+///   [`resume_run`]). On a run still marked running (its stop was never
+///   recorded: a crash, or a Ctrl-C that could not reach the daemon) the
+///   resume is counted and the open period kept.
+fn apply_run_marker(conn: &Connection, run_id: &str, kind: &str, at: Timestamp) -> Result<()> {
+    let state = run_state(conn, run_id)?;
+    let at_text = format_time(at)?;
+    match (kind, state.status.as_str()) {
+        ("run.stopped", "running") => {
+            mark_stopped(conn, run_id, at, &at_text, state.active_since.as_deref())?;
+        }
+        ("run.resumed", "running") => {
+            conn.prepare_cached("UPDATE runs SET resume_count = resume_count + 1 WHERE id = ?1")?
+                .execute([run_id])?;
+        }
+        ("run.resumed", _) => mark_resumed(conn, run_id, &at_text)?,
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Marks a running run stopped at `at`.
+fn mark_stopped(
+    conn: &Connection,
+    run_id: &str,
+    at: Timestamp,
+    at_text: &str,
+    active_since: Option<&str>,
+) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE runs SET status = 'stopped', completed_at = ?1, active_ms = active_ms + ?2,
+                active_since = NULL, updated_at = MAX(COALESCE(updated_at, ''), ?1)
+         WHERE id = ?3",
+    )?
+    .execute(params![at_text, period_ms(active_since, at), run_id])?;
+    Ok(())
+}
+
+/// Marks a run running again from `at_text`, counting the resume.
+fn mark_resumed(conn: &Connection, run_id: &str, at_text: &str) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE runs SET status = 'running', completed_at = NULL, error = NULL,
+                resume_count = resume_count + 1, active_since = ?1,
+                updated_at = MAX(COALESCE(updated_at, ''), ?1)
+         WHERE id = ?2",
+    )?
+    .execute(params![at_text, run_id])?;
+    Ok(())
+}
+
+/// [`append_events`] without the run changes of `run.*` markers: for the
+/// commands that record those changes themselves.
+fn insert_events(conn: &Connection, run_id: &str, events: &[NewEvent]) -> Result<SeqRange> {
     let mut times = Vec::with_capacity(events.len());
     for (i, ev) in events.iter().enumerate() {
         validate::event(i, ev)?;
@@ -136,7 +217,10 @@ pub fn append_events(conn: &Connection, run_id: &str, events: &[NewEvent]) -> Re
             "unit.completed" => completed += 1,
             "unit.failed" => failed += 1,
             "unit.blocked" => blocked += 1,
-            "orch.started" => store_graph(conn, run_id, ev.payload.as_deref())?,
+            // A dry run carries its graph in `orch.dryrun.started`.
+            "orch.started" | "orch.dryrun.started" => {
+                store_graph(conn, run_id, ev.payload.as_deref())?
+            }
             _ => {}
         }
         latest = Some(later(latest, time));
@@ -161,14 +245,15 @@ pub fn append_events(conn: &Connection, run_id: &str, events: &[NewEvent]) -> Re
     Ok(SeqRange { first, last: seq })
 }
 
-/// Upserts the graph of an `orch.started` payload
-/// (`{graph: {nodes, edges, levels}}`); a payload without a graph is ignored.
+/// Upserts the graph of an `orch.started` (or `orch.dryrun.started`) payload
+/// (`{graph: {nodes, edges, levels}}`); a payload without a graph object is
+/// ignored (choo's own allow-list redaction may have turned it into a string).
 fn store_graph(conn: &Connection, run_id: &str, payload: Option<&str>) -> Result<()> {
     let Some(payload) = payload else {
         return Ok(());
     };
     let value: serde_json::Value = serde_json::from_str(payload)
-        .map_err(|e| DbError::Invalid(format!("orch.started payload is not valid JSON ({e})")))?;
+        .map_err(|e| DbError::Invalid(format!("a graph payload is not valid JSON ({e})")))?;
     let Some(graph) = value.get("graph").filter(|g| g.is_object()) else {
         return Ok(());
     };
@@ -244,7 +329,7 @@ pub fn complete_run_recorded(conn: &Connection, c: &Completion) -> Result<u64> {
     let mut ev = NewEvent::new(c.ended_at, format!("run.{}", c.status));
     ev.payload = Some(serde_json::Value::Object(payload).to_string());
     ev.error = c.error.clone();
-    let range = append_events(conn, &c.run_id, &[ev])?;
+    let range = insert_events(conn, &c.run_id, &[ev])?;
     complete_run(conn, c)?;
     Ok(range.last)
 }
@@ -266,18 +351,9 @@ pub fn stop_run(
     }
     let mut ev = NewEvent::new(at, "run.stopped");
     ev.payload = Some(serde_json::json!({ "reason": reason }).to_string());
-    let range = append_events(conn, run_id, &[ev])?;
+    let range = insert_events(conn, run_id, &[ev])?;
     let at_text = format_time(at)?;
-    conn.prepare_cached(
-        "UPDATE runs SET status = 'stopped', completed_at = ?1, active_ms = active_ms + ?2,
-                active_since = NULL, updated_at = MAX(COALESCE(updated_at, ''), ?1)
-         WHERE id = ?3",
-    )?
-    .execute(params![
-        at_text,
-        period_ms(state.active_since.as_deref(), at),
-        run_id
-    ])?;
+    mark_stopped(conn, run_id, at, &at_text, state.active_since.as_deref())?;
     Ok(range.last)
 }
 
@@ -295,15 +371,8 @@ pub fn resume_run(conn: &Connection, run_id: &str, at: Timestamp) -> Result<u64>
     let from = state.last_seq;
     let mut ev = NewEvent::new(at, "run.resumed");
     ev.payload = Some(serde_json::json!({ "resumed_from_seq": from }).to_string());
-    append_events(conn, run_id, &[ev])?;
-    let at_text = format_time(at)?;
-    conn.prepare_cached(
-        "UPDATE runs SET status = 'running', completed_at = NULL, error = NULL,
-                resume_count = resume_count + 1, active_since = ?1,
-                updated_at = MAX(COALESCE(updated_at, ''), ?1)
-         WHERE id = ?2",
-    )?
-    .execute(params![at_text, run_id])?;
+    insert_events(conn, run_id, &[ev])?;
+    mark_resumed(conn, run_id, &format_time(at)?)?;
     Ok(from)
 }
 
@@ -433,7 +502,9 @@ pub fn import_run(conn: &Connection, imp: &ImportedRun) -> Result<ImportOutcome>
             delete_ids(conn, &[id.to_owned()])?;
         }
         start_run(conn, &imp.run)?;
-        append_events(conn, id, &imp.events)?;
+        // The imported completion and the recomputed summary below decide
+        // the run's state, not its markers one by one.
+        insert_events(conn, id, &imp.events)?;
         if let Some(c) = &imp.completion {
             complete_run(conn, c)?;
         }

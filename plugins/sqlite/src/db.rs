@@ -209,9 +209,21 @@ impl HistoryDb {
         self.submit(1, move |c| commands::start_run(c, &run))
     }
 
+    /// Records a new run like [`start_run`](Self::start_run), with its
+    /// dependency graph given as an `orch.started`-shaped payload
+    /// (`{"graph": {nodes, edges, levels}}`; anything else stores no graph),
+    /// in the same transaction.
+    pub fn start_run_with_graph(&self, run: NewRun, graph: Option<String>) -> Result<()> {
+        self.submit(1, move |c| {
+            commands::start_run_with_graph(c, &run, graph.as_deref())
+        })
+    }
+
     /// Appends events to a run, numbering them after its last one; returns
     /// their sequence numbers. `NotFound` for an unknown run, `Invalid` (and
-    /// nothing stored) when any event is invalid.
+    /// nothing stored) when any event is invalid. A `run.stopped` or
+    /// `run.resumed` event changes the run's status and `resume_count` as
+    /// [`stop_run`](Self::stop_run) and [`resume_run`](Self::resume_run) do.
     pub fn append_events(&self, run_id: &str, events: Vec<NewEvent>) -> Result<SeqRange> {
         let id = run_id.to_owned();
         self.submit_appending(events.len(), run_id.to_owned(), move |c| {

@@ -21,11 +21,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
+use axum::extract::ConnectInfo;
+use axum::{Extension, Router};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream, UnixListener};
 use tokio::sync::{Semaphore, watch};
 
 /// Descriptors kept for everything but connections: the database and its
@@ -127,7 +129,13 @@ pub(crate) async fn serve(
             tokio::spawn(refuse_busy(tcp, cap));
             continue;
         };
-        let app = app.clone();
+        // The peer's address reaches the security rules as `ConnectInfo`
+        // (the `auth = "local"` mode accepts token-free writes from
+        // loopback only).
+        let app = match tcp.peer_addr() {
+            Ok(peer) => app.clone().layer(Extension(ConnectInfo(peer))),
+            Err(_) => app.clone(),
+        };
         let stop = stop.clone();
         let open = open_rx.clone();
         tokio::spawn(async move {
@@ -141,21 +149,85 @@ pub(crate) async fn serve(
     open_tx.closed().await;
 }
 
+/// A connection on the Unix socket from the daemon's own user (its uid
+/// checked): the security rules let its writes go without the token.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OwnUser;
+
+/// Serves `app` on the Unix socket like [`serve`] does on TCP, with the same
+/// limits, to connections whose peer runs as this process's user; any
+/// other peer is closed at once.
+pub(crate) async fn serve_unix(
+    listener: UnixListener,
+    app: Router,
+    limits: ConnectionLimits,
+    mut stop: watch::Receiver<bool>,
+) {
+    let cap = limits.cap();
+    let slots = Arc::new(Semaphore::new(cap));
+    let own_uid = rustix::process::getuid().as_raw();
+    let (open_tx, open_rx) = watch::channel(());
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stop.wait_for(|stopping| *stopping) => break,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot accept a connection on the Unix socket");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        match stream.peer_cred() {
+            Ok(cred) if cred.uid() == own_uid => {}
+            Ok(cred) => {
+                tracing::warn!(
+                    uid = cred.uid(),
+                    "refused a Unix-socket connection from another user"
+                );
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read a Unix-socket peer's uid; refused");
+                continue;
+            }
+        }
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            continue;
+        };
+        let app = app.clone().layer(Extension(OwnUser));
+        let stop = stop.clone();
+        let open = open_rx.clone();
+        tokio::spawn(async move {
+            serve_one(stream, app, limits.header_timeout, stop).await;
+            drop(slot);
+            drop(open);
+        });
+    }
+    drop(listener);
+    drop(open_rx);
+    open_tx.closed().await;
+}
+
 /// Serves one connection until it closes, or finishes it gracefully when
 /// `stop` turns true.
-async fn serve_one(
-    tcp: TcpStream,
+async fn serve_one<IO>(
+    io: IO,
     app: Router,
     header_timeout: Duration,
     mut stop: watch::Receiver<bool>,
-) {
+) where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let service = TowerToHyperService::new(app);
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout);
     let conn = builder
-        .serve_connection(TokioIo::new(tcp), service)
+        .serve_connection(TokioIo::new(io), service)
         .with_upgrades();
     tokio::pin!(conn);
     let mut stopping = false;

@@ -4,16 +4,25 @@
 //! Each request is parsed and validated whole, its texts redacted, and then
 //! stored by one engine command (one transaction): a request either is
 //! stored entirely or not at all. Each answer goes out after COMMIT.
+//!
+//! Both of choo's client designs are served: DAEMON.md's (the daemon mints
+//! the run id, events come in batches) and HISTORY-API.md's (the client
+//! picks the id in `id`, posts one event with its `seq`, and decodes the
+//! created `Run` / `StoredEvent`). Answers are supersets of both shapes.
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use otto_hooks_plugin_api::{RunStatus, Timestamp};
 use otto_hooks_redact::Redactor;
-use otto_hooks_sqlite::{Completion, DbError, NewEvent, NewRun, SeqRange, mint_run_id};
+use otto_hooks_sqlite::{
+    Completion, DbError, EventFilter, NewEvent, NewRun, SeqRange, mint_run_id,
+};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::Shared;
@@ -29,6 +38,11 @@ const MINT_ATTEMPTS: usize = 16;
 pub(crate) struct StartBody {
     repo_path: Option<String>,
     run_id: Option<String>,
+    /// HISTORY-API's name for `run_id`; `""` (Go's zero value) is absent.
+    id: Option<String>,
+    /// choo's `RunConfig.graph` (`{nodes, edges, levels}`), stored as the
+    /// run's graph.
+    graph: Option<Value>,
     project: Option<String>,
     parallelism: Option<u32>,
     total_units: Option<u32>,
@@ -37,10 +51,48 @@ pub(crate) struct StartBody {
     started_at: Option<String>,
 }
 
-/// `POST /api/runs` answer.
-#[derive(Debug, Serialize)]
-pub(crate) struct Started {
-    run_id: String,
+/// A stored run as JSON (the `Run` of choo's design) with `run_id`, the
+/// field DAEMON.md's client reads, beside `id`.
+fn run_with_id(run: &otto_hooks_sqlite::RunRow) -> Result<Value, ApiError> {
+    let mut value = serde_json::to_value(run)
+        .map_err(|e| ApiError::internal(format!("cannot encode run {:?}: {e}", run.id)))?;
+    if let Value::Object(map) = &mut value {
+        map.insert("run_id".into(), Value::String(run.id.clone()));
+    }
+    Ok(value)
+}
+
+/// The run id a start asks for: `run_id` or `id` (`""` is absent); both
+/// given and different is refused.
+fn requested_id(b: &StartBody) -> Result<Option<String>, ApiError> {
+    let given = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+    match (given(&b.run_id), given(&b.id)) {
+        (Some(a), Some(b)) if a != b => Err(ApiError::invalid_param(format!(
+            "`run_id` {a:?} and `id` {b:?} differ; send one of them"
+        ))),
+        (Some(a), _) => Ok(Some(a)),
+        (None, id) => Ok(id),
+    }
+}
+
+/// The graph given at run creation as an `orch.started`-shaped payload,
+/// redacted like one; `null` is no graph.
+fn start_graph(graph: Option<Value>, redactor: &Redactor) -> Result<Option<String>, ApiError> {
+    let graph = match graph {
+        None | Some(Value::Null) => return Ok(None),
+        Some(g @ Value::Object(_)) => g,
+        Some(_) => {
+            return Err(ApiError::invalid_param(
+                "`graph` must be an object {nodes, edges, levels}",
+            ));
+        }
+    };
+    let text = serde_json::json!({ "graph": graph }).to_string();
+    match redactor.redact_payload(&text) {
+        Ok(r) if r.is_unchanged() => Ok(Some(text)),
+        Ok(r) => Ok(Some(r.into_string())),
+        Err(e) => Err(ApiError::invalid_json(format!("graph: {e}"))),
+    }
 }
 
 /// Parses an optional RFC 3339 time field; `now` when absent.
@@ -53,14 +105,16 @@ fn time_field(name: &str, value: Option<&str>) -> Result<Timestamp, ApiError> {
     }
 }
 
-/// `POST /api/runs`: records a new run (status `running`); mints
-/// `run_YYYYMMDD_HHMMSS_xxxx` when no `run_id` is given.
+/// `POST /api/runs`: records a new run (status `running`), with its graph
+/// when one is given; mints `run_YYYYMMDD_HHMMSS_xxxx` when no `run_id` (or
+/// `id`) is given. Answers 201 with the created run and its `run_id`.
 pub(crate) async fn start_run(
     State(state): State<Shared>,
     bytes: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<Started>), ApiError> {
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let bytes = body::bytes(bytes, state.body_limit())?;
     let b: StartBody = body::json(&bytes)?;
+    let run_id = requested_id(&b)?;
     let repo_path = b
         .repo_path
         .filter(|r| !r.is_empty())
@@ -76,14 +130,15 @@ pub(crate) async fn start_run(
     let total_units = b
         .total_units
         .ok_or_else(|| ApiError::missing("total_units"))?;
-    if let Some(id) = &b.run_id {
+    if let Some(id) = &run_id {
         validate_run_id(id).map_err(ApiError::invalid_param)?;
     }
     let started_at = time_field("started_at", b.started_at.as_deref())?;
     // Every text of the run is redacted before it is stored; a run id is the
     // run's identity and cannot be, so one that holds a secret is refused.
     let redactor = &state.redactor;
-    if b.run_id
+    let graph = start_graph(b.graph, redactor)?;
+    if run_id
         .as_deref()
         .is_some_and(|id| redactor.needs_redaction(id))
     {
@@ -94,7 +149,7 @@ pub(crate) async fn start_run(
     let redacted = |s: &str| redactor.redact_error(s).into_owned();
     let repo_path = redacted(&repo_path);
     let run = NewRun {
-        id: b.run_id.clone().unwrap_or_default(),
+        id: run_id.clone().unwrap_or_default(),
         project: b
             .project
             .filter(|p| !p.is_empty())
@@ -106,35 +161,52 @@ pub(crate) async fn start_run(
         tasks_dir: b.tasks_dir.filter(|t| !t.is_empty()).map(|t| redacted(&t)),
         dry_run: b.dry_run.unwrap_or(false),
     };
-    let given = b.run_id.is_some();
-    let run_id = state
+    let given = run_id.is_some();
+    let created = state
         .blocking(move |db| {
             let mut attempt = 0;
-            loop {
+            let id = loop {
                 let mut run = run.clone();
                 if !given {
                     run.id = mint_run_id(run.started_at);
                 }
                 let id = run.id.clone();
-                match db.start_run(run) {
-                    Ok(()) => return Ok(id),
+                match db.start_run_with_graph(run, graph.clone()) {
+                    Ok(()) => break id,
                     Err(DbError::AlreadyExists(_)) if !given && attempt + 1 < MINT_ATTEMPTS => {
                         attempt += 1;
                     }
                     Err(e) => return Err(e.into()),
                 }
-            }
+            };
+            db.get_run(&id)?
+                .ok_or_else(|| ApiError::internal(format!("run {id:?} vanished once created")))
         })
         .await?;
-    super::sse::announce_run(&state, run_id.clone()).await;
-    Ok((StatusCode::CREATED, Json(Started { run_id })))
+    super::sse::announce_run(&state, created.id.clone()).await;
+    Ok((StatusCode::CREATED, Json(run_with_id(&created)?)))
 }
 
-/// `POST /api/runs/{id}/events` body: `{"events": [ … ]}`.
+/// `POST /api/runs/{id}/events` body: `{"events": [ … ]}` (DAEMON.md), or
+/// one event object with its `seq` (HISTORY-API.md's `CreateEventRequest`).
 #[derive(Deserialize)]
 struct EventBatch<'a> {
     #[serde(borrow, default)]
     events: Option<Vec<&'a RawValue>>,
+    /// Set when the body is a single event.
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<&'a RawValue>,
+    /// The client's sequence number of a single event.
+    #[serde(borrow, default)]
+    seq: Option<&'a RawValue>,
+}
+
+/// What an events body holds.
+enum Posted {
+    /// `{"events": [...]}`.
+    Batch(Vec<NewEvent>),
+    /// One event object (its `seq` checked, then left to the daemon).
+    Single(NewEvent),
 }
 
 /// `POST /api/runs/{id}/events` answer: the sequence numbers given.
@@ -142,6 +214,8 @@ struct EventBatch<'a> {
 pub(crate) struct Appended {
     first_seq: u64,
     last_seq: u64,
+    /// How many were stored (DAEMON.md's `{"accepted": N}`).
+    accepted: u64,
 }
 
 impl From<SeqRange> for Appended {
@@ -149,17 +223,41 @@ impl From<SeqRange> for Appended {
         Appended {
             first_seq: r.first,
             last_seq: r.last,
+            accepted: (r.last + 1).saturating_sub(r.first),
         }
     }
 }
 
+/// Parses and redacts a batch or a single event.
+///
+/// A single event's `seq` must be an integer when present, and is not used
+/// to number it: choo's HISTORY-API says the server "does not enforce
+/// uniqueness but stores events in order of receipt", and the daemon's
+/// `seq` is exactly the order of receipt (contiguous per run). So a repeated
+/// or skipped client `seq` (a resumed choo restarts its counter) is stored
+/// like any other event, never refused and never reordered.
+fn parse_posted(bytes: &[u8], redactor: &Redactor, now: Timestamp) -> Result<Posted, ApiError> {
+    let body: EventBatch<'_> = body::json(bytes)?;
+    if body.events.is_some() || body.kind.is_none() {
+        return parse_batch(body, redactor, now).map(Posted::Batch);
+    }
+    if let Some(seq) = body.seq {
+        if seq.get() != "null" && serde_json::from_str::<i64>(seq.get()).is_err() {
+            return Err(ApiError::invalid_param("`seq` must be an integer"));
+        }
+    }
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| ApiError::invalid_json(format!("the request body is not UTF-8: {e}")))?;
+    let event = wire::parse_event(text, now).map_err(ApiError::invalid_param)?;
+    redact(event, redactor).map(Posted::Single)
+}
+
 /// Parses and redacts a whole batch; the first bad event refuses it all.
 fn parse_batch(
-    bytes: &[u8],
+    batch: EventBatch<'_>,
     redactor: &Redactor,
     now: Timestamp,
 ) -> Result<Vec<NewEvent>, ApiError> {
-    let batch: EventBatch<'_> = body::json(bytes)?;
     let raws = batch.events.ok_or_else(|| ApiError::missing("events"))?;
     raws.iter()
         .enumerate()
@@ -200,26 +298,54 @@ fn redact(event: wire::WireEvent, redactor: &Redactor) -> Result<NewEvent, ApiEr
     })
 }
 
-/// `POST /api/runs/{id}/events`: appends a batch to a run, numbering the
-/// events after its last one. Answers after COMMIT.
+/// `POST /api/runs/{id}/events`: appends a batch, or one event, to a run,
+/// numbering the events after its last one. Answers after COMMIT: a batch
+/// with 200 `{first_seq, last_seq, accepted}`; a single event with 201 and
+/// the stored event (choo's `StoredEvent`) plus `first_seq` and `last_seq`.
 pub(crate) async fn append_events(
     State(state): State<Shared>,
     path: Result<Path<String>, PathRejection>,
     bytes: Result<Bytes, BytesRejection>,
-) -> Result<Json<Appended>, ApiError> {
+) -> Result<Response, ApiError> {
     let run_id = body::path_id(path)?;
     let bytes = body::bytes(bytes, state.body_limit())?;
     let redactor = state.redactor.clone();
-    let range = state
-        .blocking(move |db| {
-            let events = parse_batch(&bytes, &redactor, Timestamp::now())?;
-            Ok(db.append_events(&run_id, events)?)
-        })
+    let (range, stored) = state
+        .blocking(
+            move |db| match parse_posted(&bytes, &redactor, Timestamp::now())? {
+                Posted::Batch(events) => Ok((db.append_events(&run_id, events)?, None)),
+                Posted::Single(event) => {
+                    let range = db.append_events(&run_id, vec![event])?;
+                    let page = db.events(&EventFilter {
+                        run_id: run_id.clone(),
+                        after_seq: Some(range.first - 1),
+                        limit: 1,
+                        ..EventFilter::default()
+                    })?;
+                    let row = page.events.into_iter().next().ok_or_else(|| {
+                        ApiError::internal(format!("event {} of {run_id:?} vanished", range.first))
+                    })?;
+                    Ok((range, Some(row)))
+                }
+            },
+        )
         .await?;
     if !range.is_empty() {
         state.meter.record(range.last + 1 - range.first);
     }
-    Ok(Json(range.into()))
+    let appended = Appended::from(range);
+    Ok(match stored {
+        None => Json(appended).into_response(),
+        Some(row) => {
+            let mut value = serde_json::to_value(&row)
+                .map_err(|e| ApiError::internal(format!("cannot encode the event: {e}")))?;
+            if let Value::Object(map) = &mut value {
+                map.insert("first_seq".into(), appended.first_seq.into());
+                map.insert("last_seq".into(), appended.last_seq.into());
+            }
+            (StatusCode::CREATED, Json(value)).into_response()
+        }
+    })
 }
 
 /// `POST /api/runs/{id}/complete` body.
@@ -255,11 +381,13 @@ fn choo_status(status: RunStatus) -> &'static str {
 
 /// `POST /api/runs/{id}/complete`: records how the run ended and appends
 /// `run.completed`, `run.failed` or `run.stopped`, in one transaction.
+/// Answers the updated run (choo's `Run`) with `run_id`, `seq` (the marker
+/// event's) and `ok: true` (DAEMON.md's answer).
 pub(crate) async fn complete_run(
     State(state): State<Shared>,
     path: Result<Path<String>, PathRejection>,
     bytes: Result<Bytes, BytesRejection>,
-) -> Result<Json<RunChange>, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     let run_id = body::path_id(path)?;
     let bytes = body::bytes(bytes, state.body_limit())?;
     let b: CompleteBody = body::json(&bytes)?;
@@ -276,15 +404,24 @@ pub(crate) async fn complete_run(
             .error
             .map(|e| state.redactor.redact_error(&e).into_owned()),
     };
-    let seq = state
-        .blocking(move |db| Ok(db.complete_run_recorded(completion)?))
+    let (seq, run) = state
+        .blocking(move |db| {
+            let seq = db.complete_run_recorded(completion)?;
+            let run = db
+                .get_run(&run_id)?
+                .ok_or_else(|| ApiError::not_found(format!("no run {run_id:?}")))?;
+            Ok((seq, run))
+        })
         .await?;
-    Ok(Json(RunChange {
-        run_id,
-        status,
-        seq,
-        resumed_from_seq: None,
-    }))
+    let mut value = run_with_id(&run)?;
+    if let Value::Object(map) = &mut value {
+        // The status this request recorded (the run's own, unless a write
+        // raced in between).
+        map.insert("status".into(), status.into());
+        map.insert("seq".into(), seq.into());
+        map.insert("ok".into(), true.into());
+    }
+    Ok(Json(value))
 }
 
 /// `POST /api/runs/{id}/stop` body.
@@ -361,9 +498,94 @@ mod tests {
         Redactor::new(Default::default())
     }
 
+    fn batch(bytes: &[u8], r: &Redactor, now: Timestamp) -> Result<Vec<NewEvent>, ApiError> {
+        match parse_posted(bytes, r, now)? {
+            Posted::Batch(events) => Ok(events),
+            Posted::Single(_) => panic!("parsed as a single event"),
+        }
+    }
+
+    #[test]
+    fn a_single_event_with_its_seq_is_one_event() {
+        let posted = parse_posted(
+            br#"{"seq":5,"time":"2026-01-22T10:15:30-05:00","type":"unit.started","unit":"auth-service","payload":{"worktree":"/w","auth":"hunter2"}}"#,
+            &redactor(),
+            NOW,
+        )
+        .unwrap();
+        let Posted::Single(ev) = posted else {
+            panic!("a batch")
+        };
+        assert_eq!(ev.kind, "unit.started");
+        assert_eq!(ev.unit.as_deref(), Some("auth-service"));
+        assert_eq!(
+            ev.payload.as_deref(),
+            Some(r#"{"worktree":"/w","auth":"[REDACTED]"}"#)
+        );
+        for bad in [r#"{"seq":"five","type":"x"}"#, r#"{"seq":1.5,"type":"x"}"#] {
+            assert_eq!(
+                parse_posted(bad.as_bytes(), &redactor(), NOW)
+                    .err()
+                    .map(|e| e.code()),
+                Some("INVALID_PARAM"),
+                "{bad}"
+            );
+        }
+        // Go's zero value and null are fine.
+        for ok in [r#"{"seq":0,"type":"x"}"#, r#"{"seq":null,"type":"x"}"#] {
+            assert!(
+                parse_posted(ok.as_bytes(), &redactor(), NOW).is_ok(),
+                "{ok}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_start_takes_its_id_from_run_id_or_id() {
+        let body = |json: &str| serde_json::from_str::<StartBody>(json).unwrap();
+        assert_eq!(requested_id(&body(r#"{"id":""}"#)).unwrap(), None);
+        assert_eq!(
+            requested_id(&body(r#"{"id":"run_a"}"#)).unwrap().as_deref(),
+            Some("run_a")
+        );
+        assert_eq!(
+            requested_id(&body(r#"{"run_id":"run_a","id":""}"#))
+                .unwrap()
+                .as_deref(),
+            Some("run_a")
+        );
+        assert_eq!(
+            requested_id(&body(r#"{"run_id":"run_a","id":"run_b"}"#))
+                .unwrap_err()
+                .code(),
+            "INVALID_PARAM"
+        );
+    }
+
+    #[test]
+    fn a_start_graph_must_be_an_object_and_is_redacted() {
+        let r = redactor();
+        assert_eq!(start_graph(None, &r).unwrap(), None);
+        assert_eq!(start_graph(Some(Value::Null), &r).unwrap(), None);
+        assert_eq!(
+            start_graph(Some(serde_json::json!("[redacted]")), &r)
+                .unwrap_err()
+                .code(),
+            "INVALID_PARAM"
+        );
+        let g = start_graph(
+            Some(serde_json::json!({"nodes":[{"id":"a","token":"x"}],"edges":[],"levels":[["a"]]})),
+            &r,
+        )
+        .unwrap()
+        .unwrap();
+        assert!(g.starts_with(r#"{"graph":{"#), "{g}");
+        assert!(g.contains(r#""token":"[REDACTED]""#), "{g}");
+    }
+
     #[test]
     fn a_batch_is_parsed_and_redacted_whole() {
-        let events = parse_batch(
+        let events = batch(
             br#"{"events":[{"type":"unit.started","unit":"a"},
                 {"type":"x","payload":{"GITHUB_TOKEN":"abc"},"error":"Authorization: Bearer abcdefghijklmnop"}]}"#,
             &redactor(),
@@ -387,7 +609,7 @@ mod tests {
 
     #[test]
     fn one_bad_event_refuses_the_batch_and_names_its_index() {
-        let e = parse_batch(
+        let e = batch(
             br#"{"events":[{"type":"a"},{"type":"b"},{"unit":"no type"}]}"#,
             &redactor(),
             NOW,
@@ -396,17 +618,17 @@ mod tests {
         assert_eq!(e.code(), "INVALID_PARAM");
         assert!(format!("{e:?}").contains("events[2]"), "{e:?}");
         assert_eq!(
-            parse_batch(b"{\"events\": [", &redactor(), NOW)
+            batch(b"{\"events\": [", &redactor(), NOW)
                 .unwrap_err()
                 .code(),
             "INVALID_JSON"
         );
         assert_eq!(
-            parse_batch(b"{}", &redactor(), NOW).unwrap_err().code(),
+            batch(b"{}", &redactor(), NOW).unwrap_err().code(),
             "MISSING_PARAM"
         );
         assert_eq!(
-            parse_batch(br#"{"events":{"type":"a"}}"#, &redactor(), NOW)
+            batch(br#"{"events":{"type":"a"}}"#, &redactor(), NOW)
                 .unwrap_err()
                 .code(),
             "INVALID_PARAM"

@@ -16,7 +16,8 @@
 //!   it never misses what was committed before it subscribed.
 //! - **Security** (module `security`) runs before any route: `Host` must
 //!   name the loopback interface, writes with a foreign `Origin` are
-//!   refused, writes need the bearer token, bodies are capped.
+//!   refused, writes need the bearer token (or, in `auth = "local"` mode,
+//!   come from loopback as JSON), bodies are capped.
 //! - **Shutdown**: when the caller's `shutdown` future resolves the server
 //!   stops accepting, lets in-flight requests finish, ends the streams,
 //!   waits for the scheduled pass in progress, then drains the writer and
@@ -28,6 +29,7 @@ mod errors;
 mod export;
 mod health;
 mod ingest;
+mod live;
 mod reads;
 mod schedule;
 mod security;
@@ -50,6 +52,7 @@ use tokio::sync::{broadcast, watch};
 
 pub use conn::ConnectionLimits;
 use errors::ApiError;
+pub use security::AuthMode;
 
 /// The default cap on a request body: 8 MiB (about 40,000 events of 200
 /// bytes in one batch).
@@ -73,6 +76,9 @@ pub struct ServerOptions {
     /// The token writes must present as `Authorization: Bearer <token>`.
     /// Must not be empty.
     pub token: String,
+    /// Whether writes from loopback may go without the token
+    /// ([`AuthMode::Local`]); [`AuthMode::Token`] by default.
+    pub auth: AuthMode,
     /// Applied to every event payload, event error, completion error and
     /// stop reason before it is written.
     pub redactor: Redactor,
@@ -83,6 +89,9 @@ pub struct ServerOptions {
     pub schedule: Option<Schedule>,
     /// Header timeout and connection cap ([`ConnectionLimits::default`]).
     pub limits: ConnectionLimits,
+    /// A Unix socket to serve the same API on, to this process's user only
+    /// (each peer's uid is checked; their writes need no token), when any.
+    pub unix_listener: Option<std::os::unix::net::UnixListener>,
 }
 
 impl ServerOptions {
@@ -91,10 +100,12 @@ impl ServerOptions {
         ServerOptions {
             db_path: db_path.into(),
             token: token.into(),
+            auth: AuthMode::default(),
             redactor: Redactor::new(Default::default()),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             schedule: None,
             limits: ConnectionLimits::default(),
+            unix_listener: None,
         }
     }
 }
@@ -104,10 +115,12 @@ impl fmt::Debug for ServerOptions {
         f.debug_struct("ServerOptions")
             .field("db_path", &self.db_path)
             .field("token", &"[REDACTED]")
+            .field("auth", &self.auth)
             .field("redactor", &self.redactor)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("schedule", &self.schedule)
             .field("limits", &self.limits)
+            .field("unix_listener", &self.unix_listener)
             .finish()
     }
 }
@@ -225,7 +238,7 @@ pub fn serve(
     let state = Arc::new(AppState {
         db: Arc::clone(&db),
         redactor: options.redactor,
-        guard: security::Guard::new(options.token, local, options.max_body_bytes),
+        guard: security::Guard::new(options.token, options.auth, local, options.max_body_bytes),
         live,
         shutdown: stop_rx.clone(),
         meter: health::Meter::new(),
@@ -235,12 +248,37 @@ pub fn serve(
     let app = router(state, options.max_body_bytes);
     let schedule = options.schedule;
     let limits = options.limits;
+    let unix = match options.unix_listener {
+        None => None,
+        Some(l) => {
+            l.set_nonblocking(true)
+                .map_err(|e| format!("cannot set up the Unix socket: {e}"))?;
+            Some(l)
+        }
+    };
 
     let result = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener)
             .map_err(|e| format!("cannot set up the listener on {local}: {e}"))?;
         let mut stopping = stop_rx.clone();
-        let server = conn::serve(listener, app, limits, stop_rx.clone());
+        let stop_rx_unix = stop_rx.clone();
+        let unix = match unix {
+            None => None,
+            Some(l) => Some(
+                tokio::net::UnixListener::from_std(l)
+                    .map_err(|e| format!("cannot set up the Unix socket: {e}"))?,
+            ),
+        };
+        let tcp = conn::serve(listener, app.clone(), limits, stop_rx.clone());
+        let server = async move {
+            match unix {
+                None => tcp.await,
+                Some(l) => {
+                    let unix = conn::serve_unix(l, app, limits, stop_rx_unix);
+                    tokio::join!(tcp, unix);
+                }
+            }
+        };
         let scheduler = schedule.map(|s| schedule::spawn(s, stop_rx));
         tracing::info!(address = %local, "history daemon listening");
         tokio::spawn(async move {
@@ -318,6 +356,16 @@ fn router(state: Shared, max_body: usize) -> Router {
         .route("/", get(web::index))
         .route("/ui/{*file}", get(web::file))
         .route("/api/health", get(health::health))
+        // choo's names: tasks/daemon/04 (`/health`, the CLI's reads under
+        // `/api/runs/…`), DAEMON.md and the live UI (`/api/state`,
+        // `/api/graph`, `/api/events`).
+        .route("/health", get(health::health))
+        .route("/api/state", get(live::state))
+        .route("/api/graph", get(live::graph))
+        .route("/api/events", get(sse::all_stream))
+        .route("/api/runs/{id}", get(reads::get_run))
+        .route("/api/runs/{id}/graph", get(reads::graph))
+        .route("/api/runs/{id}/stream", get(sse::run_stream))
         .route("/api/history/repos", get(reads::list_repos))
         .route("/api/history/runs", get(reads::list_runs))
         .route("/api/history/runs/{id}", get(reads::get_run))
@@ -330,7 +378,10 @@ fn router(state: Shared, max_body: usize) -> Router {
         .route("/api/history/runs/{id}/stream", get(sse::run_stream))
         .route("/api/stream", get(sse::all_stream))
         .route("/api/runs", post(ingest::start_run))
-        .route("/api/runs/{id}/events", post(ingest::append_events))
+        .route(
+            "/api/runs/{id}/events",
+            post(ingest::append_events).get(reads::list_events),
+        )
         .route("/api/runs/{id}/complete", post(ingest::complete_run))
         .route("/api/runs/{id}/stop", post(ingest::stop_run))
         .route("/api/runs/{id}/resume", post(ingest::resume_run))

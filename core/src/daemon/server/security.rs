@@ -13,16 +13,25 @@
 //! 2. a write (any method but GET, HEAD and OPTIONS) carrying an `Origin`
 //!    must come from `http://` one of those hosts, else 403 `FORBIDDEN`;
 //! 3. a write needs `Authorization: Bearer <token>` (compared in constant
-//!    time), else 401 `UNAUTHORIZED`;
+//!    time), else 401 `UNAUTHORIZED` — unless the server runs in
+//!    [`AuthMode::Local`], where a write without the token is accepted from
+//!    a loopback peer when its `Content-Type` is `application/json` (else 415
+//!    `UNSUPPORTED_MEDIA_TYPE`): a browser can send a cross-site request
+//!    without a preflight only as `text/plain`, a form or multipart, and the
+//!    preflight a JSON one needs is never granted (no CORS);
 //! 4. a write whose `Content-Length` is over the cap gets 413 at once,
 //!    before its body is read.
 //!
 //! Reads need no token: they serve the local user's own history, and the
 //! `Host` rule keeps foreign pages from reading it.
+//!
+//! A request on the Unix socket (its peer's uid checked to be ours when it
+//! connected, see `conn::serve_unix`) skips rules 1–3: no browser can reach
+//! a Unix socket, and its peer is the user the token stands for.
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -30,9 +39,46 @@ use axum::response::{IntoResponse, Response};
 use super::Shared;
 use super::errors::ApiError;
 
+/// Who may write (`[daemon] auth` in the configuration).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AuthMode {
+    /// Every write needs `Authorization: Bearer <token>`, the token the
+    /// daemon writes to `daemon.token` (mode 0600) at start. The default.
+    #[default]
+    Token,
+    /// Writes from a loopback peer are accepted without the token when they
+    /// are JSON (`Content-Type: application/json`); the `Host` and `Origin`
+    /// rules still hold, and peers that are not loopback still need the
+    /// token. For clients that cannot read the token (choo's history
+    /// client). Any local user can then write history.
+    Local,
+}
+
+impl AuthMode {
+    /// Parses the configuration spelling: `token` or `local`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "token" => Ok(AuthMode::Token),
+            "local" => Ok(AuthMode::Local),
+            other => Err(format!(
+                "unknown daemon auth mode {other:?}: expected \"token\" or \"local\""
+            )),
+        }
+    }
+
+    /// The configuration spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMode::Token => "token",
+            AuthMode::Local => "local",
+        }
+    }
+}
+
 /// The rules of one server: its token, the hosts it answers to, its body cap.
 pub(crate) struct Guard {
     token: String,
+    auth: AuthMode,
     /// Allowed `Host` values, lower case (`127.0.0.1:8080`, …).
     hosts: Vec<String>,
     max_body: usize,
@@ -40,7 +86,7 @@ pub(crate) struct Guard {
 
 impl Guard {
     /// The rules for a server listening on `local`.
-    pub(crate) fn new(token: String, local: SocketAddr, max_body: usize) -> Self {
+    pub(crate) fn new(token: String, auth: AuthMode, local: SocketAddr, max_body: usize) -> Self {
         let port = local.port();
         let mut hosts = vec![
             format!("127.0.0.1:{port}"),
@@ -60,6 +106,7 @@ impl Guard {
         }
         Guard {
             token,
+            auth,
             hosts,
             max_body,
         }
@@ -99,11 +146,38 @@ impl Guard {
             && constant_time_eq(presented.trim().as_bytes(), self.token.as_bytes())
     }
 
-    /// Checks a request's headers; the refusal when a rule is broken.
+    /// Whether a write without the token is accepted ([`AuthMode::Local`]):
+    /// from a loopback `peer`, as JSON. `Ok(false)`: the token is needed.
+    fn tokenless_write_ok(
+        &self,
+        peer: Option<SocketAddr>,
+        headers: &HeaderMap,
+    ) -> Result<bool, ApiError> {
+        if self.auth != AuthMode::Local || !peer.is_some_and(|p| p.ip().is_loopback()) {
+            return Ok(false);
+        }
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap_or("(not text)"));
+        if content_type.is_some_and(is_json) {
+            return Ok(true);
+        }
+        Err(ApiError::unsupported_media_type(format!(
+            "a write without the token must be JSON (`Content-Type: application/json`), not {}",
+            content_type.map_or_else(
+                || "one without a Content-Type".to_owned(),
+                |c| format!("{c:?}")
+            )
+        )))
+    }
+
+    /// Checks a request's headers (`peer`: the connection's remote address,
+    /// when known); the refusal when a rule is broken.
     pub(crate) fn check(
         &self,
         method: &Method,
         uri_host: Option<&str>,
+        peer: Option<SocketAddr>,
         headers: &HeaderMap,
     ) -> Result<(), ApiError> {
         if headers.get_all(header::HOST).iter().count() > 1 {
@@ -142,7 +216,7 @@ impl Guard {
                 )));
             }
         }
-        if !self.token_ok(headers) {
+        if !self.token_ok(headers) && !self.tokenless_write_ok(peer, headers)? {
             return Err(ApiError::unauthorized(
                 if headers.contains_key(header::AUTHORIZATION) {
                     "wrong token: send `Authorization: Bearer <token>` with the daemon's token"
@@ -151,6 +225,11 @@ impl Guard {
                 },
             ));
         }
+        self.check_length(headers)
+    }
+
+    /// The body cap, checked on the declared `Content-Length`.
+    pub(crate) fn check_length(&self, headers: &HeaderMap) -> Result<(), ApiError> {
         let length = headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
@@ -160,6 +239,15 @@ impl Guard {
         }
         Ok(())
     }
+}
+
+/// Whether a `Content-Type` value is `application/json` (parameters such as
+/// `charset` allowed, case ignored).
+fn is_json(content_type: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
 }
 
 /// Whether `method` changes something (everything but GET, HEAD, OPTIONS).
@@ -178,11 +266,25 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// The middleware in front of every route.
 pub(crate) async fn guard(State(state): State<Shared>, request: Request, next: Next) -> Response {
+    if request.extensions().get::<super::conn::OwnUser>().is_some() {
+        // The Unix socket: no browser can reach it (so neither the Host nor
+        // the Origin rule has anything to stop) and its peer's uid is ours.
+        return match state.guard.check_length(request.headers()) {
+            Ok(()) => next.run(request).await,
+            Err(refusal) => refusal.into_response(),
+        };
+    }
     let uri_host = request.uri().authority().map(|a| a.as_str().to_owned());
-    match state
-        .guard
-        .check(request.method(), uri_host.as_deref(), request.headers())
-    {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| *addr);
+    match state.guard.check(
+        request.method(),
+        uri_host.as_deref(),
+        peer,
+        request.headers(),
+    ) {
         Ok(()) => next.run(request).await,
         Err(refusal) => refusal.into_response(),
     }
@@ -194,7 +296,12 @@ mod tests {
     use axum::http::HeaderValue;
 
     fn guard() -> Guard {
-        Guard::new("s3cret".into(), "127.0.0.1:8080".parse().unwrap(), 1024)
+        Guard::new(
+            "s3cret".into(),
+            AuthMode::Token,
+            "127.0.0.1:8080".parse().unwrap(),
+            1024,
+        )
     }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
@@ -224,9 +331,19 @@ mod tests {
         ] {
             assert!(!g.host_allowed(bad), "{bad}");
         }
-        let bound = Guard::new("t".into(), "192.168.1.5:9000".parse().unwrap(), 1);
+        let bound = Guard::new(
+            "t".into(),
+            AuthMode::Token,
+            "192.168.1.5:9000".parse().unwrap(),
+            1,
+        );
         assert!(bound.host_allowed("192.168.1.5:9000"));
-        let any = Guard::new("t".into(), "0.0.0.0:9000".parse().unwrap(), 1);
+        let any = Guard::new(
+            "t".into(),
+            AuthMode::Token,
+            "0.0.0.0:9000".parse().unwrap(),
+            1,
+        );
         assert!(!any.host_allowed("0.0.0.0:9000"));
     }
 
@@ -235,12 +352,13 @@ mod tests {
         let g = guard();
         let get = Method::GET;
         assert_eq!(
-            code(g.check(&get, None, &headers(&[("host", "localhost:8080")]))),
+            code(g.check(&get, None, None, &headers(&[("host", "localhost:8080")]))),
             "ok"
         );
         assert_eq!(
             code(g.check(
                 &get,
+                None,
                 None,
                 &headers(&[
                     ("host", "localhost:8080"),
@@ -250,18 +368,22 @@ mod tests {
             "ok"
         );
         assert_eq!(
-            code(g.check(&get, None, &headers(&[("host", "evil:8080")]))),
+            code(g.check(&get, None, None, &headers(&[("host", "evil:8080")]))),
             "FORBIDDEN"
         );
-        assert_eq!(code(g.check(&get, None, &HeaderMap::new())), "FORBIDDEN");
+        assert_eq!(
+            code(g.check(&get, None, None, &HeaderMap::new())),
+            "FORBIDDEN"
+        );
         // A second Host (or Origin) header is not ignored.
         let mut two = headers(&[("host", "127.0.0.1:8080")]);
         two.append(header::HOST, HeaderValue::from_static("evil:8080"));
-        assert_eq!(code(g.check(&get, None, &two)), "FORBIDDEN");
+        assert_eq!(code(g.check(&get, None, None, &two)), "FORBIDDEN");
         assert_eq!(
             code(g.check(
                 &get,
                 Some("evil:8080"),
+                None,
                 &headers(&[("host", "localhost:8080")])
             )),
             "FORBIDDEN"
@@ -274,10 +396,14 @@ mod tests {
         let post = Method::POST;
         let host = ("host", "127.0.0.1:8080");
         let auth = ("authorization", "Bearer s3cret");
-        assert_eq!(code(g.check(&post, None, &headers(&[host, auth]))), "ok");
+        assert_eq!(
+            code(g.check(&post, None, None, &headers(&[host, auth]))),
+            "ok"
+        );
         assert_eq!(
             code(g.check(
                 &post,
+                None,
                 None,
                 &headers(&[host, auth, ("origin", "http://localhost:8080")])
             )),
@@ -290,13 +416,18 @@ mod tests {
             "http://localhost:8081",
         ] {
             assert_eq!(
-                code(g.check(&post, None, &headers(&[host, auth, ("origin", origin)]))),
+                code(g.check(
+                    &post,
+                    None,
+                    None,
+                    &headers(&[host, auth, ("origin", origin)])
+                )),
                 "FORBIDDEN",
                 "{origin}"
             );
         }
         assert_eq!(
-            code(g.check(&post, None, &headers(&[host]))),
+            code(g.check(&post, None, None, &headers(&[host]))),
             "UNAUTHORIZED"
         );
         for wrong in [
@@ -307,7 +438,12 @@ mod tests {
             "Bearer ",
         ] {
             assert_eq!(
-                code(g.check(&post, None, &headers(&[host, ("authorization", wrong)]))),
+                code(g.check(
+                    &post,
+                    None,
+                    None,
+                    &headers(&[host, ("authorization", wrong)])
+                )),
                 "UNAUTHORIZED",
                 "{wrong}"
             );
@@ -315,6 +451,7 @@ mod tests {
         assert_eq!(
             code(g.check(
                 &post,
+                None,
                 None,
                 &headers(&[host, auth, ("content-length", "1025")])
             )),
@@ -324,10 +461,109 @@ mod tests {
             code(g.check(
                 &post,
                 None,
+                None,
                 &headers(&[host, auth, ("content-length", "1024")])
             )),
             "ok"
         );
+    }
+
+    #[test]
+    fn local_mode_takes_tokenless_json_writes_from_loopback_only() {
+        let g = Guard::new(
+            "s3cret".into(),
+            AuthMode::Local,
+            "127.0.0.1:8080".parse().unwrap(),
+            1024,
+        );
+        let post = Method::POST;
+        let loopback: Option<SocketAddr> = Some("127.0.0.1:50000".parse().unwrap());
+        let host = ("host", "127.0.0.1:8080");
+        let json = ("content-type", "application/json");
+        assert_eq!(
+            code(g.check(&post, None, loopback, &headers(&[host, json]))),
+            "ok"
+        );
+        assert_eq!(
+            code(g.check(
+                &post,
+                None,
+                Some("[::1]:50000".parse().unwrap()),
+                &headers(&[host, ("content-type", "Application/JSON; charset=utf-8")])
+            )),
+            "ok"
+        );
+        // What a browser can send cross-site without a preflight.
+        for simple in [
+            "text/plain",
+            "text/plain;charset=UTF-8",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+            "application/jsonx",
+        ] {
+            assert_eq!(
+                code(g.check(
+                    &post,
+                    None,
+                    loopback,
+                    &headers(&[host, ("content-type", simple)])
+                )),
+                "UNSUPPORTED_MEDIA_TYPE",
+                "{simple}"
+            );
+        }
+        assert_eq!(
+            code(g.check(&post, None, loopback, &headers(&[host]))),
+            "UNSUPPORTED_MEDIA_TYPE"
+        );
+        // The Host and Origin rules still hold.
+        assert_eq!(
+            code(g.check(
+                &post,
+                None,
+                loopback,
+                &headers(&[host, json, ("origin", "http://evil.example")])
+            )),
+            "FORBIDDEN"
+        );
+        assert_eq!(
+            code(g.check(
+                &post,
+                None,
+                loopback,
+                &headers(&[("host", "evil.example:8080"), json])
+            )),
+            "FORBIDDEN"
+        );
+        // A peer that is not loopback (or unknown) still needs the token.
+        for peer in [Some("192.168.1.9:4000".parse().unwrap()), None] {
+            assert_eq!(
+                code(g.check(&post, None, peer, &headers(&[host, json]))),
+                "UNAUTHORIZED"
+            );
+            assert_eq!(
+                code(g.check(
+                    &post,
+                    None,
+                    peer,
+                    &headers(&[host, json, ("authorization", "Bearer s3cret")])
+                )),
+                "ok"
+            );
+        }
+        // The token mode ignores the peer.
+        assert_eq!(
+            code(guard().check(&post, None, loopback, &headers(&[host, json]))),
+            "UNAUTHORIZED"
+        );
+    }
+
+    #[test]
+    fn auth_modes_parse_their_config_spelling() {
+        assert_eq!(AuthMode::parse("token"), Ok(AuthMode::Token));
+        assert_eq!(AuthMode::parse("local"), Ok(AuthMode::Local));
+        assert!(AuthMode::parse("none").is_err());
+        assert_eq!(AuthMode::Local.as_str(), "local");
     }
 
     #[test]

@@ -351,7 +351,7 @@ mod tests {
         let state = Arc::new(AppState {
             db: Arc::new(db),
             redactor: otto_hooks_redact::Redactor::new(Default::default()),
-            guard: security::Guard::new("t".into(), local, 1024),
+            guard: security::Guard::new("t".into(), security::AuthMode::Token, local, 1024),
             live: live.clone(),
             shutdown: stopped,
             meter: health::Meter::new(),
