@@ -70,6 +70,7 @@ pub mod query;
 mod repos;
 pub mod schema;
 mod summary;
+pub mod units;
 pub mod time;
 mod validate;
 mod writer;
@@ -91,6 +92,7 @@ pub use plugin::{
 pub use query::{EventFilter, EventPage, RunFilter, RunPage};
 pub use repos::RepoSummary;
 pub use schema::{LATEST_VERSION, MIGRATIONS, Migration};
+pub use units::UnitSummary;
 
 otto_hooks_plugin_api::plugin_module! {
     /// The plugins of this crate: the `sqlite` storage.
