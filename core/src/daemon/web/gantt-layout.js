@@ -108,13 +108,13 @@ export function orderRows(units, { order = "start", levels = [] } = {}) {
  * The whole chart: `units` (the daemon's `…/units` summaries), `run` (its
  * row: started_at, completed_at, status), `markers` (STOP/RESUME), the
  * chart `width` in px, `now` (epoch ms, for a running run), `order` and
- * graph `levels`.
+ * graph `levels`; `labelW` is the label column's width.
  *
  * Returns {t0, t1, width, height, x0, x1, rows, stops, ticks, step}: each row
  * {unit, status, y, bar: {x, w} | null, wait: {x, w} | null, from, to,
  * started, live}; each stop {x, w, from, to, open, reason, attempt, count}.
  */
-export function layoutGantt({ units, run = {}, markers = [], width = 800, now = Date.now(), order = "start", levels = [] }) {
+export function layoutGantt({ units, run = {}, markers = [], width = 800, now = Date.now(), order = "start", levels = [], labelW = LABEL_W }) {
   const rows = orderRows(units, { order, levels });
   const running = run.status === "running";
   const times = [];
@@ -132,7 +132,7 @@ export function layoutGantt({ units, run = {}, markers = [], width = 800, now = 
   if (running) t1 = Math.max(t1, now);
   // A chart of one instant still gets a width: one second.
   if (t1 - t0 < SECOND) t1 = t0 + SECOND;
-  const x0 = LABEL_W;
+  const x0 = labelW;
   const x1 = Math.max(x0 + 40, width - RIGHT_PAD);
   const x = linearScale(t0, t1, x0, x1);
   const stops = stoppedIntervals(markers, t1).map((s) => ({ ...s, x: x(s.from), w: Math.max(2, x(s.to) - x(s.from)) }));
@@ -168,11 +168,11 @@ export function layoutGantt({ units, run = {}, markers = [], width = 800, now = 
 }
 
 /** Where a row's status text goes: right of the bar, or left of it when the bar reaches the right edge. */
-export function statusTextPlace(row, x1, textWidth = 110) {
-  if (!row.bar) return { x: LABEL_W + 8, anchor: "start" };
+export function statusTextPlace(row, x1, textWidth = 110, labelW = LABEL_W) {
+  if (!row.bar) return { x: labelW + 8, anchor: "start" };
   const end = row.bar.x + row.bar.w;
   if (end + 6 + textWidth <= x1 + RIGHT_PAD) return { x: end + 6, anchor: "start" };
   const start = row.wait ? row.wait.x : row.bar.x;
-  if (start - 6 - textWidth >= LABEL_W) return { x: start - 6, anchor: "end" };
+  if (start - 6 - textWidth >= labelW) return { x: start - 6, anchor: "end" };
   return { x: end - 6, anchor: "end", inside: true };
 }
