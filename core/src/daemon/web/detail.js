@@ -271,7 +271,6 @@ export class RunDetail {
         h("h2", { text: "Dependency graph" }),
         graph ? legend() : null,
         h("span", { class: "spacer" }),
-        this.selection.chip,
         tableButton,
         fitButton,
       ),
@@ -393,7 +392,7 @@ export class RunDetail {
       "div",
       { class: graph ? "viz" : "viz no-graph" },
       h("div", { class: "viz-graph" }, graphBox, tableBox),
-      h("div", { class: "viz-gantt" }, h("div", { class: "gantt-head" }, h("h2", { text: "Waterfall" }), h("span", { class: "spacer" }), order), gantt),
+      h("div", { class: "viz-gantt" }, h("div", { class: "gantt-head" }, h("h2", { text: "Waterfall" }), h("span", { class: "spacer" }), this.selection.chip, order), gantt),
     );
     return { box, gantt, order };
   }

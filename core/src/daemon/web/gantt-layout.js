@@ -152,7 +152,7 @@ export function layoutGantt({ units, run = {}, markers = [], width = 800, now = 
     row.bar = { x: x(runFrom), w: Math.max(3, x(Math.max(runFrom, to)) - x(runFrom)) };
     return row;
   });
-  const { step, ticks } = niceTicks(t0, t1, Math.max(2, Math.floor((x1 - x0) / 90)));
+  const { step, ticks } = niceTicks(t0, t1, Math.max(2, Math.floor((x1 - x0) / 64)));
   return {
     t0,
     t1,

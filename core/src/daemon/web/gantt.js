@@ -15,7 +15,7 @@ import { formatDuration, getZone, localClock, plural, utcText } from "./format.j
 import { LABEL_W, ROW_H, layoutGantt, statusTextPlace } from "./gantt-layout.js";
 import { nodeGlyph, nodeStatusLabel } from "./status.js";
 
-const AXIS_H = 30;
+const AXIS_H = 36;
 const NAME_MAX = 22;
 /** Statuses whose bars are hatched too (a pattern, not only a colour). */
 const HATCHED = new Set(["failed", "blocked"]);
@@ -125,7 +125,7 @@ export class GanttView {
           s("text", {
             class: "stop-word",
             x: stop.x + stop.w / 2,
-            y: 12,
+            y: 11,
             "text-anchor": "middle",
             text: stop.w > 96 ? (stop.open ? "STOPPED" : `STOPPED ${formatDuration(stop.to - stop.from)}`) : "STOP",
           }),
@@ -135,10 +135,10 @@ export class GanttView {
     for (const tick of g.ticks) {
       axis.append(
         s("line", { class: "tick", x1: tick.x, x2: tick.x, y1: AXIS_H - 6, y2: AXIS_H }),
-        s("text", { class: "tick-label", x: tick.x, y: AXIS_H - 9, "text-anchor": "middle", text: tickLabel(tick.t, g.step, g.t0) }),
+        s("text", { class: "tick-label", x: tick.x, y: AXIS_H - 10, "text-anchor": "middle", text: tickLabel(tick.t, g.step, g.t0) }),
       );
     }
-    axis.append(s("text", { class: "axis-title", x: 10, y: AXIS_H - 9, text: getZone() === "relative" ? "since start" : getZone() === "utc" ? "UTC" : "local time" }));
+    axis.append(s("text", { class: "axis-title", x: 10, y: AXIS_H - 10, text: getZone() === "relative" ? "since start" : getZone() === "utc" ? "UTC" : "local time" }));
     axis.append(s("line", { class: "axis-line", x1: 0, x2: g.width, y1: AXIS_H - 0.5, y2: AXIS_H - 0.5 }));
 
     const height = Math.max(g.height, ROW_H);
@@ -153,19 +153,8 @@ export class GanttView {
     grid.append(s("line", { class: "label-edge", x1: g.x0 - 0.5, x2: g.x0 - 0.5, y1: 0, y2: height }));
     svg.append(grid);
 
-    const rows = s("g", { class: "rows" });
-    this.rowEls = new Map();
-    const tabStop = g.rows.some((r) => r.unit === this.selected) ? this.selected : g.rows[0].unit;
-    for (const row of g.rows) {
-      const el = this.row(row, g, labelW);
-      el.setAttribute("tabindex", row.unit === tabStop ? "0" : "-1");
-      this.rowEls.set(row.unit, el);
-      rows.append(el);
-    }
-    svg.append(rows);
-
-    // Stopped stretches over every row, above the bars: shaded and hatched,
-    // the reason in the tooltip.
+    // Stopped stretches across every row, under the bars and their words:
+    // shaded and hatched, the reason in the tooltip.
     const stops = s("g", { class: "stops" });
     for (const stop of g.stops) {
       stops.append(
@@ -180,6 +169,17 @@ export class GanttView {
       );
     }
     svg.append(stops);
+    const rows = s("g", { class: "rows" });
+    this.rowEls = new Map();
+    const tabStop = g.rows.some((r) => r.unit === this.selected) ? this.selected : g.rows[0].unit;
+    for (const row of g.rows) {
+      const el = this.row(row, g, labelW);
+      el.setAttribute("tabindex", row.unit === tabStop ? "0" : "-1");
+      this.rowEls.set(row.unit, el);
+      rows.append(el);
+    }
+    svg.append(rows);
+
 
     // One scroll box: the axis sticks to its top and scrolls sideways with the rows.
     replace(this.container, h("div", { class: "gantt-scroll" }, axis, svg));

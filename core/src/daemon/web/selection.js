@@ -16,7 +16,7 @@ export class UnitSelection {
     this.name = h("code", { class: "selection-name", "data-field": "selected-unit" });
     const clear = h("button", { type: "button", class: "btn small", "data-action": "clear-selection", text: "Clear selection", title: "Show every unit again (Esc)" });
     clear.addEventListener("click", () => this.request(""));
-    this.chip = h("span", { class: "selection", role: "status", hidden: true }, h("span", { class: "muted", text: "Selected unit" }), this.name, clear);
+    this.chip = h("span", { class: "selection", role: "status", hidden: true }, h("span", { class: "muted", text: "Selected" }), this.name, clear);
   }
 
   /** Adds a view with a `select(unit)` method; it is marked at once. */
