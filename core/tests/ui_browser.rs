@@ -1322,7 +1322,11 @@ fn the_gantt_shows_one_row_per_unit_with_its_status_in_words_and_the_stop_shaded
     );
     let text = |i: usize| rows[i][2].as_str().unwrap_or_default().to_owned();
     assert_eq!(text(0), "✓ complete · 1m 15s");
-    assert!(text(2).starts_with("✗ failed · ") && text(2).ends_with(" · 1 retry"), "{}", text(2));
+    assert!(
+        text(2).starts_with("✗ failed · ") && text(2).ends_with(" · 1 retry"),
+        "{}",
+        text(2)
+    );
     assert_eq!(text(3), "⊘ blocked", "one event: no duration");
     assert_eq!(text(4), "▶ in progress · 19s");
     assert_eq!(text(5), "○ pending");
@@ -1426,7 +1430,10 @@ fn one_selected_unit_links_the_graph_the_gantt_and_the_timeline_and_survives_a_r
         "api selected",
         "return location.hash.includes('unit=api') && document.querySelector('.gantt-row.selected')?.dataset.unit === 'api'",
     );
-    assert_eq!(selected(&b), json!(["api", "api", "api", "api", "api", "api"]));
+    assert_eq!(
+        selected(&b),
+        json!(["api", "api", "api", "api", "api", "api"])
+    );
     shot(&b, "selection");
 
     // The Gantt selects: the graph node lights up, the timeline filters.
@@ -1535,7 +1542,10 @@ fn the_keyboard_alone_selects_a_unit_in_the_gantt() {
         "return location.hash.includes('unit=api') && document.querySelector('.node.selected')?.dataset.unit === 'api'",
     );
     let rows = b.texts(".ev .ev-unit");
-    assert!(!rows.is_empty() && rows.iter().all(|u| u == "api"), "{rows:?}");
+    assert!(
+        !rows.is_empty() && rows.iter().all(|u| u == "api"),
+        "{rows:?}"
+    );
     // The focus stays on the row; one tab stop, on the selected row.
     assert_eq!(focused(&b)[1], json!("api"));
     let stops = b.js(

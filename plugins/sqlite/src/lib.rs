@@ -70,8 +70,8 @@ pub mod query;
 mod repos;
 pub mod schema;
 mod summary;
-pub mod units;
 pub mod time;
+pub mod units;
 mod validate;
 mod writer;
 

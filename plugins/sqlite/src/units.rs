@@ -80,7 +80,9 @@ pub fn unit_summaries(conn: &Connection, run_id: &str) -> Result<Vec<UnitSummary
         .query_row([run_id], |_| Ok(()))
         .optional()?;
     if known.is_none() {
-        return Err(DbError::NotFound(format!("no run {run_id:?} in history.db")));
+        return Err(DbError::NotFound(format!(
+            "no run {run_id:?} in history.db"
+        )));
     }
     let sql = summaries_sql();
     let count = |n: i64| n.max(0) as u64;

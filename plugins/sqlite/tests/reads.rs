@@ -321,14 +321,22 @@ fn unit_summaries_aggregate_a_big_run_through_the_run_seq_index() {
         }
     }
     t.db.append_events("big", events).unwrap();
-    t.db.append_events("other", vec![event_with(1, "unit.started", Some("u00"), "{}")])
-        .unwrap();
+    t.db.append_events(
+        "other",
+        vec![event_with(1, "unit.started", Some("u00"), "{}")],
+    )
+    .unwrap();
     let units = t.db.unit_summaries("big").unwrap();
     assert_eq!(units.len(), 40);
     assert_eq!(units.iter().map(|u| u.events).sum::<u64>(), 10_000);
     let u1 = &units[1];
     assert_eq!(
-        (u1.unit.as_str(), u1.status.as_str(), u1.first_seq, u1.last_seq),
+        (
+            u1.unit.as_str(),
+            u1.status.as_str(),
+            u1.first_seq,
+            u1.last_seq
+        ),
         ("u01", "failed", 2, 9_962)
     );
     assert_eq!((u1.retries, u1.tasks_done), (24, 248));
