@@ -10,8 +10,9 @@
 //! The final status is the UI's (`status.js`, `deriveUnits`): the last of
 //! the unit's state events decides it ([`status_after`]), and `pr.created`
 //! after the last `unit.started` turns `in_progress` into `pr_open`. The
-//! browser test `the_gantt_and_the_graph_agree_on_every_units_status` checks
-//! that the two derivations agree.
+//! table [`UNIT_STATES`] is the page's `UNIT_STATE_OF` (core/tests/ui_logic.rs
+//! checks they are equal), and the browser test of the waterfall checks that
+//! the graph (replayed in the page) and the waterfall (from here) agree.
 
 use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
