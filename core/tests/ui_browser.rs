@@ -1561,3 +1561,50 @@ fn the_keyboard_alone_selects_a_unit_in_the_gantt() {
         "return !location.hash.includes('unit=') && !document.querySelector('.gantt-row.selected')",
     );
 }
+
+#[test]
+fn the_waterfall_of_a_running_run_follows_its_units_and_stops_live() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let id = d.start_run("/src/app", &at(0), 2);
+    d.events(
+        &id,
+        vec![
+            ev(1, "unit.queued", Some("lint")),
+            ev(4, "unit.started", Some("lint")),
+        ],
+    );
+    b.goto(&format!("{}{}", d.url("/"), run_hash("/src/app", &id)));
+    b.wait(
+        "the waterfall, following live",
+        "return document.querySelector('.gantt-row[data-unit=lint]')?.dataset.status === 'in_progress' && document.querySelector('[data-field=live]')?.textContent === 'live'",
+    );
+    // It waited 3 s in the queue: a paler bar before its running bar.
+    let wait = b.js(
+        "return document.querySelectorAll('.gantt-row[data-unit=lint] .wait').length",
+        json!([]),
+    );
+    assert_eq!(wait, json!(1));
+    // A new unit gets a row, a finished one its final status.
+    d.events(
+        &id,
+        vec![
+            ev(20, "unit.completed", Some("lint")),
+            ev(21, "unit.started", Some("test")),
+        ],
+    );
+    b.wait(
+        "the new row and the finished one",
+        "return document.querySelector('.gantt-row[data-unit=lint]')?.dataset.status === 'complete' && document.querySelector('.gantt-row[data-unit=test]')?.dataset.status === 'in_progress'",
+    );
+    // A stop is shaded at once, open (not resumed yet).
+    d.post(
+        &format!("/api/runs/{id}/stop"),
+        json!({"reason": "paused from the CLI", "at": at(30)}),
+    );
+    b.wait(
+        "the open stop",
+        "return document.querySelector('.gantt-rows .stop.open')?.dataset.reason === 'paused from the CLI'",
+    );
+}

@@ -77,10 +77,9 @@ fn the_page_and_the_daemon_derive_unit_states_from_the_same_table() {
     );
     let page: std::collections::BTreeMap<String, String> =
         serde_json::from_slice(&output.stdout).expect("the page's table as JSON");
-    let daemon: std::collections::BTreeMap<String, String> =
-        otto_hooks_sqlite::units::UNIT_STATES
-            .iter()
-            .map(|(t, s)| ((*t).to_owned(), (*s).to_owned()))
-            .collect();
+    let daemon: std::collections::BTreeMap<String, String> = otto_hooks_sqlite::units::UNIT_STATES
+        .iter()
+        .map(|(t, s)| ((*t).to_owned(), (*s).to_owned()))
+        .collect();
     assert_eq!(page, daemon);
 }
