@@ -351,7 +351,7 @@ fn unit_summaries_aggregate_a_big_run_through_the_run_seq_index() {
     let plan = conn
         .prepare(&format!(
             "EXPLAIN QUERY PLAN {}",
-            otto_hooks_sqlite::units::summaries_sql()
+            otto_hooks_sqlite::units::SUMMARIES_SQL
         ))
         .unwrap()
         .query_map(["big"], |r| r.get::<_, String>(3))
