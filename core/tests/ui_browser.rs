@@ -1387,6 +1387,25 @@ fn the_gantt_shows_one_row_per_unit_with_its_status_in_words_and_the_stop_shaded
         api.starts_with("api failed · 6m 11s · 1 retry, from ") && api.ends_with(", 5 events"),
         "{api}"
     );
+    // A finished run has no "now" line.
+    assert_eq!(
+        b.js(
+            "return document.querySelectorAll('.now-line').length",
+            json!([])
+        ),
+        json!(0)
+    );
+    // Hovering a row lights the unit's neighbourhood in the graph.
+    let lit = b.js(
+        "document.querySelector('.gantt-row[data-unit=docs]').dispatchEvent(new MouseEvent('mouseenter'));
+         return [...document.querySelectorAll('.node:not(.dim)')].map(n => n.dataset.unit).sort()",
+        json!([]),
+    );
+    assert_eq!(lit, json!(["config", "docs"]));
+    b.js(
+        "document.querySelector('.gantt-row[data-unit=docs]').dispatchEvent(new MouseEvent('mouseleave'))",
+        json!([]),
+    );
     // By graph level: level 0, 1, 2 units in turn.
     b.click("[data-action=gantt-order]");
     b.wait(
@@ -1579,6 +1598,14 @@ fn the_waterfall_of_a_running_run_follows_its_units_and_stops_live() {
     b.wait(
         "the waterfall, following live",
         "return document.querySelector('.gantt-row[data-unit=lint]')?.dataset.status === 'in_progress' && document.querySelector('[data-field=live]')?.textContent === 'live'",
+    );
+    // A running run draws where "now" is.
+    assert_eq!(
+        b.js(
+            "return document.querySelectorAll('.now-line').length",
+            json!([])
+        ),
+        json!(1)
     );
     // It waited 3 s in the queue: a paler bar before its running bar.
     let wait = b.js(

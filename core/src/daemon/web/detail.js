@@ -410,7 +410,7 @@ export class RunDetail {
       return;
     }
     if (token !== this.token) return;
-    this.gantt = new GanttView(box, { onSelect: (u) => this.onUnit(u) });
+    this.gantt = new GanttView(box, { onSelect: (u) => this.onUnit(u), onHover: (u) => this.graph?.highlight(u) });
     this.gantt.render({ units, run: this.run, markers: this.timeline.segments.markers, levels: this.graphData?.levels });
     this.selection.attach(this.gantt);
     orderButton?.addEventListener("click", () => {

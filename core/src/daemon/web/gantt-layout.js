@@ -110,7 +110,7 @@ export function orderRows(units, { order = "start", levels = [] } = {}) {
  * chart `width` in px, `now` (epoch ms, for a running run), `order` and
  * graph `levels`; `labelW` is the label column's width.
  *
- * Returns {t0, t1, width, height, x0, x1, rows, stops, ticks, step}: each row
+ * Returns {t0, t1, nowX, width, height, x0, x1, rows, stops, ticks, step}: each row
  * {unit, status, y, bar: {x, w} | null, wait: {x, w} | null, from, to,
  * started, live}; each stop {x, w, from, to, open, reason, attempt, count}.
  */
@@ -156,6 +156,8 @@ export function layoutGantt({ units, run = {}, markers = [], width = 800, now = 
   return {
     t0,
     t1,
+    // Where "now" is, for a running run (null otherwise).
+    nowX: running ? x(Math.min(now, t1)) : null,
     width: Math.max(width, x1 + RIGHT_PAD),
     height: laid.length * ROW_H,
     x0,

@@ -39,9 +39,11 @@ function clockText(ms) {
 
 /** A Gantt view bound to one container element. */
 export class GanttView {
-  constructor(container, { onSelect } = {}) {
+  constructor(container, { onSelect, onHover } = {}) {
     this.container = container;
     this.onSelect = onSelect ?? (() => {});
+    // Hovering or focusing a row lights the unit elsewhere (the graph's neighbours).
+    this.onHover = onHover ?? (() => {});
     this.selected = "";
     this.order = "start";
     this.data = null;
@@ -169,6 +171,10 @@ export class GanttView {
       );
     }
     svg.append(stops);
+    if (g.nowX != null) {
+      svg.append(s("line", { class: "now-line", x1: g.nowX, x2: g.nowX, y1: 0, y2: height, "aria-hidden": "true" }));
+      axis.append(s("text", { class: "now-word", x: g.nowX - 3, y: 11, "text-anchor": "end", text: "now" }));
+    }
     const rows = s("g", { class: "rows" });
     this.rowEls = new Map();
     const tabStop = g.rows.some((r) => r.unit === this.selected) ? this.selected : g.rows[0].unit;
@@ -245,6 +251,10 @@ export class GanttView {
     );
 
     el.addEventListener("click", () => this.choose(row.unit));
+    el.addEventListener("mouseenter", () => this.onHover(row.unit));
+    el.addEventListener("mouseleave", () => this.onHover(""));
+    el.addEventListener("focus", () => this.onHover(row.unit));
+    el.addEventListener("blur", () => this.onHover(""));
     el.addEventListener("keydown", (ev) => this.key(ev, row.unit));
     return el;
   }

@@ -73,6 +73,7 @@ test("bars span first to last event, waiting before unit.started, rows stacked b
   assert.deepEqual(b.bar, { x: LABEL_W + 50, w: 3 });
   assert.equal(b.wait, null);
   assert.equal(g.height, 2 * ROW_H);
+  assert.equal(g.nowX, null, "a finished run has no now line");
 });
 
 test("a running run stretches the domain and its open units to now, not while it is stopped", () => {
@@ -80,6 +81,7 @@ test("a running run stretches the domain and its open units to now, not while it
   const run = { started_at: at(0), status: "running" };
   const g = layoutGantt({ units, run, width: LABEL_W + 200 + 16, now: T0 + 200000 });
   assert.equal(g.t1, T0 + 200000);
+  assert.equal(g.nowX, LABEL_W + 200);
   assert.equal(g.rows[0].live, true);
   assert.equal(g.rows[0].bar.w, 200);
   assert.equal(g.rows[1].live, false);
