@@ -434,6 +434,7 @@ export class RunDetail {
     }, 1000);
   }
 
+  /** Forgets the Gantt and the views of the selection (another run, or none). */
   dropGantt() {
     this.gantt?.destroy();
     this.gantt = null;
