@@ -1749,4 +1749,77 @@ fn measure_the_ndjson_export_of_a_million_events() {
         before / 1024,
         peak.load(Ordering::Relaxed) / 1024
     );
+#[test]
+fn units_summarises_each_unit_with_its_span_counts_and_final_state() {
+    let d = Daemon::start();
+    let id = d.start_run(run_body("/src/app"));
+    let at = |s: u32| format!("2026-01-01T10:00:{s:02}Z");
+    let ev = |s: u32, kind: &str, unit: &str| json!({"time": at(s), "type": kind, "unit": unit});
+    let events = json!({"events": [
+        {"time": at(0), "type": "orch.started"},
+        ev(1, "unit.queued", "api"),
+        ev(2, "unit.queued", "web"),
+        ev(3, "unit.started", "api"),
+        {"time": at(4), "type": "task.completed", "unit": "api", "task": 1},
+        {"time": at(5), "type": "task.retry", "unit": "api", "task": 2},
+        ev(6, "unit.started", "web"),
+        ev(7, "pr.created", "web"),
+        {"time": at(8), "type": "unit.failed", "unit": "api", "error": "exit 1"},
+        ev(9, "unit.started", "api"),
+        {"time": at(10), "type": "task.completed", "unit": "api", "task": 2},
+        ev(11, "unit.completed", "api"),
+        ev(12, "unit.blocked", "db"),
+        ev(13, "unit.queued", "docs"),
+        {"time": at(14), "type": "note", "unit": ""},
+        ev(15, "claude.invoke", "lint"),
+    ]});
+    let (status, reply) = d.post(&format!("/api/runs/{id}/events"), &events);
+    assert_eq!(status, 200, "{reply}");
+
+    let (status, reply) = d.get(&format!("/api/history/runs/{id}/units"));
+    assert_eq!(status, 200, "{reply}");
+    let t = |s: u32| format!("2026-01-01T10:00:{s:02}.000000000Z");
+    assert_eq!(
+        reply,
+        json!({"units": [
+            {"unit": "api", "status": "complete", "status_event": "unit.completed",
+             "first_seq": 2, "first_time": t(1), "last_seq": 12, "last_time": t(11),
+             "started_time": t(3), "events": 8, "tasks_done": 2, "retries": 1},
+            {"unit": "web", "status": "pr_open", "status_event": "unit.started",
+             "first_seq": 3, "first_time": t(2), "last_seq": 8, "last_time": t(7),
+             "started_time": t(6), "events": 3, "tasks_done": 0, "retries": 0},
+            {"unit": "db", "status": "blocked", "status_event": "unit.blocked",
+             "first_seq": 13, "first_time": t(12), "last_seq": 13, "last_time": t(12),
+             "started_time": null, "events": 1, "tasks_done": 0, "retries": 0},
+            {"unit": "docs", "status": "ready", "status_event": "unit.queued",
+             "first_seq": 14, "first_time": t(13), "last_seq": 14, "last_time": t(13),
+             "started_time": null, "events": 1, "tasks_done": 0, "retries": 0},
+            {"unit": "lint", "status": "pending", "status_event": null,
+             "first_seq": 16, "first_time": t(15), "last_seq": 16, "last_time": t(15),
+             "started_time": null, "events": 1, "tasks_done": 0, "retries": 0},
+        ]})
+    );
+}
+
+#[test]
+fn units_of_an_unknown_run_is_404_and_of_a_run_without_units_is_empty() {
+    let d = Daemon::start();
+    let (status, reply) = d.get("/api/history/runs/run_20260101_000000_dead/units");
+    assert_eq!(status, 404, "{reply}");
+    assert_eq!(reply["code"], "NOT_FOUND");
+    let id = d.start_run(run_body("/src/app"));
+    let (status, reply) = d.get(&format!("/api/history/runs/{id}/units"));
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply, json!({"units": []}));
+}
+
+#[test]
+fn units_refuses_query_parameters_it_does_not_know() {
+    let d = Daemon::start();
+    let id = d.start_run(run_body("/src/app"));
+    for query in ["limit=5", "unit=api", "after_seq=0"] {
+        let (status, reply) = d.get(&format!("/api/history/runs/{id}/units?{query}"));
+        assert_eq!(status, 400, "{query}: {reply}");
+        assert_eq!(reply["code"], "INVALID_PARAM", "{query}");
+    }
 }

@@ -652,6 +652,11 @@ fn a_run_without_a_graph_shows_a_notice_and_its_timeline() {
         ["orch.dryrun.started", "unit.started", "unit.completed"]
     );
     assert_eq!(b.texts("[data-field=event-count]"), ["3 events"]);
+    // The waterfall needs no graph (nor the unit events: the daemon sums them up).
+    b.wait(
+        "the waterfall",
+        "return document.querySelector('.gantt-row[data-unit=solo]')?.dataset.status === 'complete'",
+    );
     // Times are local (this browser runs in Asia/Kolkata, UTC+5:30) until
     // UTC is chosen; the choice is remembered.
     let utc = at(0).replace('T', " ").replace('Z', "");
@@ -1168,6 +1173,18 @@ fn measure_the_ui() {
                 "return performance.getEntriesByName('otto:run-shown')[0]?.startTime"
             )
         ));
+        // The waterfall: one `…/units` request (SQL aggregate over the 100,000 events).
+        report.push(format!(
+            "round {round}: 100,000-event run, waterfall: GET units took {} ms, 8 rows drawn at {} ms",
+            b.wait(
+                "the units request",
+                "return performance.getEntriesByType('resource').find(r => r.name.endsWith('/units'))?.duration?.toFixed(1)"
+            ),
+            b.wait(
+                "the waterfall",
+                "return document.querySelectorAll('.gantt-row').length === 8 && Math.round(performance.now())"
+            )
+        ));
     }
     for line in &report {
         println!("{line}");
@@ -1604,5 +1621,377 @@ fn a_new_run_appears_in_the_list_and_the_live_view_before_any_event() {
     assert_eq!(
         hash.as_str(),
         Some(format!("#/live?repo=%2Fsrc%2Fapp&run={fresh}&seq=1").as_str())
+    );
+}
+
+/// The graph run of `seed_graph_run`, finished (failed) a minute after its
+/// last event, so that its waterfall ends there.
+fn seed_finished_graph_run(d: &Daemon) -> String {
+    let id = seed_graph_run(d);
+    d.post(
+        &format!("/api/runs/{id}/complete"),
+        json!({"status": "failed", "completed_units": 2, "failed_units": 1, "blocked_units": 1,
+               "error": "unit api failed", "completed_at": at(620)}),
+    );
+    id
+}
+
+/// The Gantt's rows as [unit, status, status text].
+fn gantt_rows(b: &Browser) -> Value {
+    b.js(
+        "return [...document.querySelectorAll('.gantt-row')].map(r => [r.dataset.unit, r.dataset.status, r.querySelector('[data-field=status]').textContent])",
+        json!([]),
+    )
+}
+
+#[test]
+fn the_gantt_shows_one_row_per_unit_with_its_status_in_words_and_the_stop_shaded() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let id = seed_finished_graph_run(&d);
+    b.goto(&format!("{}{}", d.url("/"), run_hash("/src/app", &id)));
+    b.wait(
+        "the waterfall",
+        "return document.querySelectorAll('.gantt-row').length === 6 && document.querySelectorAll('.node').length === 6",
+    );
+    // One row per unit, in the order they started; the graph's unit with
+    // no event yet last, without a bar. Status as words and glyphs.
+    let rows = gantt_rows(&b);
+    let rows = rows.as_array().expect("rows");
+    let summary: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r[0].as_str().unwrap_or_default().to_owned(),
+                r[1].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("app-shell", "complete"),
+            ("config", "complete"),
+            ("api", "failed"),
+            ("billing", "blocked"),
+            ("auth", "in_progress"),
+            ("docs", "pending"),
+        ]
+        .map(|(u, s)| (u.to_owned(), s.to_owned()))
+    );
+    let text = |i: usize| rows[i][2].as_str().unwrap_or_default().to_owned();
+    assert_eq!(text(0), "✓ complete · 1m 15s");
+    assert!(
+        text(2).starts_with("✗ failed · ") && text(2).ends_with(" · 1 retry"),
+        "{}",
+        text(2)
+    );
+    assert_eq!(text(3), "⊘ blocked", "one event: no duration");
+    assert_eq!(text(4), "▶ in progress · 19s");
+    assert_eq!(text(5), "○ pending");
+    let bars = b.js(
+        "return [...document.querySelectorAll('.gantt-row')].map(r => r.querySelectorAll('.bar').length)",
+        json!([]),
+    );
+    assert_eq!(bars, json!([1, 1, 1, 1, 1, 0]));
+    // The graph (statuses replayed from events in the page) and the
+    // waterfall (statuses from the daemon's SQL) agree on every unit.
+    let graph = b.js(
+        "return Object.fromEntries([...document.querySelectorAll('.node')].map(n => [n.dataset.unit, n.dataset.status]))",
+        json!([]),
+    );
+    let gantt = b.js(
+        "return Object.fromEntries([...document.querySelectorAll('.gantt-row')].map(n => [n.dataset.unit, n.dataset.status]))",
+        json!([]),
+    );
+    assert_eq!(graph, gantt);
+    // The stopped stretch is shaded across every row, with its reason.
+    let stop = b.js(
+        "const s = document.querySelector('.gantt-rows .stop'); const band = s.querySelector('.stop-band');
+         return [document.querySelectorAll('.gantt-rows .stop').length, s.dataset.reason, s.querySelector('title').textContent,
+                 Number(band.getAttribute('height')) === document.querySelectorAll('.gantt-row').length * 26,
+                 Number(band.getAttribute('width')) > 20,
+                 document.querySelector('.axis-stop title').textContent,
+                 document.querySelector('.axis-stop .stop-word').textContent]",
+        json!([]),
+    );
+    assert_eq!(stop[0], json!(1));
+    assert_eq!(stop[1], json!("user pressed ctrl-c"));
+    let title = stop[2].as_str().unwrap_or_default();
+    assert!(
+        title.contains("(5m 0s)")
+            && title.contains("Reason: user pressed ctrl-c")
+            && title.contains("Ends attempt 1"),
+        "{title}"
+    );
+    assert_eq!(stop[3], json!(true), "the band spans every row");
+    assert_eq!(stop[4], json!(true));
+    assert_eq!(stop[5], stop[2]);
+    assert!(
+        stop[6].as_str().unwrap_or_default().starts_with("STOP"),
+        "{stop}"
+    );
+    // The rows are described for assistive technology.
+    let label = b.js(
+        "return [document.querySelector('svg[data-gantt]').getAttribute('aria-label'),
+                 document.querySelector('.gantt-row[data-unit=api]').getAttribute('aria-label')]",
+        json!([]),
+    );
+    assert_eq!(
+        label[0],
+        json!("Waterfall of 6 units over 10m 20s, stopped once (user pressed ctrl-c)")
+    );
+    let api = label[1].as_str().unwrap_or_default();
+    assert!(
+        api.starts_with("api failed · 6m 11s · 1 retry, from ") && api.ends_with(", 5 events"),
+        "{api}"
+    );
+    // A finished run has no "now" line.
+    assert_eq!(
+        b.js(
+            "return document.querySelectorAll('.now-line').length",
+            json!([])
+        ),
+        json!(0)
+    );
+    // Hovering a row lights the unit's neighbourhood in the graph.
+    let lit = b.js(
+        "document.querySelector('.gantt-row[data-unit=docs]').dispatchEvent(new MouseEvent('mouseenter'));
+         return [...document.querySelectorAll('.node:not(.dim)')].map(n => n.dataset.unit).sort()",
+        json!([]),
+    );
+    assert_eq!(lit, json!(["config", "docs"]));
+    b.js(
+        "document.querySelector('.gantt-row[data-unit=docs]').dispatchEvent(new MouseEvent('mouseleave'))",
+        json!([]),
+    );
+    // By graph level: level 0, 1, 2 units in turn.
+    b.click("[data-action=gantt-order]");
+    b.wait(
+        "rows by level",
+        "return [...document.querySelectorAll('.gantt-row')].map(r => r.dataset.unit).join() === 'app-shell,config,api,auth,billing,docs'",
+    );
+    b.click("[data-action=gantt-order]");
+    shot(&b, "gantt");
+    assert_accessible(&b, "the waterfall");
+}
+
+#[test]
+fn one_selected_unit_links_the_graph_the_gantt_and_the_timeline_and_survives_a_reload() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let id = seed_finished_graph_run(&d);
+    b.goto(&format!("{}{}", d.url("/"), run_hash("/src/app", &id)));
+    b.wait(
+        "the waterfall",
+        "return document.querySelectorAll('.gantt-row').length === 6 && document.querySelectorAll('.ev').length > 20",
+    );
+    let chip_hidden = "return document.querySelector('.selection').hidden";
+    assert_eq!(b.js(chip_hidden, json!([])), json!(true));
+    // What each view shows as selected.
+    let selected = |b: &Browser| {
+        b.js(
+            "return [document.querySelector('.node.selected')?.dataset.unit ?? '',
+                     document.querySelector('.gantt-row.selected')?.dataset.unit ?? '',
+                     document.querySelector('.gantt-row[aria-pressed=true]')?.dataset.unit ?? '',
+                     document.getElementById('tl-unit').value,
+                     [...new Set([...document.querySelectorAll('.ev .ev-unit')].map(u => u.textContent))].join(),
+                     document.querySelector('.selection').hidden ? '' : document.querySelector('[data-field=selected-unit]').textContent]",
+            json!([]),
+        )
+    };
+
+    // The graph selects: the Gantt row lights up, the timeline filters.
+    b.click(".node[data-unit=api]");
+    b.wait(
+        "api selected",
+        "return location.hash.includes('unit=api') && document.querySelector('.gantt-row.selected')?.dataset.unit === 'api'",
+    );
+    assert_eq!(
+        selected(&b),
+        json!(["api", "api", "api", "api", "api", "api"])
+    );
+    shot(&b, "selection");
+
+    // The Gantt selects: the graph node lights up, the timeline filters.
+    b.click(".gantt-row[data-unit=auth] .row-label");
+    b.wait(
+        "auth selected",
+        "return location.hash.includes('unit=auth') && document.querySelector('.node.selected')?.dataset.unit === 'auth'",
+    );
+    assert_eq!(
+        selected(&b),
+        json!(["auth", "auth", "auth", "auth", "auth", "auth"])
+    );
+    // The timeline shows the unit's first event, in view.
+    let first = b.js(
+        "const sc = document.querySelector('[data-timeline]').getBoundingClientRect(); const row = document.querySelector('[data-timeline] .ev');
+         const r = row.getBoundingClientRect();
+         return [row.dataset.type, r.top >= sc.top && r.bottom <= sc.bottom]",
+        json!([]),
+    );
+    assert_eq!(first, json!(["unit.started", true]));
+
+    // A timeline unit chip selects too.
+    b.click("[data-action=clear-selection]");
+    b.wait(
+        "nothing selected",
+        "return !location.hash.includes('unit=') && !document.querySelector('.gantt-row.selected') && !document.querySelector('.node.selected')",
+    );
+    assert_eq!(b.js(chip_hidden, json!([])), json!(true));
+    b.js(
+        "[...document.querySelectorAll('.ev-unit')].find(c => c.textContent === 'config').click()",
+        json!([]),
+    );
+    b.wait(
+        "config selected",
+        "return document.querySelector('.gantt-row.selected')?.dataset.unit === 'config' && document.querySelector('.node.selected')?.dataset.unit === 'config'",
+    );
+
+    // The deep link: a reload restores the selection everywhere.
+    b.js("location.reload()", json!([]));
+    b.wait(
+        "config after a reload",
+        "return document.querySelector('.gantt-row.selected')?.dataset.unit === 'config' && document.querySelector('.node.selected')?.dataset.unit === 'config'",
+    );
+    assert_eq!(
+        selected(&b),
+        json!(["config", "config", "config", "config", "config", "config"])
+    );
+    // Back: the selection before (none), then forward again.
+    b.js("history.back()", json!([]));
+    b.wait(
+        "no selection after back",
+        "return !location.hash.includes('unit=') && !document.querySelector('.gantt-row.selected')",
+    );
+    b.js("history.forward()", json!([]));
+    b.wait(
+        "config after forward",
+        "return document.querySelector('.gantt-row.selected')?.dataset.unit === 'config'",
+    );
+    // A second click on the selected row clears the selection.
+    b.click(".gantt-row[data-unit=config] .row-label");
+    b.wait(
+        "cleared by a second click",
+        "return !location.hash.includes('unit=') && !document.querySelector('.node.selected')",
+    );
+}
+
+#[test]
+fn the_keyboard_alone_selects_a_unit_in_the_gantt() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let id = seed_finished_graph_run(&d);
+    b.goto(&format!("{}{}", d.url("/"), run_hash("/src/app", &id)));
+    b.wait(
+        "the waterfall",
+        "return document.querySelectorAll('.gantt-row').length === 6",
+    );
+    // Tab from the page's start reaches the Gantt's one tab stop (the first row).
+    let focused = |b: &Browser| {
+        b.js(
+            "const e = document.activeElement; const bg = e.querySelector?.('.row-bg');
+             return [e.getAttribute('class') ?? '', e.dataset?.unit ?? '', bg ? getComputedStyle(bg).strokeWidth : '']",
+            json!([]),
+        )
+    };
+    let mut reached = false;
+    for _ in 0..40 {
+        b.keys(&["\u{E004}"]);
+        let f = focused(&b);
+        if f[0].as_str().unwrap_or_default().starts_with("gantt-row") {
+            assert_eq!(f[1], json!("app-shell"));
+            assert_eq!(f[2], json!("2px"), "a visible focus ring on the row");
+            reached = true;
+            break;
+        }
+    }
+    assert!(reached, "Tab never reached the waterfall");
+    // Arrows move between rows (j/k too), Enter selects.
+    b.keys(&["\u{E015}", "\u{E015}"]);
+    assert_eq!(focused(&b)[1], json!("api"));
+    b.keys(&["k", "j"]);
+    assert_eq!(focused(&b)[1], json!("api"), "j/k stay in the waterfall");
+    b.keys(&["\u{E007}"]);
+    b.wait(
+        "api selected",
+        "return location.hash.includes('unit=api') && document.querySelector('.node.selected')?.dataset.unit === 'api'",
+    );
+    let rows = b.texts(".ev .ev-unit");
+    assert!(
+        !rows.is_empty() && rows.iter().all(|u| u == "api"),
+        "{rows:?}"
+    );
+    // The focus stays on the row; one tab stop, on the selected row.
+    assert_eq!(focused(&b)[1], json!("api"));
+    let stops = b.js(
+        "return [...document.querySelectorAll('.gantt-row[tabindex=\"0\"]')].map(r => r.dataset.unit)",
+        json!([]),
+    );
+    assert_eq!(stops, json!(["api"]));
+    shot(&b, "gantt-keyboard");
+    // Escape clears the selection.
+    b.keys(&["\u{E00C}"]);
+    b.wait(
+        "cleared",
+        "return !location.hash.includes('unit=') && !document.querySelector('.gantt-row.selected')",
+    );
+}
+
+#[test]
+fn the_waterfall_of_a_running_run_follows_its_units_and_stops_live() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let id = d.start_run("/src/app", &at(0), 2);
+    d.events(
+        &id,
+        vec![
+            ev(1, "unit.queued", Some("lint")),
+            ev(4, "unit.started", Some("lint")),
+        ],
+    );
+    b.goto(&format!("{}{}", d.url("/"), run_hash("/src/app", &id)));
+    b.wait(
+        "the waterfall, following live",
+        "return document.querySelector('.gantt-row[data-unit=lint]')?.dataset.status === 'in_progress' && document.querySelector('[data-field=live]')?.textContent === 'live'",
+    );
+    // A running run draws where "now" is.
+    assert_eq!(
+        b.js(
+            "return document.querySelectorAll('.now-line').length",
+            json!([])
+        ),
+        json!(1)
+    );
+    // It waited 3 s in the queue: a paler bar before its running bar.
+    let wait = b.js(
+        "return document.querySelectorAll('.gantt-row[data-unit=lint] .wait').length",
+        json!([]),
+    );
+    assert_eq!(wait, json!(1));
+    // A new unit gets a row, a finished one its final status.
+    d.events(
+        &id,
+        vec![
+            ev(20, "unit.completed", Some("lint")),
+            ev(21, "unit.started", Some("test")),
+        ],
+    );
+    b.wait(
+        "the new row and the finished one",
+        "return document.querySelector('.gantt-row[data-unit=lint]')?.dataset.status === 'complete' && document.querySelector('.gantt-row[data-unit=test]')?.dataset.status === 'in_progress'",
+    );
+    // A stop is shaded at once, open (not resumed yet).
+    d.post(
+        &format!("/api/runs/{id}/stop"),
+        json!({"reason": "paused from the CLI", "at": at(30)}),
+    );
+    b.wait(
+        "the open stop",
+        "return document.querySelector('.gantt-rows .stop.open')?.dataset.reason === 'paused from the CLI'",
     );
 }

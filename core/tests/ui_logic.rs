@@ -47,3 +47,39 @@ fn the_ui_logic_passes_its_node_tests() {
         .unwrap_or(0);
     assert!(passed >= 20, "too few node tests ran ({passed}):\n{stdout}");
 }
+
+/// The unit states the page replays (`status.js`, `UNIT_STATE_OF`) and the
+/// ones the daemon's per-unit summary uses (`otto_hooks_sqlite::units`)
+/// are one table: a type added to one and not the other would make the
+/// waterfall and the graph disagree.
+#[test]
+fn the_page_and_the_daemon_derive_unit_states_from_the_same_table() {
+    let web = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/daemon/web");
+    let output = match Command::new("node")
+        .arg("--input-type=module")
+        .arg("-e")
+        .arg("import { UNIT_STATE_OF } from './status.js'; console.log(JSON.stringify(UNIT_STATE_OF));")
+        .current_dir(&web)
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) => {
+            let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+            assert!(!ci, "CI=true and node cannot run: {e}");
+            eprintln!("skipped: node not found ({e})");
+            return;
+        }
+    };
+    assert!(
+        output.status.success(),
+        "node failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let page: std::collections::BTreeMap<String, String> =
+        serde_json::from_slice(&output.stdout).expect("the page's table as JSON");
+    let daemon: std::collections::BTreeMap<String, String> = otto_hooks_sqlite::units::UNIT_STATES
+        .iter()
+        .map(|(t, s)| ((*t).to_owned(), (*s).to_owned()))
+        .collect();
+    assert_eq!(page, daemon);
+}

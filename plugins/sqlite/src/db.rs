@@ -403,6 +403,13 @@ impl HistoryDb {
         self.read(crate::repos::repos)
     }
 
+    /// Every unit of the run summarised from its events (first and last
+    /// event, final state, counts), in the order of their first event;
+    /// `NotFound` for an unknown run.
+    pub fn unit_summaries(&self, run_id: &str) -> Result<Vec<crate::UnitSummary>> {
+        self.read(|c| crate::units::unit_summaries(c, run_id))
+    }
+
     /// The run's `run.stopped` / `run.resumed` events, in order.
     pub fn stop_resume_points(&self, run_id: &str) -> Result<Vec<EventRow>> {
         self.read(|c| query::stop_resume_points(c, run_id))

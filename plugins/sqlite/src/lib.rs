@@ -72,6 +72,7 @@ pub mod schema;
 pub mod search;
 mod summary;
 pub mod time;
+pub mod units;
 mod validate;
 mod writer;
 
@@ -93,6 +94,7 @@ pub use query::{EventFilter, EventPage, RunFilter, RunPage};
 pub use repos::RepoSummary;
 pub use schema::{LATEST_VERSION, MIGRATIONS, Migration};
 pub use search::{EventSearch, SearchQuery};
+pub use units::UnitSummary;
 
 otto_hooks_plugin_api::plugin_module! {
     /// The plugins of this crate: the `sqlite` storage.

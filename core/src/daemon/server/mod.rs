@@ -375,6 +375,7 @@ fn router(state: Shared, max_body: usize) -> Router {
             get(export::export_events),
         )
         .route("/api/history/runs/{id}/graph", get(reads::graph))
+        .route("/api/history/runs/{id}/units", get(reads::list_units))
         .route("/api/history/runs/{id}/stream", get(sse::run_stream))
         .route("/api/stream", get(sse::all_stream))
         .route("/api/runs", post(ingest::start_run))

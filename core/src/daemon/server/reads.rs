@@ -291,3 +291,27 @@ pub(crate) async fn list_repos(
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NoParams {}
+
+/// A run's units, summarised.
+#[derive(Debug, Serialize)]
+pub(crate) struct UnitsPage {
+    units: Vec<otto_hooks_sqlite::UnitSummary>,
+}
+
+/// `GET /api/history/runs/{id}/units`: every unit of the run with its first
+/// and last event (seq and time), when it started, its final state (derived
+/// from its events as the UI does), its event count, tasks done and
+/// retries, in the order of their first event. One SQL aggregate, so the
+/// Gantt of a huge run never reads its events. No query parameters.
+pub(crate) async fn list_units(
+    State(state): State<Shared>,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<NoParams>, QueryRejection>,
+) -> Result<Json<UnitsPage>, ApiError> {
+    let id = body::path_id(path)?;
+    body::query(query)?;
+    let units = state
+        .blocking(move |db| Ok(db.unit_summaries(&id)?))
+        .await?;
+    Ok(Json(UnitsPage { units }))
+}

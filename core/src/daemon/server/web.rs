@@ -72,6 +72,9 @@ static ASSETS: &[Asset] = &[
     asset!("layout.js", JS),
     asset!("timeline.js", JS),
     asset!("search.js", JS),
+    asset!("gantt.js", JS),
+    asset!("gantt-layout.js", JS),
+    asset!("selection.js", JS),
     asset!("vendor/d3.v7.9.2.min.js", JS, gzip),
     asset!("vendor/LICENSE-d3.txt", "text/plain; charset=utf-8"),
 ];

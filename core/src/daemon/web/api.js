@@ -89,3 +89,8 @@ export async function graph(id) {
     throw e;
   }
 }
+
+/** The run's units summarised (first/last event, final state, counts): {units: [...]} → [...]. */
+export async function units(id) {
+  return (await get(`history/runs/${enc(id)}/units`)).units ?? [];
+}

@@ -5,9 +5,11 @@
 import * as api from "./api.js";
 import { h, replace } from "./dom.js";
 import { activeMs, formatDuration, localDateTime, parseTime, plural, utcText, wallMs } from "./format.js";
+import { GanttView } from "./gantt.js";
 import { GraphView, legend } from "./graph.js";
 import { validateGraph } from "./layout.js";
 import { badge } from "./runs.js";
+import { UnitSelection } from "./selection.js";
 import { deriveUnits, nodeGlyph, nodeStatusLabel, segmentAttempts } from "./status.js";
 import { Timeline } from "./timeline.js";
 
@@ -121,6 +123,9 @@ export class RunDetail {
     this.timeline = null;
     this.source = null;
     this.token = 0;
+    this.gantt = null;
+    // The unit selected in the graph, the Gantt or the timeline (the URL's `unit=`).
+    this.selection = new UnitSelection((u) => this.onUnit(u));
   }
 
   /** Stops following the run's stream. */
@@ -144,6 +149,7 @@ export class RunDetail {
     this.close();
     this.graph?.destroy();
     this.graph = null;
+    this.dropGantt();
     this.timeline = null;
     renderNoRun(this.container, hasRuns, overview);
   }
@@ -176,6 +182,7 @@ export class RunDetail {
     const token = ++this.token;
     this.close();
     this.graph?.destroy();
+    this.dropGantt();
     replace(this.container, h("div", { class: "loading", text: "Loading run…" }));
     let run;
     try {
@@ -265,6 +272,7 @@ export class RunDetail {
       text: "Download NDJSON",
     });
     const timelineBox = h("div", { class: "detail-body" });
+    const { box: viz, gantt: ganttBox, order: orderButton } = this.vizBox(graph, graphBox, tableBox);
     this.headBox = h("div", { class: "head-box" }, header(run, Date.now(), segments.markers.size));
     replace(
       this.container,
@@ -278,8 +286,7 @@ export class RunDetail {
         tableButton,
         fitButton,
       ),
-      graphBox,
-      tableBox,
+      viz,
       h(
         "div",
         { class: "section-head events-head" },
@@ -310,7 +317,7 @@ export class RunDetail {
     if (graph) {
       this.graph = new GraphView(graphBox, { onSelect: (u) => this.onUnit(u) });
       this.graph.render(graph, units);
-      this.graph.select(unit);
+      this.selection.attach(this.graph);
       fitButton?.addEventListener("click", () => this.graph.fit());
       this.tableBox = tableBox;
       this.renderUnitTable(units);
@@ -383,6 +390,79 @@ export class RunDetail {
     this.unitSelect = unitSelect;
     this.applyFilter({ unit, query });
     this.follow(token);
+    this.showGantt(token, ganttBox, orderButton);
+  }
+
+  /**
+   * The graph (or its table) beside the Gantt: `{box, gantt, order}`, the
+   * Gantt's container and its "by level" switch (none without a graph).
+   */
+  vizBox(graph, graphBox, tableBox) {
+    const gantt = h("div", { class: "gantt", "data-section": "gantt" }, h("div", { class: "loading", text: "Loading the waterfall…" }));
+    const order = graph
+      ? h("button", { type: "button", class: "btn small", "aria-pressed": "false", "data-action": "gantt-order", title: "Order the rows by graph level (off: by start)", text: "By level" })
+      : null;
+    const box = h(
+      "div",
+      { class: graph ? "viz" : "viz no-graph" },
+      h("div", { class: "viz-graph" }, graphBox, tableBox),
+      h("div", { class: "viz-gantt" }, h("div", { class: "gantt-head" }, h("h2", { text: "Waterfall" }), h("span", { class: "spacer" }), this.selection.chip, order), gantt),
+    );
+    return { box, gantt, order };
+  }
+
+  /**
+   * Reads the per-unit summaries (one request, whatever the run's size)
+   * and draws the Gantt; a failure leaves a notice there, not in the pane.
+   */
+  async showGantt(token, box, orderButton) {
+    let units;
+    try {
+      units = await api.units(this.run.id);
+    } catch (e) {
+      if (token === this.token) replace(box, h("div", { class: "gantt-empty", "data-empty": "gantt-error", text: `The waterfall could not be read: ${e.message}` }));
+      return;
+    }
+    if (token !== this.token) return;
+    this.gantt = new GanttView(box, { onSelect: (u) => this.onUnit(u), onHover: (u) => this.graph?.highlight(u) });
+    this.gantt.render({ units, run: this.run, markers: this.timeline.segments.markers, levels: this.graphData?.levels });
+    this.selection.attach(this.gantt);
+    orderButton?.addEventListener("click", () => {
+      const on = orderButton.getAttribute("aria-pressed") !== "true";
+      orderButton.setAttribute("aria-pressed", String(on));
+      this.gantt.setOrder(on ? "level" : "start");
+    });
+  }
+
+  /** Re-reads the unit summaries after live events, at most every second. */
+  refreshGantt(token) {
+    if (!this.gantt || this.ganttTimer) return;
+    this.ganttTimer = setTimeout(async () => {
+      this.ganttTimer = null;
+      try {
+        const units = await api.units(this.run.id);
+        if (token === this.token) this.gantt?.update({ units, run: this.run, markers: this.timeline.segments.markers });
+      } catch {
+        // The next event retries.
+      }
+    }, 1000);
+  }
+
+  /** Forgets the Gantt and the views of the selection (another run, or none). */
+  dropGantt() {
+    this.gantt?.destroy();
+    this.gantt = null;
+    this.selection.detach();
+    clearTimeout(this.ganttTimer);
+    this.ganttTimer = null;
+  }
+
+  /** Scrolls the timeline to the first loaded event of `unit`. */
+  revealUnit(unit) {
+    const scroller = this.timeline?.scroller;
+    const row = [...(this.timeline?.list.querySelectorAll(".ev") ?? [])].find((r) => r.querySelector(".ev-unit")?.textContent === unit);
+    if (!scroller || !row) return;
+    scroller.scrollTop += row.getBoundingClientRect().top - scroller.getBoundingClientRect().top;
   }
 
   /**
@@ -425,6 +505,7 @@ export class RunDetail {
         this.renderUnitTable(units);
       }
       this.refreshRun(token, runMoved);
+      if (unitsMoved || runMoved) this.refreshGantt(token);
     };
     source.onopen = () => token === this.token && this.setLive("live");
     source.onerror = () => token === this.token && this.setLive("reconnecting");
@@ -489,6 +570,7 @@ export class RunDetail {
         const fresh = await api.run(this.run.id);
         if (token !== this.token) return;
         this.run = fresh;
+        this.gantt?.update({ run: fresh, markers: this.timeline.segments.markers });
         replace(this.headBox, header(fresh, Date.now(), this.timeline.segments.markers.size));
         this.showCount();
         this.onRunChange(fresh, true);
@@ -506,8 +588,9 @@ export class RunDetail {
     if (filter.query !== undefined) this.countMatches(filter.query);
     if (filter.query !== undefined && this.searchEl && this.searchEl.value !== filter.query) this.searchEl.value = filter.query;
     if (filter.unit !== undefined) {
-      this.graph?.select(filter.unit);
+      this.selection.set(filter.unit);
       if (this.unitSelect) this.unitSelect.value = filter.unit;
+      if (filter.unit) this.revealUnit(filter.unit);
     }
   }
 
@@ -567,6 +650,7 @@ export class RunDetail {
     if (!this.timeline || !this.run) return;
     replace(this.headBox, header(this.run, Date.now(), this.timeline.segments.markers.size));
     this.timeline.renderAnchored();
+    this.gantt?.draw();
   }
 
   /** Focuses the event search (the `/` key). */

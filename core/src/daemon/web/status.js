@@ -77,6 +77,20 @@ export function eventTone(type) {
 }
 
 /**
+ * The event types that set a unit's state, and the state each sets. The
+ * daemon's per-unit summary (`…/units`, plugins/sqlite `units.rs`) uses the
+ * same table; core/tests/ui_logic.rs checks that the two are equal.
+ */
+export const UNIT_STATE_OF = Object.freeze({
+  "unit.queued": "ready",
+  "unit.started": "in_progress",
+  "unit.completed": "complete",
+  "unit.merged": "complete",
+  "unit.failed": "failed",
+  "unit.blocked": "blocked",
+});
+
+/**
  * Every unit's state, replayed from its events in seq order: the graph the
  * daemon returns is the `orch.started` snapshot (usually all pending), so
  * statuses come from `unit.*` and progress from `unit.started` and
@@ -105,27 +119,19 @@ export function deriveUnits(nodes, events) {
     if (e.unit == null || e.unit === "") continue;
     const u = unit(String(e.unit));
     const p = e.payload && typeof e.payload === "object" ? e.payload : {};
+    if (Object.hasOwn(UNIT_STATE_OF, e.type)) u.status = UNIT_STATE_OF[e.type];
     switch (e.type) {
-      case "unit.queued":
-        u.status = "ready";
-        break;
       case "unit.started":
-        u.status = "in_progress";
         if (Number.isInteger(p.total_tasks) && p.total_tasks >= 0) u.tasks = p.total_tasks;
         if (Number.isInteger(p.completed_tasks)) u.done = p.completed_tasks;
         break;
       case "unit.completed":
       case "unit.merged":
-        u.status = "complete";
         u.current = -1;
         if (u.tasks > 0) u.done = u.tasks;
         break;
       case "unit.failed":
-        u.status = "failed";
         u.current = -1;
-        break;
-      case "unit.blocked":
-        u.status = "blocked";
         break;
       case "pr.created":
         if (u.status === "in_progress") u.status = "pr_open";

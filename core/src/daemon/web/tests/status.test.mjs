@@ -85,3 +85,18 @@ test("adjacent duplicate markers fold into one with a count", () => {
   assert.deepEqual([...folded], [21, 23]);
   assert.equal(attempts.length, 2, "a doubled RESUME is one attempt");
 });
+
+test("a PR opened after a unit's last start makes it pr_open; a later state wins", () => {
+  const units = deriveUnits([], [
+    e(1, "unit.started", "a"),
+    e(2, "pr.created", "a"),
+    e(3, "unit.started", "b"),
+    e(4, "pr.created", "b"),
+    e(5, "unit.merged", "b"),
+    e(6, "pr.created", "c"),
+    e(7, "unit.queued", "c"),
+  ]);
+  assert.equal(units.get("a").status, "pr_open");
+  assert.equal(units.get("b").status, "complete");
+  assert.equal(units.get("c").status, "ready");
+});
