@@ -1749,6 +1749,8 @@ fn measure_the_ndjson_export_of_a_million_events() {
         before / 1024,
         peak.load(Ordering::Relaxed) / 1024
     );
+}
+
 #[test]
 fn units_summarises_each_unit_with_its_span_counts_and_final_state() {
     let d = Daemon::start();
