@@ -59,7 +59,16 @@ export class Timeline {
     // The scroll box is the log (focusable, so the keyboard scrolls it); new
     // rows are not announced one by one.
     this.scroller = h("div", { class: "timeline", tabindex: "0", role: "log", "aria-label": "Event timeline", "aria-live": "off", "data-timeline": "1" }, this.list);
+    // Whether the reader is following the newest rows. Kept from the last
+    // scroll, not recomputed from geometry when events arrive: the box
+    // changes size under the reader (the waterfall above it loads late, the
+    // window is resized), and a reader at the bottom stays there.
+    this.stuck = true;
+    new ResizeObserver(() => {
+      if (this.stuck) this.scroller.scrollTop = this.scroller.scrollHeight;
+    }).observe(this.scroller);
     this.scroller.addEventListener("scroll", () => {
+      this.stuck = this.atBottom();
       if (this.unseen && this.atTail() && this.atBottom()) this.clearPill();
       if (this.loading) return;
       const { scrollTop, clientHeight, scrollHeight } = this.scroller;
@@ -296,7 +305,7 @@ export class Timeline {
     if (segments) this.segments = segments;
     if (fresh.length === 0 && !segments) return;
     const wasAtTail = this.atTail();
-    const atBottom = this.atBottom();
+    const atBottom = this.stuck || this.atBottom();
     // Away from the newest rows, new events are counted on the pill.
     if (fresh.length && !(wasAtTail && atBottom)) this.notePill(fresh.length);
     if (wasAtTail && !segments && fresh.length && this.appendRows(fresh)) {
