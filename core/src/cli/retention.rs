@@ -261,6 +261,8 @@ fn chosen(ctx: &Context, args: &PolicyArgs) -> Result<crate::config::InstanceSpe
 struct HistoryTarget {
     instance: Instance,
     retention: HistoryRetention,
+    /// Where the audit log is.
+    hooks_home: PathBuf,
 }
 
 impl HistoryTarget {
@@ -282,15 +284,19 @@ impl HistoryTarget {
         Ok(Some(HistoryTarget {
             instance,
             retention,
+            hooks_home: ctx.hooks_home.clone(),
         }))
     }
 
     /// Applies (or previews) the retention, as a plan document.
     fn apply(&self, now: Timestamp, dry_run: bool) -> Result<CleanPlan, Failure> {
-        let history = self
-            .retention
-            .apply(&self.instance, now, dry_run)
-            .map_err(Failure::failed)?;
+        let history = if dry_run {
+            self.retention.apply(&self.instance, now, true)
+        } else {
+            // Every real deletion is in the audit log first.
+            crate::audit::hook::expire_audited(&self.retention, &self.instance, now, &self.hooks_home)
+        }
+        .map_err(Failure::failed)?;
         Ok(CleanPlan {
             dry_run,
             history,
@@ -469,12 +475,15 @@ impl Work<'_> {
 /// Deletes what `work` says; the result as a document.
 fn execute_work(ctx: &Context, work: &Work<'_>, json: bool) -> Result<CleanPlan, Failure> {
     let lock = crate::fsops::lock_clean(&ctx.hooks_home).map_err(Failure::failed)?;
+    // No audit log, no deletion (see crate::audit).
+    let mut audit = crate::audit::AuditLog::open(&ctx.hooks_home)
+        .map_err(|e| Failure::failed(format!("{e}: nothing deleted")))?;
     let progress = !ctx.quiet && !json && std::io::stderr().is_terminal();
     let mut document = if work.runs || work.rows.prune_rows {
         // With --cache-only no run goes, but --prune-rows still applies.
         let empty = Plan::default();
         let plan = if work.runs { work.plan } else { &empty };
-        let result = policy::execute_with(plan, &lock, &work.rows, |done, total| {
+        let result = policy::execute_audited(plan, &lock, &work.rows, Some(&mut audit), |done, total| {
             if progress {
                 eprint!("\rdeleting runs: {done}/{total}");
                 if done == total {
@@ -495,12 +504,33 @@ fn execute_work(ctx: &Context, work: &Work<'_>, json: bool) -> Result<CleanPlan,
         if progress {
             eprintln!("collecting the script cache…");
         }
-        let cache = cache_gc::collect(scope);
-        for w in &cache.warnings {
-            ctx.warn(w);
+        let cache = if let Some(broken) = audit.broken() {
+            // Nothing more goes once the audit log cannot be written.
+            ctx.warn(&format!("the script cache is not collected: {broken}"));
+            None
+        } else {
+            Some(cache_gc::collect(scope))
+        };
+        if let Some(cache) = cache {
+            for w in &cache.warnings {
+                ctx.warn(w);
+            }
+            if let Err(e) = crate::audit::hook::record_cache(&mut audit, &cache.plan) {
+                ctx.warn(&e);
+            }
+            document.refused.extend(cache.refused);
+            document.cache = Some(cache.plan);
         }
-        document.refused.extend(cache.refused);
-        document.cache = Some(cache.plan);
+    }
+    // A log that broke mid-way (or cannot be synced) fails the command.
+    let trouble = audit.broken().map(str::to_owned);
+    let synced = audit.finish();
+    if let Some(e) = trouble.or(synced.err()) {
+        document.refused.push(otto_hooks_plugin_api::report::RefusedRun {
+            project: "*".to_owned(),
+            run: "*".to_owned(),
+            error: format!("audit log: {e}"),
+        });
     }
     drop(lock);
     Ok(document)
