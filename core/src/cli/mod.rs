@@ -4,6 +4,7 @@
 //! one JSON document and nothing else), messages on stderr; exit 0 done,
 //! 1 done with failures, 2 bad usage, config or input.
 
+mod audit;
 mod color;
 mod completions;
 mod config_cmd;
@@ -121,6 +122,12 @@ pub enum Command {
         after_help = "Examples:\n  otto-hooks run-policies --if-due            at most once a day, e.g. after every run\n  otto-hooks run-policies --dry-run --json"
     )]
     RunPolicies(retention::RunPoliciesArgs),
+    /// What the cleaners deleted (clean, run-policies, the daemon's schedule,
+    /// history retention), from the audit log, newest first.
+    #[command(
+        after_help = "Examples:\n  otto-hooks audit --since 7d\n  otto-hooks audit --project web --json\n\nEvery deletion is recorded in $OTTO_HOOKS_HOME/audit.log (rotated files audit.log.1…5\nare read too): an intent before a run leaves its project, then its outcome\n(deleted, failed, refused, held, already-gone; `interrupted` when the command\nstopped between the two). See docs/AUDIT.md."
+    )]
+    Audit(audit::AuditArgs),
     /// Why a run is kept or would be deleted: every rule that applied.
     #[command(
         after_help = "Examples:\n  otto-hooks why 1795342500\n  otto-hooks why web-1a2b3c4d/1795342500 --keep 7"
@@ -497,6 +504,7 @@ fn dispatch(cli: Cli) -> CmdResult {
         Command::Clean(args) => retention::clean(&ctx, args),
         Command::RunPolicies(args) => retention::run_policies(&ctx, args),
         Command::Why(args) => retention::why(&ctx, args),
+        Command::Audit(args) => audit::run(&ctx, args),
         Command::Plugins(cmd) => plugins::run(&ctx, cmd),
         Command::Config(cmd) => config_cmd::run(&ctx, cmd),
         Command::Hook(cmd) => hook::run(&ctx, cmd),
