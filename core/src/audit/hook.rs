@@ -162,8 +162,8 @@ pub fn expire_audited(
     if planned.run_ids.is_empty() {
         return Ok(Some(planned));
     }
-    let mut audit = AuditLog::open(hooks_home)
-        .map_err(|e| format!("{e}: nothing deleted from the history"))?;
+    let mut audit =
+        AuditLog::open(hooks_home).map_err(|e| format!("{e}: nothing deleted from the history"))?;
     let subject = |id: &str| Subject {
         kind: Some(Kind::HistoryRun),
         project: None,
@@ -205,7 +205,10 @@ pub fn expire_audited(
         };
         audit.outcome(Some(record), &subject(id), what, None)?;
     }
-    for id in deleted.iter().filter(|id| !planned.run_ids.iter().any(|p| p == *id)) {
+    for id in deleted
+        .iter()
+        .filter(|id| !planned.run_ids.iter().any(|p| p == *id))
+    {
         audit.outcome(None, &subject(id), Outcome::Deleted, None)?;
     }
     audit.finish()?;

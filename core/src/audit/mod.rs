@@ -113,9 +113,8 @@ impl AuditLog {
         rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
             .map_err(|e| format!("cannot lock {}: {e}", hooks_home.join(AUDIT_LOCK).display()))?;
         rotate_if_full(hooks_home, limits)?;
-        let file =
-            crate::own_files::open(&path, crate::own_files::Access::Append, Some(0o600))
-                .map_err(|e| format!("cannot write the audit log: {e}"))?;
+        let file = crate::own_files::open(&path, crate::own_files::Access::Append, Some(0o600))
+            .map_err(|e| format!("cannot write the audit log: {e}"))?;
         drop(lock);
         Ok(Self::from_file(file, path))
     }
@@ -185,7 +184,14 @@ impl AuditLog {
                 format!("{}-{}", self.op, self.seq)
             }
         };
-        let record = Record::new(Phase::Outcome, &id, subject, Some(outcome), error, &self.who);
+        let record = Record::new(
+            Phase::Outcome,
+            &id,
+            subject,
+            Some(outcome),
+            error,
+            &self.who,
+        );
         self.append(&record)
     }
 

@@ -77,7 +77,11 @@ fn a_torn_last_line_is_skipped_with_a_warning_and_the_rest_is_read() {
     let report = read(tmp.path(), &AuditQuery::default()).unwrap();
     assert_eq!(report.entries.len(), 1);
     assert_eq!(report.skipped_lines, 1);
-    assert!(report.warnings[0].contains("torn last line"), "{:?}", report.warnings);
+    assert!(
+        report.warnings[0].contains("torn last line"),
+        "{:?}",
+        report.warnings
+    );
 }
 
 #[test]

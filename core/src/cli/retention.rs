@@ -294,7 +294,12 @@ impl HistoryTarget {
             self.retention.apply(&self.instance, now, true)
         } else {
             // Every real deletion is in the audit log first.
-            crate::audit::hook::expire_audited(&self.retention, &self.instance, now, &self.hooks_home)
+            crate::audit::hook::expire_audited(
+                &self.retention,
+                &self.instance,
+                now,
+                &self.hooks_home,
+            )
         }
         .map_err(Failure::failed)?;
         Ok(CleanPlan {
@@ -483,15 +488,16 @@ fn execute_work(ctx: &Context, work: &Work<'_>, json: bool) -> Result<CleanPlan,
         // With --cache-only no run goes, but --prune-rows still applies.
         let empty = Plan::default();
         let plan = if work.runs { work.plan } else { &empty };
-        let result = policy::execute_audited(plan, &lock, &work.rows, Some(&mut audit), |done, total| {
-            if progress {
-                eprint!("\rdeleting runs: {done}/{total}");
-                if done == total {
-                    eprintln!();
+        let result =
+            policy::execute_audited(plan, &lock, &work.rows, Some(&mut audit), |done, total| {
+                if progress {
+                    eprint!("\rdeleting runs: {done}/{total}");
+                    if done == total {
+                        eprintln!();
+                    }
                 }
-            }
-        })
-        .map_err(Failure::failed)?;
+            })
+            .map_err(Failure::failed)?;
         let warned = work.warned.borrow();
         for w in result.warnings.iter().filter(|w| !warned.contains(w)) {
             ctx.warn(w);
@@ -526,11 +532,13 @@ fn execute_work(ctx: &Context, work: &Work<'_>, json: bool) -> Result<CleanPlan,
     let trouble = audit.broken().map(str::to_owned);
     let synced = audit.finish();
     if let Some(e) = trouble.or(synced.err()) {
-        document.refused.push(otto_hooks_plugin_api::report::RefusedRun {
-            project: "*".to_owned(),
-            run: "*".to_owned(),
-            error: format!("audit log: {e}"),
-        });
+        document
+            .refused
+            .push(otto_hooks_plugin_api::report::RefusedRun {
+                project: "*".to_owned(),
+                run: "*".to_owned(),
+                error: format!("audit log: {e}"),
+            });
     }
     drop(lock);
     Ok(document)
