@@ -61,7 +61,15 @@ fn every_run_clean_deletes_is_accounted_for_by_an_intent_then_its_outcome() {
     let old: Vec<RunHandle> = (0..3).map(|i| aged(&web, 40 + i)).collect();
     let recent: Vec<RunHandle> = (0..4).map(|i| aged(&web, 1 + i)).collect();
     let only = aged(&api, 60); // api's every run: held by the guard
-    let out = w.run(&["clean", "--keep", "30", "--keep-last", "0", "--yes", "--json"]);
+    let out = w.run(&[
+        "clean",
+        "--keep",
+        "30",
+        "--keep-last",
+        "0",
+        "--yes",
+        "--json",
+    ]);
     let done: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(1), "api's run is held: {done:#}");
     let deleted = done["deleted"].as_array().unwrap();
@@ -74,8 +82,14 @@ fn every_run_clean_deletes_is_accounted_for_by_an_intent_then_its_outcome() {
     let audit = w.json(&["audit", "--json"]);
     let by_key = entries(&audit);
     for d in deleted {
-        let key = format!("{}/{}", d["project"].as_str().unwrap(), d["run"].as_str().unwrap());
-        let e = by_key.get(&key).unwrap_or_else(|| panic!("{key} has no audit record: {audit:#}"));
+        let key = format!(
+            "{}/{}",
+            d["project"].as_str().unwrap(),
+            d["run"].as_str().unwrap()
+        );
+        let e = by_key
+            .get(&key)
+            .unwrap_or_else(|| panic!("{key} has no audit record: {audit:#}"));
         assert_eq!(e["outcome"], "deleted", "{e:#}");
         assert_eq!(e["kind"], "otto-run");
         assert_eq!(e["intent"], true, "an intent preceded it");
@@ -84,7 +98,12 @@ fn every_run_clean_deletes_is_accounted_for_by_an_intent_then_its_outcome() {
         assert!(e["rule"].as_str().unwrap().contains("retention"), "{e:#}");
         assert!(e["path"].as_str().unwrap().ends_with(&key), "{e:#}");
         assert_eq!(e["who"]["via"], "clean");
-        assert!(e["who"]["command"].as_str().unwrap().contains("clean --keep 30"));
+        assert!(
+            e["who"]["command"]
+                .as_str()
+                .unwrap()
+                .contains("clean --keep 30")
+        );
         assert!(e["who"]["pid"].as_u64().unwrap() > 0);
         assert!(!e["who"]["host"].as_str().unwrap().is_empty());
         assert!(e["at"].as_str().unwrap().ends_with('Z'));
@@ -108,7 +127,10 @@ fn every_run_clean_deletes_is_accounted_for_by_an_intent_then_its_outcome() {
     // The table: local times, outcome, the run.
     let table = text(&w.run(&["audit"]).stdout);
     assert!(table.lines().next().unwrap().starts_with("TIME"), "{table}");
-    assert!(table.contains(&format!("{}/{}", web.dir_name(), old[0].id)), "{table}");
+    assert!(
+        table.contains(&format!("{}/{}", web.dir_name(), old[0].id)),
+        "{table}"
+    );
 }
 
 #[test]
@@ -130,7 +152,10 @@ fn clean_deletes_nothing_when_the_audit_log_cannot_be_written() {
         let out = w.run(&["clean", "--keep", "30", "--keep-last", "0", "--yes"]);
         let err = text(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{planted}: {err}");
-        assert!(err.contains("audit log") && err.contains("nothing deleted"), "{err}");
+        assert!(
+            err.contains("audit log") && err.contains("nothing deleted"),
+            "{err}"
+        );
         assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
         for r in &old {
             assert!(r.dir.exists(), "{planted}: {} was deleted", r.id);
@@ -184,7 +209,11 @@ fn history_retention_records_each_expired_run_and_stops_without_an_audit_log() {
     std::fs::create_dir(&log).unwrap();
     let out = w.run(&["clean", "--backend", "sqlite", "--yes", "--json"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("nothing deleted"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("nothing deleted"),
+        "{}",
+        text(&out.stderr)
+    );
     assert_eq!(history_ids(&w), ["run_old_a", "run_old_b", "run_recent"]);
     std::fs::remove_dir(&log).unwrap();
 
@@ -198,7 +227,10 @@ fn history_retention_records_each_expired_run_and_stops_without_an_audit_log() {
         assert_eq!(e["kind"], "history-run");
         assert_eq!(e["outcome"], "deleted");
         assert_eq!(e["intent"], true);
-        assert!(e["rule"].as_str().unwrap().contains("retention_days = 90"), "{e:#}");
+        assert!(
+            e["rule"].as_str().unwrap().contains("retention_days = 90"),
+            "{e:#}"
+        );
         assert_eq!(e["who"]["via"], "run-policies");
     }
 }
@@ -244,7 +276,15 @@ fn audit_reads_rotated_files_filters_by_time_and_project_and_skips_a_torn_line()
     let web = w.project("web");
     let old = aged(&web, 40);
     let _recent: Vec<RunHandle> = (0..2).map(|i| aged(&web, 1 + i)).collect();
-    w.json(&["clean", "--keep", "30", "--keep-last", "0", "--yes", "--json"]);
+    w.json(&[
+        "clean",
+        "--keep",
+        "30",
+        "--keep-last",
+        "0",
+        "--yes",
+        "--json",
+    ]);
     // An old record in a rotated file, and a torn line from a crash.
     let mut ancient = records(&w.hooks_home()).pop().unwrap();
     ancient["id"] = "1-0-1".into();
@@ -262,7 +302,11 @@ fn audit_reads_rotated_files_filters_by_time_and_project_and_skips_a_torn_line()
 
     let out = w.run(&["audit", "--json"]);
     assert_eq!(out.status.code(), Some(0));
-    assert!(text(&out.stderr).contains("torn last line"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("torn last line"),
+        "{}",
+        text(&out.stderr)
+    );
     let all: Value = serde_json::from_slice(&out.stdout).unwrap();
     let targets: Vec<&str> = all["entries"]
         .as_array()
@@ -277,7 +321,10 @@ fn audit_reads_rotated_files_filters_by_time_and_project_and_skips_a_torn_line()
     let week = w.json(&["audit", "--since", "7d", "--json"]);
     assert_eq!(week["entries"].as_array().unwrap().len(), 1);
     let none = w.json(&["audit", "--project", "we", "--json"]);
-    assert!(none["entries"].as_array().unwrap().is_empty(), "never a substring");
+    assert!(
+        none["entries"].as_array().unwrap().is_empty(),
+        "never a substring"
+    );
     let web_only = w.json(&["audit", "--project", "web", "--json"]);
     assert_eq!(web_only["entries"].as_array().unwrap().len(), 2);
     let bad = w.run(&["audit", "--since", "soon"]);

@@ -340,7 +340,16 @@ fn every_json_output_has_the_keys_docs_json_md_shows() {
         ),
     ];
     // A clean that deletes, so that the audit log has an entry.
-    doc(&["clean", "--keep", "1", "--keep-last", "0", "--force", "--yes", "--json"]);
+    doc(&[
+        "clean",
+        "--keep",
+        "1",
+        "--keep-last",
+        "0",
+        "--force",
+        "--yes",
+        "--json",
+    ]);
     outputs.push(("`otto-hooks audit --json`", doc(&["audit", "--json"])));
     let started = run(&["daemon", "start", "--port", "0"], None);
     assert_eq!(started.status.code(), Some(0), "{}", text(&started.stderr));
