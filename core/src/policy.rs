@@ -595,7 +595,7 @@ pub fn execute_audited(
         }
         progress(done + 1, total);
     }
-    if let Some(audit) = audit.as_deref_mut() {
+    if let Some(audit) = audit {
         crate::audit::hook::record_held(audit, plan);
     }
     count_what_happened(plan, &mut doc);
