@@ -341,7 +341,10 @@ fn every_json_output_has_the_keys_docs_json_md_shows() {
     ];
     let archive = home.path().join("one.tar.zst");
     let archive = archive.to_str().unwrap();
-    let listed = doc(&["list", "--json"])[0]["run"].as_str().unwrap().to_owned();
+    let listed = doc(&["list", "--json"])[0]["run"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     outputs.push((
         "`otto-hooks export RUN… --output FILE --json`",
         doc(&["export", &listed, "--output", archive, "--json"]),
