@@ -330,3 +330,26 @@ fn audit_reads_rotated_files_filters_by_time_and_project_and_skips_a_torn_line()
     let bad = w.run(&["audit", "--since", "soon"]);
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[test]
+fn a_clean_whose_every_deletion_is_held_records_the_held_runs() {
+    let w = OttoWorld::new();
+    let only = w.project("only");
+    let run = aged(&only, 60);
+    let out = w.run(&[
+        "clean",
+        "--keep",
+        "30",
+        "--keep-last",
+        "0",
+        "--yes",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(run.dir.exists());
+    let audit = w.json(&["audit", "--json"]);
+    let by_key = entries(&audit);
+    let e = &by_key[&format!("{}/{}", only.dir_name(), run.id)];
+    assert_eq!(e["outcome"], "held");
+    assert!(e["error"].as_str().unwrap().contains("every run"), "{e:#}");
+}

@@ -422,3 +422,31 @@ fn export_refuses_an_unknown_run_and_an_existing_output() {
     );
     assert_eq!(std::fs::read_to_string(&existing).unwrap(), "keep");
 }
+
+#[test]
+fn a_live_run_is_not_exported() {
+    let (src, runs) = source();
+    let _live = runs[1].hold_lock();
+    let archive = src.dir.path().join("live.tar.zst");
+    let out = src.run(&["export", &runs[1].id, "-o", archive.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("is running"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!archive.exists());
+    assert_eq!(
+        std::fs::read_dir(src.dir.path())
+            .unwrap()
+            .filter(|e| e
+                .as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains("partial"))
+            .count(),
+        0,
+        "no partial archive left"
+    );
+}

@@ -324,6 +324,9 @@ fn otto_run(
     if !meta.is_dir() {
         return Err(format!("{} is not a run directory", run_dir.display()));
     }
+    // A live run is still being written: refused. The shared lock held
+    // for the export keeps it finished (otto takes it exclusively).
+    let _finished = finished(&run_dir)?;
     let prefix = format!("otto/{project}/{run}");
     w.dir(&prefix, mtime_of(&meta))?;
     let mut cache = std::collections::BTreeSet::new();
@@ -366,6 +369,30 @@ fn otto_run(
         )?;
     }
     Ok(rows.is_some())
+}
+
+/// A shared `flock` on the run's `.lock` (none when it has no `.lock`);
+/// refused when otto holds it (the run is live).
+fn finished(run_dir: &Path) -> Result<Option<File>, String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let lock = run_dir.join(".lock");
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
+        .open(&lock)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot open {}: {e}", lock.display())),
+    };
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockShared) {
+        Ok(()) => Ok(Some(file)),
+        Err(rustix::io::Errno::WOULDBLOCK) => Err(format!(
+            "{} is running (its .lock is held): export it when it has finished",
+            run_dir.display()
+        )),
+        Err(e) => Err(format!("cannot lock {}: {e}", lock.display())),
+    }
 }
 
 /// Writes the tree under `dir` (archive path `prefix`), never following a

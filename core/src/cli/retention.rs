@@ -607,6 +607,16 @@ pub(super) fn clean(ctx: &Context, args: CleanArgs) -> CmdResult {
         let mut done = doc;
         done.dry_run = false;
         done.refused.extend(plan.refusals());
+        // The held runs are in the audit log, as when something else goes.
+        match crate::audit::AuditLog::open(&ctx.hooks_home) {
+            Ok(mut audit) => {
+                crate::audit::hook::record_held(&mut audit, &plan);
+                if let Err(e) = audit.finish() {
+                    ctx.warn(&e);
+                }
+            }
+            Err(e) => ctx.warn(&e),
+        }
         ctx.print(&registry, args.policy.json, DocumentKind::CleanPlan, &done)?;
         if !ctx.quiet {
             eprintln!("nothing deleted: {}", held_note(&done));
