@@ -450,3 +450,41 @@ fn a_live_run_is_not_exported() {
         "no partial archive left"
     );
 }
+
+#[test]
+fn import_never_writes_through_a_symlink_planted_as_a_project_or_its_cache() {
+    let (src, runs) = source();
+    let archive = src.dir.path().join("web.tar.zst");
+    let name = format!("{}/{}", src.project("web").dir_name(), runs[1].id);
+    src.json(&["export", &name, "-o", archive.to_str().unwrap(), "--json"]);
+    for planted in ["project", "cache"] {
+        let dst = destination();
+        let outside = dst.dir.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        let project = dst.otto.root().join(src.project("web").dir_name());
+        match planted {
+            "project" => std::os::unix::fs::symlink(&outside, &project).unwrap(),
+            _ => {
+                std::fs::create_dir(&project).unwrap();
+                std::os::unix::fs::symlink(&outside, project.join(".cache")).unwrap();
+            }
+        }
+        let out = dst.run(&["import", "--from", archive.to_str().unwrap()]);
+        assert_ne!(
+            out.status.code(),
+            Some(0),
+            "{planted}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains("not a directory"),
+            "{planted}: {}",
+            text(&out.stderr)
+        );
+        assert_eq!(
+            std::fs::read_dir(&outside).unwrap().count(),
+            0,
+            "{planted}: written through the link"
+        );
+    }
+}

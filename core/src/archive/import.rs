@@ -643,6 +643,15 @@ fn stage(
                     return Ok(());
                 }
                 let parent = final_path.parent().unwrap_or(&cache_dir).to_path_buf();
+                // Never written through a link planted as the project, its
+                // `.cache` or a legacy task directory in it.
+                for dir in [
+                    dest.otto_home.join(&project),
+                    cache_dir.clone(),
+                    parent.clone(),
+                ] {
+                    real_dir_or_missing(&dir)?;
+                }
                 std::fs::DirBuilder::new()
                     .recursive(true)
                     .mode(0o755)
@@ -675,6 +684,17 @@ fn stage(
         return Err(e);
     }
     Ok(staged)
+}
+
+/// `Ok` when nothing is at `dir` or a real directory is (not a symlink).
+fn real_dir_or_missing(dir: &Path) -> Result<(), String> {
+    match std::fs::symlink_metadata(dir) {
+        Ok(m) if !m.is_dir() => Err(format!(
+            "{} is not a directory (a symlink?); nothing is written there",
+            dir.display()
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Creates `path` (never over anything, never through a link) with
