@@ -173,3 +173,69 @@ fn since_and_project_filter_exactly() {
     .unwrap();
     assert!(future.entries.is_empty());
 }
+
+#[test]
+fn a_clean_whose_audit_writes_fail_deletes_no_run() {
+    use crate::policy::{Group, Plan, PlannedDecision};
+    use otto_hooks_fixture::otto_home::{OttoHome, TaskSpec};
+    use otto_hooks_plugin_api::{Action, Run};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let home = OttoHome::new(tmp.path().join("otto"));
+    let web = home.project("web", "/src/web");
+    let runs: Vec<_> = (0..3)
+        .map(|i| {
+            web.run(1_700_000_000 + i)
+                .task("build", TaskSpec::ok())
+                .write()
+        })
+        .collect();
+    let decisions = runs
+        .iter()
+        .map(|r| PlannedDecision {
+            run: Run {
+                id: r.id.clone(),
+                project: web.dir_name(),
+                location: r.dir.display().to_string(),
+                ..Run::default()
+            },
+            action: Action::Delete,
+            reasons: vec!["old".into()],
+        })
+        .collect();
+    let plan = Plan {
+        groups: vec![Group {
+            project: web.dir_name(),
+            policy: Some("retention.standard".into()),
+            decisions,
+            refused: None,
+            hold: None,
+        }],
+        warnings: Vec::new(),
+    };
+    let hooks = tmp.path().join("hooks");
+    let lock = crate::fsops::lock_clean(&hooks).unwrap();
+    // The log opened, then every write fails (a descriptor that cannot
+    // write): the first intent fails, so nothing may go.
+    let path = hooks.join(AUDIT_LOG);
+    std::fs::write(&path, "").unwrap();
+    let mut log = AuditLog::from_file(std::fs::File::open(&path).unwrap(), path);
+    let done = crate::policy::execute_audited(
+        &plan,
+        &lock,
+        &crate::policy::RowOptions::default(),
+        Some(&mut log),
+        |_, _| {},
+    )
+    .unwrap();
+    assert!(done.document.deleted.is_empty(), "{:?}", done.document);
+    assert_eq!(done.document.refused.len(), 3);
+    assert!(
+        done.document.refused[0].error.contains("no audit record"),
+        "{:?}",
+        done.document.refused
+    );
+    for r in &runs {
+        assert!(r.dir.join("run.yaml").exists(), "{} was touched", r.id);
+    }
+}
