@@ -19,8 +19,14 @@
 //! - [`client`] — a blocking client of the history daemon's HTTP API.
 //! - [`own_files`] — opening our own state files and files we are pointed
 //!   at without following planted links or blocking on FIFOs.
+//! - [`archive`] — `export` and `import --from`: runs as checked
+//!   `.tar.zst` archives.
+//! - [`audit`] — the cleanup audit trail: every deletion recorded in
+//!   `$OTTO_HOOKS_HOME/audit.log`, and read back.
 //! - [`cli`] — the clap commands: parse, call the library, render.
 
+pub mod archive;
+pub mod audit;
 pub mod cache_gc;
 pub mod cli;
 pub mod client;

@@ -493,8 +493,22 @@ pub fn execute(
 /// [`execute`], with what else to do to otto.db (`rows`).
 pub fn execute_with(
     plan: &Plan,
+    lock: &crate::fsops::CleanLock,
+    rows: &RowOptions,
+    progress: impl FnMut(usize, usize),
+) -> Result<Executed, String> {
+    execute_audited(plan, lock, rows, None, progress)
+}
+
+/// [`execute_with`], recording every deletion in `audit` (the commands'
+/// path): an intent before each run leaves its project — a failure to
+/// write it refuses the run and every later one — then the outcome; the
+/// guard's held runs as `held`. See [`crate::audit`].
+pub fn execute_audited(
+    plan: &Plan,
     _lock: &crate::fsops::CleanLock,
     rows: &RowOptions,
+    mut audit: Option<&mut crate::audit::AuditLog>,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<Executed, String> {
     let mut dbs = crate::ottodb_rows::Databases::default();
@@ -520,6 +534,12 @@ pub fn execute_with(
                 error,
             });
         };
+        // Nothing goes that the audit log cannot account for.
+        if let Some(broken) = audit.as_deref().and_then(crate::audit::AuditLog::broken) {
+            refuse(&mut doc, format!("not deleted: {broken}"));
+            progress(done + 1, total);
+            continue;
+        }
         let Some(root_path) = otto_root_of(&d.run) else {
             refuse(
                 &mut doc,
@@ -547,26 +567,36 @@ pub fn execute_with(
         });
         let db = dbs.of(&root_path, &mut out.warnings);
         let mut companion = db.companion(&d.run.project, &d.run.id);
-        match root {
-            Err(e) => refuse(&mut doc, e.clone()),
-            Ok(root) => match root.delete_run_with(&d.run.project, &d.run.id, &mut companion) {
-                crate::fsops::Outcome::Deleted { bytes_freed } => {
-                    doc.bytes_freed += bytes_freed;
-                    doc.deleted.push(PlannedRun {
-                        size_bytes: Some(bytes_freed),
-                        ..planned_run(&d.run.project, d)
-                    });
-                }
-                crate::fsops::Outcome::AlreadyGone => out.warnings.push(format!(
-                    "{}/{} was already gone: nothing freed",
-                    d.run.project, d.run.id
-                )),
-                crate::fsops::Outcome::Refused(e) | crate::fsops::Outcome::Failed(e) => {
-                    refuse(&mut doc, e)
-                }
-            },
+        let mut audited = crate::audit::hook::Audited::new(
+            &mut companion,
+            audit.as_deref_mut(),
+            crate::audit::hook::run_subject(plan, d),
+        );
+        let outcome = match root {
+            Err(e) => crate::fsops::Outcome::Refused(e.clone()),
+            Ok(root) => root.delete_run_with(&d.run.project, &d.run.id, &mut audited),
+        };
+        // The outcome record follows the intent the companion wrote.
+        match audited.finish(outcome) {
+            crate::fsops::Outcome::Deleted { bytes_freed } => {
+                doc.bytes_freed += bytes_freed;
+                doc.deleted.push(PlannedRun {
+                    size_bytes: Some(bytes_freed),
+                    ..planned_run(&d.run.project, d)
+                });
+            }
+            crate::fsops::Outcome::AlreadyGone => out.warnings.push(format!(
+                "{}/{} was already gone: nothing freed",
+                d.run.project, d.run.id
+            )),
+            crate::fsops::Outcome::Refused(e) | crate::fsops::Outcome::Failed(e) => {
+                refuse(&mut doc, e)
+            }
         }
         progress(done + 1, total);
+    }
+    if let Some(audit) = audit {
+        crate::audit::hook::record_held(audit, plan);
     }
     count_what_happened(plan, &mut doc);
     if let Some(home) = rows.otto_home.as_deref().filter(|_| rows.prune_rows) {

@@ -339,6 +339,32 @@ fn every_json_output_has_the_keys_docs_json_md_shows() {
             doc(&["daemon", "status", "--json"]),
         ),
     ];
+    let archive = home.path().join("one.tar.zst");
+    let archive = archive.to_str().unwrap();
+    let listed = doc(&["list", "--json"])[0]["run"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    outputs.push((
+        "`otto-hooks export RUN… --output FILE --json`",
+        doc(&["export", &listed, "--output", archive, "--json"]),
+    ));
+    outputs.push((
+        "`otto-hooks import --from FILE --json`",
+        doc(&["import", "--from", archive, "--json"]),
+    ));
+    // A clean that deletes, so that the audit log has an entry.
+    doc(&[
+        "clean",
+        "--keep",
+        "1",
+        "--keep-last",
+        "0",
+        "--force",
+        "--yes",
+        "--json",
+    ]);
+    outputs.push(("`otto-hooks audit --json`", doc(&["audit", "--json"])));
     let started = run(&["daemon", "start", "--port", "0"], None);
     assert_eq!(started.status.code(), Some(0), "{}", text(&started.stderr));
     let _daemon = Daemon(home.path());

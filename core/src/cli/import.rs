@@ -11,10 +11,17 @@ use crate::import::{ImportSummary, OttoSource, default_db_path};
 
 /// `import`.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct ImportArgs {
     /// Where the runs come from.
     #[command(subcommand)]
-    pub source: ImportSource,
+    pub source: Option<ImportSource>,
+    /// Import the runs of an archive made by `otto-hooks export` (checked
+    /// whole before anything is written; see docs/EXPORT.md).
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<PathBuf>,
+    #[command(flatten)]
+    pub archive: super::archive::FromArgs,
 }
 
 /// The sources `import` reads.
@@ -45,8 +52,12 @@ pub struct OttoArgs {
 }
 
 pub(super) fn run(ctx: &Context, args: ImportArgs) -> CmdResult {
-    match args.source {
-        ImportSource::Otto(args) => otto(ctx, args),
+    match (args.source, args.from) {
+        (Some(ImportSource::Otto(args)), _) => otto(ctx, args),
+        (None, Some(from)) => super::archive::import_from(ctx, &from, args.archive),
+        (None, None) => Err(Failure::usage(
+            "import needs a source: `import otto` (otto's runs into the history) or `import --from FILE` (an archive)",
+        )),
     }
 }
 

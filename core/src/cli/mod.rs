@@ -4,6 +4,8 @@
 //! one JSON document and nothing else), messages on stderr; exit 0 done,
 //! 1 done with failures, 2 bad usage, config or input.
 
+mod archive;
+mod audit;
 mod color;
 mod completions;
 mod config_cmd;
@@ -122,6 +124,12 @@ pub enum Command {
         after_help = "Examples:\n  otto-hooks run-policies --if-due            at most once a day, e.g. after every run\n  otto-hooks run-policies --dry-run --json"
     )]
     RunPolicies(retention::RunPoliciesArgs),
+    /// What the cleaners deleted (clean, run-policies, the daemon's schedule,
+    /// history retention), from the audit log, newest first.
+    #[command(
+        after_help = "Examples:\n  otto-hooks audit --since 7d\n  otto-hooks audit --project web --json\n\nEvery deletion is recorded in $OTTO_HOOKS_HOME/audit.log (rotated files audit.log.1…5\nare read too): an intent before a run leaves its project, then its outcome\n(deleted, failed, refused, held, already-gone; `interrupted` when the command\nstopped between the two). See docs/AUDIT.md."
+    )]
+    Audit(audit::AuditArgs),
     /// Why a run is kept or would be deleted: every rule that applied.
     #[command(
         after_help = "Examples:\n  otto-hooks why 1795342500\n  otto-hooks why web-1a2b3c4d/1795342500 --keep 7"
@@ -141,11 +149,18 @@ pub enum Command {
     Daemon(daemon::DaemonCommand),
     /// Open the history web UI in a browser (same as `daemon open`).
     Ui(daemon::OpenArgs),
-    /// Index another tool's runs into the SQLite history (history.db), idempotently.
+    /// Index another tool's runs into the SQLite history (history.db), or bring in
+    /// an archive made by `export`, idempotently.
     #[command(
-        after_help = "Examples:\n  otto-hooks import otto\n  otto-hooks import otto --project web --json\n  otto-hooks import otto --otto-home /mnt/ci/.otto --db ./ci-history.db"
+        after_help = "Examples:\n  otto-hooks import otto\n  otto-hooks import otto --project web --json\n  otto-hooks import otto --otto-home /mnt/ci/.otto --db ./ci-history.db\n  otto-hooks import --from runs.tar.zst                 into $OTTO_HOME and the history\n  otto-hooks import --from runs.tar.zst --otto-home /tmp/otto --json\n\n--from checks the whole archive first (sha256 of every entry against its manifest;\nno absolute path, `..`, link out of its project, hard link, device or oversize\nentry) and writes nothing when it is refused (exit 2). A run that is already\nthere unchanged is left as it is; a different one is never overwritten (exit 1).\nSee docs/EXPORT.md."
     )]
     Import(import::ImportArgs),
+    /// Write runs into an archive (otto runs with their cache scripts and otto.db
+    /// rows; history runs with their events and graph) to move them elsewhere.
+    #[command(
+        after_help = "Examples:\n  otto-hooks export web-6b20a2e4/1795342500 --output web-run.tar.zst\n  otto-hooks export 1795342500 run_20250120_143052_a1b2 -o runs.tar.zst --json\n  otto-hooks import --from web-run.tar.zst          on the other machine\n\nThe archive (tar + zstd) ends with a manifest holding the sha256 of every entry;\n`import --from` checks it whole before writing anything. See docs/EXPORT.md."
+    )]
+    Export(archive::ExportArgs),
     /// Build a sample otto home (months of runs of several projects) to try the commands on.
     #[command(
         after_help = "Examples:\n  otto-hooks demo                   in $OTTO_HOOKS_HOME/demo/otto\n  otto-hooks demo /tmp/otto-demo --projects 6 --runs 1000\n  OTTO_HOME=/tmp/otto-demo otto-hooks list"
@@ -498,12 +513,14 @@ fn dispatch(cli: Cli) -> CmdResult {
         Command::Clean(args) => retention::clean(&ctx, args),
         Command::RunPolicies(args) => retention::run_policies(&ctx, args),
         Command::Why(args) => retention::why(&ctx, args),
+        Command::Audit(args) => audit::run(&ctx, args),
         Command::Plugins(cmd) => plugins::run(&ctx, cmd),
         Command::Config(cmd) => config_cmd::run(&ctx, cmd),
         Command::Hook(cmd) => hook::run(&ctx, cmd),
         Command::Daemon(cmd) => daemon::run(&ctx, cmd),
         Command::Ui(args) => daemon::run(&ctx, daemon::DaemonCommand::Open(args)),
         Command::Import(args) => import::run(&ctx, args),
+        Command::Export(args) => archive::export_cmd(&ctx, args),
         Command::Demo(args) => demo::run(&ctx, args),
         Command::Completions { .. } => Ok(exit::OK),
     };

@@ -268,6 +268,8 @@ fn chosen(ctx: &Context, args: &PolicyArgs) -> Result<crate::config::InstanceSpe
 struct HistoryTarget {
     instance: Instance,
     retention: HistoryRetention,
+    /// Where the audit log is.
+    hooks_home: PathBuf,
 }
 
 impl HistoryTarget {
@@ -298,15 +300,24 @@ impl HistoryTarget {
         Ok(Some(HistoryTarget {
             instance,
             retention,
+            hooks_home: ctx.hooks_home.clone(),
         }))
     }
 
     /// Applies (or previews) the retention, as a plan document.
     fn apply(&self, now: Timestamp, dry_run: bool) -> Result<CleanPlan, Failure> {
-        let history = self
-            .retention
-            .apply(&self.instance, now, dry_run)
-            .map_err(Failure::failed)?;
+        let history = if dry_run {
+            self.retention.apply(&self.instance, now, true)
+        } else {
+            // Every real deletion is in the audit log first.
+            crate::audit::hook::expire_audited(
+                &self.retention,
+                &self.instance,
+                now,
+                &self.hooks_home,
+            )
+        }
+        .map_err(Failure::failed)?;
         Ok(CleanPlan {
             dry_run,
             history,
@@ -485,20 +496,24 @@ impl Work<'_> {
 /// Deletes what `work` says; the result as a document.
 fn execute_work(ctx: &Context, work: &Work<'_>, json: bool) -> Result<CleanPlan, Failure> {
     let lock = crate::fsops::lock_clean(&ctx.hooks_home).map_err(Failure::failed)?;
+    // No audit log, no deletion (see crate::audit).
+    let mut audit = crate::audit::AuditLog::open(&ctx.hooks_home)
+        .map_err(|e| Failure::failed(format!("{e}: nothing deleted")))?;
     let progress = !ctx.quiet && !json && std::io::stderr().is_terminal();
     let mut document = if work.runs || work.rows.prune_rows {
         // With --cache-only no run goes, but --prune-rows still applies.
         let empty = Plan::default();
         let plan = if work.runs { work.plan } else { &empty };
-        let result = policy::execute_with(plan, &lock, &work.rows, |done, total| {
-            if progress {
-                eprint!("\rdeleting runs: {done}/{total}");
-                if done == total {
-                    eprintln!();
+        let result =
+            policy::execute_audited(plan, &lock, &work.rows, Some(&mut audit), |done, total| {
+                if progress {
+                    eprint!("\rdeleting runs: {done}/{total}");
+                    if done == total {
+                        eprintln!();
+                    }
                 }
-            }
-        })
-        .map_err(Failure::failed)?;
+            })
+            .map_err(Failure::failed)?;
         let warned = work.warned.borrow();
         for w in result.warnings.iter().filter(|w| !warned.contains(w)) {
             ctx.warn(w);
@@ -511,12 +526,35 @@ fn execute_work(ctx: &Context, work: &Work<'_>, json: bool) -> Result<CleanPlan,
         if progress {
             eprintln!("collecting the script cache…");
         }
-        let cache = cache_gc::collect(scope);
-        for w in &cache.warnings {
-            ctx.warn(w);
+        let cache = if let Some(broken) = audit.broken() {
+            // Nothing more goes once the audit log cannot be written.
+            ctx.warn(&format!("the script cache is not collected: {broken}"));
+            None
+        } else {
+            Some(cache_gc::collect(scope))
+        };
+        if let Some(cache) = cache {
+            for w in &cache.warnings {
+                ctx.warn(w);
+            }
+            if let Err(e) = crate::audit::hook::record_cache(&mut audit, &cache.plan) {
+                ctx.warn(&e);
+            }
+            document.refused.extend(cache.refused);
+            document.cache = Some(cache.plan);
         }
-        document.refused.extend(cache.refused);
-        document.cache = Some(cache.plan);
+    }
+    // A log that broke mid-way (or cannot be synced) fails the command.
+    let trouble = audit.broken().map(str::to_owned);
+    let synced = audit.finish();
+    if let Some(e) = trouble.or(synced.err()) {
+        document
+            .refused
+            .push(otto_hooks_plugin_api::report::RefusedRun {
+                project: "*".to_owned(),
+                run: "*".to_owned(),
+                error: format!("audit log: {e}"),
+            });
     }
     drop(lock);
     Ok(document)
@@ -585,6 +623,16 @@ pub(super) fn clean(ctx: &Context, args: CleanArgs) -> CmdResult {
         let mut done = doc;
         done.dry_run = false;
         done.refused.extend(plan.refusals());
+        // The held runs are in the audit log, as when something else goes.
+        match crate::audit::AuditLog::open(&ctx.hooks_home) {
+            Ok(mut audit) => {
+                crate::audit::hook::record_held(&mut audit, &plan);
+                if let Err(e) = audit.finish() {
+                    ctx.warn(&e);
+                }
+            }
+            Err(e) => ctx.warn(&e),
+        }
         ctx.print(&registry, args.policy.json, DocumentKind::CleanPlan, &done)?;
         if !ctx.quiet {
             eprintln!("nothing deleted: {}", held_note(&done));
