@@ -1217,6 +1217,38 @@ fn measure_the_ui() {
         json!([big, TOKEN, 5]),
     );
     println!("live: POST answered -> row in the DOM, ms: {trips}");
+    // Scrolling the 100,000-event timeline upwards from its tail, one step
+    // of 600 px per animation frame for 240 frames (the window pages in
+    // earlier events on the way): the intervals between frames (a dropped
+    // frame shows as ~33 ms), and the synchronous work of each step (the
+    // scroll position set and the layout it forces).
+    b.goto(&format!("{}{}", d.url("/"), run_hash("/src/app", &big)));
+    b.wait(
+        "the tail again",
+        "return performance.getEntriesByName('otto:timeline-tail').length",
+    );
+    let frames = b.js_async(
+        "const done = arguments[arguments.length - 1];
+         const box = document.querySelector('[data-timeline]');
+         const gaps = [], work = [];
+         (async () => {
+           let last = await new Promise(r => requestAnimationFrame(r));
+           for (let i = 0; i < 240; i++) {
+             const t0 = performance.now();
+             box.scrollTop = Math.max(0, box.scrollTop - 600);
+             void box.getBoundingClientRect().height; void box.scrollHeight;
+             work.push(performance.now() - t0);
+             const now = await new Promise(r => requestAnimationFrame(r));
+             gaps.push(now - last); last = now;
+           }
+           const q = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return Math.round(s[Math.min(s.length - 1, Math.floor(p * s.length))] * 10) / 10; };
+           done({frames: gaps.length, gap_p50: q(gaps, 0.5), gap_p95: q(gaps, 0.95), gap_max: q(gaps, 1), over_20ms: gaps.filter(g => g > 20).length,
+                 work_p50: q(work, 0.5), work_p95: q(work, 0.95), work_max: q(work, 1),
+                 rows_in_dom: document.querySelectorAll('.ev').length, first_seq: Number(document.querySelector('li[data-seq]')?.dataset.seq)});
+         })();",
+        json!([]),
+    );
+    println!("scrolling the timeline up from the tail: {frames}");
 }
 
 #[test]
