@@ -1707,7 +1707,9 @@ fn the_gantt_shows_one_row_per_unit_with_its_status_in_words_and_the_stop_shaded
             ("config", "complete"),
             ("api", "failed"),
             ("billing", "blocked"),
-            ("auth", "in_progress"),
+            // Started but cut off by the run's failure: never "in progress"
+            // on a run that has ended.
+            ("auth", "interrupted"),
             ("docs", "pending"),
         ]
         .map(|(u, s)| (u.to_owned(), s.to_owned()))
@@ -1720,7 +1722,7 @@ fn the_gantt_shows_one_row_per_unit_with_its_status_in_words_and_the_stop_shaded
         text(2)
     );
     assert_eq!(text(3), "⊘ blocked", "one event: no duration");
-    assert_eq!(text(4), "▶ in progress · 19s");
+    assert_eq!(text(4), "■ interrupted · 19s");
     assert_eq!(text(5), "○ pending");
     let bars = b.js(
         "return [...document.querySelectorAll('.gantt-row')].map(r => r.querySelectorAll('.bar').length)",

@@ -10,8 +10,16 @@ import { GraphView, legend } from "./graph.js";
 import { validateGraph } from "./layout.js";
 import { badge } from "./runs.js";
 import { UnitSelection } from "./selection.js";
-import { deriveUnits, nodeGlyph, nodeStatusLabel, segmentAttempts } from "./status.js";
+import { deriveUnits, nodeGlyph, nodeStatusLabel, segmentAttempts, settleUnits } from "./status.js";
 import { Timeline } from "./timeline.js";
+
+/** The run's status once a run marker event has arrived. */
+const RUN_STATUS_AFTER = {
+  "run.resumed": "running",
+  "run.stopped": "stopped",
+  "run.completed": "completed",
+  "run.failed": "failed",
+};
 
 /** Unit and task events read to colour the graph, at most. */
 const STATUS_EVENTS_CAP = 20000;
@@ -223,7 +231,7 @@ export class RunDetail {
     this.graphData = graph;
     this.runEvents = runEvents;
     this.statusEvents = [...unitEvents, ...taskStarted, ...taskDone, ...retries];
-    const units = deriveUnits(graph?.nodes ?? [], this.statusEvents);
+    const units = settleUnits(deriveUnits(graph?.nodes ?? [], this.statusEvents), run.status);
 
     const graphBox = h("div", { class: graph ? "graph-box" : "graph-box none", "data-section": "graph" });
     // The graph as a table: the same units and states, for screen readers
@@ -489,6 +497,10 @@ export class RunDetail {
       for (const e of batch) {
         if (e.type === "unit.failed") this.toastFailure(e);
         if (e.type.startsWith("run.")) {
+          // The run row is re-read below; meanwhile its status follows the
+          // marker, so units are settled against the run as it is now.
+          const status = RUN_STATUS_AFTER[e.type];
+          if (status && this.run) this.run = { ...this.run, status };
           this.runEvents.push(e);
           segments = segmentAttempts(this.runEvents);
           runMoved = true;
@@ -500,7 +512,7 @@ export class RunDetail {
       }
       this.timeline.append(batch, segments);
       if (unitsMoved && this.graph) {
-        const units = deriveUnits(this.graphData.nodes, this.statusEvents);
+        const units = settleUnits(deriveUnits(this.graphData.nodes, this.statusEvents), this.run?.status);
         this.graph.update(units);
         this.renderUnitTable(units);
       }
@@ -569,7 +581,13 @@ export class RunDetail {
       try {
         const fresh = await api.run(this.run.id);
         if (token !== this.token) return;
+        const moved = fresh.status !== this.run?.status;
         this.run = fresh;
+        if (moved && this.graph) {
+          const units = settleUnits(deriveUnits(this.graphData.nodes, this.statusEvents), fresh.status);
+          this.graph.update(units);
+          this.renderUnitTable(units);
+        }
         this.gantt?.update({ run: fresh, markers: this.timeline.segments.markers });
         replace(this.headBox, header(fresh, Date.now(), this.timeline.segments.markers.size));
         this.showCount();

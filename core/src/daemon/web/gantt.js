@@ -13,7 +13,7 @@
 import { h, s, replace } from "./dom.js";
 import { formatDuration, getZone, localClock, plural, utcText } from "./format.js";
 import { LABEL_W, ROW_H, layoutGantt, statusTextPlace } from "./gantt-layout.js";
-import { nodeGlyph, nodeStatusLabel } from "./status.js";
+import { nodeGlyph, nodeStatusLabel, settledStatus } from "./status.js";
 
 const AXIS_H = 36;
 const NAME_MAX = 22;
@@ -60,7 +60,8 @@ export class GanttView {
    * for graph units that have no event yet.
    */
   render({ units, run, markers, levels }) {
-    this.data = { units: units ?? [], run, markers: markers ?? new Map(), levels: levels ?? [] };
+    const settled = (units ?? []).map((u) => ({ ...u, status: settledStatus(u.status, run?.status) }));
+    this.data = { units: settled, run, markers: markers ?? new Map(), levels: levels ?? [] };
     this.draw();
     if (!this.observer && typeof ResizeObserver === "function") {
       this.observer = new ResizeObserver(() => {

@@ -13,6 +13,7 @@ export const NODE_STATUSES = [
   ["complete", "complete"],
   ["failed", "failed"],
   ["blocked", "blocked"],
+  ["interrupted", "interrupted"],
 ];
 
 /** A glyph per node status, so a node's state is readable without colour. */
@@ -24,6 +25,7 @@ const GLYPHS = {
   complete: "✓",
   failed: "✗",
   blocked: "⊘",
+  interrupted: "■",
 };
 
 /** The glyph of a node status. */
@@ -156,6 +158,25 @@ export function deriveUnits(nodes, events) {
         break;
     }
   }
+  return units;
+}
+
+/** The unit states that only mean something while the run goes on. */
+const UNSETTLED = new Set(["ready", "in_progress"]);
+
+/**
+ * A unit's state as shown for a run in `runStatus`: once the run has ended
+ * (completed, failed or stopped), a unit still ready or in progress was cut
+ * off by that end and is shown `interrupted`, never as still running.
+ */
+export function settledStatus(status, runStatus) {
+  if (runStatus == null || runStatus === "running") return status;
+  return UNSETTLED.has(status) ? "interrupted" : status;
+}
+
+/** `deriveUnits`' map with each state settled for the run (see `settledStatus`). */
+export function settleUnits(units, runStatus) {
+  for (const u of units.values()) u.status = settledStatus(u.status, runStatus);
   return units;
 }
 

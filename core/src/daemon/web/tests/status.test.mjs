@@ -1,6 +1,6 @@
 import test from "node:test";
 import assert from "node:assert/strict";
-import { attemptOf, deriveUnits, eventFamily, eventTone, isFailureType, segmentAttempts } from "../status.js";
+import { attemptOf, deriveUnits, eventFamily, eventTone, isFailureType, segmentAttempts, settleUnits, settledStatus } from "../status.js";
 
 const e = (seq, type, unit, extra = {}) => ({ seq, type, unit, time: `2026-01-01T00:00:${String(seq).padStart(2, "0")}Z`, ...extra });
 
@@ -99,4 +99,21 @@ test("a PR opened after a unit's last start makes it pr_open; a later state wins
   assert.equal(units.get("a").status, "pr_open");
   assert.equal(units.get("b").status, "complete");
   assert.equal(units.get("c").status, "ready");
+});
+
+test("once the run has ended, a unit still ready or in progress shows as interrupted", () => {
+  const units = () => deriveUnits([{ id: "d" }], [
+    e(1, "unit.started", "a"),
+    e(2, "unit.completed", "a"),
+    e(3, "unit.started", "b"),
+    e(4, "unit.queued", "c"),
+    e(5, "unit.started", "p"),
+    e(6, "pr.created", "p"),
+  ]);
+  const states = (m) => Object.fromEntries([...m.values()].map((u) => [u.id, u.status]));
+  assert.deepEqual(states(settleUnits(units(), "running")), { d: "pending", a: "complete", b: "in_progress", c: "ready", p: "pr_open" });
+  for (const ended of ["completed", "failed", "stopped"]) {
+    assert.deepEqual(states(settleUnits(units(), ended)), { d: "pending", a: "complete", b: "interrupted", c: "interrupted", p: "pr_open" }, ended);
+  }
+  assert.equal(settledStatus("in_progress", undefined), "in_progress", "an unknown run status changes nothing");
 });
