@@ -252,27 +252,34 @@ impl Source for OttoSource {
     }
 
     fn task_history(&self, query: &HistoryQuery) -> Result<Vec<Execution>> {
-        // Newest first along otto's own index on (name, run_id): otto
-        // writes a run's row when the run starts, so row ids follow start
-        // order; rows are read until `limit` of them pass the filters.
+        // Newest first by the run's start; with a limit, SQLite walks otto's
+        // index on `runs(timestamp)` backwards and probes `tasks(name,
+        // run_id)` for each run, stopping at the limit.
         let statuses = query.status.map(status_texts).unwrap_or(&[]);
+        let status_filter = if query.status.is_some() {
+            let list: Vec<String> = statuses.iter().map(|s| format!("'{s}'")).collect();
+            format!("AND t.status IN ({})", list.join(", "))
+        } else {
+            String::new()
+        };
+        // A project filter is applied to names computed here: no SQL limit.
+        let limit: i64 = if query.project.is_some() {
+            -1
+        } else {
+            i64::try_from(query.limit).unwrap_or(i64::MAX)
+        };
         let sql = format!(
-            "SELECT {TASK_COLUMNS} FROM tasks t WHERE t.name = ?1
-             ORDER BY t.run_id DESC, t.id DESC"
+            "SELECT {TASK_COLUMNS} FROM tasks t JOIN runs r ON r.id = t.run_id
+             WHERE t.name = ?1 {status_filter}
+             ORDER BY r.timestamp DESC, t.run_id DESC, t.id DESC LIMIT ?2"
         );
         let mut stmt = self.conn.prepare(&sql)?;
-        let mut rows = stmt.query([&query.task])?;
+        let mut rows = stmt.query(rusqlite::params![query.task, limit])?;
         let mut namer = RowNamer::new(&self.conn, &self.home);
         let mut out = Vec::new();
         while let Some(row) = rows.next()? {
             if out.len() >= query.limit {
                 break;
-            }
-            if query.status.is_some() {
-                let text: String = row.get::<_, Option<String>>(2)?.unwrap_or_default();
-                if !statuses.contains(&text.as_str()) {
-                    continue;
-                }
             }
             let Some(meta) = namer.meta(row.get(0)?)? else {
                 continue;
