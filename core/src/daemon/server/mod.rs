@@ -27,6 +27,7 @@ mod conn;
 mod errors;
 mod health;
 mod ingest;
+mod insights;
 mod reads;
 mod schedule;
 mod security;
@@ -323,6 +324,10 @@ fn router(state: Shared, max_body: usize) -> Router {
         .route("/api/history/runs/{id}/events", get(reads::list_events))
         .route("/api/history/runs/{id}/graph", get(reads::graph))
         .route("/api/history/runs/{id}/stream", get(sse::run_stream))
+        .route("/api/history/stats", get(insights::stats))
+        .route("/api/history/tasks/{name}", get(insights::task_history))
+        .route("/api/history/compare", get(insights::compare))
+        .route("/api/history/flaky", get(insights::flaky))
         .route("/api/stream", get(sse::all_stream))
         .route("/api/runs", post(ingest::start_run))
         .route("/api/runs/{id}/events", post(ingest::append_events))
