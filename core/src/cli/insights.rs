@@ -126,7 +126,9 @@ fn with_source<T>(
 ) -> Result<T, Failure> {
     let db = match (&store.db, store.backend.as_deref()) {
         (Some(db), _) => Some(db.clone()),
-        (None, Some("sqlite")) => Some(crate::import::default_db_path(&ctx.config, &ctx.hooks_home)),
+        (None, Some("sqlite")) => {
+            Some(crate::import::default_db_path(&ctx.config, &ctx.hooks_home))
+        }
         (None, Some("otto-fs")) => None,
         (None, Some(other)) => {
             return Err(Failure::usage(format!(
@@ -208,7 +210,9 @@ fn render_history(r: &HistoryReport) -> String {
                 local_time(e.started_at),
                 e.run.clone(),
                 status_text(e.status).to_owned(),
-                e.exit_code.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
+                e.exit_code
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "-".into()),
                 opt_duration(e.duration_seconds),
                 e.log.clone().unwrap_or_else(|| "-".into()),
             ]
@@ -237,7 +241,9 @@ pub(super) fn stats(ctx: &Context, args: StatsArgs) -> CmdResult {
         window,
         trend: args.trend,
     };
-    let report = with_source(ctx, &args.store, |s| crate::insights::stats::stats(s, &query))?;
+    let report = with_source(ctx, &args.store, |s| {
+        crate::insights::stats::stats(s, &query)
+    })?;
     if args.store.json {
         print_json(&report)?;
     } else {
@@ -313,7 +319,9 @@ fn render_stats(r: &StatsReport, trend: bool) -> String {
         ]);
     }
     out.push_str(&table(
-        &["", "COUNT", "SUCCESS", "FAILED", "P50", "P90", "MAX", "DISK"],
+        &[
+            "", "COUNT", "SUCCESS", "FAILED", "P50", "P90", "MAX", "DISK",
+        ],
         rows,
         &[L, R, R, R, R, R, R, R],
     ));
@@ -369,11 +377,7 @@ fn render_stats(r: &StatsReport, trend: bool) -> String {
             ]
         })
         .collect();
-    out.push_str(&table(
-        &headers,
-        rows,
-        &[L, L, R, R, R, R, R, R, L, L, L],
-    ));
+    out.push_str(&table(&headers, rows, &[L, L, R, R, R, R, R, R, L, L, L]));
     out
 }
 
@@ -441,7 +445,11 @@ fn render_compare(r: &CompareReport) -> String {
                         status_text(c.b.status).into(),
                         c.status_changed,
                     ),
-                    arrow(code(c.a.exit_code), code(c.b.exit_code), c.exit_code_changed),
+                    arrow(
+                        code(c.a.exit_code),
+                        code(c.b.exit_code),
+                        c.exit_code_changed,
+                    ),
                     duration,
                     arrow(
                         c.a.script_hash.clone().unwrap_or_else(|| "-".into()),
@@ -530,7 +538,14 @@ fn render_flaky(r: &FlakyReport) -> String {
         .collect();
     table(
         &[
-            "PROJECT", "TASK", "SCRIPT", "RUNS", "FAILED", "FLIPS", "FLIP RATE", "LAST",
+            "PROJECT",
+            "TASK",
+            "SCRIPT",
+            "RUNS",
+            "FAILED",
+            "FLIPS",
+            "FLIP RATE",
+            "LAST",
             "FLIPPED IN (NEWEST)",
         ],
         rows,

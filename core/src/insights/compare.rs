@@ -135,7 +135,10 @@ pub fn compare(source: &dyn Source, a: &str, b: &str, diff: bool) -> Result<Comp
         match rb.tasks.iter().find(|t| t.task == ta.task) {
             None => report.removed.push(ta.into()),
             Some(tb) => {
-                let delta = ta.duration_seconds.zip(tb.duration_seconds).map(|(x, y)| y - x);
+                let delta = ta
+                    .duration_seconds
+                    .zip(tb.duration_seconds)
+                    .map(|(x, y)| y - x);
                 let script_changed = ta.script_hash.is_some()
                     && tb.script_hash.is_some()
                     && ta.script_hash != tb.script_hash;

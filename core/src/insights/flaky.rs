@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 use otto_hooks_plugin_api::TaskStatus;
 use serde::Serialize;
 
-use super::{Execution, Result, Source, Window, finished, rfc3339};
 use super::stats::WindowDoc;
+use super::{Execution, Result, Source, Window, finished, rfc3339};
 
 /// How many of the runs that show a flip are listed per task.
 pub const RUNS_SHOWN: usize = 10;
@@ -102,12 +102,19 @@ pub fn rank(executions: Vec<Execution>) -> Vec<FlakyTask> {
     let mut out: Vec<FlakyTask> = groups
         .into_iter()
         .filter_map(|((project, task, script_hash), mut list)| {
-            let failed = list.iter().filter(|e| e.status == TaskStatus::Failed).count() as u64;
+            let failed = list
+                .iter()
+                .filter(|e| e.status == TaskStatus::Failed)
+                .count() as u64;
             let success = list.len() as u64 - failed;
             if failed == 0 || success == 0 {
                 return None;
             }
-            list.sort_by(|a, b| a.started_at.cmp(&b.started_at).then_with(|| a.run.cmp(&b.run)));
+            list.sort_by(|a, b| {
+                a.started_at
+                    .cmp(&b.started_at)
+                    .then_with(|| a.run.cmp(&b.run))
+            });
             let flipped: Vec<&Execution> = list
                 .windows(2)
                 .filter(|w| w[0].status != w[1].status)
@@ -160,7 +167,11 @@ mod tests {
             run: format!("p-0123abcd/{t}"),
             started_at: t,
             duration_seconds: Some(1.0),
-            status: if ok { TaskStatus::Success } else { TaskStatus::Failed },
+            status: if ok {
+                TaskStatus::Success
+            } else {
+                TaskStatus::Failed
+            },
             exit_code: Some(if ok { 0 } else { 1 }),
             script_hash: Some(hash.into()),
             log: None,

@@ -62,7 +62,11 @@ impl OttoSource {
     }
 
     /// Run rows matching `filter` (an SQL condition on `r`), named.
-    fn run_rows(&self, filter: &str, params: &[&dyn rusqlite::ToSql]) -> Result<Vec<(i64, RunMeta)>> {
+    fn run_rows(
+        &self,
+        filter: &str,
+        params: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<(i64, RunMeta)>> {
         let sql = format!(
             "SELECT r.id, r.timestamp, r.status, r.duration_seconds, r.size_bytes, r.run_dir,
                     r.ottofile_path
@@ -196,9 +200,13 @@ fn execution(row: &Row<'_>, meta: &RunMeta) -> rusqlite::Result<Execution> {
     let name: String = row.get(1)?;
     let stdout: Option<String> = row.get(7)?;
     let log = stdout.or_else(|| {
-        meta.dir
-            .as_ref()
-            .map(|d| d.join("tasks").join(&name).join("stdout.log").display().to_string())
+        meta.dir.as_ref().map(|d| {
+            d.join("tasks")
+                .join(&name)
+                .join("stdout.log")
+                .display()
+                .to_string()
+        })
     });
     Ok(Execution {
         project: meta.project.clone(),
@@ -297,7 +305,9 @@ impl Source for OttoSource {
     }
 
     fn task_names(&self) -> Result<Vec<String>> {
-        let mut stmt = self.conn.prepare("SELECT DISTINCT name FROM tasks ORDER BY name")?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT DISTINCT name FROM tasks ORDER BY name")?;
         let names = stmt
             .query_map([], |r| r.get::<_, String>(0))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -353,7 +363,10 @@ impl Source for OttoSource {
             })
             .collect();
         let (id, meta) = match candidates.len() {
-            1 => candidates.into_iter().next().ok_or_else(|| InsightError::failed("unreachable"))?,
+            1 => candidates
+                .into_iter()
+                .next()
+                .ok_or_else(|| InsightError::failed("unreachable"))?,
             0 => return self.run_tasks_on_disk(&parsed),
             _ => {
                 return Err(InsightError::bad_input(format!(

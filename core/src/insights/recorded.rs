@@ -322,15 +322,19 @@ impl Source for HistorySource<'_> {
                 batch.clear();
             }
         }
-        out.sort_by(|a, b| b.started_at.cmp(&a.started_at).then_with(|| b.run.cmp(&a.run)));
+        out.sort_by(|a, b| {
+            b.started_at
+                .cmp(&a.started_at)
+                .then_with(|| b.run.cmp(&a.run))
+        });
         out.truncate(query.limit);
         Ok(out)
     }
 
     fn task_names(&self) -> Result<Vec<String>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT DISTINCT unit FROM events WHERE unit IS NOT NULL ORDER BY unit",
-        )?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT DISTINCT unit FROM events WHERE unit IS NOT NULL ORDER BY unit")?;
         let names = stmt
             .query_map([], |r| r.get::<_, String>(0))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -338,9 +342,9 @@ impl Source for HistorySource<'_> {
     }
 
     fn projects(&self) -> Result<Vec<String>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT DISTINCT COALESCE(project, repo_path) FROM runs ORDER BY 1",
-        )?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT DISTINCT COALESCE(project, repo_path) FROM runs ORDER BY 1")?;
         let names = stmt
             .query_map([], |r| r.get::<_, String>(0))?
             .collect::<rusqlite::Result<Vec<_>>>()?;

@@ -340,7 +340,11 @@ pub fn stats(source: &dyn Source, query: &StatsQuery) -> Result<StatsReport> {
             let figures = task_figures(list.iter().copied());
             let last = list
                 .iter()
-                .max_by(|a, b| a.started_at.cmp(&b.started_at).then_with(|| a.run.cmp(&b.run)))
+                .max_by(|a, b| {
+                    a.started_at
+                        .cmp(&b.started_at)
+                        .then_with(|| a.run.cmp(&b.run))
+                })
                 .copied();
             let trend = previous.as_ref().map(|_| {
                 let old = task_figures(before.get(&(project, name)).into_iter().flatten().copied());
@@ -356,9 +360,7 @@ pub fn stats(source: &dyn Source, query: &StatsQuery) -> Result<StatsReport> {
                 last_status: last.map_or(TaskStatus::Unknown, |e| e.status),
                 last_run: last.map(|e| e.run.clone()).unwrap_or_default(),
                 last_started_at: last.map_or(0, |e| e.started_at),
-                series: query
-                    .trend
-                    .then(|| series(&list, series_from, series_to)),
+                series: query.trend.then(|| series(&list, series_from, series_to)),
                 figures,
                 trend,
             }
@@ -404,13 +406,20 @@ fn runs_of(
         .collect())
 }
 
-/// The span a series covers: the window, or (all time) the executions'.
+/// The span a series covers: the window, or (all time) the executions'
+/// own, from the first to the last.
 fn series_bounds(window: &Window, executions: &[Execution]) -> (i64, i64) {
-    let from = window
-        .from
-        .or_else(|| executions.iter().map(|e| e.started_at).min())
-        .unwrap_or(window.to);
-    (from, window.to.max(from + 1))
+    match window.from {
+        Some(from) => (from, window.to.max(from + 1)),
+        None => {
+            let first = executions.iter().map(|e| e.started_at).min();
+            let last = executions.iter().map(|e| e.started_at).max();
+            match first.zip(last) {
+                Some((first, last)) => (first, last + 1),
+                None => (window.to, window.to + 1),
+            }
+        }
+    }
 }
 
 /// `list` cut into [`SERIES_POINTS`] equal buckets of `[from, to)`.

@@ -44,7 +44,10 @@ impl Window {
             "w" => 7 * 86_400,
             _ => return Err(bad()),
         };
-        let secs = n.checked_mul(unit_secs).filter(|s| *s > 0).ok_or_else(bad)?;
+        let secs = n
+            .checked_mul(unit_secs)
+            .filter(|s| *s > 0)
+            .ok_or_else(bad)?;
         // `to` is exclusive: a run started this second is inside.
         let to = now.saturating_add(1);
         Ok(Window {

@@ -88,8 +88,7 @@ pub(crate) async fn stats(
         window: window(q.since.as_deref())?,
         trend: flag("trend", q.trend.as_deref())?,
     };
-    let report =
-        over_history(&state, move |s| crate::insights::stats::stats(s, &query)).await?;
+    let report = over_history(&state, move |s| crate::insights::stats::stats(s, &query)).await?;
     Ok(Json(report))
 }
 
