@@ -81,6 +81,12 @@ impl From<rusqlite::Error> for InsightError {
     }
 }
 
+impl From<rusqlite::types::FromSqlError> for InsightError {
+    fn from(e: rusqlite::types::FromSqlError) -> Self {
+        InsightError::failed(format!("cannot read the history: {e}"))
+    }
+}
+
 /// Results of this module.
 pub type Result<T> = std::result::Result<T, InsightError>;
 

@@ -103,17 +103,17 @@ impl<'c> HistorySource<'c> {
         let mut rows = stmt.query(params)?;
         let mut fold = Fold::default();
         while let Some(row) = rows.next()? {
-            let run_id: String = row.get(0)?;
-            let Some(run) = runs.get(&run_id) else {
+            let run_id = row.get_ref(0)?.as_str()?;
+            let Some(run) = runs.get(run_id) else {
                 continue;
             };
             fold.push(
                 run_id,
                 run,
-                &row.get::<_, String>(1)?,
-                &row.get::<_, String>(2)?,
-                row.get::<_, String>(3)?,
-                row.get::<_, Option<String>>(4)?.as_deref(),
+                row.get_ref(1)?.as_str()?,
+                row.get_ref(2)?.as_str()?,
+                row.get_ref(3)?.as_str()?,
+                row.get_ref(4)?.as_str_or_null()?,
             );
         }
         Ok(fold.finish(runs))
@@ -161,35 +161,45 @@ struct UnitState {
     started: Option<(i64, u32)>,
 }
 
-/// Folds unit events (in `seq` order per run) into executions.
+/// Folds unit events (in `seq` order per run, a run's events together)
+/// into executions. A run has a handful of units: they are looked up by a
+/// scan of the current run's, and nothing is allocated per event but the
+/// first of each unit.
 #[derive(Default)]
 struct Fold {
     units: Vec<UnitState>,
-    index: HashMap<(String, String), usize>,
+    /// The run being folded, and where its units start in `units`.
+    current: Option<(String, usize)>,
 }
 
 impl Fold {
     fn push(
         &mut self,
-        run_id: String,
+        run_id: &str,
         run: &RunRecord,
         time: &str,
         kind: &str,
-        unit: String,
+        unit: &str,
         payload: Option<&str>,
     ) {
         let Some(status) = status_after(kind) else {
             return;
         };
-        let at = parse_time(time).map_or((run.started_at, 0), |t| (t.secs, t.nanos));
-        let key = (run_id, unit);
-        let i = match self.index.get(&key) {
-            Some(i) => *i,
+        let at = stored_time(time).unwrap_or((run.started_at, 0));
+        let first = match &self.current {
+            Some((id, first)) if id == run_id => *first,
+            _ => {
+                self.current = Some((run_id.to_owned(), self.units.len()));
+                self.units.len()
+            }
+        };
+        let i = match self.units[first..].iter().position(|u| u.exec.task == unit) {
+            Some(i) => first + i,
             None => {
                 self.units.push(UnitState {
                     exec: Execution {
                         project: run.project.clone(),
-                        task: key.1.clone(),
+                        task: unit.to_owned(),
                         run: run.run.clone(),
                         started_at: at.0,
                         duration_seconds: None,
@@ -200,7 +210,6 @@ impl Fold {
                     },
                     started: None,
                 });
-                self.index.insert(key, self.units.len() - 1);
                 self.units.len() - 1
             }
         };
@@ -255,6 +264,37 @@ impl Fold {
     }
 }
 
+/// A stored time (`YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`) as (secs, nanos),
+/// read without a date library (millions of events are read); any other
+/// form through [`parse_time`].
+fn stored_time(s: &str) -> Option<(i64, u32)> {
+    let b = s.as_bytes();
+    if b.len() != 30 || b[10] != b'T' || b[19] != b'.' || b[29] != b'Z' {
+        return parse_time(s).ok().map(|t| (t.secs, t.nanos));
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let mut n = 0i64;
+        for &c in b.get(r)? {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            n = n * 10 + i64::from(c - b'0');
+        }
+        Some(n)
+    };
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let nanos = u32::try_from(num(20..29)?).ok()?;
+    // Days from 1970-01-01 (Howard Hinnant's days_from_civil).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((days * 86_400 + hh * 3600 + mm * 60 + ss, nanos))
+}
+
 /// The event columns the fold reads.
 const EVENT_COLUMNS: &str = "e.run_id, e.time, e.type, e.unit, e.payload";
 
@@ -279,7 +319,7 @@ impl Source for HistorySource<'_> {
              WHERE r.started_at >= ?1 AND r.started_at < ?2
                AND e.unit IS NOT NULL AND e.type >= 'unit.' AND e.type < 'unit/'
                AND (?3 IS NULL OR e.unit = ?3)
-             ORDER BY e.run_id, e.seq"
+             ORDER BY r.started_at, r.id, e.seq"
         );
         self.fold_query(&sql, &[&from, &to, &task], &runs)
     }
@@ -412,15 +452,38 @@ impl HistorySource<'_> {
             let mut rows = events.query(rusqlite::params![id, unit])?;
             while let Some(row) = rows.next()? {
                 fold.push(
-                    id.clone(),
+                    id,
                     run,
-                    &row.get::<_, String>(1)?,
-                    &row.get::<_, String>(2)?,
-                    row.get::<_, String>(3)?,
-                    row.get::<_, Option<String>>(4)?.as_deref(),
+                    row.get_ref(1)?.as_str()?,
+                    row.get_ref(2)?.as_str()?,
+                    row.get_ref(3)?.as_str()?,
+                    row.get_ref(4)?.as_str_or_null()?,
                 );
             }
         }
         Ok(fold.finish(&runs))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_times_read_without_a_date_library_agree_with_the_parser() {
+        for t in [
+            "1970-01-01T00:00:00.000000000Z",
+            "2000-02-29T23:59:59.999999999Z",
+            "2026-12-07T05:12:52.123456789Z",
+            "2100-03-01T00:00:00.000000001Z",
+        ] {
+            let parsed = parse_time(t).unwrap();
+            assert_eq!(stored_time(t), Some((parsed.secs, parsed.nanos)), "{t}");
+        }
+        assert_eq!(
+            stored_time("2026-12-07T05:12:52Z"),
+            Some((1_796_620_372, 0))
+        );
+        assert_eq!(stored_time("2026-1x-07T05:12:52.123456789Z"), None);
     }
 }
