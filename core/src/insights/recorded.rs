@@ -328,11 +328,19 @@ impl Source for HistorySource<'_> {
         // The unit's events newest first (index of schema 3): the runs in
         // the order they last touched the unit, folded a batch at a time
         // until `limit` executions pass the filters.
-        let mut stmt = self.conn.prepare(
+        // Only runs with an event that can end the unit so are candidates
+        // (a unit's last event decides: the fold checks).
+        let kinds = match query.status {
+            Some(TaskStatus::Failed) => "AND e.type GLOB 'unit.*failed'",
+            Some(TaskStatus::Success) => "AND e.type IN ('unit.completed', 'unit.merged')",
+            Some(TaskStatus::Skipped) => "AND e.type IN ('unit.blocked', 'unit.skipped')",
+            _ => "",
+        };
+        let mut stmt = self.conn.prepare(&format!(
             "SELECT e.run_id FROM events e
-             WHERE e.unit = ?1 AND e.type >= 'unit.' AND e.type < 'unit/'
-             ORDER BY e.time DESC",
-        )?;
+             WHERE e.unit = ?1 AND e.type >= 'unit.' AND e.type < 'unit/' {kinds}
+             ORDER BY e.time DESC"
+        ))?;
         let mut ids = stmt.query([&query.task])?;
         let mut seen = std::collections::HashSet::new();
         let mut out: Vec<Execution> = Vec::new();
