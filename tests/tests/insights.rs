@@ -557,4 +557,7 @@ fn imported_otto_runs_give_the_same_task_figures_from_the_history() {
         .map(|e| e["exit_code"].as_i64())
         .collect();
     assert_eq!(exits, [Some(0), Some(3), Some(0)]);
+    // The imported run's tasks directory holds the unit's log.
+    let otto_log = w.json(&["history", "test", "--json"])["executions"][1]["log"].clone();
+    assert_eq!(h["executions"][1]["log"], otto_log);
 }

@@ -7,7 +7,9 @@
 //! is the `duration_ms` its final event carries (imported otto runs), else
 //! the time from its first `unit.started` to that event; its exit code is
 //! the final event's `exit_code`. Units carry no script hash: `flaky` reads
-//! flips within the window.
+//! flips within the window. A unit's log (in `history TASK`) is
+//! `<tasks_dir>/<unit>/stdout.log` when that file exists (an imported otto
+//! run's `tasks/`).
 
 use std::collections::HashMap;
 
@@ -439,12 +441,23 @@ impl HistorySource<'_> {
     /// The folded units of the runs `ids` (of `unit` only, when given).
     fn units_of_runs(&self, ids: &[String], unit: Option<&str>) -> Result<Vec<Execution>> {
         let mut runs = HashMap::new();
+        // A run's tasks directory (an imported otto run's `tasks/`) holds
+        // its units' logs.
+        let mut tasks_dirs: HashMap<String, std::path::PathBuf> = HashMap::new();
         let mut stmt = self.conn.prepare_cached(
-            "SELECT id, COALESCE(project, repo_path), started_at, completed_at, status
+            "SELECT id, COALESCE(project, repo_path), started_at, completed_at, status, tasks_dir
              FROM runs WHERE id = ?1",
         )?;
         for id in ids {
-            if let Some(r) = stmt.query_row([id], run_record).optional()? {
+            let found = stmt
+                .query_row([id], |row| {
+                    Ok((run_record(row)?, row.get::<_, Option<String>>(5)?))
+                })
+                .optional()?;
+            if let Some((r, dir)) = found {
+                if let Some(dir) = dir {
+                    tasks_dirs.insert(r.run.clone(), dir.into());
+                }
                 runs.insert(id.clone(), r);
             }
         }
@@ -469,7 +482,15 @@ impl HistorySource<'_> {
                 );
             }
         }
-        Ok(fold.finish(&runs))
+        let mut out = fold.finish(&runs);
+        for e in &mut out {
+            let log = tasks_dirs
+                .get(&e.run)
+                .map(|d| d.join(&e.task).join("stdout.log"))
+                .filter(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file()));
+            e.log = log.map(|p| p.display().to_string());
+        }
+        Ok(out)
     }
 }
 

@@ -527,6 +527,19 @@ fn main() {
         }),
         goal: ms100,
     });
+    lines.push(Line {
+        what: "history.db history test --failed".into(),
+        ours: median(r, || {
+            let c = open_hist();
+            let s = HistorySource::new(&c, "history.db");
+            history(&s, &failed_q).expect("history");
+        }),
+        sql: median(r, || {
+            let c = read_only(&hist);
+            drain(&c, "SELECT e.run_id, e.type, e.time, e.payload FROM events e WHERE e.unit = 'test' AND e.type = 'unit.failed' ORDER BY e.time DESC LIMIT 50", []);
+        }),
+        goal: ms100,
+    });
 
     println!(
         "{:<40} {:>10} {:>10} {:>7} {:>8}  goal",
