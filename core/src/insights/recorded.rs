@@ -218,11 +218,9 @@ impl Fold {
         let u = &mut self.units[i];
         u.exec.status = status;
         match status {
-            TaskStatus::Running => {
-                if u.started.is_none() {
-                    u.started = Some(at);
-                    u.exec.started_at = at.0;
-                }
+            TaskStatus::Running if u.started.is_none() => {
+                u.started = Some(at);
+                u.exec.started_at = at.0;
             }
             TaskStatus::Success | TaskStatus::Failed => {
                 let figures = payload
