@@ -225,3 +225,29 @@ fn a_failing_second_step_keeps_the_first_and_a_retry_is_idempotent() {
     assert_eq!(migrate_with(&mut conn, MIGRATIONS).unwrap(), 3);
     assert_eq!(migrate_with(&mut conn, MIGRATIONS).unwrap(), 3);
 }
+
+#[test]
+fn schema_3_indexes_unit_events_by_unit_and_time_for_one_units_history() {
+    let t = open();
+    let conn = Connection::open(t.path()).unwrap();
+    let sql: String = conn
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE name = 'idx_events_unit_time'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        sql.contains("(unit, time)") && sql.contains("WHERE unit IS NOT NULL"),
+        "{sql}"
+    );
+    let plan: String = conn
+        .query_row(
+            "EXPLAIN QUERY PLAN SELECT run_id FROM events
+             WHERE unit = 'api' AND type >= 'unit.' AND type < 'unit/' ORDER BY time DESC",
+            [],
+            |r| r.get(3),
+        )
+        .unwrap();
+    assert!(plan.contains("idx_events_unit_time"), "{plan}");
+}
