@@ -190,7 +190,8 @@ pub trait Source {
     /// The runs started inside `scope`.
     fn runs(&self, scope: &Scope) -> Result<Vec<RunRecord>>;
     /// Every execution in the runs started inside `scope` (of `task` only,
-    /// when given), in no particular order.
+    /// when given), in no particular order. What the figures need: a
+    /// source may leave `log` out.
     fn executions(&self, scope: &Scope, task: Option<&str>) -> Result<Vec<Execution>>;
     /// `history TASK`: the newest executions of one task.
     fn task_history(&self, query: &HistoryQuery) -> Result<Vec<Execution>>;

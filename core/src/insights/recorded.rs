@@ -314,9 +314,12 @@ impl Source for HistorySource<'_> {
     fn executions(&self, scope: &Scope, task: Option<&str>) -> Result<Vec<Execution>> {
         let runs = self.runs_by_id(scope)?;
         let (from, to) = Self::time_bounds(scope)?;
+        // CROSS JOIN keeps `runs` the outer loop (the window, on its start
+        // index) and reads each run's events on `(run_id, seq)`: with
+        // statistics, SQLite would rather scan every unit event and sort.
         let sql = format!(
-            "SELECT {EVENT_COLUMNS} FROM runs r JOIN events e ON e.run_id = r.id
-             WHERE r.started_at >= ?1 AND r.started_at < ?2
+            "SELECT {EVENT_COLUMNS} FROM runs r CROSS JOIN events e
+             WHERE e.run_id = r.id AND r.started_at >= ?1 AND r.started_at < ?2
                AND e.unit IS NOT NULL AND e.type >= 'unit.' AND e.type < 'unit/'
                AND (?3 IS NULL OR e.unit = ?3)
              ORDER BY r.started_at, r.id, e.seq"
