@@ -10,6 +10,8 @@
 //! - [`history`] — reading run history: `list`, `info`, `usage`.
 //! - [`hooks`] — the lifecycle dispatcher (`run_start`, `event`, `run_complete`).
 //! - [`policy`] — retention as plan → explain → execute.
+//! - [`insights`] — what the history tells: task history, stats, compare,
+//!   flaky tasks, trends.
 //! - [`history_retention`] — `retention_days` of run-history storages.
 //! - [`cache_gc`] — script-cache garbage collection.
 //! - [`fsops`] — the only code that deletes under `$OTTO_HOME`.
@@ -37,6 +39,7 @@ pub mod history;
 pub mod history_retention;
 pub mod hooks;
 pub mod import;
+pub mod insights;
 pub mod ottodb_rows;
 pub mod own_files;
 pub mod paths;

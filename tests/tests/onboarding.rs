@@ -279,6 +279,13 @@ fn every_json_output_has_the_keys_docs_json_md_shows() {
         .as_str()
         .unwrap()
         .to_owned();
+    let listed = doc(&["list", "--json"]);
+    let first_id = listed[0]["id"].as_str().unwrap().to_owned();
+    let second_id = listed[1]["id"].as_str().unwrap().to_owned();
+    let first_task = doc(&["info", &first_id, "--json"])["tasks"][0]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let id = text(&run(&["hook", "run-start", "--repo", "."], None).stdout)
         .trim()
         .to_owned();
@@ -338,6 +345,19 @@ fn every_json_output_has_the_keys_docs_json_md_shows() {
             "`otto-hooks daemon status --json`",
             doc(&["daemon", "status", "--json"]),
         ),
+        (
+            "`otto-hooks history TASK --json`",
+            doc(&["history", &first_task, "--json"]),
+        ),
+        (
+            "`otto-hooks stats --json`",
+            doc(&["stats", "--since", "all", "--json"]),
+        ),
+        (
+            "`otto-hooks compare RUN_A RUN_B --json`",
+            doc(&["compare", &first_id, &second_id, "--json"]),
+        ),
+        ("`otto-hooks flaky --json`", doc(&["flaky", "--json"])),
     ];
     let archive = home.path().join("one.tar.zst");
     let archive = archive.to_str().unwrap();

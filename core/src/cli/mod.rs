@@ -15,6 +15,7 @@ mod demo;
 mod history;
 mod hook;
 mod import;
+mod insights;
 mod notice;
 mod otto_home_check;
 mod pager;
@@ -135,6 +136,26 @@ pub enum Command {
         after_help = "Examples:\n  otto-hooks why 1795342500\n  otto-hooks why web-1a2b3c4d/1795342500 --keep 7"
     )]
     Why(retention::WhyArgs),
+    /// Every execution of one task, newest first: status, exit code, duration, run, log.
+    #[command(
+        after_help = "Examples:\n  otto-hooks history build --failed\n  otto-hooks history test --project web --limit 10 --json\n  otto-hooks history api --db ~/.otto-hooks/history.db"
+    )]
+    History(insights::HistoryArgs),
+    /// Runs and tasks of a window: success rate, p50/p90/max duration, disk, trend.
+    #[command(
+        after_help = "Examples:\n  otto-hooks stats\n  otto-hooks stats build --since 7d\n  otto-hooks stats --trend              per-task duration sparklines\n  otto-hooks stats --since all --json"
+    )]
+    Stats(insights::StatsArgs),
+    /// What changed between two runs: tasks, statuses, exit codes, durations, scripts.
+    #[command(
+        after_help = "Examples:\n  otto-hooks compare web-9d9de448/1795342500 web-9d9de448/1795346100\n  otto-hooks compare 1795342500 1795346100 --diff"
+    )]
+    Compare(insights::CompareArgs),
+    /// Tasks that both failed and succeeded on the same script, by flip rate.
+    #[command(
+        after_help = "Examples:\n  otto-hooks flaky\n  otto-hooks flaky --project web --since 90d --json"
+    )]
+    Flaky(insights::FlakyArgs),
     /// List and check plugins.
     #[command(subcommand)]
     Plugins(plugins::PluginsCommand),
@@ -502,6 +523,10 @@ fn dispatch(cli: Cli) -> CmdResult {
             | Command::RunPolicies(_)
             | Command::Why(_)
             | Command::Import(_)
+            | Command::History(_)
+            | Command::Stats(_)
+            | Command::Compare(_)
+            | Command::Flaky(_)
     ) {
         config_cmd::check_settings(&ctx, false)?;
     }
@@ -514,6 +539,10 @@ fn dispatch(cli: Cli) -> CmdResult {
         Command::RunPolicies(args) => retention::run_policies(&ctx, args),
         Command::Why(args) => retention::why(&ctx, args),
         Command::Audit(args) => audit::run(&ctx, args),
+        Command::History(args) => insights::history(&ctx, args),
+        Command::Stats(args) => insights::stats(&ctx, args),
+        Command::Compare(args) => insights::compare(&ctx, args),
+        Command::Flaky(args) => insights::flaky(&ctx, args),
         Command::Plugins(cmd) => plugins::run(&ctx, cmd),
         Command::Config(cmd) => config_cmd::run(&ctx, cmd),
         Command::Hook(cmd) => hook::run(&ctx, cmd),

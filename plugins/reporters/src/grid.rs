@@ -3,12 +3,12 @@
 
 /// How a column's cells line up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Align {
+pub enum Align {
     Left,
     Right,
 }
 
-pub(crate) use Align::{Left as L, Right as R};
+pub use Align::{Left as L, Right as R};
 
 /// The gap between two columns.
 const GAP: &str = "  ";
@@ -36,7 +36,7 @@ fn width(s: &str) -> usize {
 /// Lays `rows` out in columns, each line starting with `indent`. A column
 /// not named in `align` is left-aligned; a short row leaves its last
 /// columns empty. Lines carry no trailing spaces.
-pub(crate) fn lay_out(rows: &[Vec<String>], align: &[Align], indent: &str) -> Vec<String> {
+pub fn lay_out(rows: &[Vec<String>], align: &[Align], indent: &str) -> Vec<String> {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {
@@ -75,7 +75,7 @@ pub(crate) fn lay_out(rows: &[Vec<String>], align: &[Align], indent: &str) -> Ve
 
 /// A table: a header row, a `─` rule as wide as the widest line, the rows.
 /// Ends with a newline.
-pub(crate) fn table(headers: &[&str], rows: Vec<Vec<String>>, align: &[Align]) -> String {
+pub fn table(headers: &[&str], rows: Vec<Vec<String>>, align: &[Align]) -> String {
     let mut all = Vec::with_capacity(rows.len() + 1);
     all.push(headers.iter().map(|h| (*h).to_owned()).collect());
     all.extend(rows);
@@ -86,7 +86,7 @@ pub(crate) fn table(headers: &[&str], rows: Vec<Vec<String>>, align: &[Align]) -
 }
 
 /// Joins lines, each followed by a newline.
-pub(crate) fn lines_to_text(lines: &[String]) -> String {
+pub fn lines_to_text(lines: &[String]) -> String {
     lines.iter().flat_map(|l| [l.as_str(), "\n"]).collect()
 }
 

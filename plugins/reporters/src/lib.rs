@@ -19,7 +19,7 @@
 
 pub mod color;
 pub mod format;
-mod grid;
+pub mod grid;
 mod json;
 mod markdown;
 mod table;

@@ -428,6 +428,13 @@ impl HistoryDb {
         self.read(|c| query::project_usage(c, project))
     }
 
+    /// Runs `f` on a pooled read-only connection, in one short read: for
+    /// readers outside this crate (the history insights) that query the
+    /// schema directly.
+    pub fn read_with<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.read(f)
+    }
+
     /// Runs SQLite's `integrity_check`.
     pub fn integrity_check(&self) -> Result<()> {
         self.read(|c| query::integrity_check(c, &self.path))

@@ -9,6 +9,10 @@
 //!   `(project, started_at DESC)`, rewrites times into the stored form (see
 //!   [`crate::time`]) and backfills the summaries from the events already
 //!   there.
+//! - **Version 3** adds a partial index on the unit events,
+//!   `(unit, time)` where `unit` is set, so that one unit's executions
+//!   across runs (`otto-hooks history TASK`, the history insights) are read
+//!   without scanning every event.
 
 use rusqlite::Connection;
 
@@ -40,10 +44,15 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "add run summary columns and backfill them",
         apply: v2,
     },
+    Migration {
+        version: 3,
+        description: "index unit events by unit and time",
+        apply: v3,
+    },
 ];
 
 /// The newest schema version this code knows.
-pub const LATEST_VERSION: u32 = 2;
+pub const LATEST_VERSION: u32 = 3;
 
 /// The version-1 schema (FORMATS.md, "The planned history store").
 pub const V1_SQL: &str = "
@@ -97,6 +106,11 @@ ALTER TABLE runs ADD COLUMN updated_at TEXT;
 CREATE INDEX idx_runs_project ON runs(project, started_at DESC);
 ";
 
+/// The index version 3 adds.
+pub const V3_SQL: &str = "
+CREATE INDEX IF NOT EXISTS idx_events_unit_time ON events(unit, time) WHERE unit IS NOT NULL;
+";
+
 fn v1(conn: &Connection) -> Result<()> {
     conn.execute_batch(V1_SQL)?;
     Ok(())
@@ -122,6 +136,11 @@ fn v2(conn: &Connection) -> Result<()> {
     for id in ids {
         summary::recompute_activity(conn, &id)?;
     }
+    Ok(())
+}
+
+fn v3(conn: &Connection) -> Result<()> {
+    conn.execute_batch(V3_SQL)?;
     Ok(())
 }
 

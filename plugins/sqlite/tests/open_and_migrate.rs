@@ -20,7 +20,7 @@ fn a_new_database_is_wal_with_incremental_auto_vacuum() {
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
     assert_eq!(mode, "wal");
-    assert_eq!(current_version(&conn).unwrap(), 2);
+    assert_eq!(current_version(&conn).unwrap(), 3);
 
     let w = connection::open_write(&t.path(), &Options::default()).unwrap();
     let one = |sql: &str| w.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
@@ -125,11 +125,11 @@ fn a_version_1_database_from_another_tool_is_migrated_and_backfilled() {
     db.close().unwrap();
 
     let conn = Connection::open(&path).unwrap();
-    assert_eq!(current_version(&conn).unwrap(), 2);
+    assert_eq!(current_version(&conn).unwrap(), 3);
     let v: i64 = conn
         .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(v, 2);
+    assert_eq!(v, 3);
 }
 
 #[test]
@@ -140,7 +140,7 @@ fn a_database_newer_than_this_code_is_refused() {
     Connection::open(&path)
         .unwrap()
         .execute(
-            "INSERT INTO schema_version VALUES (3, '2030-01-01T00:00:00.000000000Z')",
+            "INSERT INTO schema_version VALUES (4, '2030-01-01T00:00:00.000000000Z')",
             [],
         )
         .unwrap();
@@ -148,7 +148,7 @@ fn a_database_newer_than_this_code_is_refused() {
     assert!(matches!(err, DbError::Schema(_)), "{err:?}");
     assert_eq!(
         err.to_string(),
-        "history.db is schema version 3; this otto-hooks knows up to 2 — upgrade otto-hooks"
+        "history.db is schema version 4; this otto-hooks knows up to 3 — upgrade otto-hooks"
     );
 }
 
@@ -170,8 +170,9 @@ fn a_failing_migration_names_its_version_and_changes_nothing() {
     let list = [
         MIGRATIONS[0],
         MIGRATIONS[1],
+        MIGRATIONS[2],
         Migration {
-            version: 3,
+            version: 4,
             description: "break things",
             apply: broken_v3,
         },
@@ -179,13 +180,13 @@ fn a_failing_migration_names_its_version_and_changes_nothing() {
     let err = migrate_with(&mut conn, &list).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, DbError::Schema(_)));
-    assert!(msg.contains("schema version 3 (break things)"), "{msg}");
+    assert!(msg.contains("schema version 4 (break things)"), "{msg}");
     assert!(
-        msg.contains("left at version 2") && msg.contains("boom"),
+        msg.contains("left at version 3") && msg.contains("boom"),
         "{msg}"
     );
 
-    assert_eq!(current_version(&conn).unwrap(), 2);
+    assert_eq!(current_version(&conn).unwrap(), 3);
     let extra: i64 = conn
         .query_row(
             "SELECT COUNT(*) FROM sqlite_master WHERE name = 'extra'",
@@ -221,6 +222,32 @@ fn a_failing_second_step_keeps_the_first_and_a_retry_is_idempotent() {
     ];
     assert!(migrate_with(&mut conn, &list).is_err());
     assert_eq!(current_version(&conn).unwrap(), 1);
-    assert_eq!(migrate_with(&mut conn, MIGRATIONS).unwrap(), 2);
-    assert_eq!(migrate_with(&mut conn, MIGRATIONS).unwrap(), 2);
+    assert_eq!(migrate_with(&mut conn, MIGRATIONS).unwrap(), 3);
+    assert_eq!(migrate_with(&mut conn, MIGRATIONS).unwrap(), 3);
+}
+
+#[test]
+fn schema_3_indexes_unit_events_by_unit_and_time_for_one_units_history() {
+    let t = open();
+    let conn = Connection::open(t.path()).unwrap();
+    let sql: String = conn
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE name = 'idx_events_unit_time'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        sql.contains("(unit, time)") && sql.contains("WHERE unit IS NOT NULL"),
+        "{sql}"
+    );
+    let plan: String = conn
+        .query_row(
+            "EXPLAIN QUERY PLAN SELECT run_id FROM events
+             WHERE unit = 'api' AND type >= 'unit.' AND type < 'unit/' ORDER BY time DESC",
+            [],
+            |r| r.get(3),
+        )
+        .unwrap();
+    assert!(plan.contains("idx_events_unit_time"), "{plan}");
 }

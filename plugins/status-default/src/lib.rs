@@ -88,7 +88,7 @@ use crate::lock::LockState;
 use crate::ottodb::{OttoDb, RowStatus, RowTaskStatus, RunRow, Snapshot, TaskRow};
 
 pub use crate::ottodb::{
-    Access, RowKey, SUPPORTED_SCHEMA, open_otto_db, read_row_keys, run_dir_key,
+    Access, RowKey, SUPPORTED_SCHEMA, open_otto_db, project_hash, read_row_keys, run_dir_key,
 };
 
 otto_hooks_plugin_api::plugin_module! {

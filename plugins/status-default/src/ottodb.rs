@@ -297,7 +297,7 @@ pub(crate) struct RunRow {
 /// The first 8 hex digits (as a number) of the sha256 of the directory of
 /// `ottofile_path`, as stored: otto's project directory hash. `None` for a
 /// relative or empty path.
-pub(crate) fn project_hash(ottofile_path: &str) -> Option<u32> {
+pub fn project_hash(ottofile_path: &str) -> Option<u32> {
     let dir = Path::new(ottofile_path).parent()?;
     if !dir.is_absolute() {
         return None;

@@ -30,6 +30,7 @@ mod export;
 mod health;
 mod ingest;
 mod live;
+mod insights;
 mod reads;
 mod schedule;
 mod security;
@@ -377,6 +378,10 @@ fn router(state: Shared, max_body: usize) -> Router {
         .route("/api/history/runs/{id}/graph", get(reads::graph))
         .route("/api/history/runs/{id}/units", get(reads::list_units))
         .route("/api/history/runs/{id}/stream", get(sse::run_stream))
+        .route("/api/history/stats", get(insights::stats))
+        .route("/api/history/tasks/{name}", get(insights::task_history))
+        .route("/api/history/compare", get(insights::compare))
+        .route("/api/history/flaky", get(insights::flaky))
         .route("/api/stream", get(sse::all_stream))
         .route("/api/runs", post(ingest::start_run))
         .route(

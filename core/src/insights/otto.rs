@@ -1,0 +1,587 @@
+//! otto's runs as the insights read them: `otto.db` (opened read-only,
+//! never written: it is otto's) and the run directories beside it.
+//!
+//! A run row is named as `list` names its directory: `run_dir` (schema 5)
+//! gives `<project-dir>/<run>`; an older row without it is placed by its
+//! `ottofile_path` (the project directory otto derives from it) and its
+//! timestamp, same-second rows numbered in id order (`<ts>`, `<ts>-1`, …).
+//! Task statuses are otto's (`completed` reads as success).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use otto_hooks_plugin_api::TaskStatus;
+use otto_hooks_status_default::{Access, open_otto_db, project_hash};
+use rusqlite::{Connection, OptionalExtension, Row};
+
+use super::{Execution, HistoryQuery, InsightError, Result, RunRecord, RunTasks, Scope, Source};
+use crate::run_ref::{self, RunSpec};
+
+/// otto's history of one `$OTTO_HOME`.
+pub struct OttoSource {
+    home: PathBuf,
+    conn: Connection,
+}
+
+impl std::fmt::Debug for OttoSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OttoSource")
+            .field("home", &self.home)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A run row's identity: its project directory and run name.
+#[derive(Clone, Debug)]
+struct RunMeta {
+    project: String,
+    run: String,
+    dir: Option<PathBuf>,
+    record: RunRecord,
+}
+
+impl OttoSource {
+    /// Opens `<home>/otto.db` read-only.
+    pub fn open(home: &Path) -> Result<OttoSource> {
+        let path = home.join("otto.db");
+        let conn = open_otto_db(&path, Access::Read).map_err(|e| {
+            InsightError::bad_input(format!(
+                "{}: {e} — otto keeps its history there once it has run (point OTTO_HOME at otto's data directory, or use --db for the hooks' history)",
+                path.display()
+            ))
+        })?;
+        Ok(OttoSource {
+            home: home.to_path_buf(),
+            conn,
+        })
+    }
+
+    /// The connection (for the benchmark's plain SQL baseline).
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Run rows matching `filter` (an SQL condition on `r`), named.
+    fn run_rows(
+        &self,
+        filter: &str,
+        params: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<(i64, RunMeta)>> {
+        let sql = format!(
+            "SELECT r.id, r.timestamp, r.status, r.duration_seconds, r.size_bytes, r.run_dir,
+                    r.ottofile_path
+             FROM runs r WHERE {filter} ORDER BY r.id"
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let mut rows = stmt.query(params)?;
+        let mut namer = Namer::default();
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let id: i64 = row.get(0)?;
+            let ts: i64 = row.get::<_, Option<i64>>(1)?.unwrap_or(0);
+            let run_dir: Option<String> = row.get(5)?;
+            let ottofile: Option<String> = row.get(6)?;
+            let Some((project, run)) = namer.name(ts, run_dir.as_deref(), ottofile.as_deref())
+            else {
+                continue;
+            };
+            let record = RunRecord {
+                run: run_ref::run_ref(&project, &run),
+                project: project.clone(),
+                started_at: ts,
+                status: row.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                duration_seconds: row.get(3)?,
+                size_bytes: row
+                    .get::<_, Option<i64>>(4)?
+                    .and_then(|b| u64::try_from(b).ok()),
+            };
+            let dir = run_dir
+                .map(PathBuf::from)
+                .or_else(|| Some(self.home.join(&project).join(&run)));
+            out.push((
+                id,
+                RunMeta {
+                    project,
+                    run,
+                    dir,
+                    record,
+                },
+            ));
+        }
+        Ok(out)
+    }
+
+    /// The runs of `scope`, by row id.
+    fn runs_by_id(&self, scope: &Scope) -> Result<HashMap<i64, RunMeta>> {
+        let from = scope.from.unwrap_or(i64::MIN);
+        let to = scope.to.unwrap_or(i64::MAX);
+        Ok(self
+            .run_rows("r.timestamp >= ?1 AND r.timestamp < ?2", &[&from, &to])?
+            .into_iter()
+            .filter(|(_, m)| scope.has_project(&m.project))
+            .collect())
+    }
+}
+
+/// Names run rows (see the module docs), remembering project directories
+/// per ottofile and same-second counters.
+#[derive(Default)]
+struct Namer {
+    projects: HashMap<String, Option<String>>,
+    seconds: HashMap<(String, i64), u32>,
+}
+
+impl Namer {
+    fn name(
+        &mut self,
+        ts: i64,
+        run_dir: Option<&str>,
+        ottofile: Option<&str>,
+    ) -> Option<(String, String)> {
+        if let Some(dir) = run_dir {
+            let path = Path::new(dir.trim_end_matches('/'));
+            let run = path.file_name()?.to_str()?.to_owned();
+            let project = path.parent()?.file_name()?.to_str()?.to_owned();
+            return Some((project, run));
+        }
+        let ottofile = ottofile?;
+        let project = self
+            .projects
+            .entry(ottofile.to_owned())
+            .or_insert_with(|| project_dir(ottofile))
+            .clone()?;
+        let n = self.seconds.entry((project.clone(), ts)).or_insert(0);
+        let run = if *n == 0 {
+            ts.to_string()
+        } else {
+            format!("{ts}-{n}")
+        };
+        *n += 1;
+        Some((project, run))
+    }
+}
+
+/// The project directory otto derives from an ottofile path.
+fn project_dir(ottofile: &str) -> Option<String> {
+    let name = Path::new(ottofile).parent()?.file_name()?.to_str()?;
+    Some(format!("{name}-{:08x}", project_hash(ottofile)?))
+}
+
+/// otto's task status text.
+fn task_status(text: &str) -> TaskStatus {
+    match text {
+        "completed" | "success" => TaskStatus::Success,
+        "failed" => TaskStatus::Failed,
+        "skipped" => TaskStatus::Skipped,
+        "running" => TaskStatus::Running,
+        "pending" => TaskStatus::Pending,
+        _ => TaskStatus::Unknown,
+    }
+}
+
+/// otto's status texts for `status` (what `--status` filters on).
+fn status_texts(status: TaskStatus) -> &'static [&'static str] {
+    match status {
+        TaskStatus::Success => &["completed", "success"],
+        TaskStatus::Failed => &["failed"],
+        TaskStatus::Skipped => &["skipped"],
+        TaskStatus::Running => &["running"],
+        TaskStatus::Pending => &["pending"],
+        _ => &[],
+    }
+}
+
+/// The task columns every query reads, in [`execution`]'s order.
+const TASK_COLUMNS: &str = "t.run_id, t.name, t.status, t.exit_code, t.started_at, \
+     t.duration_seconds, t.script_hash, t.stdout_path";
+
+/// One task row (of [`TASK_COLUMNS`]) of run `meta`, without its log.
+fn bare_execution(row: &Row<'_>, meta: &RunMeta) -> rusqlite::Result<Execution> {
+    Ok(Execution {
+        project: meta.project.clone(),
+        run: meta.record.run.clone(),
+        started_at: row
+            .get::<_, Option<i64>>(4)?
+            .unwrap_or(meta.record.started_at),
+        duration_seconds: row.get(5)?,
+        status: task_status(
+            row.get_ref(2)?
+                .as_str_or_null()
+                .ok()
+                .flatten()
+                .unwrap_or_default(),
+        ),
+        exit_code: row.get(3)?,
+        script_hash: row.get(6)?,
+        log: None,
+        task: row.get(1)?,
+    })
+}
+
+/// One task row (of [`TASK_COLUMNS`]) of run `meta`.
+fn execution(row: &Row<'_>, meta: &RunMeta) -> rusqlite::Result<Execution> {
+    let name: String = row.get(1)?;
+    let stdout: Option<String> = row.get(7)?;
+    let log = stdout.or_else(|| {
+        meta.dir.as_ref().map(|d| {
+            d.join("tasks")
+                .join(&name)
+                .join("stdout.log")
+                .display()
+                .to_string()
+        })
+    });
+    Ok(Execution {
+        project: meta.project.clone(),
+        run: meta.record.run.clone(),
+        started_at: row
+            .get::<_, Option<i64>>(4)?
+            .unwrap_or(meta.record.started_at),
+        duration_seconds: row.get(5)?,
+        status: task_status(&row.get::<_, Option<String>>(2)?.unwrap_or_default()),
+        exit_code: row.get(3)?,
+        script_hash: row.get(6)?,
+        log,
+        task: name,
+    })
+}
+
+impl Source for OttoSource {
+    fn kind(&self) -> &'static str {
+        "otto.db"
+    }
+
+    fn path(&self) -> String {
+        self.home.join("otto.db").display().to_string()
+    }
+
+    fn runs(&self, scope: &Scope) -> Result<Vec<RunRecord>> {
+        Ok(self
+            .runs_by_id(scope)?
+            .into_values()
+            .map(|m| m.record)
+            .collect())
+    }
+
+    fn executions(&self, scope: &Scope, task: Option<&str>) -> Result<Vec<Execution>> {
+        let runs = self.runs_by_id(scope)?;
+        let from = scope.from.unwrap_or(i64::MIN);
+        let to = scope.to.unwrap_or(i64::MAX);
+        let sql = format!(
+            "SELECT {TASK_COLUMNS} FROM tasks t JOIN runs r ON r.id = t.run_id
+             WHERE r.timestamp >= ?1 AND r.timestamp < ?2 AND (?3 IS NULL OR t.name = ?3)"
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let mut rows = stmt.query(rusqlite::params![from, to, task])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            if let Some(meta) = runs.get(&row.get::<_, i64>(0)?) {
+                // Figures need no log path: not built for a million rows.
+                out.push(bare_execution(row, meta)?);
+            }
+        }
+        Ok(out)
+    }
+
+    fn task_history(&self, query: &HistoryQuery) -> Result<Vec<Execution>> {
+        // Newest first by the run's start; with a limit, SQLite walks otto's
+        // index on `runs(timestamp)` backwards and probes `tasks(name,
+        // run_id)` for each run, stopping at the limit.
+        let statuses = query.status.map(status_texts).unwrap_or(&[]);
+        let status_filter = if query.status.is_some() {
+            let list: Vec<String> = statuses.iter().map(|s| format!("'{s}'")).collect();
+            format!("AND t.status IN ({})", list.join(", "))
+        } else {
+            String::new()
+        };
+        // A project filter is applied to names computed here: no SQL limit.
+        let limit: i64 = if query.project.is_some() {
+            -1
+        } else {
+            i64::try_from(query.limit).unwrap_or(i64::MAX)
+        };
+        // CROSS JOIN keeps `runs` the outer loop: its timestamp index is
+        // walked newest first (ids break ties, as the index holds them) and
+        // the walk stops at the limit, instead of sorting every row of the
+        // task.
+        let sql = format!(
+            "SELECT {TASK_COLUMNS} FROM runs r CROSS JOIN tasks t
+             WHERE t.run_id = r.id AND t.name = ?1 {status_filter}
+             ORDER BY r.timestamp DESC, r.id DESC, t.id DESC LIMIT ?2"
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let mut rows = stmt.query(rusqlite::params![query.task, limit])?;
+        let mut namer = RowNamer::new(&self.conn, &self.home);
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            if out.len() >= query.limit {
+                break;
+            }
+            let Some(meta) = namer.meta(row.get(0)?)? else {
+                continue;
+            };
+            if !query
+                .project
+                .as_deref()
+                .is_none_or(|p| run_ref::project_matches(&meta.project, p))
+            {
+                continue;
+            }
+            out.push(execution(row, &meta)?);
+        }
+        Ok(out)
+    }
+
+    fn task_names(&self) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT DISTINCT name FROM tasks ORDER BY name")?;
+        let names = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(names)
+    }
+
+    fn projects(&self) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT r.ottofile_path, MAX(r.run_dir) FROM runs r GROUP BY r.ottofile_path",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut out = std::collections::BTreeSet::new();
+        while let Some(row) = rows.next()? {
+            let ottofile: Option<String> = row.get(0)?;
+            let dir: Option<String> = row.get(1)?;
+            let from_dir = dir.as_deref().and_then(|d| {
+                Path::new(d.trim_end_matches('/'))
+                    .parent()?
+                    .file_name()?
+                    .to_str()
+                    .map(str::to_owned)
+            });
+            if let Some(p) = from_dir.or_else(|| ottofile.as_deref().and_then(project_dir)) {
+                out.insert(p);
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    fn run_tasks(&self, spec: &str) -> Result<RunTasks> {
+        let parsed = RunSpec::parse(spec, None);
+        let ts: Option<i64> = parsed
+            .run
+            .split('-')
+            .next()
+            .and_then(|t| t.parse().ok())
+            .filter(|_| run_ref::is_otto_run_id(&parsed.run));
+        let Some(ts) = ts else {
+            return Err(InsightError::not_found(format!(
+                "no run `{spec}` in otto.db: otto's runs are named `<project>/<timestamp>[-n]` (see `otto-hooks list`)"
+            )));
+        };
+        // Same-second rows are numbered among all rows of that second.
+        let candidates: Vec<(i64, RunMeta)> = self
+            .run_rows("r.timestamp = ?1", &[&ts])?
+            .into_iter()
+            .filter(|(_, m)| {
+                m.run == parsed.run
+                    && parsed
+                        .project
+                        .as_deref()
+                        .is_none_or(|p| run_ref::project_matches(&m.project, p))
+            })
+            .collect();
+        let (id, meta) = match candidates.len() {
+            1 => candidates
+                .into_iter()
+                .next()
+                .ok_or_else(|| InsightError::failed("unreachable"))?,
+            0 => return self.run_tasks_on_disk(&parsed),
+            _ => {
+                return Err(InsightError::bad_input(format!(
+                    "run `{spec}` is ambiguous: {}; name one as `list` shows it",
+                    candidates
+                        .iter()
+                        .map(|(_, m)| m.record.run.clone())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        };
+        let sql = format!("SELECT {TASK_COLUMNS} FROM tasks t WHERE t.run_id = ?1 ORDER BY t.id");
+        let mut stmt = self.conn.prepare(&sql)?;
+        let mut rows = stmt.query([id])?;
+        let mut tasks = Vec::new();
+        while let Some(row) = rows.next()? {
+            tasks.push(execution(row, &meta)?);
+        }
+        Ok(RunTasks {
+            cache_dir: Some(self.home.join(&meta.project).join(".cache")),
+            run: meta.record,
+            tasks,
+        })
+    }
+}
+
+impl OttoSource {
+    /// A run otto.db has no row of (a legacy run, a row pruned): its task
+    /// directories, scripts read from their cache links; statuses unknown.
+    fn run_tasks_on_disk(&self, spec: &RunSpec) -> Result<RunTasks> {
+        let not_found = || {
+            InsightError::not_found(format!(
+                "no run `{}` in otto.db {} nor under {} (see `otto-hooks list`)",
+                spec.raw,
+                self.path(),
+                self.home.display()
+            ))
+        };
+        let projects: Vec<String> = std::fs::read_dir(&self.home)
+            .map_err(|_| not_found())?
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+            .filter(|p| {
+                spec.project
+                    .as_deref()
+                    .is_some_and(|want| run_ref::project_matches(p, want))
+            })
+            .collect();
+        let mut found = projects.into_iter().filter_map(|p| {
+            let dir = self.home.join(&p).join(&spec.run);
+            std::fs::symlink_metadata(&dir)
+                .ok()
+                .filter(|m| m.is_dir())
+                .map(|_| (p, dir))
+        });
+        let (project, dir) = found.next().ok_or_else(not_found)?;
+        let ts = spec
+            .run
+            .split('-')
+            .next()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0);
+        let record = RunRecord {
+            run: run_ref::run_ref(&project, &spec.run),
+            project: project.clone(),
+            started_at: ts,
+            status: "unknown".to_owned(),
+            duration_seconds: None,
+            size_bytes: None,
+        };
+        let mut names: Vec<String> = std::fs::read_dir(dir.join("tasks"))
+            .map_err(|e| InsightError::failed(format!("{}: {e}", dir.display())))?
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+            .collect();
+        names.sort();
+        let tasks = names
+            .into_iter()
+            .map(|name| {
+                let task_dir = dir.join("tasks").join(&name);
+                Execution {
+                    project: project.clone(),
+                    run: record.run.clone(),
+                    started_at: ts,
+                    duration_seconds: None,
+                    status: TaskStatus::Unknown,
+                    exit_code: None,
+                    script_hash: script_hash_on_disk(&task_dir),
+                    log: Some(task_dir.join("stdout.log").display().to_string()),
+                    task: name,
+                }
+            })
+            .collect();
+        Ok(RunTasks {
+            cache_dir: Some(self.home.join(&project).join(".cache")),
+            run: record,
+            tasks,
+        })
+    }
+}
+
+/// The cache hash a task directory's `script.sh` (or `.py`) link names:
+/// the target's file stem (`.cache/<hash8>.sh`), or the last component of
+/// a legacy `.cache/<task>/<hash>` target.
+pub fn script_hash_on_disk(task_dir: &Path) -> Option<String> {
+    ["script.sh", "script.py"].iter().find_map(|name| {
+        let target = std::fs::read_link(task_dir.join(name)).ok()?;
+        let stem = target.file_stem()?.to_str()?;
+        Some(stem.to_owned())
+    })
+}
+
+/// Names the run rows `task_history` meets, one query per run, cached.
+struct RowNamer<'c> {
+    conn: &'c Connection,
+    home: &'c Path,
+    seen: HashMap<i64, Option<RunMeta>>,
+}
+
+impl<'c> RowNamer<'c> {
+    fn new(conn: &'c Connection, home: &'c Path) -> Self {
+        RowNamer {
+            conn,
+            home,
+            seen: HashMap::new(),
+        }
+    }
+
+    fn meta(&mut self, id: i64) -> Result<Option<RunMeta>> {
+        if let Some(m) = self.seen.get(&id) {
+            return Ok(m.clone());
+        }
+        let row = self
+            .conn
+            .query_row(
+                "SELECT r.timestamp, r.status, r.duration_seconds, r.size_bytes, r.run_dir,
+                        r.ottofile_path,
+                        (SELECT COUNT(*) FROM runs o WHERE o.timestamp = r.timestamp
+                           AND o.id < r.id AND o.ottofile_path IS r.ottofile_path)
+                 FROM runs r WHERE r.id = ?1",
+                [id],
+                |row| {
+                    Ok((
+                        row.get::<_, Option<i64>>(0)?.unwrap_or(0),
+                        row.get::<_, Option<String>>(1)?,
+                        row.get::<_, Option<f64>>(2)?,
+                        row.get::<_, Option<i64>>(3)?,
+                        row.get::<_, Option<String>>(4)?,
+                        row.get::<_, Option<String>>(5)?,
+                        row.get::<_, i64>(6)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let meta = row.and_then(|(ts, status, duration, size, run_dir, ottofile, before)| {
+            let (project, run) = match run_dir.as_deref() {
+                Some(d) => Namer::default().name(ts, Some(d), None)?,
+                None => {
+                    let project = project_dir(ottofile.as_deref()?)?;
+                    let run = if before == 0 {
+                        ts.to_string()
+                    } else {
+                        format!("{ts}-{before}")
+                    };
+                    (project, run)
+                }
+            };
+            let dir = run_dir
+                .map(PathBuf::from)
+                .unwrap_or_else(|| self.home.join(&project).join(&run));
+            Some(RunMeta {
+                record: RunRecord {
+                    run: run_ref::run_ref(&project, &run),
+                    project: project.clone(),
+                    started_at: ts,
+                    status: status.unwrap_or_default(),
+                    duration_seconds: duration,
+                    size_bytes: size.and_then(|b| u64::try_from(b).ok()),
+                },
+                project,
+                run,
+                dir: Some(dir),
+            })
+        });
+        self.seen.insert(id, meta.clone());
+        Ok(meta)
+    }
+}

@@ -1,0 +1,519 @@
+//! The SQLite history (`history.db`) as the insights read it: runs from
+//! `runs`, units folded from the stored `unit.*` events in `seq` order.
+//!
+//! A unit's status is the one its last `unit.*` event left (as `info`
+//! shows it, module [`crate::units`]); one still `running` or `queued` in a
+//! run that has ended was cut off and reads as `interrupted`. Its duration
+//! is the `duration_ms` its final event carries (imported otto runs), else
+//! the time from its first `unit.started` to that event; its exit code is
+//! the final event's `exit_code`. Units carry no script hash: `flaky` reads
+//! flips within the window. A unit's log (in `history TASK`) is
+//! `<tasks_dir>/<unit>/stdout.log` when that file exists (an imported otto
+//! run's `tasks/`).
+
+use std::collections::HashMap;
+
+use otto_hooks_plugin_api::TaskStatus;
+use otto_hooks_sqlite::time::{format_time, parse_time};
+use rusqlite::{Connection, OptionalExtension};
+
+use super::{Execution, HistoryQuery, InsightError, Result, RunRecord, RunTasks, Scope, Source};
+use crate::run_ref::{self, RunSpec};
+
+/// The history of one `history.db`, over a connection the caller holds
+/// (the CLI's own read-only one, or a daemon reader).
+pub struct HistorySource<'c> {
+    conn: &'c Connection,
+    path: String,
+}
+
+impl std::fmt::Debug for HistorySource<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HistorySource")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens `path` read-only, never creating it; a database of an older
+/// schema is read as it is (the unit index of schema 3 only makes it
+/// faster).
+pub fn open(path: &std::path::Path) -> Result<Connection> {
+    if !path.is_file() {
+        return Err(InsightError::bad_input(format!(
+            "{}: no such history file (the hooks create it on their first run; `otto-hooks import otto` fills it from otto)",
+            path.display()
+        )));
+    }
+    otto_hooks_sqlite::connection::open_read(path, &otto_hooks_sqlite::Options::default())
+        .map_err(|e| InsightError::failed(e.to_string()))
+}
+
+impl<'c> HistorySource<'c> {
+    /// The history behind `conn` (the file `path`).
+    pub fn new(conn: &'c Connection, path: impl Into<String>) -> Self {
+        HistorySource {
+            conn,
+            path: path.into(),
+        }
+    }
+
+    fn time_bounds(scope: &Scope) -> Result<(String, String)> {
+        let at = |secs: i64| {
+            format_time(otto_hooks_plugin_api::Timestamp::from_secs(secs))
+                .map_err(|e| InsightError::bad_input(e.to_string()))
+        };
+        // Stored times are fixed-width text: text order is time order.
+        let from = match scope.from {
+            Some(f) => at(f.max(0))?,
+            None => String::new(),
+        };
+        let to = match scope.to {
+            Some(t) => at(t.clamp(0, 253_402_300_799))?,
+            None => "~".to_owned(),
+        };
+        Ok((from, to))
+    }
+
+    /// The runs of `scope`, by id.
+    fn runs_by_id(&self, scope: &Scope) -> Result<HashMap<String, RunRecord>> {
+        let (from, to) = Self::time_bounds(scope)?;
+        let mut stmt = self.conn.prepare(
+            "SELECT id, COALESCE(project, repo_path), started_at, completed_at, status
+             FROM runs WHERE started_at >= ?1 AND started_at < ?2",
+        )?;
+        let mut rows = stmt.query([&from, &to])?;
+        let mut out = HashMap::new();
+        while let Some(row) = rows.next()? {
+            let record = run_record(row)?;
+            if scope.has_project(&record.project) {
+                out.insert(row.get::<_, String>(0)?, record);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The units of the runs `ids` (all unit events of `task`, or of every
+    /// unit), folded.
+    fn fold_query(
+        &self,
+        sql: &str,
+        params: &[&dyn rusqlite::ToSql],
+        runs: &HashMap<String, RunRecord>,
+    ) -> Result<Vec<Execution>> {
+        let mut stmt = self.conn.prepare(sql)?;
+        let mut rows = stmt.query(params)?;
+        let mut fold = Fold::default();
+        while let Some(row) = rows.next()? {
+            let run_id = row.get_ref(0)?.as_str()?;
+            let Some(run) = runs.get(run_id) else {
+                continue;
+            };
+            fold.push(
+                run_id,
+                run,
+                row.get_ref(1)?.as_str()?,
+                row.get_ref(2)?.as_str()?,
+                row.get_ref(3)?.as_str()?,
+                row.get_ref(4)?.as_str_or_null()?,
+            );
+        }
+        Ok(fold.finish(runs))
+    }
+}
+
+/// A `runs` row (id, project, started_at, completed_at, status) as a record.
+fn run_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
+    let id: String = row.get(0)?;
+    let project: String = row.get(1)?;
+    let started = parse_time(&row.get::<_, String>(2)?).map_or(0, |t| t.secs);
+    let completed = row
+        .get::<_, Option<String>>(3)?
+        .and_then(|c| parse_time(&c).ok());
+    let status: String = row.get(4)?;
+    Ok(RunRecord {
+        run: run_ref::run_ref(&project, &id),
+        project,
+        started_at: started,
+        status: if status == "completed" {
+            "success".to_owned()
+        } else {
+            status
+        },
+        duration_seconds: completed.map(|c| (c.secs - started).max(0) as f64),
+        size_bytes: None,
+    })
+}
+
+/// The status a `unit.<what>` event leaves its unit in.
+fn status_after(kind: &str) -> Option<TaskStatus> {
+    match kind.strip_prefix("unit.")? {
+        "queued" => Some(TaskStatus::Pending),
+        "started" => Some(TaskStatus::Running),
+        "completed" | "merged" => Some(TaskStatus::Success),
+        "blocked" | "skipped" => Some(TaskStatus::Skipped),
+        k if k.ends_with("failed") => Some(TaskStatus::Failed),
+        _ => None,
+    }
+}
+
+/// One unit being folded.
+struct UnitState {
+    exec: Execution,
+    started: Option<(i64, u32)>,
+}
+
+/// Folds unit events (in `seq` order per run, a run's events together)
+/// into executions. A run has a handful of units: they are looked up by a
+/// scan of the current run's, and nothing is allocated per event but the
+/// first of each unit.
+#[derive(Default)]
+struct Fold {
+    units: Vec<UnitState>,
+    /// The run being folded, and where its units start in `units`.
+    current: Option<(String, usize)>,
+}
+
+impl Fold {
+    fn push(
+        &mut self,
+        run_id: &str,
+        run: &RunRecord,
+        time: &str,
+        kind: &str,
+        unit: &str,
+        payload: Option<&str>,
+    ) {
+        let Some(status) = status_after(kind) else {
+            return;
+        };
+        let at = stored_time(time).unwrap_or((run.started_at, 0));
+        let first = match &self.current {
+            Some((id, first)) if id == run_id => *first,
+            _ => {
+                self.current = Some((run_id.to_owned(), self.units.len()));
+                self.units.len()
+            }
+        };
+        let i = match self.units[first..].iter().position(|u| u.exec.task == unit) {
+            Some(i) => first + i,
+            None => {
+                self.units.push(UnitState {
+                    exec: Execution {
+                        project: run.project.clone(),
+                        task: unit.to_owned(),
+                        run: run.run.clone(),
+                        started_at: at.0,
+                        duration_seconds: None,
+                        status,
+                        exit_code: None,
+                        script_hash: None,
+                        log: None,
+                    },
+                    started: None,
+                });
+                self.units.len() - 1
+            }
+        };
+        let u = &mut self.units[i];
+        u.exec.status = status;
+        match status {
+            TaskStatus::Running if u.started.is_none() => {
+                u.started = Some(at);
+                u.exec.started_at = at.0;
+            }
+            TaskStatus::Success | TaskStatus::Failed => {
+                let figures = payload
+                    .filter(|p| p.contains("exit_code") || p.contains("duration_ms"))
+                    .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok());
+                let ms = figures
+                    .as_ref()
+                    .and_then(|f| f.get("duration_ms")?.as_f64());
+                u.exec.exit_code = figures
+                    .as_ref()
+                    .and_then(|f| f.get("exit_code")?.as_i64())
+                    .and_then(|c| i32::try_from(c).ok());
+                u.exec.duration_seconds = ms.map(|ms| ms / 1000.0).or_else(|| {
+                    u.started.map(|(s, sn)| {
+                        ((at.0 - s) as f64 + (f64::from(at.1) - f64::from(sn)) / 1e9).max(0.0)
+                    })
+                });
+            }
+            _ => {}
+        }
+    }
+
+    /// The executions, units cut off by their run's end marked so.
+    fn finish(self, runs: &HashMap<String, RunRecord>) -> Vec<Execution> {
+        let ended: HashMap<&str, bool> = runs
+            .values()
+            .map(|r| (r.run.as_str(), r.status != "running"))
+            .collect();
+        self.units
+            .into_iter()
+            .map(|u| {
+                let mut e = u.exec;
+                if matches!(e.status, TaskStatus::Running | TaskStatus::Pending)
+                    && ended.get(e.run.as_str()).copied().unwrap_or(false)
+                {
+                    e.status = TaskStatus::Interrupted;
+                }
+                e
+            })
+            .collect()
+    }
+}
+
+/// A stored time (`YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`) as (secs, nanos),
+/// read without a date library (millions of events are read); any other
+/// form through [`parse_time`].
+fn stored_time(s: &str) -> Option<(i64, u32)> {
+    let b = s.as_bytes();
+    if b.len() != 30 || b[10] != b'T' || b[19] != b'.' || b[29] != b'Z' {
+        return parse_time(s).ok().map(|t| (t.secs, t.nanos));
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let mut n = 0i64;
+        for &c in b.get(r)? {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            n = n * 10 + i64::from(c - b'0');
+        }
+        Some(n)
+    };
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let nanos = u32::try_from(num(20..29)?).ok()?;
+    // Days from 1970-01-01 (Howard Hinnant's days_from_civil).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((days * 86_400 + hh * 3600 + mm * 60 + ss, nanos))
+}
+
+/// The event columns the fold reads.
+const EVENT_COLUMNS: &str = "e.run_id, e.time, e.type, e.unit, e.payload";
+
+impl Source for HistorySource<'_> {
+    fn kind(&self) -> &'static str {
+        "history.db"
+    }
+
+    fn path(&self) -> String {
+        self.path.clone()
+    }
+
+    fn runs(&self, scope: &Scope) -> Result<Vec<RunRecord>> {
+        Ok(self.runs_by_id(scope)?.into_values().collect())
+    }
+
+    fn executions(&self, scope: &Scope, task: Option<&str>) -> Result<Vec<Execution>> {
+        let runs = self.runs_by_id(scope)?;
+        let (from, to) = Self::time_bounds(scope)?;
+        // CROSS JOIN keeps `runs` the outer loop (the window, on its start
+        // index) and reads each run's events on `(run_id, seq)`: with
+        // statistics, SQLite would rather scan every unit event and sort.
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM runs r CROSS JOIN events e
+             WHERE e.run_id = r.id AND r.started_at >= ?1 AND r.started_at < ?2
+               AND e.unit IS NOT NULL AND e.type >= 'unit.' AND e.type < 'unit/'
+               AND (?3 IS NULL OR e.unit = ?3)
+             ORDER BY r.started_at, r.id, e.seq"
+        );
+        self.fold_query(&sql, &[&from, &to, &task], &runs)
+    }
+
+    fn task_history(&self, query: &HistoryQuery) -> Result<Vec<Execution>> {
+        // The unit's events newest first (index of schema 3): the runs in
+        // the order they last touched the unit, folded a batch at a time
+        // until `limit` executions pass the filters.
+        // Only runs with an event that can end the unit so are candidates
+        // (a unit's last event decides: the fold checks).
+        let kinds = match query.status {
+            Some(TaskStatus::Failed) => "AND e.type GLOB 'unit.*failed'",
+            Some(TaskStatus::Success) => "AND e.type IN ('unit.completed', 'unit.merged')",
+            Some(TaskStatus::Skipped) => "AND e.type IN ('unit.blocked', 'unit.skipped')",
+            _ => "",
+        };
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT e.run_id FROM events e
+             WHERE e.unit = ?1 AND e.type >= 'unit.' AND e.type < 'unit/' {kinds}
+             ORDER BY e.time DESC"
+        ))?;
+        let mut ids = stmt.query([&query.task])?;
+        let mut seen = std::collections::HashSet::new();
+        let mut out: Vec<Execution> = Vec::new();
+        let mut batch: Vec<String> = Vec::new();
+        let mut done = false;
+        while !done && out.len() < query.limit {
+            match ids.next()? {
+                Some(row) => {
+                    let id: String = row.get(0)?;
+                    if seen.insert(id.clone()) {
+                        batch.push(id);
+                    }
+                }
+                None => done = true,
+            }
+            if batch.len() >= 64.max(query.limit - out.len()) || (done && !batch.is_empty()) {
+                for e in self.units_of_runs(&batch, Some(&query.task))? {
+                    let keep = query.status.is_none_or(|s| e.status == s)
+                        && query
+                            .project
+                            .as_deref()
+                            .is_none_or(|p| run_ref::project_matches(&e.project, p));
+                    if keep {
+                        out.push(e);
+                    }
+                }
+                batch.clear();
+            }
+        }
+        out.sort_by(|a, b| {
+            b.started_at
+                .cmp(&a.started_at)
+                .then_with(|| b.run.cmp(&a.run))
+        });
+        out.truncate(query.limit);
+        Ok(out)
+    }
+
+    fn task_names(&self) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT DISTINCT unit FROM events WHERE unit IS NOT NULL ORDER BY unit")?;
+        let names = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(names)
+    }
+
+    fn projects(&self) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT DISTINCT COALESCE(project, repo_path) FROM runs ORDER BY 1")?;
+        let names = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(names)
+    }
+
+    fn run_tasks(&self, spec: &str) -> Result<RunTasks> {
+        let parsed = RunSpec::parse(spec, None);
+        let mut ids = vec![spec.to_owned()];
+        ids.extend(parsed.storage_ids());
+        for id in ids {
+            let found = self
+                .conn
+                .query_row(
+                    "SELECT id, COALESCE(project, repo_path), started_at, completed_at, status
+                     FROM runs WHERE id = ?1",
+                    [&id],
+                    |row| Ok((row.get::<_, String>(0)?, run_record(row)?)),
+                )
+                .optional()?;
+            let Some((id, record)) = found else { continue };
+            if !parsed
+                .project
+                .as_deref()
+                .is_none_or(|p| run_ref::project_matches(&record.project, p) || id.starts_with(p))
+            {
+                continue;
+            }
+            let tasks = self.units_of_runs(std::slice::from_ref(&id), None)?;
+            return Ok(RunTasks {
+                run: record,
+                tasks,
+                cache_dir: None,
+            });
+        }
+        Err(InsightError::not_found(format!(
+            "no run `{spec}` in history.db {} (see `otto-hooks list --backend sqlite`)",
+            self.path
+        )))
+    }
+}
+
+impl HistorySource<'_> {
+    /// The folded units of the runs `ids` (of `unit` only, when given).
+    fn units_of_runs(&self, ids: &[String], unit: Option<&str>) -> Result<Vec<Execution>> {
+        let mut runs = HashMap::new();
+        // A run's tasks directory (an imported otto run's `tasks/`) holds
+        // its units' logs.
+        let mut tasks_dirs: HashMap<String, std::path::PathBuf> = HashMap::new();
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, COALESCE(project, repo_path), started_at, completed_at, status, tasks_dir
+             FROM runs WHERE id = ?1",
+        )?;
+        for id in ids {
+            let found = stmt
+                .query_row([id], |row| {
+                    Ok((run_record(row)?, row.get::<_, Option<String>>(5)?))
+                })
+                .optional()?;
+            if let Some((r, dir)) = found {
+                if let Some(dir) = dir {
+                    tasks_dirs.insert(r.run.clone(), dir.into());
+                }
+                runs.insert(id.clone(), r);
+            }
+        }
+        let mut fold = Fold::default();
+        let mut events = self.conn.prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events e
+             WHERE e.run_id = ?1 AND e.unit IS NOT NULL AND e.type >= 'unit.' AND e.type < 'unit/'
+               AND (?2 IS NULL OR e.unit = ?2)
+             ORDER BY e.seq"
+        ))?;
+        for id in ids {
+            let Some(run) = runs.get(id) else { continue };
+            let mut rows = events.query(rusqlite::params![id, unit])?;
+            while let Some(row) = rows.next()? {
+                fold.push(
+                    id,
+                    run,
+                    row.get_ref(1)?.as_str()?,
+                    row.get_ref(2)?.as_str()?,
+                    row.get_ref(3)?.as_str()?,
+                    row.get_ref(4)?.as_str_or_null()?,
+                );
+            }
+        }
+        let mut out = fold.finish(&runs);
+        for e in &mut out {
+            let log = tasks_dirs
+                .get(&e.run)
+                .map(|d| d.join(&e.task).join("stdout.log"))
+                .filter(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file()));
+            e.log = log.map(|p| p.display().to_string());
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_times_read_without_a_date_library_agree_with_the_parser() {
+        for t in [
+            "1970-01-01T00:00:00.000000000Z",
+            "2000-02-29T23:59:59.999999999Z",
+            "2026-12-07T05:12:52.123456789Z",
+            "2100-03-01T00:00:00.000000001Z",
+        ] {
+            let parsed = parse_time(t).unwrap();
+            assert_eq!(stored_time(t), Some((parsed.secs, parsed.nanos)), "{t}");
+        }
+        assert_eq!(
+            stored_time("2026-12-07T05:12:52Z"),
+            Some((1_796_620_372, 0))
+        );
+        assert_eq!(stored_time("2026-1x-07T05:12:52.123456789Z"), None);
+    }
+}

@@ -1,0 +1,559 @@
+//! Benchmark of the history insights (`stats`, `flaky`, `history TASK`)
+//! over 100,000 runs x 10 tasks, in otto.db form and in history.db form,
+//! each against a plain SQL query of the same answer in the same run.
+//!
+//! ```sh
+//! cargo build --release -p otto-hooks-tests --bin bench-insights
+//! target/release/bench-insights                      # 100,000 runs x 10 tasks, medians of 5
+//! target/release/bench-insights --runs 20000 --rounds 3   # quicker
+//! ```
+//!
+//! The data: 10 projects; runs evenly spread over the 120 days before now;
+//! each run 10 tasks (2–120 s); ~3 % of task executions fail (a run with a
+//! failed task is a failed run); every task's script changes every 10,000
+//! runs. otto.db is written with otto's schema (version 5, otto's own
+//! indexes, nothing added: it is otto's file); history.db through
+//! `HistoryDb::open` (so with its migrations, the unit index of schema 3
+//! included), then rows inserted directly: per run `orch.started`, per unit
+//! `unit.started` and `unit.completed`/`unit.failed` (`{"exit_code": 1}`),
+//! `orch.completed` — 22 events, 2.2 million in all.
+//!
+//! Each figure is the median of `--rounds` in-process library calls
+//! (`otto_hooks_core::insights`, the database opened afresh each time, as
+//! a command does), next to the median of the plain SQL query that answers
+//! the same question, run on a connection opened the same way.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use otto_hooks_core::insights::flaky::flaky;
+use otto_hooks_core::insights::otto::OttoSource;
+use otto_hooks_core::insights::recorded::{self, HistorySource};
+use otto_hooks_core::insights::stats::{StatsQuery, stats};
+use otto_hooks_core::insights::{HistoryQuery, Window, history};
+use otto_hooks_tests::bench::ms;
+use otto_hooks_tests::otto_home::{SCHEMA_DDL, Xorshift, project_dir_name};
+use rusqlite::{Connection, params};
+
+const DAY: i64 = 86_400;
+const TASKS: [&str; 10] = [
+    "build",
+    "test",
+    "lint",
+    "fmt",
+    "check:api",
+    "check:db",
+    "docs",
+    "e2e",
+    "package",
+    "deploy",
+];
+
+struct Options {
+    runs: i64,
+    rounds: usize,
+}
+
+fn parse_options() -> Options {
+    let mut o = Options {
+        runs: 100_000,
+        rounds: 5,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || {
+            args.next()
+                .unwrap_or_else(|| usage(&format!("{arg} needs a value")))
+        };
+        match arg.as_str() {
+            "--runs" => o.runs = value().parse().unwrap_or_else(|_| usage("--runs N")),
+            "--rounds" => o.rounds = value().parse().unwrap_or_else(|_| usage("--rounds N")),
+            "-h" | "--help" => usage(""),
+            other => usage(&format!("unknown argument {other}")),
+        }
+    }
+    o.rounds = o.rounds.max(1);
+    o
+}
+
+fn usage(problem: &str) -> ! {
+    if !problem.is_empty() {
+        eprintln!("error: {problem}");
+    }
+    eprintln!("usage: bench-insights [--runs N] [--rounds N]");
+    std::process::exit(2)
+}
+
+/// One generated run.
+struct Run {
+    project: usize,
+    ts: i64,
+    /// (task, ok, seconds, script revision)
+    tasks: Vec<(usize, bool, i64, i64)>,
+}
+
+fn plan(runs: i64, now: i64) -> Vec<Run> {
+    let mut rng = Xorshift::new(7);
+    let span = 120 * DAY;
+    (0..runs)
+        .map(|k| {
+            let ts = now - span + k * span / runs.max(1);
+            Run {
+                project: (k % 10) as usize,
+                ts,
+                tasks: (0..TASKS.len())
+                    .map(|t| {
+                        let ok = !rng.chance(30);
+                        (t, ok, 2 + rng.below(119) as i64, k / 10_000)
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+fn project(i: usize) -> (String, String) {
+    let name = format!("proj{i}");
+    let source = format!("/home/dev/src/{name}");
+    (project_dir_name(&name, &source), source)
+}
+
+fn write_otto_db(home: &Path, runs: &[Run]) {
+    std::fs::create_dir_all(home).expect("otto home");
+    let mut conn = Connection::open(home.join("otto.db")).expect("otto.db");
+    conn.execute_batch("PRAGMA journal_mode=WAL;").expect("wal");
+    conn.execute_batch(SCHEMA_DDL).expect("schema");
+    let tx = conn.transaction().expect("tx");
+    tx.execute("INSERT INTO schema_version VALUES (5, 1750000000)", [])
+        .expect("version");
+    for i in 0..10 {
+        let (_, source) = project(i);
+        tx.execute(
+            "INSERT INTO projects (id, hash, name, ottofile_path, first_seen, last_seen, run_count)
+             VALUES (?1, ?2, ?3, ?4, 0, 0, 0)",
+            params![
+                i as i64 + 1,
+                format!("{i:064x}"),
+                format!("proj{i}"),
+                format!("{source}/otto.yml")
+            ],
+        )
+        .expect("project");
+    }
+    {
+        let mut run_stmt = tx
+            .prepare(
+                "INSERT INTO runs (id, project_id, timestamp, status, duration_seconds, size_bytes,
+                                   ottofile_path, cwd, user, hostname, args, ended_at, run_dir)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 'dev', 'box', '[\"otto\",\"ci\"]', ?8, ?9)",
+            )
+            .expect("prepare runs");
+        let mut task_stmt = tx
+            .prepare(
+                "INSERT INTO tasks (run_id, name, status, script_hash, exit_code, started_at, ended_at,
+                                    duration_seconds, stdout_path, stderr_path, script_path)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )
+            .expect("prepare tasks");
+        for (k, run) in runs.iter().enumerate() {
+            let (dir_name, source) = project(run.project);
+            let run_dir = home.join(&dir_name).join(run.ts.to_string());
+            let total: i64 = run.tasks.iter().map(|t| t.2).sum();
+            let failed = run.tasks.iter().any(|t| !t.1);
+            let id = k as i64 + 1;
+            run_stmt
+                .execute(params![
+                    id,
+                    run.project as i64 + 1,
+                    run.ts,
+                    if failed { "failed" } else { "success" },
+                    total as f64,
+                    40_000 + (k as i64 % 997) * 10,
+                    format!("{source}/otto.yml"),
+                    run.ts + total,
+                    run_dir.to_string_lossy(),
+                ])
+                .expect("run row");
+            let mut clock = run.ts;
+            for &(t, ok, secs, rev) in &run.tasks {
+                let dir = run_dir.join("tasks").join(TASKS[t]);
+                task_stmt
+                    .execute(params![
+                        id,
+                        TASKS[t],
+                        if ok { "completed" } else { "failed" },
+                        format!("{:08x}", (t as i64) << 16 | rev),
+                        if ok { 0 } else { 1 },
+                        clock,
+                        clock + secs,
+                        secs as f64,
+                        dir.join("stdout.log").to_string_lossy(),
+                        dir.join("stderr.log").to_string_lossy(),
+                        dir.join("script.sh").to_string_lossy(),
+                    ])
+                    .expect("task row");
+                clock += secs;
+            }
+        }
+    }
+    tx.commit().expect("commit");
+}
+
+fn stored(secs: i64) -> String {
+    otto_hooks_sqlite::time::format_time(otto_hooks_plugin_api::Timestamp::from_secs(secs))
+        .expect("time")
+}
+
+fn write_history_db(path: &Path, runs: &[Run]) {
+    otto_hooks_sqlite::HistoryDb::open(path, &otto_hooks_sqlite::Options::default())
+        .expect("history.db")
+        .close()
+        .expect("close");
+    let mut conn = Connection::open(path).expect("history.db");
+    let tx = conn.transaction().expect("tx");
+    {
+        let mut run_stmt = tx
+            .prepare(
+                "INSERT INTO runs (id, repo_path, project, started_at, completed_at, status, parallelism,
+                                   total_units, completed_units, failed_units, last_seq, event_count,
+                                   updated_at)
+                 VALUES (?1, ?2, ?2, ?3, ?4, ?5, 4, 10, ?6, ?7, ?8, ?8, ?4)",
+            )
+            .expect("prepare runs");
+        let mut event_stmt = tx
+            .prepare(
+                "INSERT INTO events (run_id, seq, time, type, unit, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .expect("prepare events");
+        for (k, run) in runs.iter().enumerate() {
+            let (_, source) = project(run.project);
+            let id = format!("run_{}_{:04x}", run.ts, k % 65_536);
+            let total: i64 = run.tasks.iter().map(|t| t.2).sum();
+            let failed = run.tasks.iter().filter(|t| !t.1).count() as i64;
+            run_stmt
+                .execute(params![
+                    id,
+                    source,
+                    stored(run.ts),
+                    stored(run.ts + total),
+                    if failed > 0 { "failed" } else { "completed" },
+                    10 - failed,
+                    failed,
+                    22,
+                ])
+                .expect("run row");
+            let mut seq = 0;
+            let mut event = |t: i64, kind: &str, unit: Option<&str>, payload: Option<&str>| {
+                seq += 1;
+                event_stmt
+                    .execute(params![id, seq, stored(t), kind, unit, payload])
+                    .expect("event");
+            };
+            event(run.ts, "orch.started", None, None);
+            let mut clock = run.ts;
+            for &(t, ok, secs, _) in &run.tasks {
+                event(clock, "unit.started", Some(TASKS[t]), None);
+                clock += secs;
+                if ok {
+                    event(clock, "unit.completed", Some(TASKS[t]), None);
+                } else {
+                    event(
+                        clock,
+                        "unit.failed",
+                        Some(TASKS[t]),
+                        Some("{\"exit_code\":1}"),
+                    );
+                }
+            }
+            event(
+                clock,
+                if failed > 0 {
+                    "orch.failed"
+                } else {
+                    "orch.completed"
+                },
+                None,
+                None,
+            );
+        }
+    }
+    tx.commit().expect("commit");
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); ANALYZE;")
+        .expect("checkpoint");
+}
+
+/// The median of `rounds` timings of `f`.
+fn median(rounds: usize, mut f: impl FnMut()) -> Duration {
+    let mut times: Vec<Duration> = (0..rounds)
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[times.len() / 2]
+}
+
+fn read_only(path: &Path) -> Connection {
+    Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).expect("open")
+}
+
+/// Drains a query, returning the number of rows.
+fn drain(conn: &Connection, sql: &str, args: impl rusqlite::Params) -> usize {
+    let mut stmt = conn.prepare(sql).expect("prepare");
+    let mut rows = stmt.query(args).expect("query");
+    let mut n = 0;
+    while let Some(row) = rows.next().expect("row") {
+        let _ = row.get_ref(0);
+        n += 1;
+    }
+    n
+}
+
+struct Line {
+    what: String,
+    ours: Duration,
+    sql: Duration,
+    goal: Duration,
+}
+
+fn main() {
+    let o = parse_options();
+    let now = otto_hooks_plugin_api::Timestamp::now().secs;
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let home = scratch.path().join("otto");
+    let hist = scratch.path().join("history.db");
+    let runs = plan(o.runs, now);
+    let start = Instant::now();
+    write_otto_db(&home, &runs);
+    eprintln!(
+        "otto.db: {} runs x 10 tasks in {:.1} s",
+        o.runs,
+        start.elapsed().as_secs_f64()
+    );
+    let start = Instant::now();
+    write_history_db(&hist, &runs);
+    eprintln!(
+        "history.db: {} runs, {} events in {:.1} s",
+        o.runs,
+        o.runs * 22,
+        start.elapsed().as_secs_f64()
+    );
+    drop(runs);
+
+    let w30 = Window::parse("30d", now).expect("window");
+    let all = Window::parse("all", now).expect("window");
+    let from30 = w30.from.unwrap_or(0);
+    let stats_query = |window: &Window| StatsQuery {
+        task: None,
+        project: None,
+        window: window.clone(),
+        trend: true,
+    };
+    let mut lines = Vec::new();
+    let r = o.rounds;
+    let sec = Duration::from_secs(1);
+    let ms100 = Duration::from_millis(100);
+
+    // --- otto.db ---------------------------------------------------------
+    let otto_stats_sql = |from: i64| {
+        let c = read_only(&home.join("otto.db"));
+        // Both windows: runs by status with sizes and durations, and every
+        // task execution's status and duration by task, sorted (what the
+        // percentiles need).
+        for lo in [from, from - (now + 1 - from)] {
+            drain(
+                &c,
+                "SELECT status, COUNT(*), SUM(size_bytes) FROM runs WHERE timestamp >= ?1 AND timestamp < ?2 GROUP BY status",
+                params![lo, lo + (now + 1 - from)],
+            );
+            drain(
+                &c,
+                "SELECT duration_seconds FROM runs WHERE timestamp >= ?1 AND timestamp < ?2 ORDER BY duration_seconds",
+                params![lo, lo + (now + 1 - from)],
+            );
+            drain(
+                &c,
+                "SELECT r.project_id, t.name, t.status, t.duration_seconds, t.started_at FROM tasks t JOIN runs r ON r.id = t.run_id WHERE r.timestamp >= ?1 AND r.timestamp < ?2 ORDER BY r.project_id, t.name, t.duration_seconds",
+                params![lo, lo + (now + 1 - from)],
+            );
+        }
+    };
+    for (label, window, from) in [("30d", &w30, from30), ("all", &all, i64::MIN / 4)] {
+        lines.push(Line {
+            what: format!("otto.db    stats --since {label} --trend"),
+            ours: median(r, || {
+                let s = OttoSource::open(&home).expect("open");
+                stats(&s, &stats_query(window)).expect("stats");
+            }),
+            sql: median(r, || otto_stats_sql(from)),
+            goal: sec,
+        });
+    }
+    let otto_flaky_sql = |from: i64| {
+        let c = read_only(&home.join("otto.db"));
+        drain(
+            &c,
+            "SELECT project_id, name, script_hash, SUM(status = 'failed'), SUM(status = 'completed'), SUM(flip)
+             FROM (SELECT r.project_id, t.name, t.script_hash, t.status,
+                          t.status != LAG(t.status) OVER (PARTITION BY r.project_id, t.name, t.script_hash ORDER BY t.started_at) AS flip
+                   FROM tasks t JOIN runs r ON r.id = t.run_id
+                   WHERE r.timestamp >= ?1 AND t.status IN ('completed', 'failed'))
+             GROUP BY 1, 2, 3 HAVING SUM(status = 'failed') > 0 AND SUM(status = 'completed') > 0
+             ORDER BY SUM(flip) * 1.0 / (COUNT(*) - 1) DESC",
+            [from],
+        );
+    };
+    for (label, window, from) in [("30d", &w30, from30), ("all", &all, i64::MIN / 4)] {
+        lines.push(Line {
+            what: format!("otto.db    flaky --since {label}"),
+            ours: median(r, || {
+                let s = OttoSource::open(&home).expect("open");
+                flaky(&s, None, window).expect("flaky");
+            }),
+            sql: median(r, || otto_flaky_sql(from)),
+            goal: sec,
+        });
+    }
+    let hq = HistoryQuery {
+        task: "test".into(),
+        project: None,
+        status: None,
+        limit: 50,
+    };
+    lines.push(Line {
+        what: "otto.db    history test (--limit 50)".into(),
+        ours: median(r, || {
+            let s = OttoSource::open(&home).expect("open");
+            history(&s, &hq).expect("history");
+        }),
+        sql: median(r, || {
+            let c = read_only(&home.join("otto.db"));
+            drain(&c, "SELECT t.status, t.exit_code, t.duration_seconds, r.run_dir, t.stdout_path FROM tasks t JOIN runs r ON r.id = t.run_id WHERE t.name = 'test' ORDER BY r.timestamp DESC LIMIT 50", []);
+        }),
+        goal: ms100,
+    });
+    let failed_q = HistoryQuery {
+        status: Some(otto_hooks_plugin_api::TaskStatus::Failed),
+        ..hq.clone()
+    };
+    lines.push(Line {
+        what: "otto.db    history test --failed".into(),
+        ours: median(r, || {
+            let s = OttoSource::open(&home).expect("open");
+            history(&s, &failed_q).expect("history");
+        }),
+        sql: median(r, || {
+            let c = read_only(&home.join("otto.db"));
+            drain(&c, "SELECT t.status, t.exit_code, t.duration_seconds, r.run_dir, t.stdout_path FROM tasks t JOIN runs r ON r.id = t.run_id WHERE t.name = 'test' AND t.status = 'failed' ORDER BY r.timestamp DESC LIMIT 50", []);
+        }),
+        goal: ms100,
+    });
+
+    // --- history.db ------------------------------------------------------
+    let open_hist = || recorded::open(&hist).expect("open history.db");
+    let units_sql = "SELECT s.unit, e.type, (julianday(e.time) - julianday(s.time)) * 86400.0 AS d, s.time
+         FROM runs r JOIN events s ON s.run_id = r.id AND s.type = 'unit.started'
+         JOIN events e ON e.run_id = s.run_id AND e.unit = s.unit AND e.type IN ('unit.completed', 'unit.failed')
+         WHERE r.started_at >= ?1 AND r.started_at < ?2";
+    let hist_stats_sql = |from: i64| {
+        let c = read_only(&hist);
+        let len = now + 1 - from;
+        for lo in [from, from - len] {
+            let (a, b) = (stored(lo.max(0)), stored((lo + len).clamp(0, now + 1)));
+            drain(
+                &c,
+                "SELECT status, COUNT(*) FROM runs WHERE started_at >= ?1 AND started_at < ?2 GROUP BY status",
+                params![a, b],
+            );
+            drain(
+                &c,
+                &format!("{units_sql} ORDER BY s.unit, d"),
+                params![a, b],
+            );
+        }
+    };
+    for (label, window, from) in [("30d", &w30, from30), ("all", &all, 0)] {
+        lines.push(Line {
+            what: format!("history.db stats --since {label} --trend"),
+            ours: median(r, || {
+                let c = open_hist();
+                let s = HistorySource::new(&c, "history.db");
+                stats(&s, &stats_query(window)).expect("stats");
+            }),
+            sql: median(r, || hist_stats_sql(from)),
+            goal: sec,
+        });
+    }
+    let hist_flaky_sql = |from: i64| {
+        let c = read_only(&hist);
+        drain(
+            &c,
+            "SELECT project, unit, SUM(type = 'unit.failed'), SUM(flip) FROM
+               (SELECT r.project AS project, s.unit AS unit, e.type AS type,
+                       e.type != LAG(e.type) OVER (PARTITION BY r.project, s.unit ORDER BY s.time) AS flip
+                FROM runs r JOIN events s ON s.run_id = r.id AND s.type = 'unit.started'
+                JOIN events e ON e.run_id = s.run_id AND e.unit = s.unit
+                                 AND e.type IN ('unit.completed', 'unit.failed')
+                WHERE r.started_at >= ?1 AND r.started_at < ?2)
+             GROUP BY 1, 2 HAVING SUM(type = 'unit.failed') > 0 AND SUM(type = 'unit.completed') > 0
+             ORDER BY SUM(flip) * 1.0 / (COUNT(*) - 1) DESC",
+            params![stored(from.max(0)), stored(now + 1)],
+        );
+    };
+    for (label, window, from) in [("30d", &w30, from30), ("all", &all, 0)] {
+        lines.push(Line {
+            what: format!("history.db flaky --since {label}"),
+            ours: median(r, || {
+                let c = open_hist();
+                let s = HistorySource::new(&c, "history.db");
+                flaky(&s, None, window).expect("flaky");
+            }),
+            sql: median(r, || hist_flaky_sql(from)),
+            goal: sec,
+        });
+    }
+    lines.push(Line {
+        what: "history.db history test (--limit 50)".into(),
+        ours: median(r, || {
+            let c = open_hist();
+            let s = HistorySource::new(&c, "history.db");
+            history(&s, &hq).expect("history");
+        }),
+        sql: median(r, || {
+            let c = read_only(&hist);
+            drain(&c, "SELECT e.run_id, e.type, e.time, e.payload FROM events e WHERE e.unit = 'test' AND e.type IN ('unit.completed', 'unit.failed') ORDER BY e.time DESC LIMIT 50", []);
+        }),
+        goal: ms100,
+    });
+    lines.push(Line {
+        what: "history.db history test --failed".into(),
+        ours: median(r, || {
+            let c = open_hist();
+            let s = HistorySource::new(&c, "history.db");
+            history(&s, &failed_q).expect("history");
+        }),
+        sql: median(r, || {
+            let c = read_only(&hist);
+            drain(&c, "SELECT e.run_id, e.type, e.time, e.payload FROM events e WHERE e.unit = 'test' AND e.type = 'unit.failed' ORDER BY e.time DESC LIMIT 50", []);
+        }),
+        goal: ms100,
+    });
+
+    println!(
+        "{:<40} {:>10} {:>10} {:>7} {:>8}  goal",
+        "measure", "ours ms", "SQL ms", "ratio", "goal ms"
+    );
+    for l in &lines {
+        println!(
+            "{:<40} {:>10.1} {:>10.1} {:>7.2} {:>8.0}  {}",
+            l.what,
+            ms(l.ours),
+            ms(l.sql),
+            l.ours.as_secs_f64() / l.sql.as_secs_f64().max(1e-9),
+            ms(l.goal),
+            if l.ours <= l.goal { "met" } else { "MISSED" }
+        );
+    }
+}
