@@ -46,16 +46,16 @@ fn field_size<T, F>(_: fn(&T) -> &F) -> usize {
 }
 
 macro_rules! layout {
-    ($rust:ident $(<$($g:ty),*>)? => $c:literal { $($field:ident),* $(,)? }) => {
+    ($rust:ident, $ty:ty => $c:literal { $($field:ident),* $(,)? }) => {
         Layout {
             rust: stringify!($rust),
             c: $c,
-            size: size_of::<abi::$rust $(<$($g),*>)?>(),
-            align: align_of::<abi::$rust $(<$($g),*>)?>(),
+            size: size_of::<$ty>(),
+            align: align_of::<$ty>(),
             fields: vec![$((
                 stringify!($field),
-                offset_of!(abi::$rust $(<$($g),*>)?, $field),
-                field_size(|v: &abi::$rust $(<$($g),*>)?| &v.$field),
+                offset_of!($ty, $field),
+                field_size(|v: &$ty| &v.$field),
             )),*],
         }
     };
@@ -66,78 +66,78 @@ macro_rules! layout {
 fn layouts() -> Vec<Layout> {
     use abi::*;
     vec![
-        layout!(AbiVersion => "otto_abi_version" { major, minor }),
-        layout!(Str<'static> => "otto_str" { ptr, len }),
-        layout!(Slice<'static, Str<'static>> => "otto_str_slice" { ptr, len }),
-        layout!(Slice<'static, Run<'static>> => "otto_run_slice" { ptr, len }),
-        layout!(Slice<'static, Task<'static>> => "otto_task_slice" { ptr, len }),
-        layout!(Slice<'static, Event<'static>> => "otto_event_slice" { ptr, len }),
-        layout!(Slice<'static, StoredEvent<'static>> => "otto_stored_event_slice" { ptr, len }),
-        layout!(Slice<'static, DeletedRun<'static>> => "otto_deleted_run_slice" { ptr, len }),
-        layout!(Slice<'static, RefusedDeletion<'static>> => "otto_refused_deletion_slice" { ptr, len }),
-        layout!(Slice<'static, PluginDecl> => "otto_plugin_decl_slice" { ptr, len }),
-        layout!(Opt<u32> => "otto_opt_u32" { is_some, value }),
-        layout!(Opt<u64> => "otto_opt_u64" { is_some, value }),
-        layout!(Opt<i32> => "otto_opt_i32" { is_some, value }),
-        layout!(Opt<i64> => "otto_opt_i64" { is_some, value }),
-        layout!(Opt<Timestamp> => "otto_opt_timestamp" { is_some, value }),
-        layout!(Timestamp => "otto_timestamp" { secs, nanos }),
-        layout!(Out => "otto_out" { ctx, emit, error }),
-        layout!(Run<'static> => "otto_run" {
+        layout!(AbiVersion, AbiVersion => "otto_abi_version" { major, minor }),
+        layout!(Str, Str<'static> => "otto_str" { ptr, len }),
+        layout!(Slice, Slice<'static, Str<'static>> => "otto_str_slice" { ptr, len }),
+        layout!(Slice, Slice<'static, Run<'static>> => "otto_run_slice" { ptr, len }),
+        layout!(Slice, Slice<'static, Task<'static>> => "otto_task_slice" { ptr, len }),
+        layout!(Slice, Slice<'static, Event<'static>> => "otto_event_slice" { ptr, len }),
+        layout!(Slice, Slice<'static, StoredEvent<'static>> => "otto_stored_event_slice" { ptr, len }),
+        layout!(Slice, Slice<'static, DeletedRun<'static>> => "otto_deleted_run_slice" { ptr, len }),
+        layout!(Slice, Slice<'static, RefusedDeletion<'static>> => "otto_refused_deletion_slice" { ptr, len }),
+        layout!(Slice, Slice<'static, PluginDecl> => "otto_plugin_decl_slice" { ptr, len }),
+        layout!(Opt, Opt<u32> => "otto_opt_u32" { is_some, value }),
+        layout!(Opt, Opt<u64> => "otto_opt_u64" { is_some, value }),
+        layout!(Opt, Opt<i32> => "otto_opt_i32" { is_some, value }),
+        layout!(Opt, Opt<i64> => "otto_opt_i64" { is_some, value }),
+        layout!(Opt, Opt<Timestamp> => "otto_opt_timestamp" { is_some, value }),
+        layout!(Timestamp, Timestamp => "otto_timestamp" { secs, nanos }),
+        layout!(Out, Out => "otto_out" { ctx, emit, error }),
+        layout!(Run, Run<'static> => "otto_run" {
             id, project, started_at, ended_at, status, status_source, task_count,
             size_bytes, allocated_bytes, location, pinned, attributes,
         }),
-        layout!(Task<'static> => "otto_task" {
+        layout!(Task, Task<'static> => "otto_task" {
             name, status, exit_code, duration_ms, stdout_path, stderr_path, script_path,
             script_target,
         }),
-        layout!(RunDetails<'static> => "otto_run_details" { run, tasks }),
-        layout!(HookContext<'static> => "otto_hook_context" { project, run_id }),
-        layout!(RunStart<'static> => "otto_run_start" {
+        layout!(RunDetails, RunDetails<'static> => "otto_run_details" { run, tasks }),
+        layout!(HookContext, HookContext<'static> => "otto_hook_context" { project, run_id }),
+        layout!(RunStart, RunStart<'static> => "otto_run_start" {
             project, run_id, started_at, repo_path, parallelism, total_units, tasks_dir, dry_run,
         }),
-        layout!(Event<'static> => "otto_event" { time, kind, unit, task, pr, payload, error }),
-        layout!(RunResult<'static> => "otto_run_result" {
+        layout!(Event, Event<'static> => "otto_event" { time, kind, unit, task, pr, payload, error }),
+        layout!(RunResult, RunResult<'static> => "otto_run_result" {
             project, run_id, ended_at, status, completed_units, failed_units, blocked_units, error,
         }),
-        layout!(RunQuery<'static> => "otto_run_query" { project, limit }),
-        layout!(StatusVerdict<'static> => "otto_status_verdict" { status, source }),
-        layout!(RetentionInput<'static> => "otto_retention_input" { group, now, runs }),
-        layout!(Decision<'static> => "otto_decision" { run_id, action, reasons }),
-        layout!(Document<'static> => "otto_document" { kind, json }),
-        layout!(CreateArgs<'static> => "otto_create_args" { size, instance, config_toml, data_dir }),
-        layout!(ModuleHeader => "otto_module_header" { magic, abi, size }),
-        layout!(PluginModule => "otto_plugin_module" { header, plugins }),
-        layout!(PluginDecl => "otto_plugin_decl" {
+        layout!(RunQuery, RunQuery<'static> => "otto_run_query" { project, limit }),
+        layout!(StatusVerdict, StatusVerdict<'static> => "otto_status_verdict" { status, source }),
+        layout!(RetentionInput, RetentionInput<'static> => "otto_retention_input" { group, now, runs }),
+        layout!(Decision, Decision<'static> => "otto_decision" { run_id, action, reasons }),
+        layout!(Document, Document<'static> => "otto_document" { kind, json }),
+        layout!(CreateArgs, CreateArgs<'static> => "otto_create_args" { size, instance, config_toml, data_dir }),
+        layout!(ModuleHeader, ModuleHeader => "otto_module_header" { magic, abi, size }),
+        layout!(PluginModule, PluginModule => "otto_plugin_module" { header, plugins }),
+        layout!(PluginDecl, PluginDecl => "otto_plugin_decl" {
             size, kind, name, version, description, create, destroy, lifecycle, methods,
         }),
-        layout!(LifecycleTable => "otto_lifecycle_table" {
+        layout!(LifecycleTable, LifecycleTable => "otto_lifecycle_table" {
             size, run_start, event, run_complete, events, run_stop, run_resume,
         }),
-        layout!(RunStop<'static> => "otto_run_stop" { project, run_id, at, reason }),
-        layout!(RunResume<'static> => "otto_run_resume" { project, run_id, at }),
-        layout!(StorageTable => "otto_storage_table" {
+        layout!(RunStop, RunStop<'static> => "otto_run_stop" { project, run_id, at, reason }),
+        layout!(RunResume, RunResume<'static> => "otto_run_resume" { project, run_id, at }),
+        layout!(StorageTable, StorageTable => "otto_storage_table" {
             size, list_runs, run_details, usage, stored_events, delete_runs, expire,
         }),
-        layout!(EventQuery<'static> => "otto_event_query" { run_id, type_prefix, unit, after_seq, limit }),
-        layout!(StoredEvent<'static> => "otto_stored_event" {
+        layout!(EventQuery, EventQuery<'static> => "otto_event_query" { run_id, type_prefix, unit, after_seq, limit }),
+        layout!(StoredEvent, StoredEvent<'static> => "otto_stored_event" {
             seq, time, kind, unit, task, pr, payload, error,
         }),
-        layout!(EventPage<'static> => "otto_event_page" { events, has_more, total }),
-        layout!(DeleteRequest<'static> => "otto_delete_request" { runs }),
-        layout!(DeletedRun<'static> => "otto_deleted_run" { run_id, bytes_freed }),
-        layout!(RefusedDeletion<'static> => "otto_refused_deletion" { run_id, reason }),
-        layout!(DeleteReport<'static> => "otto_delete_report" { deleted, refused, bytes_freed }),
-        layout!(ExpireRequest => "otto_expire_request" { cutoff, dry_run }),
-        layout!(ExpireReport<'static> => "otto_expire_report" { runs, events, bytes_freed, run_ids }),
-        layout!(ProjectUsage<'static> => "otto_project_usage" {
+        layout!(EventPage, EventPage<'static> => "otto_event_page" { events, has_more, total }),
+        layout!(DeleteRequest, DeleteRequest<'static> => "otto_delete_request" { runs }),
+        layout!(DeletedRun, DeletedRun<'static> => "otto_deleted_run" { run_id, bytes_freed }),
+        layout!(RefusedDeletion, RefusedDeletion<'static> => "otto_refused_deletion" { run_id, reason }),
+        layout!(DeleteReport, DeleteReport<'static> => "otto_delete_report" { deleted, refused, bytes_freed }),
+        layout!(ExpireRequest, ExpireRequest => "otto_expire_request" { cutoff, dry_run }),
+        layout!(ExpireReport, ExpireReport<'static> => "otto_expire_report" { runs, events, bytes_freed, run_ids }),
+        layout!(ProjectUsage, ProjectUsage<'static> => "otto_project_usage" {
             project, runs, runs_bytes, runs_allocated_bytes, cache_bytes, cache_files,
             orphaned_cache_bytes, orphaned_cache_files, other_bytes, oldest_run,
         }),
-        layout!(ProjectUsageExt<'static> => "otto_project_usage_ext" { base, allocated_bytes }),
-        layout!(StatusTable => "otto_status_table" { size, detect, detect_details }),
-        layout!(RetentionTable => "otto_retention_table" { size, decide }),
-        layout!(ReporterTable => "otto_reporter_table" { size, render }),
+        layout!(ProjectUsageExt, ProjectUsageExt<'static> => "otto_project_usage_ext" { base, allocated_bytes }),
+        layout!(StatusTable, StatusTable => "otto_status_table" { size, detect, detect_details }),
+        layout!(RetentionTable, RetentionTable => "otto_retention_table" { size, decide }),
+        layout!(ReporterTable, ReporterTable => "otto_reporter_table" { size, render }),
     ]
 }
 
@@ -214,7 +214,7 @@ fn assertions() -> String {
             );
             let _ = writeln!(
                 c,
-                "_Static_assert(sizeof((({t} *)0)->{f}) == {size}, \"{t}.{f} has a size other than the Rust field's {size}\");"
+                "_Static_assert(sizeof((({t} *)0)->{f}) == {size}, \"{t}.{f} has a size other than the Rust field ({size})\");"
             );
         }
         c.push('\n');
