@@ -93,21 +93,32 @@ fn random_runs(rng: &mut Rng, now: i64, count: usize) -> Vec<Run> {
     let mut runs: Vec<Run> = Vec::with_capacity(count);
     while runs.len() < count {
         let started = now - rng.below(121 * DAY as u64) as i64 + rng.below(DAY as u64) as i64;
-        let id = if rng.below(5) == 0 && !runs.is_empty() {
-            // A sibling started in the same second as an earlier run.
-            let base = runs[rng.below(runs.len() as u64) as usize].started_at.secs;
-            format!("{base}-{}", 1 + rng.below(11))
-        } else {
-            started.to_string()
+        // Ids as otto and choo name runs, and odd ones: same-second
+        // siblings (`-1`, `-01`, `-+1`, `-0`) and runs sharing a start
+        // second under other names, so that every tie-break is exercised.
+        let earlier = |rng: &mut Rng| -> Option<i64> {
+            (!runs.is_empty()).then(|| runs[rng.below(runs.len() as u64) as usize].started_at.secs)
+        };
+        let (secs, id) = match (rng.below(8), earlier(rng)) {
+            (0 | 1, Some(base)) => {
+                let n = 1 + rng.below(11);
+                let suffix = match rng.below(5) {
+                    0 => "0".to_owned(),
+                    1 => format!("0{n}"),
+                    2 => format!("+{n}"),
+                    _ => n.to_string(),
+                };
+                (base, format!("{base}-{suffix}"))
+            }
+            (2, Some(base)) => {
+                let tag = ["a", "b", "c-1", "x-2"][rng.below(4) as usize];
+                (base, format!("run_{base}_{tag}"))
+            }
+            _ => (started, started.to_string()),
         };
         if runs.iter().any(|r| r.id == id) {
             continue;
         }
-        let secs = id
-            .split('-')
-            .next()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(started);
         let status = match rng.below(10) {
             0 => RunStatus::Running,
             1 => RunStatus::Failed,
