@@ -143,14 +143,23 @@ fn layouts() -> Vec<Layout> {
 
 /// `OTTO_<PREFIX>_<NAME>` for a code's stable name (`run-list` → `RUN_LIST`).
 fn c_constant(prefix: &str, name: &str) -> String {
-    format!("OTTO_{prefix}_{}", name.to_ascii_uppercase().replace('-', "_"))
+    format!(
+        "OTTO_{prefix}_{}",
+        name.to_ascii_uppercase().replace('-', "_")
+    )
 }
 
 /// Every constant the header must define, with its value.
 fn constants() -> Vec<(String, u64)> {
     let mut out = vec![
-        ("OTTO_HOOKS_ABI_MAJOR".to_owned(), u64::from(ABI_VERSION.major)),
-        ("OTTO_HOOKS_ABI_MINOR".to_owned(), u64::from(ABI_VERSION.minor)),
+        (
+            "OTTO_HOOKS_ABI_MAJOR".to_owned(),
+            u64::from(ABI_VERSION.major),
+        ),
+        (
+            "OTTO_HOOKS_ABI_MINOR".to_owned(),
+            u64::from(ABI_VERSION.minor),
+        ),
         ("OTTO_HOOKS_MAGIC_LEN".to_owned(), MAGIC.len() as u64),
     ];
     let codes: [(&str, &str, u32); 13] = [
@@ -174,7 +183,10 @@ fn constants() -> Vec<(String, u64)> {
             .map(|(p, n, v)| (c_constant(p, n), u64::from(*v))),
     );
     out.push(("OTTO_ERROR_PANIC".into(), u64::from(ErrorCode::PANIC.0)));
-    for k in PluginKind::ALL.iter().filter(|k| **k != PluginKind::Unknown) {
+    for k in PluginKind::ALL
+        .iter()
+        .filter(|k| **k != PluginKind::Unknown)
+    {
         out.push((c_constant("KIND", k.as_str()), u64::from(k.code())));
     }
     for s in RunStatus::ALL {
@@ -261,8 +273,7 @@ fn repr_c_structs(source: &str) -> BTreeMap<String, Vec<String>> {
                 current = Some((name, Vec::new()));
             }
             repr_c = false;
-        } else if !trimmed.starts_with("#[") && !trimmed.starts_with("//") && !trimmed.is_empty()
-        {
+        } else if !trimmed.starts_with("#[") && !trimmed.starts_with("//") && !trimmed.is_empty() {
             // Attributes span several lines (`#[derive(\n …\n)]`): only a
             // line of code ends the attribute block.
             if !trimmed.ends_with(',') && trimmed != ")]" {

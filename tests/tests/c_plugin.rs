@@ -12,9 +12,7 @@ use std::process::Command;
 
 use otto_hooks_core::registry::load_library;
 use otto_hooks_plugin_api::host::PluginHandle;
-use otto_hooks_plugin_api::{
-    Decision, ErrorKind, RetentionInput, Run, RunStatus, Timestamp,
-};
+use otto_hooks_plugin_api::{Decision, ErrorKind, RetentionInput, Run, RunStatus, Timestamp};
 use otto_hooks_tests::otto_home::{LockGuard, ProjectHandle, RunHandle, TaskSpec, parse_run_dir};
 use otto_hooks_tests::otto_world::{OttoWorld, text};
 use otto_hooks_tests::{PrivateDir, PrivateLibrary, instantiate, set_mode, settings};
@@ -43,7 +41,9 @@ fn build_c_plugin(dir: &Path) -> Option<PathBuf> {
     }
     let lib = dir.join("libc_weekday_retention.so");
     let out = Command::new(&cc)
-        .args(["-std=c99", "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror"])
+        .args([
+            "-std=c99", "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror",
+        ])
         .arg("-I")
         .arg(root().join("plugin-api/include"))
         .arg("-o")
