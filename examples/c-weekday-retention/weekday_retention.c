@@ -142,15 +142,30 @@ static bool ascii_equal_nocase(const uint8_t *a, size_t len, const char *b) {
     return true;
 }
 
-/* The weekday named `mon` or `monday`, any case, surrounding spaces allowed;
+/* The whitespace Rust's `str::trim` removes, within ASCII. */
+static bool is_ascii_space(uint8_t c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+
+/* Replaces control characters in a NUL-terminated string with `?`, so that
+ * a quoted value cannot break a one-line message. */
+static void make_printable(char *s) {
+    for (; *s != '\0'; s++) {
+        if ((uint8_t)*s < 0x20 || (uint8_t)*s == 0x7f) {
+            *s = '?';
+        }
+    }
+}
+
+/* The weekday named `mon` or `monday`, any case, surrounding whitespace allowed;
  * -1 for anything else. */
 static int parse_weekday(const uint8_t *name, size_t len) {
     int d;
-    while (len > 0 && (*name == ' ' || *name == '\t')) {
+    while (len > 0 && is_ascii_space(*name)) {
         name++;
         len--;
     }
-    while (len > 0 && (name[len - 1] == ' ' || name[len - 1] == '\t')) {
+    while (len > 0 && is_ascii_space(name[len - 1])) {
         len--;
     }
     for (d = 0; d < 7; d++) {
@@ -267,6 +282,7 @@ static void rest_of_line(const parser *ps, char *buf, size_t size) {
         e--;
     }
     quote_into(buf, size, ps->p, (size_t)(e - ps->p));
+    make_printable(buf);
 }
 
 /* After a value: blanks, an optional comment, then a newline or the end. */
@@ -295,23 +311,75 @@ static bool is_bare_key_char(uint8_t c) {
            c == '_' || c == '-';
 }
 
-/* Reads a TOML string at the cursor, basic ("...", with escapes) or literal
- * ('...'), into `buf` (NUL-terminated, cut at `size - 1` bytes; `*len` is the
- * full length). Escapes other than \" \\ \b \t \n \f \r leave a `?`: no
- * weekday name needs them, and the name is then simply unknown. Returns false
- * when the text is not a complete one-line string. */
+/* The code point of a `\uXXXX` (digits = 4) or `\UXXXXXXXX` (8) escape
+ * after its letter, as one byte when it is ASCII (the host's TOML writer
+ * spells control characters this way), else `?`: no setting of this plugin
+ * has a use for other characters. */
+static uint8_t read_unicode_escape(parser *ps, int digits) {
+    uint32_t code = 0;
+    int i;
+    for (i = 0; i < digits && ps->p < ps->end; i++, ps->p++) {
+        uint8_t h = *ps->p;
+        uint32_t v;
+        if (h >= '0' && h <= '9') {
+            v = (uint32_t)(h - '0');
+        } else if (h >= 'a' && h <= 'f') {
+            v = (uint32_t)(h - 'a' + 10);
+        } else if (h >= 'A' && h <= 'F') {
+            v = (uint32_t)(h - 'A' + 10);
+        } else {
+            return '?';
+        }
+        code = (code << 4) | v;
+    }
+    return i == digits && code < 0x80 ? (uint8_t)code : '?';
+}
+
+/* Whether the cursor is at three `quote`s: a multi-line string's delimiter. */
+static bool at_triple(const parser *ps, uint8_t quote) {
+    return ps->end - ps->p >= 3 && ps->p[0] == quote && ps->p[1] == quote && ps->p[2] == quote;
+}
+
+/* Reads a TOML string at the cursor: basic ("...", with escapes) or literal
+ * ('...'), on one line or multi-line ("""..."""), into `buf` (NUL-terminated,
+ * cut at `size - 1` bytes; `*len` is the full length). An escape this plugin
+ * has no use for leaves a `?`: the name is then simply unknown. Returns
+ * false when the text is not a complete string. */
 static bool read_string(parser *ps, char *buf, size_t size, size_t *len) {
     uint8_t quote;
+    bool multiline;
     size_t n = 0;
     if (ps->p >= ps->end || (*ps->p != '"' && *ps->p != '\'')) {
         return false;
     }
-    quote = *ps->p++;
-    while (ps->p < ps->end && *ps->p != quote && *ps->p != '\n') {
+    quote = *ps->p;
+    /* The host writes a string holding a newline as `"""..."""`, whose
+     * first newline right after the delimiter is not part of it. */
+    multiline = at_triple(ps, quote);
+    if (multiline) {
+        ps->p += 3;
+        if (ps->end - ps->p >= 2 && ps->p[0] == '\r' && ps->p[1] == '\n') {
+            ps->p += 2;
+        } else if (ps->p < ps->end && *ps->p == '\n') {
+            ps->p++;
+        }
+    } else {
+        ps->p++;
+    }
+    while (ps->p < ps->end && (multiline ? !at_triple(ps, quote)
+                                         : *ps->p != quote && *ps->p != '\n')) {
         uint8_t c = *ps->p++;
         if (quote == '"' && c == '\\') {
             if (ps->p >= ps->end) {
                 return false;
+            }
+            if (multiline && (is_ascii_space(*ps->p))) {
+                /* A line-ending backslash: the whitespace up to the next
+                 * character is not part of the string. */
+                while (ps->p < ps->end && is_ascii_space(*ps->p)) {
+                    ps->p++;
+                }
+                continue;
             }
             switch (*ps->p++) {
             case '"': c = '"'; break;
@@ -321,6 +389,8 @@ static bool read_string(parser *ps, char *buf, size_t size, size_t *len) {
             case 'n': c = '\n'; break;
             case 'f': c = '\f'; break;
             case 'r': c = '\r'; break;
+            case 'u': c = read_unicode_escape(ps, 4); break;
+            case 'U': c = read_unicode_escape(ps, 8); break;
             default: c = '?'; break;
             }
         }
@@ -329,10 +399,10 @@ static bool read_string(parser *ps, char *buf, size_t size, size_t *len) {
         }
         n++;
     }
-    if (ps->p >= ps->end || *ps->p != quote) {
+    if (multiline ? !at_triple(ps, quote) : ps->p >= ps->end || *ps->p != quote) {
         return false;
     }
-    ps->p++;
+    ps->p += multiline ? 3 : 1;
     if (n + 1 < size) {
         buf[n] = '\0';
     } else {
@@ -403,6 +473,7 @@ static bool parse_weekdays(parser *ps, settings *s) {
         }
         d = len < sizeof name ? parse_weekday((const uint8_t *)name, len) : -1;
         if (d < 0) {
+            make_printable(name);
             report(ps->out, OTTO_ERROR_INVALID,
                    "settings of `%s`: unknown weekday `%s` in `weekdays` (expected mon, tue, "
                    "wed, thu, fri, sat or sun)",
@@ -558,6 +629,7 @@ static bool parse_settings(const otto_create_args *args, const otto_out *out, se
             }
         }
         if (k == 3) {
+            make_printable(key);
             report(out, OTTO_ERROR_INVALID,
                    "settings of `%s`: unknown field `%s`, expected one of `weeks`, `weekdays`, "
                    "`utc_offset_hours`",

@@ -211,6 +211,8 @@ fn bad_settings_are_refused_by_the_c_plugin_with_one_line_naming_the_key() {
         ("utc_offset_hours = nan", "utc_offset_hours"),
         ("utc_offset_hours = \"+1\"", "utc_offset_hours"),
         ("keep_weekends = true", "keep_weekends"),
+        ("\"keep\\nweekends\" = true", "keep?weekends"),
+        ("weekdays = [\"mon\\r\\nday\"]", "mon??day"),
         ("[weeks]\nmon = 1", "weeks"),
     ];
     for (config, named) in cases {
@@ -237,10 +239,18 @@ fn bad_settings_are_refused_by_the_c_plugin_with_one_line_naming_the_key() {
         "weeks = 4\nweekdays = [\"Mon\", \"friday\"]  # comment\nutc_offset_hours = -3.5",
         "utc_offset_hours = 0.25",
         "weekdays = [\n  \"sat\",\n  \"sun\",\n]",
+        // Trimmed like Rust's `str::trim`, escapes included.
+        "weekdays = [\" mon\\t\", \"fri\\n\", \"sat\\u000b\"]",
     ] {
-        if let Err(e) = c.instantiate("retention.c-weekday", &settings(ok), "/nonexistent") {
+        let table = settings(ok);
+        if let Err(e) = c.instantiate("retention.c-weekday", &table, "/nonexistent") {
             panic!("{ok:?} refused: {e}");
         }
+        assert!(
+            rust.instantiate("retention.weekday", &table, "/nonexistent")
+                .is_ok(),
+            "the Rust example refuses {ok:?}"
+        );
     }
 }
 
