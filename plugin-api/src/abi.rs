@@ -6,6 +6,10 @@
 //! specification for everyone else — hosts, and plugins written in C or any
 //! language that can export a C symbol.
 //!
+//! Its C spelling is `plugin-api/include/otto_hooks.h`, which
+//! `tests/c_header.rs` checks against this module (sizes, alignments, field
+//! offsets, codes): a change here needs the same change there.
+//!
 //! # Shape
 //!
 //! A plugin library exports one symbol, [`ENTRY_SYMBOL`]
