@@ -469,8 +469,13 @@ export class RunDetail {
     this.ganttTimer = null;
   }
 
-  /** Scrolls the timeline to the first loaded event of `unit`. */
+  /**
+   * Scrolls the timeline to the first loaded event of `unit`; not when
+   * the unit's window starts after its first event (a huge run: the
+   * reader stays at its newest events and scrolls up for more).
+   */
   revealUnit(unit) {
+    if (this.timeline?.remote && this.timeline.moreBefore) return;
     const scroller = this.timeline?.scroller;
     const row = [...(this.timeline?.list.querySelectorAll(".ev") ?? [])].find((r) => r.querySelector(".ev-unit")?.textContent === unit);
     if (!scroller || !row) return;
@@ -605,7 +610,13 @@ export class RunDetail {
     if (filter.query !== undefined && this.searchEl && this.searchEl.value !== filter.query) this.searchEl.value = filter.query;
     if (filter.unit !== undefined) {
       this.selection.set(filter.unit);
-      if (this.unitSelect) this.unitSelect.value = filter.unit;
+      if (this.unitSelect) {
+        // A unit only outside the loaded events (a huge run) is offered too.
+        if (filter.unit && ![...this.unitSelect.options].some((o) => o.value === filter.unit)) {
+          this.unitSelect.append(h("option", { value: filter.unit, text: filter.unit }));
+        }
+        this.unitSelect.value = filter.unit;
+      }
       if (filter.unit) drawn.then(() => this.timeline && this.revealUnit(filter.unit));
     }
     return drawn;

@@ -474,9 +474,9 @@ export class Timeline {
   /**
    * Applies a filter ({family, unit, failures, query, hide, attempt}; ""
    * for any) and redraws. When what the server is asked changes, the
-   * window is read anew with the new parameters: at the tail when the
-   * reader was there, else around the seq in view (so clearing a filter
-   * comes back to the same place in the whole run).
+   * window is read anew with the new parameters: a filter at the tail
+   * when the reader was there, else around the seq in view (so clearing
+   * a filter comes back to the same place in the whole run).
    */
   async setFilter(filter) {
     if (filter.query !== undefined && filter.query !== this.filter.query) this.matchAt = 0;
@@ -487,7 +487,9 @@ export class Timeline {
       this.renderAnchored();
       return;
     }
-    const anchor = this.stuck && this.atTail() ? 0 : this.seqInView();
+    // Clearing goes back to where the reader is in the run; a new filter
+    // from the tail (a reader following the newest events) opens at its tail.
+    const anchor = params && this.stuck && this.atTail() ? 0 : this.seqInView();
     this.remote = params;
     this.total = 0;
     this.reset();
