@@ -571,11 +571,11 @@ fn a_run_with_a_graph_shows_event_colours_and_stop_resume_markers() {
         "return document.querySelectorAll('.ev').length > 20",
     );
     b.click("[data-action=first-failure]");
-    let focused = b.js(
-        "return [document.activeElement.dataset.type, document.activeElement.classList.contains('target')]",
-        json!([]),
+    // Read from the daemon (the whole run's first failure): wait for it.
+    b.wait(
+        "the first failure focused",
+        "return document.activeElement.dataset.type === 'task.validation.fail' && document.activeElement.classList.contains('target')",
     );
-    assert_eq!(focused, json!(["task.validation.fail", true]));
 
     // Clicking a node filters the timeline to its unit, through the URL.
     b.click(".node[data-unit=api]");
@@ -1917,8 +1917,9 @@ fn the_keyboard_alone_selects_a_unit_in_the_gantt() {
     assert_eq!(focused(&b)[1], json!("api"), "j/k stay in the waterfall");
     b.keys(&["\u{E007}"]);
     b.wait(
-        "api selected",
-        "return location.hash.includes('unit=api') && document.querySelector('.node.selected')?.dataset.unit === 'api'",
+        "api selected, its events read",
+        "return location.hash.includes('unit=api') && document.querySelector('.node.selected')?.dataset.unit === 'api'
+           && [...document.querySelectorAll('.ev .ev-unit')].every(u => u.textContent === 'api')",
     );
     let rows = b.texts(".ev .ev-unit");
     assert!(

@@ -339,6 +339,7 @@ export class RunDetail {
     this.timeline = new Timeline(timelineBox, {
       run,
       segments,
+      runEvents: this.runEvents,
       onUnitFilter: (u) => this.onUnit(u),
       onRender: () => this.showCount(),
       hrefFor: this.hrefFor,

@@ -35,9 +35,12 @@ function valueText(v) {
 
 /** The timeline of one run, in `container`. */
 export class Timeline {
-  constructor(container, { run, segments, onUnitFilter, onRender, hrefFor }) {
+  constructor(container, { run, segments, runEvents, onUnitFilter, onRender, hrefFor }) {
     this.container = container;
     this.run = run;
+    // The run's `run.*` events (all of them, kept up to date live): a
+    // filtered window still shows its STOP/RESUME rows from these.
+    this.runEvents = runEvents ?? [];
     // The permalink of an event (the row's time links to it), when given.
     this.hrefFor = hrefFor ?? null;
     // The permalinked event, highlighted wherever it is drawn.
@@ -594,7 +597,7 @@ export class Timeline {
     let attempt = 0;
     let stopped = false;
     let shown = 0;
-    for (const e of this.events) {
+    for (const e of this.rowEvents()) {
       const n = attemptOf(attempts, e.seq);
       const marker = markers.get(e.seq);
       if (attempts.length > 1 && n !== attempt && !filtering) {
@@ -649,6 +652,20 @@ export class Timeline {
     // does not end at the tail (a "newer events" row sits there).
     this.tail = this.atTail() ? { date: lastDate, stopped } : undefined;
     this.onRender();
+  }
+
+  /**
+   * The events to draw: the window, and in a filtered window also the
+   * STOP/RESUME events inside its seq span (the server sent matches only).
+   */
+  rowEvents() {
+    if (!this.remote) return this.events;
+    const from = this.moreBefore ? this.lo : 0;
+    const to = this.moreAfter ? this.hi : Infinity;
+    const have = new Set(this.events.map((e) => e.seq));
+    const extra = this.runEvents.filter((e) => this.segments.markers.has(e.seq) && e.seq >= from && e.seq <= to && !have.has(e.seq));
+    if (!extra.length) return this.events;
+    return [...this.events, ...extra].sort((a, b) => a.seq - b.seq);
   }
 
   markerRow(e, marker, time) {
