@@ -1495,14 +1495,21 @@ fn events_failed_true_reads_only_failures_the_way_the_ui_counts_them() {
     assert_eq!(status, 200, "{ack}");
     let (status, page) = d.get(&format!("/api/history/runs/{id}/events?failed=true"));
     assert_eq!(status, 200, "{page}");
-    assert_eq!(seqs_of(&page), [7, 31, 32, 34], "an error, or a failing type");
+    assert_eq!(
+        seqs_of(&page),
+        [7, 31, 32, 34],
+        "an error, or a failing type"
+    );
     assert_eq!(page["total"], 4);
     // It combines with the other filters, the bounds and the order.
     let (_, page) = d.get(&format!(
         "/api/history/runs/{id}/events?failed=true&unit=b&order=desc&limit=1"
     ));
     assert_eq!(seqs_of(&page), [34]);
-    assert_eq!((page["total"].as_u64(), page["has_more"].as_bool()), (Some(3), Some(true)));
+    assert_eq!(
+        (page["total"].as_u64(), page["has_more"].as_bool()),
+        (Some(3), Some(true))
+    );
     let (_, page) = d.get(&format!(
         "/api/history/runs/{id}/events?failed=true&q=type%3Atask&after_seq=7&limit=1"
     ));
@@ -1510,7 +1517,11 @@ fn events_failed_true_reads_only_failures_the_way_the_ui_counts_them() {
     let (_, page) = d.get(&format!("/api/history/runs/{id}/events?failed=false"));
     assert_eq!(page["total"], 34, "false is no filter");
     let (status, reply) = d.get(&format!("/api/history/runs/{id}/events?failed=yes"));
-    assert_eq!((status, reply["code"].as_str()), (400, Some("INVALID_PARAM")), "{reply}");
+    assert_eq!(
+        (status, reply["code"].as_str()),
+        (400, Some("INVALID_PARAM")),
+        "{reply}"
+    );
 }
 
 #[test]

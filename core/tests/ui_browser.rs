@@ -2040,11 +2040,17 @@ fn a_selected_unit_reads_its_events_from_the_whole_run_not_the_loaded_window() {
         let page = d.get_json(&format!(
             "/api/history/runs/{id}/events?unit=api&order=desc&limit=1"
         ));
-        (page["total"].as_u64().expect("total"), page["events"][0]["seq"].clone())
+        (
+            page["total"].as_u64().expect("total"),
+            page["events"][0]["seq"].clone(),
+        )
     };
     assert_eq!((total, last), (1000, json!(5000)));
     b.goto(&format!("{}{}", d.url("/"), run_hash("/src/app", &id)));
-    b.wait("the tail", "return document.querySelectorAll('.ev').length === 250");
+    b.wait(
+        "the tail",
+        "return document.querySelectorAll('.ev').length === 250",
+    );
     assert_eq!(b.js(WINDOW_JS, json!([])), json!([250, 19751, 20000]));
     // Selecting `api` (none of its events is loaded) reads its newest
     // matches from the server: the count is the server's total.
@@ -2057,17 +2063,24 @@ fn a_selected_unit_reads_its_events_from_the_whole_run_not_the_loaded_window() {
         "the server's count",
         &format!("return document.querySelector('[data-field=event-count]').textContent.startsWith('{total} matching events in the whole run')"),
     );
-    assert_eq!(b.js("return document.getElementById('tl-unit').value", json!([])), json!("api"));
+    assert_eq!(
+        b.js("return document.getElementById('tl-unit').value", json!([])),
+        json!("api")
+    );
     shot(&b, "filter-unit-whole-run");
     // Scrolling up reads earlier matches, the DOM never above 750 rows,
     // down to the unit's first event (seq 5).
     for _ in 0..10 {
-        let [rows, first, _] = serde_json::from_value::<[u64; 3]>(b.js(WINDOW_JS, json!([]))).expect("window");
+        let [rows, first, _] =
+            serde_json::from_value::<[u64; 3]>(b.js(WINDOW_JS, json!([]))).expect("window");
         assert!(rows <= 750, "{rows} rows");
         if first == 5 {
             break;
         }
-        b.js("document.querySelector('[data-timeline]').scrollTop = 0", json!([]));
+        b.js(
+            "document.querySelector('[data-timeline]').scrollTop = 0",
+            json!([]),
+        );
         b.wait(
             "an earlier page of matches",
             &format!("const r = document.querySelector('.ev'); return r && Number(r.dataset.seq) < {first}"),
@@ -2077,16 +2090,24 @@ fn a_selected_unit_reads_its_events_from_the_whole_run_not_the_loaded_window() {
     assert!(b.texts(".ev .ev-unit").iter().all(|u| u == "api"));
     assert_eq!(
         b.texts("[data-field=event-count]"),
-        [format!("{total} matching events in the whole run · 750 shown")]
+        [format!(
+            "{total} matching events in the whole run · 750 shown"
+        )]
     );
     // Clearing the selection comes back to every event, around the seq in view.
     b.js(
         "const t = document.querySelector('[data-timeline]'); t.scrollTop = t.scrollHeight / 2",
         json!([]),
     );
-    let in_view = b.js(SEQ_IN_VIEW, json!([])).as_u64().expect("a seq in view");
+    let in_view = b
+        .js(SEQ_IN_VIEW, json!([]))
+        .as_u64()
+        .expect("a seq in view");
     assert!(in_view > 5 && in_view < 3750, "{in_view}");
-    b.js("location.hash = location.hash.replace('&unit=api', '')", json!([]));
+    b.js(
+        "location.hash = location.hash.replace('&unit=api', '')",
+        json!([]),
+    );
     b.wait(
         "every unit again, around the same seq",
         &format!(
@@ -2096,8 +2117,12 @@ fn a_selected_unit_reads_its_events_from_the_whole_run_not_the_loaded_window() {
                && row.getBoundingClientRect().top >= t.top - 1 && row.getBoundingClientRect().top < t.bottom"
         ),
     );
-    let [rows, first, last] = serde_json::from_value::<[u64; 3]>(b.js(WINDOW_JS, json!([]))).expect("window");
-    assert!(rows <= 750 && first <= in_view && last > in_view && last - first + 1 == rows, "{rows} {first} {last}");
+    let [rows, first, last] =
+        serde_json::from_value::<[u64; 3]>(b.js(WINDOW_JS, json!([]))).expect("window");
+    assert!(
+        rows <= 750 && first <= in_view && last > in_view && last - first + 1 == rows,
+        "{rows} {first} {last}"
+    );
     shot(&b, "filter-cleared-same-place");
 }
 
@@ -2108,7 +2133,10 @@ fn search_failures_and_next_match_reach_events_outside_the_loaded_window() {
     let d = Daemon::start();
     let id = seed_needles_run(&d);
     b.goto(&format!("{}{}", d.url("/"), run_hash("/src/app", &id)));
-    b.wait("the tail", "return document.querySelectorAll('.ev').length === 250");
+    b.wait(
+        "the tail",
+        "return document.querySelectorAll('.ev').length === 250",
+    );
     // "First failure" finds seq 51 of 20,000 and opens the window around it.
     b.click("[data-action=first-failure]");
     b.wait("seq 51 highlighted in view", &target_in_view(51));
@@ -2146,9 +2174,12 @@ fn search_failures_and_next_match_reach_events_outside_the_loaded_window() {
         "the search box keeps the keyboard"
     );
     assert!(
-        b.js("return document.querySelector('.ev[data-seq=\"9001\"]').classList.contains('hit')", json!([]))
-            .as_bool()
-            .unwrap_or(false)
+        b.js(
+            "return document.querySelector('.ev[data-seq=\"9001\"]').classList.contains('hit')",
+            json!([])
+        )
+        .as_bool()
+        .unwrap_or(false)
     );
     b.keys(&["\u{E007}"]);
     b.wait("the next retry, 15001", &target_in_view(15_001));
@@ -2158,7 +2189,10 @@ fn search_failures_and_next_match_reach_events_outside_the_loaded_window() {
     b.chord(&["\u{E008}", "\u{E007}"]);
     b.wait("back to 101", &target_in_view(101));
     // n / N from the timeline do the same.
-    b.js("document.querySelector('[data-timeline]').focus()", json!([]));
+    b.js(
+        "document.querySelector('[data-timeline]').focus()",
+        json!([]),
+    );
     b.keys(&["n"]);
     b.wait("n: 9001", &target_in_view(9001));
 }
@@ -2169,7 +2203,11 @@ fn live_events_while_filtered_are_added_only_when_they_match() {
     let Some(b) = browser() else { return };
     let d = Daemon::start();
     let id = seed_long_run(&d, 1200);
-    b.goto(&format!("{}{}&unit=u1", d.url("/"), run_hash("/src/app", &id)));
+    b.goto(&format!(
+        "{}{}&unit=u1",
+        d.url("/"),
+        run_hash("/src/app", &id)
+    ));
     b.wait(
         "u1's newest events, at the bottom",
         "const r = [...document.querySelectorAll('.ev')]; return r.length === 250 && r[r.length - 1].dataset.seq === '1198' && r.every(e => e.querySelector('.ev-unit').textContent === 'u1')",
@@ -2189,7 +2227,14 @@ fn live_events_while_filtered_are_added_only_when_they_match() {
         "the matching one only",
         "return !!document.querySelector('.ev[data-seq=\"1202\"]')",
     );
-    assert!(b.js("return !document.querySelector('.ev[data-seq=\"1201\"]')", json!([])).as_bool().unwrap_or(false));
+    assert!(
+        b.js(
+            "return !document.querySelector('.ev[data-seq=\"1201\"]')",
+            json!([])
+        )
+        .as_bool()
+        .unwrap_or(false)
+    );
     assert_eq!(
         b.texts("[data-field=event-count]"),
         ["301 matching events in the whole run · 251 shown"]
