@@ -1514,6 +1514,21 @@ fn events_failed_true_reads_only_failures_the_way_the_ui_counts_them() {
         "/api/history/runs/{id}/events?failed=true&q=type%3Atask&after_seq=7&limit=1"
     ));
     assert_eq!(seqs_of(&page), [32]);
+    // The NDJSON export narrows the same way.
+    let (status, _, text) = get_text(
+        &d,
+        &format!("/api/history/runs/{id}/events.ndjson?failed=true"),
+    );
+    assert_eq!(status, 200, "{text}");
+    let seqs: Vec<u64> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).expect("a JSON line")["seq"]
+                .as_u64()
+                .expect("seq")
+        })
+        .collect();
+    assert_eq!(seqs, [7, 31, 32, 34]);
     let (_, page) = d.get(&format!("/api/history/runs/{id}/events?failed=false"));
     assert_eq!(page["total"], 34, "false is no filter");
     let (status, reply) = d.get(&format!("/api/history/runs/{id}/events?failed=yes"));

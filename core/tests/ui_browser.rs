@@ -2188,6 +2188,12 @@ fn search_failures_and_next_match_reach_events_outside_the_loaded_window() {
     b.wait("back to 9001", &target_in_view(9001));
     b.chord(&["\u{E008}", "\u{E007}"]);
     b.wait("back to 101", &target_in_view(101));
+    // Nothing before the first: said where the count is.
+    b.chord(&["\u{E008}", "\u{E007}"]);
+    b.wait(
+        "no earlier match",
+        "return document.querySelector('[data-field=event-count]').textContent === 'No earlier match in the run'",
+    );
     // n / N from the timeline do the same.
     b.js(
         "document.querySelector('[data-timeline]').focus()",

@@ -371,7 +371,12 @@ export class RunDetail {
           this.onQuery(search.value);
           await this.applyFilter({ query: search.value });
         }
-        await this.timeline.findMatch(ev.shiftKey ? -1 : 1).catch(() => 0);
+        const seq = await this.timeline.findMatch(ev.shiftKey ? -1 : 1).catch(() => 0);
+        if (!seq && this.timeline.searching() && this.countEl) {
+          // Said where the count is, for two seconds.
+          this.countEl.textContent = ev.shiftKey ? "No earlier match in the run" : "No later match in the run";
+          setTimeout(() => this.showCount(), 2000);
+        }
         return;
       }
       if (ev.key === "Escape" && search.value) {
