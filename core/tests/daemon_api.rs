@@ -1490,6 +1490,64 @@ fn events_search_q_uses_the_uis_grammar_on_the_server() {
 }
 
 #[test]
+fn events_failed_true_reads_only_failures_the_way_the_ui_counts_them() {
+    let d = Daemon::start();
+    let id = searchable_run(&d);
+    // After the 30: seq 31 unit.failed, 32 task.fail, 33 a type that only
+    // says "Failed" in upper case (not a failure), 34 run.failed.
+    let more: Vec<Value> = ["unit.failed", "task.fail", "unit.Failed", "run.failed"]
+        .iter()
+        .map(|t| json!({"time": "2025-01-20T14:31:00Z", "type": t, "unit": "b"}))
+        .collect();
+    let (status, ack) = d.post(&format!("/api/runs/{id}/events"), &json!({"events": more}));
+    assert_eq!(status, 200, "{ack}");
+    let (status, page) = d.get(&format!("/api/history/runs/{id}/events?failed=true"));
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(
+        seqs_of(&page),
+        [7, 31, 32, 34],
+        "an error, or a failing type"
+    );
+    assert_eq!(page["total"], 4);
+    // It combines with the other filters, the bounds and the order.
+    let (_, page) = d.get(&format!(
+        "/api/history/runs/{id}/events?failed=true&unit=b&order=desc&limit=1"
+    ));
+    assert_eq!(seqs_of(&page), [34]);
+    assert_eq!(
+        (page["total"].as_u64(), page["has_more"].as_bool()),
+        (Some(3), Some(true))
+    );
+    let (_, page) = d.get(&format!(
+        "/api/history/runs/{id}/events?failed=true&q=type%3Atask&after_seq=7&limit=1"
+    ));
+    assert_eq!(seqs_of(&page), [32]);
+    // The NDJSON export narrows the same way.
+    let (status, _, text) = get_text(
+        &d,
+        &format!("/api/history/runs/{id}/events.ndjson?failed=true"),
+    );
+    assert_eq!(status, 200, "{text}");
+    let seqs: Vec<u64> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).expect("a JSON line")["seq"]
+                .as_u64()
+                .expect("seq")
+        })
+        .collect();
+    assert_eq!(seqs, [7, 31, 32, 34]);
+    let (_, page) = d.get(&format!("/api/history/runs/{id}/events?failed=false"));
+    assert_eq!(page["total"], 34, "false is no filter");
+    let (status, reply) = d.get(&format!("/api/history/runs/{id}/events?failed=yes"));
+    assert_eq!(
+        (status, reply["code"].as_str()),
+        (400, Some("INVALID_PARAM")),
+        "{reply}"
+    );
+}
+
+#[test]
 fn events_offset_is_honoured_and_combines_with_filters() {
     let d = Daemon::start();
     let id = searchable_run(&d);

@@ -571,11 +571,11 @@ fn a_run_with_a_graph_shows_event_colours_and_stop_resume_markers() {
         "return document.querySelectorAll('.ev').length > 20",
     );
     b.click("[data-action=first-failure]");
-    let focused = b.js(
-        "return [document.activeElement.dataset.type, document.activeElement.classList.contains('target')]",
-        json!([]),
+    // Read from the daemon (the whole run's first failure): wait for it.
+    b.wait(
+        "the first failure focused",
+        "return document.activeElement.dataset.type === 'task.validation.fail' && document.activeElement.classList.contains('target')",
     );
-    assert_eq!(focused, json!(["task.validation.fail", true]));
 
     // Clicking a node filters the timeline to its unit, through the URL.
     b.click(".node[data-unit=api]");
@@ -1095,7 +1095,7 @@ fn the_keyboard_alone_reaches_a_run_and_a_unit_with_a_visible_focus() {
     assert_eq!(b.texts(".ev .ev-type"), ["task.retry"]);
     assert_eq!(
         b.texts("[data-field=event-count]"),
-        ["1 of 27 loaded events"]
+        ["1 matching event in the whole run"]
     );
     // Highlight instead of hide: every row, the match marked.
     b.click("[data-action=hide]");
@@ -1578,8 +1578,8 @@ fn the_download_button_gives_the_runs_events_as_ndjson() {
             "u0"
         ])
     );
-    // A search counts its matches in the whole run (the daemon's q=), not
-    // only in the loaded window (the last 250 events).
+    // A hiding search reads its matches from the whole run (the daemon's
+    // q=), not only from the loaded window: the newest 250 of 375.
     b.goto(&format!(
         "{}{}&q=unit%3Au1",
         d.url("/"),
@@ -1587,7 +1587,7 @@ fn the_download_button_gives_the_runs_events_as_ndjson() {
     ));
     b.wait(
         "the whole run's matches",
-        "return document.querySelector('[data-field=event-count]')?.textContent === '62 of 250 loaded events · 375 matches in the whole run'",
+        "return document.querySelector('[data-field=event-count]')?.textContent === '375 matching events in the whole run · 250 shown'",
     );
 }
 
@@ -1951,8 +1951,9 @@ fn the_keyboard_alone_selects_a_unit_in_the_gantt() {
     assert_eq!(focused(&b)[1], json!("api"), "j/k stay in the waterfall");
     b.keys(&["\u{E007}"]);
     b.wait(
-        "api selected",
-        "return location.hash.includes('unit=api') && document.querySelector('.node.selected')?.dataset.unit === 'api'",
+        "api selected, its events read",
+        "return location.hash.includes('unit=api') && document.querySelector('.node.selected')?.dataset.unit === 'api'
+           && [...document.querySelectorAll('.ev .ev-unit')].every(u => u.textContent === 'api')",
     );
     let rows = b.texts(".ev .ev-unit");
     assert!(
@@ -2027,5 +2028,255 @@ fn the_waterfall_of_a_running_run_follows_its_units_and_stops_live() {
     b.wait(
         "the open stop",
         "return document.querySelector('.gantt-rows .stop.open')?.dataset.reason === 'paused from the CLI'",
+    );
+}
+
+/// A running run of 20,000 events whose interesting ones all lie before
+/// the tail window (19,751–20,000): unit `api` on every 5th seq of 1–5,000
+/// (1,000 events), the only failure at seq 51, `task.retry` at 101, 9,001 and
+/// 15,001, and the word "needle" only in seq 4,243.
+fn seed_needles_run(d: &Daemon) -> String {
+    let id = d.start_run("/src/app", &at(0), 9);
+    let events: Vec<Value> = (1..=20_000u64)
+        .map(|seq| {
+            let time = at(seq / 4);
+            match seq {
+                51 => json!({"time": time, "type": "unit.failed", "unit": "web", "error": "exit status 1"}),
+                101 | 9001 | 15_001 => json!({"time": time, "type": "task.retry", "unit": "unit-3",
+                                              "payload": {"reason": "timeout"}}),
+                4243 => json!({"time": time, "type": "task.completed", "unit": "unit-2",
+                               "payload": {"note": "a needle in the haystack"}}),
+                _ if seq % 5 == 0 && seq <= 5000 => json!({"time": time, "type": "task.completed", "unit": "api", "task": seq}),
+                _ => json!({"time": time, "type": if seq % 2 == 0 { "task.started" } else { "task.completed" },
+                            "unit": format!("unit-{}", seq % 8), "task": seq}),
+            }
+        })
+        .collect();
+    d.events(&id, events);
+    id
+}
+
+/// `[rows, first seq, last seq]` of the timeline's event rows.
+const WINDOW_JS: &str = "const r = [...document.querySelectorAll('.ev')]; return r.length ? [r.length, Number(r[0].dataset.seq), Number(r[r.length - 1].dataset.seq)] : [0, 0, 0]";
+
+/// The seq of the first event row inside the timeline's box.
+const SEQ_IN_VIEW: &str = "const t = document.querySelector('[data-timeline]').getBoundingClientRect();
+     const r = [...document.querySelectorAll('.ev')].find(r => r.getBoundingClientRect().bottom > t.top + 1);
+     return r ? Number(r.dataset.seq) : 0";
+
+#[test]
+fn a_selected_unit_reads_its_events_from_the_whole_run_not_the_loaded_window() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let id = seed_needles_run(&d);
+    let (total, last) = {
+        let page = d.get_json(&format!(
+            "/api/history/runs/{id}/events?unit=api&order=desc&limit=1"
+        ));
+        (
+            page["total"].as_u64().expect("total"),
+            page["events"][0]["seq"].clone(),
+        )
+    };
+    assert_eq!((total, last), (1000, json!(5000)));
+    b.goto(&format!("{}{}", d.url("/"), run_hash("/src/app", &id)));
+    b.wait(
+        "the tail",
+        "return document.querySelectorAll('.ev').length === 250",
+    );
+    assert_eq!(b.js(WINDOW_JS, json!([])), json!([250, 19751, 20000]));
+    // Selecting `api` (none of its events is loaded) reads its newest
+    // matches from the server: the count is the server's total.
+    b.js("location.hash += '&unit=api'", json!([]));
+    b.wait(
+        "the unit's newest events",
+        "const r = [...document.querySelectorAll('.ev')]; return r.length >= 250 && r.every(e => e.querySelector('.ev-unit')?.textContent === 'api') && r[r.length - 1].dataset.seq === '5000'",
+    );
+    b.wait(
+        "the server's count",
+        &format!("return document.querySelector('[data-field=event-count]').textContent.startsWith('{total} matching events in the whole run')"),
+    );
+    assert_eq!(
+        b.js("return document.getElementById('tl-unit').value", json!([])),
+        json!("api")
+    );
+    shot(&b, "filter-unit-whole-run");
+    // Scrolling up reads earlier matches, the DOM never above 750 rows,
+    // down to the unit's first event (seq 5).
+    for _ in 0..10 {
+        let [rows, first, _] =
+            serde_json::from_value::<[u64; 3]>(b.js(WINDOW_JS, json!([]))).expect("window");
+        assert!(rows <= 750, "{rows} rows");
+        if first == 5 {
+            break;
+        }
+        b.js(
+            "document.querySelector('[data-timeline]').scrollTop = 0",
+            json!([]),
+        );
+        b.wait(
+            "an earlier page of matches",
+            &format!("const r = document.querySelector('.ev'); return r && Number(r.dataset.seq) < {first}"),
+        );
+    }
+    assert_eq!(b.js(WINDOW_JS, json!([])), json!([750, 5, 3750]));
+    assert!(b.texts(".ev .ev-unit").iter().all(|u| u == "api"));
+    assert_eq!(
+        b.texts("[data-field=event-count]"),
+        [format!(
+            "{total} matching events in the whole run · 750 shown"
+        )]
+    );
+    // Clearing the selection comes back to every event, around the seq in view.
+    b.js(
+        "const t = document.querySelector('[data-timeline]'); t.scrollTop = t.scrollHeight / 2",
+        json!([]),
+    );
+    let in_view = b
+        .js(SEQ_IN_VIEW, json!([]))
+        .as_u64()
+        .expect("a seq in view");
+    assert!(in_view > 5 && in_view < 3750, "{in_view}");
+    b.js(
+        "location.hash = location.hash.replace('&unit=api', '')",
+        json!([]),
+    );
+    b.wait(
+        "every unit again, around the same seq",
+        &format!(
+            "const r = [...document.querySelectorAll('.ev')]; const t = document.querySelector('[data-timeline]').getBoundingClientRect();
+             const row = document.querySelector('.ev[data-seq=\"{in_view}\"]');
+             return new Set(r.map(e => e.querySelector('.ev-unit')?.textContent)).size > 2 && row
+               && row.getBoundingClientRect().top >= t.top - 1 && row.getBoundingClientRect().top < t.bottom"
+        ),
+    );
+    let [rows, first, last] =
+        serde_json::from_value::<[u64; 3]>(b.js(WINDOW_JS, json!([]))).expect("window");
+    assert!(
+        rows <= 750 && first <= in_view && last > in_view && last - first + 1 == rows,
+        "{rows} {first} {last}"
+    );
+    shot(&b, "filter-cleared-same-place");
+}
+
+#[test]
+fn search_failures_and_next_match_reach_events_outside_the_loaded_window() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let id = seed_needles_run(&d);
+    b.goto(&format!("{}{}", d.url("/"), run_hash("/src/app", &id)));
+    b.wait(
+        "the tail",
+        "return document.querySelectorAll('.ev').length === 250",
+    );
+    // "First failure" finds seq 51 of 20,000 and opens the window around it.
+    b.click("[data-action=first-failure]");
+    b.wait("seq 51 highlighted in view", &target_in_view(51));
+    assert_eq!(b.js(FOCUSED_SEQ, json!([])), json!(51));
+    shot(&b, "first-failure-whole-run");
+    // A hiding search shows the one match, far from every loaded row.
+    b.click("#tl-search");
+    b.keys(&["needle"]);
+    b.wait(
+        "the needle",
+        "const r = document.querySelectorAll('.ev'); return r.length === 1 && r[0].dataset.seq === '4243'",
+    );
+    assert_eq!(
+        b.texts("[data-field=event-count]"),
+        ["1 matching event in the whole run"]
+    );
+    shot(&b, "search-hide-whole-run");
+    // Highlight mode: every event, and Enter / Shift+Enter go to the
+    // next / previous task.retry of the whole run (101, 9001, 15001).
+    b.js("document.getElementById('tl-search').value = ''", json!([]));
+    b.click("[data-action=hide]");
+    b.click("#tl-search");
+    b.keys(&["type:task.retry"]);
+    b.wait(
+        "every event again",
+        "return document.querySelectorAll('.ev').length > 100 && location.hash.includes('q=type')",
+    );
+    let first_row = b.js(SEQ_IN_VIEW, json!([])).as_u64().expect("seq");
+    assert!(first_row < 9001, "{first_row}");
+    b.keys(&["\u{E007}"]);
+    b.wait("the next retry, 9001", &target_in_view(9001));
+    assert_eq!(
+        b.js("return document.activeElement.id", json!([])),
+        json!("tl-search"),
+        "the search box keeps the keyboard"
+    );
+    assert!(
+        b.js(
+            "return document.querySelector('.ev[data-seq=\"9001\"]').classList.contains('hit')",
+            json!([])
+        )
+        .as_bool()
+        .unwrap_or(false)
+    );
+    b.keys(&["\u{E007}"]);
+    b.wait("the next retry, 15001", &target_in_view(15_001));
+    shot(&b, "next-match-whole-run");
+    b.chord(&["\u{E008}", "\u{E007}"]);
+    b.wait("back to 9001", &target_in_view(9001));
+    b.chord(&["\u{E008}", "\u{E007}"]);
+    b.wait("back to 101", &target_in_view(101));
+    // Nothing before the first: said where the count is.
+    b.chord(&["\u{E008}", "\u{E007}"]);
+    b.wait(
+        "no earlier match",
+        "return document.querySelector('[data-field=event-count]').textContent === 'No earlier match in the run'",
+    );
+    // n / N from the timeline do the same.
+    b.js(
+        "document.querySelector('[data-timeline]').focus()",
+        json!([]),
+    );
+    b.keys(&["n"]);
+    b.wait("n: 9001", &target_in_view(9001));
+}
+
+#[test]
+fn live_events_while_filtered_are_added_only_when_they_match() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let id = seed_long_run(&d, 1200);
+    b.goto(&format!(
+        "{}{}&unit=u1",
+        d.url("/"),
+        run_hash("/src/app", &id)
+    ));
+    b.wait(
+        "u1's newest events, at the bottom",
+        "const r = [...document.querySelectorAll('.ev')]; return r.length === 250 && r[r.length - 1].dataset.seq === '1198' && r.every(e => e.querySelector('.ev-unit').textContent === 'u1')",
+    );
+    b.js(
+        "const t = document.querySelector('[data-timeline]'); t.scrollTop = t.scrollHeight",
+        json!([]),
+    );
+    d.events(
+        &id,
+        vec![
+            json!({"time": at(1300), "type": "task.completed", "unit": "u2", "task": 1201}),
+            json!({"time": at(1301), "type": "task.completed", "unit": "u1", "task": 1202}),
+        ],
+    );
+    b.wait(
+        "the matching one only",
+        "return !!document.querySelector('.ev[data-seq=\"1202\"]')",
+    );
+    assert!(
+        b.js(
+            "return !document.querySelector('.ev[data-seq=\"1201\"]')",
+            json!([])
+        )
+        .as_bool()
+        .unwrap_or(false)
+    );
+    assert_eq!(
+        b.texts("[data-field=event-count]"),
+        ["301 matching events in the whole run · 251 shown"]
     );
 }

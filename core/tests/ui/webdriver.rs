@@ -251,6 +251,23 @@ impl Browser {
         );
     }
 
+    /// Presses `keys` together (a modifier first: `["\u{E008}", "\u{E007}"]`
+    /// is Shift+Enter), then lets them go in reverse order.
+    pub fn chord(&self, keys: &[&str]) {
+        let mut actions = Vec::new();
+        for k in keys {
+            actions.push(json!({"type": "keyDown", "value": k}));
+        }
+        for k in keys.iter().rev() {
+            actions.push(json!({"type": "keyUp", "value": k}));
+        }
+        self.call(
+            "POST",
+            &self.session_path("/actions"),
+            Some(json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]})),
+        );
+    }
+
     /// Whether a JavaScript dialog (alert, confirm) is open.
     pub fn alert_open(&self) -> bool {
         self.try_call("GET", &self.session_path("/alert/text"), None)

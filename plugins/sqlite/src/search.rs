@@ -163,7 +163,16 @@ pub struct EventSearch {
     pub offset: u64,
     /// The text search, when any.
     pub query: Option<SearchQuery>,
+    /// Only failures: a type ending in `.fail` or containing `failed`, or
+    /// any event with a non-empty error (the web UI's "Failures only",
+    /// `status.js` `isFailureType` plus the error, kept in step).
+    pub failed: bool,
 }
+
+/// The SQL condition of [`EventSearch::failed`]. `instr` and `substr`
+/// compare case-sensitively, like the UI's `endsWith`/`includes`.
+const FAILED_SQL: &str = " AND (substr(type, -5) = '.fail' OR instr(type, 'failed') > 0 \
+     OR coalesce(error, '') <> '')";
 
 impl EventSearch {
     fn conditions(&self) -> (String, Vec<Value>) {
@@ -172,6 +181,9 @@ impl EventSearch {
             let (more, more_args) = q.conditions();
             sql.push_str(&more);
             args.extend(more_args);
+        }
+        if self.failed {
+            sql.push_str(FAILED_SQL);
         }
         (sql, args)
     }
@@ -182,6 +194,7 @@ impl EventSearch {
         self.filter.type_prefix.is_none()
             && self.filter.unit.is_none()
             && self.query.as_ref().is_none_or(SearchQuery::is_empty)
+            && !self.failed
     }
 }
 
@@ -253,7 +266,7 @@ pub fn search_events(conn: &Connection, search: &EventSearch) -> Result<EventPag
 /// How many events of the run match `search`'s filters and text search
 /// (its seq bounds, order, offset and limit are ignored).
 pub fn count_search(conn: &Connection, search: &EventSearch) -> Result<u64> {
-    if search.query.as_ref().is_none_or(SearchQuery::is_empty) {
+    if search.query.as_ref().is_none_or(SearchQuery::is_empty) && !search.failed {
         return crate::query::count_events(conn, &search.filter);
     }
     let tx = conn.unchecked_transaction()?;

@@ -122,6 +122,7 @@ pub(crate) struct EventsQuery {
     order: Option<String>,
     offset: Option<String>,
     q: Option<String>,
+    failed: Option<String>,
 }
 
 impl EventsQuery {
@@ -205,7 +206,20 @@ pub(crate) fn event_search(
         descending,
         offset: body::number("offset", q.offset.as_deref())?.unwrap_or(0),
         query,
+        failed: flag("failed", q.failed.as_deref())?,
     })
+}
+
+/// A boolean parameter: `true` or `false` (absent or empty: false); any
+/// other value is refused with 400 `INVALID_PARAM`.
+fn flag(name: &str, value: Option<&str>) -> Result<bool, ApiError> {
+    match value.unwrap_or("") {
+        "" | "false" => Ok(false),
+        "true" => Ok(true),
+        other => Err(ApiError::invalid_param(format!(
+            "`{name}` must be true or false, not {other:?}"
+        ))),
+    }
 }
 
 /// `GET /api/history/runs/{id}/events`: a run's events in `seq` order

@@ -75,6 +75,7 @@ static ASSETS: &[Asset] = &[
     asset!("gantt.js", JS),
     asset!("gantt-layout.js", JS),
     asset!("selection.js", JS),
+    asset!("filter.js", JS),
     asset!("vendor/d3.v7.9.2.min.js", JS, gzip),
     asset!("vendor/LICENSE-d3.txt", "text/plain; charset=utf-8"),
 ];

@@ -54,10 +54,11 @@ export function run(id) {
 
 /**
  * A page of a run's events: {events, total, has_more, next_after_seq,
- * next_before_seq}. `order: "desc"` with `before_seq` reads backwards.
+ * next_before_seq}. `order: "desc"` with `before_seq` reads backwards;
+ * `failed: "true"` reads failures only.
  */
-export function events(id, { type, unit, after_seq, before_seq, order, q, limit }) {
-  return get(`history/runs/${enc(id)}/events`, { type, unit, after_seq, before_seq, order, q, limit });
+export function events(id, { type, unit, after_seq, before_seq, order, q, failed, limit }) {
+  return get(`history/runs/${enc(id)}/events`, { type, unit, after_seq, before_seq, order, q, failed, limit });
 }
 
 /** The URL of a run's events as an NDJSON download. */

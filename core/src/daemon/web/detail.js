@@ -347,6 +347,7 @@ export class RunDetail {
     this.timeline = new Timeline(timelineBox, {
       run,
       segments,
+      runEvents: this.runEvents,
       onUnitFilter: (u) => this.onUnit(u),
       onRender: () => this.showCount(),
       hrefFor: this.hrefFor,
@@ -369,7 +370,23 @@ export class RunDetail {
         this.onQuery(search.value);
       }, 150);
     });
-    search.addEventListener("keydown", (ev) => {
+    search.addEventListener("keydown", async (ev) => {
+      // Enter / Shift+Enter: the next / previous match in the whole run.
+      if (ev.key === "Enter" && !ev.altKey && !ev.ctrlKey && !ev.metaKey) {
+        ev.preventDefault();
+        if (this.timeline.filter.query !== search.value) {
+          clearTimeout(typing);
+          this.onQuery(search.value);
+          await this.applyFilter({ query: search.value });
+        }
+        const seq = await this.timeline.findMatch(ev.shiftKey ? -1 : 1).catch(() => 0);
+        if (!seq && this.timeline.searching() && this.countEl) {
+          // Said where the count is, for two seconds.
+          this.countEl.textContent = ev.shiftKey ? "No earlier match in the run" : "No later match in the run";
+          setTimeout(() => this.showCount(), 2000);
+        }
+        return;
+      }
       if (ev.key === "Escape" && search.value) {
         ev.stopPropagation();
         search.value = "";
@@ -388,9 +405,10 @@ export class RunDetail {
       failuresButton.setAttribute("aria-pressed", String(on));
       this.applyFilter({ failures: on });
     });
-    firstFailure.addEventListener("click", () => {
-      if (!this.timeline.jumpToFirstFailure()) {
-        firstFailure.textContent = "No failure loaded";
+    firstFailure.addEventListener("click", async () => {
+      const found = await this.timeline.jumpToFirstFailure().catch(() => false);
+      if (!found) {
+        firstFailure.textContent = "No failure";
         setTimeout(() => (firstFailure.textContent = "First failure"), 2000);
       }
     });
@@ -465,8 +483,13 @@ export class RunDetail {
     this.ganttTimer = null;
   }
 
-  /** Scrolls the timeline to the first loaded event of `unit`. */
+  /**
+   * Scrolls the timeline to the first loaded event of `unit`; not when
+   * the unit's window starts after its first event (a huge run: the
+   * reader stays at its newest events and scrolls up for more).
+   */
   revealUnit(unit) {
+    if (this.timeline?.remote && this.timeline.moreBefore) return;
     const scroller = this.timeline?.scroller;
     const row = [...(this.timeline?.list.querySelectorAll(".ev") ?? [])].find((r) => r.querySelector(".ev-unit")?.textContent === unit);
     if (!scroller || !row) return;
@@ -599,17 +622,28 @@ export class RunDetail {
     this.refreshTimer = setTimeout(run, now ? 0 : 500);
   }
 
-  /** Filters the timeline (and marks the graph) to a unit; "" clears. */
+  /**
+   * Filters the timeline (and marks the graph) to a unit; "" clears. The
+   * timeline reads its window anew when the server is asked something
+   * else; the promise settles once it is drawn.
+   */
   applyFilter(filter) {
-    if (!this.timeline) return;
-    this.timeline.setFilter(filter);
+    if (!this.timeline) return Promise.resolve();
+    const drawn = this.timeline.setFilter(filter).catch(() => {});
     if (filter.query !== undefined) this.countMatches(filter.query);
     if (filter.query !== undefined && this.searchEl && this.searchEl.value !== filter.query) this.searchEl.value = filter.query;
     if (filter.unit !== undefined) {
       this.selection.set(filter.unit);
-      if (this.unitSelect) this.unitSelect.value = filter.unit;
-      if (filter.unit) this.revealUnit(filter.unit);
+      if (this.unitSelect) {
+        // A unit only outside the loaded events (a huge run) is offered too.
+        if (filter.unit && ![...this.unitSelect.options].some((o) => o.value === filter.unit)) {
+          this.unitSelect.append(h("option", { value: filter.unit, text: filter.unit }));
+        }
+        this.unitSelect.value = filter.unit;
+      }
+      if (filter.unit) drawn.then(() => this.timeline && this.revealUnit(filter.unit));
     }
+    return drawn;
   }
 
   /** The units as a table: unit, level, status (word and glyph), tasks, retries, dependencies. */
@@ -708,7 +742,12 @@ export class RunDetail {
     const f = this.timeline.filter;
     const filtering = f.unit || f.family || f.failures || f.attempt || (f.hide && this.timeline.searching());
     const whole = typeof this.matches === "number" && this.timeline.searching() ? ` · ${plural(this.matches, "match", "matches")} in the whole run` : "";
-    this.countEl.textContent = filtering
+    // A filtered window is the server's: its count is of the whole run.
+    const remote = this.timeline.remote;
+    const matched = this.timeline.total;
+    this.countEl.textContent = remote
+      ? `${plural(matched, "matching event")} in the whole run${loaded < matched || f.attempt ? ` · ${this.timeline.shown} shown` : ""}`
+      : filtering
       ? `${this.timeline.shown} of ${plural(loaded, "loaded event")}${whole}`
       : loaded === total
         ? plural(total, "event")

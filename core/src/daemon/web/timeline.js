@@ -3,13 +3,16 @@
 // It opens at the tail (or around a permalinked seq) and pages by seq
 // (`before_seq` newest first, `after_seq`), never by offset: "Load
 // earlier" (or scrolling to the top) reads the page before the first
-// loaded event. Filters by type family and unit combine, over what is
-// loaded. ↑/↓ (or j/k) move between rows; live events that arrive while
-// the reader is scrolled away show as an "N new events" pill.
+// loaded event. Filters (type family, unit, failures, a hiding search)
+// are the server's: a filtered window is read with the events API's
+// `type`/`unit`/`failed`/`q`, paged the same way, so every match of a huge
+// run can be reached. ↑/↓ (or j/k) move between rows; live events that
+// arrive while the reader is scrolled away show as an "N new events" pill.
 
 import * as api from "./api.js";
 import { h, replace } from "./dom.js";
 import { formatDuration, formatOffset, isRelative, localClock, localDate, parseTime, plural, utcText } from "./format.js";
+import { isFailure, passes, sameParams, serverParams } from "./filter.js";
 import { isEmptyQuery, matchesQuery, parseQuery } from "./search.js";
 import { attemptOf, eventFamily, eventTone, isFailureType } from "./status.js";
 
@@ -20,9 +23,6 @@ export const WINDOW = 750;
 
 /** Payload keys worth a glance, in display order. */
 const SUMMARY_KEYS = ["title", "reason", "attempt", "exit_code", "branch", "blocked_by", "provider", "url"];
-
-/** A failure: a failing type, or any event that carries an error. */
-const isFailure = (e) => isFailureType(e.type) || (typeof e.error === "string" && e.error !== "");
 
 const isRedacted = (v) => typeof v === "string" && /^\[redacted\]$/i.test(v);
 
@@ -35,9 +35,12 @@ function valueText(v) {
 
 /** The timeline of one run, in `container`. */
 export class Timeline {
-  constructor(container, { run, segments, onUnitFilter, onRender, hrefFor }) {
+  constructor(container, { run, segments, runEvents, onUnitFilter, onRender, hrefFor }) {
     this.container = container;
     this.run = run;
+    // The run's `run.*` events (all of them, kept up to date live): a
+    // filtered window still shows its STOP/RESUME rows from these.
+    this.runEvents = runEvents ?? [];
     // The permalink of an event (the row's time links to it), when given.
     this.hrefFor = hrefFor ?? null;
     // The permalinked event, highlighted wherever it is drawn.
@@ -54,6 +57,18 @@ export class Timeline {
     this.seen = 0; // the last seq known to exist (loaded or announced live)
     this.filter = { family: "", unit: "", failures: false, query: "", hide: true, attempt: 0 };
     this.parsed = parseQuery("");
+    // The events-API parameters the window is read with (null: every
+    // event); then the window holds matches only, not contiguous seqs, and
+    // whether matches lie beyond either end is the server's `has_more`.
+    this.remote = null;
+    this.moreBefore = false;
+    this.moreAfter = false;
+    // The server's count of matches (filtered windows).
+    this.total = 0;
+    // Bumped when the window is read anew: answers for an older one are dropped.
+    this.gen = 0;
+    // The match "next / previous match" last went to.
+    this.matchAt = 0;
     this.loading = false;
     this.list = h("ol", { class: "tl-list", "aria-label": "Events in seq order" });
     // The scroll box is the log (focusable, so the keyboard scrolls it); new
@@ -72,8 +87,8 @@ export class Timeline {
       if (this.unseen && this.atTail() && this.atBottom()) this.clearPill();
       if (this.loading) return;
       const { scrollTop, clientHeight, scrollHeight } = this.scroller;
-      if (scrollTop < 40 && this.lo > 1) this.loadEarlier();
-      else if (scrollTop + clientHeight > scrollHeight - 40 && this.hi < this.seen) this.loadLater();
+      if (scrollTop < 40 && this.hasEarlier()) this.loadEarlier();
+      else if (scrollTop + clientHeight > scrollHeight - 40 && !this.atTail()) this.loadLater();
     });
     this.scroller.addEventListener("keydown", (ev) => this.onKey(ev));
     this.pill = h("button", { type: "button", class: "new-pill", "data-action": "new-events", hidden: true });
@@ -102,11 +117,8 @@ export class Timeline {
   async jumpToTail() {
     this.clearPill();
     if (!this.atTail()) {
-      this.events = [];
-      this.lo = 0;
-      this.hi = 0;
-      await this.fetchBefore(this.seen + 1);
-      await this.fetchAfter(Infinity);
+      this.reset();
+      await this.loadTail();
       this.render();
     }
     this.scroller.scrollTop = this.scroller.scrollHeight;
@@ -121,8 +133,13 @@ export class Timeline {
     if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.defaultPrevented) return;
     const down = ev.key === "ArrowDown" || ev.key === "j";
     const up = ev.key === "ArrowUp" || ev.key === "k";
-    if (!down && !up) return;
     if (ev.target instanceof HTMLElement && ev.target.closest("input, select, textarea, details")) return;
+    if ((ev.key === "n" || ev.key === "N") && this.searching()) {
+      ev.preventDefault();
+      this.findMatch(ev.key === "n" ? 1 : -1);
+      return;
+    }
+    if (!down && !up) return;
     const rows = [...this.list.querySelectorAll("li[data-seq]")];
     if (!rows.length) return;
     ev.preventDefault();
@@ -164,9 +181,46 @@ export class Timeline {
     return localClock(time);
   }
 
-  /** Whether the window ends at the newest event. */
+  /** Whether the window ends at the newest event (filtered: the newest match). */
   atTail() {
-    return this.hi >= this.seen;
+    return this.remote ? !this.moreAfter : this.hi >= this.seen;
+  }
+
+  /** Whether events (filtered: matches) exist before the window. */
+  hasEarlier() {
+    return this.remote ? this.moreBefore : this.lo > 1;
+  }
+
+  /** Empties the window (to be read anew); pending reads are dropped. */
+  reset() {
+    this.gen += 1;
+    this.loading = false;
+    this.events = [];
+    this.lo = 0;
+    this.hi = 0;
+    this.moreBefore = false;
+    this.moreAfter = false;
+  }
+
+  /**
+   * Reads the last page: the newest events, or the newest matches (one
+   * read, newest first, with no seq bound: never the whole run).
+   */
+  async loadTail() {
+    if (this.remote) {
+      await this.fetchBefore(Infinity);
+      return;
+    }
+    await this.fetchBefore(this.seen + 1);
+    await this.fetchAfter(Infinity);
+  }
+
+  /** The seq of the first row in view (the focused row first), or 0. */
+  seqInView() {
+    if (this.cursor && this.list.contains(document.activeElement)) return this.cursor;
+    const top = this.scroller.getBoundingClientRect().top;
+    const row = [...this.list.querySelectorAll("[data-seq]")].find((r) => r.getBoundingClientRect().bottom > top);
+    return row ? Number(row.getAttribute("data-seq")) : 0;
   }
 
   /**
@@ -198,9 +252,7 @@ export class Timeline {
 
   /** Reads the window around `seq`: the page up to it and half a page after. */
   async loadAround(seq) {
-    this.events = [];
-    this.lo = 0;
-    this.hi = 0;
+    this.reset();
     await this.fetchBefore(seq + 1);
     await this.fetchAfter(PAGE / 2);
   }
@@ -209,52 +261,68 @@ export class Timeline {
    * Highlights the event `seq` (a permalink) and scrolls it into view,
    * reading the events around it first when it is not loaded.
    */
-  async reveal(seq) {
+  async reveal(seq, { focus = true } = {}) {
     this.target = seq;
-    if (!(seq >= this.lo && seq <= this.hi)) {
+    if (!this.events.some((e) => e.seq === seq)) {
       await this.loadAround(seq);
     }
     this.render();
     const row = this.list.querySelector(`[data-seq="${seq}"]`);
     if (!row) return false;
     row.scrollIntoView({ block: "center" });
-    this.focusRow(row);
+    if (focus) this.focusRow(row);
     row.scrollIntoView({ block: "center" });
+    this.stuck = this.atBottom();
     return true;
   }
 
   /** Prepends the page before `beforeSeq` (read newest first); trims the window's far end. */
   async fetchBefore(beforeSeq) {
     if (beforeSeq <= 1) return;
+    const gen = this.gen;
     this.loading = true;
     try {
-      const page = await api.events(this.run.id, { before_seq: beforeSeq, order: "desc", limit: PAGE });
+      const bound = Number.isFinite(beforeSeq) ? beforeSeq : undefined;
+      const page = await api.events(this.run.id, { ...this.remote, before_seq: bound, order: "desc", limit: PAGE });
+      if (gen !== this.gen) return;
       const fresh = page.events.reverse().filter((e) => this.lo === 0 || e.seq < this.lo);
       this.events = fresh.concat(this.events);
-      if (this.events.length > WINDOW) this.events.length = WINDOW;
+      if (this.events.length > WINDOW) {
+        this.events.length = WINDOW;
+        this.moreAfter = true;
+      }
+      this.moreBefore = Boolean(page.has_more);
+      if (this.remote) this.total = page.total;
       this.bounds();
     } finally {
-      this.loading = false;
+      if (gen === this.gen) this.loading = false;
     }
   }
 
   /** Appends up to `max` events after the window; trims its start. */
   async fetchAfter(max) {
+    const gen = this.gen;
     this.loading = true;
     try {
       let read = 0;
       while (read < max) {
         const limit = Math.min(1000, max - read);
-        const page = await api.events(this.run.id, { after_seq: this.hi, limit: Number.isFinite(limit) ? limit : 1000 });
+        const page = await api.events(this.run.id, { ...this.remote, after_seq: this.hi, limit: Number.isFinite(limit) ? limit : 1000 });
+        if (gen !== this.gen) return;
         const fresh = page.events.filter((e) => e.seq > this.hi);
         this.events.push(...fresh);
         read += fresh.length;
-        if (this.events.length > WINDOW) this.events.splice(0, this.events.length - WINDOW);
+        if (this.events.length > WINDOW) {
+          this.events.splice(0, this.events.length - WINDOW);
+          this.moreBefore = true;
+        }
+        this.moreAfter = Boolean(page.has_more);
+        if (this.remote) this.total = page.total;
         this.bounds();
         if (!page.has_more || fresh.length === 0) break;
       }
     } finally {
-      this.loading = false;
+      if (gen === this.gen) this.loading = false;
     }
   }
 
@@ -282,7 +350,7 @@ export class Timeline {
 
   /** Reads the page before the window (scrolled to the top, or the button). */
   async loadEarlier() {
-    if (this.lo <= 1 || this.loading) return;
+    if (!this.hasEarlier() || this.loading) return;
     await this.fetchBefore(this.lo);
     this.renderAnchored();
   }
@@ -303,6 +371,10 @@ export class Timeline {
   append(events, segments) {
     const fresh = events.filter((e) => e.seq > this.seen).sort((a, b) => a.seq - b.seq);
     if (segments) this.segments = segments;
+    if (this.remote) {
+      this.appendFiltered(fresh);
+      return;
+    }
     if (fresh.length === 0 && !segments) return;
     const wasAtTail = this.atTail();
     const atBottom = this.stuck || this.atBottom();
@@ -321,6 +393,37 @@ export class Timeline {
         if (atBottom && this.events.length > WINDOW) this.events.splice(0, this.events.length - WINDOW);
         this.bounds();
       }
+    }
+    if (atBottom && wasAtTail) {
+      this.render();
+      this.scroller.scrollTop = this.scroller.scrollHeight;
+    } else {
+      this.renderAnchored();
+    }
+  }
+
+  /**
+   * Live events while the window is filtered: only the matches (the same
+   * test as the server's, filter.js) are added at the tail or counted on
+   * the pill; the others are not shown (the count of the run grows).
+   */
+  appendFiltered(fresh) {
+    if (fresh.length) {
+      this.seen = fresh[fresh.length - 1].seq;
+      this.run = { ...this.run, last_seq: Math.max(this.run.last_seq ?? 0, this.seen) };
+    }
+    const hits = fresh.filter((e) => passes(this.filter, this.parsed, e));
+    this.total += hits.length;
+    const wasAtTail = this.atTail();
+    const atBottom = this.stuck || this.atBottom();
+    if (hits.length && !(wasAtTail && atBottom)) this.notePill(hits.length);
+    if (hits.length && wasAtTail) {
+      this.events.push(...hits);
+      if (atBottom && this.events.length > WINDOW) {
+        this.events.splice(0, this.events.length - WINDOW);
+        this.moreBefore = true;
+      }
+      this.bounds();
     }
     if (atBottom && wasAtTail) {
       this.render();
@@ -371,16 +474,89 @@ export class Timeline {
     return { families: [...families].sort(), units: [...units].sort() };
   }
 
-  /** Applies a filter ({family, unit}; "" for any) and redraws. */
-  setFilter(filter) {
+  /**
+   * Applies a filter ({family, unit, failures, query, hide, attempt}; ""
+   * for any) and redraws. When what the server is asked changes, the
+   * window is read anew with the new parameters: a filter at the tail
+   * when the reader was there, else around the seq in view (so clearing
+   * a filter comes back to the same place in the whole run).
+   */
+  async setFilter(filter) {
+    if (filter.query !== undefined && filter.query !== this.filter.query) this.matchAt = 0;
     this.filter = { ...this.filter, ...filter };
     this.parsed = parseQuery(this.filter.query);
-    this.renderAnchored();
+    const params = serverParams(this.filter);
+    if (sameParams(params, this.remote)) {
+      this.renderAnchored();
+      return;
+    }
+    // Clearing goes back to where the reader is in the run; a new filter
+    // from the tail (a reader following the newest events) opens at its tail.
+    const anchor = params && this.stuck && this.atTail() ? 0 : this.seqInView();
+    this.remote = params;
+    this.total = 0;
+    this.reset();
+    // A newer filter (typing) supersedes this one.
+    const mine = (this.filterGen = (this.filterGen ?? 0) + 1);
+    if (anchor) await this.loadAround(anchor);
+    else await this.loadTail();
+    if (mine !== this.filterGen) return;
+    this.render();
+    const rows = [...this.list.querySelectorAll("li[data-seq]")];
+    const near = anchor ? rows.find((r) => Number(r.getAttribute("data-seq")) >= anchor) : null;
+    if (near) {
+      near.scrollIntoView({ block: "start" });
+      this.stuck = this.atBottom();
+    } else {
+      this.scroller.scrollTop = this.scroller.scrollHeight;
+      this.stuck = true;
+    }
+  }
+
+  /**
+   * Goes to the next (`dir` 1) or previous (-1) match of the search in the
+   * whole run, after or before the last one gone to (else the row in
+   * view): one read (`q`, the other filters, `limit=1`), then the window
+   * around it. Returns its seq, or 0 when there is none that way.
+   */
+  async findMatch(dir) {
+    const text = String(this.filter.query ?? "").trim();
+    if (!this.searching()) return 0;
+    const from = this.matchAt || this.seqInView() || (dir > 0 ? 0 : this.seen + 1);
+    const bound = dir > 0 ? { after_seq: from } : { before_seq: from, order: "desc" };
+    const page = await api.events(this.run.id, { ...this.remote, q: text, ...bound, limit: 1 });
+    const hit = page.events[0];
+    if (!hit) return 0;
+    this.matchAt = hit.seq;
+    await this.reveal(hit.seq, { focus: !this.searchFocused() });
+    return hit.seq;
+  }
+
+  /** Whether the keyboard is in a search box (it keeps it for Enter / Shift+Enter). */
+  searchFocused() {
+    return document.activeElement instanceof HTMLInputElement && document.activeElement.type === "search";
+  }
+
+  /**
+   * The first failure of the whole run (with the other filters), read
+   * from the server (`failed=true&limit=1`), opened in the window around
+   * it, highlighted and focused. False when the run has none.
+   */
+  async jumpToFirstFailure() {
+    const page = await api.events(this.run.id, { ...this.remote, failed: "true", limit: 1 });
+    const first = page.events[0];
+    if (!first) return false;
+    return this.reveal(first.seq);
   }
 
   /** Whether a search is active. */
   searching() {
     return !isEmptyQuery(this.parsed);
+  }
+
+  /** Whether `e` belongs to the chosen attempt (any, when none is chosen). */
+  inAttempt(e) {
+    return !this.filter.attempt || attemptOf(this.segments.attempts, e.seq) === this.filter.attempt;
   }
 
   /** Whether `e` passes the filters (the search only when it hides). */
@@ -395,22 +571,6 @@ export class Timeline {
     );
   }
 
-  /**
-   * Scrolls to the first failure of the loaded events and focuses it;
-   * false when none is loaded.
-   */
-  jumpToFirstFailure() {
-    const first = this.events.find(isFailure);
-    const row = first && this.list.querySelector(`[data-seq="${first.seq}"]`);
-    if (!row) return false;
-    for (const r of this.list.querySelectorAll(".ev.target")) r.classList.remove("target");
-    row.classList.add("target");
-    row.setAttribute("tabindex", "-1");
-    row.scrollIntoView({ block: "center" });
-    row.focus({ preventScroll: true });
-    return true;
-  }
-
   render() {
     // A row that had the keyboard gets it back after the redraw.
     const refocus = this.cursor && this.list.contains(document.activeElement) ? this.cursor : 0;
@@ -423,7 +583,11 @@ export class Timeline {
       this.filter.attempt > 0 ||
       (this.filter.hide && this.searching());
     const highlight = !this.filter.hide && this.searching();
-    if (this.lo > 1) {
+    if (this.remote && this.moreBefore) {
+      const more = h("button", { type: "button", class: "btn small", "data-action": "earlier", text: "Load earlier matches" });
+      more.addEventListener("click", () => this.loadEarlier());
+      rows.push(h("li", { class: "tl-more" }, more, h("span", { "data-field": "earlier", text: `Earlier matches not loaded (before seq ${this.lo})` })));
+    } else if (!this.remote && this.lo > 1) {
       const more = h("button", { type: "button", class: "btn small", "data-action": "earlier", text: "Load earlier events" });
       more.addEventListener("click", () => this.loadEarlier());
       rows.push(h("li", { class: "tl-more" }, more, h("span", { text: `${plural(this.lo - 1, "earlier event")} not loaded (seq 1–${this.lo - 1})` })));
@@ -433,7 +597,7 @@ export class Timeline {
     let attempt = 0;
     let stopped = false;
     let shown = 0;
-    for (const e of this.events) {
+    for (const e of this.rowEvents()) {
       const n = attemptOf(attempts, e.seq);
       const marker = markers.get(e.seq);
       if (attempts.length > 1 && n !== attempt && !filtering) {
@@ -443,7 +607,9 @@ export class Timeline {
       if (marker?.kind === "stop") stopped = true;
       if (marker?.kind === "resume") stopped = false;
       if (folded.has(e.seq)) continue;
-      if (!this.matches(e) && !marker) continue;
+      // A filtered window holds what the server matched; only the attempt
+      // is picked here.
+      if (!(this.remote ? this.inAttempt(e) : this.matches(e)) && !marker) continue;
       if (marker && this.filter.attempt && marker.attempt !== this.filter.attempt) continue;
       const time = parseTime(e.time);
       const day = time ? localDate(time) : "";
@@ -456,7 +622,11 @@ export class Timeline {
       rows.push(row);
       if (!marker) shown += 1;
     }
-    if (this.hi < this.seen) {
+    if (this.remote && this.moreAfter) {
+      const later = h("button", { type: "button", class: "btn small", "data-action": "later", text: "Load newer matches" });
+      later.addEventListener("click", () => this.loadLater());
+      rows.push(h("li", { class: "tl-more" }, later, h("span", { "data-field": "newer", text: `Newer matches not loaded (after seq ${this.hi})` })));
+    } else if (!this.remote && this.hi < this.seen) {
       const later = h("button", { type: "button", class: "btn small", "data-action": "later", text: "Load newer events" });
       later.addEventListener("click", () => this.loadLater());
       rows.push(h("li", { class: "tl-more" }, later, h("span", { "data-field": "newer", text: `${plural(this.seen - this.hi, "newer event")} not shown (seq ${this.hi + 1}–${this.seen})` })));
@@ -480,8 +650,22 @@ export class Timeline {
     this.shown = shown;
     // Where the last row left off, for appendRows(); none when the window
     // does not end at the tail (a "newer events" row sits there).
-    this.tail = this.hi >= this.seen ? { date: lastDate, stopped } : undefined;
+    this.tail = this.atTail() ? { date: lastDate, stopped } : undefined;
     this.onRender();
+  }
+
+  /**
+   * The events to draw: the window, and in a filtered window also the
+   * STOP/RESUME events inside its seq span (the server sent matches only).
+   */
+  rowEvents() {
+    if (!this.remote) return this.events;
+    const from = this.moreBefore ? this.lo : 0;
+    const to = this.moreAfter ? this.hi : Infinity;
+    const have = new Set(this.events.map((e) => e.seq));
+    const extra = this.runEvents.filter((e) => this.segments.markers.has(e.seq) && e.seq >= from && e.seq <= to && !have.has(e.seq));
+    if (!extra.length) return this.events;
+    return [...this.events, ...extra].sort((a, b) => a.seq - b.seq);
   }
 
   markerRow(e, marker, time) {
