@@ -281,6 +281,7 @@ fn foreground(ctx: &Context, files: &DaemonFiles, args: &StartArgs) -> CmdResult
             pass: Box::new(move || super::retention::scheduled_pass(&pass_ctx, &pass_db)),
         }),
         limits: ConnectionLimits::default(),
+        open_store: None,
     };
     let listener = serving
         .listener

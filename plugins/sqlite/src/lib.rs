@@ -69,6 +69,7 @@ mod plugin;
 pub mod query;
 mod repos;
 pub mod schema;
+mod store;
 mod summary;
 pub mod time;
 mod validate;
@@ -91,6 +92,7 @@ pub use plugin::{
 pub use query::{EventFilter, EventPage, RunFilter, RunPage};
 pub use repos::RepoSummary;
 pub use schema::{LATEST_VERSION, MIGRATIONS, Migration};
+pub use store::{HistoryStore, all_events, all_runs};
 
 otto_hooks_plugin_api::plugin_module! {
     /// The plugins of this crate: the `sqlite` storage.
