@@ -72,7 +72,7 @@ pub mod schema;
 mod store;
 mod summary;
 pub mod time;
-mod validate;
+pub mod validate;
 mod writer;
 
 pub use connection::Options;

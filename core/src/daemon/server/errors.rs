@@ -145,7 +145,11 @@ impl From<DbError> for ApiError {
             DbError::NotFound(_) => StatusCode::NOT_FOUND,
             DbError::AlreadyExists(_) => StatusCode::CONFLICT,
             DbError::Invalid(_) => StatusCode::BAD_REQUEST,
-            DbError::Busy(_) | DbError::Sqlite(_) | DbError::Schema(_) | DbError::Io(_) => {
+            DbError::Busy(_)
+            | DbError::Sqlite(_)
+            | DbError::Schema(_)
+            | DbError::Io(_)
+            | DbError::Server(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         };

@@ -1,0 +1,36 @@
+//! PostgreSQL errors as the history's [`DbError`]s.
+
+use otto_hooks_sqlite::DbError;
+use postgres::error::SqlState;
+
+/// A client error as a [`DbError`]: lock and serialization conflicts are
+/// `Busy`, text PostgreSQL cannot store (a NUL character) is `Invalid`, a
+/// lost connection and everything else the server said are `Server`.
+pub(crate) fn pg(e: postgres::Error) -> DbError {
+    let Some(db) = e.as_db_error() else {
+        return DbError::Server(format!("PostgreSQL connection failed: {e}"));
+    };
+    let code = db.code();
+    if *code == SqlState::T_R_SERIALIZATION_FAILURE
+        || *code == SqlState::T_R_DEADLOCK_DETECTED
+        || *code == SqlState::LOCK_NOT_AVAILABLE
+        || *code == SqlState::QUERY_CANCELED
+    {
+        DbError::Busy(format!("PostgreSQL: {}; retry", db.message()))
+    } else if *code == SqlState::CHARACTER_NOT_IN_REPERTOIRE
+        || *code == SqlState::UNTRANSLATABLE_CHARACTER
+    {
+        DbError::Invalid(format!(
+            "PostgreSQL cannot store this text ({}): it holds a NUL character",
+            db.message()
+        ))
+    } else {
+        DbError::Server(format!("PostgreSQL error: {}", db.message()))
+    }
+}
+
+/// Whether the error means the connection is gone (the server restarted,
+/// the network broke): such a connection is dropped, not pooled.
+pub(crate) fn is_connection_loss(e: &DbError, closed: bool) -> bool {
+    closed || matches!(e, DbError::Server(m) if m.starts_with("PostgreSQL connection failed") || m.starts_with("cannot connect"))
+}
