@@ -8,7 +8,7 @@ use postgres::error::SqlState;
 /// lost connection and everything else the server said are `Server`.
 pub(crate) fn pg(e: postgres::Error) -> DbError {
     let Some(db) = e.as_db_error() else {
-        return DbError::Server(format!("PostgreSQL connection failed: {e}"));
+        return DbError::Server(format!("PostgreSQL connection failed: {}", describe(&e)));
     };
     let code = db.code();
     if *code == SqlState::T_R_SERIALIZATION_FAILURE
@@ -33,4 +33,29 @@ pub(crate) fn pg(e: postgres::Error) -> DbError {
 /// the network broke): such a connection is dropped, not pooled.
 pub(crate) fn is_connection_loss(e: &DbError, closed: bool) -> bool {
     closed || matches!(e, DbError::Server(m) if m.starts_with("PostgreSQL connection failed") || m.starts_with("cannot connect"))
+}
+
+/// The error with what caused it, on one line (the client's `Display`
+/// names only the kind, e.g. "db error").
+pub(crate) fn describe(e: &postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!("{}: {}", db.severity(), db.message());
+    }
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+        source = cause_of(source);
+    }
+    text.replace('\n', " ")
+}
+
+fn cause_of<'a>(
+    e: Option<&'a (dyn std::error::Error + 'static)>,
+) -> Option<&'a (dyn std::error::Error + 'static)> {
+    e.and_then(std::error::Error::source)
 }

@@ -149,8 +149,10 @@ fn migrate_locked(client: &mut Client) -> Result<(), DbError> {
     for m in MIGRATIONS.iter().filter(|m| m.version > current) {
         let failed = |e: postgres::Error| {
             DbError::Schema(format!(
-                "PostgreSQL history migration {} ({}) failed: {e}",
-                m.version, m.description
+                "PostgreSQL history migration {} ({}) failed: {}",
+                m.version,
+                m.description,
+                crate::error::describe(&e)
             ))
         };
         let mut tx = client.transaction().map_err(failed)?;

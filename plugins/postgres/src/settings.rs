@@ -118,8 +118,9 @@ impl PgTarget {
     pub fn connect(&self) -> Result<Client, DbError> {
         self.config()?.connect(NoTls).map_err(|e| {
             DbError::Server(format!(
-                "cannot connect to PostgreSQL at {}: {e}",
-                self.describe()
+                "cannot connect to PostgreSQL at {}: {}",
+                self.describe(),
+                crate::error::describe(&e)
             ))
         })
     }

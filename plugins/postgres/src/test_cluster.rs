@@ -31,6 +31,7 @@ pub const SUPERUSER: &str = "otto";
 pub struct TestCluster {
     port: u16,
     dir: PathBuf,
+    bin: PathBuf,
     password: String,
     databases: AtomicU32,
 }
@@ -74,6 +75,45 @@ impl TestCluster {
     /// The cluster's directory (data, socket, password file).
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Restarts the server (fast shutdown: every connection is cut, as when
+    /// a database server is restarted under its clients) on the same port
+    /// and data; returns once it accepts connections again.
+    pub fn restart(&self) -> Result<(), String> {
+        let out = as_owner(&self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-m", "fast", "-w", "stop"])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run pg_ctl: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "pg_ctl stop failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        spawn_server(&self.bin, &self.dir, self.port)?;
+        self.wait_ready()
+    }
+
+    fn wait_ready(&self) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let last = match self.admin().connect() {
+                Ok(_) => return Ok(()),
+                Err(e) => e.to_string(),
+            };
+            let log = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
+            if log.contains("could not bind") || log.contains("could not create any TCP/IP") {
+                return Err(log);
+            }
+            if Instant::now() > deadline {
+                return Err(format!("the server did not accept connections: {last}"));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// The target of the maintenance database `postgres`, as the superuser.
@@ -198,54 +238,49 @@ fn start(bin: &Path) -> Result<TestCluster, String> {
     let mut last = String::new();
     for _ in 0..5 {
         let port = free_port()?;
-        // The watchdog: runs the server, and stops it (and removes the
-        // directory) when the test process is gone or the server exits.
-        let script = format!(
-            "\"$1\" -D \"$2\" -p {port} -k \"$3\" -c listen_addresses=127.0.0.1 \
-             -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
-             -c max_connections=300 >\"$3/server.log\" 2>&1 &
-             server=$!
-             while [ -d /proc/{test} ] && kill -0 $server 2>/dev/null; do sleep 0.5; done
-             kill -INT $server 2>/dev/null; wait $server
-             [ -d /proc/{test} ] || rm -rf \"$3\"",
-            test = std::process::id(),
-        );
-        as_owner(Path::new("/bin/sh"))
-            .arg("-c")
-            .arg(script)
-            .arg("otto-hooks-test-pg")
-            .arg(bin.join("postgres"))
-            .arg(&data)
-            .arg(&base)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot start postgres: {e}"))?;
+        spawn_server(bin, &base, port)?;
         let cluster = TestCluster {
             port,
             dir: base.clone(),
+            bin: bin.to_path_buf(),
             password: password.clone(),
             databases: AtomicU32::new(0),
         };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            match cluster.admin().connect() {
-                Ok(_) => return Ok(cluster),
-                Err(e) => last = e.to_string(),
-            }
-            let log = std::fs::read_to_string(base.join("server.log")).unwrap_or_default();
-            if log.contains("could not bind") || log.contains("could not create any TCP/IP") {
-                last = log;
-                break;
-            }
-            if Instant::now() > deadline {
-                return Err(format!("the server did not accept connections: {last}"));
-            }
-            std::thread::sleep(Duration::from_millis(100));
+        match cluster.wait_ready() {
+            Ok(()) => return Ok(cluster),
+            // Most likely the port was taken meanwhile: another one.
+            Err(e) => last = e,
         }
     }
     Err(format!("the server did not start: {last}"))
+}
+
+/// Starts the server on `port` under a watchdog shell that stops it, and
+/// removes `base`, once the test process is gone.
+fn spawn_server(bin: &Path, base: &Path, port: u16) -> Result<(), String> {
+    let script = format!(
+        "\"$1\" -D \"$2\" -p {port} -k \"$3\" -c listen_addresses=127.0.0.1 \
+         -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
+         -c max_connections=300 >\"$3/server.log\" 2>&1 &
+         server=$!
+         while [ -d /proc/{test} ] && kill -0 $server 2>/dev/null; do sleep 0.5; done
+         kill -INT $server 2>/dev/null; wait $server
+         [ -d /proc/{test} ] || rm -rf \"$3\"",
+        test = std::process::id(),
+    );
+    as_owner(Path::new("/bin/sh"))
+        .arg("-c")
+        .arg(script)
+        .arg("otto-hooks-test-pg")
+        .arg(bin.join("postgres"))
+        .arg(base.join("data"))
+        .arg(base)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map(drop)
+        .map_err(|e| format!("cannot start postgres: {e}"))
 }
 
 /// A random number for the password (from the kernel).
