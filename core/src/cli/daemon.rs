@@ -271,6 +271,16 @@ fn foreground(ctx: &Context, files: &DaemonFiles, args: &StartArgs) -> CmdResult
     };
     let interval = ctx.config.setting_duration("policies.interval");
     let pass_db = db_path.clone();
+    // `[storage] plugin = "postgres"`: serve the team's database instead.
+    let team = crate::daemon::team::configured(&ctx.config, &ctx.hooks_home)
+        .map_err(Failure::usage)?;
+    let database = team
+        .as_ref()
+        .map_or_else(|| db_path.display().to_string(), |t| t.location.clone());
+    let (open_store, pass_spec) = match team {
+        Some(t) => (Some(t.open), Some(t.spec)),
+        None => (None, None),
+    };
     let options = ServerOptions {
         db_path: db_path.clone(),
         token: serving.token.clone(),
@@ -278,10 +288,13 @@ fn foreground(ctx: &Context, files: &DaemonFiles, args: &StartArgs) -> CmdResult
         max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         schedule: Some(Schedule {
             interval,
-            pass: Box::new(move || super::retention::scheduled_pass(&pass_ctx, &pass_db)),
+            pass: Box::new(move || match &pass_spec {
+                Some(spec) => super::retention::scheduled_pass_on(&pass_ctx, spec.clone()),
+                None => super::retention::scheduled_pass(&pass_ctx, &pass_db),
+            }),
         }),
         limits: ConnectionLimits::default(),
-        open_store: None,
+        open_store,
     };
     let listener = serving
         .listener
@@ -290,7 +303,7 @@ fn foreground(ctx: &Context, files: &DaemonFiles, args: &StartArgs) -> CmdResult
     tracing::info!(
         pid = std::process::id(),
         addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
-        database = %db_path.display(),
+        database = %database,
         policies_every = ?interval,
         "history daemon serving"
     );
