@@ -1,7 +1,10 @@
 //! [`PgHistory`]: a run history in a PostgreSQL database.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 use otto_hooks_plugin_api::{ProjectUsage, Timestamp};
 use otto_hooks_sqlite::time::format_time;
@@ -34,14 +37,24 @@ pub const DEFAULT_POOL: usize = 8;
 ///   when the failure came before COMMIT was sent, so nothing is stored
 ///   twice. A connection lost *during* COMMIT is reported as such: the
 ///   write may or may not be stored, and the caller decides.
-/// - The event listener hears about this process's own writes only; other
-///   daemons' events reach a live stream through the database.
+/// - Every write that stores events also sends `NOTIFY otto_hooks_events`
+///   (delivered at COMMIT). With an event listener set, a thread `LISTEN`s
+///   on a connection of its own and hands the listener the events other
+///   processes stored (read back by seq range), so a daemon's live streams
+///   show every daemon's events. The thread reconnects by itself; events
+///   committed while it is disconnected are in the database but not pushed.
 pub struct PgHistory {
     target: PgTarget,
     pool: Mutex<Vec<Client>>,
     pool_size: usize,
     listener: Option<Arc<EventListener>>,
+    /// Tells this instance's notifications from other processes'.
+    instance: String,
+    follower: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
 }
+
+/// The channel writes notify on.
+pub const NOTIFY_CHANNEL: &str = "otto_hooks_events";
 
 impl fmt::Debug for PgHistory {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -49,6 +62,7 @@ impl fmt::Debug for PgHistory {
             .field("target", &self.target)
             .field("pool_size", &self.pool_size)
             .field("event_listener", &self.listener.is_some())
+            .field("instance", &self.instance)
             .finish()
     }
 }
@@ -72,6 +86,8 @@ impl PgHistory {
             pool: Mutex::new(vec![client]),
             pool_size: DEFAULT_POOL,
             listener: None,
+            instance: instance_id(),
+            follower: None,
         })
     }
 
@@ -153,12 +169,21 @@ impl PgHistory {
         }
     }
 
-    /// A write that stores events, told to the listener after COMMIT.
+    /// A write that stores events, notified to other processes at COMMIT
+    /// and told to the listener after it.
     fn write_events<T>(
         &self,
         f: impl Fn(&mut Transaction<'_>) -> Result<(T, Vec<EventRow>)>,
     ) -> Result<T> {
-        let (value, rows) = self.write(f)?;
+        let (value, rows) = self.write(|tx| {
+            let (value, rows) = f(tx)?;
+            if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
+                let note = format!("{} {} {} {}", self.instance, first.seq, last.seq, first.run_id);
+                tx.execute("SELECT pg_notify($1, $2)", &[&NOTIFY_CHANNEL, &note])
+                    .map_err(pg)?;
+            }
+            Ok((value, rows))
+        })?;
         if let Some(listener) = &self.listener {
             if !rows.is_empty() {
                 listener(&rows);
@@ -174,6 +199,21 @@ impl HistoryStore for PgHistory {
     }
 
     fn set_listener(&mut self, listener: Arc<EventListener>) {
+        self.stop_following();
+        let stop = Arc::new(AtomicBool::new(false));
+        let follow = Follower {
+            target: self.target.clone(),
+            instance: self.instance.clone(),
+            listener: Arc::clone(&listener),
+            stop: Arc::clone(&stop),
+        };
+        match std::thread::Builder::new()
+            .name("pg-history-listen".into())
+            .spawn(move || follow.run())
+        {
+            Ok(handle) => self.follower = Some((stop, handle)),
+            Err(e) => tracing::warn!(error = %e, "cannot start the PostgreSQL LISTEN thread"),
+        }
         self.listener = Some(listener);
     }
 
@@ -292,9 +332,128 @@ impl HistoryStore for PgHistory {
     }
 
     fn shut(&mut self) -> Result<()> {
+        self.stop_following();
         if let Ok(mut pool) = self.pool.lock() {
             pool.clear();
         }
         Ok(())
     }
+}
+
+impl PgHistory {
+    fn stop_following(&mut self) {
+        if let Some((stop, handle)) = self.follower.take() {
+            stop.store(true, Ordering::SeqCst);
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for PgHistory {
+    fn drop(&mut self) {
+        self.stop_following();
+    }
+}
+
+/// A random id for this instance's notifications.
+fn instance_id() -> String {
+    let mut buf = [0u8; 8];
+    let _ = rustix::rand::getrandom(&mut buf, rustix::rand::GetRandomFlags::empty());
+    format!("{:016x}", u64::from_le_bytes(buf))
+}
+
+/// How often the LISTEN thread looks at its stop flag, and waits before
+/// reconnecting.
+const FOLLOW_TICK: Duration = Duration::from_millis(500);
+
+/// The LISTEN side: other processes' events to the listener.
+struct Follower {
+    target: PgTarget,
+    instance: String,
+    listener: Arc<EventListener>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Follower {
+    fn run(self) {
+        while !self.stop.load(Ordering::SeqCst) {
+            if let Err(e) = self.follow() {
+                tracing::warn!(error = %e, "PostgreSQL LISTEN connection lost; reconnecting");
+                std::thread::sleep(FOLLOW_TICK);
+            }
+        }
+    }
+
+    /// One connection's worth of following; returns on error or stop.
+    fn follow(&self) -> Result<()> {
+        let mut listen = self.target.connect()?;
+        listen
+            .batch_execute(&format!("LISTEN {NOTIFY_CHANNEL}"))
+            .map_err(pg)?;
+        let mut reader: Option<Client> = None;
+        while !self.stop.load(Ordering::SeqCst) {
+            // One at a time, waiting at most a tick: the stop flag is seen.
+            let note = {
+                let mut n = listen.notifications();
+                let mut it = n.timeout_iter(FOLLOW_TICK);
+                fallible_next(&mut it)?.map(|n| n.payload().to_owned())
+            };
+            if let Some(note) = note {
+                self.deliver(&note, &mut reader)?;
+            }
+            if listen.is_closed() {
+                return Err(DbError::Server("the LISTEN connection closed".into()));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Follower {
+    /// Reads the events a notification names and hands them to the
+    /// listener (unless this instance stored them: it told the listener).
+    fn deliver(&self, note: &str, reader: &mut Option<Client>) -> Result<()> {
+        let mut parts = note.splitn(4, ' ');
+        let (Some(from), Some(first), Some(last), Some(run_id)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Ok(());
+        };
+        if from == self.instance {
+            return Ok(());
+        }
+        let (Ok(first), Ok(last)) = (first.parse::<i64>(), last.parse::<i64>()) else {
+            return Ok(());
+        };
+        let client = match reader {
+            Some(c) if !c.is_closed() => c,
+            _ => reader.insert(self.target.connect()?),
+        };
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {} FROM events WHERE run_id = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq",
+                    query::EVENT_COLUMNS
+                ),
+                &[&run_id, &first, &last],
+            )
+            .map_err(pg)?
+            .iter()
+            .map(query::event_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        if !rows.is_empty() {
+            (self.listener)(&rows);
+        }
+        Ok(())
+    }
+}
+
+/// The next notification of a timeout iterator, its error as a `DbError`.
+fn fallible_next(
+    it: &mut impl postgres::fallible_iterator::FallibleIterator<
+        Item = postgres::Notification,
+        Error = postgres::Error,
+    >,
+) -> Result<Option<postgres::Notification>> {
+    it.next().map_err(pg)
 }

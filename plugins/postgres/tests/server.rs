@@ -175,3 +175,78 @@ fn eight_writer_processes_on_one_run_number_contiguously() {
     assert_eq!(row.last_seq, (PROCESSES * PER_PROCESS) as u64);
     assert_eq!(row.event_count, row.last_seq);
 }
+
+/// Waits (bounded) until `done` holds; false when it never did.
+fn eventually(done: impl Fn() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    done()
+}
+
+/// A daemon's live streams show what other processes store: its listener
+/// hears their events (through LISTEN/NOTIFY), its own ones once, and
+/// again after its LISTEN connection was cut.
+#[test]
+fn a_listener_hears_other_processes_events_and_survives_a_cut_connection() {
+    use std::sync::Mutex;
+    let Some(cluster) = TestCluster::shared() else {
+        return;
+    };
+    let target = cluster.fresh_database();
+    let mut a = PgHistory::open(target.clone()).unwrap();
+    let seen = Arc::new(Mutex::new(Vec::<(String, u64)>::new()));
+    let sink = Arc::clone(&seen);
+    a.set_listener(Arc::new(move |rows: &[otto_hooks_sqlite::EventRow]| {
+        let mut seen = sink.lock().unwrap();
+        seen.extend(rows.iter().map(|e| (e.run_id.clone(), e.seq)));
+    }));
+    let b = PgHistory::open(target.clone()).unwrap();
+    b.start_run(run("r")).unwrap();
+    let ev = || NewEvent::new(Timestamp::from_secs(1_737_367_200), "task.started");
+    // Until the LISTEN is in place nothing is pushed: wait for it.
+    // The backend pid of the LISTEN connection, once there is one.
+    let listener_pid = || -> Option<i32> {
+        target
+            .connect()
+            .unwrap()
+            .query_opt(
+                "SELECT pid FROM pg_stat_activity WHERE query LIKE 'LISTEN%'",
+                &[],
+            )
+            .unwrap()
+            .map(|r| r.get(0))
+    };
+    assert!(eventually(|| listener_pid().is_some()));
+    let first_pid = listener_pid().unwrap();
+    b.append_events("r", vec![ev(), ev()]).unwrap();
+    a.append_events("r", vec![ev()]).unwrap();
+    b.stop_run("r", Timestamp::from_secs(1_737_367_300), None)
+        .unwrap();
+    let want: Vec<(String, u64)> = (1..=4).map(|s| ("r".to_owned(), s)).collect();
+    assert!(eventually(|| seen.lock().unwrap().len() >= 4));
+    let mut got = seen.lock().unwrap().clone();
+    got.sort();
+    assert_eq!(got, want, "each event once, a's own included");
+
+    // Cut the LISTEN connection: the thread reconnects and hears again.
+    target
+        .connect()
+        .unwrap()
+        .execute(
+            "SELECT pg_terminate_backend($1)",
+            &[&first_pid],
+        )
+        .unwrap();
+    assert!(
+        eventually(|| listener_pid().is_some_and(|p| p != first_pid)),
+        "LISTEN again after the cut"
+    );
+    b.resume_run("r", Timestamp::from_secs(1_737_367_400)).unwrap();
+    assert!(eventually(|| seen.lock().unwrap().len() >= 5));
+    assert_eq!(seen.lock().unwrap()[4], ("r".to_owned(), 5));
+}
