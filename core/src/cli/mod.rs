@@ -10,6 +10,7 @@ mod config_cmd;
 mod daemon;
 mod demo;
 mod history;
+mod history_copy;
 mod hook;
 mod import;
 mod notice;
@@ -145,6 +146,9 @@ pub enum Command {
         after_help = "Examples:\n  otto-hooks import otto\n  otto-hooks import otto --project web --json\n  otto-hooks import otto --otto-home /mnt/ci/.otto --db ./ci-history.db"
     )]
     Import(import::ImportArgs),
+    /// Run histories: copy one into another (history.db ⇄ PostgreSQL).
+    #[command(subcommand)]
+    History(history_copy::HistoryCommand),
     /// Build a sample otto home (months of runs of several projects) to try the commands on.
     #[command(
         after_help = "Examples:\n  otto-hooks demo                   in $OTTO_HOOKS_HOME/demo/otto\n  otto-hooks demo /tmp/otto-demo --projects 6 --runs 1000\n  OTTO_HOME=/tmp/otto-demo otto-hooks list"
@@ -503,6 +507,7 @@ fn dispatch(cli: Cli) -> CmdResult {
         Command::Daemon(cmd) => daemon::run(&ctx, cmd),
         Command::Ui(args) => daemon::run(&ctx, daemon::DaemonCommand::Open(args)),
         Command::Import(args) => import::run(&ctx, args),
+        Command::History(cmd) => history_copy::run(&ctx, cmd),
         Command::Demo(args) => demo::run(&ctx, args),
         Command::Completions { .. } => Ok(exit::OK),
     };

@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | `url` | (required) | `postgres://user@host:port/database`, without password |
 //! | `password_file` | — | a file holding the password, readable by its owner only |
-//! | `password_env` | `OTTO_HOOKS_PG_PASSWORD` | the environment variable holding the password |
+//! | `password_env` | `PGPASSWORD` | the environment variable holding the password |
 //! | `retention_days` | `90` | finished runs older than this are deleted by `run-policies` (0 keeps everything) |
 //!
 //! The database is connected to (and migrated) on first use.

@@ -4,7 +4,7 @@
 //! The password never comes from the command line nor from the URL (config
 //! files get committed and shown): it comes from a file readable by its
 //! owner only (`password_file`) or from an environment variable
-//! (`password_env`, by default `OTTO_HOOKS_PG_PASSWORD`).
+//! (`password_env`, by default `PGPASSWORD`).
 
 use std::fmt;
 use std::path::Path;
@@ -16,7 +16,7 @@ use postgres::{Client, NoTls};
 
 /// The environment variable read for the password when neither
 /// `password_file` nor `password_env` is set.
-pub const DEFAULT_PASSWORD_ENV: &str = "OTTO_HOOKS_PG_PASSWORD";
+pub const DEFAULT_PASSWORD_ENV: &str = "PGPASSWORD";
 
 /// How long a connection attempt may take before it fails.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

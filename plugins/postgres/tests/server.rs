@@ -110,7 +110,7 @@ const CHILD_URL: &str = "OTTO_HOOKS_TEST_PG_CHILD_URL";
 const CHILD_INDEX: &str = "OTTO_HOOKS_TEST_PG_CHILD_INDEX";
 
 /// Eight processes (this test binary run again, with the database in its
-/// environment and the password in `OTTO_HOOKS_PG_PASSWORD`, as a daemon
+/// environment and the password in `PGPASSWORD`, as a daemon
 /// gets it) append to one run at once: seq is 1..=3200 with no gap and no
 /// duplicate, and each process's events keep their order.
 #[test]
@@ -149,7 +149,7 @@ fn eight_writer_processes_on_one_run_number_contiguously() {
                 ])
                 .env(CHILD_URL, &target.url)
                 .env(CHILD_INDEX, i.to_string())
-                .env("OTTO_HOOKS_PG_PASSWORD", target.password.as_deref().unwrap())
+                .env("PGPASSWORD", target.password.as_deref().unwrap())
                 // Its harness's summary would read as this run's.
                 .stdout(std::process::Stdio::null())
                 .spawn()
