@@ -182,3 +182,68 @@ fn a_copy_with_a_spec_that_names_no_history_is_a_usage_error() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("sqlite:PATH"), "{err}");
 }
+
+/// `[storage] plugin = "postgres"` in the config: `list` reads the team
+/// history and `run-policies` applies its `retention_days` there.
+#[test]
+fn the_configured_postgres_storage_is_listed_and_expired_by_the_cli() {
+    let Some(cluster) = TestCluster::shared() else {
+        return;
+    };
+    let target = cluster.fresh_database();
+    let db = PgHistory::open(target.clone()).unwrap();
+    let now = Timestamp::now();
+    let old = Timestamp::from_secs(now.secs - 10 * 86_400);
+    for (id, at) in [("old", old), ("new", now)] {
+        db.start_run(NewRun {
+            started_at: at,
+            ..run(id, "/team", 0)
+        })
+        .unwrap();
+        db.complete_run(Completion {
+            run_id: id.into(),
+            ended_at: at,
+            status: "completed".into(),
+            completed_units: None,
+            failed_units: None,
+            blocked_units: None,
+            error: None,
+        })
+        .unwrap();
+    }
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("config.toml"),
+        format!(
+            "[storage]\nplugin = \"postgres\"\nurl = \"{}\"\nretention_days = 5\n",
+            target.url
+        ),
+    )
+    .unwrap();
+    let cli = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_otto-hooks"))
+            .args(args)
+            .env("OTTO_HOOKS_HOME", home.path())
+            .env("HOME", home.path())
+            .env("PGPASSWORD", target.password.as_deref().unwrap())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let listed = cli(&["list", "--json"]);
+    let ids: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["new", "old"], "{listed}");
+    cli(&["run-policies", "--json"]);
+    assert!(db.get_run("old").unwrap().is_none(), "expired");
+    assert!(db.get_run("new").unwrap().is_some(), "kept");
+}

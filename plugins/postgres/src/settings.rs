@@ -4,7 +4,9 @@
 //! The password never comes from the command line nor from the URL (config
 //! files get committed and shown): it comes from a file readable by its
 //! owner only (`password_file`) or from an environment variable
-//! (`password_env`, by default `PGPASSWORD`).
+//! (`password_env`, by default `PGPASSWORD`; its name must end in
+//! `PGPASSWORD`, so that a configuration cannot hand another secret to a
+//! server it names).
 
 use std::fmt;
 use std::path::Path;
@@ -54,6 +56,14 @@ impl PgTarget {
             Some(path) => Some(read_password_file(path)?),
             None => {
                 let var = password_env.unwrap_or(DEFAULT_PASSWORD_ENV);
+                // Only a variable meant for it: a configuration (a project
+                // file) must not send AWS_SECRET_ACCESS_KEY to a server it names.
+                if !var.ends_with("PGPASSWORD") {
+                    return Err(DbError::Invalid(format!(
+                        "password_env {var:?}: the variable's name must end in PGPASSWORD \
+                         (PGPASSWORD, TEAM_PGPASSWORD, …)"
+                    )));
+                }
                 match std::env::var(var) {
                     Ok(p) if !p.is_empty() => Some(p),
                     Ok(_) | Err(std::env::VarError::NotPresent) => None,
@@ -206,11 +216,13 @@ mod tests {
     #[test]
     fn the_password_comes_from_the_named_variable() {
         // A variable name of this test only: tests run in parallel.
-        let var = "OTTO_HOOKS_TEST_PG_PASSWORD_SETTINGS";
+        let var = "SETTINGS_TEST_PGPASSWORD";
         // SAFETY: no other thread reads or writes this variable.
         unsafe { std::env::set_var(var, "from-env") };
         let t = PgTarget::resolve("postgres://u@h/db", None, Some(var)).unwrap();
         assert_eq!(t.password.as_deref(), Some("from-env"));
         assert_eq!(t.describe(), "postgres://u@h/db");
+        let e = PgTarget::resolve("postgres://u@h/db", None, Some("AWS_SECRET_ACCESS_KEY"));
+        assert!(e.unwrap_err().to_string().contains("must end in PGPASSWORD"));
     }
 }
