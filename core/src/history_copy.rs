@@ -149,7 +149,11 @@ mod tests {
             StoreSpec::parse("postgres://u@h/db"),
             Ok(StoreSpec::Postgres("postgres://u@h/db".into()))
         );
-        assert!(StoreSpec::parse("mysql://x").unwrap_err().contains("sqlite:PATH"));
+        assert!(
+            StoreSpec::parse("mysql://x")
+                .unwrap_err()
+                .contains("sqlite:PATH")
+        );
         assert!(StoreSpec::parse("sqlite:").is_err());
     }
 }

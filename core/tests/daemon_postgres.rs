@@ -161,7 +161,10 @@ fn two_daemons_on_one_database_share_a_run_with_contiguous_seq() {
     assert_eq!(seqs, (1..=total as u64).collect::<Vec<_>>());
     let (_, health) = a.get("/api/health");
     assert!(
-        health["database"].as_str().unwrap().starts_with("postgres://"),
+        health["database"]
+            .as_str()
+            .unwrap()
+            .starts_with("postgres://"),
         "{health}"
     );
     a.shutdown().unwrap();

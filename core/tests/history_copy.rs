@@ -10,8 +10,7 @@ use otto_hooks_plugin_api::Timestamp;
 use otto_hooks_postgres::PgHistory;
 use otto_hooks_postgres::test_cluster::TestCluster;
 use otto_hooks_sqlite::{
-    Completion, HistoryDb, HistoryStore, NewEvent, NewRun, Options, RunFilter, all_events,
-    all_runs,
+    Completion, HistoryDb, HistoryStore, NewEvent, NewRun, Options, RunFilter, all_events, all_runs,
 };
 use serde_json::Value;
 
@@ -86,7 +85,8 @@ fn seed(db: &dyn HistoryStore) {
     db.start_run(run("resumed", "/a", 30)).unwrap();
     db.append_events("resumed", vec![ev(31, "task.started", None, "{}")])
         .unwrap();
-    db.stop_run("resumed", ts(40), Some("ctrl-c".into())).unwrap();
+    db.stop_run("resumed", ts(40), Some("ctrl-c".into()))
+        .unwrap();
     db.resume_run("resumed", ts(100)).unwrap();
     db.append_events("resumed", vec![ev(101, "task.started", None, "{}")])
         .unwrap();
@@ -151,7 +151,10 @@ fn copying_sqlite_to_postgres_and_back_gives_the_same_history_and_again_changes_
     assert_eq!(summary["inserted"], 4);
     assert_eq!(summary["events"], 10);
     let again = copy_cli(format!("sqlite:{}", first.display()), to_pg.clone());
-    assert_eq!((again["unchanged"].as_u64(), again["inserted"].as_u64()), (Some(4), Some(0)));
+    assert_eq!(
+        (again["unchanged"].as_u64(), again["inserted"].as_u64()),
+        (Some(4), Some(0))
+    );
 
     let back = dir.path().join("back.db");
     assert_eq!(
@@ -173,7 +176,14 @@ fn copying_sqlite_to_postgres_and_back_gives_the_same_history_and_again_changes_
 fn a_copy_with_a_spec_that_names_no_history_is_a_usage_error() {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_otto-hooks"))
-        .args(["history", "copy", "--from", "mysql://x", "--to", "sqlite:/tmp/x.db"])
+        .args([
+            "history",
+            "copy",
+            "--from",
+            "mysql://x",
+            "--to",
+            "sqlite:/tmp/x.db",
+        ])
         .env("OTTO_HOOKS_HOME", dir.path())
         .output()
         .unwrap();

@@ -272,8 +272,8 @@ fn foreground(ctx: &Context, files: &DaemonFiles, args: &StartArgs) -> CmdResult
     let interval = ctx.config.setting_duration("policies.interval");
     let pass_db = db_path.clone();
     // `[storage] plugin = "postgres"`: serve the team's database instead.
-    let team = crate::daemon::team::configured(&ctx.config, &ctx.hooks_home)
-        .map_err(Failure::usage)?;
+    let team =
+        crate::daemon::team::configured(&ctx.config, &ctx.hooks_home).map_err(Failure::usage)?;
     let database = team
         .as_ref()
         .map_or_else(|| db_path.display().to_string(), |t| t.location.clone());

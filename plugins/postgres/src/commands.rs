@@ -426,7 +426,9 @@ pub(crate) fn expire_preview(
     let mut preview = ExpirePreview::default();
     for row in c
         .query(
-            &format!("SELECT id, last_seq {EXPIRED} ORDER BY COALESCE(completed_at, started_at), id"),
+            &format!(
+                "SELECT id, last_seq {EXPIRED} ORDER BY COALESCE(completed_at, started_at), id"
+            ),
             &[&cutoff],
         )
         .map_err(pg)?
@@ -562,7 +564,9 @@ fn recompute_activity(tx: &mut Transaction<'_>, run_id: &str) -> Result<()> {
     let mut active_ms: i64 = 0;
     let mut resumes: i64 = 0;
     for p in points {
-        let Ok(t) = parse_time(p.get(1)) else { continue };
+        let Ok(t) = parse_time(p.get(1)) else {
+            continue;
+        };
         if p.get::<_, &str>(0) == "run.stopped" {
             if running {
                 active_ms = active_ms.saturating_add(millis_between(since, t));

@@ -32,7 +32,8 @@ pub(crate) fn pg(e: postgres::Error) -> DbError {
 /// Whether the error means the connection is gone (the server restarted,
 /// the network broke): such a connection is dropped, not pooled.
 pub(crate) fn is_connection_loss(e: &DbError, closed: bool) -> bool {
-    closed || matches!(e, DbError::Server(m) if m.starts_with("PostgreSQL connection failed") || m.starts_with("cannot connect"))
+    closed
+        || matches!(e, DbError::Server(m) if m.starts_with("PostgreSQL connection failed") || m.starts_with("cannot connect"))
 }
 
 /// The error with what caused it, on one line (the client's `Display`

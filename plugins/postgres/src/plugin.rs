@@ -66,7 +66,11 @@ impl PgSettings {
                 "settings of `{instance}`: `url` is required (postgres://user@host:port/database)"
             ))
         })?;
-        let file = self.password_file.as_ref().map(|p| data_dir.join(p));
+        // `~/` expands to $HOME; a relative path is taken from OTTO_HOOKS_HOME.
+        let file = self
+            .password_file
+            .as_ref()
+            .map(|p| otto_hooks_sqlite::db_path(Some(&p.to_string_lossy()), data_dir));
         PgTarget::resolve(url, file.as_deref(), self.password_env.as_deref())
             .map_err(|e| DbError::Invalid(format!("settings of `{instance}`: {e}")))
     }

@@ -186,11 +186,14 @@ pub(crate) fn count_runs(c: &mut impl GenericClient, filter: &RunFilter) -> Resu
 
 /// One run, when it exists.
 pub(crate) fn get_run(c: &mut impl GenericClient, id: &str) -> Result<Option<RunRow>> {
-    c.query_opt(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1"), &[&id])
-        .map_err(pg)?
-        .as_ref()
-        .map(run_from_row)
-        .transpose()
+    c.query_opt(
+        &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1"),
+        &[&id],
+    )
+    .map_err(pg)?
+    .as_ref()
+    .map(run_from_row)
+    .transpose()
 }
 
 fn require_run(c: &mut impl GenericClient, id: &str) -> Result<i64> {
@@ -205,7 +208,10 @@ fn event_conditions(filter: &EventFilter, args: &mut Args) -> String {
     if let Some(prefix) = &filter.type_prefix {
         // starts_with, not LIKE: `_` and `%` in a type are plain characters.
         if prefix.ends_with('.') {
-            sql.push_str(&format!(" AND starts_with(type, {})", args.push(prefix.clone())));
+            sql.push_str(&format!(
+                " AND starts_with(type, {})",
+                args.push(prefix.clone())
+            ));
         } else {
             let exact = args.push(prefix.clone());
             let family = args.push(format!("{prefix}."));
@@ -234,7 +240,10 @@ pub(crate) fn events(c: &mut impl GenericClient, filter: &EventFilter) -> Result
          ORDER BY seq LIMIT {lim}"
     );
     let rows = c.query(&sql, &args.refs()).map_err(pg)?;
-    let mut events = rows.iter().map(event_from_row).collect::<Result<Vec<_>>>()?;
+    let mut events = rows
+        .iter()
+        .map(event_from_row)
+        .collect::<Result<Vec<_>>>()?;
     let has_more = events.len() > limit;
     events.truncate(limit);
     Ok(EventPage { events, has_more })
@@ -273,7 +282,10 @@ pub(crate) fn events_after_id(
             &[&after_id, &(limit as i64 + 1)],
         )
         .map_err(pg)?;
-    let mut events = rows.iter().map(event_from_row).collect::<Result<Vec<_>>>()?;
+    let mut events = rows
+        .iter()
+        .map(event_from_row)
+        .collect::<Result<Vec<_>>>()?;
     let has_more = events.len() > limit;
     events.truncate(limit);
     Ok(EventPage { events, has_more })
@@ -281,10 +293,11 @@ pub(crate) fn events_after_id(
 
 /// The largest event id (0 when none).
 pub(crate) fn last_event_id(c: &mut impl GenericClient) -> Result<i64> {
-    Ok(c
-        .query_one("SELECT COALESCE(MAX(id), 0)::BIGINT FROM events", &[])
-        .map_err(pg)?
-        .get(0))
+    Ok(
+        c.query_one("SELECT COALESCE(MAX(id), 0)::BIGINT FROM events", &[])
+            .map_err(pg)?
+            .get(0),
+    )
 }
 
 /// The run's graph, when it has one.
@@ -313,7 +326,10 @@ pub(crate) fn graph(c: &mut impl GenericClient, run_id: &str) -> Result<Option<G
 }
 
 /// The run's `run.stopped` and `run.resumed` events, in order.
-pub(crate) fn stop_resume_points(c: &mut impl GenericClient, run_id: &str) -> Result<Vec<EventRow>> {
+pub(crate) fn stop_resume_points(
+    c: &mut impl GenericClient,
+    run_id: &str,
+) -> Result<Vec<EventRow>> {
     c.query(
         &format!(
             "SELECT {EVENT_COLUMNS} FROM events \

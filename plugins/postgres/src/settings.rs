@@ -223,6 +223,10 @@ mod tests {
         assert_eq!(t.password.as_deref(), Some("from-env"));
         assert_eq!(t.describe(), "postgres://u@h/db");
         let e = PgTarget::resolve("postgres://u@h/db", None, Some("AWS_SECRET_ACCESS_KEY"));
-        assert!(e.unwrap_err().to_string().contains("must end in PGPASSWORD"));
+        assert!(
+            e.unwrap_err()
+                .to_string()
+                .contains("must end in PGPASSWORD")
+        );
     }
 }

@@ -10,8 +10,8 @@ use otto_hooks_plugin_api::{ProjectUsage, Timestamp};
 use otto_hooks_sqlite::time::format_time;
 use otto_hooks_sqlite::{
     Completion, DbError, DeleteReport, EventFilter, EventListener, EventPage, EventRow,
-    ExpirePreview, ExpireReport, Graph, HistoryStore, ImportOutcome, ImportedRun, NewEvent,
-    NewRun, RepoSummary, RunFilter, RunPage, RunRow, SeqRange,
+    ExpirePreview, ExpireReport, Graph, HistoryStore, ImportOutcome, ImportedRun, NewEvent, NewRun,
+    RepoSummary, RunFilter, RunPage, RunRow, SeqRange,
 };
 use postgres::{Client, Transaction};
 
@@ -178,7 +178,10 @@ impl PgHistory {
         let (value, rows) = self.write(|tx| {
             let (value, rows) = f(tx)?;
             if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
-                let note = format!("{} {} {} {}", self.instance, first.seq, last.seq, first.run_id);
+                let note = format!(
+                    "{} {} {} {}",
+                    self.instance, first.seq, last.seq, first.run_id
+                );
                 tx.execute("SELECT pg_notify($1, $2)", &[&NOTIFY_CHANNEL, &note])
                     .map_err(pg)?;
             }

@@ -47,9 +47,11 @@ impl TestCluster {
         static CLUSTER: OnceLock<Option<TestCluster>> = OnceLock::new();
         CLUSTER
             .get_or_init(|| match bin_dir() {
-                Some(bin) => Some(start(&bin).unwrap_or_else(|e| {
-                    panic!("cannot start the test PostgreSQL cluster: {e}")
-                })),
+                Some(bin) => {
+                    Some(start(&bin).unwrap_or_else(|e| {
+                        panic!("cannot start the test PostgreSQL cluster: {e}")
+                    }))
+                }
                 None if std::env::var("CI").as_deref() == Ok("true") => panic!(
                     "PostgreSQL (initdb, postgres) is not installed and CI=true: \
                      install Debian's `postgresql` (.ci/run does)"

@@ -52,7 +52,8 @@ fn every_acknowledged_event_survives_server_restarts_during_ingest() {
                         std::thread::sleep(std::time::Duration::from_millis(50));
                         if let Ok(events) = all_events(&db, "r") {
                             if let Some(last) = events.last() {
-                                if last.payload.as_ref().unwrap().get() == format!(r#"{{"n":{n}}}"#) {
+                                if last.payload.as_ref().unwrap().get() == format!(r#"{{"n":{n}}}"#)
+                                {
                                     acked.push((n, last.seq));
                                     n += 1;
                                 }
@@ -76,11 +77,18 @@ fn every_acknowledged_event_survives_server_restarts_during_ingest() {
         (1..=events.len() as u64).collect::<Vec<_>>(),
         "contiguous"
     );
-    assert_eq!(events.len(), acked.len(), "each acknowledged event once, nothing else");
+    assert_eq!(
+        events.len(),
+        acked.len(),
+        "each acknowledged event once, nothing else"
+    );
     for (n, seq) in &acked {
         let e = &events[*seq as usize - 1];
         assert_eq!(e.payload.as_ref().unwrap().get(), format!(r#"{{"n":{n}}}"#));
     }
-    eprintln!("{} writes failed and were reported during 2 restarts", failures.len());
+    eprintln!(
+        "{} writes failed and were reported during 2 restarts",
+        failures.len()
+    );
     assert!(db.get_run("r").unwrap().is_some(), "reconnected by itself");
 }

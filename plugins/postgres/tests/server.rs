@@ -99,7 +99,10 @@ fn a_wrong_password_is_a_one_line_error_that_does_not_show_it() {
     target.password = Some("not-the-password".into());
     let err = PgHistory::open(target).unwrap_err().to_string();
     assert!(err.contains("cannot connect to PostgreSQL"), "{err}");
-    assert!(!err.contains("not-the-password") && !err.contains('\n'), "{err}");
+    assert!(
+        !err.contains("not-the-password") && !err.contains('\n'),
+        "{err}"
+    );
 }
 
 const PROCESSES: usize = 8;
@@ -237,16 +240,14 @@ fn a_listener_hears_other_processes_events_and_survives_a_cut_connection() {
     target
         .connect()
         .unwrap()
-        .execute(
-            "SELECT pg_terminate_backend($1)",
-            &[&first_pid],
-        )
+        .execute("SELECT pg_terminate_backend($1)", &[&first_pid])
         .unwrap();
     assert!(
         eventually(|| listener_pid().is_some_and(|p| p != first_pid)),
         "LISTEN again after the cut"
     );
-    b.resume_run("r", Timestamp::from_secs(1_737_367_400)).unwrap();
+    b.resume_run("r", Timestamp::from_secs(1_737_367_400))
+        .unwrap();
     assert!(eventually(|| seen.lock().unwrap().len() >= 5));
     assert_eq!(seen.lock().unwrap()[4], ("r".to_owned(), 5));
 }

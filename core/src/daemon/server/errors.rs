@@ -149,9 +149,7 @@ impl From<DbError> for ApiError {
             | DbError::Sqlite(_)
             | DbError::Schema(_)
             | DbError::Io(_)
-            | DbError::Server(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            | DbError::Server(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError::new(status, e.code(), e.to_string())
     }

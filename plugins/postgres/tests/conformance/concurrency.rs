@@ -30,7 +30,11 @@ pub fn eight_writers_on_one_run_lose_nothing_and_number_contiguously(b: &(dyn Ba
                 let own = format!("own-{i}");
                 db.start_run(new_run(&own, "/p", i as i64)).unwrap();
                 for batch in 0..EVENTS_PER_WRITER / BATCH {
-                    let run = if batch % 2 == 0 { "shared" } else { own.as_str() };
+                    let run = if batch % 2 == 0 {
+                        "shared"
+                    } else {
+                        own.as_str()
+                    };
                     let events = (0..BATCH)
                         .map(|k| {
                             let n = batch * BATCH + k;

@@ -1,10 +1,11 @@
 //! Import: atomic, idempotent, summarised
 //! (from otto-hooks-sqlite's tests/import.rs, on any backend).
 
-use otto_hooks_sqlite::{DbError, EventFilter, HistoryStore, ImportOutcome, ImportedRun, all_events};
+use otto_hooks_sqlite::{
+    DbError, EventFilter, HistoryStore, ImportOutcome, ImportedRun, all_events,
+};
 
 use super::backends::*;
-
 
 fn imported(events: usize, finished: bool) -> ImportedRun {
     let graph = r#"{"graph":{"nodes":[{"id":"a"}],"edges":[],"levels":[["a"]]}}"#;
@@ -93,8 +94,5 @@ pub fn a_bad_import_changes_nothing(b: &dyn Backend) {
     assert_eq!(t.get_run("imp").unwrap().unwrap().event_count, 3);
     let mut mismatched = imported(3, true);
     mismatched.completion.as_mut().unwrap().run_id = "other".into();
-    assert!(matches!(
-        t.import_run(mismatched),
-        Err(DbError::Invalid(_))
-    ));
+    assert!(matches!(t.import_run(mismatched), Err(DbError::Invalid(_))));
 }

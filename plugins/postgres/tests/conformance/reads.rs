@@ -5,7 +5,6 @@ use otto_hooks_sqlite::{EventFilter, HistoryStore, RunCursor, RunFilter};
 
 use super::backends::*;
 
-
 /// A seeded run: (started, id, project, status).
 type Seeded = (i64, String, String, String);
 /// Which seeded runs a filter should return.
@@ -270,4 +269,3 @@ pub fn event_pages_return_every_matching_event_once_in_seq_order(b: &dyn Backend
     );
     assert!(!mid.has_more);
 }
-

@@ -73,10 +73,7 @@ pub fn expire_deletes_old_finished_runs_in_chunks_and_never_running_ones(b: &dyn
         ]
     );
     assert_eq!(report.events_deleted, 6 * 400 + 1);
-    assert!(
-        (3..=4).contains(&report.chunks),
-        "chunks of 2: {report:?}"
-    );
+    assert!((3..=4).contains(&report.chunks), "chunks of 2: {report:?}");
     assert_eq!(
         ids(db),
         [
@@ -90,7 +87,10 @@ pub fn expire_deletes_old_finished_runs_in_chunks_and_never_running_ones(b: &dyn
     assert_eq!(total_events(db), before - report.events_deleted as usize);
     for gone in &report.run_ids {
         assert!(db.get_run(gone).unwrap().is_none());
-        assert!(db.stop_resume_points(gone).unwrap().is_empty(), "no orphan events");
+        assert!(
+            db.stop_resume_points(gone).unwrap().is_empty(),
+            "no orphan events"
+        );
     }
     let again = db.expire(ts(2000), 2).unwrap();
     assert_eq!((again.runs_deleted, again.events_deleted), (0, 0));
