@@ -8,9 +8,22 @@ use postgres::error::SqlState;
 /// lost connection and everything else the server said are `Server`.
 pub(crate) fn pg(e: postgres::Error) -> DbError {
     let Some(db) = e.as_db_error() else {
-        return DbError::Server(format!("PostgreSQL connection failed: {}", describe(&e)));
+        let io = std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
+        return DbError::Server(if e.is_closed() || io {
+            format!("PostgreSQL connection failed: {}", describe(&e))
+        } else {
+            format!("PostgreSQL client error: {}", describe(&e))
+        });
     };
     let code = db.code();
+    // The server going away (shutdown, restart, starting up) or the link
+    // breaking: a lost connection, which a caller may retry on a new one.
+    if code.code().starts_with("57P") || code.code().starts_with("08") {
+        return DbError::Server(format!(
+            "PostgreSQL connection failed: {}",
+            db.message()
+        ));
+    }
     if *code == SqlState::T_R_SERIALIZATION_FAILURE
         || *code == SqlState::T_R_DEADLOCK_DETECTED
         || *code == SqlState::LOCK_NOT_AVAILABLE

@@ -70,9 +70,9 @@ impl fmt::Debug for PgHistory {
 /// Where a write failed, to decide whether a retry is safe.
 enum WriteError {
     /// Before COMMIT was sent: nothing is stored.
-    Before(DbError, bool),
+    Before(DbError),
     /// COMMIT itself failed.
-    AtCommit(DbError, bool),
+    AtCommit(DbError),
 }
 
 impl PgHistory {
@@ -138,25 +138,25 @@ impl PgHistory {
             let result = (|| {
                 let mut tx = client
                     .transaction()
-                    .map_err(|e| WriteError::Before(pg(e), false))?;
-                let value = f(&mut tx).map_err(|e| WriteError::Before(e, false))?;
+                    .map_err(|e| WriteError::Before(pg(e)))?;
+                let value = f(&mut tx).map_err(WriteError::Before)?;
                 tx.commit()
-                    .map_err(|e| WriteError::AtCommit(pg(e), false))?;
+                    .map_err(|e| WriteError::AtCommit(pg(e)))?;
                 Ok(value)
             })();
             let closed = client.is_closed();
             self.give_back(client);
             match result {
                 Ok(v) => return Ok(v),
-                Err(WriteError::Before(e, c)) => {
-                    if attempt == 0 && is_connection_loss(&e, closed || c) {
+                Err(WriteError::Before(e)) => {
+                    if attempt == 0 && is_connection_loss(&e, closed) {
                         attempt += 1;
                         continue;
                     }
                     return Err(e);
                 }
-                Err(WriteError::AtCommit(e, c)) => {
-                    if is_connection_loss(&e, closed || c) {
+                Err(WriteError::AtCommit(e)) => {
+                    if is_connection_loss(&e, closed) {
                         return Err(DbError::Server(format!(
                             "the connection to PostgreSQL at {} was lost during COMMIT: the \
                              write may or may not be stored; read the run before retrying ({e})",
