@@ -71,7 +71,11 @@ fn ingest(options: ServerOptions, batches: usize) -> f64 {
             .post(&format!("http://{addr}/api/runs"))
             .header("Authorization", &auth)
             .header("Content-Type", "application/json")
-            .send(json!({"repo_path": format!("/bench/{c}"), "parallelism": 4, "total_units": 8}).to_string().as_bytes())
+            .send(
+                json!({"repo_path": format!("/bench/{c}"), "parallelism": 4, "total_units": 8})
+                    .to_string()
+                    .as_bytes(),
+            )
             .expect("start run")
             .body_mut()
             .read_json()
@@ -164,7 +168,10 @@ fn main() {
             .collect();
         db.append_events("big", batch).expect("append");
     }
-    eprintln!("seeded {events} events in {:.1}s", seeding.elapsed().as_secs_f64());
+    eprintln!(
+        "seeded {events} events in {:.1}s",
+        seeding.elapsed().as_secs_f64()
+    );
     let mut samples = Vec::new();
     for k in 0..200u64 {
         let after = (k * 4_999) % (events as u64).saturating_sub(100).max(1);
@@ -191,7 +198,8 @@ fn main() {
             let db = &db;
             s.spawn(move || {
                 for i in (w..runs).step_by(4) {
-                    db.start_run(run(&format!("run-{i:06}"), i as i64)).expect("run");
+                    db.start_run(run(&format!("run-{i:06}"), i as i64))
+                        .expect("run");
                 }
             });
         }
@@ -208,5 +216,8 @@ fn main() {
         samples.push(t.elapsed().as_secs_f64() * 1000.0);
         assert_eq!(page.runs.len(), runs);
     }
-    println!("list {runs} runs in one page: median {:.1} ms", median_ms(samples));
+    println!(
+        "list {runs} runs in one page: median {:.1} ms",
+        median_ms(samples)
+    );
 }

@@ -19,10 +19,7 @@ pub(crate) fn pg(e: postgres::Error) -> DbError {
     // The server going away (shutdown, restart, starting up) or the link
     // breaking: a lost connection, which a caller may retry on a new one.
     if code.code().starts_with("57P") || code.code().starts_with("08") {
-        return DbError::Server(format!(
-            "PostgreSQL connection failed: {}",
-            db.message()
-        ));
+        return DbError::Server(format!("PostgreSQL connection failed: {}", db.message()));
     }
     if *code == SqlState::T_R_SERIALIZATION_FAILURE
         || *code == SqlState::T_R_DEADLOCK_DETECTED

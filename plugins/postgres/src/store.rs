@@ -140,8 +140,7 @@ impl PgHistory {
                     .transaction()
                     .map_err(|e| WriteError::Before(pg(e)))?;
                 let value = f(&mut tx).map_err(WriteError::Before)?;
-                tx.commit()
-                    .map_err(|e| WriteError::AtCommit(pg(e)))?;
+                tx.commit().map_err(|e| WriteError::AtCommit(pg(e)))?;
                 Ok(value)
             })();
             let closed = client.is_closed();
