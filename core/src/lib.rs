@@ -36,6 +36,7 @@ pub mod config;
 pub mod daemon;
 pub mod fsops;
 pub mod history;
+pub mod history_copy;
 pub mod history_retention;
 pub mod hooks;
 pub mod import;

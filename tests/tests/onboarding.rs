@@ -342,6 +342,21 @@ fn every_json_output_has_the_keys_docs_json_md_shows() {
             doc(&["import", "otto", "--json"]),
         ),
         (
+            "`otto-hooks history copy --json`",
+            doc(&[
+                "history",
+                "copy",
+                "--from",
+                &format!(
+                    "sqlite:{}",
+                    home.path().join(".otto-hooks/history.db").display()
+                ),
+                "--to",
+                &format!("sqlite:{}", home.path().join("copy.db").display()),
+                "--json",
+            ]),
+        ),
+        (
             "`otto-hooks daemon status --json`",
             doc(&["daemon", "status", "--json"]),
         ),

@@ -276,6 +276,16 @@ fn foreground(ctx: &Context, files: &DaemonFiles, args: &StartArgs) -> CmdResult
         .setting_str("daemon.auth")
         .map_or(Ok(AuthMode::Token), AuthMode::parse)
         .map_err(Failure::failed)?;
+    // `[storage] plugin = "postgres"`: serve the team's database instead.
+    let team =
+        crate::daemon::team::configured(&ctx.config, &ctx.hooks_home).map_err(Failure::usage)?;
+    let database = team
+        .as_ref()
+        .map_or_else(|| db_path.display().to_string(), |t| t.location.clone());
+    let (open_store, pass_spec) = match team {
+        Some(t) => (Some(t.open), Some(t.spec)),
+        None => (None, None),
+    };
     let options = ServerOptions {
         db_path: db_path.clone(),
         token: serving.token.clone(),
@@ -285,9 +295,13 @@ fn foreground(ctx: &Context, files: &DaemonFiles, args: &StartArgs) -> CmdResult
         max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         schedule: scheduled.then(|| Schedule {
             interval,
-            pass: Box::new(move || super::retention::scheduled_pass(&pass_ctx, &pass_db)),
+            pass: Box::new(move || match &pass_spec {
+                Some(spec) => super::retention::scheduled_pass_on(&pass_ctx, spec.clone()),
+                None => super::retention::scheduled_pass(&pass_ctx, &pass_db),
+            }),
         }),
         limits: ConnectionLimits::default(),
+        open_store,
     };
     let listener = serving
         .listener
@@ -296,7 +310,7 @@ fn foreground(ctx: &Context, files: &DaemonFiles, args: &StartArgs) -> CmdResult
     tracing::info!(
         pid = std::process::id(),
         addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
-        database = %db_path.display(),
+        database = %database,
         auth = auth.as_str(),
         policies_every = ?interval,
         "history daemon serving"

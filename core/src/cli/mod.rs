@@ -13,6 +13,7 @@ mod daemon;
 mod daemon_notice;
 mod demo;
 mod history;
+mod history_copy;
 mod hook;
 mod import;
 mod insights;
@@ -91,6 +92,15 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// `history TASK [options]` or `history copy --from … --to …`.
+#[derive(Debug, clap::Args)]
+pub struct HistoryCmd {
+    #[command(subcommand)]
+    command: Option<history_copy::HistoryCommand>,
+    #[command(flatten)]
+    task: Option<insights::HistoryArgs>,
+}
+
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -137,10 +147,13 @@ pub enum Command {
     )]
     Why(retention::WhyArgs),
     /// Every execution of one task, newest first: status, exit code, duration, run, log.
+    /// `history copy` moves a whole run history (history.db ⇄ PostgreSQL).
     #[command(
-        after_help = "Examples:\n  otto-hooks history build --failed\n  otto-hooks history test --project web --limit 10 --json\n  otto-hooks history api --db ~/.otto-hooks/history.db"
+        args_conflicts_with_subcommands = true,
+        subcommand_negates_reqs = true,
+        after_help = "Examples:\n  otto-hooks history build --failed\n  otto-hooks history test --project web --limit 10 --json\n  otto-hooks history api --db ~/.otto-hooks/history.db\n  otto-hooks history copy --from sqlite:$HOME/.otto-hooks/history.db --to postgres:postgres://otto@db/otto_hooks\n\nA task literally named `copy`: otto-hooks history -- copy"
     )]
-    History(insights::HistoryArgs),
+    History(HistoryCmd),
     /// Runs and tasks of a window: success rate, p50/p90/max duration, disk, trend.
     #[command(
         after_help = "Examples:\n  otto-hooks stats\n  otto-hooks stats build --since 7d\n  otto-hooks stats --trend              per-task duration sparklines\n  otto-hooks stats --since all --json"
@@ -539,7 +552,15 @@ fn dispatch(cli: Cli) -> CmdResult {
         Command::RunPolicies(args) => retention::run_policies(&ctx, args),
         Command::Why(args) => retention::why(&ctx, args),
         Command::Audit(args) => audit::run(&ctx, args),
-        Command::History(args) => insights::history(&ctx, args),
+        Command::History(HistoryCmd {
+            command: Some(cmd), ..
+        }) => history_copy::run(&ctx, cmd),
+        Command::History(HistoryCmd {
+            task: Some(args), ..
+        }) => insights::history(&ctx, args),
+        Command::History(_) => Err(Failure::usage(
+            "history: name a task (`otto-hooks history TASK`) or `copy`",
+        )),
         Command::Stats(args) => insights::stats(&ctx, args),
         Command::Compare(args) => insights::compare(&ctx, args),
         Command::Flaky(args) => insights::flaky(&ctx, args),

@@ -897,6 +897,12 @@ pub(crate) fn scheduled_pass(ctx: &Context, db: &std::path::Path) -> String {
         }
         Err(e) => return format!("run-policies failed: {}: {e}", db.display()),
     };
+    scheduled_pass_on(ctx, history)
+}
+
+/// [`scheduled_pass`] with the history storage `history` (the daemon's
+/// PostgreSQL history, or history.db).
+pub(crate) fn scheduled_pass_on(ctx: &Context, history: crate::config::InstanceSpec) -> String {
     let args = RunPoliciesArgs {
         policy: PolicyArgs {
             project: None,

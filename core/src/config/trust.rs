@@ -22,7 +22,7 @@ use super::settings;
 
 /// Plugin settings that are paths (the built-in storages'): a project
 /// file may not aim them outside its project.
-const PATH_SETTINGS: &[&str] = &["otto_home", "db"];
+const PATH_SETTINGS: &[&str] = &["otto_home", "db", "password_file"];
 
 /// Why the project file at `file` must not be read, or `None` when it may.
 /// `home` is the user's home directory; `cwd` the working directory the

@@ -12,10 +12,15 @@
 //!
 //! - [`control`] — the lifecycle around it: pid, token, port and log
 //!   files, starting in the background, stopping gracefully.
+//!
+//! - [`team`] — with `[storage] plugin = "postgres"`, the daemon serves
+//!   that shared database instead of `history.db`.
 
 pub mod control;
 pub mod server;
+pub mod team;
 
 pub use server::{
-    AuthMode, ConnectionLimits, DEFAULT_MAX_BODY_BYTES, Schedule, ServerOptions, serve,
+    AuthMode, ConnectionLimits, DEFAULT_MAX_BODY_BYTES, Schedule, ServerOptions, StoreOpener,
+    serve,
 };

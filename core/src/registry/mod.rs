@@ -27,11 +27,12 @@ use otto_hooks_plugin_api::report::{PluginEntry, PluginList};
 use crate::config::{Config, InstanceSpec};
 
 /// The modules linked into this binary.
-fn builtin_modules() -> [&'static PluginModule; 6] {
+fn builtin_modules() -> [&'static PluginModule; 7] {
     [
         &otto_hooks_otto_fs::MODULE,
         &crate::client::plugin::MODULE,
         &otto_hooks_sqlite::MODULE,
+        &otto_hooks_postgres::MODULE,
         &otto_hooks_status_default::MODULE,
         &otto_hooks_retention_standard::MODULE,
         &otto_hooks_reporters::MODULE,

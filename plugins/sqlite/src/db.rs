@@ -97,7 +97,7 @@ impl HistoryDb {
         self.shutdown()
     }
 
-    fn shutdown(&mut self) -> Result<()> {
+    pub(crate) fn shutdown(&mut self) -> Result<()> {
         self.sender.take();
         if let Ok(mut readers) = self.readers.lock() {
             readers.clear();

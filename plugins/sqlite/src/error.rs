@@ -22,6 +22,9 @@ pub enum DbError {
     Schema(String),
     /// A file-system operation failed; the message names the path.
     Io(String),
+    /// A database server (PostgreSQL) failed or could not be reached; the
+    /// message names the server and says whether a write may have landed.
+    Server(String),
 }
 
 impl fmt::Display for DbError {
@@ -33,7 +36,8 @@ impl fmt::Display for DbError {
             | DbError::Busy(m)
             | DbError::Sqlite(m)
             | DbError::Schema(m)
-            | DbError::Io(m) => f.write_str(m),
+            | DbError::Io(m)
+            | DbError::Server(m) => f.write_str(m),
         }
     }
 }
@@ -48,9 +52,11 @@ impl DbError {
             DbError::NotFound(_) => "NOT_FOUND",
             DbError::AlreadyExists(_) => "ALREADY_EXISTS",
             DbError::Invalid(_) => "INVALID_PARAM",
-            DbError::Busy(_) | DbError::Sqlite(_) | DbError::Schema(_) | DbError::Io(_) => {
-                "INTERNAL"
-            }
+            DbError::Busy(_)
+            | DbError::Sqlite(_)
+            | DbError::Schema(_)
+            | DbError::Io(_)
+            | DbError::Server(_) => "INTERNAL",
         }
     }
 

@@ -70,10 +70,11 @@ pub mod query;
 mod repos;
 pub mod schema;
 pub mod search;
+mod store;
 mod summary;
 pub mod time;
 pub mod units;
-mod validate;
+pub mod validate;
 mod writer;
 
 pub use connection::Options;
@@ -95,6 +96,7 @@ pub use repos::RepoSummary;
 pub use schema::{LATEST_VERSION, MIGRATIONS, Migration};
 pub use search::{EventSearch, SearchQuery};
 pub use units::UnitSummary;
+pub use store::{HistoryStore, all_events, all_runs};
 
 otto_hooks_plugin_api::plugin_module! {
     /// The plugins of this crate: the `sqlite` storage.

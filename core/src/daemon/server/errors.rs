@@ -154,9 +154,11 @@ impl From<DbError> for ApiError {
             DbError::NotFound(_) => StatusCode::NOT_FOUND,
             DbError::AlreadyExists(_) => StatusCode::CONFLICT,
             DbError::Invalid(_) => StatusCode::BAD_REQUEST,
-            DbError::Busy(_) | DbError::Sqlite(_) | DbError::Schema(_) | DbError::Io(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            DbError::Busy(_)
+            | DbError::Sqlite(_)
+            | DbError::Schema(_)
+            | DbError::Io(_)
+            | DbError::Server(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError::new(status, e.code(), e.to_string())
     }

@@ -39,6 +39,12 @@ where
 {
     state
         .blocking(move |db| {
+            let Some(db) = db.as_sqlite() else {
+                return Err(ApiError::invalid_param(format!(
+                    "stats, task histories, compare and flaky read history.db; this daemon serves {} (not available there yet)",
+                    db.location()
+                )));
+            };
             let path = db.path().display().to_string();
             db.read_with(|conn| Ok(f(&HistorySource::new(conn, path))))?
                 .map_err(api_error)

@@ -16,7 +16,7 @@ use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use otto_hooks_plugin_api::Timestamp;
-use otto_hooks_sqlite::{EventFilter, HistoryDb, RunFilter, RunRow};
+use otto_hooks_sqlite::{EventFilter, HistoryStore, RunFilter, RunRow};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -78,7 +78,7 @@ pub(crate) struct StateDoc {
 }
 
 /// The current run: the newest running one, else the newest of all.
-fn current_run(db: &HistoryDb) -> Result<Option<RunRow>, ApiError> {
+fn current_run(db: &dyn HistoryStore) -> Result<Option<RunRow>, ApiError> {
     let newest = |status: Option<&str>| -> Result<Option<RunRow>, ApiError> {
         let page = db.list_runs(&RunFilter {
             status: status.map(str::to_owned),
@@ -107,7 +107,7 @@ fn unit_status(kind: &str) -> Option<&'static str> {
 
 /// Folds a run's `unit.*` events into each unit's latest state, in the order
 /// the units first appeared.
-fn unit_states(db: &HistoryDb, run_id: &str) -> Result<Vec<UnitState>, ApiError> {
+fn unit_states(db: &dyn HistoryStore, run_id: &str) -> Result<Vec<UnitState>, ApiError> {
     let mut order: Vec<String> = Vec::new();
     let mut states: BTreeMap<String, UnitState> = BTreeMap::new();
     let mut after = None;

@@ -48,7 +48,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use otto_hooks_redact::Redactor;
-use otto_hooks_sqlite::{EventRow, HistoryDb, Options};
+use otto_hooks_sqlite::{EventRow, HistoryDb, HistoryStore, Options};
 use tokio::sync::{broadcast, watch};
 
 pub use conn::ConnectionLimits;
@@ -93,7 +93,13 @@ pub struct ServerOptions {
     /// A Unix socket to serve the same API on, to this process's user only
     /// (each peer's uid is checked; their writes need no token), when any.
     pub unix_listener: Option<std::os::unix::net::UnixListener>,
+    /// Opens another history store instead of `db_path` (the `postgres`
+    /// storage); `None` serves history.db at `db_path`.
+    pub open_store: Option<StoreOpener>,
 }
+
+/// Opens the store a daemon serves, on the thread that calls [`serve`].
+pub type StoreOpener = Box<dyn FnOnce() -> Result<Box<dyn HistoryStore>, String> + Send>;
 
 impl ServerOptions {
     /// Options with the default redactor and body cap and no schedule.
@@ -107,6 +113,7 @@ impl ServerOptions {
             schedule: None,
             limits: ConnectionLimits::default(),
             unix_listener: None,
+            open_store: None,
         }
     }
 }
@@ -122,6 +129,7 @@ impl fmt::Debug for ServerOptions {
             .field("schedule", &self.schedule)
             .field("limits", &self.limits)
             .field("unix_listener", &self.unix_listener)
+            .field("open_store", &self.open_store.is_some())
             .finish()
     }
 }
@@ -151,7 +159,7 @@ pub(crate) type Batch = Arc<Vec<EventRow>>;
 
 /// What every handler shares.
 pub(crate) struct AppState {
-    db: Arc<HistoryDb>,
+    db: Arc<dyn HistoryStore>,
     redactor: Redactor,
     guard: security::Guard,
     live: broadcast::Sender<Batch>,
@@ -173,10 +181,10 @@ impl AppState {
     async fn blocking<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
-        F: FnOnce(&HistoryDb) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&dyn HistoryStore) -> Result<T, ApiError> + Send + 'static,
     {
         let db = Arc::clone(&self.db);
-        tokio::task::spawn_blocking(move || f(&db))
+        tokio::task::spawn_blocking(move || f(&*db))
             .await
             .map_err(|e| ApiError::internal(format!("a history.db task failed: {e}")))?
     }
@@ -212,20 +220,25 @@ pub fn serve(
         .set_nonblocking(true)
         .map_err(|e| format!("cannot set up the listener on {local}: {e}"))?;
 
-    let mut db = HistoryDb::open(&options.db_path, &Options::default())
-        .map_err(|e| format!("cannot open the history database: {e}"))?;
+    let mut db: Box<dyn HistoryStore> = match options.open_store {
+        Some(open) => open()?,
+        None => Box::new(
+            HistoryDb::open(&options.db_path, &Options::default())
+                .map_err(|e| format!("cannot open the history database: {e}"))?,
+        ),
+    };
     let (live, _) = broadcast::channel::<Batch>(LIVE_CAPACITY);
     {
         let live = live.clone();
-        db.set_event_listener(move |rows| {
+        db.set_listener(Arc::new(move |rows: &[EventRow]| {
             // No follower, no copy. One subscribing meanwhile reads these
             // rows from the database: they are committed.
             if live.receiver_count() > 0 {
                 let _ = live.send(Arc::new(rows.to_vec()));
             }
-        });
+        }));
     }
-    let db = Arc::new(db);
+    let db: Arc<dyn HistoryStore> = Arc::from(db);
 
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4));
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -314,40 +327,32 @@ pub fn serve(
 }
 
 /// Waits until no request task holds the database, then closes it
-/// (pending commands committed, WAL checkpointed with TRUNCATE).
-async fn drain(mut db: Arc<HistoryDb>) {
+/// (pending commands committed; history.db's WAL checkpointed with
+/// TRUNCATE, a server's connections closed).
+async fn drain(mut db: Arc<dyn HistoryStore>) {
     let deadline = Instant::now() + DRAIN_WAIT;
     loop {
-        match Arc::try_unwrap(db) {
-            Ok(owned) => {
-                let closed = tokio::task::spawn_blocking(move || {
-                    let checkpointed = owned.checkpoint_truncate();
-                    (checkpointed, owned.close())
-                })
-                .await;
-                match closed {
-                    Ok((Ok(true), Ok(()))) => tracing::info!("history.db closed"),
-                    Ok((Ok(false), Ok(()))) => tracing::warn!(
-                        "history.db closed; a reader kept its WAL from being truncated"
-                    ),
-                    Ok((Err(e), _)) | Ok((_, Err(e))) => {
-                        tracing::warn!(error = %e, "closing history.db")
-                    }
-                    Err(e) => tracing::warn!(error = %e, "closing history.db"),
-                }
-                return;
+        if Arc::get_mut(&mut db).is_some() {
+            let closed = tokio::task::spawn_blocking(move || {
+                let mut db = db;
+                Arc::get_mut(&mut db).map(|store| store.shut())
+            })
+            .await;
+            match closed {
+                Ok(Some(Ok(()))) => tracing::info!("history store closed"),
+                Ok(Some(Err(e))) => tracing::warn!(error = %e, "closing the history store"),
+                Ok(None) => tracing::warn!("history store still shared at close"),
+                Err(e) => tracing::warn!(error = %e, "closing the history store"),
             }
-            Err(shared) if Instant::now() < deadline => {
-                db = shared;
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            Err(shared) => {
-                // A request task is stuck; checkpoint what is committed.
-                tracing::warn!("history.db still in use after shutdown; checkpointing only");
-                let _ = tokio::task::spawn_blocking(move || shared.checkpoint_truncate()).await;
-                return;
-            }
+            return;
         }
+        if Instant::now() >= deadline {
+            // A request task is stuck; checkpoint what is committed.
+            tracing::warn!("history store still in use after shutdown; checkpointing only");
+            let _ = tokio::task::spawn_blocking(move || db.checkpoint()).await;
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
