@@ -21,6 +21,5 @@ pub mod server;
 pub mod team;
 
 pub use server::{
-    AuthMode, ConnectionLimits, DEFAULT_MAX_BODY_BYTES, Schedule, ServerOptions, StoreOpener,
-    serve,
+    AuthMode, ConnectionLimits, DEFAULT_MAX_BODY_BYTES, Schedule, ServerOptions, StoreOpener, serve,
 };

@@ -95,8 +95,8 @@ pub use query::{EventFilter, EventPage, RunFilter, RunPage};
 pub use repos::RepoSummary;
 pub use schema::{LATEST_VERSION, MIGRATIONS, Migration};
 pub use search::{EventSearch, SearchQuery};
-pub use units::UnitSummary;
 pub use store::{HistoryStore, all_events, all_runs};
+pub use units::UnitSummary;
 
 otto_hooks_plugin_api::plugin_module! {
     /// The plugins of this crate: the `sqlite` storage.

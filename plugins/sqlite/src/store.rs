@@ -90,7 +90,10 @@ pub trait HistoryStore: Send + Sync + fmt::Debug {
     }
     /// A page of a run's events with the search grammar, either order.
     fn search_events(&self, _search: &EventSearch) -> Result<EventPage> {
-        Err(unsupported(self, "searching and paging events newest first"))
+        Err(unsupported(
+            self,
+            "searching and paging events newest first",
+        ))
     }
     /// How many of a run's events the search matches.
     fn count_search(&self, _search: &EventSearch) -> Result<u64> {
