@@ -175,6 +175,17 @@ const FAILED_SQL: &str = " AND (substr(type, -5) = '.fail' OR instr(type, 'faile
      OR coalesce(error, '') <> '')";
 
 impl EventSearch {
+    /// Whether this is a plain [`EventFilter`] page: oldest first, no text
+    /// search, no failures-only, no `before_seq`, no offset (what every
+    /// backend can answer with its `events`).
+    pub fn is_plain(&self) -> bool {
+        self.query.is_none()
+            && !self.failed
+            && !self.descending
+            && self.before_seq.is_none()
+            && self.offset == 0
+    }
+
     fn conditions(&self) -> (String, Vec<Value>) {
         let (mut sql, mut args) = event_conditions(&self.filter);
         if let Some(q) = &self.query {

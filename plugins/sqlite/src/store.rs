@@ -88,16 +88,25 @@ pub trait HistoryStore: Send + Sync + fmt::Debug {
             Some(_) => Err(unsupported(self, "a graph given at a run's start")),
         }
     }
-    /// A page of a run's events with the search grammar, either order.
-    fn search_events(&self, _search: &EventSearch) -> Result<EventPage> {
+    /// A page of a run's events with the search grammar, either order. The
+    /// default answers the plain form (oldest first, filter and `after_seq`
+    /// only) through [`events`](Self::events) and refuses the rest.
+    fn search_events(&self, search: &EventSearch) -> Result<EventPage> {
+        if search.is_plain() {
+            return self.events(&search.filter);
+        }
         Err(unsupported(
             self,
-            "searching and paging events newest first",
+            "text search, failures only, offsets and newest-first pages of events",
         ))
     }
-    /// How many of a run's events the search matches.
-    fn count_search(&self, _search: &EventSearch) -> Result<u64> {
-        Err(unsupported(self, "searching events"))
+    /// How many of a run's events the search matches (the default: the
+    /// plain form only, through [`count_events`](Self::count_events)).
+    fn count_search(&self, search: &EventSearch) -> Result<u64> {
+        if search.is_plain() {
+            return self.count_events(&search.filter);
+        }
+        Err(unsupported(self, "text search and failures only on events"))
     }
     /// Each unit of a run summarised from its events (the waterfall).
     fn unit_summaries(&self, _run_id: &str) -> Result<Vec<UnitSummary>> {
