@@ -381,7 +381,12 @@ fn drain(reader: Option<std::thread::JoinHandle<()>>) {
 fn last_line(tail: &Mutex<Vec<u8>>) -> Option<String> {
     let tail = tail.lock().ok()?;
     let text = String::from_utf8_lossy(&tail);
-    let line = text.lines().rev().find(|l| !l.trim().is_empty())?;
+    // Rust's panic output ends with a `note:` about backtraces: the line
+    // worth showing is the one before.
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty() && !l.starts_with("note: "))?;
     let clean: String = line
         .chars()
         .map(|c| if c.is_control() { '?' } else { c })
