@@ -200,3 +200,75 @@ fn process_isolation_on_a_kind_that_cannot_have_it_yet_is_a_one_line_error() {
         "{stderr}"
     );
 }
+
+/// `plugins check --json` of the library of `crate_name` with `settings`.
+fn check(crate_name: &str, settings: &str) -> (i32, Value) {
+    let w = OttoWorld::new();
+    let plugins = plugin_dir(&w, crate_name);
+    let lib = std::fs::read_dir(&plugins)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let out = w.run(&[
+        "plugins",
+        "check",
+        lib.to_str().unwrap(),
+        "--settings",
+        settings,
+        "--json",
+    ]);
+    let doc: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&out.stderr)));
+    (out.status.code().unwrap(), doc)
+}
+
+fn step<'a>(doc: &'a Value, name: &str) -> &'a Value {
+    doc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == name)
+        .unwrap_or_else(|| panic!("no step {name}: {doc:#}"))
+}
+
+#[test]
+fn plugins_check_reports_the_isolation_mode_and_one_call_in_that_mode() {
+    let (code, doc) = check("weekday-retention", "weeks = 2");
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(step(&doc, "retention weekday: isolation")["detail"], "in-process");
+    let decide = step(&doc, "retention weekday: decide");
+    assert!(decide["detail"].as_str().unwrap().contains("in-process)"), "{decide}");
+
+    let (code, doc) = check(
+        "weekday-retention",
+        "weeks = 2\nisolation = { mode = \"process\", memory = \"512MiB\" }",
+    );
+    assert_eq!(code, 0, "{doc:#}");
+    let isolation = step(&doc, "retention weekday: isolation");
+    assert_eq!(isolation["detail"], "process (timeout 30s, memory 512 MiB)");
+    let decide = step(&doc, "retention weekday: decide (isolated)");
+    assert_eq!(decide["ok"], true, "{decide}");
+    let detail = decide["detail"].as_str().unwrap();
+    assert!(detail.contains("isolated; starting the runner"), "{detail}");
+}
+
+#[test]
+fn plugins_check_of_crashing_plugins_isolated_fails_each_with_its_signal_and_survives() {
+    let (code, doc) = check("fixture-unruly", &format!("isolation = {LIMITS}"));
+    assert_eq!(code, 1, "{doc:#}");
+    for (plugin, needle) in [
+        ("segfault", "SIGSEGV"),
+        ("abort", "SIGABRT"),
+        ("spin", "within 3s"),
+        ("hog", "memory allocation of"),
+        ("garbage", "malformed reply"),
+    ] {
+        let s = step(&doc, &format!("retention {plugin}: decide (isolated)"));
+        assert_eq!(s["ok"], false, "{s}");
+        let detail = s["detail"].as_str().unwrap();
+        assert!(detail.contains(needle), "{plugin}: {detail}");
+        assert!(!detail.contains('\n'), "{detail:?}");
+    }
+}
