@@ -102,6 +102,14 @@ pub fn for_kind(kind: PluginKind, settings: &toml::Table) -> Result<(Isolation, 
     Ok((isolation, rest))
 }
 
+/// Whether `spec` is a retention entry run in a process of its own. Such an
+/// instance is called for `decide` only: the run lifecycle hooks are not
+/// delivered to it (docs/CONFIG.md says so).
+pub fn is_isolated_retention(spec: &crate::config::InstanceSpec) -> bool {
+    spec.kind == PluginKind::Retention
+        && matches!(split(&spec.settings), Ok((Isolation::Process(_), _)))
+}
+
 fn parse(value: &toml::Value) -> Result<Isolation, String> {
     let modes = "\"in-process\" or \"process\"";
     let mode = |m: &str| match m {
