@@ -83,7 +83,11 @@ fn clean_survives(w: &OttoWorld, runs: &[RunHandle], plugin: &str, extra: &[&str
     let needle = format!("retention `{plugin}`");
     let lines: Vec<&str> = stderr.lines().filter(|l| l.contains(&needle)).collect();
     assert_eq!(lines.len(), 1, "one line about {plugin}: {stderr}");
-    assert!(lines[0].contains("every run of the project is kept"), "{}", lines[0]);
+    assert!(
+        lines[0].contains("every run of the project is kept"),
+        "{}",
+        lines[0]
+    );
     lines[0].to_owned()
 }
 
@@ -237,9 +241,15 @@ fn step<'a>(doc: &'a Value, name: &str) -> &'a Value {
 fn plugins_check_reports_the_isolation_mode_and_one_call_in_that_mode() {
     let (code, doc) = check("weekday-retention", "weeks = 2");
     assert_eq!(code, 0, "{doc:#}");
-    assert_eq!(step(&doc, "retention weekday: isolation")["detail"], "in-process");
+    assert_eq!(
+        step(&doc, "retention weekday: isolation")["detail"],
+        "in-process"
+    );
     let decide = step(&doc, "retention weekday: decide");
-    assert!(decide["detail"].as_str().unwrap().contains("in-process)"), "{decide}");
+    assert!(
+        decide["detail"].as_str().unwrap().contains("in-process)"),
+        "{decide}"
+    );
 
     let (code, doc) = check(
         "weekday-retention",
@@ -278,7 +288,11 @@ fn the_hooks_skip_an_isolated_retention_entry_without_a_warning_and_refuse_an_is
     use otto_hooks_tests::hook_cli::HookWorld;
     let w = HookWorld::new();
     let config = w.hooks_home().join("config.toml");
-    std::fs::write(&config, "[retention]\nplugin = \"standard\"\nisolation = \"process\"\n").unwrap();
+    std::fs::write(
+        &config,
+        "[retention]\nplugin = \"standard\"\nisolation = \"process\"\n",
+    )
+    .unwrap();
     let repo = w.repo_arg();
     let out = w.run(&["hook", "run-start", "--repo", &repo, "--run-id", "r1"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -288,7 +302,11 @@ fn the_hooks_skip_an_isolated_retention_entry_without_a_warning_and_refuse_an_is
         text(&out.stderr)
     );
     // A kind that cannot be isolated yet says so, never ignores the key.
-    std::fs::write(&config, "[[reporter]]\nplugin = \"json\"\nisolation = \"process\"\n").unwrap();
+    std::fs::write(
+        &config,
+        "[[reporter]]\nplugin = \"json\"\nisolation = \"process\"\n",
+    )
+    .unwrap();
     let out = w.run(&["hook", "run-start", "--repo", &repo, "--run-id", "r2"]);
     let stderr = text(&out.stderr);
     assert!(

@@ -123,13 +123,17 @@ fn check_plugin(
             return;
         }
     };
-    report.push(format!("{label}: isolation"), Ok(describe_isolation(&isolation)));
+    report.push(
+        format!("{label}: isolation"),
+        Ok(describe_isolation(&isolation)),
+    );
     let settings = &settings;
     let instance_name = format!("{}.{}", handle.kind(), handle.name());
     if let (Isolation::Process(limits), PluginKind::Retention) = (isolation, handle.kind()) {
         // Isolated, the plugin's code runs in the runner only: a plugin
         // that would crash the host crashes its runner, and the check says so.
-        let result = check_isolated_retention(path, handle, &instance_name, settings, data_dir, limits);
+        let result =
+            check_isolated_retention(path, handle, &instance_name, settings, data_dir, limits);
         report.push(format!("{label}: decide (isolated)"), result);
         return;
     }
@@ -312,7 +316,10 @@ fn check_retention(instance: &Instance) -> Result<String, String> {
 fn decide_samples(
     decide: impl FnOnce(
         &RetentionInput<'_>,
-    ) -> Result<Vec<otto_hooks_plugin_api::Decision>, otto_hooks_plugin_api::host::CallError>,
+    ) -> Result<
+        Vec<otto_hooks_plugin_api::Decision>,
+        otto_hooks_plugin_api::host::CallError,
+    >,
 ) -> Result<(String, std::time::Duration), String> {
     let runs = samples::runs();
     let started = Instant::now();

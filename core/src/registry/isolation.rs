@@ -92,7 +92,10 @@ pub fn split(settings: &toml::Table) -> Result<(Isolation, toml::Table), String>
 
 /// The isolation of a plugin entry of `kind`; a kind that cannot be
 /// isolated yet refuses `process` instead of ignoring it.
-pub fn for_kind(kind: PluginKind, settings: &toml::Table) -> Result<(Isolation, toml::Table), String> {
+pub fn for_kind(
+    kind: PluginKind,
+    settings: &toml::Table,
+) -> Result<(Isolation, toml::Table), String> {
     let (isolation, rest) = split(settings)?;
     if matches!(isolation, Isolation::Process(_)) && kind != PluginKind::Retention {
         return Err(format!(
@@ -137,7 +140,8 @@ fn parse(value: &toml::Value) -> Result<Isolation, String> {
                         }
                     }
                     ("memory", toml::Value::String(s)) => {
-                        limits.memory = parse_size(s).map_err(|e| format!("`{KEY}.memory`: {e}"))?;
+                        limits.memory =
+                            parse_size(s).map_err(|e| format!("`{KEY}.memory`: {e}"))?;
                         if limits.memory < MIN_MEMORY {
                             return Err(format!("`{KEY}.memory` must be at least 64MiB"));
                         }
@@ -319,7 +323,10 @@ mod tests {
             ("isolation = { timeout = \"0s\" }", "more than 0s"),
             ("isolation = { memory = \"1MiB\" }", "at least 64MiB"),
             ("isolation = { memory = \"lots\" }", "`isolation.memory`"),
-            ("isolation = { cpus = \"2\" }", "unknown key `isolation.cpus`"),
+            (
+                "isolation = { cpus = \"2\" }",
+                "unknown key `isolation.cpus`",
+            ),
         ] {
             let e = split(&table(text)).expect_err(text);
             assert!(e.contains(needle), "{text}: {e}");
@@ -330,7 +337,11 @@ mod tests {
     #[test]
     fn kinds_other_than_retention_refuse_process_isolation_instead_of_ignoring_it() {
         let settings = table("isolation = \"process\"");
-        for kind in [PluginKind::Storage, PluginKind::Status, PluginKind::Reporter] {
+        for kind in [
+            PluginKind::Storage,
+            PluginKind::Status,
+            PluginKind::Reporter,
+        ] {
             let e = for_kind(kind, &settings).expect_err("refused");
             assert!(e.contains("not supported for"), "{e}");
             assert!(e.contains(&kind.to_string()), "{e}");
@@ -349,7 +360,9 @@ mod tests {
     fn a_frame_round_trips_and_an_oversized_length_is_refused_without_allocating_it() {
         let mut buf = Vec::new();
         write_frame(&mut buf, &Reply::Ready).expect("write");
-        let bytes = read_frame(&mut buf.as_slice()).expect("read").expect("a frame");
+        let bytes = read_frame(&mut buf.as_slice())
+            .expect("read")
+            .expect("a frame");
         assert!(matches!(
             serde_json::from_slice::<Reply>(&bytes).expect("json"),
             Reply::Ready

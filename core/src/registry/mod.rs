@@ -290,7 +290,12 @@ impl Registry {
                     spec.instance, spec.origin
                 ));
             }
-            Err(e) => return Err(format!("{} (chosen at {}): {e}", spec.instance, spec.origin)),
+            Err(e) => {
+                return Err(format!(
+                    "{} (chosen at {}): {e}",
+                    spec.instance, spec.origin
+                ));
+            }
         };
         plugin
             .handle
@@ -318,7 +323,9 @@ impl Registry {
         let (isolation, settings) = isolation::for_kind(spec.kind, &spec.settings).map_err(at)?;
         let limits = match isolation {
             isolation::Isolation::InProcess => {
-                return self.instantiate(spec, data_dir).map(proxy::RetentionInstance::InProcess);
+                return self
+                    .instantiate(spec, data_dir)
+                    .map(proxy::RetentionInstance::InProcess);
             }
             isolation::Isolation::Process(limits) => limits,
         };

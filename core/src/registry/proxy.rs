@@ -15,8 +15,8 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use otto_hooks_plugin_api::host::{CallError, Instance};
 use otto_hooks_plugin_api::abi::ErrorCode;
+use otto_hooks_plugin_api::host::{CallError, Instance};
 use otto_hooks_plugin_api::{Decision, ErrorKind, RetentionInput};
 
 use super::isolation::{Limits, RUNNER_ARG, Reply, Request, read_frame, write_frame_bytes};
@@ -105,7 +105,8 @@ impl Drop for ProcessInstance {
 
 /// The runner program: this binary, when it is `otto-hooks`.
 pub fn runner_program() -> Result<std::path::PathBuf, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find the otto-hooks binary: {e}"))?;
+    let exe =
+        std::env::current_exe().map_err(|e| format!("cannot find the otto-hooks binary: {e}"))?;
     if exe.file_stem().is_some_and(|s| s == "otto-hooks") {
         Ok(exe)
     } else {
@@ -128,7 +129,9 @@ impl ProcessInstance {
         };
         // A CPU-time backstop well past the per-call timeout: the host's
         // kill is the rule, RLIMIT_CPU only catches a host that is gone.
-        let cpu = (launch.limits.timeout.as_secs() + 1).saturating_mul(4).max(10);
+        let cpu = (launch.limits.timeout.as_secs() + 1)
+            .saturating_mul(4)
+            .max(10);
         let mut child = Command::new(launch.program)
             .arg(RUNNER_ARG)
             .arg("--memory")
@@ -231,7 +234,10 @@ impl ProcessInstance {
             .map_err(|_| self.fail(ErrorKind::Failed, "its isolated process is unusable".into()))?;
         let runner = match &mut *state {
             State::Dead(why) => {
-                return Err(self.fail(ErrorKind::Failed, format!("isolated process is gone ({why})")));
+                return Err(self.fail(
+                    ErrorKind::Failed,
+                    format!("isolated process is gone ({why})"),
+                ));
             }
             State::Alive(runner) => runner,
         };
@@ -294,13 +300,14 @@ fn exchange(runner: &mut Runner, request: &Request, timeout: Duration) -> Result
             // Unblock a writer still waiting on a full pipe.
             let _ = runner.child.kill();
         }
-        let written = writer.join().unwrap_or_else(|_| Err(std::io::Error::other("writer panicked")));
+        let written = writer
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("writer panicked")));
         (written, reply)
     });
     match outcome {
-        (_, Ok(Ok(bytes))) => serde_json::from_slice::<Reply>(&bytes).map_err(|e| {
-            Trouble::Garbage(one_line(&e.to_string()))
-        }),
+        (_, Ok(Ok(bytes))) => serde_json::from_slice::<Reply>(&bytes)
+            .map_err(|e| Trouble::Garbage(one_line(&e.to_string()))),
         (_, Ok(Err(e))) => Err(Trouble::Garbage(one_line(&e.to_string()))),
         (_, Err(RecvTimeoutError::Timeout)) => Err(Trouble::TimedOut),
         (_, Err(RecvTimeoutError::Disconnected)) => Err(Trouble::Gone),

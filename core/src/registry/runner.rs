@@ -63,7 +63,14 @@ fn serve(args: &[String]) -> Result<(), String> {
             instance,
             settings,
             data_dir,
-        }) => create(library.as_deref(), &kind, &plugin, &instance, &settings, &data_dir),
+        }) => create(
+            library.as_deref(),
+            &kind,
+            &plugin,
+            &instance,
+            &settings,
+            &data_dir,
+        ),
         Ok(_) => return Err("the first request was not `init`".into()),
         Err(e) => return Err(format!("a malformed request: {e}")),
     };
