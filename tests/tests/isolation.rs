@@ -14,7 +14,7 @@ use serde_json::Value;
 const DAY: u64 = 86_400;
 
 /// Limits small enough for the misbehaving fixtures to hit them quickly.
-const LIMITS: &str = "{ mode = \"process\", timeout = \"3s\", memory = \"512MiB\" }";
+const LIMITS: &str = "{ mode = \"process\", timeout = \"5s\", memory = \"512MiB\" }";
 
 fn now() -> u64 {
     std::time::SystemTime::now()
@@ -114,7 +114,7 @@ fn an_isolated_plugin_that_aborts_is_one_line_naming_sigabrt_and_clean_deletes_n
 fn an_isolated_plugin_that_never_returns_is_killed_at_its_timeout_and_clean_deletes_nothing() {
     let (w, runs) = unruly_world("spin");
     let line = clean_survives(&w, &runs, "spin", &["--dry-run"]);
-    assert!(line.contains("did not answer `decide` within 3s"), "{line}");
+    assert!(line.contains("did not answer `decide` within 5s"), "{line}");
     assert!(line.contains("killed"), "{line}");
     clean_survives(&w, &runs, "spin", &["--yes"]);
 }
@@ -271,7 +271,7 @@ fn plugins_check_of_crashing_plugins_isolated_fails_each_with_its_signal_and_sur
     for (plugin, needle) in [
         ("segfault", "SIGSEGV"),
         ("abort", "SIGABRT"),
-        ("spin", "within 3s"),
+        ("spin", "within 5s"),
         ("hog", "memory allocation of"),
         ("garbage", "malformed reply"),
     ] {

@@ -405,3 +405,32 @@ fn last_line(tail: &Mutex<Vec<u8>>) -> Option<String> {
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_runner_death_is_described_by_its_signal_name_or_exit_status() {
+        let killed = ExitStatus::from_raw(11);
+        assert_eq!(describe(Some(killed)), "was killed by signal 11 (SIGSEGV)");
+        let aborted = ExitStatus::from_raw(6);
+        assert_eq!(describe(Some(aborted)), "was killed by signal 6 (SIGABRT)");
+        let exited = ExitStatus::from_raw(2 << 8);
+        assert_eq!(describe(Some(exited)), "exited with status 2");
+        assert_eq!(describe(None), "ended");
+    }
+
+    #[test]
+    fn the_last_words_skip_the_backtrace_note_and_are_one_printable_line() {
+        let tail = Mutex::new(
+            b"memory allocation of 67108864 bytes failed\x1b[0m\nnote: run with `RUST_BACKTRACE=1`\n\n"
+                .to_vec(),
+        );
+        assert_eq!(
+            last_line(&tail).as_deref(),
+            Some("memory allocation of 67108864 bytes failed?[0m")
+        );
+        assert_eq!(last_line(&Mutex::new(Vec::new())), None);
+    }
+}

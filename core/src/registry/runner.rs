@@ -16,7 +16,7 @@ use std::process::ExitCode;
 
 use otto_hooks_plugin_api::host::{Instance, PluginHandle};
 use otto_hooks_plugin_api::{ErrorKind, PluginKind, RetentionInput};
-use rustix::process::{Resource, Rlimit, setrlimit};
+use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
 
 use super::Registry;
 use super::isolation::{Reply, Request, read_frame, write_frame};
@@ -36,17 +36,10 @@ pub fn main(args: &[String]) -> ExitCode {
 
 fn serve(args: &[String]) -> Result<(), String> {
     let (memory, cpu) = parse_args(args)?;
-    limit(Resource::As, memory)?;
+    limit(Resource::As, memory, memory)?;
     // SIGXCPU at the soft limit, SIGKILL one second later: a backstop for
     // a host that could not kill us on its timeout.
-    setrlimit(
-        Resource::Cpu,
-        Rlimit {
-            current: Some(cpu),
-            maximum: Some(cpu + 1),
-        },
-    )
-    .map_err(|e| format!("cannot limit CPU time: {e}"))?;
+    limit(Resource::Cpu, cpu, cpu + 1)?;
     let (input, output) = take_stdio()?;
     close_inherited(&[input.as_raw_fd(), output.as_raw_fd()]);
     let mut input = BufReader::new(File::from(input));
@@ -129,15 +122,20 @@ fn parse_args(args: &[String]) -> Result<(u64, u64), String> {
     }
 }
 
-fn limit(resource: Resource, value: u64) -> Result<(), String> {
+/// Sets `resource` to `soft`/`hard`, or to the limits already in force
+/// where those are lower (a process may not raise its hard limit).
+fn limit(resource: Resource, soft: u64, hard: u64) -> Result<(), String> {
+    let current = getrlimit(resource);
+    let hard = current.maximum.map_or(hard, |m| m.min(hard));
+    let soft = soft.min(hard);
     setrlimit(
         resource,
         Rlimit {
-            current: Some(value),
-            maximum: Some(value),
+            current: Some(soft),
+            maximum: Some(hard),
         },
     )
-    .map_err(|e| format!("cannot set {resource:?} limit: {e}"))
+    .map_err(|e| format!("cannot set the {resource:?} limit: {e}"))
 }
 
 /// Moves the protocol to private descriptors and points fd 0 at
