@@ -272,7 +272,7 @@ fn plan_group(
     // A policy that cannot be created (a bad setting, a missing plugin) is
     // the user's to fix: nothing is planned at all.
     let instance = registry
-        .instantiate(&spec, data_dir)
+        .retention(&spec, data_dir)
         .map_err(|e| HistoryError {
             message: e,
             bad_input: true,

@@ -53,6 +53,7 @@ pub const FIXTURE_LIBRARIES: &[&str] = &[
     "fixture-abi-1-0",
     "fixture-no-entry",
     "fixture-recorder",
+    "fixture-unruly",
 ];
 
 /// Unwraps `result` or panics with `what` and the error.

@@ -49,7 +49,7 @@ pub(super) fn check_settings(ctx: &Context, warn: bool) -> Result<(), Failure> {
         PluginKind::Reporter,
     ] {
         for spec in selection.of_kind(kind) {
-            if let Err(e) = registry.instantiate(spec, &ctx.hooks_home) {
+            if let Err(e) = registry.check_instance(spec, &ctx.hooks_home) {
                 if UnknownSetting::parse(&e).is_some() {
                     return Err(explain_failure(Failure::usage(e), &ctx.config));
                 }

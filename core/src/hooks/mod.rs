@@ -334,6 +334,10 @@ impl Runtime {
                 selection.of_kind(kind).to_vec()
             };
             for spec in &specs {
+                // An isolated retention entry is called for `decide` only.
+                if crate::registry::isolation::is_isolated_retention(spec) {
+                    continue;
+                }
                 match self.registry.instantiate(spec, &self.hooks_home) {
                     Ok(instance) => plugins.instances.push(instance),
                     Err(e) => plugins.failures.push(e),

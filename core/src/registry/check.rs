@@ -11,7 +11,10 @@ use otto_hooks_plugin_api::host::{Instance, PluginHandle};
 use otto_hooks_plugin_api::{Action, Document, ErrorKind, PluginKind, RetentionInput, RunQuery};
 use serde::Serialize;
 
-use super::{samples, trust};
+use std::time::Instant;
+
+use super::isolation::{self, Isolation};
+use super::{proxy, samples, trust};
 
 /// One step of a check.
 #[derive(Clone, Debug, Serialize)]
@@ -86,13 +89,14 @@ pub fn check_library(path: &Path, settings: &toml::Table, data_dir: &Path) -> Ch
         )),
     );
     for handle in &handles {
-        check_plugin(&mut report, handle, settings, data_dir);
+        check_plugin(&mut report, path, handle, settings, data_dir);
     }
     report
 }
 
 fn check_plugin(
     report: &mut CheckReport,
+    path: &Path,
     handle: &PluginHandle,
     settings: &toml::Table,
     data_dir: &Path,
@@ -111,7 +115,28 @@ fn check_plugin(
             }
         )),
     );
+    // The `isolation` key is the host's, as in a configuration entry.
+    let (isolation, settings) = match isolation::for_kind(handle.kind(), settings) {
+        Ok(split) => split,
+        Err(e) => {
+            report.push(format!("{label}: isolation"), Err(e));
+            return;
+        }
+    };
+    report.push(
+        format!("{label}: isolation"),
+        Ok(describe_isolation(&isolation)),
+    );
+    let settings = &settings;
     let instance_name = format!("{}.{}", handle.kind(), handle.name());
+    if let (Isolation::Process(limits), PluginKind::Retention) = (isolation, handle.kind()) {
+        // Isolated, the plugin's code runs in the runner only: a plugin
+        // that would crash the host crashes its runner, and the check says so.
+        let result =
+            check_isolated_retention(path, handle, &instance_name, settings, data_dir, limits);
+        report.push(format!("{label}: decide (isolated)"), result);
+        return;
+    }
     let instance = match handle.instantiate(&instance_name, settings, &data_dir.to_string_lossy()) {
         Ok(i) => i,
         Err(e) => {
@@ -230,15 +255,81 @@ fn check_status(instance: &Instance) -> Result<String, String> {
     ))
 }
 
+fn describe_isolation(isolation: &Isolation) -> String {
+    match isolation {
+        Isolation::InProcess => "in-process".to_owned(),
+        Isolation::Process(limits) => format!(
+            "process (timeout {}s, memory {} MiB)",
+            limits.timeout.as_secs_f64(),
+            limits.memory >> 20
+        ),
+    }
+}
+
+/// Milliseconds, for the measured cost of one call.
+fn millis(d: std::time::Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn check_isolated_retention(
+    path: &Path,
+    handle: &PluginHandle,
+    instance_name: &str,
+    settings: &toml::Table,
+    data_dir: &Path,
+    limits: isolation::Limits,
+) -> Result<String, String> {
+    let program = proxy::runner_program()?;
+    let settings =
+        toml::to_string(settings).map_err(|e| format!("settings cannot be passed on: {e}"))?;
+    let started = Instant::now();
+    let instance = proxy::ProcessInstance::start(proxy::Launch {
+        program: &program,
+        label: format!("{} `{}`", handle.kind(), handle.name()),
+        init: isolation::Request::Init {
+            library: Some(path.to_string_lossy().into_owned()),
+            kind: handle.kind().to_string(),
+            plugin: handle.name().to_owned(),
+            instance: instance_name.to_owned(),
+            settings,
+            data_dir: data_dir.to_string_lossy().into_owned(),
+        },
+        limits,
+    })
+    .map_err(|e| e.to_string())?;
+    let start_cost = started.elapsed();
+    let (found, call_cost) = decide_samples(|input| instance.decide(input))?;
+    Ok(format!(
+        "{found} (one call: {} isolated; starting the runner: {})",
+        millis(call_cost),
+        millis(start_cost)
+    ))
+}
+
 fn check_retention(instance: &Instance) -> Result<String, String> {
+    let (found, cost) = decide_samples(|input| instance.decide(input))?;
+    Ok(format!("{found} (one call: {} in-process)", millis(cost)))
+}
+
+/// One `decide` on the sample runs, checked; what it decided and how long
+/// the call took.
+fn decide_samples(
+    decide: impl FnOnce(
+        &RetentionInput<'_>,
+    ) -> Result<
+        Vec<otto_hooks_plugin_api::Decision>,
+        otto_hooks_plugin_api::host::CallError,
+    >,
+) -> Result<(String, std::time::Duration), String> {
     let runs = samples::runs();
-    let decisions = instance
-        .decide(&RetentionInput {
-            group: samples::PROJECT,
-            now: otto_hooks_plugin_api::Timestamp::from_secs(samples::START + 60),
-            runs: &runs,
-        })
-        .map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let decisions = decide(&RetentionInput {
+        group: samples::PROJECT,
+        now: otto_hooks_plugin_api::Timestamp::from_secs(samples::START + 60),
+        runs: &runs,
+    })
+    .map_err(|e| e.to_string())?;
+    let cost = started.elapsed();
     for d in &decisions {
         if !runs.iter().any(|r| r.id == d.run_id) {
             return Err(format!(
@@ -259,7 +350,7 @@ fn check_retention(instance: &Instance) -> Result<String, String> {
         .filter(|d| d.action == Action::Delete)
         .count();
     let undecided = runs.len() - decisions.len().min(runs.len());
-    Ok(format!(
+    let found = format!(
         "{} sample runs: {keep} keep, {delete} delete{}",
         runs.len(),
         if undecided > 0 {
@@ -267,7 +358,8 @@ fn check_retention(instance: &Instance) -> Result<String, String> {
         } else {
             String::new()
         }
-    ))
+    );
+    Ok((found, cost))
 }
 
 fn check_reporter(instance: &Instance) -> Result<String, String> {

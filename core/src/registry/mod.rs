@@ -13,6 +13,9 @@
 
 pub mod check;
 pub mod elf;
+pub mod isolation;
+pub mod proxy;
+pub mod runner;
 pub mod samples;
 pub mod trust;
 
@@ -271,19 +274,95 @@ impl Registry {
 
     /// Creates the instance `spec` describes. The error is one line naming
     /// the plugin, where it was chosen, and what to do.
+    ///
+    /// The entry's `isolation` key is the host's: it is taken out of the
+    /// settings. An entry asking for `isolation = "process"` is refused
+    /// here (this makes in-process instances); a retention entry gets its
+    /// isolated instance from [`Registry::retention`].
     pub fn instantiate(&self, spec: &InstanceSpec, data_dir: &Path) -> Result<Instance, String> {
         let Some(plugin) = self.find(spec.kind, &spec.plugin) else {
             return Err(self.not_found(spec.kind, &spec.plugin, &spec.origin));
         };
+        let settings = match isolation::for_kind(spec.kind, &spec.settings) {
+            Ok((isolation::Isolation::InProcess, settings)) => settings,
+            Ok((isolation::Isolation::Process(_), _)) => {
+                return Err(format!(
+                    "{} (chosen at {}): is isolated in its own process; this command cannot call it that way yet",
+                    spec.instance, spec.origin
+                ));
+            }
+            Err(e) => {
+                return Err(format!(
+                    "{} (chosen at {}): {e}",
+                    spec.instance, spec.origin
+                ));
+            }
+        };
         plugin
             .handle
-            .instantiate(&spec.instance, &spec.settings, &data_dir.to_string_lossy())
+            .instantiate(&spec.instance, &settings, &data_dir.to_string_lossy())
             .map_err(|e| {
                 format!(
                     "{} (chosen at {}): {}",
                     spec.instance, spec.origin, e.message
                 )
             })
+    }
+
+    /// Creates the retention instance `spec` describes, in this process or
+    /// in a runner of its own as its `isolation` key says. The error is one
+    /// line naming the instance and where it was chosen.
+    pub fn retention(
+        &self,
+        spec: &InstanceSpec,
+        data_dir: &Path,
+    ) -> Result<proxy::RetentionInstance, String> {
+        let Some(plugin) = self.find(spec.kind, &spec.plugin) else {
+            return Err(self.not_found(spec.kind, &spec.plugin, &spec.origin));
+        };
+        let at = |e: String| format!("{} (chosen at {}): {e}", spec.instance, spec.origin);
+        let (isolation, settings) = isolation::for_kind(spec.kind, &spec.settings).map_err(at)?;
+        let limits = match isolation {
+            isolation::Isolation::InProcess => {
+                return self
+                    .instantiate(spec, data_dir)
+                    .map(proxy::RetentionInstance::InProcess);
+            }
+            isolation::Isolation::Process(limits) => limits,
+        };
+        let program = proxy::runner_program().map_err(at)?;
+        let settings = toml::to_string(&settings)
+            .map_err(|e| at(format!("settings cannot be passed on: {e}")))?;
+        let library = match &plugin.source {
+            Source::BuiltIn => None,
+            Source::Library(path) => Some(path.to_string_lossy().into_owned()),
+        };
+        proxy::ProcessInstance::start(proxy::Launch {
+            program: &program,
+            label: format!("{} `{}`", spec.kind, spec.plugin),
+            init: isolation::Request::Init {
+                library,
+                kind: spec.kind.to_string(),
+                plugin: spec.plugin.clone(),
+                instance: spec.instance.clone(),
+                settings,
+                data_dir: data_dir.to_string_lossy().into_owned(),
+            },
+            limits,
+        })
+        .map(proxy::RetentionInstance::Process)
+        .map_err(|e| at(e.message))
+    }
+
+    /// Checks that the instance `spec` describes can be created, the way
+    /// the commands that use it would create it (an isolated retention
+    /// entry in its own runner). The error is [`Registry::instantiate`]'s.
+    pub fn check_instance(&self, spec: &InstanceSpec, data_dir: &Path) -> Result<(), String> {
+        if spec.kind == PluginKind::Retention {
+            self.retention(spec, data_dir).map(drop)
+        } else {
+            self.instantiate(spec, data_dir).map(drop)
+        }
     }
 
     /// The `plugins list` document: accepted plugins, then refusals.

@@ -1,0 +1,316 @@
+//! Process isolation of retention plugins (`isolation = "process"`): a
+//! plugin that crashes, aborts, hangs, exhausts its memory or emits garbage
+//! fails its own call with one line, and `clean` finishes without deleting
+//! anything on its behalf. A well-behaved plugin decides the same isolated
+//! or not.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+
+use otto_hooks_tests::otto_home::{ProjectHandle, RunHandle, TaskSpec};
+use otto_hooks_tests::otto_world::{OttoWorld, text};
+use serde_json::Value;
+
+const DAY: u64 = 86_400;
+
+/// Limits small enough for the misbehaving fixtures to hit them quickly.
+const LIMITS: &str = "{ mode = \"process\", timeout = \"5s\", memory = \"512MiB\" }";
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn aged(p: &ProjectHandle, days: u64) -> RunHandle {
+    p.run(now() - days * DAY)
+        .task("build", TaskSpec::ok().stdout("ok\n"))
+        .write()
+}
+
+/// Copies the library of `crate_name` into a private plugin directory.
+fn plugin_dir(w: &OttoWorld, crate_name: &str) -> PathBuf {
+    let plugins = w.dir.subdir("plugins", 0o700);
+    let lib = otto_hooks_tests::library(crate_name);
+    let dest = plugins.join(lib.file_name().unwrap());
+    std::fs::copy(&lib, &dest).unwrap();
+    otto_hooks_tests::set_mode(&dest, 0o644);
+    plugins
+}
+
+/// Writes the global config: `[retention]` is `retention` (TOML lines).
+fn configure(w: &OttoWorld, plugins: &std::path::Path, retention: &str) {
+    std::fs::write(
+        w.hooks_home().join("config.toml"),
+        format!(
+            "[plugins]\ndirs = [\"{}\"]\n\n[retention]\n{retention}\n",
+            plugins.display()
+        ),
+    )
+    .unwrap();
+}
+
+/// A world with two old runs and a recent one in `web`, retention by the
+/// unruly plugin `name`, isolated.
+fn unruly_world(name: &str) -> (OttoWorld, Vec<RunHandle>) {
+    let w = OttoWorld::new();
+    let plugins = plugin_dir(&w, "fixture-unruly");
+    configure(
+        &w,
+        &plugins,
+        &format!("plugin = \"{name}\"\nisolation = {LIMITS}"),
+    );
+    let web = w.project("web");
+    let runs = vec![aged(&web, 90), aged(&web, 60), aged(&web, 1)];
+    (w, runs)
+}
+
+/// Runs `clean` with `extra` args and checks that it finished, deleted
+/// nothing, and warned with one line naming the plugin; returns that line.
+fn clean_survives(w: &OttoWorld, runs: &[RunHandle], plugin: &str, extra: &[&str]) -> String {
+    let mut args = vec!["clean", "--json", "--force"];
+    args.extend_from_slice(extra);
+    let out = w.run(&args);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+    let doc: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{args:?}: {e}: {}{stderr}", text(&out.stdout)));
+    assert_eq!(doc["deleted"], serde_json::json!([]), "{doc:#}");
+    for run in runs {
+        assert!(run.dir.exists(), "{plugin}: {} was deleted", run.id);
+    }
+    let needle = format!("retention `{plugin}`");
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.contains(&needle)).collect();
+    assert_eq!(lines.len(), 1, "one line about {plugin}: {stderr}");
+    assert!(
+        lines[0].contains("every run of the project is kept"),
+        "{}",
+        lines[0]
+    );
+    lines[0].to_owned()
+}
+
+#[test]
+fn an_isolated_plugin_that_segfaults_is_one_line_naming_sigsegv_and_clean_deletes_nothing() {
+    let (w, runs) = unruly_world("segfault");
+    let line = clean_survives(&w, &runs, "segfault", &["--dry-run"]);
+    assert!(line.contains("signal 11 (SIGSEGV)"), "{line}");
+    assert!(line.contains("during `decide`"), "{line}");
+    let line = clean_survives(&w, &runs, "segfault", &["--yes"]);
+    assert!(line.contains("SIGSEGV"), "{line}");
+}
+
+#[test]
+fn an_isolated_plugin_that_aborts_is_one_line_naming_sigabrt_and_clean_deletes_nothing() {
+    let (w, runs) = unruly_world("abort");
+    let line = clean_survives(&w, &runs, "abort", &["--dry-run"]);
+    assert!(line.contains("signal 6 (SIGABRT)"), "{line}");
+    let line = clean_survives(&w, &runs, "abort", &["--yes"]);
+    assert!(line.contains("SIGABRT"), "{line}");
+}
+
+#[test]
+fn an_isolated_plugin_that_never_returns_is_killed_at_its_timeout_and_clean_deletes_nothing() {
+    let (w, runs) = unruly_world("spin");
+    let line = clean_survives(&w, &runs, "spin", &["--dry-run"]);
+    assert!(line.contains("did not answer `decide` within 5s"), "{line}");
+    assert!(line.contains("killed"), "{line}");
+    clean_survives(&w, &runs, "spin", &["--yes"]);
+}
+
+#[test]
+fn an_isolated_plugin_that_allocates_without_bound_hits_its_memory_limit_and_clean_deletes_nothing()
+{
+    let (w, runs) = unruly_world("hog");
+    let line = clean_survives(&w, &runs, "hog", &["--dry-run"]);
+    // Rust aborts on a failed allocation, and says so on stderr first.
+    assert!(line.contains("SIGABRT"), "{line}");
+    assert!(line.contains("memory allocation of"), "{line}");
+    clean_survives(&w, &runs, "hog", &["--yes"]);
+}
+
+#[test]
+fn an_isolated_plugin_that_writes_garbage_on_the_protocol_is_killed_and_clean_deletes_nothing() {
+    let (w, runs) = unruly_world("garbage");
+    let line = clean_survives(&w, &runs, "garbage", &["--dry-run"]);
+    assert!(line.contains("malformed reply to `decide`"), "{line}");
+    clean_survives(&w, &runs, "garbage", &["--yes"]);
+}
+
+/// `clean --dry-run --json --force` on a world whose `[retention]` is the
+/// weekday example with `isolation`, as (kept, deleted) documents.
+fn weekday_plan(isolation: &str) -> (Value, Value) {
+    let w = OttoWorld::new();
+    let plugins = plugin_dir(&w, "weekday-retention");
+    configure(
+        &w,
+        &plugins,
+        &format!("plugin = \"weekday\"\nweeks = 1\nisolation = {isolation}"),
+    );
+    let web = w.project("web");
+    let api = w.project("api");
+    for days in [0, 1, 3, 8, 20, 40] {
+        aged(&web, days);
+    }
+    aged(&api, 2);
+    aged(&api, 30);
+    let out = w.run(&["clean", "--dry-run", "--json", "--force", "--reasons"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("weekday"),
+        "no warning: {}",
+        text(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Run ids differ between worlds: compare by project and reasons.
+    let shape = |key: &str| {
+        let mut rows: Vec<(String, Value)> = doc[key]
+            .as_array()
+            .unwrap_or(&Vec::new())
+            .iter()
+            .map(|r| (r["project"].to_string(), r["reasons"].clone()))
+            .collect();
+        rows.sort_by(|a, b| (&a.0, a.1.to_string()).cmp(&(&b.0, b.1.to_string())));
+        serde_json::to_value(rows).unwrap()
+    };
+    (shape("kept"), shape("deleted"))
+}
+
+#[test]
+fn the_weekday_example_decides_the_same_in_process_and_isolated() {
+    let (kept_in, deleted_in) = weekday_plan("\"in-process\"");
+    let (kept_iso, deleted_iso) = weekday_plan("\"process\"");
+    assert!(
+        deleted_in.as_array().is_some_and(|d| !d.is_empty()),
+        "the plan deletes something: {deleted_in:#}"
+    );
+    assert_eq!(deleted_in, deleted_iso);
+    assert_eq!(kept_in, kept_iso);
+}
+
+#[test]
+fn process_isolation_on_a_kind_that_cannot_have_it_yet_is_a_one_line_error() {
+    let w = OttoWorld::new();
+    std::fs::write(
+        w.hooks_home().join("config.toml"),
+        "[[reporter]]\nplugin = \"table\"\nisolation = \"process\"\n",
+    )
+    .unwrap();
+    let out = w.run(&["config", "show"]);
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("`isolation = \"process\"` is not supported for reporter plugins yet"),
+        "{stderr}"
+    );
+}
+
+/// `plugins check --json` of the library of `crate_name` with `settings`.
+fn check(crate_name: &str, settings: &str) -> (i32, Value) {
+    let w = OttoWorld::new();
+    let plugins = plugin_dir(&w, crate_name);
+    let lib = std::fs::read_dir(&plugins)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let out = w.run(&[
+        "plugins",
+        "check",
+        lib.to_str().unwrap(),
+        "--settings",
+        settings,
+        "--json",
+    ]);
+    let doc: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&out.stderr)));
+    (out.status.code().unwrap(), doc)
+}
+
+fn step<'a>(doc: &'a Value, name: &str) -> &'a Value {
+    doc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == name)
+        .unwrap_or_else(|| panic!("no step {name}: {doc:#}"))
+}
+
+#[test]
+fn plugins_check_reports_the_isolation_mode_and_one_call_in_that_mode() {
+    let (code, doc) = check("weekday-retention", "weeks = 2");
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(
+        step(&doc, "retention weekday: isolation")["detail"],
+        "in-process"
+    );
+    let decide = step(&doc, "retention weekday: decide");
+    assert!(
+        decide["detail"].as_str().unwrap().contains("in-process)"),
+        "{decide}"
+    );
+
+    let (code, doc) = check(
+        "weekday-retention",
+        "weeks = 2\nisolation = { mode = \"process\", memory = \"512MiB\" }",
+    );
+    assert_eq!(code, 0, "{doc:#}");
+    let isolation = step(&doc, "retention weekday: isolation");
+    assert_eq!(isolation["detail"], "process (timeout 30s, memory 512 MiB)");
+    let decide = step(&doc, "retention weekday: decide (isolated)");
+    assert_eq!(decide["ok"], true, "{decide}");
+    let detail = decide["detail"].as_str().unwrap();
+    assert!(detail.contains("isolated; starting the runner"), "{detail}");
+}
+
+#[test]
+fn plugins_check_of_crashing_plugins_isolated_fails_each_with_its_signal_and_survives() {
+    let (code, doc) = check("fixture-unruly", &format!("isolation = {LIMITS}"));
+    assert_eq!(code, 1, "{doc:#}");
+    for (plugin, needle) in [
+        ("segfault", "SIGSEGV"),
+        ("abort", "SIGABRT"),
+        ("spin", "within 5s"),
+        ("hog", "memory allocation of"),
+        ("garbage", "malformed reply"),
+    ] {
+        let s = step(&doc, &format!("retention {plugin}: decide (isolated)"));
+        assert_eq!(s["ok"], false, "{s}");
+        let detail = s["detail"].as_str().unwrap();
+        assert!(detail.contains(needle), "{plugin}: {detail}");
+        assert!(!detail.contains('\n'), "{detail:?}");
+    }
+}
+
+#[test]
+fn the_hooks_skip_an_isolated_retention_entry_without_a_warning_and_refuse_an_isolated_reporter() {
+    use otto_hooks_tests::hook_cli::HookWorld;
+    let w = HookWorld::new();
+    let config = w.hooks_home().join("config.toml");
+    std::fs::write(
+        &config,
+        "[retention]\nplugin = \"standard\"\nisolation = \"process\"\n",
+    )
+    .unwrap();
+    let repo = w.repo_arg();
+    let out = w.run(&["hook", "run-start", "--repo", &repo, "--run-id", "r1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("retention"),
+        "no warning about the isolated entry: {}",
+        text(&out.stderr)
+    );
+    // A kind that cannot be isolated yet says so, never ignores the key.
+    std::fs::write(
+        &config,
+        "[[reporter]]\nplugin = \"json\"\nisolation = \"process\"\n",
+    )
+    .unwrap();
+    let out = w.run(&["hook", "run-start", "--repo", &repo, "--run-id", "r2"]);
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("`isolation = \"process\"` is not supported for reporter plugins yet"),
+        "{stderr}"
+    );
+}
