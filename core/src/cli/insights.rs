@@ -33,7 +33,10 @@ pub struct Store {
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
     /// The task (otto) or unit (the hooks' history).
-    pub task: String,
+    // An Option only so that `history copy` (a subcommand, which lifts the
+    // requirement) parses; without `copy` clap requires it.
+    #[arg(required = true)]
+    pub task: Option<String>,
     /// Only failed executions (the same as --status failed).
     #[arg(long, conflicts_with = "status")]
     pub failed: bool,
@@ -179,8 +182,13 @@ pub(super) fn history(ctx: &Context, args: HistoryArgs) -> CmdResult {
     } else {
         args.status
     };
+    let Some(task) = args.task.clone() else {
+        return Err(Failure::usage(
+            "history: name a task (`otto-hooks history TASK`) or `copy`",
+        ));
+    };
     let query = HistoryQuery {
-        task: args.task.clone(),
+        task,
         project: args.project.clone(),
         status,
         limit: args.limit.max(1),

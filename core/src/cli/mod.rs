@@ -98,7 +98,7 @@ pub struct HistoryCmd {
     #[command(subcommand)]
     command: Option<history_copy::HistoryCommand>,
     #[command(flatten)]
-    task: Option<insights::HistoryArgs>,
+    task: insights::HistoryArgs,
 }
 
 /// The commands.
@@ -555,12 +555,7 @@ fn dispatch(cli: Cli) -> CmdResult {
         Command::History(HistoryCmd {
             command: Some(cmd), ..
         }) => history_copy::run(&ctx, cmd),
-        Command::History(HistoryCmd {
-            task: Some(args), ..
-        }) => insights::history(&ctx, args),
-        Command::History(_) => Err(Failure::usage(
-            "history: name a task (`otto-hooks history TASK`) or `copy`",
-        )),
+        Command::History(HistoryCmd { task, .. }) => insights::history(&ctx, task),
         Command::Stats(args) => insights::stats(&ctx, args),
         Command::Compare(args) => insights::compare(&ctx, args),
         Command::Flaky(args) => insights::flaky(&ctx, args),
