@@ -1097,6 +1097,84 @@ fn text_item(item: *const c_void) -> Result<String, String> {
     unsafe { convert::req(*(item as *const Str<'_>), "rendered text").map(str::to_owned) }
 }
 
+/// The decoding of what a plugin hands the host through the `emit` and
+/// `error` callbacks, for the fuzz targets in `fuzz/`. Not part of the API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::*;
+
+    /// What a call made of `items` emitted, then `error` reported (when
+    /// given), then returning `status` yields: the items decoded, shown with
+    /// `Debug`, or the error's kind and one-line message.
+    fn collect<T: std::fmt::Debug>(
+        convert: fn(*const c_void) -> Result<T, String>,
+        items: &[*const c_void],
+        error: Option<(ErrorCode, Str<'_>)>,
+        status: CallStatus,
+    ) -> Result<Vec<String>, (ErrorKind, String)> {
+        let mut collector = Collector::new(convert);
+        let out = collector.out();
+        for &item in items {
+            // SAFETY: `out.ctx` is the live collector; the caller vouches
+            // for the items.
+            unsafe { (out.emit)(out.ctx, item) };
+        }
+        if let Some((code, message)) = error {
+            // SAFETY: as above; the caller vouches for `message`.
+            unsafe { (out.error)(out.ctx, code, message) };
+        }
+        match status {
+            CallStatus::OK => match collector.bad_item {
+                Some(e) => Err((ErrorKind::Failed, e)),
+                None => Ok(collector.items.iter().map(|i| format!("{i:?}")).collect()),
+            },
+            _ => Err(collector
+                .error
+                .unwrap_or((ErrorKind::Failed, "failed without a message".into()))),
+        }
+    }
+
+    /// `list_runs`' items.
+    ///
+    /// # Safety
+    /// Every item is null or points at a live [`abi::Run`] whose strings are
+    /// live (any bytes); `error`'s message is live.
+    pub unsafe fn runs(
+        items: &[*const abi::Run<'_>],
+        error: Option<(ErrorCode, Str<'_>)>,
+        status: CallStatus,
+    ) -> Result<Vec<String>, (ErrorKind, String)> {
+        let items: Vec<*const c_void> = items.iter().map(|&p| p.cast()).collect();
+        collect(run_item, &items, error, status)
+    }
+
+    /// `detect`'s items.
+    ///
+    /// # Safety
+    /// As [`runs`], of [`abi::StatusVerdict`]s.
+    pub unsafe fn verdicts(
+        items: &[*const abi::StatusVerdict<'_>],
+        error: Option<(ErrorCode, Str<'_>)>,
+        status: CallStatus,
+    ) -> Result<Vec<String>, (ErrorKind, String)> {
+        let items: Vec<*const c_void> = items.iter().map(|&p| p.cast()).collect();
+        collect(verdict_item, &items, error, status)
+    }
+
+    /// `render`'s items.
+    ///
+    /// # Safety
+    /// As [`runs`], of [`Str`]s.
+    pub unsafe fn texts(
+        items: &[*const Str<'_>],
+        error: Option<(ErrorCode, Str<'_>)>,
+        status: CallStatus,
+    ) -> Result<Vec<String>, (ErrorKind, String)> {
+        let items: Vec<*const c_void> = items.iter().map(|&p| p.cast()).collect();
+        collect(text_item, &items, error, status)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

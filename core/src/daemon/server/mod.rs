@@ -29,6 +29,8 @@ mod errors;
 mod export;
 mod health;
 mod ingest;
+#[doc(hidden)]
+pub use ingest::fuzzing;
 mod live;
 mod reads;
 mod schedule;
