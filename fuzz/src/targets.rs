@@ -69,7 +69,10 @@ pub fn wire_ndjson(data: &[u8]) {
             Err(e) => assert_one_line("parse_event", &e),
             Ok(event) => {
                 assert!(!event.kind.trim().is_empty(), "an event without a type");
-                assert!(event.time.nanos < 1_000_000_000, "nanos out of range: {event:?}");
+                assert!(
+                    event.time.nanos < 1_000_000_000,
+                    "nanos out of range: {event:?}"
+                );
                 if let Some(p) = &event.payload {
                     serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(p)
                         .expect("the payload is a JSON object");
@@ -186,7 +189,10 @@ pub fn config(data: &[u8]) {
         cwd: root.join("repo"),
         env: vec![
             ("HOME".into(), root.join("home").display().to_string()),
-            ("OTTO_HOME".into(), root.join("home/.otto").display().to_string()),
+            (
+                "OTTO_HOME".into(),
+                root.join("home/.otto").display().to_string(),
+            ),
         ],
         overrides: Vec::new(),
     };
@@ -301,7 +307,11 @@ pub fn ottodb_rows(data: &[u8]) {
         ddl = ddl.replace("    run_count INTEGER DEFAULT 0\n", "    last INTEGER\n");
     }
     conn.execute_batch(&ddl).expect("the otto.db schema");
-    let version = if shape & 4 != 0 { i64::from(head.u8()) - 2 } else { 5 };
+    let version = if shape & 4 != 0 {
+        i64::from(head.u8()) - 2
+    } else {
+        5
+    };
     if shape & 8 == 0 {
         conn.execute(
             "INSERT INTO schema_version (version, applied_at) VALUES (?1, 0)",
@@ -332,7 +342,10 @@ pub fn ottodb_rows(data: &[u8]) {
         };
         let status = field(row, 3);
         let res = if shape & 1 == 0 {
-            conn.execute(sql, rusqlite::params![project_id, ts, status, ottofile, run_dir])
+            conn.execute(
+                sql,
+                rusqlite::params![project_id, ts, status, ottofile, run_dir],
+            )
         } else {
             conn.execute(sql, rusqlite::params![project_id, ts, status, ottofile])
         };
@@ -352,9 +365,7 @@ pub fn ottodb_rows(data: &[u8]) {
             Some(otto_hooks_plugin_api::report::PlannedRun {
                 project: project.to_owned(),
                 run: run.to_owned(),
-                size_bytes: None,
-                reasons: Vec::new(),
-                timestamp: None,
+                ..Default::default()
             })
         })
         .collect();
@@ -403,7 +414,11 @@ pub fn search(data: &[u8]) {
                 vec![
                     event("orch.started", None, Some(r#"{"graph":{"nodes":[]}}"#)),
                     event("unit.started", Some("app-shell"), None),
-                    event("task.validation.ok", Some("app-shell"), Some(r#"{"pr":12}"#)),
+                    event(
+                        "task.validation.ok",
+                        Some("app-shell"),
+                        Some(r#"{"pr":12}"#),
+                    ),
                     event("unit.failed", Some("api"), Some(r#"{"error":"Exit 1"}"#)),
                 ],
             )
@@ -444,12 +459,16 @@ pub fn archive_check(data: &[u8]) {
     if let Place::Run { project, .. } = &placed {
         if link_target(&parts, target, 4096).is_ok() {
             // Resolve independently: from the link's directory, lexically.
-            let mut at: Vec<&str> = parts[..parts.len() - 1].iter().map(String::as_str).collect();
+            let mut at: Vec<&str> = parts[..parts.len() - 1]
+                .iter()
+                .map(String::as_str)
+                .collect();
             for c in target.split('/') {
                 match c {
                     "" | "." => {}
                     ".." => {
-                        at.pop().expect("an accepted link climbs out of the archive");
+                        at.pop()
+                            .expect("an accepted link climbs out of the archive");
                     }
                     name => at.push(name),
                 }
