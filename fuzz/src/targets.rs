@@ -297,6 +297,9 @@ pub fn ottodb_rows(data: &[u8]) {
     let _ = std::fs::remove_dir_all(&home);
     std::fs::create_dir_all(&home).expect("the otto home");
     let conn = rusqlite::Connection::open(home.join("otto.db")).expect("otto.db");
+    // The file is rebuilt for every input: no journal, no fsync.
+    conn.execute_batch("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")
+        .expect("pragmas");
     let shape = head.u8();
     let mut ddl = OTTO_DB_V5.to_owned();
     if shape & 1 != 0 {

@@ -503,7 +503,14 @@ unsafe extern "C" fn error_callback<T>(ctx: *mut c_void, code: ErrorCode, messag
 }
 
 fn one_line(s: &str) -> String {
-    if s.contains('\n') {
+    // A carriage return (or any line break) would let a plugin's message
+    // overwrite what the terminal shows before it, like a newline splits it.
+    if s.contains(|c: char| {
+        matches!(
+            c,
+            '\n' | '\r' | '\u{b}' | '\u{c}' | '\u{85}' | '\u{2028}' | '\u{2029}'
+        )
+    }) {
         s.split_whitespace().collect::<Vec<_>>().join(" ")
     } else {
         s.to_owned()
@@ -1178,6 +1185,19 @@ pub mod fuzzing {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the `plugin_abi` fuzz target (the input is
+    /// `plugin-api/tests/fuzz-regressions/plugin_abi-error-with-carriage-returns`):
+    /// an error message of carriage returns reached the host as is.
+    #[test]
+    fn a_plugin_error_message_is_one_line_whatever_its_line_breaks() {
+        let message = "storage failed\r\r\rall good\u{2028}really";
+        let error = Some((ErrorCode(1), Str::new(message)));
+        // SAFETY: no items; the message is a live `&str`.
+        let (_, text) = unsafe { fuzzing::texts(&[], error, CallStatus::ERROR) }.unwrap_err();
+        assert_eq!(text, "storage failed all good really");
+        assert_eq!(one_line("a\rb"), "a b");
+    }
     use crate::{Plugin, PluginConfig, PluginError, Storage, StoredEvent, Timestamp};
 
     /// A storage that offers nothing of ABI 1.3 but the SDK's defaults.
