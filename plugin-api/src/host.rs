@@ -1191,6 +1191,17 @@ mod tests {
     /// an error message of carriage returns reached the host as is.
     #[test]
     fn a_plugin_error_message_is_one_line_whatever_its_line_breaks() {
+        // The fuzz input: flags, status, the error code (4 bytes), then the
+        // message as a length byte and its bytes.
+        let input =
+            include_bytes!("../tests/fuzz-regressions/plugin_abi-error-with-carriage-returns");
+        let len = usize::from(input[6]);
+        let found = std::str::from_utf8(&input[7..7 + len]).unwrap();
+        assert!(found.contains('\r'));
+        let error = Some((ErrorCode(1), Str::new(found)));
+        // SAFETY: no items; the message is a live `&str`.
+        let (_, text) = unsafe { fuzzing::texts(&[], error, CallStatus::ERROR) }.unwrap_err();
+        assert!(!text.contains('\r'), "{text:?}");
         let message = "storage failed\r\r\rall good\u{2028}really";
         let error = Some((ErrorCode(1), Str::new(message)));
         // SAFETY: no items; the message is a live `&str`.
