@@ -503,7 +503,14 @@ unsafe extern "C" fn error_callback<T>(ctx: *mut c_void, code: ErrorCode, messag
 }
 
 fn one_line(s: &str) -> String {
-    if s.contains('\n') {
+    // A carriage return (or any line break) would let a plugin's message
+    // overwrite what the terminal shows before it, like a newline splits it.
+    if s.contains(|c: char| {
+        matches!(
+            c,
+            '\n' | '\r' | '\u{b}' | '\u{c}' | '\u{85}' | '\u{2028}' | '\u{2029}'
+        )
+    }) {
         s.split_whitespace().collect::<Vec<_>>().join(" ")
     } else {
         s.to_owned()
@@ -1097,9 +1104,111 @@ fn text_item(item: *const c_void) -> Result<String, String> {
     unsafe { convert::req(*(item as *const Str<'_>), "rendered text").map(str::to_owned) }
 }
 
+/// The decoding of what a plugin hands the host through the `emit` and
+/// `error` callbacks, for the fuzz targets in `fuzz/`. Not part of the API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::*;
+
+    /// What a call made of `items` emitted, then `error` reported (when
+    /// given), then returning `status` yields: the items decoded, shown with
+    /// `Debug`, or the error's kind and one-line message.
+    fn collect<T: std::fmt::Debug>(
+        convert: fn(*const c_void) -> Result<T, String>,
+        items: &[*const c_void],
+        error: Option<(ErrorCode, Str<'_>)>,
+        status: CallStatus,
+    ) -> Result<Vec<String>, (ErrorKind, String)> {
+        let mut collector = Collector::new(convert);
+        let out = collector.out();
+        for &item in items {
+            // SAFETY: `out.ctx` is the live collector; the caller vouches
+            // for the items.
+            unsafe { (out.emit)(out.ctx, item) };
+        }
+        if let Some((code, message)) = error {
+            // SAFETY: as above; the caller vouches for `message`.
+            unsafe { (out.error)(out.ctx, code, message) };
+        }
+        match status {
+            CallStatus::OK => match collector.bad_item {
+                Some(e) => Err((ErrorKind::Failed, e)),
+                None => Ok(collector.items.iter().map(|i| format!("{i:?}")).collect()),
+            },
+            _ => Err(collector
+                .error
+                .unwrap_or((ErrorKind::Failed, "failed without a message".into()))),
+        }
+    }
+
+    /// `list_runs`' items.
+    ///
+    /// # Safety
+    /// Every item is null or points at a live [`abi::Run`] whose strings are
+    /// live (any bytes); `error`'s message is live.
+    pub unsafe fn runs(
+        items: &[*const abi::Run<'_>],
+        error: Option<(ErrorCode, Str<'_>)>,
+        status: CallStatus,
+    ) -> Result<Vec<String>, (ErrorKind, String)> {
+        let items: Vec<*const c_void> = items.iter().map(|&p| p.cast()).collect();
+        collect(run_item, &items, error, status)
+    }
+
+    /// `detect`'s items.
+    ///
+    /// # Safety
+    /// As [`runs`], of [`abi::StatusVerdict`]s.
+    pub unsafe fn verdicts(
+        items: &[*const abi::StatusVerdict<'_>],
+        error: Option<(ErrorCode, Str<'_>)>,
+        status: CallStatus,
+    ) -> Result<Vec<String>, (ErrorKind, String)> {
+        let items: Vec<*const c_void> = items.iter().map(|&p| p.cast()).collect();
+        collect(verdict_item, &items, error, status)
+    }
+
+    /// `render`'s items.
+    ///
+    /// # Safety
+    /// As [`runs`], of [`Str`]s.
+    pub unsafe fn texts(
+        items: &[*const Str<'_>],
+        error: Option<(ErrorCode, Str<'_>)>,
+        status: CallStatus,
+    ) -> Result<Vec<String>, (ErrorKind, String)> {
+        let items: Vec<*const c_void> = items.iter().map(|&p| p.cast()).collect();
+        collect(text_item, &items, error, status)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the `plugin_abi` fuzz target (the input is
+    /// `plugin-api/tests/fuzz-regressions/plugin_abi-error-with-carriage-returns`):
+    /// an error message of carriage returns reached the host as is.
+    #[test]
+    fn a_plugin_error_message_is_one_line_whatever_its_line_breaks() {
+        // The fuzz input: flags, status, the error code (4 bytes), then the
+        // message as a length byte and its bytes.
+        let input =
+            include_bytes!("../tests/fuzz-regressions/plugin_abi-error-with-carriage-returns");
+        let len = usize::from(input[6]);
+        let found = std::str::from_utf8(&input[7..7 + len]).unwrap();
+        assert!(found.contains('\r'));
+        let error = Some((ErrorCode(1), Str::new(found)));
+        // SAFETY: no items; the message is a live `&str`.
+        let (_, text) = unsafe { fuzzing::texts(&[], error, CallStatus::ERROR) }.unwrap_err();
+        assert!(!text.contains('\r'), "{text:?}");
+        let message = "storage failed\r\r\rall good\u{2028}really";
+        let error = Some((ErrorCode(1), Str::new(message)));
+        // SAFETY: no items; the message is a live `&str`.
+        let (_, text) = unsafe { fuzzing::texts(&[], error, CallStatus::ERROR) }.unwrap_err();
+        assert_eq!(text, "storage failed all good really");
+        assert_eq!(one_line("a\rb"), "a b");
+    }
     use crate::{Plugin, PluginConfig, PluginError, Storage, StoredEvent, Timestamp};
 
     /// A storage that offers nothing of ABI 1.3 but the SDK's defaults.

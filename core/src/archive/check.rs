@@ -147,9 +147,20 @@ pub fn link_target(parts: &[String], target: &str, max_bytes: usize) -> Result<(
         .take(parts.len().saturating_sub(1))
         .map(String::as_str)
         .collect();
+    // `..` only before the first name: the climb then starts from the
+    // link's own directory, a real one (no entry lies below a symlink), so
+    // resolving it lexically is resolving it. After a name that may be
+    // another link (`c/../..`, `c` -> `../../..`), the kernel climbs from
+    // where that link points, which the lexical walk does not see.
+    let mut named = false;
     for part in target.split('/') {
         match part {
             "" | "." => {}
+            ".." if named => {
+                return Err(format!(
+                    "symlink `{shown}` climbs with `..` after a name ({target}): through another link it could leave its project"
+                ));
+            }
             ".." => {
                 if at.pop().is_none() {
                     return Err(format!(
@@ -157,7 +168,10 @@ pub fn link_target(parts: &[String], target: &str, max_bytes: usize) -> Result<(
                     ));
                 }
             }
-            name => at.push(name),
+            name => {
+                named = true;
+                at.push(name);
+            }
         }
     }
     let inside = at.len() >= 3
@@ -231,5 +245,24 @@ mod tests {
         assert!(link_target(&link, "/etc/passwd", 1024).is_err());
         assert!(link_target(&link, "../../../../other-0badc0de/x", 1024).is_err());
         assert!(link_target(&link, "../../../../../../../etc/passwd", 1024).is_err());
+    }
+
+    /// Found writing the `archive_check` fuzz target's oracle (which, like
+    /// the checker, resolves lexically): `c` points up to
+    /// its run and passes; `a`, lexically inside the run too, climbs from
+    /// where `c` really points and lands at `/`. Only a target whose `..`
+    /// all come first is resolved truly by the lexical walk.
+    #[test]
+    fn a_link_cannot_climb_through_another_link() {
+        let dir = "otto/web-6b20a2e4/1700000000/d1/d2/d3/d4";
+        let c = parts(&format!("{dir}/c"));
+        link_target(&c, "../../../..", 1024).unwrap();
+        let a = parts(&format!("{dir}/a"));
+        let err = link_target(&a, "c/../../../../..", 1024).unwrap_err();
+        assert!(err.contains("after a name"), "{err}");
+        assert!(link_target(&a, "c/x/../y", 1024).is_err());
+        // otto's own links keep working: leading `..`, then names.
+        link_target(&a, "../../../../../.cache/0123abcd.sh", 1024).unwrap();
+        link_target(&a, "./c/x", 1024).unwrap();
     }
 }

@@ -150,9 +150,16 @@ pub fn echo(value: &str) -> String {
 pub fn parse_rfc3339(text: &str) -> Result<Timestamp, String> {
     let t = chrono::DateTime::parse_from_rfc3339(text)
         .map_err(|e| format!("{} is not an RFC 3339 time ({e})", echo(text)))?;
-    Ok(Timestamp {
-        secs: t.timestamp(),
-        nanos: t.timestamp_subsec_nanos(),
+    // chrono reads a leap second (`23:59:60`) as second 59 with 1e9 or more
+    // nanoseconds; a `Timestamp`'s nanoseconds are below 1e9, so it is the
+    // next second, as POSIX time counts it.
+    let (secs, nanos) = (t.timestamp(), t.timestamp_subsec_nanos());
+    Ok(match nanos.checked_sub(1_000_000_000) {
+        Some(rest) => Timestamp {
+            secs: secs.saturating_add(1),
+            nanos: rest,
+        },
+        None => Timestamp { secs, nanos },
     })
 }
 
@@ -193,6 +200,26 @@ mod tests {
         assert_eq!((e.task, e.pr), (Some(1), Some(12)));
         assert_eq!(e.payload.as_deref(), Some(r#"{"title":"x"}"#));
         assert_eq!(e.error.as_deref(), Some("boom"));
+    }
+
+    /// Found with the `wire_ndjson` fuzz target's check that a parsed
+    /// time's nanoseconds stay below 1e9 (its leap-second seed).
+    #[test]
+    fn a_leap_second_is_the_next_second() {
+        let e = parse_event(
+            r#"{"time":"2016-12-31T23:59:60.5Z","type":"unit.blocked"}"#,
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(
+            e.time,
+            Timestamp {
+                secs: 1_483_228_800,
+                nanos: 500_000_000
+            }
+        );
+        assert_eq!(rfc3339(e.time), "2017-01-01T00:00:00.500Z");
+        assert_eq!(parse_rfc3339(&rfc3339(e.time)).unwrap(), e.time);
     }
 
     #[test]

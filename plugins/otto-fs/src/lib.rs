@@ -154,6 +154,8 @@
 //!   runs + cache + other = `du -sb <project>`.
 
 mod details;
+#[doc(hidden)]
+pub mod fuzzing;
 mod index;
 pub mod layout;
 mod measure;

@@ -82,7 +82,7 @@ fn read(run: BorrowedFd<'_>) -> Result<Option<String>, String> {
 }
 
 /// Parses `text` and adds its fields to `attributes`.
-fn parse_into(text: &str, attributes: &mut Map<String, Value>) -> Result<(), String> {
+pub(crate) fn parse_into(text: &str, attributes: &mut Map<String, Value>) -> Result<(), String> {
     let doc: RunYaml = if text.trim().is_empty() {
         RunYaml::default()
     } else {

@@ -485,6 +485,90 @@ pub(crate) async fn resume_run(
     }))
 }
 
+/// The request-body parsing of every write endpoint, without the database,
+/// for the fuzz targets in `fuzz/`. Not part of the API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::*;
+
+    /// A write endpoint whose body is parsed.
+    #[derive(Clone, Copy, Debug)]
+    pub enum Endpoint {
+        /// `POST /api/runs`.
+        Start,
+        /// `POST /api/runs/{id}/events`.
+        Events,
+        /// `POST /api/runs/{id}/complete`.
+        Complete,
+        /// `POST /api/runs/{id}/stop`.
+        Stop,
+        /// `POST /api/runs/{id}/resume`.
+        Resume,
+    }
+
+    /// What a body parses to: the run a start records, the events an
+    /// append stores, or nothing more for the others.
+    #[derive(Debug)]
+    pub enum Parsed {
+        /// A start's run and its graph payload.
+        Start(NewRun, Option<String>),
+        /// An append's events.
+        Events(Vec<NewEvent>),
+        /// A complete, stop or resume that would be recorded.
+        Other,
+    }
+
+    /// Parses `bytes` as the handler of `endpoint` does before it touches
+    /// the database; the error is the answer's `Debug` form.
+    pub fn parse(endpoint: Endpoint, bytes: &[u8], now: Timestamp) -> Result<Parsed, String> {
+        let redactor = Redactor::default();
+        let fail = |e: ApiError| format!("{e:?}");
+        match endpoint {
+            Endpoint::Start => {
+                let b: StartBody = body::json(bytes).map_err(fail)?;
+                let run_id = requested_id(&b).map_err(fail)?;
+                if let Some(id) = &run_id {
+                    validate_run_id(id).map_err(|e| fail(ApiError::invalid_param(e)))?;
+                }
+                let started_at = time_field("started_at", b.started_at.as_deref()).map_err(fail)?;
+                let graph = start_graph(b.graph, &redactor).map_err(fail)?;
+                let run = NewRun {
+                    id: run_id.unwrap_or_default(),
+                    project: b.project.unwrap_or_default(),
+                    repo_path: b.repo_path.unwrap_or_default(),
+                    started_at,
+                    parallelism: b.parallelism.unwrap_or(1),
+                    total_units: b.total_units.unwrap_or(0),
+                    tasks_dir: b.tasks_dir,
+                    dry_run: b.dry_run.unwrap_or(false),
+                };
+                Ok(Parsed::Start(run, graph))
+            }
+            Endpoint::Events => match parse_posted(bytes, &redactor, now).map_err(fail)? {
+                Posted::Batch(events) => Ok(Parsed::Events(events)),
+                Posted::Single(event) => Ok(Parsed::Events(vec![event])),
+            },
+            Endpoint::Complete => {
+                let b: CompleteBody = body::json(bytes).map_err(fail)?;
+                let status = b.status.ok_or_else(|| fail(ApiError::missing("status")))?;
+                parse_status(&status).map_err(|e| fail(ApiError::invalid_param(e)))?;
+                time_field("completed_at", b.completed_at.as_deref()).map_err(fail)?;
+                Ok(Parsed::Other)
+            }
+            Endpoint::Stop => {
+                let b: StopBody = body::json_or_default(bytes).map_err(fail)?;
+                time_field("at", b.at.as_deref()).map_err(fail)?;
+                Ok(Parsed::Other)
+            }
+            Endpoint::Resume => {
+                let b: ResumeBody = body::json_or_default(bytes).map_err(fail)?;
+                time_field("at", b.at.as_deref()).map_err(fail)?;
+                Ok(Parsed::Other)
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

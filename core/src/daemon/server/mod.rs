@@ -30,6 +30,8 @@ mod export;
 mod health;
 mod ingest;
 mod insights;
+#[doc(hidden)]
+pub use ingest::fuzzing;
 mod live;
 mod reads;
 mod schedule;
