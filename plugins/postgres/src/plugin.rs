@@ -20,11 +20,12 @@ use otto_hooks_plugin_api as api;
 use otto_hooks_plugin_api::{
     Event, EventPage, EventQuery, ExpireRequest, HookContext, Plugin, PluginConfig, PluginError,
     ProjectUsage, Run, RunDetails, RunQuery, RunResult, RunResume, RunStart, RunStop, Storage,
-    StoredEvent,
+};
+use otto_hooks_sqlite::hook_model::{
+    completion, event_filter, new_events, new_run, plugin_error, stored_event,
 };
 use otto_hooks_sqlite::{
-    Completion, DEFAULT_RETENTION_DAYS, DbError, EventFilter, HistoryStore, NewEvent, NewRun,
-    RunFilter, choo_status, listed_run, run_of,
+    DEFAULT_RETENTION_DAYS, DbError, HistoryStore, RunFilter, listed_run, run_of,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -76,15 +77,6 @@ impl PgSettings {
     }
 }
 
-fn plugin_error(e: DbError) -> PluginError {
-    match e {
-        DbError::NotFound(m) => PluginError::not_found(m),
-        DbError::AlreadyExists(m) => PluginError::already_exists(m),
-        DbError::Invalid(m) => PluginError::invalid(m),
-        other => PluginError::failed(other.to_string()),
-    }
-}
-
 impl PostgresHistory {
     /// The configured history retention in days (0: keep everything).
     pub fn retention_days(&self) -> u32 {
@@ -123,18 +115,7 @@ impl Plugin for PostgresHistory {
     }
 
     fn run_start(&self, start: &RunStart<'_>) -> Result<(), PluginError> {
-        self.db()?
-            .start_run(NewRun {
-                id: start.run_id.to_owned(),
-                project: start.project.to_owned(),
-                repo_path: start.repo_path.unwrap_or(start.project).to_owned(),
-                started_at: start.started_at,
-                parallelism: start.parallelism.unwrap_or(1),
-                total_units: start.total_units.unwrap_or(0),
-                tasks_dir: start.tasks_dir.map(str::to_owned),
-                dry_run: start.dry_run,
-            })
-            .map_err(plugin_error)
+        self.db()?.start_run(new_run(start)).map_err(plugin_error)
     }
 
     fn event(&self, ctx: &HookContext<'_>, event: &Event<'_>) -> Result<(), PluginError> {
@@ -142,35 +123,15 @@ impl Plugin for PostgresHistory {
     }
 
     fn events(&self, ctx: &HookContext<'_>, events: &[Event<'_>]) -> Result<(), PluginError> {
-        let owned = events
-            .iter()
-            .map(|e| NewEvent {
-                time: e.time,
-                kind: e.kind.to_owned(),
-                unit: e.unit.map(str::to_owned),
-                task: e.task,
-                pr: e.pr,
-                payload: e.payload.map(str::to_owned),
-                error: e.error.map(str::to_owned),
-            })
-            .collect();
         self.db()?
-            .append_events(ctx.run_id, owned)
+            .append_events(ctx.run_id, new_events(events))
             .map(drop)
             .map_err(plugin_error)
     }
 
     fn run_complete(&self, result: &RunResult<'_>) -> Result<(), PluginError> {
         self.db()?
-            .complete_run_recorded(Completion {
-                run_id: result.run_id.to_owned(),
-                ended_at: result.ended_at,
-                status: choo_status(result.status).to_owned(),
-                completed_units: result.completed_units,
-                failed_units: result.failed_units,
-                blocked_units: result.blocked_units,
-                error: result.error.map(str::to_owned),
-            })
+            .complete_run_recorded(completion(result))
             .map(drop)
             .map_err(plugin_error)
     }
@@ -193,30 +154,11 @@ impl Plugin for PostgresHistory {
 impl Storage for PostgresHistory {
     fn events(&self, query: &EventQuery<'_>) -> Result<EventPage, PluginError> {
         let db = self.db()?;
-        let filter = EventFilter {
-            run_id: query.run_id.to_owned(),
-            type_prefix: query.type_prefix.map(str::to_owned),
-            unit: query.unit.map(str::to_owned),
-            after_seq: query.after_seq,
-            limit: query.limit,
-        };
+        let filter = event_filter(query);
         let page = db.events(&filter).map_err(plugin_error)?;
         let total = db.count_events(&filter).map_err(plugin_error)?;
         Ok(EventPage {
-            events: page
-                .events
-                .into_iter()
-                .map(|e| StoredEvent {
-                    seq: e.seq,
-                    time: e.time,
-                    kind: e.kind,
-                    unit: e.unit,
-                    task: e.task,
-                    pr: e.pr,
-                    payload: e.payload.map(|p| p.get().to_owned()),
-                    error: e.error,
-                })
-                .collect(),
+            events: page.events.into_iter().map(stored_event).collect(),
             has_more: page.has_more,
             total: Some(total),
         })
