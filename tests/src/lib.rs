@@ -22,6 +22,7 @@
 //! tests only.
 
 pub mod bench;
+pub mod bounded;
 pub mod choo_stream;
 pub mod hook_cli;
 pub use otto_hooks_fixture::otto_home;

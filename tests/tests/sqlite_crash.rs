@@ -22,6 +22,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use otto_hooks_sqlite::{HistoryDb, Options};
+use otto_hooks_tests::bounded::{Watched, within};
 use otto_hooks_tests::choo_stream::open_read;
 use otto_hooks_tests::hook_cli::{HookWorld, text};
 
@@ -114,14 +115,27 @@ fn writer_round(
     acks: usize,
     delay: Duration,
 ) -> Vec<(u64, u64)> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_history-writer"))
+    let child = Command::new(env!("CARGO_BIN_EXE_history-writer"))
         .arg(db)
         .arg(run)
         .args(["--tag", &tag.to_string(), "--batch", &batch.to_string()])
+        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let pipe = Watched::new("history-writer's stdout", child.stdout.as_ref().unwrap());
+    within(
+        &format!("history-writer round {tag}"),
+        Duration::from_secs(120),
+        &[pipe],
+        move || acks_until_killed(child, acks, delay),
+    )
+}
+
+/// Reads `acks` acknowledgements of `child`, kills it `delay` later and
+/// returns every one it printed.
+fn acks_until_killed(mut child: Child, acks: usize, delay: Duration) -> Vec<(u64, u64)> {
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut printed = Vec::new();
     let mut line = String::new();
@@ -263,6 +277,7 @@ fn cli_round(w: &HookWorld, db: &Path, run: &str, tag: u64, at_least: u64, delay
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
+    let pipe = Watched::new("hook event's stdin", &stdin);
     let feeder = std::thread::spawn(move || {
         let pad = "p".repeat(160);
         for i in 0u64.. {
@@ -294,9 +309,20 @@ fn cli_round(w: &HookWorld, db: &Path, run: &str, tag: u64, at_least: u64, delay
         std::thread::sleep(Duration::from_millis(2));
     }
     std::thread::sleep(delay);
-    kill(&mut child);
-    let sent = feeder.join().unwrap();
-    let stored = reopen(db, run);
+    // Bounded: once hook event is dead nothing may hold the pipe's read
+    // end, and the feeder gets EPIPE; if something does, the failure
+    // names it instead of hanging.
+    let limit = Duration::from_secs(60);
+    within("kill hook event", limit, &[pipe.clone()], move || {
+        kill(&mut child)
+    });
+    let sent = within("the feeder's end", limit, &[pipe], move || {
+        feeder.join().unwrap()
+    });
+    let (db_path, run_id) = (db.to_path_buf(), run.to_owned());
+    let stored = within("reopen after the kill", limit, &[], move || {
+        reopen(&db_path, &run_id)
+    });
     let mine = stored.of_tag(tag);
     assert_eq!(
         mine,
