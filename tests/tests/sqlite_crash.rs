@@ -313,9 +313,12 @@ fn cli_round(w: &HookWorld, db: &Path, run: &str, tag: u64, at_least: u64, delay
     // end, and the feeder gets EPIPE; if something does, the failure
     // names it instead of hanging.
     let limit = Duration::from_secs(60);
-    within("kill hook event", limit, &[pipe.clone()], move || {
-        kill(&mut child)
-    });
+    within(
+        "kill hook event",
+        limit,
+        std::slice::from_ref(&pipe),
+        move || kill(&mut child),
+    );
     let sent = within("the feeder's end", limit, &[pipe], move || {
         feeder.join().unwrap()
     });
