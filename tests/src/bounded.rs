@@ -10,6 +10,10 @@ use std::os::fd::AsFd;
 use std::sync::mpsc;
 use std::time::Duration;
 
+/// How long one otto-hooks command may take in a test before it is taken
+/// for hung: far above any real run on a loaded 2-core machine.
+pub const COMMAND_LIMIT: Duration = Duration::from_secs(300);
+
 /// A pipe (or any file) the diagnostics should find the holders of.
 #[derive(Debug, Clone)]
 pub struct Watched {
@@ -55,6 +59,95 @@ pub fn within<T: Send + 'static>(
         Err(mpsc::RecvTimeoutError::Disconnected) => {
             panic!("{what}: the step panicked (its message is above)")
         }
+    }
+}
+
+/// Runs `command` to completion with `input` on its stdin (none: stdin is
+/// `/dev/null`) and returns its output, like [`Command::output`]; a child
+/// still running after `limit` is killed and the test fails with the
+/// process list.
+///
+/// [`Command::output`]: std::process::Command::output
+pub fn output(
+    command: &mut std::process::Command,
+    input: Option<&[u8]>,
+    limit: Duration,
+) -> std::process::Output {
+    use std::io::{Read, Write};
+    use std::process::Stdio;
+    let program = format!("{command:?}");
+    command
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    let feeder = child.stdin.take().map(|mut stdin| {
+        let input = input.unwrap_or_default().to_vec();
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        })
+    });
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let deadline = std::time::Instant::now() + limit;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Ok(None) => {
+                let processes = report(&[]);
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "{program} still running after {} s (killed)\n{processes}",
+                    limit.as_secs()
+                );
+            }
+            Err(e) => panic!("cannot wait for {program}: {e}"),
+        }
+    };
+    if let Some(feeder) = feeder {
+        let _ = feeder.join();
+    }
+    let collect = |h: std::thread::JoinHandle<Vec<u8>>, what: &str| {
+        within(
+            &format!("{what} of {program}"),
+            Duration::from_secs(30),
+            &[],
+            move || h.join().unwrap_or_default(),
+        )
+    };
+    std::process::Output {
+        status,
+        stdout: collect(stdout, "the stdout"),
+        stderr: collect(stderr, "the stderr"),
     }
 }
 
@@ -108,6 +201,35 @@ fn holders(link: &str) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn output_feeds_stdin_and_collects_both_streams() {
+        let out = output(
+            std::process::Command::new("sh").args(["-c", "cat; echo err >&2; exit 3"]),
+            Some(b"hello"),
+            Duration::from_secs(30),
+        );
+        assert_eq!(out.status.code(), Some(3));
+        assert_eq!(out.stdout, b"hello");
+        assert_eq!(out.stderr, b"err\n");
+    }
+
+    #[test]
+    fn output_kills_a_child_that_outlives_its_limit() {
+        let failure = std::panic::catch_unwind(|| {
+            output(
+                std::process::Command::new("sleep").arg("600"),
+                None,
+                Duration::from_millis(300),
+            )
+        })
+        .unwrap_err();
+        let message = failure.downcast_ref::<String>().unwrap();
+        assert!(
+            message.contains("still running after 0 s (killed)"),
+            "{message}"
+        );
+    }
 
     #[test]
     fn a_step_that_ends_returns_its_value() {

@@ -1,9 +1,8 @@
 //! `otto-hooks hook …` as an orchestrator runs it: a private
 //! `$HOME`/`$OTTO_HOOKS_HOME`, a repository, the real binary.
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use rusqlite::{Connection, OpenFlags};
 
@@ -67,9 +66,7 @@ impl HookWorld {
 
     /// Runs `otto-hooks ARGS` to completion.
     pub fn run(&self, args: &[&str]) -> Output {
-        self.command(args)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run otto-hooks {args:?}: {e}"))
+        crate::bounded::output(&mut self.command(args), None, crate::bounded::COMMAND_LIMIT)
     }
 
     /// Runs `otto-hooks ARGS`, which must succeed; returns its stdout.
@@ -95,20 +92,12 @@ impl HookWorld {
         let mut args = vec!["hook", "event", "--run", run];
         args.extend_from_slice(extra);
         let mut c = self.command(&args);
-        c.envs(env.iter().copied())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = c
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run otto-hooks {args:?}: {e}"));
-        child
-            .stdin
-            .take()
-            .expect("piped stdin")
-            .write_all(lines.as_bytes())
-            .expect("write the events to hook event's stdin");
-        child.wait_with_output().expect("wait for hook event")
+        c.envs(env.iter().copied());
+        crate::bounded::output(
+            &mut c,
+            Some(lines.as_bytes()),
+            crate::bounded::COMMAND_LIMIT,
+        )
     }
 
     /// `hook event --run ID` with `lines` on stdin and `env` added.

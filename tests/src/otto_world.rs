@@ -68,16 +68,18 @@ impl OttoWorld {
     /// Runs `otto-hooks ARGS` like [`OttoWorld::run`], with `$OTTO_HOME`
     /// set to `otto_home` instead.
     pub fn run_with(&self, otto_home: &Path, args: &[&str]) -> Output {
-        Command::new(crate::otto_hooks_binary())
-            .args(args)
-            .env_clear()
-            .env("HOME", self.dir.path())
-            .env("OTTO_HOME", otto_home)
-            .env("OTTO_HOOKS_HOME", self.hooks_home())
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .current_dir(self.dir.path())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run otto-hooks {args:?}: {e}"))
+        crate::bounded::output(
+            Command::new(crate::otto_hooks_binary())
+                .args(args)
+                .env_clear()
+                .env("HOME", self.dir.path())
+                .env("OTTO_HOME", otto_home)
+                .env("OTTO_HOOKS_HOME", self.hooks_home())
+                .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+                .current_dir(self.dir.path()),
+            None,
+            crate::bounded::COMMAND_LIMIT,
+        )
     }
 
     /// Runs `otto-hooks ARGS` (which should ask for `--json`), which must

@@ -2,8 +2,7 @@
 //! `script` gives the command a terminal on stdin, stdout and stderr, and
 //! what the test writes to `script`'s stdin is what the user types.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// What the terminal showed, and the command's exit code.
 #[derive(Debug)]
@@ -38,10 +37,7 @@ pub fn on_a_terminal(command: &Command, typed: &str) -> Screen {
     script
         .args(["-q", "-e", "-c", &words.join(" "), "/dev/null"])
         .env_clear()
-        .env("TERM", "dumb")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .env("TERM", "dumb");
     for (key, value) in command.get_envs() {
         if let Some(value) = value {
             script.env(key, value);
@@ -50,16 +46,11 @@ pub fn on_a_terminal(command: &Command, typed: &str) -> Screen {
     if let Some(dir) = command.get_current_dir() {
         script.current_dir(dir);
     }
-    let mut child = script
-        .spawn()
-        .expect("util-linux `script` runs the command on a pseudo-terminal");
-    child
-        .stdin
-        .take()
-        .expect("piped stdin")
-        .write_all(typed.as_bytes())
-        .expect("type the answer");
-    let out = child.wait_with_output().expect("script ends");
+    let out = crate::bounded::output(
+        &mut script,
+        Some(typed.as_bytes()),
+        crate::bounded::COMMAND_LIMIT,
+    );
     Screen {
         code: out.status.code().unwrap_or(-1),
         text: String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n"),
