@@ -151,6 +151,20 @@ pub fn output(
     }
 }
 
+/// [`output`] as a method, for `command.bounded_output().unwrap()` where a
+/// test would write `command.output().unwrap()`: stdin is `/dev/null` (as
+/// `output` makes it) and the child may run [`COMMAND_LIMIT`].
+pub trait BoundedOutput {
+    /// Runs the command to completion within [`COMMAND_LIMIT`].
+    fn bounded_output(&mut self) -> std::io::Result<std::process::Output>;
+}
+
+impl BoundedOutput for std::process::Command {
+    fn bounded_output(&mut self) -> std::io::Result<std::process::Output> {
+        Ok(output(self, None, COMMAND_LIMIT))
+    }
+}
+
 /// The processes (`ps`), then the holders of each watched pipe.
 pub fn report(watched: &[Watched]) -> String {
     let mut out = String::new();

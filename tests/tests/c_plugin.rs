@@ -7,6 +7,7 @@
 //! `CI=true`, where they fail (`.ci/run` installs `gcc`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use otto_hooks_tests::bounded::BoundedOutput;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -32,7 +33,7 @@ fn root() -> PathBuf {
 /// errors, with mode 0644; `None` (after one line) without a C compiler.
 fn build_c_plugin(dir: &Path) -> Option<PathBuf> {
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_owned());
-    if Command::new(&cc).arg("--version").output().is_err() {
+    if Command::new(&cc).arg("--version").bounded_output().is_err() {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
             panic!("`{cc}` is needed under CI: apt-get install gcc libc6-dev");
         }
@@ -49,7 +50,7 @@ fn build_c_plugin(dir: &Path) -> Option<PathBuf> {
         .arg("-o")
         .arg(&lib)
         .arg(root().join("examples/c-weekday-retention/weekday_retention.c"))
-        .output()
+        .bounded_output()
         .unwrap_or_else(|e| panic!("cannot run {cc}: {e}"));
     assert!(
         out.status.success(),

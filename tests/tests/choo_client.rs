@@ -11,6 +11,7 @@
 //! was stored is then checked through the read API.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use otto_hooks_tests::bounded::BoundedOutput;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -52,7 +53,7 @@ impl Daemon {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .current_dir(dir.path())
             .stdin(Stdio::null())
-            .output()
+            .bounded_output()
             .unwrap();
         assert!(
             out.status.success(),

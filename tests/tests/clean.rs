@@ -3,6 +3,7 @@
 //! tries to make otto-hooks delete the wrong thing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use otto_hooks_tests::bounded::BoundedOutput;
 use std::path::Path;
 use std::process::Command;
 
@@ -56,7 +57,11 @@ fn deleted(doc: &Value) -> Vec<String> {
 }
 
 fn du(path: &Path) -> u64 {
-    let out = Command::new("du").arg("-sb").arg(path).output().unwrap();
+    let out = Command::new("du")
+        .arg("-sb")
+        .arg(path)
+        .bounded_output()
+        .unwrap();
     text(&out.stdout)
         .split_whitespace()
         .next()

@@ -4,6 +4,7 @@
 //! acknowledged.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use otto_hooks_tests::bounded::BoundedOutput;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -65,7 +66,7 @@ impl World {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
+        self.command(args).bounded_output().unwrap()
     }
 
     fn ok(&self, args: &[&str]) -> Output {
@@ -548,7 +549,7 @@ fn an_auto_started_daemon_takes_no_configuration_from_the_repository() {
     let out = w
         .command(&["hook", "run-start", "--repo", "."])
         .current_dir(w.dir.path().join("repo"))
-        .output()
+        .bounded_output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(w.status()["running"], true);
@@ -668,7 +669,7 @@ fn ui_starts_the_daemon_prints_the_url_and_the_page_is_served_there() {
         .command(&["ui"])
         .env("PATH", "/nonexistent")
         .env("BROWSER", "/nonexistent/browser")
-        .output()
+        .bounded_output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let port = w.files().running_port().expect("the daemon runs");

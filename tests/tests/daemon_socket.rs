@@ -4,6 +4,7 @@
 //! put in place of a file that is not a socket.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use otto_hooks_tests::bounded::BoundedOutput;
 use std::io::{Read, Write};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
@@ -45,7 +46,7 @@ impl World {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .current_dir(self.dir.path())
             .stdin(Stdio::null())
-            .output()
+            .bounded_output()
             .unwrap();
         assert!(
             out.status.success(),

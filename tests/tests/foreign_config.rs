@@ -7,6 +7,7 @@
 //! and line, exit 2, and nothing changed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use otto_hooks_tests::bounded::BoundedOutput;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -59,7 +60,7 @@ impl World {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .current_dir(cwd)
             .stdin(Stdio::null())
-            .output()
+            .bounded_output()
             .unwrap()
     }
 

@@ -4,6 +4,7 @@
 //! (FORMATS.md) is a test here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use otto_hooks_tests::bounded::BoundedOutput;
 use std::path::Path;
 use std::process::Command;
 
@@ -40,7 +41,11 @@ fn ids(runs: &[Value]) -> Vec<String> {
 }
 
 fn du(path: &Path, flag: &str) -> u64 {
-    let out = Command::new("du").arg(flag).arg(path).output().unwrap();
+    let out = Command::new("du")
+        .arg(flag)
+        .arg(path)
+        .bounded_output()
+        .unwrap();
     text(&out.stdout)
         .split_whitespace()
         .next()

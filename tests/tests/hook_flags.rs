@@ -6,6 +6,7 @@
 //! stderr. Through the real binary, a real daemon and a real `history.db`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use otto_hooks_tests::bounded::BoundedOutput;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
@@ -46,7 +47,7 @@ impl World {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .current_dir(self.dir.path())
             .stdin(Stdio::null())
-            .output()
+            .bounded_output()
             .unwrap()
     }
 

@@ -3,6 +3,7 @@
 //! `cargo install`/`cargo uninstall` use.
 #![allow(clippy::unwrap_used)]
 
+use otto_hooks_tests::bounded::BoundedOutput;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -33,19 +34,28 @@ fn json(out: &Output) -> serde_json::Value {
 fn without_an_otto_home_the_first_commands_point_at_the_demo() {
     let home = PrivateDir::new();
     for command in ["list", "usage"] {
-        let out = otto_hooks(home.path()).arg(command).output().unwrap();
+        let out = otto_hooks(home.path())
+            .arg(command)
+            .bounded_output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(0));
         let stderr = text(&out.stderr);
         assert!(stderr.contains("otto-hooks demo"), "{command}: {stderr}");
     }
-    let help = otto_hooks(home.path()).arg("--help").output().unwrap();
+    let help = otto_hooks(home.path())
+        .arg("--help")
+        .bounded_output()
+        .unwrap();
     assert!(text(&help.stdout).contains("otto-hooks demo"));
 }
 
 #[test]
 fn demo_builds_a_sample_otto_home_that_every_command_reads() {
     let home = PrivateDir::new();
-    let out = otto_hooks(home.path()).arg("demo").output().unwrap();
+    let out = otto_hooks(home.path())
+        .arg("demo")
+        .bounded_output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let said = text(&out.stdout);
     // In OTTO_HOOKS_HOME, never in ~/.otto; and it says how to explore it.
@@ -65,7 +75,7 @@ fn demo_builds_a_sample_otto_home_that_every_command_reads() {
         otto_hooks(home.path())
             .args(args)
             .env("OTTO_HOME", &demo)
-            .output()
+            .bounded_output()
             .unwrap()
     };
     let runs = json(&with_demo(&["list", "--json"]));
@@ -113,7 +123,10 @@ fn demo_builds_a_sample_otto_home_that_every_command_reads() {
     );
 
     // Again: already there, the same hints.
-    let again = otto_hooks(home.path()).arg("demo").output().unwrap();
+    let again = otto_hooks(home.path())
+        .arg("demo")
+        .bounded_output()
+        .unwrap();
     assert_eq!(again.status.code(), Some(0));
     assert!(text(&again.stdout).contains("already there"));
 }
@@ -126,7 +139,7 @@ fn demo_refuses_a_directory_in_use_and_otto_s_own_home() {
     let out = otto_hooks(home.path())
         .arg("demo")
         .arg(&busy)
-        .output()
+        .bounded_output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(
@@ -141,7 +154,7 @@ fn demo_refuses_a_directory_in_use_and_otto_s_own_home() {
             .arg("demo")
             .arg(&otto)
             .env("OTTO_HOME", home.path().join("elsewhere"))
-            .output()
+            .bounded_output()
             .unwrap();
         assert_eq!(out.status.code(), Some(2), "{}", otto.display());
         assert!(text(&out.stderr).contains("otto's own home"));
@@ -165,7 +178,7 @@ fn the_package_is_named_otto_hooks_and_installs_the_otto_hooks_binary() {
         ])
         .arg("--manifest-path")
         .arg(&manifest)
-        .output()
+        .bounded_output()
         .unwrap();
     let metadata = json(&out);
     let core = metadata["packages"]
@@ -232,7 +245,7 @@ struct Daemon<'a>(&'a Path);
 
 impl Drop for Daemon<'_> {
     fn drop(&mut self) {
-        let _ = otto_hooks(self.0).args(["daemon", "stop"]).output();
+        let _ = otto_hooks(self.0).args(["daemon", "stop"]).bounded_output();
     }
 }
 

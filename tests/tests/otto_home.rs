@@ -5,6 +5,7 @@
 // Test code: a failed step is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use otto_hooks_tests::bounded::BoundedOutput;
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -752,7 +753,7 @@ fn run_generator(root: &Path, seed: &str, jobs: &str) -> String {
             "--jobs",
             jobs,
         ])
-        .output()
+        .bounded_output()
         .unwrap();
     assert!(
         out.status.success(),
@@ -959,7 +960,7 @@ fn the_generator_produces_the_requested_layout_and_counts() {
         .args(["gen", "--root"])
         .arg(&root)
         .args(["--runs", "1"])
-        .output()
+        .bounded_output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }

@@ -9,6 +9,7 @@
 //! `setpriv`: the project is unreadable for real, as it is for a user.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use otto_hooks_tests::bounded::BoundedOutput;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -120,7 +121,7 @@ fn run_unprivileged(w: &OttoWorld, args: &[&str]) -> Output {
         .env("OTTO_HOOKS_HOME", w.hooks_home())
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .current_dir(w.dir.path())
-        .output()
+        .bounded_output()
         .unwrap()
 }
 

@@ -4,6 +4,7 @@
 //! config file is an error at once, never a hang.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use otto_hooks_tests::bounded::BoundedOutput;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -60,7 +61,7 @@ impl World {
         let (tx, rx) = mpsc::channel();
         let what = args.join(" ");
         std::thread::spawn(move || {
-            let _ = tx.send(c.output().expect("run otto-hooks"));
+            let _ = tx.send(c.bounded_output().expect("run otto-hooks"));
         });
         rx.recv_timeout(Duration::from_secs(30))
             .unwrap_or_else(|_| panic!("otto-hooks {what} hung"))

@@ -5,6 +5,7 @@
 //! it through — and agree with each other about what `clean` really does.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use otto_hooks_tests::bounded::BoundedOutput;
 use std::collections::BTreeSet;
 use std::process::{Command, Output};
 
@@ -74,7 +75,7 @@ fn run_tz(w: &OttoWorld, tz: &str, args: &[&str]) -> Output {
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("TZ", tz)
         .current_dir(w.dir.path())
-        .output()
+        .bounded_output()
         .unwrap()
 }
 

@@ -10,6 +10,7 @@
 //! only the writable-by-others cases run.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use otto_hooks_tests::bounded::BoundedOutput;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -62,7 +63,7 @@ fn run_in(w: &OttoWorld, cwd: &Path, args: &[&str]) -> Output {
         .env("OTTO_HOOKS_HOME", w.hooks_home())
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .current_dir(cwd)
-        .output()
+        .bounded_output()
         .unwrap()
 }
 

@@ -7,6 +7,7 @@
 #[path = "../../redact/tests/corpus/shapes.rs"]
 mod shapes;
 
+use otto_hooks_tests::bounded::BoundedOutput;
 use std::path::Path;
 
 use otto_hooks_tests::hook_cli::{HookWorld, text};
@@ -104,7 +105,7 @@ fn sweep(w: &HookWorld, extra: &[(&str, &str)]) {
             "REG2",
         ])
         .envs(env.iter().copied())
-        .output()
+        .bounded_output()
         .expect("run otto-hooks");
     assert!(start.status.success(), "{}", text(&start.stderr));
     let id = text(&start.stdout).trim().to_owned();
@@ -122,7 +123,7 @@ fn sweep(w: &HookWorld, extra: &[(&str, &str)]) {
             token,
         ])
         .envs(env.iter().copied())
-        .output()
+        .bounded_output()
         .expect("run otto-hooks");
     assert_eq!(out.status.code(), Some(2));
     assert!(
@@ -183,7 +184,7 @@ fn sweep(w: &HookWorld, extra: &[(&str, &str)]) {
     let out = w
         .command(&["hook", "event", "--run", &id, &bad])
         .envs(env.iter().copied())
-        .output()
+        .bounded_output()
         .expect("run otto-hooks");
     assert_eq!(out.status.code(), Some(2));
     assert!(
@@ -212,14 +213,14 @@ fn sweep(w: &HookWorld, extra: &[(&str, &str)]) {
             &format!("died printing {REGISTERED} and {}", planted[1].text),
         ])
         .envs(env.iter().copied())
-        .output()
+        .bounded_output()
         .expect("run otto-hooks");
     assert!(done.status.success(), "{}", text(&done.stderr));
     if !extra.is_empty() {
         let stop = w
             .command(&["daemon", "stop"])
             .envs(env.iter().copied())
-            .output()
+            .bounded_output()
             .expect("run otto-hooks");
         assert!(stop.status.success(), "{}", text(&stop.stderr));
     }

@@ -1,6 +1,7 @@
 //! Libraries the registry must refuse, each with one line that names what
 //! failed — and a plugin directory full of them never stops otto-hooks.
 
+use otto_hooks_tests::bounded::BoundedOutput;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
@@ -480,7 +481,7 @@ fn commands_that_do_not_need_a_broken_plugin_finish_with_a_warning() {
                 .env("OTTO_HOME", &otto_home)
                 .env_remove("OTTO_HOOKS_CONFIG")
                 .current_dir(&home)
-                .output()
+                .bounded_output()
                 .expect("run otto-hooks")
         })
     };

@@ -4,6 +4,7 @@
 //! run the hooks recorded; a misspelt plugin setting.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use otto_hooks_tests::bounded::BoundedOutput;
 use std::path::Path;
 use std::process::Command;
 
@@ -272,7 +273,7 @@ fn on_a_terminal(w: &OttoWorld, args: &str, record: &Path) -> String {
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("PAGER", format!("cat > '{}'", record.display()))
         .current_dir(w.dir.path())
-        .output()
+        .bounded_output()
         .expect("run util-linux `script`");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
     text(&out.stdout)

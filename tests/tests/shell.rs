@@ -9,6 +9,7 @@
 //! it fails it (CI installs `zsh fish`).
 #![allow(clippy::unwrap_used)]
 
+use otto_hooks_tests::bounded::BoundedOutput;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -62,7 +63,7 @@ fn otto_hooks(home: &Path) -> Command {
 fn completion_script(home: &Path, shell: &str, dir: &Path, name: &str) -> PathBuf {
     let out = otto_hooks(home)
         .args(["completions", shell])
-        .output()
+        .bounded_output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     std::fs::create_dir_all(dir).unwrap();
@@ -123,7 +124,7 @@ fn bash_completes_nested_subcommands_and_their_options() {
         );
         let out = Command::new(&bash)
             .args(["--norc", "--noprofile", "-c", &program])
-            .output()
+            .bounded_output()
             .unwrap();
         assert!(out.status.success(), "{}", text(&out.stderr));
         sorted(&text(&out.stdout))
@@ -152,7 +153,7 @@ fn zsh_completes_nested_subcommands_and_their_options() {
             .env_clear()
             .envs(clean_env(home.path()))
             .current_dir(home.path())
-            .output()
+            .bounded_output()
             .unwrap();
         assert!(out.status.success(), "{}", text(&out.stderr));
         sorted(&text(&out.stdout))
@@ -176,7 +177,7 @@ fn fish_completes_nested_subcommands_and_their_options() {
             .env("HOME", home.path())
             .env("XDG_CONFIG_HOME", home.path().join(".config"))
             .env("XDG_DATA_HOME", home.path().join(".local/share"))
-            .output()
+            .bounded_output()
             .unwrap();
         assert!(out.status.success(), "{}", text(&out.stderr));
         // `candidate<TAB>description` per line.
@@ -218,7 +219,7 @@ fn in_terminal(cmd: &Command, args: &str) -> Option<String> {
         .env_clear()
         .envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))))
         .current_dir(cmd.get_current_dir().unwrap())
-        .output()
+        .bounded_output()
         .unwrap();
     Some(text(&out.stdout))
 }
@@ -248,18 +249,21 @@ fn statuses_are_coloured_on_a_terminal_unless_no_color_or_color_never() {
 fn a_pipe_gets_colour_only_when_forced() {
     let home = PrivateDir::new();
     otto_home_with_runs(home.path());
-    let piped = otto_hooks(home.path()).arg("list").output().unwrap();
+    let piped = otto_hooks(home.path())
+        .arg("list")
+        .bounded_output()
+        .unwrap();
     assert!(!text(&piped.stdout).contains(ESC));
     assert!(text(&piped.stdout).contains("failed"));
     let always = otto_hooks(home.path())
         .args(["list", "--color", "always"])
-        .output()
+        .bounded_output()
         .unwrap();
     assert!(text(&always.stdout).contains("\x1b[31mfailed\x1b[0m"));
     let forced = otto_hooks(home.path())
         .arg("list")
         .env("CLICOLOR_FORCE", "1")
-        .output()
+        .bounded_output()
         .unwrap();
     assert!(text(&forced.stdout).contains("\x1b[31mfailed\x1b[0m"));
     // NO_COLOR wins over CLICOLOR_FORCE; --color always over NO_COLOR.
@@ -267,13 +271,13 @@ fn a_pipe_gets_colour_only_when_forced() {
         .arg("list")
         .env("CLICOLOR_FORCE", "1")
         .env("NO_COLOR", "1")
-        .output()
+        .bounded_output()
         .unwrap();
     assert!(!text(&both.stdout).contains(ESC));
     let explicit = otto_hooks(home.path())
         .args(["--color=always", "list"])
         .env("NO_COLOR", "1")
-        .output()
+        .bounded_output()
         .unwrap();
     assert!(text(&explicit.stdout).contains(ESC));
 }
@@ -312,7 +316,10 @@ fn quiet_silences_warnings_and_notes_but_not_errors() {
     let outside = home.subdir("outside", 0o700);
     otto.symlinked_project_to(&outside);
 
-    let loud = otto_hooks(home.path()).arg("list").output().unwrap();
+    let loud = otto_hooks(home.path())
+        .arg("list")
+        .bounded_output()
+        .unwrap();
     assert!(
         stderr_of(&loud).contains("warning: otto-fs:"),
         "{}",
@@ -320,7 +327,7 @@ fn quiet_silences_warnings_and_notes_but_not_errors() {
     );
     let quiet = otto_hooks(home.path())
         .args(["-q", "list"])
-        .output()
+        .bounded_output()
         .unwrap();
     assert_eq!(quiet.status.code(), Some(0));
     assert_eq!(stderr_of(&quiet), "");
@@ -328,11 +335,14 @@ fn quiet_silences_warnings_and_notes_but_not_errors() {
 
     // Notes (an empty otto home) go too.
     let empty = PrivateDir::new();
-    let noted = otto_hooks(empty.path()).arg("usage").output().unwrap();
+    let noted = otto_hooks(empty.path())
+        .arg("usage")
+        .bounded_output()
+        .unwrap();
     assert!(stderr_of(&noted).contains("note:"), "{}", stderr_of(&noted));
     let quiet = otto_hooks(empty.path())
         .args(["usage", "-q"])
-        .output()
+        .bounded_output()
         .unwrap();
     assert_eq!(stderr_of(&quiet), "");
 
@@ -341,7 +351,7 @@ fn quiet_silences_warnings_and_notes_but_not_errors() {
         ["-q", "clean", "--keep", "x"],
         ["-q", "--set", "no-equals-sign", "list"],
     ] {
-        let error = otto_hooks(home.path()).args(args).output().unwrap();
+        let error = otto_hooks(home.path()).args(args).bounded_output().unwrap();
         assert_eq!(error.status.code(), Some(2), "{args:?}");
         assert!(stderr_of(&error).contains("error"), "{}", stderr_of(&error));
     }

@@ -16,6 +16,7 @@
 //! No timing is asserted: the moments of the kills vary, the checks do not.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use otto_hooks_tests::bounded::BoundedOutput;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -236,7 +237,7 @@ fn every_acknowledged_event_survives_sigkill_of_the_engine_writer() {
         .arg(&db)
         .arg(run)
         .args(["--tag", "99", "--batch", "10", "--batches", "3"])
-        .output()
+        .bounded_output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let acks: Vec<String> = text(&out.stdout).lines().map(str::to_owned).collect();

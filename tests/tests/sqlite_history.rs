@@ -5,6 +5,7 @@
 //! files; several processes writing at once.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use otto_hooks_tests::bounded::BoundedOutput;
 use std::io::Write;
 use std::path::Path;
 use std::process::Stdio;
@@ -221,7 +222,7 @@ fn secrets_and_token_shapes_never_reach_the_database_files() {
             "DEPLOY_KEY",
         ])
         .env("DEPLOY_KEY", secret)
-        .output()
+        .bounded_output()
         .unwrap();
     assert!(id.status.success(), "{}", text(&id.stderr));
     let id = text(&id.stdout).trim().to_owned();
@@ -259,7 +260,7 @@ fn secrets_and_token_shapes_never_reach_the_database_files() {
             &format!("died printing {secret}"),
         ])
         .env("DEPLOY_KEY", secret)
-        .output()
+        .bounded_output()
         .unwrap();
     assert!(done.status.success(), "{}", text(&done.stderr));
     assert!(

@@ -3,6 +3,7 @@
 //! all, measured on a real otto layout.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use otto_hooks_tests::bounded::BoundedOutput;
 use std::path::Path;
 use std::process::Command;
 
@@ -13,7 +14,11 @@ use serde_json::Value;
 const T0: u64 = 1_790_000_000;
 
 fn du(path: &Path, flag: &str) -> u64 {
-    let out = Command::new("du").arg(flag).arg(path).output().unwrap();
+    let out = Command::new("du")
+        .arg(flag)
+        .arg(path)
+        .bounded_output()
+        .unwrap();
     text(&out.stdout)
         .split_whitespace()
         .next()
