@@ -95,3 +95,26 @@ export async function graph(id) {
 export async function units(id) {
   return (await get(`history/runs/${enc(id)}/units`)).units ?? [];
 }
+
+/**
+ * The window's runs and units against the window before, per unit
+ * (`stats --json`); `trend: true` adds each unit's duration series.
+ */
+export function stats({ project, since, task, trend }) {
+  return get("history/stats", { project, since, task, trend: trend ? "true" : "" });
+}
+
+/** Every execution of one unit, newest first (`history NAME --json`). */
+export function taskHistory(name, { project, status, limit }) {
+  return get(`history/tasks/${enc(name)}`, { project, status, limit });
+}
+
+/** What changed from run `a` to run `b` (`compare A B --json`). */
+export function compare(a, b) {
+  return get("history/compare", { a, b });
+}
+
+/** Units that both failed and succeeded in the window, flakiest first (`flaky --json`). */
+export function flaky({ project, since }) {
+  return get("history/flaky", { project, since });
+}
