@@ -179,7 +179,7 @@ fn assert_accessible(b: &Browser, screen: &str) {
 }
 
 /// Six runs of /src/app — two 9–10 days ago (the 7-day window's previous
-/// window), four in the last hours — and one of /src/lib. `api` flips
+/// window), four over the last 6 days — and one of /src/lib. `api` flips
 /// between success and failure, `web` slows down, `lint` is gone from the
 /// last run and `e2e` new in it.
 fn seed(d: &Daemon) {
@@ -199,19 +199,19 @@ fn seed(d: &Daemon) {
     d.run(
         "run_2",
         app,
-        5,
+        144,
         &[("api", 0, 30), ("web", 0, 6), ("lint", 0, 2)],
     );
     d.run(
         "run_3",
         app,
-        4,
+        100,
         &[("api", 1, 12), ("web", 0, 6), ("lint", 0, 2)],
     );
     d.run(
         "run_4",
         app,
-        3,
+        50,
         &[("api", 0, 31), ("web", 0, 7), ("lint", 0, 3)],
     );
     d.run(
@@ -433,6 +433,29 @@ fn the_insights_view_shows_the_apis_stats_per_unit_and_flaky_units_for_the_chose
         "return document.querySelectorAll('.per-task tbody tr').length > 0 && !document.getElementById('insights').hidden",
     );
 
+    // A unit's name opens its history over the view, as the API lists it.
+    b.click(".per-task tr[data-task=web] a");
+    b.wait(
+        "web's history over the insights",
+        "return document.querySelector('[data-field=panel-task]')?.textContent === 'web' && document.querySelectorAll('.exec-table tbody tr').length > 0",
+    );
+    let web = d.get_json("/api/history/tasks/web?project=%2Fsrc%2Fapp");
+    assert_eq!(
+        column(&b, ".exec-table tbody tr", "duration"),
+        web["executions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| secs_text(&e["duration_seconds"]))
+            .collect::<Vec<_>>()
+    );
+    assert!(hash_of(&b).contains("task=web"), "{}", hash_of(&b));
+    b.click("[data-action=close-drawer]");
+    b.wait(
+        "the panel closed",
+        "return document.querySelector('.drawer').hidden",
+    );
+
     // The 30-day window takes in the two older runs; it is in the URL.
     b.click("[data-window='30d']");
     b.wait(
@@ -462,6 +485,20 @@ fn the_insights_view_shows_the_apis_stats_per_unit_and_flaky_units_for_the_chose
         b.texts(".per-task tr[data-task=build] td.mono")[0],
         "/src/lib"
     );
+
+    // A repository whose units never flipped; one with no run at all.
+    b.goto(&d.url("/#/insights?repo=%2Fsrc%2Flib&since=7d"));
+    b.wait(
+        "no flaky unit in /src/lib",
+        "return document.querySelector('[data-empty=flaky]')",
+    );
+    assert_eq!(card("runs"), ["1"]);
+    b.goto(&d.url("/#/insights?repo=%2Fsrc%2Fnone&since=7d"));
+    b.wait(
+        "no run in /src/none",
+        "return document.querySelector('[data-empty=insights]')",
+    );
+    assert_eq!(b.texts("[data-empty=insights] h2"), ["No runs recorded yet"]);
 }
 
 #[test]

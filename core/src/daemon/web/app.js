@@ -361,13 +361,17 @@ async function render(route) {
 
 const VIEW_KEY = "otto-hooks:view";
 
-/** The project key the insights of a repository filter by (its newest run's; "" for all). */
+/**
+ * The project key the insights of a repository filter by: its newest
+ * run's ("" for all repositories; null when the repository has no run).
+ */
 const projects = new Map();
 async function projectOf(repo) {
   if (!repo || repo === ALL) return "";
   if (!projects.has(repo)) {
     const page = await api.runs({ repo, limit: 1 });
-    projects.set(repo, page.runs[0]?.project || repo);
+    if (!page.runs.length) return null;
+    projects.set(repo, page.runs[0].project || repo);
   }
   return projects.get(repo);
 }
@@ -375,7 +379,7 @@ async function projectOf(repo) {
 /** The panel the route names, over the open run (if any). */
 async function syncPanels(route) {
   const run = route.run && detail.run?.id === route.run ? detail.run : route.view === "live" ? detail.run ?? null : null;
-  await panels.sync(route, { run, project: run ? run.project || run.repo_path : await projectOf(route.repo) });
+  await panels.sync(route, { run, project: run ? run.project || run.repo_path : (await projectOf(route.repo)) ?? route.repo });
 }
 
 /** The Insights view of the chosen repository over the route's window. */
@@ -383,6 +387,11 @@ async function renderInsights(route) {
   tabStatus(null);
   const project = await projectOf(route.repo);
   const label = route.repo === ALL ? "all repositories" : route.repo;
+  if (project === null) {
+    insights.showEmpty({ label, since: windowOf(route.since) });
+    await panels.sync({ ...route, task: "" }, { run: null, project: "" });
+    return;
+  }
   await insights.show({ label, project, since: windowOf(route.since) });
   await panels.sync(route, { run: null, project });
 }

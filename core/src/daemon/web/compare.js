@@ -27,7 +27,7 @@ function side(label, r, doc, hrefRun) {
     h("span", { class: "k", text: label === "a" ? "A · other run" : "B · this run" }),
     h("a", { class: "mono", href: hrefRun(r.id), text: r.id }),
     h("span", {}, badge(r.status), " ", h("span", { title: utcText(started), text: localDateTime(started) })),
-    h("span", { class: "muted", text: `wall ${formatDuration(wallMs(r, Date.now()))}${doc?.duration_seconds != null ? ` · recorded ${formatSecs(doc.duration_seconds)}` : ""}` }),
+    h("span", { class: "muted", "data-field": "run-duration", text: `duration ${doc?.duration_seconds != null ? formatSecs(doc.duration_seconds) : formatDuration(wallMs(r, Date.now()))}` }),
   );
 }
 
@@ -112,7 +112,7 @@ export async function renderCompare(body, { run, other, hrefRun, hrefTask, onOth
         "table",
         { class: "data-table cmp-table", "data-section": "changed" },
         h("caption", { class: "sr-only", text: "Units that changed, from A to B" }),
-        h("thead", {}, h("tr", {}, ["Unit", "Status", "Exit code", "Duration", "Change"].map((t) => h("th", { scope: "col", text: t })))),
+        h("thead", {}, h("tr", {}, ["Unit", "Status", "Exit code", "Duration", "Change"].map((t) => h("th", { scope: "col", class: t === "Change" ? "num" : null, text: t })))),
         h(
           "tbody",
           {},
@@ -160,6 +160,6 @@ export async function renderCompare(body, { run, other, hrefRun, hrefTask, onOth
           h("p", { class: "mono" }, rows.unchanged.flatMap((t, i) => (i ? [", ", unit(t)] : [unit(t)]))),
         )
       : null,
-    h("p", { class: "hint", text: `A duration counts as changed when it moved by at least ${formatSecs(noise.min_seconds)} and ${Math.round(noise.min_ratio * 100)}% of A's.` }),
+    h("p", { class: "hint noise-note", text: `A duration counts as changed when it moved by at least ${formatSecs(noise.min_seconds)} and ${Math.round(noise.min_ratio * 100)}% of A's.` }),
   );
 }

@@ -11,6 +11,9 @@ import { localDateTime, utcText } from "./format.js";
 import { deltaOf, formatBytes, formatRate, formatSecs, pointsAttr, runIdOf, sparkline, trendOf, WINDOWS, windowWords } from "./insights-logic.js";
 import { execBadge } from "./task-history.js";
 
+/** The per-unit table's right-aligned (numeric) columns. */
+const NUMERIC = new Set(["Runs", "Success", "Failed", "p50", "p90", "p50 change"]);
+
 const when = (secs) => (Number.isFinite(secs) ? new Date(secs * 1000) : null);
 
 /** A figure with its change against the previous window (a word and a tone, not colour alone). */
@@ -87,6 +90,17 @@ export class InsightsView {
     }
     if (token !== this.token) return;
     replace(this.container, head, this.summary(stats, since), this.perTask(stats, !project), this.flaky(flaky, !project));
+  }
+
+  /** A repository with no run at all: nothing to ask the daemon. */
+  showEmpty({ label, since }) {
+    this.key = "";
+    this.token += 1;
+    replace(
+      this.container,
+      this.head(label, since),
+      h("div", { class: "empty", "data-empty": "insights" }, h("h2", { text: "No runs recorded yet" }), h("p", {}, "Nothing has been recorded for ", h("span", { class: "mono", text: label }), ".")),
+    );
   }
 
   /** The title, the scope and the window choice (links: the window is in the URL). */
@@ -167,7 +181,9 @@ export class InsightsView {
               h(
                 "tr",
                 {},
-                ["Unit", ...(allProjects ? ["Repository"] : []), "Runs", "Success", "Failed", "p50", "p90", "Last", "Duration (p50 over the window)", "p50 change"].map((c) => h("th", { scope: "col", text: c })),
+                ["Unit", ...(allProjects ? ["Repository"] : []), "Runs", "Success", "Failed", "p50", "p90", "Last", "Duration (p50 over the window)", "p50 change"].map((c) =>
+                  h("th", { scope: "col", class: NUMERIC.has(c) ? "num" : null, text: c }),
+                ),
               ),
             ),
             h(

@@ -126,7 +126,7 @@ export async function renderTaskHistory(body, { task, project, failedOnly, curre
             "table",
             { class: "data-table exec-table" },
             h("caption", { class: "sr-only", text: `Executions of ${task}, newest first` }),
-            h("thead", {}, h("tr", {}, head.map((t) => h("th", { scope: "col", text: t })))),
+            h("thead", {}, h("tr", {}, head.map((t) => h("th", { scope: "col", class: t === "Exit" || t === "Duration" ? "num" : null, text: t })))),
             h("tbody", {}, rows),
           ),
         ]
