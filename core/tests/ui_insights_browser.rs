@@ -416,6 +416,11 @@ fn the_insights_view_shows_the_apis_stats_per_unit_and_flaky_units_for_the_chose
     assert_eq!(links, json!(api_runs));
     shot(&b, "insights");
     assert_accessible(&b, "the insights view");
+    b.js(
+        "document.querySelector('#ins-flaky').scrollIntoView()",
+        json!([]),
+    );
+    shot(&b, "insights-flaky");
 
     // A flip's run opens its detail with the unit selected.
     b.click(&format!(".flaky .flip-run[data-run={}]", api_runs[0]));

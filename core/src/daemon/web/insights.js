@@ -45,9 +45,14 @@ function spark(series, task) {
     "svg",
     { class: "spark", viewBox: `0 0 ${width} ${height}`, width, height, role: "img", "aria-label": label, "data-points": g.points.length },
     s("title", { text: label }),
+    // The window's span (20 periods), the periods with a failure, a dashed
+    // line across periods without a finished run, a solid one between
+    // neighbouring periods.
+    s("line", { class: "spark-base", x1: 3, x2: width - 3, y1: height - 0.5, y2: height - 0.5 }),
     g.failed.map((x) => s("line", { class: "spark-fail", x1: x, x2: x, y1: 1, y2: height - 1 })),
+    g.points.length > 1 ? s("polyline", { class: "spark-gap", points: pointsAttr(g.points.map((p) => [p.x, p.y])) }) : null,
     g.segments.map((seg) => (seg.length > 1 ? s("polyline", { class: "spark-line", points: pointsAttr(seg) }) : null)),
-    g.points.map((p) => s("circle", { class: "spark-dot", cx: p.x, cy: p.y, r: 1.6 })),
+    g.points.map((p) => s("circle", { class: "spark-dot", cx: p.x, cy: p.y, r: 2 })),
   );
 }
 
@@ -211,7 +216,13 @@ export class InsightsView {
           ),
         )
       : h("div", { class: "empty", "data-empty": "per-task" }, h("h2", { text: "No unit ran in this window" }), h("p", { text: "Choose a longer window, or another repository." }));
-    return h("section", { class: "insights-section", "aria-labelledby": "ins-units" }, h("h2", { id: "ins-units", class: "sub", text: `Units (${list.length})` }), body);
+    return h(
+      "section",
+      { class: "insights-section", "aria-labelledby": "ins-units" },
+      h("h2", { id: "ins-units", class: "sub", text: `Units (${list.length})` }),
+      list.length ? h("p", { class: "hint", text: "Duration: the p50 of each twentieth of the window (dashed across periods without a finished run); a red mark where an execution failed. A unit's name opens its history." }) : null,
+      body,
+    );
   }
 
   /** The flaky units, flakiest first, each with the runs where its outcome flipped. */
