@@ -499,6 +499,7 @@ function chooseZone(zone, redraw) {
     renderList(state.route);
     detail.redraw();
   }
+  if (redraw && state.route.view === "insights") insights.draw();
 }
 chooseZone(storage((s) => s.getItem(ZONE_KEY)) ?? "local", false);
 for (const z of ZONES) $(`zone-${z}`).addEventListener("click", () => chooseZone(z, true));

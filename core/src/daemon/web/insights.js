@@ -94,7 +94,15 @@ export class InsightsView {
       throw e;
     }
     if (token !== this.token) return;
-    replace(this.container, head, this.summary(stats, since), this.perTask(stats, !project), this.flaky(flaky, !project));
+    this.last = { label, project, since, stats, flaky };
+    this.draw();
+  }
+
+  /** Draws the last answers again (the time zone changed). */
+  draw() {
+    if (!this.last || !this.key) return;
+    const { label, project, since, stats, flaky } = this.last;
+    replace(this.container, this.head(label, since), this.summary(stats, since), this.perTask(stats, !project), this.flaky(flaky, !project));
   }
 
   /** A repository with no run at all: nothing to ask the daemon. */
