@@ -112,7 +112,10 @@ impl Daemon {
                        "error": format!("exit status {exit}"), "payload": {"exit_code": exit}})
             });
         }
-        self.post(&format!("/api/runs/{id}/events"), json!({ "events": events }));
+        self.post(
+            &format!("/api/runs/{id}/events"),
+            json!({ "events": events }),
+        );
         let failed = units.iter().filter(|u| u.1 != 0).count();
         let end = units.iter().map(|u| u.2).max().unwrap_or(0) + 2;
         self.post(
@@ -324,15 +327,16 @@ fn the_insights_view_shows_the_apis_stats_per_unit_and_flaky_units_for_the_chose
 
     // One row per unit, in the API's order, with its figures.
     let per_task = stats["per_task"].as_array().unwrap();
-    let names: Vec<String> = b.js(
-        "return [...document.querySelectorAll('.per-task tbody tr')].map(r => r.dataset.task)",
-        json!([]),
-    )
-    .as_array()
-    .unwrap()
-    .iter()
-    .map(|v| v.as_str().unwrap().to_owned())
-    .collect();
+    let names: Vec<String> = b
+        .js(
+            "return [...document.querySelectorAll('.per-task tbody tr')].map(r => r.dataset.task)",
+            json!([]),
+        )
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
     let api_names: Vec<&str> = per_task
         .iter()
         .map(|t| t["task"].as_str().unwrap())
@@ -503,7 +507,10 @@ fn the_insights_view_shows_the_apis_stats_per_unit_and_flaky_units_for_the_chose
         "no run in /src/none",
         "return document.querySelector('[data-empty=insights]')",
     );
-    assert_eq!(b.texts("[data-empty=insights] h2"), ["No runs recorded yet"]);
+    assert_eq!(
+        b.texts("[data-empty=insights] h2"),
+        ["No runs recorded yet"]
+    );
 }
 
 #[test]
@@ -545,10 +552,17 @@ fn a_units_history_opens_from_the_run_detail_with_every_execution_and_failed_onl
     let rows = ".exec-table tbody tr";
     let exits: Vec<String> = execs
         .iter()
-        .map(|e| e["exit_code"].as_i64().map_or("–".into(), |c| c.to_string()))
+        .map(|e| {
+            e["exit_code"]
+                .as_i64()
+                .map_or("–".into(), |c| c.to_string())
+        })
         .collect();
     assert_eq!(column(&b, rows, "exit"), exits);
-    let durations: Vec<String> = execs.iter().map(|e| secs_text(&e["duration_seconds"])).collect();
+    let durations: Vec<String> = execs
+        .iter()
+        .map(|e| secs_text(&e["duration_seconds"]))
+        .collect();
     assert_eq!(column(&b, rows, "duration"), durations);
     assert_eq!(durations[0], "11s", "run_5's api ran 11 s");
     // The open run is marked; the chart has one bar per execution.
@@ -573,7 +587,11 @@ fn a_units_history_opens_from_the_run_detail_with_every_execution_and_failed_onl
         "return document.querySelector('.drawer').contains(document.activeElement)",
         json!([]),
     );
-    assert_eq!(focused_in_panel, json!(true), "the keyboard moves to the panel");
+    assert_eq!(
+        focused_in_panel,
+        json!(true),
+        "the keyboard moves to the panel"
+    );
     shot(&b, "task-history");
     assert_accessible(&b, "a unit's history");
 
@@ -657,7 +675,12 @@ fn a_run_compares_with_the_previous_run_of_its_repository_as_the_api_says() {
     assert_eq!(chosen, json!("run_4"));
     let report = d.get_json("/api/history/compare?a=run_4&b=run_5");
     let count = |k: &str, f: &dyn Fn(&Value) -> bool| {
-        report[k].as_array().unwrap().iter().filter(|c| f(c)).count()
+        report[k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| f(c))
+            .count()
     };
     let status = count("changed", &|c| c["status_changed"] == true);
     let exit = count("changed", &|c| c["exit_code_changed"] == true);
@@ -670,7 +693,8 @@ fn a_run_compares_with_the_previous_run_of_its_repository_as_the_api_says() {
         (1, 1, 1),
         "api failed; e2e added; lint removed: {report}"
     );
-    let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     assert_eq!(
         b.texts("[data-field=compare-counts]"),
         [[
