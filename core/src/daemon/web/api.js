@@ -42,9 +42,9 @@ export async function repos() {
   return (await get("history/repos")).repos ?? [];
 }
 
-/** A page of runs: {runs, total, has_more, next_cursor}. */
-export function runs({ repo, status, limit, cursor }) {
-  return get("history/runs", { repo, status, limit, cursor });
+/** A page of runs: {runs, total, has_more, next_cursor}; `before` (a run id): the runs started before it. */
+export function runs({ repo, status, limit, cursor, before }) {
+  return get("history/runs", { repo, status, limit, cursor, before });
 }
 
 /** One run. */

@@ -7,7 +7,7 @@
 import * as api from "./api.js";
 import { h, replace } from "./dom.js";
 import { formatDuration, localDateTime, parseTime, utcText, wallMs } from "./format.js";
-import { compareRows, cursorBefore, durationChange, formatSecs } from "./insights-logic.js";
+import { compareRows, durationChange, formatSecs } from "./insights-logic.js";
 import { badge } from "./runs.js";
 import { execBadge } from "./task-history.js";
 
@@ -57,8 +57,7 @@ export async function renderCompare(body, { run, other, hrefRun, hrefTask, onOth
   let chosen;
   let report;
   try {
-    const cursor = cursorBefore(run);
-    const page = await api.runs({ repo: run.repo_path, limit: CANDIDATES, cursor: cursor ?? "" });
+    const page = await api.runs({ repo: run.repo_path, limit: CANDIDATES, before: run.id });
     candidates = page.runs.filter((r) => r.id !== run.id);
     chosen = other === "prev" || !other ? candidates[0] : candidates.find((r) => r.id === other) ?? (await api.run(other));
     if (!chosen) {

@@ -1,7 +1,6 @@
 // Pure logic of the insight panels (stats, flaky tasks, a task's history,
 // run comparison): number and trend wording, sparkline and bar geometry,
-// the keyset cursor that reads the runs before one, the run id behind a
-// run name. No DOM; `node --test` covers it (tests/insights.test.mjs).
+// the run id behind a run name. No DOM; `node --test` covers it (tests/insights.test.mjs).
 
 import { formatDuration } from "./format.js";
 
@@ -198,25 +197,6 @@ export function runIdOf(name, project) {
     if (isOttoRunId(rest)) return `${project}:${rest}`;
   }
   return text;
-}
-
-/**
- * The runs API's keyset cursor that reads the runs started before `run`
- * (newest first): the same text the daemon makes for a page that ended on
- * that run (plugins/sqlite `cursor.rs`: `r1` and the hex of
- * `<secs>.<nanos>.<id>`), so "the run before this one" is one request,
- * whatever the history's size. Null when the start cannot be read.
- */
-export function cursorBefore(run) {
-  const text = String(run?.started_at ?? "");
-  const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$/.exec(text);
-  if (!m || !run.id) return null;
-  const ms = Date.parse(`${m[1]}${m[3]}`);
-  if (!Number.isFinite(ms)) return null;
-  const secs = Math.floor(ms / 1000);
-  const nanos = Number((m[2] ?? "").padEnd(9, "0"));
-  const raw = new TextEncoder().encode(`${secs}.${nanos}.${run.id}`);
-  return `r1${[...raw].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
 }
 
 /**

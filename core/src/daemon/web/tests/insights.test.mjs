@@ -2,7 +2,6 @@ import test from "node:test";
 import assert from "node:assert/strict";
 import {
   compareRows,
-  cursorBefore,
   durationBars,
   durationChange,
   execStatus,
@@ -108,15 +107,6 @@ test("an imported otto run's name maps back to its history id; a recorded run's 
   assert.equal(runIdOf("web-9d9de448/1796334424-1", "web-9d9de448"), "web-9d9de448:1796334424-1");
   assert.equal(runIdOf("run_20250120_143052_a1b2", "/src/app"), "run_20250120_143052_a1b2");
   assert.equal(runIdOf("/src/app/x", "/src/app"), "/src/app/x");
-});
-
-test("the cursor before a run is the daemon's own keyset cursor for that run", () => {
-  // plugins/sqlite cursor.rs: "r1" + hex("<secs>.<nanos>.<id>").
-  const run = { id: "run_a", started_at: "2025-01-20T14:30:52.000000120Z" };
-  const hex = [..."1737383452.120.run_a"].map((c) => c.charCodeAt(0).toString(16).padStart(2, "0")).join("");
-  assert.equal(cursorBefore(run), `r1${hex}`);
-  assert.equal(cursorBefore({ id: "x", started_at: "2025-01-20T14:30:52Z" }), `r1${[..."1737383452.0.x"].map((c) => c.charCodeAt(0).toString(16)).join("")}`);
-  assert.equal(cursorBefore({ id: "x", started_at: "yesterday" }), null);
 });
 
 test("a comparison lists status changes first, then exit codes, then the biggest duration changes", () => {
