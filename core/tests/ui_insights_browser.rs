@@ -391,6 +391,38 @@ fn the_insights_view_shows_the_apis_stats_per_unit_and_flaky_units_for_the_chose
     assert_eq!(points, json!(api_points));
     assert!(api_points.iter().all(|n| *n > 0), "{api_points:?}");
 
+    // Sorting by p50, slowest first, then the other way; the API's order first.
+    b.click("button[data-sort=p50]");
+    let mut by_p50: Vec<(&str, f64)> = per_task
+        .iter()
+        .map(|t| {
+            (
+                t["task"].as_str().unwrap(),
+                t["p50_seconds"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    by_p50.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let order = |b: &Browser| {
+        b.js(
+            "return [...document.querySelectorAll('.per-task tbody tr')].map(r => r.dataset.task)",
+            json!([]),
+        )
+    };
+    let slowest: Vec<&str> = by_p50.iter().map(|t| t.0).collect();
+    assert_eq!(order(&b), json!(slowest));
+    assert_eq!(
+        b.js(
+            "return document.activeElement.dataset.sort + ' ' + document.activeElement.closest('th').getAttribute('aria-sort')",
+            json!([])
+        ),
+        json!("p50 descending"),
+        "the keyboard stays on the header"
+    );
+    b.keys(&["\u{E007}"]);
+    let fastest: Vec<&str> = by_p50.iter().rev().map(|t| t.0).collect();
+    assert_eq!(order(&b), json!(fastest));
+
     // The flaky units, ranked as the API ranks them, each with its runs.
     let flaky = d.get_json("/api/history/flaky?project=%2Fsrc%2Fapp&since=7d");
     let tasks = flaky["tasks"].as_array().unwrap();
@@ -572,6 +604,7 @@ fn a_units_history_opens_from_the_run_detail_with_every_execution_and_failed_onl
         json!([]),
     );
     assert_eq!(bars, json!(6));
+    assert_eq!(b.texts(".dur-chart .p50-label"), ["p50 12s"]);
     let failed = api_statuses.iter().filter(|s| **s == "failed").count();
     assert_eq!(
         b.texts("[data-field=task-summary]"),
@@ -761,6 +794,21 @@ fn a_run_compares_with_the_previous_run_of_its_repository_as_the_api_says() {
     );
     shot(&b, "compare");
     assert_accessible(&b, "the run comparison");
+
+    // Esc closes the panel; `c` opens it again.
+    b.js("document.getElementById('cmp-other').blur(); document.querySelector('.drawer-title').focus()", json!([]));
+    b.keys(&["\u{E00C}"]);
+    b.wait(
+        "the panel closed",
+        "return document.querySelector('.drawer').hidden",
+    );
+    assert!(!hash_of(&b).contains("cmp="), "{}", hash_of(&b));
+    b.js("document.activeElement.blur()", json!([]));
+    b.keys(&["c"]);
+    b.wait(
+        "the comparison again",
+        "return !document.querySelector('.drawer').hidden && document.getElementById('cmp-other')?.value === 'run_4'",
+    );
 
     // Another run: chosen in the panel, in the URL, compared as the API says.
     b.js(

@@ -231,3 +231,37 @@ export function durationChange(a, delta) {
   const pct = a > 0 ? ` (${sign}${Math.round((Math.abs(delta) / a) * 100)}%)` : "";
   return `${sign}${formatSecs(Math.abs(delta))}${pct}`;
 }
+
+/** The per-unit table's sortable columns: key → the row's value (nulls last). */
+const SORT_KEYS = {
+  task: (r) => String(r.task),
+  total: (r) => r.total,
+  success_rate: (r) => r.success_rate,
+  failed: (r) => r.failed,
+  p50: (r) => r.p50_seconds,
+  p90: (r) => r.p90_seconds,
+  p50_change: (r) => r.trend?.p50_delta_seconds,
+};
+
+/**
+ * The stats' `per_task` rows sorted by `key` (`desc` or `asc`); a row
+ * without the figure goes last either way, ties keep the API's order
+ * (most executed first). An unknown key keeps the API's order.
+ */
+export function sortRows(rows, key, dir = "desc") {
+  const pick = SORT_KEYS[key];
+  const list = [...(rows ?? [])];
+  if (!pick || !Object.hasOwn(SORT_KEYS, key)) return list;
+  const sign = dir === "asc" ? 1 : -1;
+  return list
+    .map((row, i) => ({ row, i, v: pick(row) }))
+    .sort((a, b) => {
+      const an = a.v == null || (typeof a.v === "number" && !Number.isFinite(a.v));
+      const bn = b.v == null || (typeof b.v === "number" && !Number.isFinite(b.v));
+      if (an !== bn) return an ? 1 : -1;
+      if (an) return a.i - b.i;
+      const c = typeof a.v === "string" ? a.v.localeCompare(b.v) : a.v - b.v;
+      return c !== 0 ? sign * c : a.i - b.i;
+    })
+    .map((x) => x.row);
+}

@@ -8,11 +8,14 @@
 import * as api from "./api.js";
 import { h, s, replace } from "./dom.js";
 import { localDateTime, utcText } from "./format.js";
-import { deltaOf, formatBytes, formatRate, formatSecs, pointsAttr, runIdOf, sparkline, trendOf, WINDOWS, windowWords } from "./insights-logic.js";
+import { deltaOf, formatBytes, formatRate, formatSecs, pointsAttr, runIdOf, sortRows, sparkline, trendOf, WINDOWS, windowWords } from "./insights-logic.js";
 import { execBadge } from "./task-history.js";
 
 /** The per-unit table's right-aligned (numeric) columns. */
 const NUMERIC = new Set(["Runs", "Success", "Failed", "p50", "p90", "p50 change"]);
+
+/** The per-unit table's sortable columns and their sort keys (insights-logic.js `sortRows`). */
+const SORTS = { Unit: "task", Runs: "total", Success: "success_rate", Failed: "failed", p50: "p50", p90: "p90", "p50 change": "p50_change" };
 
 const when = (secs) => (Number.isFinite(secs) ? new Date(secs * 1000) : null);
 
@@ -69,6 +72,32 @@ export class InsightsView {
     this.hrefWindow = hrefWindow;
     this.key = "";
     this.token = 0;
+    // The per-unit table's order: the API's (most executed first) until a header is clicked.
+    this.sort = { key: "", dir: "desc" };
+  }
+
+  /** Sorts the per-unit table by `key` (again: the other way), keeping the keyboard on its header. */
+  sortBy(key) {
+    const same = this.sort.key === key;
+    this.sort = { key, dir: same ? (this.sort.dir === "desc" ? "asc" : "desc") : key === "task" ? "asc" : "desc" };
+    this.draw();
+    this.container.querySelector(`button[data-sort="${key}"]`)?.focus();
+  }
+
+  /** A column header: a button when the column sorts, with aria-sort while it does. */
+  header(label) {
+    const key = SORTS[label];
+    const cls = NUMERIC.has(label) ? "num" : null;
+    if (!key) return h("th", { scope: "col", class: cls, text: label });
+    const on = this.sort.key === key;
+    const button = h(
+      "button",
+      { type: "button", class: "sort", "data-sort": key, title: `Sort by ${label}` },
+      label,
+      h("span", { class: "sort-mark", "aria-hidden": "true", text: on ? (this.sort.dir === "asc" ? " ▲" : " ▼") : "" }),
+    );
+    button.addEventListener("click", () => this.sortBy(key));
+    return h("th", { scope: "col", class: cls, "aria-sort": on ? (this.sort.dir === "asc" ? "ascending" : "descending") : null }, button);
   }
 
   /** Shows `scope` ({label, project}: "" for every repository) over `since`; not again when unchanged. */
@@ -194,15 +223,13 @@ export class InsightsView {
               h(
                 "tr",
                 {},
-                ["Unit", ...(allProjects ? ["Repository"] : []), "Runs", "Success", "Failed", "p50", "p90", "Last", "Duration (p50 over the window)", "p50 change"].map((c) =>
-                  h("th", { scope: "col", class: NUMERIC.has(c) ? "num" : null, text: c }),
-                ),
+                ["Unit", ...(allProjects ? ["Repository"] : []), "Runs", "Success", "Failed", "p50", "p90", "Last", "Duration (p50 over the window)", "p50 change"].map((c) => this.header(c)),
               ),
             ),
             h(
               "tbody",
               {},
-              list.map((row) => {
+              sortRows(list, this.sort.key, this.sort.dir).map((row) => {
                 const tr = trendOf("duration", row.trend?.p50_delta_seconds);
                 const last = when(row.last_started_at);
                 return h(

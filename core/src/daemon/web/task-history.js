@@ -20,10 +20,12 @@ export function execBadge(status) {
  * The chart: one bar per execution, a link to its run (for the mouse: the
  * table below has the same links in the tab order), its facts in the tooltip.
  */
-function chart(executions, hrefRun, currentRun) {
+function chart(executions, hrefRun, currentRun, p50) {
   const width = 560;
   const height = 90;
   const { bars, max } = durationBars(executions, { width, height });
+  // The p50 of the listed executions, as a dashed level across the bars.
+  const p50y = p50 != null && max > 0 ? Math.round((height - (p50 / max) * (height - 2)) * 10) / 10 : null;
   const svg = s(
     "svg",
     { class: "dur-chart", viewBox: `0 0 ${width} ${height + 16}`, role: "group", "aria-label": `Durations of the ${bars.length} executions listed, oldest left; the longest ${formatSecs(max)}` },
@@ -42,6 +44,12 @@ function chart(executions, hrefRun, currentRun) {
         s("rect", { class: `bar x-${st.status}${id === currentRun ? " current" : ""}`, x: b.x, y: b.y, width: b.w, height: b.h, rx: 1 }),
       );
     }),
+    p50y == null
+      ? null
+      : [
+          s("line", { class: "p50-line", x1: 0, y1: p50y, x2: width, y2: p50y }),
+          s("text", { class: "axis-label p50-label", x: width - 2, y: Math.max(10, p50y - 3), "text-anchor": "end", text: `p50 ${formatSecs(p50)}` }),
+        ],
   );
   return svg;
 }
@@ -121,7 +129,7 @@ export async function renderTaskHistory(body, { task, project, failedOnly, curre
     summary,
     executions.length
       ? [
-          chart(executions, hrefRun, currentRun),
+          chart(executions, hrefRun, currentRun, sum.p50),
           h(
             "table",
             { class: "data-table exec-table" },

@@ -12,6 +12,7 @@ import {
   percentile,
   pointsAttr,
   runIdOf,
+  sortRows,
   sparkline,
   trendOf,
   windowOf,
@@ -127,4 +128,19 @@ test("a comparison lists status changes first, then exit codes, then the biggest
   assert.equal(durationChange(29, -28), "−28s (−97%)");
   assert.equal(durationChange(0, 3), "+3s");
   assert.equal(durationChange(10, null), "–");
+});
+
+test("the per-unit table sorts by a column, rows without the figure last, ties in the API's order", () => {
+  const rows = [
+    { task: "api", total: 4, p50_seconds: 12, trend: { p50_delta_seconds: 2 } },
+    { task: "web", total: 4, p50_seconds: null, trend: null },
+    { task: "lint", total: 3, p50_seconds: 2, trend: { p50_delta_seconds: 0 } },
+    { task: "e2e", total: 1, p50_seconds: 40, trend: { p50_delta_seconds: null } },
+  ];
+  assert.deepEqual(sortRows(rows, "p50").map((r) => r.task), ["e2e", "api", "lint", "web"]);
+  assert.deepEqual(sortRows(rows, "p50", "asc").map((r) => r.task), ["lint", "api", "e2e", "web"]);
+  assert.deepEqual(sortRows(rows, "total").map((r) => r.task), ["api", "web", "lint", "e2e"]);
+  assert.deepEqual(sortRows(rows, "task", "asc").map((r) => r.task), ["api", "e2e", "lint", "web"]);
+  assert.deepEqual(sortRows(rows, "p50_change").map((r) => r.task), ["api", "lint", "web", "e2e"]);
+  assert.deepEqual(sortRows(rows, "constructor").map((r) => r.task), ["api", "web", "lint", "e2e"]);
 });
