@@ -391,6 +391,25 @@ fn the_insights_view_shows_the_apis_stats_per_unit_and_flaky_units_for_the_chose
     assert_eq!(points, json!(api_points));
     assert!(api_points.iter().all(|n| *n > 0), "{api_points:?}");
 
+    // The window's ends follow the header's time choice (the browser is 5:30 off UTC).
+    let from = stats["window"]["from_rfc3339"].as_str().unwrap();
+    let utc_from = from.replace('T', " ").replace('Z', "");
+    let local = b.texts("[data-field=window]");
+    assert!(!local[0].starts_with(&utc_from), "{local:?} is local time");
+    b.click("#zone-utc");
+    b.wait(
+        "the window in UTC",
+        &format!("return document.querySelector('[data-field=window]').textContent.startsWith('{utc_from}')"),
+    );
+    b.click("#zone-local");
+    b.wait(
+        "the window in local time again",
+        &format!(
+            "return document.querySelector('[data-field=window]').textContent === {:?}",
+            local[0]
+        ),
+    );
+
     // Sorting by p50, slowest first, then the other way; the API's order first.
     b.click("button[data-sort=p50]");
     let mut by_p50: Vec<(&str, f64)> = per_task

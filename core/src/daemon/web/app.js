@@ -307,7 +307,8 @@ async function render(route) {
   storage((s) => s.setItem(VIEW_KEY, route.view));
   if (route.view === "insights") {
     try {
-      await renderInsights(route);
+      // Coming back to the view reads the figures again (runs ended meanwhile).
+      await renderInsights(route, previous.view !== "insights");
       banner(null);
     } catch (e) {
       banner(e);
@@ -382,8 +383,8 @@ async function syncPanels(route) {
   await panels.sync(route, { run, project: run ? run.project || run.repo_path : (await projectOf(route.repo)) ?? route.repo });
 }
 
-/** The Insights view of the chosen repository over the route's window. */
-async function renderInsights(route) {
+/** The Insights view of the chosen repository over the route's window (`fresh`: read again). */
+async function renderInsights(route, fresh = false) {
   tabStatus(null);
   const project = await projectOf(route.repo);
   const label = route.repo === ALL ? "all repositories" : route.repo;
@@ -392,7 +393,7 @@ async function renderInsights(route) {
     await panels.sync({ ...route, task: "" }, { run: null, project: "" });
     return;
   }
-  await insights.show({ label, project, since: windowOf(route.since) });
+  await insights.show({ label, project, since: windowOf(route.since) }, fresh);
   await panels.sync(route, { run: null, project });
 }
 
@@ -500,6 +501,7 @@ function chooseZone(zone, redraw) {
     detail.redraw();
   }
   if (redraw && state.route.view === "insights") insights.draw();
+  if (redraw) panels.redraw();
 }
 chooseZone(storage((s) => s.getItem(ZONE_KEY)) ?? "local", false);
 for (const z of ZONES) $(`zone-${z}`).addEventListener("click", () => chooseZone(z, true));

@@ -41,6 +41,7 @@ export class Panels {
    * insights filter by ("" for every repository).
    */
   async sync(route, { run, project }) {
+    this.last = [route, { run, project }];
     this.updateActions(route);
     const key = route.task ? `task|${route.task}|${project}|${route.failed}|${run?.id ?? ""}` : route.cmp && run ? `cmp|${run.id}|${route.cmp}` : "";
     if (key === this.key) return;
@@ -74,6 +75,13 @@ export class Panels {
       onOther: (id) => this.go({ cmp: id }),
       isCurrent,
     });
+  }
+
+  /** Draws the open panel again (the time zone changed). */
+  redraw() {
+    if (!this.key || !this.last) return;
+    this.key = "";
+    this.sync(...this.last).catch(() => {});
   }
 
   /** Closes the panel (Esc); whether one was open. */
