@@ -474,7 +474,7 @@ async function boot() {
   const route = parseHash(location.hash);
   route.repo = route.repo === ALL ? ALL : normaliseRepo(route.repo);
   if (!location.hash || location.hash === "#") {
-    // The view chosen last time (Live or History), when the URL names none.
+    // The view chosen last time (Live, History or Insights), when the URL names none.
     const remembered = storage((s) => s.getItem(VIEW_KEY));
     route.view = remembered === "live" || remembered === "insights" ? remembered : "history";
   }
