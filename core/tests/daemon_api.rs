@@ -1891,3 +1891,46 @@ fn units_refuses_query_parameters_it_does_not_know() {
         assert_eq!(reply["code"], "INVALID_PARAM", "{query}");
     }
 }
+
+#[test]
+fn runs_before_a_run_are_the_ones_started_before_it_in_its_repository() {
+    let daemon = Daemon::start();
+    for i in 0..5 {
+        let repo = if i % 2 == 0 { "/src/even" } else { "/src/odd" };
+        let mut body = run_body(repo);
+        body["run_id"] = json!(format!("run_{i}"));
+        body["started_at"] = json!(format!("2025-01-2{i}T10:00:00Z"));
+        daemon.start_run(body);
+    }
+    let ids = |page: &Value| -> Vec<String> {
+        page["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // The run before run_4 in /src/even is run_2, then run_0.
+    let (status, page) = daemon.get("/api/history/runs?repo=/src/even&before=run_4");
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(ids(&page), ["run_2", "run_0"]);
+    let (_, page) = daemon.get("/api/history/runs?repo=/src/even&before=run_4&limit=1");
+    assert_eq!(ids(&page), ["run_2"]);
+    assert_eq!(page["has_more"], true);
+    // Its next_cursor goes on from there.
+    let cursor = page["next_cursor"].as_str().unwrap().to_owned();
+    let (_, page) = daemon.get(&format!("/api/history/runs?repo=/src/even&cursor={cursor}"));
+    assert_eq!(ids(&page), ["run_0"]);
+    // Every repository; the oldest run has none before it.
+    let (_, page) = daemon.get("/api/history/runs?before=run_3");
+    assert_eq!(ids(&page), ["run_2", "run_1", "run_0"]);
+    let (_, page) = daemon.get("/api/history/runs?before=run_0");
+    assert_eq!(ids(&page), Vec::<String>::new());
+    // An unknown run is 404; with a cursor too, 400.
+    let (status, body) = daemon.get("/api/history/runs?before=run_9");
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["code"], "NOT_FOUND");
+    let (status, body) = daemon.get(&format!("/api/history/runs?before=run_3&cursor={cursor}"));
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["code"], "INVALID_PARAM");
+}

@@ -1028,7 +1028,7 @@ fn the_keyboard_alone_reaches_a_run_and_a_unit_with_a_visible_focus() {
         )
     };
     let mut stops = Vec::new();
-    for _ in 0..13 {
+    for _ in 0..14 {
         b.keys(&["\u{E004}"]);
         let f = focus(&b);
         assert_eq!(f[2], json!(true), "no visible focus on {f}");
@@ -1044,6 +1044,7 @@ fn the_keyboard_alone_reaches_a_run_and_a_unit_with_a_visible_focus() {
             "",
             "",
             "",
+            "",
             "btn small",
             "btn small",
             "btn small",
@@ -1054,7 +1055,7 @@ fn the_keyboard_alone_reaches_a_run_and_a_unit_with_a_visible_focus() {
             "chip",
             "run-link"
         ],
-        "Tab order: skip link, Live/History, repository, Local/UTC/Relative, status chips, the first run"
+        "Tab order: skip link, Live/History/Insights, repository, Local/UTC/Relative, status chips, the first run"
     );
     b.keys(&["\u{E007}"]);
     b.wait(
@@ -1270,7 +1271,10 @@ fn the_live_view_waits_for_a_run_then_opens_it_and_lists_the_others() {
         "return [...document.querySelectorAll('[role=tab]')].map(t => t.textContent + '=' + t.getAttribute('aria-selected'))",
         json!([]),
     );
-    assert_eq!(tabs, json!(["Live=true", "History=false"]));
+    assert_eq!(
+        tabs,
+        json!(["Live=true", "History=false", "Insights=false"])
+    );
     // A run starts: it opens by itself at its first event.
     let first = d.start_run("/src/app", &at(100), 2);
     d.events(&first, vec![ev(101, "unit.started", Some("a"))]);

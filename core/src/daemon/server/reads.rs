@@ -31,6 +31,9 @@ pub(crate) struct RunsQuery {
     limit: Option<String>,
     offset: Option<String>,
     cursor: Option<String>,
+    /// A run id: the runs started before it (the page a cursor ending on
+    /// that run would read), e.g. the web UI's "previous run".
+    before: Option<String>,
 }
 
 /// A page of runs.
@@ -70,7 +73,13 @@ pub(crate) async fn list_runs(
         None => None,
         Some(c) => Some(RunCursor::decode(c).map_err(ApiError::from)?),
     };
-    let filter = RunFilter {
+    let before_run = q.before.filter(|b| !b.is_empty());
+    if before.is_some() && before_run.is_some() {
+        return Err(ApiError::invalid_param(
+            "give `cursor` or `before`, not both",
+        ));
+    }
+    let mut filter = RunFilter {
         repo_path: repo,
         status,
         limit: body::limit(q.limit.as_deref(), RUNS_LIMIT.0, RUNS_LIMIT.1)?,
@@ -80,6 +89,15 @@ pub(crate) async fn list_runs(
     let offset = body::number("offset", q.offset.as_deref())?.unwrap_or(0);
     let (page, total) = state
         .blocking(move |db| {
+            if let Some(id) = before_run {
+                let run = db
+                    .get_run(&id)?
+                    .ok_or_else(|| ApiError::not_found(format!("no run {id:?}")))?;
+                filter.before = Some(RunCursor {
+                    started_at: run.started_at,
+                    id: run.id,
+                });
+            }
             let page = db.list_runs_offset(&filter, offset)?;
             let total = db.count_runs(&filter)?;
             Ok((page, total))

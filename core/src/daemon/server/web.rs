@@ -60,6 +60,7 @@ const JS: &str = "text/javascript; charset=utf-8";
 static ASSETS: &[Asset] = &[
     asset!("index.html", "text/html; charset=utf-8"),
     asset!("app.css", "text/css; charset=utf-8"),
+    asset!("insights.css", "text/css; charset=utf-8"),
     asset!("app.js", JS),
     asset!("api.js", JS),
     asset!("dom.js", JS),
@@ -76,6 +77,12 @@ static ASSETS: &[Asset] = &[
     asset!("gantt-layout.js", JS),
     asset!("selection.js", JS),
     asset!("filter.js", JS),
+    asset!("insights.js", JS),
+    asset!("insights-logic.js", JS),
+    asset!("task-history.js", JS),
+    asset!("compare.js", JS),
+    asset!("drawer.js", JS),
+    asset!("panels.js", JS),
     asset!("vendor/d3.v7.9.2.min.js", JS, gzip),
     asset!("vendor/LICENSE-d3.txt", "text/plain; charset=utf-8"),
 ];

@@ -42,9 +42,9 @@ export async function repos() {
   return (await get("history/repos")).repos ?? [];
 }
 
-/** A page of runs: {runs, total, has_more, next_cursor}. */
-export function runs({ repo, status, limit, cursor }) {
-  return get("history/runs", { repo, status, limit, cursor });
+/** A page of runs: {runs, total, has_more, next_cursor}; `before` (a run id): the runs started before it. */
+export function runs({ repo, status, limit, cursor, before }) {
+  return get("history/runs", { repo, status, limit, cursor, before });
 }
 
 /** One run. */
@@ -94,4 +94,27 @@ export async function graph(id) {
 /** The run's units summarised (first/last event, final state, counts): {units: [...]} → [...]. */
 export async function units(id) {
   return (await get(`history/runs/${enc(id)}/units`)).units ?? [];
+}
+
+/**
+ * The window's runs and units against the window before, per unit
+ * (`stats --json`); `trend: true` adds each unit's duration series.
+ */
+export function stats({ project, since, task, trend }) {
+  return get("history/stats", { project, since, task, trend: trend ? "true" : "" });
+}
+
+/** Every execution of one unit, newest first (`history NAME --json`). */
+export function taskHistory(name, { project, status, limit }) {
+  return get(`history/tasks/${enc(name)}`, { project, status, limit });
+}
+
+/** What changed from run `a` to run `b` (`compare A B --json`). */
+export function compare(a, b) {
+  return get("history/compare", { a, b });
+}
+
+/** Units that both failed and succeeded in the window, flakiest first (`flaky --json`). */
+export function flaky({ project, since }) {
+  return get("history/flaky", { project, since });
 }

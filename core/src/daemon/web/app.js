@@ -6,6 +6,9 @@ import * as api from "./api.js";
 import { h, replace } from "./dom.js";
 import { baseName, getZone, localDateTime, normaliseRepo, pageCount, parseTime, setZone, ZONES } from "./format.js";
 import { RunDetail } from "./detail.js";
+import { InsightsView } from "./insights.js";
+import { windowOf } from "./insights-logic.js";
+import { Panels } from "./panels.js";
 import { formatHash, parseHash, withRoute } from "./route.js";
 import { renderPager, renderRuns, renderStatusChips, tickDurations } from "./runs.js";
 import { RUN_STATUSES } from "./status.js";
@@ -50,7 +53,19 @@ function tabStatus(run) {
   icon.setAttribute("data-status", run?.status ?? "");
 }
 
+/** What closes the panels and the run when the screen changes. */
+const CLOSED = { run: "", unit: "", q: "", seq: "", task: "", failed: "", cmp: "" };
+
+// The side panels (a unit's history, a run comparison) and the Insights view.
+const panels = new Panels({ go: (changes) => go(changes), href: (changes) => formatHash(withRoute(state.route, changes)) });
+const insights = new InsightsView($("insights"), {
+  hrefTask: (task) => formatHash(withRoute(state.route, { task, failed: "", cmp: "" })),
+  hrefRun: (run, unit) => formatHash(withRoute(state.route, { ...CLOSED, view: "history", run, unit })),
+  hrefWindow: (since) => formatHash(withRoute(state.route, { since })),
+});
+
 const detail = new RunDetail($("detail"), {
+  actions: panels.actions,
   onUnit: (unit) => go({ unit }),
   // An event's permalink: the current screen plus the run (the Live view
   // may show one the URL does not name) and its seq.
@@ -290,12 +305,23 @@ async function render(route) {
   renderPicker(route);
   showView(route.view);
   storage((s) => s.setItem(VIEW_KEY, route.view));
+  if (route.view === "insights") {
+    try {
+      // Coming back to the view reads the figures again (runs ended meanwhile).
+      await renderInsights(route, previous.view !== "insights");
+      banner(null);
+    } catch (e) {
+      banner(e);
+    }
+    return;
+  }
   if (route.view === "live") {
     try {
       if (previous.view !== "live") state.liveShown = false;
       await renderLive(route);
       // A permalink followed on the open run (renderLive opened a new one at it).
       if (route.seq && route.seq !== previous.seq) await detail.reveal(Number(route.seq));
+      await syncPanels(route);
       banner(null);
     } catch (e) {
       banner(e);
@@ -326,6 +352,7 @@ async function render(route) {
     if (route.run && route.run === previous.run && route.seq && route.seq !== previous.seq) {
       await detail.reveal(Number(route.seq));
     }
+    await syncPanels(route);
     banner(null);
   } catch (e) {
     console.error(e);
@@ -335,9 +362,46 @@ async function render(route) {
 
 const VIEW_KEY = "otto-hooks:view";
 
+/**
+ * The project key the insights of a repository filter by: its newest
+ * run's ("" for all repositories; null when the repository has no run).
+ */
+const projects = new Map();
+async function projectOf(repo) {
+  if (!repo || repo === ALL) return "";
+  if (!projects.has(repo)) {
+    const page = await api.runs({ repo, limit: 1 });
+    if (!page.runs.length) return null;
+    projects.set(repo, page.runs[0].project || repo);
+  }
+  return projects.get(repo);
+}
+
+/** The panel the route names, over the open run (if any). */
+async function syncPanels(route) {
+  const run = route.run && detail.run?.id === route.run ? detail.run : route.view === "live" ? detail.run ?? null : null;
+  await panels.sync(route, { run, project: run ? run.project || run.repo_path : (await projectOf(route.repo)) ?? route.repo });
+}
+
+/** The Insights view of the chosen repository over the route's window (`fresh`: read again). */
+async function renderInsights(route, fresh = false) {
+  tabStatus(null);
+  const project = await projectOf(route.repo);
+  const label = route.repo === ALL ? "all repositories" : route.repo;
+  if (project === null) {
+    insights.showEmpty({ label, since: windowOf(route.since) });
+    await panels.sync({ ...route, task: "" }, { run: null, project: "" });
+    return;
+  }
+  await insights.show({ label, project, since: windowOf(route.since) }, fresh);
+  await panels.sync(route, { run: null, project });
+}
+
 /** The tabs and the page's layout follow the route's view. */
 function showView(view) {
   document.body.classList.toggle("view-live", view === "live");
+  $("main").hidden = view === "insights";
+  $("insights").hidden = view !== "insights";
   for (const tab of document.querySelectorAll("[role=tab]")) {
     tab.setAttribute("aria-selected", String(tab.getAttribute("data-view") === view));
   }
@@ -410,8 +474,9 @@ async function boot() {
   const route = parseHash(location.hash);
   route.repo = route.repo === ALL ? ALL : normaliseRepo(route.repo);
   if (!location.hash || location.hash === "#") {
-    // The view chosen last time (Live or History), when the URL names none.
-    route.view = storage((s) => s.getItem(VIEW_KEY)) === "live" ? "live" : "history";
+    // The view chosen last time (Live, History or Insights), when the URL names none.
+    const remembered = storage((s) => s.getItem(VIEW_KEY));
+    route.view = remembered === "live" || remembered === "insights" ? remembered : "history";
   }
   if (!route.repo) {
     const remembered = storage((s) => s.getItem(REPO_KEY));
@@ -435,6 +500,8 @@ function chooseZone(zone, redraw) {
     renderList(state.route);
     detail.redraw();
   }
+  if (redraw && state.route.view === "insights") insights.draw();
+  if (redraw) panels.redraw();
 }
 chooseZone(storage((s) => s.getItem(ZONE_KEY)) ?? "local", false);
 for (const z of ZONES) $(`zone-${z}`).addEventListener("click", () => chooseZone(z, true));
@@ -454,13 +521,13 @@ document.addEventListener("visibilitychange", () => {
 });
 
 for (const tab of document.querySelectorAll("[role=tab]")) {
-  tab.addEventListener("click", () => go({ view: tab.getAttribute("data-view"), run: "", unit: "", q: "", seq: "" }));
+  tab.addEventListener("click", () => go({ ...CLOSED, view: tab.getAttribute("data-view") }));
 }
 
 $("repo").addEventListener("change", (ev) => {
   const repo = ev.target.value;
   storage((s) => s.setItem(REPO_KEY, repo));
-  go({ repo, status: "", run: "", unit: "", q: "", seq: "" });
+  go({ ...CLOSED, repo, status: "" });
 });
 
 window.addEventListener("hashchange", () => {
@@ -488,7 +555,10 @@ document.addEventListener("keydown", (ev) => {
     detail.focusSearch();
   } else if (ev.key === "j" || (ev.key === "ArrowDown" && at >= 0)) move(1);
   else if (ev.key === "k" || (ev.key === "ArrowUp" && at >= 0)) move(-1);
+  else if (ev.key === "c" && state.route.run && state.route.view !== "insights") go({ task: "", failed: "", cmp: "prev" });
+  else if (ev.key === "h" && state.route.unit && state.route.view !== "insights") go({ task: state.route.unit, failed: "", cmp: "" });
   else if (ev.key === "Escape") {
+    if (panels.closeIfOpen(state.route)) return;
     if (state.route.unit) go({ unit: "" });
     else if (state.route.run) go({ run: "", q: "", seq: "" });
   }

@@ -119,8 +119,10 @@ const movesUnits = (e) => e.type.startsWith("unit.") || e.type === "task.started
 
 /** A run's detail view, drawn into `container`. */
 export class RunDetail {
-  constructor(container, { onUnit, onRunChange, onQuery, hrefFor, onSeq } = {}) {
+  constructor(container, { onUnit, onRunChange, onQuery, hrefFor, onSeq, actions } = {}) {
     this.container = container;
+    // Buttons shown under the run's header (compare, a unit's history: panels.js).
+    this.actions = actions ?? null;
     // The permalink of one event of the shown run, and how to open one.
     this.hrefFor = hrefFor ?? null;
     this.onSeq = onSeq ?? (() => {});
@@ -285,6 +287,7 @@ export class RunDetail {
     replace(
       this.container,
       this.headBox,
+      this.actions,
       h(
         "div",
         { class: "section-head" },

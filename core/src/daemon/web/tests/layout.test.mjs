@@ -48,9 +48,10 @@ test("edges step from the dependency's bottom to the dependent's top", () => {
 });
 
 test("routes round-trip through the hash, empty keys left out", () => {
-  const route = { view: "history", repo: "/src/a b", status: "failed", run: "run_1", unit: "", q: 'type:unit "a b"', seq: "" };
+  const none = { since: "", task: "", failed: "", cmp: "" };
+  const route = { view: "history", repo: "/src/a b", status: "failed", run: "run_1", unit: "", q: 'type:unit "a b"', seq: "", ...none };
   const hash = formatHash(route);
   assert.equal(hash, "#/history?repo=%2Fsrc%2Fa+b&status=failed&run=run_1&q=type%3Aunit+%22a+b%22");
   assert.deepEqual(parseHash(hash), route);
-  assert.deepEqual(parseHash(""), { view: "history", repo: "", status: "", run: "", unit: "", q: "", seq: "" });
+  assert.deepEqual(parseHash(""), { view: "history", repo: "", status: "", run: "", unit: "", q: "", seq: "", ...none });
 });
