@@ -36,7 +36,9 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// How a connection uses TLS (libpq's `sslmode`).
@@ -357,9 +359,8 @@ fn system_bundle() -> Result<PathBuf, DbError> {
 
 /// The CA certificates of a PEM file.
 fn load_roots(path: &Path) -> Result<RootCertStore, DbError> {
-    let bad = |e: &dyn fmt::Display| {
-        DbError::Invalid(format!("sslrootcert {}: {e}", path.display()))
-    };
+    let bad =
+        |e: &dyn fmt::Display| DbError::Invalid(format!("sslrootcert {}: {e}", path.display()));
     let pem = std::fs::read(path).map_err(|e| bad(&e))?;
     let mut roots = RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(&pem) {
@@ -488,7 +489,11 @@ where
     fn make_tls_connect(&mut self, domain: &str) -> io::Result<RustlsConnectHost> {
         // A Unix socket has no host name ("" here); PostgreSQL never offers
         // TLS on one, so the name is never checked.
-        let domain = if domain.is_empty() { "localhost" } else { domain };
+        let domain = if domain.is_empty() {
+            "localhost"
+        } else {
+            domain
+        };
         let name = ServerName::try_from(domain.to_owned()).map_err(|e| {
             io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -641,10 +646,20 @@ mod tests {
             tls.root_cert,
             Some(RootCert::File(PathBuf::from("/data/ca.pem")))
         );
-        let same = with_settings("postgres://u@h/db?sslmode=require", Some("require"), None, data);
+        let same = with_settings(
+            "postgres://u@h/db?sslmode=require",
+            Some("require"),
+            None,
+            data,
+        );
         assert_eq!(same.unwrap(), "postgres://u@h/db?sslmode=require");
-        let e = with_settings("postgres://u@h/db?sslmode=disable", Some("verify-ca"), None, data)
-            .unwrap_err();
+        let e = with_settings(
+            "postgres://u@h/db?sslmode=disable",
+            Some("verify-ca"),
+            None,
+            data,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("keep one"), "{e}");
     }
 

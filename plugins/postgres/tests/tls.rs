@@ -184,7 +184,11 @@ fn encrypted(target: &PgTarget) -> Result<bool, String> {
 #[test]
 fn verify_full_accepts_the_host_the_certificate_names_and_the_history_works_over_it() {
     let Some(t) = tls() else { return };
-    let good = target(t, SERVER_NAME, &format!("sslmode=verify-full&{}", rootcert(&t.ca)));
+    let good = target(
+        t,
+        SERVER_NAME,
+        &format!("sslmode=verify-full&{}", rootcert(&t.ca)),
+    );
     assert_eq!(encrypted(&good), Ok(true));
 
     // The store itself (migrations, a write, a read) over verified TLS.
