@@ -29,10 +29,12 @@ pub mod settings;
 mod store;
 pub mod test_cluster;
 pub mod tls;
+mod url_secret;
 
 pub use plugin::{PgSettings, PostgresHistory};
 pub use settings::{DEFAULT_PASSWORD_ENV, PgTarget};
 pub use store::{DEFAULT_POOL, PgHistory};
+pub use url_secret::redacted_url;
 
 otto_hooks_plugin_api::plugin_module! {
     /// The plugins of this crate: the `postgres` storage.

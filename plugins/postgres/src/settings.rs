@@ -137,12 +137,14 @@ impl PgTarget {
         })
     }
 
-    /// The URL without its query part, for messages (it holds no password).
+    /// The URL without its query part, for messages; a password someone
+    /// put in it (refused at use) is redacted.
     pub fn describe(&self) -> String {
-        self.url
-            .split_once('?')
-            .map_or(self.url.as_str(), |(base, _)| base)
-            .to_owned()
+        crate::redacted_url(
+            self.url
+                .split_once('?')
+                .map_or(self.url.as_str(), |(base, _)| base),
+        )
     }
 }
 
@@ -188,6 +190,13 @@ mod tests {
         };
         let e = t.config().unwrap_err().to_string();
         assert!(e.contains("password_file"), "{e}");
+        assert!(!e.contains("secret"), "{e}");
+        assert_eq!(t.describe(), "postgres://u:[REDACTED]@localhost/db");
+        let bad = PgTarget {
+            url: "postgres://u:secret@localhost:notaport/db".into(),
+            password: None,
+        };
+        let e = bad.config().unwrap_err().to_string();
         assert!(!e.contains("secret"), "{e}");
     }
 
