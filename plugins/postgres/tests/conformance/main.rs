@@ -2,6 +2,11 @@
 //! history.db (`sqlite::…`) and against a throw-away PostgreSQL cluster
 //! (`postgres::…`, see `otto_hooks_postgres::test_cluster`; skipped with one
 //! line when PostgreSQL is not installed, a failure under `CI=true`).
+//!
+//! This is the only copy of these tests: `otto-hooks-sqlite`'s own tests
+//! keep what only history.db has (WAL, page accounting, query plans,
+//! migrations of the file, graphs given at start), so a behaviour of the
+//! `HistoryStore` contract is written once and checked on both backends.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod backends;
