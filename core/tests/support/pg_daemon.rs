@@ -2,6 +2,8 @@
 //! --foreground`) serving a PostgreSQL history of the throw-away cluster,
 //! each in an `OTTO_HOOKS_HOME` of its own, killed when dropped; and a
 //! writer that records which events the daemons acknowledged.
+// Shared by several test binaries, each using part of it.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
