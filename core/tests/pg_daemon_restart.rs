@@ -18,7 +18,7 @@ use otto_hooks_core::client::{EventsQuery, NewRun};
 use otto_hooks_postgres::PgHistory;
 use otto_hooks_postgres::schema::LATEST_VERSION;
 use otto_hooks_postgres::test_cluster::TestCluster;
-use pg_daemon::{Home, assert_every_acknowledged_event_once, ingest};
+use pg_daemon::{Home, StopOnDrop, assert_every_acknowledged_event_once, ingest};
 
 fn new_run() -> NewRun {
     NewRun {
@@ -47,6 +47,8 @@ fn every_acknowledged_event_survives_daemon_crashes_and_restarts_during_ingest()
     let stop = AtomicBool::new(false);
     let result = std::thread::scope(|s| {
         let writer = s.spawn(|| ingest(home.path(), &run, &db, &stop, 100));
+        // Stops the writer even if this thread panics (the scope joins it).
+        let _stop_writer = StopOnDrop(&stop);
         for crash in [true, true, false] {
             std::thread::sleep(Duration::from_millis(500));
             if crash {

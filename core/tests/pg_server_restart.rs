@@ -12,7 +12,7 @@ use std::time::Duration;
 use otto_hooks_core::client::{EventsQuery, NewRun};
 use otto_hooks_postgres::PgHistory;
 use otto_hooks_postgres::test_cluster::TestCluster;
-use pg_daemon::{Home, assert_every_acknowledged_event_once, ingest, numbered};
+use pg_daemon::{Home, StopOnDrop, assert_every_acknowledged_event_once, ingest, numbered};
 
 /// The server restarts twice (fast shutdown: every connection cut) while
 /// a writer posts through one daemon: the same daemon process keeps
@@ -40,6 +40,8 @@ fn every_acknowledged_event_survives_server_restarts_and_the_daemon_reconnects_b
     let stop = AtomicBool::new(false);
     let result = std::thread::scope(|s| {
         let writer = s.spawn(|| ingest(home.path(), &run, &db, &stop, 100));
+        // Stops the writer even if this thread panics (the scope joins it).
+        let _stop_writer = StopOnDrop(&stop);
         for _ in 0..2 {
             std::thread::sleep(Duration::from_millis(500));
             cluster.restart().unwrap();

@@ -184,12 +184,22 @@ pub struct Ingest {
     pub failures: Vec<String>,
 }
 
+/// Sets the flag when dropped: the writer of a test whose main thread
+/// panicked stops too (a scoped thread is joined even then).
+pub struct StopOnDrop<'a>(pub &'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
 /// Posts numbered events one by one to the daemon of `home` (whichever runs
 /// there now) until `stop` is set and at least `min` are acknowledged. A
 /// refused or unanswered post is reported, then — as a client should — the
 /// history is read before retrying, so a post that was stored is not
 /// written twice. Bounded: panics if no daemon acknowledges anything for
-/// two minutes.
+/// two minutes, and stops after ten minutes whatever happens.
 pub fn ingest(
     home: &Path,
     run: &str,
@@ -199,8 +209,10 @@ pub fn ingest(
 ) -> Ingest {
     let mut out = Ingest::default();
     let mut n = 0u64;
+    let started = Instant::now();
     let mut last_ack = Instant::now();
-    while !stop.load(Ordering::SeqCst) || n < min {
+    while (!stop.load(Ordering::SeqCst) || n < min) && started.elapsed() < Duration::from_secs(600)
+    {
         assert!(
             last_ack.elapsed() < Duration::from_secs(120),
             "no acknowledgement for 2 minutes; last errors: {:?}",
