@@ -540,6 +540,17 @@ impl Config {
             }
         }
         values.extend(self.foreign.iter().cloned());
+        // A URL with a password (the postgres storage refuses one at use)
+        // is still shown: never with the password.
+        for v in &mut values {
+            if v.value.contains("://") {
+                // Rendered as a TOML string: redact inside the quotes.
+                v.value = match v.value.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+                    Some(inner) => format!("\"{}\"", otto_hooks_postgres::redacted_url(inner)),
+                    None => otto_hooks_postgres::redacted_url(&v.value),
+                };
+            }
+        }
         ConfigReport {
             files: self.files.iter().map(|f| f.display().to_string()).collect(),
             values,

@@ -52,9 +52,65 @@ pub(super) fn defaults(
                 Some("each run's otto home"),
             ),
         ],
+        (PluginKind::Storage, "postgres") => postgres(set),
         (PluginKind::Reporter, "table") => vec![("color", string("auto"), None)],
         _ => Vec::new(),
     }
+}
+
+/// The `postgres` storage's defaults, and where its password comes from
+/// (`password`: never the password itself, only its source).
+fn postgres(
+    set: &dyn Fn(&str) -> Option<toml::Value>,
+) -> Vec<(&'static str, toml::Value, Option<&'static str>)> {
+    use otto_hooks_postgres::DEFAULT_PASSWORD_ENV;
+    let string = |s: &str| toml::Value::String(s.to_owned());
+    let text = |key: &str| set(key).and_then(|v| v.as_str().map(str::to_owned));
+    let url = text("url").unwrap_or_default();
+    let url_tls = otto_hooks_postgres::tls::split_url(&url)
+        .ok()
+        .map(|(_, tls)| tls);
+    let var = text("password_env").unwrap_or_else(|| DEFAULT_PASSWORD_ENV.to_owned());
+    let password = if set("password_file").is_some() {
+        "from password_file".to_owned()
+    } else if std::env::var_os(&var).is_some_and(|v| !v.is_empty()) {
+        format!("from ${var} (set)")
+    } else {
+        format!("none: ${var} is not set (trust, peer or ident authentication)")
+    };
+    let mut out = vec![
+        (
+            "retention_days",
+            toml::Value::Integer(i64::from(DEFAULT_RETENTION_DAYS)),
+            None,
+        ),
+        ("password_env", string(DEFAULT_PASSWORD_ENV), None),
+        (
+            "password",
+            string(&password),
+            Some("where the password comes from; never shown"),
+        ),
+    ];
+    // The URL's own `sslmode`/`sslrootcert`, when it has them, are the
+    // effective values; otherwise libpq's defaults.
+    match url_tls.as_ref().filter(|_| url.contains("sslmode=")) {
+        Some(t) => out.push(("sslmode", string(t.mode.as_str()), Some("from the url"))),
+        None => out.push(("sslmode", string("prefer"), None)),
+    }
+    if let Some(root) = url_tls.and_then(|t| t.root_cert) {
+        let shown = match root {
+            otto_hooks_postgres::tls::RootCert::System => "system".to_owned(),
+            otto_hooks_postgres::tls::RootCert::File(p) => p.display().to_string(),
+        };
+        out.push(("sslrootcert", string(&shown), Some("from the url")));
+    } else {
+        out.push((
+            "sslrootcert",
+            string("~/.postgresql/root.crt"),
+            Some("read by verify-ca and verify-full only"),
+        ));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -78,6 +134,38 @@ mod tests {
             toml::Value::Integer(60),
             Some("follows keep_days")
         )));
+    }
+
+    #[test]
+    fn postgres_lists_its_defaults_the_urls_tls_and_where_the_password_comes_from() {
+        let url = |k: &str| match k {
+            "url" => Some(toml::Value::String(
+                "postgres://u@h/db?sslmode=verify-full&sslrootcert=/ca.pem".into(),
+            )),
+            "password_file" => Some(toml::Value::String("pw".into())),
+            _ => None,
+        };
+        let d = defaults(PluginKind::Storage, "postgres", &url);
+        let get = |key: &str| d.iter().find(|(k, _, _)| *k == key).cloned().unwrap();
+        assert_eq!(get("retention_days").1, toml::Value::Integer(90));
+        assert_eq!(get("sslmode").1, toml::Value::String("verify-full".into()));
+        assert_eq!(get("sslmode").2, Some("from the url"));
+        assert_eq!(get("sslrootcert").1, toml::Value::String("/ca.pem".into()));
+        assert_eq!(
+            get("password").1,
+            toml::Value::String("from password_file".into())
+        );
+        // A variable name of this test only: tests run in parallel.
+        let env = |k: &str| {
+            (k == "password_env").then(|| toml::Value::String("PGDEFAULTS_TEST_PGPASSWORD".into()))
+        };
+        let d = defaults(PluginKind::Storage, "postgres", &env);
+        let password = d.iter().find(|(k, _, _)| *k == "password").unwrap();
+        assert_eq!(
+            password.1.as_str().unwrap(),
+            "none: $PGDEFAULTS_TEST_PGPASSWORD is not set (trust, peer or ident authentication)"
+        );
+        assert!(d.contains(&("sslmode", toml::Value::String("prefer".into()), None)));
     }
 
     #[test]

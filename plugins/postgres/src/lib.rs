@@ -16,8 +16,9 @@
 //! - **Connections** ([`PgHistory`]): a small pool; a dead connection is
 //!   replaced and the call retried when that is safe, reported when not.
 //! - **Settings** ([`settings`]): a `postgres://` URL without password; the
-//!   password from a private file or an environment variable. No TLS in
-//!   this build (docs/TEAM-HISTORY.md).
+//!   password from a private file or an environment variable.
+//! - **TLS** ([`tls`]): libpq's `sslmode` (up to `verify-full`) and
+//!   `sslrootcert`, with rustls.
 
 mod commands;
 mod error;
@@ -27,10 +28,13 @@ pub mod schema;
 pub mod settings;
 mod store;
 pub mod test_cluster;
+pub mod tls;
+mod url_secret;
 
 pub use plugin::{PgSettings, PostgresHistory};
 pub use settings::{DEFAULT_PASSWORD_ENV, PgTarget};
 pub use store::{DEFAULT_POOL, PgHistory};
+pub use url_secret::redacted_url;
 
 otto_hooks_plugin_api::plugin_module! {
     /// The plugins of this crate: the `postgres` storage.

@@ -9,6 +9,8 @@
 //! | `url` | (required) | `postgres://user@host:port/database`, without password |
 //! | `password_file` | — | a file holding the password, readable by its owner only |
 //! | `password_env` | `PGPASSWORD` | the environment variable holding the password |
+//! | `sslmode` | `prefer` | `disable`, `prefer`, `require`, `verify-ca` or `verify-full` (module [`tls`](crate::tls)) |
+//! | `sslrootcert` | — | a PEM file of the CA that signed the server's certificate, or `system` |
 //! | `retention_days` | `90` | finished runs older than this are deleted by `run-policies` (0 keeps everything) |
 //!
 //! The database is connected to (and migrated) on first use.
@@ -56,6 +58,10 @@ pub struct PgSettings {
     pub password_env: Option<String>,
     /// History retention in days.
     pub retention_days: Option<u32>,
+    /// TLS: libpq's `sslmode`.
+    pub sslmode: Option<String>,
+    /// TLS: the CA file (or `system`).
+    pub sslrootcert: Option<PathBuf>,
 }
 
 impl PgSettings {
@@ -72,7 +78,14 @@ impl PgSettings {
             .password_file
             .as_ref()
             .map(|p| otto_hooks_sqlite::db_path(Some(&p.to_string_lossy()), data_dir));
-        PgTarget::resolve(url, file.as_deref(), self.password_env.as_deref())
+        let url = crate::tls::with_settings(
+            url,
+            self.sslmode.as_deref(),
+            self.sslrootcert.as_deref(),
+            data_dir,
+        )
+        .map_err(|e| DbError::Invalid(format!("settings of `{instance}`: {e}")))?;
+        PgTarget::resolve(&url, file.as_deref(), self.password_env.as_deref())
             .map_err(|e| DbError::Invalid(format!("settings of `{instance}`: {e}")))
     }
 }

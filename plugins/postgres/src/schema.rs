@@ -125,15 +125,24 @@ pub fn migrate(client: &mut Client) -> Result<(), DbError> {
 }
 
 fn migrate_locked(client: &mut Client) -> Result<(), DbError> {
-    client
-        .batch_execute(
-            "CREATE TABLE IF NOT EXISTS schema_version (
-                version INTEGER PRIMARY KEY,
-                applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-                applied_by TEXT NOT NULL DEFAULT ''
-            )",
-        )
-        .map_err(pg)?;
+    // Only when missing: `CREATE TABLE IF NOT EXISTS` needs CREATE on the
+    // schema even when the table exists, which a DML-only role (the guide's
+    // least privilege) does not have.
+    let exists: bool = client
+        .query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[])
+        .map_err(pg)?
+        .get(0);
+    if !exists {
+        client
+            .batch_execute(
+                "CREATE TABLE IF NOT EXISTS schema_version (
+                    version INTEGER PRIMARY KEY,
+                    applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+                    applied_by TEXT NOT NULL DEFAULT ''
+                )",
+            )
+            .map_err(|e| needs_owner(&e).unwrap_or_else(|| pg(e)))?;
+    }
     let current = current_version(client)?;
     if current > LATEST_VERSION {
         return Err(DbError::Schema(format!(
@@ -148,6 +157,9 @@ fn migrate_locked(client: &mut Client) -> Result<(), DbError> {
     );
     for m in MIGRATIONS.iter().filter(|m| m.version > current) {
         let failed = |e: postgres::Error| {
+            if let Some(owner) = needs_owner(&e) {
+                return owner;
+            }
             DbError::Schema(format!(
                 "PostgreSQL history migration {} ({}) failed: {}",
                 m.version,
@@ -170,4 +182,18 @@ fn migrate_locked(client: &mut Client) -> Result<(), DbError> {
         );
     }
     Ok(())
+}
+
+/// A migration refused for lack of privilege: the role is a DML-only one
+/// (docs/TEAM-HISTORY.md, "Least privilege"), and the owner must migrate.
+fn needs_owner(e: &postgres::Error) -> Option<DbError> {
+    let db = e.as_db_error()?;
+    (*db.code() == postgres::error::SqlState::INSUFFICIENT_PRIVILEGE).then(|| {
+        DbError::Schema(format!(
+            "the PostgreSQL history needs its tables created or migrated to version \
+             {LATEST_VERSION}, and this role may not ({}): start otto-hooks once as the \
+             database's owner role (docs/TEAM-HISTORY.md)",
+            db.message()
+        ))
+    })
 }

@@ -13,8 +13,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use otto_hooks_sqlite::DbError;
-use postgres::config::SslMode;
-use postgres::{Client, NoTls};
+use postgres::Client;
+
+use crate::tls::{TlsOptions, split_url};
 
 /// The environment variable read for the password when neither
 /// `password_file` nor `password_env` is set.
@@ -91,7 +92,8 @@ impl PgTarget {
                 self.describe()
             )));
         }
-        let mut config: postgres::Config = self.url.parse().map_err(|e| {
+        let (url, tls) = split_url(&self.url)?;
+        let mut config: postgres::Config = url.parse().map_err(|e| {
             DbError::Invalid(format!(
                 "the PostgreSQL url {:?} is not valid: {e}",
                 self.describe()
@@ -104,14 +106,7 @@ impl PgTarget {
                     .into(),
             ));
         }
-        if config.get_ssl_mode() == SslMode::Require {
-            return Err(DbError::Invalid(
-                "sslmode=require: this build of otto-hooks speaks to PostgreSQL without TLS; \
-                 reach the server over a private network, a Unix socket or an SSH tunnel \
-                 (docs/TEAM-HISTORY.md)"
-                    .into(),
-            ));
-        }
+        config.ssl_mode(tls.client_mode());
         if let Some(p) = &self.password {
             config.password(p.as_bytes());
         }
@@ -124,9 +119,16 @@ impl PgTarget {
         Ok(config)
     }
 
-    /// Opens a connection.
+    /// The TLS settings of the URL (`sslmode`, `sslrootcert`).
+    pub fn tls(&self) -> Result<TlsOptions, DbError> {
+        split_url(&self.url).map(|(_, tls)| tls)
+    }
+
+    /// Opens a connection, over TLS as `sslmode` says (module [`tls`](crate::tls)).
     pub fn connect(&self) -> Result<Client, DbError> {
-        self.config()?.connect(NoTls).map_err(|e| {
+        let config = self.config()?;
+        let connector = self.tls()?.connector()?;
+        config.connect(connector).map_err(|e| {
             DbError::Server(format!(
                 "cannot connect to PostgreSQL at {}: {}",
                 self.describe(),
@@ -135,12 +137,14 @@ impl PgTarget {
         })
     }
 
-    /// The URL without its query part, for messages (it holds no password).
+    /// The URL without its query part, for messages; a password someone
+    /// put in it (refused at use) is redacted.
     pub fn describe(&self) -> String {
-        self.url
-            .split_once('?')
-            .map_or(self.url.as_str(), |(base, _)| base)
-            .to_owned()
+        crate::redacted_url(
+            self.url
+                .split_once('?')
+                .map_or(self.url.as_str(), |(base, _)| base),
+        )
     }
 }
 
@@ -187,15 +191,25 @@ mod tests {
         let e = t.config().unwrap_err().to_string();
         assert!(e.contains("password_file"), "{e}");
         assert!(!e.contains("secret"), "{e}");
+        assert_eq!(t.describe(), "postgres://u:[REDACTED]@localhost/db");
+        let bad = PgTarget {
+            url: "postgres://u:secret@localhost:notaport/db".into(),
+            password: None,
+        };
+        let e = bad.config().unwrap_err().to_string();
+        assert!(!e.contains("secret"), "{e}");
     }
 
     #[test]
-    fn sslmode_require_is_refused_with_the_reason() {
+    fn the_verify_modes_are_taken_from_the_url_and_the_client_is_told_to_require_tls() {
         let t = PgTarget {
-            url: "postgres://u@localhost/db?sslmode=require".into(),
+            url: "postgres://u@localhost/db?sslmode=verify-full&sslrootcert=/ca.pem".into(),
             password: None,
         };
-        assert!(t.config().unwrap_err().to_string().contains("TLS"));
+        let config = t.config().unwrap();
+        assert_eq!(config.get_ssl_mode(), postgres::config::SslMode::Require);
+        assert_eq!(t.tls().unwrap().mode, crate::tls::SslMode::VerifyFull);
+        assert_eq!(t.describe(), "postgres://u@localhost/db");
     }
 
     #[test]

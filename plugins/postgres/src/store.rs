@@ -225,7 +225,7 @@ impl HistoryStore for PgHistory {
 
     fn append_events(&self, run_id: &str, events: Vec<NewEvent>) -> Result<SeqRange> {
         self.write_events(|tx| {
-            let (range, rows) = commands::append_events(tx, run_id, &events)?;
+            let (range, rows) = commands::append_posted_events(tx, run_id, &events)?;
             Ok((range, rows))
         })
     }

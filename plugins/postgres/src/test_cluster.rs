@@ -100,6 +100,59 @@ impl TestCluster {
         self.wait_ready()
     }
 
+    /// Turns TLS on: the server presents `cert_pem` (with the chain it
+    /// holds) and the key `key_pem`, copied into the cluster's directory and
+    /// given to its owner (PostgreSQL refuses a key others may read). Plain
+    /// connections stay allowed (pg_hba `host`), so `sslmode` decides.
+    pub fn enable_tls(&self, cert_pem: &Path, key_pem: &Path) -> Result<(), String> {
+        let data = self.dir.join("data");
+        for (from, name) in [(cert_pem, "server.crt"), (key_pem, "server.key")] {
+            let to = data.join(name);
+            std::fs::copy(from, &to).map_err(|e| format!("{}: {e}", from.display()))?;
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| format!("{}: {e}", to.display()))?;
+            if is_root() {
+                rustix::fs::chown(
+                    &to,
+                    Some(rustix::process::Uid::from_raw(NOBODY)),
+                    Some(rustix::process::Gid::from_raw(NOBODY)),
+                )
+                .map_err(|e| format!("cannot give {} to nobody: {e}", to.display()))?;
+            }
+        }
+        let mut admin = self.admin().connect().map_err(|e| e.to_string())?;
+        // One statement at a time: ALTER SYSTEM refuses to run in the
+        // implicit transaction of a multi-statement query.
+        for sql in [
+            "ALTER SYSTEM SET ssl_cert_file = 'server.crt'",
+            "ALTER SYSTEM SET ssl_key_file = 'server.key'",
+            "ALTER SYSTEM SET ssl = on",
+            "SELECT pg_reload_conf()",
+        ] {
+            admin.batch_execute(sql).map_err(|e| {
+                format!("cannot turn TLS on ({sql}): {}", crate::error::describe(&e))
+            })?;
+        }
+        // The reload is asynchronous: wait until the server says it is on.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let mut c = self.admin().connect().map_err(|e| e.to_string())?;
+            let on: String = c
+                .query_one("SHOW ssl", &[])
+                .and_then(|r| r.try_get(0))
+                .map_err(|e| e.to_string())?;
+            if on == "on" {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                let log = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
+                return Err(format!("the server did not turn TLS on:\n{log}"));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn wait_ready(&self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {

@@ -1,6 +1,8 @@
-//! What the history daemon builds on: the event listener called after each
-//! COMMIT, the all-runs feed by event id, recorded completions, offset
-//! paging and the explicit WAL checkpoint.
+//! What the history daemon builds on, as only history.db does it: the
+//! listener in commit order (ids grow), the explicit WAL checkpoint, minted
+//! run ids. Refused commands, recorded completions and offset paging are in
+//! the storage conformance suite, run against history.db and PostgreSQL
+//! (plugins/postgres/tests/conformance/feed.rs).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -8,7 +10,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use common::*;
-use otto_hooks_sqlite::{DbError, EventRow, HistoryDb, Options, RunFilter, mint_run_id};
+use otto_hooks_sqlite::{EventRow, HistoryDb, Options, mint_run_id};
 
 fn listened() -> (TestDb, Arc<Mutex<Vec<EventRow>>>) {
     let dir = tempfile::tempdir().unwrap();
@@ -64,77 +66,6 @@ fn the_listener_gets_every_stored_event_in_commit_order_before_the_writer_is_ans
     assert_eq!(tail.events, seen[298..]);
     assert!(!tail.has_more);
     assert!(db.events_after_id(seen[10].id, 5).unwrap().has_more);
-}
-
-#[test]
-fn refused_commands_are_not_reported_and_run_changes_are() {
-    let (t, seen) = listened();
-    let db = &t.db;
-    db.start_run(new_run("r", "/p", 0)).unwrap();
-    let mut bad = event(1, "x");
-    bad.payload = Some("{not json".into());
-    assert!(matches!(
-        db.append_events("r", vec![event(1, "ok"), bad]),
-        Err(DbError::Invalid(_))
-    ));
-    assert!(matches!(
-        db.append_events("nope", vec![event(1, "ok")]),
-        Err(DbError::NotFound(_))
-    ));
-    assert!(seen.lock().unwrap().is_empty());
-
-    assert_eq!(db.stop_run("r", ts(2), Some("why".into())).unwrap(), 1);
-    assert_eq!(db.resume_run("r", ts(3)).unwrap(), 1);
-    let mut done = completion("r", 4, "failed");
-    done.failed_units = Some(2);
-    done.error = Some("boom".into());
-    assert_eq!(db.complete_run_recorded(done).unwrap(), 3);
-    let seen = seen.lock().unwrap();
-    let kinds: Vec<(&str, u64)> = seen.iter().map(|e| (e.kind.as_str(), e.seq)).collect();
-    assert_eq!(
-        kinds,
-        [("run.stopped", 1), ("run.resumed", 2), ("run.failed", 3)]
-    );
-    assert_eq!(
-        seen[2].payload.as_ref().unwrap().get(),
-        r#"{"status":"failed","failed_units":2}"#
-    );
-    assert_eq!(seen[2].error.as_deref(), Some("boom"));
-    let run = db.get_run("r").unwrap().unwrap();
-    assert_eq!((run.status.as_str(), run.failed_units), ("failed", 2));
-    assert_eq!(run.last_seq, 3);
-    assert!(matches!(
-        db.complete_run_recorded(completion("r", 5, "running")),
-        Err(DbError::Invalid(_))
-    ));
-    assert_eq!(
-        db.get_run("r").unwrap().unwrap().last_seq,
-        3,
-        "nothing stored"
-    );
-}
-
-#[test]
-fn offset_paging_matches_cursor_paging() {
-    let t = open();
-    for i in 0..9 {
-        t.db.start_run(new_run(&format!("r{i}"), "/p", i)).unwrap();
-    }
-    let filter = RunFilter {
-        limit: 4,
-        ..RunFilter::default()
-    };
-    let first = t.db.list_runs(&filter).unwrap();
-    let second =
-        t.db.list_runs(&RunFilter {
-            before: first.next.clone(),
-            ..filter.clone()
-        })
-        .unwrap();
-    assert_eq!(t.db.list_runs_offset(&filter, 4).unwrap(), second);
-    let last = t.db.list_runs_offset(&filter, 8).unwrap();
-    assert_eq!(last.runs.len(), 1);
-    assert!(!last.has_more && last.next.is_none());
 }
 
 #[test]

@@ -2,12 +2,18 @@
 //! history.db (`sqlite::…`) and against a throw-away PostgreSQL cluster
 //! (`postgres::…`, see `otto_hooks_postgres::test_cluster`; skipped with one
 //! line when PostgreSQL is not installed, a failure under `CI=true`).
+//!
+//! This is the only copy of these tests: `otto-hooks-sqlite`'s own tests
+//! keep what only history.db has (WAL, page accounting, query plans,
+//! migrations of the file, graphs given at start), so a behaviour of the
+//! `HistoryStore` contract is written once and checked on both backends.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod backends;
 mod concurrency;
 mod feed;
 mod import;
+mod markers;
 mod reads;
 mod retention;
 mod writes;
@@ -59,4 +65,8 @@ conformance! {
     feed::refused_commands_are_not_reported_and_run_changes_are,
     feed::offset_paging_matches_cursor_paging,
     concurrency::eight_writers_on_one_run_lose_nothing_and_number_contiguously,
+    markers::posted_run_stopped_and_run_resumed_events_change_the_run_like_stop_and_resume,
+    markers::a_posted_run_resumed_on_a_run_still_marked_running_counts_the_resume,
+    markers::stop_resume_and_complete_endpoints_record_their_marker_once,
+    markers::a_dry_run_graph_comes_from_orch_dryrun_started,
 }
