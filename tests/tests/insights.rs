@@ -561,3 +561,39 @@ fn imported_otto_runs_give_the_same_task_figures_from_the_history() {
     let otto_log = w.json(&["history", "test", "--json"])["executions"][1]["log"].clone();
     assert_eq!(h["executions"][1]["log"], otto_log);
 }
+
+#[test]
+fn a_schema_3_history_read_before_its_migration_answers_as_its_unit_summary_does() {
+    // The same history twice: as written (schema 4, units read from
+    // `unit_executions`) and taken back to schema 3 (no summary: units
+    // folded from the events), which the read-only commands do not migrate.
+    let w = OttoWorld::new();
+    let v4 = w.hooks_home().join("v4.db");
+    history_db(&v4);
+    let v3 = w.hooks_home().join("v3.db");
+    std::fs::copy(&v4, &v3).unwrap();
+    rusqlite::Connection::open(&v3)
+        .unwrap()
+        .execute_batch("DROP TABLE unit_executions; DELETE FROM schema_version WHERE version = 4;")
+        .unwrap();
+    let ask = |db: &std::path::Path, args: &[&str]| {
+        let mut args: Vec<&str> = args.to_vec();
+        args.extend(["--db", db.to_str().unwrap(), "--json"]);
+        let mut v = w.json(&args);
+        v["path"] = Value::Null;
+        v
+    };
+    for args in [
+        &["history", "api"][..],
+        &["history", "web", "--failed"],
+        &["stats", "--since", "all", "--trend"],
+        &["flaky", "--since", "all"],
+    ] {
+        assert_eq!(ask(&v3, args), ask(&v4, args), "{args:?}");
+    }
+    let version: i64 = rusqlite::Connection::open(&v3)
+        .unwrap()
+        .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 3, "read-only commands do not migrate");
+}
