@@ -560,7 +560,8 @@ fn prune_subject(db: &Path, doc: &OttoDbRow) -> crate::audit::Subject {
             "otto.db runs row {} ({}, timestamp {}) and its {} task row(s)",
             doc.id,
             run_dir,
-            doc.timestamp.map_or_else(|| "none".to_owned(), |t| t.to_string()),
+            doc.timestamp
+                .map_or_else(|| "none".to_owned(), |t| t.to_string()),
             doc.tasks
         )],
         bytes: None,
@@ -597,7 +598,9 @@ fn prune_rows(
                             Some("no audit record could be written for every row"),
                         );
                     }
-                    return Err(format!("not pruned: no audit record could be written ({e})"));
+                    return Err(format!(
+                        "not pruned: no audit record could be written ({e})"
+                    ));
                 }
             }
         }
@@ -605,8 +608,12 @@ fn prune_rows(
     let mut record = |i: usize, outcome: Outcome, error: Option<&str>| {
         if let Some(log) = audit.as_deref_mut() {
             let id = intents.get(i).cloned().flatten();
-            if let Err(e) = log.outcome(id.as_deref(), &prune_subject(db, &docs[i].1), outcome, error)
-            {
+            if let Err(e) = log.outcome(
+                id.as_deref(),
+                &prune_subject(db, &docs[i].1),
+                outcome,
+                error,
+            ) {
                 tracing::warn!("{e}");
             }
         }
@@ -631,7 +638,11 @@ fn prune_rows(
             .into_iter()
             .any(|p| std::fs::symlink_metadata(p).is_ok())
         {
-            record(i, Outcome::Refused, Some("its run directory is there again"));
+            record(
+                i,
+                Outcome::Refused,
+                Some("its run directory is there again"),
+            );
             continue;
         }
         match delete_row(ready, *id, doc.timestamp, doc.run_dir.as_deref()) {
@@ -700,7 +711,9 @@ impl Companion for RowsCompanion<'_> {
             let Some(row) = ready.rows.get(*i) else {
                 continue;
             };
-            if let Err(e) = delete_row(ready, row.id, row.timestamp, row.run_dir.as_deref()).map(drop) {
+            if let Err(e) =
+                delete_row(ready, row.id, row.timestamp, row.run_dir.as_deref()).map(drop)
+            {
                 rollback(&ready.conn);
                 self.in_tx = false;
                 return Err(e);

@@ -374,7 +374,10 @@ fn an_orphan_row_pruned_from_otto_db_is_accounted_for_by_its_intent_and_outcome(
     let out = w.run(&["clean", "--keep", "365", "--prune-rows", "--yes", "--json"]);
     let done: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(0), "{done:#}");
-    assert_eq!(done["otto_db"][0]["orphan_rows"][0]["run"], orphan.id.as_str());
+    assert_eq!(
+        done["otto_db"][0]["orphan_rows"][0]["run"],
+        orphan.id.as_str()
+    );
     let rows: i64 = Connection::open(w.otto.db_path())
         .unwrap()
         .query_row("SELECT COUNT(*) FROM runs", [], |r| r.get(0))
@@ -390,7 +393,10 @@ fn an_orphan_row_pruned_from_otto_db_is_accounted_for_by_its_intent_and_outcome(
     assert_eq!(e["kind"], "otto-db-row", "{e:#}");
     assert_eq!(e["outcome"], "deleted");
     assert_eq!(e["intent"], true, "an intent preceded it");
-    assert!(e["rule"].as_str().unwrap().contains("--prune-rows"), "{e:#}");
+    assert!(
+        e["rule"].as_str().unwrap().contains("--prune-rows"),
+        "{e:#}"
+    );
     let reason = e["reasons"][0].as_str().unwrap();
     assert!(
         reason.contains("2 task row(s)") && reason.contains(&orphan.dir.display().to_string()),

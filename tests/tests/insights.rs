@@ -346,7 +346,8 @@ fn compare_reports_added_removed_status_exit_duration_and_script_changes_with_a_
         .task("build", TaskSpec::ok().script("make build\n"))
         .write();
     let doc = w.json(&["compare", &name(&runs[2]), &name(&orphan), "--json"]);
-    assert_eq!(doc["b"]["status"], "unknown");
+    // Judged as the status plugin judges it: its task wrote its output.
+    assert_eq!(doc["b"]["status"], "success");
     assert_eq!(doc["removed"][0]["task"], "test");
     let unchanged =
         doc["unchanged"].as_array().unwrap().len() + doc["changed"].as_array().unwrap().len();
@@ -596,4 +597,136 @@ fn a_schema_3_history_read_before_its_migration_answers_as_its_unit_summary_does
         .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(version, 3, "read-only commands do not migrate");
+}
+
+/// The executions of `doc` (a `history --json`) as (run, status, exit code,
+/// duration).
+fn executions(doc: &Value) -> Vec<(String, String, Option<i64>, Option<f64>)> {
+    doc["executions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["run"].as_str().unwrap().to_owned(),
+                e["status"].as_str().unwrap().to_owned(),
+                e["exit_code"].as_i64(),
+                e["duration_seconds"].as_f64(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn runs_without_an_otto_db_row_count_in_history_stats_and_flaky() {
+    let w = OttoWorld::new();
+    let (web, runs) = three_runs(&w);
+    // A fourth run whose row is gone (pruned): `test` failed — it started
+    // (builtins.sh) and wrote no output file — and `build` passed.
+    let rowless = web
+        .run(T0 + 300)
+        .task("build", TaskSpec::ok().duration(3).script("make build\n"))
+        .task("test", TaskSpec::failed("boom\n").duration(7))
+        .write();
+
+    let h = w.json(&["history", "test", "--json"]);
+    let got = executions(&h);
+    assert_eq!(
+        got[0],
+        (name(&rowless), "failed".into(), None, None),
+        "newest first; no exit code or duration survives on disk: {h:#}"
+    );
+    assert_eq!(got.len(), 4);
+    assert_eq!(got[1].0, name(&runs[2]));
+    assert_eq!(
+        h["executions"][0]["log"].as_str().unwrap(),
+        rowless
+            .dir
+            .join("tasks/test/stdout.log")
+            .display()
+            .to_string()
+    );
+    let failed = w.json(&["history", "test", "--failed", "--json"]);
+    let failed_runs: Vec<String> = executions(&failed).into_iter().map(|e| e.0).collect();
+    assert_eq!(failed_runs, [name(&rowless), name(&runs[1])]);
+    // With a limit that the rows alone fill, the newer run still comes first.
+    let one = w.json(&["history", "test", "--limit", "1", "--json"]);
+    assert_eq!(executions(&one)[0].0, name(&rowless));
+
+    let s = w.json(&["stats", "--since", "all", "--json"]);
+    assert_eq!(
+        (s["runs"]["total"].as_u64(), s["runs"]["failed"].as_u64()),
+        (Some(4), Some(2)),
+        "{s:#}"
+    );
+    assert_eq!(
+        (s["tasks"]["total"].as_u64(), s["tasks"]["failed"].as_u64()),
+        (Some(9), Some(2))
+    );
+    let test = s["per_task"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["task"] == "test")
+        .unwrap();
+    assert_eq!(test["last_status"], "failed");
+    assert_eq!(test["last_run"], name(&rowless).as_str());
+    // Durations are those recorded: the rowless run adds none.
+    assert_eq!(f(&test["max_seconds"]), 10.0);
+    let one_task = w.json(&["stats", "test", "--since", "all", "--json"]);
+    assert_eq!(one_task["runs"]["total"], 4);
+
+    // test: ok, failed, ok, failed on one script: three flips in three.
+    let fl = w.json(&["flaky", "--since", "all", "--json"]);
+    let t = &fl["tasks"][0];
+    assert_eq!(
+        (t["task"].as_str(), t["flips"].as_u64()),
+        (Some("test"), Some(3)),
+        "{fl:#}"
+    );
+    assert_eq!(t["runs"][0]["run"], name(&rowless).as_str());
+    assert_eq!(t["last_status"], "failed");
+}
+
+#[test]
+fn without_otto_db_every_run_is_read_from_its_directory() {
+    let w = OttoWorld::new();
+    let web = w.project("web");
+    let a = web
+        .run(T0)
+        .task("test", TaskSpec::ok().stdout("ok\n"))
+        .write();
+    let b = web
+        .run(T0 + 60)
+        .task("test", TaskSpec::failed("1 failed\n"))
+        .write();
+    assert!(!w.otto.db_path().exists(), "otto.db was never written");
+
+    let h = w.json(&["history", "test", "--project", "web", "--json"]);
+    let runs: Vec<(String, String)> = executions(&h).into_iter().map(|e| (e.0, e.1)).collect();
+    assert_eq!(
+        runs,
+        [
+            (name(&b), "failed".to_owned()),
+            (name(&a), "success".to_owned())
+        ]
+    );
+    let s = w.json(&["stats", "--since", "all", "--json"]);
+    assert_eq!(
+        (s["runs"]["total"].as_u64(), s["tasks"]["success"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let fl = w.json(&["flaky", "--since", "all", "--json"]);
+    assert_eq!(fl["tasks"][0]["task"], "test");
+    assert!(
+        !w.otto.db_path().exists(),
+        "nothing was written to otto's home"
+    );
+
+    // An empty home still says where it looked.
+    let empty = OttoWorld::new();
+    let out = empty.run(&["stats"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("otto.db") && err.lines().count() == 1, "{err}");
 }

@@ -6,6 +6,10 @@
 //! `ottofile_path` (the project directory otto derives from it) and its
 //! timestamp, same-second rows numbered in id order (`<ts>`, `<ts>-1`, …).
 //! Task statuses are otto's (`completed` reads as success).
+//!
+//! Runs that have a directory and no row (otto.db missing, the row pruned)
+//! are read from their directories (module [`super::otto_disk`]) and
+//! counted with the rest; with no otto.db at all, every run is.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -41,9 +45,19 @@ struct RunMeta {
 }
 
 impl OttoSource {
-    /// Opens `<home>/otto.db` read-only.
+    /// Opens `<home>/otto.db` read-only. Without otto.db, the runs on
+    /// disk are read alone (an empty otto.db is stood in, in memory); with
+    /// neither, the error says where it looked.
     pub fn open(home: &Path) -> Result<OttoSource> {
         let path = home.join("otto.db");
+        if std::fs::symlink_metadata(&path).is_err()
+            && !super::otto_disk::list(home, &Scope::default()).is_empty()
+        {
+            return Ok(OttoSource {
+                home: home.to_path_buf(),
+                conn: empty_otto_db()?,
+            });
+        }
         let conn = open_otto_db(&path, Access::Read).map_err(|e| {
             InsightError::bad_input(format!(
                 "{}: {e} — otto keeps its history there once it has run (point OTTO_HOME at otto's data directory, or use --db for the hooks' history)",
@@ -109,6 +123,31 @@ impl OttoSource {
             ));
         }
         Ok(out)
+    }
+
+    /// The runs of `scope` that have a directory and no row, read from
+    /// their directories (`named`: the rows' (project, run) names of
+    /// `scope`); their executions of `task` only, when given.
+    fn rowless(
+        &self,
+        scope: &Scope,
+        named: &std::collections::HashSet<(&str, &str)>,
+        task: Option<&str>,
+    ) -> Vec<(RunRecord, Vec<Execution>)> {
+        let status = super::otto_disk::detector(&self.home);
+        super::otto_disk::list(&self.home, scope)
+            .into_iter()
+            .filter(|d| !named.contains(&(d.project.as_str(), d.run.as_str())))
+            .map(|d| super::otto_disk::read(&d, task, &status))
+            .collect()
+    }
+
+    /// Whether run directory `d` has a row: the rows of its second, named.
+    fn has_row(&self, d: &super::otto_disk::DiskRun) -> Result<bool> {
+        Ok(self
+            .run_rows("r.timestamp = ?1", &[&d.started_at])?
+            .iter()
+            .any(|(_, m)| m.project == d.project && m.run == d.run))
     }
 
     /// The runs of `scope`, by row id.
@@ -256,14 +295,26 @@ impl Source for OttoSource {
     }
 
     fn runs(&self, scope: &Scope) -> Result<Vec<RunRecord>> {
-        Ok(self
-            .runs_by_id(scope)?
+        let runs = self.runs_by_id(scope)?;
+        let named = named(&runs);
+        // No task is named "": the runs alone, without their executions.
+        let disk = self.rowless(scope, &named, Some(""));
+        Ok(runs
             .into_values()
             .map(|m| m.record)
+            .chain(disk.into_iter().map(|(r, _)| r))
             .collect())
     }
 
     fn executions(&self, scope: &Scope, task: Option<&str>) -> Result<Vec<Execution>> {
+        Ok(self.window(scope, task)?.1)
+    }
+
+    fn window(
+        &self,
+        scope: &Scope,
+        task: Option<&str>,
+    ) -> Result<(Vec<RunRecord>, Vec<Execution>)> {
         let runs = self.runs_by_id(scope)?;
         let from = scope.from.unwrap_or(i64::MIN);
         let to = scope.to.unwrap_or(i64::MAX);
@@ -273,14 +324,20 @@ impl Source for OttoSource {
         );
         let mut stmt = self.conn.prepare(&sql)?;
         let mut rows = stmt.query(rusqlite::params![from, to, task])?;
-        let mut out = Vec::new();
+        let mut executions = Vec::new();
         while let Some(row) = rows.next()? {
             if let Some(meta) = runs.get(&row.get::<_, i64>(0)?) {
                 // Figures need no log path: not built for a million rows.
-                out.push(bare_execution(row, meta)?);
+                executions.push(bare_execution(row, meta)?);
             }
         }
-        Ok(out)
+        let disk = self.rowless(scope, &named(&runs), task);
+        let mut records: Vec<RunRecord> = runs.into_values().map(|m| m.record).collect();
+        for (record, tasks) in disk {
+            records.push(record);
+            executions.extend(tasks);
+        }
+        Ok((records, executions))
     }
 
     fn task_history(&self, query: &HistoryQuery) -> Result<Vec<Execution>> {
@@ -312,7 +369,7 @@ impl Source for OttoSource {
         let mut stmt = self.conn.prepare(&sql)?;
         let mut rows = stmt.query(rusqlite::params![query.task, limit])?;
         let mut namer = RowNamer::new(&self.conn, &self.home);
-        let mut out = Vec::new();
+        let mut out: Vec<(i64, Execution)> = Vec::new();
         while let Some(row) = rows.next()? {
             if out.len() >= query.limit {
                 break;
@@ -327,9 +384,36 @@ impl Source for OttoSource {
             {
                 continue;
             }
-            out.push(execution(row, &meta)?);
+            out.push((meta.record.started_at, execution(row, &meta)?));
         }
-        Ok(out)
+        // Runs without a row: only those that can make the list (newer
+        // than its last, when it is full), each checked for a row of its
+        // second.
+        let cutoff = (out.len() >= query.limit)
+            .then(|| out.last().map(|(t, _)| *t))
+            .flatten();
+        let scope = Scope {
+            project: query.project.clone(),
+            from: cutoff,
+            to: None,
+        };
+        let status = super::otto_disk::detector(&self.home);
+        for d in super::otto_disk::list(&self.home, &scope) {
+            if !super::otto_disk::has_task(&d.dir, &query.task) || self.has_row(&d)? {
+                continue;
+            }
+            let (_, executions) = super::otto_disk::read(&d, Some(&query.task), &status);
+            out.extend(
+                executions
+                    .into_iter()
+                    .filter(|e| query.status.is_none_or(|s| e.status == s))
+                    .map(|e| (d.started_at, e)),
+            );
+        }
+        // Newest run first; rows keep their order within a second (stable).
+        out.sort_by(|a, b| b.0.cmp(&a.0));
+        out.truncate(query.limit);
+        Ok(out.into_iter().map(|(_, e)| e).collect())
     }
 
     fn task_names(&self) -> Result<Vec<String>> {
@@ -362,6 +446,12 @@ impl Source for OttoSource {
                 out.insert(p);
             }
         }
+        // Projects whose runs have no rows are projects too.
+        out.extend(
+            super::otto_disk::list(&self.home, &Scope::default())
+                .into_iter()
+                .map(|d| d.project),
+        );
         Ok(out.into_iter().collect())
     }
 
@@ -424,7 +514,8 @@ impl Source for OttoSource {
 
 impl OttoSource {
     /// A run otto.db has no row of (a legacy run, a row pruned): its task
-    /// directories, scripts read from their cache links; statuses unknown.
+    /// directories, scripts read from their cache links, statuses as the
+    /// `default` status plugin judges them (see [`super::otto_disk`]).
     fn run_tasks_on_disk(&self, spec: &RunSpec) -> Result<RunTasks> {
         let not_found = || {
             InsightError::not_found(format!(
@@ -452,50 +543,45 @@ impl OttoSource {
                 .map(|_| (p, dir))
         });
         let (project, dir) = found.next().ok_or_else(not_found)?;
-        let ts = spec
-            .run
-            .split('-')
-            .next()
-            .and_then(|t| t.parse().ok())
-            .unwrap_or(0);
-        let record = RunRecord {
-            run: run_ref::run_ref(&project, &spec.run),
+        let started_at =
+            otto_hooks_otto_fs::layout::RunName::parse(&spec.run).map_or(0, |n| n.start_secs());
+        let run = super::otto_disk::DiskRun {
             project: project.clone(),
-            started_at: ts,
-            status: "unknown".to_owned(),
-            duration_seconds: None,
-            size_bytes: None,
+            run: spec.run.clone(),
+            started_at,
+            dir,
         };
-        let mut names: Vec<String> = std::fs::read_dir(dir.join("tasks"))
-            .map_err(|e| InsightError::failed(format!("{}: {e}", dir.display())))?
-            .flatten()
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-            .filter_map(|e| e.file_name().to_str().map(str::to_owned))
-            .collect();
-        names.sort();
-        let tasks = names
-            .into_iter()
-            .map(|name| {
-                let task_dir = dir.join("tasks").join(&name);
-                Execution {
-                    project: project.clone(),
-                    run: record.run.clone(),
-                    started_at: ts,
-                    duration_seconds: None,
-                    status: TaskStatus::Unknown,
-                    exit_code: None,
-                    script_hash: script_hash_on_disk(&task_dir),
-                    log: Some(task_dir.join("stdout.log").display().to_string()),
-                    task: name,
-                }
-            })
-            .collect();
+        let (record, tasks) =
+            super::otto_disk::read(&run, None, &super::otto_disk::detector(&self.home));
         Ok(RunTasks {
             cache_dir: Some(self.home.join(&project).join(".cache")),
             run: record,
             tasks,
         })
     }
+}
+
+/// The (project, run) names of `runs`.
+fn named(runs: &HashMap<i64, RunMeta>) -> std::collections::HashSet<(&str, &str)> {
+    runs.values()
+        .map(|m| (m.project.as_str(), m.run.as_str()))
+        .collect()
+}
+
+/// An otto.db with no rows, for a home that has runs and no otto.db: the
+/// tables the queries here read, in memory (nothing is written to the
+/// home).
+fn empty_otto_db() -> Result<Connection> {
+    let conn = Connection::open_in_memory()?;
+    conn.execute_batch(
+        "CREATE TABLE runs (id INTEGER PRIMARY KEY, project_id INTEGER, timestamp INTEGER,
+                            status TEXT, duration_seconds REAL, size_bytes INTEGER,
+                            ottofile_path TEXT, run_dir TEXT);
+         CREATE TABLE tasks (id INTEGER PRIMARY KEY, run_id INTEGER, name TEXT, status TEXT,
+                             script_hash TEXT, exit_code INTEGER, started_at INTEGER,
+                             duration_seconds REAL, stdout_path TEXT);",
+    )?;
+    Ok(conn)
 }
 
 /// The cache hash a task directory's `script.sh` (or `.py`) link names:

@@ -154,7 +154,8 @@ impl<'c> HistorySource<'c> {
 }
 
 /// The columns of `unit_executions` [`summary_execution`] reads.
-const SUMMARY_COLUMNS: &str = "u.run_id, u.unit, u.status, u.exit_code, u.started_at, u.duration_ms";
+const SUMMARY_COLUMNS: &str =
+    "u.run_id, u.unit, u.status, u.exit_code, u.started_at, u.duration_ms";
 
 /// A `unit_executions` row (of [`SUMMARY_COLUMNS`]) of `run`.
 fn summary_execution(row: &rusqlite::Row<'_>, run: &RunRecord) -> Result<Execution> {
@@ -550,7 +551,9 @@ impl HistorySource<'_> {
             let Some(row) = rows.next()? else { break };
             let id = row.get_ref(0)?.as_str()?;
             let found = run_stmt
-                .query_row([id], |r| Ok((run_record(r)?, r.get::<_, Option<String>>(5)?)))
+                .query_row([id], |r| {
+                    Ok((run_record(r)?, r.get::<_, Option<String>>(5)?))
+                })
                 .optional()?;
             let Some((run, tasks_dir)) = found else {
                 continue;
@@ -627,7 +630,9 @@ impl HistorySource<'_> {
 /// A unit's log: `<tasks_dir>/<unit>/stdout.log`, when that file exists
 /// (an imported otto run's `tasks/`).
 fn unit_log(tasks_dir: Option<&str>, unit: &str) -> Option<String> {
-    let path = std::path::Path::new(tasks_dir?).join(unit).join("stdout.log");
+    let path = std::path::Path::new(tasks_dir?)
+        .join(unit)
+        .join("stdout.log");
     std::fs::symlink_metadata(&path)
         .is_ok_and(|m| m.is_file())
         .then(|| path.display().to_string())

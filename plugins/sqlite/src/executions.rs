@@ -237,7 +237,11 @@ pub fn rebuild(conn: &Connection) -> Result<u64> {
         }
         let seq: i64 = row.get(1)?;
         let Ok(at) = parse_time(str_at(row, 2)?.unwrap_or_default()) else {
-            tracing::warn!(run_id, seq, "history.db: unit event time unreadable; skipped");
+            tracing::warn!(
+                run_id,
+                seq,
+                "history.db: unit event time unreadable; skipped"
+            );
             continue;
         };
         let kind = str_at(row, 3)?.unwrap_or_default();
@@ -259,9 +263,9 @@ pub fn rebuild(conn: &Connection) -> Result<u64> {
 /// Column `i` of `row` as borrowed text (`None`: NULL), without a
 /// `String` per column: the backfill reads millions of events.
 fn str_at<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<&'r str>> {
-    row.get_ref(i)?
-        .as_str_or_null()
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e)))
+    row.get_ref(i)?.as_str_or_null().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    })
 }
 
 /// Whether the database behind `conn` has the summary (schema 4 or later).
@@ -287,11 +291,21 @@ mod tests {
     #[test]
     fn a_unit_starts_at_its_first_start_and_ends_with_its_exit_code_and_duration() {
         let u = step(None, 1, at(100), "unit.queued", None).unwrap();
-        assert_eq!((u.status, u.started_at, u.saw_start), ("pending", at(100), false));
+        assert_eq!(
+            (u.status, u.started_at, u.saw_start),
+            ("pending", at(100), false)
+        );
         let u = step(Some(u), 2, at(110), "unit.started", None).unwrap();
         let u = step(Some(u), 3, at(115), "unit.started", None).unwrap();
         assert_eq!((u.status, u.started_at), ("running", at(110)));
-        let u = step(Some(u), 4, at(140), "unit.failed", Some(r#"{"exit_code":3}"#)).unwrap();
+        let u = step(
+            Some(u),
+            4,
+            at(140),
+            "unit.failed",
+            Some(r#"{"exit_code":3}"#),
+        )
+        .unwrap();
         assert_eq!(
             (u.status, u.exit_code, u.duration_ms, u.ended_at, u.last_seq),
             ("failed", Some(3), Some(30_000.0), Some(at(140)), 4)
@@ -309,6 +323,9 @@ mod tests {
             Some(r#"{"exit_code":0,"duration_ms":1234.5}"#),
         )
         .unwrap();
-        assert_eq!((u.status, u.exit_code, u.duration_ms), ("success", Some(0), Some(1234.5)));
+        assert_eq!(
+            (u.status, u.exit_code, u.duration_ms),
+            ("success", Some(0), Some(1234.5))
+        );
     }
 }

@@ -254,7 +254,17 @@ fn schema_3_indexes_unit_events_by_unit_and_time_for_one_units_history() {
 }
 
 /// The rows of `unit_executions`, ordered, as comparable tuples.
-fn unit_rows(conn: &Connection) -> Vec<(String, String, String, Option<i64>, String, Option<String>, Option<f64>)> {
+fn unit_rows(
+    conn: &Connection,
+) -> Vec<(
+    String,
+    String,
+    String,
+    Option<i64>,
+    String,
+    Option<String>,
+    Option<f64>,
+)> {
     conn.prepare(
         "SELECT run_id, unit, status, exit_code, started_at, ended_at, duration_ms
          FROM unit_executions ORDER BY run_id, unit",
@@ -318,10 +328,42 @@ fn the_writer_keeps_one_execution_row_per_unit_and_run_with_its_events() {
     assert_eq!(
         rows,
         [
-            ("a".into(), "build".into(), "success".into(), None, stored(2), Some(stored(12)), Some(10_000.0)),
-            ("a".into(), "lint".into(), "running".into(), None, stored(31), None, None),
-            ("a".into(), "test".into(), "failed".into(), Some(3), stored(12), Some(stored(30)), Some(18_000.0)),
-            ("b".into(), "build".into(), "success".into(), Some(0), stored(105), Some(stored(105)), Some(4500.0)),
+            (
+                "a".into(),
+                "build".into(),
+                "success".into(),
+                None,
+                stored(2),
+                Some(stored(12)),
+                Some(10_000.0)
+            ),
+            (
+                "a".into(),
+                "lint".into(),
+                "running".into(),
+                None,
+                stored(31),
+                None,
+                None
+            ),
+            (
+                "a".into(),
+                "test".into(),
+                "failed".into(),
+                Some(3),
+                stored(12),
+                Some(stored(30)),
+                Some(18_000.0)
+            ),
+            (
+                "b".into(),
+                "build".into(),
+                "success".into(),
+                Some(0),
+                stored(105),
+                Some(stored(105)),
+                Some(4500.0)
+            ),
         ]
     );
     // Deleting a run deletes its rows.
