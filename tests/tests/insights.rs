@@ -730,3 +730,109 @@ fn without_otto_db_every_run_is_read_from_its_directory() {
     let err = text(&out.stderr);
     assert!(err.contains("otto.db") && err.lines().count() == 1, "{err}");
 }
+
+/// `stats --since all` and `flaky --since all` with the `path` left out.
+fn figures(w: &OttoWorld) -> (Value, Value) {
+    let mut s = w.json(&["stats", "--since", "all", "--trend", "--json"]);
+    s["path"] = Value::Null;
+    let mut f = w.json(&["flaky", "--since", "all", "--json"]);
+    f["path"] = Value::Null;
+    (s, f)
+}
+
+#[test]
+fn the_insights_cache_answers_as_otto_db_does_after_otto_changes_it() {
+    let w = OttoWorld::new();
+    let (web, runs) = three_runs(&w);
+    let cache = w.hooks_home().join("insights");
+    let first = figures(&w);
+    assert!(
+        std::fs::read_dir(&cache).unwrap().count() > 0,
+        "the first read filled the cache"
+    );
+    // Read again from the cache: the same answers.
+    assert_eq!(figures(&w), first);
+
+    // otto cleans the newest run and records another: SQLite gives the new
+    // row the id the cleaned one had. Its cached tasks must not come back.
+    let otto = w.otto.db();
+    let newest: i64 = otto
+        .connection()
+        .query_row("SELECT MAX(id) FROM runs", [], |r| r.get(0))
+        .unwrap();
+    otto.connection()
+        .execute_batch(&format!(
+            "DELETE FROM tasks WHERE run_id = {newest}; DELETE FROM runs WHERE id = {newest};"
+        ))
+        .unwrap();
+    std::fs::remove_dir_all(&runs[2].dir).unwrap();
+    let r5 = web
+        .run(T0 + 250)
+        .task("deploy", TaskSpec::failed("no\n").duration(3))
+        .write();
+    assert_eq!(otto.row(&r5, RowStatus::Failed), newest, "the id is reused");
+    drop(otto);
+    let reused = figures(&w);
+    let tasks: Vec<&str> = reused.0["per_task"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["task"].as_str().unwrap())
+        .collect();
+    assert!(tasks.contains(&"deploy"), "{tasks:?}");
+    assert_eq!(reused.0["tasks"]["total"], 6, "{:#}", reused.0);
+
+    // otto changes otto.db: a run recorded while it runs, then completed
+    // (its row's status, ended_at and duration change), and the oldest
+    // run cleaned (rows deleted).
+    let r4 = web
+        .run(T0 + 300)
+        .task("test", TaskSpec::failed("boom\n").duration(8))
+        .write();
+    let otto = w.otto.db();
+    let id = otto.row(&r4, RowStatus::Success);
+    let c = otto.connection();
+    c.execute(
+        "UPDATE runs SET status = 'running', ended_at = NULL, duration_seconds = NULL WHERE id = ?1",
+        [id],
+    )
+    .unwrap();
+    c.execute(
+        "UPDATE tasks SET status = 'running', exit_code = NULL WHERE run_id = ?1",
+        [id],
+    )
+    .unwrap();
+    let running = figures(&w);
+    assert_eq!(running.0["runs"]["running"], 1, "{:#}", running.0);
+    c.execute(
+        "UPDATE tasks SET status = 'failed', exit_code = 1 WHERE run_id = ?1",
+        [id],
+    )
+    .unwrap();
+    c.execute(
+        "UPDATE runs SET status = 'failed', ended_at = timestamp + 8, duration_seconds = 8 WHERE id = ?1",
+        [id],
+    )
+    .unwrap();
+    let oldest: i64 = c
+        .query_row("SELECT MIN(id) FROM runs", [], |r| r.get(0))
+        .unwrap();
+    c.execute("DELETE FROM tasks WHERE run_id = ?1", [oldest])
+        .unwrap();
+    c.execute("DELETE FROM runs WHERE id = ?1", [oldest])
+        .unwrap();
+    drop(otto);
+    std::fs::remove_dir_all(&runs[0].dir).unwrap();
+    let cached = figures(&w);
+    assert_eq!(cached.0["runs"]["total"], 3, "r2, r5 and r4");
+    assert_eq!(cached.0["runs"]["failed"], 3);
+
+    // The same answers as otto.db read without any cache.
+    std::fs::remove_dir_all(&cache).unwrap();
+    assert_eq!(figures(&w), cached);
+
+    // A cache that cannot be opened is no error: otto.db answers alone.
+    std::fs::remove_dir_all(&cache).unwrap();
+    std::fs::write(&cache, "not a directory").unwrap();
+    assert_eq!(figures(&w), cached);
+}

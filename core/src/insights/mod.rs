@@ -17,6 +17,7 @@
 pub mod compare;
 pub mod flaky;
 pub mod otto;
+pub mod otto_cache;
 pub mod otto_disk;
 pub mod recorded;
 pub mod stats;

@@ -18,6 +18,7 @@ use otto_hooks_plugin_api::TaskStatus;
 use otto_hooks_status_default::{Access, open_otto_db, project_hash};
 use rusqlite::{Connection, OptionalExtension, Row};
 
+use super::otto_cache::{Cache, CachedTask, RowKey};
 use super::{Execution, HistoryQuery, InsightError, Result, RunRecord, RunTasks, Scope, Source};
 use crate::run_ref::{self, RunSpec};
 
@@ -25,6 +26,9 @@ use crate::run_ref::{self, RunSpec};
 pub struct OttoSource {
     home: PathBuf,
     conn: Connection,
+    /// Where the derived cache of task rows lives (module
+    /// [`super::otto_cache`]); `None`: otto.db alone.
+    cache_dir: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for OttoSource {
@@ -42,6 +46,9 @@ struct RunMeta {
     run: String,
     dir: Option<PathBuf>,
     record: RunRecord,
+    /// What the insights cache keys the row's tasks by (rows read by
+    /// [`OttoSource::run_rows`] only).
+    key: Option<RowKey>,
 }
 
 impl OttoSource {
@@ -56,6 +63,7 @@ impl OttoSource {
             return Ok(OttoSource {
                 home: home.to_path_buf(),
                 conn: empty_otto_db()?,
+                cache_dir: None,
             });
         }
         let conn = open_otto_db(&path, Access::Read).map_err(|e| {
@@ -67,7 +75,17 @@ impl OttoSource {
         Ok(OttoSource {
             home: home.to_path_buf(),
             conn,
+            cache_dir: None,
         })
+    }
+
+    /// Reads `stats` and `flaky` windows through the derived cache of task
+    /// rows in `dir` (`$OTTO_HOOKS_HOME/insights`; see
+    /// [`super::otto_cache`]): the same answers, sooner once it is filled.
+    #[must_use]
+    pub fn with_cache(mut self, dir: PathBuf) -> Self {
+        self.cache_dir = Some(dir);
+        self
     }
 
     /// The connection (for the benchmark's plain SQL baseline).
@@ -83,7 +101,7 @@ impl OttoSource {
     ) -> Result<Vec<(i64, RunMeta)>> {
         let sql = format!(
             "SELECT r.id, r.timestamp, r.status, r.duration_seconds, r.size_bytes, r.run_dir,
-                    r.ottofile_path
+                    r.ottofile_path, r.ended_at
              FROM runs r WHERE {filter} ORDER BY r.id"
         );
         let mut stmt = self.conn.prepare(&sql)?;
@@ -109,6 +127,13 @@ impl OttoSource {
                     .get::<_, Option<i64>>(4)?
                     .and_then(|b| u64::try_from(b).ok()),
             };
+            let key = RowKey {
+                timestamp: ts,
+                status: record.status.clone(),
+                ended_at: row.get(7)?,
+                duration_seconds: record.duration_seconds,
+                run_dir: run_dir.clone(),
+            };
             let dir = run_dir
                 .map(PathBuf::from)
                 .or_else(|| Some(self.home.join(&project).join(&run)));
@@ -119,6 +144,7 @@ impl OttoSource {
                     run,
                     dir,
                     record,
+                    key: Some(key),
                 },
             ));
         }
@@ -316,19 +342,33 @@ impl Source for OttoSource {
         task: Option<&str>,
     ) -> Result<(Vec<RunRecord>, Vec<Execution>)> {
         let runs = self.runs_by_id(scope)?;
-        let from = scope.from.unwrap_or(i64::MIN);
-        let to = scope.to.unwrap_or(i64::MAX);
-        let sql = format!(
-            "SELECT {TASK_COLUMNS} FROM tasks t JOIN runs r ON r.id = t.run_id
-             WHERE r.timestamp >= ?1 AND r.timestamp < ?2 AND (?3 IS NULL OR t.name = ?3)"
-        );
-        let mut stmt = self.conn.prepare(&sql)?;
-        let mut rows = stmt.query(rusqlite::params![from, to, task])?;
         let mut executions = Vec::new();
-        while let Some(row) = rows.next()? {
-            if let Some(meta) = runs.get(&row.get::<_, i64>(0)?) {
-                // Figures need no log path: not built for a million rows.
-                executions.push(bare_execution(row, meta)?);
+        let cached = match &self.cache_dir {
+            Some(dir) => match self.window_cached(dir, scope, &runs, task, &mut executions) {
+                Ok(()) => true,
+                Err(e) => {
+                    // The cache only makes it sooner: otto.db answers alone.
+                    tracing::debug!("insights cache not used: {e}");
+                    executions.clear();
+                    false
+                }
+            },
+            None => false,
+        };
+        if !cached {
+            let from = scope.from.unwrap_or(i64::MIN);
+            let to = scope.to.unwrap_or(i64::MAX);
+            let sql = format!(
+                "SELECT {TASK_COLUMNS} FROM tasks t JOIN runs r ON r.id = t.run_id
+                 WHERE r.timestamp >= ?1 AND r.timestamp < ?2 AND (?3 IS NULL OR t.name = ?3)"
+            );
+            let mut stmt = self.conn.prepare(&sql)?;
+            let mut rows = stmt.query(rusqlite::params![from, to, task])?;
+            while let Some(row) = rows.next()? {
+                if let Some(meta) = runs.get(&row.get::<_, i64>(0)?) {
+                    // Figures need no log path: not built for a million rows.
+                    executions.push(bare_execution(row, meta)?);
+                }
             }
         }
         let disk = self.rowless(scope, &named(&runs), task);
@@ -561,6 +601,140 @@ impl OttoSource {
     }
 }
 
+impl OttoSource {
+    /// The executions (of `task`, when given) of the rows `runs` of
+    /// `scope`, through the cache in `dir`: entries matching their rows
+    /// now, the rest read from otto.db and stored. An error leaves the
+    /// answer to otto.db alone.
+    fn window_cached(
+        &self,
+        dir: &Path,
+        scope: &Scope,
+        runs: &HashMap<i64, RunMeta>,
+        task: Option<&str>,
+        out: &mut Vec<Execution>,
+    ) -> std::result::Result<(), String> {
+        let schema: i64 = self
+            .conn
+            .query_row("SELECT MAX(version) FROM schema_version", [], |r| {
+                r.get::<_, Option<i64>>(0)
+            })
+            .map_err(|e| format!("otto.db's schema version: {e}"))?
+            .unwrap_or(0);
+        let mut cache = Cache::open(dir, &self.home.join("otto.db"), schema)?;
+        let wanted: HashMap<i64, RowKey> = runs
+            .iter()
+            .filter_map(|(id, m)| Some((*id, m.key.clone().filter(RowKey::finished)?)))
+            .collect();
+        let mut tasks = cache.read(&wanted)?;
+        let missing: Vec<i64> = runs
+            .keys()
+            .copied()
+            .filter(|id| !tasks.contains_key(id))
+            .collect();
+        if !missing.is_empty() {
+            let fetched = self
+                .task_rows(scope, &missing, runs.len())
+                .map_err(|e| e.message)?;
+            // A finished run without task rows is stored too (empty).
+            let store: Vec<(i64, &RowKey, &[CachedTask])> = missing
+                .iter()
+                .filter_map(|id| {
+                    let list = fetched.get(id).map_or(&[][..], Vec::as_slice);
+                    Some((*id, wanted.get(id)?, list))
+                })
+                .collect();
+            if let Err(e) = cache.write(&store) {
+                tracing::debug!("{e}");
+            }
+            tasks.extend(fetched);
+        }
+        // A whole-history read sees every row otto.db has: entries of
+        // rows gone (pruned, cleaned) are dropped.
+        if scope.from.is_none() && scope.project.is_none() {
+            let present = runs.keys().copied().collect();
+            if let Err(e) = cache.retain(&present) {
+                tracing::debug!("{e}");
+            }
+        }
+        for (id, meta) in runs {
+            for t in tasks.get(id).into_iter().flatten() {
+                if task.is_some_and(|want| t.name != want) {
+                    continue;
+                }
+                out.push(Execution {
+                    project: meta.project.clone(),
+                    task: t.name.clone(),
+                    run: meta.record.run.clone(),
+                    started_at: t.started_at.unwrap_or(meta.record.started_at),
+                    duration_seconds: t.duration_seconds,
+                    status: t.status,
+                    exit_code: t.exit_code,
+                    script_hash: t.script_hash.clone(),
+                    log: None,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Every task row of the runs `ids` (of `scope`, which has `in_scope`
+    /// runs), by run id: one indexed query per run when few are asked, one
+    /// pass over the window when many are.
+    fn task_rows(
+        &self,
+        scope: &Scope,
+        ids: &[i64],
+        in_scope: usize,
+    ) -> Result<HashMap<i64, Vec<CachedTask>>> {
+        let mut out: HashMap<i64, Vec<CachedTask>> = HashMap::with_capacity(ids.len());
+        let mut push = |row: &Row<'_>| -> rusqlite::Result<()> {
+            let task = CachedTask {
+                name: row.get(1)?,
+                status: task_status(
+                    row.get_ref(2)?
+                        .as_str_or_null()
+                        .ok()
+                        .flatten()
+                        .unwrap_or_default(),
+                ),
+                exit_code: row.get(3)?,
+                started_at: row.get(4)?,
+                duration_seconds: row.get(5)?,
+                script_hash: row.get(6)?,
+            };
+            out.entry(row.get(0)?).or_default().push(task);
+            Ok(())
+        };
+        if ids.len() * 10 < in_scope {
+            let mut stmt = self.conn.prepare(&format!(
+                "SELECT {TASK_COLUMNS} FROM tasks t WHERE t.run_id = ?1 ORDER BY t.id"
+            ))?;
+            for id in ids {
+                let mut rows = stmt.query([id])?;
+                while let Some(row) = rows.next()? {
+                    push(row)?;
+                }
+            }
+        } else {
+            let wanted: std::collections::HashSet<i64> = ids.iter().copied().collect();
+            let from = scope.from.unwrap_or(i64::MIN);
+            let to = scope.to.unwrap_or(i64::MAX);
+            let mut stmt = self.conn.prepare(&format!(
+                "SELECT {TASK_COLUMNS} FROM tasks t JOIN runs r ON r.id = t.run_id
+                 WHERE r.timestamp >= ?1 AND r.timestamp < ?2"
+            ))?;
+            let mut rows = stmt.query([from, to])?;
+            while let Some(row) = rows.next()? {
+                if wanted.contains(&row.get::<_, i64>(0)?) {
+                    push(row)?;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// The (project, run) names of `runs`.
 fn named(runs: &HashMap<i64, RunMeta>) -> std::collections::HashSet<(&str, &str)> {
     runs.values()
@@ -576,7 +750,7 @@ fn empty_otto_db() -> Result<Connection> {
     conn.execute_batch(
         "CREATE TABLE runs (id INTEGER PRIMARY KEY, project_id INTEGER, timestamp INTEGER,
                             status TEXT, duration_seconds REAL, size_bytes INTEGER,
-                            ottofile_path TEXT, run_dir TEXT);
+                            ottofile_path TEXT, run_dir TEXT, ended_at INTEGER);
          CREATE TABLE tasks (id INTEGER PRIMARY KEY, run_id INTEGER, name TEXT, status TEXT,
                              script_hash TEXT, exit_code INTEGER, started_at INTEGER,
                              duration_seconds REAL, stdout_path TEXT);",
@@ -665,6 +839,7 @@ impl<'c> RowNamer<'c> {
                 project,
                 run,
                 dir: Some(dir),
+                key: None,
             })
         });
         self.seen.insert(id, meta.clone());
