@@ -626,11 +626,29 @@ impl OttoSource {
             .iter()
             .filter_map(|(id, m)| Some((*id, m.key.clone().filter(RowKey::finished)?)))
             .collect();
-        let mut tasks = cache.read(&wanted)?;
+        let execution = |meta: &RunMeta, t: CachedTask| Execution {
+            project: meta.project.clone(),
+            run: meta.record.run.clone(),
+            started_at: t.started_at.unwrap_or(meta.record.started_at),
+            duration_seconds: t.duration_seconds,
+            status: t.status,
+            exit_code: t.exit_code,
+            script_hash: t.script_hash,
+            log: None,
+            task: t.name,
+        };
+        let (hits, stale) = cache.read(&wanted, |id, t| {
+            if task.is_some_and(|want| t.name != want) {
+                return;
+            }
+            if let Some(meta) = runs.get(&id) {
+                out.push(execution(meta, t));
+            }
+        })?;
         let missing: Vec<i64> = runs
             .keys()
             .copied()
-            .filter(|id| !tasks.contains_key(id))
+            .filter(|id| !hits.contains(id))
             .collect();
         if !missing.is_empty() {
             let fetched = self
@@ -647,32 +665,21 @@ impl OttoSource {
             if let Err(e) = cache.write(&store) {
                 tracing::debug!("{e}");
             }
-            tasks.extend(fetched);
+            for (id, list) in fetched {
+                let Some(meta) = runs.get(&id) else { continue };
+                for t in list {
+                    if task.is_none_or(|want| t.name == want) {
+                        out.push(execution(meta, t));
+                    }
+                }
+            }
         }
         // A whole-history read sees every row otto.db has: entries of
         // rows gone (pruned, cleaned) are dropped.
-        if scope.from.is_none() && scope.project.is_none() {
+        if scope.from.is_none() && scope.project.is_none() && stale > 0 {
             let present = runs.keys().copied().collect();
             if let Err(e) = cache.retain(&present) {
                 tracing::debug!("{e}");
-            }
-        }
-        for (id, meta) in runs {
-            for t in tasks.get(id).into_iter().flatten() {
-                if task.is_some_and(|want| t.name != want) {
-                    continue;
-                }
-                out.push(Execution {
-                    project: meta.project.clone(),
-                    task: t.name.clone(),
-                    run: meta.record.run.clone(),
-                    started_at: t.started_at.unwrap_or(meta.record.started_at),
-                    duration_seconds: t.duration_seconds,
-                    status: t.status,
-                    exit_code: t.exit_code,
-                    script_hash: t.script_hash.clone(),
-                    log: None,
-                });
             }
         }
         Ok(())

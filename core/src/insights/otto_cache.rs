@@ -152,15 +152,21 @@ impl Cache {
         Ok(Cache { conn })
     }
 
-    /// The cached tasks of the rows `wanted` (id → the key read from
-    /// otto.db now) whose entry matches its key, by id.
+    /// Calls `each` with every cached task of the rows `wanted` (id → the
+    /// key read from otto.db now) whose entry matches its key; returns the
+    /// ids so answered, and how many entries in their id range matched no
+    /// row (rows gone or changed). Tasks are decoded straight into `each`:
+    /// a window of a million is not held twice.
     pub fn read(
         &self,
         wanted: &HashMap<i64, RowKey>,
-    ) -> Result<HashMap<i64, Vec<CachedTask>>, String> {
+        mut each: impl FnMut(i64, CachedTask),
+    ) -> Result<(std::collections::HashSet<i64>, usize), String> {
         let err = |e: rusqlite::Error| format!("cannot read the insights cache: {e}");
+        let mut hits = std::collections::HashSet::with_capacity(wanted.len());
+        let mut stale = 0;
         let (Some(lo), Some(hi)) = (wanted.keys().min(), wanted.keys().max()) else {
-            return Ok(HashMap::new());
+            return Ok((hits, stale));
         };
         let mut stmt = self
             .conn
@@ -170,20 +176,21 @@ impl Cache {
             )
             .map_err(err)?;
         let mut rows = stmt.query([lo, hi]).map_err(err)?;
-        let mut out = HashMap::with_capacity(wanted.len());
+        let mut tasks = Vec::new();
         while let Some(row) = rows.next().map_err(err)? {
             let id: i64 = row.get(0).map_err(err)?;
             let Some(want) = wanted.get(&id) else {
+                stale += 1;
                 continue;
             };
-            let key = RowKey {
-                timestamp: row.get(1).map_err(err)?,
-                status: row.get(2).map_err(err)?,
-                ended_at: row.get(3).map_err(err)?,
-                duration_seconds: row.get(4).map_err(err)?,
-                run_dir: row.get(5).map_err(err)?,
-            };
-            if &key != want {
+            let same = want.timestamp == row.get::<_, i64>(1).map_err(err)?
+                && row.get_ref(2).map_err(err)?.as_str().ok() == Some(want.status.as_str())
+                && want.ended_at == row.get::<_, Option<i64>>(3).map_err(err)?
+                && want.duration_seconds == row.get::<_, Option<f64>>(4).map_err(err)?
+                && row.get_ref(5).map_err(err)?.as_str_or_null().ok().flatten()
+                    == want.run_dir.as_deref();
+            if !same {
+                stale += 1;
                 continue;
             }
             let blob = row
@@ -192,11 +199,15 @@ impl Cache {
                 .as_blob()
                 .map_err(|e| err(e.into()))?;
             // An entry that does not decode is not used (and is replaced).
-            if let Some(tasks) = decode(blob) {
-                out.insert(id, tasks);
+            tasks.clear();
+            if decode_into(blob, &mut tasks).is_some() {
+                hits.insert(id);
+                for t in tasks.drain(..) {
+                    each(id, t);
+                }
             }
         }
-        Ok(out)
+        Ok((hits, stale))
     }
 
     /// Stores the tasks of finished runs (id, key, tasks), replacing what
@@ -329,7 +340,15 @@ pub fn encode(tasks: &[CachedTask]) -> Vec<u8> {
 }
 
 /// Reads what [`encode`] wrote; `None` for anything else.
-pub fn decode(mut b: &[u8]) -> Option<Vec<CachedTask>> {
+pub fn decode(b: &[u8]) -> Option<Vec<CachedTask>> {
+    let mut out = Vec::new();
+    decode_into(b, &mut out)?;
+    Some(out)
+}
+
+/// [`decode`] into `out` (appended; `None`: not an encoding, `out` then
+/// partly filled).
+fn decode_into(mut b: &[u8], out: &mut Vec<CachedTask>) -> Option<()> {
     fn take<'a>(b: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
         let (head, rest) = b.split_at_checked(n)?;
         *b = rest;
@@ -343,7 +362,7 @@ pub fn decode(mut b: &[u8]) -> Option<Vec<CachedTask>> {
         String::from_utf8(take(b, n)?.to_vec()).ok()
     }
     let n = u32_at(&mut b)? as usize;
-    let mut out = Vec::with_capacity(n.min(4096));
+    out.reserve(n.min(4096));
     for _ in 0..n {
         let name = str_at(&mut b)?;
         let status = status_of(*take(&mut b, 1)?.first()?);
@@ -377,7 +396,7 @@ pub fn decode(mut b: &[u8]) -> Option<Vec<CachedTask>> {
             script_hash,
         });
     }
-    b.is_empty().then_some(out)
+    b.is_empty().then_some(())
 }
 
 #[cfg(test)]

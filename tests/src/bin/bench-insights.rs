@@ -53,12 +53,19 @@ const TASKS: [&str; 10] = [
 struct Options {
     runs: i64,
     rounds: usize,
+    /// Keep the generated stores in this directory, and reuse them when
+    /// they are there (profiling one figure again without regenerating).
+    fixture: Option<std::path::PathBuf>,
+    /// Only the measures whose name contains this.
+    only: Option<String>,
 }
 
 fn parse_options() -> Options {
     let mut o = Options {
         runs: 100_000,
         rounds: 5,
+        fixture: None,
+        only: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -69,6 +76,8 @@ fn parse_options() -> Options {
         match arg.as_str() {
             "--runs" => o.runs = value().parse().unwrap_or_else(|_| usage("--runs N")),
             "--rounds" => o.rounds = value().parse().unwrap_or_else(|_| usage("--rounds N")),
+            "--fixture" => o.fixture = Some(value().into()),
+            "--only" => o.only = Some(value()),
             "-h" | "--help" => usage(""),
             other => usage(&format!("unknown argument {other}")),
         }
@@ -81,7 +90,7 @@ fn usage(problem: &str) -> ! {
     if !problem.is_empty() {
         eprintln!("error: {problem}");
     }
-    eprintln!("usage: bench-insights [--runs N] [--rounds N]");
+    eprintln!("usage: bench-insights [--runs N] [--rounds N] [--fixture DIR] [--only TEXT]");
     std::process::exit(2)
 }
 
@@ -337,27 +346,35 @@ fn main() {
     let o = parse_options();
     let now = otto_hooks_plugin_api::Timestamp::now().secs;
     let scratch = tempfile::tempdir().expect("tempdir");
-    let home = scratch.path().join("otto");
-    let hist = scratch.path().join("history.db");
-    let runs = plan(o.runs, now);
-    let start = Instant::now();
-    write_otto_db(&home, &runs);
-    eprintln!(
-        "otto.db: {} runs x 10 tasks in {:.1} s",
-        o.runs,
-        start.elapsed().as_secs_f64()
-    );
-    let start = Instant::now();
-    let migration = write_history_db(&hist, &runs);
-    eprintln!(
-        "history.db: {} runs, {} events in {:.1} s; migration to schema 4 (backfill of {} unit executions) {:.1} s",
-        o.runs,
-        o.runs * 22,
-        start.elapsed().as_secs_f64(),
-        o.runs * 10,
-        migration.as_secs_f64()
-    );
-    drop(runs);
+    let base = o
+        .fixture
+        .clone()
+        .unwrap_or_else(|| scratch.path().to_path_buf());
+    let home = base.join("otto");
+    let hist = base.join("history.db");
+    if home.join("otto.db").exists() && hist.exists() {
+        eprintln!("reusing {}", base.display());
+    } else {
+        let runs = plan(o.runs, now);
+        let start = Instant::now();
+        write_otto_db(&home, &runs);
+        eprintln!(
+            "otto.db: {} runs x 10 tasks in {:.1} s",
+            o.runs,
+            start.elapsed().as_secs_f64()
+        );
+        let start = Instant::now();
+        let migration = write_history_db(&hist, &runs);
+        eprintln!(
+            "history.db: {} runs, {} events in {:.1} s; migration to schema 4 (backfill of {} unit executions) {:.1} s",
+            o.runs,
+            o.runs * 22,
+            start.elapsed().as_secs_f64(),
+            o.runs * 10,
+            migration.as_secs_f64()
+        );
+    }
+    let wanted = |what: &str| o.only.as_deref().is_none_or(|only| what.contains(only));
 
     let w30 = Window::parse("30d", now).expect("window");
     let all = Window::parse("all", now).expect("window");
@@ -370,7 +387,7 @@ fn main() {
     };
     // The two stores hold the same executions: their answers must agree
     // (the history's from its backfilled summary).
-    {
+    if o.only.is_none() {
         let otto = OttoSource::open(&home).expect("open");
         let a = stats(&otto, &stats_query(&all)).expect("stats");
         let c = recorded::open(&hist).expect("open history.db");
@@ -464,15 +481,14 @@ fn main() {
             });
         };
     for (label, window, from) in [("30d", &w30, from30), ("all", &all, i64::MIN / 4)] {
+        let what = format!("otto.db    stats --since {label} --trend");
+        if !wanted(&what) {
+            continue;
+        }
         let sql = median(r, || otto_stats_sql(from));
-        three_ways(
-            &mut lines,
-            format!("otto.db    stats --since {label} --trend"),
-            sql,
-            &|s| {
-                stats(s, &stats_query(window)).expect("stats");
-            },
-        );
+        three_ways(&mut lines, what, sql, &|s| {
+            stats(s, &stats_query(window)).expect("stats");
+        });
     }
     let otto_flaky_sql = |from: i64| {
         let c = read_only(&home.join("otto.db"));
@@ -489,15 +505,14 @@ fn main() {
         );
     };
     for (label, window, from) in [("30d", &w30, from30), ("all", &all, i64::MIN / 4)] {
+        let what = format!("otto.db    flaky --since {label}");
+        if !wanted(&what) {
+            continue;
+        }
         let sql = median(r, || otto_flaky_sql(from));
-        three_ways(
-            &mut lines,
-            format!("otto.db    flaky --since {label}"),
-            sql,
-            &|s| {
-                flaky(s, None, window).expect("flaky");
-            },
-        );
+        three_ways(&mut lines, what, sql, &|s| {
+            flaky(s, None, window).expect("flaky");
+        });
     }
     let hq = HistoryQuery {
         task: "test".into(),
@@ -505,34 +520,38 @@ fn main() {
         status: None,
         limit: 50,
     };
-    lines.push(Line {
-        what: "otto.db    history test (--limit 50)".into(),
-        ours: median(r, || {
-            let s = OttoSource::open(&home).expect("open");
-            history(&s, &hq).expect("history");
-        }),
-        sql: median(r, || {
-            let c = read_only(&home.join("otto.db"));
-            drain(&c, "SELECT t.status, t.exit_code, t.duration_seconds, r.run_dir, t.stdout_path FROM tasks t JOIN runs r ON r.id = t.run_id WHERE t.name = 'test' ORDER BY r.timestamp DESC LIMIT 50", []);
-        }),
-        goal: ms100,
-    });
+    if wanted("otto.db    history test (--limit 50)") {
+        lines.push(Line {
+            what: "otto.db    history test (--limit 50)".into(),
+            ours: median(r, || {
+                let s = OttoSource::open(&home).expect("open");
+                history(&s, &hq).expect("history");
+            }),
+            sql: median(r, || {
+                let c = read_only(&home.join("otto.db"));
+                drain(&c, "SELECT t.status, t.exit_code, t.duration_seconds, r.run_dir, t.stdout_path FROM tasks t JOIN runs r ON r.id = t.run_id WHERE t.name = 'test' ORDER BY r.timestamp DESC LIMIT 50", []);
+            }),
+            goal: ms100,
+        });
+    }
     let failed_q = HistoryQuery {
         status: Some(otto_hooks_plugin_api::TaskStatus::Failed),
         ..hq.clone()
     };
-    lines.push(Line {
-        what: "otto.db    history test --failed".into(),
-        ours: median(r, || {
-            let s = OttoSource::open(&home).expect("open");
-            history(&s, &failed_q).expect("history");
-        }),
-        sql: median(r, || {
-            let c = read_only(&home.join("otto.db"));
-            drain(&c, "SELECT t.status, t.exit_code, t.duration_seconds, r.run_dir, t.stdout_path FROM tasks t JOIN runs r ON r.id = t.run_id WHERE t.name = 'test' AND t.status = 'failed' ORDER BY r.timestamp DESC LIMIT 50", []);
-        }),
-        goal: ms100,
-    });
+    if wanted("otto.db    history test --failed") {
+        lines.push(Line {
+            what: "otto.db    history test --failed".into(),
+            ours: median(r, || {
+                let s = OttoSource::open(&home).expect("open");
+                history(&s, &failed_q).expect("history");
+            }),
+            sql: median(r, || {
+                let c = read_only(&home.join("otto.db"));
+                drain(&c, "SELECT t.status, t.exit_code, t.duration_seconds, r.run_dir, t.stdout_path FROM tasks t JOIN runs r ON r.id = t.run_id WHERE t.name = 'test' AND t.status = 'failed' ORDER BY r.timestamp DESC LIMIT 50", []);
+            }),
+            goal: ms100,
+        });
+    }
 
     // --- history.db ------------------------------------------------------
     let open_hist = || recorded::open(&hist).expect("open history.db");
@@ -558,8 +577,12 @@ fn main() {
         }
     };
     for (label, window, from) in [("30d", &w30, from30), ("all", &all, 0)] {
+        let what = format!("history.db stats --since {label} --trend");
+        if !wanted(&what) {
+            continue;
+        }
         lines.push(Line {
-            what: format!("history.db stats --since {label} --trend"),
+            what,
             ours: median(r, || {
                 let c = open_hist();
                 let s = HistorySource::new(&c, "history.db");
@@ -584,8 +607,12 @@ fn main() {
         );
     };
     for (label, window, from) in [("30d", &w30, from30), ("all", &all, 0)] {
+        let what = format!("history.db flaky --since {label}");
+        if !wanted(&what) {
+            continue;
+        }
         lines.push(Line {
-            what: format!("history.db flaky --since {label}"),
+            what,
             ours: median(r, || {
                 let c = open_hist();
                 let s = HistorySource::new(&c, "history.db");
@@ -595,32 +622,36 @@ fn main() {
             goal: sec,
         });
     }
-    lines.push(Line {
-        what: "history.db history test (--limit 50)".into(),
-        ours: median(r, || {
-            let c = open_hist();
-            let s = HistorySource::new(&c, "history.db");
-            history(&s, &hq).expect("history");
-        }),
-        sql: median(r, || {
-            let c = read_only(&hist);
-            drain(&c, "SELECT u.run_id, u.status, u.exit_code, u.duration_ms, r.project, r.tasks_dir FROM unit_executions u JOIN runs r ON r.id = u.run_id WHERE u.unit = 'test' ORDER BY u.started_at DESC LIMIT 50", []);
-        }),
-        goal: ms100,
-    });
-    lines.push(Line {
-        what: "history.db history test --failed".into(),
-        ours: median(r, || {
-            let c = open_hist();
-            let s = HistorySource::new(&c, "history.db");
-            history(&s, &failed_q).expect("history");
-        }),
-        sql: median(r, || {
-            let c = read_only(&hist);
-            drain(&c, "SELECT u.run_id, u.status, u.exit_code, u.duration_ms, r.project, r.tasks_dir FROM unit_executions u JOIN runs r ON r.id = u.run_id WHERE u.unit = 'test' AND u.status = 'failed' ORDER BY u.started_at DESC LIMIT 50", []);
-        }),
-        goal: ms100,
-    });
+    if wanted("history.db history test (--limit 50)") {
+        lines.push(Line {
+            what: "history.db history test (--limit 50)".into(),
+            ours: median(r, || {
+                let c = open_hist();
+                let s = HistorySource::new(&c, "history.db");
+                history(&s, &hq).expect("history");
+            }),
+            sql: median(r, || {
+                let c = read_only(&hist);
+                drain(&c, "SELECT u.run_id, u.status, u.exit_code, u.duration_ms, r.project, r.tasks_dir FROM unit_executions u JOIN runs r ON r.id = u.run_id WHERE u.unit = 'test' ORDER BY u.started_at DESC LIMIT 50", []);
+            }),
+            goal: ms100,
+        });
+    }
+    if wanted("history.db history test --failed") {
+        lines.push(Line {
+            what: "history.db history test --failed".into(),
+            ours: median(r, || {
+                let c = open_hist();
+                let s = HistorySource::new(&c, "history.db");
+                history(&s, &failed_q).expect("history");
+            }),
+            sql: median(r, || {
+                let c = read_only(&hist);
+                drain(&c, "SELECT u.run_id, u.status, u.exit_code, u.duration_ms, r.project, r.tasks_dir FROM unit_executions u JOIN runs r ON r.id = u.run_id WHERE u.unit = 'test' AND u.status = 'failed' ORDER BY u.started_at DESC LIMIT 50", []);
+            }),
+            goal: ms100,
+        });
+    }
 
     println!(
         "{:<58} {:>10} {:>10} {:>7} {:>8}  goal",
