@@ -451,7 +451,7 @@ impl Source for OttoSource {
             );
         }
         // Newest run first; rows keep their order within a second (stable).
-        out.sort_by(|a, b| b.0.cmp(&a.0));
+        out.sort_by_key(|(t, _)| std::cmp::Reverse(*t));
         out.truncate(query.limit);
         Ok(out.into_iter().map(|(_, e)| e).collect())
     }

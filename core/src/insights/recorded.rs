@@ -566,7 +566,7 @@ impl HistorySource<'_> {
                 continue;
             }
             let mut e = summary_execution(row, &run)?;
-            if !query.status.is_none_or(|s| e.status == s) {
+            if query.status.is_some_and(|s| e.status != s) {
                 continue;
             }
             e.log = unit_log(tasks_dir.as_deref(), &e.task);

@@ -253,10 +253,9 @@ fn schema_3_indexes_unit_events_by_unit_and_time_for_one_units_history() {
     assert!(plan.contains("idx_events_unit_time"), "{plan}");
 }
 
-/// The rows of `unit_executions`, ordered, as comparable tuples.
-fn unit_rows(
-    conn: &Connection,
-) -> Vec<(
+/// A `unit_executions` row: run, unit, status, exit code, start, end,
+/// duration (ms).
+type UnitRow = (
     String,
     String,
     String,
@@ -264,7 +263,10 @@ fn unit_rows(
     String,
     Option<String>,
     Option<f64>,
-)> {
+);
+
+/// The rows of `unit_executions`, ordered, as comparable tuples.
+fn unit_rows(conn: &Connection) -> Vec<UnitRow> {
     conn.prepare(
         "SELECT run_id, unit, status, exit_code, started_at, ended_at, duration_ms
          FROM unit_executions ORDER BY run_id, unit",

@@ -22,7 +22,15 @@
 //! Each figure is the median of `--rounds` in-process library calls
 //! (`otto_hooks_core::insights`, the database opened afresh each time, as
 //! a command does), next to the median of the plain SQL query that answers
-//! the same question, run on a connection opened the same way.
+//! the same question, run on a connection opened the same way: on otto.db
+//! its own tables, on history.db the `unit_executions` summary ours reads.
+//! The otto.db `stats`/`flaky` figures are given three ways: otto.db alone,
+//! the first call with an empty insights cache (it fills it), and the cache
+//! warm (see `otto_hooks_core::insights::otto_cache`).
+//!
+//! `--fixture DIR` keeps the generated stores in DIR (and reuses them on
+//! the next run: delete DIR afterwards, it is about 1 GB); `--only TEXT`
+//! runs the measures whose name contains TEXT (for a profiler).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
