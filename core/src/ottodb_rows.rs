@@ -347,6 +347,18 @@ impl OttoDb {
         write: bool,
         warnings: &mut Vec<String>,
     ) -> Option<OttoDbRows> {
+        self.finish_audited(prune, write, None, warnings)
+    }
+
+    /// [`OttoDb::finish`], each pruned row recorded in `audit` (intent,
+    /// then outcome: see [`crate::audit`]).
+    pub fn finish_audited(
+        &mut self,
+        prune: bool,
+        write: bool,
+        audit: Option<&mut crate::audit::AuditLog>,
+        warnings: &mut Vec<String>,
+    ) -> Option<OttoDbRows> {
         let mut doc = OttoDbRows {
             path: self.path.display().to_string(),
             schema_version: self.version,
@@ -378,7 +390,7 @@ impl OttoDb {
             })
             .collect();
         if prune && write && !docs.is_empty() {
-            match prune_rows(ready, &docs, &self.homes) {
+            match prune_rows(ready, &self.path, &docs, &self.homes, audit) {
                 Ok(pruned) => doc.orphan_rows = pruned,
                 Err(e) => {
                     warnings.push(format!(
@@ -472,13 +484,13 @@ fn begin(ready: &mut Ready) -> Result<(), String> {
 }
 
 /// Deletes run row `id` with its tasks, as otto's own clean does; inside
-/// a transaction.
+/// a transaction. Whether the row was still there to delete.
 fn delete_row(
     ready: &Ready,
     id: i64,
     timestamp: Option<i64>,
     run_dir: Option<&str>,
-) -> Result<(), String> {
+) -> Result<bool, String> {
     let err = |e: rusqlite::Error| format!("cannot delete row {id} of otto.db: {e}");
     // The row read at the start, not whatever has its id now: SQLite hands
     // a deleted newest id to the next insert.
@@ -504,7 +516,7 @@ fn delete_row(
     .map_err(err)?;
     let Some(project) = project else {
         // Gone since it was read (otto cleaned it): nothing to do.
-        return Ok(());
+        return Ok(false);
     };
     ready
         .conn
@@ -523,7 +535,7 @@ fn delete_row(
             )
             .map_err(err)?;
     }
-    Ok(())
+    Ok(true)
 }
 
 fn rollback(conn: &Connection) {
@@ -532,16 +544,89 @@ fn rollback(conn: &Connection) {
     }
 }
 
+/// What the audit log says about pruning orphan row `doc` of `db`.
+fn prune_subject(db: &Path, doc: &OttoDbRow) -> crate::audit::Subject {
+    let run_dir = doc
+        .run_dir
+        .as_deref()
+        .map_or_else(|| "no run_dir".to_owned(), |d| format!("run_dir {d}"));
+    crate::audit::Subject {
+        kind: Some(crate::audit::Kind::OttoDbRow),
+        project: doc.project.clone(),
+        target: doc.run.clone().unwrap_or_else(|| format!("row {}", doc.id)),
+        path: Some(db.display().to_string()),
+        rule: Some("--prune-rows: orphan row (its run directory is gone)".to_owned()),
+        reasons: vec![format!(
+            "otto.db runs row {} ({}, timestamp {}) and its {} task row(s)",
+            doc.id,
+            run_dir,
+            doc.timestamp
+                .map_or_else(|| "none".to_owned(), |t| t.to_string()),
+            doc.tasks
+        )],
+        bytes: None,
+    }
+}
+
 /// Deletes the orphan rows `docs` (id, document) in one transaction, each
 /// checked again to name no existing directory; returns those deleted.
+///
+/// With `audit`, each row's intent is written (and synced) before the
+/// transaction begins — a failure to write one deletes no row — and each
+/// row's outcome after it ends: `deleted`, `already-gone` (otto deleted it
+/// meanwhile), `refused` (its directory is back) or `failed` (the
+/// transaction was rolled back).
 fn prune_rows(
     ready: &mut Ready,
+    db: &Path,
     docs: &[(i64, OttoDbRow)],
     homes: &[PathBuf],
+    mut audit: Option<&mut crate::audit::AuditLog>,
 ) -> Result<Vec<OttoDbRow>, String> {
-    begin(ready)?;
-    let mut pruned = Vec::new();
-    for (id, doc) in docs {
+    use crate::audit::Outcome;
+    let mut intents: Vec<Option<String>> = Vec::with_capacity(docs.len());
+    if let Some(log) = audit.as_deref_mut() {
+        for (_, doc) in docs {
+            match log.intent(&prune_subject(db, doc)) {
+                Ok(id) => intents.push(Some(id)),
+                Err(e) => {
+                    for (id, (_, doc)) in intents.iter().zip(docs) {
+                        let _ = log.outcome(
+                            id.as_deref(),
+                            &prune_subject(db, doc),
+                            Outcome::Refused,
+                            Some("no audit record could be written for every row"),
+                        );
+                    }
+                    return Err(format!(
+                        "not pruned: no audit record could be written ({e})"
+                    ));
+                }
+            }
+        }
+    }
+    let mut record = |i: usize, outcome: Outcome, error: Option<&str>| {
+        if let Some(log) = audit.as_deref_mut() {
+            let id = intents.get(i).cloned().flatten();
+            if let Err(e) = log.outcome(
+                id.as_deref(),
+                &prune_subject(db, &docs[i].1),
+                outcome,
+                error,
+            ) {
+                tracing::warn!("{e}");
+            }
+        }
+    };
+    if let Err(e) = begin(ready) {
+        for i in 0..docs.len() {
+            record(i, Outcome::Failed, Some(&e));
+        }
+        return Err(e);
+    }
+    // (index, deleted now) of each row the transaction touched.
+    let mut done: Vec<(usize, bool)> = Vec::new();
+    for (i, (id, doc)) in docs.iter().enumerate() {
         // The directory may have appeared since the survey.
         let back = doc.run_dir.as_deref().map(PathBuf::from).into_iter().chain(
             doc.project
@@ -553,17 +638,43 @@ fn prune_rows(
             .into_iter()
             .any(|p| std::fs::symlink_metadata(p).is_ok())
         {
+            record(
+                i,
+                Outcome::Refused,
+                Some("its run directory is there again"),
+            );
             continue;
         }
-        if let Err(e) = delete_row(ready, *id, doc.timestamp, doc.run_dir.as_deref()) {
-            rollback(&ready.conn);
-            return Err(e);
+        match delete_row(ready, *id, doc.timestamp, doc.run_dir.as_deref()) {
+            Ok(deleted) => done.push((i, deleted)),
+            Err(e) => {
+                rollback(&ready.conn);
+                for (j, _) in docs.iter().enumerate().skip(i) {
+                    record(j, Outcome::Failed, Some(&e));
+                }
+                for (j, _) in &done {
+                    record(*j, Outcome::Failed, Some(&e));
+                }
+                return Err(e);
+            }
         }
-        pruned.push(doc.clone());
     }
     if let Err(e) = ready.conn.execute_batch("COMMIT") {
         rollback(&ready.conn);
-        return Err(format!("cannot commit to otto.db: {e}"));
+        let e = format!("cannot commit to otto.db: {e}");
+        for (j, _) in &done {
+            record(*j, Outcome::Failed, Some(&e));
+        }
+        return Err(e);
+    }
+    let mut pruned = Vec::new();
+    for (i, deleted) in done {
+        if deleted {
+            record(i, Outcome::Deleted, None);
+            pruned.push(docs[i].1.clone());
+        } else {
+            record(i, Outcome::AlreadyGone, None);
+        }
     }
     Ok(pruned)
 }
@@ -600,7 +711,9 @@ impl Companion for RowsCompanion<'_> {
             let Some(row) = ready.rows.get(*i) else {
                 continue;
             };
-            if let Err(e) = delete_row(ready, row.id, row.timestamp, row.run_dir.as_deref()) {
+            if let Err(e) =
+                delete_row(ready, row.id, row.timestamp, row.run_dir.as_deref()).map(drop)
+            {
                 rollback(&ready.conn);
                 self.in_tx = false;
                 return Err(e);
@@ -726,11 +839,17 @@ impl Databases {
         })
     }
 
-    /// Every database's document part (pruning orphans with `prune`).
-    pub fn finish(mut self, prune: bool, warnings: &mut Vec<String>) -> Vec<OttoDbRows> {
+    /// Every database's document part (pruning orphans with `prune`,
+    /// each pruned row recorded in `audit` when given).
+    pub fn finish(
+        mut self,
+        prune: bool,
+        mut audit: Option<&mut crate::audit::AuditLog>,
+        warnings: &mut Vec<String>,
+    ) -> Vec<OttoDbRows> {
         self.dbs
             .values_mut()
-            .filter_map(|db| db.finish(prune, true, warnings))
+            .filter_map(|db| db.finish_audited(prune, true, audit.as_deref_mut(), warnings))
             .collect()
     }
 }

@@ -595,14 +595,15 @@ pub fn execute_audited(
         }
         progress(done + 1, total);
     }
-    if let Some(audit) = audit {
+    if let Some(audit) = audit.as_deref_mut() {
         crate::audit::hook::record_held(audit, plan);
     }
     count_what_happened(plan, &mut doc);
     if let Some(home) = rows.otto_home.as_deref().filter(|_| rows.prune_rows) {
         dbs.of(home, &mut out.warnings);
     }
-    doc.otto_db = dbs.finish(rows.prune_rows, &mut out.warnings);
+    // Pruned rows are deletions too: in the audit log, intent first.
+    doc.otto_db = dbs.finish(rows.prune_rows, audit, &mut out.warnings);
     // The trash the runs went through must not stay in $OTTO_HOME.
     for root in roots.values().flatten() {
         root.remove_trash_if_empty();

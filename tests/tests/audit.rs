@@ -353,3 +353,69 @@ fn a_clean_whose_every_deletion_is_held_records_the_held_runs() {
     assert_eq!(e["outcome"], "held");
     assert!(e["error"].as_str().unwrap().contains("every run"), "{e:#}");
 }
+
+#[test]
+fn an_orphan_row_pruned_from_otto_db_is_accounted_for_by_its_intent_and_outcome() {
+    use otto_hooks_tests::otto_home::RowStatus;
+    let w = OttoWorld::new();
+    let web = w.project("web");
+    let kept = aged(&web, 1);
+    let orphan = web
+        .run(now() - 2 * DAY)
+        .task("build", TaskSpec::ok().stdout("ok\n"))
+        .task("test", TaskSpec::ok().stdout("ok\n"))
+        .write();
+    let otto = w.otto.db();
+    otto.row(&kept, RowStatus::Success);
+    otto.row(&orphan, RowStatus::Success);
+    drop(otto);
+    // The directory went by hand; its otto.db row (and 2 task rows) stayed.
+    std::fs::remove_dir_all(&orphan.dir).unwrap();
+    let out = w.run(&["clean", "--keep", "365", "--prune-rows", "--yes", "--json"]);
+    let done: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{done:#}");
+    assert_eq!(
+        done["otto_db"][0]["orphan_rows"][0]["run"],
+        orphan.id.as_str()
+    );
+    let rows: i64 = Connection::open(w.otto.db_path())
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM runs", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 1, "the orphan row is gone, the other kept");
+
+    let audit = w.json(&["audit", "--json"]);
+    let key = format!("{}/{}", web.dir_name(), orphan.id);
+    let by_key = entries(&audit);
+    let e = by_key
+        .get(&key)
+        .unwrap_or_else(|| panic!("the pruned row has no audit record: {audit:#}"));
+    assert_eq!(e["kind"], "otto-db-row", "{e:#}");
+    assert_eq!(e["outcome"], "deleted");
+    assert_eq!(e["intent"], true, "an intent preceded it");
+    assert!(
+        e["rule"].as_str().unwrap().contains("--prune-rows"),
+        "{e:#}"
+    );
+    let reason = e["reasons"][0].as_str().unwrap();
+    assert!(
+        reason.contains("2 task row(s)") && reason.contains(&orphan.dir.display().to_string()),
+        "{reason}"
+    );
+    assert_eq!(
+        e["path"].as_str(),
+        Some(w.otto.db_path().display().to_string().as_str())
+    );
+    assert_eq!(e["who"]["via"], "clean");
+    assert!(e["at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(by_key.len(), 1, "nothing else was deleted: {audit:#}");
+    let raw = records(&w.hooks_home());
+    let at = |phase: &str| {
+        raw.iter()
+            .position(|x| x["kind"] == "otto-db-row" && x["phase"] == phase)
+            .unwrap_or_else(|| panic!("no {phase}"))
+    };
+    assert!(at("intent") < at("outcome"));
+    let table = text(&w.run(&["audit"]).stdout);
+    assert!(table.contains("otto-db-row"), "{table}");
+}

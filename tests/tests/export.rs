@@ -488,3 +488,22 @@ fn import_never_writes_through_a_symlink_planted_as_a_project_or_its_cache() {
         );
     }
 }
+
+#[test]
+fn importing_a_missing_archive_or_a_directory_is_a_one_line_usage_error() {
+    let w = destination();
+    let missing = w.hooks_home().join("nope.tar.zst");
+    for (from, says) in [
+        (missing.clone(), "cannot read"),
+        (w.otto.root().to_path_buf(), "is not an archive file"),
+    ] {
+        let out = w.run(&["import", "--from", from.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{from:?}");
+        let err = text(&out.stderr);
+        assert!(
+            err.contains(says) && err.trim_end().lines().count() == 1,
+            "{err}"
+        );
+        assert!(out.stdout.is_empty());
+    }
+}

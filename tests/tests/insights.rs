@@ -346,7 +346,8 @@ fn compare_reports_added_removed_status_exit_duration_and_script_changes_with_a_
         .task("build", TaskSpec::ok().script("make build\n"))
         .write();
     let doc = w.json(&["compare", &name(&runs[2]), &name(&orphan), "--json"]);
-    assert_eq!(doc["b"]["status"], "unknown");
+    // Judged as the status plugin judges it: its task wrote its output.
+    assert_eq!(doc["b"]["status"], "success");
     assert_eq!(doc["removed"][0]["task"], "test");
     let unchanged =
         doc["unchanged"].as_array().unwrap().len() + doc["changed"].as_array().unwrap().len();
@@ -560,4 +561,281 @@ fn imported_otto_runs_give_the_same_task_figures_from_the_history() {
     // The imported run's tasks directory holds the unit's log.
     let otto_log = w.json(&["history", "test", "--json"])["executions"][1]["log"].clone();
     assert_eq!(h["executions"][1]["log"], otto_log);
+}
+
+#[test]
+fn a_schema_3_history_read_before_its_migration_answers_as_its_unit_summary_does() {
+    // The same history twice: as written (schema 4, units read from
+    // `unit_executions`) and taken back to schema 3 (no summary: units
+    // folded from the events), which the read-only commands do not migrate.
+    let w = OttoWorld::new();
+    let v4 = w.hooks_home().join("v4.db");
+    history_db(&v4);
+    let v3 = w.hooks_home().join("v3.db");
+    std::fs::copy(&v4, &v3).unwrap();
+    rusqlite::Connection::open(&v3)
+        .unwrap()
+        .execute_batch("DROP TABLE unit_executions; DELETE FROM schema_version WHERE version = 4;")
+        .unwrap();
+    let ask = |db: &std::path::Path, args: &[&str]| {
+        let mut args: Vec<&str> = args.to_vec();
+        args.extend(["--db", db.to_str().unwrap(), "--json"]);
+        let mut v = w.json(&args);
+        // The file differs, and a second may tick between the two reads.
+        v["path"] = Value::Null;
+        v["window"] = Value::Null;
+        v
+    };
+    for args in [
+        &["history", "api"][..],
+        &["history", "web", "--failed"],
+        &["stats", "--since", "all", "--trend"],
+        &["flaky", "--since", "all"],
+    ] {
+        assert_eq!(ask(&v3, args), ask(&v4, args), "{args:?}");
+    }
+    let version: i64 = rusqlite::Connection::open(&v3)
+        .unwrap()
+        .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 3, "read-only commands do not migrate");
+}
+
+/// The executions of `doc` (a `history --json`) as (run, status, exit code,
+/// duration).
+fn executions(doc: &Value) -> Vec<(String, String, Option<i64>, Option<f64>)> {
+    doc["executions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["run"].as_str().unwrap().to_owned(),
+                e["status"].as_str().unwrap().to_owned(),
+                e["exit_code"].as_i64(),
+                e["duration_seconds"].as_f64(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn runs_without_an_otto_db_row_count_in_history_stats_and_flaky() {
+    let w = OttoWorld::new();
+    let (web, runs) = three_runs(&w);
+    // A fourth run whose row is gone (pruned): `test` failed — it started
+    // (builtins.sh) and wrote no output file — and `build` passed.
+    let rowless = web
+        .run(T0 + 300)
+        .task("build", TaskSpec::ok().duration(3).script("make build\n"))
+        .task("test", TaskSpec::failed("boom\n").duration(7))
+        .write();
+
+    let h = w.json(&["history", "test", "--json"]);
+    let got = executions(&h);
+    assert_eq!(
+        got[0],
+        (name(&rowless), "failed".into(), None, None),
+        "newest first; no exit code or duration survives on disk: {h:#}"
+    );
+    assert_eq!(got.len(), 4);
+    assert_eq!(got[1].0, name(&runs[2]));
+    assert_eq!(
+        h["executions"][0]["log"].as_str().unwrap(),
+        rowless
+            .dir
+            .join("tasks/test/stdout.log")
+            .display()
+            .to_string()
+    );
+    let failed = w.json(&["history", "test", "--failed", "--json"]);
+    let failed_runs: Vec<String> = executions(&failed).into_iter().map(|e| e.0).collect();
+    assert_eq!(failed_runs, [name(&rowless), name(&runs[1])]);
+    // With a limit that the rows alone fill, the newer run still comes first.
+    let one = w.json(&["history", "test", "--limit", "1", "--json"]);
+    assert_eq!(executions(&one)[0].0, name(&rowless));
+
+    let s = w.json(&["stats", "--since", "all", "--json"]);
+    assert_eq!(
+        (s["runs"]["total"].as_u64(), s["runs"]["failed"].as_u64()),
+        (Some(4), Some(2)),
+        "{s:#}"
+    );
+    assert_eq!(
+        (s["tasks"]["total"].as_u64(), s["tasks"]["failed"].as_u64()),
+        (Some(9), Some(2))
+    );
+    let test = s["per_task"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["task"] == "test")
+        .unwrap();
+    assert_eq!(test["last_status"], "failed");
+    assert_eq!(test["last_run"], name(&rowless).as_str());
+    // Durations are those recorded: the rowless run adds none.
+    assert_eq!(f(&test["max_seconds"]), 10.0);
+    let one_task = w.json(&["stats", "test", "--since", "all", "--json"]);
+    assert_eq!(one_task["runs"]["total"], 4);
+
+    // test: ok, failed, ok, failed on one script: three flips in three.
+    let fl = w.json(&["flaky", "--since", "all", "--json"]);
+    let t = &fl["tasks"][0];
+    assert_eq!(
+        (t["task"].as_str(), t["flips"].as_u64()),
+        (Some("test"), Some(3)),
+        "{fl:#}"
+    );
+    assert_eq!(t["runs"][0]["run"], name(&rowless).as_str());
+    assert_eq!(t["last_status"], "failed");
+}
+
+#[test]
+fn without_otto_db_every_run_is_read_from_its_directory() {
+    let w = OttoWorld::new();
+    let web = w.project("web");
+    let a = web
+        .run(T0)
+        .task("test", TaskSpec::ok().stdout("ok\n"))
+        .write();
+    let b = web
+        .run(T0 + 60)
+        .task("test", TaskSpec::failed("1 failed\n"))
+        .write();
+    assert!(!w.otto.db_path().exists(), "otto.db was never written");
+
+    let h = w.json(&["history", "test", "--project", "web", "--json"]);
+    let runs: Vec<(String, String)> = executions(&h).into_iter().map(|e| (e.0, e.1)).collect();
+    assert_eq!(
+        runs,
+        [
+            (name(&b), "failed".to_owned()),
+            (name(&a), "success".to_owned())
+        ]
+    );
+    let s = w.json(&["stats", "--since", "all", "--json"]);
+    assert_eq!(
+        (s["runs"]["total"].as_u64(), s["tasks"]["success"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let fl = w.json(&["flaky", "--since", "all", "--json"]);
+    assert_eq!(fl["tasks"][0]["task"], "test");
+    assert!(
+        !w.otto.db_path().exists(),
+        "nothing was written to otto's home"
+    );
+
+    // An empty home still says where it looked.
+    let empty = OttoWorld::new();
+    let out = empty.run(&["stats"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("otto.db") && err.lines().count() == 1, "{err}");
+}
+
+/// `stats --since all --trend` and `flaky --since all`.
+fn figures(w: &OttoWorld) -> (Value, Value) {
+    // A second may tick between two reads: the window's end is left out.
+    let mut s = w.json(&["stats", "--since", "all", "--trend", "--json"]);
+    s["window"] = Value::Null;
+    let mut f = w.json(&["flaky", "--since", "all", "--json"]);
+    f["window"] = Value::Null;
+    (s, f)
+}
+
+#[test]
+fn the_insights_cache_answers_as_otto_db_does_after_otto_changes_it() {
+    let w = OttoWorld::new();
+    let (web, runs) = three_runs(&w);
+    let cache = w.hooks_home().join("insights");
+    let first = figures(&w);
+    assert!(
+        std::fs::read_dir(&cache).unwrap().count() > 0,
+        "the first read filled the cache"
+    );
+    // Read again from the cache: the same answers.
+    assert_eq!(figures(&w), first);
+
+    // otto cleans the newest run and records another: SQLite gives the new
+    // row the id the cleaned one had. Its cached tasks must not come back.
+    let otto = w.otto.db();
+    let newest: i64 = otto
+        .connection()
+        .query_row("SELECT MAX(id) FROM runs", [], |r| r.get(0))
+        .unwrap();
+    otto.connection()
+        .execute_batch(&format!(
+            "DELETE FROM tasks WHERE run_id = {newest}; DELETE FROM runs WHERE id = {newest};"
+        ))
+        .unwrap();
+    std::fs::remove_dir_all(&runs[2].dir).unwrap();
+    let r5 = web
+        .run(T0 + 250)
+        .task("deploy", TaskSpec::failed("no\n").duration(3))
+        .write();
+    assert_eq!(otto.row(&r5, RowStatus::Failed), newest, "the id is reused");
+    drop(otto);
+    let reused = figures(&w);
+    let tasks: Vec<&str> = reused.0["per_task"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["task"].as_str().unwrap())
+        .collect();
+    assert!(tasks.contains(&"deploy"), "{tasks:?}");
+    assert_eq!(reused.0["tasks"]["total"], 6, "{:#}", reused.0);
+
+    // otto changes otto.db: a run recorded while it runs, then completed
+    // (its row's status, ended_at and duration change), and the oldest
+    // run cleaned (rows deleted).
+    let r4 = web
+        .run(T0 + 300)
+        .task("test", TaskSpec::failed("boom\n").duration(8))
+        .write();
+    let otto = w.otto.db();
+    let id = otto.row(&r4, RowStatus::Success);
+    let c = otto.connection();
+    c.execute(
+        "UPDATE runs SET status = 'running', ended_at = NULL, duration_seconds = NULL WHERE id = ?1",
+        [id],
+    )
+    .unwrap();
+    c.execute(
+        "UPDATE tasks SET status = 'running', exit_code = NULL WHERE run_id = ?1",
+        [id],
+    )
+    .unwrap();
+    let running = figures(&w);
+    assert_eq!(running.0["runs"]["running"], 1, "{:#}", running.0);
+    c.execute(
+        "UPDATE tasks SET status = 'failed', exit_code = 1 WHERE run_id = ?1",
+        [id],
+    )
+    .unwrap();
+    c.execute(
+        "UPDATE runs SET status = 'failed', ended_at = timestamp + 8, duration_seconds = 8 WHERE id = ?1",
+        [id],
+    )
+    .unwrap();
+    let oldest: i64 = c
+        .query_row("SELECT MIN(id) FROM runs", [], |r| r.get(0))
+        .unwrap();
+    c.execute("DELETE FROM tasks WHERE run_id = ?1", [oldest])
+        .unwrap();
+    c.execute("DELETE FROM runs WHERE id = ?1", [oldest])
+        .unwrap();
+    drop(otto);
+    std::fs::remove_dir_all(&runs[0].dir).unwrap();
+    let cached = figures(&w);
+    assert_eq!(cached.0["runs"]["total"], 3, "r2, r5 and r4");
+    assert_eq!(cached.0["runs"]["failed"], 3);
+
+    // The same answers as otto.db read without any cache.
+    std::fs::remove_dir_all(&cache).unwrap();
+    assert_eq!(figures(&w), cached);
+
+    // A cache that cannot be opened is no error: otto.db answers alone.
+    std::fs::remove_dir_all(&cache).unwrap();
+    std::fs::write(&cache, "not a directory").unwrap();
+    assert_eq!(figures(&w), cached);
 }

@@ -31,7 +31,7 @@ pub struct AuditEntry {
     pub timestamp: i64,
     /// The same, RFC 3339 UTC.
     pub at: String,
-    /// `otto-run`, `cache-file` or `history-run`.
+    /// `otto-run`, `cache-file`, `history-run` or `otto-db-row`.
     pub kind: Option<Kind>,
     /// The project directory (a history run: its repository, when known).
     pub project: Option<String>,

@@ -26,6 +26,9 @@ pub enum Kind {
     CacheFile,
     /// A run of a history storage (the SQLite history), with its events.
     HistoryRun,
+    /// An otto.db run row (with its task rows) whose run directory was
+    /// already gone (`clean --prune-rows`).
+    OttoDbRow,
 }
 
 /// How a deletion ended.

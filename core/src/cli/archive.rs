@@ -178,6 +178,23 @@ pub(super) fn import_from(ctx: &Context, from: &Path, args: FromArgs) -> CmdResu
         otto_home: otto_home_of(ctx, &spec)?,
         history_db: history_db(ctx, args.db.as_deref()),
     };
+    // A missing archive, or a path that is not a file, is the caller's
+    // mistake (exit 2), not a failed import.
+    match std::fs::metadata(from) {
+        Err(e) => {
+            return Err(Failure::usage(format!(
+                "cannot read {}: {e}",
+                from.display()
+            )));
+        }
+        Ok(m) if !m.is_file() => {
+            return Err(Failure::usage(format!(
+                "{} is not an archive file (a regular file written by `otto-hooks export`)",
+                from.display()
+            )));
+        }
+        Ok(_) => {}
+    }
     let report =
         import(&absolute(from), &dest, crate::archive::Limits::default()).map_err(|e| {
             if e.starts_with("archive refused") {

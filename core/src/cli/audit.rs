@@ -110,6 +110,7 @@ fn kind(kind: Option<crate::audit::Kind>) -> String {
         Some(crate::audit::Kind::OttoRun) => "otto-run",
         Some(crate::audit::Kind::CacheFile) => "cache-file",
         Some(crate::audit::Kind::HistoryRun) => "history-run",
+        Some(crate::audit::Kind::OttoDbRow) => "otto-db-row",
         None => "-",
     }
     .to_owned()

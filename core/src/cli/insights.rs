@@ -159,7 +159,9 @@ fn with_source<T>(
                 .map_err(|e| Failure::usage(e.message))?;
             let home = crate::ottodb_rows::otto_home_of_spec(&spec, &ctx.hooks_home)
                 .unwrap_or_else(crate::paths::otto_home);
-            let source = OttoSource::open(&home).map_err(failure)?;
+            let source = OttoSource::open(&home)
+                .map_err(failure)?
+                .with_cache(ctx.hooks_home.join("insights"));
             f(&source).map_err(failure)
         }
     }

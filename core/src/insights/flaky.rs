@@ -92,10 +92,11 @@ pub fn flaky(source: &dyn Source, project: Option<&str>, window: &Window) -> Res
 
 /// The flaky groups of `executions`, ranked.
 pub fn rank(executions: Vec<Execution>) -> Vec<FlakyTask> {
-    let mut groups: BTreeMap<(String, String, Option<String>), Vec<Execution>> = BTreeMap::new();
-    for e in executions.into_iter().filter(|e| finished(e.status)) {
+    // Grouped by reference: a million executions are not copied.
+    let mut groups: BTreeMap<(&str, &str, Option<&str>), Vec<&Execution>> = BTreeMap::new();
+    for e in executions.iter().filter(|e| finished(e.status)) {
         groups
-            .entry((e.project.clone(), e.task.clone(), e.script_hash.clone()))
+            .entry((&e.project, &e.task, e.script_hash.as_deref()))
             .or_default()
             .push(e);
     }
@@ -118,13 +119,13 @@ pub fn rank(executions: Vec<Execution>) -> Vec<FlakyTask> {
             let flipped: Vec<&Execution> = list
                 .windows(2)
                 .filter(|w| w[0].status != w[1].status)
-                .map(|w| &w[1])
+                .map(|w| w[1])
                 .collect();
             let flips = flipped.len() as u64;
             Some(FlakyTask {
-                project,
-                task,
-                script_hash,
+                project: project.to_owned(),
+                task: task.to_owned(),
+                script_hash: script_hash.map(str::to_owned),
                 executions: list.len() as u64,
                 success,
                 failed,

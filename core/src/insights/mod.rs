@@ -17,6 +17,8 @@
 pub mod compare;
 pub mod flaky;
 pub mod otto;
+pub mod otto_cache;
+pub mod otto_disk;
 pub mod recorded;
 pub mod stats;
 pub mod window;
@@ -193,6 +195,15 @@ pub trait Source {
     /// when given), in no particular order. What the figures need: a
     /// source may leave `log` out.
     fn executions(&self, scope: &Scope, task: Option<&str>) -> Result<Vec<Execution>>;
+    /// The runs and the executions of `scope` together (what `stats`
+    /// reads): a source that reads both in one pass overrides it.
+    fn window(
+        &self,
+        scope: &Scope,
+        task: Option<&str>,
+    ) -> Result<(Vec<RunRecord>, Vec<Execution>)> {
+        Ok((self.runs(scope)?, self.executions(scope, task)?))
+    }
     /// `history TASK`: the newest executions of one task.
     fn task_history(&self, query: &HistoryQuery) -> Result<Vec<Execution>>;
     /// Every task (unit) name the storage has, for "did you mean".

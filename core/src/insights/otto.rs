@@ -6,6 +6,10 @@
 //! `ottofile_path` (the project directory otto derives from it) and its
 //! timestamp, same-second rows numbered in id order (`<ts>`, `<ts>-1`, …).
 //! Task statuses are otto's (`completed` reads as success).
+//!
+//! Runs that have a directory and no row (otto.db missing, the row pruned)
+//! are read from their directories (module [`super::otto_disk`]) and
+//! counted with the rest; with no otto.db at all, every run is.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -14,6 +18,7 @@ use otto_hooks_plugin_api::TaskStatus;
 use otto_hooks_status_default::{Access, open_otto_db, project_hash};
 use rusqlite::{Connection, OptionalExtension, Row};
 
+use super::otto_cache::{Cache, CachedTask, RowKey};
 use super::{Execution, HistoryQuery, InsightError, Result, RunRecord, RunTasks, Scope, Source};
 use crate::run_ref::{self, RunSpec};
 
@@ -21,6 +26,9 @@ use crate::run_ref::{self, RunSpec};
 pub struct OttoSource {
     home: PathBuf,
     conn: Connection,
+    /// Where the derived cache of task rows lives (module
+    /// [`super::otto_cache`]); `None`: otto.db alone.
+    cache_dir: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for OttoSource {
@@ -38,12 +46,26 @@ struct RunMeta {
     run: String,
     dir: Option<PathBuf>,
     record: RunRecord,
+    /// What the insights cache keys the row's tasks by (rows read by
+    /// [`OttoSource::run_rows`] only).
+    key: Option<RowKey>,
 }
 
 impl OttoSource {
-    /// Opens `<home>/otto.db` read-only.
+    /// Opens `<home>/otto.db` read-only. Without otto.db, the runs on
+    /// disk are read alone (an empty otto.db is stood in, in memory); with
+    /// neither, the error says where it looked.
     pub fn open(home: &Path) -> Result<OttoSource> {
         let path = home.join("otto.db");
+        if std::fs::symlink_metadata(&path).is_err()
+            && !super::otto_disk::list(home, &Scope::default()).is_empty()
+        {
+            return Ok(OttoSource {
+                home: home.to_path_buf(),
+                conn: empty_otto_db()?,
+                cache_dir: None,
+            });
+        }
         let conn = open_otto_db(&path, Access::Read).map_err(|e| {
             InsightError::bad_input(format!(
                 "{}: {e} — otto keeps its history there once it has run (point OTTO_HOME at otto's data directory, or use --db for the hooks' history)",
@@ -53,7 +75,17 @@ impl OttoSource {
         Ok(OttoSource {
             home: home.to_path_buf(),
             conn,
+            cache_dir: None,
         })
+    }
+
+    /// Reads `stats` and `flaky` windows through the derived cache of task
+    /// rows in `dir` (`$OTTO_HOOKS_HOME/insights`; see
+    /// [`super::otto_cache`]): the same answers, sooner once it is filled.
+    #[must_use]
+    pub fn with_cache(mut self, dir: PathBuf) -> Self {
+        self.cache_dir = Some(dir);
+        self
     }
 
     /// The connection (for the benchmark's plain SQL baseline).
@@ -69,7 +101,7 @@ impl OttoSource {
     ) -> Result<Vec<(i64, RunMeta)>> {
         let sql = format!(
             "SELECT r.id, r.timestamp, r.status, r.duration_seconds, r.size_bytes, r.run_dir,
-                    r.ottofile_path
+                    r.ottofile_path, r.ended_at
              FROM runs r WHERE {filter} ORDER BY r.id"
         );
         let mut stmt = self.conn.prepare(&sql)?;
@@ -95,6 +127,13 @@ impl OttoSource {
                     .get::<_, Option<i64>>(4)?
                     .and_then(|b| u64::try_from(b).ok()),
             };
+            let key = RowKey {
+                timestamp: ts,
+                status: record.status.clone(),
+                ended_at: row.get(7)?,
+                duration_seconds: record.duration_seconds,
+                run_dir: run_dir.clone(),
+            };
             let dir = run_dir
                 .map(PathBuf::from)
                 .or_else(|| Some(self.home.join(&project).join(&run)));
@@ -105,10 +144,36 @@ impl OttoSource {
                     run,
                     dir,
                     record,
+                    key: Some(key),
                 },
             ));
         }
         Ok(out)
+    }
+
+    /// The runs of `scope` that have a directory and no row, read from
+    /// their directories (`named`: the rows' (project, run) names of
+    /// `scope`); their executions of `task` only, when given.
+    fn rowless(
+        &self,
+        scope: &Scope,
+        named: &std::collections::HashSet<(&str, &str)>,
+        task: Option<&str>,
+    ) -> Vec<(RunRecord, Vec<Execution>)> {
+        let status = super::otto_disk::detector(&self.home);
+        super::otto_disk::list(&self.home, scope)
+            .into_iter()
+            .filter(|d| !named.contains(&(d.project.as_str(), d.run.as_str())))
+            .map(|d| super::otto_disk::read(&d, task, &status))
+            .collect()
+    }
+
+    /// Whether run directory `d` has a row: the rows of its second, named.
+    fn has_row(&self, d: &super::otto_disk::DiskRun) -> Result<bool> {
+        Ok(self
+            .run_rows("r.timestamp = ?1", &[&d.started_at])?
+            .iter()
+            .any(|(_, m)| m.project == d.project && m.run == d.run))
     }
 
     /// The runs of `scope`, by row id.
@@ -256,31 +321,63 @@ impl Source for OttoSource {
     }
 
     fn runs(&self, scope: &Scope) -> Result<Vec<RunRecord>> {
-        Ok(self
-            .runs_by_id(scope)?
+        let runs = self.runs_by_id(scope)?;
+        let named = named(&runs);
+        // No task is named "": the runs alone, without their executions.
+        let disk = self.rowless(scope, &named, Some(""));
+        Ok(runs
             .into_values()
             .map(|m| m.record)
+            .chain(disk.into_iter().map(|(r, _)| r))
             .collect())
     }
 
     fn executions(&self, scope: &Scope, task: Option<&str>) -> Result<Vec<Execution>> {
+        Ok(self.window(scope, task)?.1)
+    }
+
+    fn window(
+        &self,
+        scope: &Scope,
+        task: Option<&str>,
+    ) -> Result<(Vec<RunRecord>, Vec<Execution>)> {
         let runs = self.runs_by_id(scope)?;
-        let from = scope.from.unwrap_or(i64::MIN);
-        let to = scope.to.unwrap_or(i64::MAX);
-        let sql = format!(
-            "SELECT {TASK_COLUMNS} FROM tasks t JOIN runs r ON r.id = t.run_id
-             WHERE r.timestamp >= ?1 AND r.timestamp < ?2 AND (?3 IS NULL OR t.name = ?3)"
-        );
-        let mut stmt = self.conn.prepare(&sql)?;
-        let mut rows = stmt.query(rusqlite::params![from, to, task])?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next()? {
-            if let Some(meta) = runs.get(&row.get::<_, i64>(0)?) {
-                // Figures need no log path: not built for a million rows.
-                out.push(bare_execution(row, meta)?);
+        let mut executions = Vec::new();
+        let cached = match &self.cache_dir {
+            Some(dir) => match self.window_cached(dir, scope, &runs, task, &mut executions) {
+                Ok(()) => true,
+                Err(e) => {
+                    // The cache only makes it sooner: otto.db answers alone.
+                    tracing::debug!("insights cache not used: {e}");
+                    executions.clear();
+                    false
+                }
+            },
+            None => false,
+        };
+        if !cached {
+            let from = scope.from.unwrap_or(i64::MIN);
+            let to = scope.to.unwrap_or(i64::MAX);
+            let sql = format!(
+                "SELECT {TASK_COLUMNS} FROM tasks t JOIN runs r ON r.id = t.run_id
+                 WHERE r.timestamp >= ?1 AND r.timestamp < ?2 AND (?3 IS NULL OR t.name = ?3)"
+            );
+            let mut stmt = self.conn.prepare(&sql)?;
+            let mut rows = stmt.query(rusqlite::params![from, to, task])?;
+            while let Some(row) = rows.next()? {
+                if let Some(meta) = runs.get(&row.get::<_, i64>(0)?) {
+                    // Figures need no log path: not built for a million rows.
+                    executions.push(bare_execution(row, meta)?);
+                }
             }
         }
-        Ok(out)
+        let disk = self.rowless(scope, &named(&runs), task);
+        let mut records: Vec<RunRecord> = runs.into_values().map(|m| m.record).collect();
+        for (record, tasks) in disk {
+            records.push(record);
+            executions.extend(tasks);
+        }
+        Ok((records, executions))
     }
 
     fn task_history(&self, query: &HistoryQuery) -> Result<Vec<Execution>> {
@@ -312,7 +409,7 @@ impl Source for OttoSource {
         let mut stmt = self.conn.prepare(&sql)?;
         let mut rows = stmt.query(rusqlite::params![query.task, limit])?;
         let mut namer = RowNamer::new(&self.conn, &self.home);
-        let mut out = Vec::new();
+        let mut out: Vec<(i64, Execution)> = Vec::new();
         while let Some(row) = rows.next()? {
             if out.len() >= query.limit {
                 break;
@@ -327,9 +424,36 @@ impl Source for OttoSource {
             {
                 continue;
             }
-            out.push(execution(row, &meta)?);
+            out.push((meta.record.started_at, execution(row, &meta)?));
         }
-        Ok(out)
+        // Runs without a row: only those that can make the list (newer
+        // than its last, when it is full), each checked for a row of its
+        // second.
+        let cutoff = (out.len() >= query.limit)
+            .then(|| out.last().map(|(t, _)| *t))
+            .flatten();
+        let scope = Scope {
+            project: query.project.clone(),
+            from: cutoff,
+            to: None,
+        };
+        let status = super::otto_disk::detector(&self.home);
+        for d in super::otto_disk::list(&self.home, &scope) {
+            if !super::otto_disk::has_task(&d.dir, &query.task) || self.has_row(&d)? {
+                continue;
+            }
+            let (_, executions) = super::otto_disk::read(&d, Some(&query.task), &status);
+            out.extend(
+                executions
+                    .into_iter()
+                    .filter(|e| query.status.is_none_or(|s| e.status == s))
+                    .map(|e| (d.started_at, e)),
+            );
+        }
+        // Newest run first; rows keep their order within a second (stable).
+        out.sort_by_key(|(t, _)| std::cmp::Reverse(*t));
+        out.truncate(query.limit);
+        Ok(out.into_iter().map(|(_, e)| e).collect())
     }
 
     fn task_names(&self) -> Result<Vec<String>> {
@@ -362,6 +486,12 @@ impl Source for OttoSource {
                 out.insert(p);
             }
         }
+        // Projects whose runs have no rows are projects too.
+        out.extend(
+            super::otto_disk::list(&self.home, &Scope::default())
+                .into_iter()
+                .map(|d| d.project),
+        );
         Ok(out.into_iter().collect())
     }
 
@@ -424,7 +554,8 @@ impl Source for OttoSource {
 
 impl OttoSource {
     /// A run otto.db has no row of (a legacy run, a row pruned): its task
-    /// directories, scripts read from their cache links; statuses unknown.
+    /// directories, scripts read from their cache links, statuses as the
+    /// `default` status plugin judges them (see [`super::otto_disk`]).
     fn run_tasks_on_disk(&self, spec: &RunSpec) -> Result<RunTasks> {
         let not_found = || {
             InsightError::not_found(format!(
@@ -452,50 +583,186 @@ impl OttoSource {
                 .map(|_| (p, dir))
         });
         let (project, dir) = found.next().ok_or_else(not_found)?;
-        let ts = spec
-            .run
-            .split('-')
-            .next()
-            .and_then(|t| t.parse().ok())
-            .unwrap_or(0);
-        let record = RunRecord {
-            run: run_ref::run_ref(&project, &spec.run),
+        let started_at =
+            otto_hooks_otto_fs::layout::RunName::parse(&spec.run).map_or(0, |n| n.start_secs());
+        let run = super::otto_disk::DiskRun {
             project: project.clone(),
-            started_at: ts,
-            status: "unknown".to_owned(),
-            duration_seconds: None,
-            size_bytes: None,
+            run: spec.run.clone(),
+            started_at,
+            dir,
         };
-        let mut names: Vec<String> = std::fs::read_dir(dir.join("tasks"))
-            .map_err(|e| InsightError::failed(format!("{}: {e}", dir.display())))?
-            .flatten()
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-            .filter_map(|e| e.file_name().to_str().map(str::to_owned))
-            .collect();
-        names.sort();
-        let tasks = names
-            .into_iter()
-            .map(|name| {
-                let task_dir = dir.join("tasks").join(&name);
-                Execution {
-                    project: project.clone(),
-                    run: record.run.clone(),
-                    started_at: ts,
-                    duration_seconds: None,
-                    status: TaskStatus::Unknown,
-                    exit_code: None,
-                    script_hash: script_hash_on_disk(&task_dir),
-                    log: Some(task_dir.join("stdout.log").display().to_string()),
-                    task: name,
-                }
-            })
-            .collect();
+        let (record, tasks) =
+            super::otto_disk::read(&run, None, &super::otto_disk::detector(&self.home));
         Ok(RunTasks {
             cache_dir: Some(self.home.join(&project).join(".cache")),
             run: record,
             tasks,
         })
     }
+}
+
+impl OttoSource {
+    /// The executions (of `task`, when given) of the rows `runs` of
+    /// `scope`, through the cache in `dir`: entries matching their rows
+    /// now, the rest read from otto.db and stored. An error leaves the
+    /// answer to otto.db alone.
+    fn window_cached(
+        &self,
+        dir: &Path,
+        scope: &Scope,
+        runs: &HashMap<i64, RunMeta>,
+        task: Option<&str>,
+        out: &mut Vec<Execution>,
+    ) -> std::result::Result<(), String> {
+        let schema: i64 = self
+            .conn
+            .query_row("SELECT MAX(version) FROM schema_version", [], |r| {
+                r.get::<_, Option<i64>>(0)
+            })
+            .map_err(|e| format!("otto.db's schema version: {e}"))?
+            .unwrap_or(0);
+        let mut cache = Cache::open(dir, &self.home.join("otto.db"), schema)?;
+        let wanted: HashMap<i64, RowKey> = runs
+            .iter()
+            .filter_map(|(id, m)| Some((*id, m.key.clone().filter(RowKey::finished)?)))
+            .collect();
+        let execution = |meta: &RunMeta, t: CachedTask| Execution {
+            project: meta.project.clone(),
+            run: meta.record.run.clone(),
+            started_at: t.started_at.unwrap_or(meta.record.started_at),
+            duration_seconds: t.duration_seconds,
+            status: t.status,
+            exit_code: t.exit_code,
+            script_hash: t.script_hash,
+            log: None,
+            task: t.name,
+        };
+        let (hits, stale) = cache.read(&wanted, |id, t| {
+            if task.is_some_and(|want| t.name != want) {
+                return;
+            }
+            if let Some(meta) = runs.get(&id) {
+                out.push(execution(meta, t));
+            }
+        })?;
+        let missing: Vec<i64> = runs
+            .keys()
+            .copied()
+            .filter(|id| !hits.contains(id))
+            .collect();
+        if !missing.is_empty() {
+            let fetched = self
+                .task_rows(scope, &missing, runs.len())
+                .map_err(|e| e.message)?;
+            // A finished run without task rows is stored too (empty).
+            let store: Vec<(i64, &RowKey, &[CachedTask])> = missing
+                .iter()
+                .filter_map(|id| {
+                    let list = fetched.get(id).map_or(&[][..], Vec::as_slice);
+                    Some((*id, wanted.get(id)?, list))
+                })
+                .collect();
+            if let Err(e) = cache.write(&store) {
+                tracing::debug!("{e}");
+            }
+            for (id, list) in fetched {
+                let Some(meta) = runs.get(&id) else { continue };
+                for t in list {
+                    if task.is_none_or(|want| t.name == want) {
+                        out.push(execution(meta, t));
+                    }
+                }
+            }
+        }
+        // A whole-history read sees every row otto.db has: entries of
+        // rows gone (pruned, cleaned) are dropped.
+        if scope.from.is_none() && scope.project.is_none() && stale > 0 {
+            let present = runs.keys().copied().collect();
+            if let Err(e) = cache.retain(&present) {
+                tracing::debug!("{e}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Every task row of the runs `ids` (of `scope`, which has `in_scope`
+    /// runs), by run id: one indexed query per run when few are asked, one
+    /// pass over the window when many are.
+    fn task_rows(
+        &self,
+        scope: &Scope,
+        ids: &[i64],
+        in_scope: usize,
+    ) -> Result<HashMap<i64, Vec<CachedTask>>> {
+        let mut out: HashMap<i64, Vec<CachedTask>> = HashMap::with_capacity(ids.len());
+        let mut push = |row: &Row<'_>| -> rusqlite::Result<()> {
+            let task = CachedTask {
+                name: row.get(1)?,
+                status: task_status(
+                    row.get_ref(2)?
+                        .as_str_or_null()
+                        .ok()
+                        .flatten()
+                        .unwrap_or_default(),
+                ),
+                exit_code: row.get(3)?,
+                started_at: row.get(4)?,
+                duration_seconds: row.get(5)?,
+                script_hash: row.get(6)?,
+            };
+            out.entry(row.get(0)?).or_default().push(task);
+            Ok(())
+        };
+        if ids.len() * 10 < in_scope {
+            let mut stmt = self.conn.prepare(&format!(
+                "SELECT {TASK_COLUMNS} FROM tasks t WHERE t.run_id = ?1 ORDER BY t.id"
+            ))?;
+            for id in ids {
+                let mut rows = stmt.query([id])?;
+                while let Some(row) = rows.next()? {
+                    push(row)?;
+                }
+            }
+        } else {
+            let wanted: std::collections::HashSet<i64> = ids.iter().copied().collect();
+            let from = scope.from.unwrap_or(i64::MIN);
+            let to = scope.to.unwrap_or(i64::MAX);
+            let mut stmt = self.conn.prepare(&format!(
+                "SELECT {TASK_COLUMNS} FROM tasks t JOIN runs r ON r.id = t.run_id
+                 WHERE r.timestamp >= ?1 AND r.timestamp < ?2"
+            ))?;
+            let mut rows = stmt.query([from, to])?;
+            while let Some(row) = rows.next()? {
+                if wanted.contains(&row.get::<_, i64>(0)?) {
+                    push(row)?;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The (project, run) names of `runs`.
+fn named(runs: &HashMap<i64, RunMeta>) -> std::collections::HashSet<(&str, &str)> {
+    runs.values()
+        .map(|m| (m.project.as_str(), m.run.as_str()))
+        .collect()
+}
+
+/// An otto.db with no rows, for a home that has runs and no otto.db: the
+/// tables the queries here read, in memory (nothing is written to the
+/// home).
+fn empty_otto_db() -> Result<Connection> {
+    let conn = Connection::open_in_memory()?;
+    conn.execute_batch(
+        "CREATE TABLE runs (id INTEGER PRIMARY KEY, project_id INTEGER, timestamp INTEGER,
+                            status TEXT, duration_seconds REAL, size_bytes INTEGER,
+                            ottofile_path TEXT, run_dir TEXT, ended_at INTEGER);
+         CREATE TABLE tasks (id INTEGER PRIMARY KEY, run_id INTEGER, name TEXT, status TEXT,
+                             script_hash TEXT, exit_code INTEGER, started_at INTEGER,
+                             duration_seconds REAL, stdout_path TEXT);",
+    )?;
+    Ok(conn)
 }
 
 /// The cache hash a task directory's `script.sh` (or `.py`) link names:
@@ -579,6 +846,7 @@ impl<'c> RowNamer<'c> {
                 project,
                 run,
                 dir: Some(dir),
+                key: None,
             })
         });
         self.seen.insert(id, meta.clone());

@@ -1,6 +1,13 @@
 //! The SQLite history (`history.db`) as the insights read it: runs from
 //! `runs`, units folded from the stored `unit.*` events in `seq` order.
 //!
+//! Since schema 4 the units are read from `unit_executions`, the per-unit
+//! summary the writer keeps with the events (one row per unit per run:
+//! `otto_hooks_sqlite::executions`), on its `(run_id, unit)` key for a
+//! window's runs and on its `(unit, started_at)` index for one unit's
+//! newest executions. A database of an older schema (opened read-only, not
+//! migrated yet) is read by folding its events, the same way.
+//!
 //! A unit's status is the one its last `unit.*` event left (as `info`
 //! shows it, module [`crate::units`]); one still `running` or `queued` in a
 //! run that has ended was cut off and reads as `interrupted`. Its duration
@@ -25,6 +32,8 @@ use crate::run_ref::{self, RunSpec};
 pub struct HistorySource<'c> {
     conn: &'c Connection,
     path: String,
+    /// Whether the database has `unit_executions` (schema 4 or later).
+    summary: bool,
 }
 
 impl std::fmt::Debug for HistorySource<'_> {
@@ -55,7 +64,29 @@ impl<'c> HistorySource<'c> {
         HistorySource {
             conn,
             path: path.into(),
+            summary: otto_hooks_sqlite::executions::present(conn).unwrap_or(false),
         }
+    }
+
+    /// The executions `sql` selects from `unit_executions` (columns
+    /// [`SUMMARY_COLUMNS`]), of the runs in `runs` only; a unit still
+    /// running or pending in a run that has ended reads as interrupted.
+    fn summary_query(
+        &self,
+        sql: &str,
+        params: &[&dyn rusqlite::ToSql],
+        runs: &HashMap<String, RunRecord>,
+    ) -> Result<Vec<Execution>> {
+        let mut stmt = self.conn.prepare(sql)?;
+        let mut rows = stmt.query(params)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let Some(run) = runs.get(row.get_ref(0)?.as_str()?) else {
+                continue;
+            };
+            out.push(summary_execution(row, run)?);
+        }
+        Ok(out)
     }
 
     fn time_bounds(scope: &Scope) -> Result<(String, String)> {
@@ -122,14 +153,50 @@ impl<'c> HistorySource<'c> {
     }
 }
 
+/// The columns of `unit_executions` [`summary_execution`] reads.
+const SUMMARY_COLUMNS: &str =
+    "u.run_id, u.unit, u.status, u.exit_code, u.started_at, u.duration_ms";
+
+/// A `unit_executions` row (of [`SUMMARY_COLUMNS`]) of `run`.
+fn summary_execution(row: &rusqlite::Row<'_>, run: &RunRecord) -> Result<Execution> {
+    let mut status = match row.get_ref(2)?.as_str()? {
+        "success" => TaskStatus::Success,
+        "failed" => TaskStatus::Failed,
+        "skipped" => TaskStatus::Skipped,
+        "running" => TaskStatus::Running,
+        "pending" => TaskStatus::Pending,
+        _ => TaskStatus::Unknown,
+    };
+    if matches!(status, TaskStatus::Running | TaskStatus::Pending) && run.status != "running" {
+        status = TaskStatus::Interrupted;
+    }
+    Ok(Execution {
+        project: run.project.clone(),
+        task: row.get(1)?,
+        run: run.run.clone(),
+        started_at: stored_time(row.get_ref(4)?.as_str()?).map_or(run.started_at, |t| t.0),
+        duration_seconds: row.get::<_, Option<f64>>(5)?.map(|ms| ms / 1000.0),
+        status,
+        exit_code: row
+            .get::<_, Option<i64>>(3)?
+            .and_then(|c| i32::try_from(c).ok()),
+        script_hash: None,
+        log: None,
+    })
+}
+
 /// A `runs` row (id, project, started_at, completed_at, status) as a record.
 fn run_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
     let id: String = row.get(0)?;
     let project: String = row.get(1)?;
-    let started = parse_time(&row.get::<_, String>(2)?).map_or(0, |t| t.secs);
+    let started = stored_time(row.get_ref(2)?.as_str().unwrap_or_default()).map_or(0, |t| t.0);
     let completed = row
-        .get::<_, Option<String>>(3)?
-        .and_then(|c| parse_time(&c).ok());
+        .get_ref(3)?
+        .as_str_or_null()
+        .ok()
+        .flatten()
+        .and_then(stored_time)
+        .map(|(secs, _)| secs);
     let status: String = row.get(4)?;
     Ok(RunRecord {
         run: run_ref::run_ref(&project, &id),
@@ -140,7 +207,7 @@ fn run_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
         } else {
             status
         },
-        duration_seconds: completed.map(|c| (c.secs - started).max(0) as f64),
+        duration_seconds: completed.map(|c| (c - started).max(0) as f64),
         size_bytes: None,
     })
 }
@@ -314,6 +381,16 @@ impl Source for HistorySource<'_> {
     fn executions(&self, scope: &Scope, task: Option<&str>) -> Result<Vec<Execution>> {
         let runs = self.runs_by_id(scope)?;
         let (from, to) = Self::time_bounds(scope)?;
+        if self.summary {
+            // The window's runs on their start index, each run's units on
+            // the summary's `(run_id, unit)` key: ten rows a run.
+            let sql = format!(
+                "SELECT {SUMMARY_COLUMNS} FROM runs r CROSS JOIN unit_executions u
+                 WHERE u.run_id = r.id AND r.started_at >= ?1 AND r.started_at < ?2
+                   AND (?3 IS NULL OR u.unit = ?3)"
+            );
+            return self.summary_query(&sql, &[&from, &to, &task], &runs);
+        }
         // CROSS JOIN keeps `runs` the outer loop (the window, on its start
         // index) and reads each run's events on `(run_id, seq)`: with
         // statistics, SQLite would rather scan every unit event and sort.
@@ -328,6 +405,9 @@ impl Source for HistorySource<'_> {
     }
 
     fn task_history(&self, query: &HistoryQuery) -> Result<Vec<Execution>> {
+        if self.summary {
+            return self.task_history_summary(query);
+        }
         // The unit's events newest first (index of schema 3): the runs in
         // the order they last touched the unit, folded a batch at a time
         // until `limit` executions pass the filters.
@@ -383,9 +463,11 @@ impl Source for HistorySource<'_> {
     }
 
     fn task_names(&self) -> Result<Vec<String>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT DISTINCT unit FROM events WHERE unit IS NOT NULL ORDER BY unit")?;
+        let mut stmt = self.conn.prepare(if self.summary {
+            "SELECT DISTINCT unit FROM unit_executions ORDER BY unit"
+        } else {
+            "SELECT DISTINCT unit FROM events WHERE unit IS NOT NULL ORDER BY unit"
+        })?;
         let names = stmt
             .query_map([], |r| r.get::<_, String>(0))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -439,6 +521,60 @@ impl Source for HistorySource<'_> {
 }
 
 impl HistorySource<'_> {
+    /// `history TASK` from `unit_executions`: the unit's rows newest first
+    /// on its `(unit, started_at)` index, read until `limit` pass the
+    /// filters (a status filter narrows the SQL; `interrupted`, `running`
+    /// and `pending` are told apart by the run's status, here).
+    fn task_history_summary(&self, query: &HistoryQuery) -> Result<Vec<Execution>> {
+        let kinds = match query.status {
+            Some(TaskStatus::Failed) => "AND u.status = 'failed'",
+            Some(TaskStatus::Success) => "AND u.status = 'success'",
+            Some(TaskStatus::Skipped) => "AND u.status = 'skipped'",
+            Some(TaskStatus::Running | TaskStatus::Pending | TaskStatus::Interrupted) => {
+                "AND u.status IN ('running', 'pending')"
+            }
+            Some(_) => "AND 0",
+            None => "",
+        };
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {SUMMARY_COLUMNS} FROM unit_executions u
+             WHERE u.unit = ?1 {kinds}
+             ORDER BY u.started_at DESC, u.run_id DESC"
+        ))?;
+        let mut rows = stmt.query([&query.task])?;
+        let mut run_stmt = self.conn.prepare_cached(
+            "SELECT id, COALESCE(project, repo_path), started_at, completed_at, status, tasks_dir
+             FROM runs WHERE id = ?1",
+        )?;
+        let mut out = Vec::new();
+        while out.len() < query.limit {
+            let Some(row) = rows.next()? else { break };
+            let id = row.get_ref(0)?.as_str()?;
+            let found = run_stmt
+                .query_row([id], |r| {
+                    Ok((run_record(r)?, r.get::<_, Option<String>>(5)?))
+                })
+                .optional()?;
+            let Some((run, tasks_dir)) = found else {
+                continue;
+            };
+            if !query
+                .project
+                .as_deref()
+                .is_none_or(|p| run_ref::project_matches(&run.project, p))
+            {
+                continue;
+            }
+            let mut e = summary_execution(row, &run)?;
+            if query.status.is_some_and(|s| e.status != s) {
+                continue;
+            }
+            e.log = unit_log(tasks_dir.as_deref(), &e.task);
+            out.push(e);
+        }
+        Ok(out)
+    }
+
     /// The folded units of the runs `ids` (of `unit` only, when given).
     fn units_of_runs(&self, ids: &[String], unit: Option<&str>) -> Result<Vec<Execution>> {
         let mut runs = HashMap::new();
@@ -485,14 +621,21 @@ impl HistorySource<'_> {
         }
         let mut out = fold.finish(&runs);
         for e in &mut out {
-            let log = tasks_dirs
-                .get(&e.run)
-                .map(|d| d.join(&e.task).join("stdout.log"))
-                .filter(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file()));
-            e.log = log.map(|p| p.display().to_string());
+            e.log = unit_log(tasks_dirs.get(&e.run).and_then(|d| d.to_str()), &e.task);
         }
         Ok(out)
     }
+}
+
+/// A unit's log: `<tasks_dir>/<unit>/stdout.log`, when that file exists
+/// (an imported otto run's `tasks/`).
+fn unit_log(tasks_dir: Option<&str>, unit: &str) -> Option<String> {
+    let path = std::path::Path::new(tasks_dir?)
+        .join(unit)
+        .join("stdout.log");
+    std::fs::symlink_metadata(&path)
+        .is_ok_and(|m| m.is_file())
+        .then(|| path.display().to_string())
 }
 
 #[cfg(test)]

@@ -288,20 +288,20 @@ pub fn stats(source: &dyn Source, query: &StatsQuery) -> Result<StatsReport> {
     super::check_project(source, query.project.as_deref())?;
     let scope = query.window.scope(query.project.as_deref());
     let task = query.task.as_deref();
-    let executions = source.executions(&scope, task)?;
+    let (runs, executions) = source.window(&scope, task)?;
     if let Some(t) = task {
         if executions.is_empty() && !source.task_names()?.iter().any(|n| n == t) {
             return Err(super::unknown_task(source, t));
         }
     }
-    let runs = runs_of(source, &scope, task, &executions)?;
+    let runs = runs_of(runs, task, &executions);
 
     let previous_window = query.window.previous();
     let (previous, previous_executions) = match &previous_window {
         Some(w) => {
             let scope = w.scope(query.project.as_deref());
-            let executions = source.executions(&scope, task)?;
-            let runs = runs_of(source, &scope, task, &executions)?;
+            let (runs, executions) = source.window(&scope, task)?;
+            let runs = runs_of(runs, task, &executions);
             (
                 Some(Previous {
                     window: w.into(),
@@ -388,22 +388,15 @@ pub fn stats(source: &dyn Source, query: &StatsQuery) -> Result<StatsReport> {
     })
 }
 
-/// The runs of `scope`; with a task, only those that ran it.
-fn runs_of(
-    source: &dyn Source,
-    scope: &super::Scope,
-    task: Option<&str>,
-    executions: &[Execution],
-) -> Result<Vec<RunRecord>> {
-    let runs = source.runs(scope)?;
+/// `runs`; with a task, only those that ran it.
+fn runs_of(runs: Vec<RunRecord>, task: Option<&str>, executions: &[Execution]) -> Vec<RunRecord> {
     if task.is_none() {
-        return Ok(runs);
+        return runs;
     }
     let ran: std::collections::HashSet<&str> = executions.iter().map(|e| e.run.as_str()).collect();
-    Ok(runs
-        .into_iter()
+    runs.into_iter()
         .filter(|r| ran.contains(r.run.as_str()))
-        .collect())
+        .collect()
 }
 
 /// The span a series covers: the window, or (all time) the executions'

@@ -11,6 +11,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use crate::error::{DbError, Result};
+use crate::executions;
 use crate::model::{
     Completion, DeleteReport, ExpirePreview, ImportOutcome, ImportedRun, NewEvent, NewRun, RunRow,
     SeqRange,
@@ -213,6 +214,16 @@ fn insert_events(conn: &Connection, run_id: &str, events: &[NewEvent]) -> Result
         insert.execute(params![
             run_id, seq as i64, time, ev.kind, ev.unit, ev.task, ev.pr, ev.payload, ev.error,
         ])?;
+        // The unit's execution summary changes with its event.
+        executions::record(
+            conn,
+            run_id,
+            seq as i64,
+            ev.time,
+            &ev.kind,
+            ev.unit.as_deref(),
+            ev.payload.as_deref(),
+        )?;
         match ev.kind.as_str() {
             "unit.completed" => completed += 1,
             "unit.failed" => failed += 1,
@@ -408,6 +419,10 @@ pub(crate) fn delete_ids(conn: &Connection, ids: &[String]) -> Result<u64> {
         events += conn
             .prepare_cached(&format!("DELETE FROM events WHERE run_id IN ({marks})"))?
             .execute(args())? as u64;
+        conn.prepare_cached(&format!(
+            "DELETE FROM unit_executions WHERE run_id IN ({marks})"
+        ))?
+        .execute(args())?;
         conn.prepare_cached(&format!("DELETE FROM graphs WHERE run_id IN ({marks})"))?
             .execute(args())?;
         conn.prepare_cached(&format!("DELETE FROM runs WHERE id IN ({marks})"))?

@@ -62,6 +62,7 @@ pub mod connection;
 mod cursor;
 mod db;
 mod error;
+pub mod executions;
 pub mod hook_model;
 mod ids;
 pub mod migrate;

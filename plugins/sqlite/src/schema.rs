@@ -13,6 +13,11 @@
 //!   `(unit, time)` where `unit` is set, so that one unit's executions
 //!   across runs (`otto-hooks history TASK`, the history insights) are read
 //!   without scanning every event.
+//! - **Version 4** adds `unit_executions`, one row per unit per run (status,
+//!   exit code, start, end, duration; module [`crate::executions`]), kept by
+//!   the writer with the events and backfilled here from the events already
+//!   stored, so that the insights read ten rows a run instead of every unit
+//!   event.
 
 use rusqlite::Connection;
 
@@ -49,10 +54,15 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "index unit events by unit and time",
         apply: v3,
     },
+    Migration {
+        version: 4,
+        description: "add the per-unit execution summary and backfill it",
+        apply: v4,
+    },
 ];
 
 /// The newest schema version this code knows.
-pub const LATEST_VERSION: u32 = 3;
+pub const LATEST_VERSION: u32 = 4;
 
 /// The version-1 schema (FORMATS.md, "The planned history store").
 pub const V1_SQL: &str = "
@@ -141,6 +151,13 @@ fn v2(conn: &Connection) -> Result<()> {
 
 fn v3(conn: &Connection) -> Result<()> {
     conn.execute_batch(V3_SQL)?;
+    Ok(())
+}
+
+fn v4(conn: &Connection) -> Result<()> {
+    conn.execute_batch(crate::executions::V4_SQL)?;
+    let rows = crate::executions::rebuild(conn)?;
+    tracing::debug!(rows, "history.db: unit executions backfilled");
     Ok(())
 }
 

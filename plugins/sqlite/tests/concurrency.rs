@@ -61,7 +61,7 @@ fn eight_writers_on_one_new_file_lose_nothing_and_number_contiguously() {
     let stats = db.stats().unwrap();
     assert_eq!(stats.events, (THREADS * EVENTS_PER_THREAD) as u64);
     assert_eq!(stats.runs, THREADS as u64 + 1);
-    assert_eq!(stats.schema_version, 3);
+    assert_eq!(stats.schema_version, 4);
     let raw = rusqlite::Connection::open(&*path).unwrap();
     let auto_vacuum: i64 = raw
         .query_row("PRAGMA auto_vacuum", [], |r| r.get(0))

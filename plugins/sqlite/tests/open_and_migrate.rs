@@ -20,7 +20,7 @@ fn a_new_database_is_wal_with_incremental_auto_vacuum() {
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
     assert_eq!(mode, "wal");
-    assert_eq!(current_version(&conn).unwrap(), 3);
+    assert_eq!(current_version(&conn).unwrap(), 4);
 
     let w = connection::open_write(&t.path(), &Options::default()).unwrap();
     let one = |sql: &str| w.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
@@ -125,11 +125,11 @@ fn a_version_1_database_from_another_tool_is_migrated_and_backfilled() {
     db.close().unwrap();
 
     let conn = Connection::open(&path).unwrap();
-    assert_eq!(current_version(&conn).unwrap(), 3);
+    assert_eq!(current_version(&conn).unwrap(), 4);
     let v: i64 = conn
         .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(v, 3);
+    assert_eq!(v, 4);
 }
 
 #[test]
@@ -140,7 +140,7 @@ fn a_database_newer_than_this_code_is_refused() {
     Connection::open(&path)
         .unwrap()
         .execute(
-            "INSERT INTO schema_version VALUES (4, '2030-01-01T00:00:00.000000000Z')",
+            "INSERT INTO schema_version VALUES (5, '2030-01-01T00:00:00.000000000Z')",
             [],
         )
         .unwrap();
@@ -148,11 +148,11 @@ fn a_database_newer_than_this_code_is_refused() {
     assert!(matches!(err, DbError::Schema(_)), "{err:?}");
     assert_eq!(
         err.to_string(),
-        "history.db is schema version 4; this otto-hooks knows up to 3 — upgrade otto-hooks"
+        "history.db is schema version 5; this otto-hooks knows up to 4 — upgrade otto-hooks"
     );
 }
 
-fn broken_v3(conn: &Connection) -> otto_hooks_sqlite::Result<()> {
+fn broken_v4(conn: &Connection) -> otto_hooks_sqlite::Result<()> {
     conn.execute_batch("CREATE TABLE extra (x); UPDATE runs SET status = 'mangled';")?;
     Err(DbError::Invalid("boom".into()))
 }
@@ -171,22 +171,23 @@ fn a_failing_migration_names_its_version_and_changes_nothing() {
         MIGRATIONS[0],
         MIGRATIONS[1],
         MIGRATIONS[2],
+        MIGRATIONS[3],
         Migration {
-            version: 4,
+            version: 5,
             description: "break things",
-            apply: broken_v3,
+            apply: broken_v4,
         },
     ];
     let err = migrate_with(&mut conn, &list).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, DbError::Schema(_)));
-    assert!(msg.contains("schema version 4 (break things)"), "{msg}");
+    assert!(msg.contains("schema version 5 (break things)"), "{msg}");
     assert!(
-        msg.contains("left at version 3") && msg.contains("boom"),
+        msg.contains("left at version 4") && msg.contains("boom"),
         "{msg}"
     );
 
-    assert_eq!(current_version(&conn).unwrap(), 3);
+    assert_eq!(current_version(&conn).unwrap(), 4);
     let extra: i64 = conn
         .query_row(
             "SELECT COUNT(*) FROM sqlite_master WHERE name = 'extra'",
@@ -222,8 +223,8 @@ fn a_failing_second_step_keeps_the_first_and_a_retry_is_idempotent() {
     ];
     assert!(migrate_with(&mut conn, &list).is_err());
     assert_eq!(current_version(&conn).unwrap(), 1);
-    assert_eq!(migrate_with(&mut conn, MIGRATIONS).unwrap(), 3);
-    assert_eq!(migrate_with(&mut conn, MIGRATIONS).unwrap(), 3);
+    assert_eq!(migrate_with(&mut conn, MIGRATIONS).unwrap(), 4);
+    assert_eq!(migrate_with(&mut conn, MIGRATIONS).unwrap(), 4);
 }
 
 #[test]
@@ -250,4 +251,154 @@ fn schema_3_indexes_unit_events_by_unit_and_time_for_one_units_history() {
         )
         .unwrap();
     assert!(plan.contains("idx_events_unit_time"), "{plan}");
+}
+
+/// A `unit_executions` row: run, unit, status, exit code, start, end,
+/// duration (ms).
+type UnitRow = (
+    String,
+    String,
+    String,
+    Option<i64>,
+    String,
+    Option<String>,
+    Option<f64>,
+);
+
+/// The rows of `unit_executions`, ordered, as comparable tuples.
+fn unit_rows(conn: &Connection) -> Vec<UnitRow> {
+    conn.prepare(
+        "SELECT run_id, unit, status, exit_code, started_at, ended_at, duration_ms
+         FROM unit_executions ORDER BY run_id, unit",
+    )
+    .unwrap()
+    .query_map([], |r| {
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+            r.get(6)?,
+        ))
+    })
+    .unwrap()
+    .map(|r| r.unwrap())
+    .collect()
+}
+
+/// Writes through the writer the events of two runs: `a` built, failed
+/// `test` (exit 3) and left `lint` running; `b` imported figures.
+fn write_units(db: &HistoryDb) {
+    db.start_run(new_run("a", "/p", 0)).unwrap();
+    let mut failed = event(30, "unit.failed");
+    failed.unit = Some("test".into());
+    failed.payload = Some(r#"{"exit_code":3}"#.into());
+    let with_unit = |t, kind: &str, unit: &str| {
+        let mut e = event(t, kind);
+        e.unit = Some(unit.into());
+        e
+    };
+    db.append_events(
+        "a",
+        vec![
+            event(0, "orch.started"),
+            with_unit(1, "unit.queued", "build"),
+            with_unit(2, "unit.started", "build"),
+            with_unit(12, "unit.completed", "build"),
+            with_unit(12, "unit.started", "test"),
+            failed,
+            with_unit(31, "unit.started", "lint"),
+            with_unit(32, "unit.note", "lint"),
+        ],
+    )
+    .unwrap();
+    db.start_run(new_run("b", "/p", 100)).unwrap();
+    let mut done = with_unit(105, "unit.completed", "build");
+    done.payload = Some(r#"{"exit_code":0,"duration_ms":4500}"#.into());
+    db.append_events("b", vec![done]).unwrap();
+}
+
+#[test]
+fn the_writer_keeps_one_execution_row_per_unit_and_run_with_its_events() {
+    let t = open();
+    write_units(&t.db);
+    let conn = Connection::open(t.path()).unwrap();
+    let rows = unit_rows(&conn);
+    let stored = |s| otto_hooks_sqlite::time::format_time(ts(s)).unwrap();
+    assert_eq!(
+        rows,
+        [
+            (
+                "a".into(),
+                "build".into(),
+                "success".into(),
+                None,
+                stored(2),
+                Some(stored(12)),
+                Some(10_000.0)
+            ),
+            (
+                "a".into(),
+                "lint".into(),
+                "running".into(),
+                None,
+                stored(31),
+                None,
+                None
+            ),
+            (
+                "a".into(),
+                "test".into(),
+                "failed".into(),
+                Some(3),
+                stored(12),
+                Some(stored(30)),
+                Some(18_000.0)
+            ),
+            (
+                "b".into(),
+                "build".into(),
+                "success".into(),
+                Some(0),
+                stored(105),
+                Some(stored(105)),
+                Some(4500.0)
+            ),
+        ]
+    );
+    // Deleting a run deletes its rows.
+    drop(conn);
+    t.db.complete_run(completion("a", 40, "failed")).unwrap();
+    t.db.delete_runs(vec!["a".into()]).unwrap();
+    let conn = Connection::open(t.path()).unwrap();
+    let left: Vec<String> = unit_rows(&conn).into_iter().map(|r| r.0).collect();
+    assert_eq!(left, ["b"]);
+}
+
+#[test]
+fn migrating_a_schema_3_database_backfills_the_same_execution_rows_the_writer_keeps() {
+    // The writer's rows, then the same database taken back to schema 3
+    // (the table dropped) and migrated again: the backfill must agree.
+    let t = open();
+    write_units(&t.db);
+    let path = t.path();
+    drop(t.db);
+    let mut conn = Connection::open(&path).unwrap();
+    let kept = unit_rows(&conn);
+    conn.execute_batch("DROP TABLE unit_executions; DELETE FROM schema_version WHERE version = 4;")
+        .unwrap();
+    assert_eq!(current_version(&conn).unwrap(), 3);
+    assert_eq!(migrate_with(&mut conn, MIGRATIONS).unwrap(), 4);
+    assert_eq!(unit_rows(&conn), kept);
+    let plan: String = conn
+        .query_row(
+            "EXPLAIN QUERY PLAN SELECT run_id FROM unit_executions
+             WHERE unit = 'test' ORDER BY started_at DESC LIMIT 50",
+            [],
+            |r| r.get(3),
+        )
+        .unwrap();
+    assert!(plan.contains("idx_unit_executions_unit"), "{plan}");
 }
