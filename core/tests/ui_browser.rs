@@ -1227,27 +1227,7 @@ fn measure_the_ui() {
         "the tail again",
         "return performance.getEntriesByName('otto:timeline-tail').length",
     );
-    let frames = b.js_async(
-        "const done = arguments[arguments.length - 1];
-         const box = document.querySelector('[data-timeline]');
-         const gaps = [], work = [];
-         (async () => {
-           let last = await new Promise(r => requestAnimationFrame(r));
-           for (let i = 0; i < 240; i++) {
-             const t0 = performance.now();
-             box.scrollTop = Math.max(0, box.scrollTop - 600);
-             void box.getBoundingClientRect().height; void box.scrollHeight;
-             work.push(performance.now() - t0);
-             const now = await new Promise(r => requestAnimationFrame(r));
-             gaps.push(now - last); last = now;
-           }
-           const q = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return Math.round(s[Math.min(s.length - 1, Math.floor(p * s.length))] * 10) / 10; };
-           done({frames: gaps.length, gap_p50: q(gaps, 0.5), gap_p95: q(gaps, 0.95), gap_max: q(gaps, 1), over_20ms: gaps.filter(g => g > 20).length,
-                 work_p50: q(work, 0.5), work_p95: q(work, 0.95), work_max: q(work, 1),
-                 rows_in_dom: document.querySelectorAll('.ev').length, first_seq: Number(document.querySelector('li[data-seq]')?.dataset.seq)});
-         })();",
-        json!([]),
-    );
+    let frames = b.js_async(SCROLL_UP_JS, json!([600, 240]));
     println!("scrolling the timeline up from the tail: {frames}");
 }
 
@@ -2279,4 +2259,175 @@ fn live_events_while_filtered_are_added_only_when_they_match() {
         b.texts("[data-field=event-count]"),
         ["301 matching events in the whole run · 251 shown"]
     );
+}
+
+/// The script that scrolls a timeline up from its tail by `arguments[0]`
+/// px per animation frame for `arguments[1]` frames and answers the frame
+/// intervals, the synchronous work of each step and the long tasks seen.
+const SCROLL_UP_JS: &str = "const [step, n] = arguments; const done = arguments[arguments.length - 1];
+     const box = document.querySelector('[data-timeline]');
+     const gaps = [], work = [], long = [];
+     const obs = new PerformanceObserver(l => { for (const e of l.getEntries()) long.push(Math.round(e.duration)); });
+     try { obs.observe({type: 'longtask'}); } catch {}
+     (async () => {
+       let last = await new Promise(r => requestAnimationFrame(r));
+       for (let i = 0; i < n; i++) {
+         const t0 = performance.now();
+         box.scrollTop = Math.max(0, box.scrollTop - step);
+         void box.getBoundingClientRect().height; void box.scrollHeight;
+         work.push(performance.now() - t0);
+         const now = await new Promise(r => requestAnimationFrame(r));
+         gaps.push(now - last); last = now;
+       }
+       obs.disconnect();
+       const q = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return Math.round(s[Math.min(s.length - 1, Math.floor(p * s.length))] * 10) / 10; };
+       done({frames: gaps.length, gap_p50: q(gaps, 0.5), gap_p95: q(gaps, 0.95), gap_max: q(gaps, 1), over_20ms: gaps.filter(g => g > 20).length,
+             over_50ms: gaps.filter(g => g > 50).length, work_p50: q(work, 0.5), work_p95: q(work, 0.95), work_max: q(work, 1), long_tasks: long,
+             rows_in_dom: document.querySelectorAll('.ev').length, first_seq: Number(document.querySelector('li[data-seq]')?.dataset.seq)});
+     })();";
+
+#[test]
+#[ignore = "a measurement; prints numbers"]
+fn measure_the_timeline_paging() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let big = d.start_run("/src/app", &at(0), 8);
+    let events: Vec<Value> = (0..100_000u64)
+        .map(|i| {
+            json!({"time": at(i / 10), "type": if i % 2 == 0 { "task.started" } else { "task.completed" },
+                   "unit": format!("unit-{}", i % 8), "task": i / 2 + 1, "payload": {"title": "a task"}})
+        })
+        .collect();
+    d.events(&big, events);
+    for round in 0..3 {
+        b.goto("about:blank");
+        b.goto(&format!("{}{}", d.url("/"), run_hash("/src/app", &big)));
+        b.wait(
+            "the tail",
+            "return performance.getEntriesByName('otto:timeline-tail').length",
+        );
+        let frames = b.js_async(SCROLL_UP_JS, json!([600, 240]));
+        println!("round {round}: scrolling the timeline up from the tail: {frames}");
+    }
+    println!(
+        "load average: {}",
+        std::fs::read_to_string("/proc/loadavg").unwrap_or_default()
+    );
+}
+
+/// Every row of the timeline as `class|seq|text`, in order.
+const TIMELINE_ROWS: &str = "return [...document.querySelectorAll('.tl-list > li')].map(li => li.className + '|' + (li.dataset.seq ?? '') + '|' + li.textContent)";
+
+/// Marks the rows now drawn (a property, not an attribute: the rows look
+/// the same).
+const MARK_ROWS: &str =
+    "for (const r of document.querySelectorAll('.tl-list > li')) r.__before = true; return 0";
+
+#[test]
+fn paging_adds_and_drops_rows_at_the_ends_without_redrawing_the_rest_or_moving_the_view() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    // 1,200 events ten seconds apart from 22:30 in the browser's zone
+    // (UTC+5:30): the day changes at seq 540; a stop and a resume at seqs
+    // 500 and 501 make two attempts (their rows are not `.ev` rows: a
+    // window of 750 events then has 748). So the pages (250 from the tail)
+    // meet in the middle of a day and of an attempt, and the date and
+    // attempt rows at their seams must be made again.
+    let base = chrono::DateTime::parse_from_rfc3339("2026-03-10T17:00:00Z").expect("time");
+    let time = |seq: u64| {
+        (base + chrono::Duration::seconds(seq as i64 * 10))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    let id = d.start_run("/src/app", &time(0), 4);
+    let task = |seq: u64| json!({"time": time(seq), "type": "task.completed", "unit": format!("u{}", seq % 4), "task": seq});
+    d.events(&id, (1..500).map(task).collect());
+    d.post(
+        &format!("/api/runs/{id}/stop"),
+        json!({"reason": "paused", "at": time(500)}),
+    );
+    d.post(&format!("/api/runs/{id}/resume"), json!({"at": time(501)}));
+    d.events(&id, (502..=1200).map(task).collect());
+    b.goto(&format!("{}{}", d.url("/"), run_hash("/src/app", &id)));
+    b.wait(
+        "the tail",
+        "return document.querySelectorAll('.ev').length === 250",
+    );
+    let window = |b: &Browser| b.js(WINDOW_JS, json!([]));
+    // A full redraw of the same window (the time zone switched away and
+    // back): what incremental paging drew must be exactly that.
+    let redrawn = |b: &Browser| {
+        let drawn = b.js(TIMELINE_ROWS, json!([]));
+        b.js(MARK_ROWS, json!([]));
+        b.click("#zone-utc");
+        b.click("#zone-local");
+        b.wait(
+            "the redraw",
+            "return !document.querySelector('.tl-list > li').__before",
+        );
+        assert_eq!(
+            b.js(TIMELINE_ROWS, json!([])),
+            drawn,
+            "the rows paging drew differ from a full redraw"
+        );
+    };
+    for (expected, kept) in [
+        (json!([500, 701, 1200]), 250),
+        (json!([748, 451, 1200]), 500),
+        (json!([748, 201, 950]), 498),
+    ] {
+        b.js(MARK_ROWS, json!([]));
+        // Where the first row is once scrolled to the top (the page before
+        // is read meanwhile).
+        let first = expected[1].as_u64().unwrap_or(0) + 250;
+        let row_top = format!(
+            "const t = document.querySelector('[data-timeline]').getBoundingClientRect().top; return document.querySelector('.ev[data-seq=\"{first}\"]').getBoundingClientRect().top - t"
+        );
+        let top = b.js(
+            &format!("document.querySelector('[data-timeline]').scrollTop = 0; {row_top}"),
+            json!([]),
+        );
+        b.wait(
+            "the page before",
+            &format!(
+                "const r = document.querySelectorAll('.ev'); return r.length === {} && r[0].dataset.seq === '{}' && !document.querySelector('[data-edge=earlier]')?.previousElementSibling",
+                expected[0], expected[1]
+            ),
+        );
+        assert_eq!(window(&b), expected);
+        // The rows that stayed are the same elements: nothing was redrawn.
+        let stayed = b.js(
+            "return [...document.querySelectorAll('.ev')].filter(r => r.__before).length",
+            json!([]),
+        );
+        assert_eq!(stayed, json!(kept));
+        // The row that was first is where it was on screen (the new rows
+        // went above it, the view did not move).
+        let at = b.js(&row_top, json!([]));
+        let moved = at.as_f64().expect("top") - top.as_f64().expect("top");
+        assert!(moved.abs() < 1.0, "the row in view moved by {moved} px");
+    }
+    redrawn(&b);
+    assert_eq!(
+        b.texts(".attempt-row"),
+        ["Attempt 1 of 2", "Attempt 2 of 2"]
+    );
+    // Scrolling down reads the newer page back and drops the top rows.
+    b.js(MARK_ROWS, json!([]));
+    b.js(
+        "const t = document.querySelector('[data-timeline]'); t.scrollTop = t.scrollHeight",
+        json!([]),
+    );
+    b.wait(
+        "the page after",
+        "const r = document.querySelectorAll('.ev'); return r[r.length - 1].dataset.seq === '1200'",
+    );
+    assert_eq!(window(&b), json!([748, 451, 1200]));
+    let stayed = b.js(
+        "return [...document.querySelectorAll('.ev')].filter(r => r.__before).length",
+        json!([]),
+    );
+    assert_eq!(stayed, json!(498));
+    redrawn(&b);
 }

@@ -20,6 +20,12 @@ import { attemptOf, eventFamily, eventTone, isFailureType } from "./status.js";
 export const PAGE = 250;
 /** Events (rows) the page holds at most: scrolling further drops the far end. */
 export const WINDOW = 750;
+/**
+ * Rows a page read while scrolling adds per frame: building and laying
+ * out a row costs about 0.3 ms on a slow machine, so a page of 250 in one
+ * task took 200–350 ms; 50 a frame keeps each frame short.
+ */
+const CHUNK = 50;
 
 /** Payload keys worth a glance, in display order. */
 const SUMMARY_KEYS = ["title", "reason", "attempt", "exit_code", "branch", "blocked_by", "provider", "url"];
@@ -70,6 +76,14 @@ export class Timeline {
     // The match "next / previous match" last went to.
     this.matchAt = 0;
     this.loading = false;
+    // Each event row's place in the drawn sequence: its own attempt and
+    // day, and those the next row follows (the date and attempt rows at a
+    // seam are made from them when rows are added or dropped beside it).
+    this.rows = new WeakMap();
+    // The aria-setsize the rows carry (the run's size when drawn).
+    this.setsize = 0;
+    this.drawnFrom = 0;
+    this.drawnTo = -1;
     this.list = h("ol", { class: "tl-list", "aria-label": "Events in seq order" });
     // The scroll box is the log (focusable, so the keyboard scrolls it); new
     // rows are not announced one by one.
@@ -351,15 +365,51 @@ export class Timeline {
   /** Reads the page before the window (scrolled to the top, or the button). */
   async loadEarlier() {
     if (!this.hasEarlier() || this.loading) return;
+    const gen = this.gen;
     await this.fetchBefore(this.lo);
-    this.renderAnchored();
+    if (gen === this.gen) await this.pageIn("first");
   }
 
   /** Reads the page after the window (scrolled to the bottom, or the button). */
   async loadLater() {
     if (this.atTail() || this.loading) return;
+    const gen = this.gen;
     await this.fetchAfter(PAGE);
-    this.renderAnchored();
+    if (gen === this.gen) await this.pageIn("last");
+  }
+
+  /**
+   * Shows a page just read at one end of the window: its rows added and
+   * the far end's dropped (syncRows, no redraw), CHUNK rows a frame, the
+   * rows nearest the ones drawn first. Each time the row `which` ("first"
+   * when reading earlier events, "last" when reading later ones: a row
+   * that stays) is kept where it was on screen, so the rows in view do
+   * not move. No reading starts meanwhile (`loading`).
+   */
+  async pageIn(which) {
+    const gen = this.gen;
+    this.loading = true;
+    try {
+      for (;;) {
+        const anchor = this.drawnRow(which);
+        if (!anchor) {
+          this.renderAnchored();
+          return;
+        }
+        const before = anchor.getBoundingClientRect().top;
+        const drawn = this.syncRows(CHUNK);
+        if (!drawn) {
+          this.renderAnchored();
+          return;
+        }
+        if (anchor.isConnected) this.scroller.scrollTop += anchor.getBoundingClientRect().top - before;
+        if (drawn === "done") return;
+        await new Promise((resolve) => requestAnimationFrame(resolve));
+        if (gen !== this.gen) return;
+      }
+    } finally {
+      if (gen === this.gen) this.loading = false;
+    }
   }
 
   /**
@@ -372,7 +422,7 @@ export class Timeline {
     const fresh = events.filter((e) => e.seq > this.seen).sort((a, b) => a.seq - b.seq);
     if (segments) this.segments = segments;
     if (this.remote) {
-      this.appendFiltered(fresh);
+      this.appendFiltered(fresh, Boolean(segments));
       return;
     }
     if (fresh.length === 0 && !segments) return;
@@ -380,11 +430,6 @@ export class Timeline {
     const atBottom = this.stuck || this.atBottom();
     // Away from the newest rows, new events are counted on the pill.
     if (fresh.length && !(wasAtTail && atBottom)) this.notePill(fresh.length);
-    if (wasAtTail && !segments && fresh.length && this.appendRows(fresh)) {
-      if (atBottom) this.scroller.scrollTop = this.scroller.scrollHeight;
-      this.onRender();
-      return;
-    }
     if (fresh.length) {
       this.seen = fresh[fresh.length - 1].seq;
       this.run = { ...this.run, last_seq: Math.max(this.run.last_seq ?? 0, this.seen) };
@@ -394,12 +439,21 @@ export class Timeline {
         this.bounds();
       }
     }
-    if (atBottom && wasAtTail) {
-      this.render();
-      this.scroller.scrollTop = this.scroller.scrollHeight;
-    } else {
-      this.renderAnchored();
+    this.redrawLive(wasAtTail && atBottom, Boolean(segments));
+  }
+
+  /**
+   * Draws what live events changed: the new rows added at the end and
+   * those past the window dropped at the start (syncRows), or, when a
+   * STOP or RESUME arrived (`marked`: attempts and shading change), the
+   * whole window. `follow`: the reader was at the bottom and stays there.
+   */
+  redrawLive(follow, marked) {
+    if (marked || !this.syncRows()) {
+      if (follow) this.render();
+      else this.renderAnchored();
     }
+    if (follow) this.scroller.scrollTop = this.scroller.scrollHeight;
   }
 
   /**
@@ -407,7 +461,7 @@ export class Timeline {
    * test as the server's, filter.js) are added at the tail or counted on
    * the pill; the others are not shown (the count of the run grows).
    */
-  appendFiltered(fresh) {
+  appendFiltered(fresh, marked) {
     if (fresh.length) {
       this.seen = fresh[fresh.length - 1].seq;
       this.run = { ...this.run, last_seq: Math.max(this.run.last_seq ?? 0, this.seen) };
@@ -425,42 +479,7 @@ export class Timeline {
       }
       this.bounds();
     }
-    if (atBottom && wasAtTail) {
-      this.render();
-      this.scroller.scrollTop = this.scroller.scrollHeight;
-    } else {
-      this.renderAnchored();
-    }
-  }
-
-  /**
-   * The fast path for live events at the tail: adds their rows to the end
-   * instead of redrawing the window. Declines (false) when anything else
-   * would change: a filter or search, a marker, a full window, no rows yet.
-   */
-  appendRows(fresh) {
-    const f = this.filter;
-    const plain = !f.family && !f.unit && !f.failures && !f.attempt && !(f.hide && this.searching());
-    if (!plain || this.tail === undefined || this.events.length + fresh.length > WINDOW) return false;
-    if (fresh.some((e) => this.segments.markers.has(e.seq) || e.type === "run.stopped" || e.type === "run.resumed")) return false;
-    const rows = [];
-    for (const e of fresh) {
-      const time = parseTime(e.time);
-      const day = time ? localDate(time) : "";
-      if (day && day !== this.tail.date) {
-        rows.push(h("li", { class: "date-row", text: day }));
-        this.tail.date = day;
-      }
-      const row = this.eventRow(e, time, this.tail.stopped);
-      if (!f.hide && this.searching() && matchesQuery(this.parsed, e)) row.classList.add("hit");
-      rows.push(row);
-    }
-    this.events.push(...fresh);
-    this.bounds();
-    this.list.append(...rows);
-    this.shown += fresh.length;
-    for (const r of this.list.querySelectorAll("[aria-setsize]")) r.setAttribute("aria-setsize", String(this.seen));
-    return true;
+    this.redrawLive(atBottom && wasAtTail, marked);
   }
 
   /** Type families and units present in the loaded events. */
@@ -571,75 +590,31 @@ export class Timeline {
     );
   }
 
+  /** Whether rows are filtered (then no attempt rows are drawn). */
+  filtering() {
+    const f = this.filter;
+    return f.family !== "" || f.unit !== "" || f.failures || f.attempt > 0 || (f.hide && this.searching());
+  }
+
+  /** Redraws every row of the window (a new window, a filter, new markers). */
   render() {
     // A row that had the keyboard gets it back after the redraw.
     const refocus = this.cursor && this.list.contains(document.activeElement) ? this.cursor : 0;
-    const { markers, folded, attempts } = this.segments;
-    const rows = [];
-    const filtering =
-      this.filter.family !== "" ||
-      this.filter.unit !== "" ||
-      this.filter.failures ||
-      this.filter.attempt > 0 ||
-      (this.filter.hide && this.searching());
-    const highlight = !this.filter.hide && this.searching();
-    if (this.remote && this.moreBefore) {
-      const more = h("button", { type: "button", class: "btn small", "data-action": "earlier", text: "Load earlier matches" });
-      more.addEventListener("click", () => this.loadEarlier());
-      rows.push(h("li", { class: "tl-more" }, more, h("span", { "data-field": "earlier", text: `Earlier matches not loaded (before seq ${this.lo})` })));
-    } else if (!this.remote && this.lo > 1) {
-      const more = h("button", { type: "button", class: "btn small", "data-action": "earlier", text: "Load earlier events" });
-      more.addEventListener("click", () => this.loadEarlier());
-      rows.push(h("li", { class: "tl-more" }, more, h("span", { text: `${plural(this.lo - 1, "earlier event")} not loaded (seq 1–${this.lo - 1})` })));
-    }
-    let lastDate = "";
-    // Rows of a window that starts mid-run still show the attempt they belong to.
-    let attempt = 0;
-    let stopped = false;
-    let shown = 0;
-    for (const e of this.rowEvents()) {
-      const n = attemptOf(attempts, e.seq);
-      const marker = markers.get(e.seq);
-      if (attempts.length > 1 && n !== attempt && !filtering) {
-        rows.push(h("li", { class: "attempt-row", "data-attempt": n, text: `Attempt ${n} of ${attempts.length}` }));
-      }
-      attempt = n;
-      if (marker?.kind === "stop") stopped = true;
-      if (marker?.kind === "resume") stopped = false;
-      if (folded.has(e.seq)) continue;
-      // A filtered window holds what the server matched; only the attempt
-      // is picked here.
-      if (!(this.remote ? this.inAttempt(e) : this.matches(e)) && !marker) continue;
-      if (marker && this.filter.attempt && marker.attempt !== this.filter.attempt) continue;
-      const time = parseTime(e.time);
-      const day = time ? localDate(time) : "";
-      if (day && day !== lastDate) {
-        rows.push(h("li", { class: "date-row", text: day }));
-        lastDate = day;
-      }
-      const row = marker ? this.markerRow(e, marker, time) : this.eventRow(e, time, stopped && !marker);
-      if (highlight && !marker && matchesQuery(this.parsed, e)) row.classList.add("hit");
-      rows.push(row);
-      if (!marker) shown += 1;
-    }
-    if (this.remote && this.moreAfter) {
-      const later = h("button", { type: "button", class: "btn small", "data-action": "later", text: "Load newer matches" });
-      later.addEventListener("click", () => this.loadLater());
-      rows.push(h("li", { class: "tl-more" }, later, h("span", { "data-field": "newer", text: `Newer matches not loaded (after seq ${this.hi})` })));
-    } else if (!this.remote && this.hi < this.seen) {
-      const later = h("button", { type: "button", class: "btn small", "data-action": "later", text: "Load newer events" });
-      later.addEventListener("click", () => this.loadLater());
-      rows.push(h("li", { class: "tl-more" }, later, h("span", { "data-field": "newer", text: `${plural(this.seen - this.hi, "newer event")} not shown (seq ${this.hi + 1}–${this.seen})` })));
-    }
+    const events = this.rowEvents();
+    const { rows, shown } = this.drawRows(events, null);
+    this.shown = shown;
+    // The seqs the rows were drawn from (syncRows adds and drops at the ends).
+    this.drawnFrom = events.length ? events[0].seq : 0;
+    this.drawnTo = events.length ? events[events.length - 1].seq : -1;
     if (this.events.length === 0 && this.seen === 0) {
       // A run with no event yet (live: the first one replaces this).
       rows.push(h("li", { class: "empty", "data-empty": "events" }, h("h2", { text: "No events recorded for this run." })));
-    } else if (filtering && shown === 0) {
+    } else if (this.filtering() && shown === 0) {
       const clear = h("button", { type: "button", class: "btn small", text: "Clear filters" });
       clear.addEventListener("click", () => this.onUnitFilter(""));
       rows.push(h("li", { class: "empty", "data-empty": "filter" }, h("p", { text: "No events match." }), clear));
     }
-    replace(this.list, rows);
+    replace(this.list, this.edgeRow("earlier"), rows, this.edgeRow("later"));
     if (refocus) {
       const row = this.list.querySelector(`[data-seq="${refocus}"]`);
       if (row) {
@@ -647,11 +622,216 @@ export class Timeline {
         row.focus({ preventScroll: true });
       }
     }
-    this.shown = shown;
-    // Where the last row left off, for appendRows(); none when the window
-    // does not end at the tail (a "newer events" row sits there).
-    this.tail = this.atTail() ? { date: lastDate, stopped } : undefined;
+    this.setsize = this.seen;
     this.onRender();
+  }
+
+  /**
+   * Brings the drawn rows in line with the window without redrawing the
+   * rows that stay: the rows of events new at either end are built (in a
+   * DocumentFragment) and inserted there, the rows of events that left the
+   * window are removed, and only the date and attempt rows at the seams
+   * are made again. Paging a huge run so costs the page read, not the
+   * whole window. At most `limit` events are drawn at each end: "more"
+   * when some are left for another call, else "done". False (nothing
+   * changed) when the drawn rows and the window do not overlap, or nothing
+   * is drawn: render() then.
+   */
+  syncRows(limit = Infinity) {
+    const events = this.rowEvents();
+    let first = this.drawnRow("first");
+    let last = this.drawnRow("last");
+    if (!first || !events.length || this.list.querySelector(":scope > .empty")) return false;
+    const from = events[0].seq;
+    const to = events[events.length - 1].seq;
+    if (to < this.drawnFrom || from > this.drawnTo) return false;
+    for (const edge of this.list.querySelectorAll(":scope > [data-edge]")) edge.remove();
+    // The rows that left the window: at the start (their seam is made
+    // again below), then at the end.
+    let removed = 0;
+    const cut = first && Number(first.dataset.seq) < from;
+    while (first && Number(first.dataset.seq) < from) {
+      const next = this.nextDrawn(first);
+      for (let el = this.list.firstElementChild; el && el !== next; el = this.list.firstElementChild) {
+        if (el.classList.contains("ev")) removed += 1;
+        el.remove();
+      }
+      first = next;
+    }
+    if (first && cut) this.relink(first, null);
+    for (let el = this.list.lastElementChild; el; el = this.list.lastElementChild) {
+      const seq = el.getAttribute("data-seq");
+      if (seq !== null && Number(seq) <= to) break;
+      if (el.classList.contains("ev")) removed += 1;
+      el.remove();
+    }
+    this.shown -= removed;
+    this.drawnFrom = Math.max(this.drawnFrom, from);
+    this.drawnTo = Math.min(this.drawnTo, to);
+    first = this.drawnRow("first");
+    last = this.drawnRow("last");
+    if (!first) {
+      // Every drawn row left (the window moved past them).
+      this.render();
+      return "done";
+    }
+    // The events not drawn yet (or passed over: folded, another attempt).
+    const before = [];
+    const after = [];
+    for (const e of events) {
+      if (e.seq < this.drawnFrom) before.push(e);
+      else if (e.seq > this.drawnTo) after.push(e);
+    }
+    if (before.length) {
+      const chunk = before.slice(-limit);
+      this.drawnFrom = chunk[0].seq;
+      const drawn = this.drawRows(chunk, null);
+      const fragment = document.createDocumentFragment();
+      fragment.append(...drawn.rows);
+      this.list.prepend(fragment);
+      this.shown += drawn.shown;
+      this.relink(first, drawn.last);
+    }
+    if (after.length) {
+      const chunk = after.slice(0, limit);
+      this.drawnTo = chunk[chunk.length - 1].seq;
+      const drawn = this.drawRows(chunk, this.rows.get(last)?.info ?? null);
+      const fragment = document.createDocumentFragment();
+      fragment.append(...drawn.rows);
+      this.list.append(fragment);
+      this.shown += drawn.shown;
+    }
+    // The edge rows once that end is drawn.
+    const top = before.length <= limit && this.edgeRow("earlier");
+    if (top) this.list.prepend(top);
+    const bottom = after.length <= limit && this.edgeRow("later");
+    if (bottom) this.list.append(bottom);
+    if (this.setsize !== this.seen) {
+      // Live events grew the run: every row says so (aria-setsize).
+      for (const r of this.list.querySelectorAll(":scope > [aria-setsize]")) r.setAttribute("aria-setsize", String(this.seen));
+      this.setsize = this.seen;
+    }
+    this.onRender();
+    return before.length > limit || after.length > limit ? "more" : "done";
+  }
+
+  /** The first or last row of an event (a `data-seq` row), or null. */
+  drawnRow(which) {
+    const rows = this.list.children;
+    const n = rows.length;
+    for (let i = 0; i < n; i += 1) {
+      const el = rows[which === "first" ? i : n - 1 - i];
+      if (el.hasAttribute("data-seq")) return el;
+    }
+    return null;
+  }
+
+  /** The event row after `row`, or null. */
+  nextDrawn(row) {
+    let el = row.nextElementSibling;
+    while (el && !el.hasAttribute("data-seq")) el = el.nextElementSibling;
+    return el;
+  }
+
+  /**
+   * Makes the date and attempt rows before `row` again now that the row
+   * before it is `prev` ({attempt, day}; null: it is the first), and
+   * those of the rows after it while what they follow changes.
+   */
+  relink(row, prev) {
+    while (row) {
+      const drawn = this.rows.get(row);
+      if (!drawn) return;
+      while (row.previousElementSibling?.hasAttribute("data-seam")) row.previousElementSibling.remove();
+      const { seams, info } = this.seams(drawn.own, prev);
+      row.before(...seams);
+      const same = info.attempt === drawn.info.attempt && info.day === drawn.info.day;
+      drawn.info = info;
+      if (same) return;
+      prev = info;
+      row = this.nextDrawn(row);
+    }
+  }
+
+  /**
+   * The rows that go before an event's row: "Attempt n of N" when its
+   * attempt differs from the row before (`prev`), the date when its day
+   * does. `info` is what the next row follows.
+   */
+  seams(own, prev) {
+    const seams = [];
+    const total = this.segments.attempts.length;
+    if (total > 1 && !this.filtering() && own.attempt !== prev?.attempt) {
+      seams.push(h("li", { class: "attempt-row", "data-seam": "attempt", "data-attempt": own.attempt, text: `Attempt ${own.attempt} of ${total}` }));
+    }
+    if (own.day && own.day !== prev?.day) seams.push(h("li", { class: "date-row", "data-seam": "date", text: own.day }));
+    return { seams, info: { attempt: own.attempt, day: own.day || prev?.day || "" } };
+  }
+
+  /** Whether the run was stopped just before `seq` (its rows are shaded). */
+  stoppedBefore(seq) {
+    let stopped = false;
+    for (const m of this.segments.markers.values()) {
+      if (m.seq >= seq) break;
+      stopped = m.kind === "stop";
+    }
+    return stopped;
+  }
+
+  /**
+   * The rows of `events` (seq order), following the row `prev` ({attempt,
+   * day}; null: none): `{rows, shown, last}`, `shown` the event rows
+   * drawn, `last` what a row after them follows.
+   */
+  drawRows(events, prev) {
+    const { markers, folded, attempts } = this.segments;
+    const highlight = !this.filter.hide && this.searching();
+    const rows = [];
+    let shown = 0;
+    for (const e of events) {
+      if (folded.has(e.seq)) continue;
+      const marker = markers.get(e.seq);
+      // A filtered window holds what the server matched; only the attempt
+      // is picked here.
+      if (!(this.remote ? this.inAttempt(e) : this.matches(e)) && !marker) continue;
+      if (marker && this.filter.attempt && marker.attempt !== this.filter.attempt) continue;
+      const time = parseTime(e.time);
+      const row = marker ? this.markerRow(e, marker, time) : this.eventRow(e, time, this.stoppedBefore(e.seq));
+      if (highlight && !marker && matchesQuery(this.parsed, e)) row.classList.add("hit");
+      const own = { attempt: attemptOf(attempts, e.seq), day: time ? localDate(time) : "" };
+      const { seams, info } = this.seams(own, prev);
+      rows.push(...seams, row);
+      this.rows.set(row, { own, info });
+      prev = info;
+      if (!marker) shown += 1;
+    }
+    return { rows, shown, last: prev };
+  }
+
+  /**
+   * The row at one end of the window saying what lies beyond it, with
+   * its button ("Load earlier events", "Load newer matches", …); null
+   * when the window reaches that end of the run.
+   */
+  edgeRow(side) {
+    const earlier = side === "earlier";
+    let text;
+    if (this.remote) {
+      if (!(earlier ? this.moreBefore : this.moreAfter)) return null;
+      text = earlier ? `Earlier matches not loaded (before seq ${this.lo})` : `Newer matches not loaded (after seq ${this.hi})`;
+    } else if (earlier) {
+      if (!(this.lo > 1)) return null;
+      text = `${plural(this.lo - 1, "earlier event")} not loaded (seq 1–${this.lo - 1})`;
+    } else {
+      if (!(this.hi < this.seen)) return null;
+      text = `${plural(this.seen - this.hi, "newer event")} not shown (seq ${this.hi + 1}–${this.seen})`;
+    }
+    const what = this.remote ? "matches" : "events";
+    const button = h("button", { type: "button", class: "btn small", "data-action": earlier ? "earlier" : "later", text: earlier ? `Load earlier ${what}` : `Load newer ${what}` });
+    button.addEventListener("click", () => (earlier ? this.loadEarlier() : this.loadLater()));
+    // The top row's text had no field name when the window was unfiltered.
+    const field = earlier ? (this.remote ? "earlier" : null) : "newer";
+    return h("li", { class: "tl-more", "data-edge": side }, button, h("span", { "data-field": field, text }));
   }
 
   /**
