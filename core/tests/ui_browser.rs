@@ -1817,11 +1817,12 @@ fn one_selected_unit_links_the_graph_the_gantt_and_the_timeline_and_survives_a_r
         )
     };
 
-    // The graph selects: the Gantt row lights up, the timeline filters.
+    // The graph selects: the Gantt row lights up, the timeline filters
+    // (its rows are read from the daemon: waited for).
     b.click(".node[data-unit=api]");
     b.wait(
         "api selected",
-        "return location.hash.includes('unit=api') && document.querySelector('.gantt-row.selected')?.dataset.unit === 'api'",
+        "return location.hash.includes('unit=api') && document.querySelector('.gantt-row.selected')?.dataset.unit === 'api' && [...document.querySelectorAll('.ev .ev-unit')].every(u => u.textContent === 'api')",
     );
     assert_eq!(
         selected(&b),
@@ -1833,7 +1834,7 @@ fn one_selected_unit_links_the_graph_the_gantt_and_the_timeline_and_survives_a_r
     b.click(".gantt-row[data-unit=auth] .row-label");
     b.wait(
         "auth selected",
-        "return location.hash.includes('unit=auth') && document.querySelector('.node.selected')?.dataset.unit === 'auth'",
+        "return location.hash.includes('unit=auth') && document.querySelector('.node.selected')?.dataset.unit === 'auth' && [...document.querySelectorAll('.ev .ev-unit')].every(u => u.textContent === 'auth')",
     );
     assert_eq!(
         selected(&b),
@@ -2430,4 +2431,182 @@ fn paging_adds_and_drops_rows_at_the_ends_without_redrawing_the_rest_or_moving_t
     );
     assert_eq!(stayed, json!(498));
     redrawn(&b);
+}
+
+#[test]
+fn picking_an_attempt_reads_it_from_the_whole_run_from_its_start() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    // Three attempts: seqs 1–601 (its STOP at 601), 602–1201 (RESUME at
+    // 602, STOP at 1201), 1202–1500. The page opens at the tail (attempt
+    // 3): attempt 2 is nowhere among the loaded rows.
+    let id = d.start_run("/src/app", &at(0), 4);
+    let task = |seq: u64| json!({"time": at(seq), "type": "task.completed", "unit": format!("u{}", seq % 4), "task": seq});
+    d.events(&id, (1..=600).map(task).collect());
+    d.post(&format!("/api/runs/{id}/stop"), json!({"at": at(601)}));
+    d.post(&format!("/api/runs/{id}/resume"), json!({"at": at(602)}));
+    d.events(&id, (603..=1200).map(task).collect());
+    d.post(&format!("/api/runs/{id}/stop"), json!({"at": at(1201)}));
+    d.post(&format!("/api/runs/{id}/resume"), json!({"at": at(1202)}));
+    d.events(&id, (1203..=1500).map(task).collect());
+    b.goto(&format!("{}{}", d.url("/"), run_hash("/src/app", &id)));
+    b.wait(
+        "the tail",
+        "return document.querySelectorAll('.ev').length === 250 && document.getElementById('tl-attempt')",
+    );
+    let seqs = "const r = [...document.querySelectorAll('li[data-seq]')]; return [r.length, Number(r[0].dataset.seq), Number(r[r.length - 1].dataset.seq)]";
+    assert_eq!(b.js(seqs, json!([])), json!([250, 1251, 1500]));
+    b.js(
+        "const s = document.getElementById('tl-attempt'); s.value = '2'; s.dispatchEvent(new Event('change'))",
+        json!([]),
+    );
+    // Its first page, from its RESUME row, shown from the top.
+    b.wait(
+        "attempt 2's start",
+        "return document.querySelector('li[data-seq]')?.dataset.seq === '602'",
+    );
+    assert_eq!(b.js(seqs, json!([])), json!([250, 602, 851]));
+    assert_eq!(b.texts("li[data-seq='602'] .word"), ["RESUME"]);
+    assert_eq!(
+        b.texts("[data-field=event-count]"),
+        ["Attempt 2: showing 602–851 of 600 events"]
+    );
+    assert_eq!(
+        b.texts("[data-field=newer]"),
+        ["350 newer events not shown (seq 852–1201)"]
+    );
+    assert_eq!(
+        b.js(
+            "return document.querySelector('[data-timeline]').scrollTop",
+            json!([])
+        ),
+        json!(0)
+    );
+    // Scrolling down reads the rest of the attempt, and stops at its STOP.
+    for last in ["1101", "1201"] {
+        b.js(
+            "const t = document.querySelector('[data-timeline]'); t.scrollTop = t.scrollHeight",
+            json!([]),
+        );
+        b.wait(
+            "attempt 2's next page",
+            &format!(
+                "const r = document.querySelectorAll('li[data-seq]'); return r[r.length - 1].dataset.seq === '{last}' && !document.querySelector('[data-edge=later]') === ({last} === 1201)"
+            ),
+        );
+    }
+    assert_eq!(b.js(seqs, json!([])), json!([600, 602, 1201]));
+    assert_eq!(b.texts("li[data-seq='1201'] .word"), ["STOP"]);
+    assert_eq!(
+        b.texts("[data-field=event-count]"),
+        ["Attempt 2: 600 events"]
+    );
+    // With a filter too: the matches of attempt 2 only, from the daemon.
+    b.js(
+        "const s = document.getElementById('tl-unit'); s.value = 'u1'; s.dispatchEvent(new Event('change'))",
+        json!([]),
+    );
+    b.wait(
+        "attempt 2's u1 events",
+        "const r = [...document.querySelectorAll('.ev')]; return r.length === 149 && r.every(e => e.querySelector('.ev-unit').textContent === 'u1')",
+    );
+    let units = b.js(
+        "const r = [...document.querySelectorAll('.ev')].map(e => Number(e.dataset.seq)); return [Math.min(...r), Math.max(...r)]",
+        json!([]),
+    );
+    assert_eq!(units, json!([605, 1197]));
+    assert_eq!(
+        b.texts("[data-field=event-count]"),
+        ["373 matching events in the whole run · 149 shown in attempt 2"]
+    );
+    shot(&b, "run-attempt");
+}
+
+/// Makes the page believe its tab was hidden (`true`) or shown again: the
+/// `visibilitychange` a browser sends, with `document.hidden` to match.
+fn set_hidden(b: &Browser, hidden: bool) {
+    b.js(
+        "Object.defineProperty(document, 'hidden', {value: arguments[0], configurable: true});
+         document.dispatchEvent(new Event('visibilitychange')); return 0",
+        json!([hidden]),
+    );
+}
+
+#[test]
+fn a_hidden_tab_closes_its_streams_and_catches_up_without_duplicates_when_shown() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let id = seed_long_run(&d, 20);
+    b.goto(&format!("{}{}", d.url("/"), run_hash("/src/app", &id)));
+    b.wait(
+        "the run, following live",
+        "return document.querySelector('[data-field=live]')?.textContent === 'live' && document.querySelector('#daemon-state')?.dataset.state === 'live'",
+    );
+    // The streams closed from now on, and those opened.
+    b.js(
+        "window.__streams = []; window.__closed = 0;
+         const close = EventSource.prototype.close;
+         EventSource.prototype.close = function () { window.__closed += 1; return close.call(this); };
+         const Open = window.EventSource;
+         window.EventSource = class extends Open { constructor(...a) { super(...a); window.__streams.push(this); } };
+         return 0",
+        json!([]),
+    );
+    let open_streams =
+        "return window.__streams.filter(s => s.readyState !== EventSource.CLOSED).length";
+    set_hidden(&b, true);
+    // The run's stream is closed (its `live` tag goes) …
+    b.wait(
+        "the live tag gone",
+        "return document.querySelector('[data-field=live]').hidden",
+    );
+    // … and while hidden, what happens is not followed.
+    d.events(
+        &id,
+        vec![
+            ev(500, "task.completed", Some("u1")),
+            ev(501, "unit.failed", Some("u2")),
+        ],
+    );
+    let fresh = d.start_run("/src/app", &at(600), 1);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        b.js(
+            "return document.querySelectorAll('li[data-seq=\"21\"], li[data-seq=\"22\"]').length",
+            json!([])
+        ),
+        json!(0)
+    );
+    // Both the run's and the run list's streams were closed.
+    assert_eq!(b.js("return window.__closed", json!([])), json!(2));
+    assert_eq!(b.js(open_streams, json!([])), json!(0));
+    assert_eq!(b.texts("[data-run] .run-id").len(), 1);
+    // Shown again: both streams reopen, replay what was missed, once.
+    set_hidden(&b, false);
+    b.wait(
+        "the missed events",
+        "return document.querySelector('li[data-seq=\"22\"]') !== null && document.querySelector('[data-field=live]')?.textContent === 'live'",
+    );
+    assert_eq!(b.js(open_streams, json!([])), json!(2));
+    b.wait(
+        "the run created meanwhile",
+        &format!("return document.querySelector(\"[data-run='{fresh}']\") !== null"),
+    );
+    d.events(&id, vec![ev(502, "task.completed", Some("u3"))]);
+    b.wait(
+        "a new event",
+        "return document.querySelector('li[data-seq=\"23\"]') !== null",
+    );
+    let seqs: Vec<u64> = serde_json::from_value(b.js(
+        "return [...document.querySelectorAll('li[data-seq]')].map(r => Number(r.dataset.seq))",
+        json!([]),
+    ))
+    .expect("seqs");
+    assert_eq!(
+        seqs,
+        (1..=23).collect::<Vec<u64>>(),
+        "every event once, in order"
+    );
 }

@@ -67,6 +67,8 @@ export class Timeline {
     // event); then the window holds matches only, not contiguous seqs, and
     // whether matches lie beyond either end is the server's `has_more`.
     this.remote = null;
+    // The seqs of the attempt picked ({from, to}), or null: every attempt.
+    this.range = null;
     this.moreBefore = false;
     this.moreAfter = false;
     // The server's count of matches (filtered windows).
@@ -195,14 +197,52 @@ export class Timeline {
     return localClock(time);
   }
 
-  /** Whether the window ends at the newest event (filtered: the newest match). */
+  /** Whether the window ends at the newest event (filtered: the newest match; an attempt: its last). */
   atTail() {
-    return this.remote ? !this.moreAfter : this.hi >= this.seen;
+    return this.remote ? !this.moreAfter : this.hi >= this.lastSeq();
   }
 
-  /** Whether events (filtered: matches) exist before the window. */
+  /** Whether events (filtered: matches) exist before the window (in the attempt picked). */
   hasEarlier() {
-    return this.remote ? this.moreBefore : this.lo > 1;
+    return this.remote ? this.moreBefore : this.lo > this.firstSeq();
+  }
+
+  /** The first seq the window may hold: 1, or the picked attempt's first. */
+  firstSeq() {
+    return this.range ? this.range.from : 1;
+  }
+
+  /** The last seq the window may hold: the newest, or the picked attempt's last. */
+  lastSeq() {
+    return this.range ? Math.min(this.range.to, this.seen) : this.seen;
+  }
+
+  /**
+   * The seqs of attempt `n` of a resumed run, `{from, to}` (`to` is
+   * Infinity for the last attempt, which live events extend), or null
+   * (every attempt): from its RESUME row (the run's first event for
+   * attempt 1) to the event before the next attempt's RESUME.
+   */
+  rangeOf(n) {
+    const attempts = this.segments.attempts;
+    const at = n > 0 ? attempts.findIndex((a) => a.n === n) : -1;
+    if (at < 0) return null;
+    const next = attempts[at + 1];
+    return { from: attempts[at].fromSeq, to: next ? next.fromSeq - 1 : Infinity };
+  }
+
+  /**
+   * The events-API parameters of a read: the filters (`remote`), then
+   * `params`, with the seq bounds narrowed to the picked attempt
+   * (`after_seq` / `before_seq`), so an attempt is read from the whole
+   * run, not picked among the loaded rows.
+   */
+  query(params) {
+    const out = { ...this.remote, ...params };
+    const r = this.range;
+    if (r && r.from > 1) out.after_seq = Math.max(out.after_seq ?? 0, r.from - 1);
+    if (r && Number.isFinite(r.to)) out.before_seq = Math.min(out.before_seq ?? Infinity, r.to + 1);
+    return out;
   }
 
   /** Empties the window (to be read anew); pending reads are dropped. */
@@ -297,7 +337,7 @@ export class Timeline {
     this.loading = true;
     try {
       const bound = Number.isFinite(beforeSeq) ? beforeSeq : undefined;
-      const page = await api.events(this.run.id, { ...this.remote, before_seq: bound, order: "desc", limit: PAGE });
+      const page = await api.events(this.run.id, this.query({ before_seq: bound, order: "desc", limit: PAGE }));
       if (gen !== this.gen) return;
       const fresh = page.events.reverse().filter((e) => this.lo === 0 || e.seq < this.lo);
       this.events = fresh.concat(this.events);
@@ -321,7 +361,7 @@ export class Timeline {
       let read = 0;
       while (read < max) {
         const limit = Math.min(1000, max - read);
-        const page = await api.events(this.run.id, { ...this.remote, after_seq: this.hi, limit: Number.isFinite(limit) ? limit : 1000 });
+        const page = await api.events(this.run.id, this.query({ after_seq: this.hi, limit: Number.isFinite(limit) ? limit : 1000 }));
         if (gen !== this.gen) return;
         const fresh = page.events.filter((e) => e.seq > this.hi);
         this.events.push(...fresh);
@@ -419,7 +459,13 @@ export class Timeline {
    * at the bottom); elsewhere the "newer events" row just counts them.
    */
   append(events, segments) {
-    const fresh = events.filter((e) => e.seq > this.seen).sort((a, b) => a.seq - b.seq);
+    const all = events.filter((e) => e.seq > this.seen).sort((a, b) => a.seq - b.seq);
+    // An earlier attempt picked: what comes now is not in it.
+    const fresh = this.range ? all.filter((e) => e.seq <= this.range.to) : all;
+    if (all.length && fresh.length < all.length) {
+      this.seen = all[all.length - 1].seq;
+      this.run = { ...this.run, last_seq: Math.max(this.run.last_seq ?? 0, this.seen) };
+    }
     if (segments) this.segments = segments;
     if (this.remote) {
       this.appendFiltered(fresh, Boolean(segments));
@@ -431,7 +477,7 @@ export class Timeline {
     // Away from the newest rows, new events are counted on the pill.
     if (fresh.length && !(wasAtTail && atBottom)) this.notePill(fresh.length);
     if (fresh.length) {
-      this.seen = fresh[fresh.length - 1].seq;
+      this.seen = Math.max(this.seen, fresh[fresh.length - 1].seq);
       this.run = { ...this.run, last_seq: Math.max(this.run.last_seq ?? 0, this.seen) };
       if (wasAtTail) {
         this.events.push(...fresh);
@@ -463,7 +509,7 @@ export class Timeline {
    */
   appendFiltered(fresh, marked) {
     if (fresh.length) {
-      this.seen = fresh[fresh.length - 1].seq;
+      this.seen = Math.max(this.seen, fresh[fresh.length - 1].seq);
       this.run = { ...this.run, last_seq: Math.max(this.run.last_seq ?? 0, this.seen) };
     }
     const hits = fresh.filter((e) => passes(this.filter, this.parsed, e));
@@ -505,22 +551,33 @@ export class Timeline {
     this.filter = { ...this.filter, ...filter };
     this.parsed = parseQuery(this.filter.query);
     const params = serverParams(this.filter);
-    if (sameParams(params, this.remote)) {
+    const range = this.rangeOf(this.filter.attempt);
+    const sameRange = (range?.from ?? 0) === (this.range?.from ?? 0);
+    if (sameParams(params, this.remote) && sameRange) {
       this.renderAnchored();
       return;
     }
-    // Clearing goes back to where the reader is in the run; a new filter
-    // from the tail (a reader following the newest events) opens at its tail.
-    const anchor = params && this.stuck && this.atTail() ? 0 : this.seqInView();
+    // An attempt picked opens at its start (its RESUME row). Clearing goes
+    // back to where the reader is in the run; a new filter from the tail (a
+    // reader following the newest events) opens at its tail.
+    const picked = !sameRange && range ? range.from : 0;
+    const anchor = picked || (params && this.stuck && this.atTail()) ? 0 : this.seqInView();
     this.remote = params;
+    this.range = range;
     this.total = 0;
     this.reset();
     // A newer filter (typing) supersedes this one.
     const mine = (this.filterGen = (this.filterGen ?? 0) + 1);
-    if (anchor) await this.loadAround(anchor);
+    if (picked) await this.fetchAfter(PAGE);
+    else if (anchor) await this.loadAround(anchor);
     else await this.loadTail();
     if (mine !== this.filterGen) return;
     this.render();
+    if (picked) {
+      this.scroller.scrollTop = 0;
+      this.stuck = this.atBottom();
+      return;
+    }
     const rows = [...this.list.querySelectorAll("li[data-seq]")];
     const near = anchor ? rows.find((r) => Number(r.getAttribute("data-seq")) >= anchor) : null;
     if (near) {
@@ -543,7 +600,7 @@ export class Timeline {
     if (!this.searching()) return 0;
     const from = this.matchAt || this.seqInView() || (dir > 0 ? 0 : this.seen + 1);
     const bound = dir > 0 ? { after_seq: from } : { before_seq: from, order: "desc" };
-    const page = await api.events(this.run.id, { ...this.remote, q: text, ...bound, limit: 1 });
+    const page = await api.events(this.run.id, this.query({ q: text, ...bound, limit: 1 }));
     const hit = page.events[0];
     if (!hit) return 0;
     this.matchAt = hit.seq;
@@ -562,7 +619,7 @@ export class Timeline {
    * it, highlighted and focused. False when the run has none.
    */
   async jumpToFirstFailure() {
-    const page = await api.events(this.run.id, { ...this.remote, failed: "true", limit: 1 });
+    const page = await api.events(this.run.id, this.query({ failed: "true", limit: 1 }));
     const first = page.events[0];
     if (!first) return false;
     return this.reveal(first.seq);
@@ -820,11 +877,13 @@ export class Timeline {
       if (!(earlier ? this.moreBefore : this.moreAfter)) return null;
       text = earlier ? `Earlier matches not loaded (before seq ${this.lo})` : `Newer matches not loaded (after seq ${this.hi})`;
     } else if (earlier) {
-      if (!(this.lo > 1)) return null;
-      text = `${plural(this.lo - 1, "earlier event")} not loaded (seq 1–${this.lo - 1})`;
+      const first = this.firstSeq();
+      if (!(this.lo > first)) return null;
+      text = `${plural(this.lo - first, "earlier event")} not loaded (seq ${first}–${this.lo - 1})`;
     } else {
-      if (!(this.hi < this.seen)) return null;
-      text = `${plural(this.seen - this.hi, "newer event")} not shown (seq ${this.hi + 1}–${this.seen})`;
+      const last = this.lastSeq();
+      if (!(this.hi < last)) return null;
+      text = `${plural(last - this.hi, "newer event")} not shown (seq ${this.hi + 1}–${last})`;
     }
     const what = this.remote ? "matches" : "events";
     const button = h("button", { type: "button", class: "btn small", "data-action": earlier ? "earlier" : "later", text: earlier ? `Load earlier ${what}` : `Load newer ${what}` });
