@@ -523,6 +523,30 @@ fn a_run_with_a_graph_shows_event_colours_and_stop_resume_markers() {
     shot(&b, "run");
     assert_accessible(&b, "a run with a graph");
 
+    // The whole payload on demand: a button, its text built when opened.
+    let toggle = "const t = document.querySelector('.ev .payload-toggle'); return [t.getAttribute('aria-expanded'), t.textContent, t.parentNode.querySelector('pre')?.textContent ?? ''];";
+    let closed = b.js(toggle, json!([]));
+    assert_eq!(closed, json!(["false", "payload ▸", ""]));
+    b.js(
+        "document.querySelector('.ev .payload-toggle').click()",
+        json!([]),
+    );
+    let open = b.js(toggle, json!([]));
+    assert_eq!(open[0], "true");
+    assert_eq!(open[1], "payload ▾");
+    assert!(
+        open[2]
+            .as_str()
+            .unwrap_or_default()
+            .contains("\"unit_count\": 6"),
+        "{open}"
+    );
+    b.js(
+        "document.querySelector('.ev .payload-toggle').click()",
+        json!([]),
+    );
+    assert_eq!(b.js(toggle, json!([])), closed);
+
     // Attempt 2 alone: the events after the RESUME, and that RESUME.
     b.js(
         "const s = document.getElementById('tl-attempt'); s.value = '2'; s.dispatchEvent(new Event('change'))",

@@ -932,6 +932,25 @@ export class Timeline {
       : h("span", { class: "ev-time", title, text });
   }
 
+  /**
+   * "payload ▸": a button that shows the whole payload, built when opened.
+   * Not a <details> per row: its shadow tree was about a third of a row's
+   * layout, paid for every row drawn while paging.
+   */
+  payloadToggle(p) {
+    const button = h("button", { type: "button", class: "ev-k payload-toggle", "aria-expanded": "false", text: "payload ▸" });
+    const box = h("span", { class: "ev-payload" }, button);
+    button.addEventListener("click", () => {
+      const open = button.getAttribute("aria-expanded") !== "true";
+      button.setAttribute("aria-expanded", String(open));
+      button.textContent = open ? "payload ▾" : "payload ▸";
+      box.classList.toggle("open", open);
+      if (open) box.append(h("pre", { class: "mono", text: JSON.stringify(p, null, 2) }));
+      else box.querySelector("pre")?.remove();
+    });
+    return box;
+  }
+
   eventRow(e, time, inStop) {
     const bad = isFailureType(e.type);
     const main = [];
@@ -952,9 +971,7 @@ export class Timeline {
       if (p._truncated === true) {
         main.push(h("span", { class: "redacted", text: `payload truncated (${p._original_bytes ?? "?"} bytes)` }));
       }
-      if (Object.keys(p).length) {
-        main.push(h("details", { class: "ev-payload" }, h("summary", { class: "ev-k", text: "payload" }), h("pre", { class: "mono", text: JSON.stringify(p, null, 2) })));
-      }
+      if (Object.keys(p).length) main.push(this.payloadToggle(p));
     }
     const cls = `ev tone-${eventTone(e.type)}${bad ? " bad" : ""}${inStop ? " in-stop" : ""}${e.seq === this.target ? " target" : ""}`;
     return h(
