@@ -1298,15 +1298,19 @@ fn unknown_query_parameters_are_refused_not_ignored() {
 }
 
 #[test]
-fn the_vendored_d3_goes_gzipped_to_browsers_that_accept_it_and_unpacks_to_the_same_bytes() {
+fn every_ui_file_goes_gzipped_to_clients_that_accept_it_and_unpacks_to_the_same_bytes() {
+    use std::io::Read as _;
     let d = Daemon::start();
     let port = d.addr.port();
-    let ask = |encoding: &str| {
+    let ask = |path: &str, extra: &str| {
         let mut stream = TcpStream::connect(d.addr).expect("connect");
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .expect("timeout");
         stream
             .write_all(
                 format!(
-                    "GET /ui/vendor/d3.v7.9.2.min.js HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{encoding}Connection: close\r\n\r\n"
+                    "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{extra}Connection: close\r\n\r\n"
                 )
                 .as_bytes(),
             )
@@ -1320,43 +1324,99 @@ fn the_vendored_d3_goes_gzipped_to_browsers_that_accept_it_and_unpacks_to_the_sa
         let head = String::from_utf8_lossy(&out[..split]).to_ascii_lowercase();
         (head, out[split + 4..].to_vec())
     };
-    let (plain_head, plain) = ask("");
-    assert!(!plain_head.contains("content-encoding"), "{plain_head}");
-    assert!(plain_head.contains("vary: accept-encoding"), "{plain_head}");
-    let (gz_head, gz) = ask("Accept-Encoding: gzip, deflate, br\r\n");
-    assert!(gz_head.contains("content-encoding: gzip"), "{gz_head}");
-    assert!(gz_head.contains("vary: accept-encoding"), "{gz_head}");
-    assert!(
-        gz.len() * 2 < plain.len(),
-        "{} vs {}",
-        gz.len(),
-        plain.len()
-    );
     let etag = |head: &str| {
         head.lines()
             .find_map(|l| l.strip_prefix("etag: "))
             .map(str::to_owned)
+            .expect("an etag")
     };
-    assert_ne!(etag(&plain_head), etag(&gz_head), "one tag per encoding");
-    // The committed .gz is the very file, gzipped: gzip itself says so.
-    let mut gunzip = std::process::Command::new("gzip")
-        .arg("-dc")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("gzip is installed");
-    gunzip
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(&gz)
-        .expect("feed gzip");
-    let unpacked = gunzip.wait_with_output().expect("gzip -dc");
-    assert!(unpacked.status.success());
-    assert!(
-        unpacked.stdout == plain,
-        "the .gz does not unpack to the served file"
-    );
+    let mut plain_total = 0;
+    let mut gz_total = 0;
+    for path in [
+        "/",
+        "/ui/app.js",
+        "/ui/app.css",
+        "/ui/timeline.js",
+        "/ui/detail.js",
+        "/ui/vendor/d3.v7.9.2.min.js",
+        "/ui/vendor/LICENSE-d3.txt",
+    ] {
+        // Without Accept-Encoding (curl, scripts): the plain bytes.
+        let (plain_head, plain) = ask(path, "");
+        assert!(
+            plain_head.starts_with("http/1.1 200"),
+            "{path}: {plain_head}"
+        );
+        assert!(
+            !plain_head.contains("content-encoding"),
+            "{path}: {plain_head}"
+        );
+        assert!(
+            plain_head.contains("vary: accept-encoding"),
+            "{path}: {plain_head}"
+        );
+        // A browser: gzip, smaller (a script: half or less), the same bytes unpacked.
+        let (gz_head, gz) = ask(path, "Accept-Encoding: gzip, deflate, br, zstd\r\n");
+        assert!(gz_head.starts_with("http/1.1 200"), "{path}: {gz_head}");
+        assert!(
+            gz_head.contains("content-encoding: gzip"),
+            "{path}: {gz_head}"
+        );
+        assert!(
+            gz_head.contains("vary: accept-encoding"),
+            "{path}: {gz_head}"
+        );
+        assert!(
+            gz_head.contains(&format!("content-length: {}", gz.len())),
+            "{path}: {gz_head}"
+        );
+        assert!(
+            gz.len() < plain.len() && (plain.len() < 4096 || gz.len() * 2 < plain.len()),
+            "{path}: {} vs {}",
+            gz.len(),
+            plain.len()
+        );
+        let mut unpacked = Vec::new();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_end(&mut unpacked)
+            .expect("gunzip");
+        assert!(
+            unpacked == plain,
+            "{path}: the gzip does not unpack to the file"
+        );
+        // The same headers either way; one entity tag per encoding.
+        for h in [
+            "content-security-policy:",
+            "x-content-type-options: nosniff",
+            "content-type:",
+        ] {
+            assert!(gz_head.contains(h) && plain_head.contains(h), "{path}: {h}");
+        }
+        let (plain_tag, gz_tag) = (etag(&plain_head), etag(&gz_head));
+        assert_ne!(plain_tag, gz_tag, "{path}: one tag per encoding");
+        // Revalidation: each tag is current for its own encoding only.
+        let (head, body) = ask(
+            path,
+            &format!("Accept-Encoding: gzip\r\nIf-None-Match: {gz_tag}\r\n"),
+        );
+        assert!(head.starts_with("http/1.1 304"), "{path}: {head}");
+        assert!(body.is_empty());
+        let (head, body) = ask(path, &format!("If-None-Match: {gz_tag}\r\n"));
+        assert!(head.starts_with("http/1.1 200"), "{path}: {head}");
+        assert!(body == plain, "{path}");
+        let (head, _) = ask(
+            path,
+            &format!("Accept-Encoding: gzip\r\nIf-None-Match: {plain_tag}\r\n"),
+        );
+        assert!(head.starts_with("http/1.1 200"), "{path}: {head}");
+        // gzip refused (q=0): plain.
+        let (head, body) = ask(path, "Accept-Encoding: gzip;q=0, br\r\n");
+        assert!(!head.contains("content-encoding"), "{path}: {head}");
+        assert!(body == plain, "{path}");
+        plain_total += plain.len();
+        gz_total += gz.len();
+    }
+    eprintln!("plain {plain_total} bytes, gzipped {gz_total} bytes");
 }
 
 // ---- events: both directions, search, offset, export -------------------------------

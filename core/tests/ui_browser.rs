@@ -523,6 +523,30 @@ fn a_run_with_a_graph_shows_event_colours_and_stop_resume_markers() {
     shot(&b, "run");
     assert_accessible(&b, "a run with a graph");
 
+    // The whole payload on demand: a button, its text built when opened.
+    let toggle = "const t = document.querySelector('.ev .payload-toggle'); return [t.getAttribute('aria-expanded'), t.textContent, t.parentNode.querySelector('pre')?.textContent ?? ''];";
+    let closed = b.js(toggle, json!([]));
+    assert_eq!(closed, json!(["false", "payload ▸", ""]));
+    b.js(
+        "document.querySelector('.ev .payload-toggle').click()",
+        json!([]),
+    );
+    let open = b.js(toggle, json!([]));
+    assert_eq!(open[0], "true");
+    assert_eq!(open[1], "payload ▾");
+    assert!(
+        open[2]
+            .as_str()
+            .unwrap_or_default()
+            .contains("\"unit_count\": 6"),
+        "{open}"
+    );
+    b.js(
+        "document.querySelector('.ev .payload-toggle').click()",
+        json!([]),
+    );
+    assert_eq!(b.js(toggle, json!([])), closed);
+
     // Attempt 2 alone: the events after the RESUME, and that RESUME.
     b.js(
         "const s = document.getElementById('tl-attempt'); s.value = '2'; s.dispatchEvent(new Event('change'))",
@@ -1228,27 +1252,7 @@ fn measure_the_ui() {
         "the tail again",
         "return performance.getEntriesByName('otto:timeline-tail').length",
     );
-    let frames = b.js_async(
-        "const done = arguments[arguments.length - 1];
-         const box = document.querySelector('[data-timeline]');
-         const gaps = [], work = [];
-         (async () => {
-           let last = await new Promise(r => requestAnimationFrame(r));
-           for (let i = 0; i < 240; i++) {
-             const t0 = performance.now();
-             box.scrollTop = Math.max(0, box.scrollTop - 600);
-             void box.getBoundingClientRect().height; void box.scrollHeight;
-             work.push(performance.now() - t0);
-             const now = await new Promise(r => requestAnimationFrame(r));
-             gaps.push(now - last); last = now;
-           }
-           const q = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return Math.round(s[Math.min(s.length - 1, Math.floor(p * s.length))] * 10) / 10; };
-           done({frames: gaps.length, gap_p50: q(gaps, 0.5), gap_p95: q(gaps, 0.95), gap_max: q(gaps, 1), over_20ms: gaps.filter(g => g > 20).length,
-                 work_p50: q(work, 0.5), work_p95: q(work, 0.95), work_max: q(work, 1),
-                 rows_in_dom: document.querySelectorAll('.ev').length, first_seq: Number(document.querySelector('li[data-seq]')?.dataset.seq)});
-         })();",
-        json!([]),
-    );
+    let frames = b.js_async(SCROLL_UP_JS, json!([600, 240]));
     println!("scrolling the timeline up from the tail: {frames}");
 }
 
@@ -1841,11 +1845,12 @@ fn one_selected_unit_links_the_graph_the_gantt_and_the_timeline_and_survives_a_r
         )
     };
 
-    // The graph selects: the Gantt row lights up, the timeline filters.
+    // The graph selects: the Gantt row lights up, the timeline filters
+    // (its rows are read from the daemon: waited for).
     b.click(".node[data-unit=api]");
     b.wait(
         "api selected",
-        "return location.hash.includes('unit=api') && document.querySelector('.gantt-row.selected')?.dataset.unit === 'api'",
+        "return location.hash.includes('unit=api') && document.querySelector('.gantt-row.selected')?.dataset.unit === 'api' && [...document.querySelectorAll('.ev .ev-unit')].every(u => u.textContent === 'api')",
     );
     assert_eq!(
         selected(&b),
@@ -1857,7 +1862,7 @@ fn one_selected_unit_links_the_graph_the_gantt_and_the_timeline_and_survives_a_r
     b.click(".gantt-row[data-unit=auth] .row-label");
     b.wait(
         "auth selected",
-        "return location.hash.includes('unit=auth') && document.querySelector('.node.selected')?.dataset.unit === 'auth'",
+        "return location.hash.includes('unit=auth') && document.querySelector('.node.selected')?.dataset.unit === 'auth' && [...document.querySelectorAll('.ev .ev-unit')].every(u => u.textContent === 'auth')",
     );
     assert_eq!(
         selected(&b),
@@ -2282,5 +2287,354 @@ fn live_events_while_filtered_are_added_only_when_they_match() {
     assert_eq!(
         b.texts("[data-field=event-count]"),
         ["301 matching events in the whole run · 251 shown"]
+    );
+}
+
+/// The script that scrolls a timeline up from its tail by `arguments[0]`
+/// px per animation frame for `arguments[1]` frames and answers the frame
+/// intervals, the synchronous work of each step and the long tasks seen.
+const SCROLL_UP_JS: &str = "const [step, n] = arguments; const done = arguments[arguments.length - 1];
+     const box = document.querySelector('[data-timeline]');
+     const gaps = [], work = [], long = [];
+     const obs = new PerformanceObserver(l => { for (const e of l.getEntries()) long.push(Math.round(e.duration)); });
+     try { obs.observe({type: 'longtask'}); } catch {}
+     (async () => {
+       let last = await new Promise(r => requestAnimationFrame(r));
+       for (let i = 0; i < n; i++) {
+         const t0 = performance.now();
+         box.scrollTop = Math.max(0, box.scrollTop - step);
+         void box.getBoundingClientRect().height; void box.scrollHeight;
+         work.push(performance.now() - t0);
+         const now = await new Promise(r => requestAnimationFrame(r));
+         gaps.push(now - last); last = now;
+       }
+       obs.disconnect();
+       const q = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return Math.round(s[Math.min(s.length - 1, Math.floor(p * s.length))] * 10) / 10; };
+       done({frames: gaps.length, gap_p50: q(gaps, 0.5), gap_p95: q(gaps, 0.95), gap_max: q(gaps, 1), over_20ms: gaps.filter(g => g > 20).length,
+             over_50ms: gaps.filter(g => g > 50).length, work_p50: q(work, 0.5), work_p95: q(work, 0.95), work_max: q(work, 1), long_tasks: long,
+             rows_in_dom: document.querySelectorAll('.ev').length, first_seq: Number(document.querySelector('li[data-seq]')?.dataset.seq)});
+     })();";
+
+#[test]
+#[ignore = "a measurement; prints numbers"]
+fn measure_the_timeline_paging() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let big = d.start_run("/src/app", &at(0), 8);
+    let events: Vec<Value> = (0..100_000u64)
+        .map(|i| {
+            json!({"time": at(i / 10), "type": if i % 2 == 0 { "task.started" } else { "task.completed" },
+                   "unit": format!("unit-{}", i % 8), "task": i / 2 + 1, "payload": {"title": "a task"}})
+        })
+        .collect();
+    d.events(&big, events);
+    for round in 0..3 {
+        b.goto("about:blank");
+        b.goto(&format!("{}{}", d.url("/"), run_hash("/src/app", &big)));
+        b.wait(
+            "the tail",
+            "return performance.getEntriesByName('otto:timeline-tail').length",
+        );
+        let frames = b.js_async(SCROLL_UP_JS, json!([600, 240]));
+        println!("round {round}: scrolling the timeline up from the tail: {frames}");
+    }
+    println!(
+        "load average: {}",
+        std::fs::read_to_string("/proc/loadavg").unwrap_or_default()
+    );
+}
+
+/// Every row of the timeline as `class|seq|text`, in order.
+const TIMELINE_ROWS: &str = "return [...document.querySelectorAll('.tl-list > li')].map(li => li.className + '|' + (li.dataset.seq ?? '') + '|' + li.textContent)";
+
+/// Marks the rows now drawn (a property, not an attribute: the rows look
+/// the same).
+const MARK_ROWS: &str =
+    "for (const r of document.querySelectorAll('.tl-list > li')) r.__before = true; return 0";
+
+#[test]
+fn paging_adds_and_drops_rows_at_the_ends_without_redrawing_the_rest_or_moving_the_view() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    // 1,200 events ten seconds apart from 22:30 in the browser's zone
+    // (UTC+5:30): the day changes at seq 540; a stop and a resume at seqs
+    // 500 and 501 make two attempts (their rows are not `.ev` rows: a
+    // window of 750 events then has 748). So the pages (250 from the tail)
+    // meet in the middle of a day and of an attempt, and the date and
+    // attempt rows at their seams must be made again.
+    let base = chrono::DateTime::parse_from_rfc3339("2026-03-10T17:00:00Z").expect("time");
+    let time = |seq: u64| {
+        (base + chrono::Duration::seconds(seq as i64 * 10))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    let id = d.start_run("/src/app", &time(0), 4);
+    let task = |seq: u64| json!({"time": time(seq), "type": "task.completed", "unit": format!("u{}", seq % 4), "task": seq});
+    d.events(&id, (1..500).map(task).collect());
+    d.post(
+        &format!("/api/runs/{id}/stop"),
+        json!({"reason": "paused", "at": time(500)}),
+    );
+    d.post(&format!("/api/runs/{id}/resume"), json!({"at": time(501)}));
+    d.events(&id, (502..=1200).map(task).collect());
+    b.goto(&format!("{}{}", d.url("/"), run_hash("/src/app", &id)));
+    b.wait(
+        "the tail",
+        "return document.querySelectorAll('.ev').length === 250",
+    );
+    let window = |b: &Browser| b.js(WINDOW_JS, json!([]));
+    // A full redraw of the same window (the time zone switched away and
+    // back): what incremental paging drew must be exactly that.
+    let redrawn = |b: &Browser| {
+        let drawn = b.js(TIMELINE_ROWS, json!([]));
+        b.js(MARK_ROWS, json!([]));
+        b.click("#zone-utc");
+        b.click("#zone-local");
+        b.wait(
+            "the redraw",
+            "return !document.querySelector('.tl-list > li').__before",
+        );
+        assert_eq!(
+            b.js(TIMELINE_ROWS, json!([])),
+            drawn,
+            "the rows paging drew differ from a full redraw"
+        );
+    };
+    for (expected, kept) in [
+        (json!([500, 701, 1200]), 250),
+        (json!([748, 451, 1200]), 500),
+        (json!([748, 201, 950]), 498),
+    ] {
+        b.js(MARK_ROWS, json!([]));
+        // Where the first row is once scrolled to the top (the page before
+        // is read meanwhile).
+        let first = expected[1].as_u64().unwrap_or(0) + 250;
+        let row_top = format!(
+            "const t = document.querySelector('[data-timeline]').getBoundingClientRect().top; return document.querySelector('.ev[data-seq=\"{first}\"]').getBoundingClientRect().top - t"
+        );
+        let top = b.js(
+            &format!("document.querySelector('[data-timeline]').scrollTop = 0; {row_top}"),
+            json!([]),
+        );
+        b.wait(
+            "the page before",
+            &format!(
+                "const r = document.querySelectorAll('.ev'); return r.length === {} && r[0].dataset.seq === '{}' && !document.querySelector('[data-edge=earlier]')?.previousElementSibling",
+                expected[0], expected[1]
+            ),
+        );
+        assert_eq!(window(&b), expected);
+        // The rows that stayed are the same elements: nothing was redrawn.
+        let stayed = b.js(
+            "return [...document.querySelectorAll('.ev')].filter(r => r.__before).length",
+            json!([]),
+        );
+        assert_eq!(stayed, json!(kept));
+        // The row that was first is where it was on screen (the new rows
+        // went above it, the view did not move).
+        let at = b.js(&row_top, json!([]));
+        let moved = at.as_f64().expect("top") - top.as_f64().expect("top");
+        assert!(moved.abs() < 1.0, "the row in view moved by {moved} px");
+    }
+    redrawn(&b);
+    assert_eq!(
+        b.texts(".attempt-row"),
+        ["Attempt 1 of 2", "Attempt 2 of 2"]
+    );
+    // Scrolling down reads the newer page back and drops the top rows.
+    b.js(MARK_ROWS, json!([]));
+    b.js(
+        "const t = document.querySelector('[data-timeline]'); t.scrollTop = t.scrollHeight",
+        json!([]),
+    );
+    b.wait(
+        "the page after",
+        "const r = document.querySelectorAll('.ev'); return r[r.length - 1].dataset.seq === '1200'",
+    );
+    assert_eq!(window(&b), json!([748, 451, 1200]));
+    let stayed = b.js(
+        "return [...document.querySelectorAll('.ev')].filter(r => r.__before).length",
+        json!([]),
+    );
+    assert_eq!(stayed, json!(498));
+    redrawn(&b);
+}
+
+#[test]
+fn picking_an_attempt_reads_it_from_the_whole_run_from_its_start() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    // Three attempts: seqs 1–601 (its STOP at 601), 602–1201 (RESUME at
+    // 602, STOP at 1201), 1202–1500. The page opens at the tail (attempt
+    // 3): attempt 2 is nowhere among the loaded rows.
+    let id = d.start_run("/src/app", &at(0), 4);
+    let task = |seq: u64| json!({"time": at(seq), "type": "task.completed", "unit": format!("u{}", seq % 4), "task": seq});
+    d.events(&id, (1..=600).map(task).collect());
+    d.post(&format!("/api/runs/{id}/stop"), json!({"at": at(601)}));
+    d.post(&format!("/api/runs/{id}/resume"), json!({"at": at(602)}));
+    d.events(&id, (603..=1200).map(task).collect());
+    d.post(&format!("/api/runs/{id}/stop"), json!({"at": at(1201)}));
+    d.post(&format!("/api/runs/{id}/resume"), json!({"at": at(1202)}));
+    d.events(&id, (1203..=1500).map(task).collect());
+    b.goto(&format!("{}{}", d.url("/"), run_hash("/src/app", &id)));
+    b.wait(
+        "the tail",
+        "return document.querySelectorAll('.ev').length === 250 && document.getElementById('tl-attempt')",
+    );
+    let seqs = "const r = [...document.querySelectorAll('li[data-seq]')]; return [r.length, Number(r[0].dataset.seq), Number(r[r.length - 1].dataset.seq)]";
+    assert_eq!(b.js(seqs, json!([])), json!([250, 1251, 1500]));
+    b.js(
+        "const s = document.getElementById('tl-attempt'); s.value = '2'; s.dispatchEvent(new Event('change'))",
+        json!([]),
+    );
+    // Its first page, from its RESUME row, shown from the top.
+    b.wait(
+        "attempt 2's start",
+        "return document.querySelector('li[data-seq]')?.dataset.seq === '602'",
+    );
+    assert_eq!(b.js(seqs, json!([])), json!([250, 602, 851]));
+    assert_eq!(b.texts("li[data-seq='602'] .word"), ["RESUME"]);
+    assert_eq!(
+        b.texts("[data-field=event-count]"),
+        ["Attempt 2: showing 602–851 of 600 events"]
+    );
+    assert_eq!(
+        b.texts("[data-field=newer]"),
+        ["350 newer events not shown (seq 852–1201)"]
+    );
+    assert_eq!(
+        b.js(
+            "return document.querySelector('[data-timeline]').scrollTop",
+            json!([])
+        ),
+        json!(0)
+    );
+    // Scrolling down reads the rest of the attempt, and stops at its STOP.
+    for last in ["1101", "1201"] {
+        b.js(
+            "const t = document.querySelector('[data-timeline]'); t.scrollTop = t.scrollHeight",
+            json!([]),
+        );
+        b.wait(
+            "attempt 2's next page",
+            &format!(
+                "const r = document.querySelectorAll('li[data-seq]'); return r[r.length - 1].dataset.seq === '{last}' && !document.querySelector('[data-edge=later]') === ({last} === 1201)"
+            ),
+        );
+    }
+    assert_eq!(b.js(seqs, json!([])), json!([600, 602, 1201]));
+    assert_eq!(b.texts("li[data-seq='1201'] .word"), ["STOP"]);
+    assert_eq!(
+        b.texts("[data-field=event-count]"),
+        ["Attempt 2: 600 events"]
+    );
+    // With a filter too: the matches of attempt 2 only, from the daemon.
+    b.js(
+        "const s = document.getElementById('tl-unit'); s.value = 'u1'; s.dispatchEvent(new Event('change'))",
+        json!([]),
+    );
+    b.wait(
+        "attempt 2's u1 events",
+        "const r = [...document.querySelectorAll('.ev')]; return r.length === 149 && r.every(e => e.querySelector('.ev-unit').textContent === 'u1')",
+    );
+    let units = b.js(
+        "const r = [...document.querySelectorAll('.ev')].map(e => Number(e.dataset.seq)); return [Math.min(...r), Math.max(...r)]",
+        json!([]),
+    );
+    assert_eq!(units, json!([605, 1197]));
+    assert_eq!(
+        b.texts("[data-field=event-count]"),
+        ["373 matching events in the whole run · 149 shown in attempt 2"]
+    );
+    shot(&b, "run-attempt");
+}
+
+/// Makes the page believe its tab was hidden (`true`) or shown again: the
+/// `visibilitychange` a browser sends, with `document.hidden` to match.
+fn set_hidden(b: &Browser, hidden: bool) {
+    b.js(
+        "Object.defineProperty(document, 'hidden', {value: arguments[0], configurable: true});
+         document.dispatchEvent(new Event('visibilitychange')); return 0",
+        json!([hidden]),
+    );
+}
+
+#[test]
+fn a_hidden_tab_closes_its_streams_and_catches_up_without_duplicates_when_shown() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let id = seed_long_run(&d, 20);
+    b.goto(&format!("{}{}", d.url("/"), run_hash("/src/app", &id)));
+    b.wait(
+        "the run, following live",
+        "return document.querySelector('[data-field=live]')?.textContent === 'live' && document.querySelector('#daemon-state')?.dataset.state === 'live'",
+    );
+    // The streams closed from now on, and those opened.
+    b.js(
+        "window.__streams = []; window.__closed = 0;
+         const close = EventSource.prototype.close;
+         EventSource.prototype.close = function () { window.__closed += 1; return close.call(this); };
+         const Open = window.EventSource;
+         window.EventSource = class extends Open { constructor(...a) { super(...a); window.__streams.push(this); } };
+         return 0",
+        json!([]),
+    );
+    let open_streams =
+        "return window.__streams.filter(s => s.readyState !== EventSource.CLOSED).length";
+    set_hidden(&b, true);
+    // The run's stream is closed (its `live` tag goes) …
+    b.wait(
+        "the live tag gone",
+        "return document.querySelector('[data-field=live]').hidden",
+    );
+    // … and while hidden, what happens is not followed.
+    d.events(
+        &id,
+        vec![
+            ev(500, "task.completed", Some("u1")),
+            ev(501, "unit.failed", Some("u2")),
+        ],
+    );
+    let fresh = d.start_run("/src/app", &at(600), 1);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        b.js(
+            "return document.querySelectorAll('li[data-seq=\"21\"], li[data-seq=\"22\"]').length",
+            json!([])
+        ),
+        json!(0)
+    );
+    // Both the run's and the run list's streams were closed.
+    assert_eq!(b.js("return window.__closed", json!([])), json!(2));
+    assert_eq!(b.js(open_streams, json!([])), json!(0));
+    assert_eq!(b.texts("[data-run] .run-id").len(), 1);
+    // Shown again: both streams reopen, replay what was missed, once.
+    set_hidden(&b, false);
+    b.wait(
+        "the missed events",
+        "return document.querySelector('li[data-seq=\"22\"]') !== null && document.querySelector('[data-field=live]')?.textContent === 'live'",
+    );
+    assert_eq!(b.js(open_streams, json!([])), json!(2));
+    b.wait(
+        "the run created meanwhile",
+        &format!("return document.querySelector(\"[data-run='{fresh}']\") !== null"),
+    );
+    d.events(&id, vec![ev(502, "task.completed", Some("u3"))]);
+    b.wait(
+        "a new event",
+        "return document.querySelector('li[data-seq=\"23\"]') !== null",
+    );
+    let seqs: Vec<u64> = serde_json::from_value(b.js(
+        "return [...document.querySelectorAll('li[data-seq]')].map(r => Number(r.dataset.seq))",
+        json!([]),
+    ))
+    .expect("seqs");
+    assert_eq!(
+        seqs,
+        (1..=23).collect::<Vec<u64>>(),
+        "every event once, in order"
     );
 }

@@ -748,8 +748,14 @@ export class RunDetail {
     // A filtered window is the server's: its count is of the whole run.
     const remote = this.timeline.remote;
     const matched = this.timeline.total;
+    // An attempt picked is read from the whole run, its seqs only.
+    const range = this.timeline.range;
+    const size = range ? this.timeline.lastSeq() - range.from + 1 : 0;
+    const tl = this.timeline;
     this.countEl.textContent = remote
-      ? `${plural(matched, "matching event")} in the whole run${loaded < matched || f.attempt ? ` · ${this.timeline.shown} shown` : ""}`
+      ? `${plural(matched, "matching event")} in the whole run${loaded < matched || f.attempt ? ` · ${tl.shown} shown` : ""}${f.attempt ? ` in attempt ${f.attempt}` : ""}`
+      : range
+      ? `Attempt ${f.attempt}: ${loaded >= size ? plural(size, "event") : `showing ${tl.lo}–${tl.hi} of ${plural(size, "event")}`}${whole}`
       : filtering
       ? `${this.timeline.shown} of ${plural(loaded, "loaded event")}${whole}`
       : loaded === total

@@ -17,8 +17,9 @@ export const isFailure = (e) => isFailureType(e.type) || (typeof e.error === "st
  * The events-API parameters of a filter ({family, unit, failures, query,
  * hide}): `type`, `unit`, `failed`, `q` (the search only when it hides
  * non-matches; highlighting reads every event). Null when none applies:
- * the timeline then reads every event. The attempt is not a parameter: it
- * picks among the loaded rows.
+ * the timeline then reads every event. The attempt is not one of them:
+ * the timeline bounds its reads to the attempt's seqs (`after_seq` /
+ * `before_seq`, timeline.js `query`).
  */
 export function serverParams(filter) {
   const params = {};

@@ -20,6 +20,12 @@ import { attemptOf, eventFamily, eventTone, isFailureType } from "./status.js";
 export const PAGE = 250;
 /** Events (rows) the page holds at most: scrolling further drops the far end. */
 export const WINDOW = 750;
+/**
+ * Rows a page read while scrolling adds per frame: building and laying
+ * out a row costs about 0.3 ms on a slow machine, so a page of 250 in one
+ * task took 200–350 ms; 50 a frame keeps each frame short.
+ */
+const CHUNK = 50;
 
 /** Payload keys worth a glance, in display order. */
 const SUMMARY_KEYS = ["title", "reason", "attempt", "exit_code", "branch", "blocked_by", "provider", "url"];
@@ -61,6 +67,8 @@ export class Timeline {
     // event); then the window holds matches only, not contiguous seqs, and
     // whether matches lie beyond either end is the server's `has_more`.
     this.remote = null;
+    // The seqs of the attempt picked ({from, to}), or null: every attempt.
+    this.range = null;
     this.moreBefore = false;
     this.moreAfter = false;
     // The server's count of matches (filtered windows).
@@ -70,6 +78,14 @@ export class Timeline {
     // The match "next / previous match" last went to.
     this.matchAt = 0;
     this.loading = false;
+    // Each event row's place in the drawn sequence: its own attempt and
+    // day, and those the next row follows (the date and attempt rows at a
+    // seam are made from them when rows are added or dropped beside it).
+    this.rows = new WeakMap();
+    // The aria-setsize the rows carry (the run's size when drawn).
+    this.setsize = 0;
+    this.drawnFrom = 0;
+    this.drawnTo = -1;
     this.list = h("ol", { class: "tl-list", "aria-label": "Events in seq order" });
     // The scroll box is the log (focusable, so the keyboard scrolls it); new
     // rows are not announced one by one.
@@ -181,14 +197,52 @@ export class Timeline {
     return localClock(time);
   }
 
-  /** Whether the window ends at the newest event (filtered: the newest match). */
+  /** Whether the window ends at the newest event (filtered: the newest match; an attempt: its last). */
   atTail() {
-    return this.remote ? !this.moreAfter : this.hi >= this.seen;
+    return this.remote ? !this.moreAfter : this.hi >= this.lastSeq();
   }
 
-  /** Whether events (filtered: matches) exist before the window. */
+  /** Whether events (filtered: matches) exist before the window (in the attempt picked). */
   hasEarlier() {
-    return this.remote ? this.moreBefore : this.lo > 1;
+    return this.remote ? this.moreBefore : this.lo > this.firstSeq();
+  }
+
+  /** The first seq the window may hold: 1, or the picked attempt's first. */
+  firstSeq() {
+    return this.range ? this.range.from : 1;
+  }
+
+  /** The last seq the window may hold: the newest, or the picked attempt's last. */
+  lastSeq() {
+    return this.range ? Math.min(this.range.to, this.seen) : this.seen;
+  }
+
+  /**
+   * The seqs of attempt `n` of a resumed run, `{from, to}` (`to` is
+   * Infinity for the last attempt, which live events extend), or null
+   * (every attempt): from its RESUME row (the run's first event for
+   * attempt 1) to the event before the next attempt's RESUME.
+   */
+  rangeOf(n) {
+    const attempts = this.segments.attempts;
+    const at = n > 0 ? attempts.findIndex((a) => a.n === n) : -1;
+    if (at < 0) return null;
+    const next = attempts[at + 1];
+    return { from: attempts[at].fromSeq, to: next ? next.fromSeq - 1 : Infinity };
+  }
+
+  /**
+   * The events-API parameters of a read: the filters (`remote`), then
+   * `params`, with the seq bounds narrowed to the picked attempt
+   * (`after_seq` / `before_seq`), so an attempt is read from the whole
+   * run, not picked among the loaded rows.
+   */
+  query(params) {
+    const out = { ...this.remote, ...params };
+    const r = this.range;
+    if (r && r.from > 1) out.after_seq = Math.max(out.after_seq ?? 0, r.from - 1);
+    if (r && Number.isFinite(r.to)) out.before_seq = Math.min(out.before_seq ?? Infinity, r.to + 1);
+    return out;
   }
 
   /** Empties the window (to be read anew); pending reads are dropped. */
@@ -283,7 +337,7 @@ export class Timeline {
     this.loading = true;
     try {
       const bound = Number.isFinite(beforeSeq) ? beforeSeq : undefined;
-      const page = await api.events(this.run.id, { ...this.remote, before_seq: bound, order: "desc", limit: PAGE });
+      const page = await api.events(this.run.id, this.query({ before_seq: bound, order: "desc", limit: PAGE }));
       if (gen !== this.gen) return;
       const fresh = page.events.reverse().filter((e) => this.lo === 0 || e.seq < this.lo);
       this.events = fresh.concat(this.events);
@@ -307,7 +361,7 @@ export class Timeline {
       let read = 0;
       while (read < max) {
         const limit = Math.min(1000, max - read);
-        const page = await api.events(this.run.id, { ...this.remote, after_seq: this.hi, limit: Number.isFinite(limit) ? limit : 1000 });
+        const page = await api.events(this.run.id, this.query({ after_seq: this.hi, limit: Number.isFinite(limit) ? limit : 1000 }));
         if (gen !== this.gen) return;
         const fresh = page.events.filter((e) => e.seq > this.hi);
         this.events.push(...fresh);
@@ -351,15 +405,51 @@ export class Timeline {
   /** Reads the page before the window (scrolled to the top, or the button). */
   async loadEarlier() {
     if (!this.hasEarlier() || this.loading) return;
+    const gen = this.gen;
     await this.fetchBefore(this.lo);
-    this.renderAnchored();
+    if (gen === this.gen) await this.pageIn("first");
   }
 
   /** Reads the page after the window (scrolled to the bottom, or the button). */
   async loadLater() {
     if (this.atTail() || this.loading) return;
+    const gen = this.gen;
     await this.fetchAfter(PAGE);
-    this.renderAnchored();
+    if (gen === this.gen) await this.pageIn("last");
+  }
+
+  /**
+   * Shows a page just read at one end of the window: its rows added and
+   * the far end's dropped (syncRows, no redraw), CHUNK rows a frame, the
+   * rows nearest the ones drawn first. Each time the row `which` ("first"
+   * when reading earlier events, "last" when reading later ones: a row
+   * that stays) is kept where it was on screen, so the rows in view do
+   * not move. No reading starts meanwhile (`loading`).
+   */
+  async pageIn(which) {
+    const gen = this.gen;
+    this.loading = true;
+    try {
+      for (;;) {
+        const anchor = this.drawnRow(which);
+        if (!anchor) {
+          this.renderAnchored();
+          return;
+        }
+        const before = anchor.getBoundingClientRect().top;
+        const drawn = this.syncRows(CHUNK);
+        if (!drawn) {
+          this.renderAnchored();
+          return;
+        }
+        if (anchor.isConnected) this.scroller.scrollTop += anchor.getBoundingClientRect().top - before;
+        if (drawn === "done") return;
+        await new Promise((resolve) => requestAnimationFrame(resolve));
+        if (gen !== this.gen) return;
+      }
+    } finally {
+      if (gen === this.gen) this.loading = false;
+    }
   }
 
   /**
@@ -369,10 +459,16 @@ export class Timeline {
    * at the bottom); elsewhere the "newer events" row just counts them.
    */
   append(events, segments) {
-    const fresh = events.filter((e) => e.seq > this.seen).sort((a, b) => a.seq - b.seq);
+    const all = events.filter((e) => e.seq > this.seen).sort((a, b) => a.seq - b.seq);
+    // An earlier attempt picked: what comes now is not in it.
+    const fresh = this.range ? all.filter((e) => e.seq <= this.range.to) : all;
+    if (all.length && fresh.length < all.length) {
+      this.seen = all[all.length - 1].seq;
+      this.run = { ...this.run, last_seq: Math.max(this.run.last_seq ?? 0, this.seen) };
+    }
     if (segments) this.segments = segments;
     if (this.remote) {
-      this.appendFiltered(fresh);
+      this.appendFiltered(fresh, Boolean(segments));
       return;
     }
     if (fresh.length === 0 && !segments) return;
@@ -380,13 +476,8 @@ export class Timeline {
     const atBottom = this.stuck || this.atBottom();
     // Away from the newest rows, new events are counted on the pill.
     if (fresh.length && !(wasAtTail && atBottom)) this.notePill(fresh.length);
-    if (wasAtTail && !segments && fresh.length && this.appendRows(fresh)) {
-      if (atBottom) this.scroller.scrollTop = this.scroller.scrollHeight;
-      this.onRender();
-      return;
-    }
     if (fresh.length) {
-      this.seen = fresh[fresh.length - 1].seq;
+      this.seen = Math.max(this.seen, fresh[fresh.length - 1].seq);
       this.run = { ...this.run, last_seq: Math.max(this.run.last_seq ?? 0, this.seen) };
       if (wasAtTail) {
         this.events.push(...fresh);
@@ -394,12 +485,21 @@ export class Timeline {
         this.bounds();
       }
     }
-    if (atBottom && wasAtTail) {
-      this.render();
-      this.scroller.scrollTop = this.scroller.scrollHeight;
-    } else {
-      this.renderAnchored();
+    this.redrawLive(wasAtTail && atBottom, Boolean(segments));
+  }
+
+  /**
+   * Draws what live events changed: the new rows added at the end and
+   * those past the window dropped at the start (syncRows), or, when a
+   * STOP or RESUME arrived (`marked`: attempts and shading change), the
+   * whole window. `follow`: the reader was at the bottom and stays there.
+   */
+  redrawLive(follow, marked) {
+    if (marked || !this.syncRows()) {
+      if (follow) this.render();
+      else this.renderAnchored();
     }
+    if (follow) this.scroller.scrollTop = this.scroller.scrollHeight;
   }
 
   /**
@@ -407,9 +507,9 @@ export class Timeline {
    * test as the server's, filter.js) are added at the tail or counted on
    * the pill; the others are not shown (the count of the run grows).
    */
-  appendFiltered(fresh) {
+  appendFiltered(fresh, marked) {
     if (fresh.length) {
-      this.seen = fresh[fresh.length - 1].seq;
+      this.seen = Math.max(this.seen, fresh[fresh.length - 1].seq);
       this.run = { ...this.run, last_seq: Math.max(this.run.last_seq ?? 0, this.seen) };
     }
     const hits = fresh.filter((e) => passes(this.filter, this.parsed, e));
@@ -425,42 +525,7 @@ export class Timeline {
       }
       this.bounds();
     }
-    if (atBottom && wasAtTail) {
-      this.render();
-      this.scroller.scrollTop = this.scroller.scrollHeight;
-    } else {
-      this.renderAnchored();
-    }
-  }
-
-  /**
-   * The fast path for live events at the tail: adds their rows to the end
-   * instead of redrawing the window. Declines (false) when anything else
-   * would change: a filter or search, a marker, a full window, no rows yet.
-   */
-  appendRows(fresh) {
-    const f = this.filter;
-    const plain = !f.family && !f.unit && !f.failures && !f.attempt && !(f.hide && this.searching());
-    if (!plain || this.tail === undefined || this.events.length + fresh.length > WINDOW) return false;
-    if (fresh.some((e) => this.segments.markers.has(e.seq) || e.type === "run.stopped" || e.type === "run.resumed")) return false;
-    const rows = [];
-    for (const e of fresh) {
-      const time = parseTime(e.time);
-      const day = time ? localDate(time) : "";
-      if (day && day !== this.tail.date) {
-        rows.push(h("li", { class: "date-row", text: day }));
-        this.tail.date = day;
-      }
-      const row = this.eventRow(e, time, this.tail.stopped);
-      if (!f.hide && this.searching() && matchesQuery(this.parsed, e)) row.classList.add("hit");
-      rows.push(row);
-    }
-    this.events.push(...fresh);
-    this.bounds();
-    this.list.append(...rows);
-    this.shown += fresh.length;
-    for (const r of this.list.querySelectorAll("[aria-setsize]")) r.setAttribute("aria-setsize", String(this.seen));
-    return true;
+    this.redrawLive(atBottom && wasAtTail, marked);
   }
 
   /** Type families and units present in the loaded events. */
@@ -486,22 +551,33 @@ export class Timeline {
     this.filter = { ...this.filter, ...filter };
     this.parsed = parseQuery(this.filter.query);
     const params = serverParams(this.filter);
-    if (sameParams(params, this.remote)) {
+    const range = this.rangeOf(this.filter.attempt);
+    const sameRange = (range?.from ?? 0) === (this.range?.from ?? 0);
+    if (sameParams(params, this.remote) && sameRange) {
       this.renderAnchored();
       return;
     }
-    // Clearing goes back to where the reader is in the run; a new filter
-    // from the tail (a reader following the newest events) opens at its tail.
-    const anchor = params && this.stuck && this.atTail() ? 0 : this.seqInView();
+    // An attempt picked opens at its start (its RESUME row). Clearing goes
+    // back to where the reader is in the run; a new filter from the tail (a
+    // reader following the newest events) opens at its tail.
+    const picked = !sameRange && range ? range.from : 0;
+    const anchor = picked || (params && this.stuck && this.atTail()) ? 0 : this.seqInView();
     this.remote = params;
+    this.range = range;
     this.total = 0;
     this.reset();
     // A newer filter (typing) supersedes this one.
     const mine = (this.filterGen = (this.filterGen ?? 0) + 1);
-    if (anchor) await this.loadAround(anchor);
+    if (picked) await this.fetchAfter(PAGE);
+    else if (anchor) await this.loadAround(anchor);
     else await this.loadTail();
     if (mine !== this.filterGen) return;
     this.render();
+    if (picked) {
+      this.scroller.scrollTop = 0;
+      this.stuck = this.atBottom();
+      return;
+    }
     const rows = [...this.list.querySelectorAll("li[data-seq]")];
     const near = anchor ? rows.find((r) => Number(r.getAttribute("data-seq")) >= anchor) : null;
     if (near) {
@@ -524,7 +600,7 @@ export class Timeline {
     if (!this.searching()) return 0;
     const from = this.matchAt || this.seqInView() || (dir > 0 ? 0 : this.seen + 1);
     const bound = dir > 0 ? { after_seq: from } : { before_seq: from, order: "desc" };
-    const page = await api.events(this.run.id, { ...this.remote, q: text, ...bound, limit: 1 });
+    const page = await api.events(this.run.id, this.query({ q: text, ...bound, limit: 1 }));
     const hit = page.events[0];
     if (!hit) return 0;
     this.matchAt = hit.seq;
@@ -543,7 +619,7 @@ export class Timeline {
    * it, highlighted and focused. False when the run has none.
    */
   async jumpToFirstFailure() {
-    const page = await api.events(this.run.id, { ...this.remote, failed: "true", limit: 1 });
+    const page = await api.events(this.run.id, this.query({ failed: "true", limit: 1 }));
     const first = page.events[0];
     if (!first) return false;
     return this.reveal(first.seq);
@@ -571,75 +647,31 @@ export class Timeline {
     );
   }
 
+  /** Whether rows are filtered (then no attempt rows are drawn). */
+  filtering() {
+    const f = this.filter;
+    return f.family !== "" || f.unit !== "" || f.failures || f.attempt > 0 || (f.hide && this.searching());
+  }
+
+  /** Redraws every row of the window (a new window, a filter, new markers). */
   render() {
     // A row that had the keyboard gets it back after the redraw.
     const refocus = this.cursor && this.list.contains(document.activeElement) ? this.cursor : 0;
-    const { markers, folded, attempts } = this.segments;
-    const rows = [];
-    const filtering =
-      this.filter.family !== "" ||
-      this.filter.unit !== "" ||
-      this.filter.failures ||
-      this.filter.attempt > 0 ||
-      (this.filter.hide && this.searching());
-    const highlight = !this.filter.hide && this.searching();
-    if (this.remote && this.moreBefore) {
-      const more = h("button", { type: "button", class: "btn small", "data-action": "earlier", text: "Load earlier matches" });
-      more.addEventListener("click", () => this.loadEarlier());
-      rows.push(h("li", { class: "tl-more" }, more, h("span", { "data-field": "earlier", text: `Earlier matches not loaded (before seq ${this.lo})` })));
-    } else if (!this.remote && this.lo > 1) {
-      const more = h("button", { type: "button", class: "btn small", "data-action": "earlier", text: "Load earlier events" });
-      more.addEventListener("click", () => this.loadEarlier());
-      rows.push(h("li", { class: "tl-more" }, more, h("span", { text: `${plural(this.lo - 1, "earlier event")} not loaded (seq 1–${this.lo - 1})` })));
-    }
-    let lastDate = "";
-    // Rows of a window that starts mid-run still show the attempt they belong to.
-    let attempt = 0;
-    let stopped = false;
-    let shown = 0;
-    for (const e of this.rowEvents()) {
-      const n = attemptOf(attempts, e.seq);
-      const marker = markers.get(e.seq);
-      if (attempts.length > 1 && n !== attempt && !filtering) {
-        rows.push(h("li", { class: "attempt-row", "data-attempt": n, text: `Attempt ${n} of ${attempts.length}` }));
-      }
-      attempt = n;
-      if (marker?.kind === "stop") stopped = true;
-      if (marker?.kind === "resume") stopped = false;
-      if (folded.has(e.seq)) continue;
-      // A filtered window holds what the server matched; only the attempt
-      // is picked here.
-      if (!(this.remote ? this.inAttempt(e) : this.matches(e)) && !marker) continue;
-      if (marker && this.filter.attempt && marker.attempt !== this.filter.attempt) continue;
-      const time = parseTime(e.time);
-      const day = time ? localDate(time) : "";
-      if (day && day !== lastDate) {
-        rows.push(h("li", { class: "date-row", text: day }));
-        lastDate = day;
-      }
-      const row = marker ? this.markerRow(e, marker, time) : this.eventRow(e, time, stopped && !marker);
-      if (highlight && !marker && matchesQuery(this.parsed, e)) row.classList.add("hit");
-      rows.push(row);
-      if (!marker) shown += 1;
-    }
-    if (this.remote && this.moreAfter) {
-      const later = h("button", { type: "button", class: "btn small", "data-action": "later", text: "Load newer matches" });
-      later.addEventListener("click", () => this.loadLater());
-      rows.push(h("li", { class: "tl-more" }, later, h("span", { "data-field": "newer", text: `Newer matches not loaded (after seq ${this.hi})` })));
-    } else if (!this.remote && this.hi < this.seen) {
-      const later = h("button", { type: "button", class: "btn small", "data-action": "later", text: "Load newer events" });
-      later.addEventListener("click", () => this.loadLater());
-      rows.push(h("li", { class: "tl-more" }, later, h("span", { "data-field": "newer", text: `${plural(this.seen - this.hi, "newer event")} not shown (seq ${this.hi + 1}–${this.seen})` })));
-    }
+    const events = this.rowEvents();
+    const { rows, shown } = this.drawRows(events, null);
+    this.shown = shown;
+    // The seqs the rows were drawn from (syncRows adds and drops at the ends).
+    this.drawnFrom = events.length ? events[0].seq : 0;
+    this.drawnTo = events.length ? events[events.length - 1].seq : -1;
     if (this.events.length === 0 && this.seen === 0) {
       // A run with no event yet (live: the first one replaces this).
       rows.push(h("li", { class: "empty", "data-empty": "events" }, h("h2", { text: "No events recorded for this run." })));
-    } else if (filtering && shown === 0) {
+    } else if (this.filtering() && shown === 0) {
       const clear = h("button", { type: "button", class: "btn small", text: "Clear filters" });
       clear.addEventListener("click", () => this.onUnitFilter(""));
       rows.push(h("li", { class: "empty", "data-empty": "filter" }, h("p", { text: "No events match." }), clear));
     }
-    replace(this.list, rows);
+    replace(this.list, this.edgeRow("earlier"), rows, this.edgeRow("later"));
     if (refocus) {
       const row = this.list.querySelector(`[data-seq="${refocus}"]`);
       if (row) {
@@ -647,11 +679,218 @@ export class Timeline {
         row.focus({ preventScroll: true });
       }
     }
-    this.shown = shown;
-    // Where the last row left off, for appendRows(); none when the window
-    // does not end at the tail (a "newer events" row sits there).
-    this.tail = this.atTail() ? { date: lastDate, stopped } : undefined;
+    this.setsize = this.seen;
     this.onRender();
+  }
+
+  /**
+   * Brings the drawn rows in line with the window without redrawing the
+   * rows that stay: the rows of events new at either end are built (in a
+   * DocumentFragment) and inserted there, the rows of events that left the
+   * window are removed, and only the date and attempt rows at the seams
+   * are made again. Paging a huge run so costs the page read, not the
+   * whole window. At most `limit` events are drawn at each end: "more"
+   * when some are left for another call, else "done". False (nothing
+   * changed) when the drawn rows and the window do not overlap, or nothing
+   * is drawn: render() then.
+   */
+  syncRows(limit = Infinity) {
+    const events = this.rowEvents();
+    let first = this.drawnRow("first");
+    let last = this.drawnRow("last");
+    if (!first || !events.length || this.list.querySelector(":scope > .empty")) return false;
+    const from = events[0].seq;
+    const to = events[events.length - 1].seq;
+    if (to < this.drawnFrom || from > this.drawnTo) return false;
+    for (const edge of this.list.querySelectorAll(":scope > [data-edge]")) edge.remove();
+    // The rows that left the window: at the start (their seam is made
+    // again below), then at the end.
+    let removed = 0;
+    const cut = first && Number(first.dataset.seq) < from;
+    while (first && Number(first.dataset.seq) < from) {
+      const next = this.nextDrawn(first);
+      for (let el = this.list.firstElementChild; el && el !== next; el = this.list.firstElementChild) {
+        if (el.classList.contains("ev")) removed += 1;
+        el.remove();
+      }
+      first = next;
+    }
+    if (first && cut) this.relink(first, null);
+    for (let el = this.list.lastElementChild; el; el = this.list.lastElementChild) {
+      const seq = el.getAttribute("data-seq");
+      if (seq !== null && Number(seq) <= to) break;
+      if (el.classList.contains("ev")) removed += 1;
+      el.remove();
+    }
+    this.shown -= removed;
+    this.drawnFrom = Math.max(this.drawnFrom, from);
+    this.drawnTo = Math.min(this.drawnTo, to);
+    first = this.drawnRow("first");
+    last = this.drawnRow("last");
+    if (!first) {
+      // Every drawn row left (the window moved past them).
+      this.render();
+      return "done";
+    }
+    // The events not drawn yet (or passed over: folded, another attempt).
+    const before = [];
+    const after = [];
+    for (const e of events) {
+      if (e.seq < this.drawnFrom) before.push(e);
+      else if (e.seq > this.drawnTo) after.push(e);
+    }
+    if (before.length) {
+      const chunk = before.slice(-limit);
+      this.drawnFrom = chunk[0].seq;
+      const drawn = this.drawRows(chunk, null);
+      const fragment = document.createDocumentFragment();
+      fragment.append(...drawn.rows);
+      this.list.prepend(fragment);
+      this.shown += drawn.shown;
+      this.relink(first, drawn.last);
+    }
+    if (after.length) {
+      const chunk = after.slice(0, limit);
+      this.drawnTo = chunk[chunk.length - 1].seq;
+      const drawn = this.drawRows(chunk, this.rows.get(last)?.info ?? null);
+      const fragment = document.createDocumentFragment();
+      fragment.append(...drawn.rows);
+      this.list.append(fragment);
+      this.shown += drawn.shown;
+    }
+    // The edge rows once that end is drawn.
+    const top = before.length <= limit && this.edgeRow("earlier");
+    if (top) this.list.prepend(top);
+    const bottom = after.length <= limit && this.edgeRow("later");
+    if (bottom) this.list.append(bottom);
+    if (this.setsize !== this.seen) {
+      // Live events grew the run: every row says so (aria-setsize).
+      for (const r of this.list.querySelectorAll(":scope > [aria-setsize]")) r.setAttribute("aria-setsize", String(this.seen));
+      this.setsize = this.seen;
+    }
+    this.onRender();
+    return before.length > limit || after.length > limit ? "more" : "done";
+  }
+
+  /** The first or last row of an event (a `data-seq` row), or null. */
+  drawnRow(which) {
+    const rows = this.list.children;
+    const n = rows.length;
+    for (let i = 0; i < n; i += 1) {
+      const el = rows[which === "first" ? i : n - 1 - i];
+      if (el.hasAttribute("data-seq")) return el;
+    }
+    return null;
+  }
+
+  /** The event row after `row`, or null. */
+  nextDrawn(row) {
+    let el = row.nextElementSibling;
+    while (el && !el.hasAttribute("data-seq")) el = el.nextElementSibling;
+    return el;
+  }
+
+  /**
+   * Makes the date and attempt rows before `row` again now that the row
+   * before it is `prev` ({attempt, day}; null: it is the first), and
+   * those of the rows after it while what they follow changes.
+   */
+  relink(row, prev) {
+    while (row) {
+      const drawn = this.rows.get(row);
+      if (!drawn) return;
+      while (row.previousElementSibling?.hasAttribute("data-seam")) row.previousElementSibling.remove();
+      const { seams, info } = this.seams(drawn.own, prev);
+      row.before(...seams);
+      const same = info.attempt === drawn.info.attempt && info.day === drawn.info.day;
+      drawn.info = info;
+      if (same) return;
+      prev = info;
+      row = this.nextDrawn(row);
+    }
+  }
+
+  /**
+   * The rows that go before an event's row: "Attempt n of N" when its
+   * attempt differs from the row before (`prev`), the date when its day
+   * does. `info` is what the next row follows.
+   */
+  seams(own, prev) {
+    const seams = [];
+    const total = this.segments.attempts.length;
+    if (total > 1 && !this.filtering() && own.attempt !== prev?.attempt) {
+      seams.push(h("li", { class: "attempt-row", "data-seam": "attempt", "data-attempt": own.attempt, text: `Attempt ${own.attempt} of ${total}` }));
+    }
+    if (own.day && own.day !== prev?.day) seams.push(h("li", { class: "date-row", "data-seam": "date", text: own.day }));
+    return { seams, info: { attempt: own.attempt, day: own.day || prev?.day || "" } };
+  }
+
+  /** Whether the run was stopped just before `seq` (its rows are shaded). */
+  stoppedBefore(seq) {
+    let stopped = false;
+    for (const m of this.segments.markers.values()) {
+      if (m.seq >= seq) break;
+      stopped = m.kind === "stop";
+    }
+    return stopped;
+  }
+
+  /**
+   * The rows of `events` (seq order), following the row `prev` ({attempt,
+   * day}; null: none): `{rows, shown, last}`, `shown` the event rows
+   * drawn, `last` what a row after them follows.
+   */
+  drawRows(events, prev) {
+    const { markers, folded, attempts } = this.segments;
+    const highlight = !this.filter.hide && this.searching();
+    const rows = [];
+    let shown = 0;
+    for (const e of events) {
+      if (folded.has(e.seq)) continue;
+      const marker = markers.get(e.seq);
+      // A filtered window holds what the server matched; only the attempt
+      // is picked here.
+      if (!(this.remote ? this.inAttempt(e) : this.matches(e)) && !marker) continue;
+      if (marker && this.filter.attempt && marker.attempt !== this.filter.attempt) continue;
+      const time = parseTime(e.time);
+      const row = marker ? this.markerRow(e, marker, time) : this.eventRow(e, time, this.stoppedBefore(e.seq));
+      if (highlight && !marker && matchesQuery(this.parsed, e)) row.classList.add("hit");
+      const own = { attempt: attemptOf(attempts, e.seq), day: time ? localDate(time) : "" };
+      const { seams, info } = this.seams(own, prev);
+      rows.push(...seams, row);
+      this.rows.set(row, { own, info });
+      prev = info;
+      if (!marker) shown += 1;
+    }
+    return { rows, shown, last: prev };
+  }
+
+  /**
+   * The row at one end of the window saying what lies beyond it, with
+   * its button ("Load earlier events", "Load newer matches", …); null
+   * when the window reaches that end of the run.
+   */
+  edgeRow(side) {
+    const earlier = side === "earlier";
+    let text;
+    if (this.remote) {
+      if (!(earlier ? this.moreBefore : this.moreAfter)) return null;
+      text = earlier ? `Earlier matches not loaded (before seq ${this.lo})` : `Newer matches not loaded (after seq ${this.hi})`;
+    } else if (earlier) {
+      const first = this.firstSeq();
+      if (!(this.lo > first)) return null;
+      text = `${plural(this.lo - first, "earlier event")} not loaded (seq ${first}–${this.lo - 1})`;
+    } else {
+      const last = this.lastSeq();
+      if (!(this.hi < last)) return null;
+      text = `${plural(last - this.hi, "newer event")} not shown (seq ${this.hi + 1}–${last})`;
+    }
+    const what = this.remote ? "matches" : "events";
+    const button = h("button", { type: "button", class: "btn small", "data-action": earlier ? "earlier" : "later", text: earlier ? `Load earlier ${what}` : `Load newer ${what}` });
+    button.addEventListener("click", () => (earlier ? this.loadEarlier() : this.loadLater()));
+    // The top row's text had no field name when the window was unfiltered.
+    const field = earlier ? (this.remote ? "earlier" : null) : "newer";
+    return h("li", { class: "tl-more", "data-edge": side }, button, h("span", { "data-field": field, text }));
   }
 
   /**
@@ -693,6 +932,25 @@ export class Timeline {
       : h("span", { class: "ev-time", title, text });
   }
 
+  /**
+   * "payload ▸": a button that shows the whole payload, built when opened.
+   * Not a <details> per row: its shadow tree was about a third of a row's
+   * layout, paid for every row drawn while paging.
+   */
+  payloadToggle(p) {
+    const button = h("button", { type: "button", class: "ev-k payload-toggle", "aria-expanded": "false", text: "payload ▸" });
+    const box = h("span", { class: "ev-payload" }, button);
+    button.addEventListener("click", () => {
+      const open = button.getAttribute("aria-expanded") !== "true";
+      button.setAttribute("aria-expanded", String(open));
+      button.textContent = open ? "payload ▾" : "payload ▸";
+      box.classList.toggle("open", open);
+      if (open) box.append(h("pre", { class: "mono", text: JSON.stringify(p, null, 2) }));
+      else box.querySelector("pre")?.remove();
+    });
+    return box;
+  }
+
   eventRow(e, time, inStop) {
     const bad = isFailureType(e.type);
     const main = [];
@@ -713,9 +971,7 @@ export class Timeline {
       if (p._truncated === true) {
         main.push(h("span", { class: "redacted", text: `payload truncated (${p._original_bytes ?? "?"} bytes)` }));
       }
-      if (Object.keys(p).length) {
-        main.push(h("details", { class: "ev-payload" }, h("summary", { class: "ev-k", text: "payload" }), h("pre", { class: "mono", text: JSON.stringify(p, null, 2) })));
-      }
+      if (Object.keys(p).length) main.push(this.payloadToggle(p));
     }
     const cls = `ev tone-${eventTone(e.type)}${bad ? " bad" : ""}${inStop ? " in-stop" : ""}${e.seq === this.target ? " target" : ""}`;
     return h(
