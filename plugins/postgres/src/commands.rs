@@ -96,6 +96,18 @@ pub(crate) fn start_run(tx: &mut Transaction<'_>, run: &NewRun) -> Result<()> {
     Ok(())
 }
 
+/// Records a new run with the dependency graph of an `orch.started`-shaped
+/// payload (`{"graph": {nodes, edges, levels}}`) in the same transaction
+/// (history.db's `start_run_with_graph`).
+pub(crate) fn start_run_with_graph(
+    tx: &mut Transaction<'_>,
+    run: &NewRun,
+    graph: Option<&str>,
+) -> Result<()> {
+    start_run(tx, run)?;
+    store_graph(tx, &run.id, graph)
+}
+
 /// Appends `events` after the run's `last_seq` (under its row lock); returns
 /// their range and the stored rows (for live streams).
 pub(crate) fn append_events(

@@ -24,9 +24,11 @@ mod error;
 mod plugin;
 mod query;
 pub mod schema;
+mod search;
 pub mod settings;
 mod store;
 pub mod test_cluster;
+mod units;
 
 pub use plugin::{PgSettings, PostgresHistory};
 pub use settings::{DEFAULT_PASSWORD_ENV, PgTarget};

@@ -35,7 +35,7 @@ fn opt_time(text: Option<String>) -> Result<Option<Timestamp>> {
     }
 }
 
-fn count(n: i64) -> u64 {
+pub(crate) fn count(n: i64) -> u64 {
     n.max(0) as u64
 }
 
@@ -98,17 +98,17 @@ pub(crate) fn event_from_row(row: &Row) -> Result<EventRow> {
 
 /// Builds `$n` placeholders while collecting their arguments.
 #[derive(Default)]
-struct Args {
+pub(crate) struct Args {
     values: Vec<Box<dyn ToSql + Sync>>,
 }
 
 impl Args {
-    fn push(&mut self, v: impl ToSql + Sync + 'static) -> String {
+    pub(crate) fn push(&mut self, v: impl ToSql + Sync + 'static) -> String {
         self.values.push(Box::new(v));
         format!("${}", self.values.len())
     }
 
-    fn refs(&self) -> Vec<&(dyn ToSql + Sync)> {
+    pub(crate) fn refs(&self) -> Vec<&(dyn ToSql + Sync)> {
         self.values.iter().map(|v| v.as_ref()).collect()
     }
 }
@@ -196,14 +196,14 @@ pub(crate) fn get_run(c: &mut impl GenericClient, id: &str) -> Result<Option<Run
     .transpose()
 }
 
-fn require_run(c: &mut impl GenericClient, id: &str) -> Result<i64> {
+pub(crate) fn require_run(c: &mut impl GenericClient, id: &str) -> Result<i64> {
     c.query_opt("SELECT event_count FROM runs WHERE id = $1", &[&id])
         .map_err(pg)?
         .map(|r| r.get::<_, i64>(0))
         .ok_or_else(|| DbError::NotFound(format!("no run {id:?} in the PostgreSQL history")))
 }
 
-fn event_conditions(filter: &EventFilter, args: &mut Args) -> String {
+pub(crate) fn event_conditions(filter: &EventFilter, args: &mut Args) -> String {
     let mut sql = String::new();
     if let Some(prefix) = &filter.type_prefix {
         // starts_with, not LIKE: `_` and `%` in a type are plain characters.

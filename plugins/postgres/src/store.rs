@@ -10,8 +10,8 @@ use otto_hooks_plugin_api::{ProjectUsage, Timestamp};
 use otto_hooks_sqlite::time::format_time;
 use otto_hooks_sqlite::{
     Completion, DbError, DeleteReport, EventFilter, EventListener, EventPage, EventRow,
-    ExpirePreview, ExpireReport, Graph, HistoryStore, ImportOutcome, ImportedRun, NewEvent, NewRun,
-    RepoSummary, RunFilter, RunPage, RunRow, SeqRange,
+    EventSearch, ExpirePreview, ExpireReport, Graph, HistoryStore, ImportOutcome, ImportedRun,
+    NewEvent, NewRun, RepoSummary, RunFilter, RunPage, RunRow, SeqRange, UnitSummary,
 };
 use postgres::{Client, Transaction};
 
@@ -20,6 +20,7 @@ use crate::error::{is_connection_loss, pg};
 use crate::query;
 use crate::schema;
 use crate::settings::PgTarget;
+use crate::{search, units};
 
 type Result<T> = std::result::Result<T, DbError>;
 
@@ -221,6 +222,22 @@ impl HistoryStore for PgHistory {
 
     fn start_run(&self, run: NewRun) -> Result<()> {
         self.write(|tx| commands::start_run(tx, &run))
+    }
+
+    fn start_run_with_graph(&self, run: NewRun, graph: Option<String>) -> Result<()> {
+        self.write(|tx| commands::start_run_with_graph(tx, &run, graph.as_deref()))
+    }
+
+    fn search_events(&self, search: &EventSearch) -> Result<EventPage> {
+        self.read(|c| search::search_events(c, search))
+    }
+
+    fn count_search(&self, search: &EventSearch) -> Result<u64> {
+        self.read(|c| search::count_search(c, search))
+    }
+
+    fn unit_summaries(&self, run_id: &str) -> Result<Vec<UnitSummary>> {
+        self.read(|c| units::unit_summaries(c, run_id))
     }
 
     fn append_events(&self, run_id: &str, events: Vec<NewEvent>) -> Result<SeqRange> {

@@ -10,6 +10,8 @@ mod feed;
 mod import;
 mod reads;
 mod retention;
+mod search;
+mod units;
 mod writes;
 
 /// Declares each test once per backend.
@@ -59,4 +61,8 @@ conformance! {
     feed::refused_commands_are_not_reported_and_run_changes_are,
     feed::offset_paging_matches_cursor_paging,
     concurrency::eight_writers_on_one_run_lose_nothing_and_number_contiguously,
+    search::text_search_failures_and_both_orders_match_the_grammar,
+    search::newest_first_pages_and_offsets_without_filters_count_from_the_bound,
+    units::unit_summaries_fold_each_units_events_as_the_waterfall_shows_them,
+    units::a_run_started_with_its_graph_has_it,
 }
