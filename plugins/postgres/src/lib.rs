@@ -21,6 +21,7 @@
 
 mod commands;
 mod error;
+mod feed;
 mod plugin;
 mod query;
 pub mod schema;

@@ -82,17 +82,22 @@ pub(crate) fn raw_payload(text: Option<String>) -> Result<Option<Box<RawValue>>>
 }
 
 pub(crate) fn event_from_row(row: &Row) -> Result<EventRow> {
+    event_from_row_at(row, 0)
+}
+
+/// Reads an event whose [`EVENT_COLUMNS`] start at column `at`.
+pub(crate) fn event_from_row_at(row: &Row, at: usize) -> Result<EventRow> {
     Ok(EventRow {
-        id: row.get(0),
-        run_id: row.get(1),
-        seq: count(row.get(2)),
-        time: time_of(row.get(3))?,
-        kind: row.get(4),
-        unit: row.get(5),
-        task: row.get(6),
-        pr: row.get(7),
-        payload: raw_payload(row.get(8))?,
-        error: row.get(9),
+        id: row.get(at),
+        run_id: row.get(at + 1),
+        seq: count(row.get(at + 2)),
+        time: time_of(row.get(at + 3))?,
+        kind: row.get(at + 4),
+        unit: row.get(at + 5),
+        task: row.get(at + 6),
+        pr: row.get(at + 7),
+        payload: raw_payload(row.get(at + 8))?,
+        error: row.get(at + 9),
     })
 }
 

@@ -10,8 +10,9 @@ use otto_hooks_plugin_api::{ProjectUsage, Timestamp};
 use otto_hooks_sqlite::time::format_time;
 use otto_hooks_sqlite::{
     Completion, DbError, DeleteReport, EventFilter, EventListener, EventPage, EventRow,
-    EventSearch, ExpirePreview, ExpireReport, Graph, HistoryStore, ImportOutcome, ImportedRun,
-    NewEvent, NewRun, RepoSummary, RunFilter, RunPage, RunRow, SeqRange, UnitSummary,
+    EventSearch, ExpirePreview, ExpireReport, FeedPage, FeedPosition, Graph, HistoryStore,
+    ImportOutcome, ImportedRun, NewEvent, NewRun, RepoSummary, RunFilter, RunPage, RunRow,
+    SeqRange, UnitSummary,
 };
 use postgres::{Client, Transaction};
 
@@ -20,7 +21,7 @@ use crate::error::{is_connection_loss, pg};
 use crate::query;
 use crate::schema;
 use crate::settings::PgTarget;
-use crate::{search, units};
+use crate::{feed, search, units};
 
 type Result<T> = std::result::Result<T, DbError>;
 
@@ -328,6 +329,23 @@ impl HistoryStore for PgHistory {
 
     fn last_event_id(&self) -> Result<i64> {
         self.read(query::last_event_id)
+    }
+
+    fn feed_after(&self, after: FeedPosition, limit: u32) -> Result<FeedPage> {
+        self.read(|c| feed::feed_after(c, after, limit))
+    }
+
+    fn feed_head(&self) -> Result<FeedPosition> {
+        self.read(feed::feed_head)
+    }
+
+    /// No: concurrent transactions commit in any order of their ids.
+    fn feed_is_commit_ordered(&self) -> bool {
+        false
+    }
+
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
     }
 
     fn graph(&self, run_id: &str) -> Result<Option<Graph>> {

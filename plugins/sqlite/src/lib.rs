@@ -62,6 +62,7 @@ pub mod connection;
 mod cursor;
 mod db;
 mod error;
+pub mod feed;
 pub mod hook_model;
 mod ids;
 pub mod migrate;
@@ -82,6 +83,7 @@ pub use connection::Options;
 pub use cursor::RunCursor;
 pub use db::{EventListener, HistoryDb};
 pub use error::{DbError, Result};
+pub use feed::{FeedPage, FeedPosition};
 pub use ids::mint_run_id;
 pub use migrate::{current_version, migrate, migrate_with};
 pub use model::{
