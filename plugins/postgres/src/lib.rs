@@ -22,6 +22,7 @@
 mod commands;
 mod error;
 mod feed;
+pub mod insights;
 mod plugin;
 mod query;
 pub mod schema;

@@ -117,8 +117,17 @@ impl PgHistory {
         }
     }
 
+    /// Runs a read that hands rows on as they arrive: not retried (the
+    /// caller has been given rows already when the connection breaks).
+    pub(crate) fn stream<T>(&self, f: impl FnOnce(&mut Client) -> Result<T>) -> Result<T> {
+        let mut client = self.take()?;
+        let result = f(&mut client);
+        self.give_back(client);
+        result
+    }
+
     /// Runs a read; once more on a new connection when the first was dead.
-    fn read<T>(&self, f: impl Fn(&mut Client) -> Result<T>) -> Result<T> {
+    pub(crate) fn read<T>(&self, f: impl Fn(&mut Client) -> Result<T>) -> Result<T> {
         let mut attempt = 0;
         loop {
             let mut client = self.take()?;
