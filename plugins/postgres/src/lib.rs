@@ -19,6 +19,7 @@
 //!   password from a private file or an environment variable. No TLS in
 //!   this build (docs/TEAM-HISTORY.md).
 
+mod append;
 mod commands;
 mod error;
 mod feed;

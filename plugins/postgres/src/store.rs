@@ -21,7 +21,7 @@ use crate::error::{is_connection_loss, pg};
 use crate::query;
 use crate::schema;
 use crate::settings::PgTarget;
-use crate::{feed, search, units};
+use crate::{append, feed, search, units};
 
 type Result<T> = std::result::Result<T, DbError>;
 
@@ -251,6 +251,15 @@ impl HistoryStore for PgHistory {
     }
 
     fn append_events(&self, run_id: &str, events: Vec<NewEvent>) -> Result<SeqRange> {
+        if append::fits(&events) {
+            // One statement between BEGIN and COMMIT (module `append`).
+            let (range, rows) = self
+                .write(|tx| append::append(tx, run_id, &events, NOTIFY_CHANNEL, &self.instance))?;
+            if let Some(listener) = &self.listener {
+                listener(&rows);
+            }
+            return Ok(range);
+        }
         self.write_events(|tx| {
             let (range, rows) = commands::append_events(tx, run_id, &events)?;
             Ok((range, rows))
