@@ -81,6 +81,32 @@ fn run_of(row: &postgres::Row) -> InsightRun {
     }
 }
 
+/// The unit events of a start window's runs (`$1`, `$2`; `$3` a unit or
+/// NULL), a run's together in seq order.
+fn window_sql() -> String {
+    format!(
+        "SELECT e.run_id, e.time, e.type, e.unit, e.payload
+         FROM runs r JOIN events e ON e.run_id = r.id
+         WHERE r.started_at >= $1 AND r.started_at < $2 AND {UNIT_EVENTS}
+           AND ($3::TEXT IS NULL OR e.unit = $3)
+         ORDER BY r.started_at, r.id, e.seq"
+    )
+}
+
+/// The runs with unit events of `$1` (ending it as `end`), newest first.
+fn runs_of_unit_sql(end: Option<UnitEnd>) -> String {
+    let kinds = match end {
+        Some(UnitEnd::Failed) => "AND e.type LIKE 'unit.%failed'",
+        Some(UnitEnd::Success) => "AND e.type IN ('unit.completed', 'unit.merged')",
+        Some(UnitEnd::Skipped) => "AND e.type IN ('unit.blocked', 'unit.skipped')",
+        None => "",
+    };
+    format!(
+        "SELECT e.run_id FROM events e WHERE e.unit = $1 AND {UNIT_EVENTS} {kinds}
+         GROUP BY e.run_id ORDER BY MAX(e.time) DESC, e.run_id"
+    )
+}
+
 /// Streams the rows of `sql` (columns run_id, time, type, unit, payload) to `f`.
 fn each_event(
     c: &mut Client,
@@ -141,14 +167,7 @@ impl PgHistory {
         unit: Option<&str>,
         f: &mut dyn FnMut(UnitEvent<'_>),
     ) -> Result<()> {
-        let sql = format!(
-            "SELECT e.run_id, e.time, e.type, e.unit, e.payload
-             FROM runs r JOIN events e ON e.run_id = r.id
-             WHERE r.started_at >= $1 AND r.started_at < $2 AND {UNIT_EVENTS}
-               AND ($3::TEXT IS NULL OR e.unit = $3)
-             ORDER BY r.started_at, r.id, e.seq"
-        );
-        self.stream(|c| each_event(c, &sql, &[&from, &to, &unit], f))
+        self.stream(|c| each_event(c, &window_sql(), &[&from, &to, &unit], f))
     }
 
     /// Every `unit.*` event (of `unit` only, when given) of the runs `ids`,
@@ -172,16 +191,7 @@ impl PgHistory {
     /// The runs with a `unit.*` event of `unit` (one that can end it as
     /// `end`, when given), the run that touched it last first.
     pub fn runs_of_unit(&self, unit: &str, end: Option<UnitEnd>) -> Result<Vec<String>> {
-        let kinds = match end {
-            Some(UnitEnd::Failed) => "AND e.type LIKE 'unit.%failed'",
-            Some(UnitEnd::Success) => "AND e.type IN ('unit.completed', 'unit.merged')",
-            Some(UnitEnd::Skipped) => "AND e.type IN ('unit.blocked', 'unit.skipped')",
-            None => "",
-        };
-        let sql = format!(
-            "SELECT e.run_id FROM events e WHERE e.unit = $1 AND {UNIT_EVENTS} {kinds}
-             GROUP BY e.run_id ORDER BY MAX(e.time) DESC, e.run_id"
-        );
+        let sql = runs_of_unit_sql(end);
         self.read(|c| {
             Ok(c.query(&sql, &[&unit])
                 .map_err(pg)?
@@ -214,5 +224,51 @@ impl PgHistory {
                 .map(|r| r.get(0))
                 .collect())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_cluster::TestCluster;
+
+    /// The plan of `sql` (parameters as NULL-typed text) with sequential
+    /// scans priced out: the partial indexes must be usable, i.e. the
+    /// queries' conditions imply the indexes' predicate.
+    fn plan(c: &mut Client, sql: &str, params: &[&(dyn ToSql + Sync)]) -> String {
+        c.batch_execute("SET enable_seqscan = off").expect("set");
+        let rows = c.query(&format!("EXPLAIN {sql}"), params).expect("explain");
+        rows.iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn the_insights_queries_read_the_unit_event_indexes() {
+        let Some(cluster) = TestCluster::shared() else {
+            return;
+        };
+        let target = cluster.fresh_database();
+        drop(PgHistory::open(target.clone()).expect("migrate"));
+        let mut c = target.connect().expect("connect");
+        let (from, to) = ("", "~");
+        for unit in [None, Some("api")] {
+            let window = plan(&mut c, &window_sql(), &[&from, &to, &unit]);
+            // Either partial index: both hold the unit events only.
+            assert!(window.contains("on events"), "{window}");
+            assert!(
+                window.contains("using idx_events_unit_"),
+                "{unit:?}: {window}"
+            );
+            assert!(!window.contains("events_run_seq"), "{unit:?}: {window}");
+        }
+        for end in [None, Some(UnitEnd::Failed), Some(UnitEnd::Success)] {
+            let by_unit = plan(&mut c, &runs_of_unit_sql(end), &[&"api"]);
+            assert!(
+                by_unit.contains("idx_events_unit_time"),
+                "{end:?}: {by_unit}"
+            );
+        }
     }
 }
