@@ -16,8 +16,9 @@
 //! 4. `note` sends the `NOTIFY` other daemons follow (delivered at COMMIT).
 //!
 //! With BEGIN and COMMIT that is three round trips per batch. Batches with
-//! an `orch.started` event (which stores the graph) take the general path
-//! (module `commands`).
+//! an event that does more — `orch.started` / `orch.dryrun.started` store
+//! the graph, `run.stopped` / `run.resumed` change the run — take the
+//! general path (module `commands`).
 
 use otto_hooks_sqlite::time::format_time;
 use otto_hooks_sqlite::{DbError, EventRow, NewEvent, SeqRange, validate};
@@ -30,9 +31,15 @@ use crate::query::raw_payload;
 type Result<T> = std::result::Result<T, DbError>;
 
 /// Whether `events` can take the fast path: some events, none with a side
-/// effect beyond the run's counters.
+/// effect beyond the run's counters (a graph, a run marker).
 pub(crate) fn fits(events: &[NewEvent]) -> bool {
-    !events.is_empty() && events.iter().all(|e| e.kind != "orch.started")
+    !events.is_empty()
+        && events.iter().all(|e| {
+            !matches!(
+                e.kind.as_str(),
+                "orch.started" | "orch.dryrun.started" | "run.stopped" | "run.resumed"
+            )
+        })
 }
 
 const APPEND_SQL: &str = "WITH r AS (

@@ -261,7 +261,7 @@ impl HistoryStore for PgHistory {
             return Ok(range);
         }
         self.write_events(|tx| {
-            let (range, rows) = commands::append_events(tx, run_id, &events)?;
+            let (range, rows) = commands::append_posted(tx, run_id, &events)?;
             Ok((range, rows))
         })
     }

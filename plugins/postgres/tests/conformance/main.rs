@@ -8,6 +8,7 @@ mod backends;
 mod concurrency;
 mod feed;
 mod import;
+mod posted;
 mod reads;
 mod retention;
 mod search;
@@ -65,4 +66,7 @@ conformance! {
     search::newest_first_pages_and_offsets_without_filters_count_from_the_bound,
     units::unit_summaries_fold_each_units_events_as_the_waterfall_shows_them,
     units::a_run_started_with_its_graph_has_it,
+    posted::posted_run_stopped_and_run_resumed_events_change_the_run_like_stop_and_resume,
+    posted::a_posted_run_resumed_on_a_run_still_marked_running_counts_the_resume,
+    posted::a_dry_run_stores_the_graph_of_orch_dryrun_started,
 }
