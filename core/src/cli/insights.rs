@@ -12,13 +12,14 @@ use crate::insights::flaky::FlakyReport;
 use crate::insights::otto::OttoSource;
 use crate::insights::recorded::{self, HistorySource};
 use crate::insights::stats::{StatsQuery, StatsReport, sparkline};
+use crate::insights::team::TeamSource;
 use crate::insights::{self, HistoryQuery, HistoryReport, InsightError, Source, Window};
 
 /// Which history the insights read.
 #[derive(Debug, Args)]
 pub struct Store {
-    /// `otto-fs` (otto's otto.db, the default) or `sqlite` (the hooks'
-    /// history.db).
+    /// `otto-fs` (otto's otto.db, the default), `sqlite` (the hooks'
+    /// history.db) or `postgres` (the configured team history).
     #[arg(long, value_name = "PLUGIN")]
     pub backend: Option<String>,
     /// Read this SQLite history file (implies --backend sqlite).
@@ -127,6 +128,19 @@ fn with_source<T>(
     store: &Store,
     f: impl FnOnce(&dyn Source) -> Result<T, InsightError>,
 ) -> Result<T, Failure> {
+    let team = match (&store.db, store.backend.as_deref()) {
+        (None, Some("postgres")) => true,
+        (None, None) => ctx
+            .config
+            .default_selection()
+            .storage
+            .first()
+            .is_some_and(|s| s.plugin == "postgres"),
+        _ => false,
+    };
+    if team {
+        return with_team_source(ctx, f);
+    }
     let db = match (&store.db, store.backend.as_deref()) {
         (Some(db), _) => Some(db.clone()),
         (None, Some("sqlite")) => {
@@ -135,7 +149,7 @@ fn with_source<T>(
         (None, Some("otto-fs")) => None,
         (None, Some(other)) => {
             return Err(Failure::usage(format!(
-                "--backend {other}: history, stats, compare and flaky read `otto-fs` (otto.db) or `sqlite` (history.db)"
+                "--backend {other}: history, stats, compare and flaky read `otto-fs` (otto.db), `sqlite` (history.db) or `postgres` (the configured team history)"
             )));
         }
         (None, None) => {
@@ -165,6 +179,31 @@ fn with_source<T>(
             f(&source).map_err(failure)
         }
     }
+}
+
+/// Calls `f` with the configured PostgreSQL history.
+fn with_team_source<T>(
+    ctx: &Context,
+    f: impl FnOnce(&dyn Source) -> Result<T, InsightError>,
+) -> Result<T, Failure> {
+    let team = crate::daemon::team::configured(&ctx.config, &ctx.hooks_home)
+        .map_err(Failure::usage)?
+        .ok_or_else(|| {
+            Failure::usage(
+                "--backend postgres: no `postgres` storage is configured (docs/TEAM-HISTORY.md)",
+            )
+        })?;
+    let store = (team.open)().map_err(Failure::failed)?;
+    let Some(db) = store
+        .as_any()
+        .and_then(|a| a.downcast_ref::<otto_hooks_postgres::PgHistory>())
+    else {
+        return Err(Failure::failed(format!(
+            "{} is not a PostgreSQL history",
+            store.location()
+        )));
+    };
+    f(&TeamSource::new(db)).map_err(failure)
 }
 
 fn print_json<T: serde::Serialize>(doc: &T) -> Result<(), Failure> {

@@ -6,6 +6,8 @@
 //!   lack (log paths, the script cache, runs without a row in `compare`).
 //! - the SQLite history (`history.db`): runs, and their units folded from
 //!   the stored `unit.*` events (module [`recorded`]).
+//! - a team history on PostgreSQL: the same runs and events, read by the
+//!   `postgres` storage and folded by the same code (module [`team`]).
 //!
 //! Both are read through the [`Source`] trait, which answers with
 //! [`Execution`]s (one task or unit in one run) and [`RunRecord`]s; the
@@ -21,6 +23,7 @@ pub mod otto_cache;
 pub mod otto_disk;
 pub mod recorded;
 pub mod stats;
+pub mod team;
 pub mod window;
 
 use otto_hooks_plugin_api::TaskStatus;

@@ -235,14 +235,14 @@ struct UnitState {
 /// scan of the current run's, and nothing is allocated per event but the
 /// first of each unit.
 #[derive(Default)]
-struct Fold {
+pub(super) struct Fold {
     units: Vec<UnitState>,
     /// The run being folded, and where its units start in `units`.
     current: Option<(String, usize)>,
 }
 
 impl Fold {
-    fn push(
+    pub(super) fn push(
         &mut self,
         run_id: &str,
         run: &RunRecord,
@@ -311,7 +311,7 @@ impl Fold {
     }
 
     /// The executions, units cut off by their run's end marked so.
-    fn finish(self, runs: &HashMap<String, RunRecord>) -> Vec<Execution> {
+    pub(super) fn finish(self, runs: &HashMap<String, RunRecord>) -> Vec<Execution> {
         let ended: HashMap<&str, bool> = runs
             .values()
             .map(|r| (r.run.as_str(), r.status != "running"))

@@ -96,6 +96,18 @@ pub(crate) fn start_run(tx: &mut Transaction<'_>, run: &NewRun) -> Result<()> {
     Ok(())
 }
 
+/// Records a new run with the dependency graph of an `orch.started`-shaped
+/// payload (`{"graph": {nodes, edges, levels}}`) in the same transaction
+/// (history.db's `start_run_with_graph`).
+pub(crate) fn start_run_with_graph(
+    tx: &mut Transaction<'_>,
+    run: &NewRun,
+    graph: Option<&str>,
+) -> Result<()> {
+    start_run(tx, run)?;
+    store_graph(tx, &run.id, graph)
+}
+
 /// Appends `events` after the run's `last_seq` (under its row lock); returns
 /// their range and the stored rows (for live streams).
 pub(crate) fn append_events(
@@ -159,7 +171,7 @@ pub(crate) fn append_events(
             "unit.blocked" => blocked += 1,
             // A dry run carries its graph in `orch.dryrun.started`.
             "orch.started" | "orch.dryrun.started" => {
-                store_graph(tx, run_id, ev.payload.as_deref())?
+                store_graph(tx, run_id, ev.payload.as_deref())?;
             }
             _ => {}
         }
@@ -197,6 +209,77 @@ pub(crate) fn append_events(
     )
     .map_err(pg)?;
     Ok((SeqRange { first, last }, rows))
+}
+
+/// [`append_events`] for a posted batch: a `run.stopped` or `run.resumed`
+/// event among them changes the run as history.db's rule says (choo's
+/// HISTORY-API posts these markers as plain events):
+///
+/// - `run.stopped` on a running run: status `stopped`, `completed_at` the
+///   event's time, its running period closed into `active_ms`; on a run
+///   that is not running, nothing (the event is kept);
+/// - `run.resumed`: one more `resume_count`; a run not marked running
+///   becomes running (`completed_at` and `error` cleared, a running period
+///   opened at the event's time); one still marked running (its stop never
+///   arrived) keeps its open period.
+pub(crate) fn append_posted(
+    tx: &mut Transaction<'_>,
+    run_id: &str,
+    events: &[NewEvent],
+) -> Result<(SeqRange, Vec<EventRow>)> {
+    let stored = append_events(tx, run_id, events)?;
+    for ev in events {
+        if matches!(ev.kind.as_str(), "run.stopped" | "run.resumed") {
+            apply_run_marker(tx, run_id, &ev.kind, ev.time)?;
+        }
+    }
+    Ok(stored)
+}
+
+/// The run change of one posted marker (see [`append_posted`]).
+fn apply_run_marker(
+    tx: &mut Transaction<'_>,
+    run_id: &str,
+    kind: &str,
+    at: Timestamp,
+) -> Result<()> {
+    let state = lock_run(tx, run_id)?;
+    let at_text = format_time(at)?;
+    match (kind, state.status.as_str()) {
+        ("run.stopped", "running") => {
+            tx.execute(
+                "UPDATE runs SET status = 'stopped', completed_at = $1,
+                        active_ms = active_ms + $2, active_since = NULL,
+                        updated_at = GREATEST(COALESCE(updated_at, ''), $1)
+                 WHERE id = $3",
+                &[
+                    &at_text,
+                    &period_ms(state.active_since.as_deref(), at),
+                    &run_id,
+                ],
+            )
+            .map_err(pg)?;
+        }
+        ("run.resumed", "running") => {
+            tx.execute(
+                "UPDATE runs SET resume_count = resume_count + 1 WHERE id = $1",
+                &[&run_id],
+            )
+            .map_err(pg)?;
+        }
+        ("run.resumed", _) => {
+            tx.execute(
+                "UPDATE runs SET status = 'running', completed_at = NULL, error = NULL,
+                        resume_count = resume_count + 1, active_since = $1,
+                        updated_at = GREATEST(COALESCE(updated_at, ''), $1)
+                 WHERE id = $2",
+                &[&at_text, &run_id],
+            )
+            .map_err(pg)?;
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// Upserts the graph of an `orch.started` payload; no graph, nothing.
@@ -599,69 +682,3 @@ fn recompute_activity(tx: &mut Transaction<'_>, run_id: &str) -> Result<()> {
     Ok(())
 }
 
-/// Appends events a client posted: [`append_events`], then the run change
-/// each `run.stopped` / `run.resumed` among them records, as history.db
-/// does (choo's HISTORY-API posts these markers as plain events). The
-/// commands that write a marker themselves ([`stop_run`], [`resume_run`])
-/// use [`append_events`] and make the change their own way.
-pub(crate) fn append_posted_events(
-    tx: &mut Transaction<'_>,
-    run_id: &str,
-    events: &[NewEvent],
-) -> Result<(SeqRange, Vec<EventRow>)> {
-    let appended = append_events(tx, run_id, events)?;
-    for ev in events {
-        if matches!(ev.kind.as_str(), "run.stopped" | "run.resumed") {
-            apply_run_marker(tx, run_id, &ev.kind, ev.time)?;
-        }
-    }
-    Ok(appended)
-}
-
-/// The run change of a posted marker (the run's row is locked by
-/// [`append_events`] in this transaction):
-///
-/// - `run.stopped` on a running run: status `stopped`, `completed_at` the
-///   event's time, the running period closed into `active_ms`. On a run
-///   that is not running, nothing (the event is kept).
-/// - `run.resumed`: one more `resume_count`, status `running`,
-///   `completed_at` and `error` cleared, a running period opened. On a run
-///   still marked running (its stop never arrived) the resume is counted and
-///   the open period kept.
-fn apply_run_marker(
-    tx: &mut Transaction<'_>,
-    run_id: &str,
-    kind: &str,
-    at: Timestamp,
-) -> Result<()> {
-    let row = tx
-        .query_one(
-            "SELECT status, active_since FROM runs WHERE id = $1",
-            &[&run_id],
-        )
-        .map_err(pg)?;
-    let (status, active_since): (String, Option<String>) = (row.get(0), row.get(1));
-    let at_text = format_time(at)?;
-    match (kind, status.as_str()) {
-        ("run.stopped", "running") => tx.execute(
-            "UPDATE runs SET status = 'stopped', completed_at = $1, active_ms = active_ms + $2,
-                    active_since = NULL, updated_at = GREATEST(updated_at, $1)
-             WHERE id = $3",
-            &[&at_text, &period_ms(active_since.as_deref(), at), &run_id],
-        ),
-        ("run.resumed", "running") => tx.execute(
-            "UPDATE runs SET resume_count = resume_count + 1 WHERE id = $1",
-            &[&run_id],
-        ),
-        ("run.resumed", _) => tx.execute(
-            "UPDATE runs SET status = 'running', completed_at = NULL, error = NULL,
-                    resume_count = resume_count + 1, active_since = $1,
-                    updated_at = GREATEST(updated_at, $1)
-             WHERE id = $2",
-            &[&at_text, &run_id],
-        ),
-        _ => return Ok(()),
-    }
-    .map_err(pg)?;
-    Ok(())
-}

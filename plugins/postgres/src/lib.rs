@@ -20,16 +20,21 @@
 //! - **TLS** ([`tls`]): libpq's `sslmode` (up to `verify-full`) and
 //!   `sslrootcert`, with rustls.
 
+mod append;
 mod commands;
 mod error;
+mod feed;
+pub mod insights;
 mod plugin;
 mod query;
 pub mod schema;
+mod search;
 pub mod settings;
 mod store;
 pub mod test_cluster;
 pub mod tls;
 mod url_secret;
+mod units;
 
 pub use plugin::{PgSettings, PostgresHistory};
 pub use settings::{DEFAULT_PASSWORD_ENV, PgTarget};

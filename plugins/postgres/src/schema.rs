@@ -37,14 +37,21 @@ pub struct PgMigration {
 }
 
 /// Every migration, in order.
-pub const MIGRATIONS: &[PgMigration] = &[PgMigration {
-    version: 1,
-    description: "create runs, events and graphs",
-    sql: V1_SQL,
-}];
+pub const MIGRATIONS: &[PgMigration] = &[
+    PgMigration {
+        version: 1,
+        description: "create runs, events and graphs",
+        sql: V1_SQL,
+    },
+    PgMigration {
+        version: 2,
+        description: "commit-ordered feed positions and unit-event indexes",
+        sql: V2_SQL,
+    },
+];
 
 /// The newest schema version this code knows.
-pub const LATEST_VERSION: i32 = 1;
+pub const LATEST_VERSION: i32 = 2;
 
 const V1_SQL: &str = r#"
 CREATE TABLE runs (
@@ -92,6 +99,29 @@ CREATE INDEX idx_runs_started_at ON runs (started_at DESC, id DESC);
 CREATE INDEX idx_runs_project ON runs (project, started_at DESC, id DESC);
 CREATE INDEX idx_runs_repo ON runs (repo_path, started_at DESC, id DESC);
 CREATE INDEX idx_runs_ended ON runs ((COALESCE(completed_at, started_at))) WHERE status <> 'running';
+"#;
+
+/// Version 2 (the all-runs feed, the insights):
+///
+/// - `events.tx`, the id of the transaction that stored the event
+///   (`pg_current_xact_id()`): the feed is ordered by `(tx, id)` and shows
+///   only events whose transaction is older than every open one
+///   (module `feed`). Rows stored before it get `tx` 1 (older than any real
+///   transaction) without rewriting the table: a constant default is
+///   recorded once, then the default becomes the function for new rows.
+/// - Two partial indexes over the `unit.*` events only (a few per unit in
+///   a run, not the task events that make most of the table): by run and
+///   seq (a window's executions), by unit and time (one task's history).
+///
+/// Needs PostgreSQL 13 or later (`xid8`).
+const V2_SQL: &str = r#"
+ALTER TABLE events ADD COLUMN tx xid8 NOT NULL DEFAULT '1';
+ALTER TABLE events ALTER COLUMN tx SET DEFAULT pg_current_xact_id();
+CREATE INDEX idx_events_feed ON events (tx, id);
+CREATE INDEX idx_events_unit_run ON events (run_id, seq)
+    WHERE unit IS NOT NULL AND type >= 'unit.' AND type < 'unit/';
+CREATE INDEX idx_events_unit_time ON events (unit, time)
+    WHERE unit IS NOT NULL AND type >= 'unit.' AND type < 'unit/';
 "#;
 
 /// The schema version of the database (0 when it has none).

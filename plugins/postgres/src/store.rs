@@ -10,8 +10,9 @@ use otto_hooks_plugin_api::{ProjectUsage, Timestamp};
 use otto_hooks_sqlite::time::format_time;
 use otto_hooks_sqlite::{
     Completion, DbError, DeleteReport, EventFilter, EventListener, EventPage, EventRow,
-    ExpirePreview, ExpireReport, Graph, HistoryStore, ImportOutcome, ImportedRun, NewEvent, NewRun,
-    RepoSummary, RunFilter, RunPage, RunRow, SeqRange,
+    EventSearch, ExpirePreview, ExpireReport, FeedPage, FeedPosition, Graph, HistoryStore,
+    ImportOutcome, ImportedRun, NewEvent, NewRun, RepoSummary, RunFilter, RunPage, RunRow,
+    SeqRange, UnitSummary,
 };
 use postgres::{Client, Transaction};
 
@@ -20,6 +21,7 @@ use crate::error::{is_connection_loss, pg};
 use crate::query;
 use crate::schema;
 use crate::settings::PgTarget;
+use crate::{append, feed, search, units};
 
 type Result<T> = std::result::Result<T, DbError>;
 
@@ -115,8 +117,17 @@ impl PgHistory {
         }
     }
 
+    /// Runs a read that hands rows on as they arrive: not retried (the
+    /// caller has been given rows already when the connection breaks).
+    pub(crate) fn stream<T>(&self, f: impl FnOnce(&mut Client) -> Result<T>) -> Result<T> {
+        let mut client = self.take()?;
+        let result = f(&mut client);
+        self.give_back(client);
+        result
+    }
+
     /// Runs a read; once more on a new connection when the first was dead.
-    fn read<T>(&self, f: impl Fn(&mut Client) -> Result<T>) -> Result<T> {
+    pub(crate) fn read<T>(&self, f: impl Fn(&mut Client) -> Result<T>) -> Result<T> {
         let mut attempt = 0;
         loop {
             let mut client = self.take()?;
@@ -223,9 +234,34 @@ impl HistoryStore for PgHistory {
         self.write(|tx| commands::start_run(tx, &run))
     }
 
+    fn start_run_with_graph(&self, run: NewRun, graph: Option<String>) -> Result<()> {
+        self.write(|tx| commands::start_run_with_graph(tx, &run, graph.as_deref()))
+    }
+
+    fn search_events(&self, search: &EventSearch) -> Result<EventPage> {
+        self.read(|c| search::search_events(c, search))
+    }
+
+    fn count_search(&self, search: &EventSearch) -> Result<u64> {
+        self.read(|c| search::count_search(c, search))
+    }
+
+    fn unit_summaries(&self, run_id: &str) -> Result<Vec<UnitSummary>> {
+        self.read(|c| units::unit_summaries(c, run_id))
+    }
+
     fn append_events(&self, run_id: &str, events: Vec<NewEvent>) -> Result<SeqRange> {
+        if append::fits(&events) {
+            // One statement between BEGIN and COMMIT (module `append`).
+            let (range, rows) = self
+                .write(|tx| append::append(tx, run_id, &events, NOTIFY_CHANNEL, &self.instance))?;
+            if let Some(listener) = &self.listener {
+                listener(&rows);
+            }
+            return Ok(range);
+        }
         self.write_events(|tx| {
-            let (range, rows) = commands::append_posted_events(tx, run_id, &events)?;
+            let (range, rows) = commands::append_posted(tx, run_id, &events)?;
             Ok((range, rows))
         })
     }
@@ -311,6 +347,23 @@ impl HistoryStore for PgHistory {
 
     fn last_event_id(&self) -> Result<i64> {
         self.read(query::last_event_id)
+    }
+
+    fn feed_after(&self, after: FeedPosition, limit: u32) -> Result<FeedPage> {
+        self.read(|c| feed::feed_after(c, after, limit))
+    }
+
+    fn feed_head(&self) -> Result<FeedPosition> {
+        self.read(feed::feed_head)
+    }
+
+    /// No: concurrent transactions commit in any order of their ids.
+    fn feed_is_commit_ordered(&self) -> bool {
+        false
+    }
+
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
     }
 
     fn graph(&self, run_id: &str) -> Result<Option<Graph>> {

@@ -63,6 +63,7 @@ mod cursor;
 mod db;
 mod error;
 pub mod executions;
+pub mod feed;
 pub mod hook_model;
 mod ids;
 pub mod migrate;
@@ -83,6 +84,7 @@ pub use connection::Options;
 pub use cursor::RunCursor;
 pub use db::{EventListener, HistoryDb};
 pub use error::{DbError, Result};
+pub use feed::{FeedPage, FeedPosition};
 pub use ids::mint_run_id;
 pub use migrate::{current_version, migrate, migrate_with};
 pub use model::{

@@ -18,6 +18,7 @@ use otto_hooks_plugin_api::{ProjectUsage, Timestamp};
 
 use crate::db::{EventListener, HistoryDb};
 use crate::error::Result;
+use crate::feed::{FeedPage, FeedPosition};
 use crate::model::{
     Completion, DeleteReport, EventRow, ExpirePreview, ExpireReport, Graph, ImportOutcome,
     ImportedRun, NewEvent, RunRow, SeqRange,
@@ -115,6 +116,37 @@ pub trait HistoryStore: Send + Sync + fmt::Debug {
     /// The SQLite history itself, for the readers written in SQL against
     /// history.db (the insights); `None` for other backends.
     fn as_sqlite(&self) -> Option<&HistoryDb> {
+        None
+    }
+    /// The all-runs feed after `after`, in feed order (module
+    /// [`feed`](crate::feed)). The default reads by id: right where ids
+    /// grow in commit order (history.db).
+    fn feed_after(&self, after: FeedPosition, limit: u32) -> Result<FeedPage> {
+        let page = self.events_after_id(after.id, limit)?;
+        Ok(FeedPage {
+            events: page
+                .events
+                .into_iter()
+                .map(|e| (FeedPosition::of_id(e.id), e))
+                .collect(),
+            has_more: page.has_more,
+            waiting: false,
+        })
+    }
+    /// The feed's end now: what is stored later comes after it. The
+    /// default is the largest event id.
+    fn feed_head(&self) -> Result<FeedPosition> {
+        Ok(FeedPosition::of_id(self.last_event_id()?))
+    }
+    /// Whether the events this store reports to its listener arrive in feed
+    /// order, so a live stream may send them as they come (history.db).
+    /// When not, a stream takes them as news only and reads the feed.
+    fn feed_is_commit_ordered(&self) -> bool {
+        true
+    }
+    /// The store itself, to reach a backend's own readers (the insights on
+    /// PostgreSQL); `None` when a backend offers none.
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
         None
     }
     /// Every repository with runs, with per-status counts.

@@ -1,7 +1,8 @@
 //! What the history tells, over the API: `GET /api/history/stats`,
 //! `/api/history/tasks/{name}`, `/api/history/compare`,
 //! `/api/history/flaky` — the documents of `otto-hooks stats | history |
-//! compare | flaky --json` over the daemon's history.db. They need no
+//! compare | flaky --json` over the daemon's history (history.db, or the
+//! PostgreSQL team history it serves). They need no
 //! token; an unknown parameter is refused with 400.
 
 use axum::Json;
@@ -16,6 +17,7 @@ use crate::insights::compare::CompareReport;
 use crate::insights::flaky::FlakyReport;
 use crate::insights::recorded::HistorySource;
 use crate::insights::stats::{StatsQuery, StatsReport};
+use crate::insights::team::TeamSource;
 use crate::insights::{HistoryQuery, HistoryReport, InsightError, Source, Window};
 
 /// Executions per `tasks/{name}` page by default, and at most.
@@ -39,9 +41,15 @@ where
 {
     state
         .blocking(move |db| {
+            if let Some(team) = db
+                .as_any()
+                .and_then(|a| a.downcast_ref::<otto_hooks_postgres::PgHistory>())
+            {
+                return f(&TeamSource::new(team)).map_err(api_error);
+            }
             let Some(db) = db.as_sqlite() else {
                 return Err(ApiError::invalid_param(format!(
-                    "stats, task histories, compare and flaky read history.db; this daemon serves {} (not available there yet)",
+                    "stats, task histories, compare and flaky read history.db or a PostgreSQL history; this daemon serves {} (not available there)",
                     db.location()
                 )));
             };

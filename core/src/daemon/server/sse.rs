@@ -4,9 +4,13 @@
 //!   `id:` is the event's `seq`. Without a resume point it starts at the
 //!   run's first event.
 //! - `GET /api/stream` follows every run. Each message's `id:` is the
-//!   event's database id (`events.id`: it only grows, in the order events
-//!   were stored). Without a resume point it starts with the events stored
-//!   after the connection.
+//!   event's position in the all-runs feed (`otto_hooks_sqlite::feed`): on
+//!   history.db the event's database id (`events.id`: it only grows, in the
+//!   order events were stored); on PostgreSQL `tx.id`, the storing
+//!   transaction and the event id, so that an event committed after one
+//!   with a higher id is still sent (the feed holds later events back until
+//!   older transactions end). Without a resume point it starts with the
+//!   events stored after the connection.
 //!
 //! Every stored event is one message with no `event:` field, so that
 //! `EventSource.onmessage` receives them all; `data:` is the event as the
@@ -33,7 +37,10 @@
 //! which was already subscribed. A stream that falls behind the channel
 //! (it lagged) goes back to the database from its last id. On the per-run
 //! stream, whose ids are contiguous, a jump in `seq` from the channel also
-//! sends it back to the database.
+//! sends it back to the database. On a store whose feed is not in commit
+//! order (PostgreSQL), the all-runs stream takes the channel as news only
+//! and reads every event from the feed, again every [`FEED_POLL`] while the
+//! feed says it holds events back.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -44,7 +51,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use otto_hooks_sqlite::{EventFilter, EventRow};
+use otto_hooks_sqlite::{EventFilter, EventRow, FeedPosition};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{broadcast, watch};
@@ -57,6 +64,9 @@ use super::{Batch, Shared};
 const REPLAY_PAGE: u32 = 500;
 /// Time between keep-alive comments on an idle stream.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// Time between reads of a feed that holds events back (PostgreSQL: an
+/// older transaction is still open).
+const FEED_POLL: Duration = Duration::from_millis(200);
 
 /// The stream parameters.
 #[derive(Debug, Default, Deserialize)]
@@ -77,22 +87,29 @@ enum Scope {
 struct Follower {
     state: Shared,
     scope: Scope,
-    /// The id of the last event sent (or the resume point).
-    cursor: u64,
+    /// The id of the last event sent (or the resume point): its seq on a
+    /// run's stream, its feed position on the all-runs stream.
+    cursor: FeedPosition,
     live: broadcast::Receiver<Batch>,
-    /// Events to send, each marked whether it came from the database
-    /// (trusted to follow the cursor) or from the channel.
-    pending: VecDeque<(EventRow, bool)>,
+    /// Events to send, each with its position when it came from the
+    /// database (trusted to follow the cursor), `None` from the channel.
+    pending: VecDeque<(EventRow, Option<FeedPosition>)>,
     /// Whether the next events must be read from the database.
     catching_up: bool,
+    /// Whether channel events may be sent as they come: the store's feed
+    /// is in commit order (and a run's seqs always are). When not, they
+    /// only say that the feed has news.
+    live_ordered: bool,
+    /// Whether the feed said it holds events back: read it again soon.
+    waiting: bool,
     shutdown: watch::Receiver<bool>,
 }
 
 impl Follower {
-    fn key(&self, e: &EventRow) -> u64 {
+    fn key(&self, e: &EventRow) -> FeedPosition {
         match self.scope {
-            Scope::Run(_) => e.seq,
-            Scope::All => e.id.max(0) as u64,
+            Scope::Run(_) => FeedPosition::of_id(i64::try_from(e.seq).unwrap_or(i64::MAX)),
+            Scope::All => FeedPosition::of_id(e.id),
         }
     }
 
@@ -105,21 +122,22 @@ impl Follower {
 
     /// The next event to send with its stream id, or `None` when the
     /// stream ends (server shutdown, the run deleted, a database error).
-    async fn next(&mut self) -> Option<(u64, EventRow)> {
+    async fn next(&mut self) -> Option<(Option<FeedPosition>, EventRow)> {
         loop {
             while let Some((event, from_db)) = self.pending.pop_front() {
-                if event.seq == 0 && !from_db {
+                if event.seq == 0 && from_db.is_none() {
                     // A run-created notice: no id, never counted.
                     if matches!(self.scope, Scope::All) {
-                        return Some((0, event));
+                        return Some((None, event));
                     }
                     continue;
                 }
-                let key = self.key(&event);
+                let key = from_db.unwrap_or_else(|| self.key(&event));
                 if key <= self.cursor {
                     continue; // sent already
                 }
-                if !from_db && key != self.cursor + 1 {
+                if from_db.is_none() && key != FeedPosition::of_id(self.cursor.id.saturating_add(1))
+                {
                     // An id is missing (a seq of this run; or, for all
                     // runs, an event another writer stored, which the
                     // daemon never announced): read it from the database.
@@ -128,13 +146,15 @@ impl Follower {
                     break;
                 }
                 self.cursor = key;
-                return Some((key, event));
+                return Some((Some(key), event));
             }
             if self.catching_up {
                 match self.read_page().await {
-                    Ok((rows, more)) => {
-                        self.pending.extend(rows.into_iter().map(|e| (e, true)));
+                    Ok((rows, more, waiting)) => {
+                        self.pending
+                            .extend(rows.into_iter().map(|(p, e)| (e, Some(p))));
                         self.catching_up = more;
+                        self.waiting = waiting;
                     }
                     Err(e) => {
                         tracing::warn!(error = ?e, "a live stream ended");
@@ -147,15 +167,31 @@ impl Follower {
                 biased;
                 _ = self.shutdown.wait_for(|stop| *stop) => return None,
                 received = self.live.recv() => received,
+                _ = tokio::time::sleep(FEED_POLL), if self.waiting => {
+                    self.catching_up = true;
+                    continue;
+                }
             };
             match received {
-                Ok(batch) => {
-                    let mine: Vec<(EventRow, bool)> = batch
+                Ok(batch) if self.live_ordered => {
+                    let mine: Vec<(EventRow, Option<FeedPosition>)> = batch
                         .iter()
                         .filter(|e| self.follows(e))
-                        .map(|e| (e.clone(), false))
+                        .map(|e| (e.clone(), None))
                         .collect();
                     self.pending.extend(mine);
+                }
+                Ok(batch) => {
+                    // News only: notices pass, stored events are read from
+                    // the feed in its order.
+                    let mine: Vec<&EventRow> = batch.iter().filter(|e| self.follows(e)).collect();
+                    for e in mine {
+                        if e.seq == 0 {
+                            self.pending.push_back((e.clone(), None));
+                        } else {
+                            self.catching_up = true;
+                        }
+                    }
                 }
                 Err(RecvError::Lagged(_)) => self.catching_up = true,
                 Err(RecvError::Closed) => return None,
@@ -163,30 +199,38 @@ impl Follower {
         }
     }
 
-    /// The next page after the cursor from the database, and whether more follow.
-    async fn read_page(&self) -> Result<(Vec<EventRow>, bool), ApiError> {
+    /// The next page after the cursor from the database, each event with
+    /// its position; whether more follow; whether the feed holds some back.
+    async fn read_page(&self) -> Result<(Vec<(FeedPosition, EventRow)>, bool, bool), ApiError> {
         let cursor = self.cursor;
         match &self.scope {
             Scope::Run(run_id) => {
                 let filter = EventFilter {
                     run_id: run_id.clone(),
-                    after_seq: Some(cursor),
+                    after_seq: Some(cursor.id.max(0) as u64),
                     limit: REPLAY_PAGE,
                     ..EventFilter::default()
                 };
                 self.state
                     .blocking(move |db| {
                         let page = db.events(&filter)?;
-                        Ok((page.events, page.has_more))
+                        let rows = page
+                            .events
+                            .into_iter()
+                            .map(|e| {
+                                let seq = i64::try_from(e.seq).unwrap_or(i64::MAX);
+                                (FeedPosition::of_id(seq), e)
+                            })
+                            .collect();
+                        Ok((rows, page.has_more, false))
                     })
                     .await
             }
             Scope::All => {
-                let after = i64::try_from(cursor).unwrap_or(i64::MAX);
                 self.state
                     .blocking(move |db| {
-                        let page = db.events_after_id(after, REPLAY_PAGE)?;
-                        Ok((page.events, page.has_more))
+                        let page = db.feed_after(cursor, REPLAY_PAGE)?;
+                        Ok((page.events, page.has_more, page.waiting))
                     })
                     .await
             }
@@ -221,19 +265,30 @@ pub(crate) async fn announce_run(state: &Shared, run_id: String) {
     let _ = state.live.send(std::sync::Arc::new(vec![notice]));
 }
 
-/// The resume point: `Last-Event-ID`, else `?after=`.
-fn resume_point(headers: &HeaderMap, after: Option<&str>) -> Result<Option<u64>, ApiError> {
+/// The resume point: `Last-Event-ID`, else `?after=` (an id this stream
+/// sent: a number, or `tx.id` on the all-runs stream of PostgreSQL).
+fn resume_point(
+    headers: &HeaderMap,
+    after: Option<&str>,
+) -> Result<Option<FeedPosition>, ApiError> {
     if let Some(value) = headers.get("last-event-id") {
         let text = value.to_str().unwrap_or("(not text)").trim();
         if !text.is_empty() {
-            return text.parse().map(Some).map_err(|_| {
+            return FeedPosition::parse(text).map(Some).ok_or_else(|| {
                 ApiError::invalid_param(format!(
                     "Last-Event-ID must be an id this stream sent, not {text:?}"
                 ))
             });
         }
     }
-    body::number("after", after)
+    match after.map(str::trim).filter(|a| !a.is_empty()) {
+        None => Ok(None),
+        Some(text) => FeedPosition::parse(text).map(Some).ok_or_else(|| {
+            ApiError::invalid_param(format!(
+                "`after` must be an id this stream sent, not {text:?}"
+            ))
+        }),
+    }
 }
 
 /// The SSE response for a follower.
@@ -244,8 +299,8 @@ fn respond(follower: Follower) -> Response {
             match serde_json::to_string(&event) {
                 Ok(json) => {
                     let message = match key {
-                        0 => Event::default().data(json), // a run-created notice
-                        key => Event::default().id(key.to_string()).data(json),
+                        None => Event::default().data(json), // a run-created notice
+                        Some(key) => Event::default().id(key.to_string()).data(json),
                     };
                     return Some((Ok::<_, Infallible>(message), f));
                 }
@@ -267,6 +322,11 @@ pub(crate) async fn run_stream(
 ) -> Result<Response, ApiError> {
     let run_id = body::path_id(path)?;
     let after = resume_point(&headers, body::query(query)?.after.as_deref())?;
+    if after.is_some_and(|a| a.tx != 0) {
+        return Err(ApiError::invalid_param(
+            "a run's stream resumes after a seq (a number), not an all-runs position",
+        ));
+    }
     // Subscribe before reading anything, so nothing committed is missed.
     let live = state.live.subscribe();
     let id = run_id.clone();
@@ -280,10 +340,12 @@ pub(crate) async fn run_stream(
         shutdown: state.shutdown.clone(),
         state,
         scope: Scope::Run(run_id),
-        cursor: after.unwrap_or(0),
+        cursor: after.unwrap_or_default(),
         live,
         pending: VecDeque::new(),
         catching_up: true,
+        live_ordered: true,
+        waiting: false,
     }))
 }
 
@@ -297,12 +359,9 @@ pub(crate) async fn all_stream(
     let live = state.live.subscribe();
     let cursor = match after {
         Some(after) => after,
-        None => {
-            state
-                .blocking(|db| Ok(db.last_event_id()?.max(0) as u64))
-                .await?
-        }
+        None => state.blocking(|db| Ok(db.feed_head()?)).await?,
     };
+    let live_ordered = state.db.feed_is_commit_ordered();
     Ok(respond(Follower {
         shutdown: state.shutdown.clone(),
         state,
@@ -310,7 +369,10 @@ pub(crate) async fn all_stream(
         cursor,
         live,
         pending: VecDeque::new(),
-        catching_up: after.is_some(),
+        // A feed not in commit order may hold events back at its head.
+        catching_up: after.is_some() || !live_ordered,
+        live_ordered,
+        waiting: false,
     }))
 }
 
@@ -383,10 +445,12 @@ mod tests {
         Follower {
             state: Arc::clone(state),
             scope: Scope::Run("r".into()),
-            cursor: 0,
+            cursor: FeedPosition::default(),
             live: live.subscribe(),
             pending: VecDeque::new(),
             catching_up,
+            live_ordered: true,
+            waiting: false,
             shutdown: state.shutdown.clone(),
         }
     }
@@ -394,7 +458,7 @@ mod tests {
     async fn keys(f: &mut Follower, n: usize) -> Vec<u64> {
         let mut out = Vec::new();
         for _ in 0..n {
-            out.push(f.next().await.unwrap().0);
+            out.push(f.next().await.unwrap().0.unwrap().id as u64);
         }
         out
     }
@@ -429,12 +493,22 @@ mod tests {
     #[test]
     fn the_header_wins_over_the_query() {
         let mut h = HeaderMap::new();
-        assert_eq!(resume_point(&h, Some("5")), Ok(Some(5)));
+        let at = |id| Ok(Some(FeedPosition::of_id(id)));
+        assert_eq!(resume_point(&h, Some("5")), at(5));
         assert_eq!(resume_point(&h, None), Ok(None));
         h.insert("last-event-id", HeaderValue::from_static("42"));
-        assert_eq!(resume_point(&h, Some("5")), Ok(Some(42)));
+        assert_eq!(resume_point(&h, Some("5")), at(42));
+        h.insert("last-event-id", HeaderValue::from_static("7.42"));
+        assert_eq!(
+            resume_point(&h, None),
+            Ok(Some(FeedPosition { tx: 7, id: 42 }))
+        );
         h.insert("last-event-id", HeaderValue::from_static(""));
-        assert_eq!(resume_point(&h, Some("5")), Ok(Some(5)));
+        assert_eq!(resume_point(&h, Some("5")), at(5));
+        assert_eq!(
+            resume_point(&h, Some("x")).unwrap_err().code(),
+            "INVALID_PARAM"
+        );
         h.insert("last-event-id", HeaderValue::from_static("abc"));
         assert_eq!(resume_point(&h, None).unwrap_err().code(), "INVALID_PARAM");
     }

@@ -16,6 +16,8 @@ mod import;
 mod markers;
 mod reads;
 mod retention;
+mod search;
+mod units;
 mod writes;
 
 /// Declares each test once per backend.
@@ -69,4 +71,8 @@ conformance! {
     markers::a_posted_run_resumed_on_a_run_still_marked_running_counts_the_resume,
     markers::stop_resume_and_complete_endpoints_record_their_marker_once,
     markers::a_dry_run_graph_comes_from_orch_dryrun_started,
+    search::text_search_failures_and_both_orders_match_the_grammar,
+    search::newest_first_pages_and_offsets_without_filters_count_from_the_bound,
+    units::unit_summaries_fold_each_units_events_as_the_waterfall_shows_them,
+    units::a_run_started_with_its_graph_has_it,
 }
