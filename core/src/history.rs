@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use otto_hooks_plugin_api::host::Instance;
+use crate::registry::proxy::PluginInstance as Instance;
 use otto_hooks_plugin_api::report::{
     ProjectUsage as ProjectUsageDoc, Recommendation, RunEntry, RunInfo, RunList, RunSize, TaskInfo,
     UsageReport,
