@@ -229,13 +229,16 @@ impl<'a> History<'a> {
         let threads = std::thread::available_parallelism()
             .map_or(2, |n| n.get())
             .min(16);
+        self.detect_isolated(runs, &instances);
         let chunk = runs.len().div_ceil(threads).max(4096);
         std::thread::scope(|scope| {
             for part in runs.chunks_mut(chunk) {
                 let instances = &instances;
                 scope.spawn(move || {
                     for run in part {
-                        if let Some(Some(status)) = instances.get(&run.project) {
+                        if let Some(Some(status)) = instances.get(&run.project)
+                            && status.mode() == "in-process"
+                        {
                             self.detect_with(status, run);
                         }
                     }
@@ -244,6 +247,43 @@ impl<'a> History<'a> {
         });
         drop(instances);
         self.release_statuses();
+    }
+
+    /// Decides the status of the runs whose status plugin runs in a process
+    /// of its own: a few round trips per instance (batches of runs), not one
+    /// per run.
+    fn detect_isolated(
+        &self,
+        runs: &mut [Run],
+        instances: &HashMap<String, Option<Arc<Instance>>>,
+    ) {
+        let mut isolated: Vec<&Arc<Instance>> = Vec::new();
+        for status in instances.values().flatten() {
+            if status.mode() != "in-process" && !isolated.iter().any(|s| Arc::ptr_eq(s, status)) {
+                isolated.push(status);
+            }
+        }
+        for status in isolated {
+            let mine: Vec<usize> = (0..runs.len())
+                .filter(|&i| {
+                    runs[i].status_source.is_none()
+                        && instances
+                            .get(&runs[i].project)
+                            .and_then(Option::as_ref)
+                            .is_some_and(|s| Arc::ptr_eq(s, status))
+                })
+                .collect();
+            let asked: Vec<Run> = mine.iter().map(|&i| runs[i].clone()).collect();
+            for (i, verdict) in mine.into_iter().zip(status.detect_many(&asked)) {
+                match verdict {
+                    Ok(verdict) => {
+                        runs[i].status = verdict.status;
+                        runs[i].status_source = Some(verdict.source);
+                    }
+                    Err(e) => self.warn(e.to_string()),
+                }
+            }
+        }
     }
 
     /// The status instance of `project`, resolved once per project into

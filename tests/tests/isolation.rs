@@ -189,22 +189,6 @@ fn the_weekday_example_decides_the_same_in_process_and_isolated() {
     assert_eq!(kept_in, kept_iso);
 }
 
-#[test]
-fn process_isolation_on_a_kind_that_cannot_have_it_yet_is_a_one_line_error() {
-    let w = OttoWorld::new();
-    std::fs::write(
-        w.hooks_home().join("config.toml"),
-        "[[reporter]]\nplugin = \"table\"\nisolation = \"process\"\n",
-    )
-    .unwrap();
-    let out = w.run(&["config", "show"]);
-    let stderr = text(&out.stderr);
-    assert!(
-        stderr.contains("`isolation = \"process\"` is not supported for reporter plugins yet"),
-        "{stderr}"
-    );
-}
-
 /// `plugins check --json` of the library of `crate_name` with `settings`.
 fn check(crate_name: &str, settings: &str) -> (i32, Value) {
     let w = OttoWorld::new();
@@ -281,36 +265,4 @@ fn plugins_check_of_crashing_plugins_isolated_fails_each_with_its_signal_and_sur
         assert!(detail.contains(needle), "{plugin}: {detail}");
         assert!(!detail.contains('\n'), "{detail:?}");
     }
-}
-
-#[test]
-fn the_hooks_skip_an_isolated_retention_entry_without_a_warning_and_refuse_an_isolated_reporter() {
-    use otto_hooks_tests::hook_cli::HookWorld;
-    let w = HookWorld::new();
-    let config = w.hooks_home().join("config.toml");
-    std::fs::write(
-        &config,
-        "[retention]\nplugin = \"standard\"\nisolation = \"process\"\n",
-    )
-    .unwrap();
-    let repo = w.repo_arg();
-    let out = w.run(&["hook", "run-start", "--repo", &repo, "--run-id", "r1"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(
-        !text(&out.stderr).contains("retention"),
-        "no warning about the isolated entry: {}",
-        text(&out.stderr)
-    );
-    // A kind that cannot be isolated yet says so, never ignores the key.
-    std::fs::write(
-        &config,
-        "[[reporter]]\nplugin = \"json\"\nisolation = \"process\"\n",
-    )
-    .unwrap();
-    let out = w.run(&["hook", "run-start", "--repo", &repo, "--run-id", "r2"]);
-    let stderr = text(&out.stderr);
-    assert!(
-        stderr.contains("`isolation = \"process\"` is not supported for reporter plugins yet"),
-        "{stderr}"
-    );
 }

@@ -700,12 +700,9 @@ impl ProcessInstance {
             .lock()
             .map_err(|_| self.fail(ErrorKind::Failed, "its isolated process is unusable".into()))?;
         let runner = match &mut *state {
-            State::Dead(why) => {
-                return Err(self.fail(
-                    ErrorKind::Failed,
-                    format!("isolated process is gone ({why})"),
-                ));
-            }
+            // The same line as the call that saw it die: a caller that
+            // collects warnings shows it once.
+            State::Dead(why) => return Err(self.fail(ErrorKind::Failed, why.clone())),
             State::Alive(runner) => runner,
         };
         let why = match exchange(runner, request, self.limits.timeout) {
@@ -897,6 +894,90 @@ fn one_line(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A runner whose replies the test sends itself; `cat` takes the
+    /// requests (and is killed when the runner drops).
+    fn fake_runner() -> (Runner, mpsc::Sender<Frame>) {
+        let mut child = Command::new("cat")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cat");
+        let stdin = child.stdin.take();
+        let (tx, replies) = mpsc::channel();
+        let runner = Runner {
+            child,
+            stdin: Arc::new(Mutex::new(stdin)),
+            writer: None,
+            replies,
+            next_id: 1,
+            stderr: Arc::new(Mutex::new(Vec::new())),
+            stderr_reader: None,
+        };
+        (runner, tx)
+    }
+
+    fn frame(id: u64, reply: &Reply) -> Frame {
+        Ok((id, serde_json::to_vec(reply).expect("encode")))
+    }
+
+    fn render() -> Request<'static> {
+        Request::Render {
+            kind: otto_hooks_plugin_api::DocumentKind::RunList,
+            json: "[]".into(),
+        }
+    }
+
+    #[test]
+    fn a_late_reply_to_an_earlier_request_is_dropped_and_the_waiting_call_gets_its_own() {
+        let (mut runner, tx) = fake_runner();
+        runner.next_id = 7;
+        // The answer to request 6 came after its call gave up; then 7's.
+        tx.send(frame(
+            6,
+            &Reply::Text {
+                text: "late".into(),
+            },
+        ))
+        .expect("send");
+        tx.send(frame(
+            7,
+            &Reply::Text {
+                text: "mine".into(),
+            },
+        ))
+        .expect("send");
+        match exchange(&mut runner, &render(), Duration::from_secs(10)) {
+            Ok(Reply::Text { text }) => assert_eq!(text, "mine"),
+            Ok(other) => panic!("{other:?}"),
+            Err(_) => panic!("the call failed"),
+        }
+        assert_eq!(runner.next_id, 8);
+        let _ = runner.child.kill();
+        let _ = runner.child.wait();
+    }
+
+    #[test]
+    fn only_late_replies_time_the_call_out_and_a_reply_to_a_request_never_sent_is_garbage() {
+        let (mut runner, tx) = fake_runner();
+        runner.next_id = 3;
+        tx.send(frame(2, &Reply::Done)).expect("send");
+        assert!(matches!(
+            exchange(&mut runner, &render(), Duration::from_millis(200)),
+            Err(Trouble::TimedOut)
+        ));
+        // Request 4 is next: a reply about 9 answers nothing asked.
+        tx.send(frame(9, &Reply::Done)).expect("send");
+        match exchange(&mut runner, &render(), Duration::from_secs(10)) {
+            Err(Trouble::Garbage(detail)) => {
+                assert!(detail.contains("request 9, which was never sent"), "{detail}")
+            }
+            _ => panic!("not refused"),
+        }
+        let _ = runner.child.kill();
+        let _ = runner.child.wait();
+    }
 
     #[test]
     fn a_runner_death_is_described_by_its_signal_name_or_exit_status() {
