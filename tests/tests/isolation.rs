@@ -259,10 +259,54 @@ fn plugins_check_of_crashing_plugins_isolated_fails_each_with_its_signal_and_sur
         ("hog", "memory allocation of"),
         ("garbage", "malformed reply"),
     ] {
-        let s = step(&doc, &format!("retention {plugin}: decide (isolated)"));
-        assert_eq!(s["ok"], false, "{s}");
-        let detail = s["detail"].as_str().unwrap();
-        assert!(detail.contains(needle), "{plugin}: {detail}");
-        assert!(!detail.contains('\n'), "{detail:?}");
+        // Where each kind misbehaves first.
+        for first in [
+            format!("retention {plugin}: decide (isolated)"),
+            format!("storage {plugin}: run_start (isolated)"),
+            format!("status {plugin}: detect (isolated)"),
+            format!("reporter {plugin}: render (isolated)"),
+        ] {
+            let s = step(&doc, &first);
+            assert_eq!(s["ok"], false, "{s}");
+            let detail = s["detail"].as_str().unwrap();
+            assert!(detail.contains(needle), "{first}: {detail}");
+            assert!(!detail.contains('\n'), "{detail:?}");
+        }
     }
+}
+
+#[test]
+fn plugins_check_runs_a_storage_isolated_and_measures_one_call_in_each_mode() {
+    let log = std::env::temp_dir().join(format!("recorder-check-{}.jsonl", std::process::id()));
+    let settings = format!("log = \"{}\"", log.display());
+    let (code, doc) = check("fixture-recorder", &settings);
+    assert_eq!(code, 0, "{doc:#}");
+    let cost = step(&doc, "storage recorder: cost of one call")["detail"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(cost.starts_with("`list_runs`: "), "{cost}");
+    assert!(cost.contains(" in-process, "), "{cost}");
+    assert!(cost.contains(" isolated (starting the runner: "), "{cost}");
+    let _ = std::fs::remove_file(&log);
+
+    let (code, doc) = check(
+        "fixture-recorder",
+        &format!("{settings}\nisolation = \"process\""),
+    );
+    assert_eq!(code, 0, "{doc:#}");
+    for hook in ["create", "run_start", "events", "run_complete", "list_runs"] {
+        let s = step(&doc, &format!("storage recorder: {hook} (isolated)"));
+        assert_eq!(s["ok"], true, "{s}");
+    }
+    let list = step(&doc, "storage recorder: list_runs (isolated)")["detail"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(list.contains("isolated; starting the runner"), "{list}");
+    // The hooks reached the plugin in its runner: it logged them.
+    let logged = std::fs::read_to_string(&log).unwrap();
+    let _ = std::fs::remove_file(&log);
+    assert!(logged.contains("\"hook\":\"run_start\""), "{logged}");
+    assert!(logged.contains("\"hook\":\"events\""), "{logged}");
 }
