@@ -61,6 +61,9 @@ impl std::fmt::Display for HistoryError {
 
 impl std::error::Error for HistoryError {}
 
+/// How many runs `list` hands an isolated status plugin per round trip.
+const LIST_DETECT_BATCH: usize = 1024;
+
 /// Which runs to list.
 #[derive(Clone, Debug, Default)]
 pub struct ListQuery {
@@ -336,6 +339,19 @@ impl<'a> History<'a> {
         };
         let mut instances = HashMap::new();
         let mut listed: Vec<(Timestamp, RunEntry)> = Vec::new();
+        // Runs whose status plugin is isolated wait here, to be detected a
+        // batch per round trip rather than one each.
+        let mut pending: Vec<Run> = Vec::new();
+        let flush = |pending: &mut Vec<Run>,
+                     instances: &HashMap<String, Option<Arc<Instance>>>,
+                     listed: &mut Vec<(Timestamp, RunEntry)>| {
+            self.detect_isolated(pending, instances);
+            for run in pending.drain(..) {
+                if query.status.is_none_or(|s| run.status == s) {
+                    listed.push((run.started_at, entry(run)));
+                }
+            }
+        };
         self.storage
             .list_runs_each(
                 &RunQuery {
@@ -343,6 +359,17 @@ impl<'a> History<'a> {
                     limit,
                 },
                 &mut |mut run| {
+                    let isolated = run.status_source.is_none()
+                        && self
+                            .status_of(&run.project, &mut instances)
+                            .is_some_and(|s| s.mode() != "in-process");
+                    if isolated {
+                        pending.push(run);
+                        if pending.len() >= LIST_DETECT_BATCH {
+                            flush(&mut pending, &instances, &mut listed);
+                        }
+                        return;
+                    }
                     self.detect(&mut run, &mut instances);
                     if query.status.is_none_or(|s| run.status == s) {
                         listed.push((run.started_at, entry(run)));
@@ -350,6 +377,7 @@ impl<'a> History<'a> {
                 },
             )
             .map_err(|e| HistoryError::failed(e.to_string()))?;
+        flush(&mut pending, &instances, &mut listed);
         drop(instances);
         self.release_statuses();
         listed.sort_by(|(a_start, a), (b_start, b)| {
