@@ -16,10 +16,10 @@
 //! answers: a reply to an earlier call (one that came too late) is dropped,
 //! never taken for the answer to the call waiting.
 
-use std::io::{BufReader, Read};
+use std::io::{Read, Write};
+use std::os::fd::AsFd;
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -31,19 +31,10 @@ use otto_hooks_plugin_api::{
     RunResult, RunResume, RunStart, RunStop, StatusVerdict,
 };
 
-use super::isolation::{
-    Limits, RUNNER_ARG, Reply, Request, WireEvent, read_frame, write_frame_bytes,
-};
+use super::isolation::{Limits, MAX_FRAME, RUNNER_ARG, Reply, Request, WireEvent};
 
 /// How much of the runner's stderr is kept to explain its death.
 const STDERR_TAIL: usize = 4096;
-
-/// A request this small is written by the calling thread: the pipe is
-/// empty at the start of a call (the runner has read every earlier request
-/// whole before answering it) and holds at least one page, so the write
-/// cannot block. A larger one goes through the writer thread, which a
-/// runner that stops reading cannot hold past the deadline.
-const INLINE_WRITE: usize = 4096;
 
 /// How many runs one `detect` request carries at most.
 const DETECT_BATCH: usize = 2048;
@@ -270,17 +261,19 @@ enum State {
     Dead(String),
 }
 
-/// A reply as the reader thread hands it over: its request id and bytes.
-type Frame = std::io::Result<(u64, Vec<u8>)>;
-
+/// The host's ends of a runner's protocol pipes, without blocking: every
+/// read and write waits in `poll` with the call's deadline, in the calling
+/// thread (no thread hop per call, and a runner that stops reading or
+/// writing cannot hold the host past the deadline).
 #[derive(Debug)]
 struct Runner {
     child: Child,
-    /// The runner's input, for requests written by the caller.
-    stdin: Arc<Mutex<Option<ChildStdin>>>,
-    /// Large requests, for the writer thread.
-    writer: Option<mpsc::Sender<(u64, Vec<u8>)>>,
-    replies: Receiver<Frame>,
+    /// The runner's input; `None` once closed.
+    stdin: Option<ChildStdin>,
+    /// The runner's output.
+    stdout: ChildStdout,
+    /// Bytes read from `stdout` and not yet taken as a frame.
+    buffer: Vec<u8>,
     /// The id of the next request.
     next_id: u64,
     stderr: Arc<Mutex<Vec<u8>>>,
@@ -290,10 +283,7 @@ struct Runner {
 impl Runner {
     /// Closes the runner's input: a healthy runner then exits.
     fn close_input(&mut self) {
-        self.writer.take();
-        if let Ok(mut stdin) = self.stdin.lock() {
-            stdin.take();
-        }
+        self.stdin.take();
     }
 }
 
@@ -369,38 +359,17 @@ impl ProcessInstance {
             let _ = child.wait();
             return Err(fail("cannot talk to its isolated process".into()));
         };
-        let (tx, replies) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut stdout = BufReader::new(stdout);
-            loop {
-                let frame = read_frame(&mut stdout);
-                let end = !matches!(frame, Ok(Some(_)));
-                let sent = match frame {
-                    Ok(Some(frame)) => tx.send(Ok(frame)),
-                    Ok(None) => break,
-                    Err(e) => tx.send(Err(e)),
-                };
-                if end || sent.is_err() {
-                    break;
-                }
+        for fd in [stdin.as_fd(), stdout.as_fd()] {
+            if let Err(e) = nonblocking(fd) {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(fail(format!("cannot set up its isolated process: {e}")));
             }
-        });
-        let stdin = Arc::new(Mutex::new(Some(stdin)));
-        let (writer, requests) = mpsc::channel::<(u64, Vec<u8>)>();
-        let pipe = Arc::clone(&stdin);
-        // Ends when the instance drops its sender, or at a broken pipe.
-        std::thread::spawn(move || {
-            while let Ok((id, bytes)) = requests.recv() {
-                let Ok(mut guard) = pipe.lock() else { break };
-                let Some(stdin) = guard.as_mut() else { break };
-                if write_frame_bytes(stdin, id, &bytes).is_err() {
-                    break;
-                }
-            }
-        });
+        }
         let tail = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&tail);
         let stderr_reader = std::thread::spawn(move || keep_tail(stderr, &sink));
+        let started = Instant::now();
         let instance = ProcessInstance {
             offers: launch.handle.offers(),
             instance_name: launch.instance.clone(),
@@ -409,9 +378,9 @@ impl ProcessInstance {
             limits: launch.limits,
             state: Mutex::new(State::Alive(Runner {
                 child,
-                stdin,
-                writer: Some(writer),
-                replies,
+                stdin: Some(stdin),
+                stdout,
+                buffer: Vec::new(),
                 next_id: 1,
                 stderr: tail,
                 stderr_reader: Some(stderr_reader),
@@ -426,7 +395,14 @@ impl ProcessInstance {
             data_dir: launch.data_dir,
         };
         match instance.call(&init)? {
-            Reply::Ready => Ok(instance),
+            Reply::Ready => {
+                tracing::debug!(
+                    plugin = %instance.label,
+                    micros = started.elapsed().as_micros() as u64,
+                    "isolated instance started"
+                );
+                Ok(instance)
+            }
             other => Err(instance.unexpected(other)),
         }
     }
@@ -705,8 +681,17 @@ impl ProcessInstance {
             State::Dead(why) => return Err(self.fail(ErrorKind::Failed, why.clone())),
             State::Alive(runner) => runner,
         };
+        let started = Instant::now();
         let why = match exchange(runner, request, self.limits.timeout) {
-            Ok(reply) => return Ok(reply),
+            Ok(reply) => {
+                tracing::debug!(
+                    plugin = %self.label,
+                    call = what,
+                    micros = started.elapsed().as_micros() as u64,
+                    "isolated call"
+                );
+                return Ok(reply);
+            }
             Err(Trouble::TimedOut) => {
                 let _ = runner.child.kill();
                 let _ = runner.child.wait();
@@ -758,43 +743,109 @@ fn exchange(
     let deadline = Instant::now() + timeout;
     let id = runner.next_id;
     runner.next_id += 1;
-    let bytes = serde_json::to_vec(request).map_err(|e| Trouble::Garbage(e.to_string()))?;
-    if bytes.len() <= INLINE_WRITE {
-        let mut stdin = runner.stdin.lock().map_err(|_| Trouble::Gone)?;
-        let Some(pipe) = stdin.as_mut() else {
-            return Err(Trouble::Gone);
-        };
-        if write_frame_bytes(pipe, id, &bytes).is_err() {
-            return Err(Trouble::Gone);
+    let body = serde_json::to_vec(request).map_err(|e| Trouble::Garbage(e.to_string()))?;
+    let len = u32::try_from(body.len() + 8)
+        .ok()
+        .filter(|n| *n <= MAX_FRAME)
+        .ok_or_else(|| Trouble::Garbage("a request too large to send".into()))?;
+    let mut frame = Vec::with_capacity(body.len() + 12);
+    frame.extend_from_slice(&len.to_le_bytes());
+    frame.extend_from_slice(&id.to_le_bytes());
+    frame.extend_from_slice(&body);
+    drop(body);
+    let Some(stdin) = runner.stdin.as_mut() else {
+        return Err(Trouble::Gone);
+    };
+    write_all_by(stdin, &frame, deadline)?;
+    drop(frame);
+    loop {
+        let (got, bytes) = read_frame_by(runner, deadline)?;
+        if got == id {
+            return serde_json::from_slice::<Reply>(&bytes)
+                .map_err(|e| Trouble::Garbage(one_line(&e.to_string())));
         }
-    } else {
-        let Some(writer) = runner.writer.as_ref() else {
-            return Err(Trouble::Gone);
+        if got > id {
+            return Err(Trouble::Garbage(format!(
+                "a reply to request {got}, which was never sent"
+            )));
+        }
+        tracing::debug!(late = got, waiting = id, "dropped a late plugin reply");
+    }
+}
+
+/// Makes `fd` non-blocking: the host waits in `poll`, with a deadline.
+fn nonblocking(fd: std::os::fd::BorrowedFd<'_>) -> rustix::io::Result<()> {
+    let flags = rustix::fs::fcntl_getfl(fd)?;
+    rustix::fs::fcntl_setfl(fd, flags | rustix::fs::OFlags::NONBLOCK)
+}
+
+/// Waits until `fd` is ready for `flags`, or the deadline.
+fn wait_for(fd: impl AsFd, flags: rustix::event::PollFlags, deadline: Instant) -> Result<(), Trouble> {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Trouble::TimedOut);
+        }
+        let timeout = rustix::event::Timespec {
+            tv_sec: left.as_secs() as i64,
+            tv_nsec: i64::from(left.subsec_nanos()),
         };
-        if writer.send((id, bytes)).is_err() {
-            return Err(Trouble::Gone);
+        let mut fds = [rustix::event::PollFd::new(&fd, flags)];
+        match rustix::event::poll(&mut fds, Some(&timeout)) {
+            // Ready, or an error or hang-up the next read or write reports.
+            Ok(n) if n > 0 => return Ok(()),
+            Ok(_) | Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => return Err(Trouble::Gone),
         }
     }
+}
+
+/// Writes all of `bytes` to the runner's input by the deadline.
+fn write_all_by(stdin: &mut ChildStdin, mut bytes: &[u8], deadline: Instant) -> Result<(), Trouble> {
+    while !bytes.is_empty() {
+        match stdin.write(bytes) {
+            Ok(0) => return Err(Trouble::Gone),
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                wait_for(&*stdin, rustix::event::PollFlags::OUT, deadline)?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return Err(Trouble::Gone),
+        }
+    }
+    Ok(())
+}
+
+/// Reads the runner's next frame by the deadline: its request id and body.
+fn read_frame_by(runner: &mut Runner, deadline: Instant) -> Result<(u64, Vec<u8>), Trouble> {
     loop {
-        let frame = runner
-            .replies
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()));
-        match frame {
-            Ok(Ok((got, bytes))) if got == id => {
-                return serde_json::from_slice::<Reply>(&bytes)
-                    .map_err(|e| Trouble::Garbage(one_line(&e.to_string())));
-            }
-            Ok(Ok((got, _))) if got < id => {
-                tracing::debug!(late = got, waiting = id, "dropped a late plugin reply");
-            }
-            Ok(Ok((got, _))) => {
+        if runner.buffer.len() >= 12 {
+            let mut len = [0u8; 4];
+            len.copy_from_slice(&runner.buffer[..4]);
+            let len = u32::from_le_bytes(len);
+            if !(8..=MAX_FRAME).contains(&len) {
                 return Err(Trouble::Garbage(format!(
-                    "a reply to request {got}, which was never sent"
+                    "a frame of {len} bytes (not within 8 to {MAX_FRAME})"
                 )));
             }
-            Ok(Err(e)) => return Err(Trouble::Garbage(one_line(&e.to_string()))),
-            Err(RecvTimeoutError::Timeout) => return Err(Trouble::TimedOut),
-            Err(RecvTimeoutError::Disconnected) => return Err(Trouble::Gone),
+            let end = 4 + len as usize;
+            if runner.buffer.len() >= end {
+                let mut id = [0u8; 8];
+                id.copy_from_slice(&runner.buffer[4..12]);
+                let body = runner.buffer[12..end].to_vec();
+                runner.buffer.drain(..end);
+                return Ok((u64::from_le_bytes(id), body));
+            }
+        }
+        let mut chunk = [0u8; 64 * 1024];
+        match runner.stdout.read(&mut chunk) {
+            Ok(0) => return Err(Trouble::Gone),
+            Ok(n) => runner.buffer.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                wait_for(&runner.stdout, rustix::event::PollFlags::IN, deadline)?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Trouble::Garbage(one_line(&e.to_string()))),
         }
     }
 }
@@ -895,31 +946,38 @@ fn one_line(s: &str) -> String {
 mod tests {
     use super::*;
 
-    /// A runner whose replies the test sends itself; `cat` takes the
-    /// requests (and is killed when the runner drops).
-    fn fake_runner() -> (Runner, mpsc::Sender<Frame>) {
-        let mut child = Command::new("cat")
+    /// A runner that answers with `frames` (written up front), then
+    /// stays silent for a while; its input takes the requests.
+    fn fake_runner(frames: &[(u64, Reply)]) -> (Runner, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("replies");
+        let mut bytes = Vec::new();
+        for (id, reply) in frames {
+            super::super::isolation::write_frame(&mut bytes, *id, reply).expect("encode");
+        }
+        std::fs::write(&file, bytes).expect("write");
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg("cat \"$0\"; exec sleep 30")
+            .arg(&file)
             .stdin(Stdio::piped())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .expect("cat");
+            .expect("sh");
         let stdin = child.stdin.take();
-        let (tx, replies) = mpsc::channel();
+        let stdout = child.stdout.take().expect("stdout");
+        nonblocking(stdout.as_fd()).expect("non-blocking");
         let runner = Runner {
             child,
-            stdin: Arc::new(Mutex::new(stdin)),
-            writer: None,
-            replies,
+            stdin,
+            stdout,
+            buffer: Vec::new(),
             next_id: 1,
             stderr: Arc::new(Mutex::new(Vec::new())),
             stderr_reader: None,
         };
-        (runner, tx)
-    }
-
-    fn frame(id: u64, reply: &Reply) -> Frame {
-        Ok((id, serde_json::to_vec(reply).expect("encode")))
+        (runner, dir)
     }
 
     fn render() -> Request<'static> {
@@ -929,26 +987,16 @@ mod tests {
         }
     }
 
+    fn text(s: &str) -> Reply {
+        Reply::Text { text: s.into() }
+    }
+
     #[test]
     fn a_late_reply_to_an_earlier_request_is_dropped_and_the_waiting_call_gets_its_own() {
-        let (mut runner, tx) = fake_runner();
-        runner.next_id = 7;
         // The answer to request 6 came after its call gave up; then 7's.
-        tx.send(frame(
-            6,
-            &Reply::Text {
-                text: "late".into(),
-            },
-        ))
-        .expect("send");
-        tx.send(frame(
-            7,
-            &Reply::Text {
-                text: "mine".into(),
-            },
-        ))
-        .expect("send");
-        match exchange(&mut runner, &render(), Duration::from_secs(10)) {
+        let (mut runner, _dir) = fake_runner(&[(6, text("late")), (7, text("mine"))]);
+        runner.next_id = 7;
+        match exchange(&mut runner, &render(), Duration::from_secs(20)) {
             Ok(Reply::Text { text }) => assert_eq!(text, "mine"),
             Ok(other) => panic!("{other:?}"),
             Err(_) => panic!("the call failed"),
@@ -959,17 +1007,22 @@ mod tests {
     }
 
     #[test]
-    fn only_late_replies_time_the_call_out_and_a_reply_to_a_request_never_sent_is_garbage() {
-        let (mut runner, tx) = fake_runner();
+    fn only_late_replies_time_the_call_out() {
+        let (mut runner, _dir) = fake_runner(&[(2, Reply::Done)]);
         runner.next_id = 3;
-        tx.send(frame(2, &Reply::Done)).expect("send");
         assert!(matches!(
-            exchange(&mut runner, &render(), Duration::from_millis(200)),
+            exchange(&mut runner, &render(), Duration::from_millis(300)),
             Err(Trouble::TimedOut)
         ));
-        // Request 4 is next: a reply about 9 answers nothing asked.
-        tx.send(frame(9, &Reply::Done)).expect("send");
-        match exchange(&mut runner, &render(), Duration::from_secs(10)) {
+        let _ = runner.child.kill();
+        let _ = runner.child.wait();
+    }
+
+    #[test]
+    fn a_reply_to_a_request_never_sent_is_garbage() {
+        let (mut runner, _dir) = fake_runner(&[(9, Reply::Done)]);
+        runner.next_id = 4;
+        match exchange(&mut runner, &render(), Duration::from_secs(20)) {
             Err(Trouble::Garbage(detail)) => {
                 assert!(detail.contains("request 9, which was never sent"), "{detail}")
             }
