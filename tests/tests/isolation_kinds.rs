@@ -36,7 +36,10 @@ struct KillOnDrop(Option<u32>);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
-        if let Some(pid) = self.0.and_then(|p| rustix::process::Pid::from_raw(p as i32)) {
+        if let Some(pid) = self
+            .0
+            .and_then(|p| rustix::process::Pid::from_raw(p as i32))
+        {
             let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
         }
     }
@@ -96,10 +99,7 @@ fn plugin_dir(home: &otto_hooks_tests::PrivateDir, crate_name: &str) -> PathBuf 
 fn write_config(hooks_home: &Path, plugins: &Path, rest: &str) {
     std::fs::write(
         hooks_home.join("config.toml"),
-        format!(
-            "[plugins]\ndirs = [\"{}\"]\n\n{rest}\n",
-            plugins.display()
-        ),
+        format!("[plugins]\ndirs = [\"{}\"]\n\n{rest}\n", plugins.display()),
     )
     .unwrap();
 }
@@ -138,12 +138,14 @@ fn otto_world(rest: &str) -> OttoWorld {
 #[test]
 fn an_isolated_status_plugin_that_misbehaves_is_one_warning_and_list_shows_every_run() {
     for (name, needle) in MISCHIEF {
-        let w = otto_world(&format!("[status]\nplugin = \"{name}\"\nisolation = {LIMITS}"));
+        let w = otto_world(&format!(
+            "[status]\nplugin = \"{name}\"\nisolation = {LIMITS}"
+        ));
         let out = bounded(otto_command(&w, &["list", "--json"]), None);
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(0), "{name}: {stderr}");
-        let doc: Value = serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("{name}: {e}: {stderr}"));
+        let doc: Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{name}: {e}: {stderr}"));
         assert_eq!(doc.as_array().unwrap().len(), 3, "{name}: {doc:#}");
         // One batch for every run: one line, not one per run.
         one_line_about(&stderr, &format!("status `{name}`"), needle);
@@ -163,7 +165,11 @@ fn an_isolated_reporter_that_misbehaves_is_one_warning_and_the_command_finishes(
         assert_eq!(out.status.code(), Some(0), "{name}: {stderr}");
         one_line_about(&stderr, &format!("reporter `{name}`"), needle);
         assert_eq!(stderr.trim().lines().count(), 1, "{name}: {stderr}");
-        assert!(text(&out.stdout).contains("web"), "{name}: {}", text(&out.stdout));
+        assert!(
+            text(&out.stdout).contains("web"),
+            "{name}: {}",
+            text(&out.stdout)
+        );
     }
 }
 
@@ -220,8 +226,7 @@ const TWO_EVENTS: &str =
     "{\"type\":\"unit.started\",\"unit\":\"u\"}\n{\"type\":\"unit.completed\",\"unit\":\"u\"}\n";
 
 #[test]
-fn an_isolated_storage_that_misbehaves_in_the_hooks_is_a_warning_per_hook_and_each_hook_finishes()
-{
+fn an_isolated_storage_that_misbehaves_in_the_hooks_is_a_warning_per_hook_and_each_hook_finishes() {
     for (name, needle) in MISCHIEF {
         let h = Hooks::new(
             "fixture-unruly",
@@ -293,7 +298,9 @@ fn an_isolated_storage_gets_every_hook_and_a_batch_of_events_in_one_call() {
         h.start("r1", &[]),
         h.events(
             "r1",
-            &format!("{TWO_EVENTS}{{\"type\":\"unit.failed\",\"unit\":\"v\",\"error\":\"boom\"}}\n"),
+            &format!(
+                "{TWO_EVENTS}{{\"type\":\"unit.failed\",\"unit\":\"v\",\"error\":\"boom\"}}\n"
+            ),
         ),
         h.complete("r1"),
     ] {
@@ -307,7 +314,11 @@ fn an_isolated_storage_gets_every_hook_and_a_batch_of_events_in_one_call() {
         .collect();
     let hooks: Vec<&str> = lines.iter().map(|l| l["hook"].as_str().unwrap()).collect();
     assert_eq!(hooks, ["run_start", "events", "run_complete"], "{lines:#?}");
-    assert_eq!(lines[1]["count"], 3, "one call for the batch: {:#}", lines[1]);
+    assert_eq!(
+        lines[1]["count"], 3,
+        "one call for the batch: {:#}",
+        lines[1]
+    );
     assert_eq!(lines[1]["events"][2]["error"], "boom");
     assert_eq!(lines[2]["status"], "success");
 }
@@ -329,10 +340,7 @@ struct DaemonGuard(PathBuf);
 impl Drop for DaemonGuard {
     fn drop(&mut self) {
         let files = otto_hooks_core::client::DaemonFiles::new(&self.0);
-        if let Some(pid) = files
-            .live_pid()
-            .and_then(rustix::process::Pid::from_raw)
-        {
+        if let Some(pid) = files.live_pid().and_then(rustix::process::Pid::from_raw) {
             let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
         }
     }
@@ -349,7 +357,10 @@ fn the_history_daemon_keeps_serving_while_isolated_plugins_crash_in_the_hooks() 
     let _daemon = DaemonGuard(h.w.hooks_home());
     let repo = h.w.repo_arg();
     let out = bounded(
-        daemon_command(&h, &["hook", "run-start", "--repo", &repo, "--run-id", "d1"]),
+        daemon_command(
+            &h,
+            &["hook", "run-start", "--repo", &repo, "--run-id", "d1"],
+        ),
         None,
     );
     let stderr = text(&out.stderr);
@@ -363,7 +374,14 @@ fn the_history_daemon_keeps_serving_while_isolated_plugins_crash_in_the_hooks() 
     let out = bounded(
         daemon_command(
             &h,
-            &["hook", "run-complete", "--run", "d1", "--status", "completed"],
+            &[
+                "hook",
+                "run-complete",
+                "--run",
+                "d1",
+                "--status",
+                "completed",
+            ],
         ),
         None,
     );
@@ -396,7 +414,11 @@ fn a_reply_that_comes_after_its_timeout_is_never_used_and_clean_deletes_nothing(
     );
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    let line = one_line_about(&stderr, "retention `late`", "did not answer `decide` within 1s");
+    let line = one_line_about(
+        &stderr,
+        "retention `late`",
+        "did not answer `decide` within 1s",
+    );
     assert!(line.contains("every run of the project is kept"), "{line}");
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["deleted"], serde_json::json!([]), "{doc:#}");

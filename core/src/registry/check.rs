@@ -184,7 +184,10 @@ fn check_plugin(
         let isolated = measure_isolated(path, handle, &instance_name, settings, data_dir);
         report.push(
             format!("{label}: cost of one call"),
-            Ok(format!("`{method}`: {} in-process, {isolated}", millis(cost))),
+            Ok(format!(
+                "`{method}`: {} in-process, {isolated}",
+                millis(cost)
+            )),
         );
     }
 }

@@ -616,8 +616,8 @@ pub enum Reply {
     },
     /// Storage or status: one run's details.
     Details {
-        /// The details.
-        details: RunDetails,
+        /// The details (boxed: the other replies are small).
+        details: Box<RunDetails>,
     },
     /// Storage: usage.
     Usage {

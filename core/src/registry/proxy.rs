@@ -27,8 +27,8 @@ use otto_hooks_plugin_api::abi::ErrorCode;
 use otto_hooks_plugin_api::host::{CallError, Instance, PluginHandle};
 use otto_hooks_plugin_api::{
     Decision, DeleteReport, Document, ErrorKind, Event, EventPage, EventQuery, ExpireReport,
-    ExpireRequest, HookContext, ProjectUsage, RetentionInput, Run, RunDetails, RunQuery,
-    RunResult, RunResume, RunStart, RunStop, StatusVerdict,
+    ExpireRequest, HookContext, ProjectUsage, RetentionInput, Run, RunDetails, RunQuery, RunResult,
+    RunResume, RunStart, RunStop, StatusVerdict,
 };
 
 use super::isolation::{Limits, MAX_FRAME, RUNNER_ARG, Reply, Request, WireEvent};
@@ -520,7 +520,7 @@ impl ProcessInstance {
     /// Storage: one run with its tasks.
     pub fn run_details(&self, run: &HookContext<'_>) -> Result<RunDetails, CallError> {
         match self.call(&Request::RunDetails { ctx: run.into() })? {
-            Reply::Details { details } => Ok(details),
+            Reply::Details { details } => Ok(*details),
             other => Err(self.unexpected(other)),
         }
     }
@@ -614,7 +614,7 @@ impl ProcessInstance {
         match self.call(&Request::DetectDetails {
             details: std::borrow::Cow::Borrowed(details),
         })? {
-            Reply::Details { details } => Ok(details),
+            Reply::Details { details } => Ok(*details),
             other => Err(self.unexpected(other)),
         }
     }
@@ -661,7 +661,10 @@ impl ProcessInstance {
                 ErrorKind::Failed,
                 format!(
                     "its isolated process sent an unexpected reply ({})",
-                    one_line(&format!("{other:?}")).chars().take(120).collect::<String>()
+                    one_line(&format!("{other:?}"))
+                        .chars()
+                        .take(120)
+                        .collect::<String>()
                 ),
             ),
         }
@@ -780,7 +783,11 @@ fn nonblocking(fd: std::os::fd::BorrowedFd<'_>) -> rustix::io::Result<()> {
 }
 
 /// Waits until `fd` is ready for `flags`, or the deadline.
-fn wait_for(fd: impl AsFd, flags: rustix::event::PollFlags, deadline: Instant) -> Result<(), Trouble> {
+fn wait_for(
+    fd: impl AsFd,
+    flags: rustix::event::PollFlags,
+    deadline: Instant,
+) -> Result<(), Trouble> {
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -801,7 +808,11 @@ fn wait_for(fd: impl AsFd, flags: rustix::event::PollFlags, deadline: Instant) -
 }
 
 /// Writes all of `bytes` to the runner's input by the deadline.
-fn write_all_by(stdin: &mut ChildStdin, mut bytes: &[u8], deadline: Instant) -> Result<(), Trouble> {
+fn write_all_by(
+    stdin: &mut ChildStdin,
+    mut bytes: &[u8],
+    deadline: Instant,
+) -> Result<(), Trouble> {
     while !bytes.is_empty() {
         match stdin.write(bytes) {
             Ok(0) => return Err(Trouble::Gone),
@@ -1024,7 +1035,10 @@ mod tests {
         runner.next_id = 4;
         match exchange(&mut runner, &render(), Duration::from_secs(20)) {
             Err(Trouble::Garbage(detail)) => {
-                assert!(detail.contains("request 9, which was never sent"), "{detail}")
+                assert!(
+                    detail.contains("request 9, which was never sent"),
+                    "{detail}"
+                )
             }
             _ => panic!("not refused"),
         }

@@ -117,9 +117,13 @@ fn answer(instance: &Instance, request: Request<'_>) -> Reply {
         Request::ListRuns { query } => instance
             .list_runs(&query.view())
             .map(|runs| Reply::Runs { runs }),
-        Request::RunDetails { ctx } => instance
-            .run_details(&ctx.view())
-            .map(|details| Reply::Details { details }),
+        Request::RunDetails { ctx } => {
+            instance
+                .run_details(&ctx.view())
+                .map(|details| Reply::Details {
+                    details: Box::new(details),
+                })
+        }
         Request::Usage { query } => instance
             .usage(&query.view())
             .map(|projects| Reply::Usage { projects }),
@@ -148,9 +152,13 @@ fn answer(instance: &Instance, request: Request<'_>) -> Reply {
                 })
                 .collect(),
         }),
-        Request::DetectDetails { details } => instance
-            .detect_details(&details)
-            .map(|details| Reply::Details { details }),
+        Request::DetectDetails { details } => {
+            instance
+                .detect_details(&details)
+                .map(|details| Reply::Details {
+                    details: Box::new(details),
+                })
+        }
         Request::Render { kind, json } => instance
             .render(&Document { kind, json: &json })
             .map(|text| Reply::Text { text }),

@@ -261,11 +261,7 @@ fn main() {
             serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"));
         (doc["deleted"].clone(), doc["kept"].clone())
     };
-    assert_eq!(
-        plan(&in_home),
-        plan(&iso_home),
-        "the isolated plan differs"
-    );
+    assert_eq!(plan(&in_home), plan(&iso_home), "the isolated plan differs");
     // Alternate the two so that the machine's drift hits both alike.
     let mut in_times = Vec::new();
     let mut iso_times = Vec::new();
