@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use otto_hooks_plugin_api::host::Instance;
+use crate::registry::proxy::PluginInstance as Instance;
 use otto_hooks_plugin_api::report::{
     ProjectUsage as ProjectUsageDoc, Recommendation, RunEntry, RunInfo, RunList, RunSize, TaskInfo,
     UsageReport,
@@ -60,6 +60,9 @@ impl std::fmt::Display for HistoryError {
 }
 
 impl std::error::Error for HistoryError {}
+
+/// How many runs `list` hands an isolated status plugin per round trip.
+const LIST_DETECT_BATCH: usize = 1024;
 
 /// Which runs to list.
 #[derive(Clone, Debug, Default)]
@@ -229,13 +232,16 @@ impl<'a> History<'a> {
         let threads = std::thread::available_parallelism()
             .map_or(2, |n| n.get())
             .min(16);
+        self.detect_isolated(runs, &instances);
         let chunk = runs.len().div_ceil(threads).max(4096);
         std::thread::scope(|scope| {
             for part in runs.chunks_mut(chunk) {
                 let instances = &instances;
                 scope.spawn(move || {
                     for run in part {
-                        if let Some(Some(status)) = instances.get(&run.project) {
+                        if let Some(Some(status)) = instances.get(&run.project)
+                            && status.mode() == "in-process"
+                        {
                             self.detect_with(status, run);
                         }
                     }
@@ -244,6 +250,43 @@ impl<'a> History<'a> {
         });
         drop(instances);
         self.release_statuses();
+    }
+
+    /// Decides the status of the runs whose status plugin runs in a process
+    /// of its own: a few round trips per instance (batches of runs), not one
+    /// per run.
+    fn detect_isolated(
+        &self,
+        runs: &mut [Run],
+        instances: &HashMap<String, Option<Arc<Instance>>>,
+    ) {
+        let mut isolated: Vec<&Arc<Instance>> = Vec::new();
+        for status in instances.values().flatten() {
+            if status.mode() != "in-process" && !isolated.iter().any(|s| Arc::ptr_eq(s, status)) {
+                isolated.push(status);
+            }
+        }
+        for status in isolated {
+            let mine: Vec<usize> = (0..runs.len())
+                .filter(|&i| {
+                    runs[i].status_source.is_none()
+                        && instances
+                            .get(&runs[i].project)
+                            .and_then(Option::as_ref)
+                            .is_some_and(|s| Arc::ptr_eq(s, status))
+                })
+                .collect();
+            let asked: Vec<Run> = mine.iter().map(|&i| runs[i].clone()).collect();
+            for (i, verdict) in mine.into_iter().zip(status.detect_many(&asked)) {
+                match verdict {
+                    Ok(verdict) => {
+                        runs[i].status = verdict.status;
+                        runs[i].status_source = Some(verdict.source);
+                    }
+                    Err(e) => self.warn(e.to_string()),
+                }
+            }
+        }
     }
 
     /// The status instance of `project`, resolved once per project into
@@ -296,6 +339,19 @@ impl<'a> History<'a> {
         };
         let mut instances = HashMap::new();
         let mut listed: Vec<(Timestamp, RunEntry)> = Vec::new();
+        // Runs whose status plugin is isolated wait here, to be detected a
+        // batch per round trip rather than one each.
+        let mut pending: Vec<Run> = Vec::new();
+        let flush = |pending: &mut Vec<Run>,
+                     instances: &HashMap<String, Option<Arc<Instance>>>,
+                     listed: &mut Vec<(Timestamp, RunEntry)>| {
+            self.detect_isolated(pending, instances);
+            for run in pending.drain(..) {
+                if query.status.is_none_or(|s| run.status == s) {
+                    listed.push((run.started_at, entry(run)));
+                }
+            }
+        };
         self.storage
             .list_runs_each(
                 &RunQuery {
@@ -303,6 +359,17 @@ impl<'a> History<'a> {
                     limit,
                 },
                 &mut |mut run| {
+                    let isolated = run.status_source.is_none()
+                        && self
+                            .status_of(&run.project, &mut instances)
+                            .is_some_and(|s| s.mode() != "in-process");
+                    if isolated {
+                        pending.push(run);
+                        if pending.len() >= LIST_DETECT_BATCH {
+                            flush(&mut pending, &instances, &mut listed);
+                        }
+                        return;
+                    }
                     self.detect(&mut run, &mut instances);
                     if query.status.is_none_or(|s| run.status == s) {
                         listed.push((run.started_at, entry(run)));
@@ -310,6 +377,7 @@ impl<'a> History<'a> {
                 },
             )
             .map_err(|e| HistoryError::failed(e.to_string()))?;
+        flush(&mut pending, &instances, &mut listed);
         drop(instances);
         self.release_statuses();
         listed.sort_by(|(a_start, a), (b_start, b)| {

@@ -7,7 +7,7 @@
 //! this module chooses the cutoff and turns the answer into the
 //! [`HistoryExpiry`] part of a clean plan.
 
-use otto_hooks_plugin_api::host::Instance;
+use crate::registry::proxy::PluginInstance as Instance;
 use otto_hooks_plugin_api::report::HistoryExpiry;
 use otto_hooks_plugin_api::{ErrorKind, ExpireRequest, Timestamp};
 

@@ -32,6 +32,7 @@ use crate::config::Config;
 use crate::history::{History, HistoryError};
 use crate::hooks::ProjectRef;
 use crate::registry::Registry;
+use crate::registry::proxy::PluginInstance;
 
 /// How a plan is made.
 #[derive(Clone, Debug)]
@@ -220,12 +221,15 @@ pub fn plan_runs(
         }
     }
     let mut plan = Plan::default();
+    // One instance per retention entry, however many projects share it: an
+    // isolated one is a runner process, started once.
+    let mut instances = Vec::new();
     for (project, runs) in by_project {
         let group = plan_group(
             project,
             runs,
             config,
-            registry,
+            (registry, &mut instances),
             data_dir,
             options,
             &mut plan.warnings,
@@ -236,11 +240,14 @@ pub fn plan_runs(
     Ok(plan)
 }
 
+/// The retention instances made so far, by the entry that made them.
+type Instances = Vec<(crate::config::InstanceSpec, PluginInstance)>;
+
 fn plan_group(
     project: String,
     runs: Vec<Run>,
     config: &Config,
-    registry: &Registry,
+    (registry, instances): (&Registry, &mut Instances),
     data_dir: &Path,
     options: &PlanOptions,
     warnings: &mut Vec<String>,
@@ -271,12 +278,20 @@ fn plan_group(
     };
     // A policy that cannot be created (a bad setting, a missing plugin) is
     // the user's to fix: nothing is planned at all.
-    let instance = registry
-        .retention(&spec, data_dir)
-        .map_err(|e| HistoryError {
-            message: e,
-            bad_input: true,
-        })?;
+    let at = match instances.iter().position(|(s, _)| *s == spec) {
+        Some(at) => at,
+        None => {
+            let instance = registry
+                .retention(&spec, data_dir)
+                .map_err(|e| HistoryError {
+                    message: e,
+                    bad_input: true,
+                })?;
+            instances.push((spec.clone(), instance));
+            instances.len() - 1
+        }
+    };
+    let instance = &instances[at].1;
     let decided = instance.decide(&RetentionInput {
         group: &project,
         now: options.now,

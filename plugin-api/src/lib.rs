@@ -39,8 +39,8 @@
 //! - **Errors, not crashes.** An `Err` is reported and the host carries on.
 //!   A panic is caught, reported, and the instance is disabled.
 //!   What no handler catches (a segfault, an abort, a hang) is contained
-//!   when the user isolates the instance (`isolation = "process"`, retention
-//!   only for now): the host runs it in a process of its own and reports the
+//!   when the user isolates the instance (`isolation = "process"`, any
+//!   kind): the host runs it in a process of its own and reports the
 //!   signal.
 //! - **Threads.** Instances are `Send + Sync`; calls may be concurrent.
 //! - **Purity where it matters.** [`Retention::decide`] must not do I/O or

@@ -189,22 +189,6 @@ fn the_weekday_example_decides_the_same_in_process_and_isolated() {
     assert_eq!(kept_in, kept_iso);
 }
 
-#[test]
-fn process_isolation_on_a_kind_that_cannot_have_it_yet_is_a_one_line_error() {
-    let w = OttoWorld::new();
-    std::fs::write(
-        w.hooks_home().join("config.toml"),
-        "[[reporter]]\nplugin = \"table\"\nisolation = \"process\"\n",
-    )
-    .unwrap();
-    let out = w.run(&["config", "show"]);
-    let stderr = text(&out.stderr);
-    assert!(
-        stderr.contains("`isolation = \"process\"` is not supported for reporter plugins yet"),
-        "{stderr}"
-    );
-}
-
 /// `plugins check --json` of the library of `crate_name` with `settings`.
 fn check(crate_name: &str, settings: &str) -> (i32, Value) {
     let w = OttoWorld::new();
@@ -275,42 +259,54 @@ fn plugins_check_of_crashing_plugins_isolated_fails_each_with_its_signal_and_sur
         ("hog", "memory allocation of"),
         ("garbage", "malformed reply"),
     ] {
-        let s = step(&doc, &format!("retention {plugin}: decide (isolated)"));
-        assert_eq!(s["ok"], false, "{s}");
-        let detail = s["detail"].as_str().unwrap();
-        assert!(detail.contains(needle), "{plugin}: {detail}");
-        assert!(!detail.contains('\n'), "{detail:?}");
+        // Where each kind misbehaves first.
+        for first in [
+            format!("retention {plugin}: decide (isolated)"),
+            format!("storage {plugin}: run_start (isolated)"),
+            format!("status {plugin}: detect (isolated)"),
+            format!("reporter {plugin}: render (isolated)"),
+        ] {
+            let s = step(&doc, &first);
+            assert_eq!(s["ok"], false, "{s}");
+            let detail = s["detail"].as_str().unwrap();
+            assert!(detail.contains(needle), "{first}: {detail}");
+            assert!(!detail.contains('\n'), "{detail:?}");
+        }
     }
 }
 
 #[test]
-fn the_hooks_skip_an_isolated_retention_entry_without_a_warning_and_refuse_an_isolated_reporter() {
-    use otto_hooks_tests::hook_cli::HookWorld;
-    let w = HookWorld::new();
-    let config = w.hooks_home().join("config.toml");
-    std::fs::write(
-        &config,
-        "[retention]\nplugin = \"standard\"\nisolation = \"process\"\n",
-    )
-    .unwrap();
-    let repo = w.repo_arg();
-    let out = w.run(&["hook", "run-start", "--repo", &repo, "--run-id", "r1"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(
-        !text(&out.stderr).contains("retention"),
-        "no warning about the isolated entry: {}",
-        text(&out.stderr)
+fn plugins_check_runs_a_storage_isolated_and_measures_one_call_in_each_mode() {
+    let log = std::env::temp_dir().join(format!("recorder-check-{}.jsonl", std::process::id()));
+    let settings = format!("log = \"{}\"", log.display());
+    let (code, doc) = check("fixture-recorder", &settings);
+    assert_eq!(code, 0, "{doc:#}");
+    let cost = step(&doc, "storage recorder: cost of one call")["detail"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(cost.starts_with("`list_runs`: "), "{cost}");
+    assert!(cost.contains(" in-process, "), "{cost}");
+    assert!(cost.contains(" isolated (starting the runner: "), "{cost}");
+    let _ = std::fs::remove_file(&log);
+
+    let (code, doc) = check(
+        "fixture-recorder",
+        &format!("{settings}\nisolation = \"process\""),
     );
-    // A kind that cannot be isolated yet says so, never ignores the key.
-    std::fs::write(
-        &config,
-        "[[reporter]]\nplugin = \"json\"\nisolation = \"process\"\n",
-    )
-    .unwrap();
-    let out = w.run(&["hook", "run-start", "--repo", &repo, "--run-id", "r2"]);
-    let stderr = text(&out.stderr);
-    assert!(
-        stderr.contains("`isolation = \"process\"` is not supported for reporter plugins yet"),
-        "{stderr}"
-    );
+    assert_eq!(code, 0, "{doc:#}");
+    for hook in ["create", "run_start", "events", "run_complete", "list_runs"] {
+        let s = step(&doc, &format!("storage recorder: {hook} (isolated)"));
+        assert_eq!(s["ok"], true, "{s}");
+    }
+    let list = step(&doc, "storage recorder: list_runs (isolated)")["detail"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(list.contains("isolated; starting the runner"), "{list}");
+    // The hooks reached the plugin in its runner: it logged them.
+    let logged = std::fs::read_to_string(&log).unwrap();
+    let _ = std::fs::remove_file(&log);
+    assert!(logged.contains("\"hook\":\"run_start\""), "{logged}");
+    assert!(logged.contains("\"hook\":\"events\""), "{logged}");
 }

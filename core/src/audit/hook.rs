@@ -12,8 +12,8 @@
 
 use std::path::Path;
 
+use crate::registry::proxy::PluginInstance as Instance;
 use otto_hooks_plugin_api::Timestamp;
-use otto_hooks_plugin_api::host::Instance;
 use otto_hooks_plugin_api::report::{CachePlan, HistoryExpiry};
 
 use super::{AuditLog, Kind, Outcome, Subject};

@@ -16,7 +16,7 @@ use crate::config::settings;
 use crate::history::{History, HistoryError};
 use crate::history_retention::{self, HistoryRetention};
 use crate::policy::{self, Plan, PlanOptions};
-use otto_hooks_plugin_api::host::Instance;
+use crate::registry::proxy::PluginInstance as Instance;
 
 /// Options of every retention command.
 #[derive(Debug, Args)]

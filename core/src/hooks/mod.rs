@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use otto_hooks_plugin_api::host::Instance;
+use crate::registry::proxy::PluginInstance as Instance;
 use otto_hooks_plugin_api::report::RunSummary;
 use otto_hooks_plugin_api::{
     ErrorKind, Event, HookContext, PluginKind, RunResult, RunStart, RunStatus, Timestamp,
@@ -334,10 +334,6 @@ impl Runtime {
                 selection.of_kind(kind).to_vec()
             };
             for spec in &specs {
-                // An isolated retention entry is called for `decide` only.
-                if crate::registry::isolation::is_isolated_retention(spec) {
-                    continue;
-                }
                 match self.registry.instantiate(spec, &self.hooks_home) {
                     Ok(instance) => plugins.instances.push(instance),
                     Err(e) => plugins.failures.push(e),

@@ -7,14 +7,18 @@
 
 use std::path::Path;
 
-use otto_hooks_plugin_api::host::{Instance, PluginHandle};
+use otto_hooks_plugin_api::host::PluginHandle;
 use otto_hooks_plugin_api::{Action, Document, ErrorKind, PluginKind, RetentionInput, RunQuery};
 use serde::Serialize;
 
 use std::time::Instant;
 
 use super::isolation::{self, Isolation};
-use super::{proxy, samples, trust};
+use super::proxy::{self, PluginInstance};
+use super::{samples, trust};
+
+/// Whatever runs the plugin: the checks call both modes alike.
+type Instance = PluginInstance;
 
 /// One step of a check.
 #[derive(Clone, Debug, Serialize)]
@@ -129,40 +133,123 @@ fn check_plugin(
     );
     let settings = &settings;
     let instance_name = format!("{}.{}", handle.kind(), handle.name());
-    if let (Isolation::Process(limits), PluginKind::Retention) = (isolation, handle.kind()) {
+    let started = Instant::now();
+    let instance = match &isolation {
+        Isolation::InProcess => handle
+            .instantiate(&instance_name, settings, &data_dir.to_string_lossy())
+            .map(PluginInstance::InProcess)
+            .map_err(|e| e.to_string()),
         // Isolated, the plugin's code runs in the runner only: a plugin
         // that would crash the host crashes its runner, and the check says so.
-        let result =
-            check_isolated_retention(path, handle, &instance_name, settings, data_dir, limits);
-        report.push(format!("{label}: decide (isolated)"), result);
-        return;
-    }
-    let instance = match handle.instantiate(&instance_name, settings, &data_dir.to_string_lossy()) {
+        Isolation::Process(limits) => {
+            start_runner(path, handle, &instance_name, settings, data_dir, *limits)
+                .map(PluginInstance::Process)
+        }
+    };
+    let start_cost = started.elapsed();
+    let suffix = match isolation {
+        Isolation::InProcess => "",
+        Isolation::Process(_) => " (isolated)",
+    };
+    let instance = match instance {
         Ok(i) => i,
         Err(e) => {
-            report.push(format!("{label}: create"), Err(e.to_string()));
+            report.push(format!("{label}: create{suffix}"), Err(e));
             return;
         }
     };
-    report.push(format!("{label}: create"), Ok("instance created".into()));
-    check_hooks(report, &label, &instance);
-    let result = match handle.kind() {
-        PluginKind::Storage => check_storage(&instance),
-        PluginKind::Status => check_status(&instance),
-        PluginKind::Retention => check_retention(&instance),
-        PluginKind::Reporter => check_reporter(&instance),
-        PluginKind::Unknown => Err("unknown kind".into()),
+    let mode = match isolation {
+        Isolation::InProcess => "in-process".to_owned(),
+        Isolation::Process(_) => format!("isolated; starting the runner: {}", millis(start_cost)),
     };
-    let method = match handle.kind() {
+    report.push(
+        format!("{label}: create{suffix}"),
+        Ok(match isolation {
+            Isolation::InProcess => "instance created".to_owned(),
+            Isolation::Process(_) => format!("instance created in its own process ({mode})"),
+        }),
+    );
+    check_hooks(report, &label, suffix, &instance);
+    let method = method_of(handle.kind());
+    let started = Instant::now();
+    let result = call_method(&instance);
+    let cost = started.elapsed();
+    let result = result.map(|found| format!("{found} (one call: {} {mode})", millis(cost)));
+    let ok = report.push(format!("{label}: {method}{suffix}"), result);
+    drop(instance);
+    if ok && isolation == Isolation::InProcess {
+        // The same call isolated, for the cost of each mode side by side.
+        // (An isolated entry is never measured in-process: its code could
+        // take the host down.)
+        let isolated = measure_isolated(path, handle, &instance_name, settings, data_dir);
+        report.push(
+            format!("{label}: cost of one call"),
+            Ok(format!(
+                "`{method}`: {} in-process, {isolated}",
+                millis(cost)
+            )),
+        );
+    }
+}
+
+/// The method `plugins check` calls for a plugin of `kind`.
+fn method_of(kind: PluginKind) -> &'static str {
+    match kind {
         PluginKind::Storage => "list_runs",
         PluginKind::Status => "detect",
         PluginKind::Retention => "decide",
         _ => "render",
-    };
-    report.push(format!("{label}: {method}"), result);
+    }
 }
 
-fn check_hooks(report: &mut CheckReport, label: &str, instance: &Instance) {
+/// Calls the method of `instance`'s kind on the samples, checked.
+fn call_method(instance: &PluginInstance) -> Result<String, String> {
+    match instance.handle().kind() {
+        PluginKind::Storage => check_storage(instance),
+        PluginKind::Status => check_status(instance),
+        PluginKind::Retention => check_retention(instance),
+        PluginKind::Reporter => check_reporter(instance),
+        PluginKind::Unknown => Err("unknown kind".into()),
+    }
+}
+
+/// The cost of the kind's method in a runner of its own, or why it could
+/// not be measured.
+fn measure_isolated(
+    path: &Path,
+    handle: &PluginHandle,
+    instance_name: &str,
+    settings: &toml::Table,
+    data_dir: &Path,
+) -> String {
+    let started = Instant::now();
+    let instance = match start_runner(
+        path,
+        handle,
+        instance_name,
+        settings,
+        data_dir,
+        isolation::Limits::default(),
+    ) {
+        Ok(i) => PluginInstance::Process(i),
+        Err(e) => return format!("isolated not measured ({e})"),
+    };
+    let start_cost = started.elapsed();
+    // The first call pays for the runner's first page faults: the second
+    // is the steady cost.
+    let _ = call_method(&instance);
+    let started = Instant::now();
+    match call_method(&instance) {
+        Ok(_) => format!(
+            "{} isolated (starting the runner: {})",
+            millis(started.elapsed()),
+            millis(start_cost)
+        ),
+        Err(e) => format!("isolated failed ({e})"),
+    }
+}
+
+fn check_hooks(report: &mut CheckReport, label: &str, suffix: &str, instance: &PluginInstance) {
     let offers = instance.handle().offers();
     let events = samples::events();
     let ctx = samples::context();
@@ -181,19 +268,24 @@ fn check_hooks(report: &mut CheckReport, label: &str, instance: &Instance) {
     ];
     for (hook, call) in calls {
         if !offers.contains(&hook) {
-            report.push(format!("{label}: {hook}"), Ok("not offered".into()));
+            report.push(format!("{label}: {hook}{suffix}"), Ok("not offered".into()));
             continue;
         }
-        let result = call().map(|()| "ok on sample data".to_owned());
+        let started = Instant::now();
+        let result = call();
+        let cost = millis(started.elapsed());
+        let result = result.map(|()| format!("ok on sample data (one call: {cost})"));
         // A storage may rightly refuse a second `event` outside a started
-        // run; anything but a panic or an I/O failure is an answer.
+        // run; anything but a panic, an I/O failure or a dead runner is an
+        // answer.
+        let dead = instance.disabled_reason().is_some();
         let result = match result {
-            Err(e) if e.kind != ErrorKind::Panic && e.kind != ErrorKind::Io => {
+            Err(e) if e.kind != ErrorKind::Panic && e.kind != ErrorKind::Io && !dead => {
                 Ok(format!("answered with an error: {}", e.message))
             }
             other => other.map_err(|e| e.to_string()),
         };
-        report.push(format!("{label}: {hook}"), result);
+        report.push(format!("{label}: {hook}{suffix}"), result);
     }
 }
 
@@ -271,44 +363,32 @@ fn millis(d: std::time::Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
-fn check_isolated_retention(
+/// Starts a runner for `handle` of the library at `path`.
+fn start_runner(
     path: &Path,
     handle: &PluginHandle,
     instance_name: &str,
     settings: &toml::Table,
     data_dir: &Path,
     limits: isolation::Limits,
-) -> Result<String, String> {
+) -> Result<proxy::ProcessInstance, String> {
     let program = proxy::runner_program()?;
     let settings =
         toml::to_string(settings).map_err(|e| format!("settings cannot be passed on: {e}"))?;
-    let started = Instant::now();
-    let instance = proxy::ProcessInstance::start(proxy::Launch {
+    proxy::ProcessInstance::start(proxy::Launch {
         program: &program,
-        label: format!("{} `{}`", handle.kind(), handle.name()),
-        init: isolation::Request::Init {
-            library: Some(path.to_string_lossy().into_owned()),
-            kind: handle.kind().to_string(),
-            plugin: handle.name().to_owned(),
-            instance: instance_name.to_owned(),
-            settings,
-            data_dir: data_dir.to_string_lossy().into_owned(),
-        },
+        handle: handle.clone(),
+        library: Some(path.to_string_lossy().into_owned()),
+        instance: instance_name.to_owned(),
+        settings,
+        data_dir: data_dir.to_string_lossy().into_owned(),
         limits,
     })
-    .map_err(|e| e.to_string())?;
-    let start_cost = started.elapsed();
-    let (found, call_cost) = decide_samples(|input| instance.decide(input))?;
-    Ok(format!(
-        "{found} (one call: {} isolated; starting the runner: {})",
-        millis(call_cost),
-        millis(start_cost)
-    ))
+    .map_err(|e| e.to_string())
 }
 
 fn check_retention(instance: &Instance) -> Result<String, String> {
-    let (found, cost) = decide_samples(|input| instance.decide(input))?;
-    Ok(format!("{found} (one call: {} in-process)", millis(cost)))
+    decide_samples(|input| instance.decide(input)).map(|(found, _)| found)
 }
 
 /// One `decide` on the sample runs, checked; what it decided and how long

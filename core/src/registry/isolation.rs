@@ -13,13 +13,22 @@
 //! The key belongs to the host: it is taken out of the settings before the
 //! plugin sees them, so it never collides with a plugin's own keys.
 //!
-//! Frames are a 4-byte little-endian length followed by that many bytes of
-//! JSON (the model types' own serde shapes).
+//! Frames are a 4-byte little-endian length, then an 8-byte little-endian
+//! request id, then JSON (the model types' own serde shapes); the length
+//! counts the id and the JSON. The host numbers its requests and the runner
+//! answers with the id of the request it answers: a reply that is not about
+//! the call waiting (one late past a timeout, say) is never taken for its
+//! answer.
 
+use std::borrow::Cow;
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use otto_hooks_plugin_api::{Decision, ErrorKind, PluginKind, Run, Timestamp};
+use otto_hooks_plugin_api::{
+    Decision, DeleteReport, DocumentKind, ErrorKind, Event, EventPage, EventQuery, ExpireReport,
+    ExpireRequest, HookContext, PluginKind, ProjectUsage, Run, RunDetails, RunQuery, RunResult,
+    RunResume, RunStart, RunStatus, RunStop, StatusVerdict, Timestamp,
+};
 use serde::{Deserialize, Serialize};
 
 /// The settings key the host reads and removes.
@@ -90,27 +99,17 @@ pub fn split(settings: &toml::Table) -> Result<(Isolation, toml::Table), String>
     Ok((parse(&value)?, rest))
 }
 
-/// The isolation of a plugin entry of `kind`; a kind that cannot be
-/// isolated yet refuses `process` instead of ignoring it.
+/// The isolation of a plugin entry of `kind`: every kind of plugin may run
+/// in a process of its own.
 pub fn for_kind(
     kind: PluginKind,
     settings: &toml::Table,
 ) -> Result<(Isolation, toml::Table), String> {
     let (isolation, rest) = split(settings)?;
-    if matches!(isolation, Isolation::Process(_)) && kind != PluginKind::Retention {
-        return Err(format!(
-            "`isolation = \"process\"` is not supported for {kind} plugins yet (only retention); remove the key"
-        ));
+    if matches!(isolation, Isolation::Process(_)) && kind == PluginKind::Unknown {
+        return Err("`isolation = \"process\"` needs a plugin of a known kind".to_owned());
     }
     Ok((isolation, rest))
-}
-
-/// Whether `spec` is a retention entry run in a process of its own. Such an
-/// instance is called for `decide` only: the run lifecycle hooks are not
-/// delivered to it (docs/CONFIG.md says so).
-pub fn is_isolated_retention(spec: &crate::config::InstanceSpec) -> bool {
-    spec.kind == PluginKind::Retention
-        && matches!(split(&spec.settings), Ok((Isolation::Process(_), _)))
 }
 
 fn parse(value: &toml::Value) -> Result<Isolation, String> {
@@ -184,10 +183,11 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     n.checked_mul(1 << shift).ok_or_else(bad)
 }
 
-/// What the host sends.
+/// What the host sends. Borrowed text is serialised as is (no copy on the
+/// host's side); the runner reads it owned.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
-pub enum Request {
+pub enum Request<'a> {
     /// First frame: what to load and create.
     Init {
         /// The library, or `None` for a built-in plugin.
@@ -206,12 +206,394 @@ pub enum Request {
     /// Retention: decide for one group.
     Decide {
         /// The group.
-        group: String,
+        group: Cow<'a, str>,
         /// The reference time.
         now: Timestamp,
         /// The group's runs.
-        runs: Vec<Run>,
+        runs: Cow<'a, [Run]>,
     },
+    /// Hook: a run started.
+    RunStart {
+        /// What the orchestrator said.
+        start: WireRunStart<'a>,
+    },
+    /// Hook: a batch of events of one run, in one call.
+    Events {
+        /// The run.
+        ctx: WireContext<'a>,
+        /// The events, in order.
+        events: Vec<WireEvent<'a>>,
+    },
+    /// Hook: a run finished.
+    RunComplete {
+        /// How it ended.
+        result: WireRunResult<'a>,
+    },
+    /// Hook: a run stopped.
+    RunStop {
+        /// The stop.
+        stop: WireRunStop<'a>,
+    },
+    /// Hook: a stopped run resumed.
+    RunResume {
+        /// The resume.
+        resume: WireRunResume<'a>,
+    },
+    /// Storage: list runs.
+    ListRuns {
+        /// Which runs.
+        query: WireRunQuery<'a>,
+    },
+    /// Storage: one run with its tasks.
+    RunDetails {
+        /// The run.
+        ctx: WireContext<'a>,
+    },
+    /// Storage: disk usage per project.
+    Usage {
+        /// Which projects.
+        query: WireRunQuery<'a>,
+    },
+    /// Storage: a page of a run's stored events.
+    StoredEvents {
+        /// Which events.
+        query: WireEventQuery<'a>,
+    },
+    /// Storage: delete runs.
+    DeleteRuns {
+        /// Their ids.
+        runs: Vec<Cow<'a, str>>,
+    },
+    /// Storage: history retention by age.
+    Expire {
+        /// The request.
+        request: ExpireRequest,
+    },
+    /// Status: one run's status.
+    Detect {
+        /// The run.
+        run: Cow<'a, Run>,
+    },
+    /// Status: several runs' statuses, in one call.
+    DetectMany {
+        /// The runs.
+        runs: Cow<'a, [Run]>,
+    },
+    /// Status: refine a run's details.
+    DetectDetails {
+        /// The details.
+        details: Cow<'a, RunDetails>,
+    },
+    /// Reporter: render a document.
+    Render {
+        /// Its kind.
+        kind: DocumentKind,
+        /// Its JSON.
+        json: Cow<'a, str>,
+    },
+}
+
+impl Request<'_> {
+    /// The call's name, for messages (`decide`, `events`…).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Request::Init { .. } => "create",
+            Request::Decide { .. } => "decide",
+            Request::RunStart { .. } => "run_start",
+            Request::Events { .. } => "events",
+            Request::RunComplete { .. } => "run_complete",
+            Request::RunStop { .. } => "run_stop",
+            Request::RunResume { .. } => "run_resume",
+            Request::ListRuns { .. } => "list_runs",
+            Request::RunDetails { .. } => "run_details",
+            Request::Usage { .. } => "usage",
+            Request::StoredEvents { .. } => "stored_events",
+            Request::DeleteRuns { .. } => "delete_runs",
+            Request::Expire { .. } => "expire",
+            Request::Detect { .. } | Request::DetectMany { .. } => "detect",
+            Request::DetectDetails { .. } => "detect_details",
+            Request::Render { .. } => "render",
+        }
+    }
+}
+
+/// [`HookContext`] on the wire.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WireContext<'a> {
+    /// The project key.
+    pub project: Cow<'a, str>,
+    /// The run id.
+    pub run_id: Cow<'a, str>,
+}
+
+impl<'a> From<&HookContext<'a>> for WireContext<'a> {
+    fn from(c: &HookContext<'a>) -> Self {
+        WireContext {
+            project: c.project.into(),
+            run_id: c.run_id.into(),
+        }
+    }
+}
+
+impl WireContext<'_> {
+    /// The model view.
+    pub fn view(&self) -> HookContext<'_> {
+        HookContext {
+            project: &self.project,
+            run_id: &self.run_id,
+        }
+    }
+}
+
+/// [`RunStart`] on the wire.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WireRunStart<'a> {
+    project: Cow<'a, str>,
+    run_id: Cow<'a, str>,
+    started_at: Timestamp,
+    repo_path: Option<Cow<'a, str>>,
+    parallelism: Option<u32>,
+    total_units: Option<u32>,
+    tasks_dir: Option<Cow<'a, str>>,
+    dry_run: bool,
+}
+
+impl<'a> From<&RunStart<'a>> for WireRunStart<'a> {
+    fn from(s: &RunStart<'a>) -> Self {
+        WireRunStart {
+            project: s.project.into(),
+            run_id: s.run_id.into(),
+            started_at: s.started_at,
+            repo_path: s.repo_path.map(Cow::from),
+            parallelism: s.parallelism,
+            total_units: s.total_units,
+            tasks_dir: s.tasks_dir.map(Cow::from),
+            dry_run: s.dry_run,
+        }
+    }
+}
+
+impl WireRunStart<'_> {
+    /// The model view.
+    pub fn view(&self) -> RunStart<'_> {
+        RunStart {
+            project: &self.project,
+            run_id: &self.run_id,
+            started_at: self.started_at,
+            repo_path: self.repo_path.as_deref(),
+            parallelism: self.parallelism,
+            total_units: self.total_units,
+            tasks_dir: self.tasks_dir.as_deref(),
+            dry_run: self.dry_run,
+        }
+    }
+}
+
+/// [`Event`] on the wire.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WireEvent<'a> {
+    time: Timestamp,
+    kind: Cow<'a, str>,
+    unit: Option<Cow<'a, str>>,
+    task: Option<i64>,
+    pr: Option<i64>,
+    payload: Option<Cow<'a, str>>,
+    error: Option<Cow<'a, str>>,
+}
+
+impl<'a> From<&Event<'a>> for WireEvent<'a> {
+    fn from(e: &Event<'a>) -> Self {
+        WireEvent {
+            time: e.time,
+            kind: e.kind.into(),
+            unit: e.unit.map(Cow::from),
+            task: e.task,
+            pr: e.pr,
+            payload: e.payload.map(Cow::from),
+            error: e.error.map(Cow::from),
+        }
+    }
+}
+
+impl WireEvent<'_> {
+    /// The model view.
+    pub fn view(&self) -> Event<'_> {
+        Event {
+            time: self.time,
+            kind: &self.kind,
+            unit: self.unit.as_deref(),
+            task: self.task,
+            pr: self.pr,
+            payload: self.payload.as_deref(),
+            error: self.error.as_deref(),
+        }
+    }
+}
+
+/// [`RunResult`] on the wire.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WireRunResult<'a> {
+    project: Cow<'a, str>,
+    run_id: Cow<'a, str>,
+    ended_at: Timestamp,
+    status: RunStatus,
+    completed_units: Option<u32>,
+    failed_units: Option<u32>,
+    blocked_units: Option<u32>,
+    error: Option<Cow<'a, str>>,
+}
+
+impl<'a> From<&RunResult<'a>> for WireRunResult<'a> {
+    fn from(r: &RunResult<'a>) -> Self {
+        WireRunResult {
+            project: r.project.into(),
+            run_id: r.run_id.into(),
+            ended_at: r.ended_at,
+            status: r.status,
+            completed_units: r.completed_units,
+            failed_units: r.failed_units,
+            blocked_units: r.blocked_units,
+            error: r.error.map(Cow::from),
+        }
+    }
+}
+
+impl WireRunResult<'_> {
+    /// The model view.
+    pub fn view(&self) -> RunResult<'_> {
+        RunResult {
+            project: &self.project,
+            run_id: &self.run_id,
+            ended_at: self.ended_at,
+            status: self.status,
+            completed_units: self.completed_units,
+            failed_units: self.failed_units,
+            blocked_units: self.blocked_units,
+            error: self.error.as_deref(),
+        }
+    }
+}
+
+/// [`RunStop`] on the wire.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WireRunStop<'a> {
+    project: Cow<'a, str>,
+    run_id: Cow<'a, str>,
+    at: Timestamp,
+    reason: Option<Cow<'a, str>>,
+}
+
+impl<'a> From<&RunStop<'a>> for WireRunStop<'a> {
+    fn from(s: &RunStop<'a>) -> Self {
+        WireRunStop {
+            project: s.project.into(),
+            run_id: s.run_id.into(),
+            at: s.at,
+            reason: s.reason.map(Cow::from),
+        }
+    }
+}
+
+impl WireRunStop<'_> {
+    /// The model view.
+    pub fn view(&self) -> RunStop<'_> {
+        RunStop {
+            project: &self.project,
+            run_id: &self.run_id,
+            at: self.at,
+            reason: self.reason.as_deref(),
+        }
+    }
+}
+
+/// [`RunResume`] on the wire.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WireRunResume<'a> {
+    project: Cow<'a, str>,
+    run_id: Cow<'a, str>,
+    at: Timestamp,
+}
+
+impl<'a> From<&RunResume<'a>> for WireRunResume<'a> {
+    fn from(r: &RunResume<'a>) -> Self {
+        WireRunResume {
+            project: r.project.into(),
+            run_id: r.run_id.into(),
+            at: r.at,
+        }
+    }
+}
+
+impl WireRunResume<'_> {
+    /// The model view.
+    pub fn view(&self) -> RunResume<'_> {
+        RunResume {
+            project: &self.project,
+            run_id: &self.run_id,
+            at: self.at,
+        }
+    }
+}
+
+/// [`RunQuery`] on the wire.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WireRunQuery<'a> {
+    project: Option<Cow<'a, str>>,
+    limit: Option<u64>,
+}
+
+impl<'a> From<&RunQuery<'a>> for WireRunQuery<'a> {
+    fn from(q: &RunQuery<'a>) -> Self {
+        WireRunQuery {
+            project: q.project.map(Cow::from),
+            limit: q.limit,
+        }
+    }
+}
+
+impl WireRunQuery<'_> {
+    /// The model view.
+    pub fn view(&self) -> RunQuery<'_> {
+        RunQuery {
+            project: self.project.as_deref(),
+            limit: self.limit,
+        }
+    }
+}
+
+/// [`EventQuery`] on the wire.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WireEventQuery<'a> {
+    run_id: Cow<'a, str>,
+    type_prefix: Option<Cow<'a, str>>,
+    unit: Option<Cow<'a, str>>,
+    after_seq: Option<u64>,
+    limit: u32,
+}
+
+impl<'a> From<&EventQuery<'a>> for WireEventQuery<'a> {
+    fn from(q: &EventQuery<'a>) -> Self {
+        WireEventQuery {
+            run_id: q.run_id.into(),
+            type_prefix: q.type_prefix.map(Cow::from),
+            unit: q.unit.map(Cow::from),
+            after_seq: q.after_seq,
+            limit: q.limit,
+        }
+    }
+}
+
+impl WireEventQuery<'_> {
+    /// The model view.
+    pub fn view(&self) -> EventQuery<'_> {
+        EventQuery {
+            run_id: &self.run_id,
+            type_prefix: self.type_prefix.as_deref(),
+            unit: self.unit.as_deref(),
+            after_seq: self.after_seq,
+            limit: self.limit,
+        }
+    }
 }
 
 /// What the runner answers.
@@ -220,10 +602,57 @@ pub enum Request {
 pub enum Reply {
     /// The instance was created.
     Ready,
+    /// A hook was delivered.
+    Done,
     /// A retention decision.
     Decisions {
         /// The decisions.
         decisions: Vec<Decision>,
+    },
+    /// Storage: runs.
+    Runs {
+        /// The runs.
+        runs: Vec<Run>,
+    },
+    /// Storage or status: one run's details.
+    Details {
+        /// The details (boxed: the other replies are small).
+        details: Box<RunDetails>,
+    },
+    /// Storage: usage.
+    Usage {
+        /// Per project.
+        projects: Vec<ProjectUsage>,
+    },
+    /// Storage: a page of events.
+    Page {
+        /// The page.
+        page: EventPage,
+    },
+    /// Storage: what was deleted.
+    Deleted {
+        /// The report.
+        report: DeleteReport,
+    },
+    /// Storage: what expired.
+    Expired {
+        /// The report.
+        report: ExpireReport,
+    },
+    /// Status: one verdict.
+    Verdict {
+        /// The verdict.
+        verdict: StatusVerdict,
+    },
+    /// Status: one result per run asked about, in order.
+    Verdicts {
+        /// Each run's verdict, or its call's error.
+        verdicts: Vec<Result<StatusVerdict, (u32, String)>>,
+    },
+    /// Reporter: rendered text.
+    Text {
+        /// The text.
+        text: String,
     },
     /// The call (or the creation) failed without killing the runner.
     Error {
@@ -244,25 +673,31 @@ impl Reply {
     }
 }
 
-/// Writes one frame.
-pub fn write_frame<T: Serialize>(out: &mut impl Write, value: &T) -> std::io::Result<()> {
+/// The length prefix counts the request id too.
+const ID_LEN: u32 = 8;
+
+/// Writes one frame: the request id it is about, then `value` as JSON.
+pub fn write_frame<T: Serialize>(out: &mut impl Write, id: u64, value: &T) -> std::io::Result<()> {
     let bytes = serde_json::to_vec(value).map_err(std::io::Error::other)?;
-    write_frame_bytes(out, &bytes)
+    write_frame_bytes(out, id, &bytes)
 }
 
 /// Writes one frame of bytes already encoded.
-pub fn write_frame_bytes(out: &mut impl Write, bytes: &[u8]) -> std::io::Result<()> {
+pub fn write_frame_bytes(out: &mut impl Write, id: u64, bytes: &[u8]) -> std::io::Result<()> {
     let len = u32::try_from(bytes.len())
         .ok()
+        .and_then(|n| n.checked_add(ID_LEN))
         .filter(|n| *n <= MAX_FRAME)
         .ok_or_else(|| std::io::Error::other("frame too large"))?;
     out.write_all(&len.to_le_bytes())?;
+    out.write_all(&id.to_le_bytes())?;
     out.write_all(bytes)?;
     out.flush()
 }
 
-/// Reads one frame's bytes; `Ok(None)` at a clean end of input.
-pub fn read_frame(input: &mut impl Read) -> std::io::Result<Option<Vec<u8>>> {
+/// Reads one frame: its request id and its bytes; `Ok(None)` at a clean
+/// end of input.
+pub fn read_frame(input: &mut impl Read) -> std::io::Result<Option<(u64, Vec<u8>)>> {
     let mut len = [0u8; 4];
     match input.read_exact(&mut len) {
         Ok(()) => {}
@@ -270,15 +705,17 @@ pub fn read_frame(input: &mut impl Read) -> std::io::Result<Option<Vec<u8>>> {
         Err(e) => return Err(e),
     }
     let len = u32::from_le_bytes(len);
-    if len > MAX_FRAME {
+    if !(ID_LEN..=MAX_FRAME).contains(&len) {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
-            format!("a frame of {len} bytes (more than {MAX_FRAME})"),
+            format!("a frame of {len} bytes (not within {ID_LEN} to {MAX_FRAME})"),
         ));
     }
-    let mut bytes = vec![0u8; len as usize];
+    let mut id = [0u8; 8];
+    input.read_exact(&mut id)?;
+    let mut bytes = vec![0u8; (len - ID_LEN) as usize];
     input.read_exact(&mut bytes)?;
-    Ok(Some(bytes))
+    Ok(Some((u64::from_le_bytes(id), bytes)))
 }
 
 #[cfg(test)]
@@ -335,19 +772,18 @@ mod tests {
     }
 
     #[test]
-    fn kinds_other_than_retention_refuse_process_isolation_instead_of_ignoring_it() {
-        let settings = table("isolation = \"process\"");
+    fn every_kind_of_plugin_accepts_process_isolation_and_in_process_is_removed_too() {
+        let settings = table("isolation = \"process\"\nx = 1");
         for kind in [
             PluginKind::Storage,
             PluginKind::Status,
+            PluginKind::Retention,
             PluginKind::Reporter,
         ] {
-            let e = for_kind(kind, &settings).expect_err("refused");
-            assert!(e.contains("not supported for"), "{e}");
-            assert!(e.contains(&kind.to_string()), "{e}");
+            let (isolation, rest) = for_kind(kind, &settings).expect("accepted");
+            assert_eq!(isolation, Isolation::Process(Limits::default()), "{kind}");
+            assert_eq!(rest, table("x = 1"));
         }
-        assert!(for_kind(PluginKind::Retention, &settings).is_ok());
-        // In-process is accepted (and removed) for every kind.
         let explicit = table("isolation = \"in-process\"");
         for kind in [PluginKind::Storage, PluginKind::Reporter] {
             let (isolation, rest) = for_kind(kind, &explicit).expect("ok");
@@ -357,18 +793,54 @@ mod tests {
     }
 
     #[test]
-    fn a_frame_round_trips_and_an_oversized_length_is_refused_without_allocating_it() {
+    fn a_frame_carries_its_request_id_and_an_oversized_or_undersized_length_is_refused() {
         let mut buf = Vec::new();
-        write_frame(&mut buf, &Reply::Ready).expect("write");
-        let bytes = read_frame(&mut buf.as_slice())
-            .expect("read")
-            .expect("a frame");
+        write_frame(&mut buf, 42, &Reply::Ready).expect("write");
+        write_frame(&mut buf, 43, &Reply::Done).expect("write");
+        let mut input = buf.as_slice();
+        let (id, bytes) = read_frame(&mut input).expect("read").expect("a frame");
+        assert_eq!(id, 42);
         assert!(matches!(
             serde_json::from_slice::<Reply>(&bytes).expect("json"),
             Reply::Ready
         ));
-        assert!(read_frame(&mut &b""[..]).expect("eof").is_none());
+        let (id, _) = read_frame(&mut input).expect("read").expect("a frame");
+        assert_eq!(id, 43);
+        assert!(read_frame(&mut input).expect("eof").is_none());
         let huge = u32::MAX.to_le_bytes();
         assert!(read_frame(&mut &huge[..]).is_err());
+        // Too short to hold an id.
+        let short = [4u8, 0, 0, 0, 1, 2, 3, 4];
+        assert!(read_frame(&mut &short[..]).is_err());
+    }
+
+    #[test]
+    fn requests_borrowed_on_the_host_are_read_owned_by_the_runner() {
+        let events = [Event {
+            time: Timestamp::from_secs(5),
+            kind: "unit.started",
+            unit: Some("u1"),
+            task: Some(3),
+            pr: None,
+            payload: Some("{\"a\":1}"),
+            error: None,
+        }];
+        let ctx = HookContext {
+            project: "web",
+            run_id: "r1",
+        };
+        let request = Request::Events {
+            ctx: (&ctx).into(),
+            events: events.iter().map(WireEvent::from).collect(),
+        };
+        let bytes = serde_json::to_vec(&request).expect("encode");
+        match serde_json::from_slice::<Request<'static>>(&bytes).expect("decode") {
+            Request::Events { ctx: c, events: e } => {
+                assert_eq!(c.view(), ctx);
+                let views: Vec<Event<'_>> = e.iter().map(WireEvent::view).collect();
+                assert_eq!(views, events);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 use otto_hooks_plugin_api::PluginKind;
 use otto_hooks_plugin_api::abi::{ENTRY_SYMBOL, EntryFn, PluginModule};
-use otto_hooks_plugin_api::host::{self, Instance, PluginHandle};
+use otto_hooks_plugin_api::host::{self, PluginHandle};
 use otto_hooks_plugin_api::report::{PluginEntry, PluginList};
 
 use crate::config::{Config, InstanceSpec};
@@ -272,97 +272,49 @@ impl Registry {
         )
     }
 
-    /// Creates the instance `spec` describes. The error is one line naming
-    /// the plugin, where it was chosen, and what to do.
-    ///
-    /// The entry's `isolation` key is the host's: it is taken out of the
-    /// settings. An entry asking for `isolation = "process"` is refused
-    /// here (this makes in-process instances); a retention entry gets its
-    /// isolated instance from [`Registry::retention`].
-    pub fn instantiate(&self, spec: &InstanceSpec, data_dir: &Path) -> Result<Instance, String> {
-        let Some(plugin) = self.find(spec.kind, &spec.plugin) else {
-            return Err(self.not_found(spec.kind, &spec.plugin, &spec.origin));
-        };
-        let settings = match isolation::for_kind(spec.kind, &spec.settings) {
-            Ok((isolation::Isolation::InProcess, settings)) => settings,
-            Ok((isolation::Isolation::Process(_), _)) => {
-                return Err(format!(
-                    "{} (chosen at {}): is isolated in its own process; this command cannot call it that way yet",
-                    spec.instance, spec.origin
-                ));
-            }
-            Err(e) => {
-                return Err(format!(
-                    "{} (chosen at {}): {e}",
-                    spec.instance, spec.origin
-                ));
-            }
-        };
-        plugin
-            .handle
-            .instantiate(&spec.instance, &settings, &data_dir.to_string_lossy())
-            .map_err(|e| {
-                format!(
-                    "{} (chosen at {}): {}",
-                    spec.instance, spec.origin, e.message
-                )
-            })
-    }
-
-    /// Creates the retention instance `spec` describes, in this process or
-    /// in a runner of its own as its `isolation` key says. The error is one
-    /// line naming the instance and where it was chosen.
-    pub fn retention(
+    /// Creates the instance `spec` describes, in this process or in a
+    /// runner of its own as its `isolation` key says (the key is the host's:
+    /// it is taken out of the settings). The error is one line naming the
+    /// instance, where it was chosen, and what to do.
+    pub fn instantiate(
         &self,
         spec: &InstanceSpec,
         data_dir: &Path,
-    ) -> Result<proxy::RetentionInstance, String> {
+    ) -> Result<proxy::PluginInstance, String> {
         let Some(plugin) = self.find(spec.kind, &spec.plugin) else {
             return Err(self.not_found(spec.kind, &spec.plugin, &spec.origin));
         };
         let at = |e: String| format!("{} (chosen at {}): {e}", spec.instance, spec.origin);
         let (isolation, settings) = isolation::for_kind(spec.kind, &spec.settings).map_err(at)?;
-        let limits = match isolation {
-            isolation::Isolation::InProcess => {
-                return self
-                    .instantiate(spec, data_dir)
-                    .map(proxy::RetentionInstance::InProcess);
+        match isolation {
+            isolation::Isolation::InProcess => plugin
+                .handle
+                .instantiate(&spec.instance, &settings, &data_dir.to_string_lossy())
+                .map(proxy::PluginInstance::InProcess)
+                .map_err(|e| at(e.message)),
+            isolation::Isolation::Process(limits) => {
+                start_isolated(plugin, &spec.instance, &settings, data_dir, limits)
+                    .map(proxy::PluginInstance::Process)
+                    .map_err(at)
             }
-            isolation::Isolation::Process(limits) => limits,
-        };
-        let program = proxy::runner_program().map_err(at)?;
-        let settings = toml::to_string(&settings)
-            .map_err(|e| at(format!("settings cannot be passed on: {e}")))?;
-        let library = match &plugin.source {
-            Source::BuiltIn => None,
-            Source::Library(path) => Some(path.to_string_lossy().into_owned()),
-        };
-        proxy::ProcessInstance::start(proxy::Launch {
-            program: &program,
-            label: format!("{} `{}`", spec.kind, spec.plugin),
-            init: isolation::Request::Init {
-                library,
-                kind: spec.kind.to_string(),
-                plugin: spec.plugin.clone(),
-                instance: spec.instance.clone(),
-                settings,
-                data_dir: data_dir.to_string_lossy().into_owned(),
-            },
-            limits,
-        })
-        .map(proxy::RetentionInstance::Process)
-        .map_err(|e| at(e.message))
+        }
+    }
+
+    /// Creates the retention instance `spec` describes
+    /// ([`Registry::instantiate`], which serves every kind now).
+    pub fn retention(
+        &self,
+        spec: &InstanceSpec,
+        data_dir: &Path,
+    ) -> Result<proxy::PluginInstance, String> {
+        self.instantiate(spec, data_dir)
     }
 
     /// Checks that the instance `spec` describes can be created, the way
-    /// the commands that use it would create it (an isolated retention
-    /// entry in its own runner). The error is [`Registry::instantiate`]'s.
+    /// the commands that use it would create it (an isolated entry in its
+    /// own runner). The error is [`Registry::instantiate`]'s.
     pub fn check_instance(&self, spec: &InstanceSpec, data_dir: &Path) -> Result<(), String> {
-        if spec.kind == PluginKind::Retention {
-            self.retention(spec, data_dir).map(drop)
-        } else {
-            self.instantiate(spec, data_dir).map(drop)
-        }
+        self.instantiate(spec, data_dir).map(drop)
     }
 
     /// The `plugins list` document: accepted plugins, then refusals.
@@ -444,6 +396,34 @@ pub fn load_library(path: &Path) -> Result<Vec<PluginHandle>, String> {
     let module = unsafe { entry() };
     // SAFETY: as above.
     unsafe { host::open_module(module) }.map_err(|e| e.0)
+}
+
+/// Starts a runner for an instance of `plugin` and creates the instance in
+/// it. The error is one line (callers say which entry).
+pub fn start_isolated(
+    plugin: &Registered,
+    instance: &str,
+    settings: &toml::Table,
+    data_dir: &Path,
+    limits: isolation::Limits,
+) -> Result<proxy::ProcessInstance, String> {
+    let program = proxy::runner_program()?;
+    let settings =
+        toml::to_string(settings).map_err(|e| format!("settings cannot be passed on: {e}"))?;
+    let library = match &plugin.source {
+        Source::BuiltIn => None,
+        Source::Library(path) => Some(path.to_string_lossy().into_owned()),
+    };
+    proxy::ProcessInstance::start(proxy::Launch {
+        program: &program,
+        handle: plugin.handle.clone(),
+        library,
+        instance: instance.to_owned(),
+        settings,
+        data_dir: data_dir.to_string_lossy().into_owned(),
+        limits,
+    })
+    .map_err(|e| e.message)
 }
 
 fn one_line(s: &str) -> String {

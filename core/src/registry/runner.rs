@@ -5,8 +5,8 @@
 //! cannot corrupt a frame: fd 1 becomes a copy of stderr, fd 0
 //! `/dev/null`), closes every other descriptor it inherited, then loads the
 //! library through [`super::load_library`] — the very trust, ELF and ABI
-//! checks of an in-process load — and serves [`Request`]s until its input
-//! ends.
+//! checks of an in-process load — and serves [`Request`]s of every plugin
+//! kind until its input ends, answering each with its request's id.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter};
@@ -14,8 +14,8 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::process::ExitCode;
 
-use otto_hooks_plugin_api::host::{Instance, PluginHandle};
-use otto_hooks_plugin_api::{ErrorKind, PluginKind, RetentionInput};
+use otto_hooks_plugin_api::host::{CallError, Instance, PluginHandle};
+use otto_hooks_plugin_api::{Document, ErrorKind, PluginKind, RetentionInput};
 use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
 
 use super::Registry;
@@ -45,10 +45,10 @@ fn serve(args: &[String]) -> Result<(), String> {
     let mut input = BufReader::new(File::from(input));
     let mut output = BufWriter::new(File::from(output));
 
-    let Some(first) = read_frame(&mut input).map_err(|e| format!("reading: {e}"))? else {
+    let Some((id, first)) = read_frame(&mut input).map_err(|e| format!("reading: {e}"))? else {
         return Ok(());
     };
-    let instance = match serde_json::from_slice::<Request>(&first) {
+    let instance = match serde_json::from_slice::<Request<'static>>(&first) {
         Ok(Request::Init {
             library,
             kind,
@@ -69,36 +69,105 @@ fn serve(args: &[String]) -> Result<(), String> {
     };
     let instance = match instance {
         Ok(instance) => {
-            reply(&mut output, &Reply::Ready)?;
+            reply(&mut output, id, &Reply::Ready)?;
             instance
         }
         Err((kind, message)) => {
-            reply(&mut output, &Reply::error(kind, message))?;
+            reply(&mut output, id, &Reply::error(kind, message))?;
             return Ok(());
         }
     };
-    while let Some(frame) = read_frame(&mut input).map_err(|e| format!("reading: {e}"))? {
-        let answer = match serde_json::from_slice::<Request>(&frame) {
-            Ok(Request::Decide { group, now, runs }) => {
-                match instance.decide(&RetentionInput {
-                    group: &group,
-                    now,
-                    runs: &runs,
-                }) {
-                    Ok(decisions) => Reply::Decisions { decisions },
-                    Err(e) => Reply::error(e.kind, e.message),
-                }
-            }
+    while let Some((id, frame)) = read_frame(&mut input).map_err(|e| format!("reading: {e}"))? {
+        let request = match serde_json::from_slice::<Request<'static>>(&frame) {
             Ok(Request::Init { .. }) => return Err("a second `init`".into()),
+            Ok(request) => request,
             Err(e) => return Err(format!("a malformed request: {e}")),
         };
-        reply(&mut output, &answer)?;
+        reply(&mut output, id, &answer(&instance, request))?;
     }
     Ok(())
 }
 
-fn reply(output: &mut BufWriter<File>, reply: &Reply) -> Result<(), String> {
-    write_frame(output, reply).map_err(|e| format!("writing: {e}"))
+/// Makes the call `request` asks for; its result (or its error) is the
+/// reply.
+fn answer(instance: &Instance, request: Request<'_>) -> Reply {
+    let result = match request {
+        Request::Init { .. } => Err(CallError {
+            plugin: instance.label().to_owned(),
+            kind: ErrorKind::Invalid,
+            message: "a second `init`".into(),
+        }),
+        Request::Decide { group, now, runs } => instance
+            .decide(&RetentionInput {
+                group: &group,
+                now,
+                runs: &runs,
+            })
+            .map(|decisions| Reply::Decisions { decisions }),
+        Request::RunStart { start } => instance.run_start(&start.view()).map(|()| Reply::Done),
+        Request::Events { ctx, events } => {
+            let events: Vec<_> = events.iter().map(|e| e.view()).collect();
+            instance.events(&ctx.view(), &events).map(|()| Reply::Done)
+        }
+        Request::RunComplete { result } => {
+            instance.run_complete(&result.view()).map(|()| Reply::Done)
+        }
+        Request::RunStop { stop } => instance.run_stop(&stop.view()).map(|()| Reply::Done),
+        Request::RunResume { resume } => instance.run_resume(&resume.view()).map(|()| Reply::Done),
+        Request::ListRuns { query } => instance
+            .list_runs(&query.view())
+            .map(|runs| Reply::Runs { runs }),
+        Request::RunDetails { ctx } => {
+            instance
+                .run_details(&ctx.view())
+                .map(|details| Reply::Details {
+                    details: Box::new(details),
+                })
+        }
+        Request::Usage { query } => instance
+            .usage(&query.view())
+            .map(|projects| Reply::Usage { projects }),
+        Request::StoredEvents { query } => instance
+            .stored_events(&query.view())
+            .map(|page| Reply::Page { page }),
+        Request::DeleteRuns { runs } => {
+            let runs: Vec<&str> = runs.iter().map(|r| r.as_ref()).collect();
+            instance
+                .delete_runs(&runs)
+                .map(|report| Reply::Deleted { report })
+        }
+        Request::Expire { request } => instance
+            .expire(&request)
+            .map(|report| Reply::Expired { report }),
+        Request::Detect { run } => instance
+            .detect(&run)
+            .map(|verdict| Reply::Verdict { verdict }),
+        Request::DetectMany { runs } => Ok(Reply::Verdicts {
+            verdicts: runs
+                .iter()
+                .map(|run| {
+                    instance
+                        .detect(run)
+                        .map_err(|e| (e.kind.code().0, e.message))
+                })
+                .collect(),
+        }),
+        Request::DetectDetails { details } => {
+            instance
+                .detect_details(&details)
+                .map(|details| Reply::Details {
+                    details: Box::new(details),
+                })
+        }
+        Request::Render { kind, json } => instance
+            .render(&Document { kind, json: &json })
+            .map(|text| Reply::Text { text }),
+    };
+    result.unwrap_or_else(|e| Reply::error(e.kind, e.message))
+}
+
+fn reply(output: &mut BufWriter<File>, id: u64, reply: &Reply) -> Result<(), String> {
+    write_frame(output, id, reply).map_err(|e| format!("writing: {e}"))
 }
 
 fn parse_args(args: &[String]) -> Result<(u64, u64), String> {
@@ -190,9 +259,11 @@ fn create(
     data_dir: &str,
 ) -> Result<Instance, (ErrorKind, String)> {
     let invalid = |m: String| (ErrorKind::Invalid, m);
-    let kind: PluginKind = match kind {
-        "retention" => PluginKind::Retention,
-        other => return Err(invalid(format!("cannot isolate {other} plugins"))),
+    let kind: PluginKind = match kind.parse() {
+        Ok(PluginKind::Unknown) | Err(_) => {
+            return Err(invalid(format!("cannot isolate {kind} plugins")));
+        }
+        Ok(kind) => kind,
     };
     let settings: toml::Table = settings
         .parse()
