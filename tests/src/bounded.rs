@@ -189,6 +189,20 @@ pub fn report(watched: &[Watched]) -> String {
     out
 }
 
+/// The processes holding `watched`: `(pid, command line)`, one entry per
+/// descriptor.
+pub fn holders_of(watched: &Watched) -> Vec<(String, String)> {
+    holders(&watched.link)
+        .into_iter()
+        .map(|(pid, _)| {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+                .unwrap_or_default();
+            (pid, cmd)
+        })
+        .collect()
+}
+
 /// Every `(pid, fd)` whose descriptor is `link`.
 fn holders(link: &str) -> Vec<(String, String)> {
     let mut found = Vec::new();

@@ -681,4 +681,3 @@ fn recompute_activity(tx: &mut Transaction<'_>, run_id: &str) -> Result<()> {
     .map_err(pg)?;
     Ok(())
 }
-

@@ -33,8 +33,8 @@ pub mod settings;
 mod store;
 pub mod test_cluster;
 pub mod tls;
-mod url_secret;
 mod units;
+mod url_secret;
 
 pub use plugin::{PgSettings, PostgresHistory};
 pub use settings::{DEFAULT_PASSWORD_ENV, PgTarget};
