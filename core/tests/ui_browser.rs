@@ -964,6 +964,9 @@ fn a_run_of_twenty_thousand_events_keeps_a_bounded_number_of_rows() {
             ),
         );
         assert_eq!(window(&b), expected);
+        // Only the rows near the view have their content (the rows in
+        // view all have it); the others are empty rows of the same height.
+        assert_eq!(b.js(ROWS_FILLED_JS, json!([])), json!([true, true]));
     }
     assert_eq!(
         b.texts("[data-field=newer]"),
@@ -2065,6 +2068,13 @@ fn seed_needles_run(d: &Daemon) -> String {
     id
 }
 
+/// `[every row in view has its content, fewer than 200 rows have it]`
+/// (the timeline is virtualised: rows far from the view are empty).
+const ROWS_FILLED_JS: &str = "const t = document.querySelector('[data-timeline]').getBoundingClientRect();
+     const r = [...document.querySelectorAll('.ev')];
+     const seen = r.filter(e => { const x = e.getBoundingClientRect(); return x.bottom > t.top && x.top < t.bottom; });
+     return [seen.length > 5 && seen.every(e => e.firstChild), r.filter(e => e.firstChild).length < 200]";
+
 /// `[rows, first seq, last seq]` of the timeline's event rows.
 const WINDOW_JS: &str = "const r = [...document.querySelectorAll('.ev')]; return r.length ? [r.length, Number(r[0].dataset.seq), Number(r[r.length - 1].dataset.seq)] : [0, 0, 0]";
 
@@ -2100,7 +2110,7 @@ fn a_selected_unit_reads_its_events_from_the_whole_run_not_the_loaded_window() {
     b.js("location.hash += '&unit=api'", json!([]));
     b.wait(
         "the unit's newest events",
-        "const r = [...document.querySelectorAll('.ev')]; return r.length >= 250 && r.every(e => e.querySelector('.ev-unit')?.textContent === 'api') && r[r.length - 1].dataset.seq === '5000'",
+        "const r = [...document.querySelectorAll('.ev')]; const f = r.filter(e => e.firstChild); return r.length >= 250 && f.length > 5 && f.every(e => e.querySelector('.ev-unit')?.textContent === 'api') && r[r.length - 1].dataset.seq === '5000' && r[r.length - 1].firstChild",
     );
     b.wait(
         "the server's count",
@@ -2154,9 +2164,9 @@ fn a_selected_unit_reads_its_events_from_the_whole_run_not_the_loaded_window() {
     b.wait(
         "every unit again, around the same seq",
         &format!(
-            "const r = [...document.querySelectorAll('.ev')]; const t = document.querySelector('[data-timeline]').getBoundingClientRect();
+            "const r = [...document.querySelectorAll('.ev')].filter(e => e.firstChild); const t = document.querySelector('[data-timeline]').getBoundingClientRect();
              const row = document.querySelector('.ev[data-seq=\"{in_view}\"]');
-             return new Set(r.map(e => e.querySelector('.ev-unit')?.textContent)).size > 2 && row
+             return new Set(r.map(e => e.querySelector('.ev-unit')?.textContent)).size > 2 && row && row.firstChild
                && row.getBoundingClientRect().top >= t.top - 1 && row.getBoundingClientRect().top < t.bottom"
         ),
     );
@@ -2259,7 +2269,7 @@ fn live_events_while_filtered_are_added_only_when_they_match() {
     ));
     b.wait(
         "u1's newest events, at the bottom",
-        "const r = [...document.querySelectorAll('.ev')]; return r.length === 250 && r[r.length - 1].dataset.seq === '1198' && r.every(e => e.querySelector('.ev-unit').textContent === 'u1')",
+        "const r = [...document.querySelectorAll('.ev')]; const f = r.filter(e => e.firstChild); return r.length === 250 && r[r.length - 1].dataset.seq === '1198' && f.length > 5 && f.includes(r[r.length - 1]) && f.every(e => e.querySelector('.ev-unit').textContent === 'u1')",
     );
     b.js(
         "const t = document.querySelector('[data-timeline]'); t.scrollTop = t.scrollHeight",
@@ -2312,7 +2322,7 @@ const SCROLL_UP_JS: &str = "const [step, n] = arguments; const done = arguments[
        const q = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return Math.round(s[Math.min(s.length - 1, Math.floor(p * s.length))] * 10) / 10; };
        done({frames: gaps.length, gap_p50: q(gaps, 0.5), gap_p95: q(gaps, 0.95), gap_max: q(gaps, 1), over_20ms: gaps.filter(g => g > 20).length,
              over_50ms: gaps.filter(g => g > 50).length, work_p50: q(work, 0.5), work_p95: q(work, 0.95), work_max: q(work, 1), long_tasks: long,
-             rows_in_dom: document.querySelectorAll('.ev').length, first_seq: Number(document.querySelector('li[data-seq]')?.dataset.seq)});
+             rows_in_dom: document.querySelectorAll('.ev').length, rows_filled: [...document.querySelectorAll('.ev')].filter(e => e.firstChild).length, first_seq: Number(document.querySelector('li[data-seq]')?.dataset.seq)});
      })();";
 
 #[test]
@@ -2537,7 +2547,7 @@ fn picking_an_attempt_reads_it_from_the_whole_run_from_its_start() {
     );
     b.wait(
         "attempt 2's u1 events",
-        "const r = [...document.querySelectorAll('.ev')]; return r.length === 149 && r.every(e => e.querySelector('.ev-unit').textContent === 'u1')",
+        "const r = [...document.querySelectorAll('.ev')]; const f = r.filter(e => e.firstChild); return r.length === 149 && f.length > 5 && f.every(e => e.querySelector('.ev-unit').textContent === 'u1')",
     );
     let units = b.js(
         "const r = [...document.querySelectorAll('.ev')].map(e => Number(e.dataset.seq)); return [Math.min(...r), Math.max(...r)]",
