@@ -2308,6 +2308,18 @@ const SCROLL_UP_JS: &str = "const [step, n] = arguments; const done = arguments[
      const gaps = [], work = [], long = [];
      const obs = new PerformanceObserver(l => { for (const e of l.getEntries()) long.push(Math.round(e.duration)); });
      try { obs.observe({type: 'longtask'}); } catch {}
+     // Long animation frames: [duration, script, forced style and layout
+     // in scripts, the frame's own style and layout, handlers before it
+     // (scroll, rAF), the longest script's invoker].
+     const loaf = [];
+     const lo = new PerformanceObserver(l => { for (const e of l.getEntries()) {
+       const end = e.startTime + e.duration;
+       const script = e.scripts.reduce((a, s) => a + s.duration, 0);
+       const forced = e.scripts.reduce((a, s) => a + s.forcedStyleAndLayoutDuration, 0);
+       const top = e.scripts.slice().sort((a, b) => b.duration - a.duration)[0];
+       loaf.push([Math.round(e.duration), Math.round(script), Math.round(forced), Math.round(end - e.styleAndLayoutStart), Math.round(e.renderStart ? e.styleAndLayoutStart - e.renderStart : 0), top ? (top.invoker || top.sourceFunctionName) : '']);
+     } });
+     try { lo.observe({type: 'long-animation-frame'}); } catch {}
      (async () => {
        let last = await new Promise(r => requestAnimationFrame(r));
        for (let i = 0; i < n; i++) {
@@ -2318,10 +2330,12 @@ const SCROLL_UP_JS: &str = "const [step, n] = arguments; const done = arguments[
          const now = await new Promise(r => requestAnimationFrame(r));
          gaps.push(now - last); last = now;
        }
-       obs.disconnect();
+       obs.disconnect(); lo.disconnect();
+       loaf.sort((a, b) => b[0] - a[0]);
        const q = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return Math.round(s[Math.min(s.length - 1, Math.floor(p * s.length))] * 10) / 10; };
        done({frames: gaps.length, gap_p50: q(gaps, 0.5), gap_p95: q(gaps, 0.95), gap_max: q(gaps, 1), over_20ms: gaps.filter(g => g > 20).length,
              over_50ms: gaps.filter(g => g > 50).length, work_p50: q(work, 0.5), work_p95: q(work, 0.95), work_max: q(work, 1), long_tasks: long,
+             long_frames: loaf.length, longest_frames: loaf.slice(0, 5),
              rows_in_dom: document.querySelectorAll('.ev').length, rows_filled: [...document.querySelectorAll('.ev')].filter(e => e.firstChild).length, first_seq: Number(document.querySelector('li[data-seq]')?.dataset.seq)});
      })();";
 

@@ -37,10 +37,11 @@ export const WINDOW = 750;
 const CHUNK = PAGE;
 /**
  * How far above and below the view rows have their content (px): about
- * fifty rows each way, so a small run is drawn whole and a fast scroll
- * seldom shows an empty row.
+ * thirty rows each way, so a fast scroll seldom shows an empty row.
  */
-const OVERSCAN = 1500;
+const OVERSCAN = 1000;
+/** How far from the end of the window the next page is read (px). */
+const PREFETCH = 1500;
 
 /** Payload keys worth a glance, in display order. */
 const SUMMARY_KEYS = ["title", "reason", "attempt", "exit_code", "branch", "blocked_by", "provider", "url"];
@@ -124,11 +125,11 @@ export class Timeline {
       this.stuck = this.atBottom();
       if (this.unseen && this.atTail() && this.atBottom()) this.clearPill();
       if (this.loading) return;
-      // A page is read OVERSCAN px before the end of the window, so that
+      // A page is read PREFETCH px before the end of the window, so that
       // it is usually there by the time the reader gets to it.
       const { scrollTop, clientHeight, scrollHeight } = this.scroller;
-      if (scrollTop < OVERSCAN && this.hasEarlier()) this.loadEarlier();
-      else if (scrollTop + clientHeight > scrollHeight - OVERSCAN && !this.atTail()) this.loadLater();
+      if (scrollTop < PREFETCH && this.hasEarlier()) this.loadEarlier();
+      else if (scrollTop + clientHeight > scrollHeight - PREFETCH && !this.atTail()) this.loadLater();
     });
     this.scroller.addEventListener("keydown", (ev) => this.onKey(ev));
     this.pill = h("button", { type: "button", class: "new-pill", "data-action": "new-events", hidden: true });
