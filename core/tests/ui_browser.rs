@@ -1255,8 +1255,14 @@ fn measure_the_ui() {
         "the tail again",
         "return performance.getEntriesByName('otto:timeline-tail').length",
     );
+    let cpu = b.cpu_ms();
     let frames = b.js_async(SCROLL_UP_JS, json!([600, 240]));
-    println!("scrolling the timeline up from the tail: {frames}");
+    let cpu = b.cpu_ms() - cpu;
+    println!(
+        "scrolling the timeline up from the tail: {frames}; Chromium CPU {cpu} ms, {:.1} ms a frame; load average {}",
+        cpu as f64 / 240.0,
+        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+    );
 }
 
 #[test]
@@ -2360,8 +2366,26 @@ fn measure_the_timeline_paging() {
             "the tail",
             "return performance.getEntriesByName('otto:timeline-tail').length",
         );
+        // The page standing still for as many frames: what the browser
+        // costs without any scrolling (the live dot's animation, the clock).
+        let idle = b.cpu_ms();
+        b.js_async(
+            "const done = arguments[arguments.length - 1]; (async () => { for (let i = 0; i < 240; i++) await new Promise(r => requestAnimationFrame(r)); done(0); })();",
+            json!([]),
+        );
+        let idle = b.cpu_ms() - idle;
+        println!(
+            "round {round}: standing still for 240 frames: Chromium CPU {idle} ms, {:.1} ms a frame",
+            idle as f64 / 240.0
+        );
+        let cpu = b.cpu_ms();
         let frames = b.js_async(SCROLL_UP_JS, json!([600, 240]));
-        println!("round {round}: scrolling the timeline up from the tail: {frames}");
+        let cpu = b.cpu_ms() - cpu;
+        println!(
+            "round {round}: scrolling the timeline up from the tail: {frames}; Chromium CPU {cpu} ms, {:.1} ms a frame; load average {}",
+            cpu as f64 / 240.0,
+            std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+        );
     }
     println!(
         "load average: {}",

@@ -30,11 +30,12 @@ export const PAGE = 250;
 /** Events (rows) the page holds at most: scrolling further drops the far end. */
 export const WINDOW = 750;
 /**
- * Rows a page read adds per frame: the whole page, since a row out of
- * reach is an empty placeholder (a full row cost ~0.3 ms to lay out on a
- * slow machine; a page of them 200–350 ms).
+ * Rows a page read adds per frame. They are empty placeholders (a full
+ * row cost ~0.3 ms to lay out on a slow machine, a page of them 200–350
+ * ms), but a page of 250 in one frame still took 40–90 ms on a busy
+ * machine (its style, the list's layout): 50 a frame.
  */
-const CHUNK = PAGE;
+const CHUNK = 50;
 /**
  * How far above and below the view rows have their content (px): about
  * thirty rows each way, so a fast scroll seldom shows an empty row.
@@ -106,6 +107,8 @@ export class Timeline {
     // whose payload is open (kept when the row is emptied and filled again).
     this.filled = new Set();
     this.opened = new Set();
+    // A pending fillLater (its idle callback), or 0.
+    this.idle = 0;
     this.list = h("ol", { class: "tl-list", "aria-label": "Events in seq order" });
     // Rows are placed from the scroll box (offsetTop), not the list.
     // The scroll box is the log (focusable, so the keyboard scrolls it); new
@@ -121,7 +124,7 @@ export class Timeline {
       this.updateFill();
     }).observe(this.scroller);
     this.scroller.addEventListener("scroll", () => {
-      this.updateFill();
+      this.updateFill({ lazy: true });
       this.stuck = this.atBottom();
       if (this.unseen && this.atTail() && this.atBottom()) this.clearPill();
       if (this.loading) return;
@@ -473,7 +476,7 @@ export class Timeline {
           return;
         }
         if (anchor.isConnected) this.scroller.scrollTop += anchor.getBoundingClientRect().top - before;
-        this.updateFill();
+        this.updateFill({ lazy: true });
         if (drawn === "done") return;
         await new Promise((resolve) => requestAnimationFrame(resolve));
         if (gen !== this.gen) return;
@@ -1072,8 +1075,13 @@ export class Timeline {
    * list), so this costs the rows that change, not the window. When rows
    * above the view whose height varies change, the first row in view is
    * kept where it was.
+   *
+   * `lazy` (while scrolling): only the rows in view are filled now, the
+   * others around them when the browser is idle (fillLater), nearest
+   * first, at most `budget` rows a call: a scroll frame builds the rows
+   * it shows and no more.
    */
-  updateFill() {
+  updateFill({ lazy = false, budget = Infinity } = {}) {
     const kids = this.list.children;
     const n = kids.length;
     if (!n || !this.scroller.isConnected) return;
@@ -1088,18 +1096,21 @@ export class Timeline {
       if (el.offsetTop + el.offsetHeight <= from) lo = mid + 1;
       else hi = mid;
     }
-    const want = new Set();
+    const bottom = top + this.scroller.clientHeight;
+    // Each row wanted, with its distance from the view (0: in view).
+    const want = new Map();
     let anchor = null;
     let anchorTop = 0;
     for (let i = lo; i < n; i += 1) {
       const el = kids[i];
       const y = el.offsetTop;
       if (y >= to) break;
-      if (!anchor && y + el.offsetHeight > top) {
+      const end = y + el.offsetHeight;
+      if (!anchor && end > top) {
         anchor = el;
         anchorTop = y;
       }
-      if (this.rows.get(el)?.event) want.add(el);
+      if (this.rows.get(el)?.event) want.set(el, end <= top ? top - end : y >= bottom ? y - bottom : 0);
     }
     // Read every place and height first, then change the rows.
     const focused = document.activeElement;
@@ -1117,11 +1128,17 @@ export class Timeline {
       if (varies && anchor && el.offsetTop < anchorTop) moves = true;
       drop.push([el, varies ? el.offsetHeight : 0]);
     }
-    for (const el of want) {
-      if (this.filled.has(el)) continue;
+    let later = false;
+    const near = [...want].filter(([el]) => !this.filled.has(el)).sort((a, b) => a[1] - b[1]);
+    for (const [el, away] of near) {
+      if ((lazy && away > 0) || add.length >= budget) {
+        later = true;
+        break;
+      }
       if (el.classList.contains("has-error") && anchor && el.offsetTop < anchorTop) moves = true;
       add.push(el);
     }
+    if (later) this.fillLater();
     if (!drop.length && !add.length) return;
     for (const [el, height] of drop) this.unfill(el, height);
     for (const el of add) this.fill(el);
@@ -1129,6 +1146,23 @@ export class Timeline {
       const shift = anchor.offsetTop - anchorTop;
       if (shift) this.scroller.scrollTop += shift;
     }
+  }
+
+  /**
+   * Fills the rows around the view when the browser is idle (a few at a
+   * time: as many as the idle time allows, 8 when it waited 300 ms).
+   */
+  fillLater() {
+    if (this.idle) return;
+    const run = (deadline) => {
+      this.idle = 0;
+      const budget = deadline.didTimeout ? 8 : Math.max(4, Math.floor(deadline.timeRemaining() / 0.5));
+      this.updateFill({ budget });
+    };
+    this.idle =
+      typeof requestIdleCallback === "function"
+        ? requestIdleCallback(run, { timeout: 300 })
+        : setTimeout(() => run({ didTimeout: true, timeRemaining: () => 0 }), 50);
   }
 
   /** The first event row of `unit` in the window, or null. */
