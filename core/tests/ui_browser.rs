@@ -1261,7 +1261,9 @@ fn measure_the_ui() {
     println!(
         "scrolling the timeline up from the tail: {frames}; Chromium CPU {cpu} ms, {:.1} ms a frame; load average {}",
         cpu as f64 / 240.0,
-        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
     );
 }
 
@@ -2384,7 +2386,9 @@ fn measure_the_timeline_paging() {
         println!(
             "round {round}: scrolling the timeline up from the tail: {frames}; Chromium CPU {cpu} ms, {:.1} ms a frame; load average {}",
             cpu as f64 / 240.0,
-            std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+            std::fs::read_to_string("/proc/loadavg")
+                .unwrap_or_default()
+                .trim()
         );
     }
     println!(

@@ -188,7 +188,10 @@ impl Browser {
             let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
             let fields: Vec<&str> = rest.split_whitespace().collect();
             for i in [11, 12] {
-                ticks += fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+                ticks += fields
+                    .get(i)
+                    .and_then(|f| f.parse::<u64>().ok())
+                    .unwrap_or(0);
             }
         }
         ticks * tick_ms

@@ -121,7 +121,7 @@ export class Timeline {
     this.stuck = true;
     new ResizeObserver(() => {
       if (this.stuck) this.scroller.scrollTop = this.scroller.scrollHeight;
-      this.updateFill();
+      this.updateFill({ lazy: true });
     }).observe(this.scroller);
     this.scroller.addEventListener("scroll", () => {
       this.updateFill({ lazy: true });
