@@ -110,7 +110,8 @@ export class Timeline {
     // A pending fillLater (its idle callback), or 0.
     this.idle = 0;
     this.list = h("ol", { class: "tl-list", "aria-label": "Events in seq order" });
-    // Rows are placed from the scroll box (offsetTop), not the list.
+    // The scroll box is the rows' offset parent (updateFill reads their
+    // offsetTop against its scrollTop; app.css makes it positioned).
     // The scroll box is the log (focusable, so the keyboard scrolls it); new
     // rows are not announced one by one.
     this.scroller = h("div", { class: "timeline", tabindex: "0", role: "log", "aria-label": "Event timeline", "aria-live": "off", "data-timeline": "1" }, this.list);
@@ -1047,7 +1048,7 @@ export class Timeline {
   fill(row) {
     const drawn = this.rows.get(row);
     if (!drawn?.event) return;
-    row.style.removeProperty("height");
+    if (row.style.height) row.style.removeProperty("height");
     row.append(...this.rowContent(row, drawn.event, drawn.time));
     this.filled.add(row);
   }
@@ -1149,15 +1150,17 @@ export class Timeline {
   }
 
   /**
-   * Fills the rows around the view when the browser is idle (a few at a
-   * time: as many as the idle time allows, 8 when it waited 300 ms).
+   * Fills the rows around the view when the browser is idle, a few at a
+   * time (about one a millisecond of idle time; 4 when it waited 300 ms),
+   * and lays them out there and then, so that the next frame does not.
    */
   fillLater() {
     if (this.idle) return;
     const run = (deadline) => {
       this.idle = 0;
-      const budget = deadline.didTimeout ? 8 : Math.max(4, Math.floor(deadline.timeRemaining() / 0.5));
+      const budget = deadline.didTimeout ? 4 : Math.max(2, Math.floor(deadline.timeRemaining()));
       this.updateFill({ budget });
+      void this.scroller.scrollHeight;
     };
     this.idle =
       typeof requestIdleCallback === "function"
