@@ -160,6 +160,43 @@ impl Browser {
     }
 
     /// Opens `url`.
+    /// The CPU time (user + system, ms) the browser's processes have used
+    /// so far: those whose command line names this session's profile
+    /// directory (the browser and its renderer, GPU and utility
+    /// processes), read from `/proc`; 0 where there is none. Unlike frame
+    /// times, it does not grow when other programs keep the cores busy.
+    #[allow(dead_code)]
+    pub fn cpu_ms(&self) -> u64 {
+        let profile = self._profile.path().to_string_lossy().into_owned();
+        let tick_ms = 10; // USER_HZ is 100 on Linux
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return 0;
+        };
+        let mut ticks = 0;
+        for entry in dir.flatten() {
+            let path = entry.path();
+            let ours = std::fs::read(path.join("cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&profile));
+            if !ours {
+                continue;
+            }
+            let Ok(stat) = std::fs::read_to_string(path.join("stat")) else {
+                continue;
+            };
+            // After the command's name (in parentheses): utime and stime
+            // are the 12th and 13th fields.
+            let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            for i in [11, 12] {
+                ticks += fields
+                    .get(i)
+                    .and_then(|f| f.parse::<u64>().ok())
+                    .unwrap_or(0);
+            }
+        }
+        ticks * tick_ms
+    }
+
     pub fn goto(&self, url: &str) {
         self.call(
             "POST",

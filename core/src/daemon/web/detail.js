@@ -494,7 +494,7 @@ export class RunDetail {
   revealUnit(unit) {
     if (this.timeline?.remote && this.timeline.moreBefore) return;
     const scroller = this.timeline?.scroller;
-    const row = [...(this.timeline?.list.querySelectorAll(".ev") ?? [])].find((r) => r.querySelector(".ev-unit")?.textContent === unit);
+    const row = this.timeline?.rowOfUnit(unit);
     if (!scroller || !row) return;
     scroller.scrollTop += row.getBoundingClientRect().top - scroller.getBoundingClientRect().top;
   }

@@ -8,6 +8,15 @@
 // `type`/`unit`/`failed`/`q`, paged the same way, so every match of a huge
 // run can be reached. ↑/↓ (or j/k) move between rows; live events that
 // arrive while the reader is scrolled away show as an "N new events" pill.
+//
+// Virtualised: every event of the window has its row (`li`, with its
+// seq, type, classes and ARIA position), but only the rows within
+// OVERSCAN px of the view have their content; the others are empty
+// placeholders of the same height (a collapsed row is one line of a fixed
+// height, app.css `--ev-h`; a row whose height varies, an error or an
+// opened payload, keeps the height it was measured at). So a page read
+// adds rows that cost nothing to lay out, and scrolling builds only the
+// rows that come into reach (updateFill).
 
 import * as api from "./api.js";
 import { h, replace } from "./dom.js";
@@ -21,11 +30,19 @@ export const PAGE = 250;
 /** Events (rows) the page holds at most: scrolling further drops the far end. */
 export const WINDOW = 750;
 /**
- * Rows a page read while scrolling adds per frame: building and laying
- * out a row costs about 0.3 ms on a slow machine, so a page of 250 in one
- * task took 200–350 ms; 50 a frame keeps each frame short.
+ * Rows a page read adds per frame. They are empty placeholders (a full
+ * row cost ~0.3 ms to lay out on a slow machine, a page of them 200–350
+ * ms), but a page of 250 in one frame still took 40–90 ms on a busy
+ * machine (its style, the list's layout): 50 a frame.
  */
 const CHUNK = 50;
+/**
+ * How far above and below the view rows have their content (px): about
+ * thirty rows each way, so a fast scroll seldom shows an empty row.
+ */
+const OVERSCAN = 1000;
+/** How far from the end of the window the next page is read (px). */
+const PREFETCH = 1500;
 
 /** Payload keys worth a glance, in display order. */
 const SUMMARY_KEYS = ["title", "reason", "attempt", "exit_code", "branch", "blocked_by", "provider", "url"];
@@ -86,7 +103,15 @@ export class Timeline {
     this.setsize = 0;
     this.drawnFrom = 0;
     this.drawnTo = -1;
+    // The rows that have their content now (updateFill), and the seqs
+    // whose payload is open (kept when the row is emptied and filled again).
+    this.filled = new Set();
+    this.opened = new Set();
+    // A pending fillLater (its idle callback), or 0.
+    this.idle = 0;
     this.list = h("ol", { class: "tl-list", "aria-label": "Events in seq order" });
+    // The scroll box is the rows' offset parent (updateFill reads their
+    // offsetTop against its scrollTop; app.css makes it positioned).
     // The scroll box is the log (focusable, so the keyboard scrolls it); new
     // rows are not announced one by one.
     this.scroller = h("div", { class: "timeline", tabindex: "0", role: "log", "aria-label": "Event timeline", "aria-live": "off", "data-timeline": "1" }, this.list);
@@ -97,14 +122,18 @@ export class Timeline {
     this.stuck = true;
     new ResizeObserver(() => {
       if (this.stuck) this.scroller.scrollTop = this.scroller.scrollHeight;
+      this.updateFill({ lazy: true });
     }).observe(this.scroller);
     this.scroller.addEventListener("scroll", () => {
+      this.updateFill({ lazy: true });
       this.stuck = this.atBottom();
       if (this.unseen && this.atTail() && this.atBottom()) this.clearPill();
       if (this.loading) return;
+      // A page is read PREFETCH px before the end of the window, so that
+      // it is usually there by the time the reader gets to it.
       const { scrollTop, clientHeight, scrollHeight } = this.scroller;
-      if (scrollTop < 40 && this.hasEarlier()) this.loadEarlier();
-      else if (scrollTop + clientHeight > scrollHeight - 40 && !this.atTail()) this.loadLater();
+      if (scrollTop < PREFETCH && this.hasEarlier()) this.loadEarlier();
+      else if (scrollTop + clientHeight > scrollHeight - PREFETCH && !this.atTail()) this.loadLater();
     });
     this.scroller.addEventListener("keydown", (ev) => this.onKey(ev));
     this.pill = h("button", { type: "button", class: "new-pill", "data-action": "new-events", hidden: true });
@@ -138,6 +167,7 @@ export class Timeline {
       this.render();
     }
     this.scroller.scrollTop = this.scroller.scrollHeight;
+    this.updateFill();
   }
 
   /**
@@ -185,6 +215,7 @@ export class Timeline {
     row.setAttribute("tabindex", "-1");
     row.focus({ preventScroll: true });
     row.scrollIntoView({ block: "nearest" });
+    this.updateFill();
   }
 
   /** An event's time as the mode says: the clock, or the offset from the run's start. */
@@ -301,6 +332,7 @@ export class Timeline {
     await this.fetchAfter(Infinity);
     if (this.events.length) this.render();
     this.scroller.scrollTop = this.scroller.scrollHeight;
+    this.updateFill();
     if (typeof performance?.mark === "function") performance.mark("otto:timeline-tail");
   }
 
@@ -326,6 +358,7 @@ export class Timeline {
     row.scrollIntoView({ block: "center" });
     if (focus) this.focusRow(row);
     row.scrollIntoView({ block: "center" });
+    this.updateFill();
     this.stuck = this.atBottom();
     return true;
   }
@@ -400,6 +433,7 @@ export class Timeline {
     this.render();
     const again = seq && this.list.querySelector(`[data-seq="${seq}"]`);
     if (again) this.scroller.scrollTop += again.getBoundingClientRect().top - top - offset;
+    this.updateFill();
   }
 
   /** Reads the page before the window (scrolled to the top, or the button). */
@@ -443,6 +477,7 @@ export class Timeline {
           return;
         }
         if (anchor.isConnected) this.scroller.scrollTop += anchor.getBoundingClientRect().top - before;
+        this.updateFill({ lazy: true });
         if (drawn === "done") return;
         await new Promise((resolve) => requestAnimationFrame(resolve));
         if (gen !== this.gen) return;
@@ -500,6 +535,7 @@ export class Timeline {
       else this.renderAnchored();
     }
     if (follow) this.scroller.scrollTop = this.scroller.scrollHeight;
+    this.updateFill();
   }
 
   /**
@@ -575,6 +611,7 @@ export class Timeline {
     this.render();
     if (picked) {
       this.scroller.scrollTop = 0;
+      this.updateFill();
       this.stuck = this.atBottom();
       return;
     }
@@ -587,6 +624,7 @@ export class Timeline {
       this.scroller.scrollTop = this.scroller.scrollHeight;
       this.stuck = true;
     }
+    this.updateFill();
   }
 
   /**
@@ -671,6 +709,8 @@ export class Timeline {
       clear.addEventListener("click", () => this.onUnitFilter(""));
       rows.push(h("li", { class: "empty", "data-empty": "filter" }, h("p", { text: "No events match." }), clear));
     }
+    // The rows drawn before are gone, their content with them.
+    this.filled.clear();
     replace(this.list, this.edgeRow("earlier"), rows, this.edgeRow("later"));
     if (refocus) {
       const row = this.list.querySelector(`[data-seq="${refocus}"]`);
@@ -711,6 +751,7 @@ export class Timeline {
       const next = this.nextDrawn(first);
       for (let el = this.list.firstElementChild; el && el !== next; el = this.list.firstElementChild) {
         if (el.classList.contains("ev")) removed += 1;
+        this.filled.delete(el);
         el.remove();
       }
       first = next;
@@ -720,6 +761,7 @@ export class Timeline {
       const seq = el.getAttribute("data-seq");
       if (seq !== null && Number(seq) <= to) break;
       if (el.classList.contains("ev")) removed += 1;
+      this.filled.delete(el);
       el.remove();
     }
     this.shown -= removed;
@@ -858,7 +900,8 @@ export class Timeline {
       const own = { attempt: attemptOf(attempts, e.seq), day: time ? localDate(time) : "" };
       const { seams, info } = this.seams(own, prev);
       rows.push(...seams, row);
-      this.rows.set(row, { own, info });
+      // An event row is filled with its content when near the view (fill).
+      this.rows.set(row, { own, info, event: marker ? null : e, time });
       prev = info;
       if (!marker) shown += 1;
     }
@@ -935,24 +978,44 @@ export class Timeline {
   /**
    * "payload ▸": a button that shows the whole payload, built when opened.
    * Not a <details> per row: its shadow tree was about a third of a row's
-   * layout, paid for every row drawn while paging.
+   * layout, paid for every row drawn while paging. An open payload makes
+   * its row grow (`expanded`) and stays open when the row is emptied and
+   * filled again.
    */
-  payloadToggle(p) {
+  payloadToggle(p, row, seq) {
     const button = h("button", { type: "button", class: "ev-k payload-toggle", "aria-expanded": "false", text: "payload ▸" });
     const box = h("span", { class: "ev-payload" }, button);
-    button.addEventListener("click", () => {
-      const open = button.getAttribute("aria-expanded") !== "true";
+    const show = (open) => {
       button.setAttribute("aria-expanded", String(open));
       button.textContent = open ? "payload ▾" : "payload ▸";
       box.classList.toggle("open", open);
+      row.classList.toggle("expanded", open);
       if (open) box.append(h("pre", { class: "mono", text: JSON.stringify(p, null, 2) }));
       else box.querySelector("pre")?.remove();
+    };
+    if (this.opened.has(seq)) show(true);
+    button.addEventListener("click", () => {
+      const open = button.getAttribute("aria-expanded") !== "true";
+      if (open) this.opened.add(seq);
+      else this.opened.delete(seq);
+      show(open);
     });
     return box;
   }
 
+  /**
+   * An event's row, empty: its seq, type, tone and state, and its ARIA
+   * place in the run. Its content is built when it comes near the view
+   * (fill), and dropped when it goes far from it (unfill).
+   */
   eventRow(e, time, inStop) {
     const bad = isFailureType(e.type);
+    const cls = `ev tone-${eventTone(e.type)}${bad ? " bad" : ""}${inStop ? " in-stop" : ""}${e.seq === this.target ? " target" : ""}${e.error ? " has-error" : ""}`;
+    return h("li", { class: cls, "data-seq": e.seq, "data-type": e.type, "aria-posinset": e.seq, "aria-setsize": this.seen });
+  }
+
+  /** What an event's row shows: the time, the type, the unit and a summary, the error. */
+  rowContent(row, e, time) {
     const main = [];
     if (e.unit) {
       const chip = h("button", { type: "button", class: "ev-unit", title: `Show only unit ${e.unit}`, text: e.unit });
@@ -971,16 +1034,145 @@ export class Timeline {
       if (p._truncated === true) {
         main.push(h("span", { class: "redacted", text: `payload truncated (${p._original_bytes ?? "?"} bytes)` }));
       }
-      if (Object.keys(p).length) main.push(this.payloadToggle(p));
+      if (Object.keys(p).length) main.push(this.payloadToggle(p, row, e.seq));
     }
-    const cls = `ev tone-${eventTone(e.type)}${bad ? " bad" : ""}${inStop ? " in-stop" : ""}${e.seq === this.target ? " target" : ""}`;
-    return h(
-      "li",
-      { class: cls, "data-seq": e.seq, "data-type": e.type, "aria-posinset": e.seq, "aria-setsize": this.seen },
+    return [
       this.timeCell(e, time),
       h("span", { class: "ev-type", text: e.type }),
       h("span", { class: "ev-main" }, main),
       e.error ? h("pre", { class: "ev-error", text: e.error }) : null,
-    );
+    ].filter(Boolean);
+  }
+
+  /** Builds a row's content (it was an empty placeholder). */
+  fill(row) {
+    const drawn = this.rows.get(row);
+    if (!drawn?.event) return;
+    if (row.style.height) row.style.removeProperty("height");
+    row.append(...this.rowContent(row, drawn.event, drawn.time));
+    this.filled.add(row);
+  }
+
+  /**
+   * Empties a row far from the view. A row whose height varies keeps the
+   * height it has (`height`, measured before: no row moves).
+   */
+  unfill(row, height) {
+    if (height) row.style.height = `${height}px`;
+    row.classList.remove("expanded");
+    row.replaceChildren();
+    this.filled.delete(row);
+  }
+
+  /** Whether a row's height is its content's, not the fixed one of a collapsed row. */
+  varies(row) {
+    return row.classList.contains("has-error") || row.classList.contains("expanded");
+  }
+
+  /**
+   * Gives content to the event rows within OVERSCAN px of the view and
+   * takes it from the others (never from the row that holds the focus).
+   * Rows are found by their place (offsetTop, a binary search in the
+   * list), so this costs the rows that change, not the window. When rows
+   * above the view whose height varies change, the first row in view is
+   * kept where it was.
+   *
+   * `lazy` (while scrolling): only the rows in view are filled now, the
+   * others around them when the browser is idle (fillLater), nearest
+   * first, at most `budget` rows a call: a scroll frame builds the rows
+   * it shows and no more.
+   */
+  updateFill({ lazy = false, budget = Infinity } = {}) {
+    const kids = this.list.children;
+    const n = kids.length;
+    if (!n || !this.scroller.isConnected) return;
+    const top = this.scroller.scrollTop;
+    const from = top - OVERSCAN;
+    const to = top + this.scroller.clientHeight + OVERSCAN;
+    let lo = 0;
+    let hi = n;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      const el = kids[mid];
+      if (el.offsetTop + el.offsetHeight <= from) lo = mid + 1;
+      else hi = mid;
+    }
+    const bottom = top + this.scroller.clientHeight;
+    // Each row wanted, with its distance from the view (0: in view).
+    const want = new Map();
+    let anchor = null;
+    let anchorTop = 0;
+    for (let i = lo; i < n; i += 1) {
+      const el = kids[i];
+      const y = el.offsetTop;
+      if (y >= to) break;
+      const end = y + el.offsetHeight;
+      if (!anchor && end > top) {
+        anchor = el;
+        anchorTop = y;
+      }
+      if (this.rows.get(el)?.event) want.set(el, end <= top ? top - end : y >= bottom ? y - bottom : 0);
+    }
+    // Read every place and height first, then change the rows.
+    const focused = document.activeElement;
+    const drop = [];
+    const add = [];
+    let moves = false;
+    for (const el of this.filled) {
+      if (!el.isConnected) {
+        this.filled.delete(el);
+        continue;
+      }
+      if (want.has(el)) continue;
+      if (el !== focused && el.contains(focused)) continue;
+      const varies = this.varies(el);
+      if (varies && anchor && el.offsetTop < anchorTop) moves = true;
+      drop.push([el, varies ? el.offsetHeight : 0]);
+    }
+    let later = false;
+    const near = [...want].filter(([el]) => !this.filled.has(el)).sort((a, b) => a[1] - b[1]);
+    for (const [el, away] of near) {
+      if ((lazy && away > 0) || add.length >= budget) {
+        later = true;
+        break;
+      }
+      if (el.classList.contains("has-error") && anchor && el.offsetTop < anchorTop) moves = true;
+      add.push(el);
+    }
+    if (later) this.fillLater();
+    if (!drop.length && !add.length) return;
+    for (const [el, height] of drop) this.unfill(el, height);
+    for (const el of add) this.fill(el);
+    if (moves && anchor.isConnected) {
+      const shift = anchor.offsetTop - anchorTop;
+      if (shift) this.scroller.scrollTop += shift;
+    }
+  }
+
+  /**
+   * Fills the rows around the view when the browser is idle, a few at a
+   * time (about one a millisecond of idle time; 4 when it waited 300 ms),
+   * and lays them out there and then, so that the next frame does not.
+   */
+  fillLater() {
+    if (this.idle) return;
+    const run = (deadline) => {
+      this.idle = 0;
+      const budget = deadline.didTimeout ? 4 : Math.max(2, Math.floor(deadline.timeRemaining()));
+      this.updateFill({ budget });
+      void this.scroller.scrollHeight;
+    };
+    this.idle =
+      typeof requestIdleCallback === "function"
+        ? requestIdleCallback(run, { timeout: 300 })
+        : setTimeout(() => run({ didTimeout: true, timeRemaining: () => 0 }), 50);
+  }
+
+  /** The first event row of `unit` in the window, or null. */
+  rowOfUnit(unit) {
+    for (const row of this.list.querySelectorAll(".ev")) {
+      if (this.rows.get(row)?.event?.unit === unit) return row;
+    }
+    return null;
   }
 }
