@@ -24,6 +24,7 @@ use otto_hooks_plugin_api::TaskStatus;
 use otto_hooks_sqlite::time::{format_time, parse_time};
 use rusqlite::{Connection, OptionalExtension};
 
+use super::frame::{Exec, Frame, NONE};
 use super::{Execution, HistoryQuery, InsightError, Result, RunRecord, RunTasks, Scope, Source};
 use crate::run_ref::{self, RunSpec};
 
@@ -182,6 +183,41 @@ fn summary_execution(row: &rusqlite::Row<'_>, run: &RunRecord) -> Result<Executi
             .and_then(|c| i32::try_from(c).ok()),
         script_hash: None,
         log: None,
+    })
+}
+
+/// A `unit_executions` row (of [`SUMMARY_COLUMNS`]) of the frame's run
+/// `idx` as [`summary_execution`] reads it, without its strings.
+fn summary_exec(
+    row: &rusqlite::Row<'_>,
+    idx: u32,
+    project: u32,
+    ended: bool,
+    run_start: i64,
+    frame: &mut Frame,
+) -> Result<Exec> {
+    let mut status = match row.get_ref(2)?.as_str()? {
+        "success" => TaskStatus::Success,
+        "failed" => TaskStatus::Failed,
+        "skipped" => TaskStatus::Skipped,
+        "running" => TaskStatus::Running,
+        "pending" => TaskStatus::Pending,
+        _ => TaskStatus::Unknown,
+    };
+    if matches!(status, TaskStatus::Running | TaskStatus::Pending) && ended {
+        status = TaskStatus::Interrupted;
+    }
+    Ok(Exec {
+        run: idx,
+        project,
+        task: frame.tasks.id(row.get_ref(1)?.as_str()?),
+        hash: NONE,
+        status,
+        exit_code: row
+            .get::<_, Option<i64>>(3)?
+            .and_then(|c| i32::try_from(c).ok()),
+        started_at: stored_time(row.get_ref(4)?.as_str()?).map_or(run_start, |t| t.0),
+        duration_seconds: row.get::<_, Option<f64>>(5)?.map(|ms| ms / 1000.0),
     })
 }
 
@@ -402,6 +438,41 @@ impl Source for HistorySource<'_> {
              ORDER BY r.started_at, r.id, e.seq"
         );
         self.fold_query(&sql, &[&from, &to, &task], &runs)
+    }
+
+    fn frame(&self, scope: &Scope, task: Option<&str>) -> Result<Frame> {
+        if !self.summary {
+            let (runs, executions) = self.window(scope, task)?;
+            return Ok(Frame::from_parts(runs, executions));
+        }
+        // One read transaction: the runs and their units of one moment.
+        let _snapshot = self.conn.unchecked_transaction()?;
+        let runs = self.runs_by_id(scope)?;
+        let (from, to) = Self::time_bounds(scope)?;
+        let mut frame = Frame::default();
+        let mut index: HashMap<String, (u32, u32, bool)> = HashMap::with_capacity(runs.len());
+        for (id, record) in runs {
+            let project = frame.projects.id(&record.project);
+            let ended = record.status != "running";
+            let idx = frame.add_run(record);
+            index.insert(id, (idx, project, ended));
+        }
+        let sql = format!(
+            "SELECT {SUMMARY_COLUMNS} FROM runs r CROSS JOIN unit_executions u
+             WHERE u.run_id = r.id AND r.started_at >= ?1 AND r.started_at < ?2
+               AND (?3 IS NULL OR u.unit = ?3)"
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let mut rows = stmt.query(rusqlite::params![from, to, task])?;
+        while let Some(row) = rows.next()? {
+            let Some(&(idx, project, ended)) = index.get(row.get_ref(0)?.as_str()?) else {
+                continue;
+            };
+            let run_start = frame.runs[idx as usize].started_at;
+            let exec = summary_exec(row, idx, project, ended, run_start, &mut frame)?;
+            frame.execs.push(exec);
+        }
+        Ok(frame)
     }
 
     fn task_history(&self, query: &HistoryQuery) -> Result<Vec<Execution>> {
