@@ -467,39 +467,172 @@ fn history_db_frames_give_the_straight_documents() {
         tx.commit().unwrap();
     }
     drop(conn);
-    // Read before the migration (events folded), then after (the summary).
-    for migrated in [false, true] {
-        if migrated {
-            otto_hooks_sqlite::HistoryDb::open(&path, &options)
-                .unwrap()
-                .close()
-                .unwrap();
-        }
+    // Read before the migration (events folded), then after (the summary),
+    // straight, as a frame, and as a frame through the cache.
+    let cache = dir.path().join("hooks").join("insights");
+    history_agrees(&path, None, "schema 3");
+    otto_hooks_sqlite::HistoryDb::open(&path, &options)
+        .unwrap()
+        .close()
+        .unwrap();
+    history_agrees(&path, None, "schema 4");
+    history_agrees(&path, Some(&cache), "cache filled");
+    history_agrees(&path, Some(&cache), "cache warm");
+    assert!(!history_blocks(&cache).is_empty());
+    // The blocks are what answers: emptied, the cached answer is empty.
+    {
+        let file = std::fs::read_dir(&cache)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().contains("history-"))
+            .unwrap();
+        let c = Connection::open(file).unwrap();
+        c.execute("UPDATE days SET data = ?1", [Block::default().encode()])
+            .unwrap();
+        let h = recorded::open(&path).unwrap();
+        let q = StatsQuery {
+            task: None,
+            project: None,
+            window: Window::parse("all", NOW).unwrap(),
+            trend: false,
+        };
+        let s = HistorySource::new(&h, path.display().to_string()).with_cache(cache.clone());
+        assert_eq!(stats(&s, &q).unwrap().tasks.total, 0);
+        std::fs::remove_dir_all(&cache).unwrap();
+    }
+    history_agrees(&path, Some(&cache), "cache refilled");
+
+    // The writer records: a new run with units (still running), events
+    // appended to an old running run, runs completed, runs deleted.
+    let db = otto_hooks_sqlite::HistoryDb::open(&path, &options).unwrap();
+    let at = |secs: i64| otto_hooks_plugin_api::Timestamp::from_secs(secs);
+    let event = |t: i64, kind: &str, unit: &str, payload: Option<&str>| {
+        let mut e = otto_hooks_sqlite::NewEvent::new(at(t), kind);
+        e.unit = Some(unit.to_owned());
+        e.payload = payload.map(str::to_owned);
+        e
+    };
+    db.start_run(otto_hooks_sqlite::NewRun {
+        id: "run_new_1".into(),
+        project: "/src/p1".into(),
+        repo_path: "/src/p1".into(),
+        started_at: at(NOW - 600),
+        parallelism: 2,
+        total_units: 3,
+        tasks_dir: None,
+        dry_run: false,
+    })
+    .unwrap();
+    db.append_events(
+        "run_new_1",
+        vec![
+            event(NOW - 590, "unit.started", "test", None),
+            event(NOW - 580, "unit.failed", "test", Some("{\"exit_code\":4}")),
+            event(NOW - 570, "unit.started", "build", None),
+        ],
+    )
+    .unwrap();
+    history_agrees(&path, Some(&cache), "a run added");
+    let running: Vec<String> = {
         let c = recorded::open(&path).unwrap();
-        let s = HistorySource::new(&c, path.display().to_string());
-        let mut executions = 0;
-        for since in WINDOWS {
-            for task in [None, Some("test")] {
-                for project in [None, Some("/src/p1")] {
-                    let q = StatsQuery {
-                        task: task.map(str::to_owned),
-                        project: project.map(str::to_owned),
-                        window: Window::parse(since, NOW).unwrap(),
-                        trend: true,
-                    };
-                    let straight = stats_straight(&s, &q);
-                    if let Ok(r) = &straight {
-                        executions += r.tasks.total;
-                    }
-                    assert_eq!(stats(&s, &q), straight, "migrated {migrated}: {q:?}");
-                    assert_eq!(
-                        flaky(&s, project, &q.window),
-                        flaky_straight(&s, project, &q.window),
-                        "migrated {migrated}: {q:?}"
-                    );
+        c.prepare("SELECT id FROM runs WHERE status = 'running' AND id <> 'run_new_1' ORDER BY started_at")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    assert!(running.len() >= 2, "{running:?}");
+    db.append_events(
+        &running[0],
+        vec![
+            event(NOW - 40 * DAY, "unit.started", "deploy", None),
+            event(NOW - 40 * DAY + 5, "unit.completed", "deploy", None),
+        ],
+    )
+    .unwrap();
+    history_agrees(&path, Some(&cache), "events appended to an old run");
+    for id in ["run_new_1", running[1].as_str()] {
+        db.complete_run(otto_hooks_sqlite::Completion {
+            run_id: id.to_owned(),
+            ended_at: at(NOW - 10),
+            status: "failed".into(),
+            completed_units: None,
+            failed_units: None,
+            blocked_units: None,
+            error: None,
+        })
+        .unwrap();
+    }
+    history_agrees(&path, Some(&cache), "runs completed");
+    let some: Vec<String> = {
+        let c = recorded::open(&path).unwrap();
+        c.prepare("SELECT id FROM runs WHERE status <> 'running' ORDER BY started_at LIMIT 30")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    db.delete_runs(some.into_iter().step_by(3).collect())
+        .unwrap();
+    history_agrees(&path, Some(&cache), "runs deleted");
+    db.close().unwrap();
+}
+
+fn history_blocks(cache: &Path) -> Vec<i64> {
+    let file = std::fs::read_dir(cache)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("history-") && n.ends_with(".db"))
+        })
+        .expect("a history cache file");
+    let c = Connection::open(file).unwrap();
+    c.prepare("SELECT day FROM days ORDER BY day")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// Every query over history.db `path` (through the cache in `cache`, when
+/// given) gives the straight documents.
+fn history_agrees(path: &Path, cache: Option<&Path>, when: &str) {
+    let c = recorded::open(path).unwrap();
+    let straight = HistorySource::new(&c, path.display().to_string());
+    let fast = HistorySource::new(&c, path.display().to_string());
+    let fast = match cache {
+        Some(dir) => fast.with_cache(dir.to_path_buf()),
+        None => fast,
+    };
+    let mut executions = 0;
+    for since in WINDOWS {
+        for task in [None, Some("test")] {
+            for project in [None, Some("/src/p1")] {
+                let q = StatsQuery {
+                    task: task.map(str::to_owned),
+                    project: project.map(str::to_owned),
+                    window: Window::parse(since, NOW).unwrap(),
+                    trend: true,
+                };
+                let b = stats_straight(&straight, &q);
+                if let Ok(r) = &b {
+                    executions += r.tasks.total;
                 }
+                assert_eq!(stats(&fast, &q), b, "{when}: {q:?}");
+                assert_eq!(
+                    flaky(&fast, project, &q.window),
+                    flaky_straight(&straight, project, &q.window),
+                    "{when}: {q:?}"
+                );
             }
         }
-        assert!(executions > 0);
     }
+    assert!(executions > 0, "{when}");
 }

@@ -138,12 +138,18 @@ impl std::fmt::Debug for Cache {
 
 /// The cache file of `otto_db` under `dir`.
 pub fn path_for(dir: &Path, otto_db: &Path) -> PathBuf {
-    let canonical = otto_db
+    path_of(dir, "otto", otto_db)
+}
+
+/// The cache file of the database `source` of kind `kind` (`otto`,
+/// `history`) under `dir`: `<kind>-<hash of its canonical path>.db`.
+pub fn path_of(dir: &Path, kind: &str, source: &Path) -> PathBuf {
+    let canonical = source
         .canonicalize()
-        .unwrap_or_else(|_| otto_db.to_path_buf());
+        .unwrap_or_else(|_| source.to_path_buf());
     let digest = Sha256::digest(canonical.as_os_str().as_encoded_bytes());
     let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-    dir.join(format!("otto-{hex}.db"))
+    dir.join(format!("{kind}-{hex}.db"))
 }
 
 impl Cache {
@@ -151,13 +157,20 @@ impl Cache {
     /// schema version is `otto_schema`, emptied when it was made for
     /// another schema or format.
     pub fn open(dir: &Path, otto_db: &Path, otto_schema: i64) -> Result<Cache, String> {
+        Cache::open_for(dir, "otto", otto_db, otto_schema)
+    }
+
+    /// Opens the cache of the database `source` of kind `kind` (see
+    /// [`path_of`]) whose schema version is `schema`, emptied when it was
+    /// made for another schema or format.
+    pub fn open_for(dir: &Path, kind: &str, source: &Path, schema: i64) -> Result<Cache, String> {
         use std::os::unix::fs::DirBuilderExt;
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let path = path_for(dir, otto_db);
+        let path = path_of(dir, kind, source);
         let err = |e: rusqlite::Error| format!("{}: {e}", path.display());
         let conn = Connection::open_with_flags(
             &path,
@@ -183,10 +196,10 @@ impl Cache {
             conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
                 .ok()
         };
-        if meta("format") != Some(FORMAT) || meta("otto_schema") != Some(otto_schema) {
+        if meta("format") != Some(FORMAT) || meta("source_schema") != Some(schema) {
             conn.execute_batch(&format!(
                 "BEGIN IMMEDIATE; DROP TABLE IF EXISTS runs; DELETE FROM days;
-                 INSERT OR REPLACE INTO meta VALUES ('format', {FORMAT}), ('otto_schema', {otto_schema});
+                 INSERT OR REPLACE INTO meta VALUES ('format', {FORMAT}), ('source_schema', {schema});
                  COMMIT;"
             ))
             .map_err(err)?;
@@ -299,6 +312,12 @@ pub struct Block {
 }
 
 impl Block {
+    /// The number of `s` in the block's names (a run id that is text is
+    /// kept so: its number is its key).
+    pub fn string(&mut self, s: &str) -> u32 {
+        self.strings.id(s)
+    }
+
     /// Adds task row `t` of run `id`.
     pub fn push(&mut self, id: i64, t: &TaskRow<'_>) {
         let pos = *self.run_pos.entry(id).or_insert_with(|| {
