@@ -6,6 +6,8 @@
 //! rows without `run_dir` — and keep doing so while otto adds, completes,
 //! changes and deletes runs under a warm cache.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 
 use otto_hooks_core::insights::flaky::{flaky, flaky_straight};

@@ -692,11 +692,7 @@ impl OttoSource {
             let day = m.record.started_at.div_euclid(DAY);
             if finished && self.cache_dir.is_some() {
                 if let Some(k) = key {
-                    use sha2::Digest;
-                    k.feed(
-                        id,
-                        fingerprints.entry(day).or_insert_with(sha2::Sha256::new),
-                    );
+                    k.feed(id, fingerprints.entry(day).or_default());
                 }
             }
             let idx = if in_scope(&m) {

@@ -339,7 +339,7 @@ impl HistorySource<'_> {
                 let started = row.get_ref(2).map_err(err)?.as_str().unwrap_or_default();
                 let day = day_key(started).filter(|_| stored_time(started).is_some());
                 if let Some(day) = day {
-                    let h = fingerprints.entry(day).or_insert_with(sha2::Sha256::new);
+                    let h = fingerprints.entry(day).or_default();
                     for text in [id, started, &record.status] {
                         h.update((text.len() as u64).to_le_bytes());
                         h.update(text.as_bytes());

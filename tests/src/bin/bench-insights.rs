@@ -24,9 +24,9 @@
 //! a command does), next to the median of the plain SQL query that answers
 //! the same question, run on a connection opened the same way: on otto.db
 //! its own tables, on history.db the `unit_executions` summary ours reads.
-//! The otto.db `stats`/`flaky` figures are given three ways: otto.db alone,
-//! the first call with an empty insights cache (it fills it), and the cache
-//! warm (see `otto_hooks_core::insights::otto_cache`).
+//! The `stats`/`flaky` figures are given three ways on both stores: the
+//! database alone, the first call with an empty insights cache (it fills
+//! it), and the cache warm (see `otto_hooks_core::insights::otto_cache`).
 //!
 //! `--fixture DIR` keeps the generated stores in DIR (and reuses them on
 //! the next run: delete DIR afterwards, it is about 1 GB); `--only TEXT`
@@ -584,20 +584,50 @@ fn main() {
             );
         }
     };
+    // Each history.db figure three ways too: the database alone, the
+    // first call with an empty insights cache, the cache warm.
+    let hist_path = hist.display().to_string();
+    let hist_three_ways =
+        |lines: &mut Vec<Line>, what: String, sql: Duration, call: &dyn Fn(&HistorySource)| {
+            lines.push(Line {
+                what: format!("{what} (history.db alone)"),
+                ours: median(r, || {
+                    let c = open_hist();
+                    call(&HistorySource::new(&c, hist_path.clone()));
+                }),
+                sql,
+                goal: sec,
+            });
+            let _ = std::fs::remove_dir_all(&cache_dir);
+            let start = Instant::now();
+            {
+                let c = open_hist();
+                call(&HistorySource::new(&c, hist_path.clone()).with_cache(cache_dir.clone()));
+            }
+            lines.push(Line {
+                what: format!("{what} (cache filled)"),
+                ours: start.elapsed(),
+                sql,
+                goal: sec,
+            });
+            lines.push(Line {
+                what: format!("{what} (cache warm)"),
+                ours: median(r, || {
+                    let c = open_hist();
+                    call(&HistorySource::new(&c, hist_path.clone()).with_cache(cache_dir.clone()));
+                }),
+                sql,
+                goal: sec,
+            });
+        };
     for (label, window, from) in [("30d", &w30, from30), ("all", &all, 0)] {
         let what = format!("history.db stats --since {label} --trend");
         if !wanted(&what) {
             continue;
         }
-        lines.push(Line {
-            what,
-            ours: median(r, || {
-                let c = open_hist();
-                let s = HistorySource::new(&c, "history.db");
-                stats(&s, &stats_query(window)).expect("stats");
-            }),
-            sql: median(r, || hist_stats_sql(from)),
-            goal: sec,
+        let sql = median(r, || hist_stats_sql(from));
+        hist_three_ways(&mut lines, what, sql, &|s| {
+            stats(s, &stats_query(window)).expect("stats");
         });
     }
     let hist_flaky_sql = |from: i64| {
@@ -619,15 +649,9 @@ fn main() {
         if !wanted(&what) {
             continue;
         }
-        lines.push(Line {
-            what,
-            ours: median(r, || {
-                let c = open_hist();
-                let s = HistorySource::new(&c, "history.db");
-                flaky(&s, None, window).expect("flaky");
-            }),
-            sql: median(r, || hist_flaky_sql(from)),
-            goal: sec,
+        let sql = median(r, || hist_flaky_sql(from));
+        hist_three_ways(&mut lines, what, sql, &|s| {
+            flaky(s, None, window).expect("flaky");
         });
     }
     if wanted("history.db history test (--limit 50)") {
