@@ -10,12 +10,12 @@
 //! that failed once among 99 successes has 2/99 (the failure and the
 //! recovery). Ranked by flip rate, then by failures.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use otto_hooks_plugin_api::TaskStatus;
 use serde::Serialize;
 
-use super::frame::{Exec, Frame, NONE, group_by, task_groups};
+use super::frame::{Exec, FastMap, Frame, NONE, group_by, task_groups};
 use super::stats::WindowDoc;
 use super::{Execution, Result, Source, Window, finished, rfc3339};
 
@@ -114,7 +114,7 @@ pub fn flaky_straight(
 pub fn rank_frame(frame: &Frame) -> Vec<FlakyTask> {
     // Groups: (project, task) pairs, then script hashes within each.
     let (pair_ids, pairs) = task_groups(frame);
-    let mut groups: HashMap<(u32, u32), u32> = HashMap::new();
+    let mut groups: FastMap<(u32, u32), u32> = FastMap::default();
     let mut keys: Vec<(u32, u32)> = Vec::new();
     let ids: Vec<u32> = frame
         .execs

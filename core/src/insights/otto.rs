@@ -18,7 +18,7 @@ use otto_hooks_plugin_api::TaskStatus;
 use otto_hooks_status_default::{Access, open_otto_db, project_hash};
 use rusqlite::{Connection, OptionalExtension, Row};
 
-use super::frame::{Frame, NONE};
+use super::frame::{FastMap, Frame, NONE};
 use super::otto_cache::{Block, BlockView, Cache, DAY, RowKey, TaskRow};
 use super::{Execution, HistoryQuery, InsightError, Result, RunRecord, RunTasks, Scope, Source};
 use crate::run_ref::{self, RunSpec};
@@ -103,7 +103,7 @@ impl OttoSource {
         let sql = format!(
             "SELECT r.id, r.timestamp, r.status, r.duration_seconds, r.size_bytes, r.run_dir,
                     r.ottofile_path, r.ended_at
-             FROM runs r WHERE {filter} ORDER BY r.id"
+             FROM runs r WHERE {filter} ORDER BY r.timestamp, r.id"
         );
         let mut stmt = self.conn.prepare(&sql)?;
         let mut rows = stmt.query(params)?;
@@ -683,7 +683,8 @@ impl OttoSource {
             self.rowless(scope, &named, task)
         };
         let mut frame = Frame::default();
-        let mut info: HashMap<i64, RowInfo> = HashMap::with_capacity(rows.len());
+        let mut info: FastMap<i64, RowInfo> = FastMap::default();
+        info.reserve(rows.len());
         let mut fingerprints: std::collections::BTreeMap<i64, sha2::Sha256> =
             std::collections::BTreeMap::new();
         for (id, m) in rows {
@@ -773,7 +774,7 @@ impl OttoSource {
         &self,
         dir: &Path,
         range: (i64, i64),
-        info: &HashMap<i64, RowInfo>,
+        info: &FastMap<i64, RowInfo>,
         fingerprints: &HashMap<i64, [u8; 32]>,
         projects: &[u32],
         task: Option<&str>,
@@ -889,7 +890,7 @@ impl OttoSource {
 fn add_block(
     frame: &mut Frame,
     view: &BlockView<'_>,
-    info: &HashMap<i64, RowInfo>,
+    info: &FastMap<i64, RowInfo>,
     projects: &[u32],
     task: Option<&str>,
 ) {

@@ -16,7 +16,7 @@
 //! anything read from otto.db's task rows. A block records a *fingerprint*
 //! of the day's finished runs (`success`, `failed`): SHA-256 over each
 //! run's `id`, `timestamp`, `status`, `ended_at`, `duration_seconds` and
-//! `run_dir`, in id order. A block is used only when the fingerprint of the
+//! `run_dir`, in start (then id) order. A block is used only when the fingerprint of the
 //! rows read now is the same; a day where a run was added, changed (its row
 //! completed, its status rewritten), deleted, or an id reused is read from
 //! otto.db again and its block replaced. Runs not finished are never in a

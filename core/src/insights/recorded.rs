@@ -24,7 +24,7 @@ use otto_hooks_plugin_api::TaskStatus;
 use otto_hooks_sqlite::time::{format_time, parse_time};
 use rusqlite::{Connection, OptionalExtension};
 
-use super::frame::{Exec, Frame, NONE};
+use super::frame::{Exec, FastMap, Frame, NONE};
 use super::otto_cache::{Block, BlockView, Cache, TaskRow};
 use super::{Execution, HistoryQuery, InsightError, Result, RunRecord, RunTasks, Scope, Source};
 use crate::run_ref::{self, RunSpec};
@@ -316,7 +316,7 @@ impl HistorySource<'_> {
             day_range(hi_key).1
         };
         let mut frame = Frame::default();
-        let mut rows_of: HashMap<String, HistRow> = HashMap::new();
+        let mut rows_of: FastMap<String, HistRow> = FastMap::default();
         let mut fingerprints: std::collections::BTreeMap<i64, sha2::Sha256> =
             std::collections::BTreeMap::new();
         {
@@ -506,6 +506,12 @@ fn summary_status(text: &str) -> TaskStatus {
 /// Adds unit `t` (its duration in milliseconds, as stored) of run `r`, as
 /// [`summary_execution`] reads it.
 fn push_unit(frame: &mut Frame, r: &HistRow, t: &TaskRow<'_>) {
+    let task = frame.tasks.id(t.name);
+    push_unit_as(frame, r, task, t);
+}
+
+/// [`push_unit`], its name already numbered `task` in the frame.
+fn push_unit_as(frame: &mut Frame, r: &HistRow, task: u32, t: &TaskRow<'_>) {
     let mut status = t.status;
     if matches!(status, TaskStatus::Running | TaskStatus::Pending) && r.ended {
         status = TaskStatus::Interrupted;
@@ -516,7 +522,7 @@ fn push_unit(frame: &mut Frame, r: &HistRow, t: &TaskRow<'_>) {
     let exec = Exec {
         run: r.idx,
         project: r.project,
-        task: frame.tasks.id(t.name),
+        task,
         hash: NONE,
         status,
         exit_code: t.exit_code,
@@ -531,7 +537,7 @@ fn push_unit(frame: &mut Frame, r: &HistRow, t: &TaskRow<'_>) {
 fn add_history_block(
     frame: &mut Frame,
     view: &BlockView<'_>,
-    rows_of: &HashMap<String, HistRow>,
+    rows_of: &FastMap<String, HistRow>,
     task: Option<&str>,
 ) -> bool {
     let mut runs = Vec::with_capacity(view.runs.len());
@@ -541,6 +547,7 @@ fn add_history_block(
         };
         runs.push(rows_of.get(*id).filter(|r| r.idx != NONE));
     }
+    let mut names = vec![NONE; view.strings.len()];
     for t in view.tasks() {
         let Some(r) = runs[t.run as usize] else {
             continue;
@@ -548,6 +555,10 @@ fn add_history_block(
         let name = view.strings[t.name as usize];
         if task.is_some_and(|w| w != name) {
             continue;
+        }
+        let id = &mut names[t.name as usize];
+        if *id == NONE {
+            *id = frame.tasks.id(name);
         }
         let row = TaskRow {
             name,
@@ -557,7 +568,7 @@ fn add_history_block(
             duration_seconds: t.duration_seconds,
             script_hash: None,
         };
-        push_unit(frame, r, &row);
+        push_unit_as(frame, r, *id, &row);
     }
     true
 }
@@ -798,7 +809,7 @@ impl Source for HistorySource<'_> {
         let runs = self.runs_by_id(scope)?;
         let (from, to) = Self::time_bounds(scope)?;
         let mut frame = Frame::default();
-        let mut index: HashMap<String, (u32, u32, bool)> = HashMap::with_capacity(runs.len());
+        let mut index: FastMap<String, (u32, u32, bool)> = FastMap::default();
         for (id, record) in runs {
             let project = frame.projects.id(&record.project);
             let ended = record.status != "running";

@@ -30,7 +30,8 @@
 //!
 //! `--fixture DIR` keeps the generated stores in DIR (and reuses them on
 //! the next run: delete DIR afterwards, it is about 1 GB); `--only TEXT`
-//! runs the measures whose name contains TEXT (for a profiler).
+//! runs the measures whose name contains TEXT, `--warm-only` only their
+//! warm-cache figure without the SQL baseline (both for a profiler).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -66,6 +67,8 @@ struct Options {
     fixture: Option<std::path::PathBuf>,
     /// Only the measures whose name contains this.
     only: Option<String>,
+    /// Only the warm-cache figures, no SQL baseline (for a profiler).
+    warm_only: bool,
 }
 
 fn parse_options() -> Options {
@@ -74,6 +77,7 @@ fn parse_options() -> Options {
         rounds: 5,
         fixture: None,
         only: None,
+        warm_only: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -86,6 +90,7 @@ fn parse_options() -> Options {
             "--rounds" => o.rounds = value().parse().unwrap_or_else(|_| usage("--rounds N")),
             "--fixture" => o.fixture = Some(value().into()),
             "--only" => o.only = Some(value()),
+            "--warm-only" => o.warm_only = true,
             "-h" | "--help" => usage(""),
             other => usage(&format!("unknown argument {other}")),
         }
@@ -98,7 +103,9 @@ fn usage(problem: &str) -> ! {
     if !problem.is_empty() {
         eprintln!("error: {problem}");
     }
-    eprintln!("usage: bench-insights [--runs N] [--rounds N] [--fixture DIR] [--only TEXT]");
+    eprintln!(
+        "usage: bench-insights [--runs N] [--rounds N] [--fixture DIR] [--only TEXT] [--warm-only]"
+    );
     std::process::exit(2)
 }
 
@@ -456,6 +463,26 @@ fn main() {
     let cache_dir = scratch.path().join("hooks-home").join("insights");
     let three_ways =
         |lines: &mut Vec<Line>, what: String, sql: Duration, call: &dyn Fn(&OttoSource)| {
+            if o.warm_only {
+                call(
+                    &OttoSource::open(&home)
+                        .expect("open")
+                        .with_cache(cache_dir.clone()),
+                );
+                lines.push(Line {
+                    what: format!("{what} (cache warm)"),
+                    ours: median(r, || {
+                        call(
+                            &OttoSource::open(&home)
+                                .expect("open")
+                                .with_cache(cache_dir.clone()),
+                        );
+                    }),
+                    sql,
+                    goal: sec,
+                });
+                return;
+            }
             lines.push(Line {
                 what: format!("{what} (otto.db alone)"),
                 ours: median(r, || call(&OttoSource::open(&home).expect("open"))),
@@ -493,7 +520,11 @@ fn main() {
         if !wanted(&what) {
             continue;
         }
-        let sql = median(r, || otto_stats_sql(from));
+        let sql = if o.warm_only {
+            Duration::ZERO
+        } else {
+            median(r, || otto_stats_sql(from))
+        };
         three_ways(&mut lines, what, sql, &|s| {
             stats(s, &stats_query(window)).expect("stats");
         });
@@ -517,7 +548,11 @@ fn main() {
         if !wanted(&what) {
             continue;
         }
-        let sql = median(r, || otto_flaky_sql(from));
+        let sql = if o.warm_only {
+            Duration::ZERO
+        } else {
+            median(r, || otto_flaky_sql(from))
+        };
         three_ways(&mut lines, what, sql, &|s| {
             flaky(s, None, window).expect("flaky");
         });
@@ -589,6 +624,20 @@ fn main() {
     let hist_path = hist.display().to_string();
     let hist_three_ways =
         |lines: &mut Vec<Line>, what: String, sql: Duration, call: &dyn Fn(&HistorySource)| {
+            let warm = || {
+                let c = open_hist();
+                call(&HistorySource::new(&c, hist_path.clone()).with_cache(cache_dir.clone()));
+            };
+            if o.warm_only {
+                warm();
+                lines.push(Line {
+                    what: format!("{what} (cache warm)"),
+                    ours: median(r, warm),
+                    sql,
+                    goal: sec,
+                });
+                return;
+            }
             lines.push(Line {
                 what: format!("{what} (history.db alone)"),
                 ours: median(r, || {
@@ -625,7 +674,11 @@ fn main() {
         if !wanted(&what) {
             continue;
         }
-        let sql = median(r, || hist_stats_sql(from));
+        let sql = if o.warm_only {
+            Duration::ZERO
+        } else {
+            median(r, || hist_stats_sql(from))
+        };
         hist_three_ways(&mut lines, what, sql, &|s| {
             stats(s, &stats_query(window)).expect("stats");
         });
@@ -649,7 +702,11 @@ fn main() {
         if !wanted(&what) {
             continue;
         }
-        let sql = median(r, || hist_flaky_sql(from));
+        let sql = if o.warm_only {
+            Duration::ZERO
+        } else {
+            median(r, || hist_flaky_sql(from))
+        };
         hist_three_ways(&mut lines, what, sql, &|s| {
             flaky(s, None, window).expect("flaky");
         });
