@@ -816,14 +816,14 @@ impl OttoSource {
             .filter(|(_, i)| i.idx != NONE && !i.finished && !missing.contains(&i.day))
             .map(|(id, _)| *id)
             .collect();
-        let mut blocks: HashMap<i64, Block> =
+        let mut blocks: FastMap<i64, Block> =
             missing.iter().map(|d| (*d, Block::default())).collect();
         let mut take = |row: &Row<'_>| -> rusqlite::Result<()> {
             let (id, t) = task_row(row)?;
             let Some(i) = info.get(&id) else {
                 return Ok(());
             };
-            let in_block = i.finished && missing.contains(&i.day);
+            let in_block = i.finished && blocks.contains_key(&i.day);
             if in_block {
                 if let Some(b) = blocks.get_mut(&i.day) {
                     b.push(id, &t);

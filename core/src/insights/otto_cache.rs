@@ -34,14 +34,13 @@
 //! answer comes from otto.db alone and a debug line says why. It is opened
 //! without following a symbolic link, in a 0700 directory of ours.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use otto_hooks_plugin_api::TaskStatus;
 use rusqlite::{Connection, OpenFlags, params};
 use sha2::{Digest, Sha256};
 
-use super::frame::{Interner, NONE};
+use super::frame::{FastMap, Interner, NONE};
 
 /// The cache's own format: a change empties it (1: a row per run).
 const FORMAT: i64 = 2;
@@ -307,7 +306,7 @@ const BLOCK_VERSION: u8 = 1;
 pub struct Block {
     strings: Interner,
     runs: Vec<i64>,
-    run_pos: HashMap<i64, u32>,
+    run_pos: FastMap<i64, u32>,
     records: Vec<u8>,
 }
 

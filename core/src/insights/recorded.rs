@@ -406,7 +406,7 @@ impl HistorySource<'_> {
             .filter(|(_, r)| r.idx != NONE && r.day.is_none())
             .map(|(id, _)| id.as_str())
             .collect();
-        let mut blocks: HashMap<i64, Block> =
+        let mut blocks: FastMap<i64, Block> =
             missing.iter().map(|d| (*d, Block::default())).collect();
         // Runs never cached are read by one whole pass, else one by one:
         // a day's pass leaves them out (one may sort inside its range).
@@ -416,7 +416,7 @@ impl HistorySource<'_> {
             let Some(r) = rows_of.get(id) else {
                 return Ok(());
             };
-            let in_block = r.day.is_some_and(|d| missing.contains(&d));
+            let in_block = r.day.is_some_and(|d| blocks.contains_key(&d));
             if r.day.is_some() && !in_block {
                 return Ok(()); // its day's block answered
             }
