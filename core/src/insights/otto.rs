@@ -911,6 +911,7 @@ fn add_block(
     };
     let mut names = vec![NONE; view.strings.len()];
     let mut hashes = vec![NONE; view.strings.len()];
+    frame.execs.reserve(view.len());
     for t in view.tasks() {
         let idx = runs[t.run as usize];
         if idx == NONE || (wanted != NONE && t.name != wanted) {

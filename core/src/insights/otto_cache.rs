@@ -29,6 +29,13 @@
 //! are dropped. The cache also records otto.db's schema version and its
 //! own format: another version empties it.
 //!
+//! **history.db too.** The same blocks, [`Cache`] and encoding serve the
+//! SQLite history's cache (`history-<hash of history.db's path>.db`, module
+//! [`super::recorded`]): a block per UTC day of the day's `unit_executions`
+//! rows, checked against the day's runs rows (`id`, `started_at`, `status`,
+//! `last_seq`, `event_count`); there a block's run "ids" are numbers of the
+//! run id texts in the block's names.
+//!
 //! **Never in the way.** The cache is an optimisation: if it cannot be
 //! opened, read or written (a full disk, a file that is not ours), the
 //! answer comes from otto.db alone and a debug line says why. It is opened
@@ -443,6 +450,16 @@ impl<'a> BlockView<'a> {
                 && (t.hash == NONE || (t.hash as usize) < view.strings.len())
         });
         ok.then_some(view)
+    }
+
+    /// How many executions it holds.
+    pub fn len(&self) -> usize {
+        self.records.len() / RECORD
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
     }
 
     /// Its executions.

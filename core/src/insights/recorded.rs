@@ -548,6 +548,7 @@ fn add_history_block(
         runs.push(rows_of.get(*id).filter(|r| r.idx != NONE));
     }
     let mut names = vec![NONE; view.strings.len()];
+    frame.execs.reserve(view.len());
     for t in view.tasks() {
         let Some(r) = runs[t.run as usize] else {
             continue;
