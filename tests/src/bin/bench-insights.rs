@@ -747,12 +747,18 @@ fn main() {
         "measure", "ours ms", "SQL ms", "ratio", "goal ms"
     );
     for l in &lines {
+        // `--warm-only` measures no SQL: no ratio then.
+        let ratio = if l.sql.is_zero() {
+            "-".to_owned()
+        } else {
+            format!("{:.2}", l.ours.as_secs_f64() / l.sql.as_secs_f64())
+        };
         println!(
-            "{:<58} {:>10.1} {:>10.1} {:>7.2} {:>8.0}  {}",
+            "{:<58} {:>10.1} {:>10.1} {:>7} {:>8.0}  {}",
             l.what,
             ms(l.ours),
             ms(l.sql),
-            l.ours.as_secs_f64() / l.sql.as_secs_f64().max(1e-9),
+            ratio,
             ms(l.goal),
             if l.ours <= l.goal { "met" } else { "MISSED" }
         );
