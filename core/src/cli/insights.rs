@@ -165,7 +165,8 @@ fn with_source<T>(
     match db {
         Some(path) => {
             let conn = recorded::open(&path).map_err(failure)?;
-            let source = HistorySource::new(&conn, path.display().to_string());
+            let source = HistorySource::new(&conn, path.display().to_string())
+                .with_cache(ctx.hooks_home.join("insights"));
             f(&source).map_err(failure)
         }
         None => {

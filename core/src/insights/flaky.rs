@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use otto_hooks_plugin_api::TaskStatus;
 use serde::Serialize;
 
+use super::frame::{Exec, FastMap, Frame, NONE, group_by, task_groups};
 use super::stats::WindowDoc;
 use super::{Execution, Result, Source, Window, finished, rfc3339};
 
@@ -77,8 +78,27 @@ pub struct FlipRun {
     pub started_at_rfc3339: String,
 }
 
-/// `flaky`.
+/// `flaky`, computed from the source's [`Frame`] of the window: the
+/// document [`flaky_straight`] gives.
 pub fn flaky(source: &dyn Source, project: Option<&str>, window: &Window) -> Result<FlakyReport> {
+    super::check_project(source, project)?;
+    let frame = source.frame(&window.scope(project), None)?;
+    Ok(FlakyReport {
+        source: source.kind(),
+        path: source.path(),
+        project: project.map(str::to_owned),
+        window: window.into(),
+        tasks: rank_frame(&frame),
+    })
+}
+
+/// `flaky` computed the straightforward way, from every execution as an
+/// [`Execution`] ([`rank`]): what [`flaky`] is tested against.
+pub fn flaky_straight(
+    source: &dyn Source,
+    project: Option<&str>,
+    window: &Window,
+) -> Result<FlakyReport> {
     super::check_project(source, project)?;
     let executions = source.executions(&window.scope(project), None)?;
     Ok(FlakyReport {
@@ -88,6 +108,91 @@ pub fn flaky(source: &dyn Source, project: Option<&str>, window: &Window) -> Res
         window: window.into(),
         tasks: rank(executions),
     })
+}
+
+/// [`rank`] over a frame: the same groups, orders and tie-breaks.
+pub fn rank_frame(frame: &Frame) -> Vec<FlakyTask> {
+    // Groups: (project, task) pairs, then script hashes within each.
+    let (pair_ids, pairs) = task_groups(frame);
+    let mut groups: FastMap<(u32, u32), u32> = FastMap::default();
+    let mut keys: Vec<(u32, u32)> = Vec::new();
+    let ids: Vec<u32> = frame
+        .execs
+        .iter()
+        .zip(&pair_ids)
+        .map(|(e, &pair)| {
+            if !finished(e.status) {
+                return NONE;
+            }
+            *groups.entry((pair, e.hash)).or_insert_with(|| {
+                keys.push((pair, e.hash));
+                (keys.len() - 1) as u32
+            })
+        })
+        .collect();
+    let (offsets, order) = group_by(&frame.execs, keys.len(), |i, _| ids[i]);
+    let name = |e: &Exec| frame.run_of(e).run.as_str();
+    let mut out: Vec<FlakyTask> = Vec::new();
+    for (g, &(pair, hash)) in keys.iter().enumerate() {
+        let mut list: Vec<&Exec> = order[offsets[g]..offsets[g + 1]]
+            .iter()
+            .map(|&i| &frame.execs[i as usize])
+            .collect();
+        let failed = list
+            .iter()
+            .filter(|e| e.status == TaskStatus::Failed)
+            .count() as u64;
+        let success = list.len() as u64 - failed;
+        if failed == 0 || success == 0 {
+            continue;
+        }
+        list.sort_by(|a, b| {
+            a.started_at
+                .cmp(&b.started_at)
+                .then_with(|| name(a).cmp(name(b)))
+        });
+        let flipped: Vec<&Exec> = list
+            .windows(2)
+            .filter(|w| w[0].status != w[1].status)
+            .map(|w| w[1])
+            .collect();
+        let flips = flipped.len() as u64;
+        let (project, task) = pairs[pair as usize];
+        out.push(FlakyTask {
+            project: frame.projects.name(project).to_owned(),
+            task: frame.tasks.name(task).to_owned(),
+            script_hash: (hash != NONE).then(|| frame.hashes.name(hash).to_owned()),
+            executions: list.len() as u64,
+            success,
+            failed,
+            flips,
+            flip_rate: flips as f64 / (list.len() - 1) as f64,
+            last_status: list.last().map_or(TaskStatus::Unknown, |e| e.status),
+            runs: flipped
+                .iter()
+                .rev()
+                .take(RUNS_SHOWN)
+                .map(|e| FlipRun {
+                    run: name(e).to_owned(),
+                    status: e.status,
+                    exit_code: e.exit_code,
+                    started_at: e.started_at,
+                    started_at_rfc3339: rfc3339(e.started_at),
+                })
+                .collect(),
+        });
+    }
+    // The straightforward computation ranks groups met in (project, task,
+    // hash) order with a stable sort: the hash breaks the remaining ties.
+    out.sort_by(|a, b| {
+        b.flip_rate
+            .total_cmp(&a.flip_rate)
+            .then_with(|| b.failed.cmp(&a.failed))
+            .then_with(|| a.project.cmp(&b.project))
+            .then_with(|| a.task.cmp(&b.task))
+            .then_with(|| a.script_hash.cmp(&b.script_hash))
+    });
+    out
 }
 
 /// The flaky groups of `executions`, ranked.

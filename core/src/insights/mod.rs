@@ -18,6 +18,7 @@
 
 pub mod compare;
 pub mod flaky;
+pub mod frame;
 pub mod otto;
 pub mod otto_cache;
 pub mod otto_disk;
@@ -206,6 +207,14 @@ pub trait Source {
         task: Option<&str>,
     ) -> Result<(Vec<RunRecord>, Vec<Execution>)> {
         Ok((self.runs(scope)?, self.executions(scope, task)?))
+    }
+    /// The window of `scope` in compact form (its runs, and their
+    /// executions of `task` only, when given): what `stats` and `flaky`
+    /// compute from. A source that reads its rows straight into a frame
+    /// overrides it; by default [`Source::window`]'s answer is converted.
+    fn frame(&self, scope: &Scope, task: Option<&str>) -> Result<frame::Frame> {
+        let (runs, executions) = self.window(scope, task)?;
+        Ok(frame::Frame::from_parts(runs, executions))
     }
     /// `history TASK`: the newest executions of one task.
     fn task_history(&self, query: &HistoryQuery) -> Result<Vec<Execution>>;

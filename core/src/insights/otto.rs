@@ -18,7 +18,8 @@ use otto_hooks_plugin_api::TaskStatus;
 use otto_hooks_status_default::{Access, open_otto_db, project_hash};
 use rusqlite::{Connection, OptionalExtension, Row};
 
-use super::otto_cache::{Cache, CachedTask, RowKey};
+use super::frame::{FastMap, Frame, NONE};
+use super::otto_cache::{Block, BlockView, Cache, DAY, RowKey, TaskRow};
 use super::{Execution, HistoryQuery, InsightError, Result, RunRecord, RunTasks, Scope, Source};
 use crate::run_ref::{self, RunSpec};
 
@@ -102,7 +103,7 @@ impl OttoSource {
         let sql = format!(
             "SELECT r.id, r.timestamp, r.status, r.duration_seconds, r.size_bytes, r.run_dir,
                     r.ottofile_path, r.ended_at
-             FROM runs r WHERE {filter} ORDER BY r.id"
+             FROM runs r WHERE {filter} ORDER BY r.timestamp, r.id"
         );
         let mut stmt = self.conn.prepare(&sql)?;
         let mut rows = stmt.query(params)?;
@@ -336,39 +337,31 @@ impl Source for OttoSource {
         Ok(self.window(scope, task)?.1)
     }
 
+    fn frame(&self, scope: &Scope, task: Option<&str>) -> Result<Frame> {
+        self.read_frame(scope, task)
+    }
+
     fn window(
         &self,
         scope: &Scope,
         task: Option<&str>,
     ) -> Result<(Vec<RunRecord>, Vec<Execution>)> {
+        // The straightforward read (what `stats_straight` reads): every
+        // task row of the window from otto.db, never the cache.
         let runs = self.runs_by_id(scope)?;
         let mut executions = Vec::new();
-        let cached = match &self.cache_dir {
-            Some(dir) => match self.window_cached(dir, scope, &runs, task, &mut executions) {
-                Ok(()) => true,
-                Err(e) => {
-                    // The cache only makes it sooner: otto.db answers alone.
-                    tracing::debug!("insights cache not used: {e}");
-                    executions.clear();
-                    false
-                }
-            },
-            None => false,
-        };
-        if !cached {
-            let from = scope.from.unwrap_or(i64::MIN);
-            let to = scope.to.unwrap_or(i64::MAX);
-            let sql = format!(
-                "SELECT {TASK_COLUMNS} FROM tasks t JOIN runs r ON r.id = t.run_id
-                 WHERE r.timestamp >= ?1 AND r.timestamp < ?2 AND (?3 IS NULL OR t.name = ?3)"
-            );
-            let mut stmt = self.conn.prepare(&sql)?;
-            let mut rows = stmt.query(rusqlite::params![from, to, task])?;
-            while let Some(row) = rows.next()? {
-                if let Some(meta) = runs.get(&row.get::<_, i64>(0)?) {
-                    // Figures need no log path: not built for a million rows.
-                    executions.push(bare_execution(row, meta)?);
-                }
+        let from = scope.from.unwrap_or(i64::MIN);
+        let to = scope.to.unwrap_or(i64::MAX);
+        let sql = format!(
+            "SELECT {TASK_COLUMNS} FROM tasks t JOIN runs r ON r.id = t.run_id
+             WHERE r.timestamp >= ?1 AND r.timestamp < ?2 AND (?3 IS NULL OR t.name = ?3)"
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let mut rows = stmt.query(rusqlite::params![from, to, task])?;
+        while let Some(row) = rows.next()? {
+            if let Some(meta) = runs.get(&row.get::<_, i64>(0)?) {
+                // Figures need no log path: not built for a million rows.
+                executions.push(bare_execution(row, meta)?);
             }
         }
         let disk = self.rowless(scope, &named(&runs), task);
@@ -601,18 +594,191 @@ impl OttoSource {
     }
 }
 
+/// What a frame read knows of one run row of the days it reads.
+#[derive(Clone, Copy)]
+struct RowInfo {
+    /// Its index in the frame ([`NONE`]: outside the scope).
+    idx: u32,
+    /// Its day.
+    day: i64,
+    /// Whether it is finished (its tasks belong in its day's block).
+    finished: bool,
+}
+
+/// One task row (of [`TASK_COLUMNS`]) as the frame reads it: its run id and
+/// its fields, borrowing the row's texts.
+fn task_row<'r>(row: &'r Row<'_>) -> rusqlite::Result<(i64, TaskRow<'r>)> {
+    Ok((
+        row.get(0)?,
+        TaskRow {
+            name: row.get_ref(1)?.as_str()?,
+            status: task_status(
+                row.get_ref(2)?
+                    .as_str_or_null()
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default(),
+            ),
+            exit_code: row.get(3)?,
+            started_at: row.get(4)?,
+            duration_seconds: row.get(5)?,
+            script_hash: row.get_ref(6)?.as_str_or_null()?,
+        },
+    ))
+}
+
+/// Adds task `t` of the frame's run `idx` (of project `project`).
+fn push_task(frame: &mut Frame, idx: u32, project: u32, t: &TaskRow<'_>) {
+    let started_at = t.started_at.unwrap_or(frame.runs[idx as usize].started_at);
+    let exec = super::frame::Exec {
+        run: idx,
+        project,
+        task: frame.tasks.id(t.name),
+        hash: t.script_hash.map_or(NONE, |h| frame.hashes.id(h)),
+        status: t.status,
+        exit_code: t.exit_code,
+        started_at,
+        duration_seconds: t.duration_seconds,
+    };
+    frame.execs.push(exec);
+}
+
 impl OttoSource {
-    /// The executions (of `task`, when given) of the rows `runs` of
-    /// `scope`, through the cache in `dir`: entries matching their rows
-    /// now, the rest read from otto.db and stored. An error leaves the
-    /// answer to otto.db alone.
-    fn window_cached(
+    /// The frame of `scope`: otto.db's run rows, and their task rows from
+    /// the insights cache where its blocks are true (module
+    /// [`super::otto_cache`]), else from otto.db; all in one read
+    /// transaction of otto.db.
+    fn read_frame(&self, scope: &Scope, task: Option<&str>) -> Result<Frame> {
+        let _snapshot = self.conn.unchecked_transaction()?;
+        let from = scope.from.unwrap_or(i64::MIN);
+        let to = scope.to.unwrap_or(i64::MAX);
+        // With the cache, whole days are read: a block is a day's.
+        let (lo, hi) = match &self.cache_dir {
+            Some(_) => (
+                if from == i64::MIN {
+                    from
+                } else {
+                    from.div_euclid(DAY) * DAY
+                },
+                if to == i64::MAX {
+                    to
+                } else {
+                    (to - 1)
+                        .div_euclid(DAY)
+                        .saturating_add(1)
+                        .saturating_mul(DAY)
+                },
+            ),
+            None => (from, to),
+        };
+        let rows = self.run_rows("r.timestamp >= ?1 AND r.timestamp < ?2", &[&lo, &hi])?;
+        let in_scope =
+            |m: &RunMeta| scope.contains(m.record.started_at) && scope.has_project(&m.project);
+        let disk = {
+            let named: std::collections::HashSet<(&str, &str)> = rows
+                .iter()
+                .filter(|(_, m)| in_scope(m))
+                .map(|(_, m)| (m.project.as_str(), m.run.as_str()))
+                .collect();
+            self.rowless(scope, &named, task)
+        };
+        let mut frame = Frame::default();
+        let mut info: FastMap<i64, RowInfo> = FastMap::default();
+        info.reserve(rows.len());
+        let mut fingerprints: std::collections::BTreeMap<i64, sha2::Sha256> =
+            std::collections::BTreeMap::new();
+        for (id, m) in rows {
+            let key = m.key.as_ref();
+            let finished = key.is_some_and(RowKey::finished);
+            let day = m.record.started_at.div_euclid(DAY);
+            if finished && self.cache_dir.is_some() {
+                if let Some(k) = key {
+                    k.feed(id, fingerprints.entry(day).or_default());
+                }
+            }
+            let idx = if in_scope(&m) {
+                frame.add_run(m.record)
+            } else {
+                NONE
+            };
+            info.insert(id, RowInfo { idx, day, finished });
+        }
+        let mut disk_tasks = Vec::new();
+        for (record, tasks) in disk {
+            let idx = frame.add_run(record);
+            disk_tasks.push((idx, tasks));
+        }
+        let mut projects = Vec::with_capacity(frame.runs.len());
+        for r in &frame.runs {
+            projects.push(frame.projects.id(&r.project));
+        }
+        let cached = match &self.cache_dir {
+            Some(dir) => {
+                let fingerprints: HashMap<i64, [u8; 32]> = fingerprints
+                    .into_iter()
+                    .map(|(day, h)| {
+                        use sha2::Digest;
+                        (day, h.finalize().into())
+                    })
+                    .collect();
+                let mark = frame.execs.len();
+                match self.frame_cached(
+                    dir,
+                    (lo, hi),
+                    &info,
+                    &fingerprints,
+                    &projects,
+                    task,
+                    &mut frame,
+                ) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        // The cache only makes it sooner: otto.db answers alone.
+                        tracing::debug!("insights cache not used: {e}");
+                        frame.execs.truncate(mark);
+                        false
+                    }
+                }
+            }
+            None => false,
+        };
+        if !cached {
+            let sql = format!(
+                "SELECT {TASK_COLUMNS} FROM tasks t JOIN runs r ON r.id = t.run_id
+                 WHERE r.timestamp >= ?1 AND r.timestamp < ?2 AND (?3 IS NULL OR t.name = ?3)"
+            );
+            let mut stmt = self.conn.prepare(&sql)?;
+            let mut rows = stmt.query(rusqlite::params![from, to, task])?;
+            while let Some(row) = rows.next()? {
+                let (id, t) = task_row(row)?;
+                if let Some(i) = info.get(&id).filter(|i| i.idx != NONE) {
+                    push_task(&mut frame, i.idx, projects[i.idx as usize], &t);
+                }
+            }
+        }
+        for (idx, tasks) in disk_tasks {
+            for e in tasks {
+                frame.push(idx, &e);
+            }
+        }
+        Ok(frame)
+    }
+
+    /// The task rows of the frame's runs through the cache in `dir`: the
+    /// blocks whose fingerprint is the one of the rows read now, the rest
+    /// read from otto.db (and their days' blocks stored). `info`: every
+    /// run row of the days `range`; `fingerprints`: those days' (with
+    /// finished runs). An error leaves the answer to otto.db alone.
+    #[allow(clippy::too_many_arguments)]
+    fn frame_cached(
         &self,
         dir: &Path,
-        scope: &Scope,
-        runs: &HashMap<i64, RunMeta>,
+        range: (i64, i64),
+        info: &FastMap<i64, RowInfo>,
+        fingerprints: &HashMap<i64, [u8; 32]>,
+        projects: &[u32],
         task: Option<&str>,
-        out: &mut Vec<Execution>,
+        frame: &mut Frame,
     ) -> std::result::Result<(), String> {
         let schema: i64 = self
             .conn
@@ -622,123 +788,159 @@ impl OttoSource {
             .map_err(|e| format!("otto.db's schema version: {e}"))?
             .unwrap_or(0);
         let mut cache = Cache::open(dir, &self.home.join("otto.db"), schema)?;
-        let wanted: HashMap<i64, RowKey> = runs
-            .iter()
-            .filter_map(|(id, m)| Some((*id, m.key.clone().filter(RowKey::finished)?)))
-            .collect();
-        let execution = |meta: &RunMeta, t: CachedTask| Execution {
-            project: meta.project.clone(),
-            run: meta.record.run.clone(),
-            started_at: t.started_at.unwrap_or(meta.record.started_at),
-            duration_seconds: t.duration_seconds,
-            status: t.status,
-            exit_code: t.exit_code,
-            script_hash: t.script_hash,
-            log: None,
-            task: t.name,
-        };
-        let (hits, stale) = cache.read(&wanted, |id, t| {
-            if task.is_some_and(|want| t.name != want) {
-                return;
-            }
-            if let Some(meta) = runs.get(&id) {
-                out.push(execution(meta, t));
-            }
-        })?;
-        let missing: Vec<i64> = runs
+        let (lo, hi) = range;
+        let mut hit: std::collections::HashSet<i64> = std::collections::HashSet::new();
+        let mut gone: Vec<i64> = Vec::new();
+        cache.read(
+            lo.div_euclid(DAY),
+            (hi - 1).div_euclid(DAY),
+            |day, fp, data| match fingerprints.get(&day) {
+                None => gone.push(day),
+                Some(want) if want[..] == *fp => {
+                    if let Some(view) = BlockView::decode(data) {
+                        hit.insert(day);
+                        add_block(frame, &view, info, projects, task);
+                    }
+                }
+                Some(_) => {}
+            },
+        )?;
+        let missing: std::collections::BTreeSet<i64> = fingerprints
             .keys()
             .copied()
-            .filter(|id| !hits.contains(id))
+            .filter(|d| !hit.contains(d))
             .collect();
-        if !missing.is_empty() {
-            let fetched = self
-                .task_rows(scope, &missing, runs.len())
-                .map_err(|e| e.message)?;
-            // A finished run without task rows is stored too (empty).
-            let store: Vec<(i64, &RowKey, &[CachedTask])> = missing
-                .iter()
-                .filter_map(|id| {
-                    let list = fetched.get(id).map_or(&[][..], Vec::as_slice);
-                    Some((*id, wanted.get(id)?, list))
-                })
-                .collect();
-            if let Err(e) = cache.write(&store) {
-                tracing::debug!("{e}");
+        // Runs in scope not finished: always read from otto.db.
+        let unfinished: Vec<i64> = info
+            .iter()
+            .filter(|(_, i)| i.idx != NONE && !i.finished && !missing.contains(&i.day))
+            .map(|(id, _)| *id)
+            .collect();
+        let mut blocks: FastMap<i64, Block> =
+            missing.iter().map(|d| (*d, Block::default())).collect();
+        let mut take = |row: &Row<'_>| -> rusqlite::Result<()> {
+            let (id, t) = task_row(row)?;
+            let Some(i) = info.get(&id) else {
+                return Ok(());
+            };
+            let in_block = i.finished && blocks.contains_key(&i.day);
+            if in_block {
+                if let Some(b) = blocks.get_mut(&i.day) {
+                    b.push(id, &t);
+                }
             }
-            for (id, list) in fetched {
-                let Some(meta) = runs.get(&id) else { continue };
-                for t in list {
-                    if task.is_none_or(|want| t.name == want) {
-                        out.push(execution(meta, t));
-                    }
+            if i.idx != NONE && (in_block || !i.finished) && task.is_none_or(|w| w == t.name) {
+                push_task(frame, i.idx, projects[i.idx as usize], &t);
+            }
+            Ok(())
+        };
+        let err = |e: rusqlite::Error| format!("cannot read otto.db: {e}");
+        let by_range =
+            |lo: i64, hi: i64, take: &mut dyn FnMut(&Row<'_>) -> rusqlite::Result<()>| {
+                let mut stmt = self
+                    .conn
+                    .prepare_cached(&format!(
+                        "SELECT {TASK_COLUMNS} FROM tasks t JOIN runs r ON r.id = t.run_id
+                     WHERE r.timestamp >= ?1 AND r.timestamp < ?2"
+                    ))
+                    .map_err(err)?;
+                let mut rows = stmt.query([lo, hi]).map_err(err)?;
+                while let Some(row) = rows.next().map_err(err)? {
+                    take(row).map_err(err)?;
+                }
+                Ok::<(), String>(())
+            };
+        if missing.len() > 16 || unfinished.len() > 1000 {
+            // Many days to read (a first read): one pass over them all.
+            by_range(lo, hi, &mut take)?;
+        } else {
+            for day in &missing {
+                by_range(
+                    day.saturating_mul(DAY).max(lo),
+                    day.saturating_add(1).saturating_mul(DAY).min(hi),
+                    &mut take,
+                )?;
+            }
+            let mut stmt = self
+                .conn
+                .prepare(&format!(
+                    "SELECT {TASK_COLUMNS} FROM tasks t WHERE t.run_id = ?1 ORDER BY t.id"
+                ))
+                .map_err(err)?;
+            for id in &unfinished {
+                let mut rows = stmt.query([id]).map_err(err)?;
+                while let Some(row) = rows.next().map_err(err)? {
+                    take(row).map_err(err)?;
                 }
             }
         }
-        // A whole-history read sees every row otto.db has: entries of
-        // rows gone (pruned, cleaned) are dropped.
-        if scope.from.is_none() && scope.project.is_none() && stale > 0 {
-            let present = runs.keys().copied().collect();
-            if let Err(e) = cache.retain(&present) {
-                tracing::debug!("{e}");
-            }
+        let store: Vec<(i64, [u8; 32], Vec<u8>)> = blocks
+            .into_iter()
+            .filter_map(|(day, b)| Some((day, *fingerprints.get(&day)?, b.encode())))
+            .collect();
+        if let Err(e) = cache.write(&store, &gone) {
+            tracing::debug!("{e}");
         }
         Ok(())
     }
+}
 
-    /// Every task row of the runs `ids` (of `scope`, which has `in_scope`
-    /// runs), by run id: one indexed query per run when few are asked, one
-    /// pass over the window when many are.
-    fn task_rows(
-        &self,
-        scope: &Scope,
-        ids: &[i64],
-        in_scope: usize,
-    ) -> Result<HashMap<i64, Vec<CachedTask>>> {
-        let mut out: HashMap<i64, Vec<CachedTask>> = HashMap::with_capacity(ids.len());
-        let mut push = |row: &Row<'_>| -> rusqlite::Result<()> {
-            let task = CachedTask {
-                name: row.get(1)?,
-                status: task_status(
-                    row.get_ref(2)?
-                        .as_str_or_null()
-                        .ok()
-                        .flatten()
-                        .unwrap_or_default(),
-                ),
-                exit_code: row.get(3)?,
-                started_at: row.get(4)?,
-                duration_seconds: row.get(5)?,
-                script_hash: row.get(6)?,
-            };
-            out.entry(row.get(0)?).or_default().push(task);
-            Ok(())
-        };
-        if ids.len() * 10 < in_scope {
-            let mut stmt = self.conn.prepare(&format!(
-                "SELECT {TASK_COLUMNS} FROM tasks t WHERE t.run_id = ?1 ORDER BY t.id"
-            ))?;
-            for id in ids {
-                let mut rows = stmt.query([id])?;
-                while let Some(row) = rows.next()? {
-                    push(row)?;
-                }
-            }
-        } else {
-            let wanted: std::collections::HashSet<i64> = ids.iter().copied().collect();
-            let from = scope.from.unwrap_or(i64::MIN);
-            let to = scope.to.unwrap_or(i64::MAX);
-            let mut stmt = self.conn.prepare(&format!(
-                "SELECT {TASK_COLUMNS} FROM tasks t JOIN runs r ON r.id = t.run_id
-                 WHERE r.timestamp >= ?1 AND r.timestamp < ?2"
-            ))?;
-            let mut rows = stmt.query([from, to])?;
-            while let Some(row) = rows.next()? {
-                if wanted.contains(&row.get::<_, i64>(0)?) {
-                    push(row)?;
-                }
-            }
+/// Adds the executions of block `view` whose runs are in the frame (and
+/// of `task`, when given).
+fn add_block(
+    frame: &mut Frame,
+    view: &BlockView<'_>,
+    info: &FastMap<i64, RowInfo>,
+    projects: &[u32],
+    task: Option<&str>,
+) {
+    let runs: Vec<u32> = view
+        .runs
+        .iter()
+        .map(|id| info.get(id).map_or(NONE, |i| i.idx))
+        .collect();
+    if runs.iter().all(|&i| i == NONE) {
+        return;
+    }
+    let wanted = match task {
+        Some(t) => match view.strings.iter().position(|s| *s == t) {
+            Some(i) => i as u32,
+            None => return,
+        },
+        None => NONE,
+    };
+    let mut names = vec![NONE; view.strings.len()];
+    let mut hashes = vec![NONE; view.strings.len()];
+    frame.execs.reserve(view.len());
+    for t in view.tasks() {
+        let idx = runs[t.run as usize];
+        if idx == NONE || (wanted != NONE && t.name != wanted) {
+            continue;
         }
-        Ok(out)
+        let task = &mut names[t.name as usize];
+        if *task == NONE {
+            *task = frame.tasks.id(view.strings[t.name as usize]);
+        }
+        let hash = if t.hash == NONE {
+            NONE
+        } else {
+            let h = &mut hashes[t.hash as usize];
+            if *h == NONE {
+                *h = frame.hashes.id(view.strings[t.hash as usize]);
+            }
+            *h
+        };
+        let started_at = t.started_at.unwrap_or(frame.runs[idx as usize].started_at);
+        frame.execs.push(super::frame::Exec {
+            run: idx,
+            project: projects[idx as usize],
+            task: *task,
+            hash,
+            status: t.status,
+            exit_code: t.exit_code,
+            started_at,
+            duration_seconds: t.duration_seconds,
+        });
     }
 }
 

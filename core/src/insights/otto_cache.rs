@@ -1,45 +1,63 @@
 //! A derived cache of otto.db's task rows, for `stats` and `flaky`:
-//! `$OTTO_HOOKS_HOME/insights/otto-<hash of otto.db's path>.db`, one row
-//! per finished otto run (keyed by otto.db's `runs.id`) holding that run's
-//! task rows in a compact encoding.
+//! `$OTTO_HOOKS_HOME/insights/otto-<hash of otto.db's path>.db`, one
+//! *block* per UTC day holding the task rows of that day's finished runs
+//! (by the run's `timestamp`) in a compact columnar encoding.
 //!
 //! **Why.** otto.db's task rows carry three paths each; a window of
 //! 1,000,000 executions is some 300 MB of pages to read through otto's
 //! `idx_tasks_run`, and otto.db is otto's: no index or table of ours may be
-//! added to it. The cache holds only what the figures read, ten tasks to a
-//! row, so a window is read as its runs' rows plus one cached row a run.
+//! added to it. A block holds only what the figures read — per execution
+//! 34 bytes and numbers into the block's own name table — so a window is
+//! read as its run rows plus one row per day, decoded without an
+//! allocation per execution (module [`super::frame`]).
 //!
-//! **Never stale.** otto.db's run rows of the window are read every time
-//! (the figures need them anyway), and a cached entry is used only when its
-//! key — the row's `id`, `timestamp`, `status`, `ended_at`,
-//! `duration_seconds` and `run_dir` — equals the row read now. Only rows of
-//! finished runs (`success`, `failed`) are cached: otto writes a run's task
+//! **Never stale.** otto.db's run rows of the window's days are read every
+//! time (the figures need them anyway), in the same read transaction as
+//! anything read from otto.db's task rows. A block records a *fingerprint*
+//! of the day's finished runs (`success`, `failed`): SHA-256 over each
+//! run's `id`, `timestamp`, `status`, `ended_at`, `duration_seconds` and
+//! `run_dir`, in start (then id) order. A block is used only when the fingerprint of the
+//! rows read now is the same; a day where a run was added, changed (its row
+//! completed, its status rewritten), deleted, or an id reused is read from
+//! otto.db again and its block replaced. Runs not finished are never in a
+//! block: they are read from otto.db every time. otto writes a run's task
 //! rows while the run runs (`record_task_start`, `record_task_complete`)
 //! and then completes the run row (`record_run_complete` sets its status,
 //! `ended_at` and duration); a finished run's task rows change only by
-//! being deleted with their run row (otto's clean, ours). A run row that
-//! changed, a row id reused by a new run, a run still running: read from
-//! otto.db, as without a cache. Entries of rows otto.db no longer has are
-//! never matched, and are dropped when a whole-history read sees them
-//! gone. The cache also records otto.db's schema version: another
-//! version empties it.
+//! being deleted with their run row (otto's clean, ours), which changes
+//! the day's fingerprint. Blocks of days a read finds without finished runs
+//! are dropped. The cache also records otto.db's schema version and its
+//! own format: another version empties it.
+//!
+//! **history.db too.** The same blocks, [`Cache`] and encoding serve the
+//! SQLite history's cache (`history-<hash of history.db's path>.db`, module
+//! [`super::recorded`]): a block per UTC day of the day's `unit_executions`
+//! rows, checked against the day's runs rows (`id`, `started_at`, `status`,
+//! `last_seq`, `event_count`); there a block's run "ids" are numbers of the
+//! run id texts in the block's names.
 //!
 //! **Never in the way.** The cache is an optimisation: if it cannot be
 //! opened, read or written (a full disk, a file that is not ours), the
 //! answer comes from otto.db alone and a debug line says why. It is opened
 //! without following a symbolic link, in a 0700 directory of ours.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use otto_hooks_plugin_api::TaskStatus;
 use rusqlite::{Connection, OpenFlags, params};
+use sha2::{Digest, Sha256};
 
-/// The cache's own format: a change empties it.
-const FORMAT: i64 = 1;
+use super::frame::{FastMap, Interner, NONE};
 
-/// What a cached entry must equal to be used: the otto.db run row's
-/// columns that otto changes when it records anything about the run.
+/// The cache's own format: a change empties it (1: a row per run).
+const FORMAT: i64 = 2;
+
+/// A day, in seconds.
+pub const DAY: i64 = 86_400;
+
+/// What a run row must still be for its day's block to be used: the
+/// otto.db run row's columns that otto changes when it records anything
+/// about the run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RowKey {
     /// `runs.timestamp`.
@@ -59,13 +77,48 @@ impl RowKey {
     pub fn finished(&self) -> bool {
         matches!(self.status.as_str(), "success" | "failed")
     }
+
+    /// The day its run is kept under.
+    pub fn day(&self) -> i64 {
+        self.timestamp.div_euclid(DAY)
+    }
+
+    /// Feeds the row `id` with this key into a day's fingerprint.
+    pub fn feed(&self, id: i64, h: &mut Sha256) {
+        h.update(id.to_le_bytes());
+        h.update(self.timestamp.to_le_bytes());
+        h.update((self.status.len() as u64).to_le_bytes());
+        h.update(self.status.as_bytes());
+        match self.ended_at {
+            Some(e) => {
+                h.update([1]);
+                h.update(e.to_le_bytes());
+            }
+            None => h.update([0]),
+        }
+        match self.duration_seconds {
+            Some(d) => {
+                h.update([1]);
+                h.update(d.to_bits().to_le_bytes());
+            }
+            None => h.update([0]),
+        }
+        match &self.run_dir {
+            Some(d) => {
+                h.update([1]);
+                h.update((d.len() as u64).to_le_bytes());
+                h.update(d.as_bytes());
+            }
+            None => h.update([0]),
+        }
+    }
 }
 
-/// One task row, as the figures read it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct CachedTask {
+/// One task row as read, borrowing its texts.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TaskRow<'a> {
     /// `tasks.name`.
-    pub name: String,
+    pub name: &'a str,
     /// `tasks.status`, read.
     pub status: TaskStatus,
     /// `tasks.exit_code`.
@@ -75,7 +128,7 @@ pub struct CachedTask {
     /// `tasks.duration_seconds`.
     pub duration_seconds: Option<f64>,
     /// `tasks.script_hash`.
-    pub script_hash: Option<String>,
+    pub script_hash: Option<&'a str>,
 }
 
 /// The cache of one otto.db, open.
@@ -91,13 +144,18 @@ impl std::fmt::Debug for Cache {
 
 /// The cache file of `otto_db` under `dir`.
 pub fn path_for(dir: &Path, otto_db: &Path) -> PathBuf {
-    use sha2::Digest;
-    let canonical = otto_db
+    path_of(dir, "otto", otto_db)
+}
+
+/// The cache file of the database `source` of kind `kind` (`otto`,
+/// `history`) under `dir`: `<kind>-<hash of its canonical path>.db`.
+pub fn path_of(dir: &Path, kind: &str, source: &Path) -> PathBuf {
+    let canonical = source
         .canonicalize()
-        .unwrap_or_else(|_| otto_db.to_path_buf());
-    let digest = sha2::Sha256::digest(canonical.as_os_str().as_encoded_bytes());
+        .unwrap_or_else(|_| source.to_path_buf());
+    let digest = Sha256::digest(canonical.as_os_str().as_encoded_bytes());
     let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-    dir.join(format!("otto-{hex}.db"))
+    dir.join(format!("{kind}-{hex}.db"))
 }
 
 impl Cache {
@@ -105,13 +163,20 @@ impl Cache {
     /// schema version is `otto_schema`, emptied when it was made for
     /// another schema or format.
     pub fn open(dir: &Path, otto_db: &Path, otto_schema: i64) -> Result<Cache, String> {
+        Cache::open_for(dir, "otto", otto_db, otto_schema)
+    }
+
+    /// Opens the cache of the database `source` of kind `kind` (see
+    /// [`path_of`]) whose schema version is `schema`, emptied when it was
+    /// made for another schema or format.
+    pub fn open_for(dir: &Path, kind: &str, source: &Path, schema: i64) -> Result<Cache, String> {
         use std::os::unix::fs::DirBuilderExt;
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let path = path_for(dir, otto_db);
+        let path = path_of(dir, kind, source);
         let err = |e: rusqlite::Error| format!("{}: {e}", path.display());
         let conn = Connection::open_with_flags(
             &path,
@@ -126,14 +191,10 @@ impl Cache {
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
              CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-             CREATE TABLE IF NOT EXISTS runs (
-                 id INTEGER PRIMARY KEY,
-                 timestamp INTEGER NOT NULL,
-                 status TEXT NOT NULL,
-                 ended_at INTEGER,
-                 duration_seconds REAL,
-                 run_dir TEXT,
-                 tasks BLOB NOT NULL
+             CREATE TABLE IF NOT EXISTS days (
+                 day INTEGER PRIMARY KEY,
+                 fingerprint BLOB NOT NULL,
+                 data BLOB NOT NULL
              );",
         )
         .map_err(err)?;
@@ -141,10 +202,10 @@ impl Cache {
             conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
                 .ok()
         };
-        if meta("format") != Some(FORMAT) || meta("otto_schema") != Some(otto_schema) {
+        if meta("format") != Some(FORMAT) || meta("source_schema") != Some(schema) {
             conn.execute_batch(&format!(
-                "BEGIN IMMEDIATE; DELETE FROM runs;
-                 INSERT OR REPLACE INTO meta VALUES ('format', {FORMAT}), ('otto_schema', {otto_schema});
+                "BEGIN IMMEDIATE; DROP TABLE IF EXISTS runs; DELETE FROM days;
+                 INSERT OR REPLACE INTO meta VALUES ('format', {FORMAT}), ('source_schema', {schema});
                  COMMIT;"
             ))
             .map_err(err)?;
@@ -152,114 +213,59 @@ impl Cache {
         Ok(Cache { conn })
     }
 
-    /// Calls `each` with every cached task of the rows `wanted` (id → the
-    /// key read from otto.db now) whose entry matches its key; returns the
-    /// ids so answered, and how many entries in their id range matched no
-    /// row (rows gone or changed). Tasks are decoded straight into `each`:
-    /// a window of a million is not held twice.
+    /// Calls `each` with every block of days `lo..=hi`: its day,
+    /// fingerprint and data.
     pub fn read(
         &self,
-        wanted: &HashMap<i64, RowKey>,
-        mut each: impl FnMut(i64, CachedTask),
-    ) -> Result<(std::collections::HashSet<i64>, usize), String> {
+        lo: i64,
+        hi: i64,
+        mut each: impl FnMut(i64, &[u8], &[u8]),
+    ) -> Result<(), String> {
         let err = |e: rusqlite::Error| format!("cannot read the insights cache: {e}");
-        let mut hits = std::collections::HashSet::with_capacity(wanted.len());
-        let mut stale = 0;
-        let (Some(lo), Some(hi)) = (wanted.keys().min(), wanted.keys().max()) else {
-            return Ok((hits, stale));
-        };
         let mut stmt = self
             .conn
-            .prepare(
-                "SELECT id, timestamp, status, ended_at, duration_seconds, run_dir, tasks
-                 FROM runs WHERE id BETWEEN ?1 AND ?2",
-            )
+            .prepare("SELECT day, fingerprint, data FROM days WHERE day BETWEEN ?1 AND ?2")
             .map_err(err)?;
         let mut rows = stmt.query([lo, hi]).map_err(err)?;
-        let mut tasks = Vec::new();
         while let Some(row) = rows.next().map_err(err)? {
-            let id: i64 = row.get(0).map_err(err)?;
-            let Some(want) = wanted.get(&id) else {
-                stale += 1;
-                continue;
-            };
-            let same = want.timestamp == row.get::<_, i64>(1).map_err(err)?
-                && row.get_ref(2).map_err(err)?.as_str().ok() == Some(want.status.as_str())
-                && want.ended_at == row.get::<_, Option<i64>>(3).map_err(err)?
-                && want.duration_seconds == row.get::<_, Option<f64>>(4).map_err(err)?
-                && row.get_ref(5).map_err(err)?.as_str_or_null().ok().flatten()
-                    == want.run_dir.as_deref();
-            if !same {
-                stale += 1;
-                continue;
-            }
-            let blob = row
-                .get_ref(6)
+            let day: i64 = row.get(0).map_err(err)?;
+            let fp = row
+                .get_ref(1)
                 .map_err(err)?
                 .as_blob()
                 .map_err(|e| err(e.into()))?;
-            // An entry that does not decode is not used (and is replaced).
-            tasks.clear();
-            if decode_into(blob, &mut tasks).is_some() {
-                hits.insert(id);
-                for t in tasks.drain(..) {
-                    each(id, t);
-                }
-            }
+            let data = row
+                .get_ref(2)
+                .map_err(err)?
+                .as_blob()
+                .map_err(|e| err(e.into()))?;
+            each(day, fp, data);
         }
-        Ok((hits, stale))
+        Ok(())
     }
 
-    /// Stores the tasks of finished runs (id, key, tasks), replacing what
-    /// was there, in one transaction.
-    pub fn write(&mut self, entries: &[(i64, &RowKey, &[CachedTask])]) -> Result<(), String> {
+    /// Stores blocks (day, fingerprint, data), replacing what was there,
+    /// and drops the blocks of days `gone`, in one transaction.
+    pub fn write(
+        &mut self,
+        blocks: &[(i64, [u8; 32], Vec<u8>)],
+        gone: &[i64],
+    ) -> Result<(), String> {
         let err = |e: rusqlite::Error| format!("cannot write the insights cache: {e}");
-        let tx = self.conn.transaction().map_err(err)?;
-        {
-            let mut stmt = tx
-                .prepare(
-                    "INSERT OR REPLACE INTO runs
-                        (id, timestamp, status, ended_at, duration_seconds, run_dir, tasks)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )
-                .map_err(err)?;
-            for (id, key, tasks) in entries {
-                if !key.finished() {
-                    continue;
-                }
-                stmt.execute(params![
-                    id,
-                    key.timestamp,
-                    key.status,
-                    key.ended_at,
-                    key.duration_seconds,
-                    key.run_dir,
-                    encode(tasks),
-                ])
-                .map_err(err)?;
-            }
-        }
-        tx.commit().map_err(err)
-    }
-
-    /// Drops the entries of rows otto.db no longer has (`present`: every
-    /// run id it has now).
-    pub fn retain(&mut self, present: &std::collections::HashSet<i64>) -> Result<(), String> {
-        let err = |e: rusqlite::Error| format!("cannot write the insights cache: {e}");
-        let ids: Vec<i64> = self
-            .conn
-            .prepare("SELECT id FROM runs")
-            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
-            .map_err(err)?;
-        let gone: Vec<i64> = ids.into_iter().filter(|id| !present.contains(id)).collect();
-        if gone.is_empty() {
+        if blocks.is_empty() && gone.is_empty() {
             return Ok(());
         }
         let tx = self.conn.transaction().map_err(err)?;
         {
-            let mut stmt = tx.prepare("DELETE FROM runs WHERE id = ?1").map_err(err)?;
-            for id in gone {
-                stmt.execute([id]).map_err(err)?;
+            let mut put = tx
+                .prepare("INSERT OR REPLACE INTO days (day, fingerprint, data) VALUES (?1, ?2, ?3)")
+                .map_err(err)?;
+            for (day, fp, data) in blocks {
+                put.execute(params![day, &fp[..], data]).map_err(err)?;
+            }
+            let mut drop = tx.prepare("DELETE FROM days WHERE day = ?1").map_err(err)?;
+            for day in gone {
+                drop.execute([day]).map_err(err)?;
             }
         }
         tx.commit().map_err(err)
@@ -295,108 +301,188 @@ fn status_of(code: u8) -> TaskStatus {
 const HAS_EXIT: u8 = 1;
 const HAS_START: u8 = 2;
 const HAS_DURATION: u8 = 4;
-const HAS_HASH: u8 = 8;
 
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    let len = u32::try_from(s.len()).unwrap_or(u32::MAX);
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&s.as_bytes()[..len as usize]);
+/// The bytes of one execution in a block.
+const RECORD: usize = 34;
+
+/// The block encoding's own version (its first byte).
+const BLOCK_VERSION: u8 = 1;
+
+/// A day's block being built: the task rows of its finished runs.
+#[derive(Debug, Default)]
+pub struct Block {
+    strings: Interner,
+    runs: Vec<i64>,
+    run_pos: FastMap<i64, u32>,
+    records: Vec<u8>,
 }
 
-/// `tasks` in the cache's encoding: a count, then per task its name, a
-/// status byte, a presence byte and the fields present (little endian).
-pub fn encode(tasks: &[CachedTask]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(4 + tasks.len() * 48);
-    out.extend_from_slice(&u32::try_from(tasks.len()).unwrap_or(0).to_le_bytes());
-    for t in tasks {
-        put_str(&mut out, &t.name);
-        out.push(status_code(t.status));
+impl Block {
+    /// The number of `s` in the block's names (a run id that is text is
+    /// kept so: its number is its key).
+    pub fn string(&mut self, s: &str) -> u32 {
+        self.strings.id(s)
+    }
+
+    /// Adds task row `t` of run `id`.
+    pub fn push(&mut self, id: i64, t: &TaskRow<'_>) {
+        let pos = *self.run_pos.entry(id).or_insert_with(|| {
+            self.runs.push(id);
+            (self.runs.len() - 1) as u32
+        });
+        let name = self.strings.id(t.name);
+        let hash = t.script_hash.map_or(NONE, |h| self.strings.id(h));
         let mut flags = 0;
         for (bit, on) in [
             (HAS_EXIT, t.exit_code.is_some()),
             (HAS_START, t.started_at.is_some()),
             (HAS_DURATION, t.duration_seconds.is_some()),
-            (HAS_HASH, t.script_hash.is_some()),
         ] {
             if on {
                 flags |= bit;
             }
         }
-        out.push(flags);
-        if let Some(c) = t.exit_code {
-            out.extend_from_slice(&c.to_le_bytes());
-        }
-        if let Some(s) = t.started_at {
-            out.extend_from_slice(&s.to_le_bytes());
-        }
-        if let Some(d) = t.duration_seconds {
-            out.extend_from_slice(&d.to_le_bytes());
-        }
-        if let Some(h) = &t.script_hash {
-            put_str(&mut out, h);
-        }
+        let r = &mut self.records;
+        r.extend_from_slice(&pos.to_le_bytes());
+        r.extend_from_slice(&name.to_le_bytes());
+        r.extend_from_slice(&hash.to_le_bytes());
+        r.push(status_code(t.status));
+        r.push(flags);
+        r.extend_from_slice(&t.exit_code.unwrap_or(0).to_le_bytes());
+        r.extend_from_slice(&t.started_at.unwrap_or(0).to_le_bytes());
+        r.extend_from_slice(&t.duration_seconds.unwrap_or(0.0).to_bits().to_le_bytes());
     }
-    out
+
+    /// The block's encoding: a version byte; its names (a count, then each
+    /// as a length and UTF-8 bytes); its run ids (a count, then each); its
+    /// executions (a count, then [`RECORD`] bytes each: run position, name,
+    /// script hash (`u32::MAX`: none), status, presence bits, exit code,
+    /// start, duration bits), all little endian.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(16 + self.runs.len() * 8 + self.records.len());
+        out.push(BLOCK_VERSION);
+        out.extend_from_slice(&(self.strings.len() as u32).to_le_bytes());
+        for i in 0..self.strings.len() {
+            let s = self.strings.name(i as u32);
+            out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+            out.extend_from_slice(s.as_bytes());
+        }
+        out.extend_from_slice(&(self.runs.len() as u32).to_le_bytes());
+        for id in &self.runs {
+            out.extend_from_slice(&id.to_le_bytes());
+        }
+        out.extend_from_slice(&((self.records.len() / RECORD) as u32).to_le_bytes());
+        out.extend_from_slice(&self.records);
+        out
+    }
 }
 
-/// Reads what [`encode`] wrote; `None` for anything else.
-pub fn decode(b: &[u8]) -> Option<Vec<CachedTask>> {
-    let mut out = Vec::new();
-    decode_into(b, &mut out)?;
-    Some(out)
+/// One execution of a decoded block, its names numbers of the block.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BlockTask {
+    /// Its run: an index into [`BlockView::runs`].
+    pub run: u32,
+    /// Its name, in [`BlockView::strings`].
+    pub name: u32,
+    /// Its script hash, in [`BlockView::strings`] ([`NONE`]: none).
+    pub hash: u32,
+    /// Its status.
+    pub status: TaskStatus,
+    /// Its exit code.
+    pub exit_code: Option<i32>,
+    /// Its start.
+    pub started_at: Option<i64>,
+    /// Its duration.
+    pub duration_seconds: Option<f64>,
 }
 
-/// [`decode`] into `out` (appended; `None`: not an encoding, `out` then
-/// partly filled).
-fn decode_into(mut b: &[u8], out: &mut Vec<CachedTask>) -> Option<()> {
-    fn take<'a>(b: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
-        let (head, rest) = b.split_at_checked(n)?;
-        *b = rest;
-        Some(head)
-    }
-    fn u32_at(b: &mut &[u8]) -> Option<u32> {
-        Some(u32::from_le_bytes(take(b, 4)?.try_into().ok()?))
-    }
-    fn str_at(b: &mut &[u8]) -> Option<String> {
-        let n = u32_at(b)? as usize;
-        String::from_utf8(take(b, n)?.to_vec()).ok()
-    }
-    let n = u32_at(&mut b)? as usize;
-    out.reserve(n.min(4096));
-    for _ in 0..n {
-        let name = str_at(&mut b)?;
-        let status = status_of(*take(&mut b, 1)?.first()?);
-        let flags = *take(&mut b, 1)?.first()?;
-        let exit_code = if flags & HAS_EXIT != 0 {
-            Some(i32::from_le_bytes(take(&mut b, 4)?.try_into().ok()?))
-        } else {
-            None
+/// A block read back, borrowing its data.
+#[derive(Debug)]
+pub struct BlockView<'a> {
+    /// Its names.
+    pub strings: Vec<&'a str>,
+    /// Its run ids.
+    pub runs: Vec<i64>,
+    records: &'a [u8],
+}
+
+impl<'a> BlockView<'a> {
+    /// Reads what [`Block::encode`] wrote; `None` for anything else (names
+    /// out of range included).
+    pub fn decode(mut b: &'a [u8]) -> Option<BlockView<'a>> {
+        fn take<'a>(b: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+            let (head, rest) = b.split_at_checked(n)?;
+            *b = rest;
+            Some(head)
+        }
+        fn u32_at(b: &mut &[u8]) -> Option<u32> {
+            Some(u32::from_le_bytes(take(b, 4)?.try_into().ok()?))
+        }
+        if *take(&mut b, 1)?.first()? != BLOCK_VERSION {
+            return None;
+        }
+        let n = u32_at(&mut b)? as usize;
+        let mut strings = Vec::with_capacity(n.min(1 << 16));
+        for _ in 0..n {
+            let len = u32_at(&mut b)? as usize;
+            strings.push(std::str::from_utf8(take(&mut b, len)?).ok()?);
+        }
+        let n = u32_at(&mut b)? as usize;
+        let ids = take(&mut b, n.checked_mul(8)?)?;
+        let runs: Vec<i64> = ids
+            .chunks_exact(8)
+            .map(|c| i64::from_le_bytes(c.try_into().unwrap_or_default()))
+            .collect();
+        let n = u32_at(&mut b)? as usize;
+        let records = take(&mut b, n.checked_mul(RECORD)?)?;
+        if !b.is_empty() {
+            return None;
+        }
+        let view = BlockView {
+            strings,
+            runs,
+            records,
         };
-        let started_at = if flags & HAS_START != 0 {
-            Some(i64::from_le_bytes(take(&mut b, 8)?.try_into().ok()?))
-        } else {
-            None
-        };
-        let duration_seconds = if flags & HAS_DURATION != 0 {
-            Some(f64::from_le_bytes(take(&mut b, 8)?.try_into().ok()?))
-        } else {
-            None
-        };
-        let script_hash = if flags & HAS_HASH != 0 {
-            Some(str_at(&mut b)?)
-        } else {
-            None
-        };
-        out.push(CachedTask {
-            name,
-            status,
-            exit_code,
-            started_at,
-            duration_seconds,
-            script_hash,
+        // Every number in range: reading never fails halfway.
+        let ok = view.tasks().all(|t| {
+            (t.run as usize) < view.runs.len()
+                && (t.name as usize) < view.strings.len()
+                && (t.hash == NONE || (t.hash as usize) < view.strings.len())
         });
+        ok.then_some(view)
     }
-    b.is_empty().then_some(())
+
+    /// How many executions it holds.
+    pub fn len(&self) -> usize {
+        self.records.len() / RECORD
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Its executions.
+    pub fn tasks(&self) -> impl Iterator<Item = BlockTask> + '_ {
+        self.records.chunks_exact(RECORD).map(|r| {
+            let u32_at = |i: usize| u32::from_le_bytes([r[i], r[i + 1], r[i + 2], r[i + 3]]);
+            let u64_at = |i: usize| {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&r[i..i + 8]);
+                u64::from_le_bytes(b)
+            };
+            let flags = r[13];
+            BlockTask {
+                run: u32_at(0),
+                name: u32_at(4),
+                hash: u32_at(8),
+                status: status_of(r[12]),
+                exit_code: (flags & HAS_EXIT != 0).then(|| u32_at(14) as i32),
+                started_at: (flags & HAS_START != 0).then(|| u64_at(18) as i64),
+                duration_seconds: (flags & HAS_DURATION != 0).then(|| f64::from_bits(u64_at(26))),
+            }
+        })
+    }
 }
 
 #[cfg(test)]
@@ -404,31 +490,80 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tasks_read_back_as_they_were_written_and_garbage_reads_as_nothing() {
-        let tasks = vec![
-            CachedTask {
-                name: "check:db".into(),
-                status: TaskStatus::Failed,
-                exit_code: Some(-3),
-                started_at: Some(1_790_000_000),
-                duration_seconds: Some(2.5),
-                script_hash: Some("0d39fdb2".into()),
-            },
-            CachedTask {
-                name: "lint".into(),
-                status: TaskStatus::Skipped,
-                exit_code: None,
-                started_at: None,
-                duration_seconds: None,
-                script_hash: None,
-            },
+    fn a_block_reads_back_as_it_was_written_and_garbage_reads_as_nothing() {
+        let rows = [
+            (
+                7,
+                TaskRow {
+                    name: "check:db",
+                    status: TaskStatus::Failed,
+                    exit_code: Some(-3),
+                    started_at: Some(1_790_000_000),
+                    duration_seconds: Some(2.5),
+                    script_hash: Some("0d39fdb2"),
+                },
+            ),
+            (
+                9,
+                TaskRow {
+                    name: "lint",
+                    status: TaskStatus::Skipped,
+                    exit_code: None,
+                    started_at: None,
+                    duration_seconds: None,
+                    script_hash: None,
+                },
+            ),
+            (
+                7,
+                TaskRow {
+                    name: "lint",
+                    status: TaskStatus::Success,
+                    exit_code: Some(0),
+                    started_at: Some(-5),
+                    duration_seconds: Some(-0.0),
+                    script_hash: Some("0d39fdb2"),
+                },
+            ),
         ];
-        let blob = encode(&tasks);
-        assert_eq!(decode(&blob), Some(tasks));
-        assert_eq!(decode(&blob[..blob.len() - 1]), None, "truncated");
-        let mut longer = blob.clone();
+        let mut block = Block::default();
+        for (id, t) in &rows {
+            block.push(*id, t);
+        }
+        let data = block.encode();
+        let view = BlockView::decode(&data).expect("decodes");
+        let back: Vec<(i64, TaskRow<'_>)> = view
+            .tasks()
+            .map(|t| {
+                (
+                    view.runs[t.run as usize],
+                    TaskRow {
+                        name: view.strings[t.name as usize],
+                        status: t.status,
+                        exit_code: t.exit_code,
+                        started_at: t.started_at,
+                        duration_seconds: t.duration_seconds,
+                        script_hash: (t.hash != NONE).then(|| view.strings[t.hash as usize]),
+                    },
+                )
+            })
+            .collect();
+        assert_eq!(back, rows);
+        assert_eq!(
+            back[2].1.duration_seconds.map(f64::to_bits),
+            Some((-0.0f64).to_bits())
+        );
+        assert!(
+            BlockView::decode(&data[..data.len() - 1]).is_none(),
+            "truncated"
+        );
+        let mut longer = data.clone();
         longer.push(0);
-        assert_eq!(decode(&longer), None, "trailing bytes");
-        assert_eq!(decode(&[]), None);
+        assert!(BlockView::decode(&longer).is_none(), "trailing bytes");
+        assert!(BlockView::decode(&[]).is_none());
+        let mut bad = data.clone();
+        let at = bad.len() - RECORD + 4;
+        bad[at] = 200; // a name out of range
+        assert!(BlockView::decode(&bad).is_none());
     }
 }

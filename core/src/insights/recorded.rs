@@ -24,6 +24,8 @@ use otto_hooks_plugin_api::TaskStatus;
 use otto_hooks_sqlite::time::{format_time, parse_time};
 use rusqlite::{Connection, OptionalExtension};
 
+use super::frame::{Exec, FastMap, Frame, NONE};
+use super::otto_cache::{Block, BlockView, Cache, TaskRow};
 use super::{Execution, HistoryQuery, InsightError, Result, RunRecord, RunTasks, Scope, Source};
 use crate::run_ref::{self, RunSpec};
 
@@ -34,6 +36,9 @@ pub struct HistorySource<'c> {
     path: String,
     /// Whether the database has `unit_executions` (schema 4 or later).
     summary: bool,
+    /// Where the derived cache of the unit summary lives; `None`: the
+    /// database alone.
+    cache_dir: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for HistorySource<'_> {
@@ -65,6 +70,7 @@ impl<'c> HistorySource<'c> {
             conn,
             path: path.into(),
             summary: otto_hooks_sqlite::executions::present(conn).unwrap_or(false),
+            cache_dir: None,
         }
     }
 
@@ -183,6 +189,389 @@ fn summary_execution(row: &rusqlite::Row<'_>, run: &RunRecord) -> Result<Executi
         script_hash: None,
         log: None,
     })
+}
+
+/// A `unit_executions` row (of [`SUMMARY_COLUMNS`]) of the frame's run
+/// `idx` as [`summary_execution`] reads it, without its strings.
+fn summary_exec(
+    row: &rusqlite::Row<'_>,
+    idx: u32,
+    project: u32,
+    ended: bool,
+    run_start: i64,
+    frame: &mut Frame,
+) -> Result<Exec> {
+    let mut status = match row.get_ref(2)?.as_str()? {
+        "success" => TaskStatus::Success,
+        "failed" => TaskStatus::Failed,
+        "skipped" => TaskStatus::Skipped,
+        "running" => TaskStatus::Running,
+        "pending" => TaskStatus::Pending,
+        _ => TaskStatus::Unknown,
+    };
+    if matches!(status, TaskStatus::Running | TaskStatus::Pending) && ended {
+        status = TaskStatus::Interrupted;
+    }
+    Ok(Exec {
+        run: idx,
+        project,
+        task: frame.tasks.id(row.get_ref(1)?.as_str()?),
+        hash: NONE,
+        status,
+        exit_code: row
+            .get::<_, Option<i64>>(3)?
+            .and_then(|c| i32::try_from(c).ok()),
+        started_at: stored_time(row.get_ref(4)?.as_str()?).map_or(run_start, |t| t.0),
+        duration_seconds: row.get::<_, Option<f64>>(5)?.map(|ms| ms / 1000.0),
+    })
+}
+
+/// The day a stored time falls on, as `YYYYMMDD`, when it is one of the
+/// fixed-width form (`YYYY-MM-DDT…`, text order being time order): what the
+/// insights cache keeps a run's units under. Any other form: `None` (such a
+/// run is read from the database every time).
+fn day_key(stored: &str) -> Option<i64> {
+    let b = stored.as_bytes();
+    if b.len() < 11 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' {
+        return None;
+    }
+    let mut n = 0i64;
+    for (i, &c) in b[..10].iter().enumerate() {
+        if i == 4 || i == 7 {
+            continue;
+        }
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + i64::from(c - b'0');
+    }
+    Some(n)
+}
+
+/// The stored-time prefix of day `key`, and the text just after every time
+/// of that day (the prefix with its last digit's byte incremented): the
+/// day as a range of stored times.
+fn day_range(key: i64) -> (String, String) {
+    let start = format!(
+        "{:04}-{:02}-{:02}",
+        key / 10_000,
+        (key / 100) % 100,
+        key % 100
+    );
+    let mut end = start.clone().into_bytes();
+    if let Some(last) = end.last_mut() {
+        *last += 1;
+    }
+    (start, String::from_utf8(end).unwrap_or_default())
+}
+
+/// What a cached frame read knows of one run row.
+struct HistRow {
+    /// Its index in the frame ([`NONE`]: outside the scope).
+    idx: u32,
+    /// Its day ([`day_key`]); `None`: never cached.
+    day: Option<i64>,
+    /// Its project in the frame.
+    project: u32,
+    /// Whether it has ended (a unit still running in it was cut off).
+    ended: bool,
+}
+
+impl HistorySource<'_> {
+    /// Reads `stats` and `flaky` windows through a derived cache of the
+    /// unit summary in `dir` (`$OTTO_HOOKS_HOME/insights`): the same
+    /// answers, sooner once it is filled.
+    #[must_use]
+    pub fn with_cache(mut self, dir: std::path::PathBuf) -> Self {
+        self.cache_dir = Some(dir);
+        self
+    }
+
+    /// The frame of `scope` through the cache in `dir`: the runs rows of
+    /// the window's days read every time, each day's units from its block
+    /// when the day's runs are the ones the block was made from (their ids,
+    /// starts, statuses and `last_seq`: the writer changes a run's units
+    /// only with its events, which move `last_seq`, and deletes them with
+    /// the run), else from `unit_executions` (and the block replaced).
+    fn frame_cached(
+        &self,
+        dir: &std::path::Path,
+        scope: &Scope,
+        task: Option<&str>,
+    ) -> std::result::Result<Frame, String> {
+        use sha2::Digest;
+        let err = |e: rusqlite::Error| format!("cannot read history.db: {e}");
+        let _snapshot = self.conn.unchecked_transaction().map_err(err)?;
+        let (from, to) = Self::time_bounds(scope).map_err(|e| e.message)?;
+        let lo_key = day_key(&from).unwrap_or(i64::MIN);
+        let hi_key = day_key(&to).unwrap_or(i64::MAX);
+        let lo = if lo_key == i64::MIN {
+            String::new()
+        } else {
+            day_range(lo_key).0
+        };
+        let hi = if hi_key == i64::MAX {
+            "~".to_owned()
+        } else {
+            day_range(hi_key).1
+        };
+        let mut frame = Frame::default();
+        let mut rows_of: FastMap<String, HistRow> = FastMap::default();
+        let mut fingerprints: std::collections::BTreeMap<i64, sha2::Sha256> =
+            std::collections::BTreeMap::new();
+        {
+            let mut stmt = self
+                .conn
+                .prepare(
+                    "SELECT id, COALESCE(project, repo_path), started_at, completed_at, status,
+                            last_seq, event_count
+                     FROM runs WHERE started_at >= ?1 AND started_at < ?2 ORDER BY id",
+                )
+                .map_err(err)?;
+            let mut rows = stmt.query([&lo, &hi]).map_err(err)?;
+            while let Some(row) = rows.next().map_err(err)? {
+                let record = run_record(row).map_err(err)?;
+                let id = row
+                    .get_ref(0)
+                    .map_err(err)?
+                    .as_str()
+                    .map_err(|e| err(e.into()))?;
+                let started = row.get_ref(2).map_err(err)?.as_str().unwrap_or_default();
+                let day = day_key(started).filter(|_| stored_time(started).is_some());
+                if let Some(day) = day {
+                    let h = fingerprints.entry(day).or_default();
+                    for text in [id, started, &record.status] {
+                        h.update((text.len() as u64).to_le_bytes());
+                        h.update(text.as_bytes());
+                    }
+                    for n in [5, 6] {
+                        let v: Option<i64> = row.get(n).map_err(err)?;
+                        h.update(v.unwrap_or(-1).to_le_bytes());
+                    }
+                }
+                let in_scope = started >= from.as_str()
+                    && started < to.as_str()
+                    && scope.has_project(&record.project);
+                let ended = record.status != "running";
+                let project = frame.projects.id(&record.project);
+                let idx = if in_scope {
+                    frame.add_run(record)
+                } else {
+                    NONE
+                };
+                rows_of.insert(
+                    id.to_owned(),
+                    HistRow {
+                        idx,
+                        day,
+                        project,
+                        ended,
+                    },
+                );
+            }
+        }
+        let fingerprints: HashMap<i64, [u8; 32]> = fingerprints
+            .into_iter()
+            .map(|(d, h)| (d, h.finalize().into()))
+            .collect();
+        let schema = otto_hooks_sqlite::current_version(self.conn).map_err(|e| e.to_string())?;
+        let mut cache = Cache::open_for(
+            dir,
+            "history",
+            std::path::Path::new(&self.path),
+            i64::from(schema),
+        )?;
+        let mut hit = std::collections::HashSet::new();
+        let mut gone = Vec::new();
+        cache.read(lo_key, hi_key, |day, fp, data| {
+            match fingerprints.get(&day) {
+                None => gone.push(day),
+                Some(want) if want[..] == *fp => {
+                    if let Some(view) = BlockView::decode(data) {
+                        if add_history_block(&mut frame, &view, &rows_of, task) {
+                            hit.insert(day);
+                        }
+                    }
+                }
+                Some(_) => {}
+            }
+        })?;
+        let missing: std::collections::BTreeSet<i64> = fingerprints
+            .keys()
+            .copied()
+            .filter(|d| !hit.contains(d))
+            .collect();
+        let uncached: Vec<&str> = rows_of
+            .iter()
+            .filter(|(_, r)| r.idx != NONE && r.day.is_none())
+            .map(|(id, _)| id.as_str())
+            .collect();
+        let mut blocks: FastMap<i64, Block> =
+            missing.iter().map(|d| (*d, Block::default())).collect();
+        // Runs never cached are read by one whole pass, else one by one:
+        // a day's pass leaves them out (one may sort inside its range).
+        let whole = missing.len() > 16 || uncached.len() > 1000;
+        let mut take = |row: &rusqlite::Row<'_>, by_id: bool| -> rusqlite::Result<()> {
+            let id = row.get_ref(0)?.as_str()?;
+            let Some(r) = rows_of.get(id) else {
+                return Ok(());
+            };
+            let in_block = r.day.is_some_and(|d| blocks.contains_key(&d));
+            if r.day.is_some() && !in_block {
+                return Ok(()); // its day's block answered
+            }
+            if r.day.is_none() && !(whole || by_id) {
+                return Ok(());
+            }
+            let unit = row.get_ref(1)?.as_str()?;
+            let t = TaskRow {
+                name: unit,
+                status: summary_status(row.get_ref(2)?.as_str()?),
+                exit_code: row
+                    .get::<_, Option<i64>>(3)?
+                    .and_then(|c| i32::try_from(c).ok()),
+                started_at: stored_time(row.get_ref(4)?.as_str()?).map(|t| t.0),
+                duration_seconds: row.get(5)?,
+                script_hash: None,
+            };
+            if let Some(b) = r.day.and_then(|d| blocks.get_mut(&d)) {
+                let key = b.string(id);
+                b.push(i64::from(key), &t);
+            }
+            if r.idx != NONE && task.is_none_or(|w| w == unit) {
+                push_unit(&mut frame, r, &t);
+            }
+            Ok(())
+        };
+        let by_range =
+            |lo: &str,
+             hi: &str,
+             take: &mut dyn FnMut(&rusqlite::Row<'_>, bool) -> rusqlite::Result<()>| {
+                let mut stmt = self
+                    .conn
+                    .prepare_cached(&format!(
+                        "SELECT {SUMMARY_COLUMNS} FROM runs r CROSS JOIN unit_executions u
+                     WHERE u.run_id = r.id AND r.started_at >= ?1 AND r.started_at < ?2"
+                    ))
+                    .map_err(err)?;
+                let mut rows = stmt.query([lo, hi]).map_err(err)?;
+                while let Some(row) = rows.next().map_err(err)? {
+                    take(row, false).map_err(err)?;
+                }
+                Ok::<(), String>(())
+            };
+        if whole {
+            by_range(&lo, &hi, &mut take)?;
+        } else {
+            for day in &missing {
+                let (a, b) = day_range(*day);
+                by_range(&a, &b, &mut take)?;
+            }
+            let mut stmt = self
+                .conn
+                .prepare(&format!(
+                    "SELECT {SUMMARY_COLUMNS} FROM unit_executions u WHERE u.run_id = ?1"
+                ))
+                .map_err(err)?;
+            for id in &uncached {
+                let mut rows = stmt.query([id]).map_err(err)?;
+                while let Some(row) = rows.next().map_err(err)? {
+                    take(row, true).map_err(err)?;
+                }
+            }
+        }
+        let store: Vec<(i64, [u8; 32], Vec<u8>)> = blocks
+            .into_iter()
+            .filter_map(|(day, b)| Some((day, *fingerprints.get(&day)?, b.encode())))
+            .collect();
+        if let Err(e) = cache.write(&store, &gone) {
+            tracing::debug!("{e}");
+        }
+        Ok(frame)
+    }
+}
+
+/// A `unit_executions` status text.
+fn summary_status(text: &str) -> TaskStatus {
+    match text {
+        "success" => TaskStatus::Success,
+        "failed" => TaskStatus::Failed,
+        "skipped" => TaskStatus::Skipped,
+        "running" => TaskStatus::Running,
+        "pending" => TaskStatus::Pending,
+        _ => TaskStatus::Unknown,
+    }
+}
+
+/// Adds unit `t` (its duration in milliseconds, as stored) of run `r`, as
+/// [`summary_execution`] reads it.
+fn push_unit(frame: &mut Frame, r: &HistRow, t: &TaskRow<'_>) {
+    let task = frame.tasks.id(t.name);
+    push_unit_as(frame, r, task, t);
+}
+
+/// [`push_unit`], its name already numbered `task` in the frame.
+fn push_unit_as(frame: &mut Frame, r: &HistRow, task: u32, t: &TaskRow<'_>) {
+    let mut status = t.status;
+    if matches!(status, TaskStatus::Running | TaskStatus::Pending) && r.ended {
+        status = TaskStatus::Interrupted;
+    }
+    let started_at = t
+        .started_at
+        .unwrap_or(frame.runs[r.idx as usize].started_at);
+    let exec = Exec {
+        run: r.idx,
+        project: r.project,
+        task,
+        hash: NONE,
+        status,
+        exit_code: t.exit_code,
+        started_at,
+        duration_seconds: t.duration_seconds.map(|ms| ms / 1000.0),
+    };
+    frame.execs.push(exec);
+}
+
+/// Adds the units of block `view` whose runs are in the frame (of `task`,
+/// when given); `false` (nothing added) for a block naming what it has not.
+fn add_history_block(
+    frame: &mut Frame,
+    view: &BlockView<'_>,
+    rows_of: &FastMap<String, HistRow>,
+    task: Option<&str>,
+) -> bool {
+    let mut runs = Vec::with_capacity(view.runs.len());
+    for &key in &view.runs {
+        let Some(id) = usize::try_from(key).ok().and_then(|k| view.strings.get(k)) else {
+            return false;
+        };
+        runs.push(rows_of.get(*id).filter(|r| r.idx != NONE));
+    }
+    let mut names = vec![NONE; view.strings.len()];
+    frame.execs.reserve(view.len());
+    for t in view.tasks() {
+        let Some(r) = runs[t.run as usize] else {
+            continue;
+        };
+        let name = view.strings[t.name as usize];
+        if task.is_some_and(|w| w != name) {
+            continue;
+        }
+        let id = &mut names[t.name as usize];
+        if *id == NONE {
+            *id = frame.tasks.id(name);
+        }
+        let row = TaskRow {
+            name,
+            status: t.status,
+            exit_code: t.exit_code,
+            started_at: t.started_at,
+            duration_seconds: t.duration_seconds,
+            script_hash: None,
+        };
+        push_unit_as(frame, r, *id, &row);
+    }
+    true
 }
 
 /// A `runs` row (id, project, started_at, completed_at, status) as a record.
@@ -402,6 +791,48 @@ impl Source for HistorySource<'_> {
              ORDER BY r.started_at, r.id, e.seq"
         );
         self.fold_query(&sql, &[&from, &to, &task], &runs)
+    }
+
+    fn frame(&self, scope: &Scope, task: Option<&str>) -> Result<Frame> {
+        if !self.summary {
+            let (runs, executions) = self.window(scope, task)?;
+            return Ok(Frame::from_parts(runs, executions));
+        }
+        if let Some(dir) = &self.cache_dir {
+            match self.frame_cached(dir, scope, task) {
+                Ok(frame) => return Ok(frame),
+                // The cache only makes it sooner: the database answers alone.
+                Err(e) => tracing::debug!("insights cache not used: {e}"),
+            }
+        }
+        // One read transaction: the runs and their units of one moment.
+        let _snapshot = self.conn.unchecked_transaction()?;
+        let runs = self.runs_by_id(scope)?;
+        let (from, to) = Self::time_bounds(scope)?;
+        let mut frame = Frame::default();
+        let mut index: FastMap<String, (u32, u32, bool)> = FastMap::default();
+        for (id, record) in runs {
+            let project = frame.projects.id(&record.project);
+            let ended = record.status != "running";
+            let idx = frame.add_run(record);
+            index.insert(id, (idx, project, ended));
+        }
+        let sql = format!(
+            "SELECT {SUMMARY_COLUMNS} FROM runs r CROSS JOIN unit_executions u
+             WHERE u.run_id = r.id AND r.started_at >= ?1 AND r.started_at < ?2
+               AND (?3 IS NULL OR u.unit = ?3)"
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let mut rows = stmt.query(rusqlite::params![from, to, task])?;
+        while let Some(row) = rows.next()? {
+            let Some(&(idx, project, ended)) = index.get(row.get_ref(0)?.as_str()?) else {
+                continue;
+            };
+            let run_start = frame.runs[idx as usize].started_at;
+            let exec = summary_exec(row, idx, project, ended, run_start, &mut frame)?;
+            frame.execs.push(exec);
+        }
+        Ok(frame)
     }
 
     fn task_history(&self, query: &HistoryQuery) -> Result<Vec<Execution>> {

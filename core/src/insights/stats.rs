@@ -8,11 +8,12 @@
 //! Percentiles are nearest-rank over the finished executions' durations
 //! (p50 of 1, 2, 3, 4 is 2).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use otto_hooks_plugin_api::TaskStatus;
 use serde::Serialize;
 
+use super::frame::{Exec, group_by, max_of, percentile_of, task_groups};
 use super::{Execution, Result, RunRecord, Source, Window, finished};
 
 /// How many points a trend series has.
@@ -229,14 +230,12 @@ fn delta(a: Option<f64>, b: Option<f64>) -> Option<f64> {
 }
 
 /// The figures of `runs`.
-pub fn run_figures(runs: &[RunRecord]) -> RunFigures {
-    let mut f = RunFigures {
-        total: runs.len() as u64,
-        ..RunFigures::default()
-    };
+pub fn run_figures<'a>(runs: impl IntoIterator<Item = &'a RunRecord>) -> RunFigures {
+    let mut f = RunFigures::default();
     let mut disk: Option<u64> = None;
     let mut durations = Vec::new();
     for r in runs {
+        f.total += 1;
         match r.status.as_str() {
             "success" => f.success += 1,
             "failed" => f.failed += 1,
@@ -284,7 +283,200 @@ pub fn task_figures<'a>(executions: impl IntoIterator<Item = &'a Execution>) -> 
 }
 
 /// `stats`: an unknown task or project is an error naming the closest.
+///
+/// Computed from the source's [`Frame`]s of the window and the one before
+/// it; the document is the one [`stats_straight`] gives.
 pub fn stats(source: &dyn Source, query: &StatsQuery) -> Result<StatsReport> {
+    super::check_project(source, query.project.as_deref())?;
+    let scope = query.window.scope(query.project.as_deref());
+    let task = query.task.as_deref();
+    let frame = source.frame(&scope, task)?;
+    if let Some(t) = task {
+        if frame.execs.is_empty() && !source.task_names()?.iter().any(|n| n == t) {
+            return Err(super::unknown_task(source, t));
+        }
+    }
+    let mut scratch = Vec::new();
+
+    let previous_window = query.window.previous();
+    let (previous, before) = match &previous_window {
+        Some(w) => {
+            let old = source.frame(&w.scope(query.project.as_deref()), task)?;
+            let (ids, pairs) = task_groups(&old);
+            let (offsets, order) = group_by(&old.execs, pairs.len(), |i, _| ids[i]);
+            let mut before: HashMap<(String, String), TaskFigures> = HashMap::new();
+            for (g, (project, name)) in pairs.iter().enumerate() {
+                let list = &order[offsets[g]..offsets[g + 1]];
+                before.insert(
+                    (
+                        old.projects.name(*project).to_owned(),
+                        old.tasks.name(*name).to_owned(),
+                    ),
+                    frame_figures(list.iter().map(|&i| &old.execs[i as usize]), &mut scratch),
+                );
+            }
+            (
+                Some(Previous {
+                    window: w.into(),
+                    runs: run_figures(old.listed_runs(task)),
+                    tasks: frame_figures(old.execs.iter(), &mut scratch),
+                }),
+                before,
+            )
+        }
+        None => (None, HashMap::new()),
+    };
+
+    let runs = run_figures(frame.listed_runs(task));
+    let tasks = frame_figures(frame.execs.iter(), &mut scratch);
+    let trend = previous.as_ref().map(|p| Trend {
+        runs_delta: runs.total as i64 - p.runs.total as i64,
+        success_rate_delta: delta(runs.success_rate, p.runs.success_rate),
+        p50_delta_seconds: delta(runs.p50_seconds, p.runs.p50_seconds),
+        executions_delta: tasks.total as i64 - p.tasks.total as i64,
+        task_success_rate_delta: delta(tasks.success_rate, p.tasks.success_rate),
+        task_p50_delta_seconds: delta(tasks.p50_seconds, p.tasks.p50_seconds),
+    });
+
+    let (ids, pairs) = task_groups(&frame);
+    let (offsets, order) = group_by(&frame.execs, pairs.len(), |i, _| ids[i]);
+    let (series_from, series_to) = match query.window.from {
+        Some(from) => (from, query.window.to.max(from + 1)),
+        None => {
+            let first = frame.execs.iter().map(|e| e.started_at).min();
+            let last = frame.execs.iter().map(|e| e.started_at).max();
+            match first.zip(last) {
+                Some((first, last)) => (first, last + 1),
+                None => (query.window.to, query.window.to + 1),
+            }
+        }
+    };
+    let mut buckets: Vec<Vec<f64>> = vec![Vec::new(); SERIES_POINTS];
+    let mut per_task: Vec<TaskStats> = pairs
+        .iter()
+        .enumerate()
+        .map(|(g, &(project, name))| {
+            let list = &order[offsets[g]..offsets[g + 1]];
+            let execs = || list.iter().map(|&i| &frame.execs[i as usize]);
+            let figures = frame_figures(execs(), &mut scratch);
+            let last = execs().max_by(|a, b| {
+                a.started_at
+                    .cmp(&b.started_at)
+                    .then_with(|| frame.run_of(a).run.cmp(&frame.run_of(b).run))
+            });
+            let project = frame.projects.name(project);
+            let name = frame.tasks.name(name);
+            let trend = previous.as_ref().map(|_| {
+                let old = before
+                    .get(&(project.to_owned(), name.to_owned()))
+                    .cloned()
+                    .unwrap_or_default();
+                TaskTrend {
+                    executions_delta: figures.total as i64 - old.total as i64,
+                    success_rate_delta: delta(figures.success_rate, old.success_rate),
+                    p50_delta_seconds: delta(figures.p50_seconds, old.p50_seconds),
+                }
+            });
+            TaskStats {
+                project: project.to_owned(),
+                task: name.to_owned(),
+                last_status: last.map_or(TaskStatus::Unknown, |e| e.status),
+                last_run: last
+                    .map(|e| frame.run_of(e).run.clone())
+                    .unwrap_or_default(),
+                last_started_at: last.map_or(0, |e| e.started_at),
+                series: query
+                    .trend
+                    .then(|| frame_series(execs(), series_from, series_to, &mut buckets)),
+                figures,
+                trend,
+            }
+        })
+        .collect();
+    per_task.sort_by(|a, b| {
+        b.figures
+            .total
+            .cmp(&a.figures.total)
+            .then_with(|| a.project.cmp(&b.project))
+            .then_with(|| a.task.cmp(&b.task))
+    });
+
+    Ok(StatsReport {
+        source: source.kind(),
+        path: source.path(),
+        task: query.task.clone(),
+        project: query.project.clone(),
+        window: (&query.window).into(),
+        runs,
+        tasks,
+        previous,
+        trend,
+        per_task,
+    })
+}
+
+/// [`task_figures`] of a frame's executions (`scratch`: reused).
+fn frame_figures<'a>(execs: impl Iterator<Item = &'a Exec>, scratch: &mut Vec<f64>) -> TaskFigures {
+    let mut f = TaskFigures::default();
+    scratch.clear();
+    for e in execs {
+        f.total += 1;
+        match e.status {
+            TaskStatus::Success => f.success += 1,
+            TaskStatus::Failed => f.failed += 1,
+            TaskStatus::Skipped => f.skipped += 1,
+            _ => f.other += 1,
+        }
+        if let Some(d) = e.duration_seconds.filter(|_| finished(e.status)) {
+            scratch.push(d);
+        }
+    }
+    f.success_rate = ratio(f.success, f.success + f.failed);
+    f.max_seconds = max_of(scratch);
+    f.p90_seconds = percentile_of(scratch, 90.0);
+    f.p50_seconds = percentile_of(scratch, 50.0);
+    f
+}
+
+/// [`series`] of a frame's executions (`buckets`: reused).
+fn frame_series<'a>(
+    execs: impl Iterator<Item = &'a Exec>,
+    from: i64,
+    to: i64,
+    buckets: &mut [Vec<f64>],
+) -> Vec<Point> {
+    let n = SERIES_POINTS as i64;
+    let width = ((to - from) as f64 / n as f64).max(1.0);
+    let mut counts = [(0u64, 0u64); SERIES_POINTS];
+    for b in buckets.iter_mut() {
+        b.clear();
+    }
+    for e in execs {
+        let i = (((e.started_at - from) as f64 / width).floor() as i64).clamp(0, n - 1) as usize;
+        counts[i].0 += 1;
+        if e.status == TaskStatus::Failed {
+            counts[i].1 += 1;
+        }
+        if let Some(d) = e.duration_seconds.filter(|_| finished(e.status)) {
+            buckets[i].push(d);
+        }
+    }
+    counts
+        .iter()
+        .zip(buckets.iter_mut())
+        .enumerate()
+        .map(|(i, (&(executions, failed), durations))| Point {
+            from: from + (i as f64 * width) as i64,
+            executions,
+            failed,
+            p50_seconds: percentile_of(durations, 50.0),
+        })
+        .collect()
+}
+
+/// `stats` computed the straightforward way, from every execution as an
+/// [`Execution`]: what [`stats`] is tested against (the same document).
+pub fn stats_straight(source: &dyn Source, query: &StatsQuery) -> Result<StatsReport> {
     super::check_project(source, query.project.as_deref())?;
     let scope = query.window.scope(query.project.as_deref());
     let task = query.task.as_deref();

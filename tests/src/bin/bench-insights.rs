@@ -24,13 +24,14 @@
 //! a command does), next to the median of the plain SQL query that answers
 //! the same question, run on a connection opened the same way: on otto.db
 //! its own tables, on history.db the `unit_executions` summary ours reads.
-//! The otto.db `stats`/`flaky` figures are given three ways: otto.db alone,
-//! the first call with an empty insights cache (it fills it), and the cache
-//! warm (see `otto_hooks_core::insights::otto_cache`).
+//! The `stats`/`flaky` figures are given three ways on both stores: the
+//! database alone, the first call with an empty insights cache (it fills
+//! it), and the cache warm (see `otto_hooks_core::insights::otto_cache`).
 //!
 //! `--fixture DIR` keeps the generated stores in DIR (and reuses them on
 //! the next run: delete DIR afterwards, it is about 1 GB); `--only TEXT`
-//! runs the measures whose name contains TEXT (for a profiler).
+//! runs the measures whose name contains TEXT, `--warm-only` only their
+//! warm-cache figure without the SQL baseline (both for a profiler).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -66,6 +67,8 @@ struct Options {
     fixture: Option<std::path::PathBuf>,
     /// Only the measures whose name contains this.
     only: Option<String>,
+    /// Only the warm-cache figures, no SQL baseline (for a profiler).
+    warm_only: bool,
 }
 
 fn parse_options() -> Options {
@@ -74,6 +77,7 @@ fn parse_options() -> Options {
         rounds: 5,
         fixture: None,
         only: None,
+        warm_only: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -86,6 +90,7 @@ fn parse_options() -> Options {
             "--rounds" => o.rounds = value().parse().unwrap_or_else(|_| usage("--rounds N")),
             "--fixture" => o.fixture = Some(value().into()),
             "--only" => o.only = Some(value()),
+            "--warm-only" => o.warm_only = true,
             "-h" | "--help" => usage(""),
             other => usage(&format!("unknown argument {other}")),
         }
@@ -98,7 +103,9 @@ fn usage(problem: &str) -> ! {
     if !problem.is_empty() {
         eprintln!("error: {problem}");
     }
-    eprintln!("usage: bench-insights [--runs N] [--rounds N] [--fixture DIR] [--only TEXT]");
+    eprintln!(
+        "usage: bench-insights [--runs N] [--rounds N] [--fixture DIR] [--only TEXT] [--warm-only]"
+    );
     std::process::exit(2)
 }
 
@@ -456,6 +463,26 @@ fn main() {
     let cache_dir = scratch.path().join("hooks-home").join("insights");
     let three_ways =
         |lines: &mut Vec<Line>, what: String, sql: Duration, call: &dyn Fn(&OttoSource)| {
+            if o.warm_only {
+                call(
+                    &OttoSource::open(&home)
+                        .expect("open")
+                        .with_cache(cache_dir.clone()),
+                );
+                lines.push(Line {
+                    what: format!("{what} (cache warm)"),
+                    ours: median(r, || {
+                        call(
+                            &OttoSource::open(&home)
+                                .expect("open")
+                                .with_cache(cache_dir.clone()),
+                        );
+                    }),
+                    sql,
+                    goal: sec,
+                });
+                return;
+            }
             lines.push(Line {
                 what: format!("{what} (otto.db alone)"),
                 ours: median(r, || call(&OttoSource::open(&home).expect("open"))),
@@ -493,7 +520,11 @@ fn main() {
         if !wanted(&what) {
             continue;
         }
-        let sql = median(r, || otto_stats_sql(from));
+        let sql = if o.warm_only {
+            Duration::ZERO
+        } else {
+            median(r, || otto_stats_sql(from))
+        };
         three_ways(&mut lines, what, sql, &|s| {
             stats(s, &stats_query(window)).expect("stats");
         });
@@ -517,7 +548,11 @@ fn main() {
         if !wanted(&what) {
             continue;
         }
-        let sql = median(r, || otto_flaky_sql(from));
+        let sql = if o.warm_only {
+            Duration::ZERO
+        } else {
+            median(r, || otto_flaky_sql(from))
+        };
         three_ways(&mut lines, what, sql, &|s| {
             flaky(s, None, window).expect("flaky");
         });
@@ -584,20 +619,68 @@ fn main() {
             );
         }
     };
+    // Each history.db figure three ways too: the database alone, the
+    // first call with an empty insights cache, the cache warm.
+    let hist_path = hist.display().to_string();
+    let hist_three_ways =
+        |lines: &mut Vec<Line>, what: String, sql: Duration, call: &dyn Fn(&HistorySource)| {
+            let warm = || {
+                let c = open_hist();
+                call(&HistorySource::new(&c, hist_path.clone()).with_cache(cache_dir.clone()));
+            };
+            if o.warm_only {
+                warm();
+                lines.push(Line {
+                    what: format!("{what} (cache warm)"),
+                    ours: median(r, warm),
+                    sql,
+                    goal: sec,
+                });
+                return;
+            }
+            lines.push(Line {
+                what: format!("{what} (history.db alone)"),
+                ours: median(r, || {
+                    let c = open_hist();
+                    call(&HistorySource::new(&c, hist_path.clone()));
+                }),
+                sql,
+                goal: sec,
+            });
+            let _ = std::fs::remove_dir_all(&cache_dir);
+            let start = Instant::now();
+            {
+                let c = open_hist();
+                call(&HistorySource::new(&c, hist_path.clone()).with_cache(cache_dir.clone()));
+            }
+            lines.push(Line {
+                what: format!("{what} (cache filled)"),
+                ours: start.elapsed(),
+                sql,
+                goal: sec,
+            });
+            lines.push(Line {
+                what: format!("{what} (cache warm)"),
+                ours: median(r, || {
+                    let c = open_hist();
+                    call(&HistorySource::new(&c, hist_path.clone()).with_cache(cache_dir.clone()));
+                }),
+                sql,
+                goal: sec,
+            });
+        };
     for (label, window, from) in [("30d", &w30, from30), ("all", &all, 0)] {
         let what = format!("history.db stats --since {label} --trend");
         if !wanted(&what) {
             continue;
         }
-        lines.push(Line {
-            what,
-            ours: median(r, || {
-                let c = open_hist();
-                let s = HistorySource::new(&c, "history.db");
-                stats(&s, &stats_query(window)).expect("stats");
-            }),
-            sql: median(r, || hist_stats_sql(from)),
-            goal: sec,
+        let sql = if o.warm_only {
+            Duration::ZERO
+        } else {
+            median(r, || hist_stats_sql(from))
+        };
+        hist_three_ways(&mut lines, what, sql, &|s| {
+            stats(s, &stats_query(window)).expect("stats");
         });
     }
     let hist_flaky_sql = |from: i64| {
@@ -619,15 +702,13 @@ fn main() {
         if !wanted(&what) {
             continue;
         }
-        lines.push(Line {
-            what,
-            ours: median(r, || {
-                let c = open_hist();
-                let s = HistorySource::new(&c, "history.db");
-                flaky(&s, None, window).expect("flaky");
-            }),
-            sql: median(r, || hist_flaky_sql(from)),
-            goal: sec,
+        let sql = if o.warm_only {
+            Duration::ZERO
+        } else {
+            median(r, || hist_flaky_sql(from))
+        };
+        hist_three_ways(&mut lines, what, sql, &|s| {
+            flaky(s, None, window).expect("flaky");
         });
     }
     if wanted("history.db history test (--limit 50)") {
@@ -666,12 +747,18 @@ fn main() {
         "measure", "ours ms", "SQL ms", "ratio", "goal ms"
     );
     for l in &lines {
+        // `--warm-only` measures no SQL: no ratio then.
+        let ratio = if l.sql.is_zero() {
+            "-".to_owned()
+        } else {
+            format!("{:.2}", l.ours.as_secs_f64() / l.sql.as_secs_f64())
+        };
         println!(
-            "{:<58} {:>10.1} {:>10.1} {:>7.2} {:>8.0}  {}",
+            "{:<58} {:>10.1} {:>10.1} {:>7} {:>8.0}  {}",
             l.what,
             ms(l.ours),
             ms(l.sql),
-            l.ours.as_secs_f64() / l.sql.as_secs_f64().max(1e-9),
+            ratio,
             ms(l.goal),
             if l.ours <= l.goal { "met" } else { "MISSED" }
         );
