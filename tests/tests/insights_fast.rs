@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use otto_hooks_core::insights::flaky::{flaky, flaky_straight};
 use otto_hooks_core::insights::otto::OttoSource;
-use otto_hooks_core::insights::otto_cache::Block;
+use otto_hooks_core::insights::otto_cache::{self, Block};
 use otto_hooks_core::insights::recorded::{self, HistorySource};
 use otto_hooks_core::insights::stats::{StatsQuery, stats, stats_straight};
 use otto_hooks_core::insights::{Source, Window};
@@ -637,4 +637,171 @@ fn history_agrees(path: &Path, cache: Option<&Path>, when: &str) {
         }
     }
     assert!(executions > 0, "{when}");
+}
+
+fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+/// `stats --since all` over `home` through the cache in `cache`, bounded
+/// (a FIFO in the cache's place must not hang it).
+fn cached_stats(home: &Path, cache: &Path) -> otto_hooks_core::insights::stats::StatsReport {
+    let (home, cache) = (home.to_path_buf(), cache.to_path_buf());
+    otto_hooks_tests::bounded::within(
+        "stats through the insights cache",
+        std::time::Duration::from_secs(120),
+        &[],
+        move || {
+            let q = all_query();
+            stats(&OttoSource::open(&home).unwrap().with_cache(cache), &q).unwrap()
+        },
+    )
+}
+
+fn all_query() -> StatsQuery {
+    StatsQuery {
+        task: None,
+        project: None,
+        window: Window::parse("all", NOW).unwrap(),
+        trend: true,
+    }
+}
+
+/// The cache is one of our own state files: a symbolic link, hard link or
+/// FIFO planted at its path (or its `-wal`), or a linked `insights`
+/// directory, is refused — the answer is otto.db's, nothing is written
+/// through it, nothing waits on it — and the files it makes are private
+/// (0600 in a 0700 directory), an older 0644 file made so too. A home
+/// reached through a linked directory still gets its cache.
+#[test]
+fn links_and_fifos_planted_at_the_cache_are_refused_and_its_files_are_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("otto");
+    let cache = dir.path().join("hooks").join("insights");
+    let mut otto = Otto::new(&home);
+    for k in 0..200 {
+        otto.run(NOW - 20 * DAY + k * (20 * DAY / 200), None);
+    }
+    let straight = stats_straight(&OttoSource::open(&home).unwrap(), &all_query()).unwrap();
+    assert!(straight.tasks.total > 0);
+    std::fs::create_dir_all(&cache).unwrap();
+    let file = otto_cache::path_for(&cache, &home.join("otto.db"));
+    let tables = |db: &Path| -> Vec<String> {
+        let c = Connection::open(db).unwrap();
+        c.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    let otto_tables = tables(&home.join("otto.db"));
+    assert!(otto_tables.contains(&"runs".to_owned()));
+
+    // A hard link to otto.db: the cache would create its tables in otto.db
+    // and drop otto's `runs` (a cache of another format is emptied).
+    std::fs::hard_link(home.join("otto.db"), &file).unwrap();
+    assert_eq!(
+        cached_stats(&home, &cache),
+        straight,
+        "hard link to otto.db"
+    );
+    assert_eq!(
+        tables(&home.join("otto.db")),
+        otto_tables,
+        "otto.db untouched"
+    );
+    let check: String = Connection::open(home.join("otto.db"))
+        .unwrap()
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    assert_eq!(
+        stats_straight(&OttoSource::open(&home).unwrap(), &all_query()).unwrap(),
+        straight
+    );
+    std::fs::remove_file(&file).unwrap();
+    // A hard link to an empty file of the user's.
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, b"").unwrap();
+    std::fs::hard_link(&victim, &file).unwrap();
+    assert_eq!(cached_stats(&home, &cache), straight, "hard link");
+    assert_eq!(
+        std::fs::metadata(&victim).unwrap().len(),
+        0,
+        "nothing written"
+    );
+    std::fs::remove_file(&file).unwrap();
+    // Symbolic links: at the file, at its `-wal`, at the directory.
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(elsewhere.join("db"), &file).unwrap();
+    assert_eq!(cached_stats(&home, &cache), straight, "symlinked file");
+    std::fs::remove_file(&file).unwrap();
+    let mut wal = file.clone().into_os_string();
+    wal.push("-wal");
+    std::os::unix::fs::symlink(elsewhere.join("wal"), &wal).unwrap();
+    assert_eq!(cached_stats(&home, &cache), straight, "symlinked -wal");
+    std::fs::remove_file(&wal).unwrap();
+    let _ = std::fs::remove_file(&file);
+    let linked = dir.path().join("hooks2").join("insights");
+    std::fs::create_dir_all(linked.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &linked).unwrap();
+    assert_eq!(
+        cached_stats(&home, &linked),
+        straight,
+        "symlinked directory"
+    );
+    assert_eq!(
+        std::fs::read_dir(&elsewhere).unwrap().count(),
+        0,
+        "nothing written through a link"
+    );
+    // A FIFO: refused at once, not waited on.
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &file,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    assert_eq!(cached_stats(&home, &cache), straight, "FIFO");
+    std::fs::remove_file(&file).unwrap();
+
+    // Nothing in the way: the cache is filled, private.
+    std::fs::set_permissions(&cache, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    assert_eq!(cached_stats(&home, &cache), straight, "filled");
+    assert!(!blocks(&cache).is_empty(), "the cache was filled");
+    assert_eq!(mode(&cache), 0o700);
+    assert_eq!(mode(&file), 0o600);
+    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    // Held open by another connection, its `-wal` and `-shm` stay to be seen.
+    let held = Connection::open(&file).unwrap();
+    held.query_row("SELECT COUNT(*) FROM days", [], |r| r.get::<_, i64>(0))
+        .unwrap();
+    assert_eq!(cached_stats(&home, &cache), straight, "warm");
+    assert_eq!(mode(&file), 0o600, "an older 0644 file made private");
+    for suffix in ["-wal", "-shm"] {
+        let mut side = file.clone().into_os_string();
+        side.push(suffix);
+        assert_eq!(mode(Path::new(&side)), 0o600, "{suffix}");
+    }
+    drop(held);
+
+    // A home reached through a linked directory (`/home -> /var/home`).
+    let real = dir.path().join("real-hooks");
+    std::fs::create_dir(&real).unwrap();
+    let via = dir.path().join("via");
+    std::os::unix::fs::symlink(&real, &via).unwrap();
+    assert_eq!(
+        cached_stats(&home, &via.join("insights")),
+        straight,
+        "linked home"
+    );
+    assert!(
+        !blocks(&real.join("insights")).is_empty(),
+        "a linked home gets its cache"
+    );
 }

@@ -38,8 +38,10 @@
 //!
 //! **Never in the way.** The cache is an optimisation: if it cannot be
 //! opened, read or written (a full disk, a file that is not ours), the
-//! answer comes from otto.db alone and a debug line says why. It is opened
-//! without following a symbolic link, in a 0700 directory of ours.
+//! answer comes from otto.db alone and a debug line says why. It is one of
+//! our own state files: 0600 (its `-wal` and `-shm` too) in a 0700
+//! directory of ours, a link or FIFO planted there refused, never followed
+//! or written through.
 
 use std::path::{Path, PathBuf};
 
@@ -176,7 +178,7 @@ impl Cache {
             .mode(0o700)
             .create(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let path = path_of(dir, kind, source);
+        let path = own_cache_file(dir, &path_of(dir, kind, source))?;
         let err = |e: rusqlite::Error| format!("{}: {e}", path.display());
         let conn = Connection::open_with_flags(
             &path,
@@ -270,6 +272,81 @@ impl Cache {
         }
         tx.commit().map_err(err)
     }
+}
+
+/// Checks the cache file `path` in `dir` as one of our own state files
+/// ([`crate::own_files`]) before SQLite opens it, and returns the path to
+/// give SQLite: `dir` must be a directory (not a link) of ours, made 0700;
+/// the file, created 0600 when missing, and its `-wal` and `-shm` when
+/// present, must be regular files of ours with one link, made 0600 (SQLite
+/// creates its `-wal` and `-shm` with the file's mode). A link or FIFO
+/// planted there is refused, never written through or waited on. The path
+/// returned has `dir`'s ancestors resolved: SQLite refuses any path with a
+/// symbolic link in it, and a home under a linked directory (`/home ->
+/// /var/home`) would never get a cache.
+fn own_cache_file(dir: &Path, path: &Path) -> Result<PathBuf, String> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let meta = std::fs::symlink_metadata(dir)
+        .map_err(|e| format!("cannot examine {}: {e}", dir.display()))?;
+    if !meta.file_type().is_dir() {
+        return Err(format!(
+            "{}: refused: not a directory of ours (remove it)",
+            dir.display()
+        ));
+    }
+    if meta.uid() != rustix::process::geteuid().as_raw() {
+        return Err(format!(
+            "{}: refused: it is owned by uid {}, not by you (remove it)",
+            dir.display(),
+            meta.uid()
+        ));
+    }
+    if meta.mode() & 0o777 != 0o700 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| format!("cannot make {} private: {e}", dir.display()))?;
+    }
+    let real = dir
+        .canonicalize()
+        .map_err(|e| format!("cannot resolve {}: {e}", dir.display()))?;
+    let path = real.join(path.file_name().unwrap_or_default());
+    let uid = rustix::process::geteuid().as_raw();
+    // Checked on lstat, not opened: closing a descriptor of a file drops
+    // this process's POSIX locks on it, SQLite's included. Only a file in
+    // the way, or one to make private, is opened (as our own files are).
+    let check = |p: &Path, create: bool| -> Result<(), String> {
+        let own = |create_mode| {
+            crate::own_files::open(p, crate::own_files::Access::ReadWrite, create_mode)
+        };
+        match std::fs::symlink_metadata(p) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if create {
+                    drop(own(Some(0o600))?);
+                }
+                Ok(())
+            }
+            Err(e) => Err(format!("cannot examine {}: {e}", p.display())),
+            Ok(m) if !m.file_type().is_file() || m.nlink() != 1 || m.uid() != uid => {
+                drop(own(None)?);
+                Err(format!(
+                    "{}: refused: not a file of ours (remove it)",
+                    p.display()
+                ))
+            }
+            Ok(m) if m.mode() & 0o777 != 0o600 => {
+                let file = own(None)?;
+                rustix::fs::fchmod(&file, rustix::fs::Mode::from_raw_mode(0o600))
+                    .map_err(|e| format!("cannot make {} private: {e}", p.display()))
+            }
+            Ok(_) => Ok(()),
+        }
+    };
+    check(&path, true)?;
+    for suffix in ["-wal", "-shm"] {
+        let mut side = path.clone().into_os_string();
+        side.push(suffix);
+        check(Path::new(&side), false)?;
+    }
+    Ok(path)
 }
 
 /// A task status as one byte.
