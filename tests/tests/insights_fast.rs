@@ -805,3 +805,71 @@ fn links_and_fifos_planted_at_the_cache_are_refused_and_its_files_are_private() 
         "a linked home gets its cache"
     );
 }
+
+/// A cache file damaged on disk gives otto.db's answer: a byte of a
+/// block changed in place (the block still well formed: a task's status),
+/// the file truncated, the file garbage.
+#[test]
+fn a_damaged_cache_file_gives_otto_dbs_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("otto");
+    let cache = dir.path().join("hooks").join("insights");
+    let mut otto = Otto::new(&home);
+    for k in 0..300 {
+        otto.run(NOW - 20 * DAY + k * (20 * DAY / 300), None);
+    }
+    let straight = stats_straight(&OttoSource::open(&home).unwrap(), &all_query()).unwrap();
+    assert_eq!(cached_stats(&home, &cache), straight, "filled");
+    let file = otto_cache::path_for(&cache, &home.join("otto.db"));
+    // The largest block's data, as stored.
+    let data: Vec<u8> = Connection::open(&file)
+        .unwrap()
+        .query_row(
+            "SELECT data FROM days ORDER BY length(data) DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let mut bytes = std::fs::read(&file).unwrap();
+    // A record (34 bytes, the status at 12) found once in the file.
+    let mut at = None;
+    // The records end the block (before a 4-byte checksum, if any).
+    let ends = (34..=data.len())
+        .rev()
+        .step_by(34)
+        .take(50)
+        .chain((34..=data.len() - 4).rev().step_by(34).take(50));
+    for end in ends {
+        let rec = &data[end - 34..end];
+        let found: Vec<usize> = bytes
+            .windows(34)
+            .enumerate()
+            .filter(|(_, w)| *w == rec)
+            .map(|(i, _)| i)
+            .collect();
+        if found.len() == 1 && matches!(rec[12], 1 | 2) && rec[13] == 7 {
+            at = Some(found[0] + 12);
+            break;
+        }
+    }
+    let at = at.expect("a record of the block in the file");
+    bytes[at] = if bytes[at] == 1 { 2 } else { 1 };
+    std::fs::write(&file, &bytes).unwrap();
+    assert_eq!(cached_stats(&home, &cache), straight, "a byte changed");
+    assert_eq!(
+        cached_stats(&home, &cache),
+        straight,
+        "a byte changed, again"
+    );
+
+    let len = std::fs::metadata(&file).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    assert_eq!(cached_stats(&home, &cache), straight, "truncated");
+    std::fs::write(&file, vec![0x5a; 10_000]).unwrap();
+    assert_eq!(cached_stats(&home, &cache), straight, "garbage");
+}

@@ -382,8 +382,8 @@ const HAS_DURATION: u8 = 4;
 /// The bytes of one execution in a block.
 const RECORD: usize = 34;
 
-/// The block encoding's own version (its first byte).
-const BLOCK_VERSION: u8 = 1;
+/// The block encoding's own version (its first byte; 2: a checksum).
+const BLOCK_VERSION: u8 = 2;
 
 /// A day's block being built: the task rows of its finished runs.
 #[derive(Debug, Default)]
@@ -434,9 +434,10 @@ impl Block {
     /// as a length and UTF-8 bytes); its run ids (a count, then each); its
     /// executions (a count, then [`RECORD`] bytes each: run position, name,
     /// script hash (`u32::MAX`: none), status, presence bits, exit code,
-    /// start, duration bits), all little endian.
+    /// start, duration bits), all little endian; then the CRC-32 of all
+    /// that (a block damaged on disk is not believed).
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(16 + self.runs.len() * 8 + self.records.len());
+        let mut out = Vec::with_capacity(20 + self.runs.len() * 8 + self.records.len());
         out.push(BLOCK_VERSION);
         out.extend_from_slice(&(self.strings.len() as u32).to_le_bytes());
         for i in 0..self.strings.len() {
@@ -450,6 +451,8 @@ impl Block {
         }
         out.extend_from_slice(&((self.records.len() / RECORD) as u32).to_le_bytes());
         out.extend_from_slice(&self.records);
+        let crc = crc32fast::hash(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
         out
     }
 }
@@ -485,8 +488,12 @@ pub struct BlockView<'a> {
 
 impl<'a> BlockView<'a> {
     /// Reads what [`Block::encode`] wrote; `None` for anything else (names
-    /// out of range included).
-    pub fn decode(mut b: &'a [u8]) -> Option<BlockView<'a>> {
+    /// out of range, a checksum that does not match included).
+    pub fn decode(data: &'a [u8]) -> Option<BlockView<'a>> {
+        let (mut b, crc) = data.split_last_chunk::<4>()?;
+        if crc32fast::hash(b) != u32::from_le_bytes(*crc) {
+            return None;
+        }
         fn take<'a>(b: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
             let (head, rest) = b.split_at_checked(n)?;
             *b = rest;
@@ -638,9 +645,17 @@ mod tests {
         longer.push(0);
         assert!(BlockView::decode(&longer).is_none(), "trailing bytes");
         assert!(BlockView::decode(&[]).is_none());
+        // A byte changed (a status, still well formed): the checksum.
         let mut bad = data.clone();
+        let at = bad.len() - 4 - RECORD + 12;
+        bad[at] = 2;
+        assert!(BlockView::decode(&bad).is_none(), "a status changed");
+        // A name out of range, the checksum made to match.
+        let mut bad = data[..data.len() - 4].to_vec();
         let at = bad.len() - RECORD + 4;
-        bad[at] = 200; // a name out of range
-        assert!(BlockView::decode(&bad).is_none());
+        bad[at] = 200;
+        let crc = crc32fast::hash(&bad);
+        bad.extend_from_slice(&crc.to_le_bytes());
+        assert!(BlockView::decode(&bad).is_none(), "a name out of range");
     }
 }
