@@ -873,3 +873,32 @@ fn a_damaged_cache_file_gives_otto_dbs_answer() {
     std::fs::write(&file, vec![0x5a; 10_000]).unwrap();
     assert_eq!(cached_stats(&home, &cache), straight, "garbage");
 }
+
+/// Readers filling one cache at once (a cold cache, then otto adding runs
+/// under it) each give otto.db's answer.
+#[test]
+fn readers_filling_one_cache_at_once_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("otto");
+    let cache = dir.path().join("hooks").join("insights");
+    let mut otto = Otto::new(&home);
+    for k in 0..300 {
+        otto.run(NOW - 30 * DAY + k * (30 * DAY / 300), None);
+    }
+    for round in 0..3 {
+        let straight = stats_straight(&OttoSource::open(&home).unwrap(), &all_query()).unwrap();
+        let readers: Vec<_> = (0..4)
+            .map(|_| {
+                let (home, cache) = (home.clone(), cache.clone());
+                std::thread::spawn(move || cached_stats(&home, &cache))
+            })
+            .collect();
+        for r in readers {
+            assert_eq!(r.join().unwrap(), straight, "round {round}");
+        }
+        for k in 0..20 {
+            otto.run(NOW - (round + 1) * 5 * DAY + k * 600, None);
+        }
+    }
+    assert!(!blocks(&cache).is_empty());
+}

@@ -276,9 +276,10 @@ impl Cache {
 
 /// Checks the cache file `path` in `dir` as one of our own state files
 /// ([`crate::own_files`]) before SQLite opens it, and returns the path to
-/// give SQLite: `dir` must be a directory (not a link) of ours, made 0700;
-/// the file, created 0600 when missing, and its `-wal` and `-shm` when
-/// present, must be regular files of ours with one link, made 0600 (SQLite
+/// give SQLite: `dir` must be a directory (not a link) of ours, made
+/// private (0700: group and others' bits cleared); the file, created 0600
+/// when missing, and its `-wal` and `-shm` when present, must be regular
+/// files of ours with one link, made private (0600) too (SQLite
 /// creates its `-wal` and `-shm` with the file's mode). A link or FIFO
 /// planted there is refused, never written through or waited on. The path
 /// returned has `dir`'s ancestors resolved: SQLite refuses any path with a
@@ -301,8 +302,9 @@ fn own_cache_file(dir: &Path, path: &Path) -> Result<PathBuf, String> {
             meta.uid()
         ));
     }
-    if meta.mode() & 0o777 != 0o700 {
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+    if meta.mode() & 0o077 != 0 {
+        // Only taken from others: a user's own `chmod u-w` stays.
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(meta.mode() & 0o700))
             .map_err(|e| format!("cannot make {} private: {e}", dir.display()))?;
     }
     let real = dir
@@ -332,9 +334,9 @@ fn own_cache_file(dir: &Path, path: &Path) -> Result<PathBuf, String> {
                     p.display()
                 ))
             }
-            Ok(m) if m.mode() & 0o777 != 0o600 => {
+            Ok(m) if m.mode() & 0o077 != 0 => {
                 let file = own(None)?;
-                rustix::fs::fchmod(&file, rustix::fs::Mode::from_raw_mode(0o600))
+                rustix::fs::fchmod(&file, rustix::fs::Mode::from_raw_mode(m.mode() & 0o700))
                     .map_err(|e| format!("cannot make {} private: {e}", p.display()))
             }
             Ok(_) => Ok(()),
