@@ -902,3 +902,81 @@ fn readers_filling_one_cache_at_once_agree() {
     }
     assert!(!blocks(&cache).is_empty());
 }
+
+/// Runs on the edges of UTC days and of windows (the first and last
+/// second of a day, a window starting exactly at midnight, a run in the
+/// window's last second), several in one second, one of them completed
+/// while others of its day are cached: the cache's answers are otto.db's.
+#[test]
+fn runs_on_day_and_window_edges_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("otto");
+    let cache = dir.path().join("hooks").join("insights");
+    let mut otto = Otto::new(&home);
+    let midnight = (NOW / DAY) * DAY;
+    let mut running = Vec::new();
+    for d in 0..10 {
+        let day = midnight - d * DAY;
+        for ts in [day - 1, day, day, day + 1, day + DAY / 2, day + DAY - 1] {
+            let id = otto.run(ts, Some(if ts % 2 == 0 { "success" } else { "failed" }));
+            if d % 3 == 0 && ts == day {
+                otto.conn
+                    .execute(
+                        "UPDATE runs SET status = 'running', ended_at = NULL WHERE id = ?1",
+                        [id],
+                    )
+                    .unwrap();
+                running.push(id);
+            }
+        }
+    }
+    // "Now" on either side of a midnight: windows start on one.
+    let check = |when: &str| {
+        for now in [midnight - 1, midnight, midnight + 1, midnight + DAY / 2] {
+            for since in ["1d", "12h", "2d", "7d", "1s", "all"] {
+                for task in [None, Some("test")] {
+                    let q = StatsQuery {
+                        task: task.map(str::to_owned),
+                        project: None,
+                        window: Window::parse(since, now).unwrap(),
+                        trend: true,
+                    };
+                    let fast = OttoSource::open(&home).unwrap().with_cache(cache.clone());
+                    let straight = OttoSource::open(&home).unwrap();
+                    assert_eq!(
+                        stats(&fast, &q),
+                        stats_straight(&straight, &q),
+                        "{when}: {q:?}"
+                    );
+                    assert_eq!(
+                        flaky(&fast, None, &q.window),
+                        flaky_straight(&straight, None, &q.window),
+                        "{when}: {q:?}"
+                    );
+                }
+            }
+        }
+    };
+    check("filled");
+    check("warm");
+    // The running runs complete in the same second they started, their
+    // task rows rewritten first.
+    for id in &running {
+        otto.conn
+            .execute(
+                "UPDATE tasks SET status = 'failed', exit_code = 9 WHERE run_id = ?1",
+                [id],
+            )
+            .unwrap();
+        otto.conn
+            .execute(
+                "UPDATE runs SET status = 'failed', ended_at = timestamp WHERE id = ?1",
+                [id],
+            )
+            .unwrap();
+    }
+    check("completed");
+    // Another run in a cached day's last second.
+    otto.run(midnight - 1, Some("failed"));
+    check("added");
+}
