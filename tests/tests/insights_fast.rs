@@ -872,6 +872,9 @@ fn a_damaged_cache_file_gives_otto_dbs_answer() {
     assert_eq!(cached_stats(&home, &cache), straight, "truncated");
     std::fs::write(&file, vec![0x5a; 10_000]).unwrap();
     assert_eq!(cached_stats(&home, &cache), straight, "garbage");
+    // Garbage is not left in the way: the cache is made again.
+    assert!(!blocks(&cache).is_empty(), "refilled");
+    assert_eq!(cached_stats(&home, &cache), straight, "refilled");
 }
 
 /// Readers filling one cache at once (a cold cache, then otto adding runs

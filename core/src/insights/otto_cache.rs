@@ -180,26 +180,30 @@ impl Cache {
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let path = own_cache_file(dir, &path_of(dir, kind, source))?;
         let err = |e: rusqlite::Error| format!("{}: {e}", path.display());
-        let conn = Connection::open_with_flags(
-            &path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_CREATE
-                | OpenFlags::SQLITE_OPEN_NOFOLLOW
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(err)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
-             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-             CREATE TABLE IF NOT EXISTS days (
-                 day INTEGER PRIMARY KEY,
-                 fingerprint BLOB NOT NULL,
-                 data BLOB NOT NULL
-             );",
-        )
-        .map_err(err)?;
+        let conn = match connect(&path) {
+            // Not a database (garbage, a damaged header): it is ours and
+            // derived, so it is made again rather than left in the way.
+            Err(e)
+                if matches!(
+                    e.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
+                ) =>
+            {
+                tracing::debug!("{}: {e}: made again", path.display());
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut p = path.clone().into_os_string();
+                    p.push(suffix);
+                    match std::fs::remove_file(&p) {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                            return Err(format!("cannot remove {}: {e}", Path::new(&p).display()));
+                        }
+                        _ => {}
+                    }
+                }
+                connect(&own_cache_file(dir, &path)?).map_err(err)?
+            }
+            other => other.map_err(err)?,
+        };
         let meta = |key: &str| -> Option<i64> {
             conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
                 .ok()
@@ -272,6 +276,29 @@ impl Cache {
         }
         tx.commit().map_err(err)
     }
+}
+
+/// Opens the cache file `path` (checked by [`own_cache_file`]), its tables
+/// made.
+fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NOFOLLOW
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+         CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+         CREATE TABLE IF NOT EXISTS days (
+             day INTEGER PRIMARY KEY,
+             fingerprint BLOB NOT NULL,
+             data BLOB NOT NULL
+         );",
+    )?;
+    Ok(conn)
 }
 
 /// Checks the cache file `path` in `dir` as one of our own state files
