@@ -983,3 +983,43 @@ fn runs_on_day_and_window_edges_agree() {
     otto.run(midnight - 1, Some("failed"));
     check("added");
 }
+
+/// A `--since` too long for its window before it (`--trend`) to be a
+/// timestamp is refused with the one-line error of a bad length; the
+/// longest one accepted answers through the cache as otto.db does (it
+/// once panicked on an overflow in debug builds, and wrapped in release).
+#[test]
+fn absurd_window_lengths_are_refused_and_the_longest_accepted_agrees() {
+    for since in [
+        "5000000000000000000s",
+        "106751991167300d",
+        "9000000000000000w",
+    ] {
+        let e = Window::parse(since, NOW).unwrap_err();
+        assert!(
+            e.message.contains("--since") && !e.message.contains('\n'),
+            "{since}: {}",
+            e.message
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("otto");
+    let cache = dir.path().join("hooks").join("insights");
+    let mut otto = Otto::new(&home);
+    for k in 0..50 {
+        otto.run(NOW - 5 * DAY + k * 7000, None);
+    }
+    let q = StatsQuery {
+        task: None,
+        project: None,
+        window: Window::parse("52000000w", NOW).unwrap(),
+        trend: true,
+    };
+    let fast = OttoSource::open(&home).unwrap().with_cache(cache);
+    let straight = OttoSource::open(&home).unwrap();
+    assert_eq!(stats(&fast, &q), stats_straight(&straight, &q));
+    assert_eq!(
+        flaky(&fast, None, &q.window),
+        flaky_straight(&straight, None, &q.window)
+    );
+}

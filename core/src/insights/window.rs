@@ -5,6 +5,9 @@ use serde::Serialize;
 
 use super::{InsightError, Result};
 
+/// The longest `--since` accepted: a million years, in seconds.
+const MAX_SECS: i64 = 1_000_000 * 366 * 86_400;
+
 /// A window ending at `to`: `[from, to)`, or all time.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Window {
@@ -44,9 +47,11 @@ impl Window {
             "w" => 7 * 86_400,
             _ => return Err(bad()),
         };
+        // At most a million years: the window before it (`--trend`), and
+        // its days, stay far inside the range of a timestamp.
         let secs = n
             .checked_mul(unit_secs)
-            .filter(|s| *s > 0)
+            .filter(|s| *s > 0 && *s <= MAX_SECS)
             .ok_or_else(bad)?;
         // `to` is exclusive: a run started this second is inside.
         let to = now.saturating_add(1);
