@@ -696,7 +696,18 @@ export class Timeline {
     // A row that had the keyboard gets it back after the redraw.
     const refocus = this.cursor && this.list.contains(document.activeElement) ? this.cursor : 0;
     const events = this.rowEvents();
+    // The rows whose height varies (an error, an opened payload) are drawn
+    // again at the height they have: a placeholder of a collapsed row's
+    // height would move the rows in view (or a reader at the bottom) when
+    // it is filled.
+    this.kept = new Map();
+    for (const el of this.list.children) {
+      if (!el.classList.contains("ev")) continue;
+      if (el.style.height) this.kept.set(el.dataset.seq, el.style.height);
+      else if (this.filled.has(el) && this.varies(el)) this.kept.set(el.dataset.seq, `${el.offsetHeight}px`);
+    }
     const { rows, shown } = this.drawRows(events, null);
+    this.kept = null;
     this.shown = shown;
     // The seqs the rows were drawn from (syncRows adds and drops at the ends).
     this.drawnFrom = events.length ? events[0].seq : 0;
@@ -1011,7 +1022,10 @@ export class Timeline {
   eventRow(e, time, inStop) {
     const bad = isFailureType(e.type);
     const cls = `ev tone-${eventTone(e.type)}${bad ? " bad" : ""}${inStop ? " in-stop" : ""}${e.seq === this.target ? " target" : ""}${e.error ? " has-error" : ""}`;
-    return h("li", { class: cls, "data-seq": e.seq, "data-type": e.type, "aria-posinset": e.seq, "aria-setsize": this.seen });
+    const row = h("li", { class: cls, "data-seq": e.seq, "data-type": e.type, "aria-posinset": e.seq, "aria-setsize": this.seen });
+    const kept = this.kept?.get(String(e.seq));
+    if (kept) row.style.height = kept;
+    return row;
   }
 
   /** What an event's row shows: the time, the type, the unit and a summary, the error. */
@@ -1136,7 +1150,7 @@ export class Timeline {
         later = true;
         break;
       }
-      if (el.classList.contains("has-error") && anchor && el.offsetTop < anchorTop) moves = true;
+      if ((el.classList.contains("has-error") || el.style.height) && anchor && el.offsetTop < anchorTop) moves = true;
       add.push(el);
     }
     if (later) this.fillLater();
