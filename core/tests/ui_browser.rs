@@ -2791,7 +2791,7 @@ fn scroll_and_settle(b: &Browser, top: &str, when: &str) {
 }
 
 #[test]
-fn review_virtual_timeline_explore() {
+fn lazily_filled_rows_show_hostile_text_as_text_through_zones_search_filters_and_keys() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let Some(b) = browser() else { return };
     let d = Daemon::start();
