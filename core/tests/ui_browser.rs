@@ -3002,3 +3002,195 @@ fn a_time_zone_switch_at_the_tail_with_an_opened_payload_keeps_following() {
         json!(true)
     );
 }
+
+/// Resolves after the browser was idle `n` times in a row (each wait
+/// bounded at 500 ms): the timeline's idle fills have run by then.
+const IDLE: &str = "const done = arguments[arguments.length - 1]; let n = 8;
+     const next = () => (n-- > 0 ? requestIdleCallback(next, {timeout: 500}) : done(true)); next();";
+
+#[test]
+fn review_probe_two() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let id = seed_hostile_run(&d, 3000);
+    // A deep link far from the tail: filled and in view, after a reload too.
+    let url = format!("{}{}&seq=300", d.url("/"), run_hash("/src/app", &id));
+    b.goto(&url);
+    b.wait("seq 300", &target_in_view(300));
+    b.wait("filled", IN_VIEW_FILLED);
+    assert_eq!(b.texts("li[data-seq='300'] .ev-type").len(), 1);
+    b.js("location.reload()", json!([]));
+    b.wait("seq 300 after reload", &target_in_view(300));
+    b.wait("filled after reload", IN_VIEW_FILLED);
+    b.js_async(IDLE, json!([]));
+    b.wait("still in view after idle", &target_in_view(300));
+    // An opened payload, scrolled far away (emptied), the window resized,
+    // then scrolled back just below it.
+    scroll_and_settle(
+        &b,
+        "document.querySelector('[data-timeline]').scrollHeight / 2",
+        "the middle",
+    );
+    let seq = b.js(
+        "const t = document.querySelector('[data-timeline]').getBoundingClientRect();
+         const x = [...document.querySelectorAll('.payload-toggle')].find(x => x.getBoundingClientRect().top > t.top);
+         x.click(); return Number(x.closest('li').dataset.seq)",
+        json!([]),
+    );
+    b.js_async(IDLE, json!([]));
+    let row = format!("document.querySelector('li[data-seq=\"{seq}\"]')");
+    let wide = b.js(&format!("return {row}.offsetHeight"), json!([]));
+    scroll_and_settle(
+        &b,
+        "document.querySelector('[data-timeline]').scrollTop + 4000",
+        "away",
+    );
+    b.js_async(IDLE, json!([]));
+    assert_eq!(
+        b.js(&format!("return {row}.children.length"), json!([])),
+        json!(0),
+        "emptied far away"
+    );
+    b.window_size(800, 900);
+    b.wait("filled after resize", IN_VIEW_FILLED);
+    b.js_async(IDLE, json!([]));
+    b.js(&format!("const t = document.querySelector('[data-timeline]'); t.scrollTop = {row}.offsetTop + {row}.offsetHeight + 200"), json!([]));
+    let before = b.js(FIRST_IN_VIEW, json!([]));
+    b.wait("filled back", IN_VIEW_FILLED);
+    b.js_async(IDLE, json!([]));
+    let narrow = b.js(
+        &format!("return [{row}.offsetHeight, {row}.children.length]"),
+        json!([]),
+    );
+    eprintln!(
+        "wide {wide} narrow {narrow} before {before} after {}",
+        b.js(FIRST_IN_VIEW, json!([]))
+    );
+    assert_eq!(
+        b.js(FIRST_IN_VIEW, json!([])),
+        before,
+        "refilling the opened row above moved the view"
+    );
+    // Live events while scrolled up (the run is running).
+    b.goto(&format!("{}{}", d.url("/"), run_hash("/src/app", &id)));
+    b.wait("the tail", IN_VIEW_FILLED);
+    scroll_and_settle(
+        &b,
+        "document.querySelector('[data-timeline]').scrollHeight / 3",
+        "a third",
+    );
+    b.js_async(IDLE, json!([]));
+    let before = b.js(FIRST_IN_VIEW, json!([]));
+    d.events(
+        &id,
+        (0..300)
+            .map(|i| ev(4000 + i, "task.completed", Some("<b>late</b>")))
+            .collect(),
+    );
+    b.wait(
+        "the pill",
+        "return !document.querySelector('[data-action=new-events]').hidden",
+    );
+    b.js_async(IDLE, json!([]));
+    assert_eq!(
+        b.js(FIRST_IN_VIEW, json!([])),
+        before,
+        "live events moved the view"
+    );
+    b.wait("filled", IN_VIEW_FILLED);
+    b.click("[data-action=new-events]");
+    b.wait(
+        "the new tail",
+        "return document.querySelector('li[data-seq=\"3300\"]') !== null",
+    );
+    b.wait("filled at the new tail", IN_VIEW_FILLED);
+    assert_no_markup(&b, "live");
+    shot(&b, "review-narrow");
+    b.window_size(1440, 900);
+    b.wait("filled after resize back", IN_VIEW_FILLED);
+}
+
+#[test]
+fn review_probe_attempts() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let id = d.start_run("/src/app", &at(0), 4);
+    let task = |seq: u64| json!({"time": at(seq), "type": "task.completed", "unit": "<img src=x onerror=alert(1)>", "task": seq, "error": if seq % 9 == 0 { Value::from("bad\n</script>") } else { Value::Null }});
+    d.events(&id, (1..=600).map(task).collect());
+    d.post(&format!("/api/runs/{id}/stop"), json!({"at": at(601)}));
+    d.post(&format!("/api/runs/{id}/resume"), json!({"at": at(602)}));
+    d.events(&id, (603..=1200).map(task).collect());
+    d.post(&format!("/api/runs/{id}/stop"), json!({"at": at(1201)}));
+    d.post(&format!("/api/runs/{id}/resume"), json!({"at": at(1202)}));
+    d.events(&id, (1203..=1500).map(task).collect());
+    b.goto(&format!("{}{}", d.url("/"), run_hash("/src/app", &id)));
+    b.wait("the tail", IN_VIEW_FILLED);
+    b.js("const s = document.getElementById('tl-attempt'); s.value = '2'; s.dispatchEvent(new Event('change'))", json!([]));
+    b.wait(
+        "attempt 2's start",
+        "return document.querySelector('li[data-seq]')?.dataset.seq === '602'",
+    );
+    b.wait("filled", IN_VIEW_FILLED);
+    for i in 0..6 {
+        scroll_and_settle(
+            &b,
+            "document.querySelector('[data-timeline]').scrollTop + 3000",
+            &format!("down {i}"),
+        );
+        b.js_async(IDLE, json!([]));
+        b.wait("filled after idle", IN_VIEW_FILLED);
+    }
+    let last = b.js("const r = [...document.querySelectorAll('li.ev[data-seq]')]; return [Number(r[r.length-1].dataset.seq), r.every(x => x.dataset.seq === x.getAttribute('aria-posinset'))]", json!([]));
+    eprintln!("attempt 2 last {last}");
+    assert_eq!(last, json!([1200, true]));
+    assert_no_markup(&b, "attempt");
+    b.js("const s = document.getElementById('tl-attempt'); s.value = '0'; s.dispatchEvent(new Event('change'))", json!([]));
+    b.wait("filled all", IN_VIEW_FILLED);
+}
+
+#[test]
+fn a_hidden_timeline_fills_no_rows_and_shows_the_same_rows_when_shown_again() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let id = seed_hostile_run(&d, 3000);
+    b.goto(&format!("{}{}", d.url("/"), run_hash("/src/app", &id)));
+    b.wait("the tail", IN_VIEW_FILLED);
+    const FILLED: &str = "return document.querySelectorAll('li.ev > .ev-time').length";
+    scroll_and_settle(
+        &b,
+        "document.querySelector('[data-timeline]').scrollHeight / 2",
+        "the middle",
+    );
+    b.js_async(IDLE, json!([]));
+    let filled = b.js(FILLED, json!([])).as_u64().expect("a count");
+    let rows = b
+        .js(
+            "return document.querySelectorAll('li.ev').length",
+            json!([]),
+        )
+        .as_u64()
+        .expect("a count");
+    assert!(filled < rows, "{filled} of {rows} rows filled before");
+    let before = b.js(FIRST_IN_VIEW, json!([]));
+    // The Insights view hides the timeline (its box is gone): no row is filled.
+    b.click("#tab-insights");
+    b.wait("insights", "return document.querySelector('main').hidden");
+    b.js_async(IDLE, json!([]));
+    assert_eq!(
+        b.js(FILLED, json!([])),
+        json!(filled),
+        "rows filled while hidden"
+    );
+    b.js("history.back()", json!([]));
+    b.wait("back", "return !document.querySelector('main').hidden");
+    b.wait("filled", IN_VIEW_FILLED);
+    b.js_async(IDLE, json!([]));
+    assert_eq!(
+        b.js(FIRST_IN_VIEW, json!([])),
+        before,
+        "the rows in view when shown again"
+    );
+}

@@ -1099,7 +1099,9 @@ export class Timeline {
   updateFill({ lazy = false, budget = Infinity } = {}) {
     const kids = this.list.children;
     const n = kids.length;
-    if (!n || !this.scroller.isConnected) return;
+    // A hidden timeline (another view shown: no box) has no rows in view;
+    // its rows all lie at 0 and would every one be filled.
+    if (!n || !this.scroller.isConnected || !this.scroller.clientHeight) return;
     const top = this.scroller.scrollTop;
     const from = top - OVERSCAN;
     const to = top + this.scroller.clientHeight + OVERSCAN;
