@@ -3009,7 +3009,7 @@ const IDLE: &str = "const done = arguments[arguments.length - 1]; let n = 8;
      const next = () => (n-- > 0 ? requestIdleCallback(next, {timeout: 500}) : done(true)); next();";
 
 #[test]
-fn review_probe_two() {
+fn a_deep_link_live_events_and_a_resize_leave_every_row_in_view_filled_and_in_place() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let Some(b) = browser() else { return };
     let d = Daemon::start();
@@ -3063,9 +3063,10 @@ fn review_probe_two() {
         &format!("return [{row}.offsetHeight, {row}.children.length]"),
         json!([]),
     );
-    eprintln!(
-        "wide {wide} narrow {narrow} before {before} after {}",
-        b.js(FIRST_IN_VIEW, json!([]))
+    assert_eq!(
+        narrow[1],
+        json!(3),
+        "the opened row filled again (it was {wide} px high)"
     );
     assert_eq!(
         b.js(FIRST_IN_VIEW, json!([])),
@@ -3112,7 +3113,7 @@ fn review_probe_two() {
 }
 
 #[test]
-fn review_probe_attempts() {
+fn an_attempt_picked_scrolls_to_its_end_with_every_row_in_view_filled() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let Some(b) = browser() else { return };
     let d = Daemon::start();
@@ -3143,7 +3144,6 @@ fn review_probe_attempts() {
         b.wait("filled after idle", IN_VIEW_FILLED);
     }
     let last = b.js("const r = [...document.querySelectorAll('li.ev[data-seq]')]; return [Number(r[r.length-1].dataset.seq), r.every(x => x.dataset.seq === x.getAttribute('aria-posinset'))]", json!([]));
-    eprintln!("attempt 2 last {last}");
     assert_eq!(last, json!([1200, true]));
     assert_no_markup(&b, "attempt");
     b.js("const s = document.getElementById('tl-attempt'); s.value = '0'; s.dispatchEvent(new Event('change'))", json!([]));
@@ -3193,4 +3193,37 @@ fn a_hidden_timeline_fills_no_rows_and_shows_the_same_rows_when_shown_again() {
         before,
         "the rows in view when shown again"
     );
+}
+
+#[test]
+fn scrolling_up_into_unfilled_error_rows_keeps_the_rows_in_view_in_place() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let id = seed_hostile_run(&d, 3000);
+    b.goto(&format!(
+        "{}{}&seq=1500",
+        d.url("/"),
+        run_hash("/src/app", &id)
+    ));
+    b.wait("seq 1500", &target_in_view(1500));
+    b.wait("filled", IN_VIEW_FILLED);
+    b.js_async(IDLE, json!([]));
+    for step in [1500, 700, 2100, 400, 3000] {
+        let at = b.js(
+            &format!(
+                "document.querySelector('[data-timeline]').scrollTop -= {step}; {FIRST_IN_VIEW}"
+            ),
+            json!([]),
+        );
+        b.wait("filled", IN_VIEW_FILLED);
+        b.js_async(IDLE, json!([]));
+        assert_eq!(b.js(FIRST_IN_VIEW, json!([])), at, "scrolled up {step} px");
+    }
+    // A fling: many positions, no waiting.
+    for i in 0..30 {
+        b.js(&format!("const t = document.querySelector('[data-timeline]'); t.scrollTop = (t.scrollHeight - t.clientHeight) * {} / 30", (i * 7) % 30), json!([]));
+    }
+    b.js_async(IDLE, json!([]));
+    b.wait("filled after fling", IN_VIEW_FILLED);
 }
