@@ -3227,3 +3227,51 @@ fn scrolling_up_into_unfilled_error_rows_keeps_the_rows_in_view_in_place() {
     b.js_async(IDLE, json!([]));
     b.wait("filled after fling", IN_VIEW_FILLED);
 }
+
+#[test]
+fn the_focused_row_keeps_its_content_when_scrolled_far_away_and_redrawn() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let id = seed_hostile_run(&d, 3000);
+    b.goto(&format!(
+        "{}{}&seq=1500",
+        d.url("/"),
+        run_hash("/src/app", &id)
+    ));
+    b.wait("seq 1500", &target_in_view(1500));
+    b.wait("filled", IN_VIEW_FILLED);
+    const FOCUSED: &str = "const r = document.activeElement; return [Number(r.dataset.seq), Boolean(r.querySelector('.ev-time'))]";
+    assert_eq!(b.js(FOCUSED, json!([])), json!([1500, true]));
+    // Scrolled far from it (the wheel, not the keyboard): it keeps its content …
+    b.js(
+        "document.querySelector('[data-timeline]').scrollTop -= 4000",
+        json!([]),
+    );
+    b.wait("filled", IN_VIEW_FILLED);
+    b.js_async(IDLE, json!([]));
+    assert_eq!(
+        b.js(FOCUSED, json!([])),
+        json!([1500, true]),
+        "scrolled away"
+    );
+    // … and gets it back when every row is drawn again (a time zone switch).
+    // … and gets it back when every row is drawn again (a STOP arrives
+    // live: attempts and shading change).
+    let pill = "return !document.querySelector('[data-action=new-events]').hidden";
+    assert_eq!(b.js(pill, json!([])), json!(false));
+    d.post(&format!("/api/runs/{id}/stop"), json!({"at": at(5000)}));
+    b.wait("the STOP counted on the pill", pill);
+    b.wait("filled", IN_VIEW_FILLED);
+    b.js_async(IDLE, json!([]));
+    assert_eq!(b.js(FOCUSED, json!([])), json!([1500, true]), "redrawn");
+    b.keys(&["j"]);
+    b.wait(
+        "j to 1501, filled and in view",
+        &format!(
+            "return {} === 1501 && document.activeElement.querySelector('.ev-time') !== null",
+            FOCUSED_SEQ.trim_start_matches("return ")
+        ),
+    );
+    b.wait("filled", IN_VIEW_FILLED);
+}

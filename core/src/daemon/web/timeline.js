@@ -1129,8 +1129,12 @@ export class Timeline {
       }
       if (this.rows.get(el)?.event) want.set(el, end <= top ? top - end : y >= bottom ? y - bottom : 0);
     }
-    // Read every place and height first, then change the rows.
+    // The row that holds the focus keeps (or gets) its content wherever
+    // it is: the keyboard is never on an empty row.
     const focused = document.activeElement;
+    const held = focused?.closest?.("li[data-seq]");
+    if (held && held.parentElement === this.list && this.rows.get(held)?.event && !want.has(held)) want.set(held, Infinity);
+    // Read every place and height first, then change the rows.
     const drop = [];
     const add = [];
     let moves = false;
