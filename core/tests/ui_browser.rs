@@ -3275,3 +3275,40 @@ fn the_focused_row_keeps_its_content_when_scrolled_far_away_and_redrawn() {
     );
     b.wait("filled", IN_VIEW_FILLED);
 }
+
+#[test]
+fn a_timeline_redrawn_while_hidden_shows_the_same_rows_when_shown_again() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let id = seed_hostile_run(&d, 3000);
+    b.goto(&format!(
+        "{}{}&seq=1500",
+        d.url("/"),
+        run_hash("/src/app", &id)
+    ));
+    b.wait("seq 1500", &target_in_view(1500));
+    b.wait("filled", IN_VIEW_FILLED);
+    // Every payload in reach opened.
+    b.js(
+        "for (const x of document.querySelectorAll('.payload-toggle')) x.click()",
+        json!([]),
+    );
+    b.js_async(IDLE, json!([]));
+    let before = b.js(FIRST_IN_VIEW, json!([]));
+    b.click("#tab-insights");
+    b.wait("insights", "return document.querySelector('main').hidden");
+    d.post(&format!("/api/runs/{id}/stop"), json!({"at": at(5000)}));
+    b.wait("the STOP drawn", "return document.querySelector('li[data-marker=stop]') !== null || !document.querySelector('[data-action=new-events]').hidden");
+    b.js_async(IDLE, json!([]));
+    assert_eq!(b.js("return [...document.querySelectorAll('li.ev')].filter(r => r.style.height === '0px').length", json!([])), json!(0), "rows of no height");
+    b.js("history.back()", json!([]));
+    b.wait("back", "return !document.querySelector('main').hidden");
+    b.wait("filled", IN_VIEW_FILLED);
+    b.js_async(IDLE, json!([]));
+    assert_eq!(
+        b.js(FIRST_IN_VIEW, json!([])),
+        before,
+        "the rows in view when shown again"
+    );
+}

@@ -107,6 +107,9 @@ export class Timeline {
     // whose payload is open (kept when the row is emptied and filled again).
     this.filled = new Set();
     this.opened = new Set();
+    // The height of each filled row whose height varies, as last measured
+    // in view (seq → px): a redraw while hidden keeps it (render).
+    this.measured = new Map();
     // A pending fillLater (its idle callback), or 0.
     this.idle = 0;
     this.list = h("ol", { class: "tl-list", "aria-label": "Events in seq order" });
@@ -700,12 +703,16 @@ export class Timeline {
     // again at the height they have: a placeholder of a collapsed row's
     // height would move the rows in view (or a reader at the bottom) when
     // it is filled.
+    // A hidden timeline (no box) measures 0: then the height last measured
+    // in view (updateFill) is kept.
     this.kept = new Map();
     for (const el of this.list.children) {
       if (!el.classList.contains("ev")) continue;
-      if (el.style.height) this.kept.set(el.dataset.seq, el.style.height);
-      else if (this.filled.has(el) && this.varies(el)) this.kept.set(el.dataset.seq, `${el.offsetHeight}px`);
+      const seq = el.dataset.seq;
+      const height = el.style.height || (this.filled.has(el) && this.varies(el) ? el.offsetHeight || this.measured.get(seq) : 0);
+      if (height) this.kept.set(seq, typeof height === "number" ? `${height}px` : height);
     }
+    this.measured = new Map([...this.kept].map(([seq, px]) => [seq, parseFloat(px)]));
     const { rows, shown } = this.drawRows(events, null);
     this.kept = null;
     this.shown = shown;
@@ -1010,6 +1017,7 @@ export class Timeline {
       if (open) this.opened.add(seq);
       else this.opened.delete(seq);
       show(open);
+      this.measure();
     });
     return box;
   }
@@ -1078,6 +1086,12 @@ export class Timeline {
     this.filled.delete(row);
   }
 
+  /** Notes the height of the filled rows whose height varies (laid out: idle, or a payload opened). */
+  measure() {
+    if (!this.scroller.clientHeight) return;
+    for (const el of this.filled) if (el.isConnected && this.varies(el)) this.measured.set(el.dataset.seq, el.offsetHeight);
+  }
+
   /** Whether a row's height is its content's, not the fixed one of a collapsed row. */
   varies(row) {
     return row.classList.contains("has-error") || row.classList.contains("expanded");
@@ -1122,7 +1136,9 @@ export class Timeline {
       const el = kids[i];
       const y = el.offsetTop;
       if (y >= to) break;
-      const end = y + el.offsetHeight;
+      const height = el.offsetHeight;
+      const end = y + height;
+      if (this.filled.has(el) && this.varies(el)) this.measured.set(el.dataset.seq, height);
       if (!anchor && end > top) {
         anchor = el;
         anchorTop = y;
@@ -1181,6 +1197,7 @@ export class Timeline {
       const budget = deadline.didTimeout ? 4 : Math.max(2, Math.floor(deadline.timeRemaining()));
       this.updateFill({ budget });
       void this.scroller.scrollHeight;
+      this.measure();
     };
     this.idle =
       typeof requestIdleCallback === "function"
