@@ -2726,3 +2726,589 @@ fn a_hidden_tab_closes_its_streams_and_catches_up_without_duplicates_when_shown(
         "every event once, in order"
     );
 }
+
+/// A run of `n` events with hostile orchestrator text: every 7th event's
+/// unit is markup, every 11th failed with a multi-line error holding
+/// `</script>` and markup, every 5th has a payload of markup (opened with
+/// "payload ▸").
+fn seed_hostile_run(d: &Daemon, n: u64) -> String {
+    let id = d.start_run("/src/app", &at(0), 4);
+    let events: Vec<Value> = (0..n)
+        .map(|i| {
+            let unit = if i % 7 == 0 {
+                "<img src=x onerror=alert(1)>".to_owned()
+            } else {
+                format!("u{}", i % 4)
+            };
+            let mut e =
+                json!({"time": at(i), "type": "task.completed", "unit": unit, "task": i + 1});
+            if i % 11 == 0 {
+                e["type"] = json!("unit.failed");
+                e["error"] = json!(format!(
+                    "error {i}\n</script><script>alert(2)</script>\n<img src=y onerror=alert(4)>"
+                ));
+            }
+            if i % 5 == 0 {
+                e["payload"] = json!({"reason": "<svg onload=alert(3)>",
+                    "detail": format!("<iframe srcdoc='<script>alert(5)</script>'> {i}")});
+            }
+            e
+        })
+        .collect();
+    d.events(&id, events);
+    id
+}
+
+/// True when every event row that intersects the timeline's box has its
+/// content (no empty placeholder left in view).
+const IN_VIEW_FILLED: &str = "const t = document.querySelector('[data-timeline]'); if (!t) return false;
+     const b = t.getBoundingClientRect();
+     const rows = [...document.querySelectorAll('li.ev[data-seq]')].filter(r => {
+       const a = r.getBoundingClientRect(); return a.bottom > b.top && a.top < b.bottom; });
+     return rows.length > 0 && rows.every(r => r.querySelector('.ev-time') && r.querySelector('.ev-type'))";
+
+/// No element or script was made of the hostile text, no dialog opened.
+fn assert_no_markup(b: &Browser, when: &str) {
+    let counts = b.js(
+        "return [document.querySelectorAll('img, iframe, .tl-list svg').length, document.scripts.length]",
+        json!([]),
+    );
+    assert_eq!(
+        counts,
+        json!([0, 2]),
+        "{when}: markup made of orchestrator text"
+    );
+    assert!(!b.alert_open(), "{when}: a dialog opened");
+}
+
+/// Scrolls the timeline to `top` and waits until every row in view is filled.
+fn scroll_and_settle(b: &Browser, top: &str, when: &str) {
+    b.js(
+        &format!("document.querySelector('[data-timeline]').scrollTop = {top}"),
+        json!([]),
+    );
+    b.wait(when, IN_VIEW_FILLED);
+}
+
+#[test]
+fn lazily_filled_rows_show_hostile_text_as_text_through_zones_search_filters_and_keys() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let id = seed_hostile_run(&d, 3000);
+    b.goto(&format!("{}{}", d.url("/"), run_hash("/src/app", &id)));
+    b.wait("the tail", IN_VIEW_FILLED);
+    assert_no_markup(&b, "the tail");
+    for (i, top) in [
+        "0",
+        "t.scrollHeight / 3",
+        "t.scrollHeight / 2",
+        "t.scrollHeight",
+    ]
+    .iter()
+    .enumerate()
+    {
+        b.js(
+            &format!("const t = document.querySelector('[data-timeline]'); t.scrollTop = {top}"),
+            json!([]),
+        );
+        b.wait(&format!("filled after scroll {i}"), IN_VIEW_FILLED);
+        assert_no_markup(&b, "scrolled");
+    }
+    // Open every payload in view; their text is text.
+    b.js("for (const x of document.querySelectorAll('.payload-toggle')) { const r = x.getBoundingClientRect(); const t = document.querySelector('[data-timeline]').getBoundingClientRect(); if (r.top > t.top && r.bottom < t.bottom) x.click(); }", json!([]));
+    let pre = b.texts(".ev-payload pre");
+    assert!(
+        !pre.is_empty() && pre[0].contains("<svg onload=alert(3)>"),
+        "{pre:?}"
+    );
+    assert_no_markup(&b, "payloads opened");
+    let units = b.texts(".ev .ev-unit");
+    assert!(units.iter().any(|u| u == "<img src=x onerror=alert(1)>"));
+    let errors = b.texts(".ev-error");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("</script><script>alert(2)</script>"))
+    );
+    shot(&b, "review-hostile");
+    // Relative times, on the rows filled now and on those filled later.
+    b.click("#zone-relative");
+    b.wait("relative on filled rows", "const t = [...document.querySelectorAll('.ev .ev-time')]; return t.length > 0 && t.every(x => x.textContent.startsWith('+'))");
+    scroll_and_settle(&b, "0", "top in relative");
+    assert_eq!(b.js("return [...document.querySelectorAll('.ev .ev-time')].filter(x => !x.textContent.startsWith('+')).length", json!([])), json!(0));
+    b.click("#zone-utc");
+    b.wait("clock on filled rows", "const t = [...document.querySelectorAll('.ev .ev-time')]; return t.length > 0 && t.every(x => /^\\d\\d:/.test(x.textContent))");
+    // Search highlighting (not hiding): hits stay text.
+    b.click("[data-action=hide]");
+    b.js("const s = document.querySelector('#tl-search'); s.value = 'onerror'; s.dispatchEvent(new Event('input'))", json!([]));
+    b.wait(
+        "hits",
+        "return document.querySelectorAll('.ev.hit').length > 0",
+    );
+    scroll_and_settle(
+        &b,
+        "document.querySelector('[data-timeline]').scrollHeight / 2",
+        "mid with highlight",
+    );
+    assert_no_markup(&b, "highlight");
+    // Hiding: only matches, scrolled.
+    b.click("[data-action=hide]");
+    b.wait("hidden non-matches", "return document.querySelector('[data-action=hide]').getAttribute('aria-pressed') === 'true' && [...document.querySelectorAll('.ev')].every(r => !r.querySelector('.ev-time') || r.textContent.includes('onerror'))");
+    for top in [
+        "0",
+        "document.querySelector('[data-timeline]').scrollHeight / 2",
+        "document.querySelector('[data-timeline]').scrollHeight",
+    ] {
+        scroll_and_settle(&b, top, "hide, scrolled");
+    }
+    assert_no_markup(&b, "hide");
+    b.js("const s = document.querySelector('#tl-search'); s.value = ''; s.dispatchEvent(new Event('input'))", json!([]));
+    b.click("[data-action=failures]");
+    b.wait("failures only", "return [...document.querySelectorAll('.ev')].length > 0 && [...document.querySelectorAll('.ev')].every(r => r.dataset.type === 'unit.failed')");
+    for top in [
+        "0",
+        "document.querySelector('[data-timeline]').scrollHeight / 2",
+        "document.querySelector('[data-timeline]').scrollHeight",
+    ] {
+        scroll_and_settle(&b, top, "failures, scrolled");
+    }
+    assert_no_markup(&b, "failures");
+    b.click("[data-action=failures]");
+    b.wait(
+        "all again",
+        "return document.querySelectorAll('.ev:not(.bad)').length > 0",
+    );
+    scroll_and_settle(
+        &b,
+        "document.querySelector('[data-timeline]').scrollHeight / 2",
+        "all again",
+    );
+    // j through placeholders: every focused row is filled and in place.
+    b.js(
+        "const t = document.querySelector('[data-timeline]'); t.focus()",
+        json!([]),
+    );
+    let keys: Vec<&str> = std::iter::repeat_n("j", 60).collect();
+    b.keys(&keys);
+    let focused = b.js("const r = document.activeElement; return [Number(r.dataset.seq), Number(r.getAttribute('aria-posinset')), Boolean(r.querySelector('.ev-time'))]", json!([]));
+    assert_eq!(focused[0], focused[1], "{focused}");
+    assert_eq!(focused[2], json!(true), "{focused}");
+    b.wait("filled after j", IN_VIEW_FILLED);
+}
+
+/// The first row wholly in the timeline's box: [seq, its top from the box's top].
+const FIRST_IN_VIEW: &str = "const t = document.querySelector('[data-timeline]').getBoundingClientRect();
+     const r = [...document.querySelectorAll('li[data-seq]')].find(r => r.getBoundingClientRect().top >= t.top);
+     return [Number(r.dataset.seq), Math.round(r.getBoundingClientRect().top - t.top)]";
+
+#[test]
+fn an_opened_payload_above_the_view_does_not_move_the_rows_in_view_when_redrawn() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let id = seed_hostile_run(&d, 1000);
+    b.goto(&format!("{}{}", d.url("/"), run_hash("/src/app", &id)));
+    b.wait("the tail", IN_VIEW_FILLED);
+    // Away from the tail, open the payload of the first row in view that has one …
+    scroll_and_settle(
+        &b,
+        "document.querySelector('[data-timeline]').scrollHeight / 2",
+        "the middle",
+    );
+    let seq = b.js(
+        "const t = document.querySelector('[data-timeline]').getBoundingClientRect();
+         const x = [...document.querySelectorAll('.payload-toggle')].find(x => x.getBoundingClientRect().top > t.top);
+         x.click(); x.closest('li').scrollIntoView({block: 'nearest'}); return Number(x.closest('li').dataset.seq)",
+        json!([]),
+    );
+    b.wait(
+        "opened",
+        "return document.querySelectorAll('.ev-payload pre').length === 1",
+    );
+    // … and scroll it 200 px above the view (still within reach).
+    b.js(
+        &format!("const t = document.querySelector('[data-timeline]'); const r = document.querySelector('li[data-seq=\"{seq}\"]');
+         t.scrollTop += r.getBoundingClientRect().bottom - t.getBoundingClientRect().top + 200"),
+        json!([]),
+    );
+    b.wait("settled", IN_VIEW_FILLED);
+    let before = b.js(FIRST_IN_VIEW, json!([]));
+    for zone in ["#zone-relative", "#zone-utc", "#zone-local"] {
+        b.click(zone);
+        b.wait("redrawn and filled", &format!("return document.querySelector('{zone}').getAttribute('aria-pressed') === 'true' && (() => {{ {IN_VIEW_FILLED} }})()"));
+        assert_eq!(b.js(FIRST_IN_VIEW, json!([])), before, "after {zone}");
+        assert_eq!(
+            b.texts(".ev-payload pre").len(),
+            1,
+            "the payload stays open"
+        );
+    }
+}
+
+#[test]
+fn a_time_zone_switch_at_the_tail_with_an_opened_payload_keeps_following() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let id = seed_hostile_run(&d, 1000);
+    b.goto(&format!("{}{}", d.url("/"), run_hash("/src/app", &id)));
+    b.wait("the tail", IN_VIEW_FILLED);
+    // The last payload in view opened, then scrolled back to the bottom:
+    // it is partly above the view.
+    let seq = b.js(
+        "const t = document.querySelector('[data-timeline]'); const b = t.getBoundingClientRect();
+         const x = [...document.querySelectorAll('.payload-toggle')].filter(x => x.getBoundingClientRect().top < b.bottom).pop();
+         x.click(); t.scrollTop = t.scrollHeight; return Number(x.closest('li').dataset.seq)",
+        json!([]),
+    );
+    const AT_BOTTOM: &str = "const t = document.querySelector('[data-timeline]'); return t.scrollTop + t.clientHeight >= t.scrollHeight - 1";
+    b.wait("at the bottom", AT_BOTTOM);
+    b.wait("settled", IN_VIEW_FILLED);
+    let height = format!("return document.querySelector('li[data-seq=\"{seq}\"]').offsetHeight");
+    let opened = b.js(&height, json!([]));
+    let before = b.js(FIRST_IN_VIEW, json!([]));
+    for zone in ["#zone-relative", "#zone-utc", "#zone-local"] {
+        b.click(zone);
+        b.wait("redrawn and filled", &format!("return document.querySelector('{zone}').getAttribute('aria-pressed') === 'true' && (() => {{ {IN_VIEW_FILLED} }})()"));
+        assert_eq!(
+            b.js(FIRST_IN_VIEW, json!([])),
+            before,
+            "the rows in view after {zone}"
+        );
+        assert_eq!(
+            b.js(AT_BOTTOM, json!([])),
+            json!(true),
+            "still at the bottom after {zone}"
+        );
+        assert_eq!(
+            b.js(&height, json!([])),
+            opened,
+            "the opened row after {zone}"
+        );
+    }
+    // Still following: a live event is shown at the bottom, no pill.
+    d.events(&id, vec![ev(5000, "unit.started", Some("live-one"))]);
+    b.wait(
+        "the live row in view",
+        "const r = document.querySelector('li[data-seq=\"1001\"]'); const t = document.querySelector('[data-timeline]');
+         if (!r) return false; const a = r.getBoundingClientRect(), c = t.getBoundingClientRect(); return a.bottom <= c.bottom + 1 && a.top >= c.top",
+    );
+    assert_eq!(
+        b.js(
+            "return document.querySelector('.new-pill').hidden",
+            json!([])
+        ),
+        json!(true)
+    );
+}
+
+/// Resolves after the browser was idle `n` times in a row (each wait
+/// bounded at 500 ms): the timeline's idle fills have run by then.
+const IDLE: &str = "const done = arguments[arguments.length - 1]; let n = 8;
+     const next = () => (n-- > 0 ? requestIdleCallback(next, {timeout: 500}) : done(true)); next();";
+
+#[test]
+fn a_deep_link_live_events_and_a_resize_leave_every_row_in_view_filled_and_in_place() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let id = seed_hostile_run(&d, 3000);
+    // A deep link far from the tail: filled and in view, after a reload too.
+    let url = format!("{}{}&seq=300", d.url("/"), run_hash("/src/app", &id));
+    b.goto(&url);
+    b.wait("seq 300", &target_in_view(300));
+    b.wait("filled", IN_VIEW_FILLED);
+    assert_eq!(b.texts("li[data-seq='300'] .ev-type").len(), 1);
+    b.js("location.reload()", json!([]));
+    b.wait("seq 300 after reload", &target_in_view(300));
+    b.wait("filled after reload", IN_VIEW_FILLED);
+    b.js_async(IDLE, json!([]));
+    b.wait("still in view after idle", &target_in_view(300));
+    // An opened payload, scrolled far away (emptied), the window resized,
+    // then scrolled back just below it.
+    scroll_and_settle(
+        &b,
+        "document.querySelector('[data-timeline]').scrollHeight / 2",
+        "the middle",
+    );
+    let seq = b.js(
+        "const t = document.querySelector('[data-timeline]').getBoundingClientRect();
+         const x = [...document.querySelectorAll('.payload-toggle')].find(x => x.getBoundingClientRect().top > t.top);
+         x.click(); return Number(x.closest('li').dataset.seq)",
+        json!([]),
+    );
+    b.js_async(IDLE, json!([]));
+    let row = format!("document.querySelector('li[data-seq=\"{seq}\"]')");
+    let wide = b.js(&format!("return {row}.offsetHeight"), json!([]));
+    scroll_and_settle(
+        &b,
+        "document.querySelector('[data-timeline]').scrollTop + 4000",
+        "away",
+    );
+    b.js_async(IDLE, json!([]));
+    assert_eq!(
+        b.js(&format!("return {row}.children.length"), json!([])),
+        json!(0),
+        "emptied far away"
+    );
+    b.window_size(800, 900);
+    b.wait("filled after resize", IN_VIEW_FILLED);
+    b.js_async(IDLE, json!([]));
+    b.js(&format!("const t = document.querySelector('[data-timeline]'); t.scrollTop = {row}.offsetTop + {row}.offsetHeight + 200"), json!([]));
+    let before = b.js(FIRST_IN_VIEW, json!([]));
+    b.wait("filled back", IN_VIEW_FILLED);
+    b.js_async(IDLE, json!([]));
+    let narrow = b.js(
+        &format!("return [{row}.offsetHeight, {row}.children.length]"),
+        json!([]),
+    );
+    assert_eq!(
+        narrow[1],
+        json!(3),
+        "the opened row filled again (it was {wide} px high)"
+    );
+    assert_eq!(
+        b.js(FIRST_IN_VIEW, json!([])),
+        before,
+        "refilling the opened row above moved the view"
+    );
+    // Live events while scrolled up (the run is running).
+    b.goto(&format!("{}{}", d.url("/"), run_hash("/src/app", &id)));
+    b.wait("the tail", IN_VIEW_FILLED);
+    scroll_and_settle(
+        &b,
+        "document.querySelector('[data-timeline]').scrollHeight / 3",
+        "a third",
+    );
+    b.js_async(IDLE, json!([]));
+    let before = b.js(FIRST_IN_VIEW, json!([]));
+    d.events(
+        &id,
+        (0..300)
+            .map(|i| ev(4000 + i, "task.completed", Some("<b>late</b>")))
+            .collect(),
+    );
+    b.wait(
+        "the pill",
+        "return !document.querySelector('[data-action=new-events]').hidden",
+    );
+    b.js_async(IDLE, json!([]));
+    assert_eq!(
+        b.js(FIRST_IN_VIEW, json!([])),
+        before,
+        "live events moved the view"
+    );
+    b.wait("filled", IN_VIEW_FILLED);
+    b.click("[data-action=new-events]");
+    b.wait(
+        "the new tail",
+        "return document.querySelector('li[data-seq=\"3300\"]') !== null",
+    );
+    b.wait("filled at the new tail", IN_VIEW_FILLED);
+    assert_no_markup(&b, "live");
+    shot(&b, "review-narrow");
+    b.window_size(1440, 900);
+    b.wait("filled after resize back", IN_VIEW_FILLED);
+}
+
+#[test]
+fn an_attempt_picked_scrolls_to_its_end_with_every_row_in_view_filled() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let id = d.start_run("/src/app", &at(0), 4);
+    let task = |seq: u64| json!({"time": at(seq), "type": "task.completed", "unit": "<img src=x onerror=alert(1)>", "task": seq, "error": if seq % 9 == 0 { Value::from("bad\n</script>") } else { Value::Null }});
+    d.events(&id, (1..=600).map(task).collect());
+    d.post(&format!("/api/runs/{id}/stop"), json!({"at": at(601)}));
+    d.post(&format!("/api/runs/{id}/resume"), json!({"at": at(602)}));
+    d.events(&id, (603..=1200).map(task).collect());
+    d.post(&format!("/api/runs/{id}/stop"), json!({"at": at(1201)}));
+    d.post(&format!("/api/runs/{id}/resume"), json!({"at": at(1202)}));
+    d.events(&id, (1203..=1500).map(task).collect());
+    b.goto(&format!("{}{}", d.url("/"), run_hash("/src/app", &id)));
+    b.wait("the tail", IN_VIEW_FILLED);
+    b.js("const s = document.getElementById('tl-attempt'); s.value = '2'; s.dispatchEvent(new Event('change'))", json!([]));
+    b.wait(
+        "attempt 2's start",
+        "return document.querySelector('li[data-seq]')?.dataset.seq === '602'",
+    );
+    b.wait("filled", IN_VIEW_FILLED);
+    for i in 0..6 {
+        scroll_and_settle(
+            &b,
+            "document.querySelector('[data-timeline]').scrollTop + 3000",
+            &format!("down {i}"),
+        );
+        b.js_async(IDLE, json!([]));
+        b.wait("filled after idle", IN_VIEW_FILLED);
+    }
+    let last = b.js("const r = [...document.querySelectorAll('li.ev[data-seq]')]; return [Number(r[r.length-1].dataset.seq), r.every(x => x.dataset.seq === x.getAttribute('aria-posinset'))]", json!([]));
+    assert_eq!(last, json!([1200, true]));
+    assert_no_markup(&b, "attempt");
+    b.js("const s = document.getElementById('tl-attempt'); s.value = '0'; s.dispatchEvent(new Event('change'))", json!([]));
+    b.wait("filled all", IN_VIEW_FILLED);
+}
+
+#[test]
+fn a_hidden_timeline_fills_no_rows_and_shows_the_same_rows_when_shown_again() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let id = seed_hostile_run(&d, 3000);
+    b.goto(&format!("{}{}", d.url("/"), run_hash("/src/app", &id)));
+    b.wait("the tail", IN_VIEW_FILLED);
+    const FILLED: &str = "return document.querySelectorAll('li.ev > .ev-time').length";
+    scroll_and_settle(
+        &b,
+        "document.querySelector('[data-timeline]').scrollHeight / 2",
+        "the middle",
+    );
+    b.js_async(IDLE, json!([]));
+    let filled = b.js(FILLED, json!([])).as_u64().expect("a count");
+    let rows = b
+        .js(
+            "return document.querySelectorAll('li.ev').length",
+            json!([]),
+        )
+        .as_u64()
+        .expect("a count");
+    assert!(filled < rows, "{filled} of {rows} rows filled before");
+    let before = b.js(FIRST_IN_VIEW, json!([]));
+    // The Insights view hides the timeline (its box is gone): no row is filled.
+    b.click("#tab-insights");
+    b.wait("insights", "return document.querySelector('main').hidden");
+    b.js_async(IDLE, json!([]));
+    assert_eq!(
+        b.js(FILLED, json!([])),
+        json!(filled),
+        "rows filled while hidden"
+    );
+    b.js("history.back()", json!([]));
+    b.wait("back", "return !document.querySelector('main').hidden");
+    b.wait("filled", IN_VIEW_FILLED);
+    b.js_async(IDLE, json!([]));
+    assert_eq!(
+        b.js(FIRST_IN_VIEW, json!([])),
+        before,
+        "the rows in view when shown again"
+    );
+}
+
+#[test]
+fn scrolling_up_into_unfilled_error_rows_keeps_the_rows_in_view_in_place() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let id = seed_hostile_run(&d, 3000);
+    b.goto(&format!(
+        "{}{}&seq=1500",
+        d.url("/"),
+        run_hash("/src/app", &id)
+    ));
+    b.wait("seq 1500", &target_in_view(1500));
+    b.wait("filled", IN_VIEW_FILLED);
+    b.js_async(IDLE, json!([]));
+    for step in [1500, 700, 2100, 400, 3000] {
+        let at = b.js(
+            &format!(
+                "document.querySelector('[data-timeline]').scrollTop -= {step}; {FIRST_IN_VIEW}"
+            ),
+            json!([]),
+        );
+        b.wait("filled", IN_VIEW_FILLED);
+        b.js_async(IDLE, json!([]));
+        assert_eq!(b.js(FIRST_IN_VIEW, json!([])), at, "scrolled up {step} px");
+    }
+    // A fling: many positions, no waiting.
+    for i in 0..30 {
+        b.js(&format!("const t = document.querySelector('[data-timeline]'); t.scrollTop = (t.scrollHeight - t.clientHeight) * {} / 30", (i * 7) % 30), json!([]));
+    }
+    b.js_async(IDLE, json!([]));
+    b.wait("filled after fling", IN_VIEW_FILLED);
+}
+
+#[test]
+fn the_focused_row_keeps_its_content_when_scrolled_far_away_and_redrawn() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let id = seed_hostile_run(&d, 3000);
+    b.goto(&format!(
+        "{}{}&seq=1500",
+        d.url("/"),
+        run_hash("/src/app", &id)
+    ));
+    b.wait("seq 1500", &target_in_view(1500));
+    b.wait("filled", IN_VIEW_FILLED);
+    const FOCUSED: &str = "const r = document.activeElement; return [Number(r.dataset.seq), Boolean(r.querySelector('.ev-time'))]";
+    assert_eq!(b.js(FOCUSED, json!([])), json!([1500, true]));
+    // Scrolled far from it (the wheel, not the keyboard): it keeps its content …
+    b.js(
+        "document.querySelector('[data-timeline]').scrollTop -= 4000",
+        json!([]),
+    );
+    b.wait("filled", IN_VIEW_FILLED);
+    b.js_async(IDLE, json!([]));
+    assert_eq!(
+        b.js(FOCUSED, json!([])),
+        json!([1500, true]),
+        "scrolled away"
+    );
+    // … and gets it back when every row is drawn again (a time zone switch).
+    // … and gets it back when every row is drawn again (a STOP arrives
+    // live: attempts and shading change).
+    let pill = "return !document.querySelector('[data-action=new-events]').hidden";
+    assert_eq!(b.js(pill, json!([])), json!(false));
+    d.post(&format!("/api/runs/{id}/stop"), json!({"at": at(5000)}));
+    b.wait("the STOP counted on the pill", pill);
+    b.wait("filled", IN_VIEW_FILLED);
+    b.js_async(IDLE, json!([]));
+    assert_eq!(b.js(FOCUSED, json!([])), json!([1500, true]), "redrawn");
+    b.keys(&["j"]);
+    b.wait(
+        "j to 1501, filled and in view",
+        &format!(
+            "return {} === 1501 && document.activeElement.querySelector('.ev-time') !== null",
+            FOCUSED_SEQ.trim_start_matches("return ")
+        ),
+    );
+    b.wait("filled", IN_VIEW_FILLED);
+}
+
+#[test]
+fn a_timeline_redrawn_while_hidden_shows_the_same_rows_when_shown_again() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let id = seed_hostile_run(&d, 3000);
+    b.goto(&format!(
+        "{}{}&seq=1500",
+        d.url("/"),
+        run_hash("/src/app", &id)
+    ));
+    b.wait("seq 1500", &target_in_view(1500));
+    b.wait("filled", IN_VIEW_FILLED);
+    // Every payload in reach opened.
+    b.js(
+        "for (const x of document.querySelectorAll('.payload-toggle')) x.click()",
+        json!([]),
+    );
+    b.js_async(IDLE, json!([]));
+    let before = b.js(FIRST_IN_VIEW, json!([]));
+    b.click("#tab-insights");
+    b.wait("insights", "return document.querySelector('main').hidden");
+    d.post(&format!("/api/runs/{id}/stop"), json!({"at": at(5000)}));
+    b.wait("the STOP drawn", "return document.querySelector('li[data-marker=stop]') !== null || !document.querySelector('[data-action=new-events]').hidden");
+    b.js_async(IDLE, json!([]));
+    assert_eq!(b.js("return [...document.querySelectorAll('li.ev')].filter(r => r.style.height === '0px').length", json!([])), json!(0), "rows of no height");
+    b.js("history.back()", json!([]));
+    b.wait("back", "return !document.querySelector('main').hidden");
+    b.wait("filled", IN_VIEW_FILLED);
+    b.js_async(IDLE, json!([]));
+    assert_eq!(
+        b.js(FIRST_IN_VIEW, json!([])),
+        before,
+        "the rows in view when shown again"
+    );
+}

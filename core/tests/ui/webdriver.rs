@@ -305,6 +305,15 @@ impl Browser {
         );
     }
 
+    /// Resizes the browser's window (CSS pixels of its outer size).
+    pub fn window_size(&self, width: u32, height: u32) {
+        self.call(
+            "POST",
+            &self.session_path("/window/rect"),
+            Some(json!({"width": width, "height": height})),
+        );
+    }
+
     /// Whether a JavaScript dialog (alert, confirm) is open.
     pub fn alert_open(&self) -> bool {
         self.try_call("GET", &self.session_path("/alert/text"), None)

@@ -107,6 +107,9 @@ export class Timeline {
     // whose payload is open (kept when the row is emptied and filled again).
     this.filled = new Set();
     this.opened = new Set();
+    // The height of each filled row whose height varies, as last measured
+    // in view (seq → px): a redraw while hidden keeps it (render).
+    this.measured = new Map();
     // A pending fillLater (its idle callback), or 0.
     this.idle = 0;
     this.list = h("ol", { class: "tl-list", "aria-label": "Events in seq order" });
@@ -696,7 +699,22 @@ export class Timeline {
     // A row that had the keyboard gets it back after the redraw.
     const refocus = this.cursor && this.list.contains(document.activeElement) ? this.cursor : 0;
     const events = this.rowEvents();
+    // The rows whose height varies (an error, an opened payload) are drawn
+    // again at the height they have: a placeholder of a collapsed row's
+    // height would move the rows in view (or a reader at the bottom) when
+    // it is filled.
+    // A hidden timeline (no box) measures 0: then the height last measured
+    // in view (updateFill) is kept.
+    this.kept = new Map();
+    for (const el of this.list.children) {
+      if (!el.classList.contains("ev")) continue;
+      const seq = el.dataset.seq;
+      const height = el.style.height || (this.filled.has(el) && this.varies(el) ? el.offsetHeight || this.measured.get(seq) : 0);
+      if (height) this.kept.set(seq, typeof height === "number" ? `${height}px` : height);
+    }
+    this.measured = new Map([...this.kept].map(([seq, px]) => [seq, parseFloat(px)]));
     const { rows, shown } = this.drawRows(events, null);
+    this.kept = null;
     this.shown = shown;
     // The seqs the rows were drawn from (syncRows adds and drops at the ends).
     this.drawnFrom = events.length ? events[0].seq : 0;
@@ -999,6 +1017,7 @@ export class Timeline {
       if (open) this.opened.add(seq);
       else this.opened.delete(seq);
       show(open);
+      this.measure();
     });
     return box;
   }
@@ -1011,7 +1030,10 @@ export class Timeline {
   eventRow(e, time, inStop) {
     const bad = isFailureType(e.type);
     const cls = `ev tone-${eventTone(e.type)}${bad ? " bad" : ""}${inStop ? " in-stop" : ""}${e.seq === this.target ? " target" : ""}${e.error ? " has-error" : ""}`;
-    return h("li", { class: cls, "data-seq": e.seq, "data-type": e.type, "aria-posinset": e.seq, "aria-setsize": this.seen });
+    const row = h("li", { class: cls, "data-seq": e.seq, "data-type": e.type, "aria-posinset": e.seq, "aria-setsize": this.seen });
+    const kept = this.kept?.get(String(e.seq));
+    if (kept) row.style.height = kept;
+    return row;
   }
 
   /** What an event's row shows: the time, the type, the unit and a summary, the error. */
@@ -1064,6 +1086,12 @@ export class Timeline {
     this.filled.delete(row);
   }
 
+  /** Notes the height of the filled rows whose height varies (laid out: idle, or a payload opened). */
+  measure() {
+    if (!this.scroller.clientHeight) return;
+    for (const el of this.filled) if (el.isConnected && this.varies(el)) this.measured.set(el.dataset.seq, el.offsetHeight);
+  }
+
   /** Whether a row's height is its content's, not the fixed one of a collapsed row. */
   varies(row) {
     return row.classList.contains("has-error") || row.classList.contains("expanded");
@@ -1085,7 +1113,9 @@ export class Timeline {
   updateFill({ lazy = false, budget = Infinity } = {}) {
     const kids = this.list.children;
     const n = kids.length;
-    if (!n || !this.scroller.isConnected) return;
+    // A hidden timeline (another view shown: no box) has no rows in view;
+    // its rows all lie at 0 and would every one be filled.
+    if (!n || !this.scroller.isConnected || !this.scroller.clientHeight) return;
     const top = this.scroller.scrollTop;
     const from = top - OVERSCAN;
     const to = top + this.scroller.clientHeight + OVERSCAN;
@@ -1106,15 +1136,21 @@ export class Timeline {
       const el = kids[i];
       const y = el.offsetTop;
       if (y >= to) break;
-      const end = y + el.offsetHeight;
+      const height = el.offsetHeight;
+      const end = y + height;
+      if (this.filled.has(el) && this.varies(el)) this.measured.set(el.dataset.seq, height);
       if (!anchor && end > top) {
         anchor = el;
         anchorTop = y;
       }
       if (this.rows.get(el)?.event) want.set(el, end <= top ? top - end : y >= bottom ? y - bottom : 0);
     }
-    // Read every place and height first, then change the rows.
+    // The row that holds the focus keeps (or gets) its content wherever
+    // it is: the keyboard is never on an empty row.
     const focused = document.activeElement;
+    const held = focused?.closest?.("li[data-seq]");
+    if (held && held.parentElement === this.list && this.rows.get(held)?.event && !want.has(held)) want.set(held, Infinity);
+    // Read every place and height first, then change the rows.
     const drop = [];
     const add = [];
     let moves = false;
@@ -1136,7 +1172,7 @@ export class Timeline {
         later = true;
         break;
       }
-      if (el.classList.contains("has-error") && anchor && el.offsetTop < anchorTop) moves = true;
+      if ((el.classList.contains("has-error") || el.style.height) && anchor && el.offsetTop < anchorTop) moves = true;
       add.push(el);
     }
     if (later) this.fillLater();
@@ -1161,6 +1197,7 @@ export class Timeline {
       const budget = deadline.didTimeout ? 4 : Math.max(2, Math.floor(deadline.timeRemaining()));
       this.updateFill({ budget });
       void this.scroller.scrollHeight;
+      this.measure();
     };
     this.idle =
       typeof requestIdleCallback === "function"
