@@ -1895,6 +1895,12 @@ fn one_selected_unit_links_the_graph_the_gantt_and_the_timeline_and_survives_a_r
         "return !location.hash.includes('unit=') && !document.querySelector('.gantt-row.selected') && !document.querySelector('.node.selected')",
     );
     assert_eq!(b.js(chip_hidden, json!([])), json!(true));
+    // Rows away from the view get their content when the browser is idle
+    // (the timeline is virtualised): wait for a `config` chip to exist.
+    b.wait(
+        "a config chip",
+        "return [...document.querySelectorAll('.ev-unit')].some(c => c.textContent === 'config')",
+    );
     b.js(
         "[...document.querySelectorAll('.ev-unit')].find(c => c.textContent === 'config').click()",
         json!([]),
@@ -3311,4 +3317,57 @@ fn a_timeline_redrawn_while_hidden_shows_the_same_rows_when_shown_again() {
         before,
         "the rows in view when shown again"
     );
+}
+
+#[test]
+fn the_header_wraps_in_a_narrow_window_and_nothing_in_it_overlaps() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let id = d.start_run(
+        "/src/a-repository-with-a-rather-long-path/services/api",
+        &at(0),
+        4,
+    );
+    b.goto(&format!(
+        "{}{}",
+        d.url("/"),
+        run_hash(
+            "/src/a-repository-with-a-rather-long-path/services/api",
+            &id
+        )
+    ));
+    b.wait(
+        "the daemon state",
+        "return document.querySelector('#daemon-state').textContent.length > 0",
+    );
+    // Every pair of the header's parts (and the parts of the picker and
+    // the zone group), and of the timeline's head and toolbar, must not
+    // overlap, and none may leave the window.
+    const OVERLAPS: &str = "
+        const boxes = [...document.querySelectorAll(
+            '.top .brand, .top .views, .top .repo-picker label, .top .repo-picker select, .top .zone, .top #daemon-state, '
+            + '.events-head > *, .toolbar > :not(.sr-only)')]
+          .map(e => [e.className || e.id || e.tagName, e.getBoundingClientRect()]);
+        const bad = [];
+        for (const [n, r] of boxes) if (r.right > innerWidth + 0.5 || r.left < -0.5) bad.push(n + ' leaves the window');
+        for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+          const [a, ra] = boxes[i], [c, rc] = boxes[j];
+          if (ra.width && rc.width && ra.left < rc.right - 0.5 && rc.left < ra.right - 0.5
+              && ra.top < rc.bottom - 0.5 && rc.top < ra.bottom - 0.5) bad.push(a + ' overlaps ' + c);
+        }
+        return bad;";
+    for width in [1440u32, 1100, 900, 800] {
+        b.window_size(width, 900);
+        b.wait(
+            "the window's width",
+            &format!("return Math.abs(window.outerWidth - {width}) < 2 || innerWidth <= {width}"),
+        );
+        let bad = b.js(OVERLAPS, json!([]));
+        assert_eq!(bad, json!([]), "at {width} px");
+        if width == 800 {
+            shot(&b, "narrow-header");
+        }
+    }
+    b.window_size(1440, 900);
 }
