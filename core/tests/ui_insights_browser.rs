@@ -13,14 +13,13 @@
 mod webdriver;
 
 use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
 use std::sync::Mutex;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use otto_hooks_core::daemon::{ServerOptions, serve};
 use serde_json::{Value, json};
-use webdriver::Browser;
+use webdriver::{Browser, assert_accessible, browser, shot};
 
 const TOKEN: &str = "ui-insights-token-0123456789";
 
@@ -136,49 +135,6 @@ impl Drop for Daemon {
             let _ = t.join();
         }
     }
-}
-
-/// The browser, or None (after one line) when it is not installed outside CI.
-fn browser() -> Option<Browser> {
-    match webdriver::find_browser() {
-        Ok((driver, chromium)) => Some(Browser::start(&driver, &chromium)),
-        Err(why) => {
-            let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-            assert!(!ci, "CI=true and the UI tests cannot run: {why}");
-            eprintln!("skipped: {why}");
-            None
-        }
-    }
-}
-
-fn shot(browser: &Browser, name: &str) {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/ui-shots");
-    browser.screenshot(&dir.join(format!("{name}.png")));
-}
-
-/// axe-core (vendored for the tests) finds no serious or critical violation.
-fn assert_accessible(b: &Browser, screen: &str) {
-    static AXE: &str = include_str!("ui/axe/axe.min.js");
-    b.js(AXE, json!([]));
-    let found = b.js_async(
-        "const done = arguments[arguments.length - 1];
-         axe.run(document, {resultTypes: ['violations']}).then(
-           r => done(r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
-                  nodes: v.nodes.slice(0, 3).map(n => n.target.join(' ') + ' :: ' + n.failureSummary)}))),
-           e => done([{id: 'axe-error', impact: 'critical', help: String(e), nodes: []}]));",
-        json!([]),
-    );
-    let bad: Vec<&Value> = found
-        .as_array()
-        .expect("axe results")
-        .iter()
-        .filter(|v| v["impact"] == "serious" || v["impact"] == "critical")
-        .collect();
-    assert!(
-        bad.is_empty(),
-        "{screen}: serious or critical accessibility violations:\n{}",
-        serde_json::to_string_pretty(&bad).unwrap_or_default()
-    );
 }
 
 /// Six runs of /src/app — two 9–10 days ago (the 7-day window's previous

@@ -63,6 +63,25 @@ pub fn open(path: &std::path::Path) -> Result<Connection> {
         .map_err(|e| InsightError::failed(e.to_string()))
 }
 
+/// The scope's start window as stored-time text bounds `(from, to)`, for
+/// `started_at >= from AND started_at < to` on history.db or PostgreSQL:
+/// stored times are fixed-width text, so text order is time order.
+pub(super) fn stored_time_bounds(scope: &Scope) -> Result<(String, String)> {
+    let at = |secs: i64| {
+        format_time(otto_hooks_plugin_api::Timestamp::from_secs(secs))
+            .map_err(|e| InsightError::bad_input(e.to_string()))
+    };
+    let from = match scope.from {
+        Some(f) => at(f.max(0))?,
+        None => String::new(),
+    };
+    let to = match scope.to {
+        Some(t) => at(t.clamp(0, 253_402_300_799))?,
+        None => "~".to_owned(),
+    };
+    Ok((from, to))
+}
+
 impl<'c> HistorySource<'c> {
     /// The history behind `conn` (the file `path`).
     pub fn new(conn: &'c Connection, path: impl Into<String>) -> Self {
@@ -95,26 +114,9 @@ impl<'c> HistorySource<'c> {
         Ok(out)
     }
 
-    fn time_bounds(scope: &Scope) -> Result<(String, String)> {
-        let at = |secs: i64| {
-            format_time(otto_hooks_plugin_api::Timestamp::from_secs(secs))
-                .map_err(|e| InsightError::bad_input(e.to_string()))
-        };
-        // Stored times are fixed-width text: text order is time order.
-        let from = match scope.from {
-            Some(f) => at(f.max(0))?,
-            None => String::new(),
-        };
-        let to = match scope.to {
-            Some(t) => at(t.clamp(0, 253_402_300_799))?,
-            None => "~".to_owned(),
-        };
-        Ok((from, to))
-    }
-
     /// The runs of `scope`, by id.
     fn runs_by_id(&self, scope: &Scope) -> Result<HashMap<String, RunRecord>> {
-        let (from, to) = Self::time_bounds(scope)?;
+        let (from, to) = stored_time_bounds(scope)?;
         let mut stmt = self.conn.prepare(
             "SELECT id, COALESCE(project, repo_path), started_at, completed_at, status
              FROM runs WHERE started_at >= ?1 AND started_at < ?2",
@@ -302,7 +304,7 @@ impl HistorySource<'_> {
         use sha2::Digest;
         let err = |e: rusqlite::Error| format!("cannot read history.db: {e}");
         let _snapshot = self.conn.unchecked_transaction().map_err(err)?;
-        let (from, to) = Self::time_bounds(scope).map_err(|e| e.message)?;
+        let (from, to) = stored_time_bounds(scope).map_err(|e| e.message)?;
         let lo_key = day_key(&from).unwrap_or(i64::MIN);
         let hi_key = day_key(&to).unwrap_or(i64::MAX);
         let lo = if lo_key == i64::MIN {
@@ -769,7 +771,7 @@ impl Source for HistorySource<'_> {
 
     fn executions(&self, scope: &Scope, task: Option<&str>) -> Result<Vec<Execution>> {
         let runs = self.runs_by_id(scope)?;
-        let (from, to) = Self::time_bounds(scope)?;
+        let (from, to) = stored_time_bounds(scope)?;
         if self.summary {
             // The window's runs on their start index, each run's units on
             // the summary's `(run_id, unit)` key: ten rows a run.
@@ -808,7 +810,7 @@ impl Source for HistorySource<'_> {
         // One read transaction: the runs and their units of one moment.
         let _snapshot = self.conn.unchecked_transaction()?;
         let runs = self.runs_by_id(scope)?;
-        let (from, to) = Self::time_bounds(scope)?;
+        let (from, to) = stored_time_bounds(scope)?;
         let mut frame = Frame::default();
         let mut index: FastMap<String, (u32, u32, bool)> = FastMap::default();
         for (id, record) in runs {

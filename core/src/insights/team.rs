@@ -9,9 +9,9 @@ use std::collections::HashMap;
 use otto_hooks_plugin_api::TaskStatus;
 use otto_hooks_postgres::PgHistory;
 use otto_hooks_postgres::insights::{InsightRun, UnitEnd, UnitEvent};
-use otto_hooks_sqlite::time::{format_time, parse_time};
+use otto_hooks_sqlite::time::parse_time;
 
-use super::recorded::Fold;
+use super::recorded::{Fold, stored_time_bounds};
 use super::{Execution, HistoryQuery, InsightError, Result, RunRecord, RunTasks, Scope, Source};
 use crate::run_ref::{self, RunSpec};
 
@@ -57,26 +57,9 @@ impl<'a> TeamSource<'a> {
         TeamSource { db }
     }
 
-    /// The scope's start window in the stored time form.
-    fn time_bounds(scope: &Scope) -> Result<(String, String)> {
-        let at = |secs: i64| {
-            format_time(otto_hooks_plugin_api::Timestamp::from_secs(secs))
-                .map_err(|e| InsightError::bad_input(e.to_string()))
-        };
-        let from = match scope.from {
-            Some(f) => at(f.max(0))?,
-            None => String::new(),
-        };
-        let to = match scope.to {
-            Some(t) => at(t.clamp(0, 253_402_300_799))?,
-            None => "~".to_owned(),
-        };
-        Ok((from, to))
-    }
-
     /// The runs of `scope`, by id.
     fn runs_by_id(&self, scope: &Scope) -> Result<HashMap<String, RunRecord>> {
-        let (from, to) = Self::time_bounds(scope)?;
+        let (from, to) = stored_time_bounds(scope)?;
         Ok(self
             .db
             .insight_runs(&from, &to)
@@ -155,7 +138,7 @@ impl Source for TeamSource<'_> {
 
     fn executions(&self, scope: &Scope, task: Option<&str>) -> Result<Vec<Execution>> {
         let runs = self.runs_by_id(scope)?;
-        let (from, to) = Self::time_bounds(scope)?;
+        let (from, to) = stored_time_bounds(scope)?;
         fold(self.db, &runs, |db, f| {
             db.each_unit_event_in(&from, &to, task, f)
         })

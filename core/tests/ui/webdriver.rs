@@ -366,3 +366,49 @@ fn decode_base64(text: &str) -> Vec<u8> {
     }
     out
 }
+
+/// The browser, or None (after one line) when it is not installed outside
+/// CI; under `CI=true` (or `CI=1`) a missing browser fails the test.
+pub fn browser() -> Option<Browser> {
+    match find_browser() {
+        Ok((driver, chromium)) => Some(Browser::start(&driver, &chromium)),
+        Err(why) => {
+            let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+            assert!(!ci, "CI=true and the UI tests cannot run: {why}");
+            eprintln!("skipped: {why}");
+            None
+        }
+    }
+}
+
+/// Saves a screenshot as `target/ui-shots/<name>.png`.
+pub fn shot(browser: &Browser, name: &str) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/ui-shots");
+    browser.screenshot(&dir.join(format!("{name}.png")));
+}
+
+/// Runs axe-core (vendored in `tests/ui/axe/`, for the tests only) on the
+/// page; panics on any serious or critical violation, naming them.
+pub fn assert_accessible(b: &Browser, screen: &str) {
+    static AXE: &str = include_str!("axe/axe.min.js");
+    b.js(AXE, json!([]));
+    let found = b.js_async(
+        "const done = arguments[arguments.length - 1];
+         axe.run(document, {resultTypes: ['violations']}).then(
+           r => done(r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                  nodes: v.nodes.slice(0, 3).map(n => n.target.join(' ') + ' :: ' + n.failureSummary)}))),
+           e => done([{id: 'axe-error', impact: 'critical', help: String(e), nodes: []}]));",
+        json!([]),
+    );
+    let bad: Vec<&Value> = found
+        .as_array()
+        .expect("axe results")
+        .iter()
+        .filter(|v| v["impact"] == "serious" || v["impact"] == "critical")
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "{screen}: serious or critical accessibility violations:\n{}",
+        serde_json::to_string_pretty(&bad).unwrap_or_default()
+    );
+}
