@@ -36,22 +36,32 @@ fn position(tx: &str, id: i64) -> Result<FeedPosition> {
 
 /// Up to `limit` events after `after`, in `(tx, id)` order, of ended
 /// transactions only.
+///
+/// The horizon is read once and both statements use it: were each to take
+/// its own, a transaction ending between them would make the first hold
+/// its events back and the second see nothing held back, and a follower
+/// told "not waiting" would never read them.
 pub(crate) fn feed_after(
     c: &mut impl GenericClient,
     after: FeedPosition,
     limit: u32,
 ) -> Result<FeedPage> {
     let limit = limit.max(1) as usize;
+    let horizon: String = c
+        .query_one(&format!("SELECT {STABLE}::TEXT"), &[])
+        .map_err(pg)?
+        .get(0);
     let tx = after.tx.to_string();
-    // One statement, one snapshot: the horizon and the rows agree.
+    // Every transaction below the horizon has ended: its events are visible
+    // to this statement, whatever its own snapshot.
     let rows = c
         .query(
             &format!(
                 "SELECT tx::TEXT, {EVENT_COLUMNS} FROM events \
-                 WHERE (tx, id) > ($1::TEXT::xid8, $2) AND tx < {STABLE} \
-                 ORDER BY tx, id LIMIT $3"
+                 WHERE (tx, id) > ($1::TEXT::xid8, $2) AND tx < $3::TEXT::xid8 \
+                 ORDER BY tx, id LIMIT $4"
             ),
-            &[&tx, &after.id, &(limit as i64 + 1)],
+            &[&tx, &after.id, &horizon, &(limit as i64 + 1)],
         )
         .map_err(pg)?;
     let mut events = Vec::with_capacity(rows.len());
@@ -65,13 +75,13 @@ pub(crate) fn feed_after(
     let waiting = if has_more {
         false
     } else {
+        // Anything at or past the horizon — stored by a transaction that
+        // was open at the first read, or has ended since — is read again.
         let from = events.last().map_or(after, |(p, _)| *p);
         c.query_one(
-            &format!(
-                "SELECT EXISTS (SELECT 1 FROM events \
-                 WHERE (tx, id) > ($1::TEXT::xid8, $2) AND tx >= {STABLE})"
-            ),
-            &[&from.tx.to_string(), &from.id],
+            "SELECT EXISTS (SELECT 1 FROM events \
+             WHERE (tx, id) > ($1::TEXT::xid8, $2) AND tx >= $3::TEXT::xid8)",
+            &[&from.tx.to_string(), &from.id, &horizon],
         )
         .map_err(pg)?
         .get(0)
