@@ -2,92 +2,29 @@
 //! history.db in a temporary directory.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use otto_hooks_core::daemon::{Schedule, ServerOptions, serve};
+use otto_hooks_core::daemon::{Schedule, ServerOptions};
 use otto_hooks_sqlite::{EventFilter, HistoryDb, Options};
 use serde_json::{Value, json};
 
-const TOKEN: &str = "test-token-0123456789";
+#[path = "support/served.rs"]
+mod served;
+use served::{Served as Daemon, TOKEN, reply};
 
-/// A daemon serving a fresh history.db until dropped or stopped.
-struct Daemon {
-    addr: SocketAddr,
-    db_path: PathBuf,
-    agent: ureq::Agent,
-    stop: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
-    thread: Mutex<Option<JoinHandle<Result<(), String>>>>,
-    _dir: tempfile::TempDir,
+/// The run calls these tests make often.
+trait Runs {
+    /// Starts a run: its id.
+    fn start_run(&self, body: Value) -> String;
+    /// The run `id` as the API shows it.
+    fn run(&self, id: &str) -> Value;
 }
 
-impl Daemon {
-    fn start() -> Daemon {
-        Daemon::start_with(|_| {})
-    }
-
-    fn start_with(configure: impl FnOnce(&mut ServerOptions)) -> Daemon {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let db_path = dir.path().join("history.db");
-        let mut options = ServerOptions::new(&db_path, TOKEN);
-        configure(&mut options);
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            serve(options, listener, async move {
-                let _ = rx.await;
-            })
-        });
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(60)))
-            .build()
-            .into();
-        Daemon {
-            addr,
-            db_path,
-            agent,
-            stop: Mutex::new(Some(tx)),
-            thread: Mutex::new(Some(thread)),
-            _dir: dir,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn get(&self, path: &str) -> (u16, Value) {
-        let resp = self.agent.get(&self.url(path)).call().expect("GET");
-        reply(resp)
-    }
-
-    /// POSTs `body` with the token and any extra headers.
-    fn post_with(&self, path: &str, body: &[u8], headers: &[(&str, &str)]) -> (u16, Value) {
-        let mut req = self
-            .agent
-            .post(&self.url(path))
-            .header("Content-Type", "application/json");
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        reply(req.send(body).expect("POST"))
-    }
-
-    fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let auth = format!("Bearer {TOKEN}");
-        self.post_with(
-            path,
-            body.to_string().as_bytes(),
-            &[("Authorization", &auth)],
-        )
-    }
-
+impl Runs for Daemon {
     fn start_run(&self, body: Value) -> String {
         let (status, reply) = self.post("/api/runs", &body);
         assert_eq!(status, 201, "{reply}");
@@ -99,36 +36,6 @@ impl Daemon {
         assert_eq!(status, 200, "{run}");
         run
     }
-
-    /// Stops the server and waits for `serve` to return.
-    fn shutdown(&self) -> Result<(), String> {
-        if let Some(tx) = self.stop.lock().expect("stop lock").take() {
-            let _ = tx.send(());
-        }
-        let thread = self.thread.lock().expect("thread lock").take();
-        match thread {
-            Some(t) => t.join().expect("serve thread"),
-            None => Ok(()),
-        }
-    }
-
-    /// Opens the database directly (after shutdown).
-    fn open_db(&self) -> HistoryDb {
-        HistoryDb::open(&self.db_path, &Options::default()).expect("open history.db")
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.shutdown();
-    }
-}
-
-fn reply(mut resp: ureq::http::Response<ureq::Body>) -> (u16, Value) {
-    let status = resp.status().as_u16();
-    let text = resp.body_mut().read_to_string().unwrap_or_default();
-    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    (status, value)
 }
 
 fn run_body(repo: &str) -> Value {
@@ -194,7 +101,7 @@ fn a_token_in_any_field_is_neither_stored_nor_echoed_in_an_error() {
     }
     daemon.shutdown().expect("clean shutdown");
     for suffix in ["", "-wal"] {
-        let path = PathBuf::from(format!("{}{suffix}", daemon.db_path.display()));
+        let path = PathBuf::from(format!("{}{suffix}", daemon.db_path().display()));
         if let Ok(bytes) = std::fs::read(&path) {
             assert!(
                 !bytes.windows(token.len()).any(|w| w == token.as_bytes()),
@@ -299,7 +206,7 @@ fn bad_writes_are_refused_with_their_code_and_store_nothing() {
     let id = daemon.start_run(run_body("/src/app"));
     let events = format!("/api/runs/{id}/events");
     let auth = format!("Bearer {TOKEN}");
-    let host = daemon.addr.to_string();
+    let host = daemon.addr().to_string();
 
     assert_refused(
         daemon.post_with(
@@ -356,11 +263,11 @@ fn bad_writes_are_refused_with_their_code_and_store_nothing() {
     // DNS rebinding: the right address, a foreign name.
     assert_refused(
         raw(
-            daemon.addr,
+            daemon.addr(),
             &format!(
                 "POST {events} HTTP/1.1\r\nHost: evil.example:{}\r\nAuthorization: {auth}\r\n\
                  Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                daemon.addr.port(),
+                daemon.addr().port(),
                 body.len()
             ),
         ),
@@ -369,10 +276,10 @@ fn bad_writes_are_refused_with_their_code_and_store_nothing() {
     );
     assert_refused(
         raw(
-            daemon.addr,
+            daemon.addr(),
             &format!(
                 "GET /api/history/runs HTTP/1.1\r\nHost: evil.example:{}\r\nConnection: close\r\n\r\n",
-                daemon.addr.port()
+                daemon.addr().port()
             ),
         ),
         403,
@@ -381,7 +288,7 @@ fn bad_writes_are_refused_with_their_code_and_store_nothing() {
     // Over the cap, announced: refused before the body is read.
     assert_refused(
         raw(
-            daemon.addr,
+            daemon.addr(),
             &format!(
                 "POST {events} HTTP/1.1\r\nHost: {host}\r\nAuthorization: {auth}\r\n\
                  Content-Length: 10000000\r\nConnection: close\r\n\r\n"
@@ -395,7 +302,7 @@ fn bad_writes_are_refused_with_their_code_and_store_nothing() {
     assert!(big.len() > 64 * 1024);
     let mut reader = big.as_bytes();
     let chunked = daemon
-        .agent
+        .agent()
         .post(&daemon.url(&events))
         .header("Authorization", &auth)
         .send(ureq::SendBody::from_reader(&mut reader))
@@ -714,7 +621,7 @@ fn health_unknown_routes_and_methods() {
     assert_eq!(health["status"], "ok");
     assert_eq!(health["runs"], 1);
     assert_eq!(health["pid"], std::process::id());
-    assert_eq!(health["port"], daemon.addr.port());
+    assert_eq!(health["port"], daemon.addr().port());
     assert!(health["version"].is_string() && health["uptime_seconds"].is_u64());
     assert!(health["database"].as_str().unwrap().ends_with("history.db"));
     assert!(health["events_per_second"].is_number());
@@ -759,7 +666,7 @@ struct SseReader {
 
 impl SseReader {
     fn open(daemon: &Daemon, path: &str, last_event_id: Option<&str>) -> SseReader {
-        let mut req = daemon.agent.get(&daemon.url(path));
+        let mut req = daemon.agent().get(&daemon.url(path));
         if let Some(id) = last_event_id {
             req = req.header("Last-Event-ID", id);
         }
@@ -932,7 +839,7 @@ fn shutdown_ends_streams_and_keeps_every_acknowledged_event_with_the_wal_truncat
                             break;
                         }
                         let sent = d
-                            .agent
+                            .agent()
                             .post(&agent_url)
                             .header("Authorization", &auth)
                             .send(batch(b * 50, 50).to_string().as_bytes());
@@ -957,7 +864,7 @@ fn shutdown_ends_streams_and_keeps_every_acknowledged_event_with_the_wal_truncat
     // The open stream ended (after what was already in flight).
     while stream.next().is_some() {}
 
-    let wal = PathBuf::from(format!("{}-wal", daemon.db_path.display()));
+    let wal = PathBuf::from(format!("{}-wal", daemon.db_path().display()));
     assert!(
         std::fs::metadata(&wal).map_or(true, |m| m.len() == 0),
         "WAL truncated at shutdown"
@@ -1005,21 +912,21 @@ fn closed_by_server(tcp: &mut TcpStream) -> bool {
 fn idle_and_stalled_connections_are_closed_after_the_header_timeout() {
     let daemon = Daemon::start_with(|o| o.limits.header_timeout = Duration::from_millis(500));
     // Never sends a byte.
-    let mut idle = TcpStream::connect(daemon.addr).expect("connect");
+    let mut idle = TcpStream::connect(daemon.addr()).expect("connect");
     // Sends half a header and stalls (slowloris).
-    let mut stalled = TcpStream::connect(daemon.addr).expect("connect");
+    let mut stalled = TcpStream::connect(daemon.addr()).expect("connect");
     write!(
         stalled,
         "GET /api/health HTTP/1.1\r\nHost: {}\r\n",
-        daemon.addr
+        daemon.addr()
     )
     .expect("write");
     // Keeps the connection alive after one request, then goes quiet.
-    let mut kept = TcpStream::connect(daemon.addr).expect("connect");
+    let mut kept = TcpStream::connect(daemon.addr()).expect("connect");
     write!(
         kept,
         "GET /api/health HTTP/1.1\r\nHost: {}\r\n\r\n",
-        daemon.addr
+        daemon.addr()
     )
     .expect("write");
     let mut first = [0u8; 12];
@@ -1038,7 +945,7 @@ fn idle_and_stalled_connections_are_closed_after_the_header_timeout() {
         closed_by_server(&mut stalled),
         "a stalled header stayed open"
     );
-    assert_eq!(raw_health(daemon.addr).as_deref(), Ok("HTTP/1.1 200 OK"));
+    assert_eq!(raw_health(daemon.addr()).as_deref(), Ok("HTTP/1.1 200 OK"));
 }
 
 #[test]
@@ -1048,14 +955,14 @@ fn connections_over_the_cap_get_503_at_once_and_health_answers_when_they_go() {
         o.limits.header_timeout = Duration::from_secs(5);
     });
     let held: Vec<TcpStream> = (0..8)
-        .map(|_| TcpStream::connect(daemon.addr).expect("connect"))
+        .map(|_| TcpStream::connect(daemon.addr()).expect("connect"))
         .collect();
     // Once the server has accepted all eight (how soon depends on the
     // machine's load: polled, not slept), the ninth is refused at once.
     // The header timeout is long enough that the eight are still held.
     let deadline = Instant::now() + Duration::from_secs(4);
     let status = loop {
-        let status = raw_health(daemon.addr).expect("an answer, not a hang");
+        let status = raw_health(daemon.addr()).expect("an answer, not a hang");
         if status.starts_with("HTTP/1.1 503") || Instant::now() > deadline {
             break status;
         }
@@ -1065,7 +972,7 @@ fn connections_over_the_cap_get_503_at_once_and_health_answers_when_they_go() {
     // The idle eight are closed by the header timeout; health answers again.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        match raw_health(daemon.addr) {
+        match raw_health(daemon.addr()) {
             Ok(s) if s == "HTTP/1.1 200 OK" => break,
             other if Instant::now() > deadline => panic!("health never answered: {other:?}"),
             _ => std::thread::sleep(Duration::from_millis(100)),
@@ -1088,14 +995,14 @@ fn eleven_hundred_idle_sockets_never_silence_the_daemon() {
     let daemon = Daemon::start_with(|o| o.limits.header_timeout = Duration::from_secs(2));
     let mut idle = Vec::new();
     for _ in 0..1100 {
-        match TcpStream::connect(daemon.addr) {
+        match TcpStream::connect(daemon.addr()) {
             Ok(tcp) => idle.push(tcp),
             Err(e) => panic!("could only open {} sockets: {e}", idle.len()),
         }
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        match raw_health(daemon.addr) {
+        match raw_health(daemon.addr()) {
             Ok(s) if s == "HTTP/1.1 200 OK" => break,
             other if Instant::now() > deadline => panic!("health never answered: {other:?}"),
             _ => std::thread::sleep(Duration::from_millis(100)),
@@ -1198,14 +1105,14 @@ fn repos_refuses_query_parameters_it_does_not_know() {
 #[test]
 fn the_web_ui_is_served_with_a_strict_content_security_policy() {
     let d = Daemon::start();
-    let port = d.addr.port();
+    let port = d.addr().port();
     for host in [
         format!("127.0.0.1:{port}"),
         format!("localhost:{port}"),
         format!("[::1]:{port}"),
     ] {
         let (head, body) = raw_text(
-            d.addr,
+            d.addr(),
             &format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
         );
         assert!(head.starts_with("http/1.1 200"), "{host}: {head}");
@@ -1229,14 +1136,14 @@ fn the_web_ui_is_served_with_a_strict_content_security_policy() {
     }
     // Assets: the right type, the same headers; unknown files are 404.
     let (head, body) = raw_text(
-        d.addr,
+        d.addr(),
         &format!("GET /ui/app.js HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"),
     );
     assert!(head.contains("content-type: text/javascript"), "{head}");
     assert!(head.contains("x-content-type-options: nosniff"), "{head}");
     assert!(body.contains("import"), "{body}");
     let (head, _) = raw_text(
-        d.addr,
+        d.addr(),
         &format!(
             "GET /ui/vendor/d3.v7.9.2.min.js HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
         ),
@@ -1248,7 +1155,7 @@ fn the_web_ui_is_served_with_a_strict_content_security_policy() {
         .expect("an etag")
         .to_owned();
     let (head, body) = raw_text(
-        d.addr,
+        d.addr(),
         &format!(
             "GET /ui/vendor/d3.v7.9.2.min.js HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nIf-None-Match: {etag}\r\nConnection: close\r\n\r\n"
         ),
@@ -1266,10 +1173,10 @@ fn the_web_ui_is_served_with_a_strict_content_security_policy() {
 fn the_web_ui_obeys_the_host_rule() {
     let d = Daemon::start();
     let (status, reply) = raw(
-        d.addr,
+        d.addr(),
         &format!(
             "GET / HTTP/1.1\r\nHost: evil.example:{}\r\nConnection: close\r\n\r\n",
-            d.addr.port()
+            d.addr().port()
         ),
     );
     assert_refused((status, reply), 403, "FORBIDDEN");
@@ -1301,9 +1208,9 @@ fn unknown_query_parameters_are_refused_not_ignored() {
 fn every_ui_file_goes_gzipped_to_clients_that_accept_it_and_unpacks_to_the_same_bytes() {
     use std::io::Read as _;
     let d = Daemon::start();
-    let port = d.addr.port();
+    let port = d.addr().port();
     let ask = |path: &str, extra: &str| {
-        let mut stream = TcpStream::connect(d.addr).expect("connect");
+        let mut stream = TcpStream::connect(d.addr()).expect("connect");
         stream
             .set_read_timeout(Some(std::time::Duration::from_secs(30)))
             .expect("timeout");
@@ -1716,7 +1623,7 @@ fn a_new_run_is_announced_on_the_all_runs_stream_before_its_first_event() {
 
 /// Reads a GET's status, headers and body as text.
 fn get_text(d: &Daemon, path: &str) -> (u16, ureq::http::HeaderMap, String) {
-    let mut resp = d.agent.get(&d.url(path)).call().expect("GET");
+    let mut resp = d.agent().get(&d.url(path)).call().expect("GET");
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let text = resp
@@ -1851,7 +1758,7 @@ fn measure_the_ndjson_export_of_a_million_events() {
     };
     let started = Instant::now();
     let resp = daemon
-        .agent
+        .agent()
         .get(&daemon.url("/api/history/runs/run_big/events.ndjson"))
         .call()
         .expect("GET");

@@ -4,101 +4,14 @@
 //! PostgreSQL; a failure under CI=true).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::{SocketAddr, TcpListener};
-use std::thread::JoinHandle;
-use std::time::Duration;
-
-use otto_hooks_core::daemon::{ServerOptions, serve};
+use otto_hooks_postgres::PgHistory;
 use otto_hooks_postgres::test_cluster::TestCluster;
-use otto_hooks_postgres::{PgHistory, PgTarget};
-use otto_hooks_sqlite::{HistoryStore, all_events};
+use otto_hooks_sqlite::all_events;
 use serde_json::{Value, json};
 
-const TOKEN: &str = "test-token-0123456789";
-
-struct Daemon {
-    addr: SocketAddr,
-    agent: ureq::Agent,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<Result<(), String>>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Daemon {
-    /// A daemon whose store is the PostgreSQL database `target`.
-    fn start(target: &PgTarget) -> Daemon {
-        let dir = tempfile::tempdir().unwrap();
-        let mut options = ServerOptions::new(dir.path().join("unused.db"), TOKEN);
-        let target = target.clone();
-        options.open_store = Some(Box::new(move || {
-            PgHistory::open(target)
-                .map(|db| Box::new(db) as Box<dyn HistoryStore>)
-                .map_err(|e| e.to_string())
-        }));
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            serve(options, listener, async move {
-                let _ = rx.await;
-            })
-        });
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(60)))
-            .build()
-            .into();
-        Daemon {
-            addr,
-            agent,
-            stop: Some(tx),
-            thread: Some(thread),
-            _dir: dir,
-        }
-    }
-
-    fn get(&self, path: &str) -> (u16, Value) {
-        let resp = self
-            .agent
-            .get(&format!("http://{}{path}", self.addr))
-            .call()
-            .unwrap();
-        reply(resp)
-    }
-
-    fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let resp = self
-            .agent
-            .post(&format!("http://{}{path}", self.addr))
-            .header("Content-Type", "application/json")
-            .header("Authorization", &format!("Bearer {TOKEN}"))
-            .send(body.to_string().as_bytes())
-            .unwrap();
-        reply(resp)
-    }
-
-    fn shutdown(&mut self) -> Result<(), String> {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        self.thread.take().map_or(Ok(()), |t| t.join().unwrap())
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.shutdown();
-    }
-}
-
-fn reply(mut resp: ureq::http::Response<ureq::Body>) -> (u16, Value) {
-    let status = resp.status().as_u16();
-    let text = resp.body_mut().read_to_string().unwrap_or_default();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
+#[path = "support/served.rs"]
+mod served;
+use served::Served;
 
 fn batch(writer: usize, from: usize, n: usize) -> Value {
     json!({"events": (from..from + n).map(|i| json!({
@@ -116,8 +29,8 @@ fn two_daemons_on_one_database_share_a_run_with_contiguous_seq() {
         return;
     };
     let target = cluster.fresh_database();
-    let mut a = Daemon::start(&target);
-    let mut b = Daemon::start(&target);
+    let a = Served::on_postgres(&target);
+    let b = Served::on_postgres(&target);
     let (status, started) = a.post(
         "/api/runs",
         &json!({"repo_path": "/src/team", "parallelism": 2, "total_units": 3}),

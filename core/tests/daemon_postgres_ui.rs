@@ -12,121 +12,28 @@
 //! Skipped with one line without PostgreSQL; a failure under CI=true.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener};
-use std::thread::JoinHandle;
-use std::time::Duration;
-
-use otto_hooks_core::daemon::{ServerOptions, serve};
 use otto_hooks_plugin_api::Timestamp;
+use otto_hooks_postgres::PgHistory;
 use otto_hooks_postgres::test_cluster::TestCluster;
-use otto_hooks_postgres::{PgHistory, PgTarget};
 use otto_hooks_sqlite::{HistoryStore, NewEvent, NewRun};
 use serde_json::{Value, json};
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
 
-const TOKEN: &str = "test-token-0123456789";
+#[path = "support/served.rs"]
+mod served;
+use served::Served;
 
-struct Daemon {
-    addr: SocketAddr,
-    agent: ureq::Agent,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<Result<(), String>>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Daemon {
-    fn start(target: &PgTarget) -> Daemon {
-        let dir = tempfile::tempdir().unwrap();
-        let mut options = ServerOptions::new(dir.path().join("unused.db"), TOKEN);
-        let target = target.clone();
-        options.open_store = Some(Box::new(move || {
-            PgHistory::open(target)
-                .map(|db| Box::new(db) as Box<dyn HistoryStore>)
-                .map_err(|e| e.to_string())
-        }));
-        Self::serve(options, dir)
+/// The all-runs stream of `daemon`, resumed after `last_event_id` if any.
+fn open_stream(daemon: &Served, last_event_id: Option<&str>) -> Stream {
+    let mut req = daemon.agent().get(&daemon.url("/api/stream"));
+    if let Some(id) = last_event_id {
+        req = req.header("Last-Event-ID", id);
     }
-
-    /// A daemon on the history.db at `path`.
-    fn start_sqlite(path: &std::path::Path) -> Daemon {
-        let dir = tempfile::tempdir().unwrap();
-        Self::serve(ServerOptions::new(path.to_path_buf(), TOKEN), dir)
-    }
-
-    fn serve(options: ServerOptions, dir: tempfile::TempDir) -> Daemon {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            serve(options, listener, async move {
-                let _ = rx.await;
-            })
-        });
-        // Every call, a stream's reading included, ends within a minute.
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(60)))
-            .build()
-            .into();
-        Daemon {
-            addr,
-            agent,
-            stop: Some(tx),
-            thread: Some(thread),
-            _dir: dir,
-        }
-    }
-
-    fn post(&self, path: &str, body: &Value) -> Value {
-        let mut resp = self
-            .agent
-            .post(&format!("http://{}{path}", self.addr))
-            .header("Content-Type", "application/json")
-            .header("Authorization", &format!("Bearer {TOKEN}"))
-            .send(body.to_string().as_bytes())
-            .unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.body_mut().read_to_string().unwrap();
-        assert!(status == 200 || status == 201, "{path}: {status} {text}");
-        serde_json::from_str(&text).unwrap()
-    }
-
-    fn get(&self, path: &str) -> (u16, Value) {
-        let mut resp = self
-            .agent
-            .get(&format!("http://{}{path}", self.addr))
-            .call()
-            .unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.body_mut().read_to_string().unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    fn stream(&self, last_event_id: Option<&str>) -> Stream {
-        let mut req = self.agent.get(&format!("http://{}/api/stream", self.addr));
-        if let Some(id) = last_event_id {
-            req = req.header("Last-Event-ID", id);
-        }
-        let resp = req.call().unwrap();
-        assert_eq!(resp.status().as_u16(), 200);
-        Stream {
-            lines: BufReader::new(resp.into_body().into_reader()),
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+    let resp = req.call().unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    Stream {
+        lines: BufReader::new(resp.into_body().into_reader()),
     }
 }
 
@@ -174,22 +81,22 @@ fn the_all_runs_stream_sends_a_late_committed_event_and_resumes_without_gaps() {
         return;
     };
     let target = cluster.fresh_database();
-    let a = Daemon::start(&target);
-    let b = Daemon::start(&target);
+    let a = Served::on_postgres(&target);
+    let b = Served::on_postgres(&target);
     let body = |repo: &str| json!({"repo_path": repo, "parallelism": 1, "total_units": 1});
-    let r1 = a.post("/api/runs", &body("/src/one"))["run_id"]
+    let r1 = a.post_ok("/api/runs", &body("/src/one"))["run_id"]
         .as_str()
         .unwrap()
         .to_owned();
-    let r2 = b.post("/api/runs", &body("/src/two"))["run_id"]
+    let r2 = b.post_ok("/api/runs", &body("/src/two"))["run_id"]
         .as_str()
         .unwrap()
         .to_owned();
-    let r3 = a.post("/api/runs", &body("/src/three"))["run_id"]
+    let r3 = a.post_ok("/api/runs", &body("/src/three"))["run_id"]
         .as_str()
         .unwrap()
         .to_owned();
-    let mut stream = a.stream(None);
+    let mut stream = open_stream(&a, None);
 
     // A writer (of a third run) whose transaction draws the lowest id and
     // commits last.
@@ -205,7 +112,7 @@ fn the_all_runs_stream_sends_a_late_committed_event_and_resumes_without_gaps() {
         for (daemon, run) in [(&a, &r1), (&b, &r2)] {
             s.spawn(move || {
                 for _ in 0..10 {
-                    daemon.post(&format!("/api/runs/{run}/events"), &batch(5));
+                    daemon.post_ok(&format!("/api/runs/{run}/events"), &batch(5));
                 }
             });
         }
@@ -229,8 +136,8 @@ fn the_all_runs_stream_sends_a_late_committed_event_and_resumes_without_gaps() {
     drop(stream);
 
     // Reconnect after the 40th message: the rest, then what is new, once.
-    let mut resumed = a.stream(Some(&got[39].0));
-    b.post(&format!("/api/runs/{r2}/events"), &batch(3));
+    let mut resumed = open_stream(&a, Some(&got[39].0));
+    b.post_ok(&format!("/api/runs/{r2}/events"), &batch(3));
     let mut rest = Vec::new();
     while rest.len() < got.len() - 40 + 3 {
         rest.push(resumed.next_event());
@@ -346,8 +253,8 @@ fn the_web_uis_queries_and_the_insights_answer_from_postgres_as_from_history_db(
     lite.close().unwrap();
     let target = cluster.fresh_database();
     seed(&PgHistory::open(target.clone()).unwrap(), t0);
-    let on_sqlite = Daemon::start_sqlite(&path);
-    let on_postgres = Daemon::start(&target);
+    let on_sqlite = Served::on_sqlite(&path);
+    let on_postgres = Served::on_postgres(&target);
 
     let mut asked = 0;
     for run in ["run_a", "run_b"] {

@@ -12,129 +12,56 @@
 #[path = "ui/webdriver.rs"]
 mod webdriver;
 
-use std::net::{SocketAddr, TcpListener};
 use std::sync::Mutex;
-use std::thread::JoinHandle;
-use std::time::Duration;
 
-use otto_hooks_core::daemon::{ServerOptions, serve};
 use serde_json::{Value, json};
 use webdriver::{Browser, assert_accessible, browser, shot};
-
-const TOKEN: &str = "ui-insights-token-0123456789";
 
 /// One browser at a time: the machines that run this have few cores.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-/// A daemon serving a fresh history.db until dropped.
-struct Daemon {
-    addr: SocketAddr,
-    agent: ureq::Agent,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<Result<(), String>>>,
-    _dir: tempfile::TempDir,
-}
+#[path = "support/served.rs"]
+mod served;
+use served::Served as Daemon;
 
-impl Daemon {
-    fn start() -> Daemon {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let options = ServerOptions::new(dir.path().join("history.db"), TOKEN);
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            serve(options, listener, async move {
-                let _ = rx.await;
-            })
+/// Records run `id` of `repo` started `hours_ago` in `d`, whose units end
+/// as `units` says: (name, exit code, seconds); exit 0 is a success.
+fn record_run(d: &Daemon, id: &str, repo: &str, hours_ago: i64, units: &[(&str, i64, i64)]) {
+    let start = chrono::DateTime::from_timestamp(
+        (chrono::Utc::now() - chrono::Duration::hours(hours_ago)).timestamp(),
+        0,
+    )
+    .expect("a time");
+    let t = |secs: i64| {
+        (start + chrono::Duration::seconds(secs)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    d.post_ok(
+        "/api/runs",
+        &json!({"run_id": id, "repo_path": repo, "started_at": t(0), "parallelism": 2,
+               "total_units": units.len(), "tasks_dir": "specs/tasks"}),
+    );
+    let mut events = Vec::new();
+    for (unit, exit, secs) in units {
+        events.push(json!({"time": t(1), "type": "unit.started", "unit": unit}));
+        events.push(if *exit == 0 {
+            json!({"time": t(1 + secs), "type": "unit.completed", "unit": unit})
+        } else {
+            json!({"time": t(1 + secs), "type": "unit.failed", "unit": unit,
+                   "error": format!("exit status {exit}"), "payload": {"exit_code": exit}})
         });
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(60)))
-            .build()
-            .into();
-        Daemon {
-            addr,
-            agent,
-            stop: Some(tx),
-            thread: Some(thread),
-            _dir: dir,
-        }
     }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn post(&self, path: &str, body: Value) -> Value {
-        let mut resp = self
-            .agent
-            .post(&self.url(path))
-            .header("Authorization", &format!("Bearer {TOKEN}"))
-            .send_json(&body)
-            .expect("POST");
-        let status = resp.status().as_u16();
-        let value: Value = resp.body_mut().read_json().unwrap_or(Value::Null);
-        assert!(status < 300, "POST {path}: {status} {value}");
-        value
-    }
-
-    fn get_json(&self, path: &str) -> Value {
-        let mut resp = self.agent.get(&self.url(path)).call().expect("GET");
-        assert_eq!(resp.status().as_u16(), 200, "GET {path}");
-        resp.body_mut().read_json().expect("JSON")
-    }
-
-    /// Records run `id` of `repo` started `hours_ago`, whose units end as
-    /// `units` says: (name, exit code, seconds); exit 0 is a success.
-    fn run(&self, id: &str, repo: &str, hours_ago: i64, units: &[(&str, i64, i64)]) {
-        let start = chrono::DateTime::from_timestamp(
-            (chrono::Utc::now() - chrono::Duration::hours(hours_ago)).timestamp(),
-            0,
-        )
-        .expect("a time");
-        let t = |secs: i64| {
-            (start + chrono::Duration::seconds(secs))
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-        };
-        self.post(
-            "/api/runs",
-            json!({"run_id": id, "repo_path": repo, "started_at": t(0), "parallelism": 2,
-                   "total_units": units.len(), "tasks_dir": "specs/tasks"}),
-        );
-        let mut events = Vec::new();
-        for (unit, exit, secs) in units {
-            events.push(json!({"time": t(1), "type": "unit.started", "unit": unit}));
-            events.push(if *exit == 0 {
-                json!({"time": t(1 + secs), "type": "unit.completed", "unit": unit})
-            } else {
-                json!({"time": t(1 + secs), "type": "unit.failed", "unit": unit,
-                       "error": format!("exit status {exit}"), "payload": {"exit_code": exit}})
-            });
-        }
-        self.post(
-            &format!("/api/runs/{id}/events"),
-            json!({ "events": events }),
-        );
-        let failed = units.iter().filter(|u| u.1 != 0).count();
-        let end = units.iter().map(|u| u.2).max().unwrap_or(0) + 2;
-        self.post(
-            &format!("/api/runs/{id}/complete"),
-            json!({"status": if failed > 0 { "failed" } else { "completed" },
-                   "completed_units": units.len() - failed, "failed_units": failed,
-                   "completed_at": t(end)}),
-        );
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
+    d.post_ok(
+        &format!("/api/runs/{id}/events"),
+        &json!({ "events": events }),
+    );
+    let failed = units.iter().filter(|u| u.1 != 0).count();
+    let end = units.iter().map(|u| u.2).max().unwrap_or(0) + 2;
+    d.post_ok(
+        &format!("/api/runs/{id}/complete"),
+        &json!({"status": if failed > 0 { "failed" } else { "completed" },
+               "completed_units": units.len() - failed, "failed_units": failed,
+               "completed_at": t(end)}),
+    );
 }
 
 /// Six runs of /src/app — two 9–10 days ago (the 7-day window's previous
@@ -143,43 +70,49 @@ impl Drop for Daemon {
 /// last run and `e2e` new in it.
 fn seed(d: &Daemon) {
     let app = "/src/app";
-    d.run(
+    record_run(
+        d,
         "run_0",
         app,
         240,
         &[("api", 0, 30), ("web", 0, 4), ("lint", 0, 2)],
     );
-    d.run(
+    record_run(
+        d,
         "run_1",
         app,
         216,
         &[("api", 2, 10), ("web", 0, 5), ("lint", 0, 2)],
     );
-    d.run(
+    record_run(
+        d,
         "run_2",
         app,
         144,
         &[("api", 0, 30), ("web", 0, 6), ("lint", 0, 2)],
     );
-    d.run(
+    record_run(
+        d,
         "run_3",
         app,
         100,
         &[("api", 1, 12), ("web", 0, 6), ("lint", 0, 2)],
     );
-    d.run(
+    record_run(
+        d,
         "run_4",
         app,
         50,
         &[("api", 0, 31), ("web", 0, 7), ("lint", 0, 3)],
     );
-    d.run(
+    record_run(
+        d,
         "run_5",
         app,
         2,
         &[("api", 1, 11), ("web", 0, 20), ("e2e", 0, 40)],
     );
-    d.run("lib_0", "/src/lib", 1, &[("build", 0, 9)]);
+    record_run(d, "lib_0", "/src/lib", 1, &[("build", 0, 9)]);
 }
 
 /// A duration as the page shows it (insights-logic.js `formatSecs`, whole
@@ -238,7 +171,7 @@ fn the_insights_view_shows_the_apis_stats_per_unit_and_flaky_units_for_the_chose
         "the per-unit table",
         "return document.querySelectorAll('.per-task tbody tr').length > 0",
     );
-    let stats = d.get_json("/api/history/stats?project=%2Fsrc%2Fapp&since=7d&trend=true");
+    let stats = d.get_ok("/api/history/stats?project=%2Fsrc%2Fapp&since=7d&trend=true");
     let runs = &stats["runs"];
     assert_eq!(runs["total"], 4, "{stats}");
     let card = |name: &str| b.texts(&format!("[data-stat={name}] [data-field=value]"));
@@ -399,7 +332,7 @@ fn the_insights_view_shows_the_apis_stats_per_unit_and_flaky_units_for_the_chose
     assert_eq!(order(&b), json!(fastest));
 
     // The flaky units, ranked as the API ranks them, each with its runs.
-    let flaky = d.get_json("/api/history/flaky?project=%2Fsrc%2Fapp&since=7d");
+    let flaky = d.get_ok("/api/history/flaky?project=%2Fsrc%2Fapp&since=7d");
     let tasks = flaky["tasks"].as_array().unwrap();
     assert_eq!(tasks.len(), 1, "{flaky}");
     assert_eq!(tasks[0]["task"], "api");
@@ -455,7 +388,7 @@ fn the_insights_view_shows_the_apis_stats_per_unit_and_flaky_units_for_the_chose
         "web's history over the insights",
         "return document.querySelector('[data-field=panel-task]')?.textContent === 'web' && document.querySelectorAll('.exec-table tbody tr').length > 0",
     );
-    let web = d.get_json("/api/history/tasks/web?project=%2Fsrc%2Fapp");
+    let web = d.get_ok("/api/history/tasks/web?project=%2Fsrc%2Fapp");
     assert_eq!(
         column(&b, ".exec-table tbody tr", "duration"),
         web["executions"]
@@ -479,7 +412,7 @@ fn the_insights_view_shows_the_apis_stats_per_unit_and_flaky_units_for_the_chose
         "return document.querySelector('[data-stat=runs] [data-field=value]')?.textContent === '6'",
     );
     assert!(hash_of(&b).contains("since=30d"), "{}", hash_of(&b));
-    let stats30 = d.get_json("/api/history/stats?project=%2Fsrc%2Fapp&since=30d&trend=true");
+    let stats30 = d.get_ok("/api/history/stats?project=%2Fsrc%2Fapp&since=30d&trend=true");
     assert_eq!(card("runs"), [stats30["runs"]["total"].to_string()]);
     assert_eq!(
         card("success-rate"),
@@ -495,7 +428,7 @@ fn the_insights_view_shows_the_apis_stats_per_unit_and_flaky_units_for_the_chose
         "every repository",
         "return document.querySelector('.per-task tr[data-task=build]')",
     );
-    let all = d.get_json("/api/history/stats?since=30d&trend=true");
+    let all = d.get_ok("/api/history/stats?since=30d&trend=true");
     assert_eq!(card("runs"), [all["runs"]["total"].to_string()]);
     assert_eq!(
         b.texts(".per-task tr[data-task=build] td.mono")[0],
@@ -538,7 +471,7 @@ fn a_units_history_opens_from_the_run_detail_with_every_execution_and_failed_onl
         "return document.querySelectorAll('.exec-table tbody tr').length > 0",
     );
     assert!(hash_of(&b).contains("task=api"), "{}", hash_of(&b));
-    let api = d.get_json("/api/history/tasks/api?project=%2Fsrc%2Fapp");
+    let api = d.get_ok("/api/history/tasks/api?project=%2Fsrc%2Fapp");
     let execs = api["executions"].as_array().unwrap();
     assert_eq!(execs.len(), 6, "{api}");
     let runs = b.js(
@@ -610,7 +543,7 @@ fn a_units_history_opens_from_the_run_detail_with_every_execution_and_failed_onl
         &format!("return document.querySelectorAll('.exec-table tbody tr').length === {failed}"),
     );
     assert!(hash_of(&b).contains("failed=1"), "{}", hash_of(&b));
-    let only = d.get_json("/api/history/tasks/api?project=%2Fsrc%2Fapp&status=failed");
+    let only = d.get_ok("/api/history/tasks/api?project=%2Fsrc%2Fapp&status=failed");
     let only_runs: Vec<&str> = only["executions"]
         .as_array()
         .unwrap()
@@ -681,7 +614,7 @@ fn a_run_compares_with_the_previous_run_of_its_repository_as_the_api_says() {
         json!([]),
     );
     assert_eq!(chosen, json!("run_4"));
-    let report = d.get_json("/api/history/compare?a=run_4&b=run_5");
+    let report = d.get_ok("/api/history/compare?a=run_4&b=run_5");
     let count = |k: &str, f: &dyn Fn(&Value) -> bool| {
         report[k]
             .as_array()
@@ -795,7 +728,7 @@ fn a_run_compares_with_the_previous_run_of_its_repository_as_the_api_says() {
         "return document.querySelector('[data-side=a] a')?.textContent === 'run_2'",
     );
     assert!(hash_of(&b).contains("cmp=run_2"), "{}", hash_of(&b));
-    let report2 = d.get_json("/api/history/compare?a=run_2&b=run_5");
+    let report2 = d.get_ok("/api/history/compare?a=run_2&b=run_5");
     let changed2 = report2["changed"].as_array().unwrap().len();
     assert_eq!(
         b.js(
