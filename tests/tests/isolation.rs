@@ -310,3 +310,71 @@ fn plugins_check_runs_a_storage_isolated_and_measures_one_call_in_each_mode() {
     assert!(logged.contains("\"hook\":\"run_start\""), "{logged}");
     assert!(logged.contains("\"hook\":\"events\""), "{logged}");
 }
+
+/// A command starts one runner for an isolated plugin it uses, and none for
+/// one it does not: the settings check before a command does not create
+/// isolated instances (`config show` still does, to report them).
+#[test]
+fn an_isolated_retention_is_created_once_by_clean_and_never_by_list() {
+    let w = OttoWorld::new();
+    let plugins = plugin_dir(&w, "fixture-unruly");
+    let log = w.dir.path().join("created.log");
+    configure(
+        &w,
+        &plugins,
+        &format!(
+            "plugin = \"counted\"\nlog = \"{}\"\nisolation = \"process\"",
+            log.display()
+        ),
+    );
+    let web = w.project("web");
+    let api = w.project("api");
+    for days in [1, 40, 90] {
+        aged(&web, days);
+        aged(&api, days);
+    }
+    let creations = || -> Vec<String> {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        std::fs::write(&log, "").unwrap();
+        lines
+    };
+    for (args, expected) in [
+        (&["list", "--json"][..], 0),
+        (&["usage", "--json"][..], 1),
+        (&["clean", "--dry-run", "--json", "--force"][..], 1),
+        (&["run-policies", "--dry-run", "--json"][..], 1),
+        (&["config", "show", "--json"][..], 1),
+    ] {
+        let out = w.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        let made = creations();
+        assert_eq!(made.len(), expected, "{args:?} created {made:?}");
+        // Created in a runner, not in the command's own process.
+        for line in &made {
+            let pid: u32 = line.strip_prefix("created ").unwrap().parse().unwrap();
+            assert_ne!(pid, std::process::id());
+        }
+    }
+
+    // A setting the plugin refuses still stops the command, exit 2, with
+    // where it was set.
+    configure(
+        &w,
+        &plugins,
+        &format!(
+            "plugin = \"counted\"\nlog = \"{}\"\nkeep_lsat = 3\nisolation = \"process\"",
+            log.display()
+        ),
+    );
+    let out = w.run(&["clean", "--dry-run"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("keep_lsat"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}

@@ -39,6 +39,12 @@ pub(super) fn run(ctx: &Context, cmd: ConfigCommand) -> CmdResult {
 /// name meant. Other problems are warnings here when `warn`
 /// (the rest of the configuration is still worth seeing), else left to the
 /// command that meets them.
+///
+/// Before a command (`warn` false), an instance isolated in a process of
+/// its own is not created here: that would start a runner only to check
+/// its settings, and the command would start another to use it (or, like
+/// `list`, never need it). The command that creates it meets the same
+/// refusal, with the same exit code and wording.
 pub(super) fn check_settings(ctx: &Context, warn: bool) -> Result<(), Failure> {
     let registry = ctx.registry();
     let selection = ctx.config.default_selection();
@@ -49,6 +55,9 @@ pub(super) fn check_settings(ctx: &Context, warn: bool) -> Result<(), Failure> {
         PluginKind::Reporter,
     ] {
         for spec in selection.of_kind(kind) {
+            if !warn && isolated(spec) {
+                continue;
+            }
             if let Err(e) = registry.check_instance(spec, &ctx.hooks_home) {
                 if UnknownSetting::parse(&e).is_some() {
                     return Err(explain_failure(Failure::usage(e), &ctx.config));
@@ -76,6 +85,15 @@ pub(super) fn check_settings(ctx: &Context, warn: bool) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// Whether `spec` asks for its own process (a malformed `isolation` key is
+/// not: creating the instance reports it).
+fn isolated(spec: &crate::config::InstanceSpec) -> bool {
+    matches!(
+        crate::registry::isolation::for_kind(spec.kind, &spec.settings),
+        Ok((crate::registry::isolation::Isolation::Process(_), _))
+    )
 }
 
 /// A command's failure, with a plugin's refusal of an unknown setting
