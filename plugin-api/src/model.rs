@@ -817,7 +817,8 @@ pub(crate) mod convert {
         if run.attributes.is_empty() {
             String::new()
         } else {
-            serde_json::Value::Object(run.attributes.clone()).to_string()
+            // The map serialises as the object it is: no copy of it first.
+            serde_json::to_string(&run.attributes).unwrap_or_default()
         }
     }
 
@@ -831,10 +832,8 @@ pub(crate) mod convert {
             // Absent attributes read as `{}`, as the ABI documents.
             let attributes = match opt(v.attributes, "attributes")?.as_deref().unwrap_or("") {
                 "" => serde_json::Map::new(),
-                text => match serde_json::from_str(text) {
-                    Ok(serde_json::Value::Object(map)) => map,
-                    _ => return Err("run attributes are not a JSON object".into()),
-                },
+                text => serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text)
+                    .map_err(|_| "run attributes are not a JSON object".to_owned())?,
             };
             Ok(Run {
                 id: req(v.id, "run id")?.to_owned(),
