@@ -62,6 +62,20 @@ pub fn within<T: Send + 'static>(
     }
 }
 
+/// Waits for `child` and collects its output, like
+/// [`Child::wait_with_output`]; past [`COMMAND_LIMIT`] the test fails with
+/// the process list instead of hanging (`what` names the command).
+///
+/// [`Child::wait_with_output`]: std::process::Child::wait_with_output
+pub fn finish(what: &str, child: std::process::Child) -> std::process::Output {
+    let name = what.to_owned();
+    within(what, COMMAND_LIMIT, &[], move || {
+        child
+            .wait_with_output()
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+    })
+}
+
 /// Runs `command` to completion with `input` on its stdin (none: stdin is
 /// `/dev/null`) and returns its output, like [`Command::output`]; a child
 /// still running after `limit` is killed and the test fails with the

@@ -70,7 +70,7 @@ impl Home {
             input.write_all(text.as_bytes()).unwrap();
         }
         drop(input);
-        child.wait_with_output().unwrap()
+        otto_hooks_tests::bounded::finish("otto-hooks", child)
     }
 
     fn log_lines(&self) -> Vec<serde_json::Value> {

@@ -490,7 +490,7 @@ fn concurrent_starts_give_one_daemon() {
         })
         .collect();
     for child in children {
-        let out = child.wait_with_output().unwrap();
+        let out = otto_hooks_tests::bounded::finish("otto-hooks daemon start", child);
         assert!(out.status.success(), "{}", text(&out.stderr));
     }
     let pid = w.files().live_pid().expect("one daemon");
@@ -596,7 +596,7 @@ fn a_thousand_ten_kilobyte_events_through_the_daemon_are_all_stored() {
         }
         stdin.write_all(all.as_bytes()).unwrap();
     }
-    let out = child.wait_with_output().unwrap();
+    let out = otto_hooks_tests::bounded::finish("otto-hooks hook event", child);
     assert!(out.status.success(), "{}", text(&out.stderr));
     w.ok(&["daemon", "stop"]);
     assert_eq!(stored_seqs(&w, &id), (1..=1000).collect::<Vec<_>>());
@@ -640,7 +640,7 @@ fn events_the_daemon_never_acknowledged_are_written_directly_when_it_is_killed()
         writeln!(stdin, r#"{{"type":"task.started","unit":"a","task":{i}}}"#).unwrap();
     }
     drop(stdin);
-    let out = child.wait_with_output().unwrap();
+    let out = otto_hooks_tests::bounded::finish("otto-hooks hook event", child);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr).contains("directly"),

@@ -68,7 +68,7 @@ fn runs_pinned_while_clean_deletes_are_never_deleted() {
         }
         std::thread::sleep(Duration::from_micros(200));
     }
-    let out = child.wait_with_output().unwrap();
+    let out = otto_hooks_tests::bounded::finish("otto-hooks clean", child);
     assert!(out.status.code().is_some(), "{}", text(&out.stderr));
     let lost: Vec<&str> = pinned
         .iter()

@@ -274,7 +274,7 @@ fn every_json_output_has_the_keys_docs_json_md_shows() {
             stdin.write_all(text.as_bytes()).unwrap();
         }
         drop(stdin);
-        child.wait_with_output().unwrap()
+        otto_hooks_tests::bounded::finish("otto-hooks", child)
     };
     let doc = |args: &[&str]| -> serde_json::Value {
         let out = run(args, None);

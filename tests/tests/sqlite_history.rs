@@ -339,7 +339,7 @@ fn eight_processes_appending_at_once_store_every_event_in_order() {
         })
         .collect();
     for child in children {
-        let out = child.wait_with_output().unwrap();
+        let out = otto_hooks_tests::bounded::finish("otto-hooks hook event", child);
         assert!(out.status.success(), "{}", text(&out.stderr));
     }
     let db = w.read();
