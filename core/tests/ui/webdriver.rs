@@ -224,11 +224,11 @@ impl Browser {
         )
     }
 
-    /// Waits (up to 15 s) until `script` returns a truthy value; returns it.
+    /// Waits (up to 30 s) until `script` returns a truthy value; returns it.
     /// A wait, not a timing assertion: the bound only keeps a broken page
     /// from hanging the test.
     pub fn wait(&self, what: &str, script: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(15);
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let v = self.js(script, json!([]));
             let truthy =
