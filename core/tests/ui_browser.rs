@@ -1378,6 +1378,19 @@ fn arrow_keys_and_j_k_move_between_timeline_rows() {
         json!([]),
     );
     assert_eq!(focused_row_in_view, json!(true));
+    // On the first loaded row, one `k` reads the page before (or waits for
+    // the read under way) and moves to the row before it: no second press.
+    let first = b.js(
+        "const r = document.querySelector('.tl-list > li[data-seq]'); r.setAttribute('tabindex', '-1'); r.focus(); return Number(r.dataset.seq)",
+        json!([]),
+    );
+    let first = first.as_u64().expect("a first loaded row");
+    assert!(first > 1, "the window starts after seq 1: {first}");
+    b.keys(&["k"]);
+    b.wait(
+        "one k past the first loaded row",
+        &format!("{} === {}", FOCUSED_SEQ, first - 1),
+    );
 }
 
 #[test]
