@@ -1394,6 +1394,44 @@ fn arrow_keys_and_j_k_move_between_timeline_rows() {
 }
 
 #[test]
+fn the_pulses_pause_while_the_timeline_scrolls_and_resume_after() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let id = seed_long_run(&d, 600);
+    b.goto(&format!("{}{}", d.url("/"), run_hash("/src/app", &id)));
+    b.wait("the tail", IN_VIEW_FILLED);
+    // The running run's badge and the live dot pulse.
+    const STATES: &str = "return ['.badge.running', '.live-tag'].map(s => { const e = document.querySelector(s); return e ? getComputedStyle(e, '::before').animationPlayState + ' ' + getComputedStyle(e, '::before').animationName : 'missing ' + s; })";
+    b.wait(
+        "the live dot",
+        "return !document.querySelector('.live-tag')?.hidden && !document.documentElement.classList.contains('scrolling')",
+    );
+    assert_eq!(
+        b.js(STATES, json!([])),
+        json!(["running pulse", "running pulse"])
+    );
+    // A scroll step: paused in the frames that follow it.
+    let during = b.js_async(
+        "const done = arguments[arguments.length - 1]; const t = document.querySelector('[data-timeline]');
+         t.scrollTop = t.scrollTop - 300;
+         requestAnimationFrame(() => requestAnimationFrame(() => done([document.documentElement.classList.contains('scrolling'),
+           ...['.badge.running', '.live-tag'].map(s => getComputedStyle(document.querySelector(s), '::before').animationPlayState)])));",
+        json!([]),
+    );
+    assert_eq!(during, json!([true, "paused", "paused"]));
+    // Still again: they pulse again.
+    b.wait(
+        "the pulses resume",
+        "return !document.documentElement.classList.contains('scrolling')",
+    );
+    assert_eq!(
+        b.js(STATES, json!([])),
+        json!(["running pulse", "running pulse"])
+    );
+}
+
+#[test]
 fn relative_time_shows_offsets_from_the_run_start_and_is_remembered() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let Some(b) = browser() else { return };
