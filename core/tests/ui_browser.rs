@@ -1429,6 +1429,35 @@ fn the_pulses_pause_while_the_timeline_scrolls_and_resume_after() {
         b.js(STATES, json!([])),
         json!(["running pulse", "running pulse"])
     );
+    // Following live events at the bottom is not scrolling: the live dot
+    // keeps pulsing.
+    b.js(
+        "const t = document.querySelector('[data-timeline]'); t.scrollTop = t.scrollHeight",
+        json!([]),
+    );
+    b.wait(
+        "at the bottom, still",
+        "return !document.documentElement.classList.contains('scrolling')",
+    );
+    d.events(
+        &id,
+        vec![json!({"time": at(700), "type": "task.completed", "unit": "u1", "task": 701})],
+    );
+    b.wait(
+        "the live row, in view",
+        "const r = document.querySelector('li[data-seq=\"601\"]'); const t = document.querySelector('[data-timeline]');
+         return !!r && r.getBoundingClientRect().bottom <= t.getBoundingClientRect().bottom + 1",
+    );
+    let following = b.js_async(
+        "const done = arguments[arguments.length - 1];
+         requestAnimationFrame(() => requestAnimationFrame(() => done(document.documentElement.classList.contains('scrolling'))));",
+        json!([]),
+    );
+    assert_eq!(
+        following,
+        json!(false),
+        "following a live event paused the pulses"
+    );
 }
 
 #[test]

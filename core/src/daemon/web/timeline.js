@@ -156,6 +156,9 @@ export class Timeline {
    * scrolling frame's CPU.
    */
   pausePulses() {
+    // Following the newest rows (live events at the bottom) is not the
+    // reader scrolling: the live dot keeps pulsing.
+    if (this.stuck && this.atBottom()) return;
     const root = document.documentElement;
     root.classList.add("scrolling");
     clearTimeout(this.scrollEnd);
