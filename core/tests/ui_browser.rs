@@ -1378,6 +1378,86 @@ fn arrow_keys_and_j_k_move_between_timeline_rows() {
         json!([]),
     );
     assert_eq!(focused_row_in_view, json!(true));
+    // On the first loaded row, one `k` reads the page before (or waits for
+    // the read under way) and moves to the row before it: no second press.
+    let first = b.js(
+        "const r = document.querySelector('.tl-list > li[data-seq]'); r.setAttribute('tabindex', '-1'); r.focus(); return Number(r.dataset.seq)",
+        json!([]),
+    );
+    let first = first.as_u64().expect("a first loaded row");
+    assert!(first > 1, "the window starts after seq 1: {first}");
+    b.keys(&["k"]);
+    b.wait(
+        "one k past the first loaded row",
+        &format!("{} === {}", FOCUSED_SEQ, first - 1),
+    );
+}
+
+#[test]
+fn the_pulses_pause_while_the_timeline_scrolls_and_resume_after() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = browser() else { return };
+    let d = Daemon::start();
+    let id = seed_long_run(&d, 600);
+    b.goto(&format!("{}{}", d.url("/"), run_hash("/src/app", &id)));
+    b.wait("the tail", IN_VIEW_FILLED);
+    // The running run's badge and the live dot pulse.
+    const STATES: &str = "return ['.badge.running', '.live-tag'].map(s => { const e = document.querySelector(s); return e ? getComputedStyle(e, '::before').animationPlayState + ' ' + getComputedStyle(e, '::before').animationName : 'missing ' + s; })";
+    b.wait(
+        "the live dot",
+        "return !document.querySelector('.live-tag')?.hidden && !document.documentElement.classList.contains('scrolling')",
+    );
+    assert_eq!(
+        b.js(STATES, json!([])),
+        json!(["running pulse", "running pulse"])
+    );
+    // A scroll step: paused in the frames that follow it.
+    let during = b.js_async(
+        "const done = arguments[arguments.length - 1]; const t = document.querySelector('[data-timeline]');
+         t.scrollTop = t.scrollTop - 300;
+         requestAnimationFrame(() => requestAnimationFrame(() => done([document.documentElement.classList.contains('scrolling'),
+           ...['.badge.running', '.live-tag'].map(s => getComputedStyle(document.querySelector(s), '::before').animationPlayState)])));",
+        json!([]),
+    );
+    assert_eq!(during, json!([true, "paused", "paused"]));
+    // Still again: they pulse again.
+    b.wait(
+        "the pulses resume",
+        "return !document.documentElement.classList.contains('scrolling')",
+    );
+    assert_eq!(
+        b.js(STATES, json!([])),
+        json!(["running pulse", "running pulse"])
+    );
+    // Following live events at the bottom is not scrolling: the live dot
+    // keeps pulsing.
+    b.js(
+        "const t = document.querySelector('[data-timeline]'); t.scrollTop = t.scrollHeight",
+        json!([]),
+    );
+    b.wait(
+        "at the bottom, still",
+        "return !document.documentElement.classList.contains('scrolling')",
+    );
+    d.events(
+        &id,
+        vec![json!({"time": at(700), "type": "task.completed", "unit": "u1", "task": 701})],
+    );
+    b.wait(
+        "the live row, in view",
+        "const r = document.querySelector('li[data-seq=\"601\"]'); const t = document.querySelector('[data-timeline]');
+         return !!r && r.getBoundingClientRect().bottom <= t.getBoundingClientRect().bottom + 1",
+    );
+    let following = b.js_async(
+        "const done = arguments[arguments.length - 1];
+         requestAnimationFrame(() => requestAnimationFrame(() => done(document.documentElement.classList.contains('scrolling'))));",
+        json!([]),
+    );
+    assert_eq!(
+        following,
+        json!(false),
+        "following a live event paused the pulses"
+    );
 }
 
 #[test]

@@ -127,7 +127,9 @@ export class Timeline {
       if (this.stuck) this.scroller.scrollTop = this.scroller.scrollHeight;
       this.updateFill({ lazy: true });
     }).observe(this.scroller);
+    this.scrollEnd = 0;
     this.scroller.addEventListener("scroll", () => {
+      this.pausePulses();
       this.updateFill({ lazy: true });
       this.stuck = this.atBottom();
       if (this.unseen && this.atTail() && this.atBottom()) this.clearPill();
@@ -139,9 +141,28 @@ export class Timeline {
       else if (scrollTop + clientHeight > scrollHeight - PREFETCH && !this.atTail()) this.loadLater();
     });
     this.scroller.addEventListener("keydown", (ev) => this.onKey(ev));
+    this.list.addEventListener("click", (ev) => this.onClick(ev));
     this.pill = h("button", { type: "button", class: "new-pill", "data-action": "new-events", hidden: true });
     this.pill.addEventListener("click", () => this.jumpToTail());
     replace(container, this.scroller, this.pill);
+  }
+
+  /**
+   * While the timeline scrolls, the page's pulses (running badges, the
+   * live dot, pulsing graph nodes and waterfall bars) pause: the root has
+   * the class `scrolling` until 250 ms after the last scroll step (app.css).
+   * A pulsing frame repaints its element besides the rows; measured in
+   * headless Chromium without a GPU, the pulses cost 2–4 ms of a
+   * scrolling frame's CPU.
+   */
+  pausePulses() {
+    // Following the newest rows (live events at the bottom) is not the
+    // reader scrolling: the live dot keeps pulsing.
+    if (this.stuck && this.atBottom()) return;
+    const root = document.documentElement;
+    root.classList.add("scrolling");
+    clearTimeout(this.scrollEnd);
+    this.scrollEnd = setTimeout(() => root.classList.remove("scrolling"), 250);
   }
 
   /** Whether the scroll box shows its last row. */
@@ -206,9 +227,29 @@ export class Timeline {
       return;
     }
     at += down ? 1 : -1;
-    if (at < 0) this.loadEarlier();
-    else if (at >= rows.length) this.loadLater();
+    if (at < 0 || at >= rows.length) this.stepPast(rows[down ? rows.length - 1 : 0], down ? 1 : -1);
     else this.focusRow(rows[at]);
+  }
+
+  /**
+   * ↑ on the first loaded row (↓ on the last): reads the page beyond (or
+   * waits for the read under way), then moves to the row next to `row`,
+   * so one key press moves one row, at the edge as elsewhere.
+   */
+  async stepPast(row, dir) {
+    const seq = Number(row.getAttribute("data-seq"));
+    const step = (this.step = { seq, dir });
+    if (dir < 0) await this.loadEarlier();
+    else await this.loadLater();
+    // A read already under way (a prefetch) is waited for, a few seconds at most.
+    for (let i = 0; this.loading && i < 600; i += 1) await new Promise((resolve) => requestAnimationFrame(resolve));
+    if (this.step !== step) return;
+    this.step = null;
+    const from = this.list.querySelector(`[data-seq="${seq}"]`);
+    if (!from || !this.list.contains(document.activeElement)) return;
+    let next = dir < 0 ? from.previousElementSibling : from.nextElementSibling;
+    while (next && !next.hasAttribute("data-seq")) next = dir < 0 ? next.previousElementSibling : next.nextElementSibling;
+    if (next) this.focusRow(next);
   }
 
   /** Focuses a row (and remembers it across redraws). */
@@ -769,8 +810,7 @@ export class Timeline {
       const next = this.nextDrawn(first);
       for (let el = this.list.firstElementChild; el && el !== next; el = this.list.firstElementChild) {
         if (el.classList.contains("ev")) removed += 1;
-        this.filled.delete(el);
-        el.remove();
+        this.forget(el);
       }
       first = next;
     }
@@ -779,8 +819,7 @@ export class Timeline {
       const seq = el.getAttribute("data-seq");
       if (seq !== null && Number(seq) <= to) break;
       if (el.classList.contains("ev")) removed += 1;
-      this.filled.delete(el);
-      el.remove();
+      this.forget(el);
     }
     this.shown -= removed;
     this.drawnFrom = Math.max(this.drawnFrom, from);
@@ -830,6 +869,16 @@ export class Timeline {
     }
     this.onRender();
     return before.length > limit || after.length > limit ? "more" : "done";
+  }
+
+  /**
+   * Removes a row that left the window, and what was kept about it (its
+   * content, its measured height): the stores hold the window's rows only.
+   */
+  forget(el) {
+    this.filled.delete(el);
+    if (el.dataset.seq) this.measured.delete(el.dataset.seq);
+    el.remove();
   }
 
   /** The first or last row of an event (a `data-seq` row), or null. */
@@ -994,32 +1043,49 @@ export class Timeline {
   }
 
   /**
-   * "payload ▸": a button that shows the whole payload, built when opened.
-   * Not a <details> per row: its shadow tree was about a third of a row's
-   * layout, paid for every row drawn while paging. An open payload makes
-   * its row grow (`expanded`) and stays open when the row is emptied and
-   * filled again.
+   * "payload ▸": a button that shows the whole payload below the row's
+   * line, built when opened (the list's one click handler, onClick, opens
+   * and closes it). Not a <details> per row: its shadow tree was about a
+   * third of a row's layout, paid for every row drawn while paging. An
+   * open payload makes its row grow (`expanded`) and stays open when the
+   * row is emptied and filled again.
    */
-  payloadToggle(p, row, seq) {
-    const button = h("button", { type: "button", class: "ev-k payload-toggle", "aria-expanded": "false", text: "payload ▸" });
-    const box = h("span", { class: "ev-payload" }, button);
-    const show = (open) => {
-      button.setAttribute("aria-expanded", String(open));
-      button.textContent = open ? "payload ▾" : "payload ▸";
-      box.classList.toggle("open", open);
-      row.classList.toggle("expanded", open);
-      if (open) box.append(h("pre", { class: "mono", text: JSON.stringify(p, null, 2) }));
-      else box.querySelector("pre")?.remove();
-    };
-    if (this.opened.has(seq)) show(true);
-    button.addEventListener("click", () => {
-      const open = button.getAttribute("aria-expanded") !== "true";
-      if (open) this.opened.add(seq);
-      else this.opened.delete(seq);
-      show(open);
+  payloadToggle() {
+    return h("button", { type: "button", class: "ev-k payload-toggle gap", "aria-expanded": "false", text: "payload ▸" });
+  }
+
+  /** Opens or closes the payload of `row` (its toggle `button`). */
+  showPayload(row, button, open) {
+    const e = this.rows.get(row)?.event;
+    if (!e || !button.isConnected) return;
+    button.setAttribute("aria-expanded", String(open));
+    button.textContent = open ? "payload ▾" : "payload ▸";
+    row.classList.toggle("expanded", open);
+    const box = button.nextElementSibling?.classList.contains("ev-payload") ? button.nextElementSibling : null;
+    if (open && !box) button.after(h("span", { class: "ev-payload open" }, h("pre", { class: "mono", text: JSON.stringify(e.payload, null, 2) })));
+    if (!open) box?.remove();
+  }
+
+  /**
+   * The list's one click handler (rows are filled and emptied while
+   * scrolling: no listener per row): a unit chip selects its unit, a
+   * payload button opens or closes the payload.
+   */
+  onClick(ev) {
+    const target = ev.target instanceof Element ? ev.target.closest("button") : null;
+    const row = target?.closest("li.ev");
+    if (!row || row.parentElement !== this.list) return;
+    const e = this.rows.get(row)?.event;
+    if (!e) return;
+    if (target.classList.contains("ev-unit")) {
+      this.onUnitFilter(e.unit);
+    } else if (target.classList.contains("payload-toggle")) {
+      const open = target.getAttribute("aria-expanded") !== "true";
+      if (open) this.opened.add(e.seq);
+      else this.opened.delete(e.seq);
+      this.showPayload(row, target, open);
       this.measure();
-    });
-    return box;
+    }
   }
 
   /**
@@ -1036,27 +1102,38 @@ export class Timeline {
     return row;
   }
 
-  /** What an event's row shows: the time, the type, the unit and a summary, the error. */
-  rowContent(row, e, time) {
+  /**
+   * What an event's row shows: the time, the type, the unit and a summary,
+   * the error. Few elements (a row is built each time it comes near the
+   * view): the summary's values are text nodes beside their key's span
+   * (`Task #3  title a task`), a span only for a redacted value.
+   */
+  rowContent(e, time) {
     const main = [];
-    if (e.unit) {
-      const chip = h("button", { type: "button", class: "ev-unit", title: `Show only unit ${e.unit}`, text: e.unit });
-      chip.addEventListener("click", () => this.onUnitFilter(e.unit));
-      main.push(chip);
-    }
-    if (e.task != null) main.push(h("span", { class: "ev-v", text: `Task #${e.task}` }));
-    if (e.pr != null) main.push(h("span", { class: "ev-v", text: `PR #${e.pr}` }));
+    // An element after text (or after the first item) is set off by
+    // `gap` (a margin): text nodes have none of their own.
+    const item = (el) => {
+      if (main.length && !main[main.length - 1].classList?.contains("ev-unit")) el.classList.add("gap");
+      main.push(el);
+    };
+    if (e.unit) main.push(h("button", { type: "button", class: "ev-unit", title: `Show only unit ${e.unit}`, text: e.unit }));
+    const plain = [];
+    if (e.task != null) plain.push(`Task #${e.task}`);
+    if (e.pr != null) plain.push(`PR #${e.pr}`);
+    // An em space: the 10 px the other items are set apart by.
+    if (plain.length) main.push(plain.join("\u2003"));
     const p = e.payload && typeof e.payload === "object" && !Array.isArray(e.payload) ? e.payload : null;
     if (p) {
       for (const key of SUMMARY_KEYS) {
         if (!(key in p)) continue;
         const v = p[key];
-        main.push(h("span", { class: "ev-v" }, h("span", { class: "ev-k", text: `${key} ` }), h("span", { class: isRedacted(v) ? "redacted" : null, text: valueText(v) })));
+        item(h("span", { class: "ev-k", text: `${key} ` }));
+        main.push(isRedacted(v) ? h("span", { class: "redacted", text: valueText(v) }) : valueText(v));
       }
       if (p._truncated === true) {
-        main.push(h("span", { class: "redacted", text: `payload truncated (${p._original_bytes ?? "?"} bytes)` }));
+        item(h("span", { class: "redacted", text: `payload truncated (${p._original_bytes ?? "?"} bytes)` }));
       }
-      if (Object.keys(p).length) main.push(this.payloadToggle(p, row, e.seq));
+      if (Object.keys(p).length) item(this.payloadToggle());
     }
     return [
       this.timeCell(e, time),
@@ -1071,7 +1148,11 @@ export class Timeline {
     const drawn = this.rows.get(row);
     if (!drawn?.event) return;
     if (row.style.height) row.style.removeProperty("height");
-    row.append(...this.rowContent(row, drawn.event, drawn.time));
+    row.append(...this.rowContent(drawn.event, drawn.time));
+    if (this.opened.has(drawn.event.seq)) {
+      const button = row.querySelector(".payload-toggle");
+      if (button) this.showPayload(row, button, true);
+    }
     this.filled.add(row);
   }
 
