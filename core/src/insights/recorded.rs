@@ -267,7 +267,28 @@ fn day_range(key: i64) -> (String, String) {
     (start, String::from_utf8(end).unwrap_or_default())
 }
 
+/// A unit name met at one position of a run, with its numbers: in the
+/// frame ([`NONE`]: not yet), and in the block of day `day`.
+struct UnitMemo {
+    name: String,
+    task: u32,
+    day: Option<i64>,
+    block_name: u32,
+}
+
+impl Default for UnitMemo {
+    fn default() -> Self {
+        UnitMemo {
+            name: String::new(),
+            task: NONE,
+            day: None,
+            block_name: NONE,
+        }
+    }
+}
+
 /// What a cached frame read knows of one run row.
+#[derive(Clone, Copy)]
 struct HistRow {
     /// Its index in the frame ([`NONE`]: outside the scope).
     idx: u32,
@@ -287,6 +308,27 @@ impl HistorySource<'_> {
     pub fn with_cache(mut self, dir: std::path::PathBuf) -> Self {
         self.cache_dir = Some(dir);
         self
+    }
+
+    /// Fills the cache (given by [`HistorySource::with_cache`]) for the
+    /// whole history: every day's block whose runs changed since it was
+    /// made is read again, the others are only checked. What the daemon
+    /// runs in the background so that its users' `stats` and `flaky` find
+    /// the cache warm. Returns the executions the history holds; an error
+    /// when there is no cache to fill (none given, history.db older than
+    /// schema 4, the cache unusable).
+    pub fn warm(&self) -> std::result::Result<usize, String> {
+        let Some(dir) = &self.cache_dir else {
+            return Err("no insights cache directory".to_owned());
+        };
+        if !self.summary {
+            return Err(format!(
+                "{}: no unit summary (schema older than 4): nothing to cache",
+                self.path
+            ));
+        }
+        self.frame_cached(dir, &Scope::default(), None)
+            .map(|f| f.execs.len())
     }
 
     /// The frame of `scope` through the cache in `dir`: the runs rows of
@@ -413,18 +455,46 @@ impl HistorySource<'_> {
         // Runs never cached are read by one whole pass, else one by one:
         // a day's pass leaves them out (one may sort inside its range).
         let whole = missing.len() > 16 || uncached.len() > 1000;
+        // Rows come a run at a time (`unit_executions` is keyed by run, the
+        // joins read run by run), and most runs have the same units in the
+        // same order: what a run resolves to, and each unit's numbers by
+        // its position in the run, are looked up once and reused while the
+        // row says the same.
+        let mut cur_id = String::new();
+        let mut cur_by_id = false;
+        // The run's row, and its position in its day's block when it goes
+        // in one; `None`: its rows are skipped.
+        let mut cur: Option<(HistRow, Option<u32>)> = None;
+        let mut pos = 0usize;
+        let mut memo: Vec<UnitMemo> = Vec::new();
         let mut take = |row: &rusqlite::Row<'_>, by_id: bool| -> rusqlite::Result<()> {
             let id = row.get_ref(0)?.as_str()?;
-            let Some(r) = rows_of.get(id) else {
+            if id != cur_id || by_id != cur_by_id || cur_id.is_empty() {
+                cur_id.clear();
+                cur_id.push_str(id);
+                cur_by_id = by_id;
+                pos = 0;
+                cur = match rows_of.get(id) {
+                    None => None,
+                    Some(r) => {
+                        let block = r.day.and_then(|d| blocks.get_mut(&d));
+                        if r.day.is_some() && block.is_none() {
+                            None // its day's block answered
+                        } else if r.day.is_none() && !(whole || by_id) {
+                            None
+                        } else {
+                            let at = block.map(|b| {
+                                let key = b.string(id);
+                                b.run(i64::from(key))
+                            });
+                            Some((*r, at))
+                        }
+                    }
+                };
+            }
+            let Some((r, at)) = cur else {
                 return Ok(());
             };
-            let in_block = r.day.is_some_and(|d| blocks.contains_key(&d));
-            if r.day.is_some() && !in_block {
-                return Ok(()); // its day's block answered
-            }
-            if r.day.is_none() && !(whole || by_id) {
-                return Ok(());
-            }
             let unit = row.get_ref(1)?.as_str()?;
             let t = TaskRow {
                 name: unit,
@@ -436,12 +506,31 @@ impl HistorySource<'_> {
                 duration_seconds: row.get(5)?,
                 script_hash: None,
             };
-            if let Some(b) = r.day.and_then(|d| blocks.get_mut(&d)) {
-                let key = b.string(id);
-                b.push(i64::from(key), &t);
+            if memo.len() <= pos {
+                memo.resize_with(pos + 1, UnitMemo::default);
+            }
+            let m = &mut memo[pos];
+            pos += 1;
+            if m.name != unit {
+                m.name.clear();
+                m.name.push_str(unit);
+                m.task = NONE;
+                m.day = None;
+            }
+            if let (Some(at), Some(day)) = (at, r.day) {
+                if let Some(b) = blocks.get_mut(&day) {
+                    if m.day != Some(day) {
+                        m.block_name = b.string(unit);
+                        m.day = Some(day);
+                    }
+                    b.push_at(at, m.block_name, &t);
+                }
             }
             if r.idx != NONE && task.is_none_or(|w| w == unit) {
-                push_unit(&mut frame, r, &t);
+                if m.task == NONE {
+                    m.task = frame.tasks.id(unit);
+                }
+                push_unit_as(&mut frame, &r, m.task, &t);
             }
             Ok(())
         };
@@ -462,7 +551,18 @@ impl HistorySource<'_> {
                 }
                 Ok::<(), String>(())
             };
-        if whole {
+        if whole && lo.is_empty() && hi == "~" {
+            // The whole history: the summary read in its own order (by
+            // run), no join; a row of a run not read above is skipped.
+            let mut stmt = self
+                .conn
+                .prepare(&format!("SELECT {SUMMARY_COLUMNS} FROM unit_executions u"))
+                .map_err(err)?;
+            let mut rows = stmt.query([]).map_err(err)?;
+            while let Some(row) = rows.next().map_err(err)? {
+                take(row, false).map_err(err)?;
+            }
+        } else if whole {
             by_range(&lo, &hi, &mut take)?;
         } else {
             for day in &missing {
@@ -506,13 +606,8 @@ fn summary_status(text: &str) -> TaskStatus {
 }
 
 /// Adds unit `t` (its duration in milliseconds, as stored) of run `r`, as
-/// [`summary_execution`] reads it.
-fn push_unit(frame: &mut Frame, r: &HistRow, t: &TaskRow<'_>) {
-    let task = frame.tasks.id(t.name);
-    push_unit_as(frame, r, task, t);
-}
-
-/// [`push_unit`], its name already numbered `task` in the frame.
+/// [`summary_execution`] reads it, its name already numbered `task` in the
+/// frame.
 fn push_unit_as(frame: &mut Frame, r: &HistRow, task: u32, t: &TaskRow<'_>) {
     let mut status = t.status;
     if matches!(status, TaskStatus::Running | TaskStatus::Pending) && r.ended {

@@ -69,6 +69,9 @@ struct Options {
     only: Option<String>,
     /// Only the warm-cache figures, no SQL baseline (for a profiler).
     warm_only: bool,
+    /// Only the figures of a first call with an empty cache, no SQL
+    /// baseline (for a profiler).
+    cold_only: bool,
 }
 
 fn parse_options() -> Options {
@@ -78,6 +81,7 @@ fn parse_options() -> Options {
         fixture: None,
         only: None,
         warm_only: false,
+        cold_only: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -91,6 +95,7 @@ fn parse_options() -> Options {
             "--fixture" => o.fixture = Some(value().into()),
             "--only" => o.only = Some(value()),
             "--warm-only" => o.warm_only = true,
+            "--cold-only" => o.cold_only = true,
             "-h" | "--help" => usage(""),
             other => usage(&format!("unknown argument {other}")),
         }
@@ -104,7 +109,7 @@ fn usage(problem: &str) -> ! {
         eprintln!("error: {problem}");
     }
     eprintln!(
-        "usage: bench-insights [--runs N] [--rounds N] [--fixture DIR] [--only TEXT] [--warm-only]"
+        "usage: bench-insights [--runs N] [--rounds N] [--fixture DIR] [--only TEXT] [--warm-only | --cold-only]"
     );
     std::process::exit(2)
 }
@@ -334,6 +339,21 @@ fn median(rounds: usize, mut f: impl FnMut()) -> Duration {
     times[times.len() / 2]
 }
 
+/// The median of `rounds` timings of `f`, each from an empty insights
+/// cache (`dir` removed before, untimed): a first call's cost.
+fn median_cold(rounds: usize, dir: &Path, mut f: impl FnMut()) -> Duration {
+    let mut times: Vec<Duration> = (0..rounds)
+        .map(|_| {
+            let _ = std::fs::remove_dir_all(dir);
+            let start = Instant::now();
+            f();
+            start.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[times.len() / 2]
+}
+
 fn read_only(path: &Path) -> Connection {
     Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).expect("open")
 }
@@ -483,25 +503,31 @@ fn main() {
                 });
                 return;
             }
-            lines.push(Line {
-                what: format!("{what} (otto.db alone)"),
-                ours: median(r, || call(&OttoSource::open(&home).expect("open"))),
-                sql,
-                goal: sec,
+            if !o.cold_only {
+                lines.push(Line {
+                    what: format!("{what} (otto.db alone)"),
+                    ours: median(r, || call(&OttoSource::open(&home).expect("open"))),
+                    sql,
+                    goal: sec,
+                });
+            }
+            // Each round from an empty cache (removed before, not timed).
+            let filled = median_cold(r, &cache_dir, || {
+                call(
+                    &OttoSource::open(&home)
+                        .expect("open")
+                        .with_cache(cache_dir.clone()),
+                );
             });
-            let _ = std::fs::remove_dir_all(&cache_dir);
-            let start = Instant::now();
-            call(
-                &OttoSource::open(&home)
-                    .expect("open")
-                    .with_cache(cache_dir.clone()),
-            );
             lines.push(Line {
                 what: format!("{what} (cache filled)"),
-                ours: start.elapsed(),
+                ours: filled,
                 sql,
                 goal: sec,
             });
+            if o.cold_only {
+                return;
+            }
             lines.push(Line {
                 what: format!("{what} (cache warm)"),
                 ours: median(r, || {
@@ -520,7 +546,7 @@ fn main() {
         if !wanted(&what) {
             continue;
         }
-        let sql = if o.warm_only {
+        let sql = if o.warm_only || o.cold_only {
             Duration::ZERO
         } else {
             median(r, || otto_stats_sql(from))
@@ -548,7 +574,7 @@ fn main() {
         if !wanted(&what) {
             continue;
         }
-        let sql = if o.warm_only {
+        let sql = if o.warm_only || o.cold_only {
             Duration::ZERO
         } else {
             median(r, || otto_flaky_sql(from))
@@ -563,7 +589,7 @@ fn main() {
         status: None,
         limit: 50,
     };
-    if wanted("otto.db    history test (--limit 50)") {
+    if wanted("otto.db    history test (--limit 50)") && !o.cold_only {
         lines.push(Line {
             what: "otto.db    history test (--limit 50)".into(),
             ours: median(r, || {
@@ -581,7 +607,7 @@ fn main() {
         status: Some(otto_hooks_plugin_api::TaskStatus::Failed),
         ..hq.clone()
     };
-    if wanted("otto.db    history test --failed") {
+    if wanted("otto.db    history test --failed") && !o.cold_only {
         lines.push(Line {
             what: "otto.db    history test --failed".into(),
             ours: median(r, || {
@@ -638,27 +664,30 @@ fn main() {
                 });
                 return;
             }
-            lines.push(Line {
-                what: format!("{what} (history.db alone)"),
-                ours: median(r, || {
-                    let c = open_hist();
-                    call(&HistorySource::new(&c, hist_path.clone()));
-                }),
-                sql,
-                goal: sec,
-            });
-            let _ = std::fs::remove_dir_all(&cache_dir);
-            let start = Instant::now();
-            {
+            if !o.cold_only {
+                lines.push(Line {
+                    what: format!("{what} (history.db alone)"),
+                    ours: median(r, || {
+                        let c = open_hist();
+                        call(&HistorySource::new(&c, hist_path.clone()));
+                    }),
+                    sql,
+                    goal: sec,
+                });
+            }
+            let filled = median_cold(r, &cache_dir, || {
                 let c = open_hist();
                 call(&HistorySource::new(&c, hist_path.clone()).with_cache(cache_dir.clone()));
-            }
+            });
             lines.push(Line {
                 what: format!("{what} (cache filled)"),
-                ours: start.elapsed(),
+                ours: filled,
                 sql,
                 goal: sec,
             });
+            if o.cold_only {
+                return;
+            }
             lines.push(Line {
                 what: format!("{what} (cache warm)"),
                 ours: median(r, || {
@@ -674,7 +703,7 @@ fn main() {
         if !wanted(&what) {
             continue;
         }
-        let sql = if o.warm_only {
+        let sql = if o.warm_only || o.cold_only {
             Duration::ZERO
         } else {
             median(r, || hist_stats_sql(from))
@@ -702,7 +731,7 @@ fn main() {
         if !wanted(&what) {
             continue;
         }
-        let sql = if o.warm_only {
+        let sql = if o.warm_only || o.cold_only {
             Duration::ZERO
         } else {
             median(r, || hist_flaky_sql(from))
@@ -711,7 +740,7 @@ fn main() {
             flaky(s, None, window).expect("flaky");
         });
     }
-    if wanted("history.db history test (--limit 50)") {
+    if wanted("history.db history test (--limit 50)") && !o.cold_only {
         lines.push(Line {
             what: "history.db history test (--limit 50)".into(),
             ours: median(r, || {
@@ -726,7 +755,7 @@ fn main() {
             goal: ms100,
         });
     }
-    if wanted("history.db history test --failed") {
+    if wanted("history.db history test --failed") && !o.cold_only {
         lines.push(Line {
             what: "history.db history test --failed".into(),
             ours: median(r, || {
