@@ -72,6 +72,9 @@ struct Options {
     /// Only the figures of a first call with an empty cache, no SQL
     /// baseline (for a profiler).
     cold_only: bool,
+    /// Also the API's figures: a daemon over the history.db (in this
+    /// process, with its insights cache), asked over HTTP.
+    daemon: bool,
 }
 
 fn parse_options() -> Options {
@@ -82,6 +85,7 @@ fn parse_options() -> Options {
         only: None,
         warm_only: false,
         cold_only: false,
+        daemon: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -96,6 +100,7 @@ fn parse_options() -> Options {
             "--only" => o.only = Some(value()),
             "--warm-only" => o.warm_only = true,
             "--cold-only" => o.cold_only = true,
+            "--daemon" => o.daemon = true,
             "-h" | "--help" => usage(""),
             other => usage(&format!("unknown argument {other}")),
         }
@@ -109,7 +114,7 @@ fn usage(problem: &str) -> ! {
         eprintln!("error: {problem}");
     }
     eprintln!(
-        "usage: bench-insights [--runs N] [--rounds N] [--fixture DIR] [--only TEXT] [--warm-only | --cold-only]"
+        "usage: bench-insights [--runs N] [--rounds N] [--fixture DIR] [--only TEXT] [--warm-only | --cold-only] [--daemon]"
     );
     std::process::exit(2)
 }
@@ -771,6 +776,10 @@ fn main() {
         });
     }
 
+    if o.daemon {
+        api_figures(&hist, &scratch.path().join("daemon-home"), r, &mut lines);
+    }
+
     println!(
         "{:<58} {:>10} {:>10} {:>7} {:>8}  goal",
         "measure", "ours ms", "SQL ms", "ratio", "goal ms"
@@ -792,4 +801,65 @@ fn main() {
             if l.ours <= l.goal { "met" } else { "MISSED" }
         );
     }
+}
+
+/// The API's figures: a daemon (`serve`, in this process) over `hist` with
+/// its insights cache in `home/insights`, asked `GET /api/history/stats?
+/// since=all&trend=true` and `/flaky?since=all` over HTTP on 127.0.0.1:
+/// the first call after start (while the daemon warms its cache), then
+/// the median of `rounds` calls once a call has found it warm.
+fn api_figures(hist: &Path, home: &Path, rounds: usize, lines: &mut Vec<Line>) {
+    use otto_hooks_core::daemon::{ServerOptions, serve};
+    let mut options = ServerOptions::new(hist, "bench-token-0123456789");
+    options.insights_cache = Some(home.join("insights"));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("address");
+    // Served until the process exits.
+    std::thread::spawn(move || serve(options, listener, std::future::pending::<()>()));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while get(addr, "/api/health").is_none() {
+        assert!(Instant::now() < deadline, "the daemon did not answer");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for (what, path) in [
+        (
+            "API        stats?since=all&trend=true",
+            "/api/history/stats?since=all&trend=true",
+        ),
+        ("API        flaky?since=all", "/api/history/flaky?since=all"),
+    ] {
+        let start = Instant::now();
+        let bytes = get(addr, path).expect("an answer");
+        assert!(bytes > 100, "{path}: {bytes} bytes");
+        lines.push(Line {
+            what: format!("{what} (first, while warming)"),
+            ours: start.elapsed(),
+            sql: Duration::ZERO,
+            goal: Duration::from_secs(1),
+        });
+        lines.push(Line {
+            what: format!("{what} (cache warm)"),
+            ours: median(rounds, || {
+                get(addr, path).expect("an answer");
+            }),
+            sql: Duration::ZERO,
+            goal: Duration::from_secs(1),
+        });
+    }
+}
+
+/// `GET path` on the daemon at `addr` (HTTP/1.1, connection closed after):
+/// the bytes of a 200 answer, `None` for anything else.
+fn get(addr: std::net::SocketAddr, path: &str) -> Option<usize> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(120))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut body = Vec::new();
+    s.read_to_end(&mut body).ok()?;
+    body.starts_with(b"HTTP/1.1 200").then_some(body.len())
 }
