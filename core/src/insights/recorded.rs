@@ -493,9 +493,14 @@ impl HistorySource<'_> {
                     None => None,
                     Some(r) => {
                         let block = r.day.and_then(|d| blocks.get_mut(&d));
-                        if r.day.is_some() && block.is_none() {
-                            None // its day's block answered
-                        } else if r.day.is_none() && !(whole || by_id) {
+                        // A day's block answered, or a run never cached
+                        // that this pass leaves to the reads by id.
+                        let skip = if r.day.is_some() {
+                            block.is_none()
+                        } else {
+                            !(whole || by_id)
+                        };
+                        if skip {
                             None
                         } else {
                             let at = block.map(|b| {
