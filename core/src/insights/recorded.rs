@@ -25,7 +25,7 @@ use otto_hooks_sqlite::time::{format_time, parse_time};
 use rusqlite::{Connection, OptionalExtension};
 
 use super::frame::{Exec, FastMap, Frame, NONE};
-use super::otto_cache::{Block, BlockView, Cache, TaskRow};
+use super::otto_cache::{self, Block, BlockView, Cache, TaskRow};
 use super::{Execution, HistoryQuery, InsightError, Result, RunRecord, RunTasks, Scope, Source};
 use crate::run_ref::{self, RunSpec};
 
@@ -442,24 +442,54 @@ impl HistorySource<'_> {
         )?;
         let mut hit = std::collections::HashSet::new();
         let mut gone = Vec::new();
-        cache.read(lo_key, hi_key, |day, fp, data| {
-            match fingerprints.get(&day) {
-                None => gone.push(day),
-                Some(want) if want[..] == *fp => {
-                    if let Some(view) = BlockView::decode(data) {
-                        if add_history_block(&mut frame, &view, &rows_of, task) {
-                            hit.insert(day);
+        let read_blocks = |cache: &Cache,
+                           frame: &mut Frame,
+                           hit: &mut std::collections::HashSet<i64>,
+                           gone: &mut Vec<i64>| {
+            gone.clear();
+            cache.read(lo_key, hi_key, |day, fp, data| {
+                if hit.contains(&day) {
+                    return;
+                }
+                match fingerprints.get(&day) {
+                    None => gone.push(day),
+                    Some(want) if want[..] == *fp => {
+                        if let Some(view) = BlockView::decode(data) {
+                            if add_history_block(frame, &view, &rows_of, task) {
+                                hit.insert(day);
+                            }
                         }
                     }
+                    Some(_) => {}
                 }
-                Some(_) => {}
+            })
+        };
+        read_blocks(&cache, &mut frame, &mut hit, &mut gone)?;
+        let missing_of = |hit: &std::collections::HashSet<i64>| {
+            fingerprints
+                .keys()
+                .copied()
+                .filter(|d| !hit.contains(d))
+                .collect::<std::collections::BTreeSet<i64>>()
+        };
+        let mut missing = missing_of(&hit);
+        // Many days to fill: one filler of a cache at a time in this
+        // process (the daemon's warmer and its requests). One that waited
+        // finds the other's blocks.
+        let _turn = if missing.len() > 16 {
+            let (turn, waited) = FillTurn::take(otto_cache::path_of(
+                dir,
+                "history",
+                std::path::Path::new(&self.path),
+            ));
+            if waited {
+                read_blocks(&cache, &mut frame, &mut hit, &mut gone)?;
+                missing = missing_of(&hit);
             }
-        })?;
-        let missing: std::collections::BTreeSet<i64> = fingerprints
-            .keys()
-            .copied()
-            .filter(|d| !hit.contains(d))
-            .collect();
+            Some(turn)
+        } else {
+            None
+        };
         let uncached: Vec<&str> = rows_of
             .iter()
             .filter(|(_, r)| r.idx != NONE && r.day.is_none())
@@ -610,6 +640,54 @@ impl HistorySource<'_> {
             tracing::debug!("{e}");
         }
         Ok(frame)
+    }
+}
+
+/// The caches being filled by many days in this process, by file.
+static FILLING: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
+/// Signalled when one of [`FILLING`] is done.
+static FILLED: std::sync::Condvar = std::sync::Condvar::new();
+/// How long a filler waits for another's turn at most (then fills too).
+const FILL_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// One filler's turn at a cache file: while it is held, another filler of
+/// the same file in this process waits (at most [`FILL_WAIT`]) rather than
+/// read the same days twice on the same cores. Given back when dropped.
+struct FillTurn(Option<std::path::PathBuf>);
+
+impl FillTurn {
+    /// The turn at `file`, and whether another filler held it first.
+    fn take(file: std::path::PathBuf) -> (FillTurn, bool) {
+        let deadline = std::time::Instant::now() + FILL_WAIT;
+        let mut busy = FILLING
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut waited = false;
+        while busy.contains(&file) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return (FillTurn(None), true);
+            }
+            waited = true;
+            busy = FILLED
+                .wait_timeout(busy, left)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
+        busy.push(file.clone());
+        (FillTurn(Some(file)), waited)
+    }
+}
+
+impl Drop for FillTurn {
+    fn drop(&mut self) {
+        if let Some(file) = self.0.take() {
+            let mut busy = FILLING
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            busy.retain(|f| *f != file);
+            FILLED.notify_all();
+        }
     }
 }
 
