@@ -704,3 +704,88 @@ fn ui_starts_the_daemon_prints_the_url_and_the_page_is_served_there() {
     let out = w.ok(&["daemon", "start"]);
     assert!(text(&out.stderr).contains(&url), "{}", text(&out.stderr));
 }
+
+/// `GET path` on the daemon at `port`: the JSON of a 200 answer.
+fn get_json(port: u16, path: &str) -> Value {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    std::io::Write::write_all(
+        &mut stream,
+        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    )
+    .unwrap();
+    let mut reply = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{path}: {reply}");
+    let body = reply.split_once("\r\n\r\n").unwrap().1;
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
+}
+
+#[test]
+fn the_daemon_answers_stats_through_the_insights_cache_in_its_home() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new();
+    w.ok(&["daemon", "start"]);
+    let client = w.client();
+    let id = client
+        .start_run(&NewRun {
+            repo_path: w.repo(),
+            parallelism: 1,
+            total_units: 1,
+            ..NewRun::default()
+        })
+        .unwrap();
+    client
+        .post_events(
+            &id,
+            &[
+                WireEvent::now("unit.started").unit("build"),
+                WireEvent::now("unit.completed").unit("build"),
+            ],
+        )
+        .unwrap();
+    let port = w.files().running_port().unwrap();
+    let api = get_json(port, "/api/history/stats?since=all");
+    assert_eq!(api["source"], "history.db", "{api}");
+    assert_eq!(api["tasks"]["total"], 1, "{api}");
+
+    // The cache is the commands' one, under the daemon's home: made by the
+    // daemon (its warming at start, or the call above), private.
+    let dir = w.home().join("insights");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let file = loop {
+        let found = std::fs::read_dir(&dir).ok().and_then(|entries| {
+            entries.flatten().map(|e| e.path()).find(|p| {
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                name.starts_with("history-") && name.ends_with(".db")
+            })
+        });
+        if let Some(file) = found {
+            break file;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no insights cache file in {}",
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&file), 0o600, "{}", file.display());
+    let blocks: i64 = Connection::open(&file)
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM days", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(blocks, 1, "today's block");
+
+    // The command reads the same history (and cache): the same figures.
+    let out = w.ok(&["stats", "--backend", "sqlite", "--since", "all", "--json"]);
+    let cli: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(cli["tasks"], api["tasks"]);
+    assert_eq!(cli["per_task"], api["per_task"]);
+    w.ok(&["daemon", "stop"]);
+}

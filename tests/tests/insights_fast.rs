@@ -478,6 +478,10 @@ fn history_db_frames_give_the_straight_documents() {
         .close()
         .unwrap();
     history_agrees(&path, None, "schema 4");
+    // The whole history first, from an empty cache (every day filled in
+    // one pass over the summary), then every window through it.
+    history_all_first(&path, &cache);
+    std::fs::remove_dir_all(&cache).unwrap();
     history_agrees(&path, Some(&cache), "cache filled");
     history_agrees(&path, Some(&cache), "cache warm");
     assert!(!history_blocks(&cache).is_empty());
@@ -601,6 +605,38 @@ fn history_blocks(cache: &Path) -> Vec<i64> {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap()
+}
+
+/// `stats --since all` and `flaky --since all` over history.db `path`,
+/// the first read through the (empty) cache in `cache`, give the straight
+/// documents; so does every window after.
+fn history_all_first(path: &Path, cache: &Path) {
+    assert!(!cache.exists());
+    let c = recorded::open(path).unwrap();
+    let straight = HistorySource::new(&c, path.display().to_string());
+    let fast = HistorySource::new(&c, path.display().to_string()).with_cache(cache.to_path_buf());
+    let q = StatsQuery {
+        task: None,
+        project: None,
+        window: Window::parse("all", NOW).unwrap(),
+        trend: true,
+    };
+    assert_eq!(
+        stats(&fast, &q),
+        stats_straight(&straight, &q),
+        "all, first"
+    );
+    assert!(
+        history_blocks(cache).len() > 16,
+        "{:?}",
+        history_blocks(cache)
+    );
+    assert_eq!(
+        flaky(&fast, None, &q.window),
+        flaky_straight(&straight, None, &q.window),
+        "all, warm"
+    );
+    history_agrees(path, Some(cache), "after the whole history first");
 }
 
 /// Every query over history.db `path` (through the cache in `cache`, when

@@ -9,7 +9,10 @@ use clap::{Args, Subcommand};
 use super::{CmdResult, Context, Failure, exit, write_stdout};
 use crate::client::DaemonFiles;
 use crate::daemon::control::{self, Listen, Serving, Stopped};
-use crate::daemon::{AuthMode, ConnectionLimits, DEFAULT_MAX_BODY_BYTES, Schedule, ServerOptions};
+use crate::daemon::{
+    AuthMode, ConnectionLimits, DEFAULT_INSIGHTS_WARM_EVERY, DEFAULT_MAX_BODY_BYTES, Schedule,
+    ServerOptions,
+};
 
 /// The history daemon.
 #[derive(Debug, Subcommand)]
@@ -282,6 +285,10 @@ fn foreground(ctx: &Context, files: &DaemonFiles, args: &StartArgs) -> CmdResult
     let database = team
         .as_ref()
         .map_or_else(|| db_path.display().to_string(), |t| t.location.clone());
+    // The insights cache the CLI's `stats` and `flaky` use: the daemon reads
+    // history.db through it and keeps it warm. A PostgreSQL history is read
+    // without it (its windows are folded from events, not day blocks).
+    let insights_cache = team.is_none().then(|| ctx.hooks_home.join("insights"));
     let (open_store, pass_spec) = match team {
         Some(t) => (Some(t.open), Some(t.spec)),
         None => (None, None),
@@ -302,6 +309,8 @@ fn foreground(ctx: &Context, files: &DaemonFiles, args: &StartArgs) -> CmdResult
         }),
         limits: ConnectionLimits::default(),
         open_store,
+        insights_cache,
+        insights_warm_every: DEFAULT_INSIGHTS_WARM_EVERY,
     };
     let listener = serving
         .listener

@@ -432,11 +432,23 @@ impl Block {
 
     /// Adds task row `t` of run `id`.
     pub fn push(&mut self, id: i64, t: &TaskRow<'_>) {
-        let pos = *self.run_pos.entry(id).or_insert_with(|| {
+        let pos = self.run(id);
+        let name = self.strings.id(t.name);
+        self.push_at(pos, name, t);
+    }
+
+    /// The position of run `id` in the block, added if new (for
+    /// [`Block::push_at`]).
+    pub fn run(&mut self, id: i64) -> u32 {
+        *self.run_pos.entry(id).or_insert_with(|| {
             self.runs.push(id);
             (self.runs.len() - 1) as u32
-        });
-        let name = self.strings.id(t.name);
+        })
+    }
+
+    /// [`Block::push`] of the run at `pos` ([`Block::run`]), its name
+    /// already numbered `name` ([`Block::string`]).
+    pub fn push_at(&mut self, pos: u32, name: u32, t: &TaskRow<'_>) {
         let hash = t.script_hash.map_or(NONE, |h| self.strings.id(h));
         let mut flags = 0;
         for (bit, on) in [

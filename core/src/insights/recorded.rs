@@ -25,7 +25,7 @@ use otto_hooks_sqlite::time::{format_time, parse_time};
 use rusqlite::{Connection, OptionalExtension};
 
 use super::frame::{Exec, FastMap, Frame, NONE};
-use super::otto_cache::{Block, BlockView, Cache, TaskRow};
+use super::otto_cache::{self, Block, BlockView, Cache, TaskRow};
 use super::{Execution, HistoryQuery, InsightError, Result, RunRecord, RunTasks, Scope, Source};
 use crate::run_ref::{self, RunSpec};
 
@@ -267,7 +267,28 @@ fn day_range(key: i64) -> (String, String) {
     (start, String::from_utf8(end).unwrap_or_default())
 }
 
+/// A unit name met at one position of a run, with its numbers: in the
+/// frame ([`NONE`]: not yet), and in the block of day `day`.
+struct UnitMemo {
+    name: String,
+    task: u32,
+    day: Option<i64>,
+    block_name: u32,
+}
+
+impl Default for UnitMemo {
+    fn default() -> Self {
+        UnitMemo {
+            name: String::new(),
+            task: NONE,
+            day: None,
+            block_name: NONE,
+        }
+    }
+}
+
 /// What a cached frame read knows of one run row.
+#[derive(Clone, Copy)]
 struct HistRow {
     /// Its index in the frame ([`NONE`]: outside the scope).
     idx: u32,
@@ -287,6 +308,27 @@ impl HistorySource<'_> {
     pub fn with_cache(mut self, dir: std::path::PathBuf) -> Self {
         self.cache_dir = Some(dir);
         self
+    }
+
+    /// Fills the cache (given by [`HistorySource::with_cache`]) for the
+    /// whole history: every day's block whose runs changed since it was
+    /// made is read again, the others are only checked. What the daemon
+    /// runs in the background so that its users' `stats` and `flaky` find
+    /// the cache warm. Returns the executions the history holds; an error
+    /// when there is no cache to fill (none given, history.db older than
+    /// schema 4, the cache unusable).
+    pub fn warm(&self) -> std::result::Result<usize, String> {
+        let Some(dir) = &self.cache_dir else {
+            return Err("no insights cache directory".to_owned());
+        };
+        if !self.summary {
+            return Err(format!(
+                "{}: no unit summary (schema older than 4): nothing to cache",
+                self.path
+            ));
+        }
+        self.frame_cached(dir, &Scope::default(), None)
+            .map(|f| f.execs.len())
     }
 
     /// The frame of `scope` through the cache in `dir`: the runs rows of
@@ -319,15 +361,18 @@ impl HistorySource<'_> {
         };
         let mut frame = Frame::default();
         let mut rows_of: FastMap<String, HistRow> = FastMap::default();
-        let mut fingerprints: std::collections::BTreeMap<i64, sha2::Sha256> =
-            std::collections::BTreeMap::new();
+        // Per day, a digest of each of its runs rows; the day's fingerprint
+        // is the digest of them sorted (the rows read in index order, not
+        // sorted by id: sorting 100,000 rows cost SQLite as much as reading
+        // them).
+        let mut fingerprints: FastMap<i64, Vec<[u8; 32]>> = FastMap::default();
         {
             let mut stmt = self
                 .conn
                 .prepare(
                     "SELECT id, COALESCE(project, repo_path), started_at, completed_at, status,
                             last_seq, event_count
-                     FROM runs WHERE started_at >= ?1 AND started_at < ?2 ORDER BY id",
+                     FROM runs WHERE started_at >= ?1 AND started_at < ?2",
                 )
                 .map_err(err)?;
             let mut rows = stmt.query([&lo, &hi]).map_err(err)?;
@@ -341,7 +386,7 @@ impl HistorySource<'_> {
                 let started = row.get_ref(2).map_err(err)?.as_str().unwrap_or_default();
                 let day = day_key(started).filter(|_| stored_time(started).is_some());
                 if let Some(day) = day {
-                    let h = fingerprints.entry(day).or_default();
+                    let mut h = sha2::Sha256::new();
                     for text in [id, started, &record.status] {
                         h.update((text.len() as u64).to_le_bytes());
                         h.update(text.as_bytes());
@@ -350,6 +395,10 @@ impl HistorySource<'_> {
                         let v: Option<i64> = row.get(n).map_err(err)?;
                         h.update(v.unwrap_or(-1).to_le_bytes());
                     }
+                    fingerprints
+                        .entry(day)
+                        .or_default()
+                        .push(h.finalize().into());
                 }
                 let in_scope = started >= from.as_str()
                     && started < to.as_str()
@@ -374,7 +423,15 @@ impl HistorySource<'_> {
         }
         let fingerprints: HashMap<i64, [u8; 32]> = fingerprints
             .into_iter()
-            .map(|(d, h)| (d, h.finalize().into()))
+            .map(|(d, mut rows)| {
+                rows.sort_unstable();
+                let mut h = sha2::Sha256::new();
+                h.update(b"history-day-2");
+                for r in &rows {
+                    h.update(r);
+                }
+                (d, h.finalize().into())
+            })
             .collect();
         let schema = otto_hooks_sqlite::current_version(self.conn).map_err(|e| e.to_string())?;
         let mut cache = Cache::open_for(
@@ -385,24 +442,54 @@ impl HistorySource<'_> {
         )?;
         let mut hit = std::collections::HashSet::new();
         let mut gone = Vec::new();
-        cache.read(lo_key, hi_key, |day, fp, data| {
-            match fingerprints.get(&day) {
-                None => gone.push(day),
-                Some(want) if want[..] == *fp => {
-                    if let Some(view) = BlockView::decode(data) {
-                        if add_history_block(&mut frame, &view, &rows_of, task) {
-                            hit.insert(day);
+        let read_blocks = |cache: &Cache,
+                           frame: &mut Frame,
+                           hit: &mut std::collections::HashSet<i64>,
+                           gone: &mut Vec<i64>| {
+            gone.clear();
+            cache.read(lo_key, hi_key, |day, fp, data| {
+                if hit.contains(&day) {
+                    return;
+                }
+                match fingerprints.get(&day) {
+                    None => gone.push(day),
+                    Some(want) if want[..] == *fp => {
+                        if let Some(view) = BlockView::decode(data) {
+                            if add_history_block(frame, &view, &rows_of, task) {
+                                hit.insert(day);
+                            }
                         }
                     }
+                    Some(_) => {}
                 }
-                Some(_) => {}
+            })
+        };
+        read_blocks(&cache, &mut frame, &mut hit, &mut gone)?;
+        let missing_of = |hit: &std::collections::HashSet<i64>| {
+            fingerprints
+                .keys()
+                .copied()
+                .filter(|d| !hit.contains(d))
+                .collect::<std::collections::BTreeSet<i64>>()
+        };
+        let mut missing = missing_of(&hit);
+        // Many days to fill: one filler of a cache at a time in this
+        // process (the daemon's warmer and its requests). One that waited
+        // finds the other's blocks.
+        let _turn = if missing.len() > 16 {
+            let (turn, waited) = FillTurn::take(otto_cache::path_of(
+                dir,
+                "history",
+                std::path::Path::new(&self.path),
+            ));
+            if waited {
+                read_blocks(&cache, &mut frame, &mut hit, &mut gone)?;
+                missing = missing_of(&hit);
             }
-        })?;
-        let missing: std::collections::BTreeSet<i64> = fingerprints
-            .keys()
-            .copied()
-            .filter(|d| !hit.contains(d))
-            .collect();
+            Some(turn)
+        } else {
+            None
+        };
         let uncached: Vec<&str> = rows_of
             .iter()
             .filter(|(_, r)| r.idx != NONE && r.day.is_none())
@@ -413,18 +500,51 @@ impl HistorySource<'_> {
         // Runs never cached are read by one whole pass, else one by one:
         // a day's pass leaves them out (one may sort inside its range).
         let whole = missing.len() > 16 || uncached.len() > 1000;
+        // Rows come a run at a time (`unit_executions` is keyed by run, the
+        // joins read run by run), and most runs have the same units in the
+        // same order: what a run resolves to, and each unit's numbers by
+        // its position in the run, are looked up once and reused while the
+        // row says the same.
+        let mut cur_id = String::new();
+        let mut cur_by_id = false;
+        // The run's row, and its position in its day's block when it goes
+        // in one; `None`: its rows are skipped.
+        let mut cur: Option<(HistRow, Option<u32>)> = None;
+        let mut pos = 0usize;
+        let mut memo: Vec<UnitMemo> = Vec::new();
         let mut take = |row: &rusqlite::Row<'_>, by_id: bool| -> rusqlite::Result<()> {
             let id = row.get_ref(0)?.as_str()?;
-            let Some(r) = rows_of.get(id) else {
+            if id != cur_id || by_id != cur_by_id || cur_id.is_empty() {
+                cur_id.clear();
+                cur_id.push_str(id);
+                cur_by_id = by_id;
+                pos = 0;
+                cur = match rows_of.get(id) {
+                    None => None,
+                    Some(r) => {
+                        let block = r.day.and_then(|d| blocks.get_mut(&d));
+                        // A day's block answered, or a run never cached
+                        // that this pass leaves to the reads by id.
+                        let skip = if r.day.is_some() {
+                            block.is_none()
+                        } else {
+                            !(whole || by_id)
+                        };
+                        if skip {
+                            None
+                        } else {
+                            let at = block.map(|b| {
+                                let key = b.string(id);
+                                b.run(i64::from(key))
+                            });
+                            Some((*r, at))
+                        }
+                    }
+                };
+            }
+            let Some((r, at)) = cur else {
                 return Ok(());
             };
-            let in_block = r.day.is_some_and(|d| blocks.contains_key(&d));
-            if r.day.is_some() && !in_block {
-                return Ok(()); // its day's block answered
-            }
-            if r.day.is_none() && !(whole || by_id) {
-                return Ok(());
-            }
             let unit = row.get_ref(1)?.as_str()?;
             let t = TaskRow {
                 name: unit,
@@ -436,12 +556,31 @@ impl HistorySource<'_> {
                 duration_seconds: row.get(5)?,
                 script_hash: None,
             };
-            if let Some(b) = r.day.and_then(|d| blocks.get_mut(&d)) {
-                let key = b.string(id);
-                b.push(i64::from(key), &t);
+            if memo.len() <= pos {
+                memo.resize_with(pos + 1, UnitMemo::default);
+            }
+            let m = &mut memo[pos];
+            pos += 1;
+            if m.name != unit {
+                m.name.clear();
+                m.name.push_str(unit);
+                m.task = NONE;
+                m.day = None;
+            }
+            if let (Some(at), Some(day)) = (at, r.day) {
+                if let Some(b) = blocks.get_mut(&day) {
+                    if m.day != Some(day) {
+                        m.block_name = b.string(unit);
+                        m.day = Some(day);
+                    }
+                    b.push_at(at, m.block_name, &t);
+                }
             }
             if r.idx != NONE && task.is_none_or(|w| w == unit) {
-                push_unit(&mut frame, r, &t);
+                if m.task == NONE {
+                    m.task = frame.tasks.id(unit);
+                }
+                push_unit_as(&mut frame, &r, m.task, &t);
             }
             Ok(())
         };
@@ -462,7 +601,18 @@ impl HistorySource<'_> {
                 }
                 Ok::<(), String>(())
             };
-        if whole {
+        if whole && lo.is_empty() && hi == "~" {
+            // The whole history: the summary read in its own order (by
+            // run), no join; a row of a run not read above is skipped.
+            let mut stmt = self
+                .conn
+                .prepare(&format!("SELECT {SUMMARY_COLUMNS} FROM unit_executions u"))
+                .map_err(err)?;
+            let mut rows = stmt.query([]).map_err(err)?;
+            while let Some(row) = rows.next().map_err(err)? {
+                take(row, false).map_err(err)?;
+            }
+        } else if whole {
             by_range(&lo, &hi, &mut take)?;
         } else {
             for day in &missing {
@@ -493,6 +643,54 @@ impl HistorySource<'_> {
     }
 }
 
+/// The caches being filled by many days in this process, by file.
+static FILLING: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
+/// Signalled when one of [`FILLING`] is done.
+static FILLED: std::sync::Condvar = std::sync::Condvar::new();
+/// How long a filler waits for another's turn at most (then fills too).
+const FILL_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// One filler's turn at a cache file: while it is held, another filler of
+/// the same file in this process waits (at most [`FILL_WAIT`]) rather than
+/// read the same days twice on the same cores. Given back when dropped.
+struct FillTurn(Option<std::path::PathBuf>);
+
+impl FillTurn {
+    /// The turn at `file`, and whether another filler held it first.
+    fn take(file: std::path::PathBuf) -> (FillTurn, bool) {
+        let deadline = std::time::Instant::now() + FILL_WAIT;
+        let mut busy = FILLING
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut waited = false;
+        while busy.contains(&file) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return (FillTurn(None), true);
+            }
+            waited = true;
+            busy = FILLED
+                .wait_timeout(busy, left)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
+        busy.push(file.clone());
+        (FillTurn(Some(file)), waited)
+    }
+}
+
+impl Drop for FillTurn {
+    fn drop(&mut self) {
+        if let Some(file) = self.0.take() {
+            let mut busy = FILLING
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            busy.retain(|f| *f != file);
+            FILLED.notify_all();
+        }
+    }
+}
+
 /// A `unit_executions` status text.
 fn summary_status(text: &str) -> TaskStatus {
     match text {
@@ -506,13 +704,8 @@ fn summary_status(text: &str) -> TaskStatus {
 }
 
 /// Adds unit `t` (its duration in milliseconds, as stored) of run `r`, as
-/// [`summary_execution`] reads it.
-fn push_unit(frame: &mut Frame, r: &HistRow, t: &TaskRow<'_>) {
-    let task = frame.tasks.id(t.name);
-    push_unit_as(frame, r, task, t);
-}
-
-/// [`push_unit`], its name already numbered `task` in the frame.
+/// [`summary_execution`] reads it, its name already numbered `task` in the
+/// frame.
 fn push_unit_as(frame: &mut Frame, r: &HistRow, task: u32, t: &TaskRow<'_>) {
     let mut status = t.status;
     if matches!(status, TaskStatus::Running | TaskStatus::Pending) && r.ended {

@@ -69,6 +69,12 @@ struct Options {
     only: Option<String>,
     /// Only the warm-cache figures, no SQL baseline (for a profiler).
     warm_only: bool,
+    /// Only the figures of a first call with an empty cache, no SQL
+    /// baseline (for a profiler).
+    cold_only: bool,
+    /// Also the API's figures: a daemon over the history.db (in this
+    /// process, with its insights cache), asked over HTTP.
+    daemon: bool,
 }
 
 fn parse_options() -> Options {
@@ -78,6 +84,8 @@ fn parse_options() -> Options {
         fixture: None,
         only: None,
         warm_only: false,
+        cold_only: false,
+        daemon: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -91,6 +99,8 @@ fn parse_options() -> Options {
             "--fixture" => o.fixture = Some(value().into()),
             "--only" => o.only = Some(value()),
             "--warm-only" => o.warm_only = true,
+            "--cold-only" => o.cold_only = true,
+            "--daemon" => o.daemon = true,
             "-h" | "--help" => usage(""),
             other => usage(&format!("unknown argument {other}")),
         }
@@ -104,7 +114,7 @@ fn usage(problem: &str) -> ! {
         eprintln!("error: {problem}");
     }
     eprintln!(
-        "usage: bench-insights [--runs N] [--rounds N] [--fixture DIR] [--only TEXT] [--warm-only]"
+        "usage: bench-insights [--runs N] [--rounds N] [--fixture DIR] [--only TEXT] [--warm-only | --cold-only] [--daemon]"
     );
     std::process::exit(2)
 }
@@ -334,6 +344,21 @@ fn median(rounds: usize, mut f: impl FnMut()) -> Duration {
     times[times.len() / 2]
 }
 
+/// The median of `rounds` timings of `f`, each from an empty insights
+/// cache (`dir` removed before, untimed): a first call's cost.
+fn median_cold(rounds: usize, dir: &Path, mut f: impl FnMut()) -> Duration {
+    let mut times: Vec<Duration> = (0..rounds)
+        .map(|_| {
+            let _ = std::fs::remove_dir_all(dir);
+            let start = Instant::now();
+            f();
+            start.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[times.len() / 2]
+}
+
 fn read_only(path: &Path) -> Connection {
     Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).expect("open")
 }
@@ -483,25 +508,31 @@ fn main() {
                 });
                 return;
             }
-            lines.push(Line {
-                what: format!("{what} (otto.db alone)"),
-                ours: median(r, || call(&OttoSource::open(&home).expect("open"))),
-                sql,
-                goal: sec,
+            if !o.cold_only {
+                lines.push(Line {
+                    what: format!("{what} (otto.db alone)"),
+                    ours: median(r, || call(&OttoSource::open(&home).expect("open"))),
+                    sql,
+                    goal: sec,
+                });
+            }
+            // Each round from an empty cache (removed before, not timed).
+            let filled = median_cold(r, &cache_dir, || {
+                call(
+                    &OttoSource::open(&home)
+                        .expect("open")
+                        .with_cache(cache_dir.clone()),
+                );
             });
-            let _ = std::fs::remove_dir_all(&cache_dir);
-            let start = Instant::now();
-            call(
-                &OttoSource::open(&home)
-                    .expect("open")
-                    .with_cache(cache_dir.clone()),
-            );
             lines.push(Line {
                 what: format!("{what} (cache filled)"),
-                ours: start.elapsed(),
+                ours: filled,
                 sql,
                 goal: sec,
             });
+            if o.cold_only {
+                return;
+            }
             lines.push(Line {
                 what: format!("{what} (cache warm)"),
                 ours: median(r, || {
@@ -520,7 +551,7 @@ fn main() {
         if !wanted(&what) {
             continue;
         }
-        let sql = if o.warm_only {
+        let sql = if o.warm_only || o.cold_only {
             Duration::ZERO
         } else {
             median(r, || otto_stats_sql(from))
@@ -548,7 +579,7 @@ fn main() {
         if !wanted(&what) {
             continue;
         }
-        let sql = if o.warm_only {
+        let sql = if o.warm_only || o.cold_only {
             Duration::ZERO
         } else {
             median(r, || otto_flaky_sql(from))
@@ -563,7 +594,7 @@ fn main() {
         status: None,
         limit: 50,
     };
-    if wanted("otto.db    history test (--limit 50)") {
+    if wanted("otto.db    history test (--limit 50)") && !o.cold_only {
         lines.push(Line {
             what: "otto.db    history test (--limit 50)".into(),
             ours: median(r, || {
@@ -581,7 +612,7 @@ fn main() {
         status: Some(otto_hooks_plugin_api::TaskStatus::Failed),
         ..hq.clone()
     };
-    if wanted("otto.db    history test --failed") {
+    if wanted("otto.db    history test --failed") && !o.cold_only {
         lines.push(Line {
             what: "otto.db    history test --failed".into(),
             ours: median(r, || {
@@ -638,27 +669,30 @@ fn main() {
                 });
                 return;
             }
-            lines.push(Line {
-                what: format!("{what} (history.db alone)"),
-                ours: median(r, || {
-                    let c = open_hist();
-                    call(&HistorySource::new(&c, hist_path.clone()));
-                }),
-                sql,
-                goal: sec,
-            });
-            let _ = std::fs::remove_dir_all(&cache_dir);
-            let start = Instant::now();
-            {
+            if !o.cold_only {
+                lines.push(Line {
+                    what: format!("{what} (history.db alone)"),
+                    ours: median(r, || {
+                        let c = open_hist();
+                        call(&HistorySource::new(&c, hist_path.clone()));
+                    }),
+                    sql,
+                    goal: sec,
+                });
+            }
+            let filled = median_cold(r, &cache_dir, || {
                 let c = open_hist();
                 call(&HistorySource::new(&c, hist_path.clone()).with_cache(cache_dir.clone()));
-            }
+            });
             lines.push(Line {
                 what: format!("{what} (cache filled)"),
-                ours: start.elapsed(),
+                ours: filled,
                 sql,
                 goal: sec,
             });
+            if o.cold_only {
+                return;
+            }
             lines.push(Line {
                 what: format!("{what} (cache warm)"),
                 ours: median(r, || {
@@ -674,7 +708,7 @@ fn main() {
         if !wanted(&what) {
             continue;
         }
-        let sql = if o.warm_only {
+        let sql = if o.warm_only || o.cold_only {
             Duration::ZERO
         } else {
             median(r, || hist_stats_sql(from))
@@ -702,7 +736,7 @@ fn main() {
         if !wanted(&what) {
             continue;
         }
-        let sql = if o.warm_only {
+        let sql = if o.warm_only || o.cold_only {
             Duration::ZERO
         } else {
             median(r, || hist_flaky_sql(from))
@@ -711,7 +745,7 @@ fn main() {
             flaky(s, None, window).expect("flaky");
         });
     }
-    if wanted("history.db history test (--limit 50)") {
+    if wanted("history.db history test (--limit 50)") && !o.cold_only {
         lines.push(Line {
             what: "history.db history test (--limit 50)".into(),
             ours: median(r, || {
@@ -726,7 +760,7 @@ fn main() {
             goal: ms100,
         });
     }
-    if wanted("history.db history test --failed") {
+    if wanted("history.db history test --failed") && !o.cold_only {
         lines.push(Line {
             what: "history.db history test --failed".into(),
             ours: median(r, || {
@@ -740,6 +774,10 @@ fn main() {
             }),
             goal: ms100,
         });
+    }
+
+    if o.daemon {
+        api_figures(&hist, &scratch.path().join("daemon-home"), r, &mut lines);
     }
 
     println!(
@@ -763,4 +801,65 @@ fn main() {
             if l.ours <= l.goal { "met" } else { "MISSED" }
         );
     }
+}
+
+/// The API's figures: a daemon (`serve`, in this process) over `hist` with
+/// its insights cache in `home/insights`, asked `GET /api/history/stats?
+/// since=all&trend=true` and `/flaky?since=all` over HTTP on 127.0.0.1:
+/// the first call after start (while the daemon warms its cache), then
+/// the median of `rounds` calls once a call has found it warm.
+fn api_figures(hist: &Path, home: &Path, rounds: usize, lines: &mut Vec<Line>) {
+    use otto_hooks_core::daemon::{ServerOptions, serve};
+    let mut options = ServerOptions::new(hist, "bench-token-0123456789");
+    options.insights_cache = Some(home.join("insights"));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("address");
+    // Served until the process exits.
+    std::thread::spawn(move || serve(options, listener, std::future::pending::<()>()));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while get(addr, "/api/health").is_none() {
+        assert!(Instant::now() < deadline, "the daemon did not answer");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for (what, path) in [
+        (
+            "API        stats?since=all&trend=true",
+            "/api/history/stats?since=all&trend=true",
+        ),
+        ("API        flaky?since=all", "/api/history/flaky?since=all"),
+    ] {
+        let start = Instant::now();
+        let bytes = get(addr, path).expect("an answer");
+        assert!(bytes > 100, "{path}: {bytes} bytes");
+        lines.push(Line {
+            what: format!("{what} (first, while warming)"),
+            ours: start.elapsed(),
+            sql: Duration::ZERO,
+            goal: Duration::from_secs(1),
+        });
+        lines.push(Line {
+            what: format!("{what} (cache warm)"),
+            ours: median(rounds, || {
+                get(addr, path).expect("an answer");
+            }),
+            sql: Duration::ZERO,
+            goal: Duration::from_secs(1),
+        });
+    }
+}
+
+/// `GET path` on the daemon at `addr` (HTTP/1.1, connection closed after):
+/// the bytes of a 200 answer, `None` for anything else.
+fn get(addr: std::net::SocketAddr, path: &str) -> Option<usize> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(120))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut body = Vec::new();
+    s.read_to_end(&mut body).ok()?;
+    body.starts_with(b"HTTP/1.1 200").then_some(body.len())
 }

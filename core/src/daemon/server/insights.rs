@@ -5,10 +5,18 @@
 //! PostgreSQL team history it serves). They need no
 //! token; an unknown parameter is refused with 400.
 
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
+use otto_hooks_sqlite::HistoryStore;
 use serde::Deserialize;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use super::Shared;
 use super::body;
@@ -33,12 +41,14 @@ fn api_error(e: InsightError) -> ApiError {
     }
 }
 
-/// Runs `f` over the daemon's history on the blocking pool.
+/// Runs `f` over the daemon's history on the blocking pool (history.db
+/// through the insights cache, when the daemon has one).
 async fn over_history<T, F>(state: &Shared, f: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
     F: FnOnce(&dyn Source) -> Result<T, InsightError> + Send + 'static,
 {
+    let cache = state.insights_cache.clone();
     state
         .blocking(move |db| {
             if let Some(team) = db
@@ -54,10 +64,82 @@ where
                 )));
             };
             let path = db.path().display().to_string();
-            db.read_with(|conn| Ok(f(&HistorySource::new(conn, path))))?
-                .map_err(api_error)
+            db.read_with(|conn| {
+                let source = HistorySource::new(conn, path);
+                let source = match cache {
+                    Some(dir) => source.with_cache(dir),
+                    None => source,
+                };
+                Ok(f(&source))
+            })?
+            .map_err(api_error)
         })
         .await
+}
+
+/// Keeps the insights cache warm: fills it for the whole history once
+/// the server starts, then, every `every`, again if anything changed
+/// since (a commit or a scheduled pass bumps `changes`), so that users'
+/// `stats` and `flaky` read day blocks rather than every execution. Each
+/// warming runs on the blocking pool (requests are not held: they read on
+/// connections of their own, and the cache checks each day's block
+/// against the day's runs rows on every read, so a request during a
+/// warming answers the same as one without the cache; two writers of the
+/// cache — this one, a request, the CLI — take turns on its SQLite lock,
+/// each block written whole in one transaction). `None` (nothing spawned)
+/// without a cache directory or on a store other than history.db (a
+/// PostgreSQL history is read without the cache).
+pub(super) fn spawn_warmer(
+    state: Shared,
+    every: Duration,
+    changes: Arc<AtomicU64>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Option<JoinHandle<()>> {
+    let dir = state.insights_cache.clone()?;
+    state.db.as_sqlite()?;
+    let db = Arc::clone(&state.db);
+    drop(state);
+    Some(tokio::spawn(async move {
+        let mut warmed: Option<u64> = None;
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let now = changes.load(Ordering::Relaxed);
+            if warmed != Some(now) {
+                warmed = Some(now);
+                let (db, dir) = (Arc::clone(&db), dir.clone());
+                let started = Instant::now();
+                let done = tokio::task::spawn_blocking(move || warm(&*db, dir)).await;
+                let elapsed_ms = started.elapsed().as_millis() as u64;
+                match done {
+                    Ok(Ok(executions)) => {
+                        tracing::debug!(elapsed_ms, executions, "insights cache warmed");
+                    }
+                    Ok(Err(e)) => tracing::debug!(elapsed_ms, "insights cache not warmed: {e}"),
+                    Err(e) => tracing::warn!(error = %e, "warming the insights cache failed"),
+                }
+            }
+            tokio::select! {
+                biased;
+                _ = shutdown.wait_for(|stop| *stop) => return,
+                () = tokio::time::sleep(every.max(MIN_WARM_EVERY)) => {}
+            }
+        }
+    }))
+}
+
+/// The shortest warming interval accepted.
+const MIN_WARM_EVERY: Duration = Duration::from_millis(10);
+
+/// One warming of the cache in `dir` over history.db.
+fn warm(db: &dyn HistoryStore, dir: PathBuf) -> Result<usize, String> {
+    let Some(db) = db.as_sqlite() else {
+        return Err("not history.db".to_owned());
+    };
+    let path = db.path().display().to_string();
+    db.read_with(|conn| Ok(HistorySource::new(conn, path).with_cache(dir).warm()))
+        .map_err(|e| e.to_string())?
 }
 
 fn window(since: Option<&str>) -> Result<Window, ApiError> {

@@ -44,6 +44,7 @@ use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -98,7 +99,21 @@ pub struct ServerOptions {
     /// Opens another history store instead of `db_path` (the `postgres`
     /// storage); `None` serves history.db at `db_path`.
     pub open_store: Option<StoreOpener>,
+    /// The insights cache directory (`$OTTO_HOOKS_HOME/insights`, the one
+    /// the CLI's `stats` and `flaky` use): `/api/history/stats` and
+    /// `/flaky` over history.db read their windows through it, and the
+    /// daemon keeps it warm ([`ServerOptions::insights_warm_every`]).
+    /// `None`: history.db alone, nothing warmed. A PostgreSQL history is
+    /// read without it.
+    pub insights_cache: Option<PathBuf>,
+    /// How often the daemon looks whether the history changed (a write, a
+    /// scheduled pass) since it last warmed the insights cache, and warms
+    /// it again if so; the first warming starts with the server.
+    pub insights_warm_every: Duration,
 }
+
+/// How often the insights cache is re-warmed after changes, by default.
+pub const DEFAULT_INSIGHTS_WARM_EVERY: Duration = Duration::from_secs(60);
 
 /// Opens the store a daemon serves, on the thread that calls [`serve`].
 pub type StoreOpener = Box<dyn FnOnce() -> Result<Box<dyn HistoryStore>, String> + Send>;
@@ -116,6 +131,8 @@ impl ServerOptions {
             limits: ConnectionLimits::default(),
             unix_listener: None,
             open_store: None,
+            insights_cache: None,
+            insights_warm_every: DEFAULT_INSIGHTS_WARM_EVERY,
         }
     }
 }
@@ -132,6 +149,8 @@ impl fmt::Debug for ServerOptions {
             .field("limits", &self.limits)
             .field("unix_listener", &self.unix_listener)
             .field("open_store", &self.open_store.is_some())
+            .field("insights_cache", &self.insights_cache)
+            .field("insights_warm_every", &self.insights_warm_every)
             .finish()
     }
 }
@@ -169,6 +188,8 @@ pub(crate) struct AppState {
     meter: health::Meter,
     started: Instant,
     local: SocketAddr,
+    /// The insights cache directory, when the daemon has one.
+    insights_cache: Option<PathBuf>,
 }
 
 pub(crate) type Shared = Arc<AppState>;
@@ -230,9 +251,14 @@ pub fn serve(
         ),
     };
     let (live, _) = broadcast::channel::<Batch>(LIVE_CAPACITY);
+    // Bumped by every commit and every scheduled pass: the insights warmer
+    // warms again only after a change.
+    let changes = Arc::new(AtomicU64::new(0));
     {
         let live = live.clone();
+        let changes = Arc::clone(&changes);
         db.set_listener(Arc::new(move |rows: &[EventRow]| {
+            changes.fetch_add(1, Ordering::Relaxed);
             // No follower, no copy. One subscribing meanwhile reads these
             // rows from the database: they are committed.
             if live.receiver_count() > 0 {
@@ -260,7 +286,10 @@ pub fn serve(
         meter: health::Meter::new(),
         started: Instant::now(),
         local,
+        insights_cache: options.insights_cache,
     });
+    let warm_every = options.insights_warm_every;
+    let warm_state = Arc::clone(&state);
     let app = router(state, options.max_body_bytes);
     let schedule = options.schedule;
     let limits = options.limits;
@@ -295,7 +324,8 @@ pub fn serve(
                 }
             }
         };
-        let scheduler = schedule.map(|s| schedule::spawn(s, stop_rx));
+        let scheduler = schedule.map(|s| schedule::spawn(s, stop_rx.clone(), Arc::clone(&changes)));
+        let warmer = insights::spawn_warmer(warm_state, warm_every, changes, stop_rx);
         tracing::info!(address = %local, "history daemon listening");
         tokio::spawn(async move {
             shutdown.await;
@@ -319,6 +349,9 @@ pub fn serve(
             }
         };
         if let Some(handle) = scheduler {
+            let _ = handle.await;
+        }
+        if let Some(handle) = warmer {
             let _ = handle.await;
         }
         drain(db).await;

@@ -1,6 +1,7 @@
 //! Running the [`Schedule`]'s pass periodically on a blocking thread.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -14,7 +15,12 @@ const MIN_INTERVAL: Duration = Duration::from_millis(10);
 /// Starts the schedule: a pass one interval after the start, then one
 /// interval after each pass ends, until `shutdown` turns true. A pass in
 /// progress at shutdown is waited for (the returned task ends after it).
-pub(crate) fn spawn(schedule: Schedule, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+/// Each pass, whatever it did, bumps `changes` (it may have deleted runs).
+pub(crate) fn spawn(
+    schedule: Schedule,
+    mut shutdown: watch::Receiver<bool>,
+    changes: Arc<AtomicU64>,
+) -> JoinHandle<()> {
     let interval = schedule.interval.max(MIN_INTERVAL);
     let pass: Arc<dyn Fn() -> String + Send + Sync> = Arc::from(schedule.pass);
     tokio::spawn(async move {
@@ -26,7 +32,9 @@ pub(crate) fn spawn(schedule: Schedule, mut shutdown: watch::Receiver<bool>) -> 
             }
             let pass = Arc::clone(&pass);
             let started = std::time::Instant::now();
-            match tokio::task::spawn_blocking(move || pass()).await {
+            let ran = tokio::task::spawn_blocking(move || pass()).await;
+            changes.fetch_add(1, Ordering::Relaxed);
+            match ran {
                 Ok(summary) => tracing::info!(
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "scheduled pass: {summary}"

@@ -419,6 +419,7 @@ mod tests {
             meter: health::Meter::new(),
             started: std::time::Instant::now(),
             local,
+            insights_cache: None,
         });
         (dir, state, live, stop)
     }
