@@ -3,87 +3,26 @@
 //! the API into a real history.db; figures checked by hand.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
-use otto_hooks_core::daemon::{ServerOptions, serve};
 use otto_hooks_core::insights::flaky::flaky;
 use otto_hooks_core::insights::recorded::{self, HistorySource};
 use otto_hooks_core::insights::stats::{StatsQuery, stats};
 use otto_hooks_core::insights::{Source, Window};
 use serde_json::{Value, json};
 
-const TOKEN: &str = "test-token-0123456789";
+#[path = "support/served.rs"]
+mod served;
+use served::Served as Daemon;
 
-/// A daemon over a fresh history.db, stopped when dropped.
-struct Daemon {
-    addr: SocketAddr,
-    agent: ureq::Agent,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<Result<(), String>>>,
-    _dir: tempfile::TempDir,
+/// Recording runs through the API.
+trait Record {
+    /// Records a run whose units end as `units` says: (name, ok, seconds).
+    fn run(&self, id: &str, start: &str, units: &[(&str, bool, u32)]);
 }
 
-impl Daemon {
-    fn start() -> Daemon {
-        Daemon::start_with(|_, _| {})
-    }
-
-    /// A daemon whose options `edit` changes (given the test directory).
-    fn start_with(edit: impl FnOnce(&mut ServerOptions, &Path)) -> Daemon {
-        let dir = tempfile::tempdir().unwrap();
-        let mut options = ServerOptions::new(dir.path().join("history.db"), TOKEN);
-        edit(&mut options, dir.path());
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            serve(options, listener, async move {
-                let _ = rx.await;
-            })
-        });
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(60)))
-            .build()
-            .into();
-        Daemon {
-            addr,
-            agent,
-            stop: Some(tx),
-            thread: Some(thread),
-            _dir: dir,
-        }
-    }
-
-    /// Its history.db.
-    fn db(&self) -> PathBuf {
-        self._dir.path().join("history.db")
-    }
-
-    fn get(&self, path: &str) -> (u16, Value) {
-        let resp = self
-            .agent
-            .get(format!("http://{}{path}", self.addr))
-            .call()
-            .unwrap();
-        reply(resp)
-    }
-
-    fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let resp = self
-            .agent
-            .post(format!("http://{}{path}", self.addr))
-            .header("Content-Type", "application/json")
-            .header("Authorization", format!("Bearer {TOKEN}"))
-            .send(body.to_string().as_bytes())
-            .unwrap();
-        reply(resp)
-    }
-
-    /// Records a run whose units end as `units` says: (name, ok, seconds).
+impl Record for Daemon {
     fn run(&self, id: &str, start: &str, units: &[(&str, bool, u32)]) {
         let (status, r) = self.post(
             "/api/runs",
@@ -115,26 +54,6 @@ impl Daemon {
         );
         assert_eq!(status, 200, "{r}");
     }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn reply(mut resp: ureq::http::Response<ureq::Body>) -> (u16, Value) {
-    let status = resp.status().as_u16();
-    let text = resp.body_mut().read_to_string().unwrap_or_default();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
 }
 
 fn ago(hours: i64) -> String {
@@ -324,13 +243,13 @@ fn cached_days(dir: &Path) -> Vec<i64> {
 #[test]
 fn a_daemon_with_the_insights_cache_answers_as_history_db_alone_and_fills_the_cache() {
     use std::os::unix::fs::PermissionsExt;
-    let d = Daemon::start_with(|o, home| o.insights_cache = Some(cache_dir(home)));
-    let dir = cache_dir(d._dir.path());
+    let d = Daemon::start_in(|o, home| o.insights_cache = Some(cache_dir(home)));
+    let dir = cache_dir(d.dir());
     three_runs(&d);
     runs_over_days(&d, "old", 2, 6);
 
     let (s, f) = over_api(&d);
-    assert_eq!((s.clone(), f.clone()), uncached(&d.db()));
+    assert_eq!((s.clone(), f.clone()), uncached(d.db_path()));
     assert_eq!(s["runs"]["total"], 9, "{s}");
     assert_eq!(s["source"], "history.db");
 
@@ -362,7 +281,7 @@ fn a_daemon_with_the_insights_cache_answers_as_history_db_alone_and_fills_the_ca
         &[("api", true, 50), ("db", false, 9)],
     );
     let (s2, f2) = over_api(&d);
-    assert_eq!((s2.clone(), f2.clone()), uncached(&d.db()));
+    assert_eq!((s2.clone(), f2.clone()), uncached(d.db_path()));
     assert_eq!(s2["runs"]["total"], 11, "{s2}");
     assert_ne!(s2, s);
     assert_ne!(f2, f);
@@ -391,14 +310,14 @@ fn a_daemon_with_the_insights_cache_answers_as_history_db_alone_and_fills_the_ca
 fn warming_while_requests_and_writes_come_gives_the_answers_of_history_db_alone() {
     // Warming every 10 ms: the warmer fills while requests fill the same
     // cache (it starts empty), and again after each write.
-    let d = Daemon::start_with(|o, home| {
+    let d = Daemon::start_in(|o, home| {
         o.insights_cache = Some(cache_dir(home));
         o.insights_warm_every = Duration::from_millis(10);
     });
-    let dir = cache_dir(d._dir.path());
+    let dir = cache_dir(d.dir());
     runs_over_days(&d, "a", 1, 20);
     for round in 0..3 {
-        let want = uncached(&d.db());
+        let want = uncached(d.db_path());
         std::thread::scope(|scope| {
             let readers: Vec<_> = (0..3)
                 .map(|_| {

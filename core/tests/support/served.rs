@@ -42,10 +42,16 @@ impl Served {
     /// A daemon on a fresh history.db, with `configure` applied to its
     /// options first.
     pub fn start_with(configure: impl FnOnce(&mut ServerOptions)) -> Served {
+        Served::start_in(|options, _| configure(options))
+    }
+
+    /// A daemon on a fresh history.db, with `configure` applied to its
+    /// options first, given the daemon's temporary directory.
+    pub fn start_in(configure: impl FnOnce(&mut ServerOptions, &Path)) -> Served {
         let dir = tempfile::tempdir().expect("tempdir");
         let db_path = dir.path().join("history.db");
         let mut options = ServerOptions::new(&db_path, TOKEN);
-        configure(&mut options);
+        configure(&mut options, dir.path());
         Served::serve(options, dir)
     }
 
