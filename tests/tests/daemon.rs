@@ -91,6 +91,18 @@ impl World {
             .expect("a daemon runs")
     }
 
+    /// Starts a run of this world's repository through `client`: its id.
+    fn start_run(&self, client: &Client, parallelism: u32, total_units: u32) -> String {
+        client
+            .start_run(&NewRun {
+                repo_path: self.repo(),
+                parallelism,
+                total_units,
+                ..NewRun::default()
+            })
+            .unwrap()
+    }
+
     fn db(&self) -> Connection {
         Connection::open(self.home().join("history.db")).unwrap()
     }
@@ -166,14 +178,7 @@ fn start_status_restart_stop() {
 
     // Something recorded through it survives a restart.
     let client = w.client();
-    let id = client
-        .start_run(&NewRun {
-            repo_path: w.repo(),
-            parallelism: 1,
-            total_units: 1,
-            ..NewRun::default()
-        })
-        .unwrap();
+    let id = w.start_run(&client, 1, 1);
     client
         .post_events(&id, &[WireEvent::now("unit.started").unit("a")])
         .unwrap();
@@ -376,14 +381,7 @@ fn kill_9_during_ingest_loses_nothing_acknowledged() {
     let w = World::new();
     w.ok(&["daemon", "start"]);
     let client = w.client();
-    let id = client
-        .start_run(&NewRun {
-            repo_path: w.repo(),
-            parallelism: 4,
-            total_units: 10,
-            ..NewRun::default()
-        })
-        .unwrap();
+    let id = w.start_run(&client, 4, 10);
     let acked = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let writer = {
@@ -499,14 +497,7 @@ fn concurrent_starts_give_one_daemon() {
     // Every starter that lost said so or found the winner: the token on
     // disk is the winner's (its writes are accepted).
     let client = w.client();
-    let id = client
-        .start_run(&NewRun {
-            repo_path: w.repo(),
-            parallelism: 1,
-            total_units: 1,
-            ..NewRun::default()
-        })
-        .unwrap();
+    let id = w.start_run(&client, 1, 1);
     client
         .post_events(&id, &[WireEvent::now("unit.started")])
         .unwrap();
@@ -730,14 +721,7 @@ fn the_daemon_answers_stats_through_the_insights_cache_in_its_home() {
     let w = World::new();
     w.ok(&["daemon", "start"]);
     let client = w.client();
-    let id = client
-        .start_run(&NewRun {
-            repo_path: w.repo(),
-            parallelism: 1,
-            total_units: 1,
-            ..NewRun::default()
-        })
-        .unwrap();
+    let id = w.start_run(&client, 1, 1);
     client
         .post_events(
             &id,

@@ -332,24 +332,27 @@ fn write_history_db(path: &Path, runs: &[Run]) -> Duration {
 }
 
 /// The median of `rounds` timings of `f`.
-fn median(rounds: usize, mut f: impl FnMut()) -> Duration {
-    let mut times: Vec<Duration> = (0..rounds)
-        .map(|_| {
-            let start = Instant::now();
-            f();
-            start.elapsed()
-        })
-        .collect();
-    times.sort();
-    times[times.len() / 2]
+fn median(rounds: usize, f: impl FnMut()) -> Duration {
+    median_after(rounds, || {}, f)
 }
 
 /// The median of `rounds` timings of `f`, each from an empty insights
 /// cache (`dir` removed before, untimed): a first call's cost.
-fn median_cold(rounds: usize, dir: &Path, mut f: impl FnMut()) -> Duration {
+fn median_cold(rounds: usize, dir: &Path, f: impl FnMut()) -> Duration {
+    median_after(
+        rounds,
+        || {
+            let _ = std::fs::remove_dir_all(dir);
+        },
+        f,
+    )
+}
+
+/// The median of `rounds` timings of `f`, each after an untimed `before`.
+fn median_after(rounds: usize, mut before: impl FnMut(), mut f: impl FnMut()) -> Duration {
     let mut times: Vec<Duration> = (0..rounds)
         .map(|_| {
-            let _ = std::fs::remove_dir_all(dir);
+            before();
             let start = Instant::now();
             f();
             start.elapsed()
