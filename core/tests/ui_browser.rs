@@ -2170,6 +2170,17 @@ fn a_selected_unit_reads_its_events_from_the_whole_run_not_the_loaded_window() {
         json!("api")
     );
     shot(&b, "filter-unit-whole-run");
+    // Without a graph the waterfall is sized by its rows, up to its share
+    // of the pane: its scroller stays inside it, above the events.
+    assert_eq!(
+        b.js(
+            "const box = s => document.querySelector(s).getBoundingClientRect();
+             const [viz, scroll, head] = [box('.viz'), box('.gantt-scroll'), box('.events-head')];
+             return [scroll.bottom <= viz.bottom + 0.5, viz.bottom <= head.top + 0.5]",
+            json!([])
+        ),
+        json!([true, true])
+    );
     // Scrolling up reads earlier matches, the DOM never above 750 rows,
     // down to the unit's first event (seq 5).
     for _ in 0..10 {

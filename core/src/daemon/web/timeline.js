@@ -129,9 +129,11 @@ export class Timeline {
     }).observe(this.scroller);
     this.scrollEnd = 0;
     this.scroller.addEventListener("scroll", () => {
+      // Where the reader is, before filling the rows in view can make
+      // them taller: one who scrolled to the bottom keeps following.
+      this.stuck = this.atBottom();
       this.pausePulses();
       this.updateFill({ lazy: true });
-      this.stuck = this.atBottom();
       if (this.unseen && this.atTail() && this.atBottom()) this.clearPill();
       if (this.loading) return;
       // A page is read PREFETCH px before the end of the window, so that
@@ -158,7 +160,7 @@ export class Timeline {
   pausePulses() {
     // Following the newest rows (live events at the bottom) is not the
     // reader scrolling: the live dot keeps pulsing.
-    if (this.stuck && this.atBottom()) return;
+    if (this.stuck) return;
     const root = document.documentElement;
     root.classList.add("scrolling");
     clearTimeout(this.scrollEnd);
