@@ -73,9 +73,10 @@ impl World {
         let out = self.run(args);
         assert!(
             out.status.success(),
-            "{args:?}: {}{}",
+            "{args:?}: {}{}\n--- daemon.log ---\n{}",
             text(&out.stdout),
-            text(&out.stderr)
+            text(&out.stderr),
+            std::fs::read_to_string(self.home().join("daemon.log")).unwrap_or_default()
         );
         out
     }

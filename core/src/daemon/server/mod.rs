@@ -72,6 +72,8 @@ const DRAIN_WAIT: Duration = Duration::from_secs(5);
 /// How long open connections may take to finish after the shutdown
 /// signal. With [`DRAIN_WAIT`], stays well under `daemon stop`'s patience.
 const CONNECTIONS_WAIT: Duration = Duration::from_secs(5);
+/// How long shutdown waits for a warming of the insights cache in progress.
+const WARMER_WAIT: Duration = Duration::from_secs(2);
 
 /// What [`serve`] needs.
 pub struct ServerOptions {
@@ -352,7 +354,16 @@ pub fn serve(
             let _ = handle.await;
         }
         if let Some(handle) = warmer {
-            let _ = handle.await;
+            // A warming in progress is waited for a moment, not for good:
+            // the cache is written a transaction at a time, so one left
+            // unfinished costs the next warming, never a wrong answer, and
+            // `daemon stop` must not run out of patience on it.
+            if tokio::time::timeout(WARMER_WAIT, handle).await.is_err() {
+                tracing::warn!(
+                    "the insights cache was still being warmed {}s after the shutdown signal: left unfinished",
+                    WARMER_WAIT.as_secs()
+                );
+            }
         }
         drain(db).await;
         served
