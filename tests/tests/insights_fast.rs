@@ -781,6 +781,12 @@ fn links_and_fifos_planted_at_the_cache_are_refused_and_its_files_are_private() 
     assert_eq!(cached_stats(&home, &cache), straight, "symlinked -wal");
     std::fs::remove_file(&wal).unwrap();
     let _ = std::fs::remove_file(&file);
+    let mut journal = file.clone().into_os_string();
+    journal.push("-journal");
+    std::os::unix::fs::symlink(elsewhere.join("journal"), &journal).unwrap();
+    assert_eq!(cached_stats(&home, &cache), straight, "symlinked -journal");
+    std::fs::remove_file(&journal).unwrap();
+    let _ = std::fs::remove_file(&file);
     let linked = dir.path().join("hooks2").join("insights");
     std::fs::create_dir_all(linked.parent().unwrap()).unwrap();
     std::os::unix::fs::symlink(&elsewhere, &linked).unwrap();
@@ -813,18 +819,22 @@ fn links_and_fifos_planted_at_the_cache_are_refused_and_its_files_are_private() 
     assert_eq!(mode(&cache), 0o700);
     assert_eq!(mode(&file), 0o600);
     std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
-    // Held open by another connection, its `-wal` and `-shm` stay to be seen.
-    let held = Connection::open(&file).unwrap();
-    held.query_row("SELECT COUNT(*) FROM days", [], |r| r.get::<_, i64>(0))
-        .unwrap();
-    assert_eq!(cached_stats(&home, &cache), straight, "warm");
-    assert_eq!(mode(&file), 0o600, "an older 0644 file made private");
-    for suffix in ["-wal", "-shm"] {
+    // Files SQLite keeps beside it, left 0644 (an older version's, a
+    // journal of a write cut short), are made private too.
+    let mut sides = Vec::new();
+    for suffix in ["-journal", "-wal", "-shm"] {
         let mut side = file.clone().into_os_string();
         side.push(suffix);
-        assert_eq!(mode(Path::new(&side)), 0o600, "{suffix}");
+        std::fs::write(&side, b"").unwrap();
+        std::fs::set_permissions(&side, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .unwrap();
+        sides.push(side);
     }
-    drop(held);
+    assert_eq!(cached_stats(&home, &cache), straight, "warm");
+    assert_eq!(mode(&file), 0o600, "an older 0644 file made private");
+    for side in &sides {
+        assert_eq!(mode(Path::new(side)), 0o600, "{side:?}");
+    }
 
     // A home reached through a linked directory (`/home -> /var/home`).
     let real = dir.path().join("real-hooks");
@@ -1058,4 +1068,48 @@ fn absurd_window_lengths_are_refused_and_the_longest_accepted_agrees() {
         flaky(&fast, None, &q.window),
         flaky_straight(&straight, None, &q.window)
     );
+}
+
+/// The cache is written without waiting for the disk, so a crash of the
+/// machine may leave it damaged in the middle (its header whole): the
+/// answer is then otto.db's alone, the damaged file is removed, and the
+/// next call makes it again. Also: a call returns only once the blocks it
+/// read are stored (they are written while the figures are computed).
+#[test]
+fn a_cache_damaged_in_the_middle_is_made_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("otto");
+    let cache = dir.path().join("hooks").join("insights");
+    let mut otto = Otto::new(&home);
+    for k in 0..400 {
+        otto.run(NOW - 40 * DAY + k * (40 * DAY / 400), None);
+    }
+    let straight = stats_straight(&OttoSource::open(&home).unwrap(), &all_query()).unwrap();
+    assert_eq!(cached_stats(&home, &cache), straight, "first");
+    let filled = blocks(&cache);
+    assert!(
+        filled.len() > 16,
+        "stored by the time the call returned: {filled:?}"
+    );
+    let file = otto_cache::path_for(&cache, &home.join("otto.db"));
+    // Every page but the first (the header and the schema) overwritten.
+    let mut bytes = std::fs::read(&file).unwrap();
+    assert!(bytes.len() > 3 * 4096, "{} bytes", bytes.len());
+    for (i, b) in bytes.iter_mut().enumerate().skip(4096) {
+        *b = (i % 251) as u8;
+    }
+    std::fs::write(&file, &bytes).unwrap();
+    let damaged =
+        Connection::open(&file)
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM days", [], |r| r.get::<_, i64>(0));
+    assert!(damaged.is_err(), "the file is damaged: {damaged:?}");
+    assert_eq!(cached_stats(&home, &cache), straight, "damaged");
+    assert_eq!(cached_stats(&home, &cache), straight, "made again");
+    assert_eq!(blocks(&cache), filled, "the same blocks");
+    let check: String = Connection::open(&file)
+        .unwrap()
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
 }

@@ -154,14 +154,30 @@ pub fn parse_rfc3339(text: &str) -> Result<Timestamp, String> {
     // nanoseconds; a `Timestamp`'s nanoseconds are below 1e9, so it is the
     // next second, as POSIX time counts it.
     let (secs, nanos) = (t.timestamp(), t.timestamp_subsec_nanos());
-    Ok(match nanos.checked_sub(1_000_000_000) {
+    let time = match nanos.checked_sub(1_000_000_000) {
         Some(rest) => Timestamp {
             secs: secs.saturating_add(1),
             nanos: rest,
         },
         None => Timestamp { secs, nanos },
-    })
+    };
+    // RFC 3339 has four-digit years; an offset can carry a time written in
+    // year 0000 or 9999 past them in UTC, where it could not be written
+    // back (nor stored, nor shown) as RFC 3339.
+    if !(FIRST_RFC3339_SECOND..END_OF_RFC3339).contains(&time.secs) {
+        return Err(format!(
+            "{} is outside the years 0000–9999 in UTC",
+            echo(text)
+        ));
+    }
+    Ok(time)
 }
+
+/// `0000-01-01T00:00:00Z`, the first second RFC 3339 can write.
+const FIRST_RFC3339_SECOND: i64 = -62_167_219_200;
+
+/// `10000-01-01T00:00:00Z`, the first second past what RFC 3339 can write.
+const END_OF_RFC3339: i64 = 253_402_300_800;
 
 /// Formats a timestamp as RFC 3339 UTC (seconds, or nanoseconds when set).
 pub fn rfc3339(t: Timestamp) -> String {
@@ -220,6 +236,30 @@ mod tests {
         );
         assert_eq!(rfc3339(e.time), "2017-01-01T00:00:00.500Z");
         assert_eq!(parse_rfc3339(&rfc3339(e.time)).unwrap(), e.time);
+    }
+
+    /// Found by the `wire_ndjson` fuzz target in CI: year 0000 an hour
+    /// east of UTC is year -1 in UTC, which RFC 3339 cannot write, so the
+    /// event did not read back as itself.
+    #[test]
+    fn a_time_outside_rfc3339_years_in_utc_is_refused() {
+        let crash = "{\"time\":\"0000-01-01T00:00:02+01:00\",\"type\":\"task.started\",\"unit\":\"app-shell\",\"task\":1,\"payload\":{\"title\":\"Scaffold\"}}";
+        let err = parse_event(crash, NOW).unwrap_err();
+        assert_eq!(
+            err,
+            "`0000-01-01T00:00:02+01:00` is outside the years 0000–9999 in UTC"
+        );
+        assert!(parse_rfc3339("9999-12-31T23:30:00-01:00").is_err());
+        assert!(parse_rfc3339("9999-12-31T23:59:60Z").is_err());
+        // The edges themselves are kept and written back unchanged.
+        for edge in ["0000-01-01T00:00:00Z", "9999-12-31T23:59:59.999999999Z"] {
+            let t = parse_rfc3339(edge).unwrap();
+            assert_eq!(parse_rfc3339(&rfc3339(t)).unwrap(), t);
+        }
+        assert_eq!(
+            rfc3339(parse_rfc3339("0000-01-01T01:00:00+01:00").unwrap()),
+            "0000-01-01T00:00:00Z"
+        );
     }
 
     #[test]

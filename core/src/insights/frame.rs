@@ -156,6 +156,9 @@ pub struct Frame {
     pub hashes: Interner,
     /// The executions, in no particular order.
     pub execs: Vec<Exec>,
+    /// The insights cache's blocks read for this frame being written
+    /// meanwhile: dropping the frame waits for them.
+    pub cache_write: super::otto_cache::PendingWrite,
 }
 
 impl Frame {

@@ -23,6 +23,7 @@ pub mod otto;
 pub mod otto_cache;
 pub mod otto_disk;
 pub mod recorded;
+mod rows;
 pub mod stats;
 pub mod team;
 pub mod window;

@@ -39,7 +39,7 @@
 //! **Never in the way.** The cache is an optimisation: if it cannot be
 //! opened, read or written (a full disk, a file that is not ours), the
 //! answer comes from otto.db alone and a debug line says why. It is one of
-//! our own state files: 0600 (its `-wal` and `-shm` too) in a 0700
+//! our own state files: 0600 (its `-journal`, `-wal` and `-shm` too) in a 0700
 //! directory of ours, a link or FIFO planted there refused, never followed
 //! or written through.
 
@@ -136,6 +136,7 @@ pub struct TaskRow<'a> {
 /// The cache of one otto.db, open.
 pub struct Cache {
     conn: Connection,
+    path: PathBuf,
 }
 
 impl std::fmt::Debug for Cache {
@@ -180,43 +181,49 @@ impl Cache {
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let path = own_cache_file(dir, &path_of(dir, kind, source))?;
         let err = |e: rusqlite::Error| format!("{}: {e}", path.display());
-        let conn = match connect(&path) {
-            // Not a database (garbage, a damaged header): it is ours and
-            // derived, so it is made again rather than left in the way.
-            Err(e)
-                if matches!(
-                    e.sqlite_error_code(),
-                    Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
-                ) =>
-            {
+        let ready = |path: &Path| -> rusqlite::Result<Connection> {
+            let conn = connect(path)?;
+            let meta = |key: &str| -> Option<i64> {
+                conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                    .ok()
+            };
+            if meta("format") != Some(FORMAT) || meta("source_schema") != Some(schema) {
+                conn.execute_batch(&format!(
+                    "BEGIN IMMEDIATE; DROP TABLE IF EXISTS runs; DELETE FROM days;
+                     INSERT OR REPLACE INTO meta VALUES ('format', {FORMAT}), ('source_schema', {schema});
+                     COMMIT;"
+                ))?;
+            }
+            Ok(conn)
+        };
+        let conn = match ready(&path) {
+            // Not a database (garbage, a damaged header or page): it is
+            // ours and derived, so it is made again rather than left in
+            // the way.
+            Err(e) if damaged(&e) => {
                 tracing::debug!("{}: {e}: made again", path.display());
-                for suffix in ["", "-wal", "-shm"] {
-                    let mut p = path.clone().into_os_string();
-                    p.push(suffix);
-                    match std::fs::remove_file(&p) {
-                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                            return Err(format!("cannot remove {}: {e}", Path::new(&p).display()));
-                        }
-                        _ => {}
-                    }
-                }
-                connect(&own_cache_file(dir, &path)?).map_err(err)?
+                remove_cache_file(&path).map_err(|e| format!("cannot remove {e}"))?;
+                ready(&own_cache_file(dir, &path)?).map_err(err)?
             }
             other => other.map_err(err)?,
         };
-        let meta = |key: &str| -> Option<i64> {
-            conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-                .ok()
-        };
-        if meta("format") != Some(FORMAT) || meta("source_schema") != Some(schema) {
-            conn.execute_batch(&format!(
-                "BEGIN IMMEDIATE; DROP TABLE IF EXISTS runs; DELETE FROM days;
-                 INSERT OR REPLACE INTO meta VALUES ('format', {FORMAT}), ('source_schema', {schema});
-                 COMMIT;"
-            ))
-            .map_err(err)?;
+        Ok(Cache { conn, path })
+    }
+
+    /// The one-line error of a failed `what` (read, write), after removing
+    /// the file when SQLite found it damaged: it is derived (made again
+    /// by the next call) and written without waiting for the disk
+    /// ([`connect`]), so a crash of the machine may leave it so.
+    fn failed(&self, what: &str, e: &rusqlite::Error) -> String {
+        if damaged(e) {
+            if let Err(e) = remove_cache_file(&self.path) {
+                tracing::debug!("cannot remove {e}");
+            }
         }
-        Ok(Cache { conn })
+        format!(
+            "cannot {what} the insights cache {}: {e}",
+            self.path.display()
+        )
     }
 
     /// Calls `each` with every block of days `lo..=hi`: its day,
@@ -227,7 +234,17 @@ impl Cache {
         hi: i64,
         mut each: impl FnMut(i64, &[u8], &[u8]),
     ) -> Result<(), String> {
-        let err = |e: rusqlite::Error| format!("cannot read the insights cache: {e}");
+        self.read_rows(lo, hi, &mut each)
+            .map_err(|e| self.failed("read", &e))
+    }
+
+    fn read_rows(
+        &self,
+        lo: i64,
+        hi: i64,
+        each: &mut impl FnMut(i64, &[u8], &[u8]),
+    ) -> rusqlite::Result<()> {
+        let err = |e: rusqlite::Error| e;
         let mut stmt = self
             .conn
             .prepare("SELECT day, fingerprint, data FROM days WHERE day BETWEEN ?1 AND ?2")
@@ -257,10 +274,19 @@ impl Cache {
         blocks: &[(i64, [u8; 32], Vec<u8>)],
         gone: &[i64],
     ) -> Result<(), String> {
-        let err = |e: rusqlite::Error| format!("cannot write the insights cache: {e}");
         if blocks.is_empty() && gone.is_empty() {
             return Ok(());
         }
+        self.write_rows(blocks, gone)
+            .map_err(|e| self.failed("write", &e))
+    }
+
+    fn write_rows(
+        &mut self,
+        blocks: &[(i64, [u8; 32], Vec<u8>)],
+        gone: &[i64],
+    ) -> rusqlite::Result<()> {
+        let err = |e: rusqlite::Error| e;
         let tx = self.conn.transaction().map_err(err)?;
         {
             let mut put = tx
@@ -278,6 +304,109 @@ impl Cache {
     }
 }
 
+impl Cache {
+    /// Encodes and stores `blocks` (day, fingerprint, block) and drops the
+    /// blocks of days `gone` ([`Cache::write`]) on a thread of its own, so
+    /// that the figures are computed from the frame meanwhile; `hold` (a
+    /// filler's turn) is given back once they are written. The write is
+    /// waited for when the returned [`PendingWrite`] is dropped (with the
+    /// frame that carries it). A failure is a debug line: the cache is
+    /// only an optimisation.
+    pub fn write_in_background(
+        self,
+        blocks: Vec<(i64, [u8; 32], Block)>,
+        gone: Vec<i64>,
+        hold: impl Send + 'static,
+    ) -> PendingWrite {
+        if blocks.is_empty() && gone.is_empty() {
+            return PendingWrite::default();
+        }
+        let mut cache = self;
+        let job = move || {
+            let encoded: Vec<(i64, [u8; 32], Vec<u8>)> = blocks
+                .into_iter()
+                .map(|(day, fp, block)| (day, fp, block.encode()))
+                .collect();
+            if let Err(e) = cache.write(&encoded, &gone) {
+                tracing::debug!("{e}");
+            }
+            // Closed (its write-ahead log checkpointed) before the turn is
+            // given back.
+            drop(cache);
+            drop(hold);
+        };
+        match std::thread::Builder::new()
+            .name("insights-cache".into())
+            .spawn(job)
+        {
+            Ok(handle) => PendingWrite(Some(std::sync::Arc::new(Writer(std::sync::Mutex::new(
+                Some(handle),
+            ))))),
+            Err(e) => {
+                tracing::debug!("the insights cache is not written: cannot start a thread: {e}");
+                PendingWrite::default()
+            }
+        }
+    }
+}
+
+/// A write of blocks into a cache in progress ([`Cache::write_in_background`]),
+/// waited for when the last clone of it is dropped.
+#[derive(Clone, Default)]
+pub struct PendingWrite(Option<std::sync::Arc<Writer>>);
+
+impl std::fmt::Debug for PendingWrite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "PendingWrite(writing)"
+        } else {
+            "PendingWrite(none)"
+        })
+    }
+}
+
+/// The thread writing, joined when dropped.
+struct Writer(std::sync::Mutex<Option<std::thread::JoinHandle<()>>>);
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        let handle = self
+            .0
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(handle) = handle {
+            if handle.join().is_err() {
+                tracing::debug!("the insights cache writer panicked; the cache is not written");
+            }
+        }
+    }
+}
+
+/// Whether SQLite found the file damaged (or not a database at all).
+fn damaged(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
+    )
+}
+
+/// Removes the cache file `path` and the files SQLite keeps beside it; an
+/// error names the file it could not remove.
+fn remove_cache_file(path: &Path) -> Result<(), String> {
+    for suffix in ["", "-journal", "-wal", "-shm"] {
+        let mut p = path.to_path_buf().into_os_string();
+        p.push(suffix);
+        match std::fs::remove_file(&p) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(format!("{}: {e}", Path::new(&p).display()));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Opens the cache file `path` (checked by [`own_cache_file`]), its tables
 /// made.
 fn connect(path: &Path) -> rusqlite::Result<Connection> {
@@ -289,8 +418,23 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // A rollback journal, not a write-ahead log: a first fill writes tens
+    // of megabytes of new pages, which a log writes twice (the log, then
+    // its checkpoint) and a rollback journal once (new pages past the end
+    // of the file are not journaled). A file still in WAL mode from an
+    // older version, open elsewhere, stays so until it is not.
+    let _ = conn.query_row("PRAGMA journal_mode = DELETE", [], |r| {
+        r.get::<_, String>(0)
+    });
+    // Nor is it written to the disk before going on (a first fill's fsync
+    // of tens of megabytes costs a sixth of the call): the cache is
+    // derived. A crash of the process leaves it whole (SQLite's journal
+    // still rolls an unfinished write back); a crash of the machine may
+    // damage it, and a damaged file is removed and made again
+    // ([`Cache::open_for`], [`Cache::failed`]); a damaged block fails its
+    // checksum, a damaged fingerprint matches nothing.
     conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+        "PRAGMA synchronous = OFF;
          CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
          CREATE TABLE IF NOT EXISTS days (
              day INTEGER PRIMARY KEY,
@@ -305,9 +449,9 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
 /// ([`crate::own_files`]) before SQLite opens it, and returns the path to
 /// give SQLite: `dir` must be a directory (not a link) of ours, made
 /// private (0700: group and others' bits cleared); the file, created 0600
-/// when missing, and its `-wal` and `-shm` when present, must be regular
+/// when missing, and its `-journal`, `-wal` and `-shm` when present, must be regular
 /// files of ours with one link, made private (0600) too (SQLite
-/// creates its `-wal` and `-shm` with the file's mode). A link or FIFO
+/// creates them with the file's mode). A link or FIFO
 /// planted there is refused, never written through or waited on. The path
 /// returned has `dir`'s ancestors resolved: SQLite refuses any path with a
 /// symbolic link in it, and a home under a linked directory (`/home ->
@@ -370,7 +514,7 @@ fn own_cache_file(dir: &Path, path: &Path) -> Result<PathBuf, String> {
         }
     };
     check(&path, true)?;
-    for suffix in ["-wal", "-shm"] {
+    for suffix in ["-journal", "-wal", "-shm"] {
         let mut side = path.clone().into_os_string();
         side.push(suffix);
         check(Path::new(&side), false)?;

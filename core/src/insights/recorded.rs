@@ -26,6 +26,7 @@ use rusqlite::{Connection, OptionalExtension};
 
 use super::frame::{Exec, FastMap, Frame, NONE};
 use super::otto_cache::{self, Block, BlockView, Cache, TaskRow};
+use super::rows::{RowView, for_each_row};
 use super::{Execution, HistoryQuery, InsightError, Result, RunRecord, RunTasks, Scope, Source};
 use crate::run_ref::{self, RunSpec};
 
@@ -164,6 +165,9 @@ impl<'c> HistorySource<'c> {
 /// The columns of `unit_executions` [`summary_execution`] reads.
 const SUMMARY_COLUMNS: &str =
     "u.run_id, u.unit, u.status, u.exit_code, u.started_at, u.duration_ms";
+
+/// How many columns [`SUMMARY_COLUMNS`] names.
+const SUMMARY_WIDTH: usize = 6;
 
 /// A `unit_executions` row (of [`SUMMARY_COLUMNS`]) of `run`.
 fn summary_execution(row: &rusqlite::Row<'_>, run: &RunRecord) -> Result<Execution> {
@@ -434,7 +438,7 @@ impl HistorySource<'_> {
             })
             .collect();
         let schema = otto_hooks_sqlite::current_version(self.conn).map_err(|e| e.to_string())?;
-        let mut cache = Cache::open_for(
+        let cache = Cache::open_for(
             dir,
             "history",
             std::path::Path::new(&self.path),
@@ -512,8 +516,8 @@ impl HistorySource<'_> {
         let mut cur: Option<(HistRow, Option<u32>)> = None;
         let mut pos = 0usize;
         let mut memo: Vec<UnitMemo> = Vec::new();
-        let mut take = |row: &rusqlite::Row<'_>, by_id: bool| -> rusqlite::Result<()> {
-            let id = row.get_ref(0)?.as_str()?;
+        let mut take = |row: RowView<'_>, by_id: bool| -> std::result::Result<(), String> {
+            let id = row.text(0)?;
             if id != cur_id || by_id != cur_by_id || cur_id.is_empty() {
                 cur_id.clear();
                 cur_id.push_str(id);
@@ -545,15 +549,13 @@ impl HistorySource<'_> {
             let Some((r, at)) = cur else {
                 return Ok(());
             };
-            let unit = row.get_ref(1)?.as_str()?;
+            let unit = row.text(1)?;
             let t = TaskRow {
                 name: unit,
-                status: summary_status(row.get_ref(2)?.as_str()?),
-                exit_code: row
-                    .get::<_, Option<i64>>(3)?
-                    .and_then(|c| i32::try_from(c).ok()),
-                started_at: stored_time(row.get_ref(4)?.as_str()?).map(|t| t.0),
-                duration_seconds: row.get(5)?,
+                status: summary_status(row.text(2)?),
+                exit_code: row.opt_int(3)?.and_then(|c| i32::try_from(c).ok()),
+                started_at: stored_time(row.text(4)?).map(|t| t.0),
+                duration_seconds: row.opt_real(5)?,
                 script_hash: None,
             };
             if memo.len() <= pos {
@@ -584,23 +586,25 @@ impl HistorySource<'_> {
             }
             Ok(())
         };
-        let by_range =
-            |lo: &str,
-             hi: &str,
-             take: &mut dyn FnMut(&rusqlite::Row<'_>, bool) -> rusqlite::Result<()>| {
-                let mut stmt = self
-                    .conn
-                    .prepare_cached(&format!(
-                        "SELECT {SUMMARY_COLUMNS} FROM runs r CROSS JOIN unit_executions u
+        let read_err = |e: String| format!("cannot read history.db: {e}");
+        // A long read (many days) steps SQLite on this thread while the
+        // rows are handled on another (module [`super::rows`]).
+        let by_range = |lo: &str,
+                        hi: &str,
+                        take: &mut (
+                                 dyn FnMut(RowView<'_>, bool) -> std::result::Result<(), String>
+                                     + Send
+                             )| {
+            let mut stmt = self
+                .conn
+                .prepare_cached(&format!(
+                    "SELECT {SUMMARY_COLUMNS} FROM runs r CROSS JOIN unit_executions u
                      WHERE u.run_id = r.id AND r.started_at >= ?1 AND r.started_at < ?2"
-                    ))
-                    .map_err(err)?;
-                let mut rows = stmt.query([lo, hi]).map_err(err)?;
-                while let Some(row) = rows.next().map_err(err)? {
-                    take(row, false).map_err(err)?;
-                }
-                Ok::<(), String>(())
-            };
+                ))
+                .map_err(err)?;
+            let rows = stmt.query([lo, hi]).map_err(err)?;
+            for_each_row(rows, SUMMARY_WIDTH, whole, &mut |row| take(row, false)).map_err(read_err)
+        };
         if whole && lo.is_empty() && hi == "~" {
             // The whole history: the summary read in its own order (by
             // run), no join; a row of a run not read above is skipped.
@@ -608,10 +612,9 @@ impl HistorySource<'_> {
                 .conn
                 .prepare(&format!("SELECT {SUMMARY_COLUMNS} FROM unit_executions u"))
                 .map_err(err)?;
-            let mut rows = stmt.query([]).map_err(err)?;
-            while let Some(row) = rows.next().map_err(err)? {
-                take(row, false).map_err(err)?;
-            }
+            let rows = stmt.query([]).map_err(err)?;
+            for_each_row(rows, SUMMARY_WIDTH, true, &mut |row| take(row, false))
+                .map_err(read_err)?;
         } else if whole {
             by_range(&lo, &hi, &mut take)?;
         } else {
@@ -626,19 +629,18 @@ impl HistorySource<'_> {
                 ))
                 .map_err(err)?;
             for id in &uncached {
-                let mut rows = stmt.query([id]).map_err(err)?;
-                while let Some(row) = rows.next().map_err(err)? {
-                    take(row, true).map_err(err)?;
-                }
+                let rows = stmt.query([id]).map_err(err)?;
+                for_each_row(rows, SUMMARY_WIDTH, false, &mut |row| take(row, true))
+                    .map_err(read_err)?;
             }
         }
-        let store: Vec<(i64, [u8; 32], Vec<u8>)> = blocks
+        let store: Vec<(i64, [u8; 32], Block)> = blocks
             .into_iter()
-            .filter_map(|(day, b)| Some((day, *fingerprints.get(&day)?, b.encode())))
+            .filter_map(|(day, b)| Some((day, *fingerprints.get(&day)?, b)))
             .collect();
-        if let Err(e) = cache.write(&store, &gone) {
-            tracing::debug!("{e}");
-        }
+        // Written while the figures are computed; this filler's turn is
+        // given back once they are.
+        frame.cache_write = cache.write_in_background(store, gone, _turn);
         Ok(frame)
     }
 }
