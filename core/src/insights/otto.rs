@@ -750,10 +750,9 @@ impl OttoSource {
             // The whole history: the task rows in their table's order,
             // without a lookup of their run through two indexes each (a
             // row of a run not read above is skipped).
-            let sql = if (from, to) == (i64::MIN, i64::MAX) {
-                format!(
-                    "SELECT {TASK_COLUMNS} FROM tasks t WHERE (?3 IS NULL OR t.name = ?3) AND ?1 = ?1 AND ?2 = ?2"
-                )
+            let whole = (from, to) == (i64::MIN, i64::MAX);
+            let sql = if whole {
+                format!("SELECT {TASK_COLUMNS} FROM tasks t WHERE ?1 IS NULL OR t.name = ?1")
             } else {
                 format!(
                     "SELECT {TASK_COLUMNS} FROM tasks t JOIN runs r ON r.id = t.run_id
@@ -761,7 +760,11 @@ impl OttoSource {
                 )
             };
             let mut stmt = self.conn.prepare(&sql)?;
-            let rows = stmt.query(rusqlite::params![from, to, task])?;
+            let rows = if whole {
+                stmt.query(rusqlite::params![task])?
+            } else {
+                stmt.query(rusqlite::params![from, to, task])?
+            };
             for_each_row(rows, TASK_ROW_WIDTH, true, &mut |row| {
                 let (id, t) = task_row(row)?;
                 if let Some(i) = info.get(&id).filter(|i| i.idx != NONE) {

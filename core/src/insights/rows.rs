@@ -154,6 +154,13 @@ impl<'b> RowView<'b> {
     }
 }
 
+/// The cores this process may use, read once (it reads the cgroup's
+/// files on Linux).
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get))
+}
+
 /// Calls `each` with every row of `rows` (of which `columns` values are
 /// read), in order. With `two_threads` (and two cores), SQLite is stepped
 /// on this thread while `each` runs on another; else one after the other.
@@ -165,8 +172,7 @@ pub fn for_each_row(
     each: &mut (dyn FnMut(RowView<'_>) -> Result<(), String> + Send),
 ) -> Result<(), String> {
     let sqlite = |e: rusqlite::Error| e.to_string();
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    if !two_threads || cores < 2 {
+    if !two_threads || cores() < 2 {
         let mut batch = Batch::new(columns);
         while let Some(row) = rows.next().map_err(sqlite)? {
             batch.clear();
