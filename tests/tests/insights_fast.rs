@@ -1113,3 +1113,34 @@ fn a_cache_damaged_in_the_middle_is_made_again() {
         .unwrap();
     assert_eq!(check, "ok");
 }
+
+/// Task rows of no run (otto.db written with its foreign keys off), one
+/// with values no execution could have (an exit code past 32 bits, a
+/// blob for a name): the whole history's scan skips them before reading
+/// them, as the join on `runs` did, with and without the cache.
+#[test]
+fn orphan_task_rows_are_skipped_by_the_whole_history_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("otto");
+    let cache = dir.path().join("hooks").join("insights");
+    let mut otto = Otto::new(&home);
+    for k in 0..60 {
+        otto.run(NOW - 30 * DAY + k * (30 * DAY / 60), None);
+    }
+    otto.conn
+        .execute_batch(
+            "PRAGMA foreign_keys = OFF;
+             INSERT INTO tasks (run_id, name, status, script_hash, exit_code, started_at,
+                                duration_seconds, stdout_path)
+             VALUES (999999, x'ff00', 'failed', 'abc', 5000000000, 'soon', 'long', NULL),
+                    (999998, 'build', 'completed', NULL, 0, NULL, 1.5, NULL);",
+        )
+        .unwrap();
+    let straight = stats_straight(&OttoSource::open(&home).unwrap(), &all_query()).unwrap();
+    assert!(straight.tasks.total > 0);
+    let alone = stats(&OttoSource::open(&home).unwrap(), &all_query()).unwrap();
+    assert_eq!(alone, straight, "otto.db alone");
+    assert_eq!(cached_stats(&home, &cache), straight, "first call");
+    assert!(blocks(&cache).len() > 16, "the cache was filled");
+    assert_eq!(cached_stats(&home, &cache), straight, "warm");
+}

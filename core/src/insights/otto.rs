@@ -766,8 +766,8 @@ impl OttoSource {
                 stmt.query(rusqlite::params![from, to, task])?
             };
             for_each_row(rows, TASK_ROW_WIDTH, true, &mut |row| {
-                let (id, t) = task_row(row)?;
-                if let Some(i) = info.get(&id).filter(|i| i.idx != NONE) {
+                if let Some(i) = info.get(&row.int(0)?).filter(|i| i.idx != NONE) {
+                    let (_, t) = task_row(row)?;
                     push_task(&mut frame, i.idx, projects[i.idx as usize], &t);
                 }
                 Ok(())
@@ -837,10 +837,12 @@ impl OttoSource {
         let mut blocks: FastMap<i64, Block> =
             missing.iter().map(|d| (*d, Block::default())).collect();
         let mut take = |row: RowView<'_>| -> std::result::Result<(), String> {
-            let (id, t) = task_row(row)?;
-            let Some(i) = info.get(&id) else {
+            // A row of a run not read (an orphan, when otto.db's foreign
+            // keys were off) is skipped before anything else of it is read.
+            let Some(i) = info.get(&row.int(0)?) else {
                 return Ok(());
             };
+            let (id, t) = task_row(row)?;
             let in_block = i.finished && blocks.contains_key(&i.day);
             if in_block {
                 if let Some(b) = blocks.get_mut(&i.day) {

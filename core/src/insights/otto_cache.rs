@@ -183,11 +183,18 @@ impl Cache {
         let err = |e: rusqlite::Error| format!("{}: {e}", path.display());
         let ready = |path: &Path| -> rusqlite::Result<Connection> {
             let conn = connect(path)?;
-            let meta = |key: &str| -> Option<i64> {
-                conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-                    .ok()
+            // A row missing (or not a number) is another format; an error
+            // of SQLite's (the file busy past the timeout) is not, and must
+            // not empty the cache.
+            let meta = |key: &str| -> rusqlite::Result<Option<i64>> {
+                use rusqlite::OptionalExtension;
+                conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| {
+                    Ok(r.get::<_, i64>(0).ok())
+                })
+                .optional()
+                .map(Option::flatten)
             };
-            if meta("format") != Some(FORMAT) || meta("source_schema") != Some(schema) {
+            if meta("format")? != Some(FORMAT) || meta("source_schema")? != Some(schema) {
                 conn.execute_batch(&format!(
                     "BEGIN IMMEDIATE; DROP TABLE IF EXISTS runs; DELETE FROM days;
                      INSERT OR REPLACE INTO meta VALUES ('format', {FORMAT}), ('source_schema', {schema});

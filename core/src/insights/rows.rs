@@ -28,6 +28,20 @@ enum Cell {
     Blob,
 }
 
+impl Cell {
+    /// What the value is, for an error message.
+    fn kind(self) -> &'static str {
+        match self {
+            Cell::Null => "NULL",
+            Cell::Int(_) => "an integer",
+            Cell::Real(_) => "a real",
+            Cell::Text(..) => "text",
+            Cell::BadText => "text that is not UTF-8",
+            Cell::Blob => "a blob",
+        }
+    }
+}
+
 /// Rows of values copied out of SQLite, their texts in one buffer.
 #[derive(Debug)]
 struct Batch {
@@ -110,7 +124,7 @@ impl<'b> RowView<'b> {
             Cell::Null => Ok(None),
             Cell::Text(a, b) => Ok(self.text.get(a as usize..b as usize)),
             Cell::BadText => Err(format!("column {i} is not UTF-8 text")),
-            other => Err(format!("column {i} is {other:?}, not text")),
+            other => Err(format!("column {i} is {}, not text", other.kind())),
         }
     }
 
@@ -125,7 +139,7 @@ impl<'b> RowView<'b> {
         match self.cell(i)? {
             Cell::Null => Ok(None),
             Cell::Int(v) => Ok(Some(v)),
-            other => Err(format!("column {i} is {other:?}, not an integer")),
+            other => Err(format!("column {i} is {}, not an integer", other.kind())),
         }
     }
 
@@ -149,7 +163,7 @@ impl<'b> RowView<'b> {
             Cell::Null => Ok(None),
             Cell::Int(v) => Ok(Some(v as f64)),
             Cell::Real(v) => Ok(Some(v)),
-            other => Err(format!("column {i} is {other:?}, not a number")),
+            other => Err(format!("column {i} is {}, not a number", other.kind())),
         }
     }
 }
