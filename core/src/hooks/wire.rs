@@ -89,6 +89,9 @@ pub fn parse_event(line: &str, now: Timestamp) -> Result<WireEvent, String> {
             t => t,
         },
     };
+    if let Some(p) = raw.payload {
+        serde_json::from_str::<Checked>(p.get()).map_err(|e| format!("payload: {e}"))?;
+    }
     let payload = match raw.payload {
         None => None,
         Some(p) if p.get() == "null" => None,
@@ -104,6 +107,67 @@ pub fn parse_event(line: &str, now: Timestamp) -> Result<WireEvent, String> {
         payload,
         error: raw.error.filter(|e| !e.is_empty()),
     })
+}
+
+/// A JSON value read all the way down without being kept. Keeping a
+/// payload as the text it came in (`RawValue`) checks its grammar only: a
+/// number past a 64-bit float's range (`1e999`) passes, and then fails
+/// every reader of the payload (redaction, the API, exports, plugins).
+/// Reading each number here refuses it with the line's other errors,
+/// without allocating (strings are not copied, values not built).
+struct Checked;
+
+impl<'de> Deserialize<'de> for Checked {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Checked, D::Error> {
+        d.deserialize_any(CheckedVisitor)
+    }
+}
+
+struct CheckedVisitor;
+
+impl<'de> serde::de::Visitor<'de> for CheckedVisitor {
+    type Value = Checked;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_unit<E>(self) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
+        while seq.next_element::<Checked>()?.is_some() {}
+        Ok(Checked)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
+        while map
+            .next_entry::<serde::de::IgnoredAny, Checked>()?
+            .is_some()
+        {}
+        Ok(Checked)
+    }
 }
 
 /// `0001-01-01T00:00:00Z`, what Go's `time.Time{}` marshals to.
@@ -259,6 +323,34 @@ mod tests {
         assert_eq!(
             rfc3339(parse_rfc3339("0000-01-01T01:00:00+01:00").unwrap()),
             "0000-01-01T00:00:00Z"
+        );
+    }
+
+    /// Found by the `wire_ndjson` fuzz target (a local two-minute run):
+    /// a payload number past a 64-bit float's range was kept as text, and
+    /// no reader of the payload could parse it.
+    #[test]
+    fn a_payload_number_out_of_range_is_refused() {
+        for payload in [
+            r#"{"exit_code":9999999999E99999999}"#,
+            r#"{"a":[1,{"b":-1e400}]}"#,
+            "1e999",
+        ] {
+            let line =
+                format!(r#"{{"time":"2027-01-15T08:00:03Z","type":"x","payload":{payload}}}"#);
+            let err = parse_event(&line, NOW).unwrap_err();
+            assert!(
+                err.starts_with("payload: number out of range"),
+                "{payload}: {err}"
+            );
+            assert!(!err.contains('\n'));
+        }
+        // Big numbers a float holds, every kind of value, escapes: kept as sent.
+        let payload = r#"{"n":123456789012345678901234567890,"f":1.5e300,"s":"a\"b\u00e9","t":true,"z":null,"l":[[],{}]}"#;
+        let line = format!(r#"{{"time":"2027-01-15T08:00:03Z","type":"x","payload":{payload}}}"#);
+        assert_eq!(
+            parse_event(&line, NOW).unwrap().payload.as_deref(),
+            Some(payload)
         );
     }
 
