@@ -612,7 +612,7 @@ struct RowInfo {
     finished: bool,
 }
 
-/// One task row (of [`TASK_COLUMNS`]) as the frame reads it: its run id and
+/// One task row (of [`FRAME_COLUMNS`]) as the frame reads it: its run id and
 /// its fields, borrowing the row's texts.
 fn task_row<'r>(row: RowView<'r>) -> std::result::Result<(i64, TaskRow<'r>), String> {
     Ok((
@@ -628,7 +628,13 @@ fn task_row<'r>(row: RowView<'r>) -> std::result::Result<(i64, TaskRow<'r>), Str
     ))
 }
 
-/// How many columns of [`TASK_COLUMNS`] [`task_row`] reads.
+/// The columns of `tasks` [`task_row`] reads: [`TASK_COLUMNS`] without the
+/// log's path (a long text SQLite would extract a million times for
+/// nothing over a whole history).
+const FRAME_COLUMNS: &str = "t.run_id, t.name, t.status, t.exit_code, t.started_at, \
+     t.duration_seconds, t.script_hash";
+
+/// How many columns [`FRAME_COLUMNS`] names.
 const TASK_ROW_WIDTH: usize = 7;
 
 /// Adds task `t` of the frame's run `idx` (of project `project`).
@@ -752,10 +758,10 @@ impl OttoSource {
             // row of a run not read above is skipped).
             let whole = (from, to) == (i64::MIN, i64::MAX);
             let sql = if whole {
-                format!("SELECT {TASK_COLUMNS} FROM tasks t WHERE ?1 IS NULL OR t.name = ?1")
+                format!("SELECT {FRAME_COLUMNS} FROM tasks t WHERE ?1 IS NULL OR t.name = ?1")
             } else {
                 format!(
-                    "SELECT {TASK_COLUMNS} FROM tasks t JOIN runs r ON r.id = t.run_id
+                    "SELECT {FRAME_COLUMNS} FROM tasks t JOIN runs r ON r.id = t.run_id
                      WHERE r.timestamp >= ?1 AND r.timestamp < ?2 AND (?3 IS NULL OR t.name = ?3)"
                 )
             };
@@ -867,7 +873,7 @@ impl OttoSource {
             let mut stmt = self
                 .conn
                 .prepare_cached(&format!(
-                    "SELECT {TASK_COLUMNS} FROM tasks t JOIN runs r ON r.id = t.run_id
+                    "SELECT {FRAME_COLUMNS} FROM tasks t JOIN runs r ON r.id = t.run_id
                      WHERE r.timestamp >= ?1 AND r.timestamp < ?2"
                 ))
                 .map_err(err)?;
@@ -881,7 +887,7 @@ impl OttoSource {
             // run not read above is skipped.
             let mut stmt = self
                 .conn
-                .prepare(&format!("SELECT {TASK_COLUMNS} FROM tasks t"))
+                .prepare(&format!("SELECT {FRAME_COLUMNS} FROM tasks t"))
                 .map_err(err)?;
             let rows = stmt.query([]).map_err(err)?;
             for_each_row(rows, TASK_ROW_WIDTH, true, &mut take).map_err(read_err)?;
@@ -900,7 +906,7 @@ impl OttoSource {
             let mut stmt = self
                 .conn
                 .prepare(&format!(
-                    "SELECT {TASK_COLUMNS} FROM tasks t WHERE t.run_id = ?1 ORDER BY t.id"
+                    "SELECT {FRAME_COLUMNS} FROM tasks t WHERE t.run_id = ?1 ORDER BY t.id"
                 ))
                 .map_err(err)?;
             for id in &unfinished {

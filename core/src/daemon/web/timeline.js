@@ -35,7 +35,7 @@ export const WINDOW = 750;
  * ms), but a page of 250 in one frame still took 40–90 ms on a busy
  * machine (its style, the list's layout): 50 a frame.
  */
-const CHUNK = 50;
+const CHUNK = 25;
 /**
  * How far above and below the view rows have their content (px): about
  * thirty rows each way, so a fast scroll seldom shows an empty row.
