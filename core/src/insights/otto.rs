@@ -612,20 +612,18 @@ struct RowInfo {
     finished: bool,
 }
 
-/// One task row (of [`FRAME_COLUMNS`]) as the frame reads it: its run id and
-/// its fields, borrowing the row's texts.
-fn task_row<'r>(row: RowView<'r>) -> std::result::Result<(i64, TaskRow<'r>), String> {
-    Ok((
-        row.int(0)?,
-        TaskRow {
-            name: row.text(1)?,
-            status: task_status(row.opt_text(2).ok().flatten().unwrap_or_default()),
-            exit_code: row.opt_i32(3)?,
-            started_at: row.opt_int(4)?,
-            duration_seconds: row.opt_real(5)?,
-            script_hash: row.opt_text(6)?,
-        },
-    ))
+/// One task row (of [`FRAME_COLUMNS`]) as the frame reads it, borrowing
+/// the row's texts: its fields after the run id (column 0, which the
+/// callers read first to skip the rows of runs they do not want).
+fn task_row<'r>(row: RowView<'r>) -> std::result::Result<TaskRow<'r>, String> {
+    Ok(TaskRow {
+        name: row.text(1)?,
+        status: task_status(row.opt_text(2).ok().flatten().unwrap_or_default()),
+        exit_code: row.opt_i32(3)?,
+        started_at: row.opt_int(4)?,
+        duration_seconds: row.opt_real(5)?,
+        script_hash: row.opt_text(6)?,
+    })
 }
 
 /// The columns of `tasks` [`task_row`] reads: [`TASK_COLUMNS`] without the
@@ -773,7 +771,7 @@ impl OttoSource {
             };
             for_each_row(rows, TASK_ROW_WIDTH, true, &mut |row| {
                 if let Some(i) = info.get(&row.int(0)?).filter(|i| i.idx != NONE) {
-                    let (_, t) = task_row(row)?;
+                    let t = task_row(row)?;
                     push_task(&mut frame, i.idx, projects[i.idx as usize], &t);
                 }
                 Ok(())
@@ -845,10 +843,11 @@ impl OttoSource {
         let mut take = |row: RowView<'_>| -> std::result::Result<(), String> {
             // A row of a run not read (an orphan, when otto.db's foreign
             // keys were off) is skipped before anything else of it is read.
-            let Some(i) = info.get(&row.int(0)?) else {
+            let id = row.int(0)?;
+            let Some(i) = info.get(&id) else {
                 return Ok(());
             };
-            let (id, t) = task_row(row)?;
+            let t = task_row(row)?;
             let in_block = i.finished && blocks.contains_key(&i.day);
             if in_block {
                 if let Some(b) = blocks.get_mut(&i.day) {
@@ -880,7 +879,8 @@ impl OttoSource {
             let rows = stmt.query([lo, hi]).map_err(err)?;
             for_each_row(rows, TASK_ROW_WIDTH, two_threads, take).map_err(read_err)
         };
-        if (lo, hi) == (i64::MIN, i64::MAX) && (missing.len() > 16 || unfinished.len() > 1000) {
+        let many = missing.len() > 16 || unfinished.len() > 1000;
+        if many && (lo, hi) == (i64::MIN, i64::MAX) {
             // The whole history, many days to read (a first read): the task
             // rows in their table's order, without a lookup of their run
             // through two indexes each (a third of the time); a row of a
@@ -891,7 +891,7 @@ impl OttoSource {
                 .map_err(err)?;
             let rows = stmt.query([]).map_err(err)?;
             for_each_row(rows, TASK_ROW_WIDTH, true, &mut take).map_err(read_err)?;
-        } else if missing.len() > 16 || unfinished.len() > 1000 {
+        } else if many {
             // Many days to read (a first read): one pass over them all.
             by_range(lo, hi, true, &mut take)?;
         } else {

@@ -251,24 +251,14 @@ impl Cache {
         hi: i64,
         each: &mut impl FnMut(i64, &[u8], &[u8]),
     ) -> rusqlite::Result<()> {
-        let err = |e: rusqlite::Error| e;
         let mut stmt = self
             .conn
-            .prepare("SELECT day, fingerprint, data FROM days WHERE day BETWEEN ?1 AND ?2")
-            .map_err(err)?;
-        let mut rows = stmt.query([lo, hi]).map_err(err)?;
-        while let Some(row) = rows.next().map_err(err)? {
-            let day: i64 = row.get(0).map_err(err)?;
-            let fp = row
-                .get_ref(1)
-                .map_err(err)?
-                .as_blob()
-                .map_err(|e| err(e.into()))?;
-            let data = row
-                .get_ref(2)
-                .map_err(err)?
-                .as_blob()
-                .map_err(|e| err(e.into()))?;
+            .prepare("SELECT day, fingerprint, data FROM days WHERE day BETWEEN ?1 AND ?2")?;
+        let mut rows = stmt.query([lo, hi])?;
+        while let Some(row) = rows.next()? {
+            let day: i64 = row.get(0)?;
+            let fp = row.get_ref(1)?.as_blob()?;
+            let data = row.get_ref(2)?.as_blob()?;
             each(day, fp, data);
         }
         Ok(())
@@ -293,21 +283,20 @@ impl Cache {
         blocks: &[(i64, [u8; 32], Vec<u8>)],
         gone: &[i64],
     ) -> rusqlite::Result<()> {
-        let err = |e: rusqlite::Error| e;
-        let tx = self.conn.transaction().map_err(err)?;
+        let tx = self.conn.transaction()?;
         {
-            let mut put = tx
-                .prepare("INSERT OR REPLACE INTO days (day, fingerprint, data) VALUES (?1, ?2, ?3)")
-                .map_err(err)?;
+            let mut put = tx.prepare(
+                "INSERT OR REPLACE INTO days (day, fingerprint, data) VALUES (?1, ?2, ?3)",
+            )?;
             for (day, fp, data) in blocks {
-                put.execute(params![day, &fp[..], data]).map_err(err)?;
+                put.execute(params![day, &fp[..], data])?;
             }
-            let mut drop = tx.prepare("DELETE FROM days WHERE day = ?1").map_err(err)?;
+            let mut drop = tx.prepare("DELETE FROM days WHERE day = ?1")?;
             for day in gone {
-                drop.execute([day]).map_err(err)?;
+                drop.execute([day])?;
             }
         }
-        tx.commit().map_err(err)
+        tx.commit()
     }
 }
 
@@ -337,8 +326,7 @@ impl Cache {
             if let Err(e) = cache.write(&encoded, &gone) {
                 tracing::debug!("{e}");
             }
-            // Closed (its write-ahead log checkpointed) before the turn is
-            // given back.
+            // Closed (its locks released) before the turn is given back.
             drop(cache);
             drop(hold);
         };
@@ -346,9 +334,7 @@ impl Cache {
             .name("insights-cache".into())
             .spawn(job)
         {
-            Ok(handle) => PendingWrite(Some(std::sync::Arc::new(Writer(std::sync::Mutex::new(
-                Some(handle),
-            ))))),
+            Ok(handle) => PendingWrite(Some(std::sync::Arc::new(Writer(Some(handle))))),
             Err(e) => {
                 tracing::debug!("the insights cache is not written: cannot start a thread: {e}");
                 PendingWrite::default()
@@ -373,16 +359,11 @@ impl std::fmt::Debug for PendingWrite {
 }
 
 /// The thread writing, joined when dropped.
-struct Writer(std::sync::Mutex<Option<std::thread::JoinHandle<()>>>);
+struct Writer(Option<std::thread::JoinHandle<()>>);
 
 impl Drop for Writer {
     fn drop(&mut self) {
-        let handle = self
-            .0
-            .get_mut()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        if let Some(handle) = handle {
+        if let Some(handle) = self.0.take() {
             if handle.join().is_err() {
                 tracing::debug!("the insights cache writer panicked; the cache is not written");
             }
