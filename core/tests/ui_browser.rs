@@ -2181,23 +2181,27 @@ fn a_selected_unit_reads_its_events_from_the_whole_run_not_the_loaded_window() {
         ),
         json!([true, true])
     );
-    // Scrolling up reads earlier matches, the DOM never above 750 rows,
-    // down to the unit's first event (seq 5).
-    for _ in 0..10 {
-        let [rows, first, _] =
-            serde_json::from_value::<[u64; 3]>(b.js(WINDOW_JS, json!([]))).expect("window");
-        assert!(rows <= 750, "{rows} rows");
-        if first == 5 {
-            break;
-        }
+    // Scrolling up reads earlier matches a page (250) at a time, the DOM
+    // never above 750 rows, down to the unit's first event (seq 5). Each
+    // wait is for the whole page drawn (its first row), not its first
+    // chunk: a page is drawn 25 rows a frame.
+    for expected in [
+        json!([500, 2505, 5000]),
+        json!([750, 1255, 5000]),
+        json!([750, 5, 3750]),
+    ] {
         b.js(
             "document.querySelector('[data-timeline]').scrollTop = 0",
             json!([]),
         );
         b.wait(
             "an earlier page of matches",
-            &format!("const r = document.querySelector('.ev'); return r && Number(r.dataset.seq) < {first}"),
+            &format!(
+                "const r = document.querySelector('.ev'); return r && r.dataset.seq === '{}'",
+                expected[1]
+            ),
         );
+        assert_eq!(b.js(WINDOW_JS, json!([])), expected);
     }
     assert_eq!(b.js(WINDOW_JS, json!([])), json!([750, 5, 3750]));
     assert!(b.texts(".ev .ev-unit").iter().all(|u| u == "api"));
