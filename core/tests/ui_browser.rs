@@ -2446,54 +2446,59 @@ fn measure_the_timeline_paging() {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(3);
-    for round in 0..rounds {
-        b.goto("about:blank");
-        b.goto(&format!("{}{}", d.url("/"), run_hash("/src/app", &big)));
-        b.wait(
-            "the tail",
-            "return performance.getEntriesByName('otto:timeline-tail').length",
-        );
-        // The box the timeline scrolls in, for the baseline below.
-        let size = b.js(
-            "const r = document.querySelector('[data-timeline]').getBoundingClientRect(); return [Math.round(r.width), Math.round(r.height)]",
-            json!([]),
-        );
-        // The page standing still for as many frames: what the browser
-        // costs without any scrolling (the live dot's animation, the clock).
-        let idle = b.cpu_ms();
-        b.js_async(
-            "const done = arguments[arguments.length - 1]; (async () => { for (let i = 0; i < 240; i++) await new Promise(r => requestAnimationFrame(r)); done(0); })();",
-            json!([]),
-        );
-        let idle = b.cpu_ms() - idle;
-        println!(
-            "round {round}: standing still for 240 frames: Chromium CPU {idle} ms, {:.1} ms a frame",
-            idle as f64 / 240.0
-        );
-        let cpu = b.cpu_ms();
-        let frames = b.js_async(SCROLL_UP_JS, json!([600, 240]));
-        let cpu = b.cpu_ms() - cpu;
-        println!(
-            "round {round}: scrolling the timeline up from the tail: {frames}; Chromium CPU {cpu} ms, {:.1} ms a frame; load average {}",
-            cpu as f64 / 240.0,
-            std::fs::read_to_string("/proc/loadavg")
-                .unwrap_or_default()
-                .trim()
-        );
-        // The baseline, in the same round: the cheapest list this browser
-        // can scroll — a box of the timeline's size holding 20,000 static
-        // one-line rows of the same text, no script, no virtualisation —
-        // scrolled the same way. What it misses is the machine's (software
-        // rendering on two shared cores), not the page's.
-        b.goto("about:blank");
-        b.js(BASELINE_LIST_JS, size);
-        let cpu = b.cpu_ms();
-        let base = b.js_async(SCROLL_UP_JS, json!([600, 240]));
-        let cpu = b.cpu_ms() - cpu;
-        println!(
-            "round {round}: baseline, a static list of 20,000 rows scrolled the same way: {base}; Chromium CPU {cpu} ms, {:.1} ms a frame",
-            cpu as f64 / 240.0
-        );
+    // Scroll steps: a fast fling (150 px a frame, 9,000 px/s) and far
+    // beyond any fling (600 px a frame: a page of earlier events comes in
+    // every dozen frames).
+    for step in [150u32, 600] {
+        for round in 0..rounds {
+            b.goto("about:blank");
+            b.goto(&format!("{}{}", d.url("/"), run_hash("/src/app", &big)));
+            b.wait(
+                "the tail",
+                "return performance.getEntriesByName('otto:timeline-tail').length",
+            );
+            // The box the timeline scrolls in, for the baseline below.
+            let size = b.js(
+                "const r = document.querySelector('[data-timeline]').getBoundingClientRect(); return [Math.round(r.width), Math.round(r.height)]",
+                json!([]),
+            );
+            // The page standing still for as many frames: what the browser
+            // costs without any scrolling (the live dot's animation, the clock).
+            let idle = b.cpu_ms();
+            b.js_async(
+                "const done = arguments[arguments.length - 1]; (async () => { for (let i = 0; i < 240; i++) await new Promise(r => requestAnimationFrame(r)); done(0); })();",
+                json!([]),
+            );
+            let idle = b.cpu_ms() - idle;
+            println!(
+                "{step} px, round {round}: standing still for 240 frames: Chromium CPU {idle} ms, {:.1} ms a frame",
+                idle as f64 / 240.0
+            );
+            let cpu = b.cpu_ms();
+            let frames = b.js_async(SCROLL_UP_JS, json!([step, 240]));
+            let cpu = b.cpu_ms() - cpu;
+            println!(
+                "{step} px, round {round}: scrolling the timeline up from the tail: {frames}; Chromium CPU {cpu} ms, {:.1} ms a frame; load average {}",
+                cpu as f64 / 240.0,
+                std::fs::read_to_string("/proc/loadavg")
+                    .unwrap_or_default()
+                    .trim()
+            );
+            // The baseline, in the same round: the cheapest list this browser
+            // can scroll — a box of the timeline's size holding 20,000 static
+            // one-line rows of the same text, no script, no virtualisation —
+            // scrolled the same way. What it misses is the machine's (software
+            // rendering on two shared cores), not the page's.
+            b.goto("about:blank");
+            b.js(BASELINE_LIST_JS, size);
+            let cpu = b.cpu_ms();
+            let base = b.js_async(SCROLL_UP_JS, json!([step, 240]));
+            let cpu = b.cpu_ms() - cpu;
+            println!(
+                "{step} px, round {round}: baseline, a static list of 20,000 rows scrolled the same way: {base}; Chromium CPU {cpu} ms, {:.1} ms a frame",
+                cpu as f64 / 240.0
+            );
+        }
     }
     println!(
         "load average: {}",

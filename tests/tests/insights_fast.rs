@@ -398,7 +398,9 @@ fn history_db_frames_give_the_straight_documents() {
     let mut rng = Xorshift::new(5);
     {
         let tx = conn.transaction().unwrap();
-        for k in 0..400i64 {
+        // The last two runs start after now (a clock ahead): outside
+        // `--since all`, which reads every row of the table without a join.
+        for k in 0..403i64 {
             let ts = NOW - 45 * DAY + k * (45 * DAY / 400) - (k % 7);
             let id = format!("run_{ts}_{k:04x}");
             let status = match rng.below(100) {
@@ -1118,8 +1120,13 @@ fn a_cache_damaged_in_the_middle_is_made_again() {
 /// with values no execution could have (an exit code past 32 bits, a
 /// blob for a name): the whole history's scan skips them before reading
 /// them, as the join on `runs` did, with and without the cache.
+/// `--since all` reads every task row of otto.db in the table's order (no
+/// join on `runs`): rows of no run (foreign keys were off) and rows of runs
+/// started after now (a clock ahead; later today, or days ahead) are
+/// skipped, as a query by run would skip them — alone, on a first call and
+/// warm.
 #[test]
-fn orphan_task_rows_are_skipped_by_the_whole_history_scan() {
+fn task_rows_of_no_run_or_of_a_run_after_now_are_skipped_by_the_whole_history_scan() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("otto");
     let cache = dir.path().join("hooks").join("insights");
@@ -1127,6 +1134,9 @@ fn orphan_task_rows_are_skipped_by_the_whole_history_scan() {
     for k in 0..60 {
         otto.run(NOW - 30 * DAY + k * (30 * DAY / 60), None);
     }
+    let in_scope = stats_straight(&OttoSource::open(&home).unwrap(), &all_query()).unwrap();
+    otto.run(NOW + 5, Some("completed"));
+    otto.run(NOW + 3 * DAY, Some("failed"));
     otto.conn
         .execute_batch(
             "PRAGMA foreign_keys = OFF;
@@ -1138,6 +1148,11 @@ fn orphan_task_rows_are_skipped_by_the_whole_history_scan() {
         .unwrap();
     let straight = stats_straight(&OttoSource::open(&home).unwrap(), &all_query()).unwrap();
     assert!(straight.tasks.total > 0);
+    assert_eq!(
+        (straight.runs.total, straight.tasks.total),
+        (in_scope.runs.total, in_scope.tasks.total),
+        "runs after now are outside `--since all`"
+    );
     let alone = stats(&OttoSource::open(&home).unwrap(), &all_query()).unwrap();
     assert_eq!(alone, straight, "otto.db alone");
     assert_eq!(cached_stats(&home, &cache), straight, "first call");

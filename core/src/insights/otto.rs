@@ -751,32 +751,28 @@ impl OttoSource {
             None => false,
         };
         if !cached {
-            // The whole history: the task rows in their table's order,
-            // without a lookup of their run through two indexes each (a
-            // row of a run not read above is skipped).
-            let whole = (from, to) == (i64::MIN, i64::MAX);
-            let sql = if whole {
-                format!("SELECT {FRAME_COLUMNS} FROM tasks t WHERE ?1 IS NULL OR t.name = ?1")
-            } else {
-                format!(
-                    "SELECT {FRAME_COLUMNS} FROM tasks t JOIN runs r ON r.id = t.run_id
-                     WHERE r.timestamp >= ?1 AND r.timestamp < ?2 AND (?3 IS NULL OR t.name = ?3)"
-                )
-            };
-            let mut stmt = self.conn.prepare(&sql)?;
-            let rows = if whole {
-                stmt.query(rusqlite::params![task])?
-            } else {
-                stmt.query(rusqlite::params![from, to, task])?
-            };
-            for_each_row(rows, TASK_ROW_WIDTH, true, &mut |row| {
+            let mut take = |row: RowView<'_>| -> std::result::Result<(), String> {
                 if let Some(i) = info.get(&row.int(0)?).filter(|i| i.idx != NONE) {
                     let t = task_row(row)?;
                     push_task(&mut frame, i.idx, projects[i.idx as usize], &t);
                 }
                 Ok(())
-            })
-            .map_err(|e| InsightError::failed(format!("cannot read otto.db: {e}")))?;
+            };
+            let failed = |e: String| InsightError::failed(format!("cannot read otto.db: {e}"));
+            if from == i64::MIN && task.is_none() {
+                // All time (up to now): every task row in its table's
+                // order, without a lookup of its run through two indexes
+                // each; a row of a run not read above (started after `to`,
+                // an orphan) is skipped.
+                self.each_task_row(&mut take).map_err(failed)?;
+            } else {
+                let mut stmt = self.conn.prepare(&format!(
+                    "SELECT {FRAME_COLUMNS} FROM tasks t JOIN runs r ON r.id = t.run_id
+                     WHERE r.timestamp >= ?1 AND r.timestamp < ?2 AND (?3 IS NULL OR t.name = ?3)"
+                ))?;
+                let rows = stmt.query(rusqlite::params![from, to, task])?;
+                for_each_row(rows, TASK_ROW_WIDTH, true, &mut take).map_err(failed)?;
+            }
         }
         for (idx, tasks) in disk_tasks {
             for e in tasks {
@@ -880,17 +876,13 @@ impl OttoSource {
             for_each_row(rows, TASK_ROW_WIDTH, two_threads, take).map_err(read_err)
         };
         let many = missing.len() > 16 || unfinished.len() > 1000;
-        if many && (lo, hi) == (i64::MIN, i64::MAX) {
-            // The whole history, many days to read (a first read): the task
-            // rows in their table's order, without a lookup of their run
-            // through two indexes each (a third of the time); a row of a
-            // run not read above is skipped.
-            let mut stmt = self
-                .conn
-                .prepare(&format!("SELECT {FRAME_COLUMNS} FROM tasks t"))
-                .map_err(err)?;
-            let rows = stmt.query([]).map_err(err)?;
-            for_each_row(rows, TASK_ROW_WIDTH, true, &mut take).map_err(read_err)?;
+        if many && lo == i64::MIN {
+            // The whole history (all time, up to now), many days to read (a
+            // first read): every task row in its table's order, without a
+            // lookup of its run through two indexes each (a third of the
+            // time); a row of a run not read above (one started after `hi`,
+            // an orphan) is skipped.
+            self.each_task_row(&mut take).map_err(read_err)?;
         } else if many {
             // Many days to read (a first read): one pass over them all.
             by_range(lo, hi, true, &mut take)?;
@@ -921,6 +913,25 @@ impl OttoSource {
         // Written while the figures are computed.
         frame.cache_write = cache.write_in_background(store, gone, ());
         Ok(())
+    }
+}
+
+impl OttoSource {
+    /// Hands every row of otto.db's `tasks` ([`FRAME_COLUMNS`]) to `take`,
+    /// in the table's order — a whole-history read, the longest one —
+    /// stepping SQLite on this thread while `take` runs on another
+    /// ([`for_each_row`]).
+    fn each_task_row(
+        &self,
+        take: &mut (dyn FnMut(RowView<'_>) -> std::result::Result<(), String> + Send),
+    ) -> std::result::Result<(), String> {
+        let sqlite = |e: rusqlite::Error| e.to_string();
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT {FRAME_COLUMNS} FROM tasks t"))
+            .map_err(sqlite)?;
+        let rows = stmt.query([]).map_err(sqlite)?;
+        for_each_row(rows, TASK_ROW_WIDTH, true, take)
     }
 }
 

@@ -605,9 +605,10 @@ impl HistorySource<'_> {
             let rows = stmt.query([lo, hi]).map_err(err)?;
             for_each_row(rows, SUMMARY_WIDTH, whole, &mut |row| take(row, false)).map_err(read_err)
         };
-        if whole && lo.is_empty() && hi == "~" {
-            // The whole history: the summary read in its own order (by
-            // run), no join; a row of a run not read above is skipped.
+        if whole && lo.is_empty() {
+            // From the start of time (up to now, or any end): the summary
+            // read in its own order (by run), no join; a row of a run not
+            // read above (started after the end, an orphan) is skipped.
             let mut stmt = self
                 .conn
                 .prepare(&format!("SELECT {SUMMARY_COLUMNS} FROM unit_executions u"))
