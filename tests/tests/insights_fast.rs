@@ -398,10 +398,15 @@ fn history_db_frames_give_the_straight_documents() {
     let mut rng = Xorshift::new(5);
     {
         let tx = conn.transaction().unwrap();
-        // The last two runs start after now (a clock ahead): outside
-        // `--since all`, which reads every row of the table without a join.
+        // The last two runs start after now (a clock ahead; later today,
+        // and days ahead): outside `--since all`, which reads every row of
+        // the summary without a join.
         for k in 0..403i64 {
-            let ts = NOW - 45 * DAY + k * (45 * DAY / 400) - (k % 7);
+            let ts = if k == 402 {
+                NOW + 3 * DAY
+            } else {
+                NOW - 45 * DAY + k * (45 * DAY / 400) - (k % 7)
+            };
             let id = format!("run_{ts}_{k:04x}");
             let status = match rng.below(100) {
                 0..5 => "running",
@@ -480,6 +485,18 @@ fn history_db_frames_give_the_straight_documents() {
         .close()
         .unwrap();
     history_agrees(&path, None, "schema 4");
+    // A summary row whose run id is no run's (a blob; foreign keys off) is
+    // skipped by every read, the one pass over the summary included.
+    let c = Connection::open(&path).unwrap();
+    c.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
+    c.execute(
+            "INSERT INTO unit_executions (run_id, unit, status, exit_code, started_at, saw_start, duration_ms, last_seq)
+             VALUES (x'00ff', 'build', 'failed', 1, ?1, 1, 5.0, 1)",
+            [stored(NOW - DAY)],
+        )
+        .unwrap();
+    drop(c);
+    history_agrees(&path, None, "a row of no run");
     // The whole history first, from an empty cache (every day filled in
     // one pass over the summary), then every window through it.
     history_all_first(&path, &cache);
@@ -1121,10 +1138,10 @@ fn a_cache_damaged_in_the_middle_is_made_again() {
 /// blob for a name): the whole history's scan skips them before reading
 /// them, as the join on `runs` did, with and without the cache.
 /// `--since all` reads every task row of otto.db in the table's order (no
-/// join on `runs`): rows of no run (foreign keys were off) and rows of runs
-/// started after now (a clock ahead; later today, or days ahead) are
-/// skipped, as a query by run would skip them — alone, on a first call and
-/// warm.
+/// join on `runs`): rows of no run (foreign keys were off; a run id that is
+/// not an integer) and rows of runs started after now (a clock ahead; later
+/// today, or days ahead) are left out, as a query by run leaves them out —
+/// alone, on a first call and warm.
 #[test]
 fn task_rows_of_no_run_or_of_a_run_after_now_are_skipped_by_the_whole_history_scan() {
     let dir = tempfile::tempdir().unwrap();
@@ -1143,7 +1160,9 @@ fn task_rows_of_no_run_or_of_a_run_after_now_are_skipped_by_the_whole_history_sc
              INSERT INTO tasks (run_id, name, status, script_hash, exit_code, started_at,
                                 duration_seconds, stdout_path)
              VALUES (999999, x'ff00', 'failed', 'abc', 5000000000, 'soon', 'long', NULL),
-                    (999998, 'build', 'completed', NULL, 0, NULL, 1.5, NULL);",
+                    (999998, 'build', 'completed', NULL, 0, NULL, 1.5, NULL),
+                    ('abc', 'build', 'failed', NULL, 1, NULL, 2.0, NULL),
+                    (1.5, 'build', 'failed', NULL, 1, NULL, 2.0, NULL);",
         )
         .unwrap();
     let straight = stats_straight(&OttoSource::open(&home).unwrap(), &all_query()).unwrap();

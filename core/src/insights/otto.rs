@@ -752,7 +752,12 @@ impl OttoSource {
         };
         if !cached {
             let mut take = |row: RowView<'_>| -> std::result::Result<(), String> {
-                if let Some(i) = info.get(&row.int(0)?).filter(|i| i.idx != NONE) {
+                // A run id that is not an integer (otto.db's column does
+                // not force it) is no run's: skipped, as a join skips it.
+                let Ok(Some(id)) = row.opt_int(0) else {
+                    return Ok(());
+                };
+                if let Some(i) = info.get(&id).filter(|i| i.idx != NONE) {
                     let t = task_row(row)?;
                     push_task(&mut frame, i.idx, projects[i.idx as usize], &t);
                 }
@@ -838,8 +843,11 @@ impl OttoSource {
             missing.iter().map(|d| (*d, Block::default())).collect();
         let mut take = |row: RowView<'_>| -> std::result::Result<(), String> {
             // A row of a run not read (an orphan, when otto.db's foreign
-            // keys were off) is skipped before anything else of it is read.
-            let id = row.int(0)?;
+            // keys were off; a run id that is not an integer) is skipped
+            // before anything else of it is read.
+            let Ok(Some(id)) = row.opt_int(0) else {
+                return Ok(());
+            };
             let Some(i) = info.get(&id) else {
                 return Ok(());
             };

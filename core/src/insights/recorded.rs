@@ -517,7 +517,11 @@ impl HistorySource<'_> {
         let mut pos = 0usize;
         let mut memo: Vec<UnitMemo> = Vec::new();
         let mut take = |row: RowView<'_>, by_id: bool| -> std::result::Result<(), String> {
-            let id = row.text(0)?;
+            // A run id that is not text (a blob) is no run's: skipped, as
+            // a join skips it.
+            let Ok(id) = row.text(0) else {
+                return Ok(());
+            };
             if id != cur_id || by_id != cur_by_id || cur_id.is_empty() {
                 cur_id.clear();
                 cur_id.push_str(id);

@@ -30,10 +30,11 @@ export const PAGE = 250;
 /** Events (rows) the page holds at most: scrolling further drops the far end. */
 export const WINDOW = 750;
 /**
- * Rows a page read adds per frame. They are empty placeholders (a full
- * row cost ~0.3 ms to lay out on a slow machine, a page of them 200–350
- * ms), but a page of 250 in one frame still took 40–90 ms on a busy
- * machine (its style, the list's layout): 50 a frame.
+ * Rows a page read adds at a time (pageIn: one chunk each time the
+ * browser is idle). They are empty placeholders (a full row cost ~0.3 ms
+ * to lay out on a slow machine, a page of them 200–350 ms), but a page of
+ * 250 at once still took 40–90 ms on a busy machine (its style, the
+ * list's layout).
  */
 const CHUNK = 25;
 /**
@@ -43,6 +44,16 @@ const CHUNK = 25;
 const OVERSCAN = 1000;
 /** How far from the end of the window the next page is read (px). */
 const PREFETCH = 1500;
+
+/**
+ * Resolves in the browser's next idle period (after a frame's work, before
+ * the next vsync), or after IDLE_WAIT ms at the latest.
+ */
+const IDLE_WAIT = 100;
+const idleMoment = () =>
+  new Promise((resolve) =>
+    typeof requestIdleCallback === "function" ? requestIdleCallback(resolve, { timeout: IDLE_WAIT }) : requestAnimationFrame(resolve),
+  );
 
 /** Payload keys worth a glance, in display order. */
 const SUMMARY_KEYS = ["title", "reason", "attempt", "exit_code", "branch", "blocked_by", "provider", "url"];
@@ -500,17 +511,27 @@ export class Timeline {
 
   /**
    * Shows a page just read at one end of the window: its rows added and
-   * the far end's dropped (syncRows, no redraw), CHUNK rows a frame, the
+   * the far end's dropped (syncRows, no redraw), CHUNK rows at a time, the
    * rows nearest the ones drawn first. Each time the row `which` ("first"
    * when reading earlier events, "last" when reading later ones: a row
    * that stays) is kept where it was on screen, so the rows in view do
    * not move. No reading starts meanwhile (`loading`).
+   *
+   * Each chunk goes in when the browser is idle (idleMoment): the style
+   * and layout it costs are paid then — the position read that keeps the
+   * rows in place lays the list out there and then — not in a scrolling
+   * frame. Inserted in the frames themselves (one chunk a frame), a page
+   * coming in made a fast scroll miss vsyncs (11–17 of 720 frames at 600 px
+   * a frame, against none this way, alternated in the same minutes;
+   * docs/BENCHMARKS.md).
    */
   async pageIn(which) {
     const gen = this.gen;
     this.loading = true;
     try {
       for (;;) {
+        await idleMoment();
+        if (gen !== this.gen) return;
         const anchor = this.drawnRow(which);
         if (!anchor) {
           this.renderAnchored();
@@ -525,8 +546,6 @@ export class Timeline {
         if (anchor.isConnected) this.scroller.scrollTop += anchor.getBoundingClientRect().top - before;
         this.updateFill({ lazy: true });
         if (drawn === "done") return;
-        await new Promise((resolve) => requestAnimationFrame(resolve));
-        if (gen !== this.gen) return;
       }
     } finally {
       if (gen === this.gen) this.loading = false;
