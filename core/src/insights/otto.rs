@@ -626,6 +626,13 @@ fn task_row<'r>(row: RowView<'r>) -> std::result::Result<TaskRow<'r>, String> {
     })
 }
 
+/// The run id of a task row (column 0 of [`FRAME_COLUMNS`]); `None` when
+/// it is not an integer (otto.db's column does not force it): no run's, so
+/// the row is skipped, as a join on `runs` skips it.
+fn run_id_of(row: RowView<'_>) -> Option<i64> {
+    row.opt_int(0).ok().flatten()
+}
+
 /// The columns of `tasks` [`task_row`] reads: [`TASK_COLUMNS`] without the
 /// log's path (a long text SQLite would extract a million times for
 /// nothing over a whole history).
@@ -752,9 +759,7 @@ impl OttoSource {
         };
         if !cached {
             let mut take = |row: RowView<'_>| -> std::result::Result<(), String> {
-                // A run id that is not an integer (otto.db's column does
-                // not force it) is no run's: skipped, as a join skips it.
-                let Ok(Some(id)) = row.opt_int(0) else {
+                let Some(id) = run_id_of(row) else {
                     return Ok(());
                 };
                 if let Some(i) = info.get(&id).filter(|i| i.idx != NONE) {
@@ -843,9 +848,8 @@ impl OttoSource {
             missing.iter().map(|d| (*d, Block::default())).collect();
         let mut take = |row: RowView<'_>| -> std::result::Result<(), String> {
             // A row of a run not read (an orphan, when otto.db's foreign
-            // keys were off; a run id that is not an integer) is skipped
-            // before anything else of it is read.
-            let Ok(Some(id)) = row.opt_int(0) else {
+            // keys were off) is skipped before anything else of it is read.
+            let Some(id) = run_id_of(row) else {
                 return Ok(());
             };
             let Some(i) = info.get(&id) else {
@@ -922,9 +926,7 @@ impl OttoSource {
         frame.cache_write = cache.write_in_background(store, gone, ());
         Ok(())
     }
-}
 
-impl OttoSource {
     /// Hands every row of otto.db's `tasks` ([`FRAME_COLUMNS`]) to `take`,
     /// in the table's order — a whole-history read, the longest one —
     /// stepping SQLite on this thread while `take` runs on another
