@@ -3113,8 +3113,10 @@ fn a_time_zone_switch_at_the_tail_with_an_opened_payload_keeps_following() {
 }
 
 /// Resolves after the browser was idle `n` times in a row (each wait
-/// bounded at 500 ms): the timeline's idle fills have run by then.
-const IDLE: &str = "const done = arguments[arguments.length - 1]; let n = 8;
+/// bounded at 500 ms): the timeline's idle fills have run by then, and a
+/// page being put in (one chunk of 25 rows each idle period, ten to a
+/// page) is in.
+const IDLE: &str = "const done = arguments[arguments.length - 1]; let n = 24;
      const next = () => (n-- > 0 ? requestIdleCallback(next, {timeout: 500}) : done(true)); next();";
 
 #[test]
