@@ -10,8 +10,8 @@ use super::{CmdResult, Context, Failure, exit, write_stdout};
 use crate::client::DaemonFiles;
 use crate::daemon::control::{self, Listen, Serving, Stopped};
 use crate::daemon::{
-    AuthMode, ConnectionLimits, DEFAULT_INSIGHTS_WARM_EVERY, DEFAULT_MAX_BODY_BYTES, Schedule,
-    ServerOptions,
+    AuthMode, ConnectionLimits, DAEMON_STOP_DEADLINE, DEFAULT_INSIGHTS_WARM_EVERY,
+    DEFAULT_MAX_BODY_BYTES, Schedule, ServerOptions,
 };
 
 /// The history daemon.
@@ -311,6 +311,7 @@ fn foreground(ctx: &Context, files: &DaemonFiles, args: &StartArgs) -> CmdResult
         open_store,
         insights_cache,
         insights_warm_every: DEFAULT_INSIGHTS_WARM_EVERY,
+        stop_deadline: Some(DAEMON_STOP_DEADLINE),
     };
     let listener = serving
         .listener

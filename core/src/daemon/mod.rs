@@ -21,6 +21,6 @@ pub mod server;
 pub mod team;
 
 pub use server::{
-    AuthMode, ConnectionLimits, DEFAULT_INSIGHTS_WARM_EVERY, DEFAULT_MAX_BODY_BYTES, Schedule,
-    ServerOptions, StoreOpener, serve,
+    AuthMode, ConnectionLimits, DAEMON_STOP_DEADLINE, DEFAULT_INSIGHTS_WARM_EVERY,
+    DEFAULT_MAX_BODY_BYTES, Schedule, ServerOptions, StoreOpener, serve,
 };

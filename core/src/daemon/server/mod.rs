@@ -21,7 +21,10 @@
 //! - **Shutdown**: when the caller's `shutdown` future resolves the server
 //!   stops accepting, lets in-flight requests finish, ends the streams,
 //!   waits for the scheduled pass in progress, then drains the writer and
-//!   checkpoints the WAL (`TRUNCATE`) before [`serve`] returns.
+//!   checkpoints the WAL (`TRUNCATE`) before [`serve`] returns. Each wait
+//!   is bounded; with [`ServerOptions::stop_deadline`] (the `daemon`
+//!   command's) a watchdog thread also bounds the whole stop (module
+//!   `stop_watchdog`).
 
 mod body;
 mod conn;
@@ -37,6 +40,7 @@ mod reads;
 mod schedule;
 mod security;
 mod sse;
+mod stop_watchdog;
 mod web;
 
 use std::fmt;
@@ -53,6 +57,8 @@ use axum::routing::{get, post};
 use otto_hooks_redact::Redactor;
 use otto_hooks_sqlite::{EventRow, HistoryDb, HistoryStore, Options};
 use tokio::sync::{broadcast, watch};
+
+use stop_watchdog::{StopStep, StopWatchdog};
 
 pub use conn::ConnectionLimits;
 use errors::ApiError;
@@ -112,7 +118,23 @@ pub struct ServerOptions {
     /// scheduled pass) since it last warmed the insights cache, and warms
     /// it again if so; the first warming starts with the server.
     pub insights_warm_every: Duration,
+    /// The most a stop may take after the shutdown signal (a scheduled
+    /// pass in progress is waited for on top): past it the process logs
+    /// the step it was stuck in and exits with status 1, so `daemon stop`
+    /// never finds a daemon that would not stop. Nothing acknowledged is
+    /// lost by that exit. `None` (the default, for a server embedded in
+    /// another program): the stop is bounded only by its steps' own
+    /// waits.
+    pub stop_deadline: Option<Duration>,
 }
+
+/// The stop deadline the `daemon` command uses: under `daemon stop`'s
+/// patience (20 s), above the sum of the stop's own bounded waits in the
+/// usual case.
+pub const DAEMON_STOP_DEADLINE: Duration = Duration::from_secs(15);
+
+/// Left for the rest of the stop once a scheduled pass it waited for ends.
+const AFTER_PASS_DEADLINE: Duration = Duration::from_secs(10);
 
 /// How often the insights cache is re-warmed after changes, by default.
 pub const DEFAULT_INSIGHTS_WARM_EVERY: Duration = Duration::from_secs(60);
@@ -135,6 +157,7 @@ impl ServerOptions {
             open_store: None,
             insights_cache: None,
             insights_warm_every: DEFAULT_INSIGHTS_WARM_EVERY,
+            stop_deadline: None,
         }
     }
 }
@@ -153,6 +176,7 @@ impl fmt::Debug for ServerOptions {
             .field("open_store", &self.open_store.is_some())
             .field("insights_cache", &self.insights_cache)
             .field("insights_warm_every", &self.insights_warm_every)
+            .field("stop_deadline", &self.stop_deadline)
             .finish()
     }
 }
@@ -291,6 +315,10 @@ pub fn serve(
         insights_cache: options.insights_cache,
     });
     let warm_every = options.insights_warm_every;
+    let stop_deadline = options.stop_deadline;
+    let watchdog = StopWatchdog::default();
+    let stop_progress = watchdog.clone();
+    let stop_finished = watchdog.clone();
     let warm_state = Arc::clone(&state);
     let app = router(state, options.max_body_bytes);
     let schedule = options.schedule;
@@ -332,6 +360,9 @@ pub fn serve(
         tokio::spawn(async move {
             shutdown.await;
             tracing::info!("history daemon shutting down");
+            if let Some(budget) = stop_deadline {
+                watchdog.arm(budget, AFTER_PASS_DEADLINE, exit_stuck);
+            }
             let _ = stop_tx.send(true);
         });
         // After the signal, connections get a bounded time to finish: a
@@ -351,9 +382,11 @@ pub fn serve(
             }
         };
         if let Some(handle) = scheduler {
+            stop_progress.step(StopStep::ScheduledPass);
             let _ = handle.await;
         }
         if let Some(handle) = warmer {
+            stop_progress.step(StopStep::InsightsWarmer);
             // A warming in progress is waited for a moment, not for good:
             // the cache is written a transaction at a time, so one left
             // unfinished costs the next warming, never a wrong answer, and
@@ -365,11 +398,26 @@ pub fn serve(
                 );
             }
         }
+        stop_progress.step(StopStep::ClosingStore);
         drain(db).await;
         served
     });
+    stop_finished.step(StopStep::Runtime);
     runtime.shutdown_timeout(Duration::from_secs(5));
+    stop_finished.finished();
     result
+}
+
+/// A stop past its deadline: says where it was stuck, then ends the
+/// process (every acknowledged write is already committed).
+fn exit_stuck(step: StopStep, waited: Duration) {
+    tracing::error!(
+        threads = %stop_watchdog::threads_report(),
+        "the stop was still {} {:.1}s after the shutdown signal: exiting now; nothing acknowledged is lost",
+        step.describe(),
+        waited.as_secs_f64()
+    );
+    std::process::exit(1);
 }
 
 /// Waits until no request task holds the database, then closes it
