@@ -3112,12 +3112,21 @@ fn a_time_zone_switch_at_the_tail_with_an_opened_payload_keeps_following() {
     );
 }
 
-/// Resolves after the browser was idle `n` times in a row (each wait
-/// bounded at 500 ms): the timeline's idle fills have run by then, and a
-/// page being put in (one chunk of 25 rows each idle period, ten to a
-/// page) is in.
-const IDLE: &str = "const done = arguments[arguments.length - 1]; let n = 24;
-     const next = () => (n-- > 0 ? requestIdleCallback(next, {timeout: 500}) : done(true)); next();";
+/// Resolves once the timeline has read and put in every page it started
+/// (its `data-loading` is off) and the browser was then idle eight times
+/// in a row (each wait bounded at 500 ms), so its idle fills have run too.
+/// Two frames go first, so a scroll just made has fired its handlers
+/// (which start a page). Bounded at 20 s, after which the caller's own
+/// assertion says what was not reached.
+const IDLE: &str = "const done = arguments[arguments.length - 1];
+     const deadline = performance.now() + 20000; let quiet = 0;
+     const next = () => {
+       const t = document.querySelector('[data-timeline]');
+       quiet = t && t.hasAttribute('data-loading') ? 0 : quiet + 1;
+       if (quiet >= 8 || performance.now() > deadline) return done(true);
+       requestIdleCallback(next, {timeout: 500});
+     };
+     requestAnimationFrame(() => requestAnimationFrame(next));";
 
 #[test]
 fn a_deep_link_live_events_and_a_resize_leave_every_row_in_view_filled_and_in_place() {

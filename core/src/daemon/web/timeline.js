@@ -470,6 +470,17 @@ export class Timeline {
     }
   }
 
+  /** Whether a page is being read or put in (no other reading starts meanwhile). */
+  get loading() {
+    return this.paging === true;
+  }
+
+  /** Also shown as `data-loading` on the timeline: what the browser tests wait on. */
+  set loading(on) {
+    this.paging = on;
+    this.scroller?.toggleAttribute("data-loading", on);
+  }
+
   bounds() {
     if (this.events.length) {
       this.lo = this.events[0].seq;
