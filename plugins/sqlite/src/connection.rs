@@ -1,4 +1,11 @@
 //! Opening connections: the pragmas every history.db connection gets.
+//!
+//! The bundled SQLite must be 3.51.2 or later ([`MIN_SQLITE`]): 3.51.1's
+//! unix VFS could deadlock when two connections to one WAL database
+//! closed at once on two threads (`unixClose` holding the global VFS mutex
+//! and waiting for the file's lock mutex, a WAL close holding that one and
+//! waiting for the global one; rusqlite issue 1860). The daemon's stop hung
+//! on it once on CI. `HistoryDb` also closes its readers before its writer.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -6,6 +13,10 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OpenFlags};
 
 use crate::error::{DbError, Result};
+
+/// The oldest SQLite these connections are made with (3.51.2, as
+/// `sqlite3_libversion_number` writes it): see the module docs.
+pub const MIN_SQLITE: i32 = 3_051_002;
 
 /// How a [`HistoryDb`](crate::HistoryDb) behaves. `Options::default()` is
 /// what otto-hooks uses.
@@ -100,5 +111,19 @@ fn set_wal(conn: &Connection, timeout: Duration) -> Result<()> {
                 return Err(err);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod sqlite_version {
+    use super::MIN_SQLITE;
+
+    #[test]
+    fn the_bundled_sqlite_has_the_close_deadlock_fixed() {
+        assert!(
+            rusqlite::version_number() >= MIN_SQLITE,
+            "SQLite {} deadlocks when two WAL connections close at once; bundle {MIN_SQLITE} or later (rusqlite 0.39+)",
+            rusqlite::version()
+        );
     }
 }

@@ -98,10 +98,14 @@ impl HistoryDb {
     }
 
     pub(crate) fn shutdown(&mut self) -> Result<()> {
-        self.sender.take();
+        // The readers close first, while the writer's connection is still
+        // open; then the writer closes alone (its last checkpoint finds no
+        // reader). Closing both at once on two threads is the close race
+        // that deadlocked SQLite 3.51.1's unix VFS (see `connection`).
         if let Ok(mut readers) = self.readers.lock() {
             readers.clear();
         }
+        self.sender.take();
         match self.writer.take() {
             Some(handle) => handle.join().map_err(|_| {
                 DbError::Sqlite(format!(
