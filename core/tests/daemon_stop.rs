@@ -173,6 +173,9 @@ fn a_stop_stuck_closing_the_store_ends_the_process_at_the_deadline() {
             "--test-threads=1",
         ])
         .env(CHILD_DIR, dir.path())
+        // The child's own temporary directories, left by its exit, go
+        // with this one.
+        .env("TMPDIR", dir.path())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -213,7 +216,9 @@ fn a_stop_stuck_closing_the_store_ends_the_process_at_the_deadline() {
     // The state of every thread, so a stuck stop can be diagnosed from the
     // log alone.
     assert!(stuck.contains("threads="), "{stuck}");
-    assert!(stuck.contains("stop-watchdog"), "{stuck}");
+    if cfg!(target_os = "linux") {
+        assert!(stuck.contains("stop-watchdog"), "{stuck}");
+    }
 
     // What was acknowledged is there.
     let db = HistoryDb::open(dir.path().join("history.db"), &Options::default()).unwrap();

@@ -58,7 +58,7 @@ use otto_hooks_redact::Redactor;
 use otto_hooks_sqlite::{EventRow, HistoryDb, HistoryStore, Options};
 use tokio::sync::{broadcast, watch};
 
-use stop_watchdog::{StopStep, StopWatchdog};
+use stop_watchdog::{Budget, StopStep, StopWatchdog};
 
 pub use conn::ConnectionLimits;
 use errors::ApiError;
@@ -118,23 +118,34 @@ pub struct ServerOptions {
     /// scheduled pass) since it last warmed the insights cache, and warms
     /// it again if so; the first warming starts with the server.
     pub insights_warm_every: Duration,
-    /// The most a stop may take after the shutdown signal (a scheduled
-    /// pass in progress is waited for on top): past it the process logs
-    /// the step it was stuck in and exits with status 1, so `daemon stop`
-    /// never finds a daemon that would not stop. Nothing acknowledged is
-    /// lost by that exit. `None` (the default, for a server embedded in
-    /// another program): the stop is bounded only by its steps' own
-    /// waits.
+    /// The most a stop may take after the shutdown signal: past it the
+    /// process logs the step it was stuck in and exits with status 1, so
+    /// a stuck step cannot keep the daemon alive. A scheduled pass in
+    /// progress is waited for on top (up to [`PASS_LIMIT`] after the
+    /// signal), then 10 s are left for the rest. Nothing
+    /// acknowledged is lost by that exit. `None` (the default, for a server
+    /// embedded in another program): the stop is bounded only by its
+    /// steps' own waits.
     pub stop_deadline: Option<Duration>,
 }
 
 /// The stop deadline the `daemon` command uses: under `daemon stop`'s
-/// patience (20 s), above the sum of the stop's own bounded waits in the
-/// usual case.
+/// patience (20 s), above the sum of the stop's own bounded waits
+/// (connections 5 s + insights warmer 2 s + store drain 5 s + runtime
+/// 2 s: 14 s).
 pub const DAEMON_STOP_DEADLINE: Duration = Duration::from_secs(15);
 
-/// Left for the rest of the stop once a scheduled pass it waited for ends.
+/// Left for the rest of the stop once a scheduled pass it waited for ends
+/// (the waits after it add up to 9 s).
 const AFTER_PASS_DEADLINE: Duration = Duration::from_secs(10);
+
+/// A scheduled pass still running this long after the shutdown signal (a
+/// database connection that never answers) is no longer waited for.
+pub const PASS_LIMIT: Duration = Duration::from_secs(300);
+
+/// How long the runtime's last tasks (an engine call of a request whose
+/// client went away) get once the store is closed.
+const RUNTIME_WAIT: Duration = Duration::from_secs(2);
 
 /// How often the insights cache is re-warmed after changes, by default.
 pub const DEFAULT_INSIGHTS_WARM_EVERY: Duration = Duration::from_secs(60);
@@ -319,6 +330,7 @@ pub fn serve(
     let watchdog = StopWatchdog::default();
     let stop_progress = watchdog.clone();
     let stop_finished = watchdog.clone();
+    let pass_watch = watchdog.clone();
     let warm_state = Arc::clone(&state);
     let app = router(state, options.max_body_bytes);
     let schedule = options.schedule;
@@ -354,14 +366,21 @@ pub fn serve(
                 }
             }
         };
-        let scheduler = schedule.map(|s| schedule::spawn(s, stop_rx.clone(), Arc::clone(&changes)));
+        let scheduler = schedule.map(|s| {
+            schedule::spawn(s, stop_rx.clone(), Arc::clone(&changes), pass_watch)
+        });
         let warmer = insights::spawn_warmer(warm_state, warm_every, changes, stop_rx);
         tracing::info!(address = %local, "history daemon listening");
         tokio::spawn(async move {
             shutdown.await;
             tracing::info!("history daemon shutting down");
-            if let Some(budget) = stop_deadline {
-                watchdog.arm(budget, AFTER_PASS_DEADLINE, exit_stuck);
+            if let Some(total) = stop_deadline {
+                let budget = Budget {
+                    total,
+                    after_pass: AFTER_PASS_DEADLINE,
+                    pass_limit: PASS_LIMIT,
+                };
+                watchdog.arm(budget, exit_stuck);
             }
             let _ = stop_tx.send(true);
         });
@@ -403,7 +422,7 @@ pub fn serve(
         served
     });
     stop_finished.step(StopStep::Runtime);
-    runtime.shutdown_timeout(Duration::from_secs(5));
+    runtime.shutdown_timeout(RUNTIME_WAIT);
     stop_finished.finished();
     result
 }
@@ -411,6 +430,14 @@ pub fn serve(
 /// A stop past its deadline: says where it was stuck, then ends the
 /// process (every acknowledged write is already committed).
 fn exit_stuck(step: StopStep, waited: Duration) {
+    // Should the log itself not take the line (the disk that hung the
+    // stop), the process still ends.
+    let _ = std::thread::Builder::new()
+        .name("stop-exit".into())
+        .spawn(|| {
+            std::thread::sleep(Duration::from_secs(2));
+            std::process::exit(1);
+        });
     tracing::error!(
         threads = %stop_watchdog::threads_report(),
         "the stop was still {} {:.1}s after the shutdown signal: exiting now; nothing acknowledged is lost",

@@ -8,6 +8,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::Schedule;
+use super::stop_watchdog::StopWatchdog;
 
 /// The shortest interval accepted (tokio refuses a zero period).
 const MIN_INTERVAL: Duration = Duration::from_millis(10);
@@ -16,10 +17,12 @@ const MIN_INTERVAL: Duration = Duration::from_millis(10);
 /// interval after each pass ends, until `shutdown` turns true. A pass in
 /// progress at shutdown is waited for (the returned task ends after it).
 /// Each pass, whatever it did, bumps `changes` (it may have deleted runs).
+/// `watchdog` is told while a pass runs, so a stop never cuts one short.
 pub(crate) fn spawn(
     schedule: Schedule,
     mut shutdown: watch::Receiver<bool>,
     changes: Arc<AtomicU64>,
+    watchdog: StopWatchdog,
 ) -> JoinHandle<()> {
     let interval = schedule.interval.max(MIN_INTERVAL);
     let pass: Arc<dyn Fn() -> String + Send + Sync> = Arc::from(schedule.pass);
@@ -32,7 +35,9 @@ pub(crate) fn spawn(
             }
             let pass = Arc::clone(&pass);
             let started = std::time::Instant::now();
+            watchdog.pass_running(true);
             let ran = tokio::task::spawn_blocking(move || pass()).await;
+            watchdog.pass_running(false);
             changes.fetch_add(1, Ordering::Relaxed);
             match ran {
                 Ok(summary) => tracing::info!(

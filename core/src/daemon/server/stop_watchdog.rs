@@ -13,11 +13,13 @@
 //! is answered.
 //!
 //! A scheduled pass in progress is waited for, not cut short (it may be
-//! deleting runs): while the stop is in that step the deadline keeps
-//! moving, so at least [`StopWatchdog::arm`]'s `after_pass` is left once
-//! the pass is over.
+//! deleting runs): while one runs (whatever step the stop is at, so a
+//! stop stuck before that step does not cut it short either) the deadline
+//! keeps moving, so at least [`Budget::after_pass`] is left once the pass
+//! is over. Only a pass still running [`Budget::pass_limit`] after the
+//! signal (a hung database connection) is given up on.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -73,14 +75,33 @@ pub(crate) struct StopWatchdog {
 #[derive(Default)]
 struct Shared {
     step: AtomicU8,
+    pass_running: AtomicBool,
     finished: Mutex<bool>,
     wake: Condvar,
+}
+
+/// How long a stop may take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Budget {
+    /// The whole stop, from the signal.
+    pub total: Duration,
+    /// Left for the rest of the stop once a scheduled pass ends.
+    pub after_pass: Duration,
+    /// A scheduled pass still running this long after the signal is no
+    /// longer waited for.
+    pub pass_limit: Duration,
 }
 
 impl StopWatchdog {
     /// Records that the stop is now at `step`.
     pub(crate) fn step(&self, step: StopStep) {
         self.shared.step.store(step as u8, Ordering::SeqCst);
+    }
+
+    /// Records whether a scheduled pass is running (set by the schedule
+    /// around each pass, stop or no stop).
+    pub(crate) fn pass_running(&self, running: bool) {
+        self.shared.pass_running.store(running, Ordering::SeqCst);
     }
 
     fn current(&self) -> StopStep {
@@ -99,32 +120,26 @@ impl StopWatchdog {
     }
 
     /// Starts the watchdog thread: unless [`finished`](Self::finished) is
-    /// called within `budget` (or, when a scheduled pass was waited for,
-    /// within `after_pass` of its end), `expire` is called with the step
+    /// called within `budget.total` (or, when a scheduled pass ran, within
+    /// `budget.after_pass` of its end), `expire` is called with the step
     /// the stop was at and the time since arming. Returns `None` when no
-    /// thread can be started (the stop is then unbounded, as before).
+    /// thread can be started (the stop is then bounded by its steps only).
     pub(crate) fn arm(
         &self,
-        budget: Duration,
-        after_pass: Duration,
+        budget: Budget,
         expire: impl FnOnce(StopStep, Duration) + Send + 'static,
     ) -> Option<std::thread::JoinHandle<()>> {
         let watchdog = self.clone();
         std::thread::Builder::new()
             .name("stop-watchdog".into())
-            .spawn(move || watchdog.watch(budget, after_pass, expire))
+            .spawn(move || watchdog.watch(budget, expire))
             .map_err(|e| tracing::warn!(error = %e, "cannot start the stop watchdog"))
             .ok()
     }
 
-    fn watch(
-        &self,
-        budget: Duration,
-        after_pass: Duration,
-        expire: impl FnOnce(StopStep, Duration),
-    ) {
+    fn watch(&self, budget: Budget, expire: impl FnOnce(StopStep, Duration)) {
         let armed = Instant::now();
-        let mut deadline = armed + budget;
+        let mut deadline = armed + budget.total;
         let mut finished = self
             .shared
             .finished
@@ -136,8 +151,10 @@ impl StopWatchdog {
             }
             let now = Instant::now();
             let step = self.current();
-            if step == StopStep::ScheduledPass {
-                deadline = deadline.max(now + after_pass);
+            let pass =
+                step == StopStep::ScheduledPass || self.shared.pass_running.load(Ordering::SeqCst);
+            if pass && now.duration_since(armed) < budget.pass_limit {
+                deadline = deadline.max(now + budget.after_pass);
             }
             if now >= deadline {
                 drop(finished);
@@ -197,12 +214,20 @@ mod tests {
 
     const LONG: Duration = Duration::from_secs(30);
 
+    fn budget(total: Duration, after_pass: Duration) -> Budget {
+        Budget {
+            total,
+            after_pass,
+            pass_limit: LONG,
+        }
+    }
+
     #[test]
     fn a_stop_that_finishes_in_time_never_expires() {
         let watchdog = StopWatchdog::default();
         let (tx, rx) = channel();
         let handle = watchdog
-            .arm(LONG, LONG, move |step, _| tx.send(step).unwrap())
+            .arm(budget(LONG, LONG), move |step, _| tx.send(step).unwrap())
             .unwrap();
         watchdog.step(StopStep::ClosingStore);
         watchdog.finished();
@@ -216,9 +241,12 @@ mod tests {
         watchdog.step(StopStep::ClosingStore);
         let (tx, rx) = channel();
         let handle = watchdog
-            .arm(Duration::from_millis(20), LONG, move |step, waited| {
-                tx.send((step, waited)).unwrap();
-            })
+            .arm(
+                budget(Duration::from_millis(20), LONG),
+                move |step, waited| {
+                    tx.send((step, waited)).unwrap();
+                },
+            )
             .unwrap();
         handle.join().unwrap();
         let (step, waited) = rx.recv().unwrap();
@@ -233,8 +261,7 @@ mod tests {
         let (tx, rx) = channel();
         let handle = watchdog
             .arm(
-                Duration::from_millis(10),
-                Duration::from_millis(200),
+                budget(Duration::from_millis(10), Duration::from_millis(200)),
                 move |step, waited| tx.send((step, waited)).unwrap(),
             )
             .unwrap();
@@ -249,6 +276,47 @@ mod tests {
         assert!(waited >= Duration::from_millis(400), "{waited:?}");
     }
 
+    #[test]
+    fn a_pass_running_while_the_stop_is_at_an_earlier_step_is_not_cut_short() {
+        let watchdog = StopWatchdog::default();
+        watchdog.pass_running(true);
+        let (tx, rx) = channel();
+        let handle = watchdog
+            .arm(
+                budget(Duration::from_millis(10), Duration::from_millis(200)),
+                move |step, _| tx.send(step).unwrap(),
+            )
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(400));
+        assert!(rx.try_recv().is_err(), "a pass in progress was cut short");
+        watchdog.pass_running(false);
+        handle.join().unwrap();
+        assert_eq!(rx.recv().unwrap(), StopStep::Connections);
+    }
+
+    #[test]
+    fn a_pass_still_running_at_the_pass_limit_is_given_up_on() {
+        let watchdog = StopWatchdog::default();
+        watchdog.step(StopStep::ScheduledPass);
+        watchdog.pass_running(true);
+        let (tx, rx) = channel();
+        let handle = watchdog
+            .arm(
+                Budget {
+                    total: Duration::from_millis(10),
+                    after_pass: Duration::from_millis(50),
+                    pass_limit: Duration::from_millis(300),
+                },
+                move |step, waited| tx.send((step, waited)).unwrap(),
+            )
+            .unwrap();
+        handle.join().unwrap();
+        let (step, waited) = rx.recv().unwrap();
+        assert_eq!(step, StopStep::ScheduledPass);
+        assert!(waited >= Duration::from_millis(300), "{waited:?}");
+    }
+
+    #[cfg(target_os = "linux")]
     #[test]
     fn the_threads_report_names_this_thread() {
         let name = "report-probe";
