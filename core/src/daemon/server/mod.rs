@@ -328,9 +328,7 @@ pub fn serve(
     let warm_every = options.insights_warm_every;
     let stop_deadline = options.stop_deadline;
     let watchdog = StopWatchdog::default();
-    let stop_progress = watchdog.clone();
-    let stop_finished = watchdog.clone();
-    let pass_watch = watchdog.clone();
+    let stop_progress = &watchdog;
     let warm_state = Arc::clone(&state);
     let app = router(state, options.max_body_bytes);
     let schedule = options.schedule;
@@ -367,10 +365,11 @@ pub fn serve(
             }
         };
         let scheduler = schedule.map(|s| {
-            schedule::spawn(s, stop_rx.clone(), Arc::clone(&changes), pass_watch)
+            schedule::spawn(s, stop_rx.clone(), Arc::clone(&changes), stop_progress.clone())
         });
         let warmer = insights::spawn_warmer(warm_state, warm_every, changes, stop_rx);
         tracing::info!(address = %local, "history daemon listening");
+        let arming = stop_progress.clone();
         tokio::spawn(async move {
             shutdown.await;
             tracing::info!("history daemon shutting down");
@@ -380,7 +379,7 @@ pub fn serve(
                     after_pass: AFTER_PASS_DEADLINE,
                     pass_limit: PASS_LIMIT,
                 };
-                watchdog.arm(budget, exit_stuck);
+                arming.arm(budget, exit_stuck);
             }
             let _ = stop_tx.send(true);
         });
@@ -421,9 +420,9 @@ pub fn serve(
         drain(db).await;
         served
     });
-    stop_finished.step(StopStep::Runtime);
+    watchdog.step(StopStep::Runtime);
     runtime.shutdown_timeout(RUNTIME_WAIT);
-    stop_finished.finished();
+    watchdog.finished();
     result
 }
 
